@@ -1,0 +1,17 @@
+"""Readers of TESS data products."""
+
+from tessphot.io.errors import FFIError, TessphotError
+from tessphot.io.ffi import FFIImage, read_ffi, read_ffi_header
+from tessphot.io.files import FFI_NAME_PATTERN, FFIName, find_ffis, parse_ffi_name
+
+__all__ = [
+    "FFIError",
+    "FFIImage",
+    "FFIName",
+    "FFI_NAME_PATTERN",
+    "TessphotError",
+    "find_ffis",
+    "parse_ffi_name",
+    "read_ffi",
+    "read_ffi_header",
+]

@@ -1,0 +1,300 @@
+"""The ``tessphot`` command line: one subcommand per stage.
+
+Run ``tessphot --help`` or ``tessphot COMMAND --help`` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from tessphot.logs import setup_logging
+from tessphot.settings import SettingsError, load_settings
+from tessphot.version import __version__
+
+log = logging.getLogger("tessphot")
+
+#: Exit codes.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+#: Environment variable naming a folder of SPOC PRF models.
+PRF_ENV = "TESSPHOT_PRF_DIR"
+#: Cadences [s] the pipeline knows.
+CADENCES = (20, 120, 200, 600, 1800)
+#: Issue that brings each stage not built yet.
+PENDING = {"catalog": 3, "prepare": 4, "todo": 5, "run": 5}
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-d", "--debug", action="store_true", help="print debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
+    parser.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="TOML settings file overriding the defaults (or set $TESSPHOT_SETTINGS)",
+    )
+
+
+def _camera_ccd(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--camera",
+        type=int,
+        choices=(1, 2, 3, 4),
+        action="append",
+        help="camera to process (repeatable; default all)",
+    )
+    parser.add_argument(
+        "--ccd",
+        type=int,
+        choices=(1, 2, 3, 4),
+        action="append",
+        help="CCD to process (repeatable; default all)",
+    )
+
+
+def _add_simulate(sub) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="simulate a sector of calibrated FFIs with its truth",
+        description=(
+            "Write a sector of simulated SPOC calibrated FFIs (tess*-sSSSS-C-D-0120-s_ffic.fits.gz) "
+            "into OUTDIR/ffi, the truth (true fluxes, positions, background, jitter) into "
+            "OUTDIR/truth/truth_*.hdf5 and a TIC-like catalogue into OUTDIR/truth/tic_*.csv. "
+            "Geometry is the real WCS of the sector/camera/CCD; the PRF is the real SPOC model "
+            "when --prf-dir is given."
+        ),
+    )
+    _common(p)
+    p.add_argument("outdir", help="folder to write into (created if needed)")
+    p.add_argument("--sector", type=int, help="TESS sector (default 1)")
+    p.add_argument("--camera", type=int, choices=(1, 2, 3, 4), help="camera (default 1)")
+    p.add_argument("--ccd", type=int, choices=(1, 2, 3, 4), help="CCD (default 4)")
+    p.add_argument("--cadences", type=int, help="number of cadences (default: whole sector)")
+    p.add_argument(
+        "--stars", type=int, help="stars with Tmag 6-17 on the region (default: 0.06 per pixel)"
+    )
+    p.add_argument("--bright", type=int, help="extra saturating stars of Tmag 2-6 (default 2)")
+    p.add_argument(
+        "--size", type=int, help="write N x N crops of the science area instead of full frames"
+    )
+    p.add_argument(
+        "--origin",
+        type=int,
+        nargs=2,
+        metavar=("ROW", "COL"),
+        help="science-area row and column of the crop's first pixel (default centred)",
+    )
+    p.add_argument("--seed", type=int, help="random seed (default 42); same seed, same files")
+    p.add_argument(
+        "--prf-dir",
+        help=f"folder of SPOC PRF models (or set ${PRF_ENV}); default: analytic TESS-like PRF",
+    )
+    p.add_argument("--variable-fraction", type=float, help="fraction of variable stars (0.3)")
+    p.add_argument(
+        "--jitter",
+        choices=("random", "sector1"),
+        help="pointing jitter: random walk with jumps at momentum dumps, or the real "
+        "sector-1 attitude (needs --sector1-dir)",
+    )
+    p.add_argument(
+        "--quality",
+        choices=("synthetic", "sector1"),
+        help="quality flags: synthetic momentum dumps, or the real sector-1 flags",
+    )
+    p.add_argument(
+        "--sector1-dir", help="folder with the real sector-1 quality and TessVectors files"
+    )
+    p.add_argument(
+        "--data-rel",
+        type=int,
+        help="DATA_REL to write (default 30); releases <= 26 get SPOC's time-stamp offset",
+    )
+    p.add_argument(
+        "--no-gzip",
+        dest="compress",
+        action="store_false",
+        default=None,
+        help="write plain .fits instead of .fits.gz",
+    )
+    p.add_argument(
+        "--demo-star", action="store_true", help="put TIC 182092046 at the centre of the region"
+    )
+    p.set_defaults(func=cmd_simulate)
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="simulate a small sector and run every stage on it",
+        description=(
+            "Simulate a small sector (a 200x200 px crop of sector 1 camera 1 CCD 4 with "
+            "TIC 182092046 at its centre) and run every pipeline stage that exists on it, "
+            "end to end, printing what was done and where the results are."
+        ),
+    )
+    _common(p)
+    p.add_argument(
+        "folder", nargs="?", help="demo folder (default: $TESSPHOT_DEMO or ~/.cache/tessphot/demo)"
+    )
+    p.add_argument("--prf-dir", help=f"folder of SPOC PRF models (or set ${PRF_ENV})")
+    p.add_argument("-o", "--overwrite", action="store_true", help="simulate the data again")
+    p.set_defaults(func=cmd_demo)
+
+
+def _add_pending(sub) -> None:
+    """Stages whose issues have not landed yet: their options exist, they exit with 2."""
+    p = sub.add_parser("catalog", help="(not implemented yet) build TIC catalogs per CCD")
+    _common(p)
+    p.add_argument("sector", type=int, help="TESS sector")
+    p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
+    _camera_ccd(p)
+    p.add_argument("--buffer", type=float, default=0.2, help="footprint buffer [deg]")
+    p.add_argument("-o", "--overwrite", action="store_true", help="overwrite existing catalogs")
+    p.set_defaults(func=cmd_pending)
+
+    p = sub.add_parser("prepare", help="(not implemented yet) background, flags, HDF5 cubes")
+    _common(p)
+    p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
+    p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
+    _camera_ccd(p)
+    p.set_defaults(func=cmd_pending)
+
+    p = sub.add_parser("todo", help="(not implemented yet) build todo.sqlite")
+    _common(p)
+    p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
+    p.add_argument("-o", "--overwrite", action="store_true", help="overwrite todo.sqlite")
+    p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
+    _camera_ccd(p)
+    p.set_defaults(func=cmd_pending)
+
+    p = sub.add_parser("run", help="(not implemented yet) photometry of the tasks")
+    _common(p)
+    p.add_argument(
+        "input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT, else the demo data)"
+    )
+    p.add_argument("-o", "--overwrite", action="store_true", help="redo finished tasks")
+    p.add_argument("-p", "--plot", action="store_true", help="write diagnostic plots")
+    p.add_argument(
+        "-m",
+        "--method",
+        choices=("aperture", "psf", "linpsf", "halo"),
+        help="force a photometry method",
+    )
+    p.add_argument("--all", action="store_true", help="run all matching tasks")
+    p.add_argument("-r", "--random", action="store_true", help="run a random task")
+    p.add_argument("--priority", type=int, action="append", help="task priority (repeatable)")
+    p.add_argument("--starid", type=int, action="append", help="TIC ID (repeatable)")
+    p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
+    p.add_argument(
+        "--cadence", type=int, choices=CADENCES, action="append", help="cadence [s] (repeatable)"
+    )
+    _camera_ccd(p)
+    p.add_argument("--datasource", choices=("ffi", "tpf"), help="data source")
+    p.add_argument("--tmag_min", type=float, help="brightest Tmag to process")
+    p.add_argument("--tmag_max", type=float, help="faintest Tmag to process")
+    p.add_argument("--version", type=int, default=1, help="data release version of the output")
+    p.add_argument(
+        "--output", help="light-curve folder (default $TESSPHOT_OUTPUT or <input>/lightcurves)"
+    )
+    p.set_defaults(func=cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``tessphot`` command."""
+    parser = argparse.ArgumentParser(
+        prog="tessphot",
+        description=(
+            "tessphot turns TESS full-frame images and target pixel files into calibrated "
+            "light curves of every star. Stages: catalog -> prepare -> todo -> run. "
+            "Try 'tessphot demo' first."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"tessphot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_simulate(sub)
+    _add_demo(sub)
+    _add_pending(sub)
+    return parser
+
+
+# ----------------------------------------------------------------------------------------
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run ``tessphot simulate``."""
+    from tessphot.simulate.config import SimulationConfig
+    from tessphot.simulate.sector import simulate_sector
+
+    values = dict(load_settings(args.settings)["simulate"])
+    for key in values:
+        given = getattr(args, key, None)
+        if given is not None:
+            values[key] = given
+    if values.get("prf_dir") is None and os.environ.get(PRF_ENV):
+        values["prf_dir"] = os.environ[PRF_ENV]
+    config = SimulationConfig(
+        **values,
+        origin=tuple(args.origin) if args.origin else None,
+        demo_star=args.demo_star,
+    )
+    result = simulate_sector(config, args.outdir, progress=not args.quiet)
+    print(f"Wrote {len(result['ffis'])} FFIs to {os.path.dirname(result['ffis'][0])}")
+    print(f"Truth:   {result['truth']}")
+    print(f"Catalog: {result['catalog']} ({result['n_stars']} stars)")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run ``tessphot demo``."""
+    from tessphot.demo import run_demo
+
+    prf_dir = args.prf_dir or os.environ.get(PRF_ENV)
+    return run_demo(
+        args.folder,
+        prf_dir=prf_dir,
+        overwrite=args.overwrite,
+        settings=load_settings(args.settings),
+        progress=not args.quiet,
+    )
+
+
+def cmd_pending(args: argparse.Namespace) -> int:
+    """A stage that is not implemented yet."""
+    print(
+        f"tessphot {args.command}: not implemented yet (issue {PENDING[args.command]})",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run ``tessphot run`` (uses the demo data when no input folder is known)."""
+    if args.input_folder is None and not os.environ.get("TESSPHOT_INPUT"):
+        from tessphot.demo import ensure_demo_input
+
+        folder = ensure_demo_input(settings=load_settings(args.settings))
+        log.info(
+            "No input folder given and TESSPHOT_INPUT not set: using the demo data in %s", folder
+        )
+    return cmd_pending(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tessphot`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(debug=args.debug, quiet=args.quiet)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (SettingsError, ValueError, OSError) as err:
+        log.debug("Traceback:", exc_info=True)
+        print(f"tessphot {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"tessphot {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

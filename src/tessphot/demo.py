@@ -1,0 +1,126 @@
+"""The built-in demo: a small simulated sector run through every stage that exists."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from tessphot.paths import demo_folder
+from tessphot.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+#: File in the demo folder recording the settings its data were simulated with.
+DEMO_MARKER = "demo.json"
+
+
+def _demo_config(settings: dict, prf_dir: str | None):
+    from tessphot.simulate.config import SimulationConfig
+
+    demo = settings["demo"]
+    return SimulationConfig(
+        sector=demo["sector"],
+        camera=demo["camera"],
+        ccd=demo["ccd"],
+        size=demo["size"],
+        cadences=demo["cadences"],
+        stars=demo["stars"],
+        bright=demo["bright"],
+        seed=demo["seed"],
+        prf_dir=prf_dir,
+        demo_star=True,
+    )
+
+
+def ensure_demo_input(
+    folder: str | os.PathLike | None = None,
+    prf_dir: str | None = None,
+    overwrite: bool = False,
+    settings: dict | None = None,
+    progress: bool = True,
+) -> Path:
+    """Simulate the demo data into ``folder`` unless the same data are already there.
+
+    Returns
+    -------
+    Path
+        The demo input folder.
+    """
+    from dataclasses import asdict
+
+    from tessphot.simulate.sector import simulate_sector
+
+    folder = Path(folder) if folder else demo_folder()
+    config = _demo_config(settings or load_settings(), prf_dir)
+    wanted = {k: v for k, v in asdict(config).items() if k != "extra_stars"}
+    marker = folder / DEMO_MARKER
+    if not overwrite and marker.is_file():
+        try:
+            if json.loads(marker.read_text()) == json.loads(json.dumps(wanted)):
+                log.info("Demo data already simulated in %s", folder)
+                return folder
+        except json.JSONDecodeError:
+            pass
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.unlink(missing_ok=True)
+    for old in (folder / "ffi").glob("*_ffic.fits*"):
+        old.unlink()
+    log.info("Simulating the demo sector into %s", folder)
+    simulate_sector(config, folder, progress=progress)
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(wanted, indent=2))
+    os.replace(tmp, marker)
+    return folder
+
+
+def run_demo(
+    folder: str | os.PathLike | None = None,
+    prf_dir: str | None = None,
+    overwrite: bool = False,
+    settings: dict | None = None,
+    progress: bool = True,
+) -> int:
+    """Simulate the demo sector and run every stage that exists; print where results are.
+
+    Returns
+    -------
+    int
+        Exit code (0 on success).
+    """
+    import h5py
+    import numpy as np
+
+    from tessphot.io import find_ffis, read_ffi
+
+    settings = settings or load_settings()
+    folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)
+    ffis = find_ffis(folder)
+    first, last = read_ffi(ffis[0]), read_ffi(ffis[-1])
+    truth = next((folder / "truth").glob("truth_*.hdf5"))
+    with h5py.File(truth, "r") as h5:
+        stars = h5["stars"][:]
+        prf_model = h5.attrs["prf_model"]
+    on_region = np.sum(
+        (stars["row"] >= first.origin[0])
+        & (stars["row"] < first.origin[0] + first.shape[0])
+        & (stars["col"] >= first.origin[1])
+        & (stars["col"] < first.origin[1] + first.shape[1])
+    )
+    print(f"tessphot demo in {folder}")
+    print(
+        f"  simulate: {len(ffis)} FFIs of sector {first.sector} camera {first.camera} "
+        f"CCD {first.ccd}, {first.shape[0]}x{first.shape[1]} px at science pixel "
+        f"{first.origin}, cadences {first.cadenceno}-{last.cadenceno}, "
+        f"BTJD {first.tstart:.4f}-{last.tstop:.4f}"
+    )
+    print(
+        f"            {on_region} stars on the region (Tmag {stars['tmag'].min():.1f}-"
+        f"{stars['tmag'].max():.1f}), {prf_model}"
+    )
+    print(f"  FFIs:     {ffis[0].parent}")
+    print(f"  truth:    {truth}")
+    print(f"  catalog:  {next((folder / 'truth').glob('tic_*.csv'))}")
+    print("  catalog, prepare, todo and photometry stages: not implemented yet (issues 3-5)")
+    return 0

@@ -1,0 +1,37 @@
+"""Logging set-up shared by all command-line programs."""
+
+from __future__ import annotations
+
+import logging
+
+from tqdm.auto import tqdm
+
+#: Log line format (the original pipeline's; its log lines are a de-facto interface).
+LOG_FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
+
+
+class TqdmLoggingHandler(logging.StreamHandler):
+    """A handler that writes through tqdm so progress bars are not broken by log lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record))
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def setup_logging(debug: bool = False, quiet: bool = False) -> logging.Logger:
+    """Attach one console handler to the ``tessphot`` logger.
+
+    ``debug`` gives DEBUG, ``quiet`` WARNING, else INFO. Calling it again replaces the handler.
+    """
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    logger = logging.getLogger("tessphot")
+    for handler in [h for h in logger.handlers if isinstance(h, TqdmLoggingHandler)]:
+        logger.removeHandler(handler)
+    handler = TqdmLoggingHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return logger

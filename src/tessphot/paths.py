@@ -1,0 +1,49 @@
+"""Where tessphot reads and writes: input, output and demo folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Environment variables naming the folders.
+INPUT_ENV = "TESSPHOT_INPUT"
+OUTPUT_ENV = "TESSPHOT_OUTPUT"
+DEMO_ENV = "TESSPHOT_DEMO"
+#: Name of the default light-curve folder inside the input folder.
+LIGHTCURVE_FOLDER = "lightcurves"
+
+
+def input_folder(argument: str | os.PathLike | None = None) -> Path:
+    """The input folder: the argument, else ``$TESSPHOT_INPUT``.
+
+    Raises
+    ------
+    ValueError
+        When neither is given.
+    NotADirectoryError
+        When the folder does not exist.
+    """
+    value = argument if argument is not None else os.environ.get(INPUT_ENV)
+    if not value:
+        raise ValueError(f"no input folder: give one as argument or set {INPUT_ENV}")
+    path = Path(value).expanduser()
+    if path.is_file():
+        path = path.parent
+    if not path.is_dir():
+        raise NotADirectoryError(f"input folder does not exist: {path}")
+    return path
+
+
+def output_folder(input_path: Path, argument: str | os.PathLike | None = None) -> Path:
+    """The light-curve folder: the argument, else ``$TESSPHOT_OUTPUT``, else
+    ``<input>/lightcurves``."""
+    value = argument if argument is not None else os.environ.get(OUTPUT_ENV)
+    return Path(value).expanduser() if value else Path(input_path) / LIGHTCURVE_FOLDER
+
+
+def demo_folder() -> Path:
+    """Folder of the built-in demo data: ``$TESSPHOT_DEMO``, else the user cache."""
+    if os.environ.get(DEMO_ENV):
+        return Path(os.environ[DEMO_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "tessphot" / "demo"

@@ -1,0 +1,309 @@
+"""Pixel response function (PRF) models.
+
+A PRF gives the fraction of a star's flux that falls into a pixel, as a function of the
+offset between the pixel centre and the star. Two models share one rendering engine:
+
+- :class:`SpocPRF`: the real SPOC PRF models (files laid out like the archive,
+  ``<prf_dir>/Sectors1_2_3/camC_ccdD/*-prf-C-D-rowRRRR-colCCCC.fits`` and
+  ``<prf_dir>/Sectors4+/...``), each a 117x117 image sampled 9x over 13x13 pixels at one of
+  25 CCD positions, interpolated bilinearly between those positions.
+- :class:`AnalyticPRF`: a TESS-like model without any files: a Gaussian core (FWHM ~1.9 px)
+  plus Moffat wings, integrated over pixels and tabulated the same way.
+
+Positions follow the convention of :mod:`tessphot.constants` (0-based science-area
+``(row, column)``, pixel centres on integers). A star's position is defined as the
+flux-weighted centroid of its PRF core, which is what a WCS fitted to stellar centroids
+(as SPOC's is) refers to; the SPOC tables are re-centred accordingly on load.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from scipy import ndimage, special
+
+from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
+
+#: Over-sampling of the tabulated PRFs [samples per pixel].
+OVERSAMPLE = 9
+#: Half-width of the tabulated PRF footprint [pixels]; the footprint is 13x13 pixels.
+HALF_WIDTH = 6
+#: Number of samples along one axis of a table.
+TABLE_SIZE = OVERSAMPLE * (2 * HALF_WIDTH + 1)
+#: Index of the sample at zero offset.
+TABLE_CENTRE = TABLE_SIZE // 2
+#: Radius inside which the PRF core centroid is measured [pixels].
+CORE_RADIUS = 2.5
+#: First sector of the "Sectors4+" PRF models.
+FIRST_SECTOR_OF_LATE_PRF = 4
+
+_PRF_NAME = re.compile(r"prf-(\d)-(\d)-row(\d{4})-col(\d{4})\.fits(\.gz)?$")
+
+
+class PRFModel:
+    """A PRF tabulated at one or more CCD positions, rendered by interpolation.
+
+    Parameters
+    ----------
+    tables : ndarray, shape (n_nodes, TABLE_SIZE, TABLE_SIZE)
+        Over-sampled PRF tables; sample ``(i, j)`` is the flux fraction in a pixel whose
+        centre is ``((i - TABLE_CENTRE) / 9, (j - TABLE_CENTRE) / 9)`` pixels from the star.
+    node_rows, node_cols : array_like
+        Sorted science-area rows and columns of the grid of tabulated positions; the tables
+        are ordered row-major over this grid. A single node means a position-independent PRF.
+    name : str
+        Description for logs and HDF5 attributes.
+    short_name : str
+        At most 40 characters, for FITS headers.
+    """
+
+    def __init__(self, tables: np.ndarray, node_rows, node_cols, name: str, short_name: str):
+        tables = np.asarray(tables, dtype=np.float64)
+        self.node_rows = np.atleast_1d(np.asarray(node_rows, dtype=float))
+        self.node_cols = np.atleast_1d(np.asarray(node_cols, dtype=float))
+        if tables.shape != (self.node_rows.size * self.node_cols.size, TABLE_SIZE, TABLE_SIZE):
+            raise ValueError(f"PRF tables have shape {tables.shape}, not matching the node grid")
+        # One zero sample of padding on every side makes out-of-footprint lookups return 0.
+        self._tables = np.pad(tables, ((0, 0), (1, 1), (1, 1)))
+        self.name = name
+        self.short_name = short_name[:40]
+
+    # ------------------------------------------------------------------------------------
+    def _node_weights(self, rows: np.ndarray, cols: np.ndarray):
+        """Bilinear weights of the 4 grid nodes around each position (clamped at the grid)."""
+
+        def axis(nodes, x):
+            if nodes.size == 1:
+                zero = np.zeros(x.shape, dtype=int)
+                return zero, zero, np.zeros(x.shape)
+            x = np.clip(x, nodes[0], nodes[-1])
+            i = np.clip(np.searchsorted(nodes, x, side="right") - 1, 0, nodes.size - 2)
+            frac = (x - nodes[i]) / (nodes[i + 1] - nodes[i])
+            return i, i + 1, frac
+
+        r0, r1, fr = axis(self.node_rows, rows)
+        c0, c1, fc = axis(self.node_cols, cols)
+        ncol = self.node_cols.size
+        nodes = np.stack([r0 * ncol + c0, r0 * ncol + c1, r1 * ncol + c0, r1 * ncol + c1])
+        weights = np.stack([(1 - fr) * (1 - fc), (1 - fr) * fc, fr * (1 - fc), fr * fc])
+        return nodes, weights
+
+    def stamps(self, rows, cols, node_rows=None, node_cols=None):
+        """PRF images of stars at the given positions.
+
+        Parameters
+        ----------
+        rows, cols : array_like, shape (n,)
+            Star positions (science-area pixels).
+        node_rows, node_cols : array_like, optional
+            Positions used to choose the PRF shape (defaults to ``rows``, ``cols``); lets a
+            caller keep the shape fixed while the star moves by a small jitter.
+
+        Returns
+        -------
+        stamps : ndarray, shape (n, 13, 13)
+            Flux fractions, each stamp normalised to sum to 1.
+        row0, col0 : ndarray of int, shape (n,)
+            Science-area row and column of each stamp's pixel ``[0, 0]``.
+        """
+        rows = np.atleast_1d(np.asarray(rows, dtype=float))
+        cols = np.atleast_1d(np.asarray(cols, dtype=float))
+        nodes, weights = self._node_weights(
+            rows if node_rows is None else np.atleast_1d(np.asarray(node_rows, dtype=float)),
+            cols if node_cols is None else np.atleast_1d(np.asarray(node_cols, dtype=float)),
+        )
+        rc = np.rint(rows).astype(int)
+        cc = np.rint(cols).astype(int)
+        k = np.arange(-HALF_WIDTH, HALF_WIDTH + 1)
+        # Fractional table coordinates (+1 for the zero padding) of every stamp pixel.
+        sy = TABLE_CENTRE + 1 + OVERSAMPLE * (k[None, :] - (rows - rc)[:, None])
+        sx = TABLE_CENTRE + 1 + OVERSAMPLE * (k[None, :] - (cols - cc)[:, None])
+        iy = np.clip(np.floor(sy).astype(int), 0, TABLE_SIZE)
+        ix = np.clip(np.floor(sx).astype(int), 0, TABLE_SIZE)
+        wy = np.clip(sy - iy, 0.0, 1.0)
+        wx = np.clip(sx - ix, 0.0, 1.0)
+
+        out = np.zeros((rows.size, k.size, k.size))
+        for node, weight in zip(nodes, weights, strict=True):
+            if not np.any(weight):
+                continue
+            n_idx = node[:, None, None]
+            for dy, fy in ((0, 1 - wy), (1, wy)):
+                for dx, fx in ((0, 1 - wx), (1, wx)):
+                    vals = self._tables[n_idx, (iy + dy)[:, :, None], (ix + dx)[:, None, :]]
+                    out += (weight[:, None, None] * fy[:, :, None] * fx[:, None, :]) * vals
+        out /= out.sum(axis=(1, 2), keepdims=True)
+        return out, rc - HALF_WIDTH, cc - HALF_WIDTH
+
+    def render(self, rows, cols, fluxes, shape, origin=(0, 0), node_rows=None, node_cols=None):
+        """Image of many stars on a pixel region.
+
+        Parameters
+        ----------
+        rows, cols : array_like, shape (n,)
+            Star positions (science-area pixels).
+        fluxes : array_like, shape (n,)
+            Star fluxes (any unit; the image has the same unit per pixel).
+        shape : tuple of int
+            Shape (ny, nx) of the region.
+        origin : tuple of int
+            Science-area (row, column) of the region's pixel ``[0, 0]``.
+        node_rows, node_cols : array_like, optional
+            See :meth:`stamps`.
+
+        Returns
+        -------
+        ndarray
+            The image; light falling outside the region is lost.
+        """
+        ny, nx = shape
+        stamps, row0, col0 = self.stamps(rows, cols, node_rows, node_cols)
+        k = np.arange(2 * HALF_WIDTH + 1)
+        pr = (row0 - origin[0])[:, None, None] + k[None, :, None]
+        pc = (col0 - origin[1])[:, None, None] + k[None, None, :]
+        pr, pc = np.broadcast_arrays(pr, pc)
+        inside = (pr >= 0) & (pr < ny) & (pc >= 0) & (pc < nx)
+        values = stamps * np.asarray(fluxes, dtype=float)[:, None, None]
+        flat = np.bincount(
+            (pr[inside] * nx + pc[inside]).ravel(),
+            weights=values[inside].ravel(),
+            minlength=ny * nx,
+        )
+        return flat.reshape(ny, nx)
+
+
+def _core_centroid(table: np.ndarray) -> tuple[float, float]:
+    """Flux-weighted centroid offset (rows, cols) [pixels] of a PRF table's core."""
+    y, x = np.mgrid[:TABLE_SIZE, :TABLE_SIZE]
+    dy = (y - TABLE_CENTRE) / OVERSAMPLE
+    dx = (x - TABLE_CENTRE) / OVERSAMPLE
+    core = np.hypot(dy, dx) <= CORE_RADIUS
+    w = np.where(core, table - np.median(table), 0.0)
+    return float((w * dy).sum() / w.sum()), float((w * dx).sum() / w.sum())
+
+
+def _recentre(table: np.ndarray) -> np.ndarray:
+    """Shift a PRF table so that its core centroid falls at zero offset; unit sum."""
+    for _ in range(3):
+        cy, cx = _core_centroid(table)
+        table = ndimage.shift(table, (-cy * OVERSAMPLE, -cx * OVERSAMPLE), order=3, mode="nearest")
+        table = np.clip(table, 0.0, None)
+    return table * (OVERSAMPLE**2 / table.sum())
+
+
+def spoc_prf_folder(prf_dir: Path | str, sector: int, camera: int, ccd: int) -> Path:
+    """Folder holding the SPOC PRF models valid for a sector, camera and CCD."""
+    epoch = "Sectors1_2_3" if sector < FIRST_SECTOR_OF_LATE_PRF else "Sectors4+"
+    return Path(prf_dir) / epoch / f"cam{camera}_ccd{ccd}"
+
+
+class SpocPRF(PRFModel):
+    """The real SPOC PRF models of one camera and CCD.
+
+    Parameters
+    ----------
+    prf_dir : path
+        Root folder laid out like the archive (``Sectors1_2_3/`` and ``Sectors4+/``).
+    sector, camera, ccd : int
+        Chooses the model set (sectors 1-3 versus 4 on) and the CCD.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder for this sector, camera and CCD holds no PRF files.
+    """
+
+    def __init__(self, prf_dir: Path | str, sector: int, camera: int, ccd: int):
+        folder = spoc_prf_folder(prf_dir, sector, camera, ccd)
+        grid: dict[tuple[int, int], np.ndarray] = {}
+        for path in sorted(folder.glob("*prf*.fits*")) if folder.is_dir() else []:
+            match = _PRF_NAME.search(path.name)
+            if not match or (int(match[1]), int(match[2])) != (camera, ccd):
+                continue
+            table = fits.getdata(path, 0).astype(np.float64)
+            if table.shape != (TABLE_SIZE, TABLE_SIZE):
+                raise ValueError(f"{path}: PRF image has shape {table.shape}, expected 117x117")
+            row = int(match[3]) - FIRST_SCIENCE_CCD_ROW
+            col = int(match[4]) - FIRST_SCIENCE_CCD_COLUMN
+            grid[(row, col)] = _recentre(table)
+        if not grid:
+            raise FileNotFoundError(f"{folder}: no SPOC PRF files for camera {camera} CCD {ccd}")
+        node_rows = sorted({r for r, _ in grid})
+        node_cols = sorted({c for _, c in grid})
+        missing = [(r, c) for r in node_rows for c in node_cols if (r, c) not in grid]
+        if missing:
+            raise FileNotFoundError(f"{folder}: PRF grid incomplete, missing {missing}")
+        tables = np.stack([grid[(r, c)] for r in node_rows for c in node_cols])
+        super().__init__(
+            tables,
+            node_rows,
+            node_cols,
+            name=f"SPOC PRF {folder.parent.name}/{folder.name}",
+            short_name=f"SPOC {folder.parent.name} {folder.name}",
+        )
+        self.folder = folder
+
+
+#: Defaults of the analytic PRF.
+ANALYTIC_CORE_FWHM = 1.9  # [pixels]
+ANALYTIC_WING_FRACTION = 0.08  # fraction of the flux in the Moffat wings
+ANALYTIC_WING_ALPHA = 2.0  # Moffat core width [pixels]
+ANALYTIC_WING_BETA = 2.5  # Moffat power index
+
+
+class AnalyticPRF(PRFModel):
+    """A TESS-like PRF without files: Gaussian core plus Moffat wings, pixel-integrated.
+
+    Parameters
+    ----------
+    fwhm : float
+        FWHM of the Gaussian core [pixels].
+    wing_fraction : float
+        Fraction of the flux in the wings.
+    wing_alpha, wing_beta : float
+        Moffat parameters of the wings.
+    """
+
+    def __init__(
+        self,
+        fwhm: float = ANALYTIC_CORE_FWHM,
+        wing_fraction: float = ANALYTIC_WING_FRACTION,
+        wing_alpha: float = ANALYTIC_WING_ALPHA,
+        wing_beta: float = ANALYTIC_WING_BETA,
+    ):
+        offsets = (np.arange(TABLE_SIZE) - TABLE_CENTRE) / OVERSAMPLE
+        sigma = fwhm / (2 * np.sqrt(2 * np.log(2)))
+
+        def gauss_pixel(d):
+            # Fraction of a unit Gaussian inside a pixel centred at offset d.
+            s = np.sqrt(2) * sigma
+            return 0.5 * (special.erf((d + 0.5) / s) - special.erf((d - 0.5) / s))
+
+        core = np.outer(gauss_pixel(offsets), gauss_pixel(offsets))
+        # Moffat wings sampled finely and integrated over a pixel by a box filter.
+        fine = np.arange(TABLE_SIZE + OVERSAMPLE - 1) - (TABLE_SIZE + OVERSAMPLE - 1) // 2
+        fine = fine / OVERSAMPLE
+        r2 = fine[:, None] ** 2 + fine[None, :] ** 2
+        moffat = (wing_beta - 1) / (np.pi * wing_alpha**2) * (1 + r2 / wing_alpha**2) ** -wing_beta
+        moffat = ndimage.uniform_filter(moffat, OVERSAMPLE, mode="constant")
+        half = (OVERSAMPLE - 1) // 2
+        wings = moffat[half : half + TABLE_SIZE, half : half + TABLE_SIZE]
+        table = (1 - wing_fraction) * core / core.sum() + wing_fraction * wings / wings.sum()
+        table *= OVERSAMPLE**2
+        super().__init__(
+            table[None],
+            [0.0],
+            [0.0],
+            name=f"analytic PRF (Gaussian FWHM {fwhm} px + {wing_fraction:.0%} Moffat wings)",
+            short_name=f"analytic FWHM {fwhm} px + {wing_fraction:.0%} wings",
+        )
+
+
+def load_prf(prf_dir: Path | str | None, sector: int, camera: int, ccd: int) -> PRFModel:
+    """The SPOC PRF from ``prf_dir`` when given, else the analytic model."""
+    if prf_dir is None:
+        return AnalyticPRF()
+    return SpocPRF(prf_dir, sector, camera, ccd)

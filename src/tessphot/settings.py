@@ -1,0 +1,83 @@
+"""Settings: defaults in code, optionally overridden by a TOML file.
+
+A settings file has one table per stage, e.g.::
+
+    [simulate]
+    stars = 2000
+    variable_fraction = 0.5
+
+    [todo]
+    faint_limit = 14.0
+
+Unknown tables or keys are errors, so a typo never passes silently. Every setting a stage
+uses is written into its outputs (headers or attributes).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from tessphot.simulate.config import SimulationConfig
+
+#: Environment variable naming a default settings file.
+SETTINGS_ENV = "TESSPHOT_SETTINGS"
+
+#: Simulation fields that are not settings (given per run).
+_NOT_SETTINGS = {"origin", "demo_star", "extra_stars"}
+
+#: The defaults, per stage.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "simulate": {
+        f.name: f.default for f in fields(SimulationConfig) if f.name not in _NOT_SETTINGS
+    },
+    "demo": {
+        "sector": 1,
+        "camera": 1,
+        "ccd": 4,
+        "size": 200,
+        "cadences": 150,
+        "stars": 300,
+        "bright": 1,
+        "seed": 182092046,
+    },
+    "todo": {"faint_limit": 15.0},
+}
+
+
+class SettingsError(ValueError):
+    """A settings file that cannot be used (the message names the file and the problem)."""
+
+
+def load_settings(path: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+    """Defaults merged with a TOML settings file (``path``, else ``$TESSPHOT_SETTINGS``).
+
+    Raises
+    ------
+    SettingsError
+        For a missing or malformed file, or unknown tables or keys.
+    """
+    settings = copy.deepcopy(DEFAULTS)
+    path = path if path is not None else os.environ.get(SETTINGS_ENV)
+    if not path:
+        return settings
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            user = tomllib.load(f)
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: settings file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SettingsError(f"{path}: not valid TOML ({err})") from None
+    for table, values in user.items():
+        if table not in settings or not isinstance(values, dict):
+            raise SettingsError(f"{path}: unknown settings table [{table}]")
+        for key, value in values.items():
+            if key not in settings[table]:
+                raise SettingsError(f"{path}: unknown setting {key!r} in [{table}]")
+            settings[table][key] = value
+    return settings

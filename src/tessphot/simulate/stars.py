@@ -1,0 +1,129 @@
+"""A synthetic but realistic star population: TIC-like IDs, magnitudes, motions, colours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.time import Time
+
+#: Magnitude range of the power-law population [Tmag].
+TMAG_MIN, TMAG_MAX = 6.0, 17.0
+#: Slope of the cumulative star counts, N(<T) proportional to 10^(slope T).
+COUNT_SLOPE = 0.3
+#: Magnitude range of the extra bright (saturating) stars [Tmag].
+BRIGHT_TMAG_RANGE = (2.0, 6.0)
+#: Scale of the proper-motion distribution (Student-t, 3 dof) [mas/yr].
+PM_SCALE = 6.0
+#: Effective temperatures drawn from this range [K].
+TEFF_RANGE = (3200.0, 7500.0)
+#: Range of synthetic TIC IDs.
+TIC_ID_RANGE = (10_000_000, 470_000_000)
+#: Catalogue epoch of the TIC positions (Julian year).
+CATALOG_EPOCH = 2000.0
+#: The demo star of the original pipeline's quick start.
+DEMO_STAR_TIC = 182092046
+DEMO_STAR_TMAG = 10.2
+
+
+@dataclass
+class StarField:
+    """Stars of a simulated field (one entry per star)."""
+
+    starid: np.ndarray
+    tmag: np.ndarray
+    teff: np.ndarray
+    #: Reference-frame positions (no jitter) at the sector epoch [science-area pixels].
+    row: np.ndarray
+    col: np.ndarray
+    #: Positions at the sector epoch and at J2000 [deg]; proper motions [mas/yr]
+    #: (pmra includes cos(dec)).
+    ra: np.ndarray
+    dec: np.ndarray
+    ra_j2000: np.ndarray
+    dec_j2000: np.ndarray
+    pmra: np.ndarray
+    pmdec: np.ndarray
+
+    def __len__(self) -> int:
+        return self.starid.size
+
+
+def draw_tmag(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Magnitudes with cumulative counts rising as 10^(0.3 Tmag) between Tmag 6 and 17."""
+    lo, hi = 10 ** (COUNT_SLOPE * TMAG_MIN), 10 ** (COUNT_SLOPE * TMAG_MAX)
+    return np.log10(lo + rng.uniform(size=n) * (hi - lo)) / COUNT_SLOPE
+
+
+def _unique_ids(rng: np.random.Generator, n: int, exclude: set[int]) -> np.ndarray:
+    """``n`` distinct TIC-like IDs, none of them in ``exclude``, in random order."""
+    ids = np.empty(0, dtype=np.int64)
+    while ids.size < n:
+        new = rng.integers(*TIC_ID_RANGE, size=n - ids.size)
+        ids = np.unique(np.concatenate([ids, new[~np.isin(new, list(exclude))]]))
+    return rng.permutation(ids)
+
+
+def make_star_field(
+    rng: np.random.Generator,
+    wcs,
+    region: tuple[int, int, int, int],
+    n_stars: int,
+    n_bright: int,
+    epoch_tjd: float,
+    include: list[tuple[int, float, float, float]] | None = None,
+) -> StarField:
+    """Draw stars uniformly over a pixel region and give them sky coordinates.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random generator (the simulation's seed decides everything).
+    wcs : astropy.wcs.WCS
+        Science-area WCS of the reference frame.
+    region : tuple of int
+        ``(row_min, row_max, col_min, col_max)`` (half-open) to fill with stars; may reach
+        beyond the CCD (those stars are catalogued and can shine onto it).
+    n_stars : int
+        Number of stars of the power-law population.
+    n_bright : int
+        Number of extra bright stars (Tmag 2-6) that saturate.
+    epoch_tjd : float
+        The sector epoch at which positions are exact [TJD].
+    include : list of (starid, tmag, row, col), optional
+        Stars to place at given positions (e.g. the demo star).
+    """
+    r0, r1, c0, c1 = region
+    tmag = np.concatenate([draw_tmag(rng, n_stars), rng.uniform(*BRIGHT_TMAG_RANGE, n_bright)])
+    rows = rng.uniform(r0 - 0.5, r1 - 0.5, tmag.size)
+    cols = rng.uniform(c0 - 0.5, c1 - 0.5, tmag.size)
+    include = include or []
+    for _, t, r, c in include:
+        tmag, rows, cols = np.append(tmag, t), np.append(rows, r), np.append(cols, c)
+    n = tmag.size
+    starid = _unique_ids(rng, n - len(include), exclude={sid for sid, *_ in include})
+    starid = np.concatenate([starid, [sid for sid, *_ in include]]).astype(np.int64)
+    teff = rng.uniform(*TEFF_RANGE, n).round(0)
+    pmra = PM_SCALE * rng.standard_t(3, n)
+    pmdec = PM_SCALE * rng.standard_t(3, n)
+    ra, dec = wcs.all_pix2world(cols, rows, 0)
+    ra = np.mod(ra, 360.0)
+    # Move back to the catalogue epoch along the proper motion (linear, as the TIC is used).
+    years = Time(epoch_tjd + 2457000.0, format="jd", scale="tdb").jyear - CATALOG_EPOCH
+    mas_to_deg = 1.0 / 3.6e6
+    dec_j2000 = dec - pmdec * years * mas_to_deg
+    ra_j2000 = np.mod(ra - pmra * years * mas_to_deg / np.cos(np.radians(dec)), 360.0)
+    order = np.argsort(tmag)
+    return StarField(
+        starid=starid[order].astype(np.int64),
+        tmag=tmag[order],
+        teff=teff[order],
+        row=rows[order],
+        col=cols[order],
+        ra=ra[order],
+        dec=dec[order],
+        ra_j2000=ra_j2000[order],
+        dec_j2000=dec_j2000[order],
+        pmra=pmra[order],
+        pmdec=pmdec[order],
+    )
