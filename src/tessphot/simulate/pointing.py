@@ -14,6 +14,7 @@ import numpy as np
 from astropy.wcs import WCS, FITSFixedWarning
 
 from tessphot.constants import BTJD_OFFSET, SCIENCE_COLUMN_OFFSET, SCIENCE_SIZE
+from tessphot.sectors import sector_info
 
 #: Delay between a sector's nominal start (pointing table) and its first FFI [d]
 #: (sector 1: table start 2458324.5, first FFI TSTART 2458325.3131 TJD).
@@ -43,6 +44,8 @@ class SectorGeometry:
     #: Start of the first exposure and end of the last possible one [TJD].
     tjd_start: float
     tjd_end: float
+    #: Sector reference time (catalogue epoch) [TJD].
+    reference_tjd: float
 
     @property
     def science_wcs(self) -> WCS:
@@ -127,28 +130,25 @@ def sector_geometry(sector: int, camera: int, ccd: int) -> SectorGeometry:
 
     if camera not in (1, 2, 3, 4) or ccd not in (1, 2, 3, 4):
         raise ValueError(f"camera and CCD must be 1-4, not camera {camera} CCD {ccd}")
-    table = tesswcs.pointings
-    rows = table[table["Sector"] == sector]
-    if len(rows) != 1:
-        raise ValueError(f"sector {sector} is not in the TESS pointing tables")
-    row = rows[0]
+    info = sector_info(sector)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hdu_wcs = tesswcs.WCS.from_sector(sector, camera, ccd)
         cams = TESS_Spacecraft_Pointing_Data(trySector=sector)
-    start = float(row["Start"]) - BTJD_OFFSET
+    start = info.start_jd - BTJD_OFFSET
     tjd_start = SECTOR1_FIRST_TSTART if sector == 1 else start + FIRST_FFI_DELAY
-    roll = float(row["Roll"])
+    roll = info.roll
     return SectorGeometry(
         sector=sector,
         camera=camera,
         ccd=ccd,
         hdu_wcs=_wcs_from_header(WCS.to_header(hdu_wcs, relax=True)),
-        ra_nom=float(row["RA"]),
-        dec_nom=float(row["Dec"]),
+        ra_nom=info.ra,
+        dec_nom=info.dec,
         roll_nom=roll - 360.0 if roll > 180.0 else roll,
         camera_ra=float(np.ravel(cams.camRa)[camera - 1]),
         camera_dec=float(np.ravel(cams.camDec)[camera - 1]),
         tjd_start=tjd_start,
-        tjd_end=float(row["End"]) - BTJD_OFFSET - END_MARGIN,
+        tjd_end=info.end_jd - BTJD_OFFSET - END_MARGIN,
+        reference_tjd=info.reference_tjd,
     )

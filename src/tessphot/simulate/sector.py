@@ -173,7 +173,7 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
     include = list(config.extra_stars)
     if config.demo_star:
         include.append((DEMO_STAR_TIC, DEMO_STAR_TMAG, (r0 + r1) / 2 - 0.3, (c0 + c1) / 2 + 0.2))
-    epoch = 0.5 * (cadences.tstart[0] + cadences.tstop[-1])
+    epoch = geometry.reference_tjd
     field_ = make_star_field(
         rng,
         wcs,
