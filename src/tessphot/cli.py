@@ -59,7 +59,8 @@ def _add_simulate(sub) -> None:
         "simulate",
         help="simulate a sector of calibrated FFIs with its truth",
         description=(
-            "Write a sector of simulated SPOC calibrated FFIs (tess*-sSSSS-C-D-0120-s_ffic.fits.gz) "
+            "Write a sector of simulated SPOC calibrated FFIs "
+            "(tess*-sSSSS-C-D-0120-s_ffic.fits.gz) "
             "into OUTDIR/ffi, the truth (true fluxes, positions, background, jitter) into "
             "OUTDIR/truth/truth_*.hdf5 and a TIC-like catalogue into OUTDIR/truth/tic_*.csv. "
             "Geometry is the real WCS of the sector/camera/CCD; the PRF is the real SPOC model "

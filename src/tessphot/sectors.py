@@ -8,7 +8,7 @@ the middle of its observing window; catalogues propagate proper motions to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from tessphot.constants import BTJD_OFFSET, ffi_cadence
 
@@ -42,7 +42,7 @@ class SectorInfo:
         return ffi_cadence(self.sector)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _table():
     import tesswcs
 
