@@ -1,86 +1,36 @@
-"""Real TESS geometry for a sector, camera and CCD: WCS, pointing and observing window.
+"""Pointing of simulated frames: the jittered WCS of each exposure.
 
-The WCS comes from tesswcs (SIP models fitted to real SPOC FFIs, shipped with the package
-and used offline), the camera boresights from tess-point, and the sector's observing window
-from tesswcs's pointing table, which covers every scheduled sector.
+The real geometry of a sector, camera and CCD lives in :mod:`tessphot.geometry`; its names are
+re-exported here for the simulator's existing imports.
 """
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
-
 import numpy as np
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS
 
-from tessphot.constants import BTJD_OFFSET, SCIENCE_COLUMN_OFFSET, SCIENCE_SIZE
-from tessphot.sectors import sector_info
+from tessphot.geometry import (
+    END_MARGIN,
+    FIRST_FFI_DELAY,
+    ORBIT_GAP,
+    SECTOR1_FIRST_TSTART,
+    SectorGeometry,
+    sector_geometry,
+    shift_wcs,
+    wcs_from_header,
+)
 
-#: Delay between a sector's nominal start (pointing table) and its first FFI [d]
-#: (sector 1: table start 2458324.5, first FFI TSTART 2458325.3131 TJD).
-FIRST_FFI_DELAY = 0.8131
-#: Time of sector 1's first FFI exposure start [TJD, spacecraft time].
-SECTOR1_FIRST_TSTART = 1325.313100604524
-#: Margin before a sector's nominal end with no more data [d].
-END_MARGIN = 0.3
-#: Length of the data-downlink gap between the two orbits of a sector [d].
-ORBIT_GAP = 1.1
-
-
-@dataclass(frozen=True)
-class SectorGeometry:
-    """Where a CCD looks during a sector and when it observes."""
-
-    sector: int
-    camera: int
-    ccd: int
-    #: WCS of the full FFI image HDU (2136x2078, HDU pixel coordinates).
-    hdu_wcs: WCS
-    ra_nom: float
-    dec_nom: float
-    roll_nom: float
-    camera_ra: float
-    camera_dec: float
-    #: Start of the first exposure and end of the last possible one [TJD].
-    tjd_start: float
-    tjd_end: float
-    #: Sector reference time (catalogue epoch) [TJD].
-    reference_tjd: float
-
-    @property
-    def science_wcs(self) -> WCS:
-        """WCS of the science area: pixel (x, y) = 0-based science (column, row)."""
-        return shift_wcs(self.hdu_wcs, 0.0, -SCIENCE_COLUMN_OFFSET)
-
-    @property
-    def orbit_gap(self) -> tuple[float, float]:
-        """Data gap between the two orbits [TJD]."""
-        mid = 0.5 * (self.tjd_start + self.tjd_end)
-        return mid - ORBIT_GAP / 2, mid + ORBIT_GAP / 2
-
-    @property
-    def ccd_centre(self) -> tuple[float, float]:
-        """Sky position (RA, Dec) [deg] of the centre of the science area."""
-        c = (SCIENCE_SIZE - 1) / 2
-        ra, dec = self.science_wcs.all_pix2world([[c, c]], 0)[0]
-        return float(ra), float(dec)
-
-
-def shift_wcs(wcs: WCS, drow: float, dcol: float) -> WCS:
-    """A copy of a WCS whose pixel grid is shifted: new pixel = old pixel + (drow, dcol).
-
-    SIP distortions are expressed relative to CRPIX, so shifting CRPIX is exact.
-    """
-    header = wcs.to_header(relax=True)
-    header["CRPIX1"] += dcol
-    header["CRPIX2"] += drow
-    return _wcs_from_header(header)
-
-
-def _wcs_from_header(header) -> WCS:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        return WCS(header, relax=True)
+__all__ = [
+    "END_MARGIN",
+    "FIRST_FFI_DELAY",
+    "ORBIT_GAP",
+    "SECTOR1_FIRST_TSTART",
+    "SectorGeometry",
+    "jittered_wcs",
+    "sector_geometry",
+    "shift_wcs",
+    "wcs_from_header",
+]
 
 
 def jittered_wcs(wcs: WCS, drow: float, dcol: float, theta: float, centre: tuple[float, float]):
@@ -114,41 +64,4 @@ def jittered_wcs(wcs: WCS, drow: float, dcol: float, theta: float, centre: tuple
     for i in (1, 2):
         for j in (1, 2):
             header[f"PC{i}_{j}"] = pc[i - 1, j - 1]
-    return _wcs_from_header(header)
-
-
-def sector_geometry(sector: int, camera: int, ccd: int) -> SectorGeometry:
-    """Geometry and observing window of a sector, camera and CCD.
-
-    Raises
-    ------
-    ValueError
-        For a camera or CCD outside 1-4 or a sector unknown to the pointing tables.
-    """
-    import tesswcs
-    from tess_stars2px import TESS_Spacecraft_Pointing_Data
-
-    if camera not in (1, 2, 3, 4) or ccd not in (1, 2, 3, 4):
-        raise ValueError(f"camera and CCD must be 1-4, not camera {camera} CCD {ccd}")
-    info = sector_info(sector)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        hdu_wcs = tesswcs.WCS.from_sector(sector, camera, ccd)
-        cams = TESS_Spacecraft_Pointing_Data(trySector=sector)
-    start = info.start_jd - BTJD_OFFSET
-    tjd_start = SECTOR1_FIRST_TSTART if sector == 1 else start + FIRST_FFI_DELAY
-    roll = info.roll
-    return SectorGeometry(
-        sector=sector,
-        camera=camera,
-        ccd=ccd,
-        hdu_wcs=_wcs_from_header(WCS.to_header(hdu_wcs, relax=True)),
-        ra_nom=info.ra,
-        dec_nom=info.dec,
-        roll_nom=roll - 360.0 if roll > 180.0 else roll,
-        camera_ra=float(np.ravel(cams.camRa)[camera - 1]),
-        camera_dec=float(np.ravel(cams.camDec)[camera - 1]),
-        tjd_start=tjd_start,
-        tjd_end=info.end_jd - BTJD_OFFSET - END_MARGIN,
-        reference_tjd=info.reference_tjd,
-    )
+    return wcs_from_header(header)

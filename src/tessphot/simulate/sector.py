@@ -249,7 +249,7 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
     extra = {
         "SIMSEED": (config.seed, "tessphot simulation random seed"),
         "SIMPRF": (prf.short_name, "PRF model of the simulation"),
-        "SIMZP": (TMAG_ZEROPOINT, "[mag] zero point: flux = 10^(-0.4 (Tmag - ZP)) e-/s"),
+        "SIMZP": (TMAG_ZEROPOINT, "[mag] flux = 10^(-0.4 (Tmag - ZP)) e-/s"),
         "SIMFWELL": (detector.FULL_WELL, "[e-] full well per 2-s frame"),
         "SIMNSTAR": (len(field_), "number of simulated stars"),
         "SIMJITT": (config.jitter, "source of the simulated pointing jitter"),
