@@ -213,6 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"tessphot {__version__}")
+    # The common options are accepted before the command too (tessphot -q simulate ...).
+    parser.add_argument(
+        "-d", "--debug", dest="global_debug", action="store_true", help="print debug messages"
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest="global_quiet",
+        action="store_true",
+        help="print only warnings and errors",
+    )
+    parser.add_argument(
+        "--settings", dest="global_settings", metavar="FILE", help="TOML settings file"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_simulate(sub)
     _add_demo(sub)
@@ -284,6 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tessphot`` command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.debug = args.debug or args.global_debug
+    args.quiet = args.quiet or args.global_quiet
+    args.settings = args.settings or args.global_settings
     setup_logging(debug=args.debug, quiet=args.quiet)
     func: Callable[[argparse.Namespace], int] = args.func
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from tqdm.auto import tqdm
 
@@ -11,11 +12,11 @@ LOG_FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
 
 
 class TqdmLoggingHandler(logging.StreamHandler):
-    """A handler that writes through tqdm so progress bars are not broken by log lines."""
+    """A handler that writes to stderr through tqdm, so log lines do not break progress bars."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            tqdm.write(self.format(record))
+            tqdm.write(self.format(record), file=sys.stderr)
         except Exception:  # pragma: no cover - logging must never raise
             self.handleError(record)
 

@@ -1,0 +1,143 @@
+"""The tessphot command line and the original entry points."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
+from tessphot.io import find_ffis, read_ffi
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_help_lists_the_stages(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("simulate", "demo", "catalog", "prepare", "todo", "run"):
+        assert command in out
+
+
+def test_simulate_command(tmp_path, capsys):
+    code = main(
+        [
+            "-q",
+            "simulate",
+            str(tmp_path),
+            "--size",
+            "24",
+            "--cadences",
+            "3",
+            "--stars",
+            "10",
+            "--bright",
+            "0",
+            "--seed",
+            "1",
+            "--sector",
+            "30",
+            "--camera",
+            "3",
+            "--ccd",
+            "2",
+            "--no-gzip",
+        ]
+    )
+    assert code == EXIT_OK
+    ffis = find_ffis(tmp_path, sector=30, camera=3, ccd=2)
+    assert len(ffis) == 3 and ffis[0].suffix == ".fits"
+    ffi = read_ffi(ffis[0])
+    assert ffi.data.shape == (24, 24) and ffi.sector == 30
+    assert "Wrote 3 FFIs" in capsys.readouterr().out
+
+
+def test_simulate_reads_settings_file(tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[simulate]\nsize = 20\ncadences = 2\nstars = 5\nbright = 0\n")
+    assert main(["-q", "simulate", str(tmp_path / "out"), "--settings", str(settings)]) == 0
+    assert read_ffi(find_ffis(tmp_path / "out")[0]).data.shape == (20, 20)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[simulate]\nstarz = 3\n")
+    assert main(["-q", "simulate", str(tmp_path / "x"), "--settings", str(bad)]) == EXIT_ERROR
+
+
+def test_simulate_error_is_one_clear_line(tmp_path, capsys):
+    code = main(["-q", "simulate", str(tmp_path), "--sector", "999", "--size", "10"])
+    assert code == EXIT_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown sector 999" in err[0]
+
+
+@pytest.mark.parametrize("command", [["prepare"], ["todo"]])
+def test_pending_stages_exit_2(command, tmp_path, capsys):
+    assert main([*command, str(tmp_path)]) == EXIT_USAGE
+    assert "not implemented yet" in capsys.readouterr().err
+
+
+def _run_script(name, *args, env=None):
+    return subprocess.run(
+        [sys.executable, str(REPO / name), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+def test_root_wrappers_pass_the_original_flags():
+    result = _run_script("run_prepare_photometry.py", "--help")
+    assert result.returncode == 0 and "--sector" in result.stdout and "--camera" in result.stdout
+    result = _run_script("run_tessphot.py", "--help")
+    for flag in (
+        "--starid",
+        "--random",
+        "--all",
+        "--priority",
+        "--method",
+        "--cadence",
+        "--datasource",
+        "--tmag_min",
+        "--tmag_max",
+        "--overwrite",
+        "--plot",
+        "--version",
+        "--output",
+    ):
+        assert flag in result.stdout
+    assert "200" in result.stdout  # 200-s cadences are accepted
+
+
+def test_run_tessphot_without_input_uses_the_demo(tmp_path):
+    """``python run_tessphot.py --starid=182092046`` with no TESSPHOT_INPUT creates the demo
+    input first, like the original's built-in test data."""
+    env = {"TESSPHOT_DEMO": str(tmp_path / "demo"), "TESSPHOT_INPUT": ""}
+    settings = tmp_path / "small.toml"
+    settings.write_text("[demo]\nsize = 40\ncadences = 3\nstars = 20\nbright = 0\n")
+    result = _run_script(
+        "run_tessphot.py", "--starid=182092046", "--settings", str(settings), env=env
+    )
+    assert "using the demo data" in result.stderr
+    ffis = find_ffis(tmp_path / "demo")
+    assert len(ffis) == 3
+    truth = next((tmp_path / "demo" / "truth").glob("tic_*.csv")).read_text()
+    assert "182092046" in truth
+
+
+def test_demo_command(tmp_path, capsys):
+    settings = tmp_path / "small.toml"
+    settings.write_text("[demo]\nsize = 40\ncadences = 4\nstars = 30\nbright = 1\n")
+    folder = tmp_path / "demo"
+    assert main(["demo", str(folder), "--settings", str(settings), "-q"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "4 FFIs of sector 1 camera 1 CCD 4" in out and str(folder) in out
+    mtime = find_ffis(folder)[0].stat().st_mtime
+    # A second run reuses the simulated data.
+    assert main(["demo", str(folder), "--settings", str(settings), "-q"]) == EXIT_OK
+    assert find_ffis(folder)[0].stat().st_mtime == mtime
