@@ -37,6 +37,8 @@ TABLE_SIZE = OVERSAMPLE * (2 * HALF_WIDTH + 1)
 TABLE_CENTRE = TABLE_SIZE // 2
 #: Radius inside which the PRF core centroid is measured [pixels].
 CORE_RADIUS = 2.5
+#: Stars rendered per chunk (bounds the memory of an image with very many stars).
+RENDER_CHUNK = 16384
 #: First sector of the "Sectors4+" PRF models.
 FIRST_SECTOR_OF_LATE_PRF = 4
 
@@ -67,7 +69,15 @@ class PRFModel:
         if tables.shape != (self.node_rows.size * self.node_cols.size, TABLE_SIZE, TABLE_SIZE):
             raise ValueError(f"PRF tables have shape {tables.shape}, not matching the node grid")
         # One zero sample of padding on every side makes out-of-footprint lookups return 0.
-        self._tables = np.pad(tables, ((0, 0), (1, 1), (1, 1)))
+        padded = np.pad(tables, ((0, 0), (1, 1), (1, 1)))
+        # _decimated[node, oy, ox] = padded[node, oy::9, ox::9] (13 x 13): the pixel-spaced
+        # samples for every sub-pixel offset, so a stamp is a contiguous block copy.
+        n = 2 * HALF_WIDTH + 1
+        offsets = np.arange(OVERSAMPLE + 2)
+        idx = offsets[:, None] + OVERSAMPLE * np.arange(n)[None, :]
+        self._decimated = np.ascontiguousarray(
+            padded[:, idx[:, None, :, None], idx[None, :, None, :]], dtype=np.float32
+        )
         self.name = name
         self.short_name = short_name[:40]
 
@@ -117,24 +127,25 @@ class PRFModel:
         )
         rc = np.rint(rows).astype(int)
         cc = np.rint(cols).astype(int)
-        k = np.arange(-HALF_WIDTH, HALF_WIDTH + 1)
-        # Fractional table coordinates (+1 for the zero padding) of every stamp pixel.
-        sy = TABLE_CENTRE + 1 + OVERSAMPLE * (k[None, :] - (rows - rc)[:, None])
-        sx = TABLE_CENTRE + 1 + OVERSAMPLE * (k[None, :] - (cols - cc)[:, None])
-        iy = np.clip(np.floor(sy).astype(int), 0, TABLE_SIZE)
-        ix = np.clip(np.floor(sx).astype(int), 0, TABLE_SIZE)
-        wy = np.clip(sy - iy, 0.0, 1.0)
-        wx = np.clip(sx - ix, 0.0, 1.0)
+        # Stamp pixel k (-6..6) samples the padded table at TABLE_CENTRE + 1 + 9 (k - frac):
+        # a stride-9 decimation starting at offset base (0-9), interpolated linearly between
+        # the decimations at offsets base and base + 1 (pre-computed in self._decimated).
+        sy = TABLE_CENTRE + 1 - OVERSAMPLE * HALF_WIDTH - OVERSAMPLE * (rows - rc)
+        sx = TABLE_CENTRE + 1 - OVERSAMPLE * HALF_WIDTH - OVERSAMPLE * (cols - cc)
+        by = np.clip(np.floor(sy).astype(int), 0, OVERSAMPLE)
+        bx = np.clip(np.floor(sx).astype(int), 0, OVERSAMPLE)
+        wy = np.clip(sy - by, 0.0, 1.0)
+        wx = np.clip(sx - bx, 0.0, 1.0)
 
-        out = np.zeros((rows.size, k.size, k.size))
+        out = np.zeros((rows.size, 2 * HALF_WIDTH + 1, 2 * HALF_WIDTH + 1), dtype=np.float32)
         for node, weight in zip(nodes, weights, strict=True):
             if not np.any(weight):
                 continue
-            n_idx = node[:, None, None]
             for dy, fy in ((0, 1 - wy), (1, wy)):
                 for dx, fx in ((0, 1 - wx), (1, wx)):
-                    vals = self._tables[n_idx, (iy + dy)[:, :, None], (ix + dx)[:, None, :]]
-                    out += (weight[:, None, None] * fy[:, :, None] * fx[:, None, :]) * vals
+                    w = (weight * fy * fx).astype(np.float32)
+                    out += w[:, None, None] * self._decimated[node, by + dy, bx + dx]
+        out = out.astype(np.float64)
         out /= out.sum(axis=(1, 2), keepdims=True)
         return out, rc - HALF_WIDTH, cc - HALF_WIDTH
 
@@ -160,18 +171,33 @@ class PRFModel:
             The image; light falling outside the region is lost.
         """
         ny, nx = shape
-        stamps, row0, col0 = self.stamps(rows, cols, node_rows, node_cols)
+        rows = np.atleast_1d(np.asarray(rows, dtype=float))
+        cols = np.atleast_1d(np.asarray(cols, dtype=float))
+        fluxes = np.broadcast_to(np.asarray(fluxes, dtype=float), rows.shape)
+        node_rows = rows if node_rows is None else np.asarray(node_rows, dtype=float)
+        node_cols = cols if node_cols is None else np.asarray(node_cols, dtype=float)
         k = np.arange(2 * HALF_WIDTH + 1)
-        pr = (row0 - origin[0])[:, None, None] + k[None, :, None]
-        pc = (col0 - origin[1])[:, None, None] + k[None, None, :]
-        pr, pc = np.broadcast_arrays(pr, pc)
-        inside = (pr >= 0) & (pr < ny) & (pc >= 0) & (pc < nx)
-        values = stamps * np.asarray(fluxes, dtype=float)[:, None, None]
-        flat = np.bincount(
-            (pr[inside] * nx + pc[inside]).ravel(),
-            weights=values[inside].ravel(),
-            minlength=ny * nx,
-        )
+        offsets = k[:, None] * nx + k[None, :]
+        flat = np.zeros(ny * nx)
+        for start in range(0, rows.size, RENDER_CHUNK):
+            sl = slice(start, start + RENDER_CHUNK)
+            stamps, row0, col0 = self.stamps(rows[sl], cols[sl], node_rows[sl], node_cols[sl])
+            values = stamps * fluxes[sl, None, None]
+            r0, c0 = row0 - origin[0], col0 - origin[1]
+            inside = (r0 >= 0) & (r0 + k[-1] < ny) & (c0 >= 0) & (c0 + k[-1] < nx)
+            # Stamps wholly on the region: one linear index per stamp plus fixed offsets.
+            index = (r0[inside] * nx + c0[inside])[:, None, None] + offsets
+            flat += np.bincount(index.ravel(), weights=values[inside].ravel(), minlength=ny * nx)
+            # Stamps across the edge: keep only their pixels on the region.
+            edge = ~inside
+            if np.any(edge):
+                pr, pc = np.broadcast_arrays(
+                    r0[edge, None, None] + k[None, :, None], c0[edge, None, None] + k[None, None, :]
+                )
+                on = (pr >= 0) & (pr < ny) & (pc >= 0) & (pc < nx)
+                flat += np.bincount(
+                    pr[on] * nx + pc[on], weights=values[edge][on], minlength=ny * nx
+                )
         return flat.reshape(ny, nx)
 
 
