@@ -47,9 +47,11 @@ def test_spoc_prf_interpolates_between_grid_positions(prf_dir):
     a, *_ = prf.stamps([512.0], [512.0])
     b, *_ = prf.stamps([1024.0], [512.0])
     mid, *_ = prf.stamps([768.0], [512.0])
-    # Bilinear in position: halfway between two nodes is the mean of the two (same phase).
-    # (up to the per-stamp normalisation, a few parts per million)
-    np.testing.assert_allclose(mid, 0.5 * (a + b), rtol=1e-5, atol=1e-9)
+    # Bilinear in position: halfway between two nodes is the mean of the two (same phase),
+    # up to the per-stamp normalisation.
+    nodes, weights = prf._node_weights(np.array([768.0]), np.array([512.0]))
+    assert sorted(weights[:, 0][weights[:, 0] > 0].tolist()) == [0.5, 0.5]
+    np.testing.assert_allclose(mid, 0.5 * (a + b), rtol=2e-3, atol=1e-7)
     # The PRF changes across the CCD (the models differ).
     assert np.abs(a - b).max() > 1e-3
 

@@ -13,7 +13,10 @@ offset between the pixel centre and the star. Two models share one rendering eng
 Positions follow the convention of :mod:`tessphot.constants` (0-based science-area
 ``(row, column)``, pixel centres on integers). A star's position is defined as the
 flux-weighted centroid of its PRF core, which is what a WCS fitted to stellar centroids
-(as SPOC's is) refers to; the SPOC tables are re-centred accordingly on load.
+(as SPOC's is) refers to; the SPOC tables are re-centred accordingly on load. Every table is
+tapered smoothly to zero between radii of 4.5 and 6.5 px (the SPOC models hold a faint flat
+pedestal out to the edge of their 13x13 px footprint, which would otherwise draw a sharp
+square around bright stars) and normalised to unit flux.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ HALF_WIDTH = 6
 TABLE_SIZE = OVERSAMPLE * (2 * HALF_WIDTH + 1)
 #: Index of the sample at zero offset.
 TABLE_CENTRE = TABLE_SIZE // 2
+#: Radius where the circular cosine taper of the tabulated PRFs starts [pixels]; it reaches
+#: zero at the footprint's edge (6.5 px).
+TAPER_START = 4.5
 #: Radius inside which the PRF core centroid is measured [pixels].
 CORE_RADIUS = 2.5
 #: Stars rendered per chunk (bounds the memory of an image with very many stars).
@@ -63,7 +69,8 @@ class PRFModel:
     """
 
     def __init__(self, tables: np.ndarray, node_rows, node_cols, name: str, short_name: str):
-        tables = np.asarray(tables, dtype=np.float64)
+        tables = np.asarray(tables, dtype=np.float64) * _edge_taper()
+        tables *= OVERSAMPLE**2 / tables.sum(axis=(1, 2), keepdims=True)
         self.node_rows = np.atleast_1d(np.asarray(node_rows, dtype=float))
         self.node_cols = np.atleast_1d(np.asarray(node_cols, dtype=float))
         if tables.shape != (self.node_rows.size * self.node_cols.size, TABLE_SIZE, TABLE_SIZE):
@@ -199,6 +206,20 @@ class PRFModel:
                     pr[on] * nx + pc[on], weights=values[edge][on], minlength=ny * nx
                 )
         return flat.reshape(ny, nx)
+
+
+def _edge_taper() -> np.ndarray:
+    """Circular window bringing a table smoothly to zero between ``TAPER_START`` and the
+    edge of the footprint.
+
+    The tabulated footprint ends at 6.5 px where the SPOC PRFs still hold a faint, flat
+    pedestal; cut there, it draws a square around bright stars.
+    """
+    d = (np.arange(TABLE_SIZE) - TABLE_CENTRE) / OVERSAMPLE
+    r = np.hypot(d[:, None], d[None, :])
+    edge = HALF_WIDTH + 0.5
+    x = np.clip((r - TAPER_START) / (edge - TAPER_START), 0.0, 1.0)
+    return 0.5 * (1 + np.cos(np.pi * x))
 
 
 def _core_centroid(table: np.ndarray) -> tuple[float, float]:
