@@ -24,7 +24,7 @@ PRF_ENV = "TESSPHOT_PRF_DIR"
 #: Cadences [s] the pipeline knows.
 CADENCES = (20, 120, 200, 600, 1800)
 #: Issue that brings each stage not built yet.
-PENDING = {"catalog": 3, "prepare": 4, "todo": 5, "run": 5}
+PENDING = {"prepare": 4, "todo": 5, "run": 5}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -146,14 +146,9 @@ def _add_demo(sub) -> None:
 
 def _add_pending(sub) -> None:
     """Stages whose issues have not landed yet: their options exist, they exit with 2."""
-    p = sub.add_parser("catalog", help="(not implemented yet) build TIC catalogs per CCD")
-    _common(p)
-    p.add_argument("sector", type=int, help="TESS sector")
-    p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
-    _camera_ccd(p)
-    p.add_argument("--buffer", type=float, default=0.2, help="footprint buffer [deg]")
-    p.add_argument("-o", "--overwrite", action="store_true", help="overwrite existing catalogs")
-    p.set_defaults(func=cmd_pending)
+    from tessphot.catalog.cli import add_catalog_parser
+
+    add_catalog_parser(sub, common=_common, camera_ccd=_camera_ccd)
 
     p = sub.add_parser("prepare", help="(not implemented yet) background, flags, HDF5 cubes")
     _common(p)

@@ -46,6 +46,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 182092046,
     },
     "todo": {"faint_limit": 15.0},
+    # tessphot.catalog (docs/catalog.md); the library defaults are the same.
+    "catalog": {
+        "source": "file",  # file, postgres or mast
+        "buffer": 0.2,  # footprint buffer [deg]
+        "faint_limit": 19.0,  # leave out fainter stars [Tmag]; inf keeps all
+        "ticver": "8.2",  # written into settings.ticver
+        "keep_dispositions": ["SPLIT", "3"],  # TIC dispositions kept besides NULL
+        "db_table": "tic",  # PostgreSQL table, TABLE or SCHEMA.TABLE
+        "db_connect_timeout": 10.0,  # [s]
+        "mast_tile_radius": 0.5,  # radius of one MAST query [deg]
+        "mast_retries": 4,  # attempts per MAST query
+        "mast_backoff": 5.0,  # first wait between attempts [s], doubled after each
+    },
 }
 
 

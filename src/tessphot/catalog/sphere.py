@@ -42,27 +42,40 @@ def xyz_to_radec(xyz: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float6
     return ra, dec
 
 
+def cross(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
+    """Cross product along the last axis (``numpy.cross`` without its per-call overhead,
+    which dominates for the few vectors of a stamp query)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ax, ay, az = a[..., 0], a[..., 1], a[..., 2]
+    bx, by, bz = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx], axis=-1)
+
+
+def _norm(v: NDArray) -> NDArray[np.float64]:
+    return np.sqrt(np.sum(v * v, axis=-1))
+
+
 def normalise(v: ArrayLike) -> NDArray[np.float64]:
     """Vectors scaled to unit length (along the last axis)."""
     v = np.asarray(v, dtype=float)
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / _norm(v)[..., None]
 
 
 def angle_between(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
     """Angle between unit vectors [rad], accurate at all separations."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), np.sum(a * b, axis=-1))
+    return np.arctan2(_norm(cross(a, b)), np.sum(a * b, axis=-1))
 
 
 def tangent_basis(centre: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Unit vectors pointing east and north at ``centre`` (any fixed pair at a pole)."""
     c = normalise(centre)
     pole = np.array([0.0, 0.0, 1.0])
-    east = np.cross(pole, c)
-    if np.linalg.norm(east) < 1e-12:  # at a pole: any orthonormal pair will do
+    east = cross(pole, c)
+    if _norm(east) < 1e-12:  # at a pole: any orthonormal pair will do
         east = np.array([0.0, 1.0, 0.0])
     east = normalise(east)
-    north = np.cross(c, east)
+    north = cross(c, east)
     return east, north
 
 
@@ -105,8 +118,6 @@ def polygon_contains(
     centre : array_like, optional
         Projection centre; must see all vertices within 90 deg (default: vertex mean).
     """
-    from matplotlib.path import Path
-
     xyz = np.atleast_2d(np.asarray(xyz, dtype=float))
     vertices = np.asarray(vertices, dtype=float)
     c = polygon_centre(vertices) if centre is None else normalise(centre)
@@ -117,9 +128,49 @@ def polygon_contains(
     inside = np.zeros(len(xyz), dtype=bool)
     ok = np.isfinite(px)
     if np.any(ok):
-        path = Path(np.column_stack([vx, vy]))
-        inside[ok] = path.contains_points(np.column_stack([px[ok], py[ok]]))
+        inside[ok] = plane_polygon_contains(px[ok], py[ok], vx, vy)
     return inside
+
+
+def convex_polygon_normals(vertices: ArrayLike) -> NDArray[np.float64] | None:
+    """Inward edge normals of a convex polygon (unit vectors, shape (M, 3)), or None.
+
+    A point ``p`` is inside a convex polygon when ``normals @ p >= 0`` for every edge, which
+    needs no projection: the fast test for stamps. None when the polygon is not convex (to
+    within 1e-12), so that the general :func:`polygon_contains` is used instead.
+    """
+    v = np.asarray(vertices, dtype=float)
+    normals = cross(v, np.roll(v, -1, axis=0))
+    side = normals @ v.T  # every vertex against every edge
+    if np.all(side >= -1e-12):
+        return normals
+    if np.all(side <= 1e-12):
+        return -normals
+    return None
+
+
+#: Up to this many point-edge pairs, :func:`plane_polygon_contains` uses plain numpy.
+_SMALL_POLYGON_WORK = 1 << 16
+
+
+def plane_polygon_contains(px: NDArray, py: NDArray, vx: NDArray, vy: NDArray) -> NDArray[np.bool_]:
+    """Even-odd point-in-polygon test in a plane.
+
+    Small problems (a stamp) use numpy broadcasting, which has little overhead per call;
+    large ones (a CCD's stars) matplotlib's compiled ``Path.contains_points``.
+    """
+    if px.size * vx.size > _SMALL_POLYGON_WORK:
+        from matplotlib.path import Path
+
+        path = Path(np.column_stack([vx, vy]))
+        return path.contains_points(np.column_stack([px, py]))
+    x0, y0 = vx[None, :], vy[None, :]
+    x1, y1 = np.roll(vx, -1)[None, :], np.roll(vy, -1)[None, :]
+    x, y = px[:, None], py[:, None]
+    straddles = (y0 > y) != (y1 > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_cross = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+    return np.count_nonzero(straddles & (x < x_cross), axis=1) % 2 == 1
 
 
 def signed_area_plane(x: ArrayLike, y: ArrayLike) -> float:
@@ -150,15 +201,15 @@ def min_arc_distance(xyz: ArrayLike, vertices: ArrayLike) -> NDArray[np.float64]
     xyz = np.atleast_2d(np.asarray(xyz, dtype=float))
     a = np.asarray(vertices, dtype=float)
     b = np.roll(a, -1, axis=0)
-    normal = normalise(np.cross(a, b))  # (M, 3)
+    normal = normalise(cross(a, b))  # (M, 3)
     out = np.empty(len(xyz))
     for start in range(0, len(xyz), _CHUNK):
         p = xyz[start : start + _CHUNK]
         s = p @ normal.T  # (n, M): sine of the distance to each great circle
         foot = p[:, None, :] - s[..., None] * normal[None, :, :]
         # The foot lies on the arc when it is on the inner side of both ends.
-        on_arc = (np.einsum("mk,nmk->nm", np.cross(a, normal), foot) <= 0.0) & (
-            np.einsum("mk,nmk->nm", np.cross(normal, b), foot) <= 0.0
+        on_arc = (np.einsum("mk,nmk->nm", cross(a, normal), foot) <= 0.0) & (
+            np.einsum("mk,nmk->nm", cross(normal, b), foot) <= 0.0
         )
         perpendicular = np.arcsin(np.clip(np.abs(s), 0.0, 1.0))
         cos_a = np.clip(p @ a.T, -1.0, 1.0)
@@ -189,7 +240,7 @@ def grow_convex_polygon(vertices: ArrayLike, offset: float) -> NDArray[np.float6
     if offset <= 0.0:
         return v.copy()
     nxt = np.roll(v, -1, axis=0)
-    normal = normalise(np.cross(v, nxt))  # inward
+    normal = normalise(cross(v, nxt))  # inward
     mid = normalise(v + nxt)
     # Farthest any point of the grown region can be from an edge's midpoint.
     reach = np.array([angle_between(m, v).max() for m in mid]) + offset
@@ -198,14 +249,16 @@ def grow_convex_polygon(vertices: ArrayLike, offset: float) -> NDArray[np.float6
     tilt = np.arctan(np.sin(offset) / np.cos(reach))
     tilted = np.cos(tilt)[:, None] * normal + np.sin(tilt)[:, None] * mid
     prev = np.roll(tilted, 1, axis=0)
-    corner = normalise(np.cross(prev, tilted))
+    corner = normalise(cross(prev, tilted))
     # Of the two intersections, take the one next to the original vertex.
     flip = np.sum(corner * v, axis=1) < 0
     corner[flip] *= -1.0
     return corner
 
 
-def polygon_bbox(vertices: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def polygon_bbox(
+    vertices: ArrayLike, centre: ArrayLike | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Axis-aligned 3-D box containing every point of a small spherical polygon.
 
     The box of the vertices is padded by the largest sagitta of the edges (an arc bulges out
@@ -213,22 +266,33 @@ def polygon_bbox(vertices: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.f
     direction lies inside the polygon (a coordinate can only peak inside at the pole of its
     axis).
 
+    Parameters
+    ----------
+    vertices : array_like, shape (M, 3)
+        Unit vectors of the vertices.
+    centre : array_like, optional
+        A point inside (default: the vertex mean).
+
     Returns
     -------
     lo, hi : ndarray, shape (3,)
     """
     v = np.asarray(vertices, dtype=float)
-    lengths = angle_between(v, np.roll(v, -1, axis=0))
-    pad = float(np.max(1.0 - np.cos(lengths / 2.0))) + 1e-12
+    cos_edge = np.clip(np.sum(v * np.roll(v, -1, axis=0), axis=1).min(), -1.0, 1.0)
+    pad = 1.0 - np.sqrt(0.5 * (1.0 + cos_edge)) + 1e-12  # 1 - cos(L/2) of the longest edge
     lo = v.min(axis=0) - pad
     hi = v.max(axis=0) + pad
-    axes = np.concatenate([np.eye(3), -np.eye(3)])
-    inside = polygon_contains(axes, v)
-    for k in range(3):
-        if inside[k]:
-            hi[k] = 1.0
-        if inside[k + 3]:
-            lo[k] = -1.0
+    # Only axis directions within the polygon's circumscribed cap can be inside it.
+    c = polygon_centre(v) if centre is None else np.asarray(centre, dtype=float)
+    cos_radius = float(np.min(v @ c)) - 1e-12
+    for k in np.flatnonzero(np.abs(c) >= cos_radius):
+        axis = np.zeros(3)
+        axis[k] = np.sign(c[k])
+        if polygon_contains(axis, v, c)[0]:
+            if c[k] > 0:
+                hi[k] = 1.0
+            else:
+                lo[k] = -1.0
     return np.maximum(lo, -1.0), np.minimum(hi, 1.0)
 
 

@@ -1,0 +1,207 @@
+"""The catalog stage: one TIC catalog per camera and CCD of a sector.
+
+For every requested CCD, :func:`make_catalogs` takes the CCD's footprint from the real WCS,
+asks a source (file, PostgreSQL or MAST) for the TIC stars near it, moves them by their proper
+motion to the sector's reference time, keeps those inside the buffered footprint and not
+fainter than the faint limit, and writes ``catalog_sector{NNN}_camera{C}_ccd{D}.sqlite``
+into the input folder (atomically: a temporary file renamed when complete).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from tessphot.catalog.errors import CatalogError
+from tessphot.catalog.footprint import Footprint, ccd_footprint
+from tessphot.catalog.motion import julian_epoch, max_motion_deg, propagate
+from tessphot.catalog.schema import DEFAULT_TICVER, catalog_filename
+from tessphot.catalog.sources.base import DEFAULT_KEEP_DISPOSITIONS, CatalogSource, StarBatch
+from tessphot.catalog.sqlite_catalog import CatalogSettings, CatalogWriter
+from tessphot.sectors import SectorInfo, sector_info
+from tessphot.version import __version__
+
+log = logging.getLogger(__name__)
+
+#: Default footprint buffer [deg] (the original's).
+DEFAULT_BUFFER = 0.2
+#: Default faint limit [Tmag]: fainter stars are left out. Well below the photometry limit
+#: (Tmag 15), since fainter stars still contaminate apertures.
+DEFAULT_FAINT_LIMIT = 19.0
+#: Extra margin around the footprints when asking a source [deg] (~4 arcsec).
+QUERY_SLACK_DEG = 1e-3
+#: All cameras and CCDs.
+ALL = (1, 2, 3, 4)
+
+
+def catalog_path(folder: str | os.PathLike, sector: int, camera: int, ccd: int) -> Path:
+    """Where the catalog of a sector, camera and CCD lives in an input folder."""
+    return Path(folder) / catalog_filename(sector, camera, ccd)
+
+
+def check_sector(sector: int) -> SectorInfo:
+    """The sector's metadata (:class:`tessphot.sectors.SectorInfo`).
+
+    Raises
+    ------
+    CatalogError
+        For a sector unknown to the pointing table.
+    """
+    try:
+        return sector_info(sector)
+    except ValueError as err:
+        raise CatalogError(str(err)) from None
+
+
+def _select(
+    batch: StarBatch, footprint: Footprint, years: float, faint_limit: float | None
+) -> tuple[StarBatch, np.ndarray, np.ndarray]:
+    """Stars of a batch in the footprint at the sector epoch, with their moved positions."""
+    if faint_limit is not None:
+        batch = batch[batch.tmag <= faint_limit]
+    ra, dec = propagate(batch.ra, batch.dec, batch.pm_ra, batch.pm_dec, years)
+    inside = footprint.contains(ra, dec)
+    return batch[inside], ra[inside], dec[inside]
+
+
+def make_catalogs(
+    sector: int,
+    input_folder: str | os.PathLike,
+    source: CatalogSource,
+    cameras: Sequence[int] | None = None,
+    ccds: Sequence[int] | None = None,
+    *,
+    overwrite: bool = False,
+    buffer_deg: float = DEFAULT_BUFFER,
+    faint_limit: float | None = DEFAULT_FAINT_LIMIT,
+    ticver: str = DEFAULT_TICVER,
+    keep_dispositions: Sequence[str] = DEFAULT_KEEP_DISPOSITIONS,
+    skip_empty: bool = False,
+) -> list[Path]:
+    """Build the catalogs of a sector's CCDs.
+
+    Parameters
+    ----------
+    sector : int
+        TESS sector (any in the tesswcs pointing table).
+    input_folder : path-like
+        Folder to write the catalogs into (must exist).
+    source : CatalogSource
+        Where the TIC stars come from.
+    cameras, ccds : sequence of int, optional
+        Which cameras and CCDs (default all).
+    overwrite : bool
+        Rebuild catalogs that exist (else they are skipped: "Already done").
+    buffer_deg : float
+        Footprint buffer [deg].
+    faint_limit : float or None
+        Leave out stars fainter than this Tmag (None: keep all).
+    ticver : str
+        TIC version written into ``settings.ticver``.
+    keep_dispositions : sequence of str
+        TIC dispositions the source keeps besides NULL (recorded in the metadata).
+    skip_empty : bool
+        Write no catalog for a CCD without any star (e.g. a file covering a few CCDs, when
+        all CCDs are asked for); otherwise an empty catalog is written, with a warning.
+
+    Returns
+    -------
+    list of Path
+        The catalogs written (skipped ones not included).
+
+    Raises
+    ------
+    CatalogError
+        For an unknown sector, a missing folder, a bad buffer or faint limit, or any source
+        error; no partial catalog file is left behind.
+    """
+    info = check_sector(sector)
+    folder = Path(input_folder).expanduser()
+    if not folder.is_dir():
+        raise CatalogError(f"input folder does not exist: {folder}")
+    if faint_limit is not None and not np.isfinite(faint_limit):
+        raise CatalogError(f"faint limit must be a finite Tmag, not {faint_limit}")
+    for name, values in (("camera", cameras), ("CCD", ccds)):
+        if values is not None and any(v not in ALL for v in values):
+            raise CatalogError(f"{name} must be 1-4, not {sorted(values)}")
+
+    todo = []
+    for camera in sorted(set(cameras or ALL)):
+        for ccd in sorted(set(ccds or ALL)):
+            path = catalog_path(folder, sector, camera, ccd)
+            if path.exists() and not overwrite:
+                log.info("Already done: %s", path.name)
+                continue
+            todo.append((camera, ccd, path))
+    if not todo:
+        return []
+
+    years = julian_epoch(info.reference_time) - 2000.0
+    margin = max_motion_deg(years) + QUERY_SLACK_DEG
+    footprints = [ccd_footprint(sector, cam, ccd, buffer_deg) for cam, ccd, _ in todo]
+    metadata = {
+        "source": source.name,
+        "source_detail": source.describe(),
+        "faint_limit": "none" if faint_limit is None else repr(float(faint_limit)),
+        "keep_dispositions": ",".join(keep_dispositions),
+        "proper_motion": "straight-line space motion from J2000.0 to reference_time",
+        "tessphot_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    groups = [list(range(len(todo)))] if source.scan else [[i] for i in range(len(todo))]
+    written = []
+    for group in groups:
+        started = time.perf_counter()
+        with contextlib.ExitStack() as stack:
+            writers = {}
+            for i in group:
+                camera, ccd, path = todo[i]
+                fp = footprints[i]
+                settings = CatalogSettings(
+                    sector=int(sector),
+                    camera=camera,
+                    ccd=ccd,
+                    ticver=str(ticver),
+                    reference_time=float(info.reference_time),
+                    epoch=float(julian_epoch(info.reference_time)),
+                    coord_buffer=float(buffer_deg),
+                    camera_centre_ra=float(fp.camera_centre[0]),
+                    camera_centre_dec=float(fp.camera_centre[1]),
+                    footprint=fp.footprint_string(),
+                )
+                writers[i] = stack.enter_context(CatalogWriter(path, settings, metadata))
+            group_fps = [footprints[i] for i in group]
+            for local, batch in source.stream(group_fps, margin, faint_limit):
+                i = group[local]
+                stars, ra, dec = _select(batch, footprints[i], years, faint_limit)
+                writers[i].add(
+                    stars.starid,
+                    ra,
+                    dec,
+                    stars.ra,
+                    stars.dec,
+                    stars.pm_ra,
+                    stars.pm_dec,
+                    stars.tmag,
+                    stars.teff,
+                )
+            for i in group:
+                writer = writers[i]
+                if writer.n_rows == 0 and skip_empty:
+                    log.info("No stars for %s: not written", writer.path.name)
+                    writer.abort()
+                    continue
+                if writer.n_rows == 0:
+                    log.warning("%s: no stars in the footprint", writer.path.name)
+                path = writer.finish()
+                log.info("Wrote %s: %d stars", path.name, writer.n_rows)
+                written.append(path)
+        log.debug("Built %d catalog(s) in %.1f s", len(group), time.perf_counter() - started)
+    return written
