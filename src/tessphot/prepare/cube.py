@@ -1,0 +1,112 @@
+"""The prepared-data HDF5 file: layout constants, creation and the reader used by photometry.
+
+See docs/hdf5-format.md for the layout.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+FORMAT_VERSION = 1
+#: Chunk shape of the cubes (time, rows, columns): a 15x15 stamp over 1300 cadences is
+#: about 40-160 chunk reads.
+CHUNK_TIME, CHUNK_PIXELS = 32, 16
+#: Lossless compression of the cubes: Blosc LZ4 with bit-shuffle (fast to decompress).
+COMPRESSION = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE)
+CUBES = {"images": "f4", "images_err": "f4", "backgrounds": "f4", "pixel_flags": "u1"}
+
+
+def hdf5_name(sector: int, camera: int, ccd: int) -> str:
+    """File name of the prepared data of a sector, camera and CCD."""
+    return f"sector{sector:03d}_camera{camera}_ccd{ccd}.hdf5"
+
+
+def create_layout(h5: h5py.File, n: int, shape: tuple[int, int], mesh_shape, n_ref: int) -> None:
+    """Create every dataset of an empty prepared-data file for ``n`` frames."""
+    ny, nx = shape
+    chunks = (min(CHUNK_TIME, n), min(CHUNK_PIXELS, ny), min(CHUNK_PIXELS, nx))
+    for name, dtype in CUBES.items():
+        h5.create_dataset(name, (n, ny, nx), dtype=dtype, chunks=chunks, **COMPRESSION)
+    for name, dtype in (
+        ("time", "f8"),
+        ("timecorr", "f4"),
+        ("time_start", "f8"),
+        ("time_stop", "f8"),
+        ("cadenceno", "i4"),
+        ("quality", "i4"),
+    ):
+        h5.create_dataset(name, (n,), dtype=dtype)
+    text = h5py.string_dtype()
+    h5.create_dataset("imagespaths", (n,), dtype=text)
+    h5.create_dataset("wcs", (n,), dtype=text)
+    h5.create_dataset("background_mesh", (n, *mesh_shape), dtype="f4")
+    h5.create_dataset("background_mesh_err", (n, *mesh_shape), dtype="f4")
+    h5.create_dataset("motion", (n, 6), dtype="f8", fillvalue=np.nan)
+    # Working data of the run (kept: it documents how the motion was measured).
+    h5.create_dataset("centroids", (n, n_ref, 2), dtype="f8", fillvalue=np.nan)
+    h5.create_dataset("sum_accumulator", (ny, nx), dtype="f8")
+    h5.create_dataset("sum_count", (ny, nx), dtype="i4")
+
+
+class PreparedCube:
+    """Read access to a prepared-data file, built for per-star stamps.
+
+    Parameters
+    ----------
+    path : path
+        The ``sectorNNN_cameraC_ccdD.hdf5`` file.
+
+    Raises
+    ------
+    OSError
+        When the file is missing, unreadable or not complete.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self._h5 = h5py.File(self.path, "r")
+        attrs = self._h5.attrs
+        if attrs.get("format_version") != FORMAT_VERSION or not attrs.get("complete", False):
+            self._h5.close()
+            raise OSError(f"{self.path}: not a complete tessphot prepared-data file")
+        self.attrs = dict(attrs)
+        self.origin = tuple(int(v) for v in attrs["origin"])
+        self.shape = tuple(int(v) for v in attrs["shape"])
+        self.settings = json.loads(attrs["settings"])
+
+    def __enter__(self) -> PreparedCube:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._h5.close()
+
+    @property
+    def h5(self) -> h5py.File:
+        """The open HDF5 file."""
+        return self._h5
+
+    def array(self, name: str) -> np.ndarray:
+        """A whole per-cadence array or image (time, cadenceno, quality, sumimage, ...)."""
+        return self._h5[name][()]
+
+    def stamp(self, name: str, row_min: int, row_max: int, col_min: int, col_max: int):
+        """A stamp of a cube over all cadences, shape (N, rows, cols).
+
+        The bounds are science-area coordinates (half-open) and must lie on the region.
+        """
+        r0, c0 = row_min - self.origin[0], col_min - self.origin[1]
+        r1, c1 = row_max - self.origin[0], col_max - self.origin[1]
+        if r0 < 0 or c0 < 0 or r1 > self.shape[0] or c1 > self.shape[1] or r1 <= r0 or c1 <= c0:
+            raise ValueError(
+                f"stamp rows {row_min}:{row_max}, columns {col_min}:{col_max} is not on the "
+                f"region of {self.path.name} (origin {self.origin}, shape {self.shape})"
+            )
+        return self._h5[name][:, r0:r1, c0:c1]

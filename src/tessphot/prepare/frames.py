@@ -1,0 +1,154 @@
+"""Find the FFIs of one sector, camera and CCD, check that they belong together, order them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from tessphot.io import FFIError, find_ffis, read_ffi_header
+from tessphot.io.files import parse_ffi_name
+
+log = logging.getLogger(__name__)
+
+
+class FrameSetError(ValueError):
+    """The FFIs of a CCD do not form one consistent set (duplicates, mixed releases...)."""
+
+
+@dataclass
+class FrameInfo:
+    """What the header of one FFI says, read without its pixels."""
+
+    path: Path
+    tstart: float
+    tstop: float
+    barycorr: float
+    cadenceno: int | None
+    quality: int
+    data_rel: int | None
+    procver: str | None
+    origin: tuple[int, int]
+    shape: tuple[int, int]
+    header: fits.Header
+
+    @property
+    def time(self) -> float:
+        return 0.5 * (self.tstart + self.tstop)
+
+
+def _region(header: fits.Header) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Science-area origin and shape of the science pixels of an FFI image HDU."""
+    from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW, SCIENCE_SIZE
+
+    col1 = int(header.get("CRVAL1P", 1)) + (1 - int(header.get("CRPIX1P", 1)))
+    row1 = int(header.get("CRVAL2P", 1)) + (1 - int(header.get("CRPIX2P", 1)))
+    nx, ny = int(header["NAXIS1"]), int(header["NAXIS2"])
+    c0 = max(col1, FIRST_SCIENCE_CCD_COLUMN) - FIRST_SCIENCE_CCD_COLUMN
+    r0 = max(row1, FIRST_SCIENCE_CCD_ROW) - FIRST_SCIENCE_CCD_ROW
+    c1 = min(col1 + nx, FIRST_SCIENCE_CCD_COLUMN + SCIENCE_SIZE) - FIRST_SCIENCE_CCD_COLUMN
+    r1 = min(row1 + ny, FIRST_SCIENCE_CCD_ROW + SCIENCE_SIZE) - FIRST_SCIENCE_CCD_ROW
+    return (r0, c0), (r1 - r0, c1 - c0)
+
+
+def read_frame_info(path: Path) -> FrameInfo:
+    """Header information of one FFI; raises FFIError naming the file on bad input."""
+    header = read_ffi_header(path)
+    with fits.open(path, memmap=False) as hdul:
+        image_header = hdul[1].header.copy()
+    origin, shape = _region(image_header)
+    try:
+        return FrameInfo(
+            path=Path(path),
+            tstart=float(header["TSTART"]),
+            tstop=float(header["TSTOP"]),
+            barycorr=float(header.get("BARYCORR", 0.0)),
+            cadenceno=int(header["FFIINDEX"]) if "FFIINDEX" in header else None,
+            quality=int(header.get("DQUALITY", 0)),
+            data_rel=int(header["DATA_REL"]) if "DATA_REL" in header else None,
+            procver=str(header["PROCVER"]).strip() if "PROCVER" in header else None,
+            origin=origin,
+            shape=shape,
+            header=header,
+        )
+    except (KeyError, ValueError) as err:
+        raise FFIError(path, f"bad header ({err})") from None
+
+
+def collect_frames(
+    folder: Path, sector: int, camera: int, ccd: int
+) -> tuple[list[FrameInfo], list[tuple[Path, str]]]:
+    """The FFIs of one sector/camera/CCD below ``folder``, in time order.
+
+    Returns
+    -------
+    frames : list of FrameInfo
+        Readable frames, ordered by time.
+    unreadable : list of (path, message)
+        Files whose header could not be read (logged; they are left out).
+
+    Raises
+    ------
+    FrameSetError
+        When the frames do not belong together: duplicates, mixed data releases or
+        processing versions, different regions of the CCD, or none at all.
+    """
+    frames, unreadable = [], []
+    for path in find_ffis(folder, sector=sector, camera=camera, ccd=ccd):
+        try:
+            frames.append(read_frame_info(path))
+        except (FFIError, OSError) as err:
+            log.error("Unreadable FFI left out: %s", err)
+            unreadable.append((path, str(err)))
+    if not frames:
+        raise FrameSetError(
+            f"no readable FFIs of sector {sector} camera {camera} CCD {ccd} below {folder}"
+        )
+    frames.sort(key=lambda f: f.tstart)
+    _check_consistent(frames)
+    return frames, unreadable
+
+
+def _check_consistent(frames: list[FrameInfo]) -> None:
+    for key, label in (
+        ("data_rel", "data releases"),
+        ("procver", "processing versions"),
+        ("origin", "CCD regions"),
+        ("shape", "image sizes"),
+    ):
+        values = {getattr(f, key) for f in frames}
+        if len(values) > 1:
+            examples = {}
+            for f in frames:
+                examples.setdefault(getattr(f, key), f.path.name)
+            listing = ", ".join(f"{v} ({name})" for v, name in examples.items())
+            raise FrameSetError(f"FFIs of one CCD with different {label}: {listing}")
+    starts = np.array([f.tstart for f in frames])
+    same_time = np.flatnonzero(np.isclose(np.diff(starts), 0.0, atol=1e-6))
+    index = [f.cadenceno for f in frames]
+    duplicates = [(frames[i], frames[i + 1]) for i in same_time]
+    if None not in index:
+        seen: dict[int, FrameInfo] = {}
+        for f in frames:
+            if f.cadenceno in seen and (seen[f.cadenceno], f) not in duplicates:
+                duplicates.append((seen[f.cadenceno], f))
+            seen[f.cadenceno] = f
+    if duplicates:
+        a, b = duplicates[0]
+        raise FrameSetError(
+            f"{len(duplicates)} duplicate frame(s), e.g. {a.path} and {b.path} "
+            f"(cadence {a.cadenceno}, TSTART {a.tstart:.6f}); remove one of each pair"
+        )
+
+
+def sectors_cameras_ccds(folder: Path) -> list[tuple[int, int, int]]:
+    """Every (sector, camera, CCD) with FFIs below ``folder``, from the file names."""
+    found = set()
+    for path in find_ffis(folder):
+        name = parse_ffi_name(path.name)
+        if name is not None:
+            found.add((name.sector, name.camera, name.ccd))
+    return sorted(found)

@@ -1,0 +1,265 @@
+"""Spacecraft jitter: the image motion of every frame relative to a reference frame.
+
+Measured from bright isolated catalogued stars (flux-weighted centroids in every frame,
+a least-squares translation, rotation or affine fit per frame with outlier rejection), or,
+when there are too few such stars, from the per-frame WCS. The result is a model giving the
+offset at any pixel and time (see docs/hdf5-format.md).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from astropy.wcs import WCS, FITSFixedWarning
+
+#: Number of parameters per frame: the 2x2 matrix (row, column order) and the translation.
+N_PARAMS = 6
+IDENTITY = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+
+
+@dataclass(frozen=True)
+class MotionSettings:
+    """Tunables of the jitter measurement (written to the HDF5 attributes)."""
+
+    #: Magnitude range of the reference stars (bright, unsaturated).
+    tmag_min: float = 7.0
+    tmag_max: float = 11.5
+    #: Most reference stars used (the brightest first).
+    max_stars: int = 400
+    #: No catalogued star brighter than (Tmag + isolation_dmag) within isolation_radius px.
+    isolation_radius: float = 4.0
+    isolation_dmag: float = 4.0
+    #: Half-width of the centroid box [px].
+    centroid_half: int = 2
+    #: Minimum number of stars for a translation, a rotation (euclidean) and an affine fit.
+    min_translation: int = 3
+    min_euclidean: int = 10
+    min_affine: int = 40
+    #: Outlier rejection of the fit [sigma] and passes.
+    clip_sigma: float = 4.0
+    clip_passes: int = 3
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def select_reference_stars(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    tmag: np.ndarray,
+    shape: tuple[int, int],
+    origin: tuple[int, int],
+    settings: MotionSettings,
+    saturation_tmag: float = 6.5,
+) -> np.ndarray:
+    """Indices of bright isolated stars well inside the region, brightest first."""
+    margin = settings.centroid_half + 3
+    inside = (
+        (rows >= origin[0] + margin)
+        & (rows < origin[0] + shape[0] - margin)
+        & (cols >= origin[1] + margin)
+        & (cols < origin[1] + shape[1] - margin)
+    )
+    candidates = np.flatnonzero(inside & (tmag >= settings.tmag_min) & (tmag <= settings.tmag_max))
+    candidates = candidates[np.argsort(tmag[candidates])]
+    bright_cols = cols[tmag < saturation_tmag]
+    chosen = []
+    for i in candidates:
+        d = np.hypot(rows - rows[i], cols - cols[i])
+        close = (d < settings.isolation_radius) & (d > 0)
+        if np.any(close & (tmag < tmag[i] + settings.isolation_dmag)):
+            continue
+        if np.any(np.abs(bright_cols - cols[i]) < margin + 2):
+            continue  # a bleed column may pass by
+        chosen.append(i)
+        if len(chosen) >= settings.max_stars:
+            break
+    return np.array(chosen, dtype=int)
+
+
+def measure_centroids(
+    image: np.ndarray, rows: np.ndarray, cols: np.ndarray, origin: tuple[int, int], half: int
+) -> np.ndarray:
+    """Flux-weighted centroids (row, column) in science coordinates near the given positions.
+
+    Negative pixels count as zero. Stars whose box holds a non-finite pixel or no flux get NaN.
+    """
+    r = np.rint(rows).astype(int) - origin[0]
+    c = np.rint(cols).astype(int) - origin[1]
+    k = np.arange(-half, half + 1)
+    rr = r[:, None, None] + k[None, :, None]
+    cc = c[:, None, None] + k[None, None, :]
+    rr = np.clip(rr, 0, image.shape[0] - 1)
+    cc = np.clip(cc, 0, image.shape[1] - 1)
+    boxes = image[rr, cc]
+    w = np.clip(boxes, 0.0, None)
+    total = w.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cr = (w * rr).sum(axis=(1, 2)) / total + origin[0]
+        ccol = (w * cc).sum(axis=(1, 2)) / total + origin[1]
+    bad = ~np.isfinite(boxes).all(axis=(1, 2)) | ~(total > 0)
+    out = np.stack([cr, ccol], axis=1)
+    out[bad] = np.nan
+    return out
+
+
+def fit_motion(
+    ref: np.ndarray, pos: np.ndarray, centre: tuple[float, float], settings: MotionSettings
+) -> tuple[np.ndarray, str, float, int]:
+    """Fit ``pos = M (ref - centre) + centre + t`` for one frame.
+
+    Returns
+    -------
+    params : ndarray, shape (6,)
+        (m_rr, m_rc, m_cr, m_cc, t_r, t_c); NaN when too few stars.
+    model : str
+        'translation', 'euclidean' or 'affine' (by the number of stars).
+    rms : float
+        Rms residual of the fit [px].
+    n : int
+        Stars used.
+    """
+    good = np.all(np.isfinite(ref), axis=1) & np.all(np.isfinite(pos), axis=1)
+    c = np.asarray(centre, dtype=float)
+    params = np.full(N_PARAMS, np.nan)
+    model = "translation"
+    rms = np.nan
+    for _ in range(settings.clip_passes):
+        n = int(good.sum())
+        if n < settings.min_translation:
+            return params, model, rms, n
+        x = ref[good] - c
+        y = pos[good] - c
+        if n >= settings.min_affine:
+            model = "affine"
+            design = np.column_stack([x, np.ones(n)])  # rows: [dr, dc, 1]
+            coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+            matrix, t = coef[:2].T, coef[2]
+        elif n >= settings.min_euclidean:
+            model = "euclidean"
+            # Small rotation theta: y = R x + t, linearised: unknowns theta, t_r, t_c.
+            a = np.zeros((2 * n, 3))
+            a[0::2, 0] = -x[:, 1]
+            a[1::2, 0] = x[:, 0]
+            a[0::2, 1] = 1.0
+            a[1::2, 2] = 1.0
+            b = (y - x).ravel()
+            (theta, tr, tc), *_ = np.linalg.lstsq(a, b, rcond=None)
+            cos, sin = np.cos(theta), np.sin(theta)
+            matrix = np.array([[cos, -sin], [sin, cos]])
+            t = np.array([tr, tc])
+        else:
+            model = "translation"
+            matrix = np.eye(2)
+            t = np.median(y - x, axis=0)
+        params = np.concatenate([matrix.ravel(), t])
+        predicted = apply_params(params, ref, c)
+        resid = np.hypot(*(pos - predicted).T)
+        rms = float(np.sqrt(np.nanmean(resid[good] ** 2)))
+        scale = 1.4826 * np.nanmedian(resid[good]) + 1e-6
+        new_good = good & (resid < settings.clip_sigma * scale)
+        if new_good.sum() == good.sum():
+            break
+        good = new_good
+    return params, model, rms, int(good.sum())
+
+
+def apply_params(params: np.ndarray, positions: np.ndarray, centre) -> np.ndarray:
+    """Positions (n, 2) in the reference frame moved into the frame described by params."""
+    matrix = np.asarray(params[:4]).reshape(2, 2)
+    c = np.asarray(centre, dtype=float)
+    return (positions - c) @ matrix.T + c + np.asarray(params[4:6])
+
+
+def motion_from_wcs(
+    ref_wcs: WCS,
+    frame_wcs: WCS,
+    shape: tuple[int, int],
+    origin: tuple[int, int],
+    centre: tuple[float, float],
+    n_grid: int = 5,
+) -> np.ndarray:
+    """Motion parameters (affine) of a frame from its WCS, relative to the reference WCS.
+
+    Both WCS are in science-area pixel coordinates (x = column, y = row).
+    """
+    rows = origin[0] + np.linspace(0, shape[0] - 1, n_grid)
+    cols = origin[1] + np.linspace(0, shape[1] - 1, n_grid)
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    ref = np.column_stack([rr.ravel(), cc.ravel()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ra, dec = ref_wcs.all_pix2world(ref[:, 1], ref[:, 0], 0)
+        x, y = frame_wcs.all_world2pix(ra, dec, 0, quiet=True)
+    pos = np.column_stack([y, x])
+    c = np.asarray(centre, dtype=float)
+    design = np.column_stack([ref - c, np.ones(len(ref))])
+    coef, *_ = np.linalg.lstsq(design, pos - c, rcond=None)
+    return np.concatenate([coef[:2].T.ravel(), coef[2]])
+
+
+def wcs_from_string(text: str) -> WCS | None:
+    """A WCS from a header string; None when empty."""
+    if not text:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        from astropy.io import fits
+
+        return WCS(fits.Header.fromstring(text), relax=True)
+
+
+class MotionModel:
+    """Image motion at any pixel and time.
+
+    Parameters
+    ----------
+    params : ndarray, shape (N, 6)
+        Per-frame parameters (see :func:`fit_motion`); NaN rows are interpolated over.
+    times : ndarray, shape (N,)
+        Frame times.
+    centre : tuple of float
+        Centre of the matrix part (science-area row, column).
+    """
+
+    def __init__(self, params: np.ndarray, times: np.ndarray, centre):
+        params = np.asarray(params, dtype=float)
+        times = np.asarray(times, dtype=float)
+        good = np.all(np.isfinite(params), axis=1) & np.isfinite(times)
+        if not good.any():
+            params = np.tile(IDENTITY, (len(times), 1))
+            good = np.isfinite(times)
+        self.times = times[good]
+        self.params = params[good]
+        self.centre = np.asarray(centre, dtype=float)
+
+    @classmethod
+    def from_hdf5(cls, h5) -> MotionModel:
+        """Read the model from an open prepared-data file."""
+        ds = h5["motion"]
+        return cls(ds[:], h5["time"][:], tuple(ds.attrs["centre"]))
+
+    def params_at(self, t) -> np.ndarray:
+        """Parameters at times ``t``, linear in time, constant beyond the ends; (n, 6)."""
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        return np.column_stack(
+            [np.interp(t, self.times, self.params[:, j]) for j in range(N_PARAMS)]
+        )
+
+    def positions(self, rows, cols, t) -> tuple[np.ndarray, np.ndarray]:
+        """Where stars at reference positions (rows, cols) are at times ``t``.
+
+        Returns arrays of shape (len(t), len(rows)).
+        """
+        p = self.params_at(t)
+        ref = np.column_stack([np.atleast_1d(rows), np.atleast_1d(cols)]) - self.centre
+        m = p[:, :4].reshape(-1, 2, 2)
+        moved = np.einsum("tij,nj->tni", m, ref) + self.centre + p[:, None, 4:6]
+        return moved[..., 0], moved[..., 1]
+
+    def offsets(self, rows, cols, t) -> tuple[np.ndarray, np.ndarray]:
+        """Position change (d_row, d_col) relative to the reference frame, (len(t), len(rows))."""
+        r, c = self.positions(rows, cols, t)
+        return r - np.atleast_1d(rows)[None, :], c - np.atleast_1d(cols)[None, :]

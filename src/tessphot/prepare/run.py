@@ -1,0 +1,592 @@
+"""The prepare stage: all work that needs whole FFIs, streamed into one HDF5 file per CCD.
+
+One pass over the frames, in parallel worker processes: read the FFI, flag pixels, estimate
+the background mesh, measure the reference stars' centroids. The main process receives the
+frames in time order, smooths the background meshes in time over a sliding window, subtracts
+the background, and writes blocks of frames aligned with the HDF5 chunks. Memory is bounded by
+one block plus the window, whatever the number of frames. The output is written as
+``<name>.hdf5.part`` and renamed when complete; a killed run resumes from the last written
+block.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import sqlite3
+import warnings
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from astropy.wcs import FITSFixedWarning
+from tqdm.auto import tqdm
+
+from tessphot.io import FFIError, read_ffi
+from tessphot.prepare import background as bg
+from tessphot.prepare.cube import CHUNK_TIME, FORMAT_VERSION, create_layout, hdf5_name
+from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY, PixelFlags, manual_exclude
+from tessphot.prepare.frames import FrameInfo, collect_frames, sectors_cameras_ccds
+from tessphot.prepare.motion import (
+    MotionSettings,
+    fit_motion,
+    measure_centroids,
+    motion_from_wcs,
+    select_reference_stars,
+    wcs_from_string,
+)
+from tessphot.prf import load_prf
+from tessphot.timefix import stamp_error
+from tessphot.version import PIPELINE_NAME, __version__
+
+log = logging.getLogger(__name__)
+
+#: Catalogued stars fainter than this are left out of the starlight model [Tmag].
+STARLIGHT_TMAG_LIMIT = 19.0
+#: SPOC quality bits that make a frame unsuitable for the average image and as reference.
+BAD_QUALITY_BITS = 1 | 2 | 4 | 8 | 32 | 128 | 4096
+
+
+def catalog_name(sector: int, camera: int, ccd: int) -> str:
+    """File name of the catalog of a sector, camera and CCD."""
+    return f"catalog_sector{sector:03d}_camera{camera}_ccd{ccd}.sqlite"
+
+
+@dataclass
+class Catalog:
+    starid: np.ndarray
+    ra: np.ndarray
+    dec: np.ndarray
+    tmag: np.ndarray
+
+
+def load_catalog(path: Path, tmag_limit: float = STARLIGHT_TMAG_LIMIT) -> Catalog | None:
+    """Stars of a catalog file (positions at the sector epoch); None when there is none."""
+    if not path.is_file():
+        return None
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT starid, ra, decl, tmag FROM catalog WHERE tmag < ?", (tmag_limit,)
+        ).fetchall()
+    data = np.array(rows, dtype=float).reshape(-1, 4)
+    return Catalog(data[:, 0].astype(np.int64), data[:, 1], data[:, 2], data[:, 3])
+
+
+# ------------------------------------------------------------------------------------------
+# Worker side
+_CONTEXT: dict = {}
+
+
+def _init_worker(context: dict) -> None:
+    _CONTEXT.clear()
+    _CONTEXT.update(context)
+    warnings.simplefilter("ignore", FITSFixedWarning)
+
+
+def _process_frame(task: tuple[int, str, int | None, float, float]) -> dict:
+    """Everything that needs the whole frame: runs in a worker process."""
+    index, path, cadenceno, tstart, time = task
+    ctx = _CONTEXT
+    settings: bg.BackgroundSettings = ctx["background_settings"]
+    shape, origin = ctx["shape"], ctx["origin"]
+    try:
+        ffi = read_ffi(path)
+        if ffi.origin != origin or ffi.data.shape != shape:
+            raise FFIError(path, f"region {ffi.origin} {ffi.data.shape} differs from the others")
+    except (FFIError, OSError) as err:
+        return {"index": index, "error": str(err)}
+    image = ffi.data.astype(np.float64)
+    uncert = ffi.uncertainty.astype(np.float64)
+    exclude, reasons = manual_exclude(
+        image,
+        ctx["camera"],
+        ctx["ccd"],
+        cadenceno,
+        tstart,
+        time,
+        origin,
+        simulated=bool(ffi.header.get("SIMDATA", False)),
+    )
+    flags = np.zeros(shape, dtype=np.uint8)
+    flags[exclude] |= PixelFlags.ManualExclude
+    result = {"index": index, "reasons": reasons, "header": _header_values(ffi)}
+    if exclude.all():
+        result.update(image=None, uncert=None, flags=flags)
+        return result
+    starlight = ctx["starlight"]
+    est = bg.estimate_background(image, uncert, starlight, settings, exclude=exclude)
+    flags[est.not_used] |= PixelFlags.NotUsedForBackground
+    residual = image - est.model - (starlight if starlight is not None else 0.0)
+    anomalous = bg.anomalies(residual, ~est.not_used, uncert, settings)
+    flags[anomalous] |= PixelFlags.BackgroundShenanigans
+    centroids = measure_centroids(
+        image - est.model, ctx["ref_rows"], ctx["ref_cols"], origin, ctx["centroid_half"]
+    )
+    image[exclude] = np.nan
+    result.update(
+        image=image.astype(np.float32),
+        uncert=uncert.astype(np.float32),
+        flags=flags,
+        mesh=est.mesh.astype(np.float32),
+        mesh_err=est.mesh_err.astype(np.float32),
+        centroids=centroids,
+        wcs=_science_wcs_string(ffi),
+    )
+    return result
+
+
+def _header_values(ffi) -> dict:
+    return {"quality": ffi.quality, "barycorr": ffi.barycorr or 0.0}
+
+
+def _science_wcs_string(ffi) -> str:
+    """The frame's WCS in science-area pixel coordinates."""
+    from tessphot.simulate.pointing import shift_wcs
+
+    try:
+        return shift_wcs(ffi.wcs, ffi.origin[0], ffi.origin[1]).to_header_string(relax=True)
+    except Exception:  # a WCS that cannot be written is left out (the frame stays usable)
+        return ""
+
+
+# ------------------------------------------------------------------------------------------
+# Main process
+def prepare_photometry(
+    input_folder: Path | str,
+    sectors=None,
+    cameras=None,
+    ccds=None,
+    settings: dict | None = None,
+    workers: int | None = None,
+    prf_dir: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Run the prepare stage for every (sector, camera, CCD) with FFIs in the input folder.
+
+    Returns
+    -------
+    list of Path
+        The prepared-data files written (or already complete).
+    """
+    folder = Path(input_folder)
+    done = []
+    targets = [
+        t
+        for t in sectors_cameras_ccds(folder)
+        if (not sectors or t[0] in sectors)
+        and (not cameras or t[1] in cameras)
+        and (not ccds or t[2] in ccds)
+    ]
+    if not targets:
+        raise FileNotFoundError(f"no FFIs matching the selection below {folder}")
+    for sector, camera, ccd in targets:
+        done.append(
+            prepare_ccd(
+                folder,
+                sector,
+                camera,
+                ccd,
+                settings=settings,
+                workers=workers,
+                prf_dir=prf_dir,
+                overwrite=overwrite,
+                progress=progress,
+            )
+        )
+    return done
+
+
+def _settings(settings: dict | None):
+    settings = settings or {}
+    background = bg.BackgroundSettings(**settings.get("background", {}))
+    motion = MotionSettings(**settings.get("motion", {}))
+    return background, motion
+
+
+def prepare_ccd(
+    folder: Path,
+    sector: int,
+    camera: int,
+    ccd: int,
+    settings: dict | None = None,
+    workers: int | None = None,
+    prf_dir: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    output: Path | None = None,
+) -> Path:
+    """Prepare one sector, camera and CCD; returns the path of the HDF5 file."""
+    folder = Path(folder)
+    out = Path(output) if output else folder / hdf5_name(sector, camera, ccd)
+    part = out.with_name(out.name + ".part")
+    if out.exists() and not overwrite:
+        with h5py.File(out, "r") as h5:
+            if h5.attrs.get("complete", False):
+                log.info("Already done: %s", out)
+                return out
+    if overwrite:
+        out.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
+    bgs, mos = _settings(settings)
+    frames, unreadable = collect_frames(folder, sector, camera, ccd)
+    n = len(frames)
+    first = read_ffi(frames[0].path)
+    shape, origin = first.data.shape, first.origin
+    cadence = (
+        float(np.median(np.diff([f.tstart for f in frames])) * 86400)
+        if n > 1
+        else float(first.header.get("TIMEDEL", 1800 / 86400) * 86400)
+    )
+    cadence = float(min((20, 120, 200, 600, 1800), key=lambda c: abs(c - cadence)))
+    window = bgs.smoothing_window(cadence)
+    log.info(
+        "Sector %d camera %d CCD %d: %d frames of %dx%d px at %s, %.0f-s cadence, background "
+        "smoothed over %d frames",
+        sector,
+        camera,
+        ccd,
+        n,
+        shape[0],
+        shape[1],
+        origin,
+        cadence,
+        window,
+    )
+    for path, message in unreadable:
+        log.error("Left out: %s", message)
+
+    # Stars: the starlight model for the background, the reference stars for the jitter.
+    catalog = load_catalog(folder / catalog_name(sector, camera, ccd))
+    reference_wcs = wcs_from_string(_science_wcs_string(first))
+    starlight, ref_rows, ref_cols = None, np.empty(0), np.empty(0)
+    if catalog is None:
+        log.warning(
+            "No catalog for sector %d camera %d CCD %d: sources are masked from the "
+            "images alone, and the jitter comes from the per-frame WCS",
+            sector,
+            camera,
+            ccd,
+        )
+    else:
+        cols, rows = reference_wcs.all_world2pix(catalog.ra, catalog.dec, 0, quiet=True)
+        prf = load_prf(prf_dir, sector, camera, ccd)
+        near = (
+            (rows > origin[0] - 10)
+            & (rows < origin[0] + shape[0] + 10)
+            & (cols > origin[1] - 10)
+            & (cols < origin[1] + shape[1] + 10)
+        )
+        flux = 10 ** (-0.4 * (catalog.tmag[near] - 20.44))
+        starlight = prf.render(rows[near], cols[near], flux, shape, origin)
+        chosen = select_reference_stars(
+            rows[near], cols[near], catalog.tmag[near], shape, origin, mos
+        )
+        ref_rows, ref_cols = rows[near][chosen], cols[near][chosen]
+        log.info(
+            "Catalog: %d stars on the region, %d reference stars for the jitter",
+            int(near.sum()),
+            ref_rows.size,
+        )
+
+    data_rel = frames[0].data_rel
+    procver = frames[0].procver
+    errors = {
+        pos: stamp_error(data_rel, procver, camera, ccd, pos) / 86400.0 if data_rel else 0.0
+        for pos in ("start", "mid", "end")
+    }
+    mesh_shape = bg.mesh_shape(shape, bgs.box_size)
+    all_settings = {
+        "background": bgs.as_dict(),
+        "motion": mos.as_dict(),
+        "smoothing_frames": window,
+        "prf": prf_dir or "analytic",
+        "starlight_tmag_limit": STARLIGHT_TMAG_LIMIT,
+    }
+
+    start = 0
+    if part.exists():
+        try:
+            with h5py.File(part, "r") as h5:
+                same = (
+                    h5.attrs.get("n_frames") == n
+                    and tuple(h5.attrs["shape"]) == shape
+                    and json.loads(h5.attrs["settings"]) == all_settings
+                    and h5["centroids"].shape[1] == ref_rows.size
+                )
+                start = int(h5.attrs.get("frames_done", 0)) if same else 0
+        except (OSError, KeyError):
+            start = 0
+        if start == 0:
+            part.unlink()
+        else:
+            log.info("Resuming %s after %d of %d frames", part.name, start, n)
+    if start == 0:
+        with h5py.File(part, "w") as h5:
+            create_layout(h5, n, shape, mesh_shape, ref_rows.size)
+            h5["background_mesh"].attrs["box_size"] = bg.box_shape(shape, bgs.box_size)
+            attrs = h5.attrs
+            attrs.update(
+                {
+                    "format_version": FORMAT_VERSION,
+                    "pipeline": PIPELINE_NAME,
+                    "pipeline_version": __version__,
+                    "sector": sector,
+                    "camera": camera,
+                    "ccd": ccd,
+                    "cadence": cadence,
+                    "data_rel": data_rel if data_rel is not None else -1,
+                    "procver": procver or "",
+                    "origin": origin,
+                    "shape": shape,
+                    "n_frames": n,
+                    "settings": json.dumps(all_settings),
+                    "complete": False,
+                    "frames_done": 0,
+                    "time_offset_corrected": bool(errors["mid"]),
+                }
+            )
+            for key in ("NUM_FRM", "NREADOUT", "CRMITEN", "CRBLKSZ", "CRSPOC"):
+                attrs[key.lower()] = first.header.get(key, -1)
+            attrs["exposure_time"] = (first.exposure or 0.0) * 86400.0
+            attrs["gain"] = [first.header.get(f"GAIN{o}", np.nan) for o in "ABCD"]
+            attrs["read_noise"] = [first.header.get(f"READNOI{o}", np.nan) for o in "ABCD"]
+            attrs["unreadable_files"] = json.dumps([str(p) for p, _ in unreadable])
+            h5["imagespaths"][:] = [f.path.name for f in frames]
+            h5["time_start"][:] = [f.tstart - errors["start"] for f in frames]
+            h5["time_stop"][:] = [f.tstop - errors["end"] for f in frames]
+            h5["time"][:] = [f.time - errors["mid"] for f in frames]
+            h5["timecorr"][:] = [f.barycorr for f in frames]
+            h5["cadenceno"][:] = [
+                f.cadenceno if f.cadenceno is not None else k + 1 for k, f in enumerate(frames)
+            ]
+            h5["quality"][:] = [f.quality for f in frames]
+
+    context = {
+        "background_settings": bgs,
+        "shape": shape,
+        "origin": origin,
+        "camera": camera,
+        "ccd": ccd,
+        "starlight": starlight,
+        "ref_rows": ref_rows,
+        "ref_cols": ref_cols,
+        "centroid_half": mos.centroid_half,
+    }
+    _stream(part, frames, start, window, context, workers, progress)
+    _finish(part, frames, mos, ref_rows.size)
+    os.replace(part, out)
+    log.info("Wrote %s", out)
+    return out
+
+
+def _stream(
+    part: Path,
+    frames: list[FrameInfo],
+    start: int,
+    window: int,
+    context: dict,
+    workers: int | None,
+    progress: bool,
+) -> None:
+    """Process frames ``start``.. in order, writing aligned blocks of CHUNK_TIME frames."""
+    n = len(frames)
+    if start >= n:
+        return
+    half = window // 2
+    shape = context["shape"]
+    box = context["background_settings"].box_size
+    with h5py.File(part, "r+") as h5:
+        meshes = np.array(h5["background_mesh"][:], dtype=np.float64)
+        mesh_errs = np.array(h5["background_mesh_err"][:], dtype=np.float64)
+        valid = np.zeros(n, dtype=bool)
+        valid[:start] = np.all(np.isfinite(meshes[:start]), axis=(1, 2)) & np.any(
+            meshes[:start] != 0, axis=(1, 2)
+        )
+        quality = h5["quality"][:]
+        times = h5["time"][:]
+        sum_acc = h5["sum_accumulator"][:]
+        sum_cnt = h5["sum_count"][:]
+        pending: deque[dict] = deque()
+        block: list[dict] = []
+        tasks = [(k, str(f.path), f.cadenceno, f.tstart, f.time) for k, f in enumerate(frames)][
+            start:
+        ]
+        n_workers = workers or max(1, (os.cpu_count() or 1))
+        if n_workers > 1:
+            pool = multiprocessing.get_context("spawn").Pool(
+                n_workers, initializer=_init_worker, initargs=(context,)
+            )
+            results = pool.imap(_process_frame, tasks, chunksize=1)
+        else:
+            pool = None
+            _init_worker(context)
+            results = map(_process_frame, tasks)
+        bar = tqdm(
+            total=n,
+            initial=start,
+            desc=f"prepare {part.name.split('.')[0]}",
+            unit="frame",
+            disable=not progress,
+        )
+        try:
+            for result in results:
+                k = result["index"]
+                if result.get("error"):
+                    log.error("Frame flagged and left empty: %s", result["error"])
+                    quality[k] |= EXCLUDED_FRAME_QUALITY
+                elif result["image"] is None:
+                    log.warning(
+                        "Frame %s excluded: %s", frames[k].path.name, "; ".join(result["reasons"])
+                    )
+                    quality[k] |= EXCLUDED_FRAME_QUALITY
+                else:
+                    meshes[k] = result["mesh"]
+                    mesh_errs[k] = result["mesh_err"]
+                    valid[k] = True
+                    quality[k] |= 0
+                pending.append(result)
+                # Finish every frame whose whole smoothing window has arrived.
+                # (the window is shifted inwards at the start: frame 0 needs frame 2 half).
+                while pending and k >= min(max(pending[0]["index"] + half, 2 * half), n - 1):
+                    done = pending.popleft()
+                    block.append(
+                        _finish_frame(done, meshes, mesh_errs, times, valid, half, box, shape)
+                    )
+                    if len(block) == CHUNK_TIME or block[-1]["index"] == n - 1:
+                        _write_block(h5, block, quality, sum_acc, sum_cnt, meshes, mesh_errs)
+                        block = []
+                bar.update(1)
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+
+
+def _finish_frame(result, meshes, mesh_errs, times, valid, half, box, shape) -> dict:
+    """Subtract the time-smoothed background from one frame."""
+    k = result["index"]
+    out = {
+        "index": k,
+        "flags": result.get("flags"),
+        "wcs": result.get("wcs", ""),
+        "centroids": result.get("centroids"),
+    }
+    if result.get("image") is None:
+        nan = np.full(shape, np.nan, dtype=np.float32)
+        out.update(image=nan, err=nan, background=nan)
+        if out["flags"] is None:
+            out["flags"] = np.full(shape, PixelFlags.ManualExclude, dtype=np.uint8)
+        return out
+    mesh, mesh_err = bg.smooth_in_time(meshes, mesh_errs, times, valid, k, half)
+    background = bg.mesh_to_image(mesh, box, shape)
+    background_err = bg.mesh_to_image(mesh_err, box, shape)
+    image = result["image"].astype(np.float64)
+    out.update(
+        image=(image - background).astype(np.float32),
+        err=np.sqrt(result["uncert"].astype(np.float64) ** 2 + background_err**2).astype(
+            np.float32
+        ),
+        background=background.astype(np.float32),
+    )
+    excluded = (out["flags"] & PixelFlags.ManualExclude) > 0
+    for key in ("image", "err"):
+        out[key][excluded] = np.nan
+    return out
+
+
+def _write_block(h5, block, quality, sum_acc, sum_cnt, meshes, mesh_errs) -> None:
+    """Write finished frames (a chunk-aligned block) and the run's progress."""
+    k0, k1 = block[0]["index"], block[-1]["index"] + 1
+    h5["images"][k0:k1] = np.stack([b["image"] for b in block])
+    h5["images_err"][k0:k1] = np.stack([b["err"] for b in block])
+    h5["backgrounds"][k0:k1] = np.stack([b["background"] for b in block])
+    h5["pixel_flags"][k0:k1] = np.stack([b["flags"] for b in block])
+    h5["wcs"][k0:k1] = [b["wcs"] for b in block]
+    h5["background_mesh"][k0:k1] = meshes[k0:k1]
+    h5["background_mesh_err"][k0:k1] = mesh_errs[k0:k1]
+    for b in block:
+        if b["centroids"] is not None and h5["centroids"].shape[1]:
+            h5["centroids"][b["index"]] = b["centroids"]
+        if quality[b["index"]] & BAD_QUALITY_BITS:
+            continue
+        good = np.isfinite(b["image"])
+        sum_acc[good] += b["image"][good]
+        sum_cnt[good] += 1
+    h5["quality"][:] = quality
+    h5["sum_accumulator"][:] = sum_acc
+    h5["sum_count"][:] = sum_cnt
+    h5.attrs["frames_done"] = k1
+    h5.flush()
+
+
+def _finish(part: Path, frames: list[FrameInfo], mos: MotionSettings, n_ref: int) -> None:
+    """Average image, reference frame and the motion model; mark the file complete."""
+    with h5py.File(part, "r+") as h5:
+        if h5.attrs.get("complete", False):
+            return
+        n = len(frames)
+        quality = h5["quality"][:]
+        times = h5["time"][:]
+        count = h5["sum_count"][:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sumimage = np.where(count > 0, h5["sum_accumulator"][:] / count, np.nan)
+        if "sumimage" in h5:
+            del h5["sumimage"]
+        h5.create_dataset("sumimage", data=sumimage)
+        wcs_strings = h5["wcs"][:].astype(str)
+        good = ((quality & BAD_QUALITY_BITS) == 0) & (np.char.str_len(wcs_strings) > 0)
+        if not good.any():
+            raise RuntimeError(f"{part}: no good frame to serve as astrometric reference")
+        mid = 0.5 * (times[0] + times[-1])
+        ref = int(np.flatnonzero(good)[np.argmin(np.abs(times[good] - mid))])
+        h5.attrs["reference_frame"] = ref
+        origin, shape = tuple(h5.attrs["origin"]), tuple(h5.attrs["shape"])
+        centre = (origin[0] + (shape[0] - 1) / 2, origin[1] + (shape[1] - 1) / 2)
+        motion = np.full((n, 6), np.nan)
+        source, model, rms = "wcs", "affine", np.nan
+        centroids = h5["centroids"][:] if n_ref else None
+        if (
+            centroids is not None
+            and np.isfinite(centroids[ref]).all(axis=1).sum() >= mos.min_translation
+        ):
+            source = "stars"
+            rmss = []
+            for k in range(n):
+                params, model_k, rms_k, _ = fit_motion(centroids[ref], centroids[k], centre, mos)
+                motion[k] = params
+                model = model_k
+                rmss.append(rms_k)
+            rms = float(np.nanmedian(rmss))
+        else:
+            ref_wcs = wcs_from_string(wcs_strings[ref])
+            for k in range(n):
+                frame_wcs = wcs_from_string(wcs_strings[k])
+                if frame_wcs is not None:
+                    motion[k] = motion_from_wcs(ref_wcs, frame_wcs, shape, origin, centre)
+        ds = h5["motion"]
+        ds[:] = motion
+        ds.attrs.update(
+            {
+                "centre": centre,
+                "model": model,
+                "source": source,
+                "reference_frame": ref,
+                "n_stars": n_ref,
+                "rms_residual": rms,
+            }
+        )
+        h5.attrs["complete"] = True
+        log.info(
+            "Jitter from %s (%s model, %d stars, fit rms %.4f px); reference frame %d",
+            source,
+            model,
+            n_ref,
+            rms,
+            ref,
+        )
