@@ -1,0 +1,39 @@
+"""Light curves: the TASOC FITS format and the diagnostics of a light curve."""
+
+from tessphot.lightcurve.diagnostics import (
+    expected_noise,
+    lightcurve_diagnostics,
+    mask_diagnostics,
+    ptp,
+    rms_timescale,
+    variability,
+)
+from tessphot.lightcurve.writer import (
+    ApertureBits,
+    ObservationInfo,
+    TargetInfo,
+    WeightMap,
+    aperture_image,
+    lightcurve_path,
+    settings_from_header,
+    stamp_wcs,
+    write_lightcurve,
+)
+
+__all__ = [
+    "ApertureBits",
+    "ObservationInfo",
+    "TargetInfo",
+    "WeightMap",
+    "aperture_image",
+    "expected_noise",
+    "lightcurve_diagnostics",
+    "lightcurve_path",
+    "mask_diagnostics",
+    "ptp",
+    "rms_timescale",
+    "settings_from_header",
+    "stamp_wcs",
+    "variability",
+    "write_lightcurve",
+]

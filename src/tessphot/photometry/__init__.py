@@ -1,0 +1,1 @@
+"""Photometry of single targets."""

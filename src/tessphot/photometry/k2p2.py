@@ -1,0 +1,589 @@
+"""K2P2 aperture masks from a sum image (Lund et al. 2015; Handberg & Lund 2017).
+
+The algorithm of the original TASOC pipeline (§5.9 of the notes):
+
+1. The sky level is the mode of the distribution of the pixel values (a Gaussian kernel
+   density estimate with Scott's bandwidth, the brightest 15 % left out); the noise is the
+   robust scatter of the pixels below the mode. Pixels brighter than ``mode + thresh *
+   noise`` are significant.
+2. DBSCAN groups the significant pixels into clusters.
+3. A watershed on the (blurred) flux splits clusters holding several stars, with markers at
+   the local maxima nearest to catalog stars (or at all local maxima without a catalog); a
+   saturated patch keeps a single marker.
+4. Masks smaller than ``min_no_pixels_in_mask`` are dropped, single-pixel holes filled, and
+   the masks of saturated stars extended along their bleed columns.
+
+tessphot departs from the original in two ways, both settings:
+
+* The sky is estimated from all finite pixels, not only the positive ones
+  (:attr:`K2P2Settings.sky_positive_only`). The original was designed for images with a
+  positive sky; on a background-subtracted image the positive pixels of the sky are half a
+  Gaussian whose mode is at zero, so the cut fell on the sky level itself, half of the sky
+  pixels were "significant", and noise percolated into every mask.
+* A mask must contain a pixel that stands out from the sky by
+  :attr:`K2P2Settings.min_peak_significance` robust standard deviations (5 by default), so
+  that clusters of noise pixels, which always exist above a cut near the sky level, give no
+  masks. 0 disables it.
+
+``sky_positive_only=True, min_peak_significance=0`` is the original algorithm.
+
+Pixel coordinates are (row, column) of the image array, pixel centres on integers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy import ndimage
+from scipy.optimize import minimize_scalar
+from scipy.stats import gaussian_kde
+from skimage.feature import peak_local_max
+from skimage.segmentation import watershed
+from sklearn.cluster import DBSCAN
+
+from tessphot.io.errors import TessphotError
+
+logger = logging.getLogger(__name__)
+
+#: Scale factor from the median absolute deviation to the standard deviation of a Gaussian.
+MAD_TO_SIGMA = 1.4826
+#: Scott's rule for a Gaussian kernel: bandwidth = 1.059 A n^(-1/5) (statsmodels' 'scott').
+SCOTT_FACTOR = 1.059
+#: Interquartile range of a unit Gaussian.
+IQR_TO_SIGMA = 1.349
+#: Points of the grid on which the density is evaluated before refining its maximum.
+KDE_GRID_POINTS = 100
+#: Relative tolerance on DBSCAN's radius, so that neighbours exactly at the radius (the
+#: diagonal at sqrt(2)) are included whatever the rounding of the distances.
+RADIUS_TOLERANCE = 1e-9
+#: Magnitude of the zero-flux limit when combining magnitudes.
+_NO_STAR_MAG = math.inf
+#: The 8-connected structuring element.
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+class K2P2Error(TessphotError):
+    """Base class of the K2P2 errors."""
+
+
+class K2P2NoFlux(K2P2Error):
+    """The sum image has no positive finite pixel."""
+
+
+class K2P2NoStars(K2P2Error):
+    """No star stands out of the sum image."""
+
+
+@dataclass(frozen=True)
+class K2P2Settings:
+    """Settings of the K2P2 mask finder (the original's defaults).
+
+    Attributes
+    ----------
+    thresh : float
+        Significance cut above the sky mode, in robust standard deviations.
+    min_no_pixels_in_mask : int
+        Smallest mask kept [pixels].
+    min_for_cluster : int
+        DBSCAN ``min_samples``: pixels (itself included) within ``cluster_radius`` that make
+        a pixel a core pixel of a cluster.
+    cluster_radius : float
+        DBSCAN ``eps`` [pixels].
+    segmentation : bool
+        Split clusters with a watershed.
+    ws_blur : float
+        Width of the Gaussian blur before finding local maxima [pixels].
+    ws_thres : float
+        ``threshold_rel`` of the local maxima.
+    ws_footprint : int
+        Size of the square footprint of the local maxima [pixels].
+    extend_overflow : bool
+        Extend masks of saturated stars along their bleed columns.
+    saturation_limit : float
+        With a catalog, only masks whose catalog stars combine to this magnitude or brighter
+        are extended.
+    sample_trim : float
+        Fraction of the brightest pixels left out of the sky distribution.
+    flux_cap : float
+        Pixels this bright or brighter are left out of the sky distribution [e-/s].
+    marker_distance : float
+        Largest distance from a catalog star to its watershed marker [pixels] ...
+    marker_distance_bright : float
+        ... and for stars brighter than ``saturation_limit``.
+    overflow_flatness : float
+        A column is saturated if ``|median(diff(p))| / max(p)`` of its mask pixels ``p`` is
+        below this ...
+    overflow_level : float
+        ... and ``median(p)`` is at least this fraction of the mask's maximum.
+    sky_positive_only : bool
+        Estimate the sky from the positive pixels only, as the original (tessphot's default is
+        all finite pixels, see the module notes).
+    min_peak_significance : float
+        A mask must contain a pixel this many noise standard deviations above the sky mode
+        (tessphot's addition; 0 disables it).
+    """
+
+    thresh: float = 0.8
+    min_no_pixels_in_mask: int = 4
+    min_for_cluster: int = 4
+    cluster_radius: float = math.sqrt(2)
+    segmentation: bool = True
+    ws_blur: float = 0.5
+    ws_thres: float = 0
+    ws_footprint: int = 3
+    extend_overflow: bool = True
+    saturation_limit: float = 7.0
+    sample_trim: float = 0.15
+    flux_cap: float = 7e4
+    marker_distance: float = 2 * math.sqrt(2)
+    marker_distance_bright: float = 5 * math.sqrt(2)
+    overflow_flatness: float = 0.01
+    overflow_level: float = 0.5
+    sky_positive_only: bool = False
+    min_peak_significance: float = 5.0
+
+    def header_keywords(self) -> dict[str, tuple[Any, str]]:
+        """The settings as light-curve header keywords (the original's ``KP_*`` and ours)."""
+        return {
+            "KP_THRES": (self.thresh, "K2P2 sum-image threshold"),
+            "KP_MIPIX": (self.min_no_pixels_in_mask, "K2P2 min pixels in mask"),
+            "KP_MICLS": (self.min_for_cluster, "K2P2 min pix. for cluster"),
+            "KP_CLSRA": (self.cluster_radius, "K2P2 cluster radius"),
+            "KP_WS": (self.segmentation, "K2P2 watershed segmentation"),
+            "KP_WSBLR": (self.ws_blur, "K2P2 watershed blur"),
+            "KP_WSTHR": (self.ws_thres, "K2P2 watershed threshold"),
+            "KP_WSFOT": (self.ws_footprint, "K2P2 watershed footprint"),
+            "KP_EX": (self.extend_overflow, "K2P2 extend overflow"),
+            "KP_SATLM": (self.saturation_limit, "[mag] K2P2 saturation limit"),
+            "KP_SKYPO": (self.sky_positive_only, "K2P2 sky from positive pixels only"),
+            "KP_PKSIG": (self.min_peak_significance, "K2P2 min. peak significance"),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """All settings (for the HISTORY record of a light curve)."""
+        return asdict(self)
+
+
+class K2P2Result(NamedTuple):
+    """Masks found by :func:`k2p2_masks`."""
+
+    #: Boolean masks, shape (n, rows, columns), largest first.
+    masks: np.ndarray
+    #: Bandwidth of the kernel density estimate of the sky [e-/s] (0 if degenerate).
+    bandwidth: float
+
+
+class _Sky(NamedTuple):
+    mode: float
+    noise: float
+    cut: float
+    bandwidth: float
+
+
+# --------------------------------------------------------------------------------------------
+# Catalog helpers
+
+
+def _catalog_arrays(catalog: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, tmag) arrays of a catalog table in stamp coordinates."""
+
+    def get(*names: str) -> np.ndarray:
+        for name in names:
+            try:
+                return np.asarray(catalog[name], dtype=float).ravel()
+            except (KeyError, ValueError, IndexError):
+                continue
+        raise ValueError(f"catalog without a column {' or '.join(repr(n) for n in names)}")
+
+    row = get("row", "row_stamp")
+    column = get("column", "column_stamp")
+    tmag = get("tmag")
+    if not row.shape == column.shape == tmag.shape:
+        raise ValueError("catalog columns row, column and tmag differ in length")
+    return row, column, tmag
+
+
+def _pixel_index(position: np.ndarray) -> np.ndarray:
+    """Index of the pixel containing a position (pixel centres on integers)."""
+    return np.floor(np.asarray(position, dtype=float) + 0.5).astype(np.int64)
+
+
+def _stars_on_mask(mask: np.ndarray, row, column) -> np.ndarray:
+    """Boolean array: which positions fall on a pixel of the mask."""
+    rows = _pixel_index(row)
+    cols = _pixel_index(column)
+    inside = (rows >= 0) & (rows < mask.shape[0]) & (cols >= 0) & (cols < mask.shape[1])
+    on = np.zeros(rows.shape, dtype=bool)
+    on[inside] = mask[rows[inside], cols[inside]]
+    return on
+
+
+def combined_magnitude(tmag) -> float:
+    """Magnitude of the summed flux of stars (inf for none)."""
+    tmag = np.asarray(tmag, dtype=float)
+    tmag = tmag[np.isfinite(tmag)]
+    if tmag.size == 0:
+        return _NO_STAR_MAG
+    return float(-2.5 * np.log10(np.sum(10.0 ** (-0.4 * tmag))))
+
+
+# --------------------------------------------------------------------------------------------
+# The algorithm
+
+
+def _sky_level(image: np.ndarray, finite: np.ndarray, settings: K2P2Settings) -> _Sky:
+    """Sky mode (KDE of the pixel values), the robust noise below it, and the cut."""
+    positive = finite & (image > 0)
+    if not positive.any():
+        raise K2P2NoFlux("no positive flux in the sum image")
+    sample = np.sort(image[positive] if settings.sky_positive_only else image[finite])
+    keep = max(1, int(sample.size * (1.0 - settings.sample_trim)))
+    trimmed = sample[:keep]
+    capped = trimmed[trimmed < settings.flux_cap]
+    if capped.size:
+        trimmed = capped
+    n = trimmed.size
+    spread = 0.0
+    if n > 1:
+        q75, q25 = np.percentile(trimmed, [75, 25])
+        spread = min(float(np.std(trimmed, ddof=1)), float(q75 - q25) / IQR_TO_SIGMA)
+        if spread <= 0:
+            spread = float(np.std(trimmed, ddof=1))
+    bandwidth = SCOTT_FACTOR * spread * n ** (-0.2)
+    if bandwidth > 0:
+        kde = gaussian_kde(trimmed, bw_method=bandwidth / np.std(trimmed, ddof=1))
+        grid = np.linspace(trimmed[0], trimmed[-1], KDE_GRID_POINTS)
+        density = kde(grid)
+        best = int(np.argmax(density))
+        lo = grid[max(best - 1, 0)]
+        hi = grid[min(best + 1, grid.size - 1)]
+        mode = float(grid[best])
+        if hi > lo:
+            found = minimize_scalar(
+                lambda x: -kde(x)[0],
+                bounds=(lo, hi),
+                method="bounded",
+                options={"xatol": 1e-6 * max(abs(hi), 1.0)},
+            )
+            if found.success and -found.fun >= density[best]:
+                mode = float(found.x)
+    else:
+        bandwidth = 0.0
+        mode = float(np.median(trimmed))
+    below = trimmed[trimmed < mode]
+    mad = MAD_TO_SIGMA * float(np.median(mode - below)) if below.size else 0.0
+    # The noise of the sky for the significance of masks: all finite pixels below the mode.
+    all_below = image[finite & (image < mode)]
+    noise = MAD_TO_SIGMA * float(np.median(mode - all_below)) if all_below.size else mad
+    return _Sky(mode=mode, noise=noise, cut=mode + settings.thresh * mad, bandwidth=bandwidth)
+
+
+def _saturated_columns(image: np.ndarray, mask: np.ndarray, settings: K2P2Settings) -> list[int]:
+    """Columns of a mask that look saturated (flat and bright)."""
+    peak = float(np.max(image[mask]))
+    columns = []
+    # The median of a column cannot exceed its maximum: test only the bright columns.
+    column_max = np.max(np.where(mask, image, -np.inf), axis=0)
+    candidates = np.flatnonzero(
+        (mask.sum(axis=0) >= 2) & (column_max >= settings.overflow_level * peak)
+    )
+    for col in candidates:
+        values = image[mask[:, col], col]
+        if values.size < 2 or peak <= 0:
+            continue
+        flat = abs(float(np.median(np.diff(values)))) / float(np.max(values))
+        if (
+            flat < settings.overflow_flatness
+            and np.median(values) >= settings.overflow_level * peak
+        ):
+            columns.append(int(col))
+    return columns
+
+
+def _segment_cluster(
+    image: np.ndarray,
+    cluster: np.ndarray,
+    core: np.ndarray,
+    catalog: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    settings: K2P2Settings,
+) -> list[np.ndarray]:
+    """Split one cluster with a watershed; returns the segments (boolean images)."""
+    basin = np.where(core, image, 0.0)
+    if settings.ws_blur > 0:
+        basin = ndimage.gaussian_filter(basin, settings.ws_blur)
+    peaks = peak_local_max(
+        basin,
+        footprint=np.ones((settings.ws_footprint, settings.ws_footprint), dtype=bool),
+        threshold_rel=settings.ws_thres,
+        exclude_border=False,
+        labels=cluster.astype(np.int32),
+    )
+    if peaks.size == 0:
+        return [cluster]
+    if catalog is not None:
+        rows, cols, tmag = catalog
+        chosen = set()
+        for r, c, m in zip(rows, cols, tmag, strict=True):
+            distance = np.hypot(peaks[:, 0] - r, peaks[:, 1] - c)
+            nearest = int(np.argmin(distance))
+            limit = (
+                settings.marker_distance_bright
+                if m < settings.saturation_limit
+                else settings.marker_distance
+            )
+            if distance[nearest] < limit:
+                chosen.add(nearest)
+        peaks = peaks[sorted(chosen)]
+        if peaks.size == 0:
+            logger.debug("cluster of %d pixels without catalog stars: dropped", cluster.sum())
+            return []
+    # A saturated patch keeps only its highest marker.
+    saturated = np.zeros_like(cluster)
+    peak_flux = float(np.max(image[cluster]))
+    for col in _saturated_columns(image, cluster, settings):
+        saturated[:, col] = cluster[:, col] & (image[:, col] >= settings.overflow_level * peak_flux)
+    if saturated.any():
+        patches, _ = ndimage.label(saturated, structure=_EIGHT)
+        patch_of_peak = patches[peaks[:, 0], peaks[:, 1]]
+        keep = np.ones(len(peaks), dtype=bool)
+        for patch in np.unique(patch_of_peak[patch_of_peak > 0]):
+            members = np.flatnonzero(patch_of_peak == patch)
+            best = members[np.argmax(image[peaks[members, 0], peaks[members, 1]])]
+            keep[members] = False
+            keep[best] = True
+        peaks = peaks[keep]
+    if len(peaks) == 1:
+        return [cluster]
+    markers = np.zeros(image.shape, dtype=np.int32)
+    markers[peaks[:, 0], peaks[:, 1]] = np.arange(1, len(peaks) + 1)
+    labels = watershed(-basin, markers, mask=cluster)
+    return [labels == k for k in range(1, len(peaks) + 1) if np.any(labels == k)]
+
+
+def _fill_single_holes(mask: np.ndarray) -> np.ndarray:
+    """Add the pixels whose four neighbours are all in the mask."""
+    padded = np.pad(mask, 1)
+    neighbours = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask | neighbours
+
+
+def _extend_overflow(
+    image: np.ndarray, mask: np.ndarray, significant: np.ndarray, settings: K2P2Settings
+) -> np.ndarray:
+    """Add the significant pixels of saturated columns connected to the mask."""
+    extended = mask.copy()
+    for col in _saturated_columns(image, mask, settings):
+        rows = np.flatnonzero(mask[:, col])
+        start = int(rows[np.argmax(image[rows, col])])
+        lo = start
+        while lo - 1 >= 0 and significant[lo - 1, col]:
+            lo -= 1
+        hi = start
+        while hi + 1 < image.shape[0] and significant[hi + 1, col]:
+            hi += 1
+        extended[lo : hi + 1, col] = True
+    return extended
+
+
+def _extend_masks(
+    image: np.ndarray,
+    masks: list[np.ndarray],
+    significant: np.ndarray,
+    stars: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    settings: K2P2Settings,
+) -> list[np.ndarray]:
+    """Extend the masks of saturated stars along their bleed columns.
+
+    With a catalog, only masks whose catalog stars combine to ``saturation_limit`` or
+    brighter are extended (masks without catalog stars are not). Pixels added to a mask are
+    taken from the other masks (the first extension wins).
+    """
+    additions = []
+    for mask in masks:
+        allowed = True
+        if stars is not None:
+            on = _stars_on_mask(mask, stars[0], stars[1])
+            allowed = combined_magnitude(stars[2][on]) <= settings.saturation_limit
+        grown = _extend_overflow(image, mask, significant, settings) if allowed else mask
+        additions.append(grown & ~mask)
+    if not any(a.any() for a in additions):
+        return masks
+    everything_added = np.logical_or.reduce(additions)
+    taken = np.zeros(image.shape, dtype=bool)
+    result = []
+    for mask, added in zip(masks, additions, strict=True):
+        others = everything_added & ~added
+        result.append((mask & ~others) | (added & ~taken))
+        taken |= added
+    return [m for m in result if m.sum() >= settings.min_no_pixels_in_mask]
+
+
+def k2p2_masks(
+    sumimage,
+    catalog: Any = None,
+    settings: K2P2Settings | None = None,
+) -> K2P2Result:
+    """Aperture masks of the stars in a sum image.
+
+    Parameters
+    ----------
+    sumimage : array_like, shape (rows, columns)
+        Mean (background-subtracted) image of the stamp [e-/s]; NaN where not collected.
+    catalog : table, optional
+        Stars in stamp coordinates: anything indexable by column name (mapping of arrays,
+        astropy Table, numpy structured array) with ``row``, ``column`` (or the original's
+        ``row_stamp``, ``column_stamp``) [pixels] and ``tmag``. With a catalog, clusters
+        without catalog stars are dropped and watershed markers sit at catalog stars.
+    settings : K2P2Settings, optional
+        Default: ``K2P2Settings()`` (the original's values, tessphot's sky estimate and
+        significance gate).
+
+    Returns
+    -------
+    K2P2Result
+        ``masks`` (n, rows, columns) booleans, largest first; ``bandwidth`` of the sky KDE.
+
+    Raises
+    ------
+    K2P2NoFlux
+        If no pixel of the image is positive.
+    K2P2NoStars
+        If no pixel or cluster of pixels stands out of the noise.
+    """
+    settings = settings or K2P2Settings()
+    image = np.asarray(sumimage, dtype=np.float64)
+    if image.ndim != 2:
+        raise ValueError(f"the sum image must be 2-D, not of shape {image.shape}")
+    finite = np.isfinite(image)
+    sky = _sky_level(image, finite, settings)
+    significant = finite & (image > sky.cut)
+    logger.debug(
+        "K2P2 sky mode %.4g, noise %.4g, cut %.4g, bandwidth %.4g, %d significant pixels",
+        sky.mode,
+        sky.noise,
+        sky.cut,
+        sky.bandwidth,
+        significant.sum(),
+    )
+    if not significant.any():
+        raise K2P2NoStars("no stars above threshold in the sum image")
+
+    stars = None if catalog is None else _catalog_arrays(catalog)
+    coords = np.argwhere(significant)
+    dbscan = DBSCAN(
+        eps=settings.cluster_radius * (1 + RADIUS_TOLERANCE),
+        min_samples=settings.min_for_cluster,
+    ).fit(coords)
+    labels = dbscan.labels_
+    core_flags = np.zeros(len(coords), dtype=bool)
+    core_flags[dbscan.core_sample_indices_] = True
+
+    segments: list[np.ndarray] = []
+    for label in np.unique(labels[labels >= 0]):
+        members = labels == label
+        cluster = np.zeros(image.shape, dtype=bool)
+        cluster[coords[members, 0], coords[members, 1]] = True
+        if settings.segmentation:
+            core = np.zeros(image.shape, dtype=bool)
+            core[coords[members & core_flags, 0], coords[members & core_flags, 1]] = True
+            segments.extend(_segment_cluster(image, cluster, core, stars, settings))
+        else:
+            segments.append(cluster)
+
+    gate = sky.mode + settings.min_peak_significance * sky.noise
+    if settings.min_peak_significance > 0:
+        segments = [s for s in segments if np.max(image[s]) > gate]
+        if not segments:
+            raise K2P2NoStars("no stars above the noise in the sum image")
+    masks = [_fill_single_holes(s) for s in segments if s.sum() >= settings.min_no_pixels_in_mask]
+    if settings.extend_overflow and masks:
+        masks = _extend_masks(image, masks, significant, stars, settings)
+
+    masks.sort(key=lambda m: -int(m.sum()))
+    stack = np.array(masks, dtype=bool).reshape(len(masks), *image.shape)
+    return K2P2Result(masks=stack, bandwidth=float(sky.bandwidth))
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers of aperture photometry
+
+
+def minimum_aperture(
+    shape: tuple[int, int], row: float, column: float, collected=None
+) -> np.ndarray:
+    """The fallback aperture: collected pixels within one pixel of the target in each axis.
+
+    That is 2x2 pixels, or 3x3 when the target is exactly on a pixel centre.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        (rows, columns) of the stamp.
+    row, column : float
+        Target position in stamp coordinates [pixels].
+    collected : array_like of bool, optional
+        Pixels with data; by default all.
+    """
+    rows, cols = np.ogrid[0 : shape[0], 0 : shape[1]]
+    mask = (np.abs(rows - row) <= 1) & (np.abs(cols - column) <= 1)
+    if collected is not None:
+        mask &= np.asarray(collected, dtype=bool)
+    return mask
+
+
+def contamination(mask, row, column, tmag, target_tmag: float) -> float:
+    """Flux fraction in a mask not from the target (Lund & Handberg 2014).
+
+    The stars whose position falls on a mask pixel combine to magnitude ``m_tot``; the
+    contamination is ``max(0, 1 - 10^(0.4 (m_tot - target_tmag)))``: 0 when the target is
+    alone.
+
+    Parameters
+    ----------
+    mask : array_like of bool, shape (rows, columns)
+    row, column, tmag : array_like
+        Catalog stars (the target included) in stamp coordinates.
+    target_tmag : float
+
+    Returns
+    -------
+    float
+        NaN when no star falls on the mask.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    on = _stars_on_mask(mask, row, column)
+    if not on.any():
+        return math.nan
+    total = combined_magnitude(np.asarray(tmag, dtype=float)[on])
+    return max(0.0, 1.0 - 10.0 ** (0.4 * (total - float(target_tmag))))
+
+
+def skip_targets(mask, starid, row, column, target_starid: int) -> list[int]:
+    """The other catalog stars on a mask: their own photometry would duplicate this one.
+
+    Parameters
+    ----------
+    mask : array_like of bool, shape (rows, columns)
+    starid, row, column : array_like
+        Catalog stars in stamp coordinates.
+    target_starid : int
+    """
+    mask = np.asarray(mask, dtype=bool)
+    on = _stars_on_mask(mask, row, column)
+    ids = np.asarray(starid)[on]
+    return [int(s) for s in ids if int(s) != int(target_starid)]
+
+
+def settings_from_mapping(values: Mapping[str, Any] | None) -> K2P2Settings:
+    """K2P2 settings with the given overrides (unknown names are an error)."""
+    values = dict(values or {})
+    known = set(K2P2Settings.__dataclass_fields__)
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown K2P2 setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    return K2P2Settings(**values)

@@ -1,0 +1,15 @@
+"""The task list ``todo.sqlite``: its layout, writing it, and handing out its tasks."""
+
+from tessphot.tasks.manager import TaskManager, build_constraints
+from tessphot.tasks.schema import TODO_FILENAME, TodoFileError, cbv_area, write_todolist
+from tessphot.tasks.status import STATUS
+
+__all__ = [
+    "STATUS",
+    "TODO_FILENAME",
+    "TaskManager",
+    "TodoFileError",
+    "build_constraints",
+    "cbv_area",
+    "write_todolist",
+]

@@ -1,0 +1,413 @@
+"""Layout of the task list ``todo.sqlite`` and writing a new one.
+
+The tables ``todolist``, ``diagnostics`` and ``photometry_skipped`` and their indexes are
+exactly the original TASOC pipeline's (§4.4 of the notes), so TASOC tools (the corrections
+and data-validation pipelines) read our files, and we read theirs: tables and columns that
+those tools add (``todolist.corr_status``, ``diagnostics_corr``, ``datavalidation_raw``, ...)
+are left alone. tessphot adds one table:
+
+``tessphot_metadata``
+    ``key``/``value`` text pairs: the format version of the file, the tessphot version that
+    wrote it, and the settings used to build the list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tessphot.io.errors import TessphotError
+from tessphot.version import PIPELINE_NAME, __version__
+
+#: Name of the task list in the input folder.
+TODO_FILENAME = "todo.sqlite"
+#: Version of this file layout (``tessphot_metadata.format_version``).
+FORMAT_VERSION = 1
+#: Page size of the files [bytes] (the original's).
+PAGE_SIZE = 4096
+
+#: The original's task table. ``priority`` is 1..N in order of brightness.
+TODOLIST_DDL = """CREATE TABLE todolist (
+    priority INTEGER PRIMARY KEY ASC NOT NULL,
+    starid INTEGER NOT NULL,
+    sector INTEGER NOT NULL,
+    datasource TEXT NOT NULL DEFAULT 'ffi',
+    camera INTEGER NOT NULL,
+    ccd INTEGER NOT NULL,
+    cadence INTEGER NOT NULL,
+    method TEXT DEFAULT NULL,
+    tmag REAL,
+    status INTEGER DEFAULT NULL,
+    cbv_area INTEGER NOT NULL
+)"""
+
+#: The original's indexes on ``todolist`` (the last one is created by its TaskManager).
+TODOLIST_INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS unique_target_idx ON todolist "
+    "(starid, datasource, sector, camera, ccd, cadence)",
+    "CREATE INDEX IF NOT EXISTS status_idx ON todolist (status)",
+    "CREATE INDEX IF NOT EXISTS starid_idx ON todolist (starid)",
+    "CREATE INDEX IF NOT EXISTS todolist_datasource_idx ON todolist (datasource)",
+)
+
+#: The original's per-task results (written by the TaskManager).
+DIAGNOSTICS_DDL = """CREATE TABLE IF NOT EXISTS diagnostics (
+    priority INTEGER PRIMARY KEY ASC NOT NULL,
+    lightcurve TEXT,
+    method_used TEXT NOT NULL,
+    elaptime REAL NOT NULL,
+    worker_wait_time REAL,
+    mean_flux DOUBLE,
+    variance DOUBLE,
+    variability DOUBLE,
+    rms_hour DOUBLE,
+    ptp DOUBLE,
+    pos_row REAL,
+    pos_column REAL,
+    contamination REAL,
+    mask_size INTEGER,
+    edge_flux REAL,
+    stamp_width INTEGER,
+    stamp_height INTEGER,
+    stamp_resizes INTEGER,
+    errors TEXT,
+    FOREIGN KEY (priority) REFERENCES todolist(priority) ON DELETE CASCADE ON UPDATE CASCADE
+)"""
+
+#: The original's index on ``diagnostics``.
+DIAGNOSTICS_INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS diagnostics_lightcurve_idx ON diagnostics (lightcurve)",
+)
+
+#: The original's record of which task's result made another task SKIPPED.
+PHOTOMETRY_SKIPPED_DDL = """CREATE TABLE IF NOT EXISTS photometry_skipped (
+    priority INTEGER NOT NULL,
+    skipped_by INTEGER NOT NULL,
+    FOREIGN KEY (priority) REFERENCES todolist(priority) ON DELETE CASCADE ON UPDATE CASCADE,
+    FOREIGN KEY (skipped_by) REFERENCES todolist(priority) ON DELETE RESTRICT ON UPDATE CASCADE
+)"""
+
+#: tessphot's metadata.
+METADATA_DDL = """CREATE TABLE IF NOT EXISTS tessphot_metadata (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT
+)"""
+
+#: Columns of ``todolist`` in table order.
+TODOLIST_COLUMNS = (
+    "priority",
+    "starid",
+    "sector",
+    "datasource",
+    "camera",
+    "ccd",
+    "cadence",
+    "method",
+    "tmag",
+    "status",
+    "cbv_area",
+)
+
+#: Columns of ``diagnostics`` in table order.
+DIAGNOSTICS_COLUMNS = (
+    "priority",
+    "lightcurve",
+    "method_used",
+    "elaptime",
+    "worker_wait_time",
+    "mean_flux",
+    "variance",
+    "variability",
+    "rms_hour",
+    "ptp",
+    "pos_row",
+    "pos_column",
+    "contamination",
+    "mask_size",
+    "edge_flux",
+    "stamp_width",
+    "stamp_height",
+    "stamp_resizes",
+    "errors",
+)
+
+#: Fields of one target row given to :func:`write_todolist` and their defaults
+#: (``...``: required).
+TARGET_FIELDS: dict[str, Any] = {
+    "starid": ...,
+    "sector": ...,
+    "camera": ...,
+    "ccd": ...,
+    "cadence": ...,
+    "datasource": "ffi",
+    "method": None,
+    "tmag": None,
+    "cbv_area": ...,
+}
+
+#: Valid values of ``todolist.datasource``: FFI, primary TPF target, or a secondary target
+#: inside the TPF of the primary target with the given TIC.
+DATASOURCE_PATTERN = re.compile(r"^(ffi|tpf|tpf:\d+)$")
+#: Photometry methods that may be forced in ``todolist.method`` (NULL: automatic).
+METHODS = ("aperture", "halo", "psf", "linpsf")
+#: Cameras and CCDs of TESS.
+CAMERAS = (1, 2, 3, 4)
+CCDS = (1, 2, 3, 4)
+
+#: Radius of the area covered by one camera [deg]: half the diagonal of its 24x24 deg field.
+CBV_AREA_RADIUS_DEG = math.hypot(12.0, 12.0)
+#: Outer edges of the co-trending rings, as fractions of :data:`CBV_AREA_RADIUS_DEG`.
+CBV_RING_EDGES = (0.25, 0.5, 0.75)
+
+
+class TodoFileError(TessphotError):
+    """A file that cannot be used as a task list.
+
+    The message always names the file and the problem: ``"{path}: {problem}"``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The offending file.
+    problem : str
+        What is wrong with it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.problem))
+
+
+def cbv_area(camera, ccd, distance_deg):
+    """Co-trending area of targets: ``100 camera + 10 ccd + ring`` (§5.7 of the notes).
+
+    The ring (1 to 4) grows with the target's great-circle distance from the camera centre,
+    relative to :data:`CBV_AREA_RADIUS_DEG`: below 0.25, 0.5, 0.75 of it, or beyond.
+
+    Parameters
+    ----------
+    camera, ccd : int or array_like of int
+        Camera and CCD (1-4).
+    distance_deg : float or array_like
+        Distance of the target from the camera centre [deg].
+
+    Returns
+    -------
+    int or numpy.ndarray of int
+        The area code(s), e.g. 142 for camera 1, CCD 4, second ring.
+
+    Raises
+    ------
+    ValueError
+        For a camera or CCD outside 1-4, or a negative or non-finite distance.
+    """
+    camera_arr = np.asarray(camera)
+    ccd_arr = np.asarray(ccd)
+    distance = np.asarray(distance_deg, dtype=float)
+    if not np.all(np.isin(camera_arr, CAMERAS)):
+        raise ValueError(f"invalid camera {camera}: must be one of {CAMERAS}")
+    if not np.all(np.isin(ccd_arr, CCDS)):
+        raise ValueError(f"invalid CCD {ccd}: must be one of {CCDS}")
+    if not np.all(np.isfinite(distance)) or np.any(distance < 0):
+        raise ValueError(f"invalid distance from the camera centre: {distance_deg}")
+    edges = np.asarray(CBV_RING_EDGES) * CBV_AREA_RADIUS_DEG
+    ring = 1 + np.searchsorted(edges, distance, side="right")
+    area = 100 * camera_arr.astype(int) + 10 * ccd_arr.astype(int) + ring
+    return int(area) if area.ndim == 0 else area
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    """Create the tables and indexes of a todo file that do not exist yet.
+
+    ``todolist`` itself must exist already (it is created by :func:`write_todolist`); the
+    result tables, the indexes and ``tessphot_metadata`` are added if missing.
+    """
+    for statement in (
+        *TODOLIST_INDEXES,
+        DIAGNOSTICS_DDL,
+        *DIAGNOSTICS_INDEXES,
+        PHOTOMETRY_SKIPPED_DDL,
+        METADATA_DDL,
+    ):
+        conn.execute(statement)
+
+
+def read_metadata(conn: sqlite3.Connection) -> dict[str, str]:
+    """The ``tessphot_metadata`` key/value pairs of an open todo file (empty if none)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='tessphot_metadata'"
+    ).fetchone()
+    if not exists:
+        return {}
+    return {key: value for key, value in conn.execute("SELECT key, value FROM tessphot_metadata")}
+
+
+def write_metadata(conn: sqlite3.Connection, metadata: Mapping[str, Any]) -> None:
+    """Store key/value pairs in ``tessphot_metadata`` (non-strings as JSON)."""
+    conn.execute(METADATA_DDL)
+    conn.executemany(
+        "INSERT OR REPLACE INTO tessphot_metadata (key, value) VALUES (?, ?)",
+        [
+            (str(key), value if isinstance(value, str) else json.dumps(value))
+            for key, value in metadata.items()
+        ],
+    )
+
+
+def _field(row: Any, name: str) -> Any:
+    """Field ``name`` of a target row (mapping, numpy record, astropy row, ...)."""
+    try:
+        value = row[name]
+    except (KeyError, ValueError, IndexError, TypeError):
+        default = TARGET_FIELDS[name]
+        if default is ...:
+            raise ValueError(f"target row without the required field {name!r}: {row!r}") from None
+        return default
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
+
+
+def _target_tuple(row: Any) -> tuple:
+    """Validated (starid, sector, datasource, camera, ccd, cadence, method, tmag, cbv_area)."""
+    values = {name: _field(row, name) for name in TARGET_FIELDS}
+    try:
+        starid = int(values["starid"])
+        sector = int(values["sector"])
+        camera = int(values["camera"])
+        ccd = int(values["ccd"])
+        cadence = int(values["cadence"])
+        area = int(values["cbv_area"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"invalid target row {values}: {err}") from None
+    datasource = str(values["datasource"])
+    method = values["method"]
+    tmag = values["tmag"]
+    tmag = None if tmag is None or not np.isfinite(float(tmag)) else float(tmag)
+    if starid <= 0 or sector <= 0 or cadence <= 0:
+        raise ValueError(f"invalid target row {values}: starid, sector, cadence must be > 0")
+    if camera not in CAMERAS or ccd not in CCDS:
+        raise ValueError(f"invalid target row {values}: camera and CCD must be 1-4")
+    if not DATASOURCE_PATTERN.match(datasource):
+        raise ValueError(
+            f"invalid target row {values}: datasource must be 'ffi', 'tpf' or 'tpf:<TIC>'"
+        )
+    if method is not None:
+        method = str(method)
+        if method not in METHODS:
+            raise ValueError(f"invalid target row {values}: method must be one of {METHODS}")
+    return (starid, sector, datasource, camera, ccd, cadence, method, tmag, area)
+
+
+def write_todolist(
+    path: str | os.PathLike[str],
+    rows: Iterable[Any],
+    *,
+    overwrite: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a new task list, atomically.
+
+    The targets are sorted by brightness (``tmag`` ascending, unknown last; ties by
+    ``starid``, ``datasource``, ``sector``, ``camera``, ``ccd``, ``cadence``) and numbered
+    1..N in that order as ``priority``, so bright stars are processed first. The file is
+    built under a temporary name in the same folder and renamed into place only when
+    complete, so a crash never leaves a partial todo file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The todo file to write (usually ``<input folder>/todo.sqlite``).
+    rows : iterable
+        Targets: mappings (or numpy/astropy records) with the fields ``starid``, ``sector``,
+        ``camera``, ``ccd``, ``cadence`` [s], ``cbv_area``, and optionally ``datasource``
+        (default ``'ffi'``), ``method`` (default None: automatic) and ``tmag``.
+    overwrite : bool
+        Replace an existing file (its results are lost). Otherwise an existing file is an
+        error.
+    metadata : mapping, optional
+        Extra ``tessphot_metadata`` entries, e.g. the settings used to select the targets.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    FileExistsError
+        If the file exists and ``overwrite`` is false.
+    ValueError
+        For an invalid row, or the same target (starid, datasource, sector, camera, ccd,
+        cadence) twice.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: todo file exists (use overwrite to replace it)")
+    targets = [_target_tuple(row) for row in rows]
+    seen: set[tuple] = set()
+    for target in targets:
+        key = target[:6]
+        if key in seen:
+            raise ValueError(
+                "the same target twice in the todo list: starid={}, sector={}, "
+                "datasource={}, camera={}, ccd={}, cadence={}".format(*key)
+            )
+        seen.add(key)
+    targets.sort(key=lambda t: (t[7] is None, t[7] or 0.0, t[0], t[2], t[1], t[3], t[4], t[5]))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA journal_mode=OFF")
+            conn.execute("BEGIN")
+            conn.execute(TODOLIST_DDL)
+            conn.executemany(
+                "INSERT INTO todolist (priority, starid, sector, datasource, camera, ccd, "
+                "cadence, method, tmag, status, cbv_area) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                [(priority, *target) for priority, target in enumerate(targets, start=1)],
+            )
+            create_tables(conn)
+            write_metadata(
+                conn,
+                {
+                    "format_version": str(FORMAT_VERSION),
+                    "pipeline": PIPELINE_NAME,
+                    "pipeline_version": __version__,
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                    **(metadata or {}),
+                },
+            )
+            conn.execute("COMMIT")
+            conn.execute("ANALYZE")
+            conn.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            conn.close()
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return path
