@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from tessphot.io.errors import TessphotError
 from tessphot.logs import setup_logging
 from tessphot.settings import SettingsError, load_settings
 from tessphot.version import __version__
@@ -24,7 +25,7 @@ PRF_ENV = "TESSPHOT_PRF_DIR"
 #: Cadences [s] the pipeline knows.
 CADENCES = (20, 120, 200, 600, 1800)
 #: Issue that brings each stage not built yet.
-PENDING = {"prepare": 4, "todo": 5, "run": 5}
+PENDING = {"todo": 5, "run": 5}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -150,12 +151,26 @@ def _add_pending(sub) -> None:
 
     add_catalog_parser(sub, common=_common, camera_ccd=_camera_ccd)
 
-    p = sub.add_parser("prepare", help="(not implemented yet) background, flags, HDF5 cubes")
+    p = sub.add_parser(
+        "prepare",
+        help="background, pixel flags, jitter, average image and the HDF5 cube per CCD",
+        description=(
+            "Read every FFI of each sector/camera/CCD below the input folder (any sub-folder, "
+            "gzipped or not, full or cropped) and write sectorNNN_cameraC_ccdD.hdf5 into the "
+            "input folder: background-subtracted images, uncertainties, backgrounds, pixel "
+            "flags, the average image, times, quality, per-frame WCS and the jitter model "
+            "(docs/hdf5-format.md). Uses catalog_sectorNNN_cameraC_ccdD.sqlite when present. "
+            "A killed run resumes where it stopped."
+        ),
+    )
     _common(p)
     p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
     p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
     _camera_ccd(p)
-    p.set_defaults(func=cmd_pending)
+    p.add_argument("-j", "--jobs", type=int, help="worker processes (default: all cores)")
+    p.add_argument("--prf-dir", help=f"folder of SPOC PRF models (or set ${PRF_ENV})")
+    p.add_argument("-o", "--overwrite", action="store_true", help="redo finished files")
+    p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("todo", help="(not implemented yet) build todo.sqlite")
     _common(p)
@@ -268,6 +283,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Run ``tessphot prepare``."""
+    from tessphot.paths import input_folder
+    from tessphot.prepare.run import prepare_photometry
+
+    settings = load_settings(args.settings)["prepare"]
+    files = prepare_photometry(
+        input_folder(args.input_folder), sectors=args.sector, cameras=args.camera,
+        ccds=args.ccd, settings=settings, workers=args.jobs or settings.get("workers"),
+        prf_dir=args.prf_dir or os.environ.get(PRF_ENV), overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    for path in files:
+        print(f"Prepared: {path}")
+    return EXIT_OK
+
+
 def cmd_pending(args: argparse.Namespace) -> int:
     """A stage that is not implemented yet."""
     print(
@@ -300,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (SettingsError, ValueError, OSError) as err:
+    except (SettingsError, TessphotError, ValueError, OSError, RuntimeError) as err:
         log.debug("Traceback:", exc_info=True)
         print(f"tessphot {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -90,37 +90,36 @@ def run_demo(
         Exit code (0 on success).
     """
     import h5py
-    import numpy as np
 
+    from tessphot.catalog.make import make_catalogs
+    from tessphot.catalog.sources.file import FileSource
     from tessphot.io import find_ffis, read_ffi
+    from tessphot.prepare.run import prepare_ccd
 
     settings = settings or load_settings()
     folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)
     ffis = find_ffis(folder)
     first, last = read_ffi(ffis[0]), read_ffi(ffis[-1])
-    truth = next((folder / "truth").glob("truth_*.hdf5"))
-    with h5py.File(truth, "r") as h5:
-        stars = h5["stars"][:]
-        prf_model = h5.attrs["prf_model"]
-    on_region = np.sum(
-        (stars["row"] >= first.origin[0])
-        & (stars["row"] < first.origin[0] + first.shape[0])
-        & (stars["col"] >= first.origin[1])
-        & (stars["col"] < first.origin[1] + first.shape[1])
-    )
+    sector, camera, ccd = first.sector, first.camera, first.ccd
+    tic = next((folder / "truth").glob("tic_*.csv"))
     print(f"tessphot demo in {folder}")
-    print(
-        f"  simulate: {len(ffis)} FFIs of sector {first.sector} camera {first.camera} "
-        f"CCD {first.ccd}, {first.shape[0]}x{first.shape[1]} px at science pixel "
-        f"{first.origin}, cadences {first.cadenceno}-{last.cadenceno}, "
-        f"BTJD {first.tstart:.4f}-{last.tstop:.4f}"
-    )
-    print(
-        f"            {on_region} stars on the region (Tmag {stars['tmag'].min():.1f}-"
-        f"{stars['tmag'].max():.1f}), {prf_model}"
-    )
-    print(f"  FFIs:     {ffis[0].parent}")
-    print(f"  truth:    {truth}")
-    print(f"  catalog:  {next((folder / 'truth').glob('tic_*.csv'))}")
-    print("  catalog, prepare, todo and photometry stages: not implemented yet (issues 3-5)")
+    print(f"  simulate: {len(ffis)} FFIs of sector {sector} camera {camera} CCD {ccd}, "
+          f"{first.shape[0]}x{first.shape[1]} px at science pixel {first.origin}, cadences "
+          f"{first.cadenceno}-{last.cadenceno}, BTJD {first.tstart:.4f}-{last.tstop:.4f}")
+    print(f"            FFIs in {ffis[0].parent}, truth and TIC-like catalog in {tic.parent}")
+
+    catalogs = make_catalogs(sector, folder, FileSource([tic]), [camera], [ccd],
+                             overwrite=overwrite)
+    print(f"  catalog:  {catalogs[0]}")
+
+    prepared = prepare_ccd(folder, sector, camera, ccd, settings=settings["prepare"],
+                           workers=settings["prepare"].get("workers"), prf_dir=prf_dir,
+                           overwrite=overwrite, progress=progress)
+    with h5py.File(prepared, "r") as h5:
+        motion = h5["motion"].attrs
+        print(f"  prepare:  {prepared}")
+        print(f"            {h5['images'].shape[0]} frames; jitter from {motion['source']} "
+              f"({motion['model']}, {motion['n_stars']} stars); reference frame "
+              f"{h5.attrs['reference_frame']}")
+    print("  todo and photometry stages: not implemented yet (issue 5)")
     return 0

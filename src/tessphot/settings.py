@@ -46,6 +46,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 182092046,
     },
     "todo": {"faint_limit": 15.0},
+    # tessphot.prepare: tables [prepare.background] and [prepare.motion] override single
+    # fields of tessphot.prepare.background.BackgroundSettings / motion.MotionSettings.
+    "prepare": {"background": {}, "motion": {}, "workers": None},
     # tessphot.catalog (docs/catalog.md); the library defaults are the same.
     "catalog": {
         "source": "file",  # file, postgres or mast

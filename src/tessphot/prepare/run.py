@@ -203,8 +203,11 @@ def prepare_photometry(
 
 def _settings(settings: dict | None):
     settings = settings or {}
-    background = bg.BackgroundSettings(**settings.get("background", {}))
-    motion = MotionSettings(**settings.get("motion", {}))
+    try:
+        background = bg.BackgroundSettings(**(settings.get("background") or {}))
+        motion = MotionSettings(**(settings.get("motion") or {}))
+    except TypeError as err:
+        raise ValueError(f"unknown prepare setting: {err}") from None
     return background, motion
 
 
@@ -257,8 +260,6 @@ def prepare_ccd(
         cadence,
         window,
     )
-    for path, message in unreadable:
-        log.error("Left out: %s", message)
 
     # Stars: the starlight model for the background, the reference stars for the jitter.
     catalog = load_catalog(folder / catalog_name(sector, camera, ccd))
