@@ -69,7 +69,10 @@ class PreparedCube:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self._h5 = h5py.File(self.path, "r")
+        try:
+            self._h5 = h5py.File(self.path, "r")
+        except OSError as err:
+            raise OSError(f"{self.path}: cannot open the prepared-data file ({err})") from None
         attrs = self._h5.attrs
         if attrs.get("format_version") != FORMAT_VERSION or not attrs.get("complete", False):
             self._h5.close()
