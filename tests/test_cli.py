@@ -74,7 +74,7 @@ def test_simulate_error_is_one_clear_line(tmp_path, capsys):
     assert len(err) == 1 and "unknown sector 999" in err[0]
 
 
-@pytest.mark.parametrize("command", [["prepare"], ["todo"]])
+@pytest.mark.parametrize("command", [["todo"]])
 def test_pending_stages_exit_2(command, tmp_path, capsys):
     assert main([*command, str(tmp_path)]) == EXIT_USAGE
     assert "not implemented yet" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from tessphot.paths import demo_folder
@@ -65,8 +66,16 @@ def ensure_demo_input(
             pass
     folder.mkdir(parents=True, exist_ok=True)
     marker.unlink(missing_ok=True)
-    for old in (folder / "ffi").glob("*_ffic.fits*"):
+    # New data: everything derived from the old data goes too.
+    stale = [
+        *(folder / "ffi").glob("*_ffic.fits*"),
+        *folder.glob("catalog_sector*.sqlite"),
+        *folder.glob("sector*_camera*_ccd*.hdf5*"),
+        *folder.glob("todo.sqlite*"),
+    ]
+    for old in stale:
         old.unlink()
+    shutil.rmtree(folder / "lightcurves", ignore_errors=True)
     log.info("Simulating the demo sector into %s", folder)
     simulate_sector(config, folder, progress=progress)
     tmp = marker.with_suffix(".tmp")
@@ -91,7 +100,7 @@ def run_demo(
     """
     import h5py
 
-    from tessphot.catalog.make import make_catalogs
+    from tessphot.catalog.make import catalog_path, make_catalogs
     from tessphot.catalog.sources.file import FileSource
     from tessphot.io import find_ffis, read_ffi
     from tessphot.prepare.run import prepare_ccd
@@ -103,23 +112,34 @@ def run_demo(
     sector, camera, ccd = first.sector, first.camera, first.ccd
     tic = next((folder / "truth").glob("tic_*.csv"))
     print(f"tessphot demo in {folder}")
-    print(f"  simulate: {len(ffis)} FFIs of sector {sector} camera {camera} CCD {ccd}, "
-          f"{first.shape[0]}x{first.shape[1]} px at science pixel {first.origin}, cadences "
-          f"{first.cadenceno}-{last.cadenceno}, BTJD {first.tstart:.4f}-{last.tstop:.4f}")
+    print(
+        f"  simulate: {len(ffis)} FFIs of sector {sector} camera {camera} CCD {ccd}, "
+        f"{first.shape[0]}x{first.shape[1]} px at science pixel {first.origin}, cadences "
+        f"{first.cadenceno}-{last.cadenceno}, BTJD {first.tstart:.4f}-{last.tstop:.4f}"
+    )
     print(f"            FFIs in {ffis[0].parent}, truth and TIC-like catalog in {tic.parent}")
 
-    catalogs = make_catalogs(sector, folder, FileSource([tic]), [camera], [ccd],
-                             overwrite=overwrite)
-    print(f"  catalog:  {catalogs[0]}")
+    make_catalogs(sector, folder, FileSource([tic]), [camera], [ccd], overwrite=overwrite)
+    print(f"  catalog:  {catalog_path(folder, sector, camera, ccd)}")
 
-    prepared = prepare_ccd(folder, sector, camera, ccd, settings=settings["prepare"],
-                           workers=settings["prepare"].get("workers"), prf_dir=prf_dir,
-                           overwrite=overwrite, progress=progress)
+    prepared = prepare_ccd(
+        folder,
+        sector,
+        camera,
+        ccd,
+        settings=settings["prepare"],
+        workers=settings["prepare"].get("workers"),
+        prf_dir=prf_dir,
+        overwrite=overwrite,
+        progress=progress,
+    )
     with h5py.File(prepared, "r") as h5:
         motion = h5["motion"].attrs
         print(f"  prepare:  {prepared}")
-        print(f"            {h5['images'].shape[0]} frames; jitter from {motion['source']} "
-              f"({motion['model']}, {motion['n_stars']} stars); reference frame "
-              f"{h5.attrs['reference_frame']}")
+        print(
+            f"            {h5['images'].shape[0]} frames; jitter from {motion['source']} "
+            f"({motion['model']}, {motion['n_stars']} stars); reference frame "
+            f"{h5.attrs['reference_frame']}"
+        )
     print("  todo and photometry stages: not implemented yet (issue 5)")
     return 0
