@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from tessphot.io import FFIError, find_ffis, read_ffi_header
+from tessphot.io import FFIError, find_ffis
 from tessphot.io.files import parse_ffi_name
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,13 @@ def _region(header: fits.Header) -> tuple[tuple[int, int], tuple[int, int]]:
 
 def read_frame_info(path: Path) -> FrameInfo:
     """Header information of one FFI; raises FFIError naming the file on bad input."""
-    header = read_ffi_header(path)
-    with fits.open(path, memmap=False) as hdul:
-        image_header = hdul[1].header.copy()
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            header = hdul[0].header.copy()
+            image_header = hdul[1].header.copy()
+    except (OSError, IndexError, ValueError) as err:
+        raise FFIError(path, f"cannot read the headers ({err})") from None
+    header.update(image_header)
     origin, shape = _region(image_header)
     try:
         return FrameInfo(

@@ -120,9 +120,7 @@ def _process_frame(task: tuple[int, str, int | None, float, float]) -> dict:
     starlight = ctx["starlight"]
     est = bg.estimate_background(image, uncert, starlight, settings, exclude=exclude)
     flags[est.not_used] |= PixelFlags.NotUsedForBackground
-    residual = image - est.model - (starlight if starlight is not None else 0.0)
-    anomalous = bg.anomalies(residual, ~est.not_used, uncert, settings)
-    flags[anomalous] |= PixelFlags.BackgroundShenanigans
+    flags[est.anomalous] |= PixelFlags.BackgroundShenanigans
     centroids = measure_centroids(
         image - est.model, ctx["ref_rows"], ctx["ref_cols"], origin, ctx["centroid_half"]
     )
@@ -300,7 +298,7 @@ def prepare_ccd(
         pos: stamp_error(data_rel, procver, camera, ccd, pos) / 86400.0 if data_rel else 0.0
         for pos in ("start", "mid", "end")
     }
-    mesh_shape = bg.mesh_shape(shape, bgs.box_size)
+    geometry = bg.MeshGeometry(shape, bgs.box_size, bgs.binning)
     all_settings = {
         "background": bgs.as_dict(),
         "motion": mos.as_dict(),
@@ -328,8 +326,10 @@ def prepare_ccd(
             log.info("Resuming %s after %d of %d frames", part.name, start, n)
     if start == 0:
         with h5py.File(part, "w") as h5:
-            create_layout(h5, n, shape, mesh_shape, ref_rows.size)
-            h5["background_mesh"].attrs["box_size"] = bg.box_shape(shape, bgs.box_size)
+            create_layout(h5, n, shape, geometry.mesh_shape, ref_rows.size)
+            mesh_attrs = h5["background_mesh"].attrs
+            mesh_attrs["box_size"] = [b * geometry.binning for b in geometry.binned_box]
+            mesh_attrs["centre_rows"], mesh_attrs["centre_cols"] = geometry.centres
             attrs = h5.attrs
             attrs.update(
                 {
@@ -400,7 +400,8 @@ def _stream(
         return
     half = window // 2
     shape = context["shape"]
-    box = context["background_settings"].box_size
+    settings = context["background_settings"]
+    geometry = bg.MeshGeometry(shape, settings.box_size, settings.binning)
     with h5py.File(part, "r+") as h5:
         meshes = np.array(h5["background_mesh"][:], dtype=np.float64)
         mesh_errs = np.array(h5["background_mesh_err"][:], dtype=np.float64)
@@ -456,7 +457,7 @@ def _stream(
                 while pending and k >= min(max(pending[0]["index"] + half, 2 * half), n - 1):
                     done = pending.popleft()
                     block.append(
-                        _finish_frame(done, meshes, mesh_errs, times, valid, half, box, shape)
+                        _finish_frame(done, meshes, mesh_errs, times, valid, half, geometry)
                     )
                     if len(block) == CHUNK_TIME or block[-1]["index"] == n - 1:
                         _write_block(h5, block, quality, sum_acc, sum_cnt, meshes, mesh_errs)
@@ -469,9 +470,10 @@ def _stream(
                 pool.join()
 
 
-def _finish_frame(result, meshes, mesh_errs, times, valid, half, box, shape) -> dict:
+def _finish_frame(result, meshes, mesh_errs, times, valid, half, geometry) -> dict:
     """Subtract the time-smoothed background from one frame."""
     k = result["index"]
+    shape = geometry.shape
     out = {
         "index": k,
         "flags": result.get("flags"),
@@ -485,8 +487,8 @@ def _finish_frame(result, meshes, mesh_errs, times, valid, half, box, shape) -> 
             out["flags"] = np.full(shape, PixelFlags.ManualExclude, dtype=np.uint8)
         return out
     mesh, mesh_err = bg.smooth_in_time(meshes, mesh_errs, times, valid, k, half)
-    background = bg.mesh_to_image(mesh, box, shape)
-    background_err = bg.mesh_to_image(mesh_err, box, shape)
+    background = geometry.evaluate(mesh)
+    background_err = geometry.evaluate(mesh_err)
     image = result["image"].astype(np.float64)
     out.update(
         image=(image - background).astype(np.float32),
