@@ -148,8 +148,13 @@ class MeshGeometry:
         values = np.where(valid, image, 0.0)
         if reduce == "quadrature":
             values = values**2
-        total = values.reshape(ny, b, nx, b).sum(axis=(1, 3))
-        count = valid.reshape(ny, b, nx, b).sum(axis=(1, 3))
+        # Strided sums over the b x b offsets (much faster than a reshape reduction).
+        total = np.zeros((ny, nx))
+        count = np.zeros((ny, nx), dtype=np.int32)
+        for dy in range(b):
+            for dx in range(b):
+                total += values[dy::b, dx::b]
+                count += valid[dy::b, dx::b]
         with np.errstate(invalid="ignore", divide="ignore"):
             if reduce == "quadrature":
                 return np.where(count > 0, np.sqrt(total) / count, np.nan)

@@ -69,8 +69,7 @@ def manual_exclude(
     """
     mask = np.zeros(image.shape, dtype=bool)
     reasons = []
-    finite = np.isfinite(image)
-    if not finite.any() or not np.any(image[finite] != 0):
+    if not np.any(np.isfinite(image) & (image != 0)):
         mask[:] = True
         reasons.append("frame is empty (all zero or NaN)")
         return mask, reasons

@@ -79,15 +79,25 @@ def score_prepared(
         prf = load_prf(prf_dir, int(t.attrs["sector"]), int(t.attrs["camera"]), int(t.attrs["ccd"]))
         n = p["images"].shape[0]
         frames = np.unique(np.linspace(0, n - 1, min(n, max_frames)).astype(int))
-        cols = np.arange(c0, c1)[None, :]
-        rows = np.arange(r0, r1)[:, None]
         free_err, noise, near = [], [], {}
         bright = stars[stars["tmag"] < BRIGHT_TMAG]
+        binning = int(t["background"].attrs.get("binning", 1))
+
+        def binned(a):
+            """Average over the truth's background binning (full frames are stored binned)."""
+            if binning == 1:
+                return a
+            ny, nx = a.shape[0] // binning, a.shape[1] // binning
+            a = a[: ny * binning, : nx * binning]
+            return a.reshape(ny, binning, nx, binning).mean(axis=(1, 3))
+
+        cols = binned(np.broadcast_to(np.arange(c0, c1, dtype=float)[None, :], shape))
+        rows = binned(np.broadcast_to(np.arange(r0, r1, dtype=float)[:, None], shape))
         for k in frames:
             truth_bkg = t["background"][k]
-            model = p["backgrounds"][k]
-            unc = p["images_err"][k]
-            starlight = prf.render(
+            model = binned(p["backgrounds"][k])
+            unc = binned(p["images_err"][k])
+            light = prf.render(
                 t["row"][k],
                 t["col"][k],
                 t["flux"][k],
@@ -96,6 +106,7 @@ def score_prepared(
                 node_rows=stars["row"],
                 node_cols=stars["col"],
             )
+            starlight = binned(light)
             pix_noise = float(np.nanmedian(unc))
             free = starlight < STAR_FREE_FRACTION * pix_noise
             for s in stars[stars["tmag"] < 6.5]:
