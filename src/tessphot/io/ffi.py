@@ -13,7 +13,6 @@ Cropped FFIs are supported: the CCD position of an image HDU is read from its ph
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import warnings
@@ -25,6 +24,11 @@ import numpy as np
 from astropy.io import fits
 from astropy.io.fits.verify import VerifyError
 from astropy.wcs import WCS, FITSFixedWarning
+
+try:  # ISA-L decompresses gzip about twice as fast as zlib
+    from isal.igzip import decompress as gunzip
+except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+    from gzip import decompress as gunzip
 
 from tessphot.constants import (
     FIRST_SCIENCE_CCD_COLUMN,
@@ -334,7 +338,7 @@ def _open_fits(path: Path, *, full: bool) -> fits.HDUList:
     """Open a FITS file with no memory map, turning failures into FFIError.
 
     With ``full``, gzip streams are decompressed here in full: astropy's own gzip reading
-    silently returns fewer HDUs for a truncated ``.gz``, while `gzip.decompress` raises.
+    silently returns fewer HDUs for a truncated ``.gz``, while a full decompression raises.
     """
     source: Path | io.BytesIO = path
     try:
@@ -342,7 +346,7 @@ def _open_fits(path: Path, *, full: bool) -> fits.HDUList:
             with open(path, "rb") as stream:
                 is_gzip = stream.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC
             if is_gzip:
-                source = io.BytesIO(gzip.decompress(path.read_bytes()))
+                source = io.BytesIO(gunzip(path.read_bytes()))
     except (OSError, EOFError, zlib.error) as exc:
         raise FFIError(path, f"truncated or corrupt gzip file ({_describe(exc)})") from exc
     try:

@@ -488,7 +488,8 @@ def _finish_frame(result, meshes, mesh_errs, times, valid, half, geometry) -> di
         return out
     mesh, mesh_err = bg.smooth_in_time(meshes, mesh_errs, times, valid, k, half)
     background = geometry.evaluate(mesh)
-    background_err = geometry.evaluate(mesh_err)
+    # The uncertainty is smooth and only added in quadrature: the binned grid suffices.
+    background_err = geometry.expand(geometry.evaluate(mesh_err, binned=True))
     image = result["image"].astype(np.float64)
     out.update(
         image=(image - background).astype(np.float32),
