@@ -504,13 +504,27 @@ def _finish_frame(result, meshes, mesh_errs, times, valid, half, geometry) -> di
     return out
 
 
+#: Block buffers of the main process, reused from block to block.
+_BLOCK_BUFFERS: dict[str, np.ndarray] = {}
+
+
 def _write_block(h5, block, quality, sum_acc, sum_cnt, meshes, mesh_errs) -> None:
     """Write finished frames (a chunk-aligned block) and the run's progress."""
     k0, k1 = block[0]["index"], block[-1]["index"] + 1
-    h5["images"][k0:k1] = np.stack([b["image"] for b in block])
-    h5["images_err"][k0:k1] = np.stack([b["err"] for b in block])
-    h5["backgrounds"][k0:k1] = np.stack([b["background"] for b in block])
-    h5["pixel_flags"][k0:k1] = np.stack([b["flags"] for b in block])
+    for name, key in (
+        ("images", "image"),
+        ("images_err", "err"),
+        ("backgrounds", "background"),
+        ("pixel_flags", "flags"),
+    ):
+        # One reused buffer per cube (no new block-sized allocation for every block).
+        buffer = _BLOCK_BUFFERS.get(name)
+        if buffer is None or buffer.shape[1:] != block[0][key].shape:
+            buffer = np.empty((CHUNK_TIME, *block[0][key].shape), dtype=h5[name].dtype)
+            _BLOCK_BUFFERS[name] = buffer
+        for j, b in enumerate(block):
+            buffer[j] = b[key]
+        h5[name][k0:k1] = buffer[: len(block)]
     h5["wcs"][k0:k1] = [b["wcs"] for b in block]
     h5["background_mesh"][k0:k1] = meshes[k0:k1]
     h5["background_mesh_err"][k0:k1] = mesh_errs[k0:k1]
@@ -520,8 +534,8 @@ def _write_block(h5, block, quality, sum_acc, sum_cnt, meshes, mesh_errs) -> Non
         if quality[b["index"]] & BAD_QUALITY_BITS:
             continue
         good = np.isfinite(b["image"])
-        sum_acc[good] += b["image"][good]
-        sum_cnt[good] += 1
+        sum_acc += np.where(good, b["image"], 0.0)
+        sum_cnt += good
     h5["quality"][:] = quality
     h5["sum_accumulator"][:] = sum_acc
     h5["sum_count"][:] = sum_cnt
