@@ -45,12 +45,15 @@ def full_frames(n_frames: int, workers: list[int], prf_dir: str | None) -> None:
         print(f"simulated {n_frames} full frames in {time.perf_counter() - t0:.0f} s")
         for w in workers:
             t0 = time.perf_counter()
-            out = prepare_ccd(folder, 1, 1, 4, workers=w, prf_dir=prf_dir, progress=False,
-                              overwrite=True)
+            out = prepare_ccd(
+                folder, 1, 1, 4, workers=w, prf_dir=prf_dir, progress=False, overwrite=True
+            )
             dt = time.perf_counter() - t0
-            print(f"prepare, {w} worker(s): {dt:.1f} s = {dt / n_frames:.2f} s/frame "
-                  f"= {dt * w / n_frames:.2f} s per frame per core; file "
-                  f"{out.stat().st_size / 2**20:.0f} MiB")
+            print(
+                f"prepare, {w} worker(s): {dt:.1f} s = {dt / n_frames:.2f} s/frame "
+                f"= {dt * w / n_frames:.2f} s per frame per core; file "
+                f"{out.stat().st_size / 2**20:.0f} MiB"
+            )
         main_mib, child_mib = peak_mib()
         print(f"peak memory: main process {main_mib:.0f} MiB, largest worker {child_mib:.0f} MiB")
         score = score_prepared(out, result["truth"], prf_dir, max_frames=6)
@@ -77,8 +80,10 @@ def stamp_reads(n_reads: int) -> None:
                 cube.stamp("images", r, r + 15, c, c + 15)
                 times.append(time.perf_counter() - t)
         times = np.array(times) * 1000
-        print(f"stamp read, 15x15 px x {n} cadences: median {np.median(times):.1f} ms, "
-              f"95th percentile {np.percentile(times, 95):.1f} ms (target <= 10 ms)")
+        print(
+            f"stamp read, 15x15 px x {n} cadences: median {np.median(times):.1f} ms, "
+            f"95th percentile {np.percentile(times, 95):.1f} ms (target <= 10 ms)"
+        )
 
 
 def main() -> None:

@@ -37,3 +37,113 @@ def real_ffi(test_data: Path) -> Path:
 def prf_dir(test_data: Path) -> Path:
     """Folder of real SPOC PRF models laid out like the archive."""
     return test_data / "prf"
+
+
+# ------------------------------------------------------------------------------------------
+# A small simulated sector run through catalog, prepare and todo (shared by the todo and
+# photometry tests; built once per session).
+
+#: Extra stars of the small sector: (TIC, Tmag, science row, science column). A is an
+#: isolated Tmag-10 star; C (Tmag 14.6) sits 1.2 px from B (Tmag 9.0), inside B's aperture.
+STAR_A = (900_000_001, 10.0, 1005.2, 1041.4)
+STAR_B = (900_000_002, 9.0, 1040.3, 1004.1)
+STAR_C = (900_000_003, 14.6, 1041.3, 1004.7)
+
+
+@pytest.fixture(scope="session")
+def small_sector(tmp_path_factory):
+    """A 72x72 px, 48-cadence simulated sector prepared up to the todo list (no bright stars,
+    no momentum dump in the window), as a dict: ``folder``, ``truth``, ``sector``,
+    ``camera``, ``ccd`` and the stages' outputs. Tests must not modify it: copy it first
+    (:func:`copy_sector`)."""
+    from tessphot.demo import prepare_simulated
+    from tessphot.settings import load_settings
+    from tessphot.simulate.config import SimulationConfig
+    from tessphot.simulate.sector import simulate_sector
+
+    folder = tmp_path_factory.mktemp("small_sector")
+    config = SimulationConfig(
+        sector=1,
+        camera=1,
+        ccd=4,
+        size=72,
+        cadences=48,
+        stars=70,
+        bright=0,
+        seed=20251121,
+        variable_fraction=0.3,
+        extra_stars=[STAR_A, STAR_B, STAR_C],
+    )
+    result = simulate_sector(config, folder, progress=False)
+    stages = prepare_simulated(folder, load_settings(), progress=False, workers=1)
+    return {
+        "folder": folder,
+        "truth": result["truth"],
+        "config": config,
+        "A": STAR_A,
+        "B": STAR_B,
+        "C": STAR_C,
+        **stages,
+    }
+
+
+@pytest.fixture
+def sector_copy(small_sector, tmp_path) -> Path:
+    """A fresh input folder with the prepared files of the small sector (not the FFIs), its
+    truth and a todo list with nothing done, for tests that change things."""
+    import shutil
+
+    destination = tmp_path / "input"
+    destination.mkdir()
+    for name in ("catalog", "prepared", "todo"):
+        shutil.copy2(small_sector[name], destination / Path(small_sector[name]).name)
+    shutil.copytree(small_sector["folder"] / "truth", destination / "truth")
+    return destination
+
+
+@pytest.fixture
+def tessphot_log():
+    """Messages logged under ``tessphot`` (INFO and up) during the test, as ``.text``.
+
+    A handler on the ``tessphot`` logger itself: the CLI's set-up stops its records from
+    reaching the root logger, where ``caplog`` listens.
+    """
+    import logging
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.INFO)
+            self.lines: list[str] = []
+
+        def emit(self, record):
+            self.lines.append(f"{record.levelname}: {record.getMessage()}")
+
+        @property
+        def text(self) -> str:
+            return "\n".join(self.lines)
+
+    logger = logging.getLogger("tessphot")
+    handler = Collect()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _restore_tessphot_logger():
+    """Undo what a test's ``main()`` call did to the ``tessphot`` logger (its console
+    handler, level and ``propagate = False``), so that later tests in the same worker still
+    see its records through ``caplog``."""
+    import logging
+
+    logger = logging.getLogger("tessphot")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate

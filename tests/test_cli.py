@@ -74,10 +74,16 @@ def test_simulate_error_is_one_clear_line(tmp_path, capsys):
     assert len(err) == 1 and "unknown sector 999" in err[0]
 
 
-@pytest.mark.parametrize("command", [["todo"]])
-def test_pending_stages_exit_2(command, tmp_path, capsys):
-    assert main([*command, str(tmp_path)]) == EXIT_USAGE
-    assert "not implemented yet" in capsys.readouterr().err
+def test_todo_without_prepared_data_is_one_clear_error(tmp_path, capsys):
+    assert main(["-q", "todo", str(tmp_path)]) == EXIT_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no prepared-data files" in err[0]
+
+
+def test_run_needs_a_task_selection(tmp_path):
+    with pytest.raises(SystemExit) as info:
+        main(["-q", "run", str(tmp_path)])
+    assert info.value.code == EXIT_USAGE
 
 
 def _run_script(name, *args, env=None):
@@ -124,10 +130,14 @@ def test_run_tessphot_without_input_uses_the_demo(tmp_path):
         "run_tessphot.py", "--starid=182092046", "--settings", str(settings), env=env
     )
     assert "using the demo data" in result.stderr
+    assert result.returncode == 0, result.stderr
     ffis = find_ffis(tmp_path / "demo")
     assert len(ffis) == 3
     truth = next((tmp_path / "demo" / "truth").glob("tic_*.csv")).read_text()
     assert "182092046" in truth
+    # Every stage up to the photometry ran: the demo star has its light curve.
+    assert (tmp_path / "demo" / "todo.sqlite").is_file()
+    assert list((tmp_path / "demo" / "lightcurves").rglob("tess00182092046-*-tasoc_lc.fits.gz"))
 
 
 def test_demo_command(tmp_path, capsys):

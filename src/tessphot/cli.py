@@ -24,8 +24,6 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 PRF_ENV = "TESSPHOT_PRF_DIR"
 #: Cadences [s] the pipeline knows.
 CADENCES = (20, 120, 200, 600, 1800)
-#: Issue that brings each stage not built yet.
-PENDING = {"todo": 5, "run": 5}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -145,8 +143,8 @@ def _add_demo(sub) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def _add_pending(sub) -> None:
-    """Stages whose issues have not landed yet: their options exist, they exit with 2."""
+def _add_stages(sub) -> None:
+    """The pipeline's stages: catalog, prepare, todo and run."""
     from tessphot.catalog.cli import add_catalog_parser
 
     add_catalog_parser(sub, common=_common, camera_ccd=_camera_ccd)
@@ -172,15 +170,38 @@ def _add_pending(sub) -> None:
     p.add_argument("-o", "--overwrite", action="store_true", help="redo finished files")
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("todo", help="(not implemented yet) build todo.sqlite")
+    p = sub.add_parser(
+        "todo",
+        help="build todo.sqlite, the list of photometry tasks",
+        description=(
+            "Write todo.sqlite into the input folder: one task per catalog star brighter than "
+            "the faint limit (setting [todo] faint_limit, default Tmag 15) on the pixels of "
+            "each prepared-data file sectorNNN_cameraC_ccdD.hdf5, brightest first, with its "
+            "camera, CCD, cadence, co-trending area and method (NULL: automatic; forced by "
+            "todolist-methods.dat; todolist-exclude.dat leaves targets out). An existing file "
+            "is kept unless -o."
+        ),
+    )
     _common(p)
     p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
     p.add_argument("-o", "--overwrite", action="store_true", help="overwrite todo.sqlite")
     p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
     _camera_ccd(p)
-    p.set_defaults(func=cmd_pending)
+    p.set_defaults(func=cmd_todo)
 
-    p = sub.add_parser("run", help="(not implemented yet) photometry of the tasks")
+    p = sub.add_parser(
+        "run",
+        help="photometry of the tasks of todo.sqlite: light curves and diagnostics",
+        description=(
+            "Aperture photometry of the tasks of INPUT/todo.sqlite: light curves in the TASOC "
+            "format under the output folder (c{cadence}/{TIC[:5]}/tess{TIC}-s{sector}-..."
+            "-tasoc_lc.fits.gz), diagnostics and statuses in todo.sqlite. Give --all, "
+            "--starid, --priority or --random. Tasks already done are not redone unless -o. "
+            "Exit code 0 when every task run ended OK, WARNING or SKIPPED, 1 when a task "
+            "failed or none matched. Without an input folder and $TESSPHOT_INPUT the demo "
+            "data are used (simulated and prepared first if needed)."
+        ),
+    )
     _common(p)
     p.add_argument(
         "input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT, else the demo data)"
@@ -205,11 +226,13 @@ def _add_pending(sub) -> None:
     p.add_argument("--datasource", choices=("ffi", "tpf"), help="data source")
     p.add_argument("--tmag_min", type=float, help="brightest Tmag to process")
     p.add_argument("--tmag_max", type=float, help="faintest Tmag to process")
-    p.add_argument("--version", type=int, default=1, help="data release version of the output")
+    p.add_argument(
+        "--version", type=int, default=1, help="processing version of the output (default 1)"
+    )
     p.add_argument(
         "--output", help="light-curve folder (default $TESSPHOT_OUTPUT or <input>/lightcurves)"
     )
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, parser=p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_simulate(sub)
     _add_demo(sub)
-    _add_pending(sub)
+    _add_stages(sub)
     return parser
 
 
@@ -290,9 +313,14 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.settings)["prepare"]
     files = prepare_photometry(
-        input_folder(args.input_folder), sectors=args.sector, cameras=args.camera,
-        ccds=args.ccd, settings=settings, workers=args.jobs or settings.get("workers"),
-        prf_dir=args.prf_dir or os.environ.get(PRF_ENV), overwrite=args.overwrite,
+        input_folder(args.input_folder),
+        sectors=args.sector,
+        cameras=args.camera,
+        ccds=args.ccd,
+        settings=settings,
+        workers=args.jobs or settings.get("workers"),
+        prf_dir=args.prf_dir or os.environ.get(PRF_ENV),
+        overwrite=args.overwrite,
         progress=not args.quiet,
     )
     for path in files:
@@ -300,25 +328,70 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_pending(args: argparse.Namespace) -> int:
-    """A stage that is not implemented yet."""
-    print(
-        f"tessphot {args.command}: not implemented yet (issue {PENDING[args.command]})",
-        file=sys.stderr,
+def cmd_todo(args: argparse.Namespace) -> int:
+    """Run ``tessphot todo``."""
+    from tessphot.paths import input_folder
+    from tessphot.todo import make_todo
+
+    settings = load_settings(args.settings)["todo"]
+    path = make_todo(
+        input_folder(args.input_folder),
+        sectors=args.sector,
+        cameras=args.camera,
+        ccds=args.ccd,
+        overwrite=args.overwrite,
+        settings=settings,
     )
-    return EXIT_USAGE
+    print(f"Todo list: {path}")
+    return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run ``tessphot run`` (uses the demo data when no input folder is known)."""
-    if args.input_folder is None and not os.environ.get("TESSPHOT_INPUT"):
-        from tessphot.demo import ensure_demo_input
+    from tessphot.paths import input_folder, output_folder
+    from tessphot.photometry.run import NoTaskError, format_summary, run_photometry
 
-        folder = ensure_demo_input(settings=load_settings(args.settings))
+    if not (args.all or args.starid or args.priority or args.random):
+        args.parser.error("give one of --all, --starid, --priority or --random")
+    settings = load_settings(args.settings)
+    if args.input_folder is None and not os.environ.get("TESSPHOT_INPUT"):
+        from tessphot.demo import ensure_demo_ready
+
+        folder = ensure_demo_ready(settings=settings, progress=not args.quiet)
         log.info(
             "No input folder given and TESSPHOT_INPUT not set: using the demo data in %s", folder
         )
-    return cmd_pending(args)
+    else:
+        folder = input_folder(args.input_folder)
+    constraints = {
+        "priority": args.priority,
+        "starid": args.starid,
+        "sector": args.sector,
+        "camera": args.camera,
+        "ccd": args.ccd,
+        "cadence": args.cadence,
+        "datasource": args.datasource,
+        "tmag_min": args.tmag_min,
+        "tmag_max": args.tmag_max,
+    }
+    try:
+        report = run_photometry(
+            folder,
+            output_folder(folder, args.output),
+            constraints=constraints,
+            run_all=args.all,
+            random=args.random,
+            method=args.method,
+            overwrite=args.overwrite,
+            plot=args.plot,
+            version=args.version,
+            settings=settings["photometry"],
+        )
+    except NoTaskError as err:
+        print(f"tessphot run: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    print(format_summary(report))
+    return EXIT_ERROR if report.failed else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -84,6 +84,84 @@ def ensure_demo_input(
     return folder
 
 
+def prepare_simulated(
+    folder: str | os.PathLike,
+    settings: dict | None = None,
+    prf_dir: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    workers: int | None = None,
+) -> dict:
+    """Run the catalog, prepare and todo stages on a simulated sector in ``folder``.
+
+    The catalog comes from the simulator's TIC-like file (``truth/tic_*.csv``). Stages whose
+    output exists are skipped unless ``overwrite``.
+
+    Returns
+    -------
+    dict
+        ``sector``, ``camera``, ``ccd``, the ``catalog``, ``prepared`` and ``todo`` paths
+        and the list of ``ffis``.
+    """
+    from tessphot.catalog.make import catalog_path, make_catalogs
+    from tessphot.catalog.sources.file import FileSource
+    from tessphot.io import find_ffis, read_ffi
+    from tessphot.prepare.run import prepare_ccd
+    from tessphot.todo import make_todo
+
+    folder = Path(folder)
+    settings = settings or load_settings()
+    ffis = find_ffis(folder)
+    if not ffis:
+        raise FileNotFoundError(f"no simulated FFIs in {folder}")
+    first = read_ffi(ffis[0])
+    sector, camera, ccd = first.sector, first.camera, first.ccd
+    cat = catalog_path(folder, sector, camera, ccd)
+    if overwrite or not cat.is_file():
+        tic = sorted((folder / "truth").glob("tic_*.csv"))
+        if not tic:
+            raise FileNotFoundError(f"no simulated catalog (truth/tic_*.csv) in {folder}")
+        make_catalogs(sector, folder, FileSource(tic), [camera], [ccd], overwrite=True)
+    prepared = prepare_ccd(
+        folder,
+        sector,
+        camera,
+        ccd,
+        settings=settings["prepare"],
+        workers=workers if workers is not None else settings["prepare"].get("workers"),
+        prf_dir=prf_dir,
+        overwrite=overwrite,
+        progress=progress,
+    )
+    todo = make_todo(
+        folder, [sector], [camera], [ccd], overwrite=overwrite, settings=settings["todo"]
+    )
+    return {
+        "sector": sector,
+        "camera": camera,
+        "ccd": ccd,
+        "catalog": cat,
+        "prepared": prepared,
+        "todo": todo,
+        "ffis": ffis,
+    }
+
+
+def ensure_demo_ready(
+    folder: str | os.PathLike | None = None,
+    prf_dir: str | None = None,
+    overwrite: bool = False,
+    settings: dict | None = None,
+    progress: bool = True,
+) -> Path:
+    """The demo input folder with every stage up to the todo list done (each only if
+    missing), ready for ``tessphot run``."""
+    settings = settings or load_settings()
+    folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)
+    prepare_simulated(folder, settings, prf_dir=prf_dir, overwrite=overwrite, progress=progress)
+    return folder
+
+
 def run_demo(
     folder: str | os.PathLike | None = None,
     prf_dir: str | None = None,
@@ -91,7 +169,8 @@ def run_demo(
     settings: dict | None = None,
     progress: bool = True,
 ) -> int:
-    """Simulate the demo sector and run every stage that exists; print where results are.
+    """Simulate the demo sector and run every stage on it; print where the results are, the
+    status summary and the precision table.
 
     Returns
     -------
@@ -100,46 +179,83 @@ def run_demo(
     """
     import h5py
 
-    from tessphot.catalog.make import catalog_path, make_catalogs
-    from tessphot.catalog.sources.file import FileSource
-    from tessphot.io import find_ffis, read_ffi
-    from tessphot.prepare.run import prepare_ccd
+    from tessphot.io import read_ffi
+    from tessphot.paths import output_folder
+    from tessphot.photometry.run import format_summary, run_photometry
+    from tessphot.photometry.scoring import format_table, score_sector
 
     settings = settings or load_settings()
     folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)
-    ffis = find_ffis(folder)
+    stages = prepare_simulated(
+        folder, settings, prf_dir=prf_dir, overwrite=overwrite, progress=progress
+    )
+    ffis = stages["ffis"]
     first, last = read_ffi(ffis[0]), read_ffi(ffis[-1])
-    sector, camera, ccd = first.sector, first.camera, first.ccd
-    tic = next((folder / "truth").glob("tic_*.csv"))
+    sector, camera, ccd = stages["sector"], stages["camera"], stages["ccd"]
     print(f"tessphot demo in {folder}")
     print(
         f"  simulate: {len(ffis)} FFIs of sector {sector} camera {camera} CCD {ccd}, "
         f"{first.shape[0]}x{first.shape[1]} px at science pixel {first.origin}, cadences "
         f"{first.cadenceno}-{last.cadenceno}, BTJD {first.tstart:.4f}-{last.tstop:.4f}"
     )
-    print(f"            FFIs in {ffis[0].parent}, truth and TIC-like catalog in {tic.parent}")
-
-    make_catalogs(sector, folder, FileSource([tic]), [camera], [ccd], overwrite=overwrite)
-    print(f"  catalog:  {catalog_path(folder, sector, camera, ccd)}")
-
-    prepared = prepare_ccd(
-        folder,
-        sector,
-        camera,
-        ccd,
-        settings=settings["prepare"],
-        workers=settings["prepare"].get("workers"),
-        prf_dir=prf_dir,
-        overwrite=overwrite,
-        progress=progress,
-    )
-    with h5py.File(prepared, "r") as h5:
+    print(f"            FFIs in {ffis[0].parent}, truth and TIC-like catalog in {folder / 'truth'}")
+    print(f"  catalog:  {stages['catalog']}")
+    with h5py.File(stages["prepared"], "r") as h5:
         motion = h5["motion"].attrs
-        print(f"  prepare:  {prepared}")
+        print(f"  prepare:  {stages['prepared']}")
         print(
             f"            {h5['images'].shape[0]} frames; jitter from {motion['source']} "
             f"({motion['model']}, {motion['n_stars']} stars); reference frame "
             f"{h5.attrs['reference_frame']}"
         )
-    print("  todo and photometry stages: not implemented yet (issue 5)")
+    print(f"  todo:     {stages['todo']}")
+    output = output_folder(folder)
+    report = (
+        run_photometry(
+            folder,
+            output,
+            run_all=True,
+            overwrite=overwrite,
+            settings=settings["photometry"],
+        )
+        if _tasks_left(stages["todo"]) or overwrite
+        else None
+    )
+    print(f"  run:      light curves in {output}")
+    if report is not None:
+        for line in format_summary(report).splitlines():
+            print(f"            {line}")
+    else:
+        counts = ", ".join(f"{name} {n}" for name, n in _status_counts(stages["todo"]).items())
+        print(f"            every task was done already ({counts}; -o simulates and runs again)")
+    print()
+    print(format_table(score_sector(folder, output)))
     return 0
+
+
+def _status_counts(todo: Path) -> dict[str, int]:
+    """Tasks per status name of a todo file (read-only)."""
+    import sqlite3
+
+    from tessphot.tasks import STATUS
+
+    con = sqlite3.connect(f"file:{todo}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT status, COUNT(*) FROM todolist GROUP BY status").fetchall()
+    finally:
+        con.close()
+    return {
+        (STATUS(s).name if s is not None else "TO DO"): n
+        for s, n in sorted(rows, key=lambda r: -1 if r[0] is None else r[0])
+    }
+
+
+def _tasks_left(todo: Path) -> bool:
+    """Whether the todo file has tasks still to do."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{todo}?mode=ro", uri=True)
+    try:
+        return bool(con.execute("SELECT COUNT(*) FROM todolist WHERE status IS NULL").fetchone()[0])
+    finally:
+        con.close()

@@ -22,6 +22,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from tessphot.photometry.config import default_settings
 from tessphot.simulate.config import SimulationConfig
 
 #: Environment variable naming a default settings file.
@@ -45,7 +46,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "bright": 1,
         "seed": 182092046,
     },
-    "todo": {"faint_limit": 15.0},
+    # tessphot.todo (README "The stages"): targets brighter than the faint limit [Tmag];
+    # FFI targets at least as bright as halo_tmag_limit get method 'halo' (the original's
+    # rule); override files in the original's format (None: the ones shipped with tessphot).
+    "todo": {
+        "faint_limit": 15.0,
+        "halo_tmag_limit": 2.0,
+        "methods_file": None,
+        "exclude_file": None,
+    },
+    # tessphot.photometry (tessphot.photometry.base.PhotometrySettings): table [photometry]
+    # overrides single fields; [photometry.k2p2] overrides fields of K2P2Settings.
+    "photometry": default_settings(),
     # tessphot.prepare: tables [prepare.background] and [prepare.motion] override single
     # fields of tessphot.prepare.background.BackgroundSettings / motion.MotionSettings.
     "prepare": {"background": {}, "motion": {}, "workers": None},

@@ -546,3 +546,34 @@ def test_ema_with_missing_values(todo):
         tm.save_result({"priority": 2, "status": 1, "time": 2.0, "worker_wait_time": math.nan})
         assert tm.summary["mean_elaptime"] == 2.0
         assert tm.summary["mean_worker_waittime"] is None
+
+
+def test_reset_count_and_status_of_tasks(tmp_path):
+    """reset_tasks makes matching tasks to-do again (releasing what they made SKIPPED);
+    count_tasks counts whatever the status; get_status reads one."""
+
+    rows = [
+        {
+            "starid": s,
+            "sector": 1,
+            "camera": 1,
+            "ccd": 4,
+            "cadence": 1800,
+            "tmag": m,
+            "cbv_area": 141,
+        }
+        for s, m in ((10, 8.0), (11, 12.0), (12, 13.0))
+    ]
+    path = write_todolist(tmp_path / "todo.sqlite", rows)
+    with TaskManager(path) as manager:
+        task = manager.get_task()
+        manager.start_task(task)
+        manager.save_result({**task, "status": STATUS.OK, "details": {"skip_targets": [11]}})
+        assert manager.get_status(1) == STATUS.OK and manager.get_status(2) == STATUS.SKIPPED
+        assert manager.get_status(3) is None
+        assert manager.count_tasks(starid=[10, 11]) == 2 and manager.get_number_tasks() == 1
+        assert manager.reset_tasks(starid=10) == 1
+        assert manager.get_status(1) is None and manager.get_status(2) is None
+        assert manager.get_number_tasks() == 3
+        with pytest.raises(ValueError, match="no task"):
+            manager.get_status(99)

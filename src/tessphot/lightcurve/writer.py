@@ -21,6 +21,8 @@ of the first stamp pixel); the file is written under a temporary name and rename
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import json
 import math
 import os
@@ -28,6 +30,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -321,11 +324,12 @@ def write_lightcurve(
     sumimage,
     aperture,
     stamp_origin: tuple[int, int],
-    wcs: WCS | None = None,
+    wcs: WCS | fits.Header | Sequence[tuple] | None = None,
     method_keywords: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None,
     weightmap: WeightMap | None = None,
     overwrite: bool = True,
+    compresslevel: int | None = None,
 ) -> Path:
     """Write a light curve in the TASOC FITS format, atomically.
 
@@ -365,8 +369,10 @@ def write_lightcurve(
         The ``APERTURE`` bitmask (see :func:`aperture_image`).
     stamp_origin : (int, int)
         Science (row, column) of the stamp's first pixel.
-    wcs : astropy.wcs.WCS, optional
-        WCS of the science area; written, shifted to the stamp, with the images.
+    wcs : astropy.wcs.WCS, astropy.io.fits.Header or sequence of tuple, optional
+        WCS of the science area, or its ``to_header(relax=True)``, or that header's cards as
+        ``(key, value, comment)`` tuples (the fastest when many light curves share it);
+        written, shifted to the stamp, with the images.
     method_keywords : mapping, optional
         The method's primary-header keywords (at most 8 characters), ``{key: value}`` or
         ``{key: (value, comment)}``, e.g. the ``KP_*`` settings and ``AP_CONT``.
@@ -377,6 +383,8 @@ def write_lightcurve(
         Halo photometry's weight maps (adds the ``WEIGHTMAP`` extension).
     overwrite : bool
         Replace an existing file (the default: failed targets are re-run).
+    compresslevel : int, optional
+        gzip level (1 fastest to 9 smallest) of a ``.gz`` file; default astropy's (9).
 
     Returns
     -------
@@ -418,7 +426,19 @@ def write_lightcurve(
         pos_corr_column=pos_corr_column,
     )
 
-    images_wcs = None if wcs is None else stamp_wcs(wcs, stamp_origin, sumimage.shape)
+    images_wcs = None if wcs is None else _stamp_wcs_header(wcs, stamp_origin, sumimage.shape)
+    if weightmap is None:
+        content = _serialise(
+            _primary_cards(target, observation, method, version, method_keywords, settings, 3),
+            columns,
+            _lightcurve_cards(columns, observation),
+            sumimage,
+            aperture.astype(np.int32),
+            _stamp_cards("SUMIMAGE", images_wcs, stamp_origin),
+            _stamp_cards("APERTURE", images_wcs, stamp_origin),
+        )
+        _write_atomically(path, content, compresslevel)
+        return path
     hdus = [
         fits.PrimaryHDU(
             header=_primary_header(
@@ -445,13 +465,49 @@ def write_lightcurve(
     )
     os.close(fd)
     try:
-        fits.HDUList(hdus).writeto(tmp_name, checksum=True, overwrite=True)
+        if suffix == ".fits.gz" and compresslevel is not None:
+            buffer = io.BytesIO()
+            # The cards were built by astropy itself: verifying them again only costs time.
+            fits.HDUList(hdus).writeto(buffer, checksum=True, output_verify="ignore")
+            with (
+                open(tmp_name, "wb") as raw,
+                gzip.GzipFile(
+                    filename=path.name[: -len(".gz")],
+                    mode="wb",
+                    fileobj=raw,
+                    compresslevel=int(compresslevel),
+                ) as out,
+            ):
+                out.write(buffer.getbuffer())
+        else:
+            fits.HDUList(hdus).writeto(tmp_name, checksum=True, overwrite=True)
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
     return path
+
+
+def _write_atomically(path: Path, content: bytes, compresslevel: int | None) -> None:
+    """Write bytes (gzip-compressed for a ``.gz`` name) under a temporary name, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            if path.name.endswith(".gz"):
+                level = DEFAULT_GZIP_LEVEL if compresslevel is None else int(compresslevel)
+                with gzip.GzipFile(
+                    filename=path.name[: -len(".gz")], mode="wb", fileobj=raw, compresslevel=level
+                ) as out:
+                    out.write(content)
+            else:
+                raw.write(content)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
 
 
 def settings_from_header(header: fits.Header) -> dict[str, Any]:
@@ -468,6 +524,146 @@ def settings_from_header(header: fits.Header) -> dict[str, Any]:
         key, _, value = entry.partition(" = ")
         settings[key] = json.loads(value)
     return settings
+
+
+# --------------------------------------------------------------------------------------------
+# Direct serialisation: the same file astropy writes, without its per-card machinery (which
+# cost most of the time of a light curve).
+
+#: Bytes per FITS block and per header card.
+FITS_BLOCK = 2880
+FITS_CARD = 80
+#: gzip level when none is given (astropy's).
+DEFAULT_GZIP_LEVEL = 9
+#: Characters the ASCII checksum encoding must avoid (FITS checksum convention, A.7.2).
+_CHECKSUM_EXCLUDE = frozenset(range(0x3A, 0x41)) | frozenset(range(0x5B, 0x61))
+#: numpy dtypes (big-endian) of the binary-table formats used.
+_TFORM_DTYPES = {"D": ">f8", "E": ">f4", "J": ">i4"}
+
+
+@lru_cache(maxsize=8192)
+def _card_image(key: str, value: Any = None, comment: str | None = None) -> str:
+    """The 80-character image of a card (astropy's formatting, cached: most cards repeat)."""
+    if key in ("HISTORY", "COMMENT"):
+        return fits.Card(key, value).image
+    return fits.Card(key, value, comment or "").image
+
+
+def _ones_complement_sum(data: bytes, start: int = 0) -> int:
+    """32-bit ones'-complement sum of big-endian words (FITS checksum convention)."""
+    total = int(start) + int(np.frombuffer(data, dtype=">u4").sum(dtype=np.uint64))
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def _encode_checksum(value: int) -> str:
+    """The 16-character ASCII encoding of a checksum (FITS checksum convention, A.7.2)."""
+    asc = [0] * 16
+    for i in range(4):
+        byte = (value >> (24 - 8 * i)) & 0xFF
+        quotient, remainder = byte // 4 + ord("0"), byte % 4
+        ch = [quotient + remainder, quotient, quotient, quotient]
+        changed = True
+        while changed:
+            changed = False
+            for j in (0, 2):
+                if ch[j] in _CHECKSUM_EXCLUDE or ch[j + 1] in _CHECKSUM_EXCLUDE:
+                    ch[j] += 1
+                    ch[j + 1] -= 1
+                    changed = True
+        for j in range(4):
+            asc[4 * j + i] = ch[j]
+    text = bytes(asc).decode("ascii")
+    return text[-1] + text[:-1]
+
+
+def _hdu(cards: list[tuple], data: bytes, when: str) -> bytes:
+    """One HDU: header (with CHECKSUM and DATASUM) and data, padded to FITS blocks."""
+    padded = data + b"\0" * (-len(data) % FITS_BLOCK)
+    datasum = _ones_complement_sum(padded)
+    images = [_card_image(*card) for card in cards]
+    images.append(_card_image("CHECKSUM", "0" * 16, f"HDU checksum updated {when}"))
+    images.append(_card_image("DATASUM", str(datasum), f"data unit checksum updated {when}"))
+    images.append("END".ljust(FITS_CARD))
+    header = "".join(images)
+    header += " " * (-len(header) % FITS_BLOCK)
+    raw = header.encode("ascii")
+    checksum = _encode_checksum(~_ones_complement_sum(raw, datasum) & 0xFFFFFFFF)
+    at = raw.index(b"CHECKSUM= '") + len("CHECKSUM= '")
+    raw = raw[:at] + checksum.encode("ascii") + raw[at + 16 :]
+    return raw + padded
+
+
+def _serialise(
+    primary: list[tuple],
+    columns: dict[str, np.ndarray],
+    lightcurve: list[tuple],
+    sumimage: np.ndarray,
+    aperture: np.ndarray,
+    sumimage_cards: list[tuple],
+    aperture_cards: list[tuple],
+) -> bytes:
+    """The light-curve file (primary, LIGHTCURVE, SUMIMAGE, APERTURE) as bytes."""
+    when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    parts = [
+        _hdu(
+            [
+                ("SIMPLE", True, "conforms to FITS standard"),
+                ("BITPIX", 8, "array data type"),
+                ("NAXIS", 0, "number of array dimensions"),
+                ("EXTEND", True, ""),
+                *primary,
+            ],
+            b"",
+            when,
+        )
+    ]
+    dtype = np.dtype([(name, _TFORM_DTYPES[tform]) for name, tform, _, _ in LIGHTCURVE_COLUMNS])
+    table = np.empty(len(columns["TIME"]), dtype=dtype)
+    structure: list[tuple] = [
+        ("XTENSION", "BINTABLE", "binary table extension"),
+        ("BITPIX", 8, "array data type"),
+        ("NAXIS", 2, "number of array dimensions"),
+        ("NAXIS1", dtype.itemsize, "length of dimension 1"),
+        ("NAXIS2", table.size, "length of dimension 2"),
+        ("PCOUNT", 0, "number of group parameters"),
+        ("GCOUNT", 1, "number of groups"),
+        ("TFIELDS", len(LIGHTCURVE_COLUMNS), "number of table fields"),
+    ]
+    for k, (name, tform, tdisp, unit) in enumerate(LIGHTCURVE_COLUMNS, start=1):
+        table[name] = columns[name]
+        structure.append((f"TTYPE{k}", name, ""))
+        structure.append((f"TFORM{k}", tform, ""))
+        if unit is not None:
+            structure.append((f"TUNIT{k}", unit, ""))
+        structure.append((f"TDISP{k}", tdisp, ""))
+    structure.append(("EXTNAME", "LIGHTCURVE", "extension name"))
+    parts.append(
+        _hdu(structure + [c for c in lightcurve if c[0] != "EXTNAME"], table.tobytes(), when)
+    )
+    for image, cards, bitpix, dtype_ in (
+        (sumimage, sumimage_cards, -64, ">f8"),
+        (aperture, aperture_cards, 32, ">i4"),
+    ):
+        rows, cols = image.shape
+        parts.append(
+            _hdu(
+                [
+                    ("XTENSION", "IMAGE", "Image extension"),
+                    ("BITPIX", bitpix, "array data type"),
+                    ("NAXIS", 2, "number of array dimensions"),
+                    ("NAXIS1", cols, ""),
+                    ("NAXIS2", rows, ""),
+                    ("PCOUNT", 0, "number of parameters"),
+                    ("GCOUNT", 1, "number of groups"),
+                    *cards,
+                ],
+                np.ascontiguousarray(image, dtype=dtype_).tobytes(),
+                when,
+            )
+        )
+    return b"".join(parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -527,7 +723,12 @@ def _value(value: Any) -> Any:
     return value
 
 
-def _primary_header(
+def _primary_header(*args: Any, **kwargs: Any) -> fits.Header:
+    """The primary header (see :func:`_primary_cards`)."""
+    return fits.Header([fits.Card(*card) for card in _primary_cards(*args, **kwargs)])
+
+
+def _primary_cards(
     target: TargetInfo,
     obs: ObservationInfo,
     method: str,
@@ -535,10 +736,10 @@ def _primary_header(
     method_keywords: Mapping[str, Any] | None,
     settings: Mapping[str, Any] | None,
     nextend: int,
-) -> fits.Header:
+) -> list[tuple]:
+    """The cards of the primary header after the mandatory ones, as (key, value[, comment])."""
     pm_ra, pm_dec = _value(target.pm_ra), _value(target.pm_dec)
     pm_total = None if pm_ra is None or pm_dec is None else math.hypot(pm_ra, pm_dec)
-    header = fits.Header()
     cards = [
         ("NEXTEND", nextend, "number of standard extensions"),
         ("EXTNAME", "PRIMARY", "name of extension"),
@@ -571,24 +772,27 @@ def _primary_header(
         ("CRBLKSZ", int(obs.crblksz), "[exposures] s/c cosmic ray mitigation block siz"),
         ("CRSPOC", bool(obs.crspoc), "SPOC cosmic ray cleaning enabled"),
     ]
-    for key, value, comment in cards:
-        header[key] = (value, comment)
+    # The header is built from a list of cards in one go: assigning keywords one by one
+    # costs astropy a re-index per card (most of the time of writing a light curve).
+    keys = {key for key, _, _ in cards}
     for key, entry in (method_keywords or {}).items():
         value, comment = entry if isinstance(entry, tuple) else (entry, "")
         key = str(key).upper()
         if len(key) > 8 or not key.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"invalid method keyword {key!r}: at most 8 letters, digits, _ or -")
-        if key in header or key == "DATAVAL":
+        if key in keys or key == "DATAVAL":
             raise ValueError(f"method keyword {key!r} clashes with a standard keyword")
-        header[key] = (_value(value), comment)
-    header["DATAVAL"] = (0, "Data validation flags")
+        keys.add(key)
+        cards.append((key, _value(value), comment))
+    cards.append(("DATAVAL", 0, "Data validation flags"))
+    history: list[str] = []
     for key, value in _flatten(settings or {}).items():
-        _add_setting(header, f"{key} = {json.dumps(value)}")
-    return header
+        _add_setting(history, f"{key} = {json.dumps(value)}")
+    return cards + [("HISTORY", text) for text in history]
 
 
-def _add_setting(header: fits.Header, text: str) -> None:
-    """Record one setting as HISTORY cards, split over continuation cards if long.
+def _add_setting(history: list[str], text: str) -> None:
+    """Record one setting as HISTORY texts, split over continuation cards if long.
 
     FITS pads cards with spaces, so no card may end in a space: the text is split before
     spaces.
@@ -599,7 +803,7 @@ def _add_setting(header: fits.Header, text: str) -> None:
         cut = len(text) if len(text) <= room else room
         while cut < len(text) and cut > 1 and text[cut - 1] == " ":
             cut -= 1
-        header.add_history(prefix + text[:cut])
+        history.append(prefix + text[:cut])
         text = text[cut:]
         prefix = SETTINGS_CONTINUATION_PREFIX
 
@@ -625,6 +829,14 @@ def _lightcurve_hdu(columns: dict[str, np.ndarray], obs: ObservationInfo) -> fit
         for name, tform, tdisp, unit in LIGHTCURVE_COLUMNS
     ]
     hdu = fits.BinTableHDU.from_columns(cols, name="LIGHTCURVE")
+    hdu.header["EXTNAME"] = ("LIGHTCURVE", "extension name")
+    cards = _lightcurve_cards(columns, obs)
+    hdu.header.extend([fits.Card(*card) for card in cards if card[0] != "EXTNAME"])
+    return hdu
+
+
+def _lightcurve_cards(columns: dict[str, np.ndarray], obs: ObservationInfo) -> list[tuple]:
+    """The LIGHTCURVE header cards after the table structure (time and exposure)."""
     time = columns["TIME"]
     half = obs.cadence / SECONDS_PER_DAY / 2
     tstart = float(np.min(time) - half)
@@ -659,16 +871,40 @@ def _lightcurve_hdu(columns: dict[str, np.ndarray], obs: ObservationInfo) -> fit
         ("NUM_FRM", obs.frames, "number of frames per time stamp"),
         ("NREADOUT", obs.readouts, "number of read per cadence"),
     ]
-    for key, value, comment in cards:
-        hdu.header[key] = (value, comment)
-    return hdu
+    return cards
 
 
-def _stamp_header(name: str, wcs: WCS | None, stamp_origin: tuple[int, int]) -> fits.Header:
-    header = fits.Header()
-    header["INHERIT"] = (True, "inherit the primary header")
+def _stamp_wcs_header(
+    wcs: WCS | fits.Header | Sequence[tuple], stamp_origin: tuple[int, int], shape
+) -> list[tuple]:
+    """The WCS cards ``(key, value, comment)`` of a stamp, from a science-area WCS, its
+    header, or that header's cards as tuples.
+
+    A header (``WCS.to_header(relax=True)`` of the science area, e.g. computed once per
+    CCD) is shifted by changing ``CRPIX1``/``CRPIX2`` only, which is exact (SIP
+    distortions are relative to CRPIX) and much faster than building a WCS per stamp.
+    """
+    if isinstance(wcs, WCS):
+        header = stamp_wcs(wcs, stamp_origin, shape).to_header(relax=True)
+        return [(card.keyword, card.value, card.comment) for card in header.cards]
+    if isinstance(wcs, fits.Header):
+        wcs = [(card.keyword, card.value, card.comment) for card in wcs.cards]
+    shift = {"CRPIX1": int(stamp_origin[1]), "CRPIX2": int(stamp_origin[0])}
+    return [
+        (key, float(value) - shift[key], comment) if key in shift else (key, value, comment)
+        for key, value, comment in wcs
+    ]
+
+
+def _stamp_header(name: str, wcs: list | None, stamp_origin: tuple[int, int]) -> fits.Header:
+    return fits.Header([fits.Card(*card) for card in _stamp_cards(name, wcs, stamp_origin)])
+
+
+def _stamp_cards(name: str, wcs: list | None, stamp_origin: tuple[int, int]) -> list:
+    """The cards of a stamp image (WCS cards, SPOC's physical WCS, EXTNAME)."""
+    cards: list[tuple] = [("INHERIT", True, "inherit the primary header")]
     if wcs is not None:
-        header.extend(wcs.to_header(relax=True), update=True)
+        cards.extend(card for card in wcs if card[0] not in ("INHERIT", "EXTNAME"))
     # SPOC's physical WCS: 1-based CCD column/row of the stamp pixels.
     physical = [
         ("WCSNAMEP", "PHYSICAL", "name of world coordinate system alt. P"),
@@ -688,20 +924,19 @@ def _stamp_header(name: str, wcs: WCS | None, stamp_origin: tuple[int, int]) -> 
         ("CRVAL2P", int(stamp_origin[0]) + FIRST_SCIENCE_CCD_ROW, "value at reference CCD row"),
         ("CDELT2P", 1.0, "physical WCS axis 2 step"),
     ]
-    for key, value, comment in physical:
-        header[key] = (value, comment)
-    header["EXTNAME"] = (name, "extension name")
-    return header
+    cards.extend(physical)
+    cards.append(("EXTNAME", name, "extension name"))
+    return cards
 
 
 def _image_hdu(
-    name: str, data: np.ndarray, wcs: WCS | None, stamp_origin: tuple[int, int]
+    name: str, data: np.ndarray, wcs: list | None, stamp_origin: tuple[int, int]
 ) -> fits.ImageHDU:
     return fits.ImageHDU(data=data, header=_stamp_header(name, wcs, stamp_origin), name=name)
 
 
 def _weightmap_hdu(
-    weightmap: WeightMap, wcs: WCS | None, stamp_origin: tuple[int, int]
+    weightmap: WeightMap, wcs: list | None, stamp_origin: tuple[int, int]
 ) -> fits.BinTableHDU:
     weights = np.asarray(weightmap.weights, dtype=np.float32)
     if weights.ndim != 3:

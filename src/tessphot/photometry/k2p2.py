@@ -41,7 +41,6 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import ndimage
 from scipy.optimize import minimize_scalar
-from scipy.stats import gaussian_kde
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 from sklearn.cluster import DBSCAN
@@ -58,6 +57,8 @@ SCOTT_FACTOR = 1.059
 IQR_TO_SIGMA = 1.349
 #: Points of the grid on which the density is evaluated before refining its maximum.
 KDE_GRID_POINTS = 100
+#: Largest number of (grid point, sample) pairs evaluated at once by the density.
+KDE_BLOCK_ELEMENTS = 1 << 20
 #: Relative tolerance on DBSCAN's radius, so that neighbours exactly at the radius (the
 #: diagonal at sqrt(2)) are included whatever the rounding of the distances.
 RADIUS_TOLERANCE = 1e-9
@@ -236,6 +237,27 @@ def combined_magnitude(tmag) -> float:
 # The algorithm
 
 
+def _gaussian_density(sample: np.ndarray, bandwidth: float):
+    """Unnormalised Gaussian kernel density of a 1-D sample (kernel sd ``bandwidth``).
+
+    The same shape as ``scipy.stats.gaussian_kde`` with that bandwidth, evaluated directly
+    (in blocks that bound the memory), which is many times faster for small samples.
+    """
+    sample = np.asarray(sample, dtype=np.float64)
+    scale = 1.0 / (np.sqrt(2.0) * bandwidth)
+
+    def density(x) -> np.ndarray:
+        x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+        out = np.empty(x.size)
+        step = max(1, KDE_BLOCK_ELEMENTS // max(sample.size, 1))
+        for start in range(0, x.size, step):
+            d = (x[start : start + step, None] - sample[None, :]) * scale
+            out[start : start + step] = np.exp(-(d * d)).sum(axis=1)
+        return out
+
+    return density
+
+
 def _sky_level(image: np.ndarray, finite: np.ndarray, settings: K2P2Settings) -> _Sky:
     """Sky mode (KDE of the pixel values), the robust noise below it, and the cut."""
     positive = finite & (image > 0)
@@ -256,7 +278,7 @@ def _sky_level(image: np.ndarray, finite: np.ndarray, settings: K2P2Settings) ->
             spread = float(np.std(trimmed, ddof=1))
     bandwidth = SCOTT_FACTOR * spread * n ** (-0.2)
     if bandwidth > 0:
-        kde = gaussian_kde(trimmed, bw_method=bandwidth / np.std(trimmed, ddof=1))
+        kde = _gaussian_density(trimmed, bandwidth)
         grid = np.linspace(trimmed[0], trimmed[-1], KDE_GRID_POINTS)
         density = kde(grid)
         best = int(np.argmax(density))

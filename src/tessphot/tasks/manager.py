@@ -386,6 +386,65 @@ class TaskManager:
         )
         return int(row[0])
 
+    def get_status(self, priority: int) -> STATUS | None:
+        """The stored status of a task (None: still to do).
+
+        Raises
+        ------
+        ValueError
+            If there is no task with this priority.
+        """
+        row = (
+            self._require()
+            .execute("SELECT status FROM todolist WHERE priority = ?", (int(priority),))
+            .fetchone()
+        )
+        if row is None:
+            raise ValueError(f"{self.path}: no task with priority {priority}")
+        return None if row[0] is None else STATUS(row[0])
+
+    def count_tasks(self, **constraints: Any) -> int:
+        """Number of tasks matching the constraints, whatever their status."""
+        where, params = build_constraints("todolist", **constraints)
+        row = (
+            self._require()
+            .execute(f"SELECT COUNT(*) FROM todolist WHERE {where}", params)
+            .fetchone()
+        )
+        return int(row[0])
+
+    def reset_tasks(self, **constraints: Any) -> int:
+        """Make the matching tasks to be done again, in one transaction.
+
+        Their status becomes NULL and their diagnostics are deleted; targets they had made
+        SKIPPED are released (to be done), and so are their own ``photometry_skipped`` rows.
+        Without constraints every task is reset.
+
+        Returns
+        -------
+        int
+            Number of tasks reset.
+        """
+        conn = self._require()
+        where, params = build_constraints("todolist", **constraints)
+        selection = f"SELECT priority FROM todolist WHERE {where}"
+        with self._transaction():
+            conn.execute(
+                "UPDATE todolist SET status = NULL WHERE status = ? AND priority IN "
+                f"(SELECT priority FROM photometry_skipped WHERE skipped_by IN ({selection}))",
+                (int(STATUS.SKIPPED), *params),
+            )
+            conn.execute(
+                f"DELETE FROM photometry_skipped WHERE skipped_by IN ({selection}) "
+                f"OR priority IN ({selection})",
+                (*params, *params),
+            )
+            conn.execute(f"DELETE FROM diagnostics WHERE priority IN ({selection})", params)
+            reset = conn.execute(
+                f"UPDATE todolist SET status = NULL WHERE status IS NOT NULL AND {where}", params
+            ).rowcount
+        return int(reset)
+
     def get_task(self, **constraints: Any) -> dict[str, Any] | None:
         """The next task to do: the lowest priority (brightest) with status NULL.
 

@@ -1,0 +1,379 @@
+"""Aperture photometry with K2P2 masks (§5.9 of the notes), and a noise-optimal aperture.
+
+1. **Mask.** K2P2 (:func:`tessphot.photometry.k2p2.k2p2_masks`) finds the masks of the stars
+   in the stamp's average image, with watershed markers at the catalog stars (at their
+   average position in the data, from the jitter model). The target's mask is the one on
+   the pixel of its position. None: the minimum aperture (2x2 or 3x3 pixels around it) and
+   status WARNING. A mask touching the stamp's edge grows the stamp by
+   ``stamp_grow`` pixels on those sides and the search starts again (at most
+   ``max_attempts`` searches, ``max_attempts_bright`` for bright targets; still touching:
+   ERROR). A mask touching the edge of the data cannot grow: WARNING.
+2. **Noise-optimal aperture** (tessphot's addition, setting ``optimise_aperture``). K2P2's
+   masks reach down to the sky noise of the *average* image, far below the noise of one
+   cadence, so for faint stars they hold many pixels that add more noise than light, and
+   their edges cut through the wings of the star and of its neighbours, whose light moves
+   in and out when the pointing moves. The pixels of the mask are ranked by
+   ``signal / variance`` (average image; median per-cadence variance from ``images_err``,
+   which includes the background uncertainty), and the aperture is the top-``k`` set that
+   minimises the expected relative noise on one hour,
+   ``(sum(var) / n_hour + var_g(sum(image_g - mean))) / sum(signal)^2``: ``n_hour`` cadences
+   average the photon, sky and read noise down within an hour, but not the slow changes of
+   the pixels, measured as the scatter of the aperture's flux in the mean images of
+   ``JITTER_GROUPS`` groups of consecutive cadences (pointing jumps and drifts, neighbours'
+   variability, background errors; the target's own variability changes every aperture
+   alike and does not weigh). Bright stars keep their wings, faint stars their core.
+   Saturated targets (brighter than K2P2's ``saturation_limit``) keep the whole mask (their
+   bleed columns must be summed).
+3. **Flux.** Per cadence: the sum of the background-subtracted pixels of the aperture (NaN
+   when one of them is missing), the uncertainty ``sqrt(sum(err^2))``, the summed
+   background, and the flux-weighted centroid of the aperture's positive pixels. QUALITY
+   bit 256 (BackgroundShenanigans) marks cadences where an aperture pixel carries that
+   pixel flag.
+4. **Contamination and neighbours.** The contamination of Lund & Handberg (2014) from the
+   catalog stars on the aperture; those other stars are the task's ``skip_targets``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from tessphot.lightcurve import aperture_image
+from tessphot.photometry.base import BasePhotometry, PhotometryError
+from tessphot.photometry.k2p2 import (
+    K2P2Error,
+    contamination,
+    k2p2_masks,
+    minimum_aperture,
+    settings_from_mapping,
+    skip_targets,
+)
+from tessphot.prepare.flags import PixelFlags
+from tessphot.tasks.status import STATUS
+
+logger = logging.getLogger(__name__)
+
+#: Seconds per hour: the timescale whose noise the aperture minimises.
+HOUR_SECONDS = 3600.0
+#: Groups of consecutive cadences whose mean images show how the pixels change as the star
+#: moves.
+JITTER_GROUPS = 16
+#: Most bytes of cubes read at once: larger stamps are processed in blocks of cadences.
+STREAM_BYTES = 256 * 2**20
+#: Cadences per chunk of the prepared cubes (blocks are multiples of it).
+CUBE_CHUNK_CADENCES = 32
+#: QUALITY bit of the TASOC corrector flags set where the background is suspect.
+QUALITY_BACKGROUND_SHENANIGANS = 256
+
+
+def optimal_aperture(
+    candidates: np.ndarray,
+    signal: np.ndarray,
+    variance: np.ndarray,
+    shifted: np.ndarray,
+    cadences_per_hour: float,
+    keep: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """The subset of ``candidates`` minimising the expected relative noise on one hour.
+
+    Pixels are ranked by ``signal / variance``; of the apertures made of the first ``k``
+    pixels, the one with the smallest ``(sum(var) / n_hour + var_j(sum(shifted_j -
+    signal))) / sum(signal)^2`` wins: photon, sky and read noise average down within the
+    hour, slow changes of the pixels (the star moving, neighbours varying) do not.
+
+    Parameters
+    ----------
+    candidates : ndarray of bool, shape (rows, cols)
+        Pixels that may be used (the target's K2P2 mask).
+    signal : ndarray, shape (rows, cols)
+        Mean flux per pixel [e-/s].
+    variance : ndarray, shape (rows, cols)
+        Variance of one cadence of each pixel [(e-/s)^2].
+    shifted : ndarray, shape (n, rows, cols)
+        ``n`` images of the pixels at other times, e.g. mean images of groups of cadences,
+        whose scatter about ``signal`` is not averaged down within an hour (may be empty:
+        no such term).
+    cadences_per_hour : float
+        Cadences averaged in one hour (at least 1).
+    keep : (int, int), optional
+        A pixel that stays in the aperture (the target's).
+
+    Returns
+    -------
+    ndarray of bool
+        The aperture; ``candidates`` itself when no pixel has a positive signal and a
+        finite variance.
+    """
+    eligible = candidates & np.isfinite(signal) & (signal > 0) & np.isfinite(variance)
+    eligible &= variance > 0
+    if not eligible.any():
+        return candidates.copy()
+    idx = np.flatnonzero(eligible)
+    s = signal.ravel()[idx]
+    v = variance.ravel()[idx]
+    order = np.argsort(-(s / v), kind="stable")
+    cum_s = np.cumsum(s[order])
+    noise2 = np.cumsum(v[order]) / max(float(cadences_per_hour), 1.0)
+    if len(shifted):
+        change = np.nan_to_num(shifted.reshape(len(shifted), -1)[:, idx] - s[None, :])
+        noise2 = noise2 + np.var(np.cumsum(change[:, order], axis=1), axis=0)
+    best = int(np.argmin(noise2 / cum_s**2))
+    mask = np.zeros(candidates.shape, dtype=bool)
+    mask.ravel()[idx[order[: best + 1]]] = True
+    if keep is not None and candidates[keep]:
+        mask[keep] = True
+    return mask
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+class AperturePhotometry(BasePhotometry):
+    """Aperture photometry of one target (see the module notes)."""
+
+    method = "aperture"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.k2p2 = settings_from_mapping(self.raw_settings.get("k2p2"))
+        self.k2p2_mask: np.ndarray | None = None
+        self.minimum_aperture_used = False
+        self.optimised = False
+        self._background_used: np.ndarray | None = None
+
+    def settings_record(self) -> dict[str, Any]:
+        return {**super().settings_record(), "k2p2": self.k2p2.to_dict()}
+
+    # ------------------------------------------------------------------------------------
+    def _find_mask(self) -> tuple[np.ndarray, STATUS]:
+        """The target's K2P2 mask on a stamp grown until the mask fits (see module notes)."""
+        s = self.settings
+        attempts = s.max_attempts_bright if self.tmag < s.bright_tmag else s.max_attempts
+        for _ in range(max(int(attempts), 1)):
+            image = self.sumimage
+            if not np.isfinite(image).any():
+                raise PhotometryError(
+                    f"TIC {self.starid}: no data on the stamp {self.stamp} (all pixels NaN)"
+                )
+            row, col = self.target_stamp_position
+            pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
+            try:
+                masks = k2p2_masks(image, self.catalog, self.k2p2).masks
+            except K2P2Error as err:
+                logger.debug("TIC %d: %s", self.starid, err)
+                masks = np.zeros((0, *image.shape), dtype=bool)
+            hits = [m for m in masks if m[pixel]]
+            if len(hits) > 1:
+                raise PhotometryError(f"TIC {self.starid}: Too many masks on the target")
+            if not hits:
+                logger.warning(
+                    "TIC %d: no K2P2 mask holds the target: using the minimum aperture",
+                    self.starid,
+                )
+                self.minimum_aperture_used = True
+                mask = minimum_aperture(image.shape, row, col, np.isfinite(image))
+                return mask, STATUS.WARNING
+            mask = hits[0]
+            touching = {
+                "down": bool(mask[0].any()),
+                "up": bool(mask[-1].any()),
+                "left": bool(mask[:, 0].any()),
+                "right": bool(mask[:, -1].any()),
+            }
+            if not any(touching.values()):
+                return mask, STATUS.OK
+            grow = {side: s.stamp_grow if hit else 0 for side, hit in touching.items()}
+            if not self.resize_stamp(**grow):
+                logger.warning(
+                    "TIC %d: the aperture reaches the edge of the data and cannot grow",
+                    self.starid,
+                )
+                return mask, STATUS.WARNING
+        raise PhotometryError(
+            f"TIC {self.starid}: Too many stamp resizes: the aperture still touches the edge "
+            f"of the stamp {self.stamp} after {attempts} attempts"
+        )
+
+    def _time_blocks(self, box: tuple[int, int, int, int]):
+        """A function iterating over blocks of cadences of some cubes: ``(t0, t1, {name:
+        cube})``; ``pixel_flags`` covers the whole stamp, the others the box (stamp
+        coordinates). Cubes that fit in :data:`STREAM_BYTES` are read once and kept."""
+        r0, r1, c0, c1 = box
+        n = self.data.time.size
+        h, w = self.stamp_shape
+        per_cadence = 3 * 4 * (r1 - r0) * (c1 - c0) + h * w
+        step = n
+        if n * per_cadence > STREAM_BYTES:
+            step = max(CUBE_CHUNK_CADENCES, STREAM_BYTES // per_cadence)
+            step -= step % CUBE_CHUNK_CADENCES
+        cache: dict[str, np.ndarray] = {}
+        dataset = self.data.cube.h5
+        sr, sc = self.stamp_origin
+        orow, ocol = self.data.origin
+
+        def read(name: str, t0: int, t1: int) -> np.ndarray:
+            if name == "pixel_flags":
+                rr, cc = (0, h), (0, w)
+            else:
+                rr, cc = (r0, r1), (c0, c1)
+            return dataset[name][
+                t0:t1,
+                sr + rr[0] - orow : sr + rr[1] - orow,
+                sc + cc[0] - ocol : sc + cc[1] - ocol,
+            ]
+
+        def blocks(names):
+            for t0 in range(0, n, step):
+                t1 = min(t0 + step, n)
+                cubes = {}
+                for name in names:
+                    if step == n:
+                        if name not in cache:
+                            cache[name] = read(name, 0, n)
+                        cubes[name] = cache[name]
+                    else:
+                        cubes[name] = read(name, t0, t1)
+                yield t0, t1, cubes
+
+        return blocks
+
+    def do_photometry(self) -> STATUS:
+        """Find the aperture and extract the light curve."""
+        mask, status = self._find_mask()
+        self.k2p2_mask = mask
+        if not mask.any():
+            raise PhotometryError(f"TIC {self.starid}: no collected pixel around the target")
+        box = _bbox(mask)
+        r0, r1, c0, c1 = box
+        good = self.data.good
+        row, col = self.target_stamp_position
+        pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
+        blocks = self._time_blocks(box)
+
+        if (
+            self.settings.optimise_aperture
+            and not self.minimum_aperture_used
+            and self.tmag >= self.k2p2.saturation_limit
+        ):
+            sub = mask[r0:r1, c0:c1]
+            medians = []
+            # Mean images of consecutive groups of good cadences: what the pixels really show
+            # as the star moves (pointing jumps, drifts) over the data.
+            good_index = np.flatnonzero(good)
+            n_groups = max(1, min(JITTER_GROUPS, good_index.size // 2))
+            group = np.full(good.size, -1)
+            edges = np.linspace(0, good_index.size, n_groups + 1).astype(int)
+            for g in range(n_groups):
+                group[good_index[edges[g] : edges[g + 1]]] = g
+            sums = np.zeros((n_groups, r1 - r0, c1 - c0))
+            counts = np.zeros((n_groups, r1 - r0, c1 - c0))
+            for t0, t1, cubes in blocks(("images", "images_err")):
+                ok = good[t0:t1]
+                if ok.any():
+                    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        medians.append(np.nanmedian(cubes["images_err"][ok] ** 2, axis=0))
+                for g in np.unique(group[t0:t1][ok]):
+                    frames = cubes["images"][group[t0:t1] == g].astype(np.float64)
+                    finite = np.isfinite(frames)
+                    sums[g] += np.where(finite, frames, 0.0).sum(axis=0)
+                    counts[g] += finite.sum(axis=0)
+            if medians:
+                variance = np.mean(medians, axis=0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    moved = sums / counts
+                keep = (pixel[0] - r0, pixel[1] - c0)
+                inside = 0 <= keep[0] < sub.shape[0] and 0 <= keep[1] < sub.shape[1]
+                best = optimal_aperture(
+                    sub,
+                    self.sumimage[r0:r1, c0:c1],
+                    variance,
+                    moved,
+                    HOUR_SECONDS / self.data.cadence,
+                    keep=keep if inside else None,
+                )
+                mask = np.zeros_like(mask)
+                mask[r0:r1, c0:c1] = best
+                self.optimised = True
+        self.final_mask = mask
+
+        # -- the light curve, block by block in time (bounded memory) --------------------
+        n = self.data.time.size
+        sub = mask[r0:r1, c0:c1]
+        rows, cols = np.nonzero(sub)
+        rows = rows + r0 + self.stamp[0]
+        cols = cols + c0 + self.stamp[2]
+        flux, flux_err, flux_bkg = np.empty(n), np.empty(n), np.empty(n)
+        centroid_row, centroid_col = np.empty(n), np.empty(n)
+        shenanigans = np.zeros(n, dtype=bool)
+        used = np.zeros(self.stamp_shape, dtype=np.int64)
+        names = ("images", "images_err", "backgrounds", "pixel_flags")
+        for t0, t1, cubes in blocks(names):
+            pixels = cubes["images"][:, sub].astype(np.float64)
+            flux[t0:t1] = pixels.sum(axis=1)
+            flux_err[t0:t1] = np.sqrt((cubes["images_err"][:, sub].astype(np.float64) ** 2).sum(1))
+            flux_bkg[t0:t1] = cubes["backgrounds"][:, sub].astype(np.float64).sum(axis=1)
+            weights = np.clip(np.nan_to_num(pixels), 0.0, None)
+            total = weights.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                centroid_row[t0:t1] = np.where(total > 0, weights @ rows / total, np.nan)
+                centroid_col[t0:t1] = np.where(total > 0, weights @ cols / total, np.nan)
+            flags = cubes["pixel_flags"]
+            shenanigans[t0:t1] = (flags[:, mask] & PixelFlags.BackgroundShenanigans).any(axis=1)
+            used += ((flags & PixelFlags.NotUsedForBackground) == 0).sum(axis=0)
+        centroid_row[~np.isfinite(flux)] = np.nan
+        centroid_col[~np.isfinite(flux)] = np.nan
+        quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
+        self._background_used = used >= self.settings.background_used_fraction * n
+        star = self.catalog_row
+        time, timecorr = self.data.barycentric_times(float(star["ra"]), float(star["decl"]))
+        self.lightcurve = {
+            "time": time,
+            "timecorr": timecorr,
+            "cadenceno": self.data.cadenceno,
+            "flux": flux,
+            "flux_err": flux_err,
+            "flux_bkg": flux_bkg,
+            "quality": quality,
+            "pixel_quality": self.data.quality,
+            "centroid_row": centroid_row,
+            "centroid_column": centroid_col,
+            "pos_corr_row": self.row_t - self.row_ref,
+            "pos_corr_column": self.col_t - self.col_ref,
+        }
+
+        # -- contamination and neighbours ----------------------------------------------
+        cat = self.catalog
+        self.contamination = contamination(mask, cat["row"], cat["column"], cat["tmag"], self.tmag)
+        if not math.isfinite(self.contamination):
+            raise PhotometryError(f"TIC {self.starid}: No targets in mask")
+        self.skip_targets = skip_targets(
+            mask, cat["starid"], cat["row"], cat["column"], self.starid
+        )
+        self.method_keywords = {
+            **self.k2p2.header_keywords(),
+            "AP_CONT": (self.contamination, "AP contamination"),
+            "AP_OPTIM": (self.optimised, "aperture optimised for the 1-h noise"),
+            "AP_K2PIX": (int(self.k2p2_mask.sum()), "pixels in the K2P2 mask"),
+            "AP_MINAP": (self.minimum_aperture_used, "minimum aperture used"),
+        }
+        return status
+
+    def aperture_image(self) -> np.ndarray:
+        """``APERTURE`` bits: collected, photometric and centroid mask, background pixels,
+        CCD output."""
+        return aperture_image(
+            self.stamp_shape,
+            self.stamp_origin,
+            collected=np.isfinite(self.sumimage),
+            photometric=self.final_mask,
+            background=self._background_used,
+            centroid=self.final_mask,
+        )

@@ -1,0 +1,321 @@
+"""The photometry stage: the task loop of ``tessphot run``.
+
+:func:`photometry_task` does one task (the original's ``tessphot()`` dispatcher): it picks
+the method, runs it, writes the light curve (and plots), and turns every failure into an
+``ERROR`` result with a clear message instead of an exception, so that a run goes on with
+the next task. :func:`run_photometry` hands out the tasks of ``todo.sqlite`` through the
+:class:`tessphot.tasks.TaskManager` and stores the results.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tessphot.io.errors import TessphotError
+from tessphot.paths import output_folder as default_output_folder
+from tessphot.photometry.base import capture_warnings
+from tessphot.tasks import STATUS, TODO_FILENAME, TaskManager
+from tessphot.tasks.status import HAS_LIGHTCURVE
+
+logger = logging.getLogger(__name__)
+
+#: Methods that exist now, and those the todo list or the command line may name.
+IMPLEMENTED_METHODS = ("aperture",)
+KNOWN_METHODS = ("aperture", "psf", "linpsf", "halo")
+#: Name of the run summary in the output folder (the original's).
+SUMMARY_FILENAME = "summary.json"
+#: Method recorded for a task that failed before any method ran.
+METHOD_ERROR = "error"
+
+
+class NoTaskError(TessphotError):
+    """No task of the todo list matches the request."""
+
+
+def _method_class(method: str):
+    if method == "aperture":
+        from tessphot.photometry.aperture import AperturePhotometry
+
+        return AperturePhotometry
+    raise TessphotError(
+        f"photometry method {method!r} is not implemented yet (only "
+        f"{', '.join(IMPLEMENTED_METHODS)}; psf, linpsf and halo come later)"
+    )
+
+
+def photometry_task(
+    task: Mapping[str, Any],
+    input_folder: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    *,
+    method: str | None = None,
+    plot: bool = False,
+    version: int = 1,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the photometry of one task and return its result for the task manager.
+
+    Parameters
+    ----------
+    task : mapping
+        A task of :meth:`tessphot.tasks.TaskManager.get_task` (``priority``, ``starid``,
+        ``sector``, ``camera``, ``ccd``, ``cadence``, ``datasource``, ``method``).
+    input_folder, output_folder : path-like
+    method : str, optional
+        Force a method (else the task's, else automatic: aperture).
+    plot : bool
+        Write the diagnostic plots.
+    version : int
+        Processing version of the output.
+    settings : mapping, optional
+        The ``[photometry]`` settings.
+
+    Returns
+    -------
+    dict
+        The task's fields plus ``status``, ``method_used``, ``time`` [s] and ``details``
+        (diagnostics, ``errors``, ``skip_targets``, ``filepath_lightcurve``).
+
+    Notes
+    -----
+    Every exception but KeyboardInterrupt and SystemExit becomes an ERROR result; the
+    warnings and errors logged during the task are its ``errors`` (``"LEVEL: message"``).
+    """
+    start = time.perf_counter()
+    chosen = method or task.get("method") or "aperture"
+    errors: list[str] = []
+    details: dict[str, Any] = {}
+    status = STATUS.ERROR
+    with capture_warnings(errors):
+        try:
+            cls = _method_class(chosen)
+            with cls(
+                task["starid"],
+                input_folder,
+                output_folder,
+                sector=task["sector"],
+                camera=task["camera"],
+                ccd=task["ccd"],
+                cadence=task.get("cadence"),
+                datasource=task.get("datasource") or "ffi",
+                plot=plot,
+                version=version,
+                settings=settings,
+            ) as phot:
+                status = phot.photometry()
+                if status in HAS_LIGHTCURVE:
+                    phot.save_lightcurve()
+                    if plot:
+                        from tessphot.photometry.plots import plot_photometry
+
+                        plot_photometry(phot)
+                details = dict(phot.details)
+        except TessphotError as err:
+            status = STATUS.ERROR
+            logger.error("%s", err)
+        except Exception as err:  # a bug: say what and where, go on with the next task
+            status = STATUS.ERROR
+            logger.error("TIC %s: %s: %s", task.get("starid"), type(err).__name__, err)
+            logger.debug("Traceback:\n%s", traceback.format_exc())
+    if status not in HAS_LIGHTCURVE:
+        details.pop("skip_targets", None)
+        details.pop("filepath_lightcurve", None)
+    details["errors"] = list(dict.fromkeys(errors))
+    return {
+        **dict(task),
+        "status": status,
+        "method_used": chosen if chosen in KNOWN_METHODS else METHOD_ERROR,
+        "time": time.perf_counter() - start,
+        "details": details,
+    }
+
+
+@dataclass
+class RunReport:
+    """What a run did."""
+
+    #: Tasks run in this call.
+    tasks: int = 0
+    #: Count per status name of the tasks run.
+    counts: dict[str, int] = field(default_factory=dict)
+    #: Status counts of the whole todo list after the run (TaskManager summary).
+    summary: dict[str, Any] = field(default_factory=dict)
+    #: Wall-clock time [s].
+    elapsed: float = 0.0
+    #: Matching tasks still to do after the run.
+    left: int = 0
+    #: One entry per task: ``(priority, starid, status name, seconds, first error)``.
+    results: list[tuple[int, int, str, float, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        """Tasks that ended in ERROR or ABORT."""
+        return self.counts.get("ERROR", 0) + self.counts.get("ABORT", 0)
+
+
+def _constraints(constraints: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in dict(constraints or {}).items() if v is not None and v != []}
+
+
+def run_photometry(
+    input_folder: str | os.PathLike,
+    output_folder: str | os.PathLike | None = None,
+    *,
+    constraints: Mapping[str, Any] | None = None,
+    run_all: bool = False,
+    random: bool = False,
+    method: str | None = None,
+    overwrite: bool = False,
+    plot: bool = False,
+    version: int = 1,
+    settings: Mapping[str, Any] | None = None,
+) -> RunReport:
+    """Run the photometry of the tasks of ``<input_folder>/todo.sqlite``.
+
+    Parameters
+    ----------
+    input_folder : path-like
+        Folder with ``todo.sqlite``, the prepared data and the catalogs.
+    output_folder : path-like, optional
+        Light-curve root (default ``$TESSPHOT_OUTPUT`` or ``<input>/lightcurves``).
+    constraints : mapping, optional
+        Task constraints (:func:`tessphot.tasks.build_constraints`): ``priority``,
+        ``starid``, ``sector``, ``camera``, ``ccd``, ``cadence``, ``datasource``,
+        ``tmag_min``, ``tmag_max``.
+    run_all : bool
+        Run every matching task. Otherwise: one random task with ``random``, else every
+        task of the given ``starid``/``priority`` values, else only the first task.
+    random : bool
+        Pick tasks at random.
+    method : str, optional
+        Force a method for every task.
+    overwrite : bool
+        Redo tasks already done: with constraints only the matching tasks, else all of them
+        (the todo list's results are reset).
+    plot : bool
+        Write diagnostic plots.
+    version : int
+        Processing version of the output.
+    settings : mapping, optional
+        The ``[photometry]`` settings.
+
+    Returns
+    -------
+    RunReport
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no todo file.
+    NoTaskError
+        When no task to do matches the request.
+    """
+    input_folder = Path(input_folder)
+    output = Path(output_folder) if output_folder else default_output_folder(input_folder)
+    todo = input_folder / TODO_FILENAME
+    if not todo.is_file():
+        raise FileNotFoundError(f"{todo}: no todo file (run 'tessphot todo' first)")
+    wanted = _constraints(constraints)
+    explicit = bool(wanted.get("starid") or wanted.get("priority"))
+    report = RunReport()
+    started = time.perf_counter()
+    output.mkdir(parents=True, exist_ok=True)
+    with TaskManager(
+        todo,
+        overwrite=overwrite and not wanted,
+        cleanup_constraints=wanted,
+        summary=output / SUMMARY_FILENAME,
+    ) as manager:
+        if overwrite and wanted:
+            reset = manager.reset_tasks(**wanted)
+            logger.info("%d matching task(s) reset to be done again", reset)
+        numtasks = manager.get_number_tasks(**wanted)
+        if numtasks == 0:
+            done = manager.count_tasks(**wanted)
+            if done:
+                raise NoTaskError(
+                    f"no task to do matches the request: the {done} matching task(s) are "
+                    "done already (use -o/--overwrite to redo them)"
+                )
+            raise NoTaskError(f"no task in {todo} matches the request {wanted or ''}".strip())
+        limit = numtasks if run_all or (explicit and not random) else 1
+        logger.info("%d tasks to be run", limit)
+        while report.tasks < limit:
+            task = (manager.get_random_task if random else manager.get_task)(**wanted)
+            if task is None:
+                break
+            manager.start_task(task)
+            begun = time.perf_counter()
+            try:
+                result = photometry_task(
+                    task,
+                    input_folder,
+                    output,
+                    method=method,
+                    plot=plot,
+                    version=version,
+                    settings=settings,
+                )
+            except (KeyboardInterrupt, SystemExit):
+                manager.save_result(
+                    {
+                        **task,
+                        "status": STATUS.ABORT,
+                        "method_used": method or task.get("method") or "aperture",
+                        "time": time.perf_counter() - begun,
+                        "details": {"errors": ["ABORT: interrupted"]},
+                    }
+                )
+                raise
+            manager.save_result(result)
+            # The stored status: a result may become SKIPPED (a brighter star in its mask).
+            stored = manager.get_status(task["priority"])
+            name = (stored or STATUS(result["status"])).name
+            report.tasks += 1
+            report.counts[name] = report.counts.get(name, 0) + 1
+            errors = result["details"].get("errors") or []
+            report.results.append(
+                (
+                    int(task["priority"]),
+                    int(task["starid"]),
+                    name,
+                    float(result["time"]),
+                    errors[0] if errors else "",
+                )
+            )
+            logger.info(
+                "TIC %d (priority %d, Tmag %.2f): %s in %.2f s",
+                task["starid"],
+                task["priority"],
+                task["tmag"] if task["tmag"] is not None else float("nan"),
+                name,
+                result["time"],
+            )
+        report.summary = manager.summary
+        report.left = manager.get_number_tasks(**wanted)
+    report.elapsed = time.perf_counter() - started
+    return report
+
+
+def format_summary(report: RunReport) -> str:
+    """A short text summary of a run (tasks run and the status counts of the todo list)."""
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())) or "none"
+    lines = [f"Ran {report.tasks} task(s) in {report.elapsed:.1f} s: {counts}"]
+    summary = report.summary
+    if summary:
+        names = [s.name for s in STATUS if summary.get(s.name)]
+        totals = ", ".join(f"{n} {summary[n]}" for n in names)
+        lines.append(f"Todo list: {totals}; {report.left} matching task(s) left to do")
+    failed = [r for r in report.results if r[2] in ("ERROR", "ABORT")]
+    for priority, starid, name, _, error in failed[:10]:
+        lines.append(f"  {name} TIC {starid} (priority {priority}): {error}")
+    if len(failed) > 10:
+        lines.append(f"  ... and {len(failed) - 10} more (see diagnostics.errors in todo.sqlite)")
+    return "\n".join(lines)

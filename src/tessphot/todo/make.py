@@ -1,0 +1,269 @@
+"""The todo stage: ``todo.sqlite``, the list of photometry tasks of an input folder.
+
+For every prepared-data file ``sectorNNN_cameraC_ccdD.hdf5`` in the input folder, every
+star of the matching catalog that is brighter than the faint limit and falls on the pixels
+covered by the file (at the reference frame's WCS) becomes one FFI task, with the file's
+cadence, its co-trending area, and a method: forced by the methods override file, else
+``halo`` for very bright FFI targets (the original's rule), else NULL (automatic). Targets
+listed in the exclude file for the file's data release are left out. Priorities follow
+brightness (bright first). The file is written atomically
+(:func:`tessphot.tasks.write_todolist`) in the original's schema (§4.4 of the notes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tessphot.catalog.make import catalog_path
+from tessphot.catalog.sqlite_catalog import CatalogDB
+from tessphot.io.errors import TessphotError
+from tessphot.prepare.cube import PreparedCube
+from tessphot.prepare.motion import wcs_from_string
+from tessphot.settings import DEFAULTS
+from tessphot.tasks.schema import TODO_FILENAME, cbv_area, write_todolist
+from tessphot.todo.overrides import read_exclusions, read_methods
+
+log = logging.getLogger(__name__)
+
+#: Name pattern of the prepared-data files (top level of the input folder).
+PREPARED_PATTERN = re.compile(r"^sector(\d{3})_camera([1-4])_ccd([1-4])\.hdf5$")
+#: Data source of FFI targets.
+FFI = "ffi"
+#: Half a pixel: a star belongs to the pixel whose centre is within this [px].
+HALF_PIXEL = 0.5
+
+
+class TodoError(TessphotError):
+    """The todo list cannot be built (the message says why)."""
+
+
+def find_prepared(
+    folder: str | os.PathLike,
+    sectors: Sequence[int] | None = None,
+    cameras: Sequence[int] | None = None,
+    ccds: Sequence[int] | None = None,
+) -> list[tuple[int, int, int, Path]]:
+    """Prepared-data files in the top level of a folder: ``(sector, camera, ccd, path)``."""
+    found = []
+    for path in sorted(Path(folder).iterdir()):
+        match = PREPARED_PATTERN.match(path.name)
+        if not match or not path.is_file():
+            continue
+        sector, camera, ccd = (int(v) for v in match.groups())
+        if sectors and sector not in sectors:
+            continue
+        if cameras and camera not in cameras:
+            continue
+        if ccds and ccd not in ccds:
+            continue
+        found.append((sector, camera, ccd, path))
+    return found
+
+
+def _distance_deg(ra1, dec1, ra2: float, dec2: float) -> np.ndarray:
+    """Great-circle distance [deg] (haversine, accurate at all separations)."""
+    ra1, dec1 = np.radians(ra1), np.radians(dec1)
+    ra2, dec2 = math.radians(ra2), math.radians(dec2)
+    h = (
+        np.sin((dec1 - dec2) / 2) ** 2
+        + np.cos(dec1) * math.cos(dec2) * np.sin((ra1 - ra2) / 2) ** 2
+    )
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
+
+
+def ffi_targets(
+    hdf5_path: str | os.PathLike,
+    catalog_file: str | os.PathLike,
+    *,
+    faint_limit: float,
+    halo_tmag_limit: float | None,
+    methods: Mapping[tuple[int, int, str], str],
+    exclusions: set[tuple[int, int, str, int]],
+) -> list[dict[str, Any]]:
+    """The FFI tasks of one prepared-data file.
+
+    Parameters
+    ----------
+    hdf5_path : path-like
+        The ``sectorNNN_cameraC_ccdD.hdf5`` file.
+    catalog_file : path-like
+        The catalog of the same sector, camera and CCD.
+    faint_limit : float
+        Stars with ``tmag < faint_limit`` are targets.
+    halo_tmag_limit : float or None
+        FFI targets with ``tmag <= halo_tmag_limit`` get method ``halo`` (None: never).
+    methods, exclusions
+        The override tables (:mod:`tessphot.todo.overrides`).
+
+    Returns
+    -------
+    list of dict
+        Rows for :func:`tessphot.tasks.write_todolist`.
+    """
+    with PreparedCube(hdf5_path) as cube:
+        attrs = cube.attrs
+        sector, camera, ccd = int(attrs["sector"]), int(attrs["camera"]), int(attrs["ccd"])
+        cadence = int(round(float(attrs["cadence"])))
+        data_rel = int(attrs["data_rel"])
+        reference = int(attrs["reference_frame"])
+        text = cube.h5["wcs"][reference]
+        wcs = wcs_from_string(text.decode() if isinstance(text, bytes) else str(text))
+        origin, shape = cube.origin, cube.shape
+    if wcs is None:
+        raise TodoError(f"{hdf5_path}: no WCS for the reference frame {reference}")
+    with CatalogDB(catalog_file) as catalog:
+        settings = catalog.settings
+        stars = catalog.stars()
+    if (settings.sector, settings.camera, settings.ccd) != (sector, camera, ccd):
+        raise TodoError(
+            f"{catalog_file}: catalog of sector {settings.sector} camera {settings.camera} CCD "
+            f"{settings.ccd}, but {hdf5_path} holds sector {sector} camera {camera} CCD {ccd}"
+        )
+    stars = stars[stars["tmag"] < faint_limit]
+    if stars.size == 0:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        col, row = wcs.all_world2pix(stars["ra"], stars["decl"], 0, quiet=True)
+    on = (
+        np.isfinite(row)
+        & np.isfinite(col)
+        & (row >= origin[0] - HALF_PIXEL)
+        & (row < origin[0] + shape[0] - HALF_PIXEL)
+        & (col >= origin[1] - HALF_PIXEL)
+        & (col < origin[1] + shape[1] - HALF_PIXEL)
+    )
+    stars = stars[on]
+    distance = _distance_deg(
+        stars["ra"], stars["decl"], settings.camera_centre_ra, settings.camera_centre_dec
+    )
+    areas = cbv_area(camera, ccd, distance) if stars.size else np.array([], dtype=int)
+    rows = []
+    excluded = 0
+    for star, area in zip(stars, np.atleast_1d(areas), strict=True):
+        starid = int(star["starid"])
+        tmag = float(star["tmag"])
+        if (starid, sector, FFI, data_rel) in exclusions:
+            excluded += 1
+            continue
+        method = methods.get((starid, sector, FFI))
+        if method is None and halo_tmag_limit is not None and tmag <= halo_tmag_limit:
+            method = "halo"
+        rows.append(
+            {
+                "starid": starid,
+                "sector": sector,
+                "camera": camera,
+                "ccd": ccd,
+                "cadence": cadence,
+                "datasource": FFI,
+                "method": method,
+                "tmag": tmag,
+                "cbv_area": int(area),
+            }
+        )
+    log.info(
+        "%s: %d targets brighter than Tmag %g on the data%s",
+        Path(hdf5_path).name,
+        len(rows),
+        faint_limit,
+        f" ({excluded} excluded)" if excluded else "",
+    )
+    return rows
+
+
+def make_todo(
+    input_folder: str | os.PathLike,
+    sectors: Sequence[int] | None = None,
+    cameras: Sequence[int] | None = None,
+    ccds: Sequence[int] | None = None,
+    *,
+    overwrite: bool = False,
+    settings: Mapping[str, Any] | None = None,
+    output_file: str | os.PathLike | None = None,
+) -> Path:
+    """Build ``todo.sqlite`` for the prepared data of an input folder.
+
+    Parameters
+    ----------
+    input_folder : path-like
+        Folder with the ``sectorNNN_cameraC_ccdD.hdf5`` files and their catalogs.
+    sectors, cameras, ccds : sequence of int, optional
+        Only these (default all files found).
+    overwrite : bool
+        Replace an existing todo file (its results are lost). Without it an existing file
+        is left as it is (logged "TODO file already exists") and returned.
+    settings : mapping, optional
+        The ``[todo]`` settings (default :data:`tessphot.settings.DEFAULTS`): ``faint_limit``,
+        ``halo_tmag_limit``, ``methods_file``, ``exclude_file``.
+    output_file : path-like, optional
+        Where to write (default ``<input_folder>/todo.sqlite``).
+
+    Returns
+    -------
+    pathlib.Path
+        The todo file.
+
+    Raises
+    ------
+    TodoError
+        When there is no prepared-data file, or a catalog is missing.
+    """
+    folder = Path(input_folder)
+    values = {**DEFAULTS["todo"], **dict(settings or {})}
+    unknown = set(values) - set(DEFAULTS["todo"])
+    if unknown:
+        raise ValueError(f"unknown todo setting(s) {sorted(unknown)}")
+    output = Path(output_file) if output_file is not None else folder / TODO_FILENAME
+    if output.exists() and not overwrite:
+        log.info("TODO file already exists: %s (use -o/--overwrite to rebuild it)", output)
+        return output
+    files = find_prepared(folder, sectors, cameras, ccds)
+    if not files:
+        raise TodoError(
+            f"no prepared-data files (sectorNNN_cameraC_ccdD.hdf5) in {folder}"
+            + (" for the requested sector/camera/CCD" if sectors or cameras or ccds else "")
+            + ": run 'tessphot prepare' first"
+        )
+    methods = read_methods(values["methods_file"])
+    exclusions = read_exclusions(values["exclude_file"])
+    faint_limit = float(values["faint_limit"])
+    halo = values["halo_tmag_limit"]
+    halo = None if halo is None or not math.isfinite(float(halo)) else float(halo)
+    rows: list[dict[str, Any]] = []
+    for sector, camera, ccd, path in files:
+        cat = catalog_path(folder, sector, camera, ccd)
+        if not cat.is_file():
+            raise TodoError(f"{cat}: catalog missing for {path.name}: run 'tessphot catalog' first")
+        rows.extend(
+            ffi_targets(
+                path,
+                cat,
+                faint_limit=faint_limit,
+                halo_tmag_limit=halo,
+                methods=methods,
+                exclusions=exclusions,
+            )
+        )
+    # The same star may sit on two files of one CCD (never with the standard names): keep one.
+    unique: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        key = tuple(row[k] for k in ("starid", "sector", "camera", "ccd", "datasource", "cadence"))
+        unique.setdefault(key, row)
+    metadata = {
+        "todo_settings": json.dumps(values),
+        "prepared_files": json.dumps([p.name for *_, p in files]),
+    }
+    write_todolist(output, unique.values(), overwrite=True, metadata=metadata)
+    log.info("Wrote %s: %d tasks", output, len(unique))
+    return output

@@ -1,0 +1,289 @@
+"""Aperture photometry measured against the simulator's truth (the small sector)."""
+
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
+from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
+from tessphot.lightcurve.writer import settings_from_header
+from tessphot.photometry.aperture import optimal_aperture
+from tessphot.photometry.base import STAMP_HEIGHT, ccd_data, stamp_size
+from tessphot.photometry.scoring import score_sector
+from tessphot.prf import AnalyticPRF
+from tessphot.tasks import STATUS
+
+
+def _diagnostics(todo: Path) -> dict[int, dict]:
+    con = sqlite3.connect(todo)
+    con.row_factory = sqlite3.Row
+    try:
+        rows = con.execute(
+            "SELECT t.starid, t.tmag, t.status, d.* FROM todolist AS t "
+            "LEFT JOIN diagnostics AS d ON d.priority = t.priority"
+        )
+        return {r["starid"]: dict(r) for r in rows}
+    finally:
+        con.close()
+
+
+def _truth(path: Path) -> dict:
+    with h5py.File(path, "r") as h5:
+        return {
+            "stars": h5["stars"][:],
+            "signals": h5["signals"][:],
+            "flux": h5["flux"][:],
+            "row": h5["row"][:],
+            "col": h5["col"][:],
+            "background": h5["background"][:],
+            "ffiindex": h5["time/ffiindex"][:],
+            "attrs": dict(h5.attrs),
+        }
+
+
+def _lightcurve(run: dict, starid: int) -> Path:
+    return lightcurve_path(run["output"], starid, 1, 1, 4, 1800, 30, 1)
+
+
+def test_every_task_has_a_result(photometry_run):
+    diagnostics = _diagnostics(photometry_run["todo"])
+    statuses = {d["status"] for d in diagnostics.values()}
+    assert None not in statuses
+    assert statuses <= {STATUS.OK, STATUS.WARNING, STATUS.SKIPPED}
+    assert photometry_run["report"].failed == 0
+    for d in diagnostics.values():
+        if d["status"] in (STATUS.OK, STATUS.WARNING):
+            assert d["lightcurve"] and d["mask_size"] >= 1 and d["method_used"] == "aperture"
+            assert np.isfinite(d["mean_flux"]) and np.isfinite(d["rms_hour"])
+            assert d["stamp_width"] >= 1 and d["stamp_height"] >= 1  # clipped at the edge
+    for star in ("A", "B"):  # well inside: at least the original's smallest stamp
+        d = diagnostics[photometry_run[star][0]]
+        assert d["stamp_width"] >= 15 and d["stamp_height"] >= 15
+
+
+def test_isolated_star_flux_matches_truth_times_enclosed_fraction(photometry_run):
+    """TIC A (Tmag 10, isolated): FLUX_RAW = true flux x PRF fraction inside the aperture
+    (plus the little light of faint neighbours), within the noise."""
+    starid = photometry_run["A"][0]
+    truth = _truth(photometry_run["truth"])
+    with fits.open(_lightcurve(photometry_run, starid)) as hdul:
+        data = hdul["LIGHTCURVE"].data
+        aperture = hdul["APERTURE"].data
+        header = hdul["APERTURE"].header
+        flux = np.asarray(data["FLUX_RAW"], dtype=float)
+        flux_err = np.asarray(data["FLUX_RAW_ERR"], dtype=float)
+        cadenceno = np.asarray(data["CADENCENO"])
+    origin = (
+        header["CRVAL2P"] - FIRST_SCIENCE_CCD_ROW,
+        header["CRVAL1P"] - FIRST_SCIENCE_CCD_COLUMN,
+    )
+    mask = (aperture & ApertureBits.PHOTOMETRIC) != 0
+    assert mask.sum() >= 4
+    prf = AnalyticPRF()
+    stars = truth["stars"]
+    k = np.searchsorted(truth["ffiindex"], cadenceno)
+    assert np.array_equal(truth["ffiindex"][k], cadenceno)
+    expected = np.empty(k.size)
+    target = int(np.flatnonzero(stars["starid"] == starid)[0])
+    fraction = np.empty(k.size)
+    for j, kk in enumerate(k):
+        image = prf.render(
+            truth["row"][kk],
+            truth["col"][kk],
+            truth["flux"][kk],
+            mask.shape,
+            origin,
+            node_rows=stars["row"],
+            node_cols=stars["col"],
+        )
+        expected[j] = image[mask].sum()
+        alone = prf.render(
+            [truth["row"][kk, target]], [truth["col"][kk, target]], [1.0], mask.shape, origin
+        )
+        fraction[j] = alone[mask].sum()
+    own = truth["flux"][k, target] * fraction
+    assert 0.85 < np.median(fraction) < 1.0
+    assert np.median((expected - own) / own) < 0.02  # isolated: neighbours add < 2 %
+    pull = (flux - expected) / flux_err
+    # Within the noise: no bias beyond 3 sigma of the mean, scatter as the errors say.
+    assert abs(np.mean(pull)) < 3.0 / np.sqrt(pull.size) + 1.0
+    assert abs(np.median(flux / expected) - 1) < 0.005
+    assert 0.6 < np.std(pull) < 1.5
+    print(
+        f"TIC {starid}: flux/expected {np.median(flux / expected):.5f}, pull mean "
+        f"{np.mean(pull):.2f} std {np.std(pull):.2f}, enclosed {np.median(fraction):.3f}"
+    )
+
+
+def test_isolated_star_noise_is_near_the_expected_noise(photometry_run):
+    starid = photometry_run["A"][0]
+    truth = _truth(photometry_run["truth"])
+    target = int(np.flatnonzero(truth["stars"]["starid"] == starid)[0])
+    d = _diagnostics(photometry_run["todo"])[starid]
+    attrs = truth["attrs"]
+    star = truth["stars"][target]
+    origin = np.asarray(attrs["region"])[[0, 2]]
+    background = truth["background"][:, int(star["row"] - origin[0]), int(star["col"] - origin[1])]
+    noise = expected_noise(
+        flux=d["mean_flux"],
+        n_pix=d["mask_size"],
+        background=float(np.mean(background)),
+        exposure_time=float(attrs["exposure_time"]),
+        n_frames=float(attrs["num_coadded"]),
+        cadence=1800.0,
+        read_noise=float(np.mean(attrs["read_noise"])),
+        components=True,
+    )
+    limit = np.sqrt(noise["shot"] ** 2 + noise["sky"] ** 2 + noise["read"] ** 2)
+    measured = d["rms_hour"] * 1e6
+    print(f"TIC {starid}: rms_hour {measured:.0f} ppm, expected {limit:.0f} ppm")
+    if truth["signals"][target]["kind"] == 0:  # constant: the light curve is the noise
+        assert measured < 1.3 * limit
+    score = next(s for s in score_sector(photometry_run["folder"]).stars if s.starid == starid)
+    assert score.ratio < 1.3
+    assert abs(score.flux_fraction - 0.95) < 0.05
+
+
+def test_faint_star_in_bright_mask_is_skipped(photometry_run):
+    bright, faint = photometry_run["B"][0], photometry_run["C"][0]
+    diagnostics = _diagnostics(photometry_run["todo"])
+    assert diagnostics[bright]["status"] == STATUS.OK
+    assert diagnostics[faint]["status"] == STATUS.SKIPPED
+    con = sqlite3.connect(photometry_run["todo"])
+    try:
+        pairs = con.execute(
+            "SELECT a.starid, b.starid FROM photometry_skipped AS s "
+            "JOIN todolist AS a ON a.priority = s.priority "
+            "JOIN todolist AS b ON b.priority = s.skipped_by"
+        ).fetchall()
+    finally:
+        con.close()
+    assert (faint, bright) in pairs
+    assert not _lightcurve(photometry_run, faint).exists()
+    # B's contamination counts C's light.
+    assert 0 < diagnostics[bright]["contamination"] < 0.01
+
+
+def test_light_curve_file_read_by_lightkurve(photometry_run):
+    lightkurve = pytest.importorskip("lightkurve")
+    starid = photometry_run["A"][0]
+    path = _lightcurve(photometry_run, starid)
+    assert path.name == f"tess{starid:011d}-s001-1-4-c1800-dr30-v01-tasoc_lc.fits.gz"
+    assert path.parent == photometry_run["output"] / "c1800" / f"{starid:011d}"[:5]
+    diagnostics = _diagnostics(photometry_run["todo"])[starid]
+    assert diagnostics["lightcurve"] == str(path.relative_to(photometry_run["folder"]))
+    with fits.open(path) as hdul:
+        data = hdul["LIGHTCURVE"].data
+        flux = np.asarray(data["FLUX_RAW"])
+        time = np.asarray(data["TIME"])
+        quality = np.asarray(data["QUALITY"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lc = lightkurve.TessLightCurve.read(str(path), format="tasoc", flux_column="flux_raw")
+        from lightkurve.io.tasoc import read_tasoc_lightcurve
+
+        lc2 = read_tasoc_lightcurve(str(path), flux_column="flux_raw", quality_bitmask="none")
+    assert lc.meta["TICID"] == starid and lc.meta["ORIGIN"] == "tessphot"
+    np.testing.assert_allclose(lc.flux.value, flux)
+    np.testing.assert_allclose(lc.time.value, time)
+    np.testing.assert_array_equal(lc2.quality.value, quality)
+    assert lc.time.format == "btjd"
+    # The per-star barycentric time differs from the FFI (CCD-centre) time by < 60 s.
+    data = ccd_data(photometry_run["folder"], 1, 1, 4, 19.0)
+    assert np.nanmax(np.abs(time - data.time)) * 86400 < 60
+
+
+def test_every_tunable_in_the_header(photometry_run):
+    path = _lightcurve(photometry_run, photometry_run["A"][0])
+    with fits.open(path) as hdul:
+        header = hdul[0].header
+        assert fits.open(path, checksum=True)  # checksums verify
+    settings = settings_from_header(header)
+    from tessphot.photometry.config import PhotometrySettings
+    from tessphot.photometry.k2p2 import K2P2Settings
+
+    for name in PhotometrySettings.__dataclass_fields__:
+        assert f"photometry.{name}" in settings
+    for name in K2P2Settings.__dataclass_fields__:
+        assert f"k2p2.{name}" in settings
+    assert header["PHOTMET"] == "aperture" and header["KP_THRES"] == 0.8
+    assert 0 <= header["AP_CONT"] < 0.1 and header["AP_OPTIM"] is True
+    assert header["AP_K2PIX"] >= header.get("AP_K2PIX", 0)
+
+
+def test_precision_score_of_the_small_sector(photometry_run):
+    score = score_sector(photometry_run["folder"], photometry_run["output"])
+    ratios = [s.ratio for s in score.stars if np.isfinite(s.ratio) and not s.crowded]
+    print("isolated ratios:", np.round(sorted(ratios), 2))
+    assert len(ratios) >= 8
+    assert np.median(ratios) < 1.2
+
+
+def test_stamp_size_follows_the_original_table():
+    assert stamp_size(13.5, 15) == (15, 15)
+    assert stamp_size(10.0, 15) == (15, 15)
+    h, w = stamp_size(0.0, 15)
+    assert h == 2 * (STAMP_HEIGHT[0] // 2) + 1 and w == 159
+    for tmag in np.linspace(0, 16, 33):
+        h, w = stamp_size(tmag, 15)
+        assert h % 2 == 1 and w % 2 == 1 and h >= 15 and w >= 15
+
+
+def test_optimal_aperture_keeps_the_core_of_a_faint_star():
+    """Sky-limited: the best aperture is the few bright pixels; photon-limited: it grows."""
+    yy, xx = np.mgrid[0:9, 0:9]
+    profile = np.exp(-((yy - 4) ** 2 + (xx - 4) ** 2) / (2 * 0.8**2))
+    profile /= profile.sum()
+    candidates = np.ones((9, 9), dtype=bool)
+    sky_variance = 100.0
+
+    def best(flux):
+        signal = flux * profile
+        return optimal_aperture(candidates, signal, signal + sky_variance, np.empty((0, 9, 9)), 2)
+
+    faint, bright = best(50.0), best(1e6)
+    assert faint[4, 4] and 1 <= faint.sum() <= 9
+    assert bright.sum() > faint.sum()
+    # Jitter: apertures cutting the profile lose flux when the star moves, so with images
+    # of the star moved about, the aperture of a bright star grows further.
+    from scipy import ndimage
+
+    signal = 1e4 * profile
+    still = optimal_aperture(candidates, signal, signal + sky_variance, np.empty((0, 9, 9)), 2)
+    moved = np.array(
+        [ndimage.shift(signal, d, order=3) for d in ((0, 0), (0.4, 0), (0, 0.4), (0.4, 0.4))]
+    )
+    jittery = optimal_aperture(candidates, signal, signal + sky_variance, moved, 2)
+    assert jittery.sum() > still.sum()
+
+
+def test_stamp_wcs_points_at_the_target(photometry_run):
+    """The SUMIMAGE WCS (the reference WCS shifted to the stamp) puts the target where the
+    catalog says, and carries no frame time keywords."""
+    from astropy.wcs import WCS
+
+    from tessphot.catalog.sqlite_catalog import CatalogDB
+
+    starid = photometry_run["A"][0]
+    with fits.open(_lightcurve(photometry_run, starid)) as hdul:
+        header = hdul["SUMIMAGE"].header
+    assert "TSTART" not in header and "DATE-OBS" not in header
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wcs = WCS(header)
+    with CatalogDB(photometry_run["catalog"]) as db:
+        star = db.star(starid)
+    col, row = wcs.all_world2pix([[star["ra"], star["decl"]]], 0)[0]
+    origin = (
+        header["CRVAL2P"] - FIRST_SCIENCE_CCD_ROW,
+        header["CRVAL1P"] - FIRST_SCIENCE_CCD_COLUMN,
+    )
+    truth = photometry_run["A"]
+    assert abs(row + origin[0] - truth[2]) < 0.05 and abs(col + origin[1] - truth[3]) < 0.05
