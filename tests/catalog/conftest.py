@@ -271,33 +271,6 @@ def cap_rows():
 
 
 @pytest.fixture
-def catalog_log():
-    """Messages logged by ``tessphot.catalog`` (INFO and up) during the test, as one string.
-
-    A handler on the logger itself: the CLI's set-up stops ``tessphot`` records from
-    reaching the root logger, where ``caplog`` listens.
-    """
-    import logging
-
-    class Collect(logging.Handler):
-        def __init__(self):
-            super().__init__(logging.INFO)
-            self.lines: list[str] = []
-
-        def emit(self, record):
-            self.lines.append(record.getMessage())
-
-        @property
-        def text(self) -> str:
-            return "\n".join(self.lines)
-
-    logger = logging.getLogger("tessphot.catalog")
-    handler = Collect()
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
+def catalog_log(tessphot_log):
+    """Log messages of the catalog stage (the shared ``tessphot_log`` collector)."""
+    return tessphot_log

@@ -9,10 +9,9 @@ class TessphotError(Exception):
     """Base class of all errors raised deliberately by tessphot."""
 
 
-class FFIError(TessphotError):
-    """A file cannot be read as a TESS full-frame image.
-
-    The message always names the file and the problem: ``"{path}: {problem}"``.
+class FileProblem(TessphotError):
+    """A file that cannot be used; the message always names the file and the problem:
+    ``"{path}: {problem}"``.
 
     Parameters
     ----------
@@ -39,3 +38,7 @@ class FFIError(TessphotError):
         # rebuild from (path, problem) instead, otherwise the error cannot cross process
         # boundaries (multiprocessing, MPI).
         return (type(self), (self.path, self.problem))
+
+
+class FFIError(FileProblem):
+    """A file cannot be read as a TESS full-frame image."""

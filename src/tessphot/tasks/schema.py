@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tessphot.io.errors import TessphotError
+from tessphot.io.errors import FileProblem
 from tessphot.version import PIPELINE_NAME, __version__
 
 #: Name of the task list in the input folder.
@@ -171,26 +171,8 @@ CBV_AREA_RADIUS_DEG = math.hypot(12.0, 12.0)
 CBV_RING_EDGES = (0.25, 0.5, 0.75)
 
 
-class TodoFileError(TessphotError):
-    """A file that cannot be used as a task list.
-
-    The message always names the file and the problem: ``"{path}: {problem}"``.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The offending file.
-    problem : str
-        What is wrong with it.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.path = os.fspath(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.problem))
+class TodoFileError(FileProblem):
+    """A file that cannot be used as a task list (message: ``"{path}: {problem}"``)."""
 
 
 def cbv_area(camera, ccd, distance_deg):
