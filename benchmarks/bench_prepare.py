@@ -35,6 +35,10 @@ def simulate(folder: Path, **config) -> dict:
 
 
 def full_frames(n_frames: int, workers: list[int], prf_dir: str | None) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("tessphot.prepare.run").setLevel(logging.INFO)
     from tessphot.prepare.run import prepare_ccd
     from tessphot.prepare.scoring import score_prepared
 

@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import sqlite3
+import time
 import warnings
 from collections import deque
 from dataclasses import dataclass
@@ -233,6 +234,7 @@ def prepare_ccd(
     if overwrite:
         out.unlink(missing_ok=True)
         part.unlink(missing_ok=True)
+    t_setup = time.perf_counter()
     bgs, mos = _settings(settings)
     frames, unreadable = collect_frames(folder, sector, camera, ccd)
     n = len(frames)
@@ -378,7 +380,19 @@ def prepare_ccd(
         "ref_cols": ref_cols,
         "centroid_half": mos.centroid_half,
     }
+    t_stream = time.perf_counter()
     _stream(part, frames, start, window, context, workers, progress)
+    streamed = n - start
+    if streamed:
+        elapsed = time.perf_counter() - t_stream
+        log.info(
+            "Streamed %d frames in %.1f s (%.2f s per frame, %d worker(s)); set-up took %.1f s",
+            streamed,
+            elapsed,
+            elapsed / streamed,
+            workers or os.cpu_count() or 1,
+            t_stream - t_setup,
+        )
     _finish(part, frames, mos, ref_rows.size)
     os.replace(part, out)
     log.info("Wrote %s", out)
@@ -487,17 +501,13 @@ def _finish_frame(result, meshes, mesh_errs, times, valid, half, geometry) -> di
             out["flags"] = np.full(shape, PixelFlags.ManualExclude, dtype=np.uint8)
         return out
     mesh, mesh_err = bg.smooth_in_time(meshes, mesh_errs, times, valid, k, half)
-    background = geometry.evaluate(mesh)
+    background = geometry.evaluate(mesh).astype(np.float32)
     # The uncertainty is smooth and only added in quadrature: the binned grid suffices.
-    background_err = geometry.expand(geometry.evaluate(mesh_err, binned=True))
-    image = result["image"].astype(np.float64)
-    out.update(
-        image=(image - background).astype(np.float32),
-        err=np.sqrt(result["uncert"].astype(np.float64) ** 2 + background_err**2).astype(
-            np.float32
-        ),
-        background=background.astype(np.float32),
-    )
+    background_err = geometry.evaluate(mesh_err, binned=True).astype(np.float32)
+    err = result["uncert"] ** 2
+    err += geometry.expand(background_err**2)
+    # float32 throughout: 7 significant digits are ample for fluxes in e-/s.
+    out.update(image=result["image"] - background, err=np.sqrt(err), background=background)
     excluded = (out["flags"] & PixelFlags.ManualExclude) > 0
     for key in ("image", "err"):
         out[key][excluded] = np.nan
