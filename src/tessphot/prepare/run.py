@@ -15,11 +15,9 @@ import json
 import logging
 import multiprocessing
 import os
-import sqlite3
 import time
 import warnings
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -27,6 +25,10 @@ import numpy as np
 from astropy.wcs import FITSFixedWarning
 from tqdm.auto import tqdm
 
+from tessphot.catalog.make import catalog_path
+from tessphot.catalog.sqlite_catalog import CatalogDB
+from tessphot.constants import tmag_to_flux
+from tessphot.geometry import shift_wcs
 from tessphot.io import FFIError, read_ffi
 from tessphot.prepare import background as bg
 from tessphot.prepare.cube import CHUNK_TIME, FORMAT_VERSION, create_layout, hdf5_name
@@ -52,29 +54,12 @@ STARLIGHT_TMAG_LIMIT = 19.0
 BAD_QUALITY_BITS = 1 | 2 | 4 | 8 | 32 | 128 | 4096
 
 
-def catalog_name(sector: int, camera: int, ccd: int) -> str:
-    """File name of the catalog of a sector, camera and CCD."""
-    return f"catalog_sector{sector:03d}_camera{camera}_ccd{ccd}.sqlite"
-
-
-@dataclass
-class Catalog:
-    starid: np.ndarray
-    ra: np.ndarray
-    dec: np.ndarray
-    tmag: np.ndarray
-
-
-def load_catalog(path: Path, tmag_limit: float = STARLIGHT_TMAG_LIMIT) -> Catalog | None:
+def load_catalog(path: Path, tmag_limit: float = STARLIGHT_TMAG_LIMIT) -> np.ndarray | None:
     """Stars of a catalog file (positions at the sector epoch); None when there is none."""
     if not path.is_file():
         return None
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        rows = conn.execute(
-            "SELECT starid, ra, decl, tmag FROM catalog WHERE tmag < ?", (tmag_limit,)
-        ).fetchall()
-    data = np.array(rows, dtype=float).reshape(-1, 4)
-    return Catalog(data[:, 0].astype(np.int64), data[:, 1], data[:, 2], data[:, 3])
+    with CatalogDB(path) as db:
+        return db.stars(tmag_max=tmag_limit)
 
 
 # ------------------------------------------------------------------------------------------
@@ -144,8 +129,6 @@ def _header_values(ffi) -> dict:
 
 def _science_wcs_string(ffi) -> str:
     """The frame's WCS in science-area pixel coordinates."""
-    from tessphot.simulate.pointing import shift_wcs
-
     try:
         return shift_wcs(ffi.wcs, ffi.origin[0], ffi.origin[1]).to_header_string(relax=True)
     except Exception:  # a WCS that cannot be written is left out (the frame stays usable)
@@ -262,7 +245,7 @@ def prepare_ccd(
     )
 
     # Stars: the starlight model for the background, the reference stars for the jitter.
-    catalog = load_catalog(folder / catalog_name(sector, camera, ccd))
+    catalog = load_catalog(catalog_path(folder, sector, camera, ccd))
     reference_wcs = wcs_from_string(_science_wcs_string(first))
     starlight, ref_rows, ref_cols = None, np.empty(0), np.empty(0)
     if catalog is None:
@@ -274,7 +257,7 @@ def prepare_ccd(
             ccd,
         )
     else:
-        cols, rows = reference_wcs.all_world2pix(catalog.ra, catalog.dec, 0, quiet=True)
+        cols, rows = reference_wcs.all_world2pix(catalog["ra"], catalog["decl"], 0, quiet=True)
         prf = load_prf(prf_dir, sector, camera, ccd)
         near = (
             (rows > origin[0] - 10)
@@ -282,10 +265,10 @@ def prepare_ccd(
             & (cols > origin[1] - 10)
             & (cols < origin[1] + shape[1] + 10)
         )
-        flux = 10 ** (-0.4 * (catalog.tmag[near] - 20.44))
+        flux = tmag_to_flux(catalog["tmag"][near])
         starlight = prf.render(rows[near], cols[near], flux, shape, origin).astype(np.float32)
         chosen = select_reference_stars(
-            rows[near], cols[near], catalog.tmag[near], shape, origin, mos
+            rows[near], cols[near], catalog["tmag"][near], shape, origin, mos
         )
         ref_rows, ref_cols = rows[near][chosen], cols[near][chosen]
         log.info(
