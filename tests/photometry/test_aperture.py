@@ -6,7 +6,6 @@ import sqlite3
 import warnings
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -18,6 +17,7 @@ from tessphot.photometry.aperture import optimal_aperture
 from tessphot.photometry.base import STAMP_HEIGHT, ccd_data, stamp_size
 from tessphot.photometry.scoring import score_sector
 from tessphot.prf import AnalyticPRF
+from tessphot.simulate.truth import read_truth
 from tessphot.tasks import STATUS
 
 
@@ -32,20 +32,6 @@ def _diagnostics(todo: Path) -> dict[int, dict]:
         return {r["starid"]: dict(r) for r in rows}
     finally:
         con.close()
-
-
-def _truth(path: Path) -> dict:
-    with h5py.File(path, "r") as h5:
-        return {
-            "stars": h5["stars"][:],
-            "signals": h5["signals"][:],
-            "flux": h5["flux"][:],
-            "row": h5["row"][:],
-            "col": h5["col"][:],
-            "background": h5["background"][:],
-            "ffiindex": h5["time/ffiindex"][:],
-            "attrs": dict(h5.attrs),
-        }
 
 
 def _lightcurve(run: dict, starid: int) -> Path:
@@ -72,7 +58,7 @@ def test_isolated_star_flux_matches_truth_times_enclosed_fraction(photometry_run
     """TIC A (Tmag 10, isolated): FLUX_RAW = true flux x PRF fraction inside the aperture
     (plus the little light of faint neighbours), within the noise."""
     starid = photometry_run["A"][0]
-    truth = _truth(photometry_run["truth"])
+    truth = read_truth(photometry_run["truth"])
     with fits.open(_lightcurve(photometry_run, starid)) as hdul:
         data = hdul["LIGHTCURVE"].data
         aperture = hdul["APERTURE"].data
@@ -124,7 +110,7 @@ def test_isolated_star_flux_matches_truth_times_enclosed_fraction(photometry_run
 
 def test_isolated_star_noise_is_near_the_expected_noise(photometry_run):
     starid = photometry_run["A"][0]
-    truth = _truth(photometry_run["truth"])
+    truth = read_truth(photometry_run["truth"])
     target = int(np.flatnonzero(truth["stars"]["starid"] == starid)[0])
     d = _diagnostics(photometry_run["todo"])[starid]
     attrs = truth["attrs"]

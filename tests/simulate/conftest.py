@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
 from tessphot.io import find_ffis, read_ffi
 from tessphot.simulate.config import SimulationConfig
 from tessphot.simulate.sector import simulate_sector
+from tessphot.simulate.truth import read_truth
 
 
 @dataclass
@@ -28,18 +28,7 @@ class Simulation:
         return [read_ffi(p) for p in self.ffis]
 
     def truth_arrays(self):
-        with h5py.File(self.truth, "r") as h5:
-            return {
-                "stars": h5["stars"][:],
-                "flux": h5["flux"][:],
-                "row": h5["row"][:],
-                "col": h5["col"][:],
-                "background": h5["background"][:],
-                "jitter": h5["jitter"][:],
-                "quality": h5["time/quality"][:],
-                "attrs": dict(h5.attrs),
-                "tstart": h5["time/tstart"][:],
-            }
+        return read_truth(self.truth)
 
 
 def _simulate(folder: Path, config: SimulationConfig) -> Simulation:
