@@ -36,6 +36,7 @@ from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY, PixelFlags, manual_ex
 from tessphot.prepare.frames import FrameInfo, collect_frames, sectors_cameras_ccds
 from tessphot.prepare.motion import (
     MotionSettings,
+    calibrate_centroids,
     fit_motion,
     measure_centroids,
     motion_from_wcs,
@@ -376,7 +377,7 @@ def prepare_ccd(
             workers or os.cpu_count() or 1,
             t_stream - t_setup,
         )
-    _finish(part, frames, mos, ref_rows.size)
+    _finish(part, frames, mos, ref_rows, ref_cols, prf_dir)
     os.replace(part, out)
     log.info("Wrote %s", out)
     return out
@@ -536,8 +537,16 @@ def _write_block(h5, block, quality, sum_acc, sum_cnt, meshes, mesh_errs) -> Non
     h5.flush()
 
 
-def _finish(part: Path, frames: list[FrameInfo], mos: MotionSettings, n_ref: int) -> None:
+def _finish(
+    part: Path,
+    frames: list[FrameInfo],
+    mos: MotionSettings,
+    ref_rows: np.ndarray,
+    ref_cols: np.ndarray,
+    prf_dir: str | None,
+) -> None:
     """Average image, reference frame and the motion model; mark the file complete."""
+    n_ref = ref_rows.size
     with h5py.File(part, "r+") as h5:
         if h5.attrs.get("complete", False):
             return
@@ -567,6 +576,14 @@ def _finish(part: Path, frames: list[FrameInfo], mos: MotionSettings, n_ref: int
             and np.isfinite(centroids[ref]).all(axis=1).sum() >= mos.min_translation
         ):
             source = "stars"
+            if mos.calibrate_centroids:
+                h5_attrs = h5.attrs
+                prf = load_prf(
+                    prf_dir, int(h5_attrs["sector"]), int(h5_attrs["camera"]), int(h5_attrs["ccd"])
+                )
+                centroids = calibrate_centroids(
+                    centroids, ref_rows, ref_cols, prf, mos.centroid_half
+                )
             rmss = []
             for k in range(n):
                 params, model_k, rms_k, _ = fit_motion(centroids[ref], centroids[k], centre, mos)
