@@ -29,8 +29,18 @@
    background, and the flux-weighted centroid of the aperture's positive pixels. QUALITY
    bit 256 (BackgroundShenanigans) marks cadences where an aperture pixel carries that
    pixel flag.
-4. **Contamination and neighbours.** The contamination of Lund & Handberg (2014) from the
-   catalog stars on the aperture; those other stars are the task's ``skip_targets``.
+4. **Motion correction** (tessphot's addition, setting ``motion_correction``). The aperture
+   is fixed on the pixels while the pointing moves the stars (0.1-0.5 px jumps at momentum
+   dumps change the light a small aperture collects by percent). From the PRF and the jitter
+   model, :mod:`tessphot.photometry.scene` gives the fraction of each catalogued star's
+   light in the aperture in every cadence; the flux is corrected to ``(sum - others(t)) *
+   mean_fraction / fraction(t) + mean(others)``: the neighbours' light moving in and out is
+   removed and the target's light is scaled to its mean fraction, so the mean level stays
+   the aperture's. Not applied to saturated targets (their bleed columns are not in the
+   PRF).
+5. **Contamination and neighbours.** The contamination is the catalogued neighbours' mean
+   light in the aperture over all catalogued light in it, from the PRF (wings included);
+   the other stars centred in the aperture are the task's ``skip_targets``.
 """
 
 from __future__ import annotations

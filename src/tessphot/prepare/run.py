@@ -398,6 +398,7 @@ def _stream(
         return
     half = window // 2
     shape = context["shape"]
+    bgs = context["background_settings"]
     settings = context["background_settings"]
     geometry = bg.MeshGeometry(shape, settings.box_size, settings.binning)
     with h5py.File(part, "r+") as h5:
@@ -455,7 +456,7 @@ def _stream(
                 while pending and k >= min(max(pending[0]["index"] + half, 2 * half), n - 1):
                     done = pending.popleft()
                     block.append(
-                        _finish_frame(done, meshes, mesh_errs, times, valid, half, geometry)
+                        _finish_frame(done, meshes, mesh_errs, times, valid, half, geometry, bgs)
                     )
                     if len(block) == CHUNK_TIME or block[-1]["index"] == n - 1:
                         _write_block(h5, block, quality, sum_acc, sum_cnt, meshes, mesh_errs)
@@ -468,7 +469,9 @@ def _stream(
                 pool.join()
 
 
-def _finish_frame(result, meshes, mesh_errs, times, valid, half, geometry) -> dict:
+def _finish_frame(
+    result, meshes, mesh_errs, times, valid, half, geometry, bgs: bg.BackgroundSettings
+) -> dict:
     """Subtract the time-smoothed background from one frame."""
     k = result["index"]
     shape = geometry.shape
@@ -484,7 +487,9 @@ def _finish_frame(result, meshes, mesh_errs, times, valid, half, geometry) -> di
         if out["flags"] is None:
             out["flags"] = np.full(shape, PixelFlags.ManualExclude, dtype=np.uint8)
         return out
-    mesh, mesh_err = bg.smooth_in_time(meshes, mesh_errs, times, valid, k, half)
+    mesh, mesh_err = bg.smooth_in_time(
+        meshes, mesh_errs, times, valid, k, half, bgs.curvature_sigma
+    )
     background = geometry.evaluate(mesh).astype(np.float32)
     # The uncertainty is smooth and only added in quadrature: the binned grid suffices.
     background_err = geometry.evaluate(mesh_err, binned=True).astype(np.float32)
