@@ -269,13 +269,25 @@ def estimate_background(
     bnoise = float(np.nanmedian(bunc)) if np.isfinite(bunc).any() else sky_noise
     model = np.zeros(geometry.binned_shape)
     mesh = np.zeros(geometry.mesh_shape)
-    mesh_err = None
+    if bmask.all():
+        # No sky pixel at all (a small cutout filled by a saturated star): the background
+        # cannot be measured; it is left at zero and every pixel flagged as not used.
+        return FrameBackground(
+            mesh=mesh,
+            mesh_err=np.zeros(geometry.mesh_shape),
+            not_used=np.ones(image.shape, dtype=bool),
+            model=np.zeros(image.shape),
+            anomalous=np.zeros(image.shape, dtype=bool),
+        )
+    mesh_err = np.zeros(geometry.mesh_shape)
     for iteration in range(settings.iterations):
         if iteration:
             resid = (bdata - model) / np.where(bunc > 0, bunc, bnoise)
             outliers = np.nan_to_num(resid, nan=0.0) > settings.source_sigma
             if settings.source_dilation:
                 outliers = ndimage.binary_dilation(outliers, iterations=settings.source_dilation)
+            if (bmask | outliers).all():
+                break  # nothing left to refine the model with
             bmask |= outliers
         # Each pass measures what the current model misses. The residual is flat inside a
         # box, so a box median no longer depends on where its unmasked pixels lie (with a
