@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
 from tessphot.constants import (
@@ -216,6 +217,7 @@ def read_cutout(path: str | os.PathLike[str]) -> Cutout:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
+            warnings.simplefilter("ignore", AstropyUserWarning)  # damage raises below
             with fits.open(path, memmap=False) as hdul:
                 names = [hdu.name for hdu in hdul]
                 if "PIXELS" not in names or "APERTURE" not in names:

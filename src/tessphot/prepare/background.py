@@ -258,7 +258,11 @@ def estimate_background(
     data = np.nan_to_num(image, nan=0.0)
     if starlight is not None:
         data = data - starlight
-        mask |= starlight > settings.star_mask_fraction * sky_noise
+        starred = mask | (starlight > settings.star_mask_fraction * sky_noise)
+        # A small region (a cutout) may be covered by the light of its stars: then their
+        # predicted light is only subtracted, not masked.
+        if not starred.all():
+            mask = starred
     # The statistics run on the binned image.
     # Binned pixels average their unmasked pixels; they are masked when all of them are.
     bdata = geometry.bin(np.where(mask, np.nan, data))
