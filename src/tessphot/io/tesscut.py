@@ -25,6 +25,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -336,6 +337,17 @@ def _table_physical_origin(header: fits.Header, columns: list[str]) -> tuple[int
     return _physical_origin(fits.Header(list(cards.items())))
 
 
+@lru_cache(maxsize=16)
+def _model_wcs(sector: int, camera: int, ccd: int) -> WCS | None:
+    """The CCD's science-area WCS model (tesswcs), None for a sector it does not know."""
+    from tessphot.geometry import sector_geometry
+
+    try:
+        return sector_geometry(sector, camera, ccd).science_wcs
+    except ValueError:
+        return None
+
+
 def _geometry(
     path: Path,
     name: CutoutName,
@@ -346,7 +358,7 @@ def _geometry(
 ) -> tuple[tuple[int, int], WCS, str]:
     """The cutout's science origin and WCS, checked against the requested position and the
     CCD's WCS model (see the module notes)."""
-    from tessphot.geometry import sector_geometry, shift_wcs
+    from tessphot.geometry import shift_wcs
 
     ny, nx = shape
     middle = ((nx - 1) / 2, (ny - 1) / 2)
@@ -364,10 +376,7 @@ def _geometry(
         )
     except (ValueError, KeyError, MemoryError):
         wcs, wcs_ok = None, False
-    try:
-        model = sector_geometry(name.sector, name.camera, name.ccd).science_wcs
-    except ValueError:
-        model = None
+    model = _model_wcs(name.sector, name.camera, name.ccd)
     if model is None:
         if not wcs_ok or physical is None:
             raise TESScutError(path, "no usable WCS and no WCS model of the CCD to place it")
