@@ -218,3 +218,21 @@ def test_spice_kernel_matches_the_tables(tables, tmp_path):
     difference = np.abs(spice.position_km(probe) - tables.position_km(probe)).max()
     print(f"SPICE vs tables: {difference * 1e3:.2f} m")
     assert difference < 0.01  # km
+
+
+def test_cli_lists_and_downloads(test_data, tmp_path, monkeypatch, capsys):
+    """``tessphot ephemeris`` lists the tables found; with sectors it downloads into the cache."""
+    import gzip
+
+    from tessphot.cli import EXIT_OK, main
+
+    monkeypatch.setenv(eph.EPHEMERIS_ENV, str(test_data / "ephemeris"))
+    monkeypatch.setenv(eph.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(eph.SPICE_ENV, raising=False)
+    assert main(["ephemeris"]) == EXIT_OK
+    assert "20180720_tess_ephem.csv.gz: JD 2458270.50-2458483.50" in capsys.readouterr().out
+    content = gzip.decompress((test_data / "ephemeris" / "20180720_tess_ephem.csv.gz").read_bytes())
+    monkeypatch.setattr(eph.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(content))
+    assert main(["ephemeris", "1"]) == EXIT_OK
+    assert "sector 1: " in capsys.readouterr().out
+    assert len(list((tmp_path / "cache").glob("horizons_tess_*.csv"))) == 1
