@@ -55,11 +55,13 @@ METHOD_BITS = ApertureBits.PHOTOMETRIC | ApertureBits.CENTROID
 
 class ArrayCube:
     """In-memory cubes with the interface of :class:`tessphot.prepare.cube.PreparedCube`:
-    ``h5[name][t, rows, cols]`` and :meth:`stamp` (science coordinates)."""
+    ``h5[name][t, rows, cols]``, :meth:`stamp` (science coordinates) and ``attrs`` (no
+    prepare-stage attributes: a TPF is not prepared)."""
 
     def __init__(self, cubes: dict[str, np.ndarray], origin: tuple[int, int]) -> None:
         self.h5 = cubes
         self.origin = origin
+        self.attrs: dict[str, object] = {}
 
     def stamp(self, name: str, row_min: int, row_max: int, col_min: int, col_max: int):
         """A stamp of a cube over all cadences, shape (N, rows, cols)."""
