@@ -59,6 +59,7 @@ def photometry_task(
     plot: bool = False,
     version: int = 1,
     settings: Mapping[str, Any] | None = None,
+    timing: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the photometry of one task and return its result for the task manager.
 
@@ -76,6 +77,8 @@ def photometry_task(
         Processing version of the output.
     settings : mapping, optional
         The ``[photometry]`` settings.
+    timing : mapping, optional
+        The ``[timing]`` settings (:class:`tessphot.timing.TimingSettings`).
 
     Returns
     -------
@@ -108,6 +111,7 @@ def photometry_task(
                 plot=plot,
                 version=version,
                 settings=settings,
+                timing=timing,
             ) as phot:
                 status = phot.photometry()
                 if status in HAS_LIGHTCURVE:
@@ -176,6 +180,7 @@ def run_photometry(
     plot: bool = False,
     version: int = 1,
     settings: Mapping[str, Any] | None = None,
+    timing: Mapping[str, Any] | None = None,
 ) -> RunReport:
     """Run the photometry of the tasks of ``<input_folder>/todo.sqlite``.
 
@@ -205,6 +210,8 @@ def run_photometry(
         Processing version of the output.
     settings : mapping, optional
         The ``[photometry]`` settings.
+    timing : mapping, optional
+        The ``[timing]`` settings.
 
     Returns
     -------
@@ -262,6 +269,7 @@ def run_photometry(
                     plot=plot,
                     version=version,
                     settings=settings,
+                    timing=timing,
                 )
             except (KeyboardInterrupt, SystemExit):
                 manager.save_result(

@@ -267,7 +267,11 @@ def estimate_background(
     data = np.nan_to_num(image, nan=0.0)
     if starlight is not None:
         data = data - starlight
-        mask |= starlight > settings.star_mask_fraction * sky_noise
+        starred = mask | (starlight > settings.star_mask_fraction * sky_noise)
+        # A small region (a cutout) may be covered by the light of its stars: then their
+        # predicted light is only subtracted, not masked.
+        if not starred.all():
+            mask = starred
     # The statistics run on the binned image.
     # Binned pixels average their unmasked pixels; they are masked when all of them are.
     bdata = geometry.bin(np.where(mask, np.nan, data))
@@ -278,13 +282,25 @@ def estimate_background(
     bnoise = float(np.nanmedian(bunc)) if np.isfinite(bunc).any() else sky_noise
     model = np.zeros(geometry.binned_shape)
     mesh = np.zeros(geometry.mesh_shape)
-    mesh_err = None
+    if bmask.all():
+        # No sky pixel at all (a small cutout filled by a saturated star): the background
+        # cannot be measured; it is left at zero and every pixel flagged as not used.
+        return FrameBackground(
+            mesh=mesh,
+            mesh_err=np.zeros(geometry.mesh_shape),
+            not_used=np.ones(image.shape, dtype=bool),
+            model=np.zeros(image.shape),
+            anomalous=np.zeros(image.shape, dtype=bool),
+        )
+    mesh_err = np.zeros(geometry.mesh_shape)
     for iteration in range(settings.iterations):
         if iteration:
             resid = (bdata - model) / np.where(bunc > 0, bunc, bnoise)
             outliers = np.nan_to_num(resid, nan=0.0) > settings.source_sigma
             if settings.source_dilation:
                 outliers = ndimage.binary_dilation(outliers, iterations=settings.source_dilation)
+            if (bmask | outliers).all():
+                break  # nothing left to refine the model with
             bmask |= outliers
         # Each pass measures what the current model misses. The residual is flat inside a
         # box, so a box median no longer depends on where its unmasked pixels lie (with a
