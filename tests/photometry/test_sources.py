@@ -95,6 +95,8 @@ def test_tpf_photometry_against_spoc(tpf_run, test_data, prf_dir):
     """TIC 25155310 from its TPF: times within 1 ms of SPOC's, SPOC's aperture bits kept,
     and our aperture's flux against SAP_FLUX as the PRF says the apertures differ."""
     assert tpf_run["report"].failed == 0
+    statuses = {t["starid"]: t["status"] for t in _rows(tpf_run["todo"])}
+    assert statuses[TIC] == 1  # OK: a mask reaching the TPF's edge is no warning
     diagnostics = {d["priority"]: d for d in _rows(tpf_run["todo"], "diagnostics")}
     path = tpf_run["folder"] / diagnostics[1]["lightcurve"]
     assert path.parent.parent.name == "c0120"
@@ -119,6 +121,8 @@ def test_tpf_photometry_against_spoc(tpf_run, test_data, prf_dir):
     expected = spoc_time - spoc_timecorr - TPF_STAMP_OFFSET_S / 86400 + lc["TIMECORR"]
     assert np.abs(lc["TIME"] - expected).max() * 86400 < 1e-4
     assert primary["TOFFSET"] == pytest.approx(TPF_STAMP_OFFSET_S)
+    # Real data with no SPOC PRF configured: no motion correction with the analytic PRF.
+    assert primary["AP_MCORR"] is False and primary["AP_PRF"].lower().startswith("analytic")
     assert "tables" in primary["BARYSRC"]
     # APERTURE: SPOC's collected (1), background (4) and output bits kept, ours (2, 8) added.
     spoc_bits = tpf.aperture

@@ -37,7 +37,8 @@
    mean_fraction / fraction(t) + mean(others)``: the neighbours' light moving in and out is
    removed and the target's light is scaled to its mean fraction, so the mean level stays
    the aperture's. Not applied to saturated targets (their bleed columns are not in the
-   PRF).
+   PRF), nor with the analytic PRF on real data (too crude in the wings: the SPOC models are
+   needed, setting ``prf_dir``).
 5. **Contamination and neighbours.** The contamination is the catalogued neighbours' mean
    light in the aperture over all catalogued light in it, from the PRF (wings included);
    the other stars centred in the aperture are the task's ``skip_targets``.
@@ -64,6 +65,7 @@ from tessphot.photometry.k2p2 import (
 )
 from tessphot.photometry.scene import PRF_REACH, ApertureLight, aperture_light, ccd_prf
 from tessphot.prepare.flags import PixelFlags
+from tessphot.prf import AnalyticPRF
 from tessphot.tasks.status import STATUS
 
 logger = logging.getLogger(__name__)
@@ -201,6 +203,12 @@ class AperturePhotometry(BasePhotometry):
                 "right": bool(mask[:, -1].any()),
             }
             if not any(touching.values()):
+                return mask, STATUS.OK
+            if self.data.full_stamp:
+                # A target pixel file: SPOC chose the pixels; the mask may reach their edge.
+                logger.info(
+                    "TIC %d: the aperture reaches the edge of the target pixels", self.starid
+                )
                 return mask, STATUS.OK
             grow = {side: s.stamp_grow if hit else 0 for side, hit in touching.items()}
             if not self.resize_stamp(**grow):
@@ -346,7 +354,7 @@ class AperturePhotometry(BasePhotometry):
         quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
         # -- the pointing motion: light moving in and out of the fixed aperture ----------
         self.light = self._aperture_light(mask)
-        if self.settings.motion_correction and self.tmag >= self.k2p2.saturation_limit:
+        if self._motion_correction_applies():
             flux, scale = self.light.corrected(flux)
             flux_err = flux_err * scale
             self.motion_corrected = True
@@ -393,6 +401,21 @@ class AperturePhotometry(BasePhotometry):
         return ccd_prf(
             d.cube.attrs.get("settings"), self.settings.prf_dir, d.sector, d.camera, d.ccd
         )
+
+    def _motion_correction_applies(self) -> bool:
+        """Whether to correct the flux for the motion: asked for, an unsaturated target, and a
+        PRF good enough for it (a SPOC model; the analytic PRF only on simulated data made
+        with it, as it is too crude for real stars' wings)."""
+        if not self.settings.motion_correction or self.tmag < self.k2p2.saturation_limit:
+            return False
+        if isinstance(self._prf, AnalyticPRF) and not self.data.simulated:
+            logger.info(
+                "TIC %d: no motion correction with the analytic PRF on real data (set "
+                "[photometry] prf_dir to the SPOC PRF models)",
+                self.starid,
+            )
+            return False
+        return True
 
     def _aperture_light(self, mask: np.ndarray) -> ApertureLight:
         """The light of the target and of the catalogued stars near the stamp in ``mask``,

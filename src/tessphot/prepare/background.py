@@ -380,7 +380,8 @@ def smooth_in_time(
         pinv = np.linalg.pinv(np.vander(dt, degree + 1, increasing=True))
         coef = pinv @ y
         var = (pinv**2) @ err2
-        return coef[0], var[0], np.abs(coef[-1]) / np.sqrt(var[-1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return coef[0], var[0], np.abs(coef[-1]) / np.sqrt(var[-1])
 
     value, var, _ = fit(1)
     if use.size >= 4 and math.isfinite(curvature_sigma):
