@@ -1,0 +1,194 @@
+"""Worker processes on this machine (``tessphot run -j N``).
+
+The workers are started with the ``spawn`` method (no state inherited from the master) and
+talk to it through one pipe each. The master waits on the pipes and on the processes
+themselves, so a worker that dies (killed by a signal, out of memory, a crash in compiled
+code) is noticed at once: its task goes back to the queue (or is an ERROR after
+:data:`~tessphot.parallel.master.MAX_TASK_KILLS` deaths) and a new worker takes its place.
+Workers ignore SIGINT: on Ctrl-C the master stores the tasks being worked on as ABORT and
+stops them. A worker whose master dies stops when it finds its pipe closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from tessphot.parallel.master import PREFETCH, Master
+from tessphot.parallel.worker import quiet_worker_logging, serve
+from tessphot.photometry.run import TaskConfig
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a worker has to stop after it was told to, before it is terminated.
+STOP_TIMEOUT = 10.0
+#: Workers that may die in a row without having finished a task before the run gives up
+#: (they die as they start: a broken installation, not a bad task).
+MAX_IDLE_DEATHS = 3
+
+
+def _worker_main(conn: Connection, config: TaskConfig, debug: bool) -> None:
+    """Entry point of a worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    quiet_worker_logging(debug)
+
+    def receive() -> dict[str, Any] | None:
+        try:
+            return conn.recv()
+        except (EOFError, OSError):  # the master is gone
+            return None
+
+    try:
+        serve(config, receive, conn.send)
+    except (BrokenPipeError, ConnectionResetError):  # the master is gone
+        pass
+    finally:
+        conn.close()
+
+
+@dataclass
+class _Worker:
+    number: int
+    process: BaseProcess
+    conn: Connection
+    #: Told to stop (nothing left to do).
+    stopping: bool = False
+    #: Results it sent.
+    results: int = 0
+
+
+class LocalPool:
+    """``size`` worker processes on this machine.
+
+    Parameters
+    ----------
+    size : int
+        Number of worker processes (at least 1).
+    """
+
+    def __init__(self, size: int) -> None:
+        if isinstance(size, bool) or int(size) != size or size < 1:
+            raise ValueError(f"the number of workers must be a positive integer: {size!r}")
+        self.size = int(size)
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: dict[int, _Worker] = {}
+        self._started = 0
+
+    def run(self, master: Master) -> None:
+        """Run the master's tasks in the worker processes until none is left."""
+        idle_deaths = 0
+        try:
+            for _ in range(self.size):
+                self._start(master.config)
+            for worker in list(self._workers.values()):
+                self._feed(master, worker)
+            while any(not w.stopping for w in self._workers.values()):
+                waitables: list[Any] = []
+                for worker in self._workers.values():
+                    waitables += [worker.conn, worker.process.sentinel]
+                ready = set(wait(waitables))
+                for worker in list(self._workers.values()):
+                    if worker.conn in ready or worker.process.sentinel in ready:
+                        if self._receive(master, worker):
+                            idle_deaths = 0 if worker.results else idle_deaths + 1
+                            if idle_deaths >= MAX_IDLE_DEATHS:
+                                raise RuntimeError(
+                                    f"{idle_deaths} worker processes died before finishing a "
+                                    "task (exit code "
+                                    f"{worker.process.exitcode}); see the messages above"
+                                )
+                            if not master.finished:
+                                self._start(master.config)
+                for worker in list(self._workers.values()):
+                    if not worker.stopping and not master.held(worker.number):
+                        self._feed(master, worker)
+            self._join()
+        finally:
+            self._terminate()
+
+    # ----------------------------------------------------------------------------------------
+    def _start(self, config: TaskConfig) -> _Worker:
+        self._started += 1
+        parent, child = self._context.Pipe()
+        debug = logging.getLogger("tessphot").getEffectiveLevel() <= logging.DEBUG
+        process = self._context.Process(
+            target=_worker_main,
+            args=(child, config, debug),
+            name=f"tessphot-worker-{self._started}",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        worker = _Worker(self._started, process, parent)
+        self._workers[worker.number] = worker
+        logger.debug("Worker %d started (pid %d)", worker.number, process.pid)
+        return worker
+
+    def _feed(self, master: Master, worker: _Worker) -> None:
+        """Top up a worker's tasks; tell it to stop when everything is done."""
+        while master.held(worker.number) < PREFETCH:
+            task = master.next_task(worker.number)
+            if task is None:
+                break
+            worker.conn.send(task)
+        if not master.held(worker.number) and master.finished:
+            worker.stopping = True
+            try:
+                worker.conn.send(None)
+            except OSError:  # it died meanwhile; noticed with its sentinel
+                pass
+
+    def _receive(self, master: Master, worker: _Worker) -> bool:
+        """Read what a worker sent; returns True when it died (and was dealt with)."""
+        try:
+            while worker.conn.poll():
+                result = worker.conn.recv()
+                worker.results += 1
+                master.save(worker.number, result)
+        except (EOFError, OSError):
+            pass
+        else:
+            if worker.process.is_alive() or worker.stopping:
+                if not worker.stopping:
+                    self._feed(master, worker)
+                return False
+        worker.process.join()
+        del self._workers[worker.number]
+        worker.conn.close()
+        if worker.stopping and worker.process.exitcode == 0:
+            return False
+        master.worker_lost(worker.number, _how_it_died(worker.process.exitcode))
+        return True
+
+    def _join(self) -> None:
+        for worker in self._workers.values():
+            worker.process.join(STOP_TIMEOUT)
+
+    def _terminate(self) -> None:
+        """Stop every worker still running (after an error or an interruption)."""
+        for worker in self._workers.values():
+            if worker.process.is_alive():
+                worker.process.terminate()
+        for worker in self._workers.values():
+            worker.process.join(STOP_TIMEOUT)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self._workers.clear()
+
+
+def _how_it_died(exitcode: int | None) -> str:
+    """``'killed by signal SIGKILL'`` or ``'exit code 1'``."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = str(-exitcode)
+        return f"killed by signal {name}"
+    return f"exit code {exitcode}"
