@@ -40,6 +40,8 @@ def quiet_worker_logging(debug: bool = False) -> None:
         setup_logging(debug=True)
         return
     package = logging.getLogger("tessphot")
+    for handler in list(package.handlers):
+        package.removeHandler(handler)
     package.addHandler(logging.NullHandler())
     package.setLevel(logging.WARNING)
     package.propagate = False

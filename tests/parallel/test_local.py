@@ -1,0 +1,169 @@
+"""``tessphot run -j N``: local worker processes, and the faults they must survive.
+
+The runs are real processes: the command line in a subprocess, its workers spawned by it;
+faults are real SIGKILLs (from the test, or from the workers' test hook,
+``tessphot.parallel.worker``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tessphot.cli import EXIT_ERROR, EXIT_OK
+from tessphot.parallel.worker import KILL_ONCE_ENV, KILL_STARID_ENV
+from tessphot.photometry.run import run_photometry
+from tessphot.tasks import STATUS
+
+#: Statuses of a finished task.
+FINAL = {int(STATUS.OK), int(STATUS.WARNING), int(STATUS.SKIPPED)}
+#: Seconds to wait for processes to appear or go away.
+PROCESS_TIMEOUT = 60.0
+
+
+def test_two_workers_give_the_serial_results(sector_copy, tmp_path, run_cli, todo_tools):
+    """Same statuses and fluxes as a serial run; summary.json with the counts and the mean
+    task and wait times; a wait time per task in the diagnostics."""
+    read_todo, check_light_curves = todo_tools
+    serial = tmp_path / "serial"
+    serial.mkdir()
+    for path in sector_copy.glob("*.*"):
+        (serial / path.name).write_bytes(path.read_bytes())
+    run_photometry(serial, run_all=True)
+
+    result = run_cli(["run", str(sector_copy), "--all", "-j", "2"])
+    assert result.returncode == EXIT_OK, result.stderr
+    assert "2 worker(s)" in result.stdout and "waited" in result.stdout
+    assert "task/s" in result.stderr  # the progress bar: rate and time left
+    parallel, expected = read_todo(sector_copy), read_todo(serial)
+    assert {p: t["status"] for p, t in parallel.items()} == {
+        p: t["status"] for p, t in expected.items()
+    }
+    for priority, task in parallel.items():
+        if task["status"] in (STATUS.OK, STATUS.WARNING):
+            np.testing.assert_allclose(task["mean_flux"], expected[priority]["mean_flux"])
+            assert task["worker_wait_time"] is not None and task["worker_wait_time"] >= 0
+    check_light_curves(sector_copy / "lightcurves")
+    summary = json.loads((sector_copy / "lightcurves" / "summary.json").read_text())
+    assert summary["tasks_run"] == len(parallel) and summary["STARTED"] == 0
+    assert summary["OK"] == sum(t["status"] == STATUS.OK for t in parallel.values())
+    assert summary["mean_elaptime"] > 0 and summary["mean_worker_waittime"] >= 0
+
+
+def test_killed_worker_task_is_queued_again(small_sector, sector_copy, run_cli, todo_tools):
+    """A worker killed (SIGKILL) in the middle of a task: noticed, the task goes back to the
+    queue, a new worker does it, and the run completes with every task done."""
+    read_todo, check_light_curves = todo_tools
+    victim = small_sector["A"][0]
+    marker = sector_copy / "killed-once"
+    env = {KILL_STARID_ENV: str(victim), KILL_ONCE_ENV: str(marker)}
+    result = run_cli(["run", str(sector_copy), "--all", "-j", "2"], env=env)
+    assert marker.exists(), "the test hook did not kill a worker"
+    assert result.returncode == EXIT_OK, result.stderr
+    assert "killed by signal SIGKILL" in result.stderr and "queued again" in result.stderr
+    tasks = read_todo(sector_copy)
+    assert all(t["status"] in FINAL for t in tasks.values())
+    (done,) = [t for t in tasks.values() if t["starid"] == victim]
+    assert done["status"] == STATUS.OK
+    assert (sector_copy / done["lightcurve"]).is_file()
+    check_light_curves(sector_copy / "lightcurves")
+
+
+def test_task_that_kills_its_worker_twice_is_an_error(
+    small_sector, sector_copy, run_cli, todo_tools
+):
+    read_todo, check_light_curves = todo_tools
+    victim = small_sector["A"][0]
+    result = run_cli(
+        ["run", str(sector_copy), "--all", "-j", "2"], env={KILL_STARID_ENV: str(victim)}
+    )
+    assert result.returncode == EXIT_ERROR, result.stderr
+    tasks = read_todo(sector_copy)
+    (failed,) = [t for t in tasks.values() if t["starid"] == victim]
+    assert failed["status"] == STATUS.ERROR
+    assert "killed its worker process 2 times" in failed["errors"]
+    assert "SIGKILL" in failed["errors"]
+    others = [t for t in tasks.values() if t["starid"] != victim]
+    assert all(t["status"] in FINAL for t in others)
+    assert f"ERROR TIC {victim}" in result.stdout
+    check_light_curves(sector_copy / "lightcurves")
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid``."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_killed_master_loses_nothing(sector_copy, run_cli, todo_tools):
+    """SIGKILL the master in the middle of a run: its workers stop, every result it had
+    saved stays, and a rerun does the rest, redoing nothing saved, with no corrupt file."""
+    import subprocess
+    import sys
+
+    read_todo, check_light_curves = todo_tools
+    output = sector_copy / "lightcurves"
+    master = subprocess.Popen(
+        [sys.executable, "-m", "tessphot.cli", "-q", "run", str(sector_copy), "--all", "-j", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    while len(list(output.rglob("*-tasoc_lc.fits.gz"))) < 4:
+        assert master.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no light curve appeared"
+        time.sleep(0.02)
+    workers = _children(master.pid)
+    assert workers
+    os.kill(master.pid, signal.SIGKILL)
+    master.wait()
+    while any(_alive(pid) for pid in workers):  # they notice their master is gone
+        assert time.monotonic() < deadline, "workers outlived their master"
+        time.sleep(0.05)
+
+    before = read_todo(sector_copy)
+    saved = {p: t for p, t in before.items() if t["status"] in FINAL}
+    left = [p for p, t in before.items() if t["status"] not in FINAL]
+    assert saved and left, "kill the master in the middle of the run"
+    stamps = {
+        p: (sector_copy / t["lightcurve"]).stat().st_mtime_ns
+        for p, t in saved.items()
+        if t["lightcurve"]
+    }
+    check_light_curves(output)
+
+    result = run_cli(["run", str(sector_copy), "--all", "-j", "2"])
+    assert result.returncode == EXIT_OK, result.stderr
+    ran = int(result.stdout.split("Ran ")[1].split()[0])
+    assert ran <= len(left)
+    after = read_todo(sector_copy)
+    assert all(t["status"] in FINAL for t in after.values())
+    for priority, stamp in stamps.items():  # not redone
+        assert after[priority]["lightcurve"] == saved[priority]["lightcurve"]
+        assert (sector_copy / after[priority]["lightcurve"]).stat().st_mtime_ns == stamp
+    files = check_light_curves(output)
+    paths = [t["lightcurve"] for t in after.values() if t["status"] != STATUS.SKIPPED]
+    assert len(paths) == len(set(paths)) and {sector_copy / p for p in paths} <= set(files)
