@@ -57,6 +57,9 @@ def main() -> None:
         "--workers", type=int, nargs="*", default=[1, 2], help="local worker counts to time"
     )
     parser.add_argument("--ranks", type=int, default=3, help="MPI ranks (0: no MPI run)")
+    parser.add_argument(
+        "--serial", action="store_true", help="also time a run without workers (reference)"
+    )
     args = parser.parse_args()
 
     folder = Path(args.folder)
@@ -67,6 +70,8 @@ def main() -> None:
         print(f"  (fewer than the issue's {MIN_STARS} stars)")
 
     rows = []
+    if args.serial:
+        rows.append(("serial, in one process", timed_run(folder, ["run", "--all"])))
     for workers in args.workers:
         rows.append(
             (f"local, -j {workers}", timed_run(folder, ["run", "--all", "-j", str(workers)]))
@@ -81,12 +86,19 @@ def main() -> None:
                 timed_run(folder, ["run-mpi", "--all"], prefix=mpiexec),
             )
         )
-    print(f"\n{'run':32s} {'tasks':>6s} {'seconds':>8s} {'stars/s':>8s} {'wait %':>7s}")
-    for name, (ran, seconds, waited) in rows:
-        print(f"{name:32s} {ran:6d} {seconds:8.1f} {ran / seconds:8.2f} {waited:7.2f}")
     print(
-        "\nstars/s: tasks finished per second of wall-clock time of the whole command; wait "
-        "%: time the workers waited for a task from the master, of their total time"
+        f"\n{'run':32s} {'run':>6s} {'seconds':>8s} {'stars/s':>8s} {'todo/s':>7s} {'wait %':>7s}"
+    )
+    for name, (ran, seconds, waited) in rows:
+        print(
+            f"{name:32s} {ran:6d} {seconds:8.1f} {ran / seconds:8.2f} {tasks / seconds:7.2f} "
+            f"{waited:7.2f}"
+        )
+    print(
+        "\nrun: tasks run (the others became SKIPPED by a brighter star's result before their "
+        "turn); stars/s: tasks run per second of wall-clock time of the whole command; "
+        "todo/s: tasks of the todo list settled per second; wait %: time the workers waited "
+        "for a task from the master, of their total time"
     )
 
 

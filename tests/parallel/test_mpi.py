@@ -47,29 +47,10 @@ def mpiexec() -> list[str]:
     return command
 
 
-def test_three_rank_job(sector_copy, mpiexec, run_cli, todo_tools):
-    """``mpiexec -n 3 tessphot run-mpi --all``: rank 0 saves every result, the two worker
-    ranks do the photometry."""
-    read_todo, check_light_curves = todo_tools
-    result = run_cli(
-        ["run-mpi", str(sector_copy), "--all"],
-        command=[*mpiexec, sys.executable, "-m", "tessphot.cli"],
-    )
-    assert result.returncode == EXIT_OK, result.stderr
-    assert "2 worker(s)" in result.stdout
-    tasks = read_todo(sector_copy)
-    assert all(t["status"] in FINAL for t in tasks.values())
-    assert all(
-        t["worker_wait_time"] is not None for t in tasks.values() if t["status"] == STATUS.OK
-    )
-    check_light_curves(sector_copy / "lightcurves")
-    summary = json.loads((sector_copy / "lightcurves" / "summary.json").read_text())
-    assert summary["tasks_run"] == len(tasks) and summary["STARTED"] == 0
-
-
 def test_dead_rank_ends_the_job_and_a_rerun_resumes(sector_copy, mpiexec, run_cli, todo_tools):
-    """A master killed after saving three results ends the job, and so does a worker rank
-    that dies. Nothing saved is lost: the rerun does only the rest, with no corrupt file."""
+    """Real 3-rank jobs. A master killed after saving three results ends the job, and so
+    does a worker rank that dies. Nothing saved is lost: ``mpiexec -n 3 tessphot run-mpi``
+    then does only the rest, with no corrupt file, and keeps summary.json current."""
     read_todo, check_light_curves = todo_tools
     script = [*mpiexec, sys.executable, str(REPO / "run_tessphot_mpi.py")]
     args = ["--all", str(sector_copy)]
@@ -93,12 +74,19 @@ def test_dead_rank_ends_the_job_and_a_rerun_resumes(sector_copy, mpiexec, run_cl
     }
     check_light_curves(sector_copy / "lightcurves")
 
-    rerun = run_cli(args, command=script)
+    rerun = run_cli(["run-mpi", *args], command=[*mpiexec, sys.executable, "-m", "tessphot.cli"])
     assert rerun.returncode == EXIT_OK, rerun.stderr
+    assert "2 worker(s)" in rerun.stdout
     after = read_todo(sector_copy)
     assert all(t["status"] in FINAL for t in after.values())
     ran = int(rerun.stdout.split("Ran ")[1].split()[0])
     assert ran <= len(after) - len(saved)
     for priority, stamp in stamps.items():  # not redone
         assert (sector_copy / after[priority]["lightcurve"]).stat().st_mtime_ns == stamp
+    assert all(
+        t["worker_wait_time"] is not None for t in after.values() if t["status"] == STATUS.OK
+    )
     check_light_curves(sector_copy / "lightcurves")
+    summary = json.loads((sector_copy / "lightcurves" / "summary.json").read_text())
+    assert summary["tasks_run"] == ran and summary["STARTED"] == 0
+    assert summary["OK"] == sum(t["status"] == STATUS.OK for t in after.values())

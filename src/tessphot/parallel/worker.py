@@ -1,10 +1,11 @@
 """The worker side of a parallel run: run the tasks the master sends, send back the results.
 
 Two environment variables are **test hooks** (for the tests of the fault handling, never for
-production runs): with ``TESSPHOT_TEST_KILL_STARID=TIC`` a worker kills itself with SIGKILL
-when it starts the task of that star, as a crash of the photometry (a segmentation fault,
-the out-of-memory killer) would; with ``TESSPHOT_TEST_KILL_ONCE=FILE`` as well, only the
-first worker to get there does (it creates FILE), so the task succeeds when it is retried.
+production runs). ``TESSPHOT_TEST_KILL_STARID=TIC[,TIC...]``: a worker kills itself with
+SIGKILL when it starts the task of one of these stars, as a crash of the photometry (a
+segmentation fault, the out-of-memory killer) would. ``TESSPHOT_TEST_KILL_ONCE_STARID``: the
+same, but only the first time (the worker leaves a marker file
+``.tessphot-test-killed-TIC`` in the input folder), so that the task succeeds when retried.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from tessphot.photometry.run import TaskConfig
 
 logger = logging.getLogger(__name__)
 
-#: Test hook: TIC number of a star whose task kills its worker (SIGKILL).
+#: Test hook: TIC numbers of stars whose task kills its worker (SIGKILL) every time.
 KILL_STARID_ENV = "TESSPHOT_TEST_KILL_STARID"
-#: Test hook: marker file; when set, only the worker that creates it is killed.
-KILL_ONCE_ENV = "TESSPHOT_TEST_KILL_ONCE"
+#: Test hook: TIC numbers of stars whose task kills its worker the first time only.
+KILL_ONCE_STARID_ENV = "TESSPHOT_TEST_KILL_ONCE_STARID"
+#: Test hook: name of the marker file of a star whose task killed a worker once.
+KILL_MARKER = ".tessphot-test-killed-{starid}"
 #: Threads of numpy's linear-algebra libraries per worker (one core per worker).
 WORKER_THREADS = 1
 
@@ -77,22 +80,27 @@ def serve(
             if task is None:
                 return done
             wait = time.perf_counter() - waiting
-            _kill_hook(task)
+            _kill_hook(config, task)
             result = config.run(task)
             result["worker_wait_time"] = wait
             send(result)
             done += 1
 
 
-def _kill_hook(task: Mapping[str, Any]) -> None:
-    """The test hook of the module docstring."""
-    starid = os.environ.get(KILL_STARID_ENV)
-    if not starid or int(starid) != int(task["starid"]):
-        return
-    marker = os.environ.get(KILL_ONCE_ENV)
-    if marker:
+def _kill_hook(config: TaskConfig, task: Mapping[str, Any]) -> None:
+    """The test hooks of the module docstring."""
+    starid = int(task["starid"])
+    if starid in _starids(KILL_ONCE_STARID_ENV):
+        marker = config.input_folder / KILL_MARKER.format(starid=starid)
         try:
             os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
             return
+    elif starid not in _starids(KILL_STARID_ENV):
+        return
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _starids(variable: str) -> set[int]:
+    """The TIC numbers listed in an environment variable (comma-separated)."""
+    return {int(s) for s in os.environ.get(variable, "").split(",") if s.strip()}
