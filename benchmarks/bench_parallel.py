@@ -38,6 +38,7 @@ PRISTINE_TODO = "todo.pristine.sqlite"
 #: What the runs print (tessphot.photometry.run.format_summary).
 RAN = re.compile(r"Ran (\d+) task\(s\) in ([\d.]+) s")
 WAITED = re.compile(r"waited ([\d.]+) % of their time")
+BUSY = re.compile(r"([\d.]+) workers busy on average")
 
 
 def main() -> None:
@@ -87,18 +88,22 @@ def main() -> None:
             )
         )
     print(
-        f"\n{'run':32s} {'run':>6s} {'seconds':>8s} {'stars/s':>8s} {'todo/s':>7s} {'wait %':>7s}"
+        f"\n{'run':32s} {'run':>6s} {'seconds':>8s} {'stars/s':>8s} {'todo/s':>7s} "
+        f"{'wait %':>7s} {'busy':>5s} {'load':>5s}"
     )
-    for name, (ran, seconds, waited) in rows:
+    for name, (ran, seconds, waited, busy, load) in rows:
         print(
             f"{name:32s} {ran:6d} {seconds:8.1f} {ran / seconds:8.2f} {tasks / seconds:7.2f} "
-            f"{waited:7.2f}"
+            f"{waited:7.2f} {busy:5.2f} {load:5.1f}"
         )
     print(
         "\nrun: tasks run (the others became SKIPPED by a brighter star's result before their "
         "turn); stars/s: tasks run per second of wall-clock time of the whole command; "
         "todo/s: tasks of the todo list settled per second; wait %: time the workers waited "
-        "for a task from the master, of their total time"
+        "for a task from the master, of their total time; busy: workers busy with a task on "
+        "average (the seconds spent on tasks over the wall-clock time); load: the machine's "
+        "1-minute load "
+        f"average before the run (other programs share its {os.cpu_count()} cores)"
     )
 
 
@@ -127,21 +132,29 @@ def ready(folder: Path, args: argparse.Namespace) -> None:
 
 def timed_run(
     folder: Path, command: list[str], prefix: tuple[str, ...] | list[str] = ()
-) -> tuple[int, float, float]:
-    """Run a photometry command on a fresh todo list: ``(tasks run, seconds, wait %)``."""
+) -> tuple[int, float, float, float, float]:
+    """Run a photometry command on a fresh todo list: ``(tasks run, seconds, wait %, workers
+    busy on average, load average of the machine before the run)``."""
     shutil.copy2(folder / PRISTINE_TODO, folder / "todo.sqlite")
     output = folder / "lightcurves"
     shutil.rmtree(output, ignore_errors=True)
     full = [*prefix, sys.executable, "-m", "tessphot.cli", "-q", *command, str(folder)]
-    print("$", " ".join(full), flush=True)
+    load = os.getloadavg()[0]
+    print("$", " ".join(full), f"(load average {load:.1f})", flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     result = subprocess.run(full, capture_output=True, text=True, env=env)
     print(result.stdout, end="")
     if result.returncode not in (0, 1):  # 1: some task failed, which the counts show
         sys.exit(f"the run failed:\n{result.stderr}")
     ran, seconds = RAN.search(result.stdout).groups()
-    waited = WAITED.search(result.stdout)
-    return int(ran), float(seconds), float(waited.group(1)) if waited else 0.0
+    waited, busy = WAITED.search(result.stdout), BUSY.search(result.stdout)
+    return (
+        int(ran),
+        float(seconds),
+        float(waited.group(1)) if waited else 0.0,
+        float(busy.group(1)) if busy else float("nan"),
+        load,
+    )
 
 
 def _count_tasks(todo: Path) -> int:

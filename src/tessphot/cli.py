@@ -221,7 +221,7 @@ def _add_stages(sub) -> None:
             "start it with mpiexec -n N (N >= 2). Rank 0 owns todo.sqlite, hands out the "
             "tasks and saves every result as it arrives; ranks 1 to N-1 do the photometry. "
             "Same options as 'tessphot run'. A rank that dies ends the job; rerun it to do "
-            "the rest (nothing finished is lost or done twice)."
+            "the rest (results saved are kept and not redone)."
         ),
     )
     _run_options(p)

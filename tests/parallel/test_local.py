@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tessphot.cli import EXIT_ERROR, EXIT_OK
+from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 from tessphot.parallel.worker import KILL_MARKER, KILL_ONCE_STARID_ENV, KILL_STARID_ENV
 from tessphot.photometry.run import run_photometry
 from tessphot.tasks import STATUS
@@ -54,6 +54,14 @@ def test_two_workers_give_the_serial_results(sector_copy, tmp_path, run_cli, tod
     assert summary["tasks_run"] == len(parallel) and summary["STARTED"] == 0
     assert summary["OK"] == sum(t["status"] == STATUS.OK for t in parallel.values())
     assert summary["mean_elaptime"] > 0 and summary["mean_worker_waittime"] >= 0
+
+
+def test_workers_must_be_positive(sector_copy):
+    with pytest.raises(SystemExit) as info:
+        main(["-q", "run", str(sector_copy), "--all", "-j", "0"])
+    assert info.value.code == EXIT_USAGE
+    with pytest.raises(ValueError, match="positive integer"):
+        run_photometry(sector_copy, run_all=True, workers=0)
 
 
 def test_killed_workers(small_sector, sector_copy, run_cli, todo_tools):

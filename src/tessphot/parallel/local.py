@@ -33,9 +33,11 @@ STOP_TIMEOUT = 10.0
 START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 #: Modules the fork server imports once, so that the workers it forks start with them.
 WORKER_PRELOAD = ["tessphot.parallel.local", "tessphot.photometry.aperture"]
-#: Workers that may die in a row without having finished a task before the run gives up
-#: (they die as they start: a broken installation, not a bad task).
-MAX_IDLE_DEATHS = 3
+#: Workers that may die in a row as they start (before saying they are ready: a broken
+#: installation, not a bad task) before the run gives up.
+MAX_STARTUP_DEATHS = 3
+#: What a worker sends once it has started, before its first result.
+READY = "ready"
 
 
 def _worker_main(conn: Connection, config: TaskConfig, debug: bool) -> None:
@@ -50,6 +52,7 @@ def _worker_main(conn: Connection, config: TaskConfig, debug: bool) -> None:
             return None
 
     try:
+        conn.send(READY)
         serve(config, receive, conn.send)
     except (BrokenPipeError, ConnectionResetError):  # the master is gone
         pass
@@ -64,8 +67,8 @@ class _Worker:
     conn: Connection
     #: Told to stop (nothing left to do).
     stopping: bool = False
-    #: Results it sent.
-    results: int = 0
+    #: It has started (sent :data:`READY`).
+    ready: bool = False
 
 
 class LocalPool:
@@ -89,7 +92,7 @@ class LocalPool:
 
     def run(self, master: Master) -> None:
         """Run the master's tasks in the worker processes until none is left."""
-        idle_deaths = 0
+        startup_deaths = 0
         try:
             for _ in range(self.size):
                 self._start(master.config)
@@ -103,12 +106,12 @@ class LocalPool:
                 for worker in list(self._workers.values()):
                     if worker.conn in ready or worker.process.sentinel in ready:
                         if self._receive(master, worker):
-                            idle_deaths = 0 if worker.results else idle_deaths + 1
-                            if idle_deaths >= MAX_IDLE_DEATHS:
+                            startup_deaths = 0 if worker.ready else startup_deaths + 1
+                            if startup_deaths >= MAX_STARTUP_DEATHS:
                                 raise RuntimeError(
-                                    f"{idle_deaths} worker processes died before finishing a "
-                                    "task (exit code "
-                                    f"{worker.process.exitcode}); see the messages above"
+                                    f"{startup_deaths} worker processes in a row died as they "
+                                    f"started ({_how_it_died(worker.process.exitcode)}); see "
+                                    "the messages above"
                                 )
                             if not master.finished:
                                 self._start(master.config)
@@ -139,25 +142,27 @@ class LocalPool:
 
     def _feed(self, master: Master, worker: _Worker) -> None:
         """Top up a worker's tasks; tell it to stop when everything is done."""
-        while master.held(worker.number) < PREFETCH:
-            task = master.next_task(worker.number)
-            if task is None:
-                break
-            worker.conn.send(task)
-        if not master.held(worker.number) and master.finished:
-            worker.stopping = True
-            try:
+        try:
+            while master.held(worker.number) < PREFETCH:
+                task = master.next_task(worker.number)
+                if task is None:
+                    break
+                worker.conn.send(task)
+            if not master.held(worker.number) and master.finished:
+                worker.stopping = True
                 worker.conn.send(None)
-            except OSError:  # it died meanwhile; noticed with its sentinel
-                pass
+        except OSError:  # it died meanwhile: noticed with its sentinel, its tasks queued again
+            pass
 
     def _receive(self, master: Master, worker: _Worker) -> bool:
         """Read what a worker sent; returns True when it died (and was dealt with)."""
         try:
             while worker.conn.poll():
-                result = worker.conn.recv()
-                worker.results += 1
-                master.save(worker.number, result)
+                message = worker.conn.recv()
+                if message == READY:
+                    worker.ready = True
+                else:
+                    master.save(worker.number, message)
         except (EOFError, OSError):
             pass
         else:
@@ -170,7 +175,9 @@ class LocalPool:
         worker.conn.close()
         if worker.stopping and worker.process.exitcode == 0:
             return False
-        master.worker_lost(worker.number, _how_it_died(worker.process.exitcode))
+        master.worker_lost(
+            worker.number, _how_it_died(worker.process.exitcode), blame_task=worker.ready
+        )
         return True
 
     def _join(self) -> None:

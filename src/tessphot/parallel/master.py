@@ -144,8 +144,9 @@ class Master:
         task = held.popleft()
         self._store(task, result)
 
-    def worker_lost(self, worker: Hashable, reason: str) -> None:
-        """A worker died: its task goes back to the queue, or is an ERROR the second time.
+    def worker_lost(self, worker: Hashable, reason: str, blame_task: bool = True) -> None:
+        """A worker died: its tasks go back to the queue; the one it was working on is an
+        ERROR instead when it is the second worker that task killed.
 
         Parameters
         ----------
@@ -153,6 +154,9 @@ class Master:
             The worker.
         reason : str
             How it died (e.g. ``"killed by signal SIGKILL"``, ``"exit code 1"``).
+        blame_task : bool
+            Whether it died working on its oldest task (False: it died before it started
+            working, and no task is to blame).
         """
         held = self._held.pop(worker, deque())
         self._scheduler.release(worker)
@@ -160,7 +164,7 @@ class Master:
             priority = int(task["priority"])
             if self.manager.get_status(priority) != STATUS.STARTED:
                 continue  # made SKIPPED by a brighter star's result meanwhile
-            if position == 0:  # the task it was working on
+            if position == 0 and blame_task:  # the task it was working on
                 self.kills[priority] = self.kills.get(priority, 0) + 1
                 if self.kills[priority] >= MAX_TASK_KILLS:
                     message = (

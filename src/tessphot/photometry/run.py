@@ -420,9 +420,11 @@ def format_summary(report: RunReport) -> str:
     lines = [f"Ran {report.tasks} task(s) in {report.elapsed:.1f} s: {counts}"]
     if report.workers:
         rate = report.tasks / report.elapsed if report.elapsed > 0 else 0.0
+        busy = report.busy_time / report.elapsed if report.elapsed > 0 else 0.0
         lines.append(
-            f"{report.workers} worker(s): {rate:.1f} tasks/s; the workers waited "
-            f"{100 * report.wait_fraction:.1f} % of their time for the master"
+            f"{report.workers} worker(s): {rate:.1f} tasks/s, {busy:.2f} workers busy on "
+            f"average; the workers waited {100 * report.wait_fraction:.1f} % of their time "
+            "for the master"
         )
     summary = report.summary
     if summary:
