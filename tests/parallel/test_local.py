@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -112,9 +114,6 @@ def _alive(pid: int) -> bool:
 def test_killed_master_loses_nothing(sector_copy, run_cli, todo_tools):
     """SIGKILL the master in the middle of a run: its workers stop, every result it had
     saved stays, and a rerun does the rest, redoing nothing saved, with no corrupt file."""
-    import subprocess
-    import sys
-
     read_todo, check_light_curves = todo_tools
     output = sector_copy / "lightcurves"
     master = subprocess.Popen(
@@ -158,3 +157,27 @@ def test_killed_master_loses_nothing(sector_copy, run_cli, todo_tools):
     files = check_light_curves(output)
     paths = [t["lightcurve"] for t in after.values() if t["status"] != STATUS.SKIPPED]
     assert len(paths) == len(set(paths)) and {sector_copy / p for p in paths} <= set(files)
+
+
+def test_workers_dying_as_they_start_stop_the_run(sector_copy, tmp_path, run_cli, todo_tools):
+    """A broken installation (workers that die before they are ready) is no task's fault:
+    the run stops with a clear error after three such deaths, every task left to do."""
+    (tmp_path / "broken_worker.py").write_text(
+        "import os\n\n\ndef die(conn, config, debug):\n    os._exit(3)\n"
+    )
+    (tmp_path / "run_broken.py").write_text(
+        "import broken_worker\n"
+        "import tessphot.parallel.local as local\n"
+        "from tessphot.photometry.run import run_photometry\n\n"
+        "if __name__ == '__main__':\n"
+        "    local._worker_main = broken_worker.die\n"
+        f"    run_photometry({str(sector_copy)!r}, run_all=True, workers=1)\n"
+    )
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    result = run_cli(
+        [str(tmp_path / "run_broken.py")], env={"PYTHONPATH": path}, command=[sys.executable]
+    )
+    assert result.returncode != 0
+    assert "3 worker processes in a row died as they started (exit code 3)" in result.stderr
+    read_todo, _ = todo_tools
+    assert all(t["status"] is None for t in read_todo(sector_copy).values())
