@@ -28,3 +28,18 @@ def test_offsets():
     assert stamp_error(29, "spoc-4.0.20-20200220", 2, 1, "mid") == pytest.approx(1.979)
     with pytest.raises(ValueError, match="timepos"):
         stamp_error(1, None, 1, 1, "middle")
+
+
+def test_readout_delay_from_the_header():
+    """SPOC records the staggered-readout delay (TMOFST<camera><ccd>); the header wins."""
+    from astropy.io import fits
+
+    from tessphot.timefix import readout_delay
+
+    header = fits.Header({"TMOFST14": 0.06})
+    assert readout_delay(header, 1, 4) == 0.06
+    assert readout_delay(fits.Header(), 4, 3) == pytest.approx(1.04)  # the table
+    assert readout_delay(None, 2, 1) == 1.5
+    delayed = stamp_error(1, None, 4, 3, "mid", readout=0.5)
+    assert delayed == pytest.approx(1.979 - 0.5)
+    assert stamp_error(1, None, 4, 3, "mid", datatype="tpf", readout=0.5) == pytest.approx(1.979)

@@ -291,10 +291,50 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     _add_demo(sub)
     _add_stages(sub)
+    _add_ephemeris(sub)
     return parser
 
 
+def _add_ephemeris(sub) -> None:
+    p = sub.add_parser(
+        "ephemeris",
+        help="list or download TESS ephemeris tables for the per-star barycentric times",
+        description=(
+            "Per-star barycentric times need TESS's position. Without arguments: list the "
+            "tables and SPICE kernels found ([timing] settings, $TESSPHOT_EPHEMERIS, "
+            "$TESSPHOT_SPICE_KERNELS, the cache). With sectors: download the tables covering "
+            "them from JPL Horizons into the cache (do this before a run on a machine "
+            "without network)."
+        ),
+    )
+    p.add_argument("sectors", type=int, nargs="*", help="sectors to download (default: list)")
+    _common(p)
+    p.set_defaults(func=cmd_ephemeris)
+
+
 # ----------------------------------------------------------------------------------------
+def cmd_ephemeris(args: argparse.Namespace) -> int:
+    """Run ``tessphot ephemeris``."""
+    from tessphot.sectors import sector_info
+    from tessphot.timing import TimingSettings, download_horizons
+    from tessphot.timing.ephemeris import describe_sources
+
+    timing = TimingSettings.from_mapping(load_settings(args.settings)["timing"])
+    for sector in args.sectors:
+        info = sector_info(sector)
+        path = download_horizons(info.start_jd, info.end_jd, timing.cache())
+        print(f"sector {sector}: {path}")
+    if not args.sectors:
+        report = describe_sources(timing)
+        for path, start, stop in report.tables:
+            print(f"{path}: JD {start:.2f}-{stop:.2f}")
+        if report.spice:
+            print(report.spice)
+        if not report.tables and not report.spice:
+            print("no ephemeris tables or SPICE kernels found")
+    return EXIT_OK
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run ``tessphot simulate``."""
     from tessphot.simulate.config import SimulationConfig
@@ -436,6 +476,7 @@ def _run(args: argparse.Namespace, **parallel: Any) -> int:
             plot=args.plot,
             version=args.version,
             settings=settings["photometry"],
+            timing=settings["timing"],
             progress=not args.quiet,
             **parallel,
         )

@@ -58,6 +58,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # tessphot.photometry (tessphot.photometry.base.PhotometrySettings): table [photometry]
     # overrides single fields; [photometry.k2p2] overrides fields of K2P2Settings.
     "photometry": default_settings(),
+    # tessphot.timing (tessphot.timing.TimingSettings): where TESS's position comes from for
+    # the per-star barycentric times: folders of Horizons tables (plus $TESSPHOT_EPHEMERIS
+    # and the cache), a folder of SPICE kernels (or $TESSPHOT_SPICE_KERNELS), whether a
+    # missing table is downloaded from JPL Horizons, and the cache (None: ~/.cache/tessphot).
+    "timing": {"ephemeris_dirs": [], "spice_kernels": None, "download": True, "cache_dir": None},
     # tessphot.prepare: tables [prepare.background] and [prepare.motion] override single
     # fields of tessphot.prepare.background.BackgroundSettings / motion.MotionSettings.
     "prepare": {"background": {}, "motion": {}, "workers": None},

@@ -3,7 +3,10 @@
 SPOC's early products stamped times about 2 s late; full-frame images were in addition read
 out in a staggered order (per camera and CCD) that the time stamps ignored. The rules here
 say, for a product's DATA_REL and PROCVER, how far its time stamps are off, so that the
-pipeline can correct them and the simulator can reproduce them.
+pipeline can correct them and the simulator can reproduce them. SPOC records the readout
+delay of each camera and CCD in its headers (``TMOFST<camera><ccd>``); the header value is
+used when present (:func:`readout_delay`). The prepared data record the correction applied
+(``time_offset``, ``readout_delay``) and the light curves the offset removed (``TOFFSET``).
 """
 
 from __future__ import annotations
@@ -40,8 +43,23 @@ def time_offset_applies(data_rel: int, procver: str | None) -> bool:
     return False
 
 
+def readout_delay(header, camera: int, ccd: int) -> float:
+    """The staggered-readout delay of a camera and CCD [s]: SPOC's header keyword
+    ``TMOFST<camera><ccd>`` when present (it records the delay), else the table."""
+    value = header.get(f"TMOFST{camera}{ccd}") if header is not None else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return STAGGER_CAMERA[camera] + STAGGER_CCD[ccd]
+
+
 def stamp_error(
-    data_rel: int, procver: str | None, camera: int, ccd: int, timepos: str, datatype: str = "ffi"
+    data_rel: int,
+    procver: str | None,
+    camera: int,
+    ccd: int,
+    timepos: str,
+    datatype: str = "ffi",
+    readout: float | None = None,
 ) -> float:
     """How late SPOC's time stamp is [s] (stamp minus true time; 0 when unaffected).
 
@@ -56,6 +74,9 @@ def stamp_error(
     datatype : {'ffi', 'tpf'}
         Full-frame images also carry the staggered-readout term (releases up to 26 and the
         first release 27).
+    readout : float, optional
+        The staggered-readout delay [s] recorded in the product's header
+        (:func:`readout_delay`); default the table's.
     """
     if timepos not in STAMP_OFFSET:
         raise ValueError(f"timepos must be start, mid or end, not {timepos!r}")
@@ -63,5 +84,5 @@ def stamp_error(
         return 0.0
     error = STAMP_OFFSET[timepos]
     if datatype == "ffi" and (data_rel <= LAST_AFFECTED_RELEASE or data_rel == 27):
-        error -= STAGGER_CAMERA[camera] + STAGGER_CCD[ccd]
+        error -= STAGGER_CAMERA[camera] + STAGGER_CCD[ccd] if readout is None else readout
     return error

@@ -66,9 +66,10 @@ def test_task_tiles_of_a_prepared_ccd(small_sector, sector_copy):
 
     with TaskManager(sector_copy) as manager:
         tasks = manager.get_tasks()
+    tpf = {**tasks[0], "priority": 10_001, "datasource": "tpf"}  # data not in the cube
     tasks.append({**tasks[0], "priority": 10_000, "starid": 1})  # not in the catalog
-    tiles = task_tiles(sector_copy, tasks)
-    assert 10_000 not in tiles and len(tiles) == len(tasks) - 1
+    tiles = task_tiles(sector_copy, [*tasks, tpf])
+    assert 10_000 not in tiles and 10_001 not in tiles and len(tiles) == len(tasks) - 1
     data = ccd_data(sector_copy, 1, 1, 4, 19.0)
     for task in tasks[:-1]:
         index = data.star(task["starid"])

@@ -15,7 +15,6 @@ from tessphot.photometry.k2p2 import (
     K2P2Settings,
     _fill_single_holes,
     combined_magnitude,
-    contamination,
     k2p2_masks,
     minimum_aperture,
     settings_from_mapping,
@@ -204,18 +203,11 @@ def test_minimum_aperture():
     assert minimum_aperture((10, 10), 0.2, 0.2).sum() == 4  # clipped at the edge: (0-1, 0-1)
 
 
-def test_contamination_and_skip_targets():
+def test_combined_magnitude_and_skip_targets():
     mask = np.zeros((10, 10), bool)
     mask[3:6, 3:6] = True
     rows = np.array([4.0, 5.4, 8.0, 3.6])  # target, neighbour in mask, outside, in mask
     cols = np.array([4.0, 4.6, 8.0, 2.6])  # the last rounds to column 3: in the mask
-    tmag = np.array([10.0, 10.0, 5.0, 20.0])
-    assert contamination(mask, rows[:1], cols[:1], tmag[:1], 10.0) == 0.0
-    c = contamination(mask, rows[:3], cols[:3], tmag[:3], 10.0)
-    assert c == pytest.approx(0.5)  # an equally bright neighbour: half the light
-    c_all = contamination(mask, rows, cols, tmag, 10.0)
-    assert c_all == pytest.approx(1 - 1 / (2 + 10**-4))
-    assert math.isnan(contamination(mask, [0.0], [0.0], [10.0], 10.0))
     assert combined_magnitude([10.0, 10.0]) == pytest.approx(10 - 2.5 * math.log10(2))
     assert combined_magnitude([]) == math.inf
     assert skip_targets(mask, [1, 2, 3, 4], rows, cols, target_starid=1) == [2, 4]

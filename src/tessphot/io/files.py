@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -93,13 +94,44 @@ def find_ffis(
     NotADirectoryError
         If ``folder`` is not a folder.
     """
+    found = []
+    for path in walk_files(folder, "FFI"):
+        parsed = parse_ffi_name(path.name)
+        if parsed is None:
+            continue
+        if sector is not None and parsed.sector != sector:
+            continue
+        if camera is not None and parsed.camera != camera:
+            continue
+        if ccd is not None and parsed.ccd != ccd:
+            continue
+        found.append(path)
+    return sorted(found, key=lambda p: (p.name, str(p)))
+
+
+def walk_files(folder: str | os.PathLike[str], what: str = "input") -> Iterator[Path]:
+    """Every file anywhere below a folder, following links to folders (each real folder is
+    visited once, so link loops are harmless); broken links are left out.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Folder to search.
+    what : str
+        What is searched for (in the error messages).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` does not exist.
+    NotADirectoryError
+        If ``folder`` is not a folder.
+    """
     root = Path(folder)
     if not root.exists():
-        raise FileNotFoundError(f"FFI folder {root} does not exist")
+        raise FileNotFoundError(f"{what} folder {root} does not exist")
     if not root.is_dir():
-        raise NotADirectoryError(f"FFI folder {root} is not a folder")
-
-    found: list[Path] = []
+        raise NotADirectoryError(f"{what} folder {root} is not a folder")
     visited: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         stat = os.stat(dirpath)
@@ -109,16 +141,6 @@ def find_ffis(
             continue
         visited.add(key)
         for filename in filenames:
-            parsed = parse_ffi_name(filename)
-            if parsed is None:
-                continue
-            if sector is not None and parsed.sector != sector:
-                continue
-            if camera is not None and parsed.camera != camera:
-                continue
-            if ccd is not None and parsed.ccd != ccd:
-                continue
             path = Path(dirpath, filename)
-            if path.is_file():  # skips broken links and folders with FFI-like names
-                found.append(path)
-    return sorted(found, key=lambda p: (p.name, str(p)))
+            if path.is_file():  # skips broken links and folders with file-like names
+                yield path

@@ -52,7 +52,8 @@ def task_tiles(
     The star's position is its catalog position at the reference frame's WCS of the
     prepared-data file (where the photometry centres its stamp). Tasks whose CCD has no
     readable prepared data or catalog, or whose star is not in the catalog, get no tile:
-    the photometry will report the problem.
+    the photometry will report the problem. So do tasks of target pixel files (their data are
+    not in the chunks of the full-frame cube).
 
     Parameters
     ----------
@@ -69,6 +70,8 @@ def task_tiles(
     folder = Path(input_folder)
     by_ccd: dict[tuple[int, int, int], list[Mapping[str, Any]]] = defaultdict(list)
     for task in tasks:
+        if (task.get("datasource") or "ffi") != "ffi":
+            continue
         by_ccd[(int(task["sector"]), int(task["camera"]), int(task["ccd"]))].append(task)
     tiles: dict[int, Tile] = {}
     for (sector, camera, ccd), group in by_ccd.items():

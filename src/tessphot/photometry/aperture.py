@@ -29,8 +29,18 @@
    background, and the flux-weighted centroid of the aperture's positive pixels. QUALITY
    bit 256 (BackgroundShenanigans) marks cadences where an aperture pixel carries that
    pixel flag.
-4. **Contamination and neighbours.** The contamination of Lund & Handberg (2014) from the
-   catalog stars on the aperture; those other stars are the task's ``skip_targets``.
+4. **Motion correction** (tessphot's addition, setting ``motion_correction``). The aperture
+   is fixed on the pixels while the pointing moves the stars (0.1-0.5 px jumps at momentum
+   dumps change the light a small aperture collects by percent). From the PRF and the jitter
+   model, :mod:`tessphot.photometry.scene` gives the fraction of each catalogued star's
+   light in the aperture in every cadence; the flux is corrected to ``(sum - others(t)) *
+   mean_fraction / fraction(t) + mean(others)``: the neighbours' light moving in and out is
+   removed and the target's light is scaled to its mean fraction, so the mean level stays
+   the aperture's. Not applied to saturated targets (their bleed columns are not in the
+   PRF).
+5. **Contamination and neighbours.** The contamination is the catalogued neighbours' mean
+   light in the aperture over all catalogued light in it, from the PRF (wings included);
+   the other stars centred in the aperture are the task's ``skip_targets``.
 """
 
 from __future__ import annotations
@@ -42,16 +52,17 @@ from typing import Any
 
 import numpy as np
 
+from tessphot.constants import tmag_to_flux
 from tessphot.lightcurve import aperture_image
 from tessphot.photometry.base import BasePhotometry, PhotometryError
 from tessphot.photometry.k2p2 import (
     K2P2Error,
-    contamination,
     k2p2_masks,
     minimum_aperture,
     settings_from_mapping,
     skip_targets,
 )
+from tessphot.photometry.scene import PRF_REACH, ApertureLight, aperture_light, ccd_prf
 from tessphot.prepare.flags import PixelFlags
 from tessphot.tasks.status import STATUS
 
@@ -146,6 +157,8 @@ class AperturePhotometry(BasePhotometry):
         self.k2p2_mask: np.ndarray | None = None
         self.minimum_aperture_used = False
         self.optimised = False
+        self.motion_corrected = False
+        self.light: ApertureLight | None = None
         self._background_used: np.ndarray | None = None
 
     def settings_record(self) -> dict[str, Any]:
@@ -331,6 +344,12 @@ class AperturePhotometry(BasePhotometry):
         centroid_row[~np.isfinite(flux)] = np.nan
         centroid_col[~np.isfinite(flux)] = np.nan
         quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
+        # -- the pointing motion: light moving in and out of the fixed aperture ----------
+        self.light = self._aperture_light(mask)
+        if self.settings.motion_correction and self.tmag >= self.k2p2.saturation_limit:
+            flux, scale = self.light.corrected(flux)
+            flux_err = flux_err * scale
+            self.motion_corrected = True
         self._background_used = used >= self.settings.background_used_fraction * n
         star = self.catalog_row
         time, timecorr = self.data.barycentric_times(float(star["ra"]), float(star["decl"]))
@@ -351,20 +370,50 @@ class AperturePhotometry(BasePhotometry):
 
         # -- contamination and neighbours ----------------------------------------------
         cat = self.catalog
-        self.contamination = contamination(mask, cat["row"], cat["column"], cat["tmag"], self.tmag)
+        self.contamination = self.light.contamination
         if not math.isfinite(self.contamination):
-            raise PhotometryError(f"TIC {self.starid}: No targets in mask")
+            raise PhotometryError(f"TIC {self.starid}: none of the target's light in the mask")
         self.skip_targets = skip_targets(
             mask, cat["starid"], cat["row"], cat["column"], self.starid
         )
         self.method_keywords = {
             **self.k2p2.header_keywords(),
             "AP_CONT": (self.contamination, "AP contamination"),
+            "AP_MCORR": (self.motion_corrected, "flux corrected for the pointing motion"),
+            "AP_PRF": (self._prf.short_name, "PRF model of the motion correction"),
             "AP_OPTIM": (self.optimised, "aperture optimised for the 1-h noise"),
             "AP_K2PIX": (int(self.k2p2_mask.sum()), "pixels in the K2P2 mask"),
             "AP_MINAP": (self.minimum_aperture_used, "minimum aperture used"),
         }
         return status
+
+    @property
+    def _prf(self):
+        d = self.data
+        return ccd_prf(
+            d.cube.attrs.get("settings"), self.settings.prf_dir, d.sector, d.camera, d.ccd
+        )
+
+    def _aperture_light(self, mask: np.ndarray) -> ApertureLight:
+        """The light of the target and of the catalogued stars near the stamp in ``mask``,
+        per cadence (positions from the jitter model, fluxes from the catalogue)."""
+        r0, r1, c0, c1 = self.stamp
+        idx = self.data.stars_in(r0 - PRF_REACH, r1 + PRF_REACH, c0 - PRF_REACH, c1 + PRF_REACH)
+        idx = np.r_[self._index, idx[idx != self._index]]
+        stars = self.data.stars
+        rows, cols = self.data.motion.positions(stars.row[idx], stars.col[idx], self.data.time)
+        return aperture_light(
+            self._prf,
+            mask,
+            self.stamp_origin,
+            stars.starid[idx],
+            tmag_to_flux(stars.tmag[idx]),
+            rows,
+            cols,
+            stars.row[idx],
+            stars.col[idx],
+            self.data.good,
+        )
 
     def aperture_image(self) -> np.ndarray:
         """``APERTURE`` bits: collected, photometric and centroid mask, background pixels,

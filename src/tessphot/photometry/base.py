@@ -10,10 +10,13 @@ Coordinates are 0-based science-area ``(row, column)`` (pixel centres on integer
 ``(row_min, row_max, col_min, col_max)``, half-open like a numpy slice; "stamp coordinates"
 are science coordinates minus ``(row_min, col_min)``.
 
-Everything of a CCD that does not depend on the target (the open prepared-data file, times,
-quality, reference WCS, jitter model, the average image, the catalog projected onto the
-pixels, the Earth's barycentric position) is read once per process and cached
-(:func:`ccd_data`), so a task costs only its own stamp.
+The pixels come from a data source (:class:`PixelData`): a prepared FFI region
+(:class:`CCDData`: a CCD, or a TESScut cutout) or a target pixel file
+(:class:`tessphot.photometry.tpf_source.TPFData`), chosen by the task's ``datasource``
+(``ffi``, ``tpf``, ``tpf:<primary TIC>``). Everything of a source that does not depend on the
+target (the open file, times, quality, reference WCS, jitter model, the average image, the
+catalog projected onto the pixels, the spacecraft's barycentric position) is read once per
+process and cached (:func:`ccd_data`), so a task costs only its own stamp.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -36,7 +40,7 @@ from astropy.wcs import WCS
 from tessphot.catalog.errors import CatalogError
 from tessphot.catalog.make import catalog_path
 from tessphot.catalog.sqlite_catalog import CatalogDB
-from tessphot.constants import BTJD_OFFSET, OUTPUT_WIDTH, SCIENCE_SIZE
+from tessphot.constants import BTJD_OFFSET, OUTPUT_WIDTH
 from tessphot.io.errors import TessphotError
 from tessphot.lightcurve import (
     ObservationInfo,
@@ -47,19 +51,25 @@ from tessphot.lightcurve import (
     write_lightcurve,
 )
 from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK
-from tessphot.prepare.cube import PreparedCube, hdf5_name
+from tessphot.prepare.cube import PreparedCube, hdf5_name, prepared_files
 from tessphot.prepare.motion import MotionModel, wcs_from_string
 from tessphot.tasks.status import HAS_LIGHTCURVE, STATUS
+from tessphot.timing import (
+    GeocentreEphemeris,
+    ObserverState,
+    TimingSettings,
+    barycentric_correction,
+    observer_state,
+    spacecraft_ephemeris,
+    unit_vectors,
+)
+from tessphot.version import PIPELINE_NAME
 
 logger = logging.getLogger(__name__)
 
-#: Speed of light [km/s].
-SPEED_OF_LIGHT_KM_S = 299_792.458
-#: Seconds per day.
-SECONDS_PER_DAY = 86400.0
-#: Prepared-data files kept open per process (each holds the CCD's average image and
-#: catalog in memory).
-CCD_CACHE_SIZE = 2
+#: Data sources (prepared-data files, TPFs) kept open per process (each holds its average
+#: image and catalog in memory).
+CCD_CACHE_SIZE = 4
 #: The original's stamp sizes [px] as a function of Tmag: heights at Tmag 0-10 in 19 steps
 #: and at 13; widths equal the heights from Tmag 4.7 on (bright stars bleed along columns).
 STAMP_TMAG = (*np.linspace(0.0, 10.0, 20).tolist(), 13.0)
@@ -72,6 +82,10 @@ WCS_TIME_KEYWORDS = (
     *("MJD-END", "TSTOP", "TELAPSE", "TIMEDEL", "TIMEPIXR", "DATE-AVG", "MJD-AVG"),
     *("DATEREF", "MJDREFI", "MJDREFF", "TIMEOFFS"),
 )
+#: Data sources of the tasks: ``ffi``, ``tpf`` or ``tpf:<primary TIC>``.
+DATASOURCE_PATTERN = re.compile(r"ffi|tpf(?::(?P<primary>\d+))?")
+#: Data source of FFI targets.
+FFI_DATASOURCE = "ffi"
 #: Root of tessphot's loggers: warnings and errors logged below it during a task are the
 #: task's ``errors``.
 PACKAGE_LOGGER = "tessphot"
@@ -100,16 +114,155 @@ class StarTable:
         return int(self.starid.size)
 
 
-class CCDData:
-    """Target-independent data of one sector, camera and CCD.
+class PixelData:
+    """Target-independent data of one source of pixels: a prepared FFI region (the CCD or a
+    TESScut cutout, :class:`CCDData`) or a target pixel file
+    (:class:`tessphot.photometry.tpf_source.TPFData`).
+
+    A source provides, over its ``N`` cadences: ``time`` (BTJD, mid-exposure, time-stamp
+    offsets corrected), ``timecorr`` (the barycentric correction included in ``time``),
+    ``cadenceno``, ``quality`` and ``good``; over its region (``origin``, ``shape``, science
+    coordinates): the average image ``sumimage``, the reference ``wcs``, the ``motion``
+    model and the cubes (``cube``: ``images``, ``images_err``, ``backgrounds``,
+    ``pixel_flags``, shape (N, rows, columns), read through ``cube.h5[name][t, r, c]`` or
+    ``cube.stamp``); and the catalog stars projected onto the region (:meth:`star`,
+    :meth:`stars_in`).
+
+    Attributes
+    ----------
+    full_stamp : bool
+        The stamp of every target is the whole region (target pixel files).
+    simulated : bool
+        Simulated data: the observer is the geocentre (as the simulator's ``BARYCORR``).
+    time_offset : float
+        Correction applied to SPOC's time stamps (section 5.15 of the notes) [s].
+    """
+
+    full_stamp = False
+    simulated = False
+    time_offset = 0.0
+
+    def _load_catalog(
+        self,
+        catalog_file: Path,
+        contaminant_tmag_max: float,
+        near: tuple[float, float, float] | None = None,
+    ) -> None:
+        """Read the catalog and project its stars through :attr:`wcs`.
+
+        ``near`` = (ra, dec, radius) [deg] keeps only the stars within ``radius`` (small
+        regions with a local WCS: a TPF's).
+        """
+        self.catalog_file = catalog_file
+        try:
+            with CatalogDB(catalog_file) as db:
+                self.catalog_settings = db.settings
+                stars = db.stars(tmag_max=contaminant_tmag_max)
+        except CatalogError as err:
+            raise PhotometryError(f"{err} (run 'tessphot catalog' first)") from None
+        if near is not None:
+            centre = unit_vectors(near[0], near[1])[0]
+            cos = unit_vectors(stars["ra"], stars["decl"]) @ centre
+            stars = stars[cos >= math.cos(math.radians(near[2]))]
+        self.catalog = stars
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            col, row = self.wcs.all_world2pix(stars["ra"], stars["decl"], 0, quiet=True)
+        order = np.argsort(row, kind="stable")
+        self.stars = StarTable(
+            starid=stars["starid"][order],
+            tmag=stars["tmag"][order],
+            row=np.asarray(row, dtype=float)[order],
+            col=np.asarray(col, dtype=float)[order],
+            index=order,
+        )
+        self._by_id = {int(s): i for i, s in enumerate(self.stars.starid)}
+
+    @cached_property
+    def wcs_header(self) -> list[tuple]:
+        """The reference WCS as header cards ``(key, value, comment)`` (shifted per stamp by
+        the light-curve writer),
+        without the reference frame's time keywords (they would mislabel the stamp images,
+        which average all cadences)."""
+        header = self.wcs.to_header(relax=True)
+        return [
+            (card.keyword, card.value, card.comment)
+            for card in header.cards
+            if card.keyword not in WCS_TIME_KEYWORDS
+        ]
+
+    def close(self) -> None:
+        """Release open files."""
+
+    def merge_aperture(self, aperture: np.ndarray, stamp: tuple[int, int, int, int]) -> np.ndarray:
+        """The ``APERTURE`` image written for a stamp, from the method's bits (FFI: as is)."""
+        return aperture
+
+    # -- stars ---------------------------------------------------------------------------
+    def star(self, starid: int) -> int | None:
+        """Index of a star in :attr:`stars`, or None when not in the catalog."""
+        return self._by_id.get(int(starid))
+
+    def stars_in(self, row_min: float, row_max: float, col_min: float, col_max: float):
+        """Indices of :attr:`stars` whose position falls on the stamp rows/cols (half-open)."""
+        lo = np.searchsorted(self.stars.row, row_min - 0.5, side="left")
+        hi = np.searchsorted(self.stars.row, row_max - 0.5, side="left")
+        idx = np.arange(lo, hi)
+        col = self.stars.col[idx]
+        return idx[(col >= col_min - 0.5) & (col < col_max - 0.5)]
+
+    # -- time ----------------------------------------------------------------------------
+    @cached_property
+    def observer(self) -> ObserverState:
+        """Where the observer is at every cadence (computed once per source).
+
+        Raises
+        ------
+        tessphot.timing.EphemerisError
+            When no ephemeris of TESS covers the data (the message says how to get one).
+        """
+        spacecraft = self.time - self.timecorr + BTJD_OFFSET
+        ok = np.isfinite(spacecraft)
+        if self.simulated or not ok.any():
+            ephemeris = GeocentreEphemeris()
+        else:
+            ephemeris = spacecraft_ephemeris(
+                float(spacecraft[ok].min()), float(spacecraft[ok].max()), self.timing
+            )
+        return observer_state(spacecraft, ephemeris)
+
+    def barycentric_times(self, ra: float, dec: float) -> tuple[np.ndarray, np.ndarray]:
+        """Barycentric times of a star and the correction they include [BTJD, d].
+
+        SPOC's ``TIMECORR``/``BARYCORR`` (for the CCD centre in FFIs) is removed, and the
+        star's own correction from the spacecraft's position is applied
+        (:mod:`tessphot.timing`).
+        """
+        correction = barycentric_correction(self.observer, ra, dec)[0]
+        return self.time - self.timecorr + correction, correction
+
+    def time_keywords(self) -> dict[str, tuple[Any, str]]:
+        """Light-curve header keywords saying how the times were made."""
+        return {
+            "TOFFSET": (float(self.time_offset), "[s] SPOC time-stamp offset removed"),
+            "BARYSRC": (self.observer.source[:68], "observer position for TIME"),
+        }
+
+
+class CCDData(PixelData):
+    """Target-independent data of a prepared FFI region (a CCD or a TESScut cutout).
 
     Parameters
     ----------
     input_folder : path-like
-        Folder with ``sectorNNN_cameraC_ccdD.hdf5`` and its catalog.
+        Folder with the prepared-data file and its catalog.
     sector, camera, ccd : int
     contaminant_tmag_max : float
         Catalog stars fainter than this are left out.
+    timing : TimingSettings, optional
+        Where the spacecraft's position comes from.
+    path : path-like, optional
+        The prepared-data file (default ``sectorNNN_cameraC_ccdD.hdf5`` in the folder).
 
     Raises
     ------
@@ -124,9 +277,11 @@ class CCDData:
         camera: int,
         ccd: int,
         contaminant_tmag_max: float,
+        timing: TimingSettings | None = None,
+        path: str | os.PathLike | None = None,
     ) -> None:
         folder = Path(input_folder)
-        self.path = folder / hdf5_name(sector, camera, ccd)
+        self.path = Path(path) if path is not None else folder / hdf5_name(sector, camera, ccd)
         if not self.path.is_file():
             raise PhotometryError(
                 f"{self.path}: prepared data not found (run 'tessphot prepare' first)"
@@ -136,11 +291,15 @@ class CCDData:
         except OSError as err:
             raise PhotometryError(f"{self.path}: cannot read prepared data ({err})") from None
         attrs = self.cube.attrs
+        self.timing = timing or TimingSettings()
         self.sector, self.camera, self.ccd = sector, camera, ccd
         self.origin: tuple[int, int] = self.cube.origin
         self.shape: tuple[int, int] = self.cube.shape
         self.cadence = float(attrs["cadence"])
         self.data_rel = int(attrs["data_rel"])
+        procver = str(attrs.get("procver", ""))
+        self.simulated = bool(attrs.get("simulated", procver.startswith(PIPELINE_NAME)))
+        self.time_offset = float(attrs.get("time_offset", 0.0))
         self.time = self.cube.array("time").astype(np.float64)
         self.timecorr = self.cube.array("timecorr").astype(np.float64)
         self.cadenceno = self.cube.array("cadenceno").astype(np.int32)
@@ -170,112 +329,20 @@ class CCDData:
             nreadout=int(attrs["nreadout"]),
         )
         self.exposure_time = float(attrs["exposure_time"])
-        self.catalog_file = catalog_path(folder, sector, camera, ccd)
-        try:
-            with CatalogDB(self.catalog_file) as db:
-                self.catalog_settings = db.settings
-                stars = db.stars(tmag_max=contaminant_tmag_max)
-        except CatalogError as err:
-            raise PhotometryError(f"{err} (run 'tessphot catalog' first)") from None
-        self.catalog = stars
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            col, row = self.wcs.all_world2pix(stars["ra"], stars["decl"], 0, quiet=True)
-        order = np.argsort(row, kind="stable")
-        self.stars = StarTable(
-            starid=stars["starid"][order],
-            tmag=stars["tmag"][order],
-            row=np.asarray(row, dtype=float)[order],
-            col=np.asarray(col, dtype=float)[order],
-            index=order,
-        )
-        self._by_id = {int(s): i for i, s in enumerate(self.stars.starid)}
+        self._load_catalog(catalog_path(folder, sector, camera, ccd), contaminant_tmag_max)
         self.mtime = self.path.stat().st_mtime_ns
-
-    @cached_property
-    def wcs_header(self) -> list[tuple]:
-        """The reference WCS as header cards ``(key, value, comment)`` (shifted per stamp by
-        the light-curve writer),
-        without the reference frame's time keywords (they would mislabel the stamp images,
-        which average all cadences)."""
-        header = self.wcs.to_header(relax=True)
-        return [
-            (card.keyword, card.value, card.comment)
-            for card in header.cards
-            if card.keyword not in WCS_TIME_KEYWORDS
-        ]
 
     def close(self) -> None:
         """Close the prepared-data file."""
         self.cube.close()
 
-    # -- stars ---------------------------------------------------------------------------
-    def star(self, starid: int) -> int | None:
-        """Index of a star in :attr:`stars`, or None when not in the catalog."""
-        return self._by_id.get(int(starid))
 
-    def stars_in(self, row_min: float, row_max: float, col_min: float, col_max: float):
-        """Indices of :attr:`stars` whose position falls on the stamp rows/cols (half-open)."""
-        lo = np.searchsorted(self.stars.row, row_min - 0.5, side="left")
-        hi = np.searchsorted(self.stars.row, row_max - 0.5, side="left")
-        idx = np.arange(lo, hi)
-        col = self.stars.col[idx]
-        return idx[(col >= col_min - 0.5) & (col < col_max - 0.5)]
-
-    # -- time ----------------------------------------------------------------------------
-    @cached_property
-    def earth_position_km(self) -> np.ndarray:
-        """Barycentric position of the Earth at the mid-exposure times, shape (N, 3) [km]."""
-        from astropy.coordinates import get_body_barycentric
-        from astropy.time import Time
-
-        spacecraft = self.time - self.timecorr
-        ok = np.isfinite(spacecraft)
-        out = np.full((spacecraft.size, 3), np.nan)
-        if ok.any():
-            when = Time(spacecraft[ok] + BTJD_OFFSET, format="jd", scale="tdb")
-            xyz = get_body_barycentric("earth", when).get_xyz().to_value("km")
-            out[ok] = np.asarray(xyz).T
-        return out
-
-    @cached_property
-    def centre_direction(self) -> np.ndarray:
-        """Unit vector of the centre of the science area (where SPOC's BARYCORR points)."""
-        centre = (SCIENCE_SIZE - 1) / 2
-        ra, dec = self.wcs.all_pix2world([[centre, centre]], 0)[0]
-        return unit_vector(ra, dec)
-
-    def barycentric_times(self, ra: float, dec: float) -> tuple[np.ndarray, np.ndarray]:
-        """Barycentric times of a star and the correction applied [BTJD, d].
-
-        SPOC's times are corrected for the centre of the CCD; the star's correction differs by
-        the Roemer delay between the two directions, ``r . (n_star - n_centre) / c``, with the
-        Earth's barycentric position ``r`` (TESS is within 1.3 light-seconds of the Earth, so
-        the error of this difference is below 0.1 s for stars on the same CCD).
-        """
-        delta = self.earth_position_km @ (unit_vector(ra, dec) - self.centre_direction)
-        delta_days = delta / SPEED_OF_LIGHT_KM_S / SECONDS_PER_DAY
-        return self.time + delta_days, self.timecorr + delta_days
+_CCD_CACHE: OrderedDict[tuple, PixelData] = OrderedDict()
 
 
-def unit_vector(ra: float, dec: float) -> np.ndarray:
-    """Unit vector of a sky position [deg]."""
-    a, d = math.radians(float(ra)), math.radians(float(dec))
-    return np.array([math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d)])
-
-
-_CCD_CACHE: OrderedDict[tuple, CCDData] = OrderedDict()
-
-
-def ccd_data(
-    input_folder: str | os.PathLike, sector: int, camera: int, ccd: int, contaminant_tmag_max: float
-) -> CCDData:
-    """The (cached) :class:`CCDData` of a sector, camera and CCD.
-
-    A file that changed on disk since it was cached is read again.
-    """
-    path = Path(input_folder).resolve() / hdf5_name(sector, camera, ccd)
-    key = (str(path), float(contaminant_tmag_max))
+def cached_source(key: tuple, path: Path, make) -> PixelData:
+    """A data source from the per-process cache (LRU), made with ``make()`` when missing or
+    when its file changed on disk since it was cached."""
     cached = _CCD_CACHE.get(key)
     if cached is not None:
         try:
@@ -287,7 +354,7 @@ def ccd_data(
             return cached
         cached.close()
         del _CCD_CACHE[key]
-    data = CCDData(input_folder, sector, camera, ccd, contaminant_tmag_max)
+    data = make()
     _CCD_CACHE[key] = data
     while len(_CCD_CACHE) > CCD_CACHE_SIZE:
         _, old = _CCD_CACHE.popitem(last=False)
@@ -295,8 +362,33 @@ def ccd_data(
     return data
 
 
+def ccd_data(
+    input_folder: str | os.PathLike,
+    sector: int,
+    camera: int,
+    ccd: int,
+    contaminant_tmag_max: float,
+    timing: TimingSettings | None = None,
+    path: str | os.PathLike | None = None,
+) -> CCDData:
+    """The (cached) :class:`CCDData` of a prepared-data file (default: the CCD's).
+
+    A file that changed on disk since it was cached is read again.
+    """
+    folder = Path(input_folder).resolve()
+    path = Path(path).resolve() if path is not None else folder / hdf5_name(sector, camera, ccd)
+    key = ("ffi", str(path), float(contaminant_tmag_max), timing)
+    return cached_source(
+        key,
+        path,
+        lambda: CCDData(
+            input_folder, sector, camera, ccd, contaminant_tmag_max, timing=timing, path=path
+        ),
+    )
+
+
 def clear_cache() -> None:
-    """Close and forget every cached CCD."""
+    """Close and forget every cached data source."""
     while _CCD_CACHE:
         _, data = _CCD_CACHE.popitem()
         data.close()
@@ -363,15 +455,20 @@ class BasePhotometry:
         Root of the light-curve folders.
     sector, camera, ccd : int
     cadence : int, optional
-        Cadence of the task [s]; must match the prepared data.
+        Cadence of the task [s]; must match the data.
     datasource : str
-        ``'ffi'`` (target pixel files are not supported yet).
+        ``'ffi'`` (prepared FFI data: the CCD's, or a TESScut cutout holding the star),
+        ``'tpf'`` (the star's own target pixel file) or ``'tpf:<TIC>'`` (a secondary target
+        on the target pixel file of TIC ``<TIC>``).
     plot : bool
         Write diagnostic plots with the light curve.
     version : int
         Processing version written into the file name and header.
     settings : mapping, optional
         The ``[photometry]`` settings.
+    timing : mapping, optional
+        The ``[timing]`` settings (:class:`tessphot.timing.TimingSettings`): where the
+        spacecraft's position comes from.
 
     Raises
     ------
@@ -396,21 +493,44 @@ class BasePhotometry:
         plot: bool = False,
         version: int = 1,
         settings: Mapping[str, Any] | None = None,
+        timing: Mapping[str, Any] | TimingSettings | None = None,
     ) -> None:
         from tessphot.photometry.config import photometry_settings
 
-        if datasource != "ffi":
+        match = DATASOURCE_PATTERN.fullmatch(str(datasource))
+        if match is None:
             raise PhotometryError(
-                f"TIC {starid}: data source {datasource!r} is not supported yet (only 'ffi')"
+                f"TIC {starid}: invalid data source {datasource!r} (ffi, tpf or tpf:<TIC>)"
             )
         self.starid = int(starid)
+        self.datasource = str(datasource)
+        #: The primary target of a secondary TPF target (None otherwise).
+        self.primary = int(match["primary"]) if match["primary"] else None
         self.input_folder = Path(input_folder)
         self.output_folder = Path(output_folder)
         self.plot = bool(plot)
         self.version = int(version)
         self.raw_settings = dict(settings or {})
         self.settings = photometry_settings(self.raw_settings)
-        self.data = ccd_data(input_folder, sector, camera, ccd, self.settings.contaminant_tmag_max)
+        self.timing = (
+            timing if isinstance(timing, TimingSettings) else TimingSettings.from_mapping(timing)
+        )
+        tmag_max = self.settings.contaminant_tmag_max
+        if self.datasource == FFI_DATASOURCE:
+            self.data = self._ffi_source(sector, camera, ccd)
+        else:
+            from tessphot.photometry.tpf_source import tpf_data
+
+            self.data = tpf_data(
+                input_folder,
+                self.primary or self.starid,
+                sector,
+                camera,
+                ccd,
+                cadence,
+                tmag_max,
+                timing=self.timing,
+            )
         if cadence is not None and int(cadence) != int(round(self.data.cadence)):
             raise PhotometryError(
                 f"TIC {starid}: task cadence {cadence} s, but {self.data.path.name} holds "
@@ -455,8 +575,11 @@ class BasePhotometry:
                 f"column {self.col_mean:.2f}) is not on the data of {self.data.path.name} (rows "
                 f"{r0}-{r0 + ny - 1}, columns {c0}-{c0 + nx - 1})"
             )
-        height, width = stamp_size(self.tmag, self.settings.stamp_min_size)
-        self.stamp = self._centred_stamp(height, width)
+        if self.data.full_stamp:
+            self.stamp = self.max_stamp
+        else:
+            height, width = stamp_size(self.tmag, self.settings.stamp_min_size)
+            self.stamp = self._centred_stamp(height, width)
         self.stamp_resizes = 0
         self.errors: list[str] = []
         self.skip_targets: list[int] = []
@@ -478,6 +601,29 @@ class BasePhotometry:
 
     def close(self) -> None:
         """Nothing to release per target (the CCD data stay cached)."""
+
+    def _ffi_source(self, sector: int, camera: int, ccd: int) -> CCDData:
+        """The prepared FFI data of the star: the CCD's file, or, among several files of
+        the CCD (TESScut cutouts), the one where the star is farthest from the edge."""
+        tmag_max = self.settings.contaminant_tmag_max
+        paths = prepared_files(self.input_folder, sector, camera, ccd)
+        if len(paths) <= 1:
+            path = paths[0] if paths else None
+            return ccd_data(self.input_folder, sector, camera, ccd, tmag_max, self.timing, path)
+        best, best_distance = None, -math.inf
+        for path in paths:
+            data = ccd_data(self.input_folder, sector, camera, ccd, tmag_max, self.timing, path)
+            index = data.star(self.starid)
+            if index is None:
+                continue
+            (r0, c0), (ny, nx) = data.origin, data.shape
+            row, col = data.stars.row[index] - r0, data.stars.col[index] - c0
+            distance = min(row + 0.5, ny - 0.5 - row, col + 0.5, nx - 0.5 - col)
+            if distance > best_distance:
+                best, best_distance = data, distance
+        if best is None:
+            return ccd_data(self.input_folder, sector, camera, ccd, tmag_max, self.timing, paths[0])
+        return best
 
     # -- target ----------------------------------------------------------------------------
     @cached_property
@@ -678,7 +824,7 @@ class BasePhotometry:
 
     def settings_record(self) -> dict[str, Any]:
         """Every tunable of the photometry (written into the light-curve header)."""
-        return {"photometry": self.settings.to_dict()}
+        return {"photometry": self.settings.to_dict(), "timing": self.timing.to_dict()}
 
     def aperture_image(self) -> np.ndarray:
         """The ``APERTURE`` bitmask of the stamp."""
@@ -712,10 +858,10 @@ class BasePhotometry:
             pos_corr_row=lc["pos_corr_row"],
             pos_corr_column=lc["pos_corr_column"],
             sumimage=self.sumimage,
-            aperture=self.aperture_image(),
+            aperture=self.data.merge_aperture(self.aperture_image(), self.stamp),
             stamp_origin=self.stamp_origin,
             wcs=self.data.wcs_header,
-            method_keywords=self.method_keywords,
+            method_keywords={**self.method_keywords, **self.data.time_keywords()},
             settings=self.settings_record(),
             compresslevel=self.settings.gzip_level,
         )

@@ -38,6 +38,15 @@ class PhotometrySettings:
     background_used_fraction : float
         A pixel is marked as used for the background (APERTURE bit 4) when it was used in at
         least this fraction of the frames.
+    motion_correction : bool
+        Correct the aperture flux for the pointing motion (tessphot's addition): the
+        target's light scaled to its mean fraction in the aperture and the neighbours' light
+        that moves in and out removed, cadence by cadence, from the PRF and the jitter model
+        (:mod:`tessphot.photometry.scene`); False gives the plain sum of the aperture.
+    prf_dir : str
+        Folder of SPOC PRF models for the motion correction and the contamination; empty:
+        the PRF the prepare stage used (recorded in the HDF5 file), ``"analytic"``: the
+        analytic PRF.
     gzip_level : int
         Compression level of the ``.fits.gz`` light curves (1 fastest, 9 smallest; noisy
         floating-point columns compress about as well at 1 as at 9, 3 % larger files).
@@ -51,6 +60,8 @@ class PhotometrySettings:
     optimise_aperture: bool = True
     contaminant_tmag_max: float = 19.0
     background_used_fraction: float = 0.5
+    motion_correction: bool = True
+    prf_dir: str = ""
     gzip_level: int = 1
 
     def to_dict(self) -> dict[str, Any]:

@@ -558,33 +558,6 @@ def minimum_aperture(
     return mask
 
 
-def contamination(mask, row, column, tmag, target_tmag: float) -> float:
-    """Flux fraction in a mask not from the target (Lund & Handberg 2014).
-
-    The stars whose position falls on a mask pixel combine to magnitude ``m_tot``; the
-    contamination is ``max(0, 1 - 10^(0.4 (m_tot - target_tmag)))``: 0 when the target is
-    alone.
-
-    Parameters
-    ----------
-    mask : array_like of bool, shape (rows, columns)
-    row, column, tmag : array_like
-        Catalog stars (the target included) in stamp coordinates.
-    target_tmag : float
-
-    Returns
-    -------
-    float
-        NaN when no star falls on the mask.
-    """
-    mask = np.asarray(mask, dtype=bool)
-    on = _stars_on_mask(mask, row, column)
-    if not on.any():
-        return math.nan
-    total = combined_magnitude(np.asarray(tmag, dtype=float)[on])
-    return max(0.0, 1.0 - 10.0 ** (0.4 * (total - float(target_tmag))))
-
-
 def skip_targets(mask, starid, row, column, target_starid: int) -> list[int]:
     """The other catalog stars on a mask: their own photometry would duplicate this one.
 

@@ -66,6 +66,7 @@ def photometry_task(
     plot: bool = False,
     version: int = 1,
     settings: Mapping[str, Any] | None = None,
+    timing: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the photometry of one task and return its result for the task manager.
 
@@ -83,6 +84,8 @@ def photometry_task(
         Processing version of the output.
     settings : mapping, optional
         The ``[photometry]`` settings.
+    timing : mapping, optional
+        The ``[timing]`` settings (:class:`tessphot.timing.TimingSettings`).
 
     Returns
     -------
@@ -115,6 +118,7 @@ def photometry_task(
                 plot=plot,
                 version=version,
                 settings=settings,
+                timing=timing,
             ) as phot:
                 status = phot.photometry()
                 if status in HAS_LIGHTCURVE:
@@ -161,6 +165,8 @@ class TaskConfig:
     version: int = 1
     #: The ``[photometry]`` settings.
     settings: Mapping[str, Any] | None = None
+    #: The ``[timing]`` settings.
+    timing: Mapping[str, Any] | None = None
 
     def run(self, task: Mapping[str, Any]) -> dict[str, Any]:
         """The result of one task (:func:`photometry_task`)."""
@@ -172,6 +178,7 @@ class TaskConfig:
             plot=self.plot,
             version=self.version,
             settings=self.settings,
+            timing=self.timing,
         )
 
     def failed_result(
@@ -273,6 +280,7 @@ def run_photometry(
     plot: bool = False,
     version: int = 1,
     settings: Mapping[str, Any] | None = None,
+    timing: Mapping[str, Any] | None = None,
     workers: int | None = None,
     pool: Pool | None = None,
     progress: bool = False,
@@ -305,6 +313,8 @@ def run_photometry(
         Processing version of the output.
     settings : mapping, optional
         The ``[photometry]`` settings.
+    timing : mapping, optional
+        The ``[timing]`` settings.
     workers : int, optional
         Run the tasks in this many local worker processes
         (:class:`tessphot.parallel.LocalPool`); None runs them in this process, one after
@@ -337,7 +347,7 @@ def run_photometry(
     wanted = _constraints(constraints)
     explicit = bool(wanted.get("starid") or wanted.get("priority"))
     report = RunReport(workers=pool.size if pool is not None else 0)
-    config = TaskConfig(input_folder, output, method, plot, version, settings)
+    config = TaskConfig(input_folder, output, method, plot, version, settings, timing)
     started = time.perf_counter()
     output.mkdir(parents=True, exist_ok=True)
     with TaskManager(

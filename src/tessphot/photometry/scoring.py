@@ -18,8 +18,11 @@ todo list with a light curve:
 * **Amplitude recovery** of injected sinusoids: a sinusoid of the true period fitted to the
   relative light curve, divided by ``1 - contamination`` (the pipeline's estimate of the
   light of other stars in the aperture), compared with the same fit to the true relative
-  flux. Only stars where the amplitude is measurable (fitted-amplitude error below a tenth
-  of the amplitude) count.
+  flux. Only stars whose fitted amplitude is measured to 1 % or better (error at most half
+  the 2 % target) count, so that the score measures how the pipeline recovers amplitudes
+  (dilution, contamination, aperture losses) rather than the noise of the fit: with the
+  error allowed up to 10 %, the median |ratio - 1| of a typical sample is 0.02 from the
+  fit's noise alone.
 * **Status**: the fraction of the tasks that ended OK.
 
 Targets are *crowded* when the pipeline's contamination exceeds 10 %; the table reports
@@ -58,8 +61,8 @@ TARGET_RATIO = 1.10
 TARGET_RATIO_TMAG = (8.0, 14.0)
 TARGET_AMPLITUDE = 0.02
 #: A sinusoid counts for the amplitude score when its amplitude is this many times the error
-#: of the fitted amplitude.
-AMPLITUDE_MIN_SNR = 10.0
+#: of the fitted amplitude (1 %: half the target, see the module notes).
+AMPLITUDE_MIN_SNR = 100.0
 #: Least number of good cadences for a score.
 MIN_CADENCES = 10
 #: Parts per million.
@@ -317,6 +320,7 @@ def format_table(score: Score, bins: Sequence[float] = TMAG_BINS) -> str:
         f"Isolated Tmag {lo:g}-{hi:g}: median ratio {_fmt(ratio, '.2f')} (target <= "
         f"{TARGET_RATIO:.2f}: {'PASS' if ratio <= TARGET_RATIO else 'FAIL'}); sinusoid "
         f"amplitudes: median |ratio - 1| {_fmt(amp_dev, '.3f')} over {amps.size} stars "
+        f"measured to 1 % "
         f"(target <= {TARGET_AMPLITUDE:.2f}: "
         f"{'PASS' if amp_dev <= TARGET_AMPLITUDE else 'FAIL' if amps.size else 'n/a'}); "
         f"OK {ok:.0%} of {len(score.stars)} tasks"

@@ -9,9 +9,9 @@ Per frame:
 2. photutils' ``Background2D`` estimates a sigma-clipped median in boxes (the mesh) with its
    scatter; the mesh uncertainty is 1.25 rms / sqrt(n) per box.
 3. The mesh is smoothed in time by the caller (a straight line fitted to each box over a
-   window of about 1.5 h, unbiased for trends such as the scattered-light ramps at the orbit
-   ends) and brought to full resolution with a bicubic spline through the box centres
-   (:class:`MeshGeometry`).
+   window of about 3 h, or a parabola where the box's series bends significantly, as the
+   scattered-light ramps at the orbit ends do) and brought to full resolution with a
+   bicubic spline through the box centres (:class:`MeshGeometry`).
 
 Compared with the original (section 5.2 of the TASOC notes) this needs no per-radius KDE
 modes (its slowest step), removes the light of faint catalogued stars instead of letting it
@@ -20,6 +20,7 @@ bias the sky, and gives the uncertainty of the background.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -43,8 +44,12 @@ class BackgroundSettings:
     binning: int = 2
     #: Sigma-clipping threshold inside a box [sigma].
     clip_sigma: float = 3.0
-    #: Mask pixels where catalogued stars add more than this fraction of the sky noise.
-    star_mask_fraction: float = 0.5
+    #: Mask pixels where catalogued stars add more than this many times the per-pixel noise.
+    #: Their predicted light is subtracted first, so only pixels where a ~10 % error of the
+    #: prediction (PRF, catalogue flux, jitter) would exceed ~0.3 sigma are masked. In a
+    #: crowded field (0.06 stars per pixel) masking at 0.5 sigma left too few sky pixels:
+    #: background error 130 % of the noise; at 3 sigma 18 %.
+    star_mask_fraction: float = 3.0
     #: Calibrated flux above which a pixel counts as saturated [e-/s].
     saturation_rate: float = 8.0e4
     #: Rows masked beyond each end of a saturated run and columns on each side [px].
@@ -58,9 +63,13 @@ class BackgroundSettings:
     iterations: int = 3
     #: A box needs this fraction of its pixels unmasked to count.
     min_box_fraction: float = 0.05
-    #: Width of the time smoothing of the mesh [h] (3 frames at 1800 s, 9 at 600 s, 27 at 200 s):
-    #: a straight line is fitted to each mesh box over this window, so trends are followed.
-    time_smooth_hours: float = 1.5
+    #: Width of the time smoothing of the mesh [h] (7 frames at 1800 s, 19 at 600 s, 55 at
+    #: 200 s): a straight line is fitted to each mesh box over this window, so trends are
+    #: followed, or a parabola where the bend is significant (``curvature_sigma``).
+    time_smooth_hours: float = 3.0
+    #: A mesh box's time series is fitted with a parabola instead of a straight line where
+    #: its curvature over the window exceeds this many sigma (orbit-end ramps).
+    curvature_sigma: float = 3.0
     #: Sub-box size for the background-anomaly (shenanigans) check [px].
     anomaly_box: int = 16
     #: A sub-box is anomalous when its median residual exceeds this many sigma...
@@ -258,7 +267,11 @@ def estimate_background(
     data = np.nan_to_num(image, nan=0.0)
     if starlight is not None:
         data = data - starlight
-        mask |= starlight > settings.star_mask_fraction * sky_noise
+        starred = mask | (starlight > settings.star_mask_fraction * sky_noise)
+        # A small region (a cutout) may be covered by the light of its stars: then their
+        # predicted light is only subtracted, not masked.
+        if not starred.all():
+            mask = starred
     # The statistics run on the binned image.
     # Binned pixels average their unmasked pixels; they are masked when all of them are.
     bdata = geometry.bin(np.where(mask, np.nan, data))
@@ -269,13 +282,25 @@ def estimate_background(
     bnoise = float(np.nanmedian(bunc)) if np.isfinite(bunc).any() else sky_noise
     model = np.zeros(geometry.binned_shape)
     mesh = np.zeros(geometry.mesh_shape)
-    mesh_err = None
+    if bmask.all():
+        # No sky pixel at all (a small cutout filled by a saturated star): the background
+        # cannot be measured; it is left at zero and every pixel flagged as not used.
+        return FrameBackground(
+            mesh=mesh,
+            mesh_err=np.zeros(geometry.mesh_shape),
+            not_used=np.ones(image.shape, dtype=bool),
+            model=np.zeros(image.shape),
+            anomalous=np.zeros(image.shape, dtype=bool),
+        )
+    mesh_err = np.zeros(geometry.mesh_shape)
     for iteration in range(settings.iterations):
         if iteration:
             resid = (bdata - model) / np.where(bunc > 0, bunc, bnoise)
             outliers = np.nan_to_num(resid, nan=0.0) > settings.source_sigma
             if settings.source_dilation:
                 outliers = ndimage.binary_dilation(outliers, iterations=settings.source_dilation)
+            if (bmask | outliers).all():
+                break  # nothing left to refine the model with
             bmask |= outliers
         # Each pass measures what the current model misses. The residual is flat inside a
         # box, so a box median no longer depends on where its unmasked pixels lie (with a
@@ -319,9 +344,20 @@ def estimate_background(
 
 
 def smooth_in_time(
-    meshes: np.ndarray, errors: np.ndarray, times: np.ndarray, valid: np.ndarray, k: int, half: int
+    meshes: np.ndarray,
+    errors: np.ndarray,
+    times: np.ndarray,
+    valid: np.ndarray,
+    k: int,
+    half: int,
+    curvature_sigma: float = math.inf,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mesh of frame ``k`` from a straight-line fit over the frames ``k - half .. k + half``.
+    """Mesh of frame ``k`` from a fit over the frames ``k - half .. k + half``.
+
+    Each mesh box gets a straight line, or a parabola where the window's curvature is
+    significant (``|c| > curvature_sigma`` times its error from the per-frame mesh errors):
+    the straight line averages the noise down over the whole window, the parabola follows
+    the bend of a scattered-light ramp that a straight line over the window would cut.
 
     Returns the smoothed mesh and its uncertainty (the fit's prediction error at frame k
     from the per-frame mesh errors).
@@ -336,13 +372,23 @@ def smooth_in_time(
     if use.size < 3:
         return meshes[use].mean(axis=0), np.sqrt((errors[use] ** 2).mean(axis=0) / use.size)
     dt = times[use] - times[k]
-    design = np.column_stack([np.ones(use.size), dt])
-    # Least squares with equal weights: value at dt = 0 is the intercept.
-    pinv = np.linalg.pinv(design)  # (2, n)
     y = meshes[use].reshape(use.size, -1)
-    intercept = (pinv[0] @ y).reshape(meshes.shape[1:])
-    var = ((pinv[0] ** 2)[:, None] * errors[use].reshape(use.size, -1) ** 2).sum(axis=0)
-    return intercept, np.sqrt(var).reshape(meshes.shape[1:])
+    err2 = errors[use].reshape(use.size, -1) ** 2
+
+    def fit(degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # Least squares with equal weights: the value at dt = 0 is the first coefficient.
+        pinv = np.linalg.pinv(np.vander(dt, degree + 1, increasing=True))
+        coef = pinv @ y
+        var = (pinv**2) @ err2
+        return coef[0], var[0], np.abs(coef[-1]) / np.sqrt(var[-1])
+
+    value, var, _ = fit(1)
+    if use.size >= 4 and math.isfinite(curvature_sigma):
+        q_value, q_var, significance = fit(2)
+        bent = np.nan_to_num(significance, nan=0.0) > curvature_sigma
+        value = np.where(bent, q_value, value)
+        var = np.where(bent, q_var, var)
+    return value.reshape(meshes.shape[1:]), np.sqrt(var).reshape(meshes.shape[1:])
 
 
 def masked_median(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,8 @@ See docs/hdf5-format.md for the layout.
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import h5py
@@ -32,9 +34,29 @@ CHUNK_CACHE_SLOTS = 10_007
 CHUNK_CACHE_W0 = 0.0
 
 
-def hdf5_name(sector: int, camera: int, ccd: int) -> str:
-    """File name of the prepared data of a sector, camera and CCD."""
-    return f"sector{sector:03d}_camera{camera}_ccd{ccd}.hdf5"
+#: Names of prepared-data files: ``sectorNNN_cameraC_ccdD.hdf5`` for a CCD's FFIs,
+#: ``sectorNNN_cameraC_ccdD_<tag>.hdf5`` for one TESScut cutout (the tag from its name).
+PREPARED_NAME_PATTERN = re.compile(
+    r"^sector(?P<sector>\d{3})_camera(?P<camera>[1-4])_ccd(?P<ccd>[1-4])(?:_(?P<tag>[^/]+))?"
+    r"\.hdf5$"
+)
+
+
+def hdf5_name(sector: int, camera: int, ccd: int, tag: str | None = None) -> str:
+    """File name of the prepared data of a sector, camera and CCD (``tag``: of a cutout)."""
+    suffix = f"_{tag}" if tag else ""
+    return f"sector{sector:03d}_camera{camera}_ccd{ccd}{suffix}.hdf5"
+
+
+def prepared_files(folder: str | os.PathLike, sector: int, camera: int, ccd: int) -> list[Path]:
+    """The prepared-data files of a sector, camera and CCD in a folder (top level): the
+    CCD's own file first, then those of cutouts, by name."""
+    found = []
+    for path in Path(folder).glob(f"sector{sector:03d}_camera{camera}_ccd{ccd}*.hdf5"):
+        match = PREPARED_NAME_PATTERN.match(path.name)
+        if match and path.is_file():
+            found.append((match["tag"] is not None, path.name, path))
+    return [path for *_, path in sorted(found)]
 
 
 def create_layout(h5: h5py.File, n: int, shape: tuple[int, int], mesh_shape, n_ref: int) -> None:

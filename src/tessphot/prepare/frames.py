@@ -1,4 +1,5 @@
-"""Find the FFIs of one sector, camera and CCD, check that they belong together, order them."""
+"""Find the frames of one sector, camera and CCD (FFI files, or the cadences of a TESScut
+cube), check that they belong together, order them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from tessphot.io import FFIError, find_ffis
+from tessphot.io import FFIError, FFIImage, find_ffis, read_ffi
 from tessphot.io.files import parse_ffi_name
+from tessphot.io.tesscut import Cutout, TESScutError, read_cutout
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,79 @@ class FrameInfo:
     origin: tuple[int, int]
     shape: tuple[int, int]
     header: fits.Header
+    #: Cadence in a TESScut cube file (None: the file is one FFI).
+    index: int | None = None
 
     @property
     def time(self) -> float:
         return 0.5 * (self.tstart + self.tstop)
+
+
+#: TESScut cubes kept in memory per process (a worker reads one cube's frames in turn).
+_CUTOUT_CACHE: dict[str, Cutout] = {}
+
+
+def load_frame(path: str | Path, index: int | None = None) -> FFIImage:
+    """One frame: an FFI file, or cadence ``index`` of a TESScut cube (cached per process).
+
+    Raises
+    ------
+    FFIError
+        For an unreadable FFI or cube.
+    """
+    if index is None:
+        return read_ffi(path)
+    try:
+        return _cutout(path).frame(index)
+    except TESScutError as err:
+        raise FFIError(err.path, err.problem) from None
+
+
+def _cutout(path: str | Path) -> Cutout:
+    """A TESScut cube, read once per process (the last one kept)."""
+    key = str(path)
+    cutout = _CUTOUT_CACHE.get(key)
+    if cutout is None:
+        cutout = read_cutout(path)
+        _CUTOUT_CACHE.clear()
+        _CUTOUT_CACHE[key] = cutout
+    return cutout
+
+
+def cutout_frames(path: Path) -> list[FrameInfo]:
+    """The cadences of a TESScut cube as frames, in time order.
+
+    Raises
+    ------
+    FrameSetError
+        When the cube cannot be read or its cadences do not form a consistent set.
+    """
+    try:
+        cutout = _cutout(path)
+    except TESScutError as err:
+        raise FrameSetError(str(err)) from None
+    first = cutout.frame(0)
+    half = cutout.cadence / 86400.0 / 2
+    frames = [
+        FrameInfo(
+            path=Path(path),
+            tstart=float(cutout.time[k] - half),
+            tstop=float(cutout.time[k] + half),
+            barycorr=float(cutout.timecorr[k]),
+            cadenceno=int(cutout.cadenceno[k]),
+            quality=int(cutout.quality[k]),
+            data_rel=first.data_rel,
+            procver=first.procver,
+            origin=cutout.origin,
+            shape=cutout.shape,
+            header=cutout.header,
+            index=k,
+        )
+        for k in range(cutout.time.size)
+    ]
+    frames.sort(key=lambda f: f.tstart)
+    _check_consistent(frames)
+    return frames
 
 
 def _region(header: fits.Header) -> tuple[tuple[int, int], tuple[int, int]]:

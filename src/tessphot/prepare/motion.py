@@ -1,8 +1,9 @@
 """Spacecraft jitter: the image motion of every frame relative to a reference frame.
 
 Measured from bright isolated catalogued stars (flux-weighted centroids in every frame,
-a least-squares translation, rotation or affine fit per frame with outlier rejection), or,
-when there are too few such stars, from the per-frame WCS. The result is a model giving the
+turned into positions with the PRF by :func:`calibrate_centroids`, then a least-squares
+translation, rotation or affine fit per frame with outlier rejection), or, when there are
+too few such stars, from the per-frame WCS. The result is a model giving the
 offset at any pixel and time (see docs/hdf5-format.md).
 """
 
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from astropy.wcs import WCS, FITSFixedWarning
+from scipy.interpolate import RectBivariateSpline
 
 #: Number of parameters per frame: the 2x2 matrix (row, column order) and the translation.
 N_PARAMS = 6
@@ -40,6 +42,8 @@ class MotionSettings:
     #: Outlier rejection of the fit [sigma] and passes.
     clip_sigma: float = 4.0
     clip_passes: int = 3
+    #: Correct the centroids' bias with the PRF (:func:`calibrate_centroids`).
+    calibrate_centroids: bool = True
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -102,6 +106,104 @@ def measure_centroids(
     bad = ~np.isfinite(boxes).all(axis=(1, 2)) | ~(total > 0)
     out = np.stack([cr, ccol], axis=1)
     out[bad] = np.nan
+    return out
+
+
+#: Half-size of the grid of positions about a centroid box's centre on which the PRF
+#: centroid is tabulated [px], and its spacing [px].
+CALIBRATION_RANGE = 1.5
+CALIBRATION_STEP = 0.1
+#: Fixed-point iterations inverting the centroid response (each shrinks the error ~10x).
+CALIBRATION_ITERATIONS = 6
+#: Reference stars whose centroid tables are computed at once (bounds the memory).
+CALIBRATION_CHUNK = 32
+
+
+def _prf_centroids(prf, rows, cols, node_rows, node_cols, box_rows, box_cols, half):
+    """Flux-weighted centroids, in boxes of half-width ``half`` about integer pixels
+    ``(box_rows, box_cols)``, of noise-free PRF images of stars at ``(rows, cols)``."""
+    from tessphot.prf import HALF_WIDTH
+
+    stamps, row0, col0 = prf.stamps(rows, cols, node_rows, node_cols)
+    k = np.arange(2 * HALF_WIDTH + 1)
+    pr = row0[:, None] + k
+    pc = col0[:, None] + k
+    in_r = np.abs(pr - box_rows[:, None]) <= half
+    in_c = np.abs(pc - box_cols[:, None]) <= half
+    w = stamps * (in_r[:, :, None] & in_c[:, None, :])
+    total = w.sum(axis=(1, 2))
+    cr = (w.sum(axis=2) * pr).sum(axis=1) / total
+    cc = (w.sum(axis=1) * pc).sum(axis=1) / total
+    return cr, cc
+
+
+def calibrate_centroids(
+    centroids: np.ndarray, rows: np.ndarray, cols: np.ndarray, prf, half: int
+) -> np.ndarray:
+    """Star positions from the flux-weighted centroids of :func:`measure_centroids`.
+
+    A flux-weighted centroid in a small box is biased: the wings beyond the box pull it
+    towards the box's centre, so it moves by only ~0.9 px when the star moves by 1 px, and
+    the bias depends on the sub-pixel phase. For each star the centroid that the PRF gives
+    in the same box is tabulated on a grid of positions (:data:`CALIBRATION_RANGE`,
+    :data:`CALIBRATION_STEP`) and the measured centroids are inverted through it by
+    fixed-point iteration.
+
+    Parameters
+    ----------
+    centroids : ndarray, shape (n_frames, n_stars, 2)
+        Measured centroids (row, column) [science px]; NaN where not measured.
+    rows, cols : ndarray, shape (n_stars,)
+        The catalogue positions the boxes were placed on (boxes centred on their nearest
+        integer pixel) [science px].
+    prf : tessphot.prf.PRFModel
+    half : int
+        Half-width of the centroid boxes [px].
+
+    Returns
+    -------
+    ndarray, shape (n_frames, n_stars, 2)
+        Positions; NaN where the centroid is NaN.
+    """
+    centroids = np.asarray(centroids, dtype=float)
+    out = np.full(centroids.shape, np.nan)
+    box_r = np.rint(rows).astype(int)
+    box_c = np.rint(cols).astype(int)
+    grid = np.arange(-CALIBRATION_RANGE, CALIBRATION_RANGE + CALIBRATION_STEP / 2, CALIBRATION_STEP)
+    n_grid = grid.size
+    for start in range(0, rows.size, CALIBRATION_CHUNK):
+        stars = np.arange(start, min(start + CALIBRATION_CHUNK, rows.size))
+        gr = (box_r[stars, None, None] + grid[None, :, None] + 0 * grid[None, None, :]).ravel()
+        gc = (box_c[stars, None, None] + 0 * grid[None, :, None] + grid[None, None, :]).ravel()
+        rep = n_grid * n_grid
+        cr, cc = _prf_centroids(
+            prf,
+            gr,
+            gc,
+            np.repeat(rows[stars], rep),
+            np.repeat(cols[stars], rep),
+            np.repeat(box_r[stars], rep),
+            np.repeat(box_c[stars], rep),
+            half,
+        )
+        cr = cr.reshape(stars.size, n_grid, n_grid)
+        cc = cc.reshape(stars.size, n_grid, n_grid)
+        for i, j in enumerate(stars):
+            measured = centroids[:, j, :]
+            ok = np.all(np.isfinite(measured), axis=1)
+            if not ok.any():
+                continue
+            spline_r = RectBivariateSpline(grid, grid, cr[i])
+            spline_c = RectBivariateSpline(grid, grid, cc[i])
+            m = measured[ok] - (box_r[j], box_c[j])
+            p = m.copy()
+            for _ in range(CALIBRATION_ITERATIONS):
+                q = np.clip(p, grid[0], grid[-1])
+                model = np.column_stack(
+                    [spline_r.ev(q[:, 0], q[:, 1]), spline_c.ev(q[:, 0], q[:, 1])]
+                )
+                p = p + (m - (model - (box_r[j], box_c[j])))
+            out[ok, j] = p + (box_r[j], box_c[j])
     return out
 
 

@@ -29,27 +29,38 @@ from tessphot.catalog.make import catalog_path
 from tessphot.catalog.sqlite_catalog import CatalogDB
 from tessphot.constants import tmag_to_flux
 from tessphot.geometry import shift_wcs
-from tessphot.io import FFIError, read_ffi
+from tessphot.io import FFIError
+from tessphot.io.tesscut import find_cutouts, parse_cutout_name
 from tessphot.prepare import background as bg
 from tessphot.prepare.cube import CHUNK_TIME, FORMAT_VERSION, create_layout, hdf5_name
 from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY, PixelFlags, manual_exclude
-from tessphot.prepare.frames import FrameInfo, collect_frames, sectors_cameras_ccds
+from tessphot.prepare.frames import (
+    FrameInfo,
+    collect_frames,
+    cutout_frames,
+    load_frame,
+    sectors_cameras_ccds,
+)
 from tessphot.prepare.motion import (
     MotionSettings,
+    calibrate_centroids,
     fit_motion,
     measure_centroids,
     motion_from_wcs,
     select_reference_stars,
     wcs_from_string,
 )
+from tessphot.prepare.tpf_quality import transfer_tpf_quality
 from tessphot.prf import load_prf
-from tessphot.timefix import stamp_error
+from tessphot.timefix import readout_delay, stamp_error
 from tessphot.version import PIPELINE_NAME, __version__
 
 log = logging.getLogger(__name__)
 
 #: Catalogued stars fainter than this are left out of the starlight model [Tmag].
 STARLIGHT_TMAG_LIMIT = 19.0
+#: Regions of at most this many pixels are processed in the main process [px].
+INLINE_REGION_PIXELS = 64 * 64
 #: SPOC quality bits that make a frame unsuitable for the average image and as reference.
 BAD_QUALITY_BITS = 1 | 2 | 4 | 8 | 32 | 128 | 4096
 
@@ -73,14 +84,14 @@ def _init_worker(context: dict) -> None:
     warnings.simplefilter("ignore", FITSFixedWarning)
 
 
-def _process_frame(task: tuple[int, str, int | None, float, float]) -> dict:
+def _process_frame(task: tuple[int, str, int | None, int | None, float, float]) -> dict:
     """Everything that needs the whole frame: runs in a worker process."""
-    index, path, cadenceno, tstart, time = task
+    index, path, cube_index, cadenceno, tstart, time = task
     ctx = _CONTEXT
     settings: bg.BackgroundSettings = ctx["background_settings"]
     shape, origin = ctx["shape"], ctx["origin"]
     try:
-        ffi = read_ffi(path)
+        ffi = load_frame(path, cube_index)
         if ffi.origin != origin or ffi.data.shape != shape:
             raise FFIError(path, f"region {ffi.origin} {ffi.data.shape} differs from the others")
     except (FFIError, OSError) as err:
@@ -127,12 +138,21 @@ def _header_values(ffi) -> dict:
     return {"quality": ffi.quality, "barycorr": ffi.barycorr or 0.0}
 
 
+#: The last WCS written and its string: the frames of a TESScut cube share one WCS object.
+_WCS_STRING: dict = {}
+
+
 def _science_wcs_string(ffi) -> str:
     """The frame's WCS in science-area pixel coordinates."""
+    key = (id(ffi.wcs), ffi.origin)
+    if _WCS_STRING.get("key") == key and _WCS_STRING.get("wcs") is ffi.wcs:
+        return _WCS_STRING["text"]
     try:
-        return shift_wcs(ffi.wcs, ffi.origin[0], ffi.origin[1]).to_header_string(relax=True)
+        text = shift_wcs(ffi.wcs, ffi.origin[0], ffi.origin[1]).to_header_string(relax=True)
     except Exception:  # a WCS that cannot be written is left out (the frame stays usable)
         return ""
+    _WCS_STRING.update(key=key, wcs=ffi.wcs, text=text)
+    return text
 
 
 # ------------------------------------------------------------------------------------------
@@ -148,7 +168,9 @@ def prepare_photometry(
     overwrite: bool = False,
     progress: bool = True,
 ) -> list[Path]:
-    """Run the prepare stage for every (sector, camera, CCD) with FFIs in the input folder.
+    """Run the prepare stage for every (sector, camera, CCD) with FFIs in the input folder,
+    and for every TESScut cutout (each its own small region, ``sectorNNN_cameraC_ccdD_<RA>_
+    <Dec>_<W>x<H>.hdf5``).
 
     Returns
     -------
@@ -156,31 +178,36 @@ def prepare_photometry(
         The prepared-data files written (or already complete).
     """
     folder = Path(input_folder)
-    done = []
-    targets = [
-        t
-        for t in sectors_cameras_ccds(folder)
-        if (not sectors or t[0] in sectors)
-        and (not cameras or t[1] in cameras)
-        and (not ccds or t[2] in ccds)
-    ]
-    if not targets:
-        raise FileNotFoundError(f"no FFIs matching the selection below {folder}")
-    for sector, camera, ccd in targets:
-        done.append(
-            prepare_ccd(
-                folder,
-                sector,
-                camera,
-                ccd,
-                settings=settings,
-                workers=workers,
-                prf_dir=prf_dir,
-                overwrite=overwrite,
-                progress=progress,
-            )
+
+    def wanted(sector: int, camera: int, ccd: int) -> bool:
+        return (
+            (not sectors or sector in sectors)
+            and (not cameras or camera in cameras)
+            and (not ccds or ccd in ccds)
         )
-    return done
+
+    targets = [(t, None) for t in sectors_cameras_ccds(folder) if wanted(*t)]
+    for path in find_cutouts(folder):
+        name = parse_cutout_name(path.name)
+        if name is not None and wanted(name.sector, name.camera, name.ccd):
+            targets.append(((name.sector, name.camera, name.ccd), path))
+    if not targets:
+        raise FileNotFoundError(f"no FFIs or TESScut cutouts matching the selection below {folder}")
+    return [
+        prepare_ccd(
+            folder,
+            sector,
+            camera,
+            ccd,
+            settings=settings,
+            workers=workers,
+            prf_dir=prf_dir,
+            overwrite=overwrite,
+            progress=progress,
+            cutout=cutout,
+        )
+        for (sector, camera, ccd), cutout in targets
+    ]
 
 
 def _settings(settings: dict | None):
@@ -204,10 +231,16 @@ def prepare_ccd(
     overwrite: bool = False,
     progress: bool = True,
     output: Path | None = None,
+    cutout: Path | None = None,
 ) -> Path:
-    """Prepare one sector, camera and CCD; returns the path of the HDF5 file."""
+    """Prepare one sector, camera and CCD (its FFIs, or one TESScut ``cutout``); returns the
+    path of the HDF5 file."""
     folder = Path(folder)
-    out = Path(output) if output else folder / hdf5_name(sector, camera, ccd)
+    tag = None
+    if cutout is not None:
+        name = parse_cutout_name(cutout)
+        tag = f"tesscut_{name.tag}" if name is not None else None
+    out = Path(output) if output else folder / hdf5_name(sector, camera, ccd, tag)
     part = out.with_name(out.name + ".part")
     if out.exists() and not overwrite:
         with h5py.File(out, "r") as h5:
@@ -219,9 +252,12 @@ def prepare_ccd(
         part.unlink(missing_ok=True)
     t_setup = time.perf_counter()
     bgs, mos = _settings(settings)
-    frames, unreadable = collect_frames(folder, sector, camera, ccd)
+    if cutout is None:
+        frames, unreadable = collect_frames(folder, sector, camera, ccd)
+    else:
+        frames, unreadable = cutout_frames(Path(cutout)), []
     n = len(frames)
-    first = read_ffi(frames[0].path)
+    first = load_frame(frames[0].path, frames[0].index)
     shape, origin = first.data.shape, first.origin
     cadence = (
         float(np.median(np.diff([f.tstart for f in frames])) * 86400)
@@ -279,10 +315,21 @@ def prepare_ccd(
 
     data_rel = frames[0].data_rel
     procver = frames[0].procver
+    delay = readout_delay(first.header, camera, ccd)
     errors = {
-        pos: stamp_error(data_rel, procver, camera, ccd, pos) / 86400.0 if data_rel else 0.0
+        pos: stamp_error(data_rel, procver, camera, ccd, pos, readout=delay) / 86400.0
+        if data_rel
+        else 0.0
         for pos in ("start", "mid", "end")
     }
+    quality_from_tpfs, n_tpfs = transfer_tpf_quality(
+        folder,
+        sector,
+        camera,
+        ccd,
+        np.array([f.tstart - errors["start"] - f.barycorr for f in frames]),
+        np.array([f.tstop - errors["end"] - f.barycorr for f in frames]),
+    )
     geometry = bg.MeshGeometry(shape, bgs.box_size, bgs.binning)
     all_settings = {
         "background": bgs.as_dict(),
@@ -334,6 +381,12 @@ def prepare_ccd(
                     "complete": False,
                     "frames_done": 0,
                     "time_offset_corrected": bool(errors["mid"]),
+                    "time_offset": errors["mid"] * 86400.0,
+                    "readout_delay": delay,
+                    "simulated": bool(first.header.get("SIMDATA", False)),
+                    "quality_from_tpfs": n_tpfs,
+                    "source": "tesscut" if cutout is not None else "ffi",
+                    "source_file": Path(cutout).name if cutout is not None else "",
                 }
             )
             for key in ("NUM_FRM", "NREADOUT", "CRMITEN", "CRBLKSZ", "CRSPOC"):
@@ -350,7 +403,7 @@ def prepare_ccd(
             h5["cadenceno"][:] = [
                 f.cadenceno if f.cadenceno is not None else k + 1 for k, f in enumerate(frames)
             ]
-            h5["quality"][:] = [f.quality for f in frames]
+            h5["quality"][:] = np.array([f.quality for f in frames]) | quality_from_tpfs
 
     context = {
         "background_settings": bgs,
@@ -376,7 +429,7 @@ def prepare_ccd(
             workers or os.cpu_count() or 1,
             t_stream - t_setup,
         )
-    _finish(part, frames, mos, ref_rows.size)
+    _finish(part, frames, mos, ref_rows, ref_cols, prf_dir)
     os.replace(part, out)
     log.info("Wrote %s", out)
     return out
@@ -397,6 +450,7 @@ def _stream(
         return
     half = window // 2
     shape = context["shape"]
+    bgs = context["background_settings"]
     settings = context["background_settings"]
     geometry = bg.MeshGeometry(shape, settings.box_size, settings.binning)
     with h5py.File(part, "r+") as h5:
@@ -412,10 +466,12 @@ def _stream(
         sum_cnt = h5["sum_count"][:]
         pending: deque[dict] = deque()
         block: list[dict] = []
-        tasks = [(k, str(f.path), f.cadenceno, f.tstart, f.time) for k, f in enumerate(frames)][
-            start:
-        ]
+        tasks = [
+            (k, str(f.path), f.index, f.cadenceno, f.tstart, f.time) for k, f in enumerate(frames)
+        ][start:]
         n_workers = workers or max(1, (os.cpu_count() or 1))
+        if shape[0] * shape[1] <= INLINE_REGION_PIXELS:
+            n_workers = 1  # small regions (cutouts): worker processes cost more than they save
         if n_workers > 1:
             pool = multiprocessing.get_context("spawn").Pool(
                 n_workers, initializer=_init_worker, initargs=(context,)
@@ -454,7 +510,7 @@ def _stream(
                 while pending and k >= min(max(pending[0]["index"] + half, 2 * half), n - 1):
                     done = pending.popleft()
                     block.append(
-                        _finish_frame(done, meshes, mesh_errs, times, valid, half, geometry)
+                        _finish_frame(done, meshes, mesh_errs, times, valid, half, geometry, bgs)
                     )
                     if len(block) == CHUNK_TIME or block[-1]["index"] == n - 1:
                         _write_block(h5, block, quality, sum_acc, sum_cnt, meshes, mesh_errs)
@@ -467,7 +523,9 @@ def _stream(
                 pool.join()
 
 
-def _finish_frame(result, meshes, mesh_errs, times, valid, half, geometry) -> dict:
+def _finish_frame(
+    result, meshes, mesh_errs, times, valid, half, geometry, bgs: bg.BackgroundSettings
+) -> dict:
     """Subtract the time-smoothed background from one frame."""
     k = result["index"]
     shape = geometry.shape
@@ -483,7 +541,9 @@ def _finish_frame(result, meshes, mesh_errs, times, valid, half, geometry) -> di
         if out["flags"] is None:
             out["flags"] = np.full(shape, PixelFlags.ManualExclude, dtype=np.uint8)
         return out
-    mesh, mesh_err = bg.smooth_in_time(meshes, mesh_errs, times, valid, k, half)
+    mesh, mesh_err = bg.smooth_in_time(
+        meshes, mesh_errs, times, valid, k, half, bgs.curvature_sigma
+    )
     background = geometry.evaluate(mesh).astype(np.float32)
     # The uncertainty is smooth and only added in quadrature: the binned grid suffices.
     background_err = geometry.evaluate(mesh_err, binned=True).astype(np.float32)
@@ -536,8 +596,16 @@ def _write_block(h5, block, quality, sum_acc, sum_cnt, meshes, mesh_errs) -> Non
     h5.flush()
 
 
-def _finish(part: Path, frames: list[FrameInfo], mos: MotionSettings, n_ref: int) -> None:
+def _finish(
+    part: Path,
+    frames: list[FrameInfo],
+    mos: MotionSettings,
+    ref_rows: np.ndarray,
+    ref_cols: np.ndarray,
+    prf_dir: str | None,
+) -> None:
     """Average image, reference frame and the motion model; mark the file complete."""
+    n_ref = ref_rows.size
     with h5py.File(part, "r+") as h5:
         if h5.attrs.get("complete", False):
             return
@@ -567,6 +635,14 @@ def _finish(part: Path, frames: list[FrameInfo], mos: MotionSettings, n_ref: int
             and np.isfinite(centroids[ref]).all(axis=1).sum() >= mos.min_translation
         ):
             source = "stars"
+            if mos.calibrate_centroids:
+                h5_attrs = h5.attrs
+                prf = load_prf(
+                    prf_dir, int(h5_attrs["sector"]), int(h5_attrs["camera"]), int(h5_attrs["ccd"])
+                )
+                centroids = calibrate_centroids(
+                    centroids, ref_rows, ref_cols, prf, mos.centroid_half
+                )
             rmss = []
             for k in range(n):
                 params, model_k, rms_k, _ = fit_motion(centroids[ref], centroids[k], centre, mos)
@@ -576,10 +652,16 @@ def _finish(part: Path, frames: list[FrameInfo], mos: MotionSettings, n_ref: int
             rms = float(np.nanmedian(rmss))
         else:
             ref_wcs = wcs_from_string(wcs_strings[ref])
+            fitted: dict[str, np.ndarray] = {}  # frames with the same WCS (cutouts)
             for k in range(n):
-                frame_wcs = wcs_from_string(wcs_strings[k])
-                if frame_wcs is not None:
-                    motion[k] = motion_from_wcs(ref_wcs, frame_wcs, shape, origin, centre)
+                if wcs_strings[k] not in fitted:
+                    frame_wcs = wcs_from_string(wcs_strings[k])
+                    fitted[wcs_strings[k]] = (
+                        motion_from_wcs(ref_wcs, frame_wcs, shape, origin, centre)
+                        if frame_wcs is not None
+                        else np.full(6, np.nan)
+                    )
+                motion[k] = fitted[wcs_strings[k]]
         ds = h5["motion"]
         ds[:] = motion
         ds.attrs.update(

@@ -1,12 +1,13 @@
 """The todo stage: ``todo.sqlite``, the list of photometry tasks of an input folder.
 
-For every prepared-data file ``sectorNNN_cameraC_ccdD.hdf5`` in the input folder, every
+For every prepared-data file ``sectorNNN_cameraC_ccdD[_<cutout>].hdf5`` in the input folder, every
 star of the matching catalog that is brighter than the faint limit and falls on the pixels
 covered by the file (at the reference frame's WCS) becomes one FFI task, with the file's
 cadence, its co-trending area, and a method: forced by the methods override file, else
 ``halo`` for very bright FFI targets (the original's rule), else NULL (automatic). Targets
 listed in the exclude file for the file's data release are left out. Priorities follow
-brightness (bright first). The file is written atomically
+brightness (bright first). Target pixel files anywhere below the folder add their primary
+targets and the stars on their pixels (:mod:`tessphot.todo.tpf`). The file is written atomically
 (:func:`tessphot.tasks.write_todolist`) in the original's schema (§4.4 of the notes).
 """
 
@@ -16,7 +17,6 @@ import json
 import logging
 import math
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,16 +27,16 @@ import numpy as np
 from tessphot.catalog.make import catalog_path
 from tessphot.catalog.sqlite_catalog import CatalogDB
 from tessphot.io.errors import TessphotError
-from tessphot.prepare.cube import PreparedCube
+from tessphot.io.tpf import find_tpfs, parse_tpf_name
+from tessphot.prepare.cube import PREPARED_NAME_PATTERN, PreparedCube
 from tessphot.prepare.motion import wcs_from_string
 from tessphot.settings import DEFAULTS
 from tessphot.tasks.schema import TODO_FILENAME, cbv_area, write_todolist
 from tessphot.todo.overrides import read_exclusions, read_methods
+from tessphot.todo.tpf import TPFTodoError, resolve_secondaries, tpf_targets
 
 log = logging.getLogger(__name__)
 
-#: Name pattern of the prepared-data files (top level of the input folder).
-PREPARED_PATTERN = re.compile(r"^sector(\d{3})_camera([1-4])_ccd([1-4])\.hdf5$")
 #: Data source of FFI targets.
 FFI = "ffi"
 #: Half a pixel: a star belongs to the pixel whose centre is within this [px].
@@ -53,13 +53,14 @@ def find_prepared(
     cameras: Sequence[int] | None = None,
     ccds: Sequence[int] | None = None,
 ) -> list[tuple[int, int, int, Path]]:
-    """Prepared-data files in the top level of a folder: ``(sector, camera, ccd, path)``."""
+    """Prepared-data files in the top level of a folder (a CCD's FFIs or a TESScut cutout):
+    ``(sector, camera, ccd, path)``."""
     found = []
     for path in sorted(Path(folder).iterdir()):
-        match = PREPARED_PATTERN.match(path.name)
+        match = PREPARED_NAME_PATTERN.match(path.name)
         if not match or not path.is_file():
             continue
-        sector, camera, ccd = (int(v) for v in match.groups())
+        sector, camera, ccd = (int(match[k]) for k in ("sector", "camera", "ccd"))
         if sectors and sector not in sectors:
             continue
         if cameras and camera not in cameras:
@@ -191,13 +192,18 @@ def make_todo(
     overwrite: bool = False,
     settings: Mapping[str, Any] | None = None,
     output_file: str | os.PathLike | None = None,
+    find_secondary_targets: bool = True,
 ) -> Path:
-    """Build ``todo.sqlite`` for the prepared data of an input folder.
+    """Build ``todo.sqlite`` for the prepared data and target pixel files of an input folder.
+
+    FFI tasks come from the prepared-data files (:func:`ffi_targets`), TPF tasks from the
+    target pixel files anywhere below the folder (:func:`tessphot.todo.tpf.tpf_targets`:
+    primary targets and, with ``find_secondary_targets``, the catalog stars on their pixels).
 
     Parameters
     ----------
     input_folder : path-like
-        Folder with the ``sectorNNN_cameraC_ccdD.hdf5`` files and their catalogs.
+        Folder with the ``sectorNNN_cameraC_ccdD*.hdf5`` files, TPFs and the catalogs.
     sectors, cameras, ccds : sequence of int, optional
         Only these (default all files found).
     overwrite : bool
@@ -214,10 +220,13 @@ def make_todo(
     pathlib.Path
         The todo file.
 
+    find_secondary_targets : bool
+        Add the catalog stars on the pixels of TPFs as secondary targets.
+
     Raises
     ------
     TodoError
-        When there is no prepared-data file, or a catalog is missing.
+        When there is neither a prepared-data file nor a TPF, or a catalog is missing.
     """
     folder = Path(input_folder)
     values = {**DEFAULTS["todo"], **dict(settings or {})}
@@ -229,9 +238,15 @@ def make_todo(
         log.info("TODO file already exists: %s (use -o/--overwrite to rebuild it)", output)
         return output
     files = find_prepared(folder, sectors, cameras, ccds)
-    if not files:
+    tpfs = [
+        path
+        for path in find_tpfs(folder)
+        if not sectors or (parse_tpf_name(path.name) or (0, 0, 0))[1] in sectors
+    ]
+    if not files and not tpfs:
         raise TodoError(
-            f"no prepared-data files (sectorNNN_cameraC_ccdD.hdf5) in {folder}"
+            f"no prepared-data files (sectorNNN_cameraC_ccdD.hdf5) or target pixel files in "
+            f"{folder}"
             + (" for the requested sector/camera/CCD" if sectors or cameras or ccds else "")
             + ": run 'tessphot prepare' first"
         )
@@ -255,7 +270,34 @@ def make_todo(
                 exclusions=exclusions,
             )
         )
-    # The same star may sit on two files of one CCD (never with the standard names): keep one.
+    tpf_rows: list[dict[str, Any]] = []
+    for path in tpfs:
+        try:
+            tpf_rows.extend(
+                tpf_targets(
+                    path,
+                    folder,
+                    faint_limit=faint_limit,
+                    methods=methods,
+                    exclusions=exclusions,
+                    cameras=cameras,
+                    ccds=ccds,
+                    find_secondary_targets=find_secondary_targets,
+                )
+            )
+        except TPFTodoError as err:
+            log.error("Target pixel file left out: %s", err)
+    tpf_rows = resolve_secondaries(tpf_rows)
+    if tpfs:
+        primaries = sum(r["datasource"] == "tpf" for r in tpf_rows)
+        log.info(
+            "%d target pixel files: %d primary and %d secondary targets",
+            len(tpfs),
+            primaries,
+            len(tpf_rows) - primaries,
+        )
+    rows.extend(tpf_rows)
+    # The same star may sit on two files of one CCD (cutouts that overlap): keep one.
     unique: dict[tuple, dict[str, Any]] = {}
     for row in rows:
         key = tuple(row[k] for k in ("starid", "sector", "camera", "ccd", "datasource", "cadence"))
@@ -263,6 +305,7 @@ def make_todo(
     metadata = {
         "todo_settings": json.dumps(values),
         "prepared_files": json.dumps([p.name for *_, p in files]),
+        "target_pixel_files": json.dumps([str(p.relative_to(folder)) for p in tpfs]),
     }
     write_todolist(output, unique.values(), overwrite=True, metadata=metadata)
     log.info("Wrote %s: %d tasks", output, len(unique))

@@ -1,0 +1,346 @@
+"""Reader for SPOC target pixel files (TPFs).
+
+A SPOC TPF holds the pixels of one target at 120-s (``*-s_tp.fits``) or 20-s
+(``*_fast-tp.fits``) cadence: a primary header (target, sector, camera, CCD, data
+release), the ``PIXELS`` table (per cadence ``TIME`` [BTJD], ``TIMECORR`` [d],
+``CADENCENO``, the calibrated and background-subtracted ``FLUX`` [e-/s] with ``FLUX_ERR``,
+the subtracted ``FLUX_BKG``, ``QUALITY`` and the local image motion ``POS_CORR1/2`` [px])
+and the ``APERTURE`` image (SPOC's pixel bitmask, with the WCS of the pixels and their CCD
+position in ``CRVAL1P``/``CRVAL2P``). Early data-alert TPFs
+(``hlsp_tess-data-alerts_*_tp.fits``) have the same layout.
+
+Pixel positions follow tessphot's convention (:mod:`tessphot.constants`): 0-based
+science-area ``(row, column)``. SPOC's aperture bits: 1 collected, 2 in the optimal
+(photometric) aperture, 4 used for the background, 8 in the centroid aperture, 32-256
+CCD output A-D.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+try:  # ISA-L decompresses gzip about twice as fast as zlib
+    from isal.igzip import decompress as gunzip
+except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+    from gzip import decompress as gunzip
+
+from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
+from tessphot.io.errors import FileProblem
+from tessphot.io.files import walk_files
+
+__all__ = [
+    "TPF_CADENCES",
+    "TPFError",
+    "TPFName",
+    "TargetPixelFile",
+    "find_tpfs",
+    "parse_tpf_name",
+    "read_tpf",
+]
+
+#: SPOC TPF names: ``tess<timestamp>-s<sector>-<TIC>-<config>-<origin>_tp.fits[.gz]`` (120 s)
+#: or ``..._fast-tp.fits[.gz]`` (20 s).
+TPF_NAME_PATTERN = re.compile(
+    r"tess(?P<timestamp>\d+)-s(?P<sector>\d{4})-(?P<starid>\d+)-\d{4}-[xsab]"
+    r"_(?P<fast>fast-)?tp\.fits(?:\.gz)?"
+)
+#: Data-alert TPF names (120 s):
+#: ``hlsp_tess-data-alerts_tess_phot_<TIC>-s<sector>_tess_v<n>_tp.fits``.
+ALERT_NAME_PATTERN = re.compile(
+    r"hlsp_tess-data-alerts_tess_phot_(?P<starid>\d+)-s(?P<sector>\d{2,4})_tess_v\d+_tp"
+    r"\.fits(?:\.gz)?"
+)
+#: Cadences of target pixel data [s].
+TPF_CADENCES = (20, 120)
+#: Cadence of ``*_tp`` and ``*_fast-tp`` files [s].
+SLOW_CADENCE, FAST_CADENCE = 120, 20
+#: First byte pair of a gzip stream.
+GZIP_MAGIC = b"\x1f\x8b"
+#: Seconds per day.
+SECONDS_PER_DAY = 86400.0
+#: Keywords describing the PIXELS table's structure and columns (left out of the header).
+TABLE_KEYWORD_PATTERN = re.compile(
+    r"^(XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|EXTNAME|EXTVER|INHERIT|CHECKSUM|DATASUM"
+    r"|(TTYPE|TFORM|TUNIT|TDISP|TDIM|TNULL|TSCAL|TZERO)\d+|(WCSN|WCAX)\d+P?|\d+[A-Z]+\d+P?)$"
+)
+#: Columns of the PIXELS table that photometry needs.
+REQUIRED_COLUMNS = ("TIME", "TIMECORR", "CADENCENO", "FLUX", "FLUX_ERR", "FLUX_BKG", "QUALITY")
+
+
+class TPFError(FileProblem):
+    """A file cannot be read as a TESS target pixel file."""
+
+
+class TPFName(NamedTuple):
+    """What a TPF's file name says: TIC, sector and cadence [s]."""
+
+    starid: int
+    sector: int
+    cadence: int
+
+
+def parse_tpf_name(name: str | os.PathLike[str]) -> TPFName | None:
+    """Parse a TPF file name (SPOC or data-alert); None when it is not one."""
+    base = os.path.basename(os.fspath(name))
+    match = TPF_NAME_PATTERN.fullmatch(base)
+    if match is not None:
+        cadence = FAST_CADENCE if match["fast"] else SLOW_CADENCE
+        return TPFName(int(match["starid"]), int(match["sector"]), cadence)
+    match = ALERT_NAME_PATTERN.fullmatch(base)
+    if match is not None:
+        return TPFName(int(match["starid"]), int(match["sector"]), SLOW_CADENCE)
+    return None
+
+
+def find_tpfs(
+    folder: str | os.PathLike[str],
+    sector: int | None = None,
+    starid: int | None = None,
+    cadence: int | None = None,
+) -> list[Path]:
+    """Find TPFs anywhere below a folder (following links), filtered by their names.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted by file name, then full path.
+    """
+    found = []
+    for path in walk_files(folder, "TPF"):
+        parsed = parse_tpf_name(path.name)
+        if parsed is None:
+            continue
+        if sector is not None and parsed.sector != sector:
+            continue
+        if starid is not None and parsed.starid != starid:
+            continue
+        if cadence is not None and parsed.cadence != cadence:
+            continue
+        found.append(path)
+    return sorted(found, key=lambda p: (p.name, str(p)))
+
+
+@dataclass(frozen=True, eq=False)
+class TargetPixelFile:
+    """The content of a TPF that photometry uses.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    starid, sector, camera, ccd : int
+    cadence : int
+        Cadence [s] (``TIMEDEL``): 120 or 20.
+    data_rel : int or None
+    procver : str or None
+    header : astropy.io.fits.Header
+        Primary header updated with the PIXELS table's keywords (column keywords left out).
+    time, timecorr : ndarray, shape (N,)
+        Mid-cadence time [BTJD] as delivered, and the barycentric correction applied to it [d].
+    cadenceno, quality : ndarray of int, shape (N,)
+    flux, flux_err, flux_bkg : ndarray of float32, shape (N, rows, cols)
+        Background-subtracted flux, its uncertainty and the subtracted background [e-/s];
+        None when read without pixels.
+    pos_corr_column, pos_corr_row : ndarray, shape (N,)
+        SPOC's local image motion (``POS_CORR1``, ``POS_CORR2``) [px].
+    aperture : ndarray of int32, shape (rows, cols)
+        SPOC's aperture bitmask.
+    aperture_header : astropy.io.fits.Header
+        Header of the APERTURE image.
+    origin : (int, int)
+        Science-area ``(row, column)`` of pixel ``[0, 0]`` (may be negative for pixels in
+        the collateral columns).
+    wcs : astropy.wcs.WCS
+        WCS of the pixels: array pixel ``[y, x]`` is WCS pixel ``(x, y)`` (0-based).
+    """
+
+    path: Path
+    starid: int
+    sector: int
+    camera: int
+    ccd: int
+    cadence: int
+    data_rel: int | None
+    procver: str | None
+    header: fits.Header
+    time: np.ndarray
+    timecorr: np.ndarray
+    cadenceno: np.ndarray
+    quality: np.ndarray
+    flux: np.ndarray | None
+    flux_err: np.ndarray | None
+    flux_bkg: np.ndarray | None
+    pos_corr_column: np.ndarray
+    pos_corr_row: np.ndarray
+    aperture: np.ndarray
+    aperture_header: fits.Header
+    origin: tuple[int, int]
+    wcs: WCS
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns) of the pixels."""
+        return self.aperture.shape
+
+    @property
+    def collected(self) -> np.ndarray:
+        """Pixels SPOC collected (aperture bit 1)."""
+        return (self.aperture & 1) > 0
+
+    @property
+    def optimal_aperture(self) -> np.ndarray:
+        """SPOC's optimal (photometric) aperture (bit 2)."""
+        return (self.aperture & 2) > 0
+
+    @property
+    def background_pixels(self) -> np.ndarray:
+        """Pixels SPOC used for the background (bit 4)."""
+        return (self.aperture & 4) > 0
+
+
+def read_tpf(path: str | os.PathLike[str], pixels: bool = True) -> TargetPixelFile:
+    """Read a SPOC target pixel file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (``.fits`` or ``.fits.gz``).
+    pixels : bool
+        Read the pixel cubes (False: only headers, times, quality and the aperture, e.g.
+        for building the task list).
+
+    Raises
+    ------
+    TPFError
+        For a missing, truncated or corrupt file, or one that is not a TPF (no PIXELS
+        table or columns missing, no APERTURE image, no CAMERA/CCD, a cadence other than
+        20 or 120 s, pixel cubes not matching the aperture). The message names the file
+        and the problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TPFError(path, "file not found")
+    raw = path.read_bytes()
+    if raw[: len(GZIP_MAGIC)] == GZIP_MAGIC:
+        # Decompressed in full here: astropy silently drops the HDUs of a truncated .gz.
+        try:
+            raw = gunzip(raw)
+        except (OSError, EOFError, zlib.error) as err:
+            raise TPFError(path, f"truncated or corrupt gzip file ({err})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            with fits.open(io.BytesIO(raw), memmap=False) as hdul:
+                return _read(path, hdul, pixels)
+    except TPFError:
+        raise
+    except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError) as err:
+        message = " ".join(str(err).split())
+        raise TPFError(
+            path, f"truncated or corrupt FITS file ({type(err).__name__}: {message})"
+        ) from None
+
+
+def _read(path: Path, hdul: fits.HDUList, pixels: bool) -> TargetPixelFile:
+    primary = hdul[0].header
+    names = [hdu.name for hdu in hdul]
+    if "PIXELS" not in names:
+        raise TPFError(path, "not a target pixel file: no PIXELS table")
+    if "APERTURE" not in names:
+        raise TPFError(path, "not a target pixel file: no APERTURE image")
+    table = hdul["PIXELS"]
+    columns = [c.upper() for c in table.columns.names]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise TPFError(path, f"PIXELS table without column(s) {', '.join(missing)}")
+    header = primary.copy()
+    for card in table.header.cards:
+        if card.keyword and not TABLE_KEYWORD_PATTERN.match(card.keyword):
+            header[card.keyword] = (card.value, card.comment)
+    for keyword in ("CAMERA", "CCD", "SECTOR", "TICID"):
+        if not isinstance(header.get(keyword), int | np.integer):
+            raise TPFError(path, f"not a target pixel file: keyword {keyword} missing or invalid")
+    timedel = header.get("TIMEDEL")
+    if not isinstance(timedel, float | int):
+        raise TPFError(path, "keyword TIMEDEL (the cadence) missing")
+    cadence = int(round(float(timedel) * SECONDS_PER_DAY))
+    if cadence not in TPF_CADENCES:
+        raise TPFError(path, f"invalid cadence {cadence} s: must be either 20 or 120")
+    data = table.data
+    aperture_hdu = hdul["APERTURE"]
+    aperture = np.asarray(aperture_hdu.data)
+    if aperture.ndim != 2:
+        raise TPFError(path, f"APERTURE is not a 2-D image ({aperture.ndim} axes)")
+    aperture = aperture.astype(np.int32)
+    cubes: dict[str, np.ndarray | None] = {"FLUX": None, "FLUX_ERR": None, "FLUX_BKG": None}
+    if pixels:
+        for name in cubes:
+            cube = np.asarray(data[name], dtype=np.float32)
+            if cube.shape[1:] != aperture.shape:
+                raise TPFError(
+                    path,
+                    f"{name} pixels of shape {cube.shape[1:]} do not match the APERTURE image "
+                    f"{aperture.shape}",
+                )
+            cubes[name] = cube
+    aperture_header = aperture_hdu.header.copy()
+    origin = _origin(path, aperture_header)
+    try:
+        wcs = WCS(aperture_header, relax=True).celestial
+    except (ValueError, KeyError) as err:
+        raise TPFError(path, f"no usable WCS in the APERTURE header ({err})") from None
+    if not wcs.has_celestial:
+        raise TPFError(path, "no celestial WCS in the APERTURE header")
+    n = len(data)
+
+    def column(name: str, dtype) -> np.ndarray:
+        if name.upper() in columns:
+            return np.asarray(data[name], dtype=dtype)
+        return np.full(n, np.nan, dtype=dtype)
+
+    procver = header.get("PROCVER")
+    data_rel = header.get("DATA_REL")
+    return TargetPixelFile(
+        path=path,
+        starid=int(header["TICID"]),
+        sector=int(header["SECTOR"]),
+        camera=int(header["CAMERA"]),
+        ccd=int(header["CCD"]),
+        cadence=cadence,
+        data_rel=int(data_rel) if isinstance(data_rel, int | np.integer) else None,
+        procver=str(procver).strip() if procver else None,
+        header=header,
+        time=column("TIME", np.float64),
+        timecorr=column("TIMECORR", np.float64),
+        cadenceno=np.asarray(data["CADENCENO"], dtype=np.int32),
+        quality=np.asarray(data["QUALITY"], dtype=np.int32),
+        flux=cubes["FLUX"],
+        flux_err=cubes["FLUX_ERR"],
+        flux_bkg=cubes["FLUX_BKG"],
+        pos_corr_column=column("POS_CORR1", np.float64),
+        pos_corr_row=column("POS_CORR2", np.float64),
+        aperture=aperture,
+        aperture_header=aperture_header,
+        origin=origin,
+        wcs=wcs,
+    )
+
+
+def _origin(path: Path, header: fits.Header) -> tuple[int, int]:
+    """Science (row, column) of the first pixel, from the physical WCS of the APERTURE."""
+    try:
+        col = int(header["CRVAL1P"]) + 1 - int(header.get("CRPIX1P", 1))
+        row = int(header["CRVAL2P"]) + 1 - int(header.get("CRPIX2P", 1))
+    except (KeyError, ValueError, TypeError):
+        raise TPFError(path, "APERTURE header without the CCD position (CRVAL1P/CRVAL2P)") from None
+    return row - FIRST_SCIENCE_CCD_ROW, col - FIRST_SCIENCE_CCD_COLUMN

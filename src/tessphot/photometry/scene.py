@@ -1,0 +1,314 @@
+"""The light of catalogued stars in a fixed aperture, cadence by cadence.
+
+An aperture is a fixed set of pixels; the stars move over them with the pointing. The
+fraction of a star's light that falls in the aperture therefore changes from cadence to
+cadence: a 0.3-px pointing jump at a momentum dump changes the fraction collected by a small
+aperture by percent, and moves the wings of neighbours in and out of it. With the PRF and the
+jitter model (where every star is in every frame), these fractions are known:
+
+* :func:`aperture_fractions` integrates each star's PRF over the aperture at its position in
+  every frame. Each star's fraction is tabulated at the knots of the PRF interpolation
+  (every 1/9 px) over the range of its motion and interpolated bilinearly, which is exact,
+  so the cost does not grow with the number of cadences.
+* :class:`ApertureLight` holds the fractions with the catalogue fluxes and gives the
+  **motion-corrected flux** (the light of the neighbours that moves in and out is removed
+  and the target's light is scaled to its mean collected fraction, so the mean level stays
+  the aperture's) and the **contamination** (the mean light of the other stars over all the
+  light in the aperture).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy.interpolate import RegularGridInterpolator
+
+from tessphot.io.errors import TessphotError
+from tessphot.prf import HALF_WIDTH, OVERSAMPLE, PRFModel, load_prf
+
+#: Most grid points along one axis of a star's table; a star moving further is computed
+#: cadence by cadence instead.
+GRID_MAX_POINTS = 64
+#: Other stars whose mean light in the aperture is below this fraction of the target's
+#: collected light are left out (they change the flux by less than this).
+MIN_RELATIVE_LIGHT = 1.0e-4
+#: Stars this far outside the aperture can still put light into it [px]: the PRF's reach.
+PRF_REACH = HALF_WIDTH + 1
+
+
+#: Name under which the prepare stage records an analytic PRF.
+ANALYTIC_PRF = "analytic"
+
+
+@lru_cache(maxsize=8)
+def _cached_prf(folder: str | None, sector: int, camera: int, ccd: int) -> PRFModel:
+    return load_prf(folder, sector, camera, ccd)
+
+
+def ccd_prf(prepare_settings: str | None, prf_dir: str, sector: int, camera: int, ccd: int):
+    """The PRF model of a CCD for photometry (cached per process).
+
+    Parameters
+    ----------
+    prepare_settings : str or None
+        The ``settings`` attribute (JSON) of the prepared-data file; its ``prf`` entry names
+        the PRF the prepare stage used.
+    prf_dir : str
+        The ``[photometry] prf_dir`` setting: a folder of SPOC PRFs, ``"analytic"``, or empty
+        for the prepare stage's choice.
+    sector, camera, ccd : int
+
+    Raises
+    ------
+    TessphotError
+        When the PRF folder does not exist or cannot be read.
+    """
+    folder = prf_dir
+    if not folder:
+        recorded = json.loads(prepare_settings or "{}").get("prf", ANALYTIC_PRF)
+        folder = recorded or ANALYTIC_PRF
+    if folder == ANALYTIC_PRF:
+        return _cached_prf(None, sector, camera, ccd)
+    if not Path(folder).is_dir():
+        raise TessphotError(
+            f"PRF folder {folder} not found (set [photometry] prf_dir to the SPOC PRF models, "
+            f"or to 'analytic')"
+        )
+    try:
+        return _cached_prf(str(folder), sector, camera, ccd)
+    except (OSError, ValueError) as err:
+        raise TessphotError(f"cannot read the PRF models in {folder}: {err}") from None
+
+
+def _knots(values: np.ndarray) -> np.ndarray:
+    """Positions bracketing ``values`` where the PRF interpolation has its kinks.
+
+    :meth:`tessphot.prf.PRFModel.stamps` interpolates linearly between samples 1/9 px apart
+    (offsets ``k / OVERSAMPLE`` from an integer pixel) and changes its stamp's pixel grid at
+    half pixels, so a star's aperture fraction is exactly bilinear between these knots.
+    """
+    lo, hi = float(values.min()), float(values.max())
+    base = np.arange(math.floor(lo) - 1, math.ceil(hi) + 2, dtype=float)
+    knots = np.concatenate(
+        [(base[:, None] + np.arange(OVERSAMPLE) / OVERSAMPLE).ravel(), base + 0.5]
+    )
+    knots = np.unique(knots)
+    i0 = max(np.searchsorted(knots, lo, side="right") - 1, 0)
+    i1 = min(np.searchsorted(knots, hi, side="left") + 1, knots.size)
+    return knots[i0 : max(i1, i0 + 2)]
+
+
+def _fractions_at(
+    prf: PRFModel,
+    padded: np.ndarray,
+    origin: tuple[int, int],
+    rows: np.ndarray,
+    cols: np.ndarray,
+    node_rows: np.ndarray,
+    node_cols: np.ndarray,
+) -> np.ndarray:
+    """Fraction of a star's light on the True pixels of ``padded`` (a mask padded by
+    :data:`PRF_REACH` + ``HALF_WIDTH`` pixels, its unpadded pixel ``[0, 0]`` at science
+    ``origin``) for stars at each (row, col)."""
+    stamps, row0, col0 = prf.stamps(rows, cols, node_rows, node_cols)
+    pad = PRF_REACH + HALF_WIDTH
+    k = np.arange(2 * HALF_WIDTH + 1)
+    rr = np.clip(row0[:, None] - origin[0] + pad + k, 0, padded.shape[0] - 1)
+    cc = np.clip(col0[:, None] - origin[1] + pad + k, 0, padded.shape[1] - 1)
+    inside = padded[rr[:, :, None], cc[:, None, :]]
+    return (stamps * inside).sum(axis=(1, 2))
+
+
+def aperture_fractions(
+    prf: PRFModel,
+    mask: np.ndarray,
+    origin: tuple[int, int],
+    rows: np.ndarray,
+    cols: np.ndarray,
+    node_rows: np.ndarray,
+    node_cols: np.ndarray,
+) -> np.ndarray:
+    """Fraction of each star's light that falls in an aperture, per cadence.
+
+    Parameters
+    ----------
+    prf : PRFModel
+        The PRF of the CCD.
+    mask : ndarray of bool, shape (rows, cols)
+        The aperture on a stamp.
+    origin : (int, int)
+        Science-area (row, column) of the stamp's pixel ``[0, 0]``.
+    rows, cols : ndarray, shape (n_cadences, n_stars)
+        Science-area positions of the stars in every cadence (NaN where unknown).
+    node_rows, node_cols : ndarray, shape (n_stars,)
+        Positions choosing each star's PRF shape (its reference position).
+
+    Returns
+    -------
+    ndarray, shape (n_cadences, n_stars)
+        Fractions in [0, 1]; NaN where the position is unknown.
+    """
+    rows = np.asarray(rows, dtype=float)
+    cols = np.asarray(cols, dtype=float)
+    pad = PRF_REACH + HALF_WIDTH
+    padded = np.pad(np.asarray(mask, dtype=bool), pad)
+    out = np.full(rows.shape, np.nan)
+    grids, direct = [], []
+    for j in range(rows.shape[1]):
+        ok = np.isfinite(rows[:, j]) & np.isfinite(cols[:, j])
+        if not ok.any():
+            continue
+        knots_r, knots_c = _knots(rows[ok, j]), _knots(cols[ok, j])
+        if max(knots_r.size, knots_c.size) > GRID_MAX_POINTS:
+            direct.append((j, ok))
+        else:
+            grids.append((j, ok, knots_r, knots_c))
+    # One PRF call for the knots of all stars (and one for the stars computed directly).
+    if grids:
+        gr = np.concatenate([np.repeat(g[2], g[3].size) for g in grids])
+        gc = np.concatenate([np.tile(g[3], g[2].size) for g in grids])
+        nr = np.concatenate([np.full(g[2].size * g[3].size, node_rows[g[0]]) for g in grids])
+        nc = np.concatenate([np.full(g[2].size * g[3].size, node_cols[g[0]]) for g in grids])
+        values = _fractions_at(prf, padded, origin, gr, gc, nr, nc)
+        start = 0
+        for j, ok, knots_r, knots_c in grids:
+            size = knots_r.size * knots_c.size
+            table = values[start : start + size].reshape(knots_r.size, knots_c.size)
+            start += size
+            interp = RegularGridInterpolator((knots_r, knots_c), table, method="linear")
+            out[ok, j] = interp(np.column_stack([rows[ok, j], cols[ok, j]]))
+    for j, ok in direct:
+        n = int(ok.sum())
+        out[ok, j] = _fractions_at(
+            prf,
+            padded,
+            origin,
+            rows[ok, j],
+            cols[ok, j],
+            np.full(n, node_rows[j]),
+            np.full(n, node_cols[j]),
+        )
+    return np.clip(out, 0.0, 1.0)
+
+
+@dataclass
+class ApertureLight:
+    """The catalogued stars' light in an aperture.
+
+    Attributes
+    ----------
+    starid : ndarray of int, shape (n_stars,)
+        The stars; the target first.
+    flux : ndarray, shape (n_stars,)
+        Their catalogue fluxes [e-/s].
+    fractions : ndarray, shape (n_cadences, n_stars)
+        Fraction of each star's light in the aperture per cadence (NaN where unknown).
+    good : ndarray of bool, shape (n_cadences,)
+        Cadences over which means are taken.
+    """
+
+    starid: np.ndarray
+    flux: np.ndarray
+    fractions: np.ndarray
+    good: np.ndarray
+
+    @cached_property
+    def mean_fractions(self) -> np.ndarray:
+        """Mean fraction of each star over the good cadences with a known position."""
+        use = self.good & np.all(np.isfinite(self.fractions), axis=1)
+        if not use.any():
+            use = np.all(np.isfinite(self.fractions), axis=1)
+        if not use.any():
+            return np.full(self.flux.shape, np.nan)
+        return self.fractions[use].mean(axis=0)
+
+    @property
+    def target_light(self) -> float:
+        """Mean light of the target in the aperture [e-/s]."""
+        return float(self.flux[0] * self.mean_fractions[0])
+
+    @property
+    def other_light(self) -> float:
+        """Mean light of the other stars in the aperture [e-/s]."""
+        return float(np.dot(self.flux[1:], self.mean_fractions[1:]))
+
+    @property
+    def contamination(self) -> float:
+        """Fraction of the catalogued light in the aperture that is not the target's."""
+        total = self.target_light + self.other_light
+        return self.other_light / total if total > 0 else math.nan
+
+    def correction(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-cadence ``(offset, scale)`` of the motion correction.
+
+        The corrected flux is ``(flux - offset) * scale + other_light``: ``offset`` is the
+        other stars' light in the aperture in that cadence, ``scale`` the target's mean
+        collected fraction over its fraction in that cadence. Cadences without known
+        positions get no correction (offset = mean light of the others, scale = 1).
+        """
+        mean = self.mean_fractions
+        fractions = self.fractions
+        offset = fractions[:, 1:] @ self.flux[1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = mean[0] / fractions[:, 0]
+        unknown = ~(np.isfinite(offset) & np.isfinite(scale) & (scale > 0))
+        offset[unknown] = self.other_light
+        scale[unknown] = 1.0
+        return offset, scale
+
+    def corrected(self, flux: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Motion-corrected flux and the scale applied to it (see :meth:`correction`)."""
+        offset, scale = self.correction()
+        return (np.asarray(flux, dtype=float) - offset) * scale + self.other_light, scale
+
+
+def aperture_light(
+    prf: PRFModel,
+    mask: np.ndarray,
+    origin: tuple[int, int],
+    starid: np.ndarray,
+    flux: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    node_rows: np.ndarray,
+    node_cols: np.ndarray,
+    good: np.ndarray,
+) -> ApertureLight:
+    """The light of the target (star 0) and the other stars that matter in an aperture.
+
+    Parameters are those of :func:`aperture_fractions`, with ``starid`` and the catalogue
+    ``flux`` [e-/s] of every star (the target first) and the ``good`` cadences. Stars whose
+    mean light in the aperture is below :data:`MIN_RELATIVE_LIGHT` of the target's are
+    dropped before the per-cadence fractions are computed.
+    """
+    starid = np.asarray(starid)
+    flux = np.asarray(flux, dtype=float)
+    rows = np.asarray(rows, dtype=float)
+    cols = np.asarray(cols, dtype=float)
+    with np.errstate(invalid="ignore"):
+        mean_rows = np.nanmean(np.where(good[:, None], rows, np.nan), axis=0)
+        mean_cols = np.nanmean(np.where(good[:, None], cols, np.nan), axis=0)
+    mean_rows = np.where(np.isfinite(mean_rows), mean_rows, node_rows)
+    mean_cols = np.where(np.isfinite(mean_cols), mean_cols, node_cols)
+    pad = PRF_REACH + HALF_WIDTH
+    at_mean = _fractions_at(
+        prf,
+        np.pad(np.asarray(mask, dtype=bool), pad),
+        origin,
+        mean_rows,
+        mean_cols,
+        node_rows,
+        node_cols,
+    )
+    light = flux * at_mean
+    keep = light >= MIN_RELATIVE_LIGHT * light[0]
+    keep[0] = True
+    fractions = aperture_fractions(
+        prf, mask, origin, rows[:, keep], cols[:, keep], node_rows[keep], node_cols[keep]
+    )
+    return ApertureLight(starid[keep], flux[keep], fractions, np.asarray(good, dtype=bool))

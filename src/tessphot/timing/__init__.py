@@ -1,0 +1,37 @@
+"""Time stamps: the spacecraft's position and per-star barycentric corrections."""
+
+from tessphot.timing.barycentric import (
+    ObserverState,
+    barycentric_correction,
+    observer_state,
+    unit_vectors,
+)
+from tessphot.timing.ephemeris import (
+    Ephemeris,
+    EphemerisError,
+    GeocentreEphemeris,
+    SpiceEphemeris,
+    TableEphemeris,
+    TimingSettings,
+    download_horizons,
+    find_tables,
+    read_horizons_table,
+    spacecraft_ephemeris,
+)
+
+__all__ = [
+    "Ephemeris",
+    "EphemerisError",
+    "GeocentreEphemeris",
+    "ObserverState",
+    "SpiceEphemeris",
+    "TableEphemeris",
+    "TimingSettings",
+    "barycentric_correction",
+    "download_horizons",
+    "find_tables",
+    "observer_state",
+    "read_horizons_table",
+    "spacecraft_ephemeris",
+    "unit_vectors",
+]

@@ -1,0 +1,182 @@
+"""Tasks of target pixel files (section 5.7 of the notes).
+
+Each TPF gives its primary target (data source ``tpf``) and the catalog stars brighter than
+the faint limit that fall on its collected pixels, as secondary targets (data source
+``tpf:<primary TIC>``) with their distance to the edge of the collected pixels. A star that
+sits in several TPFs of one sector, camera, CCD and cadence keeps only the copy farthest
+from the edge; a star that is itself the primary target of a TPF is no secondary target.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from tessphot.catalog.make import catalog_path
+from tessphot.catalog.sqlite_catalog import CatalogDB
+from tessphot.io.tpf import TPFError, read_tpf
+from tessphot.tasks.schema import cbv_area
+from tessphot.timing import unit_vectors
+
+log = logging.getLogger(__name__)
+
+#: Data source of primary TPF targets, and the prefix of secondary ones.
+TPF = "tpf"
+#: Catalog stars within this distance of a TPF's centre are considered [deg].
+SEARCH_RADIUS_DEG = 0.5
+#: Half a pixel [px].
+HALF_PIXEL = 0.5
+
+
+class TPFTodoError(Exception):
+    """A TPF that gives no task (logged; the others go on)."""
+
+
+def edge_distance(row: float, col: float, collected: np.ndarray) -> float:
+    """Distance of a position to the edge of the collected pixels [px] (pixel coordinates,
+    centres on integers): the smaller of the distance to the outer edge of the stamp and the
+    distance to the nearest pixel not collected less half a pixel (bilinearly interpolated)."""
+    ny, nx = collected.shape
+    outer = min(row + HALF_PIXEL, ny - HALF_PIXEL - row, col + HALF_PIXEL, nx - HALF_PIXEL - col)
+    if collected.all():
+        return float(outer)
+    inner = ndimage.distance_transform_edt(collected) - HALF_PIXEL
+    at = ndimage.map_coordinates(inner, [[row], [col]], order=1, mode="nearest")[0]
+    return float(min(outer, at))
+
+
+def tpf_targets(
+    path: str | os.PathLike,
+    input_folder: str | os.PathLike,
+    *,
+    faint_limit: float,
+    methods: Mapping[tuple[int, int, str], str],
+    exclusions: set[tuple[int, int, str, int]],
+    cameras: Sequence[int] | None = None,
+    ccds: Sequence[int] | None = None,
+    find_secondary_targets: bool = True,
+) -> list[dict[str, Any]]:
+    """The tasks of one TPF: its primary target and the secondary targets on its pixels.
+
+    Rows carry ``edge_dist`` (NaN for the primary) for :func:`resolve_secondaries`.
+
+    Raises
+    ------
+    TPFTodoError
+        For an unreadable TPF, a missing catalog, or a primary target not in the catalog.
+    """
+    path = Path(path)
+    try:
+        tpf = read_tpf(path, pixels=False)
+    except TPFError as err:
+        raise TPFTodoError(str(err)) from None
+    if (cameras and tpf.camera not in cameras) or (ccds and tpf.ccd not in ccds):
+        return []
+    catalog = catalog_path(input_folder, tpf.sector, tpf.camera, tpf.ccd)
+    if not catalog.is_file():
+        raise TPFTodoError(f"{path.name}: no catalog {catalog.name}: run 'tessphot catalog' first")
+    with CatalogDB(catalog) as db:
+        settings = db.settings
+        stars = db.stars()
+    ny, nx = tpf.shape
+    centre_ra, centre_dec = tpf.wcs.all_pix2world([[(nx - 1) / 2, (ny - 1) / 2]], 0)[0]
+    near = unit_vectors(stars["ra"], stars["decl"]) @ unit_vectors(centre_ra, centre_dec)[0]
+    stars = stars[near >= math.cos(math.radians(SEARCH_RADIUS_DEG))]
+    primary = stars[stars["starid"] == tpf.starid]
+    if primary.size == 0:
+        raise TPFTodoError(f"{path.name}: primary target TIC {tpf.starid} is not in {catalog.name}")
+
+    def area(star) -> int:
+        distance = np.degrees(
+            np.arccos(
+                np.clip(
+                    unit_vectors(star["ra"], star["decl"])[0]
+                    @ unit_vectors(settings.camera_centre_ra, settings.camera_centre_dec)[0],
+                    -1.0,
+                    1.0,
+                )
+            )
+        )
+        return int(cbv_area(tpf.camera, tpf.ccd, float(distance)))
+
+    data_rel = tpf.data_rel if tpf.data_rel is not None else 0
+    base = {
+        "sector": tpf.sector,
+        "camera": tpf.camera,
+        "ccd": tpf.ccd,
+        "cadence": tpf.cadence,
+    }
+    rows = []
+    primary_area = area(primary[0])
+    if (tpf.starid, tpf.sector, TPF, data_rel) not in exclusions:
+        rows.append(
+            {
+                **base,
+                "starid": tpf.starid,
+                "datasource": TPF,
+                "method": methods.get((tpf.starid, tpf.sector, TPF)),
+                "tmag": float(primary[0]["tmag"]),
+                "cbv_area": primary_area,
+                "edge_dist": math.nan,
+            }
+        )
+    if not find_secondary_targets:
+        return rows
+    candidates = stars[(stars["tmag"] < faint_limit) & (stars["starid"] != tpf.starid)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        col, row = tpf.wcs.all_world2pix(candidates["ra"], candidates["decl"], 0, quiet=True)
+    on = (
+        np.isfinite(row)
+        & np.isfinite(col)
+        & (row >= -HALF_PIXEL)
+        & (row < ny - HALF_PIXEL)
+        & (col >= -HALF_PIXEL)
+        & (col < nx - HALF_PIXEL)
+    )
+    datasource = f"{TPF}:{tpf.starid}"
+    for star, r, c in zip(candidates[on], row[on], col[on], strict=True):
+        if not tpf.collected[int(math.floor(r + HALF_PIXEL)), int(math.floor(c + HALF_PIXEL))]:
+            continue
+        starid = int(star["starid"])
+        if (starid, tpf.sector, TPF, data_rel) in exclusions:
+            continue
+        rows.append(
+            {
+                **base,
+                "starid": starid,
+                "datasource": datasource,
+                "method": methods.get((starid, tpf.sector, datasource)),
+                "tmag": float(star["tmag"]),
+                "cbv_area": primary_area,
+                "edge_dist": edge_distance(float(r), float(c), tpf.collected),
+            }
+        )
+    return rows
+
+
+def resolve_secondaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop secondary targets that are primary TPF targets, and keep one copy (the farthest
+    from the edge) of a secondary target in several TPFs of the same sector, camera, CCD
+    and cadence."""
+    primaries = {r["starid"] for r in rows if r["datasource"] == TPF}
+    best: dict[tuple, dict[str, Any]] = {}
+    out = []
+    for row in rows:
+        if row["datasource"] == TPF:
+            out.append(row)
+            continue
+        if row["starid"] in primaries:
+            continue
+        key = (row["starid"], row["sector"], row["camera"], row["ccd"], row["cadence"])
+        if key not in best or row["edge_dist"] > best[key]["edge_dist"]:
+            best[key] = row
+    return out + list(best.values())

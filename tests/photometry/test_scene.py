@@ -1,0 +1,129 @@
+"""The light of catalogued stars in a fixed aperture, and the motion correction."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tessphot.io.errors import TessphotError
+from tessphot.photometry.scene import (
+    MIN_RELATIVE_LIGHT,
+    aperture_fractions,
+    aperture_light,
+    ccd_prf,
+)
+from tessphot.prf import load_prf
+
+ORIGIN = (1000, 1000)
+SHAPE = (15, 15)
+
+
+def _mask():
+    mask = np.zeros(SHAPE, bool)
+    mask[5:10, 5:9] = True
+    return mask
+
+
+def _direct(prf, mask, rows, cols, node_rows, node_cols):
+    """Fractions by rendering every star at every position (the slow, obvious way)."""
+    out = np.empty(rows.shape)
+    for t in range(rows.shape[0]):
+        for j in range(rows.shape[1]):
+            image = prf.render(
+                rows[t, j], cols[t, j], 1.0, SHAPE, ORIGIN, [node_rows[j]], [node_cols[j]]
+            )
+            out[t, j] = image[mask].sum()
+    return out
+
+
+@pytest.mark.parametrize("spoc", [False, True])
+def test_fractions_match_direct_rendering(spoc, request):
+    prf = load_prf(request.getfixturevalue("prf_dir") if spoc else None, 1, 1, 4)
+    rng = np.random.default_rng(1)
+    node_rows = np.array([1007.2, 1004.0, 1016.5])  # target, neighbour, star off the stamp
+    node_cols = np.array([1006.6, 1010.3, 1007.0])
+    shifts = np.cumsum(rng.normal(0, 0.08, (40, 2)), axis=0)
+    rows = node_rows[None, :] + shifts[:, :1]
+    cols = node_cols[None, :] + shifts[:, 1:]
+    rows[7, 1] = np.nan
+    got = aperture_fractions(prf, _mask(), ORIGIN, rows, cols, node_rows, node_cols)
+    want = _direct(prf, _mask(), np.nan_to_num(rows), cols, node_rows, node_cols)
+    assert np.isnan(got[7, 1])
+    ok = np.isfinite(got)
+    assert np.abs(got[ok] - want[ok]).max() < 1e-5  # bilinear between knots: exact
+    assert got[:, 0].min() > 0.5  # the target is mostly in the aperture
+    assert got[:, 2].max() < 0.05  # the star off the stamp reaches it with its wings only
+
+
+def test_motion_correction_removes_the_pointing(prf_dir):
+    """A constant target and a variable neighbour under 0.4-px jumps: the corrected flux is
+    flat to the neighbour's variability times its (small) fraction."""
+    prf = load_prf(prf_dir, 1, 1, 4)
+    rng = np.random.default_rng(2)
+    n = 200
+    shifts = np.zeros((n, 2))
+    shifts[60:] += (0.3, -0.25)  # momentum dumps
+    shifts[140:] += (-0.4, 0.1)
+    shifts += rng.normal(0, 0.01, (n, 2))
+    node_rows = np.array([1007.3, 1005.0])
+    node_cols = np.array([1006.8, 1010.6])
+    flux = np.array([5000.0, 20000.0])
+    rows = node_rows[None, :] + shifts[:, :1]
+    cols = node_cols[None, :] + shifts[:, 1:]
+    mask = _mask()
+    true = _direct(prf, mask, rows, cols, node_rows, node_cols)
+    aperture = true @ flux
+    good = np.ones(n, bool)
+    light = aperture_light(
+        prf, mask, ORIGIN, np.array([1, 2]), flux, rows, cols, node_rows, node_cols, good
+    )
+    corrected, scale = light.corrected(aperture)
+    raw_scatter = np.std(aperture) / np.mean(aperture)
+    scatter = np.std(corrected) / np.mean(corrected)
+    print(f"\nrelative scatter: raw {raw_scatter:.2e}, corrected {scatter:.2e}")
+    assert raw_scatter > 0.01
+    assert scatter < 1e-4
+    assert np.mean(corrected) == pytest.approx(np.mean(aperture), rel=1e-3)
+    want = (true.mean(0)[1] * flux[1]) / (true.mean(0) @ flux)
+    assert light.contamination == pytest.approx(want, rel=1e-3)
+    assert 0.0 < light.contamination < 1.0
+    # Unknown positions: no correction on those cadences.
+    rows[5] = np.nan
+    light = aperture_light(
+        prf, mask, ORIGIN, np.array([1, 2]), flux, rows, cols, node_rows, node_cols, good
+    )
+    corrected, scale = light.corrected(aperture)
+    assert scale[5] == 1.0 and np.isfinite(corrected).all()
+
+
+def test_faint_far_stars_are_left_out():
+    prf = load_prf(None, 1, 1, 4)
+    rows = np.array([[1007.0, 1012.0, 1007.0]])
+    cols = np.array([[1007.0, 1007.0, 1012.0]])
+    flux = np.array([1e4, 1e4 * MIN_RELATIVE_LIGHT * 1e-3, 1e6])
+    light = aperture_light(
+        prf,
+        _mask(),
+        ORIGIN,
+        np.array([7, 8, 9]),
+        flux,
+        rows,
+        cols,
+        rows[0],
+        cols[0],
+        np.ones(1, bool),
+    )
+    assert list(light.starid) == [7, 9]
+    assert math.isfinite(light.contamination)
+
+
+def test_prf_choice(tmp_path, prf_dir):
+    assert (
+        ccd_prf('{"prf": "analytic"}', "", 1, 1, 4).short_name == load_prf(None, 1, 1, 4).short_name
+    )
+    spoc = ccd_prf("{}", str(prf_dir), 1, 1, 4)
+    assert spoc.short_name == load_prf(prf_dir, 1, 1, 4).short_name
+    with pytest.raises(TessphotError, match="not found"):
+        ccd_prf(f'{{"prf": "{tmp_path / "gone"}"}}', "", 1, 1, 4)
+    with pytest.raises(TessphotError, match="cannot read"):
+        ccd_prf("{}", str(tmp_path), 1, 1, 4)

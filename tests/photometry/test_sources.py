@@ -1,0 +1,266 @@
+"""The other data sources end to end on real data: the TPF of TIC 25155310 and the two
+TESScut cutouts, through catalog (user catalog file), prepare, todo and photometry."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from tessphot.catalog.make import make_catalogs
+from tessphot.catalog.sources.file import FileSource
+from tessphot.io.tpf import read_tpf
+from tessphot.photometry.base import clear_cache
+from tessphot.photometry.run import run_photometry
+from tessphot.photometry.tpf_source import TPFData
+from tessphot.prepare.cube import PreparedCube
+from tessphot.prepare.run import prepare_photometry
+from tessphot.todo import make_todo
+
+TIC = 25155310
+TPF_NAME = "tess2018206045859-s0001-0000000025155310-0120-s_tp.fits.gz"
+SPOC_LC = "tess2018206045859-s0001-0000000025155310-0120-s_lc.fits.gz"
+TASOC_LC = "hlsp_tasoc_tess_ffi_tic00261136679-s0001-cam4-ccd2-c1800_tess_v05_ens-lc.fits"
+PI_MEN = 261136679
+#: SPOC's time-stamp correction of a data release <= 26 TPF: the mid-exposure stamp is
+#: 2.000 - 0.021 s late (section 5.15 of the notes).
+TPF_STAMP_OFFSET_S = 1.979
+#: Catalog columns of a user catalog file (TIC names).
+HEADER = "ID,ra,dec,pmRA,pmDEC,Tmag,Teff\n"
+
+
+def _catalog(folder: Path, rows: list[str], cameras, ccds) -> None:
+    path = folder / "user_catalog.csv"
+    path.write_text(HEADER + "".join(f"{r}\n" for r in rows))
+    make_catalogs(1, folder, FileSource([path]), cameras=cameras, ccds=ccds, overwrite=True)
+
+
+def _rows(todo: Path, table: str = "todolist") -> list[dict]:
+    con = sqlite3.connect(todo)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute(f"SELECT * FROM {table} ORDER BY priority")]
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def timing(test_data):
+    return {"ephemeris_dirs": [str(test_data / "ephemeris")], "download": False}
+
+
+@pytest.fixture(scope="module")
+def tpf_run(test_data, tmp_path_factory, timing):
+    """The real TPF below an input folder, a user catalog (the target with its TIC position
+    and proper motion, and two faint stars placed on the TPF's pixels), todo and run."""
+    folder = tmp_path_factory.mktemp("tpf_run")
+    (folder / "tpfs" / "s01").mkdir(parents=True)
+    tpf_path = folder / "tpfs" / "s01" / TPF_NAME
+    shutil.copy(test_data / "tpf" / "tess25155310-s01-first-cadences.fits.gz", tpf_path)
+    tpf = read_tpf(tpf_path)
+    (ra1, dec1), (ra2, dec2) = tpf.wcs.all_pix2world([[2.0, 8.0], [9.6, 1.2]], 0)
+    _catalog(
+        folder,
+        [
+            f"{TIC},63.37389,-69.226789,63.0735,53.6783,10.555,5800",
+            f"900000001,{ra1:.7f},{dec1:.7f},0,0,13.5,5000",
+            f"900000002,{ra2:.7f},{dec2:.7f},0,0,14.5,5000",
+        ],
+        [4],
+        [1],
+    )
+    todo = make_todo(folder, overwrite=True)
+    tasks = _rows(todo)
+    report = run_photometry(folder, folder / "lc", run_all=True, timing=timing)
+    return {"folder": folder, "todo": todo, "tasks": tasks, "report": report, "tpf": tpf}
+
+
+def test_tpf_targets_in_the_todo_list(tpf_run):
+    tasks = tpf_run["tasks"]
+    assert [(t["starid"], t["datasource"]) for t in tasks] == [
+        (TIC, "tpf"),
+        (900000001, f"tpf:{TIC}"),
+        (900000002, f"tpf:{TIC}"),
+    ]
+    for t in tasks:
+        assert (t["sector"], t["camera"], t["ccd"], t["cadence"]) == (1, 4, 1, 120)
+        assert t["cbv_area"] == tasks[0]["cbv_area"]
+
+
+def test_tpf_photometry_against_spoc(tpf_run, test_data, prf_dir):
+    """TIC 25155310 from its TPF: times within 1 ms of SPOC's, SPOC's aperture bits kept,
+    and our aperture's flux against SAP_FLUX as the PRF says the apertures differ."""
+    assert tpf_run["report"].failed == 0
+    diagnostics = {d["priority"]: d for d in _rows(tpf_run["todo"], "diagnostics")}
+    path = tpf_run["folder"] / diagnostics[1]["lightcurve"]
+    assert path.parent.parent.name == "c0120"
+    with fits.open(path) as hdul:
+        lc = hdul["LIGHTCURVE"].data
+        aperture = hdul["APERTURE"].data
+        primary = hdul[0].header
+    with fits.open(test_data / "lightcurves" / SPOC_LC) as hdul:
+        spoc = hdul["LIGHTCURVE"].data
+        rows = np.searchsorted(spoc["CADENCENO"], lc["CADENCENO"])
+        spoc_time = np.asarray(spoc["TIME"][rows], dtype=float)
+        spoc_timecorr = np.asarray(spoc["TIMECORR"][rows], dtype=float)
+        sap = np.asarray(spoc["SAP_FLUX"][rows], dtype=float)
+    tpf = tpf_run["tpf"]
+    np.testing.assert_array_equal(lc["CADENCENO"], tpf.cadenceno)
+    np.testing.assert_array_equal(lc["PIXEL_QUALITY"], tpf.quality)
+    # Times: SPOC's spacecraft time less the early release's 1.979-s stamp offset, with our
+    # per-star barycentric correction, which is within 1 ms of SPOC's TIMECORR.
+    timecorr_ms = (lc["TIMECORR"] - spoc_timecorr) * 86400e3
+    print(f"TIMECORR - SPOC's: {np.round(timecorr_ms, 3)} ms")
+    assert np.abs(timecorr_ms).max() < 1.0
+    expected = spoc_time - spoc_timecorr - TPF_STAMP_OFFSET_S / 86400 + lc["TIMECORR"]
+    assert np.abs(lc["TIME"] - expected).max() * 86400 < 1e-4
+    assert primary["TOFFSET"] == pytest.approx(TPF_STAMP_OFFSET_S)
+    assert "tables" in primary["BARYSRC"]
+    # APERTURE: SPOC's collected (1), background (4) and output bits kept, ours (2, 8) added.
+    spoc_bits = tpf.aperture
+    np.testing.assert_array_equal(aperture & ~(2 | 8), spoc_bits & ~(2 | 8))
+    ours = (aperture & 2) > 0
+    assert ((aperture & 8) > 0).sum() == ours.sum() > 0
+    # Flux: the ratio to SAP_FLUX is what the PRF puts into the two apertures.
+    from scipy.optimize import least_squares
+
+    from tessphot.prf import load_prf
+
+    prf = load_prf(prf_dir, 1, 4, 1)
+    mean = np.nanmean(tpf.flux[tpf.quality == 0], axis=0).astype(float)
+    r0, c0 = tpf.origin  # the PRF varies over the CCD: science coordinates
+
+    def model(p):
+        star = prf.render(p[:1], p[1:2], p[2:3], mean.shape, tpf.origin)
+        return star + p[3]
+
+    start = [r0 + 5.0, c0 + 5.0, 9000.0, 0.0]
+    fit = least_squares(lambda p: (model(p) - mean).ravel(), start, x_scale=[0.1, 0.1, 100, 1])
+    wide = (r0 - 15, c0 - 15)
+    star = prf.render(fit.x[:1], fit.x[1:2], np.ones(1), (41, 41), wide)[15:26, 15:26]
+    spoc_fraction = star[tpf.optimal_aperture].sum()
+    predicted = star[ours].sum() / spoc_fraction
+    measured = np.nanmean(lc["FLUX_RAW"] / sap)
+    print(
+        f"{ours.sum()} px vs SPOC's {tpf.optimal_aperture.sum()}: FLUX_RAW / SAP_FLUX = "
+        f"{measured:.4f}, PRF-predicted {predicted:.4f}; PRF flux fraction in SPOC's aperture "
+        f"{spoc_fraction:.3f} (SPOC's FLFRCSAP {tpf.header['FLFRCSAP']:.3f})"
+    )
+    assert abs(spoc_fraction - tpf.header["FLFRCSAP"]) < 0.02
+    # Neighbours put 1 - CROWDSAP = 2.7 % of SPOC's aperture flux in: the margin.
+    assert abs(measured - predicted) < 1 - tpf.header["CROWDSAP"] + 0.01
+
+
+def test_tpf_source_reproduces_sap(tpf_run, test_data):
+    """Through the photometry's data source: SPOC's aperture gives SAP_FLUX and SAP_BKG."""
+    data = TPFData(tpf_run["folder"] / "tpfs" / "s01" / TPF_NAME, tpf_run["folder"], 19.0)
+    mask = data.tpf.optimal_aperture
+    with fits.open(test_data / "lightcurves" / SPOC_LC) as hdul:
+        spoc = hdul["LIGHTCURVE"].data
+        rows = np.searchsorted(spoc["CADENCENO"], data.cadenceno)
+        sap, sap_bkg = spoc["SAP_FLUX"][rows], spoc["SAP_BKG"][rows]
+    r0, c0 = data.origin
+    box = (r0, r0 + data.shape[0], c0, c0 + data.shape[1])
+    images = data.cube.stamp("images", *box)[:, mask].astype(np.float64).sum(axis=1)
+    backgrounds = data.cube.stamp("backgrounds", *box)[:, mask].astype(np.float64).sum(axis=1)
+    np.testing.assert_allclose(images, sap, rtol=2e-7)
+    np.testing.assert_allclose(backgrounds, sap_bkg, rtol=2e-7)
+
+
+def test_tpf_secondary_targets(tpf_run):
+    statuses = {t["starid"]: t for t in _rows(tpf_run["todo"])}
+    assert statuses[900000001]["status"] in (1, 3, 5)  # OK, WARNING or SKIPPED
+    diagnostics = {d["priority"]: d for d in _rows(tpf_run["todo"], "diagnostics")}
+    secondary = diagnostics[statuses[900000001]["priority"]]
+    assert secondary["lightcurve"].startswith("lc/c0120/00900/tess00900000001-s001-4-1-c0120")
+
+
+def test_tpf_errors_are_task_errors(tpf_run, tmp_path, timing):
+    """A TPF task whose file is gone ends in ERROR with the reason; the run goes on."""
+    folder = tmp_path / "input"
+    shutil.copytree(tpf_run["folder"], folder, ignore=shutil.ignore_patterns("lc", "tpfs"))
+    clear_cache()
+    report = run_photometry(folder, folder / "lc", run_all=True, overwrite=True, timing=timing)
+    assert report.counts == {"ERROR": 3}
+    assert "no target pixel file of TIC 25155310 sector 1 at 120 s" in report.results[0][4]
+
+
+@pytest.fixture(scope="module")
+def cutout_run(test_data, tmp_path_factory, timing):
+    """Both real cutouts with a user catalog (pi Mensae from the TIC; a placeholder star in
+    the middle of the blank 5x5 field), through prepare, todo and photometry."""
+    folder = tmp_path_factory.mktemp("cutouts")
+    (folder / "cutouts").mkdir()
+    for path in (test_data / "tesscut").glob("*.fits"):
+        shutil.copy(path, folder / "cutouts" / path.name)
+    _catalog(
+        folder,
+        [
+            f"{PI_MEN},84.2911879979852,-80.4691197969941,311.187,1048.84,5.1054,5992.1",
+            "900000010,107.27,-70.0,0,0,14.0,5000",
+        ],
+        [4],
+        [2, 3],
+    )
+    prepared = prepare_photometry(folder, workers=1, progress=False)
+    todo = make_todo(folder, overwrite=True)
+    report = run_photometry(folder, folder / "lc", run_all=True, timing=timing)
+    return {"folder": folder, "prepared": prepared, "todo": todo, "report": report}
+
+
+def test_cutouts_prepared_as_small_ffi_regions(cutout_run, test_data):
+    names = sorted(p.name for p in cutout_run["prepared"])
+    assert names == [
+        "sector001_camera4_ccd2_tesscut_84.291190_-80.469170_6x6.hdf5",
+        "sector001_camera4_ccd3_tesscut_107.27_-70.0_5x5.hdf5",
+    ]
+    path = cutout_run["folder"] / names[1]
+    with PreparedCube(path) as cube:
+        assert cube.origin == (1901, 883) and cube.shape == (5, 5)
+        assert cube.attrs["source"] == "tesscut" and cube.attrs["cadence"] == 1800
+        # Data release 1: 2 s stamp offset and camera 4 CCD 3's readout delay removed.
+        assert cube.attrs["time_offset"] == pytest.approx(1.979 - 1.04)
+        time = cube.array("time")
+        quality = cube.array("quality")
+        sky = cube.array("backgrounds")
+        image = cube.array("images")
+    with fits.open(test_data / "tesscut" / "tess-s0001-4-3_107.27_-70.0_5x5_astrocut.fits") as h:
+        raw = h[1].data
+        np.testing.assert_array_equal(quality, raw["QUALITY"])
+        np.testing.assert_allclose(time, raw["TIME"] - (1.979 - 1.04) / 86400, rtol=0, atol=1e-8)
+        flux = np.asarray(raw["FLUX"], dtype=float)
+    # A blank field: the background is the sky, the images what is left around zero.
+    good = quality == 0
+    level = np.nanmedian(flux[good])
+    print(f"5x5 sky {level:.1f} e-/s, background {np.nanmedian(sky[good]):.1f} e-/s")
+    assert abs(np.nanmedian(sky[good]) / level - 1) < 0.1
+    assert abs(np.nanmedian(image[good])) < 0.1 * level
+
+
+def test_cutout_light_curves(cutout_run, test_data):
+    report = cutout_run["report"]
+    assert report.tasks == 2 and report.failed == 0
+    tasks = {t["starid"]: t for t in _rows(cutout_run["todo"])}
+    assert tasks[PI_MEN]["datasource"] == "ffi" and tasks[PI_MEN]["ccd"] == 2
+    diagnostics = {d["priority"]: d for d in _rows(cutout_run["todo"], "diagnostics")}
+    folder = cutout_run["folder"]
+    with fits.open(folder / diagnostics[tasks[900000010]["priority"]]["lightcurve"]) as h:
+        assert len(h["LIGHTCURVE"].data) == 1282
+        assert h[0].header["CCD"] == 3 and h[0].header["DATA_REL"] == 1
+    with fits.open(folder / diagnostics[tasks[PI_MEN]["priority"]]["lightcurve"]) as h:
+        ours = h["LIGHTCURVE"].data
+        assert h[0].header["DATA_REL"] == 42
+    with fits.open(test_data / "lightcurves" / TASOC_LC) as h:
+        tasoc = h["LIGHTCURVE"].data
+        rows = np.searchsorted(tasoc["CADENCENO"], ours["CADENCENO"])
+        assert np.array_equal(tasoc["CADENCENO"][rows], ours["CADENCENO"])
+        diff_ms = (ours["TIMECORR"] - tasoc["TIMECORR"][rows]) * 86400e3
+        ratio = np.nanmedian(ours["FLUX_RAW"] / tasoc["FLUX_RAW"][rows])
+    print(f"pi Men: |TIMECORR - TASOC's| {np.abs(diff_ms).max():.3f} ms, flux ratio {ratio:.3f}")
+    assert np.abs(diff_ms).max() < 1.0
+    # A 6x6 cutout holds most, not all, of a saturated Tmag-5 star.
+    assert 0.5 < ratio < 1.05
