@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# System packages the tests need, on Debian (bookworm): PostgreSQL 15 with the q3c extension.
-# The catalog stage's database source is tested against a real throw-away server
-# (tests/catalog/conftest.py starts it); on CI that test must not be skipped.
+# System packages the tests need, on Debian (bookworm): PostgreSQL 15 with the q3c extension,
+# and Open MPI. The catalog stage's database source is tested against a real throw-away
+# server (tests/catalog/conftest.py starts it), and run-mpi with a real 3-rank MPI job
+# (tests/parallel/test_mpi.py; mpi4py comes with the dev extra); on CI neither test may be
+# skipped.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(postgresql-15 postgresql-15-q3c)
+packages=(postgresql-15 postgresql-15-q3c openmpi-bin libopenmpi-dev)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -25,3 +27,4 @@ fi
 # What the test fixture runs.
 test -x /usr/lib/postgresql/15/bin/initdb
 test -f /usr/share/postgresql/15/extension/q3c.control
+command -v mpiexec >/dev/null

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from tessphot.io.errors import TessphotError
 from tessphot.logs import setup_logging
@@ -202,6 +203,33 @@ def _add_stages(sub) -> None:
             "data are used (simulated and prepared first if needed)."
         ),
     )
+    _run_options(p)
+    p.add_argument(
+        "-j",
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run the tasks in N worker processes (default: one after the other in this process)",
+    )
+    p.set_defaults(func=cmd_run, parser=p)
+
+    p = sub.add_parser(
+        "run-mpi",
+        help="'tessphot run' as an MPI job: mpiexec -n N tessphot run-mpi ...",
+        description=(
+            "The photometry of 'tessphot run' over MPI (mpi4py; pip install 'tessphot[mpi]'): "
+            "start it with mpiexec -n N (N >= 2). Rank 0 owns todo.sqlite, hands out the "
+            "tasks and saves every result as it arrives; ranks 1 to N-1 do the photometry. "
+            "Same options as 'tessphot run'. A rank that dies ends the job; rerun it to do "
+            "the rest (results saved are kept and not redone)."
+        ),
+    )
+    _run_options(p)
+    p.set_defaults(func=cmd_run_mpi, parser=p)
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``tessphot run`` and ``tessphot run-mpi``."""
     _common(p)
     p.add_argument(
         "input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT, else the demo data)"
@@ -232,7 +260,6 @@ def _add_stages(sub) -> None:
     p.add_argument(
         "--output", help="light-curve folder (default $TESSPHOT_OUTPUT or <input>/lightcurves)"
     )
-    p.set_defaults(func=cmd_run, parser=p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,6 +415,29 @@ def cmd_todo(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run ``tessphot run`` (uses the demo data when no input folder is known)."""
+    if args.workers is not None and args.workers < 1:
+        args.parser.error(f"-j/--workers must be at least 1: {args.workers}")
+    return _run(args, workers=args.workers)
+
+
+def cmd_run_mpi(args: argparse.Namespace) -> int:
+    """Run ``tessphot run-mpi``: rank 0 is the master, the other ranks are workers."""
+    from tessphot.parallel.mpi import MASTER_RANK, MPIPool, mpi_worker, world
+
+    comm = world()
+    if comm.Get_rank() != MASTER_RANK:
+        mpi_worker(comm, debug=args.debug)
+        return EXIT_OK
+    pool = MPIPool(comm)
+    try:
+        return _run(args, pool=pool)
+    finally:
+        pool.close()
+
+
+def _run(args: argparse.Namespace, **parallel: Any) -> int:
+    """The photometry of ``tessphot run``/``run-mpi``; ``parallel``: ``workers`` or
+    ``pool`` for :func:`tessphot.photometry.run.run_photometry`."""
     from tessphot.paths import input_folder, output_folder
     from tessphot.photometry.run import NoTaskError, format_summary, run_photometry
 
@@ -427,9 +477,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             version=args.version,
             settings=settings["photometry"],
             timing=settings["timing"],
+            progress=not args.quiet,
+            **parallel,
         )
     except NoTaskError as err:
-        print(f"tessphot run: {err}", file=sys.stderr)
+        print(f"tessphot {args.command}: {err}", file=sys.stderr)
         return EXIT_ERROR
     print(format_summary(report))
     return EXIT_ERROR if report.failed else EXIT_OK

@@ -21,6 +21,17 @@ CHUNK_TIME, CHUNK_PIXELS = 32, 16
 #: Lossless compression of the cubes: Blosc LZ4 with bit-shuffle (fast to decompress).
 COMPRESSION = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE)
 CUBES = {"images": "f4", "images_err": "f4", "backgrounds": "f4", "pixel_flags": "u1"}
+#: HDF5 chunk cache of each cube of a :class:`PreparedCube` [bytes]: decompressed chunks are
+#: kept for the next stars, which read the same chunks when they are near (the parallel
+#: runs' schedule hands neighbours to one worker in a row, tessphot.parallel.schedule). A
+#: 1300-cadence sector has 1.3 MiB of float chunks per 16x16-pixel tile: this holds about
+#: 24 tiles, more than the 3x3 tiles around a star.
+CHUNK_CACHE_BYTES = 32 * 2**20
+#: Hash slots of the chunk cache (a prime about ten times the chunks it holds).
+CHUNK_CACHE_SLOTS = 10_007
+#: Chunk-cache eviction weight: 0 is plain least-recently-used (HDF5's default prefers to
+#: evict chunks read whole, but a chunk read whole by one stamp is wanted by the next star).
+CHUNK_CACHE_W0 = 0.0
 
 
 #: Names of prepared-data files: ``sectorNNN_cameraC_ccdD.hdf5`` for a CCD's FFIs,
@@ -92,7 +103,13 @@ class PreparedCube:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         try:
-            self._h5 = h5py.File(self.path, "r")
+            self._h5 = h5py.File(
+                self.path,
+                "r",
+                rdcc_nbytes=CHUNK_CACHE_BYTES,
+                rdcc_nslots=CHUNK_CACHE_SLOTS,
+                rdcc_w0=CHUNK_CACHE_W0,
+            )
         except OSError as err:
             raise OSError(f"{self.path}: cannot open the prepared-data file ({err})") from None
         attrs = self._h5.attrs
@@ -103,6 +120,9 @@ class PreparedCube:
         self.origin = tuple(int(v) for v in attrs["origin"])
         self.shape = tuple(int(v) for v in attrs["shape"])
         self.settings = json.loads(attrs["settings"])
+        # Held open: HDF5 keeps a dataset's chunk cache only while a handle to it is open
+        # (every h5[name] of the same dataset then shares it).
+        self._cubes = {name: self._h5[name] for name in CUBES if name in self._h5}
 
     def __enter__(self) -> PreparedCube:
         return self
@@ -111,6 +131,7 @@ class PreparedCube:
         self.close()
 
     def close(self) -> None:
+        self._cubes.clear()
         self._h5.close()
 
     @property
@@ -134,4 +155,5 @@ class PreparedCube:
                 f"stamp rows {row_min}:{row_max}, columns {col_min}:{col_max} is not on the "
                 f"region of {self.path.name} (origin {self.origin}, shape {self.shape})"
             )
-        return self._h5[name][:, r0:r1, c0:c1]
+        dataset = self._cubes[name] if name in self._cubes else self._h5[name]
+        return dataset[:, r0:r1, c0:c1]

@@ -461,6 +461,25 @@ class TaskManager:
         """
         return self._select_task("ORDER BY todolist.priority", constraints)
 
+    def get_tasks(self, **constraints: Any) -> list[dict[str, Any]]:
+        """Every task still to do that matches the constraints, by priority.
+
+        Same fields and constraints as :meth:`get_task`; used by the parallel runners, which
+        schedule the tasks themselves.
+        """
+        where, params = build_constraints("todolist", **constraints)
+        columns = ", ".join(f"todolist.{c}" for c in TASK_COLUMNS)
+        rows = (
+            self._require()
+            .execute(
+                f"SELECT {columns} FROM todolist WHERE status IS NULL AND {where} "
+                "ORDER BY todolist.priority",
+                params,
+            )
+            .fetchall()
+        )
+        return [dict(zip(TASK_COLUMNS, row, strict=True)) for row in rows]
+
     def get_random_task(self, **constraints: Any) -> dict[str, Any] | None:
         """A random task still to do (same fields and constraints as :meth:`get_task`)."""
         return self._select_task("ORDER BY RANDOM()", constraints)

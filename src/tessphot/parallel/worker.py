@@ -1,0 +1,106 @@
+"""The worker side of a parallel run: run the tasks the master sends, send back the results.
+
+Two environment variables are **test hooks** (for the tests of the fault handling, never for
+production runs). ``TESSPHOT_TEST_KILL_STARID=TIC[,TIC...]``: a worker kills itself with
+SIGKILL when it starts the task of one of these stars, as a crash of the photometry (a
+segmentation fault, the out-of-memory killer) would. ``TESSPHOT_TEST_KILL_ONCE_STARID``: the
+same, but only the first time (the worker leaves a marker file
+``.tessphot-test-killed-TIC`` in the input folder), so that the task succeeds when retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from threadpoolctl import threadpool_limits
+
+from tessphot.photometry.run import TaskConfig
+
+logger = logging.getLogger(__name__)
+
+#: Test hook: TIC numbers of stars whose task kills its worker (SIGKILL) every time.
+KILL_STARID_ENV = "TESSPHOT_TEST_KILL_STARID"
+#: Test hook: TIC numbers of stars whose task kills its worker the first time only.
+KILL_ONCE_STARID_ENV = "TESSPHOT_TEST_KILL_ONCE_STARID"
+#: Test hook: name of the marker file of a star whose task killed a worker once.
+KILL_MARKER = ".tessphot-test-killed-{starid}"
+#: Threads of numpy's linear-algebra libraries per worker (one core per worker).
+WORKER_THREADS = 1
+
+
+def quiet_worker_logging(debug: bool = False) -> None:
+    """Logging of a worker process: its warnings and errors reach the master inside the
+    results (``details['errors']``), so they are not printed again; with ``debug`` every
+    message is printed."""
+    from tessphot.logs import setup_logging
+
+    if debug:
+        setup_logging(debug=True)
+        return
+    package = logging.getLogger("tessphot")
+    for handler in list(package.handlers):
+        package.removeHandler(handler)
+    package.addHandler(logging.NullHandler())
+    package.setLevel(logging.WARNING)
+    package.propagate = False
+
+
+def serve(
+    config: TaskConfig,
+    receive: Callable[[], Mapping[str, Any] | None],
+    send: Callable[[dict[str, Any]], None],
+) -> int:
+    """Run tasks until told to stop.
+
+    Parameters
+    ----------
+    config : TaskConfig
+        How to run a task.
+    receive : callable
+        Blocks until the next task arrives; returns it, or None to stop.
+    send : callable
+        Sends a result to the master. The result carries ``worker_wait_time``, the seconds
+        this worker waited for the task.
+
+    Returns
+    -------
+    int
+        Number of tasks run.
+    """
+    done = 0
+    with threadpool_limits(WORKER_THREADS):
+        while True:
+            waiting = time.perf_counter()
+            task = receive()
+            if task is None:
+                return done
+            wait = time.perf_counter() - waiting
+            _kill_hook(config, task)
+            result = config.run(task)
+            result["worker_wait_time"] = wait
+            send(result)
+            done += 1
+
+
+def _kill_hook(config: TaskConfig, task: Mapping[str, Any]) -> None:
+    """The test hooks of the module docstring."""
+    starid = int(task["starid"])
+    if starid in _starids(KILL_ONCE_STARID_ENV):
+        marker = config.input_folder / KILL_MARKER.format(starid=starid)
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+    elif starid not in _starids(KILL_STARID_ENV):
+        return
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _starids(variable: str) -> set[int]:
+    """The TIC numbers listed in an environment variable (comma-separated)."""
+    return {int(s) for s in os.environ.get(variable, "").split(",") if s.strip()}

@@ -1,0 +1,92 @@
+"""``mpiexec -n 3 tessphot run-mpi`` and ``run_tessphot_mpi.py``: real 3-rank MPI jobs.
+
+Skipped when Open MPI's ``mpiexec`` or mpi4py is missing, except on CI (``CI=true``), where
+that is a failure (``.ci/install-system.sh`` installs Open MPI, the dev extra mpi4py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tessphot.cli import EXIT_OK
+from tessphot.parallel.master import KILL_MASTER_ENV
+from tessphot.parallel.worker import KILL_STARID_ENV
+from tessphot.tasks import STATUS
+
+REPO = Path(__file__).resolve().parents[2]
+#: Ranks of the test jobs: a master and two workers (more than this machine's cores, maybe).
+RANKS = 3
+#: Statuses of a finished task.
+FINAL = {int(STATUS.OK), int(STATUS.WARNING), int(STATUS.SKIPPED)}
+
+
+@pytest.fixture(scope="module")
+def mpiexec() -> list[str]:
+    """The ``mpiexec`` command line of a 3-rank job on this machine."""
+    missing = []
+    if shutil.which("mpiexec") is None:
+        missing.append("mpiexec (Debian: openmpi-bin, libopenmpi-dev)")
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        missing.append("mpi4py (pip install 'tessphot[mpi]')")
+    if missing:
+        message = f"MPI tests need {' and '.join(missing)}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}: on CI they must run")
+        pytest.skip(message)
+    command = ["mpiexec", "--oversubscribe", "-n", str(RANKS)]
+    if os.geteuid() == 0:  # Open MPI refuses to run as root without this
+        command.insert(1, "--allow-run-as-root")
+    return command
+
+
+def test_dead_rank_ends_the_job_and_a_rerun_resumes(sector_copy, mpiexec, run_cli, todo_tools):
+    """Real 3-rank jobs. A master killed after saving three results ends the job, and so
+    does a worker rank that dies. Nothing saved is lost: ``mpiexec -n 3 tessphot run-mpi``
+    then does only the rest, with no corrupt file, and keeps summary.json current."""
+    read_todo, check_light_curves = todo_tools
+    script = [*mpiexec, sys.executable, str(REPO / "run_tessphot_mpi.py")]
+    args = ["--all", str(sector_copy)]
+
+    master_killed = run_cli(args, env={KILL_MASTER_ENV: "3"}, command=script)
+    assert master_killed.returncode != EXIT_OK
+    first = read_todo(sector_copy)
+    assert len([t for t in first.values() if t["status"] in FINAL]) >= 3
+
+    # The brightest task left: no brighter star left to make it SKIPPED, so it is run.
+    victim = first[min(p for p, t in first.items() if t["status"] not in FINAL)]["starid"]
+    died = run_cli(args, env={KILL_STARID_ENV: str(victim)}, command=script)
+    assert died.returncode != EXIT_OK
+    before = read_todo(sector_copy)
+    assert not any(t["status"] in FINAL for t in before.values() if t["starid"] == victim)
+    saved = {p: t for p, t in before.items() if t["status"] in FINAL}
+    stamps = {
+        p: (sector_copy / t["lightcurve"]).stat().st_mtime_ns
+        for p, t in saved.items()
+        if t["lightcurve"]
+    }
+    check_light_curves(sector_copy / "lightcurves")
+
+    rerun = run_cli(["run-mpi", *args], command=[*mpiexec, sys.executable, "-m", "tessphot.cli"])
+    assert rerun.returncode == EXIT_OK, rerun.stderr
+    assert "2 worker(s)" in rerun.stdout
+    after = read_todo(sector_copy)
+    assert all(t["status"] in FINAL for t in after.values())
+    ran = int(rerun.stdout.split("Ran ")[1].split()[0])
+    assert ran <= len(after) - len(saved)
+    for priority, stamp in stamps.items():  # not redone
+        assert (sector_copy / after[priority]["lightcurve"]).stat().st_mtime_ns == stamp
+    assert all(
+        t["worker_wait_time"] is not None for t in after.values() if t["status"] == STATUS.OK
+    )
+    check_light_curves(sector_copy / "lightcurves")
+    summary = json.loads((sector_copy / "lightcurves" / "summary.json").read_text())
+    assert summary["tasks_run"] == ran and summary["STARTED"] == 0
+    assert summary["OK"] == sum(t["status"] == STATUS.OK for t in after.values())
