@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 #: File name of a SPOC calibrated FFI, e.g. ``tess2018206192942-s0001-1-4-0120-s_ffic.fits``
 #: (optionally gzipped): timestamp, sector, camera, CCD, spacecraft configuration, origin.
@@ -94,18 +94,39 @@ def find_ffis(
     NotADirectoryError
         If ``folder`` is not a folder.
     """
+    return find_named(folder, parse_ffi_name, "FFI", sector=sector, camera=camera, ccd=ccd)
+
+
+def find_named(
+    folder: str | os.PathLike[str],
+    parse: Callable[[str], Any],
+    what: str,
+    **wanted: Any,
+) -> list[Path]:
+    """Files anywhere below a folder whose names ``parse`` understands, filtered by fields.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Folder to search (links followed, see :func:`walk_files`).
+    parse : callable
+        File name -> an object with attributes, or None for other files.
+    what : str
+        What is searched for (in the error messages).
+    **wanted
+        Attribute values the parsed name must have; None accepts any value.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted by file name, then by full path.
+    """
+    wanted = {key: value for key, value in wanted.items() if value is not None}
     found = []
-    for path in walk_files(folder, "FFI"):
-        parsed = parse_ffi_name(path.name)
-        if parsed is None:
-            continue
-        if sector is not None and parsed.sector != sector:
-            continue
-        if camera is not None and parsed.camera != camera:
-            continue
-        if ccd is not None and parsed.ccd != ccd:
-            continue
-        found.append(path)
+    for path in walk_files(folder, what):
+        parsed = parse(path.name)
+        if parsed is not None and all(getattr(parsed, k) == v for k, v in wanted.items()):
+            found.append(path)
     return sorted(found, key=lambda p: (p.name, str(p)))
 
 

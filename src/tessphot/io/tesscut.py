@@ -46,7 +46,7 @@ from tessphot.constants import (
 )
 from tessphot.io.errors import FileProblem
 from tessphot.io.ffi import FFIImage
-from tessphot.io.files import walk_files
+from tessphot.io.files import find_named
 
 log = logging.getLogger(__name__)
 
@@ -107,19 +107,7 @@ def find_cutouts(
     ccd: int | None = None,
 ) -> list[Path]:
     """TESScut files anywhere below a folder (following links), filtered by their names."""
-    found = []
-    for path in walk_files(folder, "TESScut"):
-        name = parse_cutout_name(path.name)
-        if name is None:
-            continue
-        if sector is not None and name.sector != sector:
-            continue
-        if camera is not None and name.camera != camera:
-            continue
-        if ccd is not None and name.ccd != ccd:
-            continue
-        found.append(path)
-    return sorted(found, key=lambda p: (p.name, str(p)))
+    return find_named(folder, parse_cutout_name, "TESScut", sector=sector, camera=camera, ccd=ccd)
 
 
 @dataclass(frozen=True, eq=False)

@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fall
 
 from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 from tessphot.io.errors import FileProblem
-from tessphot.io.files import walk_files
+from tessphot.io.files import find_named
 
 __all__ = [
     "TPF_CADENCES",
@@ -116,19 +116,7 @@ def find_tpfs(
     list of pathlib.Path
         Sorted by file name, then full path.
     """
-    found = []
-    for path in walk_files(folder, "TPF"):
-        parsed = parse_tpf_name(path.name)
-        if parsed is None:
-            continue
-        if sector is not None and parsed.sector != sector:
-            continue
-        if starid is not None and parsed.starid != starid:
-            continue
-        if cadence is not None and parsed.cadence != cadence:
-            continue
-        found.append(path)
-    return sorted(found, key=lambda p: (p.name, str(p)))
+    return find_named(folder, parse_tpf_name, "TPF", sector=sector, starid=starid, cadence=cadence)
 
 
 @dataclass(frozen=True, eq=False)
