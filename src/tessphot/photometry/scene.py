@@ -26,7 +26,6 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy.interpolate import RegularGridInterpolator
 
 from tessphot.io.errors import TessphotError
 from tessphot.prf import HALF_WIDTH, OVERSAMPLE, PRFModel, load_prf
@@ -101,6 +100,26 @@ def _knots(values: np.ndarray) -> np.ndarray:
     i0 = max(np.searchsorted(knots, lo, side="right") - 1, 0)
     i1 = min(np.searchsorted(knots, hi, side="left") + 1, knots.size)
     return knots[i0 : max(i1, i0 + 2)]
+
+
+def _bilinear(
+    knots_r: np.ndarray, knots_c: np.ndarray, table: np.ndarray, r: np.ndarray, c: np.ndarray
+) -> np.ndarray:
+    """Bilinear interpolation of ``table`` (on the grid ``knots_r`` x ``knots_c``) at the
+    points ``(r, c)`` (inside the grid)."""
+
+    def cell(knots: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        i = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, knots.size - 2)
+        return i, (x - knots[i]) / (knots[i + 1] - knots[i])
+
+    i, fr = cell(knots_r, r)
+    j, fc = cell(knots_c, c)
+    return (
+        table[i, j] * (1 - fr) * (1 - fc)
+        + table[i, j + 1] * (1 - fr) * fc
+        + table[i + 1, j] * fr * (1 - fc)
+        + table[i + 1, j + 1] * fr * fc
+    )
 
 
 def _fractions_at(
@@ -180,8 +199,7 @@ def aperture_fractions(
             size = knots_r.size * knots_c.size
             table = values[start : start + size].reshape(knots_r.size, knots_c.size)
             start += size
-            interp = RegularGridInterpolator((knots_r, knots_c), table, method="linear")
-            out[ok, j] = interp(np.column_stack([rows[ok, j], cols[ok, j]]))
+            out[ok, j] = _bilinear(knots_r, knots_c, table, rows[ok, j], cols[ok, j])
     for j, ok in direct:
         n = int(ok.sum())
         out[ok, j] = _fractions_at(

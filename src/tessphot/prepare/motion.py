@@ -356,10 +356,11 @@ class MotionModel:
         Returns arrays of shape (len(t), len(rows)).
         """
         p = self.params_at(t)
-        ref = np.column_stack([np.atleast_1d(rows), np.atleast_1d(cols)]) - self.centre
-        m = p[:, :4].reshape(-1, 2, 2)
-        moved = np.einsum("tij,nj->tni", m, ref) + self.centre + p[:, None, 4:6]
-        return moved[..., 0], moved[..., 1]
+        dr = np.atleast_1d(np.asarray(rows, dtype=float))[None, :] - self.centre[0]
+        dc = np.atleast_1d(np.asarray(cols, dtype=float))[None, :] - self.centre[1]
+        moved_r = p[:, 0:1] * dr + p[:, 1:2] * dc + (self.centre[0] + p[:, 4:5])
+        moved_c = p[:, 2:3] * dr + p[:, 3:4] * dc + (self.centre[1] + p[:, 5:6])
+        return moved_r, moved_c
 
     def offsets(self, rows, cols, t) -> tuple[np.ndarray, np.ndarray]:
         """Position change (d_row, d_col) relative to the reference frame, (len(t), len(rows))."""
