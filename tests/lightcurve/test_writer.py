@@ -281,6 +281,11 @@ def test_gzip_atomic_and_overwrite(written, data):
     with pytest.raises(ValueError, match="same 2-D shape"):
         _write(path, dict(data, sumimage=np.zeros((3, 3))))
     assert list(path.parent.iterdir()) == [path]
+    # A killed earlier attempt's temporary file is cleaned up by the next write.
+    stale = path.parent / f".{path.name}.k1ll3d.tmp.fits.gz"
+    stale.write_bytes(b"\x1f\x8b half written")
+    _write(path, data)
+    assert list(path.parent.iterdir()) == [path]
     plain = _write(path.parent / "plain.fits", data)
     with open(plain, "rb") as fh:
         assert fh.read(6) == b"SIMPLE"

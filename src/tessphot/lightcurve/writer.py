@@ -21,6 +21,7 @@ of the first stamp pixel); the file is written under a temporary name and rename
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import io
 import json
@@ -458,7 +459,7 @@ def write_lightcurve(
     if weightmap is not None:
         hdus.append(_weightmap_hdu(weightmap, images_wcs, stamp_origin))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _prepare_folder(path)
     suffix = ".fits.gz" if path.name.endswith(".gz") else ".fits"
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent
@@ -489,9 +490,18 @@ def write_lightcurve(
     return path
 
 
+def _prepare_folder(path: Path) -> None:
+    """Create the light curve's folder and remove the temporary files of this light curve
+    left by an earlier attempt that was killed (a task runs in one process at a time)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+
+
 def _write_atomically(path: Path, content: bytes, compresslevel: int | None) -> None:
     """Write bytes (gzip-compressed for a ``.gz`` name) under a temporary name, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _prepare_folder(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as raw:
