@@ -111,21 +111,55 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def _start_and_wait_for_results(folder: Path) -> subprocess.Popen:
+    """Start ``tessphot run --all -j 2`` and return once it has written a few light curves."""
+    output = folder / "lightcurves"
+    master = subprocess.Popen(
+        [sys.executable, "-m", "tessphot.cli", "-q", "run", str(folder), "--all", "-j", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    while len(list(output.rglob("*-tasoc_lc.fits.gz"))) < 4:
+        assert master.poll() is None, "the run ended before it could be stopped"
+        assert time.monotonic() < deadline, "no light curve appeared"
+        time.sleep(0.02)
+    return master
+
+
+def test_ctrl_c_stores_the_running_tasks_as_abort(sector_copy, run_cli, todo_tools):
+    """Ctrl-C (SIGINT) on the master: it stops its workers, stores the tasks they were on as
+    ABORT, exits with 130; a rerun retries those and finishes the list."""
+    read_todo, check_light_curves = todo_tools
+    master = _start_and_wait_for_results(sector_copy)
+    workers = _children(master.pid)
+    master.send_signal(signal.SIGINT)
+    _, stderr = master.communicate(timeout=PROCESS_TIMEOUT)
+    assert master.returncode == 130, stderr
+    assert "interrupted" in stderr
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    while any(_alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "workers outlived the interrupted run"
+        time.sleep(0.05)
+    before = read_todo(sector_copy)
+    statuses = {t["status"] for t in before.values()}
+    assert STATUS.STARTED not in statuses
+    assert statuses & FINAL and None in statuses, "interrupt the run in the middle"
+    check_light_curves(sector_copy / "lightcurves")
+
+    result = run_cli(["run", str(sector_copy), "--all", "-j", "2"])
+    assert result.returncode == EXIT_OK, result.stderr
+    assert all(t["status"] in FINAL for t in read_todo(sector_copy).values())
+
+
 def test_killed_master_loses_nothing(sector_copy, run_cli, todo_tools):
     """SIGKILL the master in the middle of a run: its workers stop, every result it had
     saved stays, and a rerun does the rest, redoing nothing saved, with no corrupt file."""
     read_todo, check_light_curves = todo_tools
     output = sector_copy / "lightcurves"
-    master = subprocess.Popen(
-        [sys.executable, "-m", "tessphot.cli", "-q", "run", str(sector_copy), "--all", "-j", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    master = _start_and_wait_for_results(sector_copy)
     deadline = time.monotonic() + PROCESS_TIMEOUT
-    while len(list(output.rglob("*-tasoc_lc.fits.gz"))) < 4:
-        assert master.poll() is None, "the run ended before it could be killed"
-        assert time.monotonic() < deadline, "no light curve appeared"
-        time.sleep(0.02)
     workers = _children(master.pid)
     assert workers
     os.kill(master.pid, signal.SIGKILL)

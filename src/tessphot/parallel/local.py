@@ -8,7 +8,8 @@ themselves, so a worker that dies (killed by a signal, out of memory, a crash in
 code) is noticed at once: its task goes back to the queue (or is an ERROR after
 :data:`~tessphot.parallel.master.MAX_TASK_KILLS` deaths) and a new worker takes its place.
 Workers ignore SIGINT: on Ctrl-C the master stores the tasks being worked on as ABORT and
-stops them. A worker whose master dies stops when it finds its pipe closed.
+stops them (SIGTERM, on which a worker unwinds, so that no temporary file is left). A
+worker whose master dies stops when it finds its pipe closed.
 """
 
 from __future__ import annotations
@@ -40,9 +41,16 @@ MAX_STARTUP_DEATHS = 3
 READY = "ready"
 
 
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _worker_main(conn: Connection, config: TaskConfig, debug: bool) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Terminated by the master: unwind (a light curve being written removes its temporary
+    # file) instead of dying on the spot.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     quiet_worker_logging(debug)
 
     def receive() -> dict[str, Any] | None:
