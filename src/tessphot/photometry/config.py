@@ -83,7 +83,7 @@ class PhotometrySettings:
     linpsf_fit_radius: float = 4.0
     linpsf_fit_light: float = 0.01
     linpsf_max_stars: int = 12
-    linpsf_max_inflation: float = 1.2
+    linpsf_max_inflation: float = 1.05
     linpsf_min_separation: float = 1.0
     linpsf_background: bool = True
 
