@@ -220,7 +220,7 @@ def test_original_entry_point(small_sector, sector_copy):
 
 def test_streamed_blocks_give_the_same_light_curve(small_sector, sector_copy, monkeypatch):
     """Large stamps are read in blocks of cadences (bounded memory): same result."""
-    from tessphot.photometry import aperture
+    from tessphot.photometry import aperture, base
 
     task = {
         "priority": 1,
@@ -234,8 +234,8 @@ def test_streamed_blocks_give_the_same_light_curve(small_sector, sector_copy, mo
         "tmag": 9.0,
     }
     results = []
-    for stream_bytes in (aperture.STREAM_BYTES, 1):
-        monkeypatch.setattr(aperture, "STREAM_BYTES", stream_bytes)
+    for stream_bytes in (base.STREAM_BYTES, 1):
+        monkeypatch.setattr(base, "STREAM_BYTES", stream_bytes)
         with aperture.AperturePhotometry(
             task["starid"],
             sector_copy,

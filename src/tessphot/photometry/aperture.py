@@ -55,7 +55,12 @@ import numpy as np
 
 from tessphot.constants import tmag_to_flux
 from tessphot.lightcurve import aperture_image
-from tessphot.photometry.base import BasePhotometry, PhotometryError
+from tessphot.photometry.base import (
+    QUALITY_BACKGROUND_SHENANIGANS,
+    BasePhotometry,
+    PhotometryError,
+    bounding_box,
+)
 from tessphot.photometry.k2p2 import (
     K2P2Error,
     k2p2_masks,
@@ -63,7 +68,7 @@ from tessphot.photometry.k2p2 import (
     settings_from_mapping,
     skip_targets,
 )
-from tessphot.photometry.scene import PRF_REACH, ApertureLight, aperture_light, ccd_prf
+from tessphot.photometry.scene import PRF_REACH, ApertureLight, aperture_light
 from tessphot.prepare.flags import PixelFlags
 from tessphot.prf import AnalyticPRF
 from tessphot.tasks.status import STATUS
@@ -75,12 +80,6 @@ HOUR_SECONDS = 3600.0
 #: Groups of consecutive cadences whose mean images show how the pixels change as the star
 #: moves.
 JITTER_GROUPS = 16
-#: Most bytes of cubes read at once: larger stamps are processed in blocks of cadences.
-STREAM_BYTES = 256 * 2**20
-#: Cadences per chunk of the prepared cubes (blocks are multiples of it).
-CUBE_CHUNK_CADENCES = 32
-#: QUALITY bit of the TASOC corrector flags set where the background is suspect.
-QUALITY_BACKGROUND_SHENANIGANS = 256
 
 
 def optimal_aperture(
@@ -140,12 +139,6 @@ def optimal_aperture(
     if keep is not None and candidates[keep]:
         mask[keep] = True
     return mask
-
-
-def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 class AperturePhotometry(BasePhotometry):
@@ -222,61 +215,18 @@ class AperturePhotometry(BasePhotometry):
             f"of the stamp {self.stamp} after {attempts} attempts"
         )
 
-    def _time_blocks(self, box: tuple[int, int, int, int]):
-        """A function iterating over blocks of cadences of some cubes: ``(t0, t1, {name:
-        cube})``; ``pixel_flags`` covers the whole stamp, the others the box (stamp
-        coordinates). Cubes that fit in :data:`STREAM_BYTES` are read once and kept."""
-        r0, r1, c0, c1 = box
-        n = self.data.time.size
-        h, w = self.stamp_shape
-        per_cadence = 3 * 4 * (r1 - r0) * (c1 - c0) + h * w
-        step = n
-        if n * per_cadence > STREAM_BYTES:
-            step = max(CUBE_CHUNK_CADENCES, STREAM_BYTES // per_cadence)
-            step -= step % CUBE_CHUNK_CADENCES
-        cache: dict[str, np.ndarray] = {}
-        dataset = self.data.cube.h5
-        sr, sc = self.stamp_origin
-        orow, ocol = self.data.origin
-
-        def read(name: str, t0: int, t1: int) -> np.ndarray:
-            if name == "pixel_flags":
-                rr, cc = (0, h), (0, w)
-            else:
-                rr, cc = (r0, r1), (c0, c1)
-            return dataset[name][
-                t0:t1,
-                sr + rr[0] - orow : sr + rr[1] - orow,
-                sc + cc[0] - ocol : sc + cc[1] - ocol,
-            ]
-
-        def blocks(names):
-            for t0 in range(0, n, step):
-                t1 = min(t0 + step, n)
-                cubes = {}
-                for name in names:
-                    if step == n:
-                        if name not in cache:
-                            cache[name] = read(name, 0, n)
-                        cubes[name] = cache[name]
-                    else:
-                        cubes[name] = read(name, t0, t1)
-                yield t0, t1, cubes
-
-        return blocks
-
     def do_photometry(self) -> STATUS:
         """Find the aperture and extract the light curve."""
         mask, status = self._find_mask()
         self.k2p2_mask = mask
         if not mask.any():
             raise PhotometryError(f"TIC {self.starid}: no collected pixel around the target")
-        box = _bbox(mask)
+        box = bounding_box(mask)
         r0, r1, c0, c1 = box
         good = self.data.good
         row, col = self.target_stamp_position
         pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
-        blocks = self._time_blocks(box)
+        blocks = self.time_blocks(box)
 
         if (
             self.settings.optimise_aperture
@@ -388,19 +338,12 @@ class AperturePhotometry(BasePhotometry):
             **self.k2p2.header_keywords(),
             "AP_CONT": (self.contamination, "AP contamination"),
             "AP_MCORR": (self.motion_corrected, "flux corrected for the pointing motion"),
-            "AP_PRF": (self._prf.short_name, "PRF model of the motion correction"),
+            "AP_PRF": (self.prf.short_name, "PRF model of the motion correction"),
             "AP_OPTIM": (self.optimised, "aperture optimised for the 1-h noise"),
             "AP_K2PIX": (int(self.k2p2_mask.sum()), "pixels in the K2P2 mask"),
             "AP_MINAP": (self.minimum_aperture_used, "minimum aperture used"),
         }
         return status
-
-    @property
-    def _prf(self):
-        d = self.data
-        return ccd_prf(
-            d.cube.attrs.get("settings"), self.settings.prf_dir, d.sector, d.camera, d.ccd
-        )
 
     def _motion_correction_applies(self) -> bool:
         """Whether to correct the flux for the motion: asked for, an unsaturated target, and a
@@ -408,7 +351,7 @@ class AperturePhotometry(BasePhotometry):
         with it, as it is too crude for real stars' wings)."""
         if not self.settings.motion_correction or self.tmag < self.k2p2.saturation_limit:
             return False
-        if isinstance(self._prf, AnalyticPRF) and not self.data.simulated:
+        if isinstance(self.prf, AnalyticPRF) and not self.data.simulated:
             logger.info(
                 "TIC %d: no motion correction with the analytic PRF on real data (set "
                 "[photometry] prf_dir to the SPOC PRF models)",
@@ -426,7 +369,7 @@ class AperturePhotometry(BasePhotometry):
         stars = self.data.stars
         rows, cols = self.data.motion.positions(stars.row[idx], stars.col[idx], self.data.time)
         return aperture_light(
-            self._prf,
+            self.prf,
             mask,
             self.stamp_origin,
             stars.starid[idx],

@@ -51,8 +51,10 @@ from tessphot.lightcurve import (
     write_lightcurve,
 )
 from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK
+from tessphot.photometry.scene import ccd_prf
 from tessphot.prepare.cube import PreparedCube, hdf5_name, prepared_files
 from tessphot.prepare.motion import MotionModel, wcs_from_string
+from tessphot.prf import PRFModel
 from tessphot.tasks.status import HAS_LIGHTCURVE, STATUS
 from tessphot.timing import (
     GeocentreEphemeris,
@@ -86,6 +88,12 @@ WCS_TIME_KEYWORDS = (
 DATASOURCE_PATTERN = re.compile(r"ffi|tpf(?::(?P<primary>\d+))?")
 #: Data source of FFI targets.
 FFI_DATASOURCE = "ffi"
+#: Most bytes of cubes read at once: larger stamps are processed in blocks of cadences.
+STREAM_BYTES = 256 * 2**20
+#: Cadences per chunk of the prepared cubes (blocks are multiples of it).
+CUBE_CHUNK_CADENCES = 32
+#: QUALITY bit of the TASOC corrector flags set where the background is suspect.
+QUALITY_BACKGROUND_SHENANIGANS = 256
 #: Root of tessphot's loggers: warnings and errors logged below it during a task are the
 #: task's ``errors``.
 PACKAGE_LOGGER = "tessphot"
@@ -410,6 +418,14 @@ def stamp_size(tmag: float, min_size: int) -> tuple[int, int]:
     return odd(np.interp(tmag, STAMP_TMAG, STAMP_HEIGHT)), odd(
         np.interp(tmag, STAMP_TMAG, STAMP_WIDTH)
     )
+
+
+def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The smallest box ``(row_min, row_max, col_min, col_max)`` (half-open) holding the True
+    pixels of a non-empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -747,6 +763,57 @@ class BasePhotometry:
         r0, r1, c0, c1 = box if box is not None else (0, height, 0, width)
         sr, sc = self.stamp_origin
         return self.data.cube.stamp(name, sr + r0, sr + r1, sc + c0, sc + c1)
+
+    def time_blocks(self, box: tuple[int, int, int, int]):
+        """A function iterating over blocks of cadences of some cubes: ``(t0, t1, {name:
+        cube})``; ``pixel_flags`` covers the whole stamp, the others the box (stamp
+        coordinates). Cubes that fit in :data:`STREAM_BYTES` are read once and kept."""
+        r0, r1, c0, c1 = box
+        n = self.data.time.size
+        h, w = self.stamp_shape
+        per_cadence = 3 * 4 * (r1 - r0) * (c1 - c0) + h * w
+        step = n
+        if n * per_cadence > STREAM_BYTES:
+            step = max(CUBE_CHUNK_CADENCES, STREAM_BYTES // per_cadence)
+            step -= step % CUBE_CHUNK_CADENCES
+        cache: dict[str, np.ndarray] = {}
+        dataset = self.data.cube.h5
+        sr, sc = self.stamp_origin
+        orow, ocol = self.data.origin
+
+        def read(name: str, t0: int, t1: int) -> np.ndarray:
+            if name == "pixel_flags":
+                rr, cc = (0, h), (0, w)
+            else:
+                rr, cc = (r0, r1), (c0, c1)
+            return dataset[name][
+                t0:t1,
+                sr + rr[0] - orow : sr + rr[1] - orow,
+                sc + cc[0] - ocol : sc + cc[1] - ocol,
+            ]
+
+        def blocks(names):
+            for t0 in range(0, n, step):
+                t1 = min(t0 + step, n)
+                cubes = {}
+                for name in names:
+                    if step == n:
+                        if name not in cache:
+                            cache[name] = read(name, 0, n)
+                        cubes[name] = cache[name]
+                    else:
+                        cubes[name] = read(name, t0, t1)
+                yield t0, t1, cubes
+
+        return blocks
+
+    @property
+    def prf(self) -> PRFModel:
+        """The PRF model of the target's CCD (:func:`tessphot.photometry.scene.ccd_prf`)."""
+        d = self.data
+        return ccd_prf(
+            d.cube.attrs.get("settings"), self.settings.prf_dir, d.sector, d.camera, d.ccd
+        )
 
     @property
     def read_noise(self) -> float:

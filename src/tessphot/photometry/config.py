@@ -15,7 +15,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class PhotometrySettings:
-    """Tunables of aperture photometry.
+    """Tunables of the photometry methods (aperture, linear PSF, halo).
 
     Attributes
     ----------
@@ -50,6 +50,23 @@ class PhotometrySettings:
     gzip_level : int
         Compression level of the ``.fits.gz`` light curves (1 fastest, 9 smallest; noisy
         floating-point columns compress about as well at 1 as at 9, 3 % larger files).
+    linpsf_fit_radius : float
+        Linear PSF photometry fits the pixels within this distance of the target [px].
+    linpsf_fit_light : float
+        Neighbours putting at least this fraction of the target's catalogue flux on the fit
+        region are fitted; fainter ones are subtracted at their catalogue flux.
+    linpsf_max_stars : int
+        Most stars fitted (the target included; the brightest on the region).
+    linpsf_max_inflation : float
+        A neighbour is fitted only if fitting it raises the variance of the target's flux
+        by at most this factor (at the mean positions and typical pixel variances);
+        otherwise it is too blended to separate and is subtracted at its catalogue flux.
+    linpsf_min_separation : float
+        Neighbours left out of the fit as too blended and closer than this to the target
+        are listed as skipped targets (their light curve would be the target's) [px].
+    linpsf_background : bool
+        Fit a constant local background on every cadence (on top of the prepared
+        background).
     """
 
     stamp_min_size: int = 15
@@ -63,6 +80,12 @@ class PhotometrySettings:
     motion_correction: bool = True
     prf_dir: str = ""
     gzip_level: int = 1
+    linpsf_fit_radius: float = 4.0
+    linpsf_fit_light: float = 0.01
+    linpsf_max_stars: int = 12
+    linpsf_max_inflation: float = 1.05
+    linpsf_min_separation: float = 1.0
+    linpsf_background: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All settings as a plain dict."""

@@ -1,0 +1,129 @@
+"""Linear PSF photometry: the least-squares engine, and fluxes against the simulator's truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from tessphot.lightcurve.writer import settings_from_header
+from tessphot.photometry.base import clear_cache
+from tessphot.photometry.config import PhotometrySettings
+from tessphot.photometry.linpsf import LinPSFPhotometry, prf_images, solve_fluxes
+from tessphot.photometry.run import photometry_task
+from tessphot.prf import AnalyticPRF
+from tessphot.simulate.truth import read_truth
+from tessphot.tasks import STATUS
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_cache()
+    yield
+    clear_cache()
+
+
+def test_solve_fluxes_recovers_fluxes_and_their_errors():
+    rng = np.random.default_rng(1)
+    prf = AnalyticPRF()
+    n = 4000
+    rows = np.column_stack([np.full(n, 10.2), np.full(n, 11.9)])
+    cols = np.column_stack([np.full(n, 10.4), np.full(n, 9.6)])
+    design = prf_images(prf, rows, cols, rows[0], cols[0], (4, 4), (13, 13))
+    assert design.shape == (n, 2, 169)
+    np.testing.assert_allclose(design.sum(axis=2), 1.0, atol=0.01)  # the box holds them
+    design = np.concatenate([design, np.ones((n, 1, 169))], axis=1)
+    truth = np.array([5000.0, 2000.0, 3.0])
+    sigma = np.full((n, 169), 10.0)
+    sigma[:, ::7] = 30.0
+    data = np.einsum("nkp,k->np", design, truth) + rng.normal(0.0, sigma)
+    data[0, :] = np.nan  # no data: NaN
+    data[1, :5] = np.nan  # missing pixels are left out
+    coef, err = solve_fluxes(design, data, sigma**2)
+    assert np.all(np.isnan(coef[0])) and np.all(np.isnan(err[0]))
+    pull = (coef[1:] - truth) / err[1:]
+    np.testing.assert_allclose(pull.mean(axis=0), 0.0, atol=0.1)
+    np.testing.assert_allclose(pull.std(axis=0), 1.0, atol=0.05)
+    noiseless, _ = solve_fluxes(design[2:3], np.einsum("nkp,k->np", design[2:3], truth), sigma[2:3])
+    np.testing.assert_allclose(noiseless[0], truth, rtol=1e-9)
+
+
+def test_prf_images_lose_the_light_off_the_box():
+    prf = AnalyticPRF()
+    rows, cols = np.array([[0.0]]), np.array([[20.3]])
+    inside = prf_images(prf, rows, cols, rows[0], cols[0], (0, 0), (10, 40))[0, 0]
+    assert 0.5 < inside.sum() < 0.75  # on the edge: half of it is cut
+    whole = prf_images(prf, rows, cols, rows[0], cols[0], (-10, 0), (30, 40))[0, 0]
+    np.testing.assert_allclose(whole.sum(), 1.0, rtol=1e-6)
+
+
+def _truth_flux(folder, starid, cadenceno):
+    truth = read_truth(next((folder / "truth").glob("truth_*.hdf5")))
+    k = np.searchsorted(truth["ffiindex"], cadenceno)
+    index = int(np.flatnonzero(truth["stars"]["starid"] == starid)[0])
+    return truth, truth["flux"][k, index], index
+
+
+@pytest.mark.parametrize("star", ["A", "B"])
+def test_isolated_star_gets_its_whole_flux(small_sector, sector_copy, star):
+    """The fitted flux is the star's total flux (the PRF is normalised), cadence by cadence
+    within the errors the covariance gives."""
+    starid = small_sector[star][0]
+    with LinPSFPhotometry(starid, sector_copy, sector_copy / "lc", 1, 1, 4) as phot:
+        assert phot.photometry() == STATUS.OK
+        lc = phot.lightcurve
+        _, true_flux, _ = _truth_flux(sector_copy, starid, lc["cadenceno"])
+        good = np.isfinite(lc["flux"])
+        assert good.mean() > 0.9
+        ratio = lc["flux"][good] / true_flux[good]
+        assert abs(np.median(ratio) - 1) < 0.005
+        pull = (lc["flux"] - true_flux)[good] / lc["flux_err"][good]
+        assert 0.6 < np.std(pull) < 1.5
+        assert phot.n_fitted >= 1 and phot.contamination == 0.0
+        assert 0 <= phot.crowding < 0.1
+
+
+def test_blended_neighbour_is_fitted_out(small_sector, sector_copy):
+    """The star of the small sector with the brightest neighbour 1.5-4 px away: its linear-PSF
+    flux is its own (truth within 1 %), where the aperture collects the neighbour too."""
+    truth = read_truth(next((sector_copy / "truth").glob("truth_*.hdf5")))
+    stars = truth["stars"]
+    r0, r1, c0, c1 = np.asarray(truth["attrs"]["region"])
+    best, best_light = None, 0.0
+    for i in np.flatnonzero(stars["tmag"] < 14):
+        d = np.hypot(stars["row"] - stars["row"][i], stars["col"] - stars["col"][i])
+        near = (d > 1.5) & (d < 4)
+        inside = r0 + 6 < stars["row"][i] < r1 - 6 and c0 + 6 < stars["col"][i] < c1 - 6
+        if near.any() and inside:
+            light = float(np.max(10 ** (-0.4 * (stars["tmag"][near] - stars["tmag"][i]))))
+            if light > best_light:
+                best, best_light = i, light
+    assert best is not None and best_light > 0.02
+    starid = int(stars["starid"][best])
+    with LinPSFPhotometry(starid, sector_copy, sector_copy / "lc", 1, 1, 4) as phot:
+        assert phot.photometry() == STATUS.OK
+        lc = phot.lightcurve
+        _, true_flux, _ = _truth_flux(sector_copy, starid, lc["cadenceno"])
+        good = np.isfinite(lc["flux"])
+        assert abs(np.median(lc["flux"][good] / true_flux[good]) - 1) < 0.01
+        assert phot.n_fitted >= 2 and phot.crowding > 0
+        pull = (lc["flux"] - true_flux)[good] / lc["flux_err"][good]
+        assert np.std(pull) < 2.0
+        print(f"TIC {starid}: neighbour light {best_light:.2f}, PSF_CONT {phot.crowding:.3f}")
+
+
+def test_linpsf_task_writes_its_light_curve(small_sector, sector_copy):
+    starid = small_sector["A"][0]
+    task = {"priority": 1, "starid": starid, "sector": 1, "camera": 1, "ccd": 4}
+    task |= {"cadence": 1800, "datasource": "ffi", "method": None}
+    result = photometry_task(task, sector_copy, sector_copy / "lc", method="linpsf")
+    assert result["status"] == STATUS.OK and result["method_used"] == "linpsf"
+    path = sector_copy / result["details"]["filepath_lightcurve"]
+    with fits.open(path) as hdul:
+        header = hdul[0].header
+        assert header["PHOTMET"] == "linpsf" and 0 <= header["PSF_CONT"] < 0.1
+        assert header["PSF_NFIT"] >= 1 and header["PSF_NPIX"] == result["details"]["mask_size"]
+        assert np.isfinite(hdul["LIGHTCURVE"].data["FLUX_RAW_ERR"]).mean() > 0.9
+    settings = settings_from_header(header)
+    for name in PhotometrySettings.__dataclass_fields__:
+        assert f"photometry.{name}" in settings
