@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Methods that exist now, and those the todo list or the command line may name.
-IMPLEMENTED_METHODS = ("aperture", "linpsf")
+IMPLEMENTED_METHODS = ("aperture", "linpsf", "halo")
 KNOWN_METHODS = ("aperture", "psf", "linpsf", "halo")
 #: Name of the run summary in the output folder (the original's).
 SUMMARY_FILENAME = "summary.json"
@@ -55,9 +55,13 @@ def _method_class(method: str):
         from tessphot.photometry.linpsf import LinPSFPhotometry
 
         return LinPSFPhotometry
+    if method == "halo":
+        from tessphot.photometry.halo import HaloPhotometry
+
+        return HaloPhotometry
     raise TessphotError(
         f"photometry method {method!r} is not implemented yet (only "
-        f"{', '.join(IMPLEMENTED_METHODS)}; psf and halo come later)"
+        f"{', '.join(IMPLEMENTED_METHODS)}; psf comes later)"
     )
 
 
