@@ -76,6 +76,9 @@ class PhotometrySettings:
     halo_bleed_margin : int
         Saturated pixels are widened by this many pixels along their column (the partly
         filled tips of the bleed columns), and by one across [px].
+    halo_min_snr : float
+        Pixels whose mean is below this many times their typical per-cadence uncertainty
+        are left out of the halo.
     halo_max_neighbour_light : float
         Pixels where the catalogued neighbours put more than this fraction of the pixel's
         mean are left out of the halo.
@@ -111,6 +114,7 @@ class PhotometrySettings:
     halo_radius: float = 20.0
     halo_saturation_fraction: float = 0.5
     halo_bleed_margin: int = 2
+    halo_min_snr: float = 10.0
     halo_max_neighbour_light: float = 0.05
     halo_split_gap: float = 0.5
     halo_tv_epsilon: float = 1e-5

@@ -16,6 +16,9 @@ the pixels. Written with numpy and scipy (no ``halophot``).
      ``halo_saturation_fraction`` of the brightest pixel near the target (a saturated
      core is flat at the full well), widened by ``halo_bleed_margin`` pixels along the
      column (the partly filled tips of the bleed columns) and one pixel across;
+   * the pixels without much light: mean below ``halo_min_snr`` times the pixel's typical
+     uncertainty (sky pixels add noise and, with many pixels and few cadences, let the
+     optimiser smooth away the star's own variations);
    * the pixels of other stars: where the catalogued neighbours' light (from the PRF) is
      more than ``halo_max_neighbour_light`` of the pixel's mean.
 
@@ -195,7 +198,7 @@ class HaloPhotometry(BasePhotometry):
         return (tmag_to_flux(stars.tmag[idx]) @ images).reshape(h, w)
 
     def _halo_pixels(
-        self, peak: np.ndarray, neighbours: np.ndarray
+        self, peak: np.ndarray, noise: np.ndarray, neighbours: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """The halo pixels and the saturated ones, widened (see the module notes, step 2).
 
@@ -203,6 +206,8 @@ class HaloPhotometry(BasePhotometry):
         ----------
         peak : ndarray, shape (rows, columns)
             Brightest good cadence of each pixel (NaN: a good cadence without data).
+        noise : ndarray, shape (rows, columns)
+            Typical uncertainty of each pixel [e-/s].
         neighbours : ndarray, shape (rows, columns)
             The neighbours' mean light [e-/s].
 
@@ -225,23 +230,30 @@ class HaloPhotometry(BasePhotometry):
         saturated = ndimage.binary_dilation(saturated, structure=structure)
         with np.errstate(divide="ignore", invalid="ignore"):
             crowded = neighbours > s.halo_max_neighbour_light * np.abs(self.sumimage)
-        halo = usable & ~saturated & ~crowded
+        with np.errstate(divide="ignore", invalid="ignore"):
+            faint = ~(self.sumimage >= s.halo_min_snr * noise)
+        halo = usable & ~saturated & ~crowded & ~faint
         if not halo.any():
             raise PhotometryError(f"TIC {self.starid}: no unsaturated halo pixel around the target")
         return halo, saturated
 
-    def _pixel_extremes(self, blocks) -> np.ndarray:
+    def _pixel_statistics(self, blocks) -> tuple[np.ndarray, np.ndarray]:
         """Brightest good cadence of each pixel of the stamp (NaN where a good cadence has
-        no data)."""
+        no data), and its typical uncertainty (mean over the blocks of the median over their
+        good cadences) [e-/s]."""
         good = self.data.good
         peak = np.full(self.stamp_shape, -np.inf)
-        for t0, t1, cubes in blocks(("images",)):
+        noise = []
+        for t0, t1, cubes in blocks(("images", "images_err")):
             ok = good[t0:t1]
             if ok.any():
                 frames = cubes["images"][ok].astype(np.float64)
                 peak = np.fmax(peak, np.max(frames, axis=0))
                 peak[np.isnan(frames).any(axis=0)] = np.nan
-        return np.where(np.isneginf(peak), np.nan, peak)
+                noise.append(np.median(cubes["images_err"][ok].astype(np.float64), axis=0))
+        if not noise:
+            raise PhotometryError(f"TIC {self.starid}: no good cadence")
+        return np.where(np.isneginf(peak), np.nan, peak), np.mean(noise, axis=0)
 
     # -- the method ----------------------------------------------------------------------
     def do_photometry(self) -> STATUS:
@@ -250,7 +262,7 @@ class HaloPhotometry(BasePhotometry):
         h, w = self.stamp_shape
         blocks = self.time_blocks((0, h, 0, w))
         neighbours = self._neighbour_light()
-        halo, saturated = self._halo_pixels(self._pixel_extremes(blocks), neighbours)
+        halo, saturated = self._halo_pixels(*self._pixel_statistics(blocks), neighbours)
         self.halo = halo
         n = self.data.time.size
         good = self.data.good
