@@ -193,7 +193,7 @@ def test_cli_exit_codes(small_sector, sector_copy, capsys):
     assert main(["-q", "run", folder, "--all", "--tmag_max", "12", "--cadence", "1800"]) == 0
     assert main(["-q", "run", folder, "--all", "--camera", "2"]) == EXIT_ERROR
     # A failed task: exit 1.
-    assert main(["-q", "run", folder, "--random", "--method", "halo", "-o"]) == EXIT_ERROR
+    assert main(["-q", "run", folder, "--random", "--method", "psf", "-o"]) == EXIT_ERROR
 
 
 def test_original_entry_point(small_sector, sector_copy):

@@ -155,6 +155,9 @@ class AperturePhotometry(BasePhotometry):
         self.motion_corrected = False
         self.light: ApertureLight | None = None
         self._background_used: np.ndarray | None = None
+        #: Why the target's light spills off the stamp or the data (None: it does not):
+        #: the automatic choice then switches bright targets to halo photometry.
+        self.spill_reason: str | None = None
 
     def settings_record(self) -> dict[str, Any]:
         return {**super().settings_record(), "k2p2": self.k2p2.to_dict()}
@@ -205,11 +208,13 @@ class AperturePhotometry(BasePhotometry):
                 return mask, STATUS.OK
             grow = {side: s.stamp_grow if hit else 0 for side, hit in touching.items()}
             if not self.resize_stamp(**grow):
+                self.spill_reason = "the aperture reaches the edge of the data"
                 logger.warning(
                     "TIC %d: the aperture reaches the edge of the data and cannot grow",
                     self.starid,
                 )
                 return mask, STATUS.WARNING
+        self.spill_reason = "too many stamp resizes"
         raise PhotometryError(
             f"TIC {self.starid}: Too many stamp resizes: the aperture still touches the edge "
             f"of the stamp {self.stamp} after {attempts} attempts"

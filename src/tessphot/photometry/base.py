@@ -45,6 +45,7 @@ from tessphot.io.errors import TessphotError
 from tessphot.lightcurve import (
     ObservationInfo,
     TargetInfo,
+    WeightMap,
     lightcurve_diagnostics,
     lightcurve_path,
     mask_diagnostics,
@@ -603,6 +604,8 @@ class BasePhotometry:
         self.final_mask: np.ndarray | None = None
         self.contamination = math.nan
         self.method_keywords: dict[str, Any] = {}
+        #: Halo photometry's pixel weights (the ``WEIGHTMAP`` extension).
+        self.weightmap: WeightMap | None = None
         self.details: dict[str, Any] = {}
         self.status = STATUS.UNKNOWN
         self.lightcurve_file: Path | None = None
@@ -930,6 +933,7 @@ class BasePhotometry:
             wcs=self.data.wcs_header,
             method_keywords={**self.method_keywords, **self.data.time_keywords()},
             settings=self.settings_record(),
+            weightmap=self.weightmap,
             compresslevel=self.settings.gzip_level,
         )
         self.lightcurve_file = path

@@ -67,6 +67,31 @@ class PhotometrySettings:
     linpsf_background : bool
         Fit a constant local background on every cadence (on top of the prepared
         background).
+    halo_radius : float
+        Halo photometry uses the pixels within this distance of the target (its stamp is
+        the square around them) [px].
+    halo_saturation_fraction : float
+        A pixel whose brightest good cadence reaches this fraction of the brightest pixel
+        near the target counts as saturated (left out of the halo).
+    halo_bleed_margin : int
+        Saturated pixels are widened by this many pixels along their column (the partly
+        filled tips of the bleed columns), and by one across [px].
+    halo_min_snr : float
+        Pixels whose mean is below this many times their typical per-cadence uncertainty
+        are left out of the halo.
+    halo_max_neighbour_light : float
+        Pixels where the catalogued neighbours put more than this fraction of the pixel's
+        mean are left out of the halo.
+    halo_split_gap : float
+        The light curve is split at gaps longer than this; each part gets its own weights
+        [d].
+    halo_tv_epsilon : float
+        Smoothing of the total variation, ``|x| -> sqrt(x^2 + eps^2)`` [relative flux].
+    halo_max_iterations : int
+        Most iterations of the weights' optimiser (L-BFGS-B) per part.
+    halo_auto_tmag : float
+        The automatic choice switches to halo photometry only for targets at least this
+        bright whose aperture spills off the stamp or the data [Tmag].
     """
 
     stamp_min_size: int = 15
@@ -86,6 +111,15 @@ class PhotometrySettings:
     linpsf_max_inflation: float = 1.05
     linpsf_min_separation: float = 1.0
     linpsf_background: bool = True
+    halo_radius: float = 20.0
+    halo_saturation_fraction: float = 0.5
+    halo_bleed_margin: int = 2
+    halo_min_snr: float = 10.0
+    halo_max_neighbour_light: float = 0.05
+    halo_split_gap: float = 0.5
+    halo_tv_epsilon: float = 1e-5
+    halo_max_iterations: int = 200
+    halo_auto_tmag: float = 6.0
 
     def to_dict(self) -> dict[str, Any]:
         """All settings as a plain dict."""

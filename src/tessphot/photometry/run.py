@@ -23,6 +23,7 @@ from tessphot.io.errors import TessphotError
 from tessphot.paths import output_folder as default_output_folder
 from tessphot.photometry.base import capture_warnings
 from tessphot.tasks import STATUS, TODO_FILENAME, TaskManager
+from tessphot.tasks.manager import HALO_SWITCH_TEXT
 from tessphot.tasks.status import HAS_LIGHTCURVE
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Methods that exist now, and those the todo list or the command line may name.
-IMPLEMENTED_METHODS = ("aperture", "linpsf")
+IMPLEMENTED_METHODS = ("aperture", "linpsf", "halo")
 KNOWN_METHODS = ("aperture", "psf", "linpsf", "halo")
 #: Name of the run summary in the output folder (the original's).
 SUMMARY_FILENAME = "summary.json"
@@ -55,10 +56,92 @@ def _method_class(method: str):
         from tessphot.photometry.linpsf import LinPSFPhotometry
 
         return LinPSFPhotometry
+    if method == "halo":
+        from tessphot.photometry.halo import HaloPhotometry
+
+        return HaloPhotometry
     raise TessphotError(
         f"photometry method {method!r} is not implemented yet (only "
-        f"{', '.join(IMPLEMENTED_METHODS)}; psf and halo come later)"
+        f"{', '.join(IMPLEMENTED_METHODS)}; psf comes later)"
     )
+
+
+class _SpillError(Exception):
+    """The automatic choice's aperture photometry of a bright target spilled off the stamp
+    or the data: switch to halo photometry."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _run_method(
+    method: str,
+    task: Mapping[str, Any],
+    *,
+    input_folder: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    plot: bool,
+    version: int,
+    settings: Mapping[str, Any] | None,
+    timing: Mapping[str, Any] | None,
+    automatic: bool = False,
+    switch_reason: str | None = None,
+) -> tuple[STATUS, dict[str, Any]]:
+    """Run one method on a task, write its light curve (and plots).
+
+    Parameters
+    ----------
+    method : str
+    task : mapping
+    input_folder, output_folder, plot, version, settings, timing
+        As :func:`photometry_task`.
+    automatic : bool
+        The method was chosen automatically: a bright target whose aperture spills off the
+        stamp or the data (:attr:`AperturePhotometry.spill_reason`) raises
+        :class:`_SpillError` instead of giving a result.
+    switch_reason : str, optional
+        Why the automatic choice switched to halo photometry (into its header).
+
+    Returns
+    -------
+    status : STATUS
+    details : dict
+        The method's diagnostics.
+    """
+    cls = _method_class(method)
+    with cls(
+        task["starid"],
+        input_folder,
+        output_folder,
+        sector=task["sector"],
+        camera=task["camera"],
+        ccd=task["ccd"],
+        cadence=task.get("cadence"),
+        datasource=task.get("datasource") or "ffi",
+        plot=plot,
+        version=version,
+        settings=settings,
+        timing=timing,
+    ) as phot:
+        if switch_reason is not None:
+            phot.switch_reason = switch_reason
+        spills = automatic and phot.tmag <= phot.settings.halo_auto_tmag
+        try:
+            status = phot.photometry()
+        except TessphotError:
+            if spills and getattr(phot, "spill_reason", None):
+                raise _SpillError(phot.spill_reason) from None
+            raise
+        if spills and getattr(phot, "spill_reason", None):
+            raise _SpillError(phot.spill_reason)
+        if status in HAS_LIGHTCURVE:
+            phot.save_lightcurve()
+            if plot:
+                from tessphot.photometry.plots import plot_photometry
+
+                plot_photometry(phot)
+        return status, dict(phot.details)
 
 
 def photometry_task(
@@ -81,7 +164,10 @@ def photometry_task(
         ``sector``, ``camera``, ``ccd``, ``cadence``, ``datasource``, ``method``).
     input_folder, output_folder : path-like
     method : str, optional
-        Force a method (else the task's, else automatic: aperture).
+        Force a method (else the task's, else automatic: aperture, switched to halo
+        photometry for targets of Tmag <= ``halo_auto_tmag`` whose aperture spills off the
+        stamp or the data; the switch and its reason are logged into the errors and the
+        reason into the header, ``HALO_WHY``).
     plot : bool
         Write the diagnostic plots.
     version : int
@@ -104,34 +190,28 @@ def photometry_task(
     """
     start = time.perf_counter()
     chosen = method or task.get("method") or "aperture"
+    automatic = not (method or task.get("method"))
     errors: list[str] = []
     details: dict[str, Any] = {}
     status = STATUS.ERROR
+    options = {
+        "input_folder": input_folder,
+        "output_folder": output_folder,
+        "plot": plot,
+        "version": version,
+        "settings": settings,
+        "timing": timing,
+    }
     with capture_warnings(errors):
         try:
-            cls = _method_class(chosen)
-            with cls(
-                task["starid"],
-                input_folder,
-                output_folder,
-                sector=task["sector"],
-                camera=task["camera"],
-                ccd=task["ccd"],
-                cadence=task.get("cadence"),
-                datasource=task.get("datasource") or "ffi",
-                plot=plot,
-                version=version,
-                settings=settings,
-                timing=timing,
-            ) as phot:
-                status = phot.photometry()
-                if status in HAS_LIGHTCURVE:
-                    phot.save_lightcurve()
-                    if plot:
-                        from tessphot.photometry.plots import plot_photometry
-
-                        plot_photometry(phot)
-                details = dict(phot.details)
+            try:
+                status, details = _run_method(chosen, task, automatic=automatic, **options)
+            except _SpillError as spill:
+                logger.warning(
+                    "TIC %s: %s (%s)", task.get("starid"), HALO_SWITCH_TEXT, spill.reason
+                )
+                chosen = "halo"
+                status, details = _run_method(chosen, task, switch_reason=spill.reason, **options)
         except TessphotError as err:
             status = STATUS.ERROR
             logger.error("%s", err)

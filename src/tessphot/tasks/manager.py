@@ -75,7 +75,7 @@ CONSTRAINT_KEYS = (
 #: Columns added to ``diagnostics`` by later versions of the original; added to old files.
 _DIAGNOSTICS_MIGRATIONS = {"edge_flux": "REAL", "worker_wait_time": "REAL"}
 #: Error text with which the original recorded an automatic switch to Halo photometry.
-_HALO_SWITCH_TEXT = "Automatically switched to Halo photometry"
+HALO_SWITCH_TEXT = "Automatically switched to Halo photometry"
 
 
 def build_constraints(table: str = "todolist", **constraints: Any) -> tuple[str, list[Any]]:
@@ -351,7 +351,7 @@ class TaskManager:
             )
             conn.execute(
                 "UPDATE diagnostics SET method_used = 'halo' WHERE errors LIKE ?",
-                (f"%{_HALO_SWITCH_TEXT}%",),
+                (f"%{HALO_SWITCH_TEXT}%",),
             )
         if "starid" in columns:
             conn.execute("DROP INDEX IF EXISTS diagnostics_starid_idx")

@@ -1,0 +1,136 @@
+"""Halo photometry: the total-variation objective, and a saturated star against the truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from tessphot.photometry.base import clear_cache
+from tessphot.photometry.halo import HaloPhotometry, segments, total_variation, tv_weights
+from tessphot.photometry.run import photometry_task
+from tessphot.simulate.truth import read_truth
+from tessphot.tasks import STATUS
+from tessphot.tasks.manager import HALO_SWITCH_TEXT
+
+#: The saturated star of the halo sectors: TIC, Tmag, science column; its row is the
+#: sector's (centre, or 3 px from the bottom edge so that its bleed runs off the data).
+BRIGHT = (900_000_010, 4.0, 1023.6)
+ROWS = {"centre": 1020.3, "edge": 1003.3}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_cache()
+    yield
+    clear_cache()
+
+
+@pytest.fixture(scope="module", params=list(ROWS))
+def halo_sector(request, tmp_path_factory):
+    """A 48x48 px, 96-cadence sector with a Tmag-4 star carrying a 0.28 % transit."""
+    from tessphot.demo import prepare_simulated
+    from tessphot.settings import load_settings
+    from tessphot.simulate.config import SimulationConfig
+    from tessphot.simulate.sector import simulate_sector
+
+    folder = tmp_path_factory.mktemp(f"halo_{request.param}")
+    starid, tmag, col = BRIGHT
+    config = SimulationConfig(
+        sector=1,
+        camera=1,
+        ccd=4,
+        size=48,
+        cadences=96,
+        stars=20,
+        bright=0,
+        seed=4,
+        variable_fraction=1.0,
+        extra_stars=[(starid, tmag, ROWS[request.param], col)],
+    )
+    simulate_sector(config, folder, progress=False)
+    prepare_simulated(folder, load_settings(), progress=False, workers=1)
+    return request.param, folder
+
+
+def test_total_variation_gradient_matches_finite_differences():
+    rng = np.random.default_rng(3)
+    fluxes = rng.uniform(50.0, 150.0, size=(40, 6))
+    weights = rng.uniform(0.1, 1.0, size=6)
+    value, gradient = total_variation(weights, fluxes, 1e-3)
+    step = 1e-6
+    numeric = [
+        (total_variation(weights + step * e, fluxes, 1e-3)[0] - value) / step for e in np.eye(6)
+    ]
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-3, atol=1e-6)
+    # The objective does not depend on the weights' scale.
+    assert total_variation(3.0 * weights, fluxes, 1e-3)[0] == pytest.approx(value)
+
+
+def test_tv_weights_cancel_light_moving_between_pixels():
+    """Two pixels trade light as the star jitters: equal weights on their sum are smooth."""
+    rng = np.random.default_rng(5)
+    n = 300
+    jitter = rng.normal(0.0, 0.05, n)
+    signal = 1.0 + 0.01 * np.sin(np.arange(n) / 20.0)
+    fluxes = 1000.0 * signal[:, None] * np.column_stack([0.5 + jitter, 0.5 - jitter, 0.3 + jitter])
+    weights, result = tv_weights(fluxes, 1e-5, 500)
+    assert weights.sum() == pytest.approx(1.0)
+    assert np.all(weights >= 0)
+    f = fluxes @ weights
+    np.testing.assert_allclose(f / f.mean(), signal / signal.mean(), atol=2e-3)
+
+
+def test_segments_split_at_long_gaps():
+    time = np.r_[np.arange(10) * 0.02, np.nan, 5.0 + np.arange(5) * 0.02]
+    assert segments(time, 0.5) == [(0, 11), (11, 16)]
+    assert segments(np.full(3, np.nan), 0.5) == [(0, 3)]
+
+
+def test_saturated_star_against_truth(halo_sector):
+    """The transit is recovered (depth within 5 % at the centre, 15 % where the bleed runs
+    off the data), and the scatter about the truth is within the flux errors."""
+    where, folder = halo_sector
+    starid = BRIGHT[0]
+    with HaloPhotometry(starid, folder, folder / "lc", 1, 1, 4) as phot:
+        assert phot.photometry() == STATUS.OK
+        lc = phot.lightcurve
+        truth = read_truth(next((folder / "truth").glob("truth_*.hdf5")))
+        index = int(np.flatnonzero(truth["stars"]["starid"] == starid)[0])
+        true_flux = truth["flux"][np.searchsorted(truth["ffiindex"], lc["cadenceno"]), index]
+        good = phot.data.good & np.isfinite(lc["flux"])
+        flux = lc["flux"][good] / np.median(lc["flux"][good])
+        true = true_flux[good] / np.median(true_flux[good])
+        assert np.ptp(true) > 2e-3  # the transit is in the data
+        slope = np.sum((true - 1) * (flux - 1)) / np.sum((true - 1) ** 2)
+        scatter = np.std(flux - true)
+        noise = np.median(lc["flux_err"][good] / lc["flux"][good])
+        print(f"{where}: depth ratio {slope:.3f}, scatter/noise {scatter / noise:.2f}")
+        assert abs(slope - 1) < (0.05 if where == "centre" else 0.15)
+        assert scatter < 1.5 * noise
+        # The level is the catalogue flux; the weights are a normalised map of halo pixels.
+        assert np.median(lc["flux"][good]) == pytest.approx(phot.method_keywords["HALO_SCL"][0])
+        maps = phot.weightmap.weights
+        np.testing.assert_allclose(maps.sum(axis=(1, 2)), 1.0, rtol=1e-6)
+        assert np.all(maps[:, ~phot.halo] == 0)
+
+
+def test_weightmap_written_and_automatic_switch(halo_sector):
+    """Automatic choice: aperture where the star fits, halo (switch logged, reason in the
+    header, weight map in WEIGHTMAP) where its bleed runs off the data."""
+    where, folder = halo_sector
+    task = {"priority": 1, "starid": BRIGHT[0], "sector": 1, "camera": 1, "ccd": 4}
+    result = photometry_task(task, folder, folder / "lc")
+    switched = any(HALO_SWITCH_TEXT in e for e in result["details"]["errors"])
+    assert result["method_used"] == ("halo" if where == "edge" else "aperture")
+    assert switched == (where == "edge")
+    assert result["status"] in (STATUS.OK, STATUS.WARNING)
+    forced = photometry_task(task, folder, folder / "forced", method="aperture")
+    assert forced["method_used"] == "aperture"
+    if where == "edge":
+        path = folder / result["details"]["filepath_lightcurve"]
+        with fits.open(path) as hdul:
+            assert hdul[0].header["PHOTMET"] == "halo"
+            assert "data" in hdul[0].header["HALO_WHY"]
+            weights = hdul["WEIGHTMAP"].data["WEIGHTMAP"]
+            np.testing.assert_allclose(weights.sum(axis=(1, 2)), 1.0, rtol=1e-5)
