@@ -55,6 +55,7 @@ import numpy as np
 
 from tessphot.constants import tmag_to_flux
 from tessphot.lightcurve import aperture_image
+from tessphot.lightcurve.diagnostics import mask_diagnostics
 from tessphot.photometry.base import (
     QUALITY_BACKGROUND_SHENANIGANS,
     BasePhotometry,
@@ -208,7 +209,14 @@ class AperturePhotometry(BasePhotometry):
                 return mask, STATUS.OK
             grow = {side: s.stamp_grow if hit else 0 for side, hit in touching.items()}
             if not self.resize_stamp(**grow):
-                self.spill_reason = "the aperture reaches the edge of the data"
+                # Light of the star lost off the data: the mask's light on the stamp's edge
+                # (the original's criterion, relative to the catalogue flux).
+                edge = mask_diagnostics(mask, image)["edge_flux"] / tmag_to_flux(self.tmag)
+                if edge > s.halo_edge_flux:
+                    self.spill_reason = (
+                        f"the aperture reaches the edge of the data with {edge:.1%} of the "
+                        f"star's flux on it"
+                    )
                 logger.warning(
                     "TIC %d: the aperture reaches the edge of the data and cannot grow",
                     self.starid,

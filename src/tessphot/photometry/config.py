@@ -92,6 +92,10 @@ class PhotometrySettings:
     halo_auto_tmag : float
         The automatic choice switches to halo photometry only for targets at least this
         bright whose aperture spills off the stamp or the data [Tmag].
+    halo_edge_flux : float
+        ... and only when the light of the aperture's pixels on the edge of the data
+        exceeds this fraction of the catalogue flux (the original's edge-flux criterion), or
+        the stamp needed too many resizes.
     """
 
     stamp_min_size: int = 15
@@ -120,6 +124,7 @@ class PhotometrySettings:
     halo_tv_epsilon: float = 1e-5
     halo_max_iterations: int = 200
     halo_auto_tmag: float = 6.0
+    halo_edge_flux: float = 0.01
 
     def to_dict(self) -> dict[str, Any]:
         """All settings as a plain dict."""
