@@ -322,22 +322,7 @@ class AperturePhotometry(BasePhotometry):
             flux_err = flux_err * scale
             self.motion_corrected = True
         self._background_used = used >= self.settings.background_used_fraction * n
-        star = self.catalog_row
-        time, timecorr = self.data.barycentric_times(float(star["ra"]), float(star["decl"]))
-        self.lightcurve = {
-            "time": time,
-            "timecorr": timecorr,
-            "cadenceno": self.data.cadenceno,
-            "flux": flux,
-            "flux_err": flux_err,
-            "flux_bkg": flux_bkg,
-            "quality": quality,
-            "pixel_quality": self.data.quality,
-            "centroid_row": centroid_row,
-            "centroid_column": centroid_col,
-            "pos_corr_row": self.row_t - self.row_ref,
-            "pos_corr_column": self.col_t - self.col_ref,
-        }
+        self.set_lightcurve(flux, flux_err, flux_bkg, quality, centroid_row, centroid_col)
 
         # -- contamination and neighbours ----------------------------------------------
         cat = self.catalog

@@ -900,6 +900,35 @@ class BasePhotometry:
         """The ``APERTURE`` bitmask of the stamp."""
         raise NotImplementedError
 
+    def set_lightcurve(
+        self,
+        flux: np.ndarray,
+        flux_err: np.ndarray,
+        flux_bkg: np.ndarray,
+        quality: np.ndarray,
+        centroid_row: np.ndarray,
+        centroid_column: np.ndarray,
+        cadenceno: np.ndarray | None = None,
+    ) -> None:
+        """Store the light curve: the method's flux columns with the star's barycentric times,
+        the pixel quality and the position correction from the jitter model."""
+        star = self.catalog_row
+        time, timecorr = self.data.barycentric_times(float(star["ra"]), float(star["decl"]))
+        self.lightcurve = {
+            "time": time,
+            "timecorr": timecorr,
+            "cadenceno": self.data.cadenceno if cadenceno is None else cadenceno,
+            "flux": flux,
+            "flux_err": flux_err,
+            "flux_bkg": flux_bkg,
+            "quality": quality,
+            "pixel_quality": self.data.quality,
+            "centroid_row": centroid_row,
+            "centroid_column": centroid_column,
+            "pos_corr_row": self.row_t - self.row_ref,
+            "pos_corr_column": self.col_t - self.col_ref,
+        }
+
     def save_lightcurve(self) -> Path:
         """Write the light curve (TASOC format, atomically) and record its path.
 

@@ -328,22 +328,9 @@ class HaloPhotometry(BasePhotometry):
         )
         self.final_mask = halo
         quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
-        star = self.catalog_row
-        time, timecorr = self.data.barycentric_times(float(star["ra"]), float(star["decl"]))
-        self.lightcurve = {
-            "time": time,
-            "timecorr": timecorr,
-            "cadenceno": cadenceno,
-            "flux": flux,
-            "flux_err": flux_err,
-            "flux_bkg": flux_bkg,
-            "quality": quality,
-            "pixel_quality": self.data.quality,
-            "centroid_row": self.row_t,
-            "centroid_column": self.col_t,
-            "pos_corr_row": self.row_t - self.row_ref,
-            "pos_corr_column": self.col_t - self.col_ref,
-        }
+        self.set_lightcurve(
+            flux, flux_err, flux_bkg, quality, self.row_t, self.col_t, cadenceno=cadenceno
+        )
         others = neighbours[halo]
         total = np.clip(self.sumimage[halo], others, None)
         weighted = float(weights_mean @ total)

@@ -334,22 +334,7 @@ class LinPSFPhotometry(BasePhotometry):
                 flux_bkg[use] = np.nansum(backgrounds[use - t0], axis=1) + offset * n_pix
         self.final_mask = region
         quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
-        star = self.catalog_row
-        time, timecorr = self.data.barycentric_times(float(star["ra"]), float(star["decl"]))
-        self.lightcurve = {
-            "time": time,
-            "timecorr": timecorr,
-            "cadenceno": self.data.cadenceno,
-            "flux": flux,
-            "flux_err": flux_err,
-            "flux_bkg": flux_bkg,
-            "quality": quality,
-            "pixel_quality": self.data.quality,
-            "centroid_row": self.row_t,
-            "centroid_column": self.col_t,
-            "pos_corr_row": self.row_t - self.row_ref,
-            "pos_corr_column": self.col_t - self.col_ref,
-        }
+        self.set_lightcurve(flux, flux_err, flux_bkg, quality, self.row_t, self.col_t)
 
         # -- crowding and neighbours -------------------------------------------------------
         mean_flux = cat_flux.copy()
