@@ -25,11 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from simulated import ensure_simulated
+
 from tessphot.demo import prepare_simulated
-from tessphot.io import find_ffis
 from tessphot.settings import load_settings
 from tessphot.simulate.config import SimulationConfig
-from tessphot.simulate.sector import simulate_sector
 
 #: The issue's minimum number of stars.
 MIN_STARS = 10_000
@@ -109,18 +109,17 @@ def main() -> None:
 
 def ready(folder: Path, args: argparse.Namespace) -> None:
     """Simulate and prepare the benchmark CCD, unless done already."""
-    if not (folder.is_dir() and find_ffis(folder)):
-        config = SimulationConfig(
+    ensure_simulated(
+        folder,
+        SimulationConfig(
             size=args.size,
             cadences=args.cadences,
             stars=args.stars,
             bright=2,
             seed=args.seed,
             prf_dir=args.prf_dir,
-        )
-        began = time.perf_counter()
-        simulate_sector(config, folder, progress=True)
-        print(f"simulated in {time.perf_counter() - began:.0f} s")
+        ),
+    )
     if not (folder / PRISTINE_TODO).is_file():
         settings = load_settings()
         settings["todo"]["faint_limit"] = args.faint_limit

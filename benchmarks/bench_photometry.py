@@ -24,11 +24,12 @@ from pathlib import Path
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
+from simulated import ensure_simulated  # noqa: E402
+
 from tessphot.demo import prepare_simulated  # noqa: E402
 from tessphot.io import find_ffis  # noqa: E402
 from tessphot.photometry.run import format_summary, run_photometry  # noqa: E402
 from tessphot.simulate.config import SimulationConfig  # noqa: E402
-from tessphot.simulate.sector import simulate_sector  # noqa: E402
 
 #: Targets of the issue.
 TARGET_STARS_PER_SECOND = 20.0
@@ -57,21 +58,17 @@ def main() -> None:
     if args.photometry_only:
         photometry(folder, args.limit)
         return
-    if not find_ffis(folder) if folder.is_dir() else True:
-        config = SimulationConfig(
+    ensure_simulated(
+        folder,
+        SimulationConfig(
             size=args.size,
             cadences=args.cadences,
             stars=args.stars,
             bright=2,
             seed=args.seed,
             prf_dir=args.prf_dir,
-        )
-        t0 = time.perf_counter()
-        simulate_sector(config, folder, progress=True)
-        print(
-            f"simulated {args.cadences} cadences of {args.size}x{args.size} px in "
-            f"{time.perf_counter() - t0:.0f} s"
-        )
+        ),
+    )
     t0 = time.perf_counter()
     prepare_simulated(folder, prf_dir=args.prf_dir, progress=True, workers=1)
     print(f"catalog, prepare, todo ready in {time.perf_counter() - t0:.0f} s")

@@ -23,13 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from simulated import ensure_simulated
+
 from tessphot.demo import prepare_simulated
-from tessphot.io import find_ffis
 from tessphot.photometry.run import format_summary, run_photometry
 from tessphot.photometry.scoring import format_table, score_sector
 from tessphot.settings import load_settings
 from tessphot.simulate.config import SimulationConfig
-from tessphot.simulate.sector import simulate_sector
 
 
 def main() -> None:
@@ -53,21 +53,17 @@ def main() -> None:
 
     folder = Path(args.folder)
     settings = load_settings(args.settings)
-    if not (folder.is_dir() and find_ffis(folder)):
-        config = SimulationConfig(
+    ensure_simulated(
+        folder,
+        SimulationConfig(
             size=args.size,
             cadences=args.cadences,
             stars=args.stars,
             bright=args.bright,
             seed=args.seed,
             prf_dir=args.prf_dir,
-        )
-        t0 = time.perf_counter()
-        simulate_sector(config, folder, progress=True)
-        print(
-            f"simulated {args.cadences} cadences of {args.size}x{args.size} px in "
-            f"{time.perf_counter() - t0:.0f} s ({'SPOC' if args.prf_dir else 'analytic'} PRF)"
-        )
+        ),
+    )
     prepare_simulated(folder, settings, prf_dir=args.prf_dir, progress=True)
     t0 = time.perf_counter()
     try:
