@@ -213,10 +213,7 @@ class AperturePhotometry(BasePhotometry):
                 # (the original's criterion, relative to the catalogue flux).
                 edge = mask_diagnostics(mask, image)["edge_flux"] / tmag_to_flux(self.tmag)
                 if edge > s.halo_edge_flux:
-                    self.spill_reason = (
-                        f"the aperture reaches the edge of the data with {edge:.1%} of the "
-                        f"star's flux on it"
-                    )
+                    self.spill_reason = f"{edge:.1%} of the flux on the data edge"
                 logger.warning(
                     "TIC %d: the aperture reaches the edge of the data and cannot grow",
                     self.starid,

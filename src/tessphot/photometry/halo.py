@@ -68,6 +68,9 @@ logger = logging.getLogger(__name__)
 
 #: Version of this halo photometry (the ``HALO_VER`` header keyword).
 HALO_VERSION = "tessphot-tv-1"
+#: Most characters of the reason for an automatic switch kept in ``HALO_WHY`` (the card,
+#: with its comment, fits in 80 characters).
+HALO_WHY_LENGTH = 46
 #: The objective (``HALO_OBJ``): smooth total variation.
 HALO_OBJECTIVE = "tv"
 #: Fewest good cadences a segment needs for its weights to be optimised.
@@ -356,7 +359,10 @@ class HaloPhotometry(BasePhotometry):
             "HALO_NIT": (iterations, "optimiser iterations (most of segments)"),
         }
         if self.switch_reason:
-            self.method_keywords["HALO_WHY"] = (self.switch_reason[:60], "automatic switch")
+            self.method_keywords["HALO_WHY"] = (
+                self.switch_reason[:HALO_WHY_LENGTH],
+                "automatic switch",
+            )
         return STATUS.OK
 
     def aperture_image(self) -> np.ndarray:
