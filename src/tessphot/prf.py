@@ -349,6 +349,51 @@ class AnalyticPRF(PRFModel):
         )
 
 
+def prf_images(
+    prf: PRFModel,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    node_rows: np.ndarray,
+    node_cols: np.ndarray,
+    origin: tuple[int, int],
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """Unit-flux PRF images of stars on a box of pixels, one per (cadence, star).
+
+    Parameters
+    ----------
+    prf : PRFModel
+    rows, cols : ndarray, shape (n_cadences, n_stars)
+        Science-area positions (finite).
+    node_rows, node_cols : ndarray, shape (n_stars,)
+        Positions choosing each star's PRF shape.
+    origin : (int, int)
+        Science-area (row, column) of the box's pixel ``[0, 0]``.
+    shape : (int, int)
+        (rows, columns) of the box.
+
+    Returns
+    -------
+    ndarray, shape (n_cadences, n_stars, rows * columns)
+        Fraction of each star's light in each pixel of the box (row-major); light falling
+        outside the box is lost.
+    """
+    n_t, n_s = rows.shape
+    stamps, row0, col0 = prf.stamps(
+        rows.ravel(), cols.ravel(), np.tile(node_rows, n_t), np.tile(node_cols, n_t)
+    )
+    h, w = shape
+    k = np.arange(2 * HALF_WIDTH + 1)
+    rr = (row0 - origin[0])[:, None] + k[None, :]
+    cc = (col0 - origin[1])[:, None] + k[None, :]
+    inside = ((rr >= 0) & (rr < h))[:, :, None] & ((cc >= 0) & (cc < w))[:, None, :]
+    index = np.clip(rr, 0, h - 1)[:, :, None] * w + np.clip(cc, 0, w - 1)[:, None, :]
+    index = index + (np.arange(n_t * n_s) * h * w)[:, None, None]
+    out = np.zeros(n_t * n_s * h * w)
+    out[index[inside]] = stamps[inside]
+    return out.reshape(n_t, n_s, h * w)
+
+
 def load_prf(prf_dir: Path | str | None, sector: int, camera: int, ccd: int) -> PRFModel:
     """The SPOC PRF from ``prf_dir`` when given, else the analytic model."""
     if prf_dir is None:

@@ -9,9 +9,9 @@ from astropy.io import fits
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.base import clear_cache
 from tessphot.photometry.config import PhotometrySettings
-from tessphot.photometry.linpsf import LinPSFPhotometry, prf_images, solve_fluxes
+from tessphot.photometry.linpsf import LinPSFPhotometry, solve_fluxes
 from tessphot.photometry.run import photometry_task
-from tessphot.prf import AnalyticPRF
+from tessphot.prf import AnalyticPRF, prf_images
 from tessphot.simulate.truth import read_truth
 from tessphot.tasks import STATUS
 

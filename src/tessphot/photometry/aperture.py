@@ -69,7 +69,7 @@ from tessphot.photometry.k2p2 import (
     settings_from_mapping,
     skip_targets,
 )
-from tessphot.photometry.scene import PRF_REACH, ApertureLight, aperture_light
+from tessphot.photometry.scene import ApertureLight, aperture_light
 from tessphot.prepare.flags import PixelFlags
 from tessphot.prf import AnalyticPRF
 from tessphot.tasks.status import STATUS
@@ -358,9 +358,7 @@ class AperturePhotometry(BasePhotometry):
     def _aperture_light(self, mask: np.ndarray) -> ApertureLight:
         """The light of the target and of the catalogued stars near the stamp in ``mask``,
         per cadence (positions from the jitter model, fluxes from the catalogue)."""
-        r0, r1, c0, c1 = self.stamp
-        idx = self.data.stars_in(r0 - PRF_REACH, r1 + PRF_REACH, c0 - PRF_REACH, c1 + PRF_REACH)
-        idx = np.r_[self._index, idx[idx != self._index]]
+        idx = self.stars_reaching(self.stamp_origin, self.stamp_shape)
         stars = self.data.stars
         rows, cols = self.data.motion.positions(stars.row[idx], stars.col[idx], self.data.time)
         return aperture_light(

@@ -52,7 +52,7 @@ from tessphot.lightcurve import (
     write_lightcurve,
 )
 from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK
-from tessphot.photometry.scene import ccd_prf
+from tessphot.photometry.scene import PRF_REACH, ccd_prf
 from tessphot.prepare.cube import PreparedCube, hdf5_name, prepared_files
 from tessphot.prepare.motion import MotionModel, wcs_from_string
 from tessphot.prf import PRFModel
@@ -744,6 +744,17 @@ class BasePhotometry:
             "row_ref": rows[order],
             "column_ref": cols[order],
         }
+
+    def stars_reaching(self, origin: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+        """Indices into ``data.stars`` of the catalogued stars whose light can reach a box of
+        pixels (science-area ``origin`` of its pixel ``[0, 0]``, ``shape``), the target
+        first."""
+        r0, c0 = origin
+        h, w = shape
+        idx = self.data.stars_in(
+            r0 - PRF_REACH, r0 + h + PRF_REACH, c0 - PRF_REACH, c0 + w + PRF_REACH
+        )
+        return np.r_[self._index, idx[idx != self._index]]
 
     def catalog_attime(self, times: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions of the stamp's catalog stars per cadence (science coordinates, from the

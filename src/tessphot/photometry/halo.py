@@ -59,9 +59,8 @@ from tessphot.photometry.base import (
     BasePhotometry,
     PhotometryError,
 )
-from tessphot.photometry.linpsf import prf_images
-from tessphot.photometry.scene import PRF_REACH
 from tessphot.prepare.flags import PixelFlags
+from tessphot.prf import prf_images
 from tessphot.tasks.status import STATUS
 
 logger = logging.getLogger(__name__)
@@ -186,10 +185,7 @@ class HaloPhotometry(BasePhotometry):
         """Mean light of the catalogued stars other than the target on the stamp [e-/s]."""
         h, w = self.stamp_shape
         r0, c0 = self.stamp_origin
-        idx = self.data.stars_in(
-            r0 - PRF_REACH, r0 + h + PRF_REACH, c0 - PRF_REACH, c0 + w + PRF_REACH
-        )
-        idx = idx[idx != self._index]
+        idx = self.stars_reaching((r0, c0), (h, w))[1:]
         if idx.size == 0:
             return np.zeros((h, w))
         stars = self.data.stars

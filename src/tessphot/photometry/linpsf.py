@@ -46,9 +46,9 @@ from tessphot.photometry.base import (
     PhotometryError,
     bounding_box,
 )
-from tessphot.photometry.scene import MIN_RELATIVE_LIGHT, PRF_REACH
+from tessphot.photometry.scene import MIN_RELATIVE_LIGHT, mean_positions
 from tessphot.prepare.flags import PixelFlags
-from tessphot.prf import HALF_WIDTH, PRFModel
+from tessphot.prf import prf_images
 from tessphot.tasks.status import STATUS
 
 logger = logging.getLogger(__name__)
@@ -59,51 +59,6 @@ DESIGN_CADENCES = 256
 #: Relative singular values below this are dropped when the normal equations are inverted
 #: (stars the data cannot separate get no flux instead of a huge one).
 RCOND = 1e-10
-
-
-def prf_images(
-    prf: PRFModel,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    node_rows: np.ndarray,
-    node_cols: np.ndarray,
-    origin: tuple[int, int],
-    shape: tuple[int, int],
-) -> np.ndarray:
-    """Unit-flux PRF images of stars on a box of pixels, one per (cadence, star).
-
-    Parameters
-    ----------
-    prf : PRFModel
-    rows, cols : ndarray, shape (n_cadences, n_stars)
-        Science-area positions (finite).
-    node_rows, node_cols : ndarray, shape (n_stars,)
-        Positions choosing each star's PRF shape.
-    origin : (int, int)
-        Science-area (row, column) of the box's pixel ``[0, 0]``.
-    shape : (int, int)
-        (rows, columns) of the box.
-
-    Returns
-    -------
-    ndarray, shape (n_cadences, n_stars, rows * columns)
-        Fraction of each star's light in each pixel of the box (row-major); light falling
-        outside the box is lost.
-    """
-    n_t, n_s = rows.shape
-    stamps, row0, col0 = prf.stamps(
-        rows.ravel(), cols.ravel(), np.tile(node_rows, n_t), np.tile(node_cols, n_t)
-    )
-    h, w = shape
-    k = np.arange(2 * HALF_WIDTH + 1)
-    rr = (row0 - origin[0])[:, None] + k[None, :]
-    cc = (col0 - origin[1])[:, None] + k[None, :]
-    inside = ((rr >= 0) & (rr < h))[:, :, None] & ((cc >= 0) & (cc < w))[:, None, :]
-    index = np.clip(rr, 0, h - 1)[:, :, None] * w + np.clip(cc, 0, w - 1)[:, None, :]
-    index = index + (np.arange(n_t * n_s) * h * w)[:, None, None]
-    out = np.zeros(n_t * n_s * h * w)
-    out[index[inside]] = stamps[inside]
-    return out.reshape(n_t, n_s, h * w)
 
 
 def solve_fluxes(
@@ -140,18 +95,6 @@ def solve_fluxes(
     coef[empty] = np.nan
     err[empty] = np.nan
     return coef, err
-
-
-def _mean_positions(
-    rows: np.ndarray, cols: np.ndarray, good: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean position of each star over the good cadences (NaN where never known)."""
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return (
-            np.nanmean(np.where(good[:, None], rows, np.nan), axis=0),
-            np.nanmean(np.where(good[:, None], cols, np.nan), axis=0),
-        )
 
 
 class LinPSFPhotometry(BasePhotometry):
@@ -208,17 +151,12 @@ class LinPSFPhotometry(BasePhotometry):
             indistinguishable from the target.
         """
         s = self.settings
-        r0, c0 = box_origin
-        h, w = box_shape
-        idx = self.data.stars_in(
-            r0 - PRF_REACH, r0 + h + PRF_REACH, c0 - PRF_REACH, c0 + w + PRF_REACH
-        )
-        idx = np.r_[self._index, idx[idx != self._index]]
+        idx = self.stars_reaching(box_origin, box_shape)
         stars = self.data.stars
         rows, cols = self.data.motion.positions(stars.row[idx], stars.col[idx], self.data.time)
-        mean_rows, mean_cols = _mean_positions(rows, cols, self.data.good)
-        mean_rows = np.where(np.isfinite(mean_rows), mean_rows, stars.row[idx])
-        mean_cols = np.where(np.isfinite(mean_cols), mean_cols, stars.col[idx])
+        mean_rows, mean_cols = mean_positions(
+            rows, cols, self.data.good, stars.row[idx], stars.col[idx]
+        )
         flux = tmag_to_flux(stars.tmag[idx])
         images = prf_images(
             self.prf,
@@ -341,7 +279,7 @@ class LinPSFPhotometry(BasePhotometry):
         use = self.data.good & np.all(np.isfinite(fluxes), axis=1)
         if use.any():
             mean_flux[fitted] = fluxes[use].mean(axis=0)
-        mean_rows, mean_cols = _mean_positions(rows, cols, self.data.good)
+        mean_rows, mean_cols = mean_positions(rows, cols, self.data.good)
         at_mean = prf_images(
             self.prf, mean_rows[None], mean_cols[None], node_rows, node_cols, box_origin, box_shape
         )[0][:, pixels]

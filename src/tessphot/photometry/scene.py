@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tessphot.io.errors import TessphotError
-from tessphot.prf import HALF_WIDTH, OVERSAMPLE, PRFModel, load_prf
+from tessphot.prf import HALF_WIDTH, OVERSAMPLE, PRFModel, load_prf, prf_images
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
 #: cadence by cadence instead.
@@ -124,23 +125,37 @@ def _bilinear(
 
 def _fractions_at(
     prf: PRFModel,
-    padded: np.ndarray,
+    mask: np.ndarray,
     origin: tuple[int, int],
     rows: np.ndarray,
     cols: np.ndarray,
     node_rows: np.ndarray,
     node_cols: np.ndarray,
 ) -> np.ndarray:
-    """Fraction of a star's light on the True pixels of ``padded`` (a mask padded by
-    :data:`PRF_REACH` + ``HALF_WIDTH`` pixels, its unpadded pixel ``[0, 0]`` at science
-    ``origin``) for stars at each (row, col)."""
-    stamps, row0, col0 = prf.stamps(rows, cols, node_rows, node_cols)
-    pad = PRF_REACH + HALF_WIDTH
-    k = np.arange(2 * HALF_WIDTH + 1)
-    rr = np.clip(row0[:, None] - origin[0] + pad + k, 0, padded.shape[0] - 1)
-    cc = np.clip(col0[:, None] - origin[1] + pad + k, 0, padded.shape[1] - 1)
-    inside = padded[rr[:, :, None], cc[:, None, :]]
-    return (stamps * inside).sum(axis=(1, 2))
+    """Fraction of a star's light on the True pixels of ``mask`` (its pixel ``[0, 0]`` at
+    science ``origin``) for stars at each (row, col), each with its own PRF node."""
+    images = prf_images(prf, rows[None], cols[None], node_rows, node_cols, origin, mask.shape)
+    return images[0] @ mask.ravel()
+
+
+def mean_positions(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    good: np.ndarray,
+    fallback_rows: np.ndarray | None = None,
+    fallback_cols: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean position of each star (columns of ``rows``, ``cols``) over the good cadences;
+    where it is never known, the fallback position (or NaN)."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_rows = np.nanmean(np.where(good[:, None], rows, np.nan), axis=0)
+        mean_cols = np.nanmean(np.where(good[:, None], cols, np.nan), axis=0)
+    if fallback_rows is not None:
+        mean_rows = np.where(np.isfinite(mean_rows), mean_rows, fallback_rows)
+    if fallback_cols is not None:
+        mean_cols = np.where(np.isfinite(mean_cols), mean_cols, fallback_cols)
+    return mean_rows, mean_cols
 
 
 def aperture_fractions(
@@ -174,8 +189,7 @@ def aperture_fractions(
     """
     rows = np.asarray(rows, dtype=float)
     cols = np.asarray(cols, dtype=float)
-    pad = PRF_REACH + HALF_WIDTH
-    padded = np.pad(np.asarray(mask, dtype=bool), pad)
+    mask = np.asarray(mask, dtype=bool)
     out = np.full(rows.shape, np.nan)
     grids, direct = [], []
     for j in range(rows.shape[1]):
@@ -193,7 +207,7 @@ def aperture_fractions(
         gc = np.concatenate([np.tile(g[3], g[2].size) for g in grids])
         nr = np.concatenate([np.full(g[2].size * g[3].size, node_rows[g[0]]) for g in grids])
         nc = np.concatenate([np.full(g[2].size * g[3].size, node_cols[g[0]]) for g in grids])
-        values = _fractions_at(prf, padded, origin, gr, gc, nr, nc)
+        values = _fractions_at(prf, mask, origin, gr, gc, nr, nc)
         start = 0
         for j, ok, knots_r, knots_c in grids:
             size = knots_r.size * knots_c.size
@@ -204,7 +218,7 @@ def aperture_fractions(
         n = int(ok.sum())
         out[ok, j] = _fractions_at(
             prf,
-            padded,
+            mask,
             origin,
             rows[ok, j],
             cols[ok, j],
@@ -308,15 +322,11 @@ def aperture_light(
     flux = np.asarray(flux, dtype=float)
     rows = np.asarray(rows, dtype=float)
     cols = np.asarray(cols, dtype=float)
-    with np.errstate(invalid="ignore"):
-        mean_rows = np.nanmean(np.where(good[:, None], rows, np.nan), axis=0)
-        mean_cols = np.nanmean(np.where(good[:, None], cols, np.nan), axis=0)
-    mean_rows = np.where(np.isfinite(mean_rows), mean_rows, node_rows)
-    mean_cols = np.where(np.isfinite(mean_cols), mean_cols, node_cols)
-    pad = PRF_REACH + HALF_WIDTH
+    mask = np.asarray(mask, dtype=bool)
+    mean_rows, mean_cols = mean_positions(rows, cols, good, node_rows, node_cols)
     at_mean = _fractions_at(
         prf,
-        np.pad(np.asarray(mask, dtype=bool), pad),
+        mask,
         origin,
         mean_rows,
         mean_cols,
