@@ -21,15 +21,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from simulated import ensure_simulated
+from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.demo import prepare_simulated
 from tessphot.settings import load_settings
-from tessphot.simulate.config import SimulationConfig
 
 #: The issue's minimum number of stars.
 MIN_STARS = 10_000
@@ -43,17 +41,10 @@ BUSY = re.compile(r"([\d.]+) workers busy on average")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--folder",
-        default=os.path.join(tempfile.gettempdir(), "tessphot-bench-parallel"),
-        help="where the simulated data are kept between runs",
+    add_sector_arguments(
+        parser, "tessphot-bench-parallel", size=576, cadences=200, stars=20_000, bright=2, seed=8
     )
-    parser.add_argument("--size", type=int, default=576, help="crop size [px]")
-    parser.add_argument("--stars", type=int, default=20_000, help="simulated stars")
-    parser.add_argument("--cadences", type=int, default=200, help="cadences")
     parser.add_argument("--faint-limit", type=float, default=16.0, help="todo faint limit")
-    parser.add_argument("--seed", type=int, default=8)
-    parser.add_argument("--prf-dir", default=os.environ.get("TESSPHOT_PRF_DIR"))
     parser.add_argument(
         "--workers", type=int, nargs="*", default=[1, 2], help="local worker counts to time"
     )
@@ -109,17 +100,7 @@ def main() -> None:
 
 def ready(folder: Path, args: argparse.Namespace) -> None:
     """Simulate and prepare the benchmark CCD, unless done already."""
-    ensure_simulated(
-        folder,
-        SimulationConfig(
-            size=args.size,
-            cadences=args.cadences,
-            stars=args.stars,
-            bright=2,
-            seed=args.seed,
-            prf_dir=args.prf_dir,
-        ),
-    )
+    ensure_simulated(args)
     if not (folder / PRISTINE_TODO).is_file():
         settings = load_settings()
         settings["todo"]["faint_limit"] = args.faint_limit

@@ -16,7 +16,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,12 +23,11 @@ from pathlib import Path
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
-from simulated import ensure_simulated  # noqa: E402
+from simulated import add_sector_arguments, ensure_simulated  # noqa: E402
 
 from tessphot.demo import prepare_simulated  # noqa: E402
 from tessphot.io import find_ffis  # noqa: E402
 from tessphot.photometry.run import format_summary, run_photometry  # noqa: E402
-from tessphot.simulate.config import SimulationConfig  # noqa: E402
 
 #: Targets of the issue.
 TARGET_STARS_PER_SECOND = 20.0
@@ -38,16 +36,9 @@ TARGET_MEMORY_MIB = 1024.0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--folder",
-        default=os.path.join(tempfile.gettempdir(), "tessphot-bench-photometry"),
-        help="where the simulated data are kept between runs",
+    add_sector_arguments(
+        parser, "tessphot-bench-photometry", size=200, cadences=1300, stars=None, bright=2, seed=5
     )
-    parser.add_argument("--size", type=int, default=200, help="crop size [px]")
-    parser.add_argument("--cadences", type=int, default=1300, help="cadences")
-    parser.add_argument("--stars", type=int, default=None, help="stars (default 0.06 per px)")
-    parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--prf-dir", default=os.environ.get("TESSPHOT_PRF_DIR"))
     parser.add_argument("--limit", type=int, default=None, help="time only this many tasks")
     parser.add_argument(
         "--photometry-only", action="store_true", help=argparse.SUPPRESS
@@ -58,17 +49,7 @@ def main() -> None:
     if args.photometry_only:
         photometry(folder, args.limit)
         return
-    ensure_simulated(
-        folder,
-        SimulationConfig(
-            size=args.size,
-            cadences=args.cadences,
-            stars=args.stars,
-            bright=2,
-            seed=args.seed,
-            prf_dir=args.prf_dir,
-        ),
-    )
+    ensure_simulated(args)
     t0 = time.perf_counter()
     prepare_simulated(folder, prf_dir=args.prf_dir, progress=True, workers=1)
     print(f"catalog, prepare, todo ready in {time.perf_counter() - t0:.0f} s")

@@ -18,52 +18,29 @@ amplitudes within 2 %. The thresholds are reported, never tuned.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from pathlib import Path
 
-from simulated import ensure_simulated
+from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.demo import prepare_simulated
 from tessphot.photometry.run import format_summary, run_photometry
 from tessphot.photometry.scoring import format_table, score_sector
 from tessphot.settings import load_settings
-from tessphot.simulate.config import SimulationConfig
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--folder",
-        default=os.path.join(tempfile.gettempdir(), "tessphot-bench-precision"),
-        help="where the simulated data are kept between runs",
+    add_sector_arguments(
+        parser, "tessphot-bench-precision", size=256, cadences=400, stars=None, bright=3, seed=2024
     )
-    parser.add_argument("--size", type=int, default=256, help="crop size [px]")
-    parser.add_argument("--cadences", type=int, default=400, help="cadences (1800 s each)")
-    parser.add_argument(
-        "--stars", type=int, default=None, help="stars of Tmag 6-17 (default 0.06 per px)"
-    )
-    parser.add_argument("--bright", type=int, default=3, help="saturated Tmag 2-6 stars")
-    parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--prf-dir", default=os.environ.get("TESSPHOT_PRF_DIR"))
     parser.add_argument("--rerun", action="store_true", help="redo the photometry")
     parser.add_argument("--settings", help="TOML settings file")
     args = parser.parse_args()
 
     folder = Path(args.folder)
     settings = load_settings(args.settings)
-    ensure_simulated(
-        folder,
-        SimulationConfig(
-            size=args.size,
-            cadences=args.cadences,
-            stars=args.stars,
-            bright=args.bright,
-            seed=args.seed,
-            prf_dir=args.prf_dir,
-        ),
-    )
+    ensure_simulated(args)
     prepare_simulated(folder, settings, prf_dir=args.prf_dir, progress=True)
     t0 = time.perf_counter()
     try:
