@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 #: Environment variables naming the folders.
@@ -47,3 +50,29 @@ def demo_folder() -> Path:
         return Path(os.environ[DEMO_ENV]).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "tessphot" / "demo"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Write a file atomically: yields a temporary path in the same folder (created if
+    needed) that replaces ``path`` when the block ends without an exception; otherwise the
+    temporary file is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write.
+    suffix : str
+        Suffix of the temporary name (e.g. ``.png`` for writers that go by it).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -27,7 +27,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +50,7 @@ from tessphot.constants import (
     READOUT_TIME,
 )
 from tessphot.geometry import shift_wcs
+from tessphot.paths import atomic_path
 from tessphot.version import PIPELINE_NAME, __version__
 
 #: Version of the file layout.
@@ -459,19 +459,15 @@ def write_lightcurve(
     if weightmap is not None:
         hdus.append(_weightmap_hdu(weightmap, images_wcs, stamp_origin))
 
-    _prepare_folder(path)
+    _remove_stale_temporaries(path)
     suffix = ".fits.gz" if path.name.endswith(".gz") else ".fits"
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent
-    )
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=f".tmp{suffix}") as tmp:
         if suffix == ".fits.gz" and compresslevel is not None:
             buffer = io.BytesIO()
             # The cards were built by astropy itself: verifying them again only costs time.
             fits.HDUList(hdus).writeto(buffer, checksum=True, output_verify="ignore")
             with (
-                open(tmp_name, "wb") as raw,
+                open(tmp, "wb") as raw,
                 gzip.GzipFile(
                     filename=path.name[: -len(".gz")],
                     mode="wb",
@@ -481,43 +477,31 @@ def write_lightcurve(
             ):
                 out.write(buffer.getbuffer())
         else:
-            fits.HDUList(hdus).writeto(tmp_name, checksum=True, overwrite=True)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+            fits.HDUList(hdus).writeto(tmp, checksum=True, overwrite=True)
     return path
 
 
-def _prepare_folder(path: Path) -> None:
-    """Create the light curve's folder and remove the temporary files of this light curve
-    left by an earlier attempt that was killed (a task runs in one process at a time)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
-        with contextlib.suppress(FileNotFoundError):
-            stale.unlink()
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporary files of this light curve left by an earlier attempt that was
+    killed (a task runs in one process at a time)."""
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
 
 def _write_atomically(path: Path, content: bytes, compresslevel: int | None) -> None:
     """Write bytes (gzip-compressed for a ``.gz`` name) under a temporary name, then rename."""
-    _prepare_folder(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            if path.name.endswith(".gz"):
-                level = DEFAULT_GZIP_LEVEL if compresslevel is None else int(compresslevel)
-                with gzip.GzipFile(
-                    filename=path.name[: -len(".gz")], mode="wb", fileobj=raw, compresslevel=level
-                ) as out:
-                    out.write(content)
-            else:
-                raw.write(content)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    _remove_stale_temporaries(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as raw:
+        if path.name.endswith(".gz"):
+            level = DEFAULT_GZIP_LEVEL if compresslevel is None else int(compresslevel)
+            with gzip.GzipFile(
+                filename=path.name[: -len(".gz")], mode="wb", fileobj=raw, compresslevel=level
+            ) as out:
+                out.write(content)
+        else:
+            raw.write(content)
 
 
 def settings_from_header(header: fits.Header) -> dict[str, Any]:

@@ -9,7 +9,6 @@ summed over the aperture. matplotlib runs with the Agg backend (no display neede
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK  # noqa: E402
+from tessphot.paths import atomic_path  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
     from tessphot.photometry.base import BasePhotometry
@@ -151,15 +151,8 @@ def plot_photometry(phot: BasePhotometry, path: str | os.PathLike | None = None)
         ax_bkg.set_ylabel("FLUX_BKG [e-/s]")
         ax_bkg.set_xlabel("time [BTJD]")
         fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=DPI)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     finally:
         plt.close(fig)
     phot.plot_files.append(path)

@@ -10,7 +10,6 @@ import datetime
 import gzip
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from tessphot.paths import atomic_path
 from tessphot.version import PIPELINE_NAME, __version__
 
 #: gzip level for .fits.gz output (1 is ~5x faster than 9 and nearly as small on noisy data).
@@ -158,20 +158,14 @@ def ffi_filename(info: FrameInfo, compress: bool) -> str:
 
 def write_atomic(hdul: fits.HDUList, path: Path, compress: bool) -> None:
     """Write a FITS file through a temporary file in the same folder, then rename it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as raw:
             if compress:
                 with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL) as gz:
                     hdul.writeto(gz, checksum=True)
             else:
                 hdul.writeto(raw, checksum=True)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_ffi(

@@ -19,13 +19,13 @@ import logging
 import math
 import os
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tessphot.paths import atomic_path
 from tessphot.tasks.schema import (
     DIAGNOSTICS_COLUMNS,
     FORMAT_VERSION,
@@ -764,17 +764,8 @@ class TaskManager:
         if self.summary_file is None:
             return
         text = json.dumps(self.summary, indent=2)
-        target = self.summary_file
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text + "\n")
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_path(self.summary_file) as tmp:
+            tmp.write_text(text + "\n")
 
     def close(self) -> None:
         """Write the summary and close the file (it leaves WAL mode). Safe to call twice."""

@@ -13,13 +13,11 @@ are left alone. tessphot adds one table:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from tessphot.io.errors import FileProblem
+from tessphot.paths import atomic_path
 from tessphot.version import PIPELINE_NAME, __version__
 
 #: Name of the task list in the input folder.
@@ -353,11 +352,7 @@ def write_todolist(
         seen.add(key)
     targets.sort(key=lambda t: (t[7] is None, t[7] or 0.0, t[0], t[2], t[1], t[3], t[4], t[5]))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
@@ -387,9 +382,4 @@ def write_todolist(
             conn.execute("PRAGMA journal_mode=DELETE")
         finally:
             conn.close()
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
     return path

@@ -26,7 +26,6 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import tempfile
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,6 +38,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from tessphot.io.errors import TessphotError
+from tessphot.paths import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -588,21 +588,15 @@ def download_horizons(
             content = response.read()
     except OSError as err:
         raise EphemerisError(f"download from JPL Horizons failed ({err})") from None
-    cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=cache)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        table = read_horizons_table(tmp)
-        if table.start > jd_min or table.stop < jd_max:
-            raise EphemerisError(
-                f"JPL Horizons returned JD {table.start:.2f}-{table.stop:.2f}, not the "
-                f"requested {jd_min:.2f}-{jd_max:.2f}"
-            )
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(target, suffix="") as tmp:
+            tmp.write_bytes(content)
+            table = read_horizons_table(tmp)
+            if table.start > jd_min or table.stop < jd_max:
+                raise EphemerisError(
+                    f"JPL Horizons returned JD {table.start:.2f}-{table.stop:.2f}, not the "
+                    f"requested {jd_min:.2f}-{jd_max:.2f}"
+                )
     finally:
         read_horizons_table.cache_clear()
     log.info("Wrote %s", target)
