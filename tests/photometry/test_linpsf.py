@@ -9,7 +9,7 @@ from astropy.io import fits
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.base import clear_cache
 from tessphot.photometry.config import PhotometrySettings
-from tessphot.photometry.linpsf import LinPSFPhotometry, solve_fluxes
+from tessphot.photometry.linpsf import LinPSFPhotometry, smooth_local_linear, solve_fluxes
 from tessphot.photometry.run import photometry_task
 from tessphot.prf import AnalyticPRF, prf_images
 from tessphot.simulate.truth import read_truth
@@ -46,6 +46,40 @@ def test_solve_fluxes_recovers_fluxes_and_their_errors():
     np.testing.assert_allclose(pull.std(axis=0), 1.0, atol=0.05)
     noiseless, _ = solve_fluxes(design[2:3], np.einsum("nkp,k->np", design[2:3], truth), sigma[2:3])
     np.testing.assert_allclose(noiseless[0], truth, rtol=1e-9)
+
+
+def test_smooth_local_linear_matches_a_direct_fit():
+    """Window sums from cumulative sums give the same line, covariance and chi-square as a
+    straight-line fit per window; a step makes the windows across it fail the line."""
+    rng = np.random.default_rng(3)
+    n, half = 300, 0.13
+    t = np.sort(rng.uniform(0.0, 6.0, n))
+    t[40] = np.nan
+    use = np.isfinite(t) & (rng.random(n) > 0.1)
+    sigma = np.column_stack([np.full(n, 2.0), rng.uniform(0.5, 1.5, n)])
+    truth = np.column_stack([1000 + 3 * np.nan_to_num(t), -5 + np.sin(np.nan_to_num(t))])
+    values = truth + rng.normal(0.0, sigma)
+    cov = np.zeros((n, 2, 2))
+    cov[:, 0, 0], cov[:, 1, 1] = sigma[:, 0] ** 2, sigma[:, 1] ** 2
+    cov[:, 0, 1] = cov[:, 1, 0] = 0.3 * sigma[:, 0] * sigma[:, 1]
+    smooth, smooth_cov, excess = smooth_local_linear(t, values, cov, use, half)
+    assert np.all(np.isnan(smooth[40]))
+    for k in rng.choice(np.flatnonzero(np.isfinite(t)), 25, replace=False):
+        w = np.flatnonzero(use & (np.abs(np.nan_to_num(t, nan=1e9) - t[k]) <= half))
+        design = np.column_stack([np.ones(w.size), t[w] - t[k]])
+        weights = np.linalg.pinv(design)[0]  # the value at t[k] from each cadence
+        np.testing.assert_allclose(smooth[k], weights @ values[w], rtol=1e-9, atol=1e-8)
+        expected_cov = np.einsum("i,ijk->jk", weights**2, cov[w])
+        np.testing.assert_allclose(smooth_cov[k], expected_cov, rtol=1e-8, atol=1e-12)
+        resid = values[w] - design @ np.linalg.lstsq(design, values[w], rcond=None)[0]
+        dof = w.size - 2
+        chi2 = np.sum(resid**2, axis=0) / cov[w][:, [0, 1], [0, 1]].mean(axis=0)
+        np.testing.assert_allclose(excess[k], (chi2 - dof) / np.sqrt(2 * dof), rtol=1e-6)
+    assert abs(np.nanmedian(excess)) < 1.0  # a line describes the smooth series
+    values[t > 3.0, 0] += 20.0  # a 10-sigma jump
+    _, _, jumped = smooth_local_linear(t, values, cov, use, half)
+    near = np.abs(t - 3.0) < half / 2
+    assert np.all(jumped[near, 0] > 4.0) and np.nanmedian(jumped[~near, 0]) < 1.0
 
 
 def test_prf_images_lose_the_light_off_the_box():

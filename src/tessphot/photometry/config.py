@@ -67,6 +67,15 @@ class PhotometrySettings:
     linpsf_background : bool
         Fit a constant local background on every cadence (on top of the prepared
         background).
+    linpsf_smooth_hours : float
+        The neighbours' fluxes and the background offset of the first pass are smoothed
+        over this window before the target's flux is fitted alone (variability of the
+        neighbours faster than this leaks into the target); 0: every parameter free on every
+        cadence [h].
+    linpsf_smooth_sigma : float
+        ... except on cadences where a straight line over that window does not describe
+        them (residual chi-square this many standard deviations above its degrees of
+        freedom): there every parameter stays free.
     halo_radius : float
         Halo photometry uses the pixels within this distance of the target (its stamp is
         the square around them) [px].
@@ -115,6 +124,8 @@ class PhotometrySettings:
     linpsf_max_inflation: float = 1.05
     linpsf_min_separation: float = 1.0
     linpsf_background: bool = True
+    linpsf_smooth_hours: float = 6.0
+    linpsf_smooth_sigma: float = 4.0
     halo_radius: float = 20.0
     halo_saturation_fraction: float = 0.5
     halo_bleed_margin: int = 2
