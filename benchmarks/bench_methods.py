@@ -11,6 +11,13 @@ each method's 1-hour RMS of ``flux - truth`` to the expected noise of the star *
 first method's aperture* (the same yardstick for every method), for crowded stars (the first
 method's contamination above 10 %) and isolated ones, and the median recovered amplitude of
 injected sinusoids.
+
+Both are expressed relative to the **target's own light** in the light curve (the truth
+fit's ``a F_t``, see ``StarScore.target_fraction``): an aperture's light curve of a crowded
+star also holds its neighbours' light, which makes its scatter in ppm of the total look
+smaller than the scatter on the target's signal (a transit of depth ``d`` shows as
+``d (1 - contamination)``), while a PSF fit holds only the target. Per method the ratio to
+its own expected noise is unchanged by this (both scale alike).
 """
 
 from __future__ import annotations
@@ -54,8 +61,8 @@ def _median(values) -> float:
 
 
 def format_comparison(scores: dict[str, Score]) -> str:
-    """Per Tmag bin: each method's median noise ratio (the first method's expected noise)
-    for crowded and isolated stars."""
+    """Per Tmag bin: each method's median noise ratio (the first method's expected noise,
+    both in the target's own light) for crowded and isolated stars."""
     methods = list(scores)
     reference = {s.starid: s for s in scores[methods[0]].stars}
     head = "   Tmag  | " + " ".join(f"{'crowded ' + m:>16}" for m in methods)
@@ -71,7 +78,10 @@ def format_comparison(scores: dict[str, Score]) -> str:
                     if ref is None or not lo <= s.tmag < hi or ref.crowded != crowded:
                         continue
                     if ref.expected_ppm > 0:
-                        ratios.append(s.rms_hour_ppm / ref.expected_ppm)
+                        ratios.append(
+                            (s.rms_hour_ppm / s.target_fraction)
+                            / (ref.expected_ppm / ref.target_fraction)
+                        )
                 n = sum(math.isfinite(r) for r in ratios)
                 cells[crowded].append(f"{_median(ratios):7.2f} (n={n:3d})")
         lines.append(

@@ -84,6 +84,10 @@ class StarScore:
     #: Median measured flux over the star's median true flux (the aperture's enclosed
     #: fraction plus contamination).
     flux_fraction: float = math.nan
+    #: Fraction of the median measured flux that is the target's own light (from the truth
+    #: fit ``a F_t + b``: ``a median(F_t) / median(flux)``); 1 for a method that fits the
+    #: neighbours out, ``1 - contamination`` for an aperture.
+    target_fraction: float = math.nan
     amplitude_ratio: float = math.nan
 
     @property
@@ -166,7 +170,15 @@ def score_star(
     k = np.array([lookup.get(int(c), -1) for c in cadenceno])
     good = (k >= 0) & np.isfinite(flux) & ((quality & DEFAULT_QUALITY_BITMASK) == 0)
     out = dict.fromkeys(
-        ("rms_hour_ppm", "expected_ppm", "ratio", "flux_fraction", "amplitude_ratio"), math.nan
+        (
+            "rms_hour_ppm",
+            "expected_ppm",
+            "ratio",
+            "flux_fraction",
+            "target_fraction",
+            "amplitude_ratio",
+        ),
+        math.nan,
     )
     if good.sum() < MIN_CADENCES:
         return out
@@ -204,6 +216,7 @@ def score_star(
         expected_ppm=expected,
         ratio=rms / expected if expected > 0 else math.nan,
         flux_fraction=median / float(np.median(true_flux)),
+        target_fraction=scale * float(np.median(true_flux)) / median,
     )
     signal = truth["signals"][index]
     if int(signal["kind"]) == SINUSOID and math.isfinite(contamination) and contamination < 1:
