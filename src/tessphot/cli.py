@@ -23,6 +23,15 @@ log = logging.getLogger("tessphot")
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 #: Environment variable naming a folder of SPOC PRF models.
 PRF_ENV = "TESSPHOT_PRF_DIR"
+#: The archive, cache and URL variables of :mod:`tessphot.prf_download` (not imported here:
+#: it loads astropy and scipy, which ``--help`` does not need).
+PRF_URL = "https://archive.stsci.edu/missions/tess/models/prf_fitsfiles/"
+PRF_CACHE_ENV, PRF_URL_ENV = "TESSPHOT_PRF_CACHE", "TESSPHOT_PRF_URL"
+#: Help of the --prf-dir options.
+PRF_DIR_HELP = (
+    f"folder of SPOC PRF models, or 'archive' for the ones downloaded from MAST into the "
+    f"cache ('tessphot prf-download'; [photometry] prf_cache) (or set ${PRF_ENV})"
+)
 #: Cadences [s] the pipeline knows.
 CADENCES = (20, 120, 200, 600, 1800)
 
@@ -90,7 +99,8 @@ def _add_simulate(sub) -> None:
     p.add_argument("--seed", type=int, help="random seed (default 42); same seed, same files")
     p.add_argument(
         "--prf-dir",
-        help=f"folder of SPOC PRF models (or set ${PRF_ENV}); default: analytic TESS-like PRF",
+        help=f"folder of SPOC PRF models, or 'archive' for the ones downloaded from MAST into "
+        f"the cache (or set ${PRF_ENV}); default: analytic TESS-like PRF",
     )
     p.add_argument("--variable-fraction", type=float, help="fraction of variable stars (0.3)")
     p.add_argument(
@@ -139,7 +149,7 @@ def _add_demo(sub) -> None:
     p.add_argument(
         "folder", nargs="?", help="demo folder (default: $TESSPHOT_DEMO or ~/.cache/tessphot/demo)"
     )
-    p.add_argument("--prf-dir", help=f"folder of SPOC PRF models (or set ${PRF_ENV})")
+    p.add_argument("--prf-dir", help=PRF_DIR_HELP)
     p.add_argument("-o", "--overwrite", action="store_true", help="simulate the data again")
     p.set_defaults(func=cmd_demo)
 
@@ -167,7 +177,7 @@ def _add_stages(sub) -> None:
     p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
     _camera_ccd(p)
     p.add_argument("-j", "--jobs", type=int, help="worker processes (default: all cores)")
-    p.add_argument("--prf-dir", help=f"folder of SPOC PRF models (or set ${PRF_ENV})")
+    p.add_argument("--prf-dir", help=PRF_DIR_HELP)
     p.add_argument("-o", "--overwrite", action="store_true", help="redo finished files")
     p.set_defaults(func=cmd_prepare)
 
@@ -292,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_stages(sub)
     _add_ephemeris(sub)
+    _add_prf_download(sub)
     return parser
 
 
@@ -312,7 +323,91 @@ def _add_ephemeris(sub) -> None:
     p.set_defaults(func=cmd_ephemeris)
 
 
+def _add_prf_download(sub) -> None:
+    p = sub.add_parser(
+        "prf-download",
+        help="download the SPOC PRF models of a sector's cameras and CCDs from MAST",
+        description=(
+            "Download the real SPOC PRF models (25 FITS files per CCD) valid for a sector "
+            f"from the MAST archive ({PRF_URL}; sub-folders start_s0001/ for sectors 1-3 and "
+            "start_s0004/ for sectors 4 on) into the cache, laid out as "
+            "<cache>/Sectors1_2_3/camC_ccdD/ and <cache>/Sectors4+/camC_ccdD/. Files already "
+            "in the cache are kept (an interrupted download resumes). Afterwards give the "
+            "cache as --prf-dir, or --prf-dir archive (or [photometry] prf_dir = 'archive'), "
+            "which also downloads what is missing on the fly. Do this ahead of a run on a "
+            "machine without network."
+        ),
+    )
+    _common(p)
+    p.add_argument(
+        "--sector",
+        type=int,
+        action="append",
+        required=True,
+        help="sector whose PRF models to download (repeatable)",
+    )
+    _camera_ccd(p)
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help=f"the cache folder (default [photometry] prf_cache, ${PRF_CACHE_ENV}, "
+        "else ~/.cache/tessphot/prf)",
+    )
+    p.add_argument(
+        "--url",
+        help=f"the archive's folder of PRF models, e.g. a mirror (default [photometry] prf_url, "
+        f"${PRF_URL_ENV}, else {PRF_URL})",
+    )
+    p.set_defaults(func=cmd_prf_download)
+
+
 # ----------------------------------------------------------------------------------------
+def _resolve_prf_dir(
+    prf_dir: str | None, settings: dict, sector: int, camera: int, ccd: int, progress: bool
+) -> str | None:
+    """A ``--prf-dir`` value with ``archive`` replaced by the download cache of the
+    ``[photometry] prf_cache``/``prf_url`` settings (downloading the models if missing)."""
+    from tessphot.prf_download import PRFArchive, resolve_prf_dir
+
+    archive = PRFArchive.from_settings(settings["photometry"])
+    return resolve_prf_dir(
+        prf_dir,
+        sector,
+        camera,
+        ccd,
+        cache_dir=archive.cache_dir,
+        url=archive.url,
+        progress=progress,
+    )
+
+
+def cmd_prf_download(args: argparse.Namespace) -> int:
+    """Run ``tessphot prf-download``."""
+    from tessphot.prf import prf_epoch
+    from tessphot.prf_download import PRFArchive, download_prf
+
+    configured = PRFArchive.from_settings(load_settings(args.settings)["photometry"])
+    archive = PRFArchive(
+        url=args.url or configured.url, cache_dir=args.cache or configured.cache_dir
+    )
+    cache = archive.cache()
+    epochs = sorted({prf_epoch(s): s for s in args.sector}.items(), key=lambda e: e[1])
+    for epoch, sector in epochs:
+        for camera in sorted(set(args.camera or (1, 2, 3, 4))):
+            for ccd in sorted(set(args.ccd or (1, 2, 3, 4))):
+                folder = download_prf(
+                    sector, camera, ccd, cache, url=archive.base_url(), progress=not args.quiet
+                )
+                n = sum(1 for _ in folder.glob("*prf*.fits"))
+                print(f"{epoch} camera {camera} CCD {ccd}: {n} files in {folder}")
+    if cache == configured.cache():
+        also = "or --prf-dir archive"
+    else:
+        also = f"or --prf-dir archive with ${PRF_CACHE_ENV}={cache}"
+    print(f"SPOC PRF models in {cache}: use --prf-dir {cache} ({also})")
+    return EXIT_OK
+
+
 def cmd_ephemeris(args: argparse.Namespace) -> int:
     """Run ``tessphot ephemeris``."""
     from tessphot.sectors import sector_info
@@ -340,13 +435,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from tessphot.simulate.config import SimulationConfig
     from tessphot.simulate.sector import simulate_sector
 
-    values = dict(load_settings(args.settings)["simulate"])
+    settings = load_settings(args.settings)
+    values = dict(settings["simulate"])
     for key in values:
         given = getattr(args, key, None)
         if given is not None:
             values[key] = given
     if values.get("prf_dir") is None and os.environ.get(PRF_ENV):
         values["prf_dir"] = os.environ[PRF_ENV]
+    values["prf_dir"] = _resolve_prf_dir(
+        values.get("prf_dir"),
+        settings,
+        values["sector"],
+        values["camera"],
+        values["ccd"],
+        progress=not args.quiet,
+    )
     config = SimulationConfig(
         **values,
         origin=tuple(args.origin) if args.origin else None,
@@ -363,12 +467,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run ``tessphot demo``."""
     from tessphot.demo import run_demo
 
-    prf_dir = args.prf_dir or os.environ.get(PRF_ENV)
+    settings = load_settings(args.settings)
+    demo = settings["demo"]
+    prf_dir = _resolve_prf_dir(
+        args.prf_dir or os.environ.get(PRF_ENV),
+        settings,
+        demo["sector"],
+        demo["camera"],
+        demo["ccd"],
+        progress=not args.quiet,
+    )
     return run_demo(
         args.folder,
         prf_dir=prf_dir,
         overwrite=args.overwrite,
-        settings=load_settings(args.settings),
+        settings=settings,
         progress=not args.quiet,
     )
 
@@ -377,8 +490,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     """Run ``tessphot prepare``."""
     from tessphot.paths import input_folder
     from tessphot.prepare.run import prepare_photometry
+    from tessphot.prf_download import PRFArchive
 
-    settings = load_settings(args.settings)["prepare"]
+    all_settings = load_settings(args.settings)
+    settings = all_settings["prepare"]
+    archive = PRFArchive.from_settings(all_settings["photometry"])
     files = prepare_photometry(
         input_folder(args.input_folder),
         sectors=args.sector,
@@ -389,6 +505,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         prf_dir=args.prf_dir or os.environ.get(PRF_ENV),
         overwrite=args.overwrite,
         progress=not args.quiet,
+        prf_cache=archive.cache_dir,
+        prf_url=archive.url,
     )
     for path in files:
         print(f"Prepared: {path}")

@@ -47,6 +47,10 @@ CORE_RADIUS = 2.5
 RENDER_CHUNK = 16384
 #: First sector of the "Sectors4+" PRF models.
 FIRST_SECTOR_OF_LATE_PRF = 4
+#: Values of a ``prf_dir`` setting that name no folder: the analytic model, and the SPOC
+#: models downloaded from the archive into the cache (:mod:`tessphot.prf_download`).
+ANALYTIC = "analytic"
+ARCHIVE = "archive"
 
 _PRF_NAME = re.compile(r"prf-(\d)-(\d)-row(\d{4})-col(\d{4})\.fits(\.gz)?$")
 
@@ -241,10 +245,15 @@ def _recentre(table: np.ndarray) -> np.ndarray:
     return table * (OVERSAMPLE**2 / table.sum())
 
 
+def prf_epoch(sector: int) -> str:
+    """Name of the folder of the SPOC PRF models valid for a sector: ``"Sectors1_2_3"`` or
+    ``"Sectors4+"``."""
+    return "Sectors1_2_3" if sector < FIRST_SECTOR_OF_LATE_PRF else "Sectors4+"
+
+
 def spoc_prf_folder(prf_dir: Path | str, sector: int, camera: int, ccd: int) -> Path:
     """Folder holding the SPOC PRF models valid for a sector, camera and CCD."""
-    epoch = "Sectors1_2_3" if sector < FIRST_SECTOR_OF_LATE_PRF else "Sectors4+"
-    return Path(prf_dir) / epoch / f"cam{camera}_ccd{ccd}"
+    return Path(prf_dir) / prf_epoch(sector) / f"cam{camera}_ccd{ccd}"
 
 
 class SpocPRF(PRFModel):
@@ -394,8 +403,33 @@ def prf_images(
     return out.reshape(n_t, n_s, h * w)
 
 
-def load_prf(prf_dir: Path | str | None, sector: int, camera: int, ccd: int) -> PRFModel:
-    """The SPOC PRF from ``prf_dir`` when given, else the analytic model."""
-    if prf_dir is None:
+def load_prf(
+    prf_dir: Path | str | None,
+    sector: int,
+    camera: int,
+    ccd: int,
+    *,
+    cache_dir: Path | str | None = None,
+    url: str | None = None,
+) -> PRFModel:
+    """The PRF model named by a ``prf_dir`` setting.
+
+    Parameters
+    ----------
+    prf_dir : path, ``"archive"``, ``"analytic"`` or None
+        A folder of SPOC PRF models laid out like the archive; ``"archive"``: the SPOC
+        models in the download cache, downloaded from MAST first when missing
+        (:func:`tessphot.prf_download.archive_prf_dir`); None or ``"analytic"``: the
+        analytic model.
+    sector, camera, ccd : int
+    cache_dir, url : optional
+        The download cache and the archive's URL for ``"archive"`` (defaults:
+        :class:`tessphot.prf_download.PRFArchive`).
+    """
+    if prf_dir is None or str(prf_dir) == ANALYTIC:
         return AnalyticPRF()
+    if str(prf_dir) == ARCHIVE:
+        from tessphot.prf_download import archive_prf_dir
+
+        prf_dir = archive_prf_dir(sector, camera, ccd, cache_dir=cache_dir, url=url)
     return SpocPRF(prf_dir, sector, camera, ccd)

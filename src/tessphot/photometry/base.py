@@ -825,8 +825,15 @@ class BasePhotometry:
     def prf(self) -> PRFModel:
         """The PRF model of the target's CCD (:func:`tessphot.photometry.scene.ccd_prf`)."""
         d = self.data
+        s = self.settings
         return ccd_prf(
-            d.cube.attrs.get("settings"), self.settings.prf_dir, d.sector, d.camera, d.ccd
+            d.cube.attrs.get("settings"),
+            s.prf_dir,
+            d.sector,
+            d.camera,
+            d.ccd,
+            prf_cache=s.prf_cache,
+            prf_url=s.prf_url,
         )
 
     @property

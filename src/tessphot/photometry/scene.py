@@ -29,7 +29,15 @@ from pathlib import Path
 import numpy as np
 
 from tessphot.io.errors import TessphotError
-from tessphot.prf import HALF_WIDTH, OVERSAMPLE, PRFModel, load_prf, prf_images
+from tessphot.prf import (
+    ANALYTIC,
+    ARCHIVE,
+    HALF_WIDTH,
+    OVERSAMPLE,
+    PRFModel,
+    load_prf,
+    prf_images,
+)
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
 #: cadence by cadence instead.
@@ -42,7 +50,7 @@ PRF_REACH = HALF_WIDTH + 1
 
 
 #: Name under which the prepare stage records an analytic PRF.
-ANALYTIC_PRF = "analytic"
+ANALYTIC_PRF = ANALYTIC
 
 
 @lru_cache(maxsize=8)
@@ -50,7 +58,22 @@ def _cached_prf(folder: str | None, sector: int, camera: int, ccd: int) -> PRFMo
     return load_prf(folder, sector, camera, ccd)
 
 
-def ccd_prf(prepare_settings: str | None, prf_dir: str, sector: int, camera: int, ccd: int):
+@lru_cache(maxsize=16)
+def _archive_folder(sector: int, camera: int, ccd: int, cache_dir: str, url: str) -> str:
+    from tessphot.prf_download import archive_prf_dir
+
+    return str(archive_prf_dir(sector, camera, ccd, cache_dir=cache_dir or None, url=url or None))
+
+
+def ccd_prf(
+    prepare_settings: str | None,
+    prf_dir: str,
+    sector: int,
+    camera: int,
+    ccd: int,
+    prf_cache: str = "",
+    prf_url: str = "",
+):
     """The PRF model of a CCD for photometry (cached per process).
 
     Parameters
@@ -59,14 +82,18 @@ def ccd_prf(prepare_settings: str | None, prf_dir: str, sector: int, camera: int
         The ``settings`` attribute (JSON) of the prepared-data file; its ``prf`` entry names
         the PRF the prepare stage used.
     prf_dir : str
-        The ``[photometry] prf_dir`` setting: a folder of SPOC PRFs, ``"analytic"``, or empty
-        for the prepare stage's choice.
+        The ``[photometry] prf_dir`` setting: a folder of SPOC PRFs, ``"analytic"``,
+        ``"archive"`` (the SPOC PRFs in the download cache, downloaded when missing), or
+        empty for the prepare stage's choice.
     sector, camera, ccd : int
+    prf_cache, prf_url : str
+        The ``[photometry]`` settings of the download (empty: the defaults of
+        :class:`tessphot.prf_download.PRFArchive`).
 
     Raises
     ------
     TessphotError
-        When the PRF folder does not exist or cannot be read.
+        When the PRF folder does not exist or cannot be read, or the download fails.
     """
     folder = prf_dir
     if not folder:
@@ -74,10 +101,12 @@ def ccd_prf(prepare_settings: str | None, prf_dir: str, sector: int, camera: int
         folder = recorded or ANALYTIC_PRF
     if folder == ANALYTIC_PRF:
         return _cached_prf(None, sector, camera, ccd)
+    if folder == ARCHIVE:
+        folder = _archive_folder(sector, camera, ccd, prf_cache, prf_url)
     if not Path(folder).is_dir():
         raise TessphotError(
             f"PRF folder {folder} not found (set [photometry] prf_dir to the SPOC PRF models, "
-            f"or to 'analytic')"
+            f"to 'archive' to download them, or to 'analytic')"
         )
     try:
         return _cached_prf(str(folder), sector, camera, ccd)

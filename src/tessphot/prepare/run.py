@@ -51,7 +51,8 @@ from tessphot.prepare.motion import (
     wcs_from_string,
 )
 from tessphot.prepare.tpf_quality import transfer_tpf_quality
-from tessphot.prf import load_prf
+from tessphot.prf import ANALYTIC, load_prf
+from tessphot.prf_download import resolve_prf_dir
 from tessphot.timefix import readout_delay, stamp_error
 from tessphot.version import PIPELINE_NAME, __version__
 
@@ -167,10 +168,16 @@ def prepare_photometry(
     prf_dir: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    prf_cache: str | None = None,
+    prf_url: str | None = None,
 ) -> list[Path]:
     """Run the prepare stage for every (sector, camera, CCD) with FFIs in the input folder,
     and for every TESScut cutout (each its own small region, ``sectorNNN_cameraC_ccdD_<RA>_
     <Dec>_<W>x<H>.hdf5``).
+
+    ``prf_dir`` is a folder of SPOC PRF models, ``"archive"`` (the SPOC models in the
+    download cache ``prf_cache``, downloaded from ``prf_url`` when missing:
+    :func:`tessphot.prf_download.resolve_prf_dir`) or None (the analytic PRF).
 
     Returns
     -------
@@ -205,6 +212,8 @@ def prepare_photometry(
             overwrite=overwrite,
             progress=progress,
             cutout=cutout,
+            prf_cache=prf_cache,
+            prf_url=prf_url,
         )
         for (sector, camera, ccd), cutout in targets
     ]
@@ -232,9 +241,13 @@ def prepare_ccd(
     progress: bool = True,
     output: Path | None = None,
     cutout: Path | None = None,
+    prf_cache: str | None = None,
+    prf_url: str | None = None,
 ) -> Path:
     """Prepare one sector, camera and CCD (its FFIs, or one TESScut ``cutout``); returns the
-    path of the HDF5 file."""
+    path of the HDF5 file. ``prf_dir``, ``prf_cache``, ``prf_url``: see
+    :func:`prepare_photometry`; the folder of the PRF used is recorded in the file's
+    settings (``"prf"``; ``"analytic"`` for the analytic PRF)."""
     folder = Path(folder)
     tag = None
     if cutout is not None:
@@ -252,6 +265,9 @@ def prepare_ccd(
         part.unlink(missing_ok=True)
     t_setup = time.perf_counter()
     bgs, mos = _settings(settings)
+    prf_dir = resolve_prf_dir(
+        prf_dir, sector, camera, ccd, cache_dir=prf_cache, url=prf_url, progress=progress
+    )
     if cutout is None:
         frames, unreadable = collect_frames(folder, sector, camera, ccd)
     else:
@@ -335,7 +351,7 @@ def prepare_ccd(
         "background": bgs.as_dict(),
         "motion": mos.as_dict(),
         "smoothing_frames": window,
-        "prf": prf_dir or "analytic",
+        "prf": prf_dir or ANALYTIC,
         "starlight_tmag_limit": STARLIGHT_TMAG_LIMIT,
     }
 
