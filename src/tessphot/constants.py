@@ -34,6 +34,10 @@ FRAME_TIME = 2.0
 INTEGRATION_TIME = 1.98
 #: Readout time per 2-s frame [s].
 READOUT_TIME = 0.02
+#: Full-well depth of a pixel in one 2-s frame [e-] (TESS CCDs hold ~2e5 e-).
+FULL_WELL = 2.0e5
+#: The flux of a pixel that is full in every frame [e-/s].
+SATURATED_RATE = FULL_WELL / INTEGRATION_TIME
 #: Size of an on-board cosmic-ray mitigation block [frames]; the highest and lowest of each
 #: block are discarded.
 CR_BLOCK_SIZE = 10

@@ -281,3 +281,34 @@ def test_stamp_wcs_points_at_the_target(photometry_run):
     )
     truth = photometry_run["A"]
     assert abs(row + origin[0] - truth[2]) < 0.05 and abs(col + origin[1] - truth[3]) < 0.05
+
+
+def test_saturated_star_motion_correction(halo_sector, bright_starid):
+    """A saturated star whose bleed stays on the data: its bleed columns keep their charge
+    inside the aperture, so the PRF's motion correction holds; the light curve's scatter
+    about the truth is no larger with it than without, and within the errors."""
+    from tessphot.photometry.aperture import AperturePhotometry
+    from tessphot.simulate.truth import read_truth
+
+    where, folder = halo_sector
+    if where != "centre":
+        pytest.skip("the bleed of this star runs off the data")
+    truth = read_truth(next((folder / "truth").glob("truth_*.hdf5")))
+    index = int(np.flatnonzero(truth["stars"]["starid"] == bright_starid)[0])
+    scatter = {}
+    for corrected in (True, False):
+        settings = {"motion_correction_saturated": corrected}
+        with AperturePhotometry(
+            bright_starid, folder, folder / "lc", 1, 1, 4, settings=settings
+        ) as phot:
+            phot.photometry()
+            assert phot.motion_corrected == corrected
+            lc = phot.lightcurve
+            good = phot.data.good & np.isfinite(lc["flux"])
+            true = truth["flux"][np.searchsorted(truth["ffiindex"], lc["cadenceno"]), index]
+            ratio = lc["flux"][good] / true[good]
+            scatter[corrected] = np.std(ratio / np.median(ratio))
+            errors = np.median(lc["flux_err"][good] / lc["flux"][good])
+    print(f"scatter with correction {scatter[True]:.2e}, without {scatter[False]:.2e}")
+    assert scatter[True] <= 1.05 * scatter[False]
+    assert scatter[True] < 1.5 * errors

@@ -13,44 +13,12 @@ from tessphot.simulate.truth import read_truth
 from tessphot.tasks import STATUS
 from tessphot.tasks.manager import HALO_SWITCH_TEXT
 
-#: The saturated star of the halo sectors: TIC, Tmag, science column; its row is the
-#: sector's (centre, or 3 px from the bottom edge so that its bleed runs off the data).
-BRIGHT = (900_000_010, 4.0, 1023.6)
-ROWS = {"centre": 1020.3, "edge": 1003.3}
-
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     clear_cache()
     yield
     clear_cache()
-
-
-@pytest.fixture(scope="module", params=list(ROWS))
-def halo_sector(request, tmp_path_factory):
-    """A 48x48 px, 96-cadence sector with a Tmag-4 star carrying a 0.28 % transit."""
-    from tessphot.demo import prepare_simulated
-    from tessphot.settings import load_settings
-    from tessphot.simulate.config import SimulationConfig
-    from tessphot.simulate.sector import simulate_sector
-
-    folder = tmp_path_factory.mktemp(f"halo_{request.param}")
-    starid, tmag, col = BRIGHT
-    config = SimulationConfig(
-        sector=1,
-        camera=1,
-        ccd=4,
-        size=48,
-        cadences=96,
-        stars=20,
-        bright=0,
-        seed=4,
-        variable_fraction=1.0,
-        extra_stars=[(starid, tmag, ROWS[request.param], col)],
-    )
-    simulate_sector(config, folder, progress=False)
-    prepare_simulated(folder, load_settings(), progress=False, workers=1)
-    return request.param, folder
 
 
 def test_total_variation_gradient_matches_finite_differences():
@@ -87,11 +55,11 @@ def test_segments_split_at_long_gaps():
     assert segments(np.full(3, np.nan), 0.5) == [(0, 3)]
 
 
-def test_saturated_star_against_truth(halo_sector):
+def test_saturated_star_against_truth(halo_sector, bright_starid):
     """The transit is recovered (depth within 5 % at the centre, 15 % where the bleed runs
     off the data), and the scatter about the truth is within the flux errors."""
     where, folder = halo_sector
-    starid = BRIGHT[0]
+    starid = bright_starid
     with HaloPhotometry(starid, folder, folder / "lc", 1, 1, 4) as phot:
         assert phot.photometry() == STATUS.OK
         lc = phot.lightcurve
@@ -115,11 +83,11 @@ def test_saturated_star_against_truth(halo_sector):
         assert np.all(maps[:, ~phot.halo] == 0)
 
 
-def test_weightmap_written_and_automatic_switch(halo_sector):
+def test_weightmap_written_and_automatic_switch(halo_sector, bright_starid):
     """Automatic choice: aperture where the star fits, halo (switch logged, reason in the
     header, weight map in WEIGHTMAP) where its bleed runs off the data."""
     where, folder = halo_sector
-    task = {"priority": 1, "starid": BRIGHT[0], "sector": 1, "camera": 1, "ccd": 4}
+    task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
     result = photometry_task(task, folder, folder / "lc")
     switched = any(HALO_SWITCH_TEXT in e for e in result["details"]["errors"])
     assert result["method_used"] == ("halo" if where == "edge" else "aperture")

@@ -344,7 +344,9 @@ class AperturePhotometry(BasePhotometry):
         """Whether to correct the flux for the motion: asked for, an unsaturated target, and a
         PRF good enough for it (a SPOC model; the analytic PRF only on simulated data made
         with it, as it is too crude for real stars' wings)."""
-        if not self.settings.motion_correction or self.tmag < self.k2p2.saturation_limit:
+        if not self.settings.motion_correction:
+            return False
+        if self.tmag < self.k2p2.saturation_limit and not self.settings.motion_correction_saturated:
             return False
         if isinstance(self.prf, AnalyticPRF) and not self.data.simulated:
             logger.info(

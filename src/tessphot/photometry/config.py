@@ -43,6 +43,11 @@ class PhotometrySettings:
         target's light scaled to its mean fraction in the aperture and the neighbours' light
         that moves in and out removed, cadence by cadence, from the PRF and the jitter model
         (:mod:`tessphot.photometry.scene`); False gives the plain sum of the aperture.
+    motion_correction_saturated : bool
+        ... also for saturated targets. A bleed column keeps the charge of its column, so
+        while the aperture holds the whole bleed, the light it collects of each column is
+        what the PRF puts into the aperture's pixels of that column, and the correction
+        holds.
     prf_dir : str
         Folder of SPOC PRF models for the motion correction and the contamination; empty:
         the PRF the prepare stage used (recorded in the HDF5 file), ``"analytic"``: the
@@ -80,6 +85,21 @@ class PhotometrySettings:
         over this window before the target's flux is fitted alone (variability of the
         neighbours faster than this leaks into the target); 0: every parameter free on every
         cadence [h].
+    linpsf_saturation : float
+        Pixels of the fit region whose brightest good cadence reaches this fraction of a
+        full pixel's flux (the full well in every 2-s frame) are left out of the fit: the
+        PRF does not describe a saturated pixel or its bleed column.
+    linpsf_bleed_margin : int
+        ... widened by this many pixels along their column (the partly filled tips of the
+        bleed columns) and by one across [px].
+    linpsf_saturated_tmag : float
+        Targets at least this bright are fitted over the PRF's whole footprint (6.5 px)
+        instead of ``linpsf_fit_radius``: with their saturated core left out, the fit rests
+        on the wings [Tmag].
+    linpsf_fit_shifts : bool
+        For a target whose saturated pixels are left out, fit its position shifts on every
+        cadence too (linearised): its wings' light depends steeply on the position, and the
+        jitter model's 0.001-px errors would move its flux by 0.1 %.
     linpsf_smooth_sigma : float
         ... except on cadences where a straight line over that window does not describe
         them (residual chi-square this many standard deviations above its degrees of
@@ -124,6 +144,7 @@ class PhotometrySettings:
     contaminant_tmag_max: float = 19.0
     background_used_fraction: float = 0.5
     motion_correction: bool = True
+    motion_correction_saturated: bool = True
     prf_dir: str = ""
     prf_cache: str = ""
     prf_url: str = ""
@@ -136,6 +157,10 @@ class PhotometrySettings:
     linpsf_background: bool = True
     linpsf_smooth_hours: float = 6.0
     linpsf_smooth_sigma: float = 4.0
+    linpsf_saturation: float = 0.8
+    linpsf_bleed_margin: int = 2
+    linpsf_saturated_tmag: float = 7.5
+    linpsf_fit_shifts: bool = True
     halo_radius: float = 20.0
     halo_saturation_fraction: float = 0.5
     halo_bleed_margin: int = 2

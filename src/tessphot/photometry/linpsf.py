@@ -51,8 +51,9 @@ import warnings
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
-from tessphot.constants import tmag_to_flux
+from tessphot.constants import SATURATED_RATE, tmag_to_flux
 from tessphot.lightcurve import aperture_image
 from tessphot.photometry.base import (
     QUALITY_BACKGROUND_SHENANIGANS,
@@ -62,11 +63,16 @@ from tessphot.photometry.base import (
 )
 from tessphot.photometry.scene import MIN_RELATIVE_LIGHT, mean_positions
 from tessphot.prepare.flags import PixelFlags
-from tessphot.prf import prf_images
+from tessphot.prf import HALF_WIDTH, prf_images
 from tessphot.tasks.status import STATUS
 
 logger = logging.getLogger(__name__)
 
+#: Fit radius of targets that may saturate: the whole PRF footprint, since their core and
+#: bleed columns are left out of the fit [px].
+SATURATED_FIT_RADIUS = HALF_WIDTH + 0.5
+#: Step of the central differences of a PRF image's derivatives [px].
+SHIFT_STEP = 0.05
 #: Hours in a day.
 HOURS_PER_DAY = 24.0
 #: Cadences whose design matrices are built at once (bounds memory: cadences x stars x
@@ -260,13 +266,18 @@ class LinPSFPhotometry(BasePhotometry):
         #: PRF-weighted fraction of the neighbours' light under the target (``PSF_CONT``).
         self.crowding = math.nan
         self.n_fitted = 0
+        #: Pixels of the fit region left out as saturated.
+        self.n_saturated = 0
 
     def _fit_region(self) -> np.ndarray:
         """Pixels of the stamp within the fit radius of the target that hold data."""
         h, w = self.stamp_shape
         row, col = self.target_stamp_position
         rr, cc = np.mgrid[0:h, 0:w]
-        region = np.hypot(rr - row, cc - col) <= self.settings.linpsf_fit_radius
+        radius = self.settings.linpsf_fit_radius
+        if self.tmag <= self.settings.linpsf_saturated_tmag:
+            radius = max(radius, SATURATED_FIT_RADIUS)
+        region = np.hypot(rr - row, cc - col) <= radius
         region &= np.isfinite(self.sumimage)
         if not region.any():
             raise PhotometryError(f"TIC {self.starid}: no data within the fit radius")
@@ -355,20 +366,36 @@ class LinPSFPhotometry(BasePhotometry):
             inseparable[keep],
         )
 
-    def _typical_variance(self, blocks, pixels: np.ndarray) -> np.ndarray:
-        """Median variance of each pixel of the fit region over the good cadences."""
+    def _pixel_statistics(self, blocks, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Median variance of each pixel of the fit region over the good cadences, and its
+        brightest good cadence [e-/s]."""
         good = self.data.good
         medians = []
-        for t0, t1, cubes in blocks(("images_err",)):
+        peak = np.full(int(pixels.sum()), -np.inf)
+        for t0, t1, cubes in blocks(("images", "images_err")):
             ok = good[t0:t1]
             if ok.any():
                 errors = cubes["images_err"].reshape(t1 - t0, -1)[ok][:, pixels]
+                images = cubes["images"].reshape(t1 - t0, -1)[ok][:, pixels]
+                peak = np.fmax(peak, np.nanmax(np.where(np.isnan(images), -np.inf, images), 0))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     medians.append(np.nanmedian(errors.astype(np.float64) ** 2, axis=0))
         if not medians:
-            return np.ones(int(pixels.sum()))
-        return np.mean(medians, axis=0)
+            return np.ones(int(pixels.sum())), peak
+        return np.mean(medians, axis=0), peak
+
+    def _saturated(self, box: tuple[int, int, int, int], pixels: np.ndarray, peak) -> np.ndarray:
+        """Pixels of the box (row-major, as ``pixels``) that saturate on some good cadence,
+        widened by ``linpsf_bleed_margin`` along their column (the partly filled tips of
+        bleed columns) and by one pixel across."""
+        br0, br1, bc0, bc1 = box
+        full = np.zeros(pixels.size, dtype=bool)
+        full[pixels] = peak >= self.settings.linpsf_saturation * SATURATED_RATE
+        margin = int(self.settings.linpsf_bleed_margin)
+        structure = np.ones((2 * margin + 1, 3), dtype=bool)
+        grown = ndimage.binary_dilation(full.reshape(br1 - br0, bc1 - bc0), structure=structure)
+        return grown.ravel()
 
     def _second_pass(
         self,
@@ -378,19 +405,23 @@ class LinPSFPhotometry(BasePhotometry):
         target_cross: np.ndarray,
         target_rhs: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The target's flux with the other parameters at their smoothed first-pass values
-        (see the module notes); the flux, its error and the background offset.
+        """The target's parameters with the other parameters at their smoothed first-pass
+        values (see the module notes); the target's parameters, the flux error and the
+        background offset.
 
-        Without other parameters or smoothing (or where the smoothing has no value), the
-        first pass's values.
+        ``target_normal`` (n, kt, kt), ``target_cross`` (n, kt, others) and ``target_rhs``
+        (n, kt) are the target's rows of the first pass's normal equations (its flux and,
+        when fitted, its shifts come first among the coefficients). Without other parameters
+        or smoothing (or where the smoothing has no value), the first pass's values.
         """
         s = self.settings
-        flux = coefs[:, 0].copy()
+        kt = target_rhs.shape[1]
+        target = coefs[:, :kt].copy()
         flux_err = np.sqrt(np.clip(covs[:, 0, 0], 0.0, None))
-        offset = coefs[:, -1] if s.linpsf_background else np.zeros(flux.size)
-        if s.linpsf_smooth_hours <= 0 or coefs.shape[1] < 2:
-            return flux, flux_err, offset
-        others, others_cov = coefs[:, 1:], covs[:, 1:, 1:]
+        offset = coefs[:, -1] if s.linpsf_background else np.zeros(target.shape[0])
+        if s.linpsf_smooth_hours <= 0 or coefs.shape[1] == kt:
+            return target, flux_err, offset
+        others, others_cov = coefs[:, kt:], covs[:, kt:, kt:]
         use = self.data.good & np.all(np.isfinite(others), axis=1)
         use &= np.all(np.isfinite(others_cov.reshape(others.shape[0], -1)), axis=1)
         half = s.linpsf_smooth_hours / HOURS_PER_DAY / 2
@@ -400,29 +431,67 @@ class LinPSFPhotometry(BasePhotometry):
         # Where a neighbour or the background changes faster than a straight line over the
         # window follows (an eclipse, a jump), the first pass stands.
         fast = np.any(excess > s.linpsf_smooth_sigma, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            second = (target_rhs - np.sum(target_cross * smooth, axis=1)) / target_normal
-            q = target_cross / target_normal[:, None]
-            variance = 1.0 / target_normal + np.einsum("nk,nkl,nl->n", q, smooth_cov, q)
-        done = np.isfinite(second) & np.isfinite(variance) & ~fast
-        flux[done] = second[done]
+        finite = np.all(np.isfinite(target_normal.reshape(target.shape[0], -1)), axis=1)
+        inverse = np.full_like(target_normal, np.nan)
+        inverse[finite] = np.linalg.pinv(target_normal[finite], rcond=RCOND, hermitian=True)
+        with np.errstate(invalid="ignore"):
+            second = np.einsum(
+                "nkl,nl->nk", inverse, target_rhs - np.einsum("nkm,nm->nk", target_cross, smooth)
+            )
+            gain = np.einsum("nl,nlm->nm", inverse[:, 0], target_cross)
+            variance = inverse[:, 0, 0] + np.einsum("nk,nkl,nl->n", gain, smooth_cov, gain)
+        done = np.all(np.isfinite(second), axis=1) & np.isfinite(variance) & ~fast
+        target[done] = second[done]
         flux_err[done] = np.sqrt(np.clip(variance[done], 0.0, None))
         if s.linpsf_background:
             offset = np.where(done, smooth[:, -1], offset)
-        return flux, flux_err, offset
+        return target, flux_err, offset
+
+    def _shift_images(self, rows, cols, node_row, node_col, origin, shape) -> np.ndarray:
+        """Derivatives of the target's PRF image with respect to its row and column
+        (central differences), shape (n_cadences, 2, pixels of the box)."""
+        h = SHIFT_STEP
+        out = []
+        for dr, dc in ((h, 0.0), (0.0, h)):
+            plus, minus = (
+                prf_images(
+                    self.prf,
+                    (rows + sign * dr)[:, None],
+                    (cols + sign * dc)[:, None],
+                    np.array([node_row]),
+                    np.array([node_col]),
+                    origin,
+                    shape,
+                )[:, 0]
+                for sign in (1.0, -1.0)
+            )
+            out.append((plus - minus) / (2 * h))
+        return np.stack(out, axis=1)
 
     def do_photometry(self) -> STATUS:
         """Fit the target and its neighbours on every cadence."""
         s = self.settings
         region = self._fit_region()
-        self.region = region
         box = bounding_box(region)
         br0, br1, bc0, bc1 = box
         box_origin = (self.stamp[0] + br0, self.stamp[2] + bc0)
         box_shape = (br1 - br0, bc1 - bc0)
         pixels = region[br0:br1, bc0:bc1].ravel()
         blocks = self.time_blocks(box)
-        typical = self._typical_variance(blocks, pixels)
+        typical, peak = self._pixel_statistics(blocks, pixels)
+        saturated = self._saturated(box, pixels, peak)
+        self.n_saturated = int((saturated & pixels).sum())
+        if self.n_saturated:
+            keep = ~saturated[pixels]
+            typical = typical[keep]
+            pixels = pixels & ~saturated
+            if not pixels.any():
+                raise PhotometryError(
+                    f"TIC {self.starid}: every pixel of the fit region is saturated"
+                )
+            region = np.zeros_like(region)
+            region[br0:br1, bc0:bc1] = pixels.reshape(box_shape)
+        self.region = region
         idx, rows, cols, cat_flux, fitted, close = self._select_stars(
             pixels, box_origin, box_shape, typical
         )
@@ -433,13 +502,18 @@ class LinPSFPhotometry(BasePhotometry):
         n_pix = int(pixels.sum())
         n_par = n_fit + int(s.linpsf_background)
         known = np.all(np.isfinite(rows) & np.isfinite(cols), axis=1)
+        # A target whose saturated core is left out is fitted on its wings, whose light
+        # depends steeply on its position: its shifts are fitted too (linearised).
+        shifts = self.n_saturated > 0 and s.linpsf_fit_shifts
+        kt = 3 if shifts else 1
+        n_par = n_par + kt - 1
         # First pass: every parameter on every cadence (coefficients and covariance), and
-        # what the second pass needs of the target's normal equation.
+        # what the second pass needs of the target's rows of the normal equations.
         coefs = np.full((n, n_par), np.nan)
         covs = np.full((n, n_par, n_par), np.nan)
-        target_normal = np.full(n, np.nan)
-        target_cross = np.full((n, n_par - 1), np.nan)
-        target_rhs = np.full(n, np.nan)
+        target_normal = np.full((n, kt, kt), np.nan)
+        target_cross = np.full((n, kt, n_par - kt), np.nan)
+        target_rhs = np.full((n, kt), np.nan)
         prepared_bkg = np.full(n, np.nan)
         shenanigans = np.zeros(n, dtype=bool)
         names = ("images", "images_err", "backgrounds", "pixel_flags")
@@ -461,22 +535,43 @@ class LinPSFPhotometry(BasePhotometry):
                 data = images[use - t0] - np.einsum(
                     "nsp,s->np", model[:, ~fitted], cat_flux[~fitted]
                 )
-                design = model[:, fitted]
+                parts = [model[:, fitted][:, :1]]
+                if shifts:
+                    derivatives = self._shift_images(
+                        rows[use, 0],
+                        cols[use, 0],
+                        node_rows[0],
+                        node_cols[0],
+                        box_origin,
+                        box_shape,
+                    )
+                    parts.append(derivatives[:, :, pixels])
+                parts.append(model[:, fitted][:, 1:])
                 if s.linpsf_background:
-                    design = np.concatenate([design, np.ones((use.size, 1, n_pix))], axis=1)
+                    parts.append(np.ones((use.size, 1, n_pix)))
+                design = np.concatenate(parts, axis=1)
                 normal, rhs, _, ok = normal_equations(design, data, errors[use - t0] ** 2)
                 coefs[use], covs[use] = solve_normal(normal, rhs, ok)
-                target_normal[use] = np.where(ok.any(axis=1), normal[:, 0, 0], np.nan)
-                target_cross[use] = normal[:, 0, 1:]
-                target_rhs[use] = rhs[:, 0]
-        flux, flux_err, offset = self._second_pass(
+                empty = ~ok.any(axis=1)
+                target_normal[use] = normal[:, :kt, :kt]
+                target_normal[use[empty]] = np.nan
+                target_cross[use] = normal[:, :kt, kt:]
+                target_rhs[use] = rhs[:, :kt]
+        target, flux_err, offset = self._second_pass(
             coefs, covs, target_normal, target_cross, target_rhs
         )
+        flux = target[:, 0]
         flux_bkg = prepared_bkg + offset * n_pix
-        fluxes = coefs[:, :n_fit]
+        centroid_row, centroid_col = self.row_t, self.col_t
+        if shifts:
+            # The shift coefficients are the flux times the shift [e-/s px].
+            with np.errstate(invalid="ignore", divide="ignore"):
+                centroid_row = self.row_t + target[:, 1] / flux
+                centroid_col = self.col_t + target[:, 2] / flux
+        fluxes = np.concatenate([coefs[:, :1], coefs[:, kt : kt + n_fit - 1]], axis=1)
         self.final_mask = region
         quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
-        self.set_lightcurve(flux, flux_err, flux_bkg, quality, self.row_t, self.col_t)
+        self.set_lightcurve(flux, flux_err, flux_bkg, quality, centroid_row, centroid_col)
 
         # -- crowding and neighbours -------------------------------------------------------
         mean_flux = cat_flux.copy()
@@ -499,6 +594,8 @@ class LinPSFPhotometry(BasePhotometry):
             "PSF_NFIT": (n_fit, "stars fitted"),
             "PSF_NFIX": (int((~fitted).sum()), "neighbours subtracted at catalogue flux"),
             "PSF_NPIX": (n_pix, "pixels in the fit"),
+            "PSF_NSAT": (self.n_saturated, "saturated pixels left out of the fit"),
+            "PSF_SHFT": (bool(shifts), "target's shifts fitted (saturated core left out)"),
             "PSF_PRF": (self.prf.short_name, "PRF model"),
         }
         return STATUS.OK

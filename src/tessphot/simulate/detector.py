@@ -6,10 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tessphot.constants import CR_BLOCK_SIZE, INTEGRATION_TIME, OUTPUT_WIDTH
+from tessphot.constants import CR_BLOCK_SIZE, FULL_WELL, INTEGRATION_TIME, OUTPUT_WIDTH
 
-#: Full-well depth of a pixel in one 2-s frame [e-].
-FULL_WELL = 2.0e5
 #: Read noise of the four outputs A-D [e- per pixel per 2-s frame] (drawn around ~10 e-).
 READ_NOISE_RANGE = (7.0, 11.0)
 #: Gain range of the four outputs [e-/ADU] (header values only; images are in e-/s).
