@@ -15,7 +15,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class PhotometrySettings:
-    """Tunables of the photometry methods (aperture, linear PSF, halo).
+    """Tunables of the photometry methods (aperture, linear PSF, PSF, halo).
 
     Attributes
     ----------
@@ -67,6 +67,34 @@ class PhotometrySettings:
     linpsf_background : bool
         Fit a constant local background on every cadence (on top of the prepared
         background).
+    psf_positions : str
+        What PSF photometry (method ``psf``, which shares the fit region and the choice of
+        stars of the ``linpsf_*`` settings) fits of the positions: ``"sector"``, an offset
+        from the catalogue position per star over the whole data (plus a drift with
+        ``psf_drift``), the jitter model on top; ``"cadence"``, in addition the target's own
+        offset on every cadence (for stars that move in ways the jitter model does not
+        describe; noisier for faint stars).
+    psf_drift : bool
+        The offsets of ``psf_positions`` drift linearly in time (an unknown or wrong proper
+        motion); False: constant offsets.
+    psf_offset_light : float
+        Fitted neighbours putting at least this fraction of the target's light on the fit
+        region get fitted offsets too; the others stay at their catalogue positions (plus
+        the jitter model).
+    psf_max_offset_stars : int
+        Most stars with fitted offsets (the target included; the brightest on the region).
+    psf_max_offset : float
+        Largest offset of a star from its catalogue position (plus jitter) at any time of
+        the data; a fit that runs into it is abandoned: the catalogue positions are used
+        and a warning is given [px].
+    psf_max_iterations : int
+        Most Levenberg-Marquardt iterations of the position fits.
+    psf_tolerance : float
+        The position fits have converged when an iteration moves no star by more than this
+        [px].
+    psf_fit_cadences : int
+        The offsets over the whole data are fitted on at most this many good cadences,
+        evenly spread (the fluxes are then fitted on every cadence).
     halo_radius : float
         Halo photometry uses the pixels within this distance of the target (its stamp is
         the square around them) [px].
@@ -115,6 +143,14 @@ class PhotometrySettings:
     linpsf_max_inflation: float = 1.05
     linpsf_min_separation: float = 1.0
     linpsf_background: bool = True
+    psf_positions: str = "sector"
+    psf_drift: bool = True
+    psf_offset_light: float = 0.2
+    psf_max_offset_stars: int = 3
+    psf_max_offset: float = 2.0
+    psf_max_iterations: int = 20
+    psf_tolerance: float = 1e-3
+    psf_fit_cadences: int = 2000
     halo_radius: float = 20.0
     halo_saturation_fraction: float = 0.5
     halo_bleed_margin: int = 2
