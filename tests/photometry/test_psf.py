@@ -204,6 +204,30 @@ def test_wrong_catalogue_position_is_found(small_sector, sector_copy):
     assert keys["PSF_CONV"][0] and keys["PSF_NIT"][0] >= 2
 
 
+def test_neighbour_with_a_wrong_position_is_fitted(small_sector, sector_copy):
+    """A faint star 1.5-4 px from the bright star B, whose catalogue position is 0.6 px off:
+    B's offset is fitted too, and the faint star's flux is right (linear PSF photometry puts
+    B's light into it)."""
+    truth = read_truth(next((sector_copy / "truth").glob("truth_*.hdf5")))
+    stars = truth["stars"]
+    b = int(np.flatnonzero(stars["starid"] == small_sector["B"][0])[0])
+    distance = np.hypot(stars["row"] - stars["row"][b], stars["col"] - stars["col"][b])
+    near = np.flatnonzero((distance > 1.5) & (distance < 4))
+    starid = int(stars["starid"][near[np.argmin(stars["tmag"][near])]])
+    _shift_catalogue(sector_copy, small_sector["B"][0], -CATALOGUE_ERROR[0], CATALOGUE_ERROR[1])
+    linear, _ = _run(LinPSFPhotometry, sector_copy, starid)
+    true_flux, true_row, true_col = _truth(sector_copy, starid, linear.lightcurve["cadenceno"])
+    linear_ratio, _, _ = _scores(linear, true_flux)
+    assert abs(linear_ratio - 1) > 0.5
+    phot, status = _run(PSFPhotometry, sector_copy, starid)
+    assert status == STATUS.OK and phot.method_keywords["PSF_NPOS"][0] == 2
+    ratio, pull, position = _scores(phot, true_flux, true_row, true_col)
+    assert abs(ratio - 1) < 0.01 and np.std(pull) < 1.5 and position < 0.05
+    np.testing.assert_allclose(
+        phot.offset_fit.offsets[1], [CATALOGUE_ERROR[0], -CATALOGUE_ERROR[1]], atol=0.02
+    )
+
+
 def test_drifting_star_is_followed(small_sector, sector_copy):
     """A star drifting by half a pixel over the data (a wrong proper motion): the drift of
     the offsets follows it; constant offsets cannot."""

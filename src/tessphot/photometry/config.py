@@ -81,12 +81,16 @@ class PhotometrySettings:
         Fitted neighbours putting at least this fraction of the target's light on the fit
         region get fitted offsets too; the others stay at their catalogue positions (plus
         the jitter model).
+    psf_offset_coverage : float
+        ... and at least this fraction of their own light (their position is constrained:
+        not a star on the edge of the region).
     psf_max_offset_stars : int
         Most stars with fitted offsets (the target included; the brightest on the region).
     psf_max_offset : float
         Largest offset of a star from its catalogue position (plus jitter) at any time of
-        the data; a fit that runs into it is abandoned: the catalogue positions are used
-        and a warning is given [px].
+        the data. A neighbour running into it stays at its catalogue position; when the
+        target does (or the fit does not converge), the catalogue positions are used and a
+        warning is given [px].
     psf_max_iterations : int
         Most Levenberg-Marquardt iterations of the position fits.
     psf_tolerance : float
@@ -146,11 +150,12 @@ class PhotometrySettings:
     psf_positions: str = "sector"
     psf_drift: bool = True
     psf_offset_light: float = 0.2
+    psf_offset_coverage: float = 0.5
     psf_max_offset_stars: int = 3
     psf_max_offset: float = 2.0
     psf_max_iterations: int = 20
     psf_tolerance: float = 1e-3
-    psf_fit_cadences: int = 2000
+    psf_fit_cadences: int = 500
     halo_radius: float = 20.0
     halo_saturation_fraction: float = 0.5
     halo_bleed_margin: int = 2

@@ -31,9 +31,10 @@ choice of stars it shares (the ``linpsf_*`` settings):
    Cadences whose own offset fit fails the same way keep the offsets over the whole data
    (counted in ``PSF_NBAD``, with a WARNING).
 4. **Output.** The flux is the target's fitted flux [e-/s, all its light]; its error the
-   square root of the covariance's diagonal element, marginalised over the fitted positions
-   (the per-cadence offsets; with offsets over the whole data only, their small common
-   uncertainty is added). The centroid columns hold the target's fitted position, cadence by
+   square root of the covariance's diagonal element, marginalised over the target's
+   per-cadence offset where it is fitted. (The uncertainty of the offsets over the whole
+   data, fitted on hundreds of cadences, is a tiny error common to all cadences, not
+   noise: it is left out.) The centroid columns hold the target's fitted position, cadence by
    cadence. Background column, contamination (0) and crowding figure (``PSF_CONT``) as in
    linear PSF photometry, at the fitted positions and mean fitted fluxes. The headers give
    the target's fitted offset (``PSF_DROW``, ``PSF_DCOL`` at the time ``PSF_TREF``, with
@@ -47,7 +48,7 @@ import logging
 import math
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -79,6 +80,9 @@ LM_LAMBDA_FACTOR = 10.0
 LM_LAMBDA_MAX = 1e8
 #: A fit ending within this fraction of ``psf_max_offset`` has run into the bound.
 BOUND_FRACTION = 0.95
+#: Bisections of a star's step that would take it beyond the bound (it then stops within
+#: 2**-20 of its step from the bound).
+BOUND_BISECTIONS = 20
 #: Images per star in :meth:`_Scene.derivatives`: the image and its four shifted copies.
 DERIVATIVE_IMAGES = 5
 
@@ -302,11 +306,13 @@ class OffsetFit:
     drifts: np.ndarray
     #: Covariance of :attr:`parameters`.
     covariance: np.ndarray
-    #: Whether the fit converged within its bound (else it was abandoned: offsets 0).
+    #: The fit converged (a step below the tolerance, or no step lowers the chi-square).
     converged: bool
     #: Levenberg-Marquardt iterations done.
     iterations: int
-    #: Why the fit was abandoned ("" when it was not).
+    #: Largest distance of each star from its catalogue position over the data [px].
+    largest: np.ndarray
+    #: Why the fit was abandoned ("" when it was not; else the offsets are 0).
     problem: str = ""
 
     @property
@@ -329,12 +335,48 @@ class OffsetFit:
             self.offsets[None, :, 1] + tau * self.drifts[None, :, 1],
         )
 
+    def abandoned(self, problem: str) -> OffsetFit:
+        """The fit given up for a reason: offsets and drifts 0, not converged."""
+        zero = np.zeros_like(self.offsets)
+        covariance = np.full_like(self.covariance, np.nan)
+        return OffsetFit(
+            zero, zero.copy(), covariance, False, self.iterations, self.largest, problem
+        )
 
-def _largest_offset(offsets: np.ndarray, drifts: np.ndarray, tau_range: tuple[float, float]):
-    """Largest distance [px] of any star from its catalogue position over the data (the
+
+def _largest_offsets(
+    offsets: np.ndarray, drifts: np.ndarray, tau_range: tuple[float, float]
+) -> np.ndarray:
+    """Largest distance [px] of each star from its catalogue position over the data (the
     offsets are linear in time: the extremes are at the ends)."""
     ends = [np.hypot(*(offsets + tau * drifts).T) for tau in tau_range]
-    return float(np.max(ends)) if offsets.size else 0.0
+    return np.max(ends, axis=0)
+
+
+def _within_bound(
+    offsets: np.ndarray,
+    drifts: np.ndarray,
+    step_offsets: np.ndarray,
+    step_drifts: np.ndarray,
+    tau_range: tuple[float, float],
+    bound: float,
+) -> np.ndarray:
+    """Factors (n_stars,) shortening each star's part of a step (by bisection) so that it
+    ends within the bound: a star pushed outwards lands on it (and is seen to have run into
+    it) while the others move on."""
+    scale = np.ones(offsets.shape[0])
+    inside = _largest_offsets(offsets + step_offsets, drifts + step_drifts, tau_range) <= bound
+    if inside.all():
+        return scale
+    lo, hi = np.where(inside, 1.0, 0.0), np.ones_like(scale)
+    for _ in range(BOUND_BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        ends = _largest_offsets(
+            offsets + mid[:, None] * step_offsets, drifts + mid[:, None] * step_drifts, tau_range
+        )
+        lo = np.where(~inside & (ends <= bound), mid, lo)
+        hi = np.where(~inside & (ends > bound), mid, hi)
+    return lo
 
 
 def fit_offsets(
@@ -368,7 +410,7 @@ def fit_offsets(
     drift : bool
         Fit drifts too.
     bound : float
-        Largest offset at any time [px].
+        Largest offset of any star at any time [px]: steps beyond it are refused.
     tolerance : float
         Converged when a step moves no star by more than this [px].
     max_iterations : int
@@ -377,7 +419,8 @@ def fit_offsets(
     Returns
     -------
     OffsetFit
-        With offsets 0 and a :attr:`OffsetFit.problem` when the fit was abandoned.
+        The fit as it ended (whether it converged, how close each star came to the bound:
+        the caller decides what to keep).
     """
     q = scene.n_offset
     n_par = 2 * q * (2 if drift else 1)
@@ -408,13 +451,6 @@ def fit_offsets(
             gradient += g.sum(axis=0)
         return chi2, schur, gradient
 
-    def result(theta, schur, converged, iterations, problem="") -> OffsetFit:
-        offsets, drifts = split(theta)
-        covariance = np.linalg.pinv(schur, rcond=RCOND, hermitian=True)
-        if problem:
-            offsets, drifts = np.zeros_like(offsets), np.zeros_like(drifts)
-        return OffsetFit(offsets, drifts, covariance, converged, iterations, problem)
-
     theta = np.zeros(n_par)
     chi2, schur, gradient = evaluate(theta)
     lam = LM_LAMBDA_START
@@ -424,8 +460,9 @@ def fit_offsets(
         iterations += 1
         while True:
             step = damped_step(schur[None], gradient[None], np.array([lam]))[0]
-            offsets, drifts = split(theta + step)
-            if _largest_offset(offsets, drifts, tau_range) <= bound:
+            scale = _within_bound(*split(theta), *split(step), tau_range, bound)
+            step = step * np.tile(np.repeat(scale, 2), 2 if drift else 1)
+            if np.all(_largest_offsets(*split(theta + step), tau_range) <= bound):
                 trial = evaluate(theta + step)
                 if trial[0] <= chi2:
                     theta = theta + step
@@ -441,17 +478,9 @@ def fit_offsets(
                 converged = True
                 break
     offsets, drifts = split(theta)
-    if not converged:
-        problem = f"the position fit did not converge in {iterations} iterations"
-        return result(theta, schur, False, iterations, problem)
-    largest = _largest_offset(offsets, drifts, tau_range)
-    if largest >= BOUND_FRACTION * bound:
-        problem = (
-            f"the position fit ran into the bound psf_max_offset = {bound:g} px (an offset "
-            f"of {largest:.2f} px)"
-        )
-        return result(theta, schur, False, iterations, problem)
-    return result(theta, schur, True, iterations)
+    covariance = np.linalg.pinv(schur, rcond=RCOND, hermitian=True)
+    largest = _largest_offsets(offsets, drifts, tau_range)
+    return OffsetFit(offsets, drifts, covariance, converged, iterations, largest)
 
 
 # --------------------------------------------------------------------------------------------
@@ -595,7 +624,8 @@ class PSFPhotometry(LinPSFPhotometry):
     ) -> np.ndarray:
         """The stars whose offsets are fitted (indices into the selected stars, the target
         first): the fitted ones putting at least ``psf_offset_light`` of the target's light
-        on the region, the brightest there first, at most ``psf_max_offset_stars``."""
+        on the region and at least ``psf_offset_coverage`` of their own (their position is
+        constrained), the brightest there first, at most ``psf_max_offset_stars``."""
         s = self.settings
         stars = self.data.stars
         mean_rows, mean_cols = mean_positions(
@@ -610,12 +640,18 @@ class PSFPhotometry(LinPSFPhotometry):
             box_origin,
             box_shape,
         )[0][:, pixels]
-        light = cat_flux * images.sum(axis=1)
+        coverage = images.sum(axis=1)
+        light = cat_flux * coverage
         chosen = [0]
         for j in np.argsort(-light, kind="stable"):
             if len(chosen) >= s.psf_max_offset_stars:
                 break
-            if j != 0 and fitted[j] and light[j] >= s.psf_offset_light * light[0]:
+            if (
+                j != 0
+                and fitted[j]
+                and light[j] >= s.psf_offset_light * light[0]
+                and coverage[j] >= s.psf_offset_coverage
+            ):
                 chosen.append(int(j))
         return np.asarray(chosen, dtype=int)
 
@@ -642,6 +678,87 @@ class PSFPhotometry(LinPSFPhotometry):
                 images[inside] = cubes["images"].reshape(t1 - t0, -1)[local][:, pixels]
                 errors[inside] = cubes["images_err"].reshape(t1 - t0, -1)[local][:, pixels]
         return images, errors
+
+    def _fit_positions(
+        self,
+        scene: _Scene,
+        blocks: Callable,
+        known: np.ndarray,
+        tau: np.ndarray,
+        tau_range: tuple[float, float],
+        idx: np.ndarray,
+    ) -> tuple[_Scene, OffsetFit]:
+        """Fit the offsets over the whole data, dropping what runs away.
+
+        A neighbour whose offset runs into ``psf_max_offset`` stays at its catalogue
+        position and the fit is done again without it; a fit with neighbours that does not
+        converge, or whose target runs into the bound, is done again for the target alone;
+        when that fails too, the fit is abandoned (offsets 0, :attr:`OffsetFit.problem`
+        says why).
+
+        Returns
+        -------
+        scene : _Scene
+            With the stars whose offsets were kept.
+        fit : OffsetFit
+        """
+        s = self.settings
+        bound = float(s.psf_max_offset)
+        subset = self._fit_cadence_subset(known)
+        if subset.size == 0:
+            q = 1
+            scene = replace(scene, n_offset=q)
+            n_par = 2 * q * (2 if s.psf_drift else 1)
+            empty = OffsetFit(
+                np.zeros((q, 2)), np.zeros((q, 2)), np.zeros((n_par, n_par)), False, 0, np.zeros(q)
+            )
+            return scene, empty.abandoned("no good cadence with a known position to fit on")
+        data, weight = _weights(*self._read_pixels(blocks, scene.pixels, subset))
+        while True:
+            fit = fit_offsets(
+                scene,
+                subset,
+                data,
+                weight,
+                tau[subset],
+                tau_range,
+                drift=bool(s.psf_drift),
+                bound=bound,
+                tolerance=float(s.psf_tolerance),
+                max_iterations=int(s.psf_max_iterations),
+            )
+            at_bound = fit.largest >= BOUND_FRACTION * bound
+            if fit.converged and not at_bound.any():
+                return scene, fit
+            if scene.n_offset == 1:
+                if not fit.converged:
+                    problem = f"the position fit did not converge in {fit.iterations} iterations"
+                else:
+                    problem = (
+                        f"the position fit ran into the bound psf_max_offset = {bound:g} px "
+                        f"(an offset of {fit.largest[0]:.2f} px)"
+                    )
+                return scene, fit.abandoned(problem)
+            if at_bound[1:].any():
+                keep = np.flatnonzero(~at_bound | (np.arange(at_bound.size) == 0))
+                starids = self.data.stars.starid[idx[scene.offset_stars[at_bound]]]
+                logger.info(
+                    "TIC %d: the offsets of neighbour(s) TIC %s ran into psf_max_offset; "
+                    "they stay at their catalogue positions",
+                    self.starid,
+                    ", ".join(str(int(x)) for x in starids),
+                )
+            else:
+                keep = np.array([0])
+                logger.info(
+                    "TIC %d: the position fit with neighbours failed; fitting the target's "
+                    "offset alone",
+                    self.starid,
+                )
+            offset_stars = scene.offset_stars[keep]
+            rest = np.setdiff1d(scene.fit_order, offset_stars, assume_unique=True)
+            order = np.concatenate([offset_stars, rest])
+            scene = replace(scene, fit_order=order, n_offset=offset_stars.size)
 
     def do_photometry(self) -> STATUS:
         """Fit the positions, then the fluxes of every cadence."""
@@ -691,32 +808,8 @@ class PSFPhotometry(LinPSFPhotometry):
         tau_range = (float(tau[known].min()), float(tau[known].max())) if known.any() else (0, 0)
 
         # -- the offsets over the whole data -----------------------------------------------
-        subset = self._fit_cadence_subset(known)
+        scene, fit = self._fit_positions(scene, blocks, known, tau, tau_range, idx)
         q = scene.n_offset
-        if subset.size:
-            data, weight = _weights(*self._read_pixels(blocks, pixels, subset))
-            fit = fit_offsets(
-                scene,
-                subset,
-                data,
-                weight,
-                tau[subset],
-                tau_range,
-                drift=bool(s.psf_drift),
-                bound=float(s.psf_max_offset),
-                tolerance=float(s.psf_tolerance),
-                max_iterations=int(s.psf_max_iterations),
-            )
-        else:
-            n_par = 2 * q * (2 if s.psf_drift else 1)
-            fit = OffsetFit(
-                offsets=np.zeros((q, 2)),
-                drifts=np.zeros((q, 2)),
-                covariance=np.full((n_par, n_par), np.nan),
-                converged=False,
-                iterations=0,
-                problem="no good cadence with a known position to fit the positions on",
-            )
         self.offset_fit = fit
         status = STATUS.OK
         if fit.problem:
@@ -726,8 +819,6 @@ class PSFPhotometry(LinPSFPhotometry):
                 fit.problem,
             )
             status = STATUS.WARNING
-        covariance = np.nan_to_num(fit.covariance) if fit.converged else None
-
         # -- the fluxes of every cadence ------------------------------------------------------
         n = time.size
         n_fit = int(fitted.sum())
@@ -769,16 +860,10 @@ class PSFPhotometry(LinPSFPhotometry):
                     coef, variance, delta = result.coef, result.flux_var, result.delta
                     failed[use] = result.failed
                 else:
-                    image, dr, dc = scene.derivatives(use, scene.offset_stars, base_row, base_col)
+                    image = scene.images(use, scene.offset_stars, base_row, base_col)
                     design = scene.design(image, static)
-                    coef, inverse, resid, _ = profile_fluxes(design, data, weight)
+                    coef, inverse, _, _ = profile_fluxes(design, data, weight)
                     variance = inverse[:, 0, 0]
-                    if covariance is not None:
-                        jac = _offset_jacobian(
-                            coef[:, :q], dr, dc, tau[use] if s.psf_drift else None
-                        )
-                        u = position_normal(design, inverse, jac, weight, resid)[0][:, 0]
-                        variance = variance + np.einsum("ng,gh,nh->n", u, covariance, u)
                     delta = np.zeros((use.size, 2))
                 empty = ~(weight > 0).any(axis=1)
                 coef[empty] = np.nan
