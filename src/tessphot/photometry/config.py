@@ -92,10 +92,11 @@ class PhotometrySettings:
         target does (or the fit does not converge), the catalogue positions are used and a
         warning is given [px].
     psf_max_iterations : int
-        Most Levenberg-Marquardt iterations of the position fits.
+        Most Levenberg-Marquardt steps tried by a position fit (each a pass over its
+        cadences).
     psf_tolerance : float
-        The position fits have converged when an iteration moves no star by more than this
-        [px].
+        A position fit has converged when its next step would move no star by more than
+        this [px].
     psf_fit_cadences : int
         The offsets over the whole data are fitted on at most this many good cadences,
         evenly spread (the fluxes are then fitted on every cadence).
@@ -155,7 +156,7 @@ class PhotometrySettings:
     psf_max_offset: float = 2.0
     psf_max_iterations: int = 20
     psf_tolerance: float = 1e-3
-    psf_fit_cadences: int = 500
+    psf_fit_cadences: int = 200
     halo_radius: float = 20.0
     halo_saturation_fraction: float = 0.5
     halo_bleed_margin: int = 2

@@ -308,7 +308,7 @@ class OffsetFit:
     covariance: np.ndarray
     #: The fit converged (a step below the tolerance, or no step lowers the chi-square).
     converged: bool
-    #: Levenberg-Marquardt iterations done.
+    #: Levenberg-Marquardt steps tried (each a pass over the cadences).
     iterations: int
     #: Largest distance of each star from its catalogue position over the data [px].
     largest: np.ndarray
@@ -412,9 +412,9 @@ def fit_offsets(
     bound : float
         Largest offset of any star at any time [px]: steps beyond it are refused.
     tolerance : float
-        Converged when a step moves no star by more than this [px].
+        Converged when the next step would move no star by more than this [px].
     max_iterations : int
-        Most Levenberg-Marquardt iterations.
+        Most Levenberg-Marquardt steps tried.
 
     Returns
     -------
@@ -456,23 +456,25 @@ def fit_offsets(
     lam = LM_LAMBDA_START
     converged = False
     iterations = 0
-    while iterations < max_iterations and not converged:
+    while True:
+        step = damped_step(schur[None], gradient[None], np.array([lam]))[0]
+        scale = _within_bound(*split(theta), *split(step), tau_range, bound)
+        step = step * np.tile(np.repeat(scale, 2), 2 if drift else 1)
+        moved = np.abs(step[: 2 * q])
+        if drift:
+            moved = moved + np.abs(step[2 * q :]) * span
+        if np.max(moved, initial=0.0) < tolerance:  # the next step moves nothing
+            converged = True
+            break
+        if iterations >= max_iterations:
+            break
         iterations += 1
-        while True:
-            step = damped_step(schur[None], gradient[None], np.array([lam]))[0]
-            scale = _within_bound(*split(theta), *split(step), tau_range, bound)
-            step = step * np.tile(np.repeat(scale, 2), 2 if drift else 1)
-            if np.all(_largest_offsets(*split(theta + step), tau_range) <= bound):
-                trial = evaluate(theta + step)
-                if trial[0] <= chi2:
-                    theta = theta + step
-                    chi2, schur, gradient = trial
-                    lam = max(lam / LM_LAMBDA_FACTOR, np.finfo(float).eps)
-                    moved = np.abs(step[: 2 * q])
-                    if drift:
-                        moved = moved + np.abs(step[2 * q :]) * span
-                    converged = bool(np.max(moved, initial=0.0) < tolerance)
-                    break
+        trial = evaluate(theta + step)
+        if trial[0] <= chi2:
+            theta = theta + step
+            chi2, schur, gradient = trial
+            lam = max(lam / LM_LAMBDA_FACTOR, np.finfo(float).eps)
+        else:
             lam *= LM_LAMBDA_FACTOR
             if lam > LM_LAMBDA_MAX:  # no step lowers the chi-square: at the minimum
                 converged = True
@@ -563,11 +565,14 @@ def fit_cadences(
     state = evaluate(every, delta)
     lam = np.full(n, LM_LAMBDA_START)
     done = np.zeros(n, dtype=bool)
-    for _ in range(max_iterations):
+    for iteration in range(max_iterations + 1):
         active = np.flatnonzero(~done)
-        if active.size == 0:
-            break
         step = damped_step(state["schur"][active], state["gradient"][active], lam[active])
+        small = np.max(np.abs(step), axis=1, initial=0.0) < tolerance
+        done[active[small]] = True  # their next step moves nothing
+        active, step = active[~small], step[~small]
+        if active.size == 0 or iteration == max_iterations:
+            break
         trial = delta[active] + step
         total = np.hypot(base_row[active, 0] + trial[:, 0], base_col[active, 0] + trial[:, 1])
         new = evaluate(active, trial)
@@ -577,7 +582,6 @@ def fit_cadences(
         for key, value in new.items():
             state[key][accepted] = value[better]
         lam[accepted] = np.maximum(lam[accepted] / LM_LAMBDA_FACTOR, np.finfo(float).eps)
-        done[accepted[np.max(np.abs(step[better]), axis=1) < tolerance]] = True
         rejected = active[~better]
         lam[rejected] *= LM_LAMBDA_FACTOR
         done[rejected[lam[rejected] > LM_LAMBDA_MAX]] = True  # at the minimum
@@ -819,6 +823,7 @@ class PSFPhotometry(LinPSFPhotometry):
                 fit.problem,
             )
             status = STATUS.WARNING
+
         # -- the fluxes of every cadence ------------------------------------------------------
         n = time.size
         n_fit = int(fitted.sum())
