@@ -1,6 +1,6 @@
 """Photometry methods compared on a simulated sector, against the simulator's truth.
 
-``python benchmarks/bench_methods.py --folder DIR [--methods aperture linpsf]
+``python benchmarks/bench_methods.py --folder DIR [--methods aperture linpsf psf halo]
 [--prf-dir DIR] [--workers 1]``
 
 ``DIR`` is a simulated sector prepared up to the todo list (e.g. the folder of
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tessphot.photometry.run import run_photometry
+from tessphot.photometry.run import KNOWN_METHODS, run_photometry
 from tessphot.photometry.scoring import TMAG_BINS, Score, score_sector
 from tessphot.settings import load_settings
 from tessphot.tasks import TODO_FILENAME
@@ -96,7 +96,9 @@ def format_comparison(scores: dict[str, Score]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--folder", required=True, help="a simulated, prepared sector")
-    parser.add_argument("--methods", nargs="+", default=["aperture", "linpsf"])
+    parser.add_argument(
+        "--methods", nargs="+", choices=KNOWN_METHODS, default=["aperture", "linpsf", "psf"]
+    )
     parser.add_argument("--prf-dir", default=os.environ.get("TESSPHOT_PRF_DIR"))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--settings", help="TOML settings file")

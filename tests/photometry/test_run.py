@@ -60,8 +60,8 @@ def _todo_with(folder: Path, extra: list[tuple[int, float]], keep: list[int]) ->
 
 
 def test_errors_are_clear_and_the_run_goes_on(small_sector, sector_copy):
-    """An unknown star, a star off the data and a method not implemented yet: ERROR with a
-    clear message each, and the next tasks still run."""
+    """An unknown star, a star off the data and a method given an invalid setting: ERROR
+    with a clear message each, and the next tasks still run."""
     folder = sector_copy
     a = small_sector["A"][0]
     off = _off_data_star(folder)
@@ -73,10 +73,16 @@ def test_errors_are_clear_and_the_run_goes_on(small_sector, sector_copy):
     assert "star could not be found in the catalog" in status[123456789][1]
     assert status[off][0] == STATUS.ERROR and "is not on the data" in status[off][1]
     assert status[a][0] == STATUS.OK
-    # Methods of a later issue: a clear ERROR for the task, not a crash.
-    report = run_photometry(folder, constraints={"starid": [a]}, method="psf", overwrite=True)
+    # A method that cannot run the task: a clear ERROR for the task, not a crash.
+    report = run_photometry(
+        folder,
+        constraints={"starid": [a]},
+        method="psf",
+        overwrite=True,
+        settings={"psf_positions": "everywhere"},
+    )
     assert report.counts == {"ERROR": 1}
-    assert "'psf' is not implemented yet" in _statuses(folder)[a][1]
+    assert "invalid setting psf_positions = 'everywhere'" in _statuses(folder)[a][1]
 
 
 def test_all_nan_stamp_is_an_error(small_sector, sector_copy):
@@ -193,7 +199,10 @@ def test_cli_exit_codes(small_sector, sector_copy, capsys):
     assert main(["-q", "run", folder, "--all", "--tmag_max", "12", "--cadence", "1800"]) == 0
     assert main(["-q", "run", folder, "--all", "--camera", "2"]) == EXIT_ERROR
     # A failed task: exit 1.
-    assert main(["-q", "run", folder, "--random", "--method", "psf", "-o"]) == EXIT_ERROR
+    invalid = sector_copy / "invalid.toml"
+    invalid.write_text('[photometry]\npsf_positions = "everywhere"\n')
+    command = ["-q", "run", folder, "--random", "--method", "psf", "-o", "--settings", invalid]
+    assert main([str(x) for x in command]) == EXIT_ERROR
 
 
 def test_original_entry_point(small_sector, sector_copy):

@@ -15,7 +15,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class PhotometrySettings:
-    """Tunables of the photometry methods (aperture, linear PSF, halo).
+    """Tunables of the photometry methods (aperture, linear PSF, PSF, halo).
 
     Attributes
     ----------
@@ -85,6 +85,10 @@ class PhotometrySettings:
         over this window before the target's flux is fitted alone (variability of the
         neighbours faster than this leaks into the target); 0: every parameter free on every
         cadence [h].
+    linpsf_smooth_sigma : float
+        ... except on cadences where a straight line over that window does not describe
+        them (residual chi-square this many standard deviations above its degrees of
+        freedom): there every parameter stays free.
     linpsf_saturation : float
         Pixels of the fit region whose brightest good cadence reaches this fraction of a
         full pixel's flux (the full well in every 2-s frame) are left out of the fit: the
@@ -100,10 +104,39 @@ class PhotometrySettings:
         For a target whose saturated pixels are left out, fit its position shifts on every
         cadence too (linearised): its wings' light depends steeply on the position, and the
         jitter model's 0.001-px errors would move its flux by 0.1 %.
-    linpsf_smooth_sigma : float
-        ... except on cadences where a straight line over that window does not describe
-        them (residual chi-square this many standard deviations above its degrees of
-        freedom): there every parameter stays free.
+    psf_positions : str
+        What PSF photometry (method ``psf``, which shares the fit region and the choice of
+        stars of the ``linpsf_*`` settings) fits of the positions: ``"sector"``, an offset
+        from the catalogue position per star over the whole data (plus a drift with
+        ``psf_drift``), the jitter model on top; ``"cadence"``, in addition the target's own
+        offset on every cadence (for stars that move in ways the jitter model does not
+        describe; noisier for faint stars).
+    psf_drift : bool
+        The offsets of ``psf_positions`` drift linearly in time (an unknown or wrong proper
+        motion); False: constant offsets.
+    psf_offset_light : float
+        Fitted neighbours putting at least this fraction of the target's light on the fit
+        region get fitted offsets too; the others stay at their catalogue positions (plus
+        the jitter model).
+    psf_offset_coverage : float
+        ... and at least this fraction of their own light (their position is constrained:
+        not a star on the edge of the region).
+    psf_max_offset_stars : int
+        Most stars with fitted offsets (the target included; the brightest on the region).
+    psf_max_offset : float
+        Largest offset of a star from its catalogue position (plus jitter) at any time of
+        the data. A neighbour running into it stays at its catalogue position; when the
+        target does (or the fit does not converge), the catalogue positions are used and a
+        warning is given [px].
+    psf_max_iterations : int
+        Most Levenberg-Marquardt steps tried by a position fit (each a pass over its
+        cadences).
+    psf_tolerance : float
+        A position fit has converged when its next step would move no star by more than
+        this [px].
+    psf_fit_cadences : int
+        The offsets over the whole data are fitted on at most this many good cadences,
+        evenly spread (the fluxes are then fitted on every cadence).
     halo_radius : float
         Halo photometry uses the pixels within this distance of the target (its stamp is
         the square around them) [px].
@@ -161,6 +194,15 @@ class PhotometrySettings:
     linpsf_bleed_margin: int = 2
     linpsf_saturated_tmag: float = 7.5
     linpsf_fit_shifts: bool = True
+    psf_positions: str = "sector"
+    psf_drift: bool = True
+    psf_offset_light: float = 0.2
+    psf_offset_coverage: float = 0.5
+    psf_max_offset_stars: int = 3
+    psf_max_offset: float = 2.0
+    psf_max_iterations: int = 20
+    psf_tolerance: float = 1e-3
+    psf_fit_cadences: int = 200
     halo_radius: float = 20.0
     halo_saturation_fraction: float = 0.5
     halo_bleed_margin: int = 2

@@ -397,6 +397,40 @@ class LinPSFPhotometry(BasePhotometry):
         grown = ndimage.binary_dilation(full.reshape(br1 - br0, bc1 - bc0), structure=structure)
         return grown.ravel()
 
+    def _fit_pixels(self):
+        """The fit region without its saturated pixels (sets :attr:`region`).
+
+        Returns
+        -------
+        box : (int, int, int, int)
+            The region's bounding box on the stamp.
+        pixels : ndarray of bool
+            The fit's pixels on the box (row-major).
+        blocks
+            The cadence blocks of the box (:meth:`BasePhotometry.time_blocks`).
+        typical : ndarray
+            Typical variance of each of the fit's pixels.
+        """
+        region = self._fit_region()
+        box = bounding_box(region)
+        br0, br1, bc0, bc1 = box
+        pixels = region[br0:br1, bc0:bc1].ravel()
+        blocks = self.time_blocks(box)
+        typical, peak = self._pixel_statistics(blocks, pixels)
+        saturated = self._saturated(box, pixels, peak)
+        self.n_saturated = int((saturated & pixels).sum())
+        if self.n_saturated:
+            typical = typical[~saturated[pixels]]
+            pixels = pixels & ~saturated
+            if not pixels.any():
+                raise PhotometryError(
+                    f"TIC {self.starid}: every pixel of the fit region is saturated"
+                )
+            region = np.zeros_like(region)
+            region[br0:br1, bc0:bc1] = pixels.reshape(br1 - br0, bc1 - bc0)
+        self.region = region
+        return box, pixels, blocks, typical
+
     def _second_pass(
         self,
         coefs: np.ndarray,
@@ -471,27 +505,11 @@ class LinPSFPhotometry(BasePhotometry):
     def do_photometry(self) -> STATUS:
         """Fit the target and its neighbours on every cadence."""
         s = self.settings
-        region = self._fit_region()
-        box = bounding_box(region)
+        box, pixels, blocks, typical = self._fit_pixels()
         br0, br1, bc0, bc1 = box
         box_origin = (self.stamp[0] + br0, self.stamp[2] + bc0)
         box_shape = (br1 - br0, bc1 - bc0)
-        pixels = region[br0:br1, bc0:bc1].ravel()
-        blocks = self.time_blocks(box)
-        typical, peak = self._pixel_statistics(blocks, pixels)
-        saturated = self._saturated(box, pixels, peak)
-        self.n_saturated = int((saturated & pixels).sum())
-        if self.n_saturated:
-            keep = ~saturated[pixels]
-            typical = typical[keep]
-            pixels = pixels & ~saturated
-            if not pixels.any():
-                raise PhotometryError(
-                    f"TIC {self.starid}: every pixel of the fit region is saturated"
-                )
-            region = np.zeros_like(region)
-            region[br0:br1, bc0:bc1] = pixels.reshape(box_shape)
-        self.region = region
+        region = self.region
         idx, rows, cols, cat_flux, fitted, close = self._select_stars(
             pixels, box_origin, box_shape, typical
         )

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Methods that exist now, and those the todo list or the command line may name.
-IMPLEMENTED_METHODS = ("aperture", "linpsf", "halo")
+IMPLEMENTED_METHODS = ("aperture", "psf", "linpsf", "halo")
 KNOWN_METHODS = ("aperture", "psf", "linpsf", "halo")
 #: Name of the run summary in the output folder (the original's).
 SUMMARY_FILENAME = "summary.json"
@@ -56,13 +56,16 @@ def _method_class(method: str):
         from tessphot.photometry.linpsf import LinPSFPhotometry
 
         return LinPSFPhotometry
+    if method == "psf":
+        from tessphot.photometry.psf import PSFPhotometry
+
+        return PSFPhotometry
     if method == "halo":
         from tessphot.photometry.halo import HaloPhotometry
 
         return HaloPhotometry
     raise TessphotError(
-        f"photometry method {method!r} is not implemented yet (only "
-        f"{', '.join(IMPLEMENTED_METHODS)}; psf comes later)"
+        f"unknown photometry method {method!r} (one of {', '.join(IMPLEMENTED_METHODS)})"
     )
 
 
