@@ -8,6 +8,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tessphot.io import find_ffis
 from tessphot.simulate.config import SimulationConfig
@@ -40,19 +41,26 @@ def add_sector_arguments(
     parser.add_argument("--prf-dir", default=os.environ.get("TESSPHOT_PRF_DIR"))
 
 
-def ensure_simulated(args: argparse.Namespace) -> Path:
+def ensure_simulated(args: argparse.Namespace, **overrides: Any) -> Path:
     """Simulate the sector of the options into ``--folder`` unless it already holds FFIs;
-    returns the folder."""
+    returns the folder.
+
+    ``overrides`` are further :class:`SimulationConfig` fields (e.g. ``origin``,
+    ``extra_stars``); a folder that holds FFIs is kept as it is, whatever they say.
+    """
     folder = Path(args.folder)
     if folder.is_dir() and find_ffis(folder):
         return folder
     config = SimulationConfig(
-        size=args.size,
-        cadences=args.cadences,
-        stars=args.stars,
-        bright=args.bright,
-        seed=args.seed,
-        prf_dir=args.prf_dir,
+        **{
+            "size": args.size,
+            "cadences": args.cadences,
+            "stars": args.stars,
+            "bright": args.bright,
+            "seed": args.seed,
+            "prf_dir": args.prf_dir,
+            **overrides,
+        }
     )
     began = time.perf_counter()
     simulate_sector(config, folder, progress=True)

@@ -43,6 +43,10 @@ class SimulationConfig:
     compress: bool = True
     #: Place the demo star (TIC 182092046) at the region's centre.
     demo_star: bool = False
+    #: Stars placed on the region: ``(starid, tmag, row, col)`` [science-area px], or
+    #: ``(starid, tmag, row, col, signal)`` with ``signal`` a mapping that replaces the
+    #: star's drawn signal, e.g. ``{"kind": "transit", "amplitude": 0.004, "period": 2.5,
+    #: "duration": 0.15}`` (:func:`tessphot.simulate.variability.chosen_signal`).
     extra_stars: list = field(default_factory=list)
 
     def region(self) -> tuple[int, int, int, int]:

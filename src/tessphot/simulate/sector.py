@@ -15,8 +15,10 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -120,6 +122,21 @@ def _need(value, what: str):
     return value
 
 
+def _chosen_signals(extra_stars) -> dict[int, Mapping[str, Any]]:
+    """Star ID to the signal chosen for it: the optional fifth element of an extra star."""
+    chosen = {}
+    for star in extra_stars:
+        if len(star) not in (4, 5):
+            raise ValueError(
+                f"an extra star is (starid, tmag, row, col[, signal]), not {tuple(star)!r}"
+            )
+        if len(star) == 5 and star[4] is not None:
+            if not isinstance(star[4], Mapping):
+                raise ValueError(f"the signal of extra star {star[0]} must be a mapping")
+            chosen[int(star[0])] = star[4]
+    return chosen
+
+
 def _default_stars(region) -> int:
     """Default star count: ~0.06 stars per pixel brighter than Tmag 17 (a moderately
     crowded field), i.e. ~250 000 per CCD."""
@@ -132,7 +149,8 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
 
     The truth file (HDF5) holds: attributes with every setting; ``stars`` (TIC ID, RA/Dec at
     J2000 and at the sector epoch, proper motions, Tmag, Teff, mean flux [e-/s], reference
-    pixel position, injected signal parameters); per cadence ``time/tstart``, ``time/tstop``
+    pixel position); ``signals`` (the injected signal of each star: drawn, or chosen for an
+    extra star, ``config.extra_stars``); per cadence ``time/tstart``, ``time/tstop``
     [TJD], ``time/barycorr`` [d], ``time/ffiindex``, ``time/quality``; ``jitter`` (row shift,
     column shift [px], rotation [rad] about ``jitter.attrs['centre']``); ``flux`` (cadence,
     star) true mean flux in each exposure [e-/s]; ``row``, ``col`` (cadence, star) true
@@ -170,7 +188,8 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
     m = CATALOG_MARGIN
     n_region = config.stars if config.stars is not None else _default_stars(region)
     grown = ((r1 - r0 + 2 * m) * (c1 - c0 + 2 * m)) / ((r1 - r0) * (c1 - c0))
-    include = list(config.extra_stars)
+    include = [tuple(star[:4]) for star in config.extra_stars]
+    chosen = _chosen_signals(config.extra_stars)
     if config.demo_star:
         include.append((DEMO_STAR_TIC, DEMO_STAR_TMAG, (r0 + r1) / 2 - 0.3, (c0 + c1) / 2 + 0.2))
     epoch = geometry.reference_tjd
@@ -190,6 +209,7 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
         field_ = _merge_fields(field_, bright)
     flux0 = tmag_to_flux(field_.tmag)
     signals = variability.draw_signals(rng, len(field_), config.variable_fraction, epoch)
+    signals = variability.with_chosen(signals, field_.starid, chosen, epoch, config.seed)
 
     # ---- Time stamps --------------------------------------------------------------------
     centre_ra, centre_dec = geometry.ccd_centre

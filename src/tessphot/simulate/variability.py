@@ -6,7 +6,9 @@ exposure) can be evaluated exactly and at any time resolution.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -149,6 +151,112 @@ def draw_signals(rng: np.random.Generator, n: int, variable_fraction: float, t0:
             tab["period"][idx] > 0, tab["period"][idx], 1.0
         )
     return Signals(tab)
+
+
+#: Fields a chosen signal must give, per kind (the others default to 0; see
+#: :func:`chosen_signal`).
+REQUIRED_FIELDS = {
+    CONSTANT: (),
+    SINUSOID: ("amplitude", "period"),
+    TRANSIT: ("amplitude", "period", "duration"),
+    ECLIPSING_BINARY: ("amplitude", "period", "duration"),
+    RED_NOISE: ("amplitude", "tau"),
+}
+
+
+def chosen_signal(spec: Mapping[str, Any], t0: float, rng: np.random.Generator) -> np.void:
+    """One star's signal given as a mapping, in place of its drawn one.
+
+    Parameters
+    ----------
+    spec : mapping
+        ``kind`` (a name of :data:`KIND_NAMES` or its number) and fields of
+        :data:`SIGNAL_DTYPE` (``amplitude``, ``period`` [d], ``epoch`` [TJD], ``duration``
+        [d], ``secondary``, ``tau`` [d], ``seed``). Fields not given are 0, but for
+        ``epoch`` and a red noise's ``seed``, drawn.
+    t0 : float
+        The time the epochs are drawn from [TJD] (as :func:`draw_signals`).
+    rng : numpy.random.Generator
+        Draws a missing epoch as usual, uniformly within one period after ``t0``, and a red
+        noise's missing seed (a generator of the star's own, so that the simulation's
+        draws stay the same).
+
+    Returns
+    -------
+    numpy.void
+        The chosen signal (a row of :data:`SIGNAL_DTYPE`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind or field, a missing required field, or a period, duration or
+        timescale that is not positive.
+    """
+    names = {name: kind for kind, name in KIND_NAMES.items()}
+    raw = spec.get("kind")
+    kind = names.get(raw) if isinstance(raw, str) else raw
+    if kind not in KIND_NAMES:
+        raise ValueError(f"signal kind must be one of {', '.join(names)}, not {raw!r}")
+    unknown = set(spec) - set(SIGNAL_DTYPE.names)
+    if unknown:
+        raise ValueError(f"unknown signal field(s) {', '.join(sorted(unknown))}")
+    missing = [f for f in REQUIRED_FIELDS[kind] if f not in spec]
+    if missing:
+        raise ValueError(f"a {KIND_NAMES[kind]} signal needs {', '.join(missing)}")
+    for name in ("period", "duration", "tau"):
+        if name in spec and not float(spec[name]) > 0:
+            raise ValueError(f"signal {name} must be positive, not {spec[name]!r}")
+    row = np.zeros((), dtype=SIGNAL_DTYPE)
+    for name in SIGNAL_DTYPE.names:
+        if name != "kind" and name in spec:
+            row[name] = spec[name]
+    row["kind"] = kind
+    if "epoch" not in spec:
+        row["epoch"] = t0 + rng.uniform(0, 1) * (row["period"] if row["period"] > 0 else 1.0)
+    if kind == RED_NOISE and "seed" not in spec:
+        row["seed"] = rng.integers(0, 2**62)
+    return row[()]
+
+
+def with_chosen(
+    signals: Signals,
+    starids: np.ndarray,
+    chosen: Mapping[int, Mapping[str, Any]],
+    t0: float,
+    seed: int,
+) -> Signals:
+    """The drawn signals with those of some stars replaced by chosen ones.
+
+    Parameters
+    ----------
+    signals : Signals
+        The drawn signals, one per star.
+    starids : numpy.ndarray
+        The stars' IDs, in the order of ``signals``.
+    chosen : mapping
+        Star ID to its signal (:func:`chosen_signal`).
+    t0 : float
+        The time the epochs are drawn from [TJD].
+    seed : int
+        The simulation's seed: a missing epoch is drawn by a generator seeded with it and
+        the star's ID, apart from the simulation's own draws.
+
+    Returns
+    -------
+    Signals
+        ``signals`` itself when nothing is chosen, else new signals.
+    """
+    if not chosen:
+        return signals
+    table = signals.table.copy()
+    index = {int(s): i for i, s in enumerate(starids)}
+    for starid, spec in chosen.items():
+        if int(starid) not in index:
+            raise ValueError(f"no star {starid} for the chosen signal")
+        i = index[int(starid)]
+        own = np.random.default_rng([int(seed), int(starid)])
+        table[i] = chosen_signal(spec, t0, own)
+    return Signals(table)
 
 
 def _sinusoid(tab, t):
