@@ -62,7 +62,7 @@ from tessphot.photometry.run import IMPLEMENTED_METHODS, format_summary, run_pho
 from tessphot.photometry.scoring import StarScore, score_sector
 from tessphot.settings import load_settings
 from tessphot.tasks import TODO_FILENAME
-from tessphot.tasks.manager import HALO_SWITCH_TEXT
+from tessphot.tasks.manager import SWITCH_TEXT
 
 #: Simulated sector, camera and CCD.
 SECTOR, CAMERA, CCD = 1, 1, 4
@@ -205,12 +205,13 @@ def _diagnostics(folder: Path, starids: Sequence[int]) -> dict[int, dict[str, An
 
 
 def _reason(diag: Mapping[str, Any], folder: Path) -> str:
-    """Why the automatic choice used its method: the logged switch to halo photometry (or
-    the light curve's ``HALO_WHY``), else the first warning or error."""
+    """Why the automatic choice used its method: the logged switch of method (or the light
+    curve's ``HALO_WHY`` / ``PSF_WHY``), else the first warning or error."""
     errors = [e for e in (diag.get("errors") or "").splitlines() if e]
+    switched = SWITCH_TEXT.split("{}")[0]
     for line in errors:
-        if HALO_SWITCH_TEXT in line:
-            start, end = line.find("(", line.find(HALO_SWITCH_TEXT)), line.rfind(")")
+        if switched in line:
+            start, end = line.find("(", line.find(switched)), line.rfind(")")
             if 0 <= start < end:
                 return line[start + 1 : end]
     lightcurve = diag.get("lightcurve")
@@ -218,7 +219,8 @@ def _reason(diag: Mapping[str, Any], folder: Path) -> str:
         path = Path(lightcurve)
         path = path if path.is_absolute() else folder / "lightcurves" / path
         if path.is_file():
-            why = fits.getheader(path, 0).get("HALO_WHY")
+            header = fits.getheader(path, 0)
+            why = header.get("HALO_WHY") or header.get("PSF_WHY")
             if why:
                 return str(why)
     return errors[0] if errors else ""

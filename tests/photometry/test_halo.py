@@ -8,10 +8,10 @@ from astropy.io import fits
 
 from tessphot.photometry.base import clear_cache
 from tessphot.photometry.halo import HaloPhotometry, segments, total_variation, tv_weights
-from tessphot.photometry.run import photometry_task
+from tessphot.photometry.run import SPILL_METHODS, photometry_task
 from tessphot.simulate.truth import read_truth
 from tessphot.tasks import STATUS
-from tessphot.tasks.manager import HALO_SWITCH_TEXT
+from tessphot.tasks.manager import SWITCH_TEXT
 
 
 @pytest.fixture(autouse=True)
@@ -83,22 +83,42 @@ def test_saturated_star_against_truth(halo_sector, bright_starid):
         assert np.all(maps[:, ~phot.halo] == 0)
 
 
-def test_weightmap_written_and_automatic_switch(halo_sector, bright_starid):
-    """Automatic choice: aperture where the star fits, halo (switch logged, reason in the
-    header, weight map in WEIGHTMAP) where its bleed runs off the data."""
+@pytest.mark.parametrize("spill_method", ["linpsf", "halo"])
+def test_automatic_switch(halo_sector, bright_starid, spill_method):
+    """Automatic choice: aperture (OK) where the star fits; where its bleed runs off the data,
+    the ``spill_method`` (switch logged, reason in the header; halo's weight map in
+    WEIGHTMAP)."""
     where, folder = halo_sector
     task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
-    result = photometry_task(task, folder, folder / "lc")
-    switched = any(HALO_SWITCH_TEXT in e for e in result["details"]["errors"])
-    assert result["method_used"] == ("halo" if where == "edge" else "aperture")
-    assert switched == (where == "edge")
-    assert result["status"] in (STATUS.OK, STATUS.WARNING)
+    settings = {"spill_method": spill_method}
+    result = photometry_task(task, folder, folder / spill_method, settings=settings)
+    text = SWITCH_TEXT.format(SPILL_METHODS[spill_method])
+    switched = [e for e in result["details"]["errors"] if text in e]
+    assert result["method_used"] == (spill_method if where == "edge" else "aperture")
+    assert bool(switched) == (where == "edge")
+    assert result["status"] == STATUS.OK
     forced = photometry_task(task, folder, folder / "forced", method="aperture")
     assert forced["method_used"] == "aperture"
     if where == "edge":
+        assert "bleed column runs off the data" in switched[0]
+        assert forced["status"] == STATUS.WARNING  # the forced aperture loses light
         path = folder / result["details"]["filepath_lightcurve"]
         with fits.open(path) as hdul:
-            assert hdul[0].header["PHOTMET"] == "halo"
-            assert "data" in hdul[0].header["HALO_WHY"]
-            weights = hdul["WEIGHTMAP"].data["WEIGHTMAP"]
-            np.testing.assert_allclose(weights.sum(axis=(1, 2)), 1.0, rtol=1e-5)
+            header = hdul[0].header
+            assert header["PHOTMET"] == spill_method
+            if spill_method == "halo":
+                assert "bleed" in header["HALO_WHY"]
+                weights = hdul["WEIGHTMAP"].data["WEIGHTMAP"]
+                np.testing.assert_allclose(weights.sum(axis=(1, 2)), 1.0, rtol=1e-5)
+            else:
+                assert "bleed" in header["PSF_WHY"] and header["PSF_SHFT"]
+
+
+def test_invalid_spill_method_is_a_clear_error(halo_sector, bright_starid):
+    where, folder = halo_sector
+    if where != "edge":
+        pytest.skip("only a spilling star switches")
+    task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
+    result = photometry_task(task, folder, folder / "bad", settings={"spill_method": "psf"})
+    assert result["status"] == STATUS.ERROR
+    assert any("spill_method" in e for e in result["details"]["errors"])

@@ -53,7 +53,8 @@ from typing import Any
 
 import numpy as np
 
-from tessphot.constants import tmag_to_flux
+from tessphot.constants import SATURATED_RATE, tmag_to_flux
+from tessphot.io.errors import TessphotError
 from tessphot.lightcurve import aperture_image
 from tessphot.lightcurve.diagnostics import mask_diagnostics
 from tessphot.photometry.base import (
@@ -69,9 +70,9 @@ from tessphot.photometry.k2p2 import (
     settings_from_mapping,
     skip_targets,
 )
+from tessphot.photometry.linpsf import LinPSFPhotometry
 from tessphot.photometry.scene import ApertureLight, aperture_light
 from tessphot.prepare.flags import PixelFlags
-from tessphot.prf import AnalyticPRF
 from tessphot.tasks.status import STATUS
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class AperturePhotometry(BasePhotometry):
         self.minimum_aperture_used = False
         self.optimised = False
         self.motion_corrected = False
+        self.positions_fitted = False
         self.light: ApertureLight | None = None
         self._background_used: np.ndarray | None = None
         #: Why the target's light spills off the stamp or the data (None: it does not):
@@ -209,21 +211,48 @@ class AperturePhotometry(BasePhotometry):
                 return mask, STATUS.OK
             grow = {side: s.stamp_grow if hit else 0 for side, hit in touching.items()}
             if not self.resize_stamp(**grow):
-                # Light of the star lost off the data: the mask's light on the stamp's edge
-                # (the original's criterion, relative to the catalogue flux).
-                edge = mask_diagnostics(mask, image)["edge_flux"] / tmag_to_flux(self.tmag)
-                if edge > s.halo_edge_flux:
-                    self.spill_reason = f"{edge:.1%} of the flux on the data edge"
-                logger.warning(
-                    "TIC %d: the aperture reaches the edge of the data and cannot grow",
-                    self.starid,
-                )
-                return mask, STATUS.WARNING
+                return mask, self._at_data_edge(mask, image)
         self.spill_reason = "too many stamp resizes"
         raise PhotometryError(
             f"TIC {self.starid}: Too many stamp resizes: the aperture still touches the edge "
             f"of the stamp {self.stamp} after {attempts} attempts"
         )
+
+    def _at_data_edge(self, mask: np.ndarray, image: np.ndarray) -> STATUS:
+        """Status of an aperture that reaches the edge of the data (sets
+        :attr:`spill_reason` when the target's light spills off it).
+
+        The light spills when a saturated pixel of the mask lies on that edge (a bleed
+        column runs off the data: its charge is lost in amounts that change with the
+        pointing) or when the mask's light on the edge exceeds ``halo_edge_flux`` of the
+        catalogue flux (the original's criterion). Otherwise only the PRF's wings reach
+        beyond the data, and the motion correction, which integrates the PRF over the
+        aperture, accounts for them: the aperture is OK. Without the motion correction:
+        WARNING.
+        """
+        s = self.settings
+        edge_pixels = np.zeros_like(mask)
+        edge_pixels[[0, -1], :] = True
+        edge_pixels[:, [0, -1]] = True
+        with np.errstate(invalid="ignore"):
+            saturated = image >= s.saturation_fraction * SATURATED_RATE
+        edge = mask_diagnostics(mask, image)["edge_flux"] / tmag_to_flux(self.tmag)
+        if np.any(mask & edge_pixels & saturated):
+            self.spill_reason = "a bleed column runs off the data"
+        elif edge > s.halo_edge_flux:
+            self.spill_reason = f"{edge:.1%} of the flux on the data edge"
+        if self.spill_reason is None and self._motion_correction_applies():
+            logger.info(
+                "TIC %d: the aperture reaches the edge of the data; the motion correction "
+                "accounts for the PRF's light beyond it (%.2g of the flux on the edge)",
+                self.starid,
+                edge,
+            )
+            return STATUS.OK
+        logger.warning(
+            "TIC %d: the aperture reaches the edge of the data and cannot grow", self.starid
+        )
+        return STATUS.WARNING
 
     def do_photometry(self) -> STATUS:
         """Find the aperture and extract the light curve."""
@@ -333,6 +362,7 @@ class AperturePhotometry(BasePhotometry):
             **self.k2p2.header_keywords(),
             "AP_CONT": (self.contamination, "AP contamination"),
             "AP_MCORR": (self.motion_corrected, "flux corrected for the pointing motion"),
+            "AP_MPOS": (self.positions_fitted, "target positions fitted (saturated target)"),
             "AP_PRF": (self.prf.short_name, "PRF model of the motion correction"),
             "AP_OPTIM": (self.optimised, "aperture optimised for the 1-h noise"),
             "AP_K2PIX": (int(self.k2p2_mask.sum()), "pixels in the K2P2 mask"),
@@ -348,7 +378,7 @@ class AperturePhotometry(BasePhotometry):
             return False
         if self.tmag < self.k2p2.saturation_limit and not self.settings.motion_correction_saturated:
             return False
-        if isinstance(self.prf, AnalyticPRF) and not self.data.simulated:
+        if not self.prf_trusted:
             logger.info(
                 "TIC %d: no motion correction with the analytic PRF on real data (set "
                 "[photometry] prf_dir to the SPOC PRF models)",
@@ -357,12 +387,47 @@ class AperturePhotometry(BasePhotometry):
             return False
         return True
 
+    def _fitted_positions(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The saturated target's positions per cadence from a linear PSF fit of its wings
+        with fitted shifts (:class:`LinPSFPhotometry`), or None when that fit has no shifts
+        or fails.
+
+        A saturated star's large aperture has much of its light on its edge, so the jitter
+        model's errors (~0.002 px, changing at every momentum dump) would move its light by
+        1e-5-1e-4; the wings' fit follows the star to ~0.0005 px.
+        """
+        wings = LinPSFPhotometry.sharing(self)
+        try:
+            wings.do_photometry()
+        except TessphotError as err:
+            logger.info(
+                "TIC %d: no fitted positions for the motion correction: %s", self.starid, err
+            )
+            return None
+        if not wings.method_keywords.get("PSF_SHFT", (False,))[0]:
+            return None
+        rows = wings.lightcurve["centroid_row"]
+        cols = wings.lightcurve["centroid_column"]
+        known = np.isfinite(rows) & np.isfinite(cols)
+        return np.where(known, rows, self.row_t), np.where(known, cols, self.col_t)
+
     def _aperture_light(self, mask: np.ndarray) -> ApertureLight:
         """The light of the target and of the catalogued stars near the stamp in ``mask``,
-        per cadence (positions from the jitter model, fluxes from the catalogue)."""
+        per cadence (positions from the jitter model, the saturated target's from
+        :meth:`_fitted_positions`; fluxes from the catalogue)."""
         idx = self.stars_reaching(self.stamp_origin, self.stamp_shape)
         stars = self.data.stars
         rows, cols = self.data.motion.positions(stars.row[idx], stars.col[idx], self.data.time)
+        self.positions_fitted = False
+        if (
+            self.tmag < self.k2p2.saturation_limit
+            and self.settings.motion_positions_saturated
+            and self._motion_correction_applies()
+        ):
+            fitted = self._fitted_positions()
+            if fitted is not None:
+                rows[:, 0], cols[:, 0] = fitted
+                self.positions_fitted = True
         return aperture_light(
             self.prf,
             mask,

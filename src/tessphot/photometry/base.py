@@ -55,7 +55,7 @@ from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK
 from tessphot.photometry.scene import PRF_REACH, ccd_prf
 from tessphot.prepare.cube import PreparedCube, hdf5_name, prepared_files
 from tessphot.prepare.motion import MotionModel, wcs_from_string
-from tessphot.prf import PRFModel
+from tessphot.prf import AnalyticPRF, PRFModel
 from tessphot.tasks.status import HAS_LIGHTCURVE, STATUS
 from tessphot.timing import (
     GeocentreEphemeris,
@@ -98,6 +98,11 @@ QUALITY_BACKGROUND_SHENANIGANS = 256
 #: Root of tessphot's loggers: warnings and errors logged below it during a task are the
 #: task's ``errors``.
 PACKAGE_LOGGER = "tessphot"
+
+
+#: Most characters of the reason for an automatic switch of method kept in its header card
+#: (``HALO_WHY``, ``PSF_WHY``; the card holds its comment too).
+SWITCH_REASON_LENGTH = 46
 
 
 class PhotometryError(TessphotError):
@@ -835,6 +840,13 @@ class BasePhotometry:
             prf_cache=s.prf_cache,
             prf_url=s.prf_url,
         )
+
+    @property
+    def prf_trusted(self) -> bool:
+        """Whether the PRF describes the stars' wings well enough for what is built on them
+        (the motion correction, a fit of a saturated star's wings): a SPOC model, or the
+        analytic PRF on data simulated with it (on real stars it is too crude)."""
+        return not (isinstance(self.prf, AnalyticPRF) and not self.data.simulated)
 
     @property
     def read_noise(self) -> float:

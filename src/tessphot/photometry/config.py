@@ -48,6 +48,16 @@ class PhotometrySettings:
         while the aperture holds the whole bleed, the light it collects of each column is
         what the PRF puts into the aperture's pixels of that column, and the correction
         holds.
+    motion_positions_saturated : bool
+        The saturated target's positions in the motion correction come from a linear PSF
+        fit of its wings with fitted shifts instead of the jitter model (whose ~0.002-px
+        errors move a large aperture's light by 1e-5-1e-4).
+    saturation_fraction : float
+        A pixel whose brightest good cadence (or mean, for the aperture's edge) reaches this
+        fraction of a full pixel's flux (the full well in every 2-s frame) is saturated:
+        linear and PSF photometry leave it out of their fits (the PRF does not describe it),
+        and an aperture with such a pixel on the edge of the data has its bleed column
+        running off the data.
     prf_dir : str
         Folder of SPOC PRF models for the motion correction and the contamination; empty:
         the PRF the prepare stage used (recorded in the HDF5 file), ``"analytic"``: the
@@ -89,10 +99,6 @@ class PhotometrySettings:
         ... except on cadences where a straight line over that window does not describe
         them (residual chi-square this many standard deviations above its degrees of
         freedom): there every parameter stays free.
-    linpsf_saturation : float
-        Pixels of the fit region whose brightest good cadence reaches this fraction of a
-        full pixel's flux (the full well in every 2-s frame) are left out of the fit: the
-        PRF does not describe a saturated pixel or its bleed column.
     linpsf_bleed_margin : int
         ... widened by this many pixels along their column (the partly filled tips of the
         bleed columns) and by one across [px].
@@ -160,12 +166,19 @@ class PhotometrySettings:
     halo_max_iterations : int
         Most iterations of the weights' optimiser (L-BFGS-B) per part.
     halo_auto_tmag : float
-        The automatic choice switches to halo photometry only for targets at least this
-        bright whose aperture spills off the stamp or the data [Tmag].
+        The automatic choice switches from aperture photometry (to ``spill_method``) only
+        for targets at least this bright whose aperture spills off the stamp or the data
+        [Tmag].
     halo_edge_flux : float
-        ... and only when the light of the aperture's pixels on the edge of the data
+        ... and only when a saturated pixel of the aperture lies on the edge of the data
+        (its bleed column runs off), the light of the aperture's pixels on that edge
         exceeds this fraction of the catalogue flux (the original's edge-flux criterion), or
         the stamp needed too many resizes.
+    spill_method : str
+        The method the automatic choice switches to when a bright target's light spills off
+        the data: ``"linpsf"`` (the PRF fitted to its unsaturated wings, shifts fitted:
+        unbiased, with the noise of the wings' light; halo photometry instead where the
+        PRF is not trusted with the wings: the analytic PRF on real data) or ``"halo"``.
     """
 
     stamp_min_size: int = 15
@@ -178,6 +191,8 @@ class PhotometrySettings:
     background_used_fraction: float = 0.5
     motion_correction: bool = True
     motion_correction_saturated: bool = True
+    motion_positions_saturated: bool = True
+    saturation_fraction: float = 0.8
     prf_dir: str = ""
     prf_cache: str = ""
     prf_url: str = ""
@@ -190,7 +205,6 @@ class PhotometrySettings:
     linpsf_background: bool = True
     linpsf_smooth_hours: float = 6.0
     linpsf_smooth_sigma: float = 4.0
-    linpsf_saturation: float = 0.8
     linpsf_bleed_margin: int = 2
     linpsf_saturated_tmag: float = 7.5
     linpsf_fit_shifts: bool = True
@@ -213,6 +227,7 @@ class PhotometrySettings:
     halo_max_iterations: int = 200
     halo_auto_tmag: float = 6.0
     halo_edge_flux: float = 0.01
+    spill_method: str = "linpsf"
 
     def to_dict(self) -> dict[str, Any]:
         """All settings as a plain dict."""

@@ -56,6 +56,7 @@ from tessphot.constants import tmag_to_flux
 from tessphot.lightcurve import WeightMap, aperture_image
 from tessphot.photometry.base import (
     QUALITY_BACKGROUND_SHENANIGANS,
+    SWITCH_REASON_LENGTH,
     BasePhotometry,
     PhotometryError,
 )
@@ -67,9 +68,6 @@ logger = logging.getLogger(__name__)
 
 #: Version of this halo photometry (the ``HALO_VER`` header keyword).
 HALO_VERSION = "tessphot-tv-1"
-#: Most characters of the reason for an automatic switch kept in ``HALO_WHY`` (the card,
-#: with its comment, fits in 80 characters).
-HALO_WHY_LENGTH = 46
 #: The objective (``HALO_OBJ``): smooth total variation.
 HALO_OBJECTIVE = "tv"
 #: Fewest good cadences a segment needs for its weights to be optimised.
@@ -356,7 +354,7 @@ class HaloPhotometry(BasePhotometry):
         }
         if self.switch_reason:
             self.method_keywords["HALO_WHY"] = (
-                self.switch_reason[:HALO_WHY_LENGTH],
+                self.switch_reason[:SWITCH_REASON_LENGTH],
                 "automatic switch",
             )
         return STATUS.OK

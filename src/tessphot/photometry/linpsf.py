@@ -57,6 +57,7 @@ from tessphot.constants import SATURATED_RATE, tmag_to_flux
 from tessphot.lightcurve import aperture_image
 from tessphot.photometry.base import (
     QUALITY_BACKGROUND_SHENANIGANS,
+    SWITCH_REASON_LENGTH,
     BasePhotometry,
     PhotometryError,
     bounding_box,
@@ -262,12 +263,27 @@ class LinPSFPhotometry(BasePhotometry):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._start()
+
+    def _start(self) -> None:
         self.region: np.ndarray | None = None
         #: PRF-weighted fraction of the neighbours' light under the target (``PSF_CONT``).
         self.crowding = math.nan
         self.n_fitted = 0
         #: Pixels of the fit region left out as saturated.
         self.n_saturated = 0
+        self.method_keywords = {}
+        #: Why the automatic choice switched to this method (None: it did not).
+        self.switch_reason: str | None = None
+
+    @classmethod
+    def sharing(cls, other: BasePhotometry) -> LinPSFPhotometry:
+        """The same method on another method's target: its data, stamp and settings, nothing
+        read again (for a method that needs a PSF fit of its target)."""
+        new = cls.__new__(cls)
+        new.__dict__.update(other.__dict__)
+        new._start()
+        return new
 
     def _fit_region(self) -> np.ndarray:
         """Pixels of the stamp within the fit radius of the target that hold data."""
@@ -391,7 +407,7 @@ class LinPSFPhotometry(BasePhotometry):
         bleed columns) and by one pixel across."""
         br0, br1, bc0, bc1 = box
         full = np.zeros(pixels.size, dtype=bool)
-        full[pixels] = peak >= self.settings.linpsf_saturation * SATURATED_RATE
+        full[pixels] = peak >= self.settings.saturation_fraction * SATURATED_RATE
         margin = int(self.settings.linpsf_bleed_margin)
         structure = np.ones((2 * margin + 1, 3), dtype=bool)
         grown = ndimage.binary_dilation(full.reshape(br1 - br0, bc1 - bc0), structure=structure)
@@ -613,9 +629,14 @@ class LinPSFPhotometry(BasePhotometry):
             "PSF_NFIX": (int((~fitted).sum()), "neighbours subtracted at catalogue flux"),
             "PSF_NPIX": (n_pix, "pixels in the fit"),
             "PSF_NSAT": (self.n_saturated, "saturated pixels left out of the fit"),
-            "PSF_SHFT": (bool(shifts), "target's shifts fitted (saturated core left out)"),
+            "PSF_SHFT": (bool(shifts), "target shifts fitted (saturated core left out)"),
             "PSF_PRF": (self.prf.short_name, "PRF model"),
         }
+        if self.switch_reason:
+            self.method_keywords["PSF_WHY"] = (
+                self.switch_reason[:SWITCH_REASON_LENGTH],
+                "automatic switch",
+            )
         return STATUS.OK
 
     def aperture_image(self) -> np.ndarray:

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tessphot.io.errors import TessphotError
 from tessphot.paths import output_folder as default_output_folder
 from tessphot.photometry.base import capture_warnings
+from tessphot.photometry.config import photometry_settings
 from tessphot.tasks import STATUS, TODO_FILENAME, TaskManager
-from tessphot.tasks.manager import HALO_SWITCH_TEXT
+from tessphot.tasks.manager import SWITCH_TEXT
 from tessphot.tasks.status import HAS_LIGHTCURVE
 
 if TYPE_CHECKING:
@@ -69,13 +70,20 @@ def _method_class(method: str):
     )
 
 
+#: Methods the automatic choice can switch to when a bright target spills off the data, and
+#: their names in the logged switch.
+SPILL_METHODS = {"linpsf": "linear PSF", "halo": "Halo"}
+
+
 class _SpillError(Exception):
     """The automatic choice's aperture photometry of a bright target spilled off the stamp
-    or the data: switch to halo photometry."""
+    or the data: switch to the ``spill_method``."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, prf_trusted: bool) -> None:
         super().__init__(reason)
         self.reason = reason
+        #: Whether the PRF can carry a fit of the target's wings (:attr:`prf_trusted`).
+        self.prf_trusted = prf_trusted
 
 
 def _run_method(
@@ -104,7 +112,7 @@ def _run_method(
         stamp or the data (:attr:`AperturePhotometry.spill_reason`) raises
         :class:`_SpillError` instead of giving a result.
     switch_reason : str, optional
-        Why the automatic choice switched to halo photometry (into its header).
+        Why the automatic choice switched method (into its header).
 
     Returns
     -------
@@ -134,10 +142,10 @@ def _run_method(
             status = phot.photometry()
         except TessphotError:
             if spills and getattr(phot, "spill_reason", None):
-                raise _SpillError(phot.spill_reason) from None
+                raise _SpillError(phot.spill_reason, phot.prf_trusted) from None
             raise
         if spills and getattr(phot, "spill_reason", None):
-            raise _SpillError(phot.spill_reason)
+            raise _SpillError(phot.spill_reason, phot.prf_trusted)
         if status in HAS_LIGHTCURVE:
             phot.save_lightcurve()
             if plot:
@@ -167,10 +175,11 @@ def photometry_task(
         ``sector``, ``camera``, ``ccd``, ``cadence``, ``datasource``, ``method``).
     input_folder, output_folder : path-like
     method : str, optional
-        Force a method (else the task's, else automatic: aperture, switched to halo
-        photometry for targets of Tmag <= ``halo_auto_tmag`` whose aperture spills off the
-        stamp or the data; the switch and its reason are logged into the errors and the
-        reason into the header, ``HALO_WHY``).
+        Force a method (else the task's, else automatic: aperture, switched to the
+        ``spill_method`` (linear PSF on the wings, or halo photometry) for targets of Tmag
+        <= ``halo_auto_tmag`` whose aperture spills off the stamp or the data; the switch
+        and its reason are logged into the errors and the reason into the header,
+        ``PSF_WHY`` or ``HALO_WHY``).
     plot : bool
         Write the diagnostic plots.
     version : int
@@ -210,10 +219,20 @@ def photometry_task(
             try:
                 status, details = _run_method(chosen, task, automatic=automatic, **options)
             except _SpillError as spill:
-                logger.warning(
-                    "TIC %s: %s (%s)", task.get("starid"), HALO_SWITCH_TEXT, spill.reason
-                )
-                chosen = "halo"
+                chosen = photometry_settings(settings).spill_method
+                if chosen not in SPILL_METHODS:
+                    raise TessphotError(
+                        f"invalid setting spill_method = {chosen!r} (one of "
+                        f"{', '.join(SPILL_METHODS)})"
+                    ) from None
+                if chosen == "linpsf" and not spill.prf_trusted:
+                    logger.info(
+                        "TIC %s: no SPOC PRF for a fit of the wings: halo photometry instead",
+                        task.get("starid"),
+                    )
+                    chosen = "halo"
+                text = SWITCH_TEXT.format(SPILL_METHODS[chosen])
+                logger.warning("TIC %s: %s (%s)", task.get("starid"), text, spill.reason)
                 status, details = _run_method(chosen, task, switch_reason=spill.reason, **options)
         except TessphotError as err:
             status = STATUS.ERROR

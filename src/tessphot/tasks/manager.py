@@ -74,8 +74,9 @@ CONSTRAINT_KEYS = (
 )
 #: Columns added to ``diagnostics`` by later versions of the original; added to old files.
 _DIAGNOSTICS_MIGRATIONS = {"edge_flux": "REAL", "worker_wait_time": "REAL"}
-#: Error text with which the original recorded an automatic switch to Halo photometry.
-HALO_SWITCH_TEXT = "Automatically switched to Halo photometry"
+#: Error text recording an automatic switch of method (the original's, for Halo photometry).
+SWITCH_TEXT = "Automatically switched to {} photometry"
+HALO_SWITCH_TEXT = SWITCH_TEXT.format("Halo")
 
 
 def build_constraints(table: str = "todolist", **constraints: Any) -> tuple[str, list[Any]]:
