@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from tessphot.constants import SATURATED_RATE
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.base import clear_cache
 from tessphot.photometry.config import PhotometrySettings
@@ -206,3 +207,23 @@ def test_saturated_star_is_fitted_on_its_wings(halo_sector, bright_starid):
     assert scatter < 1.5
     assert abs(level - 1) < 0.01
     assert position_error < 0.01  # the fitted shifts follow the star
+
+
+def test_stars_on_the_bleed_are_skipped(halo_sector, bright_starid):
+    """The catalogued stars on the saturated target's saturated pixels and bleed columns are
+    its skip targets (their own photometry would measure the target's bleed)."""
+    where, folder = halo_sector
+    with LinPSFPhotometry(bright_starid, folder, folder / "lc", 1, 1, 4) as phot:
+        assert phot.photometry() == STATUS.OK
+        cat = phot.catalog
+        full = phot.sumimage >= 0.8 * SATURATED_RATE
+        rows = np.floor(cat["row"] + 0.5).astype(int)
+        cols = np.floor(cat["column"] + 0.5).astype(int)
+        h, w = full.shape
+        inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+        on = np.zeros(rows.size, dtype=bool)
+        on[inside] = full[rows[inside], cols[inside]]
+        expected = {int(s) for s in cat["starid"][on]} - {bright_starid}
+        assert expected <= set(phot.skip_targets)
+        assert bright_starid not in phot.skip_targets
+        print(f"{where}: {len(phot.skip_targets)} skip targets, {len(expected)} on the bleed")

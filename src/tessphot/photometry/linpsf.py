@@ -62,6 +62,7 @@ from tessphot.photometry.base import (
     PhotometryError,
     bounding_box,
 )
+from tessphot.photometry.k2p2 import skip_targets
 from tessphot.photometry.scene import MIN_RELATIVE_LIGHT, mean_positions
 from tessphot.prepare.flags import PixelFlags
 from tessphot.prf import HALF_WIDTH, prf_images
@@ -401,17 +402,37 @@ class LinPSFPhotometry(BasePhotometry):
             return np.ones(int(pixels.sum())), peak
         return np.mean(medians, axis=0), peak
 
+    def _widen(self, saturated: np.ndarray) -> np.ndarray:
+        """Saturated pixels widened by ``linpsf_bleed_margin`` along their column (the partly
+        filled tips of bleed columns) and by one pixel across."""
+        margin = int(self.settings.linpsf_bleed_margin)
+        structure = np.ones((2 * margin + 1, 3), dtype=bool)
+        return ndimage.binary_dilation(saturated, structure=structure)
+
     def _saturated(self, box: tuple[int, int, int, int], pixels: np.ndarray, peak) -> np.ndarray:
         """Pixels of the box (row-major, as ``pixels``) that saturate on some good cadence,
-        widened by ``linpsf_bleed_margin`` along their column (the partly filled tips of
-        bleed columns) and by one pixel across."""
+        widened (:meth:`_widen`)."""
         br0, br1, bc0, bc1 = box
         full = np.zeros(pixels.size, dtype=bool)
         full[pixels] = peak >= self.settings.saturation_fraction * SATURATED_RATE
-        margin = int(self.settings.linpsf_bleed_margin)
-        structure = np.ones((2 * margin + 1, 3), dtype=bool)
-        grown = ndimage.binary_dilation(full.reshape(br1 - br0, bc1 - bc0), structure=structure)
-        return grown.ravel()
+        return self._widen(full.reshape(br1 - br0, bc1 - bc0)).ravel()
+
+    def _skip_targets(self, inseparable: np.ndarray) -> list[int]:
+        """The task's skip targets: neighbours too close to be told from the target and,
+        for a saturated target, the catalogued stars on its saturated pixels and bleed
+        columns anywhere on the stamp (their own photometry would measure the target)."""
+        skip = {int(x) for x in inseparable}
+        if self.n_saturated:
+            with np.errstate(invalid="ignore"):
+                full = self.sumimage >= self.settings.saturation_fraction * SATURATED_RATE
+            cat = self.catalog
+            skip.update(
+                skip_targets(
+                    self._widen(full), cat["starid"], cat["row"], cat["column"], self.starid
+                )
+            )
+        skip.discard(self.starid)
+        return sorted(skip)
 
     def _fit_pixels(self):
         """The fit region without its saturated pixels (sets :attr:`region`).
@@ -621,7 +642,7 @@ class LinPSFPhotometry(BasePhotometry):
         weighted = float(at_mean[0] @ total)
         self.crowding = float(at_mean[0] @ others) / weighted if weighted > 0 else math.nan
         self.contamination = 0.0
-        self.skip_targets = [int(x) for x in stars.starid[idx[close]]]
+        self.skip_targets = self._skip_targets(stars.starid[idx[close]])
         self.n_fitted = n_fit
         self.method_keywords = {
             "PSF_CONT": (self.crowding, "PRF-weighted light of neighbours"),

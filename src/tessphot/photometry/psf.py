@@ -931,7 +931,7 @@ class PSFPhotometry(LinPSFPhotometry):
         fit_rows[:, 0], fit_cols[:, 0] = centroid[:, 0], centroid[:, 1]
         self.crowding = self._crowding(scene, fit_rows, fit_cols, fluxes)
         self.contamination = 0.0
-        self.skip_targets = [int(x) for x in stars.starid[idx[close]]]
+        self.skip_targets = self._skip_targets(stars.starid[idx[close]])
         self.n_fitted = n_fit
         errors_rc = fit.errors() if fit.converged else np.full((q, 2), np.nan)
         self.method_keywords = {
