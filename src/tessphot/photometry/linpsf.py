@@ -114,10 +114,19 @@ def normal_equations(
     ok = np.isfinite(data) & np.isfinite(variance) & (variance > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         weight = np.where(ok, 1.0 / variance, 0.0)
+    normal, rhs, weighted = weighted_normal(design, np.where(ok, data, 0.0), weight)
+    return normal, rhs, weighted, ok
+
+
+def weighted_normal(
+    design: np.ndarray, data: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``A W A^T``, ``A W d`` and ``A W`` of a batch of problems (``design`` (n, k, p), finite
+    ``data`` (n, p), ``weight`` (n, p): each pixel's inverse variance, 0 to leave it out)."""
     weighted = design * weight[:, None, :]
     normal = weighted @ design.transpose(0, 2, 1)
-    rhs = np.einsum("nkp,np->nk", weighted, np.where(ok, data, 0.0))
-    return normal, rhs, weighted, ok
+    rhs = np.einsum("nkp,np->nk", weighted, data)
+    return normal, rhs, weighted
 
 
 def solve_normal(

@@ -63,6 +63,7 @@ from tessphot.photometry.linpsf import (
     LinPSFPhotometry,
     normal_equations,
     solve_normal,
+    weighted_normal,
 )
 from tessphot.photometry.scene import mean_positions
 from tessphot.prepare.flags import PixelFlags
@@ -121,9 +122,7 @@ def profile_fluxes(
     chi2 : ndarray, shape (n,)
         Weighted sum of the squared residuals.
     """
-    aw = design * weight[:, None, :]
-    normal = aw @ design.transpose(0, 2, 1)
-    rhs = np.einsum("nkp,np->nk", aw, data)
+    normal, rhs, _ = weighted_normal(design, data, weight)
     inverse = np.linalg.pinv(normal, rcond=RCOND, hermitian=True)
     coef = np.einsum("nkl,nl->nk", inverse, rhs)
     resid = data - np.einsum("nkp,nk->np", design, coef)
