@@ -428,18 +428,21 @@ class LinPSFPhotometry(BasePhotometry):
 
     def _skip_targets(self, inseparable: np.ndarray) -> list[int]:
         """The task's skip targets: neighbours too close to be told from the target and,
-        for a saturated target, the catalogued stars on its saturated pixels and bleed
-        columns anywhere on the stamp (their own photometry would measure the target)."""
+        for a saturated target, the catalogued stars on its own saturated pixels and bleed
+        columns (the saturated patches reaching its core; their own photometry would
+        measure the target), anywhere on the stamp."""
         skip = {int(x) for x in inseparable}
         if self.n_saturated:
             with np.errstate(invalid="ignore"):
                 full = self.sumimage >= self.settings.saturation_fraction * SATURATED_RATE
+            patches, _ = ndimage.label(self._widen(full))
+            h, w = self.stamp_shape
+            row, col = self.target_stamp_position
+            rr, cc = np.mgrid[0:h, 0:w]
+            core = np.hypot(rr - row, cc - col) <= SATURATED_FIT_RADIUS
+            own = np.isin(patches, np.unique(patches[core & (patches > 0)]))
             cat = self.catalog
-            skip.update(
-                skip_targets(
-                    self._widen(full), cat["starid"], cat["row"], cat["column"], self.starid
-                )
-            )
+            skip.update(skip_targets(own, cat["starid"], cat["row"], cat["column"], self.starid))
         skip.discard(self.starid)
         return sorted(skip)
 
