@@ -63,13 +63,17 @@ from tessphot.photometry.base import (
     bounding_box,
 )
 from tessphot.photometry.k2p2 import skip_targets
-from tessphot.photometry.scene import MIN_RELATIVE_LIGHT, mean_positions
+from tessphot.photometry.scene import mean_positions
 from tessphot.prepare.flags import PixelFlags
 from tessphot.prf import HALF_WIDTH, prf_images
 from tessphot.tasks.status import STATUS
 
 logger = logging.getLogger(__name__)
 
+#: Fixed stars putting less than this fraction of the target's light on the fit region are
+#: left out of the model (each costs a PRF image per cadence; the fit's noise is far above
+#: what they change).
+MIN_FIXED_LIGHT = 1.0e-4
 #: Fit radius of targets that may saturate: the whole PRF footprint, since their core and
 #: bleed columns are left out of the fit [px].
 SATURATED_FIT_RADIUS = HALF_WIDTH + 0.5
@@ -382,7 +386,7 @@ class LinPSFPhotometry(BasePhotometry):
                 rejected[j] = True
         distance = np.hypot(mean_rows - mean_rows[0], mean_cols - mean_cols[0])
         inseparable = rejected & (distance < s.linpsf_min_separation)
-        keep = fitted | (light >= MIN_RELATIVE_LIGHT * light[0])
+        keep = fitted | (light >= MIN_FIXED_LIGHT * light[0])
         return (
             idx[keep],
             rows[:, keep],

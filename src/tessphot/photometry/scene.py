@@ -43,8 +43,11 @@ from tessphot.prf import (
 #: cadence by cadence instead.
 GRID_MAX_POINTS = 64
 #: Other stars whose mean light in the aperture is below this fraction of the target's
-#: collected light are left out (they change the flux by less than this).
-MIN_RELATIVE_LIGHT = 1.0e-4
+#: collected light are left out (they change the flux by less than this). A saturated star
+#: reaches a few ppm in an hour, and the faint stars on the edge of its large aperture move
+#: tens of ppm of light in and out (1e-4 left them out: 50 ppm instead of 18 for a Tmag 5.4
+#: star, `benchmarks/bench_bright.py`).
+MIN_RELATIVE_LIGHT = 1.0e-6
 #: Stars this far outside the aperture can still put light into it [px]: the PRF's reach.
 PRF_REACH = HALF_WIDTH + 1
 
