@@ -286,6 +286,8 @@ class LinPSFPhotometry(BasePhotometry):
         self.n_fitted = 0
         #: Pixels of the fit region left out as saturated.
         self.n_saturated = 0
+        #: Good cadences whose flux is the first pass's (a parameter changing fast).
+        self.n_first_pass = 0
         self.method_keywords = {}
         #: Why the automatic choice switched to this method (None: it did not).
         self.switch_reason: str | None = None
@@ -528,6 +530,7 @@ class LinPSFPhotometry(BasePhotometry):
             gain = np.einsum("nl,nlm->nm", inverse[:, 0], target_cross)
             variance = inverse[:, 0, 0] + np.einsum("nk,nkl,nl->n", gain, smooth_cov, gain)
         done = np.all(np.isfinite(second), axis=1) & np.isfinite(variance) & ~fast
+        self.n_first_pass = int(np.sum(fast & self.data.good))
         target[done] = second[done]
         flux_err[done] = np.sqrt(np.clip(variance[done], 0.0, None))
         if s.linpsf_background:
@@ -666,6 +669,7 @@ class LinPSFPhotometry(BasePhotometry):
             "PSF_NFIX": (int((~fitted).sum()), "neighbours subtracted at catalogue flux"),
             "PSF_NPIX": (n_pix, "pixels in the fit"),
             "PSF_NSAT": (self.n_saturated, "saturated pixels left out of the fit"),
+            "PSF_NFST": (self.n_first_pass, "good cadences left at the first pass"),
             "PSF_SHFT": (bool(shifts), "target shifts fitted (saturated core left out)"),
             "PSF_PRF": (self.prf.short_name, "PRF model"),
         }
