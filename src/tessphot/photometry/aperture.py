@@ -52,6 +52,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from tessphot.constants import SATURATED_RATE, tmag_to_flux
 from tessphot.io.errors import TessphotError
@@ -75,6 +76,9 @@ from tessphot.photometry.scene import ApertureLight, aperture_light
 from tessphot.prepare.flags import PixelFlags
 from tessphot.tasks.status import STATUS
 
+#: A pixel of an aperture on the edge of the data at this fraction of a full pixel (or more)
+#: is a bleed column running off the data.
+SPILL_EDGE_FRACTION = 0.5
 logger = logging.getLogger(__name__)
 
 #: Seconds per hour: the timescale whose noise the aperture minimises.
@@ -156,6 +160,8 @@ class AperturePhotometry(BasePhotometry):
         self.optimised = False
         self.motion_corrected = False
         self.positions_fitted = False
+        #: Columns of bleeding off the data left out of the mask.
+        self.trimmed_columns = 0
         self.light: ApertureLight | None = None
         self._background_used: np.ndarray | None = None
         #: Why the target's light spills off the stamp or the data (None: it does not):
@@ -211,35 +217,50 @@ class AperturePhotometry(BasePhotometry):
                 return mask, STATUS.OK
             grow = {side: s.stamp_grow if hit else 0 for side, hit in touching.items()}
             if not self.resize_stamp(**grow):
-                return mask, self._at_data_edge(mask, image)
+                return self._at_data_edge(mask, image)
         self.spill_reason = "too many stamp resizes"
         raise PhotometryError(
             f"TIC {self.starid}: Too many stamp resizes: the aperture still touches the edge "
             f"of the stamp {self.stamp} after {attempts} attempts"
         )
 
-    def _at_data_edge(self, mask: np.ndarray, image: np.ndarray) -> STATUS:
-        """Status of an aperture that reaches the edge of the data (sets
+    def _at_data_edge(self, mask: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, STATUS]:
+        """The mask and status of an aperture that reaches the edge of the data (sets
         :attr:`spill_reason` when the target's light spills off it).
 
-        The light spills when a saturated pixel of the mask lies on that edge (a bleed
-        column runs off the data: its charge is lost in amounts that change with the
-        pointing) or when the mask's light on the edge exceeds ``halo_edge_flux`` of the
-        catalogue flux (the original's criterion). Otherwise only the PRF's wings reach
-        beyond the data, and the motion correction, which integrates the PRF over the
-        aperture, accounts for them: the aperture is OK. Without the motion correction:
-        WARNING.
+        Bleed columns running off the data (a pixel of the mask on that edge at
+        :data:`SPILL_EDGE_FRACTION` of a full pixel or more) lose charge in amounts that
+        change with the pointing. With ``trim_spilling_columns`` those columns (and one on
+        either side) leave the mask: every column left keeps its charge, so the motion
+        correction holds for the rest (:attr:`trimmed_columns`, ``AP_TRIM``). Otherwise, or
+        when nothing of the target's core would be left, the light spills. It also spills
+        when the mask's light on the edge exceeds ``halo_edge_flux`` of the catalogue flux
+        (the original's criterion). Where only the PRF's wings reach beyond the data, the
+        motion correction, which integrates the PRF over the aperture, accounts for them:
+        the aperture is OK. Without the motion correction: WARNING.
         """
         s = self.settings
         edge_pixels = np.zeros_like(mask)
         edge_pixels[[0, -1], :] = True
         edge_pixels[:, [0, -1]] = True
         with np.errstate(invalid="ignore"):
-            saturated = image >= s.saturation_fraction * SATURATED_RATE
+            spilling = mask & edge_pixels & (image >= SPILL_EDGE_FRACTION * SATURATED_RATE)
+        if spilling.any() and s.trim_spilling_columns and self._motion_correction_applies():
+            columns = np.flatnonzero(ndimage.binary_dilation(spilling.any(axis=0)))
+            trimmed = mask.copy()
+            trimmed[:, columns] = False
+            if trimmed.any():
+                mask, spilling = trimmed, trimmed & spilling
+                self.trimmed_columns = int(columns.size)
+                logger.info(
+                    "TIC %d: %d columns of bleeding off the data left out of the aperture",
+                    self.starid,
+                    columns.size,
+                )
         edge = mask_diagnostics(mask, image)["edge_flux"] / tmag_to_flux(self.tmag)
-        if np.any(mask & edge_pixels & saturated):
+        if spilling.any():
             self.spill_reason = "a bleed column runs off the data"
-        elif edge > s.halo_edge_flux:
+        elif edge > s.halo_edge_flux and not self.trimmed_columns:
             self.spill_reason = f"{edge:.1%} of the flux on the data edge"
         if self.spill_reason is None and self._motion_correction_applies():
             logger.info(
@@ -248,11 +269,11 @@ class AperturePhotometry(BasePhotometry):
                 self.starid,
                 edge,
             )
-            return STATUS.OK
+            return mask, STATUS.OK
         logger.warning(
             "TIC %d: the aperture reaches the edge of the data and cannot grow", self.starid
         )
-        return STATUS.WARNING
+        return mask, STATUS.WARNING
 
     def do_photometry(self) -> STATUS:
         """Find the aperture and extract the light curve."""
@@ -363,6 +384,7 @@ class AperturePhotometry(BasePhotometry):
             "AP_CONT": (self.contamination, "AP contamination"),
             "AP_MCORR": (self.motion_corrected, "flux corrected for the pointing motion"),
             "AP_MPOS": (self.positions_fitted, "target positions fitted (saturated target)"),
+            "AP_TRIM": (self.trimmed_columns, "columns bleeding off the data left out"),
             "AP_PRF": (self.prf.short_name, "PRF model of the motion correction"),
             "AP_OPTIM": (self.optimised, "aperture optimised for the 1-h noise"),
             "AP_K2PIX": (int(self.k2p2_mask.sum()), "pixels in the K2P2 mask"),
