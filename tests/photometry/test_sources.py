@@ -15,10 +15,11 @@ from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
 from tessphot.io.tpf import read_tpf
 from tessphot.photometry.base import clear_cache
-from tessphot.photometry.run import run_photometry
+from tessphot.photometry.run import photometry_task, run_photometry
 from tessphot.photometry.tpf_source import TPFData
 from tessphot.prepare.cube import PreparedCube
 from tessphot.prepare.run import prepare_photometry
+from tessphot.tasks import STATUS
 from tessphot.todo import make_todo
 
 TIC = 25155310
@@ -268,3 +269,35 @@ def test_cutout_light_curves(cutout_run, test_data):
     assert np.abs(diff_ms).max() < 1.0
     # A 6x6 cutout holds most, not all, of a saturated Tmag-5 star.
     assert 0.5 < ratio < 1.05
+
+
+def test_psf_methods_on_a_real_tpf(tpf_run, test_data, prf_dir, timing, tmp_path):
+    """Linear and nonlinear PSF photometry of the real TPF with the SPOC PRF. The TPF's WCS
+    puts TIC 25155310 0.3 px (in column) from where its PRF fits it: linear PSF photometry,
+    at that position, gets ~0.88 of the star's whole flux (SPOC's SAP_FLUX over FLFRCSAP);
+    PSF photometry fits the offset and gets the whole flux within 2 %."""
+    folder = tpf_run["folder"]
+    task = next(t for t in tpf_run["tasks"] if t["starid"] == TIC)
+    settings = {"prf_dir": str(prf_dir)}
+    with fits.open(test_data / "lightcurves" / SPOC_LC) as hdul:
+        spoc = hdul["LIGHTCURVE"].data
+        fraction = hdul[1].header["FLFRCSAP"]
+    ratios, headers = {}, {}
+    for method in ("linpsf", "psf"):
+        out = tmp_path / method
+        result = photometry_task(task, folder, out, method=method, settings=settings, timing=timing)
+        assert result["status"] == STATUS.OK and result["method_used"] == method
+        with fits.open(out / result["details"]["filepath_lightcurve"]) as hdul:
+            lc = hdul["LIGHTCURVE"].data
+            headers[method] = hdul[0].header
+        rows = np.searchsorted(spoc["CADENCENO"], lc["CADENCENO"])
+        whole = np.asarray(spoc["SAP_FLUX"][rows], dtype=float) / fraction
+        flux = np.asarray(lc["FLUX_RAW"], dtype=float)
+        good = np.isfinite(flux) & np.isfinite(whole)
+        assert good.mean() > 0.9
+        ratios[method] = float(np.median(flux[good] / whole[good]))
+    offset = headers["psf"]["PSF_DROW"], headers["psf"]["PSF_DCOL"]
+    print(f"flux / (SAP_FLUX / FLFRCSAP): {ratios}; PSF offset {offset[0]:.3f}, {offset[1]:.3f} px")
+    assert abs(ratios["psf"] - 1) < 0.02
+    assert 0.8 < ratios["linpsf"] < ratios["psf"]
+    assert -0.4 < offset[1] < -0.2 and abs(offset[0]) < 0.2
