@@ -49,6 +49,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -245,7 +246,7 @@ class AperturePhotometry(BasePhotometry):
         edge_pixels[:, [0, -1]] = True
         with np.errstate(invalid="ignore"):
             spilling = mask & edge_pixels & (image >= SPILL_EDGE_FRACTION * SATURATED_RATE)
-        if spilling.any() and s.trim_spilling_columns and self._motion_correction_applies():
+        if spilling.any() and s.trim_spilling_columns and self._motion_correction_applies:
             columns = np.flatnonzero(ndimage.binary_dilation(spilling.any(axis=0)))
             trimmed = mask.copy()
             trimmed[:, columns] = False
@@ -262,7 +263,7 @@ class AperturePhotometry(BasePhotometry):
             self.spill_reason = "a bleed column runs off the data"
         elif edge > s.halo_edge_flux and not self.trimmed_columns:
             self.spill_reason = f"{edge:.1%} of the flux on the data edge"
-        if self.spill_reason is None and self._motion_correction_applies():
+        if self.spill_reason is None and self._motion_correction_applies:
             logger.info(
                 "TIC %d: the aperture reaches the edge of the data; the motion correction "
                 "accounts for the PRF's light beyond it (%.2g of the flux on the edge)",
@@ -364,7 +365,7 @@ class AperturePhotometry(BasePhotometry):
         quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
         # -- the pointing motion: light moving in and out of the fixed aperture ----------
         self.light = self._aperture_light(mask)
-        if self._motion_correction_applies():
+        if self._motion_correction_applies:
             flux, scale = self.light.corrected(flux)
             flux_err = flux_err * scale
             self.motion_corrected = True
@@ -392,10 +393,11 @@ class AperturePhotometry(BasePhotometry):
         }
         return status
 
+    @cached_property
     def _motion_correction_applies(self) -> bool:
-        """Whether to correct the flux for the motion: asked for, an unsaturated target, and a
-        PRF good enough for it (a SPOC model; the analytic PRF only on simulated data made
-        with it, as it is too crude for real stars' wings)."""
+        """Whether to correct the flux for the motion: asked for (for a saturated target also
+        ``motion_correction_saturated``), and a PRF good enough for it (:attr:`prf_trusted`).
+        Decided once per target (its log line is given once)."""
         if not self.settings.motion_correction:
             return False
         if self.tmag < self.k2p2.saturation_limit and not self.settings.motion_correction_saturated:
@@ -444,7 +446,7 @@ class AperturePhotometry(BasePhotometry):
         if (
             self.tmag < self.k2p2.saturation_limit
             and self.settings.motion_positions_saturated
-            and self._motion_correction_applies()
+            and self._motion_correction_applies
         ):
             fitted = self._fitted_positions()
             if fitted is not None:
