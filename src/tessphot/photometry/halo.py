@@ -50,7 +50,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import ndimage, optimize
+from scipy import optimize
 
 from tessphot.constants import tmag_to_flux
 from tessphot.lightcurve import WeightMap, aperture_image
@@ -60,6 +60,7 @@ from tessphot.photometry.base import (
     BasePhotometry,
     PhotometryError,
 )
+from tessphot.prepare.background import grow_bleeds
 from tessphot.prepare.flags import PixelFlags
 from tessphot.prf import prf_images
 from tessphot.tasks.status import STATUS
@@ -222,9 +223,7 @@ class HaloPhotometry(BasePhotometry):
             raise PhotometryError(f"TIC {self.starid}: no data around the target")
         level = float(np.max(peak[usable]))
         saturated = usable & (peak >= s.halo_saturation_fraction * level)
-        margin = int(s.halo_bleed_margin)
-        structure = np.ones((2 * margin + 1, 3), dtype=bool)
-        saturated = ndimage.binary_dilation(saturated, structure=structure)
+        saturated = grow_bleeds(saturated, s.halo_bleed_margin)
         with np.errstate(divide="ignore", invalid="ignore"):
             crowded = neighbours > s.halo_max_neighbour_light * np.abs(self.sumimage)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -64,6 +64,7 @@ from tessphot.photometry.base import (
 )
 from tessphot.photometry.k2p2 import skip_targets
 from tessphot.photometry.scene import mean_positions
+from tessphot.prepare.background import grow_bleeds
 from tessphot.prepare.flags import PixelFlags
 from tessphot.prf import HALF_WIDTH, prf_images
 from tessphot.tasks.status import STATUS
@@ -418,11 +419,9 @@ class LinPSFPhotometry(BasePhotometry):
         return np.mean(medians, axis=0), peak
 
     def _widen(self, saturated: np.ndarray) -> np.ndarray:
-        """Saturated pixels widened by ``linpsf_bleed_margin`` along their column (the partly
-        filled tips of bleed columns) and by one pixel across."""
-        margin = int(self.settings.linpsf_bleed_margin)
-        structure = np.ones((2 * margin + 1, 3), dtype=bool)
-        return ndimage.binary_dilation(saturated, structure=structure)
+        """Saturated pixels widened by ``linpsf_bleed_margin`` along their column and by one
+        pixel across (:func:`tessphot.prepare.background.grow_bleeds`)."""
+        return grow_bleeds(saturated, self.settings.linpsf_bleed_margin)
 
     def _saturated(self, box: tuple[int, int, int, int], pixels: np.ndarray, peak) -> np.ndarray:
         """Pixels of the box (row-major, as ``pixels``) that saturate on some good cadence,

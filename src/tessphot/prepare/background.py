@@ -86,13 +86,19 @@ class BackgroundSettings:
         return max(1, n + (n + 1) % 2)
 
 
+def grow_bleeds(saturated: np.ndarray, rows: int, cols: int = 1) -> np.ndarray:
+    """Saturated pixels grown by ``rows`` along their columns (the partly filled tips of
+    bleed columns) and by ``cols`` sideways."""
+    if not saturated.any():
+        return saturated
+    structure = np.ones((2 * int(rows) + 1, 2 * int(cols) + 1), dtype=bool)
+    return ndimage.binary_dilation(saturated, structure=structure)
+
+
 def saturation_mask(image: np.ndarray, settings: BackgroundSettings) -> np.ndarray:
     """Saturated pixels grown along their columns (bleed trails) and slightly sideways."""
     sat = np.nan_to_num(image, nan=0.0) > settings.saturation_rate
-    if not sat.any():
-        return sat
-    structure = np.ones((2 * settings.bleed_margin_rows + 1, 2 * settings.bleed_margin_cols + 1))
-    return ndimage.binary_dilation(sat, structure=structure)
+    return grow_bleeds(sat, settings.bleed_margin_rows, settings.bleed_margin_cols)
 
 
 def box_shape(shape: tuple[int, int], box_size: int) -> tuple[int, int]:
