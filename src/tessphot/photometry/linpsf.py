@@ -174,6 +174,46 @@ def solve_fluxes(
     return coef, np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
 
 
+class FirstPass:
+    """The first pass of linear PSF photometry, cadence by cadence: every parameter's
+    coefficients and covariance, and the target's rows of the normal equations (its first
+    ``kt`` parameters: the flux and, when fitted, its shifts), which the second pass needs.
+
+    Parameters
+    ----------
+    n : int
+        Number of cadences.
+    n_par : int
+        Parameters per cadence.
+    kt : int
+        The target's parameters (first among them).
+    """
+
+    def __init__(self, n: int, n_par: int, kt: int = 1) -> None:
+        self.kt = kt
+        self.coefs = np.full((n, n_par), np.nan)
+        self.covs = np.full((n, n_par, n_par), np.nan)
+        self.target_normal = np.full((n, kt, kt), np.nan)
+        self.target_cross = np.full((n, kt, n_par - kt), np.nan)
+        self.target_rhs = np.full((n, kt), np.nan)
+
+    def fit(
+        self, use: np.ndarray, design: np.ndarray, data: np.ndarray, variance: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fit the cadences ``use`` (arguments of :func:`normal_equations`), keep what the
+        second pass needs and return their coefficients and covariance."""
+        normal, rhs, _, ok = normal_equations(design, data, variance)
+        coef, cov = solve_normal(normal, rhs, ok)
+        kt = self.kt
+        self.coefs[use], self.covs[use] = coef, cov
+        self.target_normal[use] = np.where(
+            ok.any(axis=1)[:, None, None], normal[:, :kt, :kt], np.nan
+        )
+        self.target_cross[use] = normal[:, :kt, kt:]
+        self.target_rhs[use] = rhs[:, :kt]
+        return coef, cov
+
+
 def smooth_local_linear(
     t: np.ndarray,
     values: np.ndarray,
@@ -485,25 +525,15 @@ class LinPSFPhotometry(BasePhotometry):
         self.region = region
         return box, pixels, blocks, typical
 
-    def _second_pass(
-        self,
-        coefs: np.ndarray,
-        covs: np.ndarray,
-        target_normal: np.ndarray,
-        target_cross: np.ndarray,
-        target_rhs: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _second_pass(self, first: FirstPass) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The target's parameters with the other parameters at their smoothed first-pass
         values (see the module notes); the target's parameters, the flux error and the
-        background offset.
-
-        ``target_normal`` (n, kt, kt), ``target_cross`` (n, kt, others) and ``target_rhs``
-        (n, kt) are the target's rows of the first pass's normal equations (its flux and,
-        when fitted, its shifts come first among the coefficients). Without other parameters
-        or smoothing (or where the smoothing has no value), the first pass's values.
+        background offset. Without other parameters or smoothing (or where the smoothing
+        has no value), the first pass's values.
         """
         s = self.settings
-        kt = target_rhs.shape[1]
+        kt, coefs, covs = first.kt, first.coefs, first.covs
+        target_normal, target_cross = first.target_normal, first.target_cross
         target = coefs[:, :kt].copy()
         flux_err = np.sqrt(np.clip(covs[:, 0, 0], 0.0, None))
         offset = coefs[:, -1] if s.linpsf_background else np.zeros(target.shape[0])
@@ -524,7 +554,9 @@ class LinPSFPhotometry(BasePhotometry):
         inverse[finite] = np.linalg.pinv(target_normal[finite], rcond=RCOND, hermitian=True)
         with np.errstate(invalid="ignore"):
             second = np.einsum(
-                "nkl,nl->nk", inverse, target_rhs - np.einsum("nkm,nm->nk", target_cross, smooth)
+                "nkl,nl->nk",
+                inverse,
+                first.target_rhs - np.einsum("nkm,nm->nk", target_cross, smooth),
             )
             gain = np.einsum("nl,nlm->nm", inverse[:, 0], target_cross)
             variance = inverse[:, 0, 0] + np.einsum("nk,nkl,nl->n", gain, smooth_cov, gain)
@@ -582,11 +614,7 @@ class LinPSFPhotometry(BasePhotometry):
         n_par = n_par + kt - 1
         # First pass: every parameter on every cadence (coefficients and covariance), and
         # what the second pass needs of the target's rows of the normal equations.
-        coefs = np.full((n, n_par), np.nan)
-        covs = np.full((n, n_par, n_par), np.nan)
-        target_normal = np.full((n, kt, kt), np.nan)
-        target_cross = np.full((n, kt, n_par - kt), np.nan)
-        target_rhs = np.full((n, kt), np.nan)
+        first = FirstPass(n, n_par, kt)
         prepared_bkg = np.full(n, np.nan)
         shenanigans = np.zeros(n, dtype=bool)
         names = ("images", "images_err", "backgrounds", "pixel_flags")
@@ -623,16 +651,8 @@ class LinPSFPhotometry(BasePhotometry):
                 if s.linpsf_background:
                     parts.append(np.ones((use.size, 1, n_pix)))
                 design = np.concatenate(parts, axis=1)
-                normal, rhs, _, ok = normal_equations(design, data, errors[use - t0] ** 2)
-                coefs[use], covs[use] = solve_normal(normal, rhs, ok)
-                empty = ~ok.any(axis=1)
-                target_normal[use] = normal[:, :kt, :kt]
-                target_normal[use[empty]] = np.nan
-                target_cross[use] = normal[:, :kt, kt:]
-                target_rhs[use] = rhs[:, :kt]
-        target, flux_err, offset = self._second_pass(
-            coefs, covs, target_normal, target_cross, target_rhs
-        )
+                first.fit(use, design, data, errors[use - t0] ** 2)
+        target, flux_err, offset = self._second_pass(first)
         flux = target[:, 0]
         flux_bkg = prepared_bkg + offset * n_pix
         centroid_row, centroid_col = self.row_t, self.col_t
@@ -641,6 +661,7 @@ class LinPSFPhotometry(BasePhotometry):
             with np.errstate(invalid="ignore", divide="ignore"):
                 centroid_row = self.row_t + target[:, 1] / flux
                 centroid_col = self.col_t + target[:, 2] / flux
+        coefs = first.coefs
         fluxes = np.concatenate([coefs[:, :1], coefs[:, kt : kt + n_fit - 1]], axis=1)
         self.final_mask = region
         quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)

@@ -60,9 +60,8 @@ from tessphot.photometry.base import (
 from tessphot.photometry.linpsf import (
     DESIGN_CADENCES,
     RCOND,
+    FirstPass,
     LinPSFPhotometry,
-    normal_equations,
-    solve_normal,
     weighted_normal,
 )
 from tessphot.photometry.scene import mean_positions
@@ -839,12 +838,7 @@ class PSFPhotometry(LinPSFPhotometry):
         prepared_bkg = np.full(n, np.nan)
         # Sector-level positions: linear PSF photometry's two passes (its first pass's
         # coefficients and the target's rows of its normal equations).
-        n_par = n_fit + int(s.linpsf_background)
-        coefs = np.full((n, n_par), np.nan)
-        covs = np.full((n, n_par, n_par), np.nan)
-        target_normal = np.full((n, 1, 1), np.nan)
-        target_cross = np.full((n, 1, n_par - 1), np.nan)
-        target_rhs = np.full((n, 1), np.nan)
+        first = FirstPass(n, n_fit + int(s.linpsf_background))
         names = ("images", "images_err", "backgrounds", "pixel_flags")
         for t0, t1, cubes in blocks(names):
             flags = cubes["pixel_flags"][:, self.region]
@@ -880,14 +874,7 @@ class PSFPhotometry(LinPSFPhotometry):
                     design = scene.design(image, static)
                     with np.errstate(divide="ignore"):
                         pixel_variance = np.where(weight > 0, 1.0 / weight, np.nan)
-                    normal, rhs, _, ok = normal_equations(design, data, pixel_variance)
-                    coef, inverse = solve_normal(normal, rhs, ok)
-                    coefs[use], covs[use] = coef, inverse
-                    target_normal[use] = np.where(
-                        ok.any(axis=1)[:, None, None], normal[:, :1, :1], np.nan
-                    )
-                    target_cross[use] = normal[:, :1, 1:]
-                    target_rhs[use] = rhs[:, :1]
+                    coef, inverse = first.fit(use, design, data, pixel_variance)
                     variance = inverse[:, 0, 0]
                     delta = np.zeros((use.size, 2))
                 empty = ~(weight > 0).any(axis=1)
@@ -901,9 +888,7 @@ class PSFPhotometry(LinPSFPhotometry):
                 centroid[use, 0] = rows[use, 0] + base_row[:, 0] + delta[:, 0]
                 centroid[use, 1] = cols[use, 0] + base_col[:, 0] + delta[:, 1]
         if not per_cadence:
-            target, flux_err, offset = self._second_pass(
-                coefs, covs, target_normal, target_cross, target_rhs
-            )
+            target, flux_err, offset = self._second_pass(first)
             flux = target[:, 0]
             flux_bkg = prepared_bkg + offset * n_pix
         self.failed_cadences = int(failed.sum())
