@@ -292,6 +292,25 @@ def _signal_text(signal: Mapping[str, Any]) -> str:
     return f"{short} {100 * signal['amplitude']:.1f}% {signal['period']:.1f}d"
 
 
+def _cells(runs: Sequence[MethodRun], sid: int, cell) -> list[str]:
+    """One table cell per method for a star (``cell(outcome)``; '-' where not run)."""
+    return [f"{'-':>20}" if r.outcomes.get(sid) is None else cell(r.outcomes[sid]) for r in runs]
+
+
+def _recovery_cell(o) -> str:
+    frac = _fmt(o.score.signal_fraction, ".3f", 6)
+    err = _fmt(o.score.signal_fraction_error, ".3f", 5)
+    return f"{frac}+-{err} {_fmt(o.seconds, '.2f', 6)}s"
+
+
+def _noise_cell(o) -> str:
+    sc = o.score
+    return (
+        f"{_fmt(sc.rms_hour_ppm, '.0f', 6)}/{_fmt(sc.expected_ppm, '.0f', 5)} "
+        f"({_fmt(sc.mask_size, '.0f', 5)})"
+    )
+
+
 def format_tables(
     runs: Sequence[MethodRun], stars: Sequence[BrightStar], starids: Sequence[int]
 ) -> str:
@@ -320,15 +339,7 @@ def format_tables(
     ]
     auto = next((r for r in runs if r.name == AUTO), None)
     for sid, star in zip(starids, stars, strict=True):
-        cells = []
-        for r in runs:
-            o = r.outcomes.get(sid)
-            if o is None:
-                cells.append(f"{'-':>20}")
-                continue
-            frac = _fmt(o.score.signal_fraction, ".3f", 6)
-            err = _fmt(o.score.signal_fraction_error, ".3f", 5)
-            cells.append(f"{frac}+-{err} {_fmt(o.seconds, '.2f', 6)}s")
+        cells = _cells(runs, sid, _recovery_cell)
         used = ""
         if auto is not None and sid in auto.outcomes:
             o = auto.outcomes[sid]
@@ -340,17 +351,7 @@ def format_tables(
         f"{'TIC':>9} {'Tmag':>4} | " + " | ".join(f"{n:^20}" for n in names),
     ]
     for sid, star in zip(starids, stars, strict=True):
-        cells = []
-        for r in runs:
-            o = r.outcomes.get(sid)
-            if o is None:
-                cells.append(f"{'-':>20}")
-                continue
-            sc = o.score
-            cells.append(
-                f"{_fmt(sc.rms_hour_ppm, '.0f', 6)}/{_fmt(sc.expected_ppm, '.0f', 5)} "
-                f"({_fmt(sc.mask_size, '.0f', 5)})"
-            )
+        cells = _cells(runs, sid, _noise_cell)
         lines.append(f"{sid:9d} {star.tmag:4.2f} | " + " | ".join(cells))
     lines += ["", "Summary (of the placed stars):"]
     total = len(starids)
