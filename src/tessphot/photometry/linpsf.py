@@ -147,7 +147,7 @@ def solve_normal(
     return coef, cov
 
 
-def solve_covariance(
+def solve_fluxes(
     design: np.ndarray, data: np.ndarray, variance: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted linear least squares for a batch of independent problems.
@@ -156,21 +156,12 @@ def solve_covariance(
 
     Returns
     -------
-    coefficients : ndarray, shape (n, k)
-        Best-fit coefficients; NaN for problems without usable pixels.
-    covariance : ndarray, shape (n, k, k)
-        Their covariance ``(A W A^T)^-1``.
+    coefficients, errors : ndarray, shape (n, k)
+        Best-fit coefficients and their standard errors (square root of the covariance's
+        diagonal); NaN for problems without usable pixels.
     """
     normal, rhs, _, ok = normal_equations(design, data, variance)
-    return solve_normal(normal, rhs, ok)
-
-
-def solve_fluxes(
-    design: np.ndarray, data: np.ndarray, variance: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """As :func:`solve_covariance`, with the standard errors (square root of the
-    covariance's diagonal) instead of the covariance."""
-    coef, cov = solve_covariance(design, data, variance)
+    coef, cov = solve_normal(normal, rhs, ok)
     return coef, np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
 
 
