@@ -58,8 +58,8 @@ def small_sector(tmp_path_factory):
     (:func:`copy_sector`)."""
     from tessphot.demo import prepare_simulated
     from tessphot.settings import load_settings
-    from tessphot.simulate.config import SimulationConfig
-    from tessphot.simulate.sector import simulate_sector
+    from tessphot.evaluation.simulate.config import SimulationConfig
+    from tessphot.evaluation.simulate.sector import simulate_sector
 
     folder = tmp_path_factory.mktemp("small_sector")
     config = SimulationConfig(

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tessphot.photometry.config import default_settings
-from tessphot.simulate.config import SimulationConfig
+from tessphot.evaluation.simulate.config import SimulationConfig
 
 #: Environment variable naming a default settings file.
 SETTINGS_ENV = "TESSPHOT_SETTINGS"

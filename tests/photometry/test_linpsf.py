@@ -13,7 +13,7 @@ from tessphot.photometry.config import PhotometrySettings
 from tessphot.photometry.linpsf import LinPSFPhotometry, smooth_local_linear, solve_fluxes
 from tessphot.photometry.run import photometry_task
 from tessphot.prf import AnalyticPRF, prf_images
-from tessphot.simulate.truth import read_truth
+from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.tasks import STATUS
 
 

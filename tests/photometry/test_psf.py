@@ -22,7 +22,7 @@ from tessphot.photometry.psf import PSFPhotometry, _Scene, fit_offsets
 from tessphot.photometry.run import photometry_task
 from tessphot.photometry.scene import ccd_prf
 from tessphot.prf import AnalyticPRF, prf_images
-from tessphot.simulate.truth import read_truth
+from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.tasks import STATUS
 
 #: Where the catalogue puts star A wrongly, relative to its true position [px].

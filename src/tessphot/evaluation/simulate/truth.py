@@ -1,4 +1,4 @@
-"""Read the simulator's truth file (layout: :func:`tessphot.simulate.sector.simulate_sector`)."""
+"""Read the simulator's truth file (layout: :func:`tessphot.evaluation.simulate.sector.simulate_sector`)."""
 
 from __future__ import annotations
 

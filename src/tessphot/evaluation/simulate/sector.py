@@ -40,12 +40,12 @@ from tessphot.constants import (
     tmag_to_flux,
 )
 from tessphot.prf import load_prf
-from tessphot.simulate import detector, jitter, variability
-from tessphot.simulate.background import BackgroundModel
-from tessphot.simulate.config import SimulationConfig
-from tessphot.simulate.ffi_writer import FrameInfo, write_ffi
-from tessphot.simulate.pointing import jittered_wcs, sector_geometry, shift_wcs
-from tessphot.simulate.stars import DEMO_STAR_TIC, DEMO_STAR_TMAG, make_star_field
+from tessphot.evaluation.simulate import detector, jitter, variability
+from tessphot.evaluation.simulate.background import BackgroundModel
+from tessphot.evaluation.simulate.config import SimulationConfig
+from tessphot.evaluation.simulate.ffi_writer import FrameInfo, write_ffi
+from tessphot.evaluation.simulate.pointing import jittered_wcs, sector_geometry, shift_wcs
+from tessphot.evaluation.simulate.stars import DEMO_STAR_TIC, DEMO_STAR_TMAG, make_star_field
 from tessphot.timefix import stamp_error
 from tessphot.version import __version__
 

@@ -53,7 +53,7 @@ from tessphot.lightcurve.diagnostics import (
     rms_timescale,
 )
 from tessphot.paths import output_folder as default_output_folder
-from tessphot.simulate.variability import CONSTANT, SINUSOID
+from tessphot.evaluation.simulate.variability import CONSTANT, SINUSOID
 from tessphot.tasks import STATUS, TODO_FILENAME
 
 #: Contamination above which a target counts as crowded.
