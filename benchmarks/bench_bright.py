@@ -58,8 +58,8 @@ from bench_methods import method_folder
 from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.demo import prepare_simulated
-from tessphot.photometry.run import IMPLEMENTED_METHODS, format_summary, run_photometry
 from tessphot.evaluation.scoring.photometry import StarScore, score_sector
+from tessphot.photometry.run import IMPLEMENTED_METHODS, format_summary, run_photometry
 from tessphot.settings import load_settings
 from tessphot.tasks import TODO_FILENAME
 from tessphot.tasks.manager import SWITCH_TEXT

@@ -39,8 +39,8 @@ def full_frames(n_frames: int, workers: list[int], prf_dir: str | None) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("tessphot.prepare.run").setLevel(logging.INFO)
-    from tessphot.prepare.run import prepare_ccd
     from tessphot.evaluation.scoring.prepare import score_prepared
+    from tessphot.prepare.run import prepare_ccd
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -179,10 +179,10 @@ def run_demo(
     """
     import h5py
 
+    from tessphot.evaluation.scoring.photometry import format_table, score_sector
     from tessphot.io import read_ffi
     from tessphot.paths import output_folder
     from tessphot.photometry.run import format_summary, run_photometry
-    from tessphot.evaluation.scoring.photometry import format_table, score_sector
 
     settings = settings or load_settings()
     folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)

@@ -12,10 +12,10 @@ from astropy.io import fits
 from astropy.time import Time
 
 from tessphot.constants import SCIENCE_COLUMN_OFFSET, tmag_to_flux
-from tessphot.io import parse_ffi_name, read_ffi
-from tessphot.prf import load_prf
 from tessphot.evaluation.simulate.detector import FULL_WELL
 from tessphot.evaluation.simulate.sector import simulate_sector
+from tessphot.io import parse_ffi_name, read_ffi
+from tessphot.prf import load_prf
 
 REQUIRED_KEYWORDS = (
     "TSTART",

@@ -46,6 +46,7 @@ import numpy as np
 from astropy.io import fits
 
 from tessphot.constants import OUTPUT_WIDTH
+from tessphot.evaluation.simulate.variability import CONSTANT, SINUSOID
 from tessphot.lightcurve.diagnostics import (
     DEFAULT_QUALITY_BITMASK,
     HOUR_SECONDS,
@@ -53,7 +54,6 @@ from tessphot.lightcurve.diagnostics import (
     rms_timescale,
 )
 from tessphot.paths import output_folder as default_output_folder
-from tessphot.evaluation.simulate.variability import CONSTANT, SINUSOID
 from tessphot.tasks import STATUS, TODO_FILENAME
 
 #: Contamination above which a target counts as crowded.
