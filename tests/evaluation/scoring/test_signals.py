@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tessphot.evaluation.scoring.photometry import signal_recovery
+from tessphot.evaluation.scoring.signals import signal_recovery
 from tessphot.evaluation.simulate import variability
 
 #: 400 cadences of 30 min [d] from TJD 1325.3.
