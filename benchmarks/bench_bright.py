@@ -28,13 +28,13 @@ automatic choice (``auto``: no method forced) and once per forced method, each i
 copy of the todo list (``DIR/methods/<name>``, as ``benchmarks/bench_methods.py``). Methods
 not implemented in this checkout are skipped. The photometry is redone on every run.
 
-Scored per star and method (:mod:`tessphot.photometry.scoring`): the status; for ``auto``
-the method used and why (the switch to halo photometry logged in the diagnostics' errors,
-or ``HALO_WHY``); the ratio of the 1-hour RMS of ``flux - (a F_t + b)`` to the expected
-noise from the simulator's own parameters and the mask size the pipeline reports; the
-recovered fraction of the injected signal (:func:`tessphot.photometry.scoring.signal_recovery`:
-regression of ``flux / median - 1`` on ``F_t / mean(F_t) - 1`` plus a quadratic trend,
-divided by ``1 - contamination``); the seconds spent on the star.
+Scored per star and method (:mod:`tessphot.evaluation.scoring.photometry`): the status; for
+``auto`` the method used and why (the switch to halo photometry logged in the diagnostics'
+errors, or ``HALO_WHY``); the ratio of the 1-hour RMS of ``flux - (a F_t + b)`` to the expected
+noise from the simulator's own parameters and the mask size the pipeline reports; the recovered
+fraction of the injected signal (:func:`tessphot.evaluation.scoring.signals.signal_recovery`:
+regression of ``flux / median - 1`` on ``F_t / mean(F_t) - 1`` plus a quadratic trend, divided
+by ``1 - contamination``); the seconds spent on the star.
 
 Target (the issue): every star ends OK, with a ratio of at most :data:`TARGET_RATIO` and the
 signal recovered within :data:`TARGET_RECOVERY`. The thresholds are reported, never tuned.
@@ -58,8 +58,8 @@ from bench_methods import method_folder
 from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.demo import prepare_simulated
+from tessphot.evaluation.scoring.photometry import StarScore, score_sector
 from tessphot.photometry.run import IMPLEMENTED_METHODS, format_summary, run_photometry
-from tessphot.photometry.scoring import StarScore, score_sector
 from tessphot.settings import load_settings
 from tessphot.tasks import TODO_FILENAME
 from tessphot.tasks.manager import SWITCH_TEXT

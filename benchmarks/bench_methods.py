@@ -5,9 +5,9 @@
 
 ``DIR`` is a simulated sector prepared up to the todo list (e.g. the folder of
 ``benchmarks/bench_precision.py``). Every method runs every task in its own copy of the todo
-list (``DIR/methods/<method>``, the data linked), timed (stars per second), and is scored
-with :mod:`tessphot.photometry.scoring`. The table gives, per Tmag bin, the median ratio of
-each method's 1-hour RMS of ``flux - truth`` to the expected noise of the star *with the
+list (``DIR/methods/<method>``, the data linked), timed (stars per second), and is scored with
+:mod:`tessphot.evaluation.scoring.photometry`. The table gives, per Tmag bin, the median ratio
+of each method's 1-hour RMS of ``flux - truth`` to the expected noise of the star *with the
 first method's aperture* (the same yardstick for every method), for crowded stars (the first
 method's contamination above 10 %) and isolated ones, and the median recovered amplitude of
 injected sinusoids.
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tessphot.evaluation.scoring.photometry import TMAG_BINS, Score, score_sector
 from tessphot.photometry.run import KNOWN_METHODS, run_photometry
-from tessphot.photometry.scoring import TMAG_BINS, Score, score_sector
 from tessphot.settings import load_settings
 from tessphot.tasks import TODO_FILENAME
 

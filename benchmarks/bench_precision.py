@@ -5,7 +5,7 @@
 
 Simulates a crowded sector crop with bright stars once (kept in ``--folder``), runs every
 stage (catalog from the simulator's TIC-like file, prepare, todo, photometry of every task)
-and prints the precision table of :mod:`tessphot.photometry.scoring`: per Tmag bin the
+and prints the precision table of :mod:`tessphot.evaluation.scoring.photometry`: per Tmag bin the
 median ratio of the measured 1-hour robust RMS of ``flux - truth`` to the expected noise of
 the star with the aperture used (photon, sky and read noise from the simulator's own
 parameters), for isolated and crowded (contamination > 10 %) stars; the recovered amplitude
@@ -24,8 +24,8 @@ from pathlib import Path
 from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.demo import prepare_simulated
+from tessphot.evaluation.scoring.photometry import format_table, score_sector
 from tessphot.photometry.run import format_summary, run_photometry
-from tessphot.photometry.scoring import format_table, score_sector
 from tessphot.settings import load_settings
 
 

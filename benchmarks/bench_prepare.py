@@ -25,8 +25,8 @@ def peak_mib() -> float:
 def simulate(folder: Path, **config) -> dict:
     from tessphot.catalog.make import make_catalogs
     from tessphot.catalog.sources.file import FileSource
-    from tessphot.simulate.config import SimulationConfig
-    from tessphot.simulate.sector import simulate_sector
+    from tessphot.evaluation.simulate.config import SimulationConfig
+    from tessphot.evaluation.simulate.sector import simulate_sector
 
     cfg = SimulationConfig(**config)
     result = simulate_sector(cfg, folder, progress=False)
@@ -39,8 +39,8 @@ def full_frames(n_frames: int, workers: list[int], prf_dir: str | None) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("tessphot.prepare.run").setLevel(logging.INFO)
+    from tessphot.evaluation.scoring.prepare import score_prepared
     from tessphot.prepare.run import prepare_ccd
-    from tessphot.prepare.scoring import score_prepared
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tessphot.evaluation.simulate.config import SimulationConfig
+from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.io import find_ffis
-from tessphot.simulate.config import SimulationConfig
-from tessphot.simulate.sector import simulate_sector
 
 
 def add_sector_arguments(

@@ -57,9 +57,9 @@ def small_sector(tmp_path_factory):
     ``camera``, ``ccd`` and the stages' outputs. Tests must not modify it: copy it first
     (:func:`copy_sector`)."""
     from tessphot.demo import prepare_simulated
+    from tessphot.evaluation.simulate.config import SimulationConfig
+    from tessphot.evaluation.simulate.sector import simulate_sector
     from tessphot.settings import load_settings
-    from tessphot.simulate.config import SimulationConfig
-    from tessphot.simulate.sector import simulate_sector
 
     folder = tmp_path_factory.mktemp("small_sector")
     config = SimulationConfig(

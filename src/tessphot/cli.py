@@ -432,8 +432,8 @@ def cmd_ephemeris(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run ``tessphot simulate``."""
-    from tessphot.simulate.config import SimulationConfig
-    from tessphot.simulate.sector import simulate_sector
+    from tessphot.evaluation.simulate.config import SimulationConfig
+    from tessphot.evaluation.simulate.sector import simulate_sector
 
     settings = load_settings(args.settings)
     values = dict(settings["simulate"])

@@ -18,7 +18,7 @@ DEMO_MARKER = "demo.json"
 
 
 def _demo_config(settings: dict, prf_dir: str | None):
-    from tessphot.simulate.config import SimulationConfig
+    from tessphot.evaluation.simulate.config import SimulationConfig
 
     demo = settings["demo"]
     return SimulationConfig(
@@ -51,7 +51,7 @@ def ensure_demo_input(
     """
     from dataclasses import asdict
 
-    from tessphot.simulate.sector import simulate_sector
+    from tessphot.evaluation.simulate.sector import simulate_sector
 
     folder = Path(folder) if folder else demo_folder()
     config = _demo_config(settings or load_settings(), prf_dir)
@@ -179,10 +179,10 @@ def run_demo(
     """
     import h5py
 
+    from tessphot.evaluation.scoring.photometry import format_table, score_sector
     from tessphot.io import read_ffi
     from tessphot.paths import output_folder
     from tessphot.photometry.run import format_summary, run_photometry
-    from tessphot.photometry.scoring import format_table, score_sector
 
     settings = settings or load_settings()
     folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)

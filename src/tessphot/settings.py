@@ -22,8 +22,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from tessphot.evaluation.simulate.config import SimulationConfig
 from tessphot.photometry.config import default_settings
-from tessphot.simulate.config import SimulationConfig
 
 #: Environment variable naming a default settings file.
 SETTINGS_ENV = "TESSPHOT_SETTINGS"

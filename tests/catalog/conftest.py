@@ -168,8 +168,8 @@ def pg_env(postgres_server, monkeypatch) -> dict:
 @pytest.fixture(scope="session")
 def small_simulation(tmp_path_factory) -> Path:
     """A tiny simulated sector (sector 1, camera 1, CCD 4) with its TIC-like catalog."""
-    from tessphot.simulate.config import SimulationConfig
-    from tessphot.simulate.sector import simulate_sector
+    from tessphot.evaluation.simulate.config import SimulationConfig
+    from tessphot.evaluation.simulate.sector import simulate_sector
 
     folder = tmp_path_factory.mktemp("simulated")
     config = SimulationConfig(size=64, cadences=1, stars=50, bright=1, compress=False)

@@ -11,13 +11,13 @@ import pytest
 from astropy.io import fits
 
 from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
+from tessphot.evaluation.scoring.photometry import score_sector
+from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.aperture import optimal_aperture
 from tessphot.photometry.base import STAMP_HEIGHT, ccd_data, stamp_size
-from tessphot.photometry.scoring import score_sector
 from tessphot.prf import AnalyticPRF
-from tessphot.simulate.truth import read_truth
 from tessphot.tasks import STATUS
 
 
@@ -287,8 +287,8 @@ def test_saturated_star_motion_correction(halo_sector, bright_starid):
     """A saturated star whose bleed stays on the data: its bleed columns keep their charge
     inside the aperture, so the PRF's motion correction holds; the light curve's scatter
     about the truth is no larger with it than without, and within the errors."""
+    from tessphot.evaluation.simulate.truth import read_truth
     from tessphot.photometry.aperture import AperturePhotometry
-    from tessphot.simulate.truth import read_truth
 
     where, folder = halo_sector
     if where != "centre":

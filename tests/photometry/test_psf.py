@@ -14,6 +14,7 @@ import pytest
 from astropy.io import fits
 
 from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
+from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.base import ccd_data, clear_cache
 from tessphot.photometry.config import PhotometrySettings
@@ -22,7 +23,6 @@ from tessphot.photometry.psf import PSFPhotometry, _Scene, fit_offsets
 from tessphot.photometry.run import photometry_task
 from tessphot.photometry.scene import ccd_prf
 from tessphot.prf import AnalyticPRF, prf_images
-from tessphot.simulate.truth import read_truth
 from tessphot.tasks import STATUS
 
 #: Where the catalogue puts star A wrongly, relative to its true position [px].

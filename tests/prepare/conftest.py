@@ -9,9 +9,9 @@ import pytest
 
 from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
+from tessphot.evaluation.simulate.config import SimulationConfig
+from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.prepare.run import prepare_ccd
-from tessphot.simulate.config import SimulationConfig
-from tessphot.simulate.sector import simulate_sector
 
 
 @dataclass

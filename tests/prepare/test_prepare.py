@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from tessphot.cli import main
+from tessphot.evaluation.scoring.prepare import score_prepared
+from tessphot.evaluation.simulate.config import SimulationConfig
 from tessphot.prepare import run as prepare_run
 from tessphot.prepare.cube import CUBES, PreparedCube
 from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY, PixelFlags, manual_exclude
 from tessphot.prepare.frames import FrameSetError, collect_frames
 from tessphot.prepare.run import prepare_ccd
-from tessphot.prepare.scoring import score_prepared
-from tessphot.simulate.config import SimulationConfig
 
 
 def test_background_and_jitter_against_truth(crowded, prf_dir):

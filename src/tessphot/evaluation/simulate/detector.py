@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tessphot.constants import CR_BLOCK_SIZE, FULL_WELL, INTEGRATION_TIME, OUTPUT_WIDTH
+from tessphot.constants import (
+    CR_BLOCK_SIZE,
+    FULL_FRAME_SHAPE,
+    FULL_WELL,
+    INTEGRATION_TIME,
+    OUTPUT_WIDTH,
+    SCIENCE_COLUMN_OFFSET,
+    SCIENCE_SIZE,
+)
 
 #: Read noise of the four outputs A-D [e- per pixel per 2-s frame] (drawn around ~10 e-).
 READ_NOISE_RANGE = (7.0, 11.0)
@@ -149,3 +157,51 @@ def saturate(rate: np.ndarray, full_well: float = FULL_WELL) -> np.ndarray:
     if not np.any(charge > full_well):
         return rate
     return bleed(charge, full_well) / INTEGRATION_TIME
+
+
+def full_frame(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    uncert: np.ndarray,
+    exposure: Exposure,
+    read_noise: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embed the science area in a 2078 x 2136 image with collateral pixels.
+
+    Collateral and virtual pixels of calibrated FFIs hold the residual bias: zero mean with
+    the read noise of their output.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random generator.
+    image, uncert : numpy.ndarray
+        The science area's image and uncertainty [e-/s].
+    exposure : Exposure
+        Frame structure of the cadence.
+    read_noise : numpy.ndarray
+        Read noise of the four outputs [e- per frame].
+
+    Returns
+    -------
+    image, uncertainty : numpy.ndarray (float32)
+        The full frames.
+    """
+    rn_level = np.asarray(read_noise) * np.sqrt(exposure.num_coadded) / exposure.exposure_time
+    full = np.empty(FULL_FRAME_SHAPE, dtype=np.float32)
+    full_unc = np.empty(FULL_FRAME_SHAPE, dtype=np.float32)
+    sigma = np.full(FULL_FRAME_SHAPE[1], rn_level.mean())
+    # Leading columns: 11 per output; trailing virtual columns likewise.
+    for out in range(4):
+        sigma[11 * out : 11 * (out + 1)] = rn_level[out]
+        start = SCIENCE_COLUMN_OFFSET + SCIENCE_SIZE + 11 * out
+        sigma[start : start + 11] = rn_level[out]
+    full[:] = rng.normal(0.0, 1.0, FULL_FRAME_SHAPE) * sigma[None, :]
+    full_unc[:] = sigma[None, :]
+    sl = (
+        slice(0, SCIENCE_SIZE),
+        slice(SCIENCE_COLUMN_OFFSET, SCIENCE_COLUMN_OFFSET + SCIENCE_SIZE),
+    )
+    full[sl] = image
+    full_unc[sl] = uncert
+    return full, full_unc

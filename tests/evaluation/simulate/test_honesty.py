@@ -12,10 +12,10 @@ from astropy.io import fits
 from astropy.time import Time
 
 from tessphot.constants import SCIENCE_COLUMN_OFFSET, tmag_to_flux
+from tessphot.evaluation.simulate.detector import FULL_WELL
+from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.io import parse_ffi_name, read_ffi
 from tessphot.prf import load_prf
-from tessphot.simulate.detector import FULL_WELL
-from tessphot.simulate.sector import simulate_sector
 
 REQUIRED_KEYWORDS = (
     "TSTART",
@@ -107,7 +107,7 @@ def test_full_frame_layout(tmp_path):
 
 
 def _config(**kw):
-    from tessphot.simulate.config import SimulationConfig
+    from tessphot.evaluation.simulate.config import SimulationConfig
 
     return SimulationConfig(**kw)
 

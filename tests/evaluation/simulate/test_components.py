@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tessphot.simulate import detector, variability
-from tessphot.simulate.background import BackgroundModel
-from tessphot.simulate.config import SimulationConfig
-from tessphot.simulate.jitter import random_jitter, read_tess_vectors, sector1_jitter
-from tessphot.simulate.pointing import sector_geometry
-from tessphot.simulate.sector import DUMP_QUALITY, make_cadences, simulate_sector
+from tessphot.evaluation.simulate import detector, variability
+from tessphot.evaluation.simulate.background import BackgroundModel
+from tessphot.evaluation.simulate.cadences import DUMP_QUALITY, make_cadences
+from tessphot.evaluation.simulate.config import SimulationConfig
+from tessphot.evaluation.simulate.jitter import random_jitter, read_tess_vectors, sector1_jitter
+from tessphot.evaluation.simulate.sector import simulate_sector
+from tessphot.geometry import sector_geometry
 
 
 @pytest.mark.parametrize(("sector", "cadence"), [(1, 1800), (27, 600), (56, 200)])

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from tessphot.photometry.scoring import signal_recovery
-from tessphot.simulate import variability
+from tessphot.evaluation.scoring.signals import signal_recovery
+from tessphot.evaluation.simulate import variability
 
 #: 400 cadences of 30 min [d] from TJD 1325.3.
 TIME = 1325.3 + np.arange(400) / 48.0

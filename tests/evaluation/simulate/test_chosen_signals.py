@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tessphot.simulate import variability
-from tessphot.simulate.config import SimulationConfig
-from tessphot.simulate.pointing import sector_geometry
-from tessphot.simulate.sector import simulate_sector
-from tessphot.simulate.truth import read_truth
+from tessphot.evaluation.simulate import variability
+from tessphot.evaluation.simulate.config import SimulationConfig
+from tessphot.evaluation.simulate.sector import simulate_sector
+from tessphot.evaluation.simulate.truth import read_truth
+from tessphot.geometry import sector_geometry
 
 #: Two placed stars on a 16x16 crop: TIC, Tmag, science row and column.
 SINE_STAR = (920_000_001, 9.0, 1020.3, 1019.6)

@@ -46,7 +46,7 @@ class SimulationConfig:
     #: Stars placed on the region: ``(starid, tmag, row, col)`` [science-area px], or
     #: ``(starid, tmag, row, col, signal)`` with ``signal`` a mapping that replaces the
     #: star's drawn signal, e.g. ``{"kind": "transit", "amplitude": 0.004, "period": 2.5,
-    #: "duration": 0.15}`` (:func:`tessphot.simulate.variability.chosen_signal`).
+    #: "duration": 0.15}`` (:func:`tessphot.evaluation.simulate.variability.chosen_signal`).
     extra_stars: list = field(default_factory=list)
 
     def region(self) -> tuple[int, int, int, int]:

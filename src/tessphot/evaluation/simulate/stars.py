@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from astropy.table import Table
 from astropy.time import Time
+
+from tessphot.evaluation.simulate.config import SimulationConfig
 
 #: Magnitude range of the power-law population [Tmag].
 TMAG_MIN, TMAG_MAX = 6.0, 17.0
@@ -24,6 +29,10 @@ CATALOG_EPOCH = 2000.0
 #: The demo star of the original pipeline's quick start.
 DEMO_STAR_TIC = 182092046
 DEMO_STAR_TMAG = 10.2
+#: Stars this far outside the region [px] are simulated and catalogued: their light spills in.
+CATALOG_MARGIN = 10
+#: Bright stars are placed at least this far inside the region [px].
+BRIGHT_EDGE_DISTANCE = 20
 
 
 @dataclass
@@ -127,3 +136,95 @@ def make_star_field(
         pmra=pmra[order],
         pmdec=pmdec[order],
     )
+
+
+def default_star_count(region: tuple[int, int, int, int]) -> int:
+    """Default star count of a region: ~0.06 stars per pixel brighter than Tmag 17.
+
+    That is a moderately crowded field, ~250 000 stars per CCD.
+    """
+    r0, r1, c0, c1 = region
+    return int(round(0.06 * (r1 - r0) * (c1 - c0)))
+
+
+def merge_fields(a: StarField, b: StarField) -> StarField:
+    """Two star fields in one, sorted by magnitude; IDs of ``b`` that collide are renumbered."""
+    merged = {k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in a.__dataclass_fields__}
+    # The bright stars' IDs must not collide with the others.
+    ids = merged["starid"]
+    _, first = np.unique(ids, return_index=True)
+    dup = np.setdiff1d(np.arange(ids.size), first)
+    ids[dup] = ids.max() + 1 + np.arange(dup.size)
+    order = np.argsort(merged["tmag"])
+    return type(a)(**{k: v[order] for k, v in merged.items()})
+
+
+def simulation_stars(
+    config: SimulationConfig, rng: np.random.Generator, wcs, epoch_tjd: float
+) -> StarField:
+    """The stars of a simulation: the population, the extra and demo stars, the bright ones.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        The simulation's settings (region, star counts, extra stars, demo star).
+    rng : numpy.random.Generator
+        The simulation's random generator.
+    wcs : astropy.wcs.WCS
+        Science-area WCS of the reference frame.
+    epoch_tjd : float
+        The sector epoch [TJD].
+
+    Returns
+    -------
+    StarField
+        Stars on the region and up to :data:`CATALOG_MARGIN` px off it, by magnitude.
+    """
+    r0, r1, c0, c1 = region = config.region()
+    m = CATALOG_MARGIN
+    n_region = config.stars if config.stars is not None else default_star_count(region)
+    grown = ((r1 - r0 + 2 * m) * (c1 - c0 + 2 * m)) / ((r1 - r0) * (c1 - c0))
+    include = [tuple(star[:4]) for star in config.extra_stars]
+    if config.demo_star:
+        include.append((DEMO_STAR_TIC, DEMO_STAR_TMAG, (r0 + r1) / 2 - 0.3, (c0 + c1) / 2 + 0.2))
+    field_ = make_star_field(
+        rng,
+        wcs,
+        (r0 - m, r1 + m, c0 - m, c1 + m),
+        n_stars=int(round(n_region * grown)),
+        n_bright=0,
+        epoch_tjd=epoch_tjd,
+        include=include,
+    )
+    if config.bright:
+        lo, hi = BRIGHT_EDGE_DISTANCE, BRIGHT_EDGE_DISTANCE
+        inner = (r0 + lo, max(r1 - hi, r0 + lo + 1), c0 + lo, max(c1 - hi, c0 + lo + 1))
+        bright = make_star_field(rng, wcs, inner, 0, config.bright, epoch_tjd)
+        field_ = merge_fields(field_, bright)
+    return field_
+
+
+def write_catalog(field_: StarField, path: Path) -> None:
+    """Write a TIC-like catalogue (TIC column names, J2000 positions) atomically.
+
+    Parameters
+    ----------
+    field_ : StarField
+        The simulated stars.
+    path : pathlib.Path
+        The CSV file to write.
+    """
+    table = Table(
+        {
+            "ID": field_.starid,
+            "ra": np.round(field_.ra_j2000, 9),
+            "dec": np.round(field_.dec_j2000, 9),
+            "pmRA": np.round(field_.pmra, 4),
+            "pmDEC": np.round(field_.pmdec, 4),
+            "Tmag": np.round(field_.tmag, 4),
+            "Teff": field_.teff,
+        }
+    )
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.write(tmp, format="ascii.csv", overwrite=True)
+    os.replace(tmp, path)

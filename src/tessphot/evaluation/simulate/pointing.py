@@ -1,7 +1,6 @@
-"""Pointing of simulated frames: the jittered WCS of each exposure.
+"""Pointing of simulated frames: where the jitter moves the stars and the jittered WCS.
 
-The real geometry of a sector, camera and CCD lives in :mod:`tessphot.geometry`; its names are
-re-exported here for the simulator's existing imports.
+The real geometry of a sector, camera and CCD lives in :mod:`tessphot.geometry`.
 """
 
 from __future__ import annotations
@@ -9,28 +8,37 @@ from __future__ import annotations
 import numpy as np
 from astropy.wcs import WCS
 
-from tessphot.geometry import (
-    END_MARGIN,
-    FIRST_FFI_DELAY,
-    ORBIT_GAP,
-    SECTOR1_FIRST_TSTART,
-    SectorGeometry,
-    sector_geometry,
-    shift_wcs,
-    wcs_from_header,
-)
+from tessphot.geometry import SectorGeometry, wcs_from_header
 
-__all__ = [
-    "END_MARGIN",
-    "FIRST_FFI_DELAY",
-    "ORBIT_GAP",
-    "SECTOR1_FIRST_TSTART",
-    "SectorGeometry",
-    "jittered_wcs",
-    "sector_geometry",
-    "shift_wcs",
-    "wcs_from_header",
-]
+
+def move_positions(rows, cols, drow, dcol, theta, centre):
+    """Positions after rotation by ``theta`` about ``centre`` and a translation.
+
+    Parameters
+    ----------
+    rows, cols : numpy.ndarray
+        Positions in the reference frame [px].
+    drow, dcol : float
+        Translation [px].
+    theta : float
+        Rotation [rad], counter-clockwise in the (column, row) plane.
+    centre : tuple of float
+        Rotation centre (row, column) [px].
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The moved rows and columns.
+    """
+    cos, sin = np.cos(theta), np.sin(theta)
+    x, y = cols - centre[1], rows - centre[0]
+    return (sin * x + cos * y + centre[0] + drow, cos * x - sin * y + centre[1] + dcol)
+
+
+def boresight_pixel(wcs: WCS, geometry: SectorGeometry) -> tuple[float, float]:
+    """Science-area (row, column) of the camera boresight (usually just off one corner)."""
+    col, row = wcs.all_world2pix([[geometry.camera_ra, geometry.camera_dec]], 0, quiet=True)[0]
+    return float(row), float(col)
 
 
 def jittered_wcs(wcs: WCS, drow: float, dcol: float, theta: float, centre: tuple[float, float]):
@@ -51,6 +59,11 @@ def jittered_wcs(wcs: WCS, drow: float, dcol: float, theta: float, centre: tuple
         Rotation [rad], counter-clockwise in the (column, row) plane.
     centre : tuple of float
         Rotation centre (row, column) in the WCS's pixel grid.
+
+    Returns
+    -------
+    WCS
+        The WCS of the moved frame.
     """
     header = wcs.to_header(relax=True)
     cos, sin = np.cos(theta), np.sin(theta)

@@ -218,6 +218,37 @@ def chosen_signal(spec: Mapping[str, Any], t0: float, rng: np.random.Generator) 
     return row[()]
 
 
+def chosen_signals(extra_stars) -> dict[int, Mapping[str, Any]]:
+    """Star ID to the signal chosen for it: the optional fifth element of an extra star.
+
+    Parameters
+    ----------
+    extra_stars : list
+        ``SimulationConfig.extra_stars``: ``(starid, tmag, row, col[, signal])`` tuples.
+
+    Returns
+    -------
+    dict
+        The chosen signal specifications by star ID.
+
+    Raises
+    ------
+    ValueError
+        For an extra star of the wrong length or a signal that is not a mapping.
+    """
+    chosen = {}
+    for star in extra_stars:
+        if len(star) not in (4, 5):
+            raise ValueError(
+                f"an extra star is (starid, tmag, row, col[, signal]), not {tuple(star)!r}"
+            )
+        if len(star) == 5 and star[4] is not None:
+            if not isinstance(star[4], Mapping):
+                raise ValueError(f"the signal of extra star {star[0]} must be a mapping")
+            chosen[int(star[0])] = star[4]
+    return chosen
+
+
 def with_chosen(
     signals: Signals,
     starids: np.ndarray,

@@ -23,10 +23,11 @@ todo list with a light curve:
   (dilution, contamination, aperture losses) rather than the noise of the fit: with the
   error allowed up to 10 %, the median |ratio - 1| of a typical sample is 0.02 from the
   fit's noise alone.
-* **Signal recovery** of an injected signal of any kind (:func:`signal_recovery`): the
-  relative light curve ``flux / median - 1`` regressed on the true relative signal
-  ``F_t / mean(F_t) - 1`` plus a low-order polynomial in time (slow trends), divided by
-  ``1 - contamination``; 1 when the signal is recovered in full.
+* **Signal recovery** of an injected signal of any kind
+  (:func:`~tessphot.evaluation.scoring.signals.signal_recovery`): the relative light curve
+  ``flux / median - 1`` regressed on the true relative signal ``F_t / mean(F_t) - 1`` plus a
+  low-order polynomial in time (slow trends), divided by ``1 - contamination``; 1 when
+  the signal is recovered in full.
 * **Status**: the fraction of the tasks that ended OK.
 
 Targets are *crowded* when the pipeline's contamination exceeds 10 %; the table reports
@@ -46,6 +47,8 @@ import numpy as np
 from astropy.io import fits
 
 from tessphot.constants import OUTPUT_WIDTH
+from tessphot.evaluation.scoring.signals import MIN_CADENCES, signal_recovery, sinusoid_amplitude
+from tessphot.evaluation.simulate.variability import CONSTANT, SINUSOID
 from tessphot.lightcurve.diagnostics import (
     DEFAULT_QUALITY_BITMASK,
     HOUR_SECONDS,
@@ -53,7 +56,6 @@ from tessphot.lightcurve.diagnostics import (
     rms_timescale,
 )
 from tessphot.paths import output_folder as default_output_folder
-from tessphot.simulate.variability import CONSTANT, SINUSOID
 from tessphot.tasks import STATUS, TODO_FILENAME
 
 #: Contamination above which a target counts as crowded.
@@ -67,11 +69,6 @@ TARGET_AMPLITUDE = 0.02
 #: A sinusoid counts for the amplitude score when its amplitude is this many times the error
 #: of the fitted amplitude (1 %: half the target, see the module notes).
 AMPLITUDE_MIN_SNR = 100.0
-#: Least number of good cadences for a score.
-MIN_CADENCES = 10
-#: Degree of the polynomial in time fitted with the true signal by :func:`signal_recovery`
-#: (slow trends of the light curve, e.g. scattered light left over).
-TREND_DEGREE = 2
 #: Parts per million.
 PPM = 1e6
 
@@ -96,13 +93,15 @@ class StarScore:
     #: neighbours out, ``1 - contamination`` for an aperture.
     target_fraction: float = math.nan
     amplitude_ratio: float = math.nan
-    #: Fraction of the injected signal (any kind) recovered (:func:`signal_recovery`).
+    #: Fraction of the injected signal (any kind) recovered
+    #: (:func:`~tessphot.evaluation.scoring.signals.signal_recovery`).
     signal_fraction: float = math.nan
     #: Error of :attr:`signal_fraction` (1 sigma, from the fit's residuals).
     signal_fraction_error: float = math.nan
 
     @property
     def crowded(self) -> bool:
+        """Whether the pipeline's contamination exceeds :data:`CROWDED_CONTAMINATION`."""
         return math.isfinite(self.contamination) and self.contamination > CROWDED_CONTAMINATION
 
 
@@ -119,10 +118,12 @@ class Score:
         ]
 
     def median_ratio(self, lo: float, hi: float, crowded: bool | None = False) -> float:
+        """Median noise ratio of the stars with ``lo <= tmag < hi`` (NaN without any)."""
         values = [s.ratio for s in self.select(lo, hi, crowded) if math.isfinite(s.ratio)]
         return float(np.median(values)) if values else math.nan
 
     def amplitude_ratios(self, lo: float = -math.inf, hi: float = math.inf, crowded=False):
+        """Measured sinusoid amplitude ratios of the stars with ``lo <= tmag < hi``."""
         return np.array(
             [
                 s.amplitude_ratio
@@ -152,101 +153,6 @@ def _truth(path: Path) -> dict:
             "read_noise": np.asarray(attrs["read_noise"], dtype=float),
             "cadence": float(attrs["cadence"]),
         }
-
-
-def _sinusoid_amplitude(t: np.ndarray, y: np.ndarray, period: float) -> tuple[float, float]:
-    """Amplitude of a sinusoid of known period (plus offset and linear trend) and its error."""
-    phase = 2 * np.pi * t / period
-    design = np.column_stack([np.sin(phase), np.cos(phase), np.ones_like(t), t - t.mean()])
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    resid = y - design @ coef
-    dof = max(len(t) - design.shape[1], 1)
-    sigma = float(np.sqrt(np.sum(resid**2) / dof))
-    cov = np.linalg.pinv(design.T @ design) * sigma**2
-    amplitude = float(np.hypot(coef[0], coef[1]))
-    error = float(np.sqrt(max((cov[0, 0] + cov[1, 1]) / 2, 0.0)))
-    return amplitude, error
-
-
-@dataclass(frozen=True)
-class SignalRecovery:
-    """How much of an injected signal a light curve holds (:func:`signal_recovery`)."""
-
-    #: Fitted scale of the true relative signal in the relative light curve.
-    scale: float
-    #: Its error (1 sigma, from the scatter of the fit's residuals).
-    scale_error: float
-    #: ``scale / (1 - contamination)``: 1 when the whole signal is recovered.
-    fraction: float
-    #: Error of :attr:`fraction`.
-    fraction_error: float
-
-
-def signal_recovery(
-    t: np.ndarray,
-    flux: np.ndarray,
-    true_flux: np.ndarray,
-    contamination: float = 0.0,
-    degree: int = TREND_DEGREE,
-) -> SignalRecovery:
-    """Fraction of the true signal recovered in a light curve, for a signal of any kind.
-
-    The measured relative flux ``flux / median(flux) - 1`` is fitted by least squares with
-    ``s (F_t / mean(F_t) - 1)`` plus a polynomial of degree ``degree`` in time (slow
-    trends of the light curve). An aperture that holds light of other stars dilutes the
-    signal by ``1 - contamination`` (the pipeline's estimate), so the recovered fraction is
-    ``s / (1 - contamination)``.
-
-    Parameters
-    ----------
-    t : numpy.ndarray
-        Times of the cadences to use (good cadences only) [d].
-    flux : numpy.ndarray
-        Measured flux at those times (any unit).
-    true_flux : numpy.ndarray
-        The star's true flux at those times (any unit).
-    contamination : float
-        Fraction of the measured flux from other stars (0-1).
-    degree : int
-        Degree of the polynomial in time.
-
-    Returns
-    -------
-    SignalRecovery
-        NaN everywhere when fewer than :data:`MIN_CADENCES` cadences are finite, the median
-        flux is not positive or the true flux is constant; NaN fractions when the
-        contamination is not in [0, 1).
-    """
-    t = np.asarray(t, dtype=float)
-    flux = np.asarray(flux, dtype=float)
-    true_flux = np.asarray(true_flux, dtype=float)
-    finite = np.isfinite(t) & np.isfinite(flux) & np.isfinite(true_flux)
-    t, flux, true_flux = t[finite], flux[finite], true_flux[finite]
-    nothing = SignalRecovery(math.nan, math.nan, math.nan, math.nan)
-    if t.size < max(MIN_CADENCES, degree + 3):
-        return nothing
-    median = float(np.median(flux))
-    mean_true = float(np.mean(true_flux))
-    if not (median > 0 and mean_true > 0):
-        return nothing
-    signal = true_flux / mean_true - 1
-    if not np.ptp(signal) > 0:
-        return nothing
-    span = max(float(np.ptp(t)), np.finfo(float).tiny)
-    x = 2 * (t - t.min()) / span - 1  # time on [-1, 1]: a well-conditioned trend
-    design = np.column_stack([signal, np.polynomial.legendre.legvander(x, degree)])
-    y = flux / median - 1
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    resid = y - design @ coef
-    dof = max(t.size - design.shape[1], 1)
-    sigma2 = float(np.sum(resid**2) / dof)
-    cov = np.linalg.pinv(design.T @ design) * sigma2
-    scale = float(coef[0])
-    error = float(np.sqrt(max(cov[0, 0], 0.0)))
-    if not (math.isfinite(contamination) and 0 <= contamination < 1):
-        return SignalRecovery(scale, error, math.nan, math.nan)
-    dilution = 1 - contamination
-    return SignalRecovery(scale, error, scale / dilution, error / dilution)
 
 
 def score_star(
@@ -315,8 +221,8 @@ def score_star(
     signal = truth["signals"][index]
     if int(signal["kind"]) == SINUSOID and math.isfinite(contamination) and contamination < 1:
         true_rel = true_flux / np.mean(true_flux) - 1
-        a_true, _ = _sinusoid_amplitude(t, true_rel, float(signal["period"]))
-        a_meas, a_err = _sinusoid_amplitude(t, f / median - 1, float(signal["period"]))
+        a_true, _ = sinusoid_amplitude(t, true_rel, float(signal["period"]))
+        a_meas, a_err = sinusoid_amplitude(t, f / median - 1, float(signal["period"]))
         if a_true > 0 and a_err > 0 and a_true / a_err >= AMPLITUDE_MIN_SNR:
             out["amplitude_ratio"] = a_meas / (1 - contamination) / a_true
     if int(signal["kind"]) != CONSTANT:

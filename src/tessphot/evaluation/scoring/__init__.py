@@ -1,0 +1,1 @@
+"""Truth-based scores of the stages' output on simulated data."""

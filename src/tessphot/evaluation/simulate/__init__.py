@@ -1,0 +1,1 @@
+"""The simulator: calibrated FFIs of a sector, camera and CCD with their truth file."""

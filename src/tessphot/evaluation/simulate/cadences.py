@@ -1,0 +1,118 @@
+"""The simulated cadences: regular time stamps, the orbit gap, momentum dumps and quality."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tessphot.constants import FFIINDEX_SECTOR1_FIRST, FFIINDEX_SECTOR1_TSTART_TJD, ffi_cadence
+from tessphot.evaluation.simulate.config import SimulationConfig
+from tessphot.geometry import SectorGeometry
+
+#: Momentum dumps: interval [d] and offset range of the first dump after the start [d].
+DUMP_INTERVAL = 3.125
+FIRST_DUMP_OFFSET = (0.3, 1.5)
+#: SPOC quality bits set on a momentum-dump cadence (Desat 32 + ManualExclude 128 + CoarsePoint 4).
+DUMP_QUALITY = 32 | 128 | 4
+
+
+@dataclass
+class Cadences:
+    """Time stamps of the simulated cadences (TJD, spacecraft clock)."""
+
+    tstart: np.ndarray
+    tstop: np.ndarray
+    ffiindex: np.ndarray
+    quality: np.ndarray
+    dumps: np.ndarray
+
+
+def require_sector1_dir(value: str | None, what: str) -> str:
+    """The folder of real sector-1 data, or an error naming the option that needs it.
+
+    Parameters
+    ----------
+    value : str or None
+        ``SimulationConfig.sector1_dir``.
+    what : str
+        The option that needs the folder (for the message).
+
+    Returns
+    -------
+    str
+        ``value``.
+
+    Raises
+    ------
+    ValueError
+        When ``value`` is None.
+    """
+    if value is None:
+        raise ValueError(f"{what} needs the folder of real sector-1 data (--sector1-dir)")
+    return value
+
+
+def make_cadences(
+    config: SimulationConfig, geometry: SectorGeometry, rng: np.random.Generator
+) -> Cadences:
+    """The sector's FFI cadences: regular stamps, an orbit gap, momentum dumps, quality.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        The simulation's settings (sector, number of cadences, source of the quality flags).
+    geometry : SectorGeometry
+        The sector's geometry (start, end, orbit gap).
+    rng : numpy.random.Generator
+        The simulation's random generator (draws the first momentum dump).
+
+    Returns
+    -------
+    Cadences
+    """
+    cad = ffi_cadence(config.sector) / 86400.0
+    n_all = int(np.floor((geometry.tjd_end - geometry.tjd_start) / cad))
+    tstart = geometry.tjd_start + cad * np.arange(n_all)
+    gap0, gap1 = geometry.orbit_gap
+    keep = (tstart + cad <= gap0) | (tstart >= gap1)
+    tstart = tstart[keep]
+    first_index = FFIINDEX_SECTOR1_FIRST + int(
+        round((geometry.tjd_start - FFIINDEX_SECTOR1_TSTART_TJD) / cad)
+    )
+    ffiindex = first_index + np.flatnonzero(keep)
+    if config.cadences is not None:
+        if config.cadences < 1:
+            raise ValueError("--cadences must be at least 1")
+        tstart, ffiindex = tstart[: config.cadences], ffiindex[: config.cadences]
+    tstop = tstart + cad
+    quality, dumps = _quality(config, geometry, rng, tstart, tstop)
+    return Cadences(tstart, tstop, ffiindex, quality, dumps)
+
+
+def _quality(
+    config: SimulationConfig,
+    geometry: SectorGeometry,
+    rng: np.random.Generator,
+    tstart: np.ndarray,
+    tstop: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Quality flags and momentum-dump cadences, synthetic or those of real sector 1."""
+    n = tstart.size
+    quality = np.zeros(n, dtype=np.int32)
+    dumps = np.zeros(n, dtype=bool)
+    if config.quality == "sector1":
+        folder = Path(require_sector1_dir(config.sector1_dir, "--quality sector1"))
+        real = np.loadtxt(folder / "quality_s0001.txt")
+        quality = real.astype(np.int32)[np.arange(n) % real.size]
+        dumps = (quality & 32) > 0
+    elif config.quality == "synthetic":
+        first = geometry.tjd_start + rng.uniform(*FIRST_DUMP_OFFSET)
+        for t_dump in np.arange(first, geometry.tjd_end, DUMP_INTERVAL):
+            hit = (tstart <= t_dump) & (t_dump < tstop)
+            dumps |= hit
+        quality[dumps] |= DUMP_QUALITY
+    else:
+        raise ValueError(f"quality must be 'synthetic' or 'sector1', not {config.quality!r}")
+    return quality, dumps

@@ -1,0 +1,227 @@
+"""The simulator's truth file: its layout, writing it and reading it back.
+
+The layout is described at :func:`tessphot.evaluation.simulate.sector.simulate_sector`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from tessphot.evaluation.simulate import variability
+
+#: Version of the truth-file layout.
+TRUTH_FORMAT_VERSION = 1
+#: Truth backgrounds of regions larger than this many pixels are stored binned.
+TRUTH_BACKGROUND_FULL_MAX = 1024 * 1024
+TRUTH_BACKGROUND_BINNING = 8
+#: Per-cadence arrays of the ``time`` group.
+TIME_ARRAYS = ("tstart", "tstop", "tmid", "barycorr", "ffiindex", "quality")
+#: Columns of the ``stars`` table.
+STAR_COLUMNS = (
+    ("starid", "i8"),
+    ("ra_j2000", "f8"),
+    ("dec_j2000", "f8"),
+    ("ra", "f8"),
+    ("dec", "f8"),
+    ("pmra", "f8"),
+    ("pmdec", "f8"),
+    ("tmag", "f8"),
+    ("teff", "f8"),
+    ("flux", "f8"),
+    ("row", "f8"),
+    ("col", "f8"),
+)
+
+
+def bin_pixels(image: np.ndarray, binning: int) -> np.ndarray:
+    """Average an image over ``binning`` x ``binning`` blocks (a partial edge is dropped).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D image.
+    binning : int
+        Block size [px]; 1 returns ``image`` itself.
+
+    Returns
+    -------
+    numpy.ndarray
+        The binned image.
+    """
+    if binning == 1:
+        return image
+    ny, nx = image.shape[0] // binning, image.shape[1] // binning
+    image = image[: ny * binning, : nx * binning]
+    return image.reshape(ny, binning, nx, binning).mean(axis=(1, 3))
+
+
+def background_binning(shape: tuple[int, int]) -> int:
+    """Binning of the truth background of a region of ``shape`` pixels."""
+    return 1 if shape[0] * shape[1] <= TRUTH_BACKGROUND_FULL_MAX else TRUTH_BACKGROUND_BINNING
+
+
+@contextmanager
+def atomic_truth(path: Path) -> Iterator[str]:
+    """A temporary file beside ``path`` that replaces it when the block ends without error.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The truth file to write.
+
+    Yields
+    ------
+    str
+        The temporary file to write to (removed on an error).
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_star_table(h5: h5py.File, field_, flux0: np.ndarray, signals) -> None:
+    """Write the ``stars`` table and the ``signals`` of a star field.
+
+    Parameters
+    ----------
+    h5 : h5py.File
+        The open truth file.
+    field_ : StarField
+        The simulated stars.
+    flux0 : numpy.ndarray
+        Mean flux of every star [e-/s].
+    signals : Signals
+        The injected signal of every star.
+    """
+    table = np.zeros(len(field_), dtype=list(STAR_COLUMNS))
+    for name in table.dtype.names:
+        table[name] = flux0 if name == "flux" else getattr(field_, name)
+    ds = h5.create_dataset("stars", data=table)
+    ds.attrs["description"] = (
+        "ra/dec at the sector epoch, *_j2000 at the TIC epoch [deg]; pm [mas/yr]; flux: mean "
+        "flux [e-/s]; row/col: reference position without jitter [science-area px]"
+    )
+    sig = h5.create_dataset("signals", data=signals.table)
+    sig.attrs["kinds"] = json.dumps(variability.KIND_NAMES)
+
+
+def write_times(h5: h5py.File, cadences, tmid: np.ndarray, barycorr: np.ndarray) -> None:
+    """Write the ``time`` group: the per-cadence arrays of :data:`TIME_ARRAYS`."""
+    tgrp = h5.create_group("time")
+    tgrp["tstart"] = cadences.tstart
+    tgrp["tstop"] = cadences.tstop
+    tgrp["tmid"] = tmid
+    tgrp["barycorr"] = barycorr
+    tgrp["ffiindex"] = cadences.ffiindex
+    tgrp["quality"] = cadences.quality
+    tgrp.attrs["unit"] = "TJD = BJD - 2457000 on the spacecraft clock (no barycentric correction)"
+
+
+def write_jitter(h5: h5py.File, shifts: np.ndarray, centre: tuple[float, float]) -> None:
+    """Write the ``jitter`` array (row shift, column shift, rotation) and its centre."""
+    jit = h5.create_dataset("jitter", data=shifts)
+    jit.attrs["columns"] = ["row_shift_px", "column_shift_px", "rotation_rad"]
+    jit.attrs["centre"] = centre
+
+
+@dataclass
+class TruthFrames:
+    """The per-cadence datasets of a truth file, filled one cadence at a time."""
+
+    flux: h5py.Dataset
+    row: h5py.Dataset
+    col: h5py.Dataset
+    background: h5py.Dataset
+    binning: int
+
+    @classmethod
+    def create(
+        cls,
+        h5: h5py.File,
+        n_cadences: int,
+        n_stars: int,
+        shape: tuple[int, int],
+        origin: tuple[int, int],
+    ) -> TruthFrames:
+        """Create the datasets ``flux``, ``row``, ``col`` and ``background`` of a truth file.
+
+        Parameters
+        ----------
+        h5 : h5py.File
+            The open truth file.
+        n_cadences, n_stars : int
+            Numbers of cadences and of stars.
+        shape : tuple of int
+            Shape of the simulated region [px].
+        origin : tuple of int
+            Science-area (row, column) of the region's first pixel.
+
+        Returns
+        -------
+        TruthFrames
+        """
+        binning = background_binning(shape)
+        bshape = (shape[0] // binning, shape[1] // binning)
+        chunks = (min(16, n_cadences), max(1, min(n_stars, 8192)))
+        flux = h5.create_dataset("flux", (n_cadences, n_stars), "f8", chunks=chunks)
+        row = h5.create_dataset("row", (n_cadences, n_stars), "f4", chunks=chunks)
+        col = h5.create_dataset("col", (n_cadences, n_stars), "f4", chunks=chunks)
+        background = h5.create_dataset(
+            "background",
+            (n_cadences, *bshape),
+            "f4",
+            chunks=(1, *bshape),
+            compression="gzip",
+            compression_opts=1,
+            shuffle=True,
+        )
+        background.attrs["binning"] = binning
+        background.attrs["origin"] = origin
+        return cls(flux, row, col, background, binning)
+
+    def write(self, k: int, fluxes, rows, cols, sky: np.ndarray) -> None:
+        """Store cadence ``k``: the stars' fluxes and positions and the (binned) sky."""
+        self.flux[k] = fluxes
+        self.row[k] = rows
+        self.col[k] = cols
+        self.background[k] = bin_pixels(sky, self.binning)
+
+
+def read_truth(path: Path | str) -> dict[str, np.ndarray | dict]:
+    """Everything in a truth file, in memory (meant for the small simulations of tests).
+
+    Parameters
+    ----------
+    path : path-like
+        The truth file.
+
+    Returns
+    -------
+    dict
+        ``stars``, ``signals``, ``flux``, ``row``, ``col`` (cadence, star), ``background``,
+        ``jitter``, the time arrays (``tstart``, ``tstop``, ``tmid``, ``barycorr``,
+        ``ffiindex``, ``quality``) and ``attrs`` (the file's attributes).
+    """
+    with h5py.File(path, "r") as h5:
+        out: dict = {
+            name: h5[name][()]
+            for name in ("stars", "signals", "flux", "row", "col", "background", "jitter")
+        }
+        out.update({name: h5["time"][name][()] for name in TIME_ARRAYS})
+        out["attrs"] = dict(h5.attrs)
+    return out
