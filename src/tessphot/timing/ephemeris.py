@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from tessphot import env
 from tessphot.io.errors import TessphotError
 from tessphot.paths import atomic_path
 
@@ -67,9 +68,9 @@ MAX_TABLE_STEP_DAYS = 0.1
 TABLE_PATTERNS = ("*_tess_ephem.csv", "*_tess_ephem.csv.gz", "horizons_tess_*.csv")
 #: Environment variables: folders of ephemeris tables (``os.pathsep``-separated), the folder
 #: of SPICE kernels (the original pipeline's variable), the download cache.
-EPHEMERIS_ENV = "TESSPHOT_EPHEMERIS"
-SPICE_ENV = "TESSPHOT_SPICE_KERNELS"
-CACHE_ENV = "TESSPHOT_EPHEMERIS_CACHE"
+EPHEMERIS_ENV = env.EPHEMERIS
+SPICE_ENV = env.SPICE_KERNELS
+CACHE_ENV = env.EPHEMERIS_CACHE
 
 
 class EphemerisError(TessphotError):
