@@ -173,7 +173,6 @@ class PhotometrySettings(Table):
     """
 
     TABLE = "photometry"
-    LABEL = "photometry"
 
     stamp_min_size: int = setting(15, unit="px", ge=1)
     contaminant_tmag_max: float = setting(19.0, unit="Tmag")

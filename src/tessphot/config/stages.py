@@ -70,7 +70,6 @@ class TodoSettings(Table):
     """
 
     TABLE = "todo"
-    LABEL = "todo"
 
     faint_limit: float = setting(15.0, unit="Tmag")
     halo_tmag_limit: float = setting(2.0, unit="Tmag")
