@@ -80,7 +80,7 @@ def starids(name: str) -> set[int]:
 
 
 def cache_folder(name: str, variable: str | None = None) -> Path:
-    """tessphot's cache folder ``name``: ``$XDG_CACHE_HOME/tessphot/<name>``.
+    """The cache folder ``name`` of tessphot: ``$XDG_CACHE_HOME/tessphot/<name>``.
 
     Parameters
     ----------
