@@ -9,7 +9,7 @@ one table per method (``[photometry.linpsf] fit_radius``); the mapping is
   ``s.linpsf_fit_radius`` (``s = self.settings``), ``phot.settings.halo_auto_tmag``,
   ``photometry_settings(x).spill_method`` -> ``....linpsf.fit_radius`` etc.;
 - names in docstrings and comments written as ````linpsf_fit_radius```` ->
-  ````linpsf.fit_radius````;
+  ````linpsf.fit_radius```` (````fit_radius```` in the method's own module);
 - in tests, header records ``"photometry.psf_positions"`` -> ``"photometry.psf.positions"``
   and loops over ``PhotometrySettings.__dataclass_fields__`` -> ``PhotometrySettings.keys()``
   (the dotted keys of every table).
@@ -19,13 +19,15 @@ DeprecationWarning) are left alone. Run from the repository root::
 
     python tools/rename_settings.py [--check] [FILE_OR_FOLDER ...]
 
-``--check`` changes nothing and exits with 1 when something would change.
+``--check`` changes nothing and exits with 1 when something would change. The files changed
+are formatted with ``ruff format`` afterwards (a longer access may need a new line break).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +43,14 @@ RECEIVER = r"(?:\b[A-Za-z_][A-Za-z_0-9]*\.settings|\bsettings|\bs|\bphotometry_s
 #: Folders searched by default, and the one left out (the settings' own code).
 DEFAULT_PATHS = ("src/tessphot", "tests")
 EXCLUDED = ROOT / "src" / "tessphot" / "config"
+#: The table whose keys a module's docstrings name unqualified (the method's own module).
+OWN_TABLE = {
+    "aperture": "aperture",
+    "linpsf": "linpsf",
+    "psf": "psf",
+    "halo": "halo",
+    "run": "choice",
+}
 
 
 def _rules() -> list[tuple[re.Pattern, str]]:
@@ -58,13 +68,19 @@ def _new(old: str) -> str:
     return f"{table}.{key}"
 
 
-def rename(text: str) -> str:
-    """The text with every old access renamed."""
+def _doc_name(old: str, module: str) -> str:
+    """An old key as named in a docstring of ``module``: its own table's keys unqualified."""
+    table, key = PHOTOMETRY_KEYS[old]
+    return key if OWN_TABLE.get(module) == table else f"{table}.{key}"
+
+
+def rename(text: str, module: str = "") -> str:
+    """The text (of the module named ``module``, e.g. ``linpsf``) with the old keys renamed."""
     for pattern, kind in _rules():
         if kind == "access":
             text = pattern.sub(lambda m: f"{m.group(1)}.{_new(m.group(2))}", text)
         elif kind == "doc":
-            text = pattern.sub(lambda m: f"``{_new(m.group(1))}", text)
+            text = pattern.sub(lambda m: f"``{_doc_name(m.group(1), module)}", text)
         elif kind == "record":
             text = pattern.sub(
                 lambda m: f"{m.group(1)}photometry.{_new(m.group(2))}{m.group(1)}", text
@@ -90,15 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", default=list(DEFAULT_PATHS))
     parser.add_argument("--check", action="store_true", help="report only; exit 1 if stale")
     args = parser.parse_args(argv)
-    changed = 0
+    changed: list[Path] = []
     for file in python_files(args.paths):
         text = file.read_text()
-        new = rename(text)
+        new = rename(text, file.stem.removeprefix("test_"))
         if new != text:
-            changed += 1
+            changed.append(file)
             print(f"{'would rename in' if args.check else 'renamed in'} {file.relative_to(ROOT)}")
             if not args.check:
                 file.write_text(new)
+    if changed and not args.check:
+        subprocess.run(["ruff", "format", "-q", *map(str, changed)], check=False)
     return 1 if (args.check and changed) else 0
 
 
