@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tessphot import env
 from tessphot.io.errors import TessphotError
 from tessphot.logs import setup_logging
 from tessphot.settings import SettingsError, load_settings
@@ -22,11 +23,11 @@ log = logging.getLogger("tessphot")
 #: Exit codes.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 #: Environment variable naming a folder of SPOC PRF models.
-PRF_ENV = "TESSPHOT_PRF_DIR"
+PRF_ENV = env.PRF_DIR
 #: The archive, cache and URL variables of :mod:`tessphot.prf_download` (not imported here:
 #: it loads astropy and scipy, which ``--help`` does not need).
 PRF_URL = "https://archive.stsci.edu/missions/tess/models/prf_fitsfiles/"
-PRF_CACHE_ENV, PRF_URL_ENV = "TESSPHOT_PRF_CACHE", "TESSPHOT_PRF_URL"
+PRF_CACHE_ENV, PRF_URL_ENV = env.PRF_CACHE, env.PRF_URL
 #: Help of the --prf-dir options.
 PRF_DIR_HELP = (
     f"folder of SPOC PRF models, or 'archive' for the ones downloaded from MAST into the "
@@ -441,8 +442,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         given = getattr(args, key, None)
         if given is not None:
             values[key] = given
-    if values.get("prf_dir") is None and os.environ.get(PRF_ENV):
-        values["prf_dir"] = os.environ[PRF_ENV]
+    if values.get("prf_dir") is None and env.value(PRF_ENV):
+        values["prf_dir"] = env.value(PRF_ENV)
     values["prf_dir"] = _resolve_prf_dir(
         values.get("prf_dir"),
         settings,
@@ -470,7 +471,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = load_settings(args.settings)
     demo = settings["demo"]
     prf_dir = _resolve_prf_dir(
-        args.prf_dir or os.environ.get(PRF_ENV),
+        args.prf_dir or env.value(PRF_ENV),
         settings,
         demo["sector"],
         demo["camera"],
@@ -502,7 +503,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         ccds=args.ccd,
         settings=settings,
         workers=args.jobs or settings.get("workers"),
-        prf_dir=args.prf_dir or os.environ.get(PRF_ENV),
+        prf_dir=args.prf_dir or env.value(PRF_ENV),
         overwrite=args.overwrite,
         progress=not args.quiet,
         prf_cache=archive.cache_dir,
@@ -562,7 +563,7 @@ def _run(args: argparse.Namespace, **parallel: Any) -> int:
     if not (args.all or args.starid or args.priority or args.random):
         args.parser.error("give one of --all, --starid, --priority or --random")
     settings = load_settings(args.settings)
-    if args.input_folder is None and not os.environ.get("TESSPHOT_INPUT"):
+    if args.input_folder is None and not env.value(env.INPUT):
         from tessphot.demo import ensure_demo_ready
 
         folder = ensure_demo_ready(settings=settings, progress=not args.quiet)

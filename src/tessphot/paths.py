@@ -8,10 +8,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from tessphot import env
+
 #: Environment variables naming the folders.
-INPUT_ENV = "TESSPHOT_INPUT"
-OUTPUT_ENV = "TESSPHOT_OUTPUT"
-DEMO_ENV = "TESSPHOT_DEMO"
+INPUT_ENV = env.INPUT
+OUTPUT_ENV = env.OUTPUT
+DEMO_ENV = env.DEMO
 #: Name of the default light-curve folder inside the input folder.
 LIGHTCURVE_FOLDER = "lightcurves"
 
@@ -26,7 +28,7 @@ def input_folder(argument: str | os.PathLike | None = None) -> Path:
     NotADirectoryError
         When the folder does not exist.
     """
-    value = argument if argument is not None else os.environ.get(INPUT_ENV)
+    value = argument if argument is not None else env.value(INPUT_ENV)
     if not value:
         raise ValueError(f"no input folder: give one as argument or set {INPUT_ENV}")
     path = Path(value).expanduser()
@@ -40,16 +42,13 @@ def input_folder(argument: str | os.PathLike | None = None) -> Path:
 def output_folder(input_path: Path, argument: str | os.PathLike | None = None) -> Path:
     """The light-curve folder: the argument, else ``$TESSPHOT_OUTPUT``, else
     ``<input>/lightcurves``."""
-    value = argument if argument is not None else os.environ.get(OUTPUT_ENV)
+    value = argument if argument is not None else env.value(OUTPUT_ENV)
     return Path(value).expanduser() if value else Path(input_path) / LIGHTCURVE_FOLDER
 
 
 def demo_folder() -> Path:
     """Folder of the built-in demo data: ``$TESSPHOT_DEMO``, else the user cache."""
-    if os.environ.get(DEMO_ENV):
-        return Path(os.environ[DEMO_ENV]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "tessphot" / "demo"
+    return env.cache_folder("demo", DEMO_ENV)
 
 
 @contextlib.contextmanager

@@ -39,6 +39,7 @@ from typing import Any
 from astropy.io import fits
 from tqdm.auto import tqdm
 
+from tessphot import env
 from tessphot.io.errors import TessphotError
 from tessphot.paths import atomic_path
 from tessphot.prf import ARCHIVE, TABLE_SIZE, prf_epoch, spoc_prf_folder
@@ -56,8 +57,8 @@ ARCHIVE_EPOCHS = {"Sectors1_2_3": "start_s0001", "Sectors4+": "start_s0004"}
 GRID_ROWS = (1, 513, 1025, 1536, 2048)
 GRID_COLUMNS = (45, 557, 1069, 1580, 2092)
 #: Environment variables: the download cache and the archive's URL (a mirror).
-CACHE_ENV = "TESSPHOT_PRF_CACHE"
-URL_ENV = "TESSPHOT_PRF_URL"
+CACHE_ENV = env.PRF_CACHE
+URL_ENV = env.PRF_URL
 
 
 class PRFDownloadError(TessphotError):
@@ -90,16 +91,14 @@ class PRFArchive:
 
     def base_url(self) -> str:
         """The archive's folder URL (ending in ``/``)."""
-        value = self.url or os.environ.get(URL_ENV) or PRF_URL
+        value = self.url or env.value(URL_ENV) or PRF_URL
         return value if value.endswith("/") else value + "/"
 
     def cache(self) -> Path:
         """The download cache folder (the ``prf_dir`` that ``"archive"`` stands for)."""
-        value = self.cache_dir or os.environ.get(CACHE_ENV)
-        if value:
-            return Path(value).expanduser()
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        return Path(base) / "tessphot" / "prf"
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser()
+        return env.cache_folder("prf", CACHE_ENV)
 
 
 def archive_folder_url(base_url: str, sector: int, camera: int, ccd: int) -> str:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from tessphot import env
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ def build_source(args: argparse.Namespace, settings: dict, folder: Path):
     if name == "postgres":
         from tessphot.catalog.sources.postgres import PostgresSource
 
-        table = args.db_table or os.environ.get("TESSPHOT_DB_TABLE") or settings["db_table"]
+        table = args.db_table or env.value(env.DB_TABLE) or settings["db_table"]
         source = PostgresSource(
             args.db,
             table=table,
@@ -269,7 +270,7 @@ def cmd_load_db(args: argparse.Namespace) -> int:
     from tessphot.settings import load_settings
 
     settings = load_settings(args.settings)["catalog"]
-    table = args.db_table or os.environ.get("TESSPHOT_DB_TABLE") or settings["db_table"]
+    table = args.db_table or env.value(env.DB_TABLE) or settings["db_table"]
     try:
         n = load_db(
             args.files,

@@ -23,6 +23,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from tessphot import env
 from tessphot.parallel.schedule import TileScheduler, task_tiles
 from tessphot.photometry.run import RunReport, TaskConfig
 from tessphot.tasks import STATUS, TaskManager
@@ -38,7 +39,7 @@ MAX_TASK_KILLS = 2
 SUMMARY_SECONDS = 5.0
 #: Environment variable of a test hook: the master kills itself (SIGKILL) right after
 #: saving this many results. For the tests of resuming after a crash only.
-KILL_MASTER_ENV = "TESSPHOT_TEST_KILL_MASTER_AFTER"
+KILL_MASTER_ENV = env.KILL_MASTER_AFTER
 
 
 class Master:
@@ -236,7 +237,7 @@ class Master:
 
 
 def _kill_after() -> int | None:
-    value = os.environ.get(KILL_MASTER_ENV)
+    value = env.value(KILL_MASTER_ENV)
     return int(value) if value else None
 
 

@@ -19,14 +19,15 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
+from tessphot import env
 from tessphot.photometry.run import TaskConfig
 
 logger = logging.getLogger(__name__)
 
 #: Test hook: TIC numbers of stars whose task kills its worker (SIGKILL) every time.
-KILL_STARID_ENV = "TESSPHOT_TEST_KILL_STARID"
+KILL_STARID_ENV = env.KILL_STARID
 #: Test hook: TIC numbers of stars whose task kills its worker the first time only.
-KILL_ONCE_STARID_ENV = "TESSPHOT_TEST_KILL_ONCE_STARID"
+KILL_ONCE_STARID_ENV = env.KILL_ONCE_STARID
 #: Test hook: name of the marker file of a star whose task killed a worker once.
 KILL_MARKER = ".tessphot-test-killed-{starid}"
 #: Threads of numpy's linear-algebra libraries per worker (one core per worker).
@@ -90,17 +91,12 @@ def serve(
 def _kill_hook(config: TaskConfig, task: Mapping[str, Any]) -> None:
     """The test hooks of the module docstring."""
     starid = int(task["starid"])
-    if starid in _starids(KILL_ONCE_STARID_ENV):
+    if starid in env.starids(KILL_ONCE_STARID_ENV):
         marker = config.input_folder / KILL_MARKER.format(starid=starid)
         try:
             os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
             return
-    elif starid not in _starids(KILL_STARID_ENV):
+    elif starid not in env.starids(KILL_STARID_ENV):
         return
     os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _starids(variable: str) -> set[int]:
-    """The TIC numbers listed in an environment variable (comma-separated)."""
-    return {int(s) for s in os.environ.get(variable, "").split(",") if s.strip()}

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -45,6 +43,8 @@ from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 from sklearn.cluster import DBSCAN
 
+from tessphot.config.k2p2 import K2P2Settings
+from tessphot.config.k2p2 import settings_from_mapping as settings_from_mapping
 from tessphot.io.errors import TessphotError
 
 logger = logging.getLogger(__name__)
@@ -78,96 +78,6 @@ class K2P2NoFlux(K2P2Error):
 
 class K2P2NoStars(K2P2Error):
     """No star stands out of the sum image."""
-
-
-@dataclass(frozen=True)
-class K2P2Settings:
-    """Settings of the K2P2 mask finder (the original's defaults).
-
-    Attributes
-    ----------
-    thresh : float
-        Significance cut above the sky mode, in robust standard deviations.
-    min_no_pixels_in_mask : int
-        Smallest mask kept [pixels].
-    min_for_cluster : int
-        DBSCAN ``min_samples``: pixels (itself included) within ``cluster_radius`` that make
-        a pixel a core pixel of a cluster.
-    cluster_radius : float
-        DBSCAN ``eps`` [pixels].
-    segmentation : bool
-        Split clusters with a watershed.
-    ws_blur : float
-        Width of the Gaussian blur before finding local maxima [pixels].
-    ws_thres : float
-        ``threshold_rel`` of the local maxima.
-    ws_footprint : int
-        Size of the square footprint of the local maxima [pixels].
-    extend_overflow : bool
-        Extend masks of saturated stars along their bleed columns.
-    saturation_limit : float
-        With a catalog, only masks whose catalog stars combine to this magnitude or brighter
-        are extended.
-    sample_trim : float
-        Fraction of the brightest pixels left out of the sky distribution.
-    flux_cap : float
-        Pixels this bright or brighter are left out of the sky distribution [e-/s].
-    marker_distance : float
-        Largest distance from a catalog star to its watershed marker [pixels] ...
-    marker_distance_bright : float
-        ... and for stars brighter than ``saturation_limit``.
-    overflow_flatness : float
-        A column is saturated if ``|median(diff(p))| / max(p)`` of its mask pixels ``p`` is
-        below this ...
-    overflow_level : float
-        ... and ``median(p)`` is at least this fraction of the mask's maximum.
-    sky_positive_only : bool
-        Estimate the sky from the positive pixels only, as the original (tessphot's default is
-        all finite pixels, see the module notes).
-    min_peak_significance : float
-        A mask must contain a pixel this many noise standard deviations above the sky mode
-        (tessphot's addition; 0 disables it).
-    """
-
-    thresh: float = 0.8
-    min_no_pixels_in_mask: int = 4
-    min_for_cluster: int = 4
-    cluster_radius: float = math.sqrt(2)
-    segmentation: bool = True
-    ws_blur: float = 0.5
-    ws_thres: float = 0
-    ws_footprint: int = 3
-    extend_overflow: bool = True
-    saturation_limit: float = 7.0
-    sample_trim: float = 0.15
-    flux_cap: float = 7e4
-    marker_distance: float = 2 * math.sqrt(2)
-    marker_distance_bright: float = 5 * math.sqrt(2)
-    overflow_flatness: float = 0.01
-    overflow_level: float = 0.5
-    sky_positive_only: bool = False
-    min_peak_significance: float = 5.0
-
-    def header_keywords(self) -> dict[str, tuple[Any, str]]:
-        """The settings as light-curve header keywords (the original's ``KP_*`` and ours)."""
-        return {
-            "KP_THRES": (self.thresh, "K2P2 sum-image threshold"),
-            "KP_MIPIX": (self.min_no_pixels_in_mask, "K2P2 min pixels in mask"),
-            "KP_MICLS": (self.min_for_cluster, "K2P2 min pix. for cluster"),
-            "KP_CLSRA": (self.cluster_radius, "K2P2 cluster radius"),
-            "KP_WS": (self.segmentation, "K2P2 watershed segmentation"),
-            "KP_WSBLR": (self.ws_blur, "K2P2 watershed blur"),
-            "KP_WSTHR": (self.ws_thres, "K2P2 watershed threshold"),
-            "KP_WSFOT": (self.ws_footprint, "K2P2 watershed footprint"),
-            "KP_EX": (self.extend_overflow, "K2P2 extend overflow"),
-            "KP_SATLM": (self.saturation_limit, "[mag] K2P2 saturation limit"),
-            "KP_SKYPO": (self.sky_positive_only, "K2P2 sky from positive pixels only"),
-            "KP_PKSIG": (self.min_peak_significance, "K2P2 min. peak significance"),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """All settings (for the HISTORY record of a light curve)."""
-        return asdict(self)
 
 
 class K2P2Result(NamedTuple):
@@ -572,13 +482,3 @@ def skip_targets(mask, starid, row, column, target_starid: int) -> list[int]:
     on = _stars_on_mask(mask, row, column)
     ids = np.asarray(starid)[on]
     return [int(s) for s in ids if int(s) != int(target_starid)]
-
-
-def settings_from_mapping(values: Mapping[str, Any] | None) -> K2P2Settings:
-    """K2P2 settings with the given overrides (unknown names are an error)."""
-    values = dict(values or {})
-    known = set(K2P2Settings.__dataclass_fields__)
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"unknown K2P2 setting(s) {sorted(unknown)}; known: {sorted(known)}")
-    return K2P2Settings(**values)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from astropy.stats import SigmaClip
@@ -30,60 +30,10 @@ from photutils.background import Background2D, MedianBackground
 from scipy import ndimage
 from scipy.interpolate import RectBivariateSpline
 
+from tessphot.config.prepare import BackgroundSettings
+
 #: A median's uncertainty relative to rms / sqrt(n) for Gaussian data.
 MEDIAN_EFFICIENCY = 1.2533
-
-
-@dataclass(frozen=True)
-class BackgroundSettings:
-    """Tunables of the background estimate (all written to the HDF5 attributes)."""
-
-    #: Size of the mesh boxes [px].
-    box_size: int = 32
-    #: Binning of the image for the box statistics (2: four times fewer pixels to sort).
-    binning: int = 2
-    #: Sigma-clipping threshold inside a box [sigma].
-    clip_sigma: float = 3.0
-    #: Mask pixels where catalogued stars add more than this many times the per-pixel noise.
-    #: Their predicted light is subtracted first, so only pixels where a ~10 % error of the
-    #: prediction (PRF, catalogue flux, jitter) would exceed ~0.3 sigma are masked. In a
-    #: crowded field (0.06 stars per pixel) masking at 0.5 sigma left too few sky pixels:
-    #: background error 130 % of the noise; at 3 sigma 18 %.
-    star_mask_fraction: float = 3.0
-    #: Calibrated flux above which a pixel counts as saturated [e-/s].
-    saturation_rate: float = 8.0e4
-    #: Rows masked beyond each end of a saturated run and columns on each side [px].
-    bleed_margin_rows: int = 3
-    bleed_margin_cols: int = 1
-    #: Pixels more than this many sigma above the first model are masked as sources.
-    source_sigma: float = 5.0
-    #: Growth of the source mask [px].
-    source_dilation: int = 1
-    #: Passes of (estimate, mask outliers); each pass after the first refines the residual.
-    iterations: int = 3
-    #: A box needs this fraction of its pixels unmasked to count.
-    min_box_fraction: float = 0.05
-    #: Width of the time smoothing of the mesh [h] (7 frames at 1800 s, 19 at 600 s, 55 at
-    #: 200 s): a straight line is fitted to each mesh box over this window, so trends are
-    #: followed, or a parabola where the bend is significant (``curvature_sigma``).
-    time_smooth_hours: float = 3.0
-    #: A mesh box's time series is fitted with a parabola instead of a straight line where
-    #: its curvature over the window exceeds this many sigma (orbit-end ramps).
-    curvature_sigma: float = 3.0
-    #: Sub-box size for the background-anomaly (shenanigans) check [px].
-    anomaly_box: int = 16
-    #: A sub-box is anomalous when its median residual exceeds this many sigma...
-    anomaly_sigma: float = 5.0
-    #: ...and this absolute level [e-/s].
-    anomaly_min_level: float = 2.0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def smoothing_window(self, cadence: float) -> int:
-        """Odd number of frames averaged in time at this cadence [s]."""
-        n = int(round(self.time_smooth_hours * 3600.0 / cadence))
-        return max(1, n + (n + 1) % 2)
 
 
 def grow_bleeds(saturated: np.ndarray, rows: int, cols: int = 1) -> np.ndarray:

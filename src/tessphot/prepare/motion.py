@@ -10,43 +10,16 @@ offset at any pixel and time (see docs/hdf5-format.md).
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
 
 import numpy as np
 from astropy.wcs import WCS, FITSFixedWarning
 from scipy.interpolate import RectBivariateSpline
 
+from tessphot.config.prepare import MotionSettings
+
 #: Number of parameters per frame: the 2x2 matrix (row, column order) and the translation.
 N_PARAMS = 6
 IDENTITY = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
-
-
-@dataclass(frozen=True)
-class MotionSettings:
-    """Tunables of the jitter measurement (written to the HDF5 attributes)."""
-
-    #: Magnitude range of the reference stars (bright, unsaturated).
-    tmag_min: float = 7.0
-    tmag_max: float = 11.5
-    #: Most reference stars used (the brightest first).
-    max_stars: int = 400
-    #: No catalogued star brighter than (Tmag + isolation_dmag) within isolation_radius px.
-    isolation_radius: float = 4.0
-    isolation_dmag: float = 4.0
-    #: Half-width of the centroid box [px].
-    centroid_half: int = 2
-    #: Minimum number of stars for a translation, a rotation (euclidean) and an affine fit.
-    min_translation: int = 3
-    min_euclidean: int = 10
-    min_affine: int = 40
-    #: Outlier rejection of the fit [sigma] and passes.
-    clip_sigma: float = 4.0
-    clip_passes: int = 3
-    #: Correct the centroids' bias with the PRF (:func:`calibrate_centroids`).
-    calibrate_centroids: bool = True
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def select_reference_stars(

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from tessphot import env
 from tessphot.paths import atomic_path
 from tessphot.tasks.schema import (
     DIAGNOSTICS_COLUMNS,
@@ -757,7 +758,7 @@ class TaskManager:
                 counts[STATUS(status).name] += count
             except ValueError:
                 logger.warning("%s: %d task(s) with unknown status %r", self.path, count, status)
-        return {"slurm_jobid": os.environ.get("SLURM_JOB_ID"), **self._session, **counts}
+        return {"slurm_jobid": env.value(env.SLURM_JOB_ID), **self._session, **counts}
 
     def write_summary(self) -> None:
         """Write the summary file now (atomically), if one was asked for."""

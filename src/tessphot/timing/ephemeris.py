@@ -28,15 +28,16 @@ import logging
 import os
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from tessphot import env
+from tessphot.config.timing import TimingSettings
 from tessphot.io.errors import TessphotError
 from tessphot.paths import atomic_path
 
@@ -67,85 +68,13 @@ MAX_TABLE_STEP_DAYS = 0.1
 TABLE_PATTERNS = ("*_tess_ephem.csv", "*_tess_ephem.csv.gz", "horizons_tess_*.csv")
 #: Environment variables: folders of ephemeris tables (``os.pathsep``-separated), the folder
 #: of SPICE kernels (the original pipeline's variable), the download cache.
-EPHEMERIS_ENV = "TESSPHOT_EPHEMERIS"
-SPICE_ENV = "TESSPHOT_SPICE_KERNELS"
-CACHE_ENV = "TESSPHOT_EPHEMERIS_CACHE"
+EPHEMERIS_ENV = env.EPHEMERIS
+SPICE_ENV = env.SPICE_KERNELS
+CACHE_ENV = env.EPHEMERIS_CACHE
 
 
 class EphemerisError(TessphotError):
     """No usable position of TESS (the message says why and what to do)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Settings
-
-
-@dataclass(frozen=True)
-class TimingSettings:
-    """Where the spacecraft's position comes from (table ``[timing]`` of the settings).
-
-    Attributes
-    ----------
-    ephemeris_dirs : tuple of str
-        Folders (or files) of ephemeris tables; ``$TESSPHOT_EPHEMERIS`` adds more.
-    spice_kernels : str or None
-        Folder of SPICE kernels (all ``*.bsp``, ``*.tls``, ... in it are loaded; needs
-        ``spiceypy``); default ``$TESSPHOT_SPICE_KERNELS``.
-    download : bool
-        Download a missing table from JPL Horizons into the cache.
-    cache_dir : str or None
-        The download cache; default ``$TESSPHOT_EPHEMERIS_CACHE``, else
-        ``~/.cache/tessphot/ephemeris``.
-    """
-
-    ephemeris_dirs: tuple[str, ...] = ()
-    spice_kernels: str | None = None
-    download: bool = True
-    cache_dir: str | None = None
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> TimingSettings:
-        """Settings from a ``[timing]`` table (unknown keys are errors)."""
-        values = dict(values or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown timing setting(s) {sorted(unknown)}; known: {sorted(known)}")
-        dirs = values.get("ephemeris_dirs") or ()
-        if isinstance(dirs, str | os.PathLike):
-            dirs = (dirs,)
-        values["ephemeris_dirs"] = tuple(str(d) for d in dirs)
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as plain values."""
-        return {
-            "ephemeris_dirs": list(self.ephemeris_dirs),
-            "spice_kernels": self.spice_kernels,
-            "download": self.download,
-            "cache_dir": self.cache_dir,
-        }
-
-    def table_dirs(self) -> list[Path]:
-        """Folders searched for tables: the settings', ``$TESSPHOT_EPHEMERIS``', the cache."""
-        dirs = [Path(d).expanduser() for d in self.ephemeris_dirs]
-        env = os.environ.get(EPHEMERIS_ENV, "")
-        dirs += [Path(d).expanduser() for d in env.split(os.pathsep) if d]
-        dirs.append(self.cache())
-        return dirs
-
-    def kernels(self) -> Path | None:
-        """The folder of SPICE kernels, if any is configured."""
-        value = self.spice_kernels or os.environ.get(SPICE_ENV)
-        return Path(value).expanduser() if value else None
-
-    def cache(self) -> Path:
-        """The download cache folder."""
-        value = self.cache_dir or os.environ.get(CACHE_ENV)
-        if value:
-            return Path(value).expanduser()
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        return Path(base) / "tessphot" / "ephemeris"
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tessphot import env
 from tessphot.catalog import sphere
 from tessphot.catalog.errors import CatalogError
 from tessphot.catalog.footprint import Footprint
@@ -35,7 +36,7 @@ from tessphot.catalog.sources.base import (
 log = logging.getLogger(__name__)
 
 #: Environment variable naming the cache folder.
-CACHE_ENV = "TESSPHOT_MAST_CACHE"
+CACHE_ENV = env.MAST_CACHE
 #: Version of the cache files (a new layout gets a new sub-folder).
 CACHE_VERSION = 1
 #: Default tile radius [deg]: ~0.8 deg^2 per query, ~400 queries per CCD.
@@ -58,10 +59,7 @@ QueryFunction = Callable[[float, float, float], object]
 
 def default_cache_dir() -> Path:
     """The MAST cache folder (see the module notes)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "tessphot" / "mast"
+    return env.cache_folder("mast", CACHE_ENV)
 
 
 def astroquery_tic_region(ra: float, dec: float, radius_deg: float):

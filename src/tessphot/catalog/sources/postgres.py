@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tessphot import env
 from tessphot.catalog.errors import CatalogError
 from tessphot.catalog.footprint import Footprint
 from tessphot.catalog.sources.base import (
@@ -49,7 +50,7 @@ from tessphot.catalog.sources.base import (
 log = logging.getLogger(__name__)
 
 #: Environment variable with a libpq connection string.
-DSN_ENV = "TESSPHOT_DB"
+DSN_ENV = env.DB
 #: Environment variables overriding single connection parameters.
 PARAM_ENV = {
     "host": "TESSPHOT_DB_HOST",
@@ -93,11 +94,11 @@ def _psycopg():
 
 def connection_params(dsn: str | None = None, **overrides) -> tuple[str, dict]:
     """The connection string and keyword overrides from the arguments and environment."""
-    dsn = dsn if dsn is not None else os.environ.get(DSN_ENV, "")
+    dsn = dsn if dsn is not None else env.value(DSN_ENV) or ""
     params = {}
-    for key, env in PARAM_ENV.items():
-        if os.environ.get(env):
-            params[key] = os.environ[env]
+    for key, variable in PARAM_ENV.items():
+        if env.value(variable):
+            params[key] = env.value(variable)
     params.update({k: v for k, v in overrides.items() if v is not None})
     return dsn, params
 
@@ -109,10 +110,10 @@ def describe_target(dsn: str, params: Mapping) -> str:
         info = psycopg.conninfo.conninfo_to_dict(dsn, **params)
     except psycopg.ProgrammingError as err:
         raise CatalogError(f"invalid database connection string: {err}") from None
-    host = info.get("host") or os.environ.get("PGHOST") or "local socket"
-    port = info.get("port") or os.environ.get("PGPORT") or "5432"
-    user = info.get("user") or os.environ.get("PGUSER") or ""
-    dbname = info.get("dbname") or os.environ.get("PGDATABASE") or user
+    host = info.get("host") or env.value("PGHOST") or "local socket"
+    port = info.get("port") or env.value("PGPORT") or "5432"
+    user = info.get("user") or env.value("PGUSER") or ""
+    dbname = info.get("dbname") or env.value("PGDATABASE") or user
     return f"{user + '@' if user else ''}{host}:{port}/{dbname}"
 
 

@@ -1,0 +1,164 @@
+"""Settings of the prepare stage: ``[prepare]``, ``[prepare.background]``, ``[prepare.motion]``.
+
+All are written to the attributes of the prepared HDF5 file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from tessphot.config.fields import Table, setting
+
+
+@dataclass(frozen=True)
+class BackgroundSettings(Table):
+    """Settings of the background estimate (:mod:`tessphot.prepare.background`).
+
+    Attributes
+    ----------
+    box_size : int
+        Size of the mesh boxes [px] (>= 1).
+    binning : int
+        Binning of the image for the box statistics (2: four times fewer pixels to sort;
+        >= 1).
+    clip_sigma : float
+        Sigma-clipping threshold inside a box [sigma] (> 0).
+    star_mask_fraction : float
+        Mask pixels where catalogued stars add more than this many times the per-pixel
+        noise (> 0). Their predicted light is subtracted first, so only pixels where a ~10 %
+        error of the prediction (PRF, catalogue flux, jitter) would exceed ~0.3 sigma are
+        masked. In a crowded field (0.06 stars per pixel) masking at 0.5 sigma left too few
+        sky pixels: background error 130 % of the noise; at 3 sigma 18 %.
+    saturation_rate : float
+        Calibrated flux above which a pixel counts as saturated [e-/s] (> 0).
+    bleed_margin_rows : int
+        Rows masked beyond each end of a saturated run [px] (>= 0) ...
+    bleed_margin_cols : int
+        ... and columns on each side [px] (>= 0).
+    source_sigma : float
+        Pixels more than this many sigma above the first model are masked as sources (> 0).
+    source_dilation : int
+        Growth of the source mask [px] (>= 0).
+    iterations : int
+        Passes of (estimate, mask outliers); each pass after the first refines the residual
+        (>= 1).
+    min_box_fraction : float
+        A box needs this fraction of its pixels unmasked to count (0-1).
+    time_smooth_hours : float
+        Width of the time smoothing of the mesh [h] (7 frames at 1800 s, 19 at 600 s, 55 at
+        200 s): a straight line is fitted to each mesh box over this window, so trends are
+        followed, or a parabola where the bend is significant (``curvature_sigma``; >= 0).
+    curvature_sigma : float
+        A mesh box's time series is fitted with a parabola instead of a straight line where
+        its curvature over the window exceeds this many sigma (orbit-end ramps; > 0).
+    anomaly_box : int
+        Sub-box size for the background-anomaly (shenanigans) check [px] (>= 1).
+    anomaly_sigma : float
+        A sub-box is anomalous when its median residual exceeds this many sigma (> 0) ...
+    anomaly_min_level : float
+        ... and this absolute level [e-/s] (>= 0).
+    """
+
+    TABLE = "prepare.background"
+
+    box_size: int = setting(32, unit="px", ge=1)
+    binning: int = setting(2, ge=1)
+    clip_sigma: float = setting(3.0, unit="sigma", gt=0)
+    star_mask_fraction: float = setting(3.0, gt=0)
+    saturation_rate: float = setting(8.0e4, unit="e-/s", gt=0)
+    bleed_margin_rows: int = setting(3, unit="px", ge=0)
+    bleed_margin_cols: int = setting(1, unit="px", ge=0)
+    source_sigma: float = setting(5.0, unit="sigma", gt=0)
+    source_dilation: int = setting(1, unit="px", ge=0)
+    iterations: int = setting(3, ge=1)
+    min_box_fraction: float = setting(0.05, ge=0, le=1)
+    time_smooth_hours: float = setting(3.0, unit="h", ge=0)
+    curvature_sigma: float = setting(3.0, unit="sigma", gt=0)
+    anomaly_box: int = setting(16, unit="px", ge=1)
+    anomaly_sigma: float = setting(5.0, unit="sigma", gt=0)
+    anomaly_min_level: float = setting(2.0, unit="e-/s", ge=0)
+
+    def as_dict(self) -> dict:
+        """The settings as plain values (for the HDF5 attributes)."""
+        return self.to_dict()
+
+    def smoothing_window(self, cadence: float) -> int:
+        """Odd number of frames averaged in time at this cadence [s]."""
+        n = int(round(self.time_smooth_hours * 3600.0 / cadence))
+        return max(1, n + (n + 1) % 2)
+
+
+@dataclass(frozen=True)
+class MotionSettings(Table):
+    """Settings of the jitter measurement (:mod:`tessphot.prepare.motion`).
+
+    Attributes
+    ----------
+    tmag_min : float
+        Brightest reference stars (bright, unsaturated) [Tmag] ...
+    tmag_max : float
+        ... and faintest [Tmag].
+    max_stars : int
+        Most reference stars used (the brightest first; >= 1).
+    isolation_radius : float
+        No catalogued star brighter than (Tmag + ``isolation_dmag``) within this distance
+        [px] (>= 0).
+    isolation_dmag : float
+        See ``isolation_radius`` [mag].
+    centroid_half : int
+        Half-width of the centroid box [px] (>= 1).
+    min_translation : int
+        Fewest stars for a translation (>= 1) ...
+    min_euclidean : int
+        ... for a rotation (euclidean) (>= 1) ...
+    min_affine : int
+        ... and for an affine fit (>= 1).
+    clip_sigma : float
+        Outlier rejection of the fit [sigma] (> 0) ...
+    clip_passes : int
+        ... and its passes (>= 0).
+    calibrate_centroids : bool
+        Correct the centroids' bias with the PRF
+        (:func:`tessphot.prepare.motion.calibrate_centroids`).
+    """
+
+    TABLE = "prepare.motion"
+
+    tmag_min: float = setting(7.0, unit="Tmag")
+    tmag_max: float = setting(11.5, unit="Tmag")
+    max_stars: int = setting(400, ge=1)
+    isolation_radius: float = setting(4.0, unit="px", ge=0)
+    isolation_dmag: float = setting(4.0, unit="mag")
+    centroid_half: int = setting(2, unit="px", ge=1)
+    min_translation: int = setting(3, ge=1)
+    min_euclidean: int = setting(10, ge=1)
+    min_affine: int = setting(40, ge=1)
+    clip_sigma: float = setting(4.0, unit="sigma", gt=0)
+    clip_passes: int = setting(3, ge=0)
+    calibrate_centroids: bool = setting(True)
+
+    def as_dict(self) -> dict:
+        """The settings as plain values (for the HDF5 attributes)."""
+        return self.to_dict()
+
+
+@dataclass(frozen=True)
+class PrepareSettings(Table):
+    """Settings of the prepare stage (table ``[prepare]``).
+
+    Attributes
+    ----------
+    workers : int or None
+        Processes preparing frames in parallel (None: one per core; >= 1).
+    background : BackgroundSettings
+        Table ``[prepare.background]``.
+    motion : MotionSettings
+        Table ``[prepare.motion]``.
+    """
+
+    TABLE = "prepare"
+
+    workers: int | None = setting(None, ge=1)
+    background: BackgroundSettings = dataclasses.field(default_factory=BackgroundSettings)
+    motion: MotionSettings = dataclasses.field(default_factory=MotionSettings)

@@ -1,0 +1,105 @@
+"""Settings of a simulation (table ``[simulate]``; :class:`SimulationConfig`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tessphot.config.fields import Table, setting
+from tessphot.constants import SCIENCE_SIZE
+
+#: Data release written by default: the first with correct time stamps (see tessphot.timefix).
+DEFAULT_DATA_RELEASE = 30
+#: Fraction of stars that are variable by default.
+DEFAULT_VARIABLE_FRACTION = 0.3
+#: Fields of :class:`SimulationConfig` that are not settings (given per run).
+NOT_SETTINGS = ("origin", "demo_star", "extra_stars")
+
+
+@dataclass
+class SimulationConfig(Table):
+    """Settings of a simulation (every one is written to the headers and the truth file).
+
+    Attributes
+    ----------
+    sector : int
+        Sector (>= 1).
+    camera : int
+        Camera (1-4).
+    ccd : int
+        CCD (1-4).
+    cadences : int or None
+        Number of cadences (None: the whole sector; >= 1).
+    stars : int or None
+        Stars of the power-law population on the region (None: scales with the area; >= 0).
+    bright : int
+        Extra bright, saturating stars (Tmag 2-6) on the region (>= 0).
+    size : int or None
+        Size of a square crop of the science area [px] (None: full 2048x2048 frames).
+    origin : tuple of int or None
+        Science-area (row, column) of the crop's first pixel (None: centred; not a setting).
+    seed : int
+        Seed of the random numbers.
+    prf_dir : str or None
+        Folder with SPOC PRF models (None: analytic PRF).
+    variable_fraction : float
+        Fraction of stars that are variable (0-1).
+    sector1_dir : str or None
+        Folder with the real sector-1 data (cadence quality, TessVectors); enables
+        ``jitter`` and ``quality`` ``"sector1"``.
+    jitter : str
+        ``"random"`` or ``"sector1"`` (real quaternions; needs ``sector1_dir``).
+    quality : str
+        ``"synthetic"`` or ``"sector1"`` (real FFI quality flags; needs ``sector1_dir``).
+    data_rel : int
+        Data release written into the headers (>= 1).
+    compress : bool
+        Write compressed FFIs.
+    demo_star : bool
+        Place the demo star (TIC 182092046) at the region's centre (not a setting).
+    extra_stars : list
+        Stars placed on the region: ``(starid, tmag, row, col)`` [science-area px], or
+        ``(starid, tmag, row, col, signal)`` with ``signal`` a mapping that replaces the
+        star's drawn signal, e.g. ``{"kind": "transit", "amplitude": 0.004, "period": 2.5,
+        "duration": 0.15}`` (:func:`tessphot.evaluation.simulate.variability.chosen_signal`; not a
+        setting).
+    """
+
+    TABLE = "simulate"
+
+    sector: int = setting(1, ge=1)
+    camera: int = setting(1, ge=1, le=4)
+    ccd: int = setting(4, ge=1, le=4)
+    cadences: int | None = setting(None, ge=1)
+    stars: int | None = setting(None, ge=0)
+    bright: int = setting(2, ge=0)
+    size: int | None = setting(None, unit="px")
+    origin: tuple[int, int] | None = None
+    seed: int = setting(42)
+    prf_dir: str | None = setting(None, path=True)
+    variable_fraction: float = setting(DEFAULT_VARIABLE_FRACTION, ge=0, le=1)
+    sector1_dir: str | None = setting(None, path=True)
+    jitter: str = setting("random", choices=("random", "sector1"))
+    quality: str = setting("synthetic", choices=("synthetic", "sector1"))
+    data_rel: int = setting(DEFAULT_DATA_RELEASE, ge=1)
+    compress: bool = setting(True)
+    demo_star: bool = False
+    extra_stars: list = field(default_factory=list)
+
+    def region(self) -> tuple[int, int, int, int]:
+        """Science-area region ``(row0, row1, col0, col1)`` (half-open) that is simulated."""
+        if self.size is None:
+            return 0, SCIENCE_SIZE, 0, SCIENCE_SIZE
+        if not 1 <= self.size <= SCIENCE_SIZE:
+            raise ValueError(f"--size must be 1-{SCIENCE_SIZE}, not {self.size}")
+        if self.origin is None:
+            r0 = c0 = (SCIENCE_SIZE - self.size) // 2
+        else:
+            r0, c0 = self.origin
+        if not (0 <= r0 <= SCIENCE_SIZE - self.size and 0 <= c0 <= SCIENCE_SIZE - self.size):
+            raise ValueError(f"crop at {self.origin} of size {self.size} leaves the CCD")
+        return r0, r0 + self.size, c0, c0 + self.size
+
+    @classmethod
+    def settings_keys(cls) -> list[str]:
+        """The keys of table ``[simulate]`` (the fields but :data:`NOT_SETTINGS`)."""
+        return [k for k in cls.keys() if k not in NOT_SETTINGS]
