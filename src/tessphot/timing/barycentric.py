@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tessphot.timing.ephemeris import SECONDS_PER_DAY, Ephemeris
+from tessphot.timing.source import SECONDS_PER_DAY, Ephemeris
 
 #: Speed of light [km/s].
 SPEED_OF_LIGHT_KM_S = 299_792.458
@@ -74,7 +74,7 @@ def observer_state(jd_tdb: np.ndarray, ephemeris: Ephemeris) -> ObserverState:
 
     Raises
     ------
-    tessphot.timing.ephemeris.EphemerisError
+    tessphot.timing.source.EphemerisError
         When the ephemeris does not cover the times.
     """
     from astropy.coordinates import get_body_barycentric, get_body_barycentric_posvel
