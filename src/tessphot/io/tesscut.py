@@ -154,6 +154,7 @@ class Cutout:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """Shape ``(ny, nx)`` of one frame."""
         return self.flux.shape[1:]
 
     def frame(self, index: int) -> FFIImage:
@@ -331,8 +332,11 @@ def _cadence(time: np.ndarray, sector: int) -> float:
 
 
 def _cadence_numbers(header: fits.Header, spacecraft: np.ndarray, cadence: float) -> np.ndarray:
-    """FFI cadence numbers: from the header's FFIINDEX of the first FFI, else counted from
-    sector 1's first FFI as the original did for early FFIs without FFIINDEX."""
+    """FFI cadence numbers, from the header's FFIINDEX of the first FFI.
+
+    Without FFIINDEX (early FFIs) they are counted from sector 1's first FFI, as the
+    original did.
+    """
     step = cadence / SECONDS_PER_DAY
     first = header.get("FFIINDEX")
     if isinstance(first, int | np.integer):
@@ -383,8 +387,11 @@ def _geometry(
     physical: tuple[int, int] | None,
     shape: tuple[int, int],
 ) -> tuple[tuple[int, int], WCS, str]:
-    """The cutout's science origin and WCS, checked against the requested position and the
-    CCD's WCS model (see the module notes)."""
+    """The cutout's science origin and WCS.
+
+    Both are checked against the requested position and the CCD's WCS model (see the module
+    notes).
+    """
     from tessphot.geometry import shift_wcs
 
     ny, nx = shape

@@ -1,5 +1,7 @@
-"""Find the frames of one sector, camera and CCD (FFI files, or the cadences of a TESScut
-cube), check that they belong together, order them."""
+"""Find the frames of one sector, camera and CCD, check that they belong together, order them.
+
+The frames are FFI files, or the cadences of a TESScut cube.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class FrameInfo:
 
     @property
     def time(self) -> float:
+        """Mid-exposure time [BTJD]."""
         return 0.5 * (self.tstart + self.tstop)
 
 

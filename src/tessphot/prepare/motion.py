@@ -120,8 +120,11 @@ CALIBRATION_CHUNK = 32
 
 
 def _prf_centroids(prf, rows, cols, node_rows, node_cols, box_rows, box_cols, half):
-    """Flux-weighted centroids, in boxes of half-width ``half`` about integer pixels
-    ``(box_rows, box_cols)``, of noise-free PRF images of stars at ``(rows, cols)``."""
+    """Flux-weighted centroids of noise-free PRF images of stars at ``(rows, cols)``.
+
+    The centroids are measured in boxes of half-width ``half`` about integer pixels
+    ``(box_rows, box_cols)``.
+    """
     from tessphot.prf import HALF_WIDTH
 
     stamps, row0, col0 = prf.stamps(rows, cols, node_rows, node_cols)

@@ -38,8 +38,9 @@ SHAPIRO_SCALE_S = 2.0 * GM_SUN_KM3_S2 / SPEED_OF_LIGHT_KM_S**3
 
 @dataclass(frozen=True)
 class ObserverState:
-    """Where the observer is at a set of cadences (everything that does not depend on the
-    star).
+    """Where the observer is at a set of cadences.
+
+    Everything that does not depend on the star.
 
     Attributes
     ----------

@@ -77,6 +77,7 @@ class SpiceEphemeris(Ephemeris):
         self.name = f"SPICE kernels in {folder}"
 
     def covers(self, jd_min: float, jd_max: float) -> bool:
+        """Whether every time in ``[jd_min, jd_max]`` [JD, TDB] lies in one SPK window."""
         et0 = (jd_min - J2000_JD) * SECONDS_PER_DAY
         et1 = (jd_max - J2000_JD) * SECONDS_PER_DAY
         return any(lo <= et0 and et1 <= hi for lo, hi in self.windows)

@@ -38,10 +38,12 @@ class EphemerisTable:
 
     @property
     def start(self) -> float:
+        """The first time [JD, TDB]."""
         return float(self.jd[0])
 
     @property
     def stop(self) -> float:
+        """The last time [JD, TDB]."""
         return float(self.jd[-1])
 
 
@@ -176,9 +178,17 @@ class TableEphemeris(Ephemeris):
         self.name = "tables " + ", ".join(p.name for p in self.paths)
 
     def covers(self, jd_min: float, jd_max: float) -> bool:
+        """Whether every time in ``[jd_min, jd_max]`` [JD, TDB] lies in one segment."""
         return any(lo <= jd_min and jd_max <= hi for lo, hi, _ in self.segments)
 
     def position_km(self, jd_tdb: np.ndarray) -> np.ndarray:
+        """Barycentric ICRF position [km] at times ``jd_tdb`` [JD, TDB], shape (N, 3).
+
+        Raises
+        ------
+        EphemerisError
+            For a finite time in no segment. Non-finite times give NaN.
+        """
         jd = np.atleast_1d(np.asarray(jd_tdb, dtype=np.float64))
         out = np.full((jd.size, 3), np.nan)
         done = ~np.isfinite(jd)
