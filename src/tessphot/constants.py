@@ -11,8 +11,6 @@ physical WCS keywords CRVAL1P/CRVAL2P) are row + 1 and column + 45.
 
 from __future__ import annotations
 
-import numpy as np
-
 #: Size of the science area of one CCD [pixels].
 SCIENCE_SIZE = 2048
 #: Number of leading collateral (serial register + prescan) columns in a full FFI image HDU.
@@ -81,8 +79,3 @@ def ffi_cadence(sector: int) -> int:
 def tmag_to_flux(tmag, zeropoint: float = TMAG_ZEROPOINT):
     """Convert TESS magnitude to flux [e-/s]."""
     return 10.0 ** (-0.4 * (tmag - zeropoint))
-
-
-def flux_to_tmag(flux, zeropoint: float = TMAG_ZEROPOINT):
-    """Convert flux [e-/s] to TESS magnitude."""
-    return zeropoint - 2.5 * np.log10(flux)

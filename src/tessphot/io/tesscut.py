@@ -44,6 +44,7 @@ from tessphot.constants import (
     INTEGRATION_TIME,
     SCIENCE_SIZE,
 )
+from tessphot.geometry import sector_geometry, shift_wcs
 from tessphot.io.errors import FileProblem
 from tessphot.io.ffi import FFIImage
 from tessphot.io.files import find_named
@@ -371,8 +372,6 @@ def _table_physical_origin(header: fits.Header, columns: list[str]) -> tuple[int
 @lru_cache(maxsize=16)
 def _model_wcs(sector: int, camera: int, ccd: int) -> WCS | None:
     """The CCD's science-area WCS model (tesswcs), None for a sector it does not know."""
-    from tessphot.geometry import sector_geometry
-
     try:
         return sector_geometry(sector, camera, ccd).science_wcs
     except ValueError:
@@ -392,8 +391,6 @@ def _geometry(
     Both are checked against the requested position and the CCD's WCS model (see the module
     notes).
     """
-    from tessphot.geometry import shift_wcs
-
     ny, nx = shape
     middle = ((nx - 1) / 2, (ny - 1) / 2)
     ra = float(header.get("RA_OBJ", name.ra))

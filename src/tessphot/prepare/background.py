@@ -406,23 +406,6 @@ def smooth_in_time(
     return value.reshape(meshes.shape[1:]), np.sqrt(var).reshape(meshes.shape[1:])
 
 
-def masked_median(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median over the last axis ignoring NaN, and the number of finite values.
-
-    Sorting puts NaN last, so the median is read off at the middle of the finite part; much
-    faster than ``np.nanmedian`` on many short slices with NaN.
-    """
-    ordered = np.sort(values, axis=-1)
-    n = np.sum(np.isfinite(values), axis=-1)
-    lo = np.clip((n - 1) // 2, 0, values.shape[-1] - 1)
-    hi = np.clip(n // 2, 0, values.shape[-1] - 1)
-    med = 0.5 * (
-        np.take_along_axis(ordered, lo[..., None], -1)[..., 0]
-        + np.take_along_axis(ordered, hi[..., None], -1)[..., 0]
-    )
-    return np.where(n > 0, med, np.nan), n
-
-
 def anomalies(
     residual: np.ndarray,
     used: np.ndarray,

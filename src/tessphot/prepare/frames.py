@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW, SCIENCE_SIZE
 from tessphot.io import FFIError, FFIImage, find_ffis, read_ffi
 from tessphot.io.files import parse_ffi_name
 from tessphot.io.tesscut import Cutout, TESScutError, read_cutout
@@ -116,8 +117,6 @@ def cutout_frames(path: Path) -> list[FrameInfo]:
 
 def _region(header: fits.Header) -> tuple[tuple[int, int], tuple[int, int]]:
     """Science-area origin and shape of the science pixels of an FFI image HDU."""
-    from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW, SCIENCE_SIZE
-
     col1 = int(header.get("CRVAL1P", 1)) + (1 - int(header.get("CRPIX1P", 1)))
     row1 = int(header.get("CRVAL2P", 1)) + (1 - int(header.get("CRPIX2P", 1)))
     nx, ny = int(header["NAXIS1"]), int(header["NAXIS2"])

@@ -13,8 +13,11 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from scipy.interpolate import RectBivariateSpline
+
+from tessphot.prf import HALF_WIDTH
 
 #: Number of parameters per frame: the 2x2 matrix (row, column order) and the translation.
 N_PARAMS = 6
@@ -125,8 +128,6 @@ def _prf_centroids(prf, rows, cols, node_rows, node_cols, box_rows, box_cols, ha
     The centroids are measured in boxes of half-width ``half`` about integer pixels
     ``(box_rows, box_cols)``.
     """
-    from tessphot.prf import HALF_WIDTH
-
     stamps, row0, col0 = prf.stamps(rows, cols, node_rows, node_cols)
     k = np.arange(2 * HALF_WIDTH + 1)
     pr = row0[:, None] + k
@@ -311,8 +312,6 @@ def wcs_from_string(text: str) -> WCS | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
-        from astropy.io import fits
-
         return WCS(fits.Header.fromstring(text), relax=True)
 
 
