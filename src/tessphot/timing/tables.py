@@ -182,13 +182,7 @@ class TableEphemeris(Ephemeris):
         return any(lo <= jd_min and jd_max <= hi for lo, hi, _ in self.segments)
 
     def position_km(self, jd_tdb: np.ndarray) -> np.ndarray:
-        """Barycentric ICRF position [km] at times ``jd_tdb`` [JD, TDB], shape (N, 3).
-
-        Raises
-        ------
-        EphemerisError
-            For a finite time in no segment. Non-finite times give NaN.
-        """
+        """As :meth:`Ephemeris.position_km`, segment by segment (a time in a gap raises)."""
         jd = np.atleast_1d(np.asarray(jd_tdb, dtype=np.float64))
         out = np.full((jd.size, 3), np.nan)
         done = ~np.isfinite(jd)
