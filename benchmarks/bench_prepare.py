@@ -38,7 +38,7 @@ def full_frames(n_frames: int, workers: list[int], prf_dir: str | None) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("tessphot.prepare.run").setLevel(logging.INFO)
+    logging.getLogger("tessphot.prepare").setLevel(logging.INFO)
     from tessphot.evaluation.scoring.prepare import score_prepared
     from tessphot.prepare.run import prepare_ccd
 

@@ -1,6 +1,7 @@
 """Real TESS geometry for a sector, camera and CCD: WCS, pointing and observing window.
 
-Used by the pipeline (the catalog stage's CCD footprints) and by the simulator.
+Used by the pipeline (the catalog stage's CCD footprints) and by the simulator; also the
+great-circle distance between sky positions (:func:`angular_distance_deg`).
 
 The WCS comes from tesswcs (SIP models fitted to real SPOC FFIs, shipped with the package
 and used offline), the camera boresights from tess-point, and the sector's observing window
@@ -9,6 +10,7 @@ from tesswcs's pointing table, which covers every scheduled sector.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -84,6 +86,32 @@ def wcs_from_header(header) -> WCS:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         return WCS(header, relax=True)
+
+
+def angular_distance_deg(ra1, dec1, ra2: float, dec2: float) -> np.ndarray:
+    """Great-circle distance of sky positions from one position [deg].
+
+    The haversine formula: accurate at all separations.
+
+    Parameters
+    ----------
+    ra1, dec1 : float or array_like
+        The positions [deg].
+    ra2, dec2 : float
+        The one position they are measured from [deg].
+
+    Returns
+    -------
+    numpy.ndarray or float
+        The distances [deg], of the shape of ``ra1``.
+    """
+    ra1, dec1 = np.radians(ra1), np.radians(dec1)
+    ra2, dec2 = math.radians(ra2), math.radians(dec2)
+    h = (
+        np.sin((dec1 - dec2) / 2) ** 2
+        + np.cos(dec1) * math.cos(dec2) * np.sin((ra1 - ra2) / 2) ** 2
+    )
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
 
 
 def sector_geometry(sector: int, camera: int, ccd: int) -> SectorGeometry:

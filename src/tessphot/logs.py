@@ -15,6 +15,7 @@ class TqdmLoggingHandler(logging.StreamHandler):
     """A handler that writes to stderr through tqdm, so log lines do not break progress bars."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Write one record above the progress bars."""
         try:
             tqdm.write(self.format(record), file=sys.stderr)
         except Exception:  # pragma: no cover - logging must never raise

@@ -40,8 +40,10 @@ def input_folder(argument: str | os.PathLike | None = None) -> Path:
 
 
 def output_folder(input_path: Path, argument: str | os.PathLike | None = None) -> Path:
-    """The light-curve folder: the argument, else ``$TESSPHOT_OUTPUT``, else
-    ``<input>/lightcurves``."""
+    """The light-curve folder.
+
+    The argument, else ``$TESSPHOT_OUTPUT``, else ``<input>/lightcurves``.
+    """
     value = argument if argument is not None else env.value(OUTPUT_ENV)
     return Path(value).expanduser() if value else Path(input_path) / LIGHTCURVE_FOLDER
 
@@ -53,9 +55,11 @@ def demo_folder() -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
-    """Write a file atomically: yields a temporary path in the same folder (created if
-    needed) that replaces ``path`` when the block ends without an exception; otherwise the
-    temporary file is removed and ``path`` is left as it was.
+    """Write a file atomically.
+
+    Yields a temporary path in the same folder (created if needed) that replaces ``path``
+    when the block ends without an exception; otherwise the temporary file is removed and
+    ``path`` is left as it was.
 
     Parameters
     ----------

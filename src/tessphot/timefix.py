@@ -44,8 +44,11 @@ def time_offset_applies(data_rel: int, procver: str | None) -> bool:
 
 
 def readout_delay(header, camera: int, ccd: int) -> float:
-    """The staggered-readout delay of a camera and CCD [s]: SPOC's header keyword
-    ``TMOFST<camera><ccd>`` when present (it records the delay), else the table."""
+    """The staggered-readout delay of a camera and CCD [s].
+
+    SPOC's header keyword ``TMOFST<camera><ccd>`` when present (it records the delay), else
+    the table.
+    """
     value = header.get(f"TMOFST{camera}{ccd}") if header is not None else None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)

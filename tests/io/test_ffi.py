@@ -25,7 +25,7 @@ from tessphot.io import FFIError, FFIImage, TessphotError, read_ffi, read_ffi_he
 #: Shape of the real crop's image HDU and of its science part.
 HDU_SHAPE = (128, 173)
 SCIENCE_SHAPE = (128, HDU_SHAPE[1] - SCIENCE_COLUMN_OFFSET)
-#: Width of the real crop's uncertainty HDU: CCD columns 1-128 (see ffi._place_uncertainty).
+#: Width of the real crop's uncertainty HDU: CCD columns 1-128 (see ffi_geometry.place_uncertainty).
 UNCERTAINTY_WIDTH = 128
 #: Science columns of the real crop that have an uncertainty.
 N_UNCERTAIN_COLUMNS = UNCERTAINTY_WIDTH - SCIENCE_COLUMN_OFFSET

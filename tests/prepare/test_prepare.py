@@ -14,9 +14,14 @@ import pytest
 from tessphot.cli import main
 from tessphot.evaluation.scoring.prepare import score_prepared
 from tessphot.evaluation.simulate.config import SimulationConfig
-from tessphot.prepare import run as prepare_run
+from tessphot.prepare import stream as prepare_stream
 from tessphot.prepare.cube import CUBES, PreparedCube
-from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY, PixelFlags, manual_exclude
+from tessphot.prepare.flags import (
+    BAD_QUALITY_BITS,
+    EXCLUDED_FRAME_QUALITY,
+    PixelFlags,
+    manual_exclude,
+)
 from tessphot.prepare.frames import FrameSetError, collect_frames
 from tessphot.prepare.run import prepare_ccd
 
@@ -66,7 +71,7 @@ def test_layout(crowded):
         images = h5["images"][:]
         flags = h5["pixel_flags"][:]
         quality = h5["quality"][:]
-        good = (quality & prepare_run.BAD_QUALITY_BITS) == 0
+        good = (quality & BAD_QUALITY_BITS) == 0
         np.testing.assert_allclose(
             h5["sumimage"][:], np.nanmean(images[good], axis=0), rtol=1e-5, atol=1e-4
         )
@@ -108,7 +113,7 @@ def test_resumes_after_a_crash(tmp_path, builder, monkeypatch, caplog):
     build, simulate_and_catalog = builder
     config = SimulationConfig(size=48, cadences=70, stars=60, bright=0, seed=4)
     simulate_and_catalog(tmp_path, config)
-    real_write = prepare_run._write_block
+    real_write = prepare_stream.write_block
     calls = {"n": 0}
 
     def crash_after_first(*args, **kw):
@@ -117,7 +122,7 @@ def test_resumes_after_a_crash(tmp_path, builder, monkeypatch, caplog):
             raise KeyboardInterrupt("killed")
         return real_write(*args, **kw)
 
-    monkeypatch.setattr(prepare_run, "_write_block", crash_after_first)
+    monkeypatch.setattr(prepare_stream, "write_block", crash_after_first)
     with pytest.raises(KeyboardInterrupt):
         prepare_ccd(tmp_path, 1, 1, 4, workers=1, progress=False)
     final = tmp_path / "sector001_camera1_ccd4.hdf5"
@@ -127,7 +132,7 @@ def test_resumes_after_a_crash(tmp_path, builder, monkeypatch, caplog):
         assert h5.attrs["frames_done"] == 32 and not h5.attrs["complete"]
     with pytest.raises(OSError, match="not a complete"):
         PreparedCube(part)
-    monkeypatch.setattr(prepare_run, "_write_block", real_write)
+    monkeypatch.setattr(prepare_stream, "write_block", real_write)
     with caplog.at_level(logging.INFO, logger="tessphot"):
         prepare_ccd(tmp_path, 1, 1, 4, workers=1, progress=False)
     assert "Resuming" in caplog.text

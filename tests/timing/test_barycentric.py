@@ -19,11 +19,13 @@ from tessphot.timing import (
     barycentric_correction,
     download_horizons,
     find_tables,
+    horizons,
     observer_state,
     read_horizons_table,
     spacecraft_ephemeris,
 )
 from tessphot.timing import ephemeris as eph
+from tessphot.timing import source as ephemeris_source
 
 SPOC_LC = "tess2018206045859-s0001-0000000025155310-0120-s_lc.fits.gz"
 TASOC_LC = "hlsp_tasoc_tess_ffi_tic00261136679-s0001-cam4-ccd2-c1800_tess_v05_ens-lc.fits"
@@ -54,7 +56,7 @@ def test_every_table_reads_and_joins(tables, test_data):
     assert np.all(np.diff(table.jd) > 0)
     # The spline goes through the rows; TESS is about 1 AU from the barycentre.
     np.testing.assert_allclose(tables.position_km(table.jd[100:110]), table.position_km[100:110])
-    r = np.linalg.norm(table.position_km, axis=1) / eph.AU_KM
+    r = np.linalg.norm(table.position_km, axis=1) / ephemeris_source.AU_KM
     assert 0.97 < r.min() and r.max() < 1.03
 
 
@@ -177,7 +179,7 @@ def test_download_into_cache(test_data, tmp_path, monkeypatch):
         urls.append(url)
         return io.BytesIO(content)
 
-    monkeypatch.setattr(eph.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(horizons.urllib.request, "urlopen", fake_urlopen)
     monkeypatch.delenv(eph.EPHEMERIS_ENV, raising=False)
     monkeypatch.delenv(eph.SPICE_ENV, raising=False)
     cache = tmp_path / "cache"
@@ -191,7 +193,9 @@ def test_download_into_cache(test_data, tmp_path, monkeypatch):
     assert len(urls) == 1  # found in the cache
     np.testing.assert_allclose(again.position_km([2458330.0]), found.position_km([2458330.0]))
     # A reply that is not a table is refused and leaves nothing behind.
-    monkeypatch.setattr(eph.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"oops"))
+    monkeypatch.setattr(
+        horizons.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"oops")
+    )
     with pytest.raises(EphemerisError):
         download_horizons(2459000.0, 2459010.0, cache)
     assert len(list(cache.iterdir())) == 1
@@ -202,7 +206,7 @@ def test_spice_kernel_matches_the_tables(tables, tmp_path):
     spiceypy = pytest.importorskip("spiceypy")
     jd = tables.segments[0][2].x
     sel = (jd > 2458320) & (jd < 2458360)
-    et = (jd[sel] - eph.J2000_JD) * eph.SECONDS_PER_DAY
+    et = (jd[sel] - ephemeris_source.J2000_JD) * ephemeris_source.SECONDS_PER_DAY
     states = np.zeros((sel.sum(), 6))
     states[:, :3] = tables.position_km(jd[sel])
     kernel_dir = tmp_path / "kernels"
@@ -232,7 +236,9 @@ def test_cli_lists_and_downloads(test_data, tmp_path, monkeypatch, capsys):
     assert main(["ephemeris"]) == EXIT_OK
     assert "20180720_tess_ephem.csv.gz: JD 2458270.50-2458483.50" in capsys.readouterr().out
     content = gzip.decompress((test_data / "ephemeris" / "20180720_tess_ephem.csv.gz").read_bytes())
-    monkeypatch.setattr(eph.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(content))
+    monkeypatch.setattr(
+        horizons.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(content)
+    )
     assert main(["ephemeris", "1"]) == EXIT_OK
     assert "sector 1: " in capsys.readouterr().out
     assert len(list((tmp_path / "cache").glob("horizons_tess_*.csv"))) == 1

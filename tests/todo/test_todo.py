@@ -56,13 +56,15 @@ def test_every_star_on_the_data_brighter_than_the_limit(small_sector):
 
 def test_cbv_area_from_the_camera_centre(small_sector):
     from tessphot.catalog.sqlite_catalog import CatalogDB
-    from tessphot.todo.make import _distance_deg
+    from tessphot.geometry import angular_distance_deg
 
     rows = _rows(small_sector["todo"])
     with CatalogDB(small_sector["catalog"]) as db:
         s = db.settings
         star = db.star(small_sector["A"][0])
-    distance = _distance_deg(star["ra"], star["decl"], s.camera_centre_ra, s.camera_centre_dec)
+    distance = angular_distance_deg(
+        star["ra"], star["decl"], s.camera_centre_ra, s.camera_centre_dec
+    )
     row = next(r for r in rows if r["starid"] == small_sector["A"][0])
     assert row["cbv_area"] == cbv_area(1, 4, float(distance))
 

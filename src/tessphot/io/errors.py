@@ -10,8 +10,9 @@ class TessphotError(Exception):
 
 
 class FileProblem(TessphotError):
-    """A file that cannot be used; the message always names the file and the problem:
-    ``"{path}: {problem}"``.
+    """A file that cannot be used.
+
+    The message always names the file and the problem: ``"{path}: {problem}"``.
 
     Parameters
     ----------

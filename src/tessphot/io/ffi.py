@@ -13,81 +13,29 @@ Cropped FFIs are supported: the CCD position of an image HDU is read from its ph
 
 from __future__ import annotations
 
-import io
 import os
-import warnings
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.io.fits.verify import VerifyError
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS
 
-try:  # ISA-L decompresses gzip about twice as fast as zlib
-    from isal.igzip import decompress as gunzip
-except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
-    from gzip import decompress as gunzip
-
-from tessphot.constants import (
-    FIRST_SCIENCE_CCD_COLUMN,
-    FIRST_SCIENCE_CCD_ROW,
-    SCIENCE_SIZE,
-)
+from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 from tessphot.io.errors import FFIError
+from tessphot.io.ffi_geometry import (
+    IMAGE_NDIM,
+    SCIENCE_COLUMNS,
+    SCIENCE_ROWS,
+    ccd_start,
+    overlap_of,
+    place_uncertainty,
+    science_wcs,
+)
+from tessphot.io.ffi_load import IMAGE_HDU, load_ffi, merge_headers
 from tessphot.io.files import parse_ffi_name
 
 __all__ = ["FFIImage", "read_ffi", "read_ffi_header"]
-
-#: Index of the calibrated image HDU.
-IMAGE_HDU = 1
-#: Index of the uncertainty image HDU.
-UNCERTAINTY_HDU = 2
-
-#: FITS pixel indices are 1-based: the first HDU pixel is FITS pixel 1 (CRPIXnP default).
-_FITS_FIRST_PIXEL = 1
-#: Default CRVAL1P/CRVAL2P when absent: the HDU starts at CCD column 1, row 1.
-_DEFAULT_CCD_START = 1
-#: Step of the physical WCS of an unbinned image [CCD pixels per HDU pixel].
-_UNBINNED_STEP = 1.0
-#: First byte pair of a gzip stream.
-_GZIP_MAGIC = b"\x1f\x8b"
-#: Number of axes of an image HDU.
-_IMAGE_NDIM = 2
-
-#: Header keywords that describe an HDU's layout or integrity rather than the observation;
-#: they are left out of the merged header.
-_STRUCTURAL_KEYWORDS = frozenset(
-    {
-        "SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND",
-        "NEXTEND", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK", "CHECKSUM", "DATASUM",
-        "INHERIT",
-    }
-)  # fmt: skip
-
-#: Commentary keywords: all cards of both headers are kept.
-_COMMENTARY_KEYWORDS = ("COMMENT", "HISTORY")
-
-#: Fragments of astropy warnings that mean the file is truncated or its structure is broken
-#: (astropy then returns short arrays or silently drops the HDUs after the damage).
-_FATAL_WARNING_FRAGMENTS = ("truncated", "Error validating header", "not a multiple of 2880")
-
-#: Errors raised by astropy / gzip / zlib when a file is not FITS, truncated or corrupt.
-_READ_ERRORS = (
-    OSError,
-    EOFError,
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    zlib.error,
-    VerifyError,
-)
-
-# Science area in 1-based CCD coordinates: [start, stop) per axis.
-_SCIENCE_ROWS = (FIRST_SCIENCE_CCD_ROW, FIRST_SCIENCE_CCD_ROW + SCIENCE_SIZE)
-_SCIENCE_COLUMNS = (FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_COLUMN + SCIENCE_SIZE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,24 +146,24 @@ def read_ffi(path: str | os.PathLike[str]) -> FFIImage:
         uncertainty is then NaN.
     """
     path = Path(path)
-    raw = _load(path, with_data=True)
+    raw = load_ffi(path, with_data=True)
     image_header, image = raw.image_header, raw.image_data
-    header = _merge_headers(raw.primary_header, image_header)
-    if image is None or image.ndim != _IMAGE_NDIM:
+    header = merge_headers(raw.primary_header, image_header)
+    if image is None or image.ndim != IMAGE_NDIM:
         ndim = 0 if image is None else image.ndim
         raise FFIError(path, f"image HDU {IMAGE_HDU} is not a 2-D image (it has {ndim} axes)")
 
-    hdu_start = _ccd_start(image_header, path, f"image HDU {IMAGE_HDU}")
-    rows = _overlap(hdu_start[0], image.shape[0], *_SCIENCE_ROWS)
-    cols = _overlap(hdu_start[1], image.shape[1], *_SCIENCE_COLUMNS)
+    hdu_start = ccd_start(image_header, path, f"image HDU {IMAGE_HDU}")
+    rows = overlap_of(hdu_start[0], image.shape[0], *SCIENCE_ROWS)
+    cols = overlap_of(hdu_start[1], image.shape[1], *SCIENCE_COLUMNS)
     if rows is None or cols is None:
         raise FFIError(
             path,
             f"image HDU {IMAGE_HDU} covers CCD rows {hdu_start[0]}-"
             f"{hdu_start[0] + image.shape[0] - 1}, columns {hdu_start[1]}-"
             f"{hdu_start[1] + image.shape[1] - 1}: nothing in the science area (rows "
-            f"{_SCIENCE_ROWS[0]}-{_SCIENCE_ROWS[1] - 1}, columns {_SCIENCE_COLUMNS[0]}-"
-            f"{_SCIENCE_COLUMNS[1] - 1})",
+            f"{SCIENCE_ROWS[0]}-{SCIENCE_ROWS[1] - 1}, columns {SCIENCE_COLUMNS[0]}-"
+            f"{SCIENCE_COLUMNS[1] - 1})",
         )
     # Slices of the science region in the image HDU's array.
     row_slice = slice(rows[0] - hdu_start[0], rows[1] - hdu_start[0])
@@ -223,8 +171,8 @@ def read_ffi(path: str | os.PathLike[str]) -> FFIImage:
     data = np.array(image[row_slice, col_slice], dtype=np.float32)
     region_start = (rows[0], cols[0])
 
-    uncertainty = _place_uncertainty(path, raw, image.shape, hdu_start, region_start, data.shape)
-    wcs = _science_wcs(path, image_header, image.shape, row_slice, col_slice)
+    uncertainty = place_uncertainty(path, raw, image.shape, hdu_start, region_start, data.shape)
+    wcs = science_wcs(path, image_header, image.shape, row_slice, col_slice)
 
     return FFIImage(
         path=path,
@@ -271,304 +219,8 @@ def read_ffi_header(path: str | os.PathLike[str]) -> fits.Header:
         If the file is missing, not FITS, or has no image extension.
     """
     path = Path(path)
-    raw = _load(path, with_data=False)
-    return _merge_headers(raw.primary_header, raw.image_header)
-
-
-# --------------------------------------------------------------------------------------------
-# Reading
-
-
-@dataclass
-class _RawFFI:
-    """What `_load` copied out of the file."""
-
-    primary_header: fits.Header
-    image_header: fits.Header
-    image_data: np.ndarray | None = None
-    uncertainty_header: fits.Header | None = None
-    uncertainty_data: np.ndarray | None = None
-
-
-def _load(path: Path, *, with_data: bool) -> _RawFFI:
-    """Copy headers (and pixel arrays) out of a FITS file, turning every failure into FFIError.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The file.
-    with_data : bool
-        Also read the image and uncertainty arrays, check that the file is complete and
-        decompress gzipped files in full (so that truncation is detected).
-    """
-    if not path.exists():
-        raise FFIError(path, "file not found")
-    if path.is_dir():
-        raise FFIError(path, "is a folder, not a file")
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        hdul = _open_fits(path, full=with_data)
-        try:
-            with hdul:
-                raw, n_hdus, n_extensions = _copy_hdus(hdul, with_data=with_data)
-        except _READ_ERRORS as exc:
-            reason = _fatal_warning(caught) or _describe(exc)
-            raise FFIError(path, f"truncated or corrupt FITS file ({reason})") from exc
-    reason = _fatal_warning(caught)
-    if reason is not None:
-        raise FFIError(path, f"truncated or corrupt FITS file ({reason})")
-    _reemit(caught)
-
-    if with_data and n_extensions is not None and n_hdus - 1 < n_extensions:
-        raise FFIError(
-            path,
-            f"truncated or corrupt FITS file (NEXTEND = {n_extensions} but only "
-            f"{n_hdus - 1} extensions found)",
-        )
-    if raw is None:
-        raise FFIError(
-            path,
-            f"not an FFI: the file has only a primary HDU, no image extension (HDU {IMAGE_HDU})",
-        )
-    return raw
-
-
-def _open_fits(path: Path, *, full: bool) -> fits.HDUList:
-    """Open a FITS file with no memory map, turning failures into FFIError.
-
-    With ``full``, gzip streams are decompressed here in full: astropy's own gzip reading
-    silently returns fewer HDUs for a truncated ``.gz``, while a full decompression raises.
-    """
-    source: Path | io.BytesIO = path
-    try:
-        if full:
-            with open(path, "rb") as stream:
-                is_gzip = stream.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC
-            if is_gzip:
-                source = io.BytesIO(gunzip(path.read_bytes()))
-    except (OSError, EOFError, zlib.error) as exc:
-        raise FFIError(path, f"truncated or corrupt gzip file ({_describe(exc)})") from exc
-    try:
-        return fits.open(source, memmap=False)
-    except _READ_ERRORS as exc:
-        raise FFIError(path, f"not a valid FITS file ({_describe(exc)})") from exc
-
-
-def _describe(exc: BaseException) -> str:
-    """One-line description of an exception for an error message."""
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
-def _copy_hdus(hdul: fits.HDUList, *, with_data: bool) -> tuple[_RawFFI | None, int, int | None]:
-    """Copy what is needed out of an open HDU list.
-
-    Returns
-    -------
-    raw : _RawFFI or None
-        The copied headers/arrays; None when there is no image extension.
-    n_hdus : int
-        Number of HDUs read (all of them with ``with_data``, otherwise at most 2).
-    n_extensions : int or None
-        NEXTEND of the primary header, if present and an integer.
-    """
-    primary_header = hdul[0].header.copy()
-    n_extensions = primary_header.get("NEXTEND")
-    if not isinstance(n_extensions, int) or isinstance(n_extensions, bool):
-        n_extensions = None
-    try:
-        image_hdu = hdul[IMAGE_HDU]
-    except IndexError:
-        return None, 1, n_extensions
-    raw = _RawFFI(primary_header=primary_header, image_header=image_hdu.header.copy())
-    if not with_data:
-        return raw, IMAGE_HDU + 1, n_extensions
-
-    n_hdus = len(hdul)  # reads all headers: detects damage after the HDUs we use
-    raw.image_data = _copy_array(image_hdu)
-    if n_hdus > UNCERTAINTY_HDU:
-        uncertainty_hdu = hdul[UNCERTAINTY_HDU]
-        raw.uncertainty_header = uncertainty_hdu.header.copy()
-        raw.uncertainty_data = _copy_array(uncertainty_hdu)
-    return raw, n_hdus, n_extensions
-
-
-def _copy_array(hdu) -> np.ndarray | None:
-    """Copy the data of an image HDU into memory (None for non-image HDUs or no data)."""
-    if not isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
-        return None
-    data = hdu.data
-    if data is None:
-        return None
-    naxis = hdu.header["NAXIS"]
-    expected = tuple(hdu.header[f"NAXIS{axis}"] for axis in range(naxis, 0, -1))
-    if data.shape != expected:  # safety net: astropy normally raises on short data itself
-        raise ValueError(f"HDU {hdu.name!r} has data of shape {data.shape}, not {expected}")
-    return np.array(data)
-
-
-def _fatal_warning(caught: list[warnings.WarningMessage]) -> str | None:
-    """The message of the first warning meaning the file is truncated or broken, if any."""
-    for warning in caught:
-        message = str(warning.message)
-        if any(fragment in message for fragment in _FATAL_WARNING_FRAGMENTS):
-            return " ".join(message.split())
-    return None
-
-
-def _reemit(caught: list[warnings.WarningMessage]) -> None:
-    """Re-issue warnings recorded while reading, under the caller's warning filters."""
-    for warning in caught:
-        if issubclass(warning.category, FITSFixedWarning):
-            continue
-        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-
-
-def _merge_headers(primary: fits.Header, image: fits.Header) -> fits.Header:
-    """Primary header updated with the image header, without structural keywords."""
-    merged = fits.Header()
-    for source in (primary, image):
-        for card in source.cards:
-            keyword = card.keyword
-            if keyword in _STRUCTURAL_KEYWORDS:
-                continue
-            if keyword in _COMMENTARY_KEYWORDS:
-                merged.append((keyword, card.value), useblanks=False, bottom=True)
-            elif keyword:  # blank cards are layout only
-                merged[keyword] = (card.value, card.comment)
-    return merged
-
-
-# --------------------------------------------------------------------------------------------
-# Geometry
-
-
-def _ccd_start(header: fits.Header, path: Path, what: str) -> tuple[int, int]:
-    """1-based CCD ``(row, column)`` of the HDU pixel ``[0, 0]``, from the physical WCS.
-
-    CRVALnP is the CCD coordinate of HDU pixel CRPIXnP (1-based, default 1); without
-    CRVALnP the HDU is taken to start at CCD row 1, column 1 (a full FFI).
-    """
-    start = []
-    for axis, name in ((2, "row"), (1, "column")):
-        crval = header.get(f"CRVAL{axis}P", _DEFAULT_CCD_START)
-        crpix = header.get(f"CRPIX{axis}P", _FITS_FIRST_PIXEL)
-        cdelt = header.get(f"CDELT{axis}P", _UNBINNED_STEP)
-        try:
-            crval, crpix, cdelt = float(crval), float(crpix), float(cdelt)
-        except (TypeError, ValueError) as exc:
-            raise FFIError(path, f"{what}: invalid physical WCS for the CCD {name}") from exc
-        if cdelt != _UNBINNED_STEP:
-            raise FFIError(path, f"{what}: CDELT{axis}P = {cdelt}, binned images are not supported")
-        value = crval + (_FITS_FIRST_PIXEL - crpix) * cdelt
-        if value != round(value):
-            raise FFIError(
-                path, f"{what}: CCD {name} of the first pixel is not an integer ({value})"
-            )
-        start.append(round(value))
-    return start[0], start[1]
-
-
-def _overlap(start: int, length: int, lo: int, hi: int) -> tuple[int, int] | None:
-    """Intersection ``[a, b)`` of ``[start, start + length)`` with ``[lo, hi)``, or None."""
-    a, b = max(start, lo), min(start + length, hi)
-    return (a, b) if b > a else None
-
-
-def _place_uncertainty(
-    path: Path,
-    raw: _RawFFI,
-    image_shape: tuple[int, int],
-    image_start: tuple[int, int],
-    region_start: tuple[int, int],
-    region_shape: tuple[int, int],
-) -> np.ndarray:
-    """Uncertainty of the returned science region, NaN where the file has none.
-
-    The uncertainty HDU is placed on the CCD by, in this order:
-
-    1. the image HDU's placement, if it has the image HDU's shape;
-    2. its own physical WCS (CRVAL1P/CRVAL2P), if present and overlapping the region;
-    3. the science region's placement, if it has the region's shape.
-
-    What the real data show: the cropped sector-1 test FFI has an image HDU of 128x173
-    (CCD columns 1-173) and an uncertainty HDU of 128x128 with CRVAL1P = CRVAL2P = 1. The
-    uncertainty HDU is *not* the science columns 45-172: it is CCD columns 1-128 with the
-    same layout as the image HDU, exactly as its physical WCS says. Its columns 0-43 hold
-    tiny collateral uncertainties (~0.03 e-/s against ~0.39 in the science area), and its
-    columns 44-127 match sqrt(flux * 1425.6 s + 720 * (10 e-)^2) / 1425.6 s of image HDU
-    columns 44-127 with correlation 1.000 (ratio 1.036 +- 0.007), while against image
-    columns 44-171 the correlation is -0.03. So the physical WCS is trusted, and there the
-    science columns 129-173 have no uncertainty (NaN).
-    """
-    full = np.full(region_shape, np.nan, dtype=np.float32)
-    header, data = raw.uncertainty_header, raw.uncertainty_data
-    if header is None or data is None or data.ndim != _IMAGE_NDIM:
-        warnings.warn(
-            f"{path}: no uncertainty image (HDU {UNCERTAINTY_HDU}); uncertainty set to NaN",
-            stacklevel=3,
-        )
-        return full
-
-    start: tuple[int, int] | None = None
-    if data.shape == tuple(image_shape):
-        start = image_start
-    elif "CRVAL1P" in header and "CRVAL2P" in header:
-        own = _ccd_start(header, path, f"uncertainty HDU {UNCERTAINTY_HDU}")
-        if all(
-            _overlap(own[i], data.shape[i], region_start[i], region_start[i] + region_shape[i])
-            for i in range(_IMAGE_NDIM)
-        ):
-            start = own
-    if start is None and data.shape == tuple(region_shape):
-        start = region_start
-    if start is None:
-        warnings.warn(
-            f"{path}: cannot place the uncertainty image (HDU {UNCERTAINTY_HDU}, shape "
-            f"{data.shape}) on the science pixels; uncertainty set to NaN",
-            stacklevel=3,
-        )
-        return full
-
-    overlap = [
-        _overlap(start[i], data.shape[i], region_start[i], region_start[i] + region_shape[i])
-        for i in range(_IMAGE_NDIM)
-    ]
-    if overlap[0] is None or overlap[1] is None:
-        return full
-    source = tuple(slice(lo - start[i], hi - start[i]) for i, (lo, hi) in enumerate(overlap))
-    target = tuple(
-        slice(lo - region_start[i], hi - region_start[i]) for i, (lo, hi) in enumerate(overlap)
-    )
-    full[target] = data[source]
-    return full
-
-
-def _science_wcs(
-    path: Path,
-    image_header: fits.Header,
-    image_shape: tuple[int, int],
-    row_slice: slice,
-    col_slice: slice,
-) -> WCS:
-    """Celestial WCS of the image HDU, sliced to the science region (SIP kept)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            wcs = WCS(image_header)
-            if not wcs.has_celestial:
-                raise FFIError(path, f"no celestial WCS in image HDU {IMAGE_HDU}")
-            if wcs.naxis != _IMAGE_NDIM:
-                wcs = wcs.celestial
-            wcs.pixel_shape = (image_shape[1], image_shape[0])
-            # WCS.slice shifts CRPIX and the SIP reference pixel together.
-            return wcs.slice((row_slice, col_slice))
-    except FFIError:
-        raise
-    except (ValueError, TypeError, KeyError, MemoryError) as exc:
-        raise FFIError(
-            path, f"no usable WCS in image HDU {IMAGE_HDU} ({type(exc).__name__}: {exc})"
-        ) from exc
+    raw = load_ffi(path, with_data=False)
+    return merge_headers(raw.primary_header, raw.image_header)
 
 
 # --------------------------------------------------------------------------------------------

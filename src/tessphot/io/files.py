@@ -131,8 +131,9 @@ def find_named(
 
 
 def walk_files(folder: str | os.PathLike[str], what: str = "input") -> Iterator[Path]:
-    """Every file anywhere below a folder, following links to folders (each real folder is
-    visited once, so link loops are harmless); broken links are left out.
+    """Every file anywhere below a folder, following links to folders.
+
+    Each real folder is visited once, so link loops are harmless; broken links are left out.
 
     Parameters
     ----------

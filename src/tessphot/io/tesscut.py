@@ -44,6 +44,7 @@ from tessphot.constants import (
     INTEGRATION_TIME,
     SCIENCE_SIZE,
 )
+from tessphot.geometry import sector_geometry, shift_wcs
 from tessphot.io.errors import FileProblem
 from tessphot.io.ffi import FFIImage
 from tessphot.io.files import find_named
@@ -154,6 +155,7 @@ class Cutout:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """Shape ``(ny, nx)`` of one frame."""
         return self.flux.shape[1:]
 
     def frame(self, index: int) -> FFIImage:
@@ -203,42 +205,9 @@ def read_cutout(path: str | os.PathLike[str]) -> Cutout:
         raise TESScutError(path, "not a TESScut file name (tess-sSSSS-C-D_RA_DEC_WxH_astrocut)")
     if not path.is_file():
         raise TESScutError(path, "file not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            warnings.simplefilter("ignore", AstropyUserWarning)  # damage raises below
-            with fits.open(path, memmap=False) as hdul:
-                names = [hdu.name for hdu in hdul]
-                if "PIXELS" not in names or "APERTURE" not in names:
-                    raise TESScutError(path, "not a TESScut cube: no PIXELS table or APERTURE")
-                table = hdul["PIXELS"]
-                data = table.data
-                missing = [
-                    c
-                    for c in ("TIME", "TIMECORR", "FLUX", "FLUX_ERR", "QUALITY")
-                    if c not in table.columns.names
-                ]
-                if missing:
-                    raise TESScutError(path, f"PIXELS table without column(s) {missing}")
-                header = hdul[0].header.copy()
-                for card in table.header.cards:
-                    if card.keyword and not _TABLE_KEYWORD.match(card.keyword):
-                        header[card.keyword] = (card.value, card.comment)
-                aperture_header = hdul["APERTURE"].header.copy()
-                physical = _physical_origin(aperture_header) or _table_physical_origin(
-                    table.header, table.columns.names
-                )
-                time = np.asarray(data["TIME"], dtype=np.float64)
-                timecorr = np.asarray(data["TIMECORR"], dtype=np.float64)
-                quality = np.asarray(data["QUALITY"], dtype=np.int32)
-                flux = np.asarray(data["FLUX"], dtype=np.float32)
-                flux_err = np.asarray(data["FLUX_ERR"], dtype=np.float32)
-    except TESScutError:
-        raise
-    except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError) as err:
-        message = " ".join(str(err).split())
-        problem = f"truncated or corrupt file ({type(err).__name__}: {message})"
-        raise TESScutError(path, problem) from None
+    raw = _read_hdus(path)
+    time, timecorr, quality = raw.time, raw.timecorr, raw.quality
+    flux, flux_err = raw.flux, raw.flux_err
     if flux.ndim != 3 or flux.shape != flux_err.shape:
         raise TESScutError(path, f"FLUX of shape {flux.shape} is not a cube like FLUX_ERR")
     good = np.isfinite(time)
@@ -247,15 +216,12 @@ def read_cutout(path: str | os.PathLike[str]) -> Cutout:
     time, timecorr, quality = time[good], timecorr[good], quality[good]
     flux, flux_err = flux[good], flux_err[good]
     cadence = _cadence(time, name.sector)
-    header.setdefault("NUM_FRM", int(round(cadence / FRAME_TIME)))
-    kept = CR_KEPT_FRACTION if header.get("CRMITEN", True) else 1.0
-    header.setdefault("NREADOUT", int(round(header["NUM_FRM"] * kept)))
-    header.setdefault("EXPOSURE", header["NREADOUT"] * INTEGRATION_TIME / SECONDS_PER_DAY)
-    for key, value in (("SECTOR", name.sector), ("CAMERA", name.camera), ("CCD", name.ccd)):
-        if not isinstance(header.get(key), int | np.integer):
-            header[key] = value
+    header = raw.header
+    _complete_header(header, name, cadence)
     cadenceno = _cadence_numbers(header, time - timecorr, cadence)
-    origin, wcs, source = _geometry(path, name, header, aperture_header, physical, flux.shape[1:])
+    origin, wcs, source = _geometry(
+        path, name, header, raw.aperture_header, raw.physical, flux.shape[1:]
+    )
     return Cutout(
         path=path,
         name=name,
@@ -271,6 +237,81 @@ def read_cutout(path: str | os.PathLike[str]) -> Cutout:
         wcs=wcs,
         geometry_source=source,
     )
+
+
+@dataclass
+class _RawCutout:
+    """What :func:`_read_hdus` copied out of a TESScut file."""
+
+    header: fits.Header
+    aperture_header: fits.Header
+    physical: tuple[int, int] | None
+    time: np.ndarray
+    timecorr: np.ndarray
+    quality: np.ndarray
+    flux: np.ndarray
+    flux_err: np.ndarray
+
+
+def _read_hdus(path: Path) -> _RawCutout:
+    """Copy the headers and the PIXELS columns out of the file; damage is a TESScutError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            warnings.simplefilter("ignore", AstropyUserWarning)  # damage raises below
+            with fits.open(path, memmap=False) as hdul:
+                return _copy_hdus(path, hdul)
+    except TESScutError:
+        raise
+    except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError) as err:
+        message = " ".join(str(err).split())
+        problem = f"truncated or corrupt file ({type(err).__name__}: {message})"
+        raise TESScutError(path, problem) from None
+
+
+def _copy_hdus(path: Path, hdul: fits.HDUList) -> _RawCutout:
+    """The merged header, the aperture's header and the PIXELS columns of an open file."""
+    names = [hdu.name for hdu in hdul]
+    if "PIXELS" not in names or "APERTURE" not in names:
+        raise TESScutError(path, "not a TESScut cube: no PIXELS table or APERTURE")
+    table = hdul["PIXELS"]
+    data = table.data
+    missing = [
+        c
+        for c in ("TIME", "TIMECORR", "FLUX", "FLUX_ERR", "QUALITY")
+        if c not in table.columns.names
+    ]
+    if missing:
+        raise TESScutError(path, f"PIXELS table without column(s) {missing}")
+    header = hdul[0].header.copy()
+    for card in table.header.cards:
+        if card.keyword and not _TABLE_KEYWORD.match(card.keyword):
+            header[card.keyword] = (card.value, card.comment)
+    aperture_header = hdul["APERTURE"].header.copy()
+    physical = _physical_origin(aperture_header) or _table_physical_origin(
+        table.header, table.columns.names
+    )
+    return _RawCutout(
+        header=header,
+        aperture_header=aperture_header,
+        physical=physical,
+        time=np.asarray(data["TIME"], dtype=np.float64),
+        timecorr=np.asarray(data["TIMECORR"], dtype=np.float64),
+        quality=np.asarray(data["QUALITY"], dtype=np.int32),
+        flux=np.asarray(data["FLUX"], dtype=np.float32),
+        flux_err=np.asarray(data["FLUX_ERR"], dtype=np.float32),
+    )
+
+
+def _complete_header(header: fits.Header, name: CutoutName, cadence: float) -> None:
+    """Add the readout keywords and the sector, camera and CCD where the header lacks them."""
+    header.setdefault("NUM_FRM", int(round(cadence / FRAME_TIME)))
+    kept = CR_KEPT_FRACTION if header.get("CRMITEN", True) else 1.0
+    header.setdefault("NREADOUT", int(round(header["NUM_FRM"] * kept)))
+    header.setdefault("EXPOSURE", header["NREADOUT"] * INTEGRATION_TIME / SECONDS_PER_DAY)
+    for key, value in (("SECTOR", name.sector), ("CAMERA", name.camera), ("CCD", name.ccd)):
+        if not isinstance(header.get(key), int | np.integer):
+            header[key] = value
 
 
 #: Keywords of the PIXELS table's structure and columns.
@@ -292,8 +333,11 @@ def _cadence(time: np.ndarray, sector: int) -> float:
 
 
 def _cadence_numbers(header: fits.Header, spacecraft: np.ndarray, cadence: float) -> np.ndarray:
-    """FFI cadence numbers: from the header's FFIINDEX of the first FFI, else counted from
-    sector 1's first FFI as the original did for early FFIs without FFIINDEX."""
+    """FFI cadence numbers, from the header's FFIINDEX of the first FFI.
+
+    Without FFIINDEX (early FFIs) they are counted from sector 1's first FFI, as the
+    original did.
+    """
     step = cadence / SECONDS_PER_DAY
     first = header.get("FFIINDEX")
     if isinstance(first, int | np.integer):
@@ -328,8 +372,6 @@ def _table_physical_origin(header: fits.Header, columns: list[str]) -> tuple[int
 @lru_cache(maxsize=16)
 def _model_wcs(sector: int, camera: int, ccd: int) -> WCS | None:
     """The CCD's science-area WCS model (tesswcs), None for a sector it does not know."""
-    from tessphot.geometry import sector_geometry
-
     try:
         return sector_geometry(sector, camera, ccd).science_wcs
     except ValueError:
@@ -344,10 +386,11 @@ def _geometry(
     physical: tuple[int, int] | None,
     shape: tuple[int, int],
 ) -> tuple[tuple[int, int], WCS, str]:
-    """The cutout's science origin and WCS, checked against the requested position and the
-    CCD's WCS model (see the module notes)."""
-    from tessphot.geometry import shift_wcs
+    """The cutout's science origin and WCS.
 
+    Both are checked against the requested position and the CCD's WCS model (see the module
+    notes).
+    """
     ny, nx = shape
     middle = ((nx - 1) / 2, (ny - 1) / 2)
     ra = float(header.get("RA_OBJ", name.ra))

@@ -78,6 +78,10 @@ TABLE_KEYWORD_PATTERN = re.compile(
 REQUIRED_COLUMNS = ("TIME", "TIMECORR", "CADENCENO", "FLUX", "FLUX_ERR", "FLUX_BKG", "QUALITY")
 
 
+#: The pixel cubes of the PIXELS table that are read.
+PIXEL_CUBES = ("FLUX", "FLUX_ERR", "FLUX_BKG")
+
+
 class TPFError(FileProblem):
     """A file cannot be read as a TESS target pixel file."""
 
@@ -240,55 +244,20 @@ def read_tpf(path: str | os.PathLike[str], pixels: bool = True) -> TargetPixelFi
 
 
 def _read(path: Path, hdul: fits.HDUList, pixels: bool) -> TargetPixelFile:
-    primary = hdul[0].header
-    names = [hdu.name for hdu in hdul]
-    if "PIXELS" not in names:
-        raise TPFError(path, "not a target pixel file: no PIXELS table")
-    if "APERTURE" not in names:
-        raise TPFError(path, "not a target pixel file: no APERTURE image")
-    table = hdul["PIXELS"]
-    columns = [c.upper() for c in table.columns.names]
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise TPFError(path, f"PIXELS table without column(s) {', '.join(missing)}")
-    header = primary.copy()
-    for card in table.header.cards:
-        if card.keyword and not TABLE_KEYWORD_PATTERN.match(card.keyword):
-            header[card.keyword] = (card.value, card.comment)
-    for keyword in ("CAMERA", "CCD", "SECTOR", "TICID"):
-        if not isinstance(header.get(keyword), int | np.integer):
-            raise TPFError(path, f"not a target pixel file: keyword {keyword} missing or invalid")
-    timedel = header.get("TIMEDEL")
-    if not isinstance(timedel, float | int):
-        raise TPFError(path, "keyword TIMEDEL (the cadence) missing")
-    cadence = int(round(float(timedel) * SECONDS_PER_DAY))
-    if cadence not in TPF_CADENCES:
-        raise TPFError(path, f"invalid cadence {cadence} s: must be either 20 or 120")
+    """The target pixel file from an open HDU list (every check in the documented order)."""
+    table, columns = _pixels_table(path, hdul)
+    header = _merged_header(path, hdul[0].header, table)
+    cadence = _cadence(path, header)
     data = table.data
     aperture_hdu = hdul["APERTURE"]
     aperture = np.asarray(aperture_hdu.data)
     if aperture.ndim != 2:
         raise TPFError(path, f"APERTURE is not a 2-D image ({aperture.ndim} axes)")
     aperture = aperture.astype(np.int32)
-    cubes: dict[str, np.ndarray | None] = {"FLUX": None, "FLUX_ERR": None, "FLUX_BKG": None}
-    if pixels:
-        for name in cubes:
-            cube = np.asarray(data[name], dtype=np.float32)
-            if cube.shape[1:] != aperture.shape:
-                raise TPFError(
-                    path,
-                    f"{name} pixels of shape {cube.shape[1:]} do not match the APERTURE image "
-                    f"{aperture.shape}",
-                )
-            cubes[name] = cube
+    cubes = _cubes(path, data, aperture.shape) if pixels else dict.fromkeys(PIXEL_CUBES)
     aperture_header = aperture_hdu.header.copy()
     origin = _origin(path, aperture_header)
-    try:
-        wcs = WCS(aperture_header, relax=True).celestial
-    except (ValueError, KeyError) as err:
-        raise TPFError(path, f"no usable WCS in the APERTURE header ({err})") from None
-    if not wcs.has_celestial:
-        raise TPFError(path, "no celestial WCS in the APERTURE header")
+    wcs = _wcs(path, aperture_header)
     n = len(data)
 
     def column(name: str, dtype) -> np.ndarray:
@@ -322,6 +291,69 @@ def _read(path: Path, hdul: fits.HDUList, pixels: bool) -> TargetPixelFile:
         origin=origin,
         wcs=wcs,
     )
+
+
+def _pixels_table(path: Path, hdul: fits.HDUList) -> tuple[fits.BinTableHDU, list[str]]:
+    """The PIXELS table and its column names (upper case), checked."""
+    names = [hdu.name for hdu in hdul]
+    if "PIXELS" not in names:
+        raise TPFError(path, "not a target pixel file: no PIXELS table")
+    if "APERTURE" not in names:
+        raise TPFError(path, "not a target pixel file: no APERTURE image")
+    table = hdul["PIXELS"]
+    columns = [c.upper() for c in table.columns.names]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise TPFError(path, f"PIXELS table without column(s) {', '.join(missing)}")
+    return table, columns
+
+
+def _merged_header(path: Path, primary: fits.Header, table: fits.BinTableHDU) -> fits.Header:
+    """The primary header with the PIXELS table's keywords; CAMERA, CCD, SECTOR, TICID checked."""
+    header = primary.copy()
+    for card in table.header.cards:
+        if card.keyword and not TABLE_KEYWORD_PATTERN.match(card.keyword):
+            header[card.keyword] = (card.value, card.comment)
+    for keyword in ("CAMERA", "CCD", "SECTOR", "TICID"):
+        if not isinstance(header.get(keyword), int | np.integer):
+            raise TPFError(path, f"not a target pixel file: keyword {keyword} missing or invalid")
+    return header
+
+
+def _cadence(path: Path, header: fits.Header) -> int:
+    """The cadence [s] from TIMEDEL: 20 or 120."""
+    timedel = header.get("TIMEDEL")
+    if not isinstance(timedel, float | int):
+        raise TPFError(path, "keyword TIMEDEL (the cadence) missing")
+    cadence = int(round(float(timedel) * SECONDS_PER_DAY))
+    if cadence not in TPF_CADENCES:
+        raise TPFError(path, f"invalid cadence {cadence} s: must be either 20 or 120")
+    return cadence
+
+
+def _cubes(path: Path, data, shape: tuple[int, ...]) -> dict[str, np.ndarray | None]:
+    """The pixel cubes (:data:`PIXEL_CUBES`), each checked against the aperture's shape."""
+    cubes: dict[str, np.ndarray | None] = {}
+    for name in PIXEL_CUBES:
+        cube = np.asarray(data[name], dtype=np.float32)
+        if cube.shape[1:] != shape:
+            raise TPFError(
+                path,
+                f"{name} pixels of shape {cube.shape[1:]} do not match the APERTURE image {shape}",
+            )
+        cubes[name] = cube
+    return cubes
+
+
+def _wcs(path: Path, aperture_header: fits.Header) -> WCS:
+    """The celestial WCS of the APERTURE image."""
+    try:
+        wcs = WCS(aperture_header, relax=True).celestial
+    except (ValueError, KeyError) as err:
+        raise TPFError(path, f"no usable WCS in the APERTURE header ({err})") from None
+    if not wcs.has_celestial:
+        raise TPFError(path, "no celestial WCS in the APERTURE header")
+    return wcs
 
 
 def _origin(path: Path, header: fits.Header) -> tuple[int, int]:

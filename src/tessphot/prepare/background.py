@@ -37,8 +37,11 @@ MEDIAN_EFFICIENCY = 1.2533
 
 
 def grow_bleeds(saturated: np.ndarray, rows: int, cols: int = 1) -> np.ndarray:
-    """Saturated pixels grown by ``rows`` along their columns (the partly filled tips of
-    bleed columns) and by ``cols`` sideways."""
+    """Saturated pixels grown along their bleed columns.
+
+    They grow by ``rows`` along their columns (the partly filled tips of bleed columns) and
+    by ``cols`` sideways.
+    """
     if not saturated.any():
         return saturated
     structure = np.ones((2 * int(rows) + 1, 2 * int(cols) + 1), dtype=bool)
@@ -99,8 +102,11 @@ class MeshGeometry:
         )
 
     def bin(self, image: np.ndarray, reduce: str = "mean") -> np.ndarray:
-        """Bin an image, ignoring NaN; ``reduce`` is 'mean' or 'quadrature' (the
-        uncertainty of the mean of the finite pixels). All-NaN blocks give NaN."""
+        """Bin an image, ignoring NaN.
+
+        ``reduce`` is 'mean' or 'quadrature' (the uncertainty of the mean of the finite
+        pixels). All-NaN blocks give NaN.
+        """
         b = self.binning
         if b == 1:
             return image
@@ -132,9 +138,11 @@ class MeshGeometry:
         return full[: self.shape[0], : self.shape[1]]
 
     def evaluate(self, mesh: np.ndarray, binned: bool = False) -> np.ndarray:
-        """The smooth surface through the mesh: a bicubic spline through the box centres
-        (lower order for small meshes), extended to the edges by its own polynomial pieces,
-        at full resolution or at the binned pixels."""
+        """The smooth surface through the mesh.
+
+        A bicubic spline through the box centres (lower order for small meshes), extended to
+        the edges by its own polynomial pieces, at full resolution or at the binned pixels.
+        """
         if binned:
             b = self.binning
             rows = np.arange(self.binned_shape[0]) * b + (b - 1) / 2

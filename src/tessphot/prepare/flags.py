@@ -13,13 +13,13 @@ class PixelFlags:
     NotUsedForBackground = 1
     ManualExclude = 2
     BackgroundShenanigans = 4
-    #: Pixels that must not be used for photometry by default.
-    DEFAULT_BITMASK = ManualExclude
 
 
 #: SPOC DQUALITY bit set on cadences whose frame is unreadable or wholly excluded
 #: (ManualExclude).
 EXCLUDED_FRAME_QUALITY = 128
+#: SPOC quality bits that make a frame unsuitable for the average image and as reference.
+BAD_QUALITY_BITS = 1 | 2 | 4 | 8 | 32 | 128 | 4096
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
-"""Find the frames of one sector, camera and CCD (FFI files, or the cadences of a TESScut
-cube), check that they belong together, order them."""
+"""Find the frames of one sector, camera and CCD, check that they belong together, order them.
+
+The frames are FFI files, or the cadences of a TESScut cube.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW, SCIENCE_SIZE
 from tessphot.io import FFIError, FFIImage, find_ffis, read_ffi
 from tessphot.io.files import parse_ffi_name
 from tessphot.io.tesscut import Cutout, TESScutError, read_cutout
@@ -41,6 +44,7 @@ class FrameInfo:
 
     @property
     def time(self) -> float:
+        """Mid-exposure time [BTJD]."""
         return 0.5 * (self.tstart + self.tstop)
 
 
@@ -113,8 +117,6 @@ def cutout_frames(path: Path) -> list[FrameInfo]:
 
 def _region(header: fits.Header) -> tuple[tuple[int, int], tuple[int, int]]:
     """Science-area origin and shape of the science pixels of an FFI image HDU."""
-    from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW, SCIENCE_SIZE
-
     col1 = int(header.get("CRVAL1P", 1)) + (1 - int(header.get("CRPIX1P", 1)))
     row1 = int(header.get("CRVAL2P", 1)) + (1 - int(header.get("CRPIX2P", 1)))
     nx, ny = int(header["NAXIS1"]), int(header["NAXIS2"])

@@ -12,10 +12,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from scipy.interpolate import RectBivariateSpline
 
 from tessphot.config.prepare import MotionSettings
+from tessphot.prf import HALF_WIDTH
 
 #: Number of parameters per frame: the 2x2 matrix (row, column order) and the translation.
 N_PARAMS = 6
@@ -93,10 +95,11 @@ CALIBRATION_CHUNK = 32
 
 
 def _prf_centroids(prf, rows, cols, node_rows, node_cols, box_rows, box_cols, half):
-    """Flux-weighted centroids, in boxes of half-width ``half`` about integer pixels
-    ``(box_rows, box_cols)``, of noise-free PRF images of stars at ``(rows, cols)``."""
-    from tessphot.prf import HALF_WIDTH
+    """Flux-weighted centroids of noise-free PRF images of stars at ``(rows, cols)``.
 
+    The centroids are measured in boxes of half-width ``half`` about integer pixels
+    ``(box_rows, box_cols)``.
+    """
     stamps, row0, col0 = prf.stamps(rows, cols, node_rows, node_cols)
     k = np.arange(2 * HALF_WIDTH + 1)
     pr = row0[:, None] + k
@@ -281,8 +284,6 @@ def wcs_from_string(text: str) -> WCS | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
-        from astropy.io import fits
-
         return WCS(fits.Header.fromstring(text), relax=True)
 
 

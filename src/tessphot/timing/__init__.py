@@ -6,18 +6,11 @@ from tessphot.timing.barycentric import (
     observer_state,
     unit_vectors,
 )
-from tessphot.timing.ephemeris import (
-    Ephemeris,
-    EphemerisError,
-    GeocentreEphemeris,
-    SpiceEphemeris,
-    TableEphemeris,
-    TimingSettings,
-    download_horizons,
-    find_tables,
-    read_horizons_table,
-    spacecraft_ephemeris,
-)
+from tessphot.timing.ephemeris import TimingSettings, spacecraft_ephemeris
+from tessphot.timing.horizons import download_horizons
+from tessphot.timing.source import Ephemeris, EphemerisError, GeocentreEphemeris
+from tessphot.timing.spice import SpiceEphemeris
+from tessphot.timing.tables import TableEphemeris, find_tables, read_horizons_table
 
 __all__ = [
     "Ephemeris",

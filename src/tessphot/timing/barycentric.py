@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tessphot.timing.ephemeris import SECONDS_PER_DAY, Ephemeris
+from tessphot.timing.source import SECONDS_PER_DAY, Ephemeris
 
 #: Speed of light [km/s].
 SPEED_OF_LIGHT_KM_S = 299_792.458
@@ -38,8 +38,9 @@ SHAPIRO_SCALE_S = 2.0 * GM_SUN_KM3_S2 / SPEED_OF_LIGHT_KM_S**3
 
 @dataclass(frozen=True)
 class ObserverState:
-    """Where the observer is at a set of cadences (everything that does not depend on the
-    star).
+    """Where the observer is at a set of cadences.
+
+    Everything that does not depend on the star.
 
     Attributes
     ----------
@@ -74,7 +75,7 @@ def observer_state(jd_tdb: np.ndarray, ephemeris: Ephemeris) -> ObserverState:
 
     Raises
     ------
-    tessphot.timing.ephemeris.EphemerisError
+    tessphot.timing.source.EphemerisError
         When the ephemeris does not cover the times.
     """
     from astropy.coordinates import get_body_barycentric, get_body_barycentric_posvel

@@ -26,6 +26,7 @@ import numpy as np
 
 from tessphot.catalog.make import catalog_path
 from tessphot.catalog.sqlite_catalog import CatalogDB
+from tessphot.geometry import angular_distance_deg
 from tessphot.io.errors import TessphotError
 from tessphot.io.tpf import find_tpfs, parse_tpf_name
 from tessphot.prepare.cube import PREPARED_NAME_PATTERN, PreparedCube
@@ -53,8 +54,10 @@ def find_prepared(
     cameras: Sequence[int] | None = None,
     ccds: Sequence[int] | None = None,
 ) -> list[tuple[int, int, int, Path]]:
-    """Prepared-data files in the top level of a folder (a CCD's FFIs or a TESScut cutout):
-    ``(sector, camera, ccd, path)``."""
+    """Prepared-data files in the top level of a folder: ``(sector, camera, ccd, path)``.
+
+    Each is prepared from a CCD's FFIs or from a TESScut cutout.
+    """
     found = []
     for path in sorted(Path(folder).iterdir()):
         match = PREPARED_NAME_PATTERN.match(path.name)
@@ -69,17 +72,6 @@ def find_prepared(
             continue
         found.append((sector, camera, ccd, path))
     return found
-
-
-def _distance_deg(ra1, dec1, ra2: float, dec2: float) -> np.ndarray:
-    """Great-circle distance [deg] (haversine, accurate at all separations)."""
-    ra1, dec1 = np.radians(ra1), np.radians(dec1)
-    ra2, dec2 = math.radians(ra2), math.radians(dec2)
-    h = (
-        np.sin((dec1 - dec2) / 2) ** 2
-        + np.cos(dec1) * math.cos(dec2) * np.sin((ra1 - ra2) / 2) ** 2
-    )
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
 
 
 def ffi_targets(
@@ -145,7 +137,7 @@ def ffi_targets(
         & (col < origin[1] + shape[1] - HALF_PIXEL)
     )
     stars = stars[on]
-    distance = _distance_deg(
+    distance = angular_distance_deg(
         stars["ra"], stars["decl"], settings.camera_centre_ra, settings.camera_centre_dec
     )
     areas = cbv_area(camera, ccd, distance) if stars.size else np.array([], dtype=int)

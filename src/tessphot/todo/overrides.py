@@ -17,7 +17,6 @@ tessphot ships the original's tables (``tessphot/data/``); the settings ``method
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -33,28 +32,6 @@ DATASOURCES = ("ffi", "tpf")
 
 class OverrideFileError(TessphotError):
     """An override file that cannot be read (the message names the file, line and problem)."""
-
-
-@dataclass(frozen=True)
-class MethodOverride:
-    """One line of a methods file."""
-
-    starid: int
-    sector: int
-    datasource: str
-    method: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Exclusion:
-    """One line of an exclude file."""
-
-    starid: int
-    sector: int
-    datasource: str
-    data_rel: int
-    reason: str
 
 
 def _shipped(name: str) -> Path:

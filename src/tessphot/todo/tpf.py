@@ -22,9 +22,9 @@ from scipy import ndimage
 
 from tessphot.catalog.make import catalog_path
 from tessphot.catalog.sqlite_catalog import CatalogDB
-from tessphot.io.tpf import TPFError, read_tpf
+from tessphot.geometry import angular_distance_deg
+from tessphot.io.tpf import TargetPixelFile, TPFError, read_tpf
 from tessphot.tasks.schema import cbv_area
-from tessphot.timing import unit_vectors
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,12 @@ class TPFTodoError(Exception):
 
 
 def edge_distance(row: float, col: float, collected: np.ndarray) -> float:
-    """Distance of a position to the edge of the collected pixels [px] (pixel coordinates,
-    centres on integers): the smaller of the distance to the outer edge of the stamp and the
-    distance to the nearest pixel not collected less half a pixel (bilinearly interpolated)."""
+    """Distance of a position to the edge of the collected pixels [px].
+
+    In pixel coordinates (centres on integers): the smaller of the distance to the outer edge
+    of the stamp and the distance to the nearest pixel not collected less half a pixel
+    (bilinearly interpolated).
+    """
     ny, nx = collected.shape
     outer = min(row + HALF_PIXEL, ny - HALF_PIXEL - row, col + HALF_PIXEL, nx - HALF_PIXEL - col)
     if collected.all():
@@ -80,34 +83,13 @@ def tpf_targets(
         raise TPFTodoError(str(err)) from None
     if (cameras and tpf.camera not in cameras) or (ccds and tpf.ccd not in ccds):
         return []
-    catalog = catalog_path(input_folder, tpf.sector, tpf.camera, tpf.ccd)
-    if not catalog.is_file():
-        raise TPFTodoError(f"{path.name}: no catalog {catalog.name}: run 'tessphot catalog' first")
-    with CatalogDB(catalog) as db:
-        settings = db.settings
-        stars = db.stars()
-    ny, nx = tpf.shape
-    centre_ra, centre_dec = tpf.wcs.all_pix2world([[(nx - 1) / 2, (ny - 1) / 2]], 0)[0]
-    near = unit_vectors(stars["ra"], stars["decl"]) @ unit_vectors(centre_ra, centre_dec)[0]
-    stars = stars[near >= math.cos(math.radians(SEARCH_RADIUS_DEG))]
+    stars, settings = _stars_near(path, tpf, input_folder)
     primary = stars[stars["starid"] == tpf.starid]
-    if primary.size == 0:
-        raise TPFTodoError(f"{path.name}: primary target TIC {tpf.starid} is not in {catalog.name}")
-
-    def area(star) -> int:
-        distance = np.degrees(
-            np.arccos(
-                np.clip(
-                    unit_vectors(star["ra"], star["decl"])[0]
-                    @ unit_vectors(settings.camera_centre_ra, settings.camera_centre_dec)[0],
-                    -1.0,
-                    1.0,
-                )
-            )
-        )
-        return int(cbv_area(tpf.camera, tpf.ccd, float(distance)))
-
     data_rel = tpf.data_rel if tpf.data_rel is not None else 0
+    distance = angular_distance_deg(
+        primary[0]["ra"], primary[0]["decl"], settings.camera_centre_ra, settings.camera_centre_dec
+    )
+    primary_area = int(cbv_area(tpf.camera, tpf.ccd, float(distance)))
     base = {
         "sector": tpf.sector,
         "camera": tpf.camera,
@@ -115,7 +97,6 @@ def tpf_targets(
         "cadence": tpf.cadence,
     }
     rows = []
-    primary_area = area(primary[0])
     if (tpf.starid, tpf.sector, TPF, data_rel) not in exclusions:
         rows.append(
             {
@@ -131,21 +112,8 @@ def tpf_targets(
     if not find_secondary_targets:
         return rows
     candidates = stars[(stars["tmag"] < faint_limit) & (stars["starid"] != tpf.starid)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        col, row = tpf.wcs.all_world2pix(candidates["ra"], candidates["decl"], 0, quiet=True)
-    on = (
-        np.isfinite(row)
-        & np.isfinite(col)
-        & (row >= -HALF_PIXEL)
-        & (row < ny - HALF_PIXEL)
-        & (col >= -HALF_PIXEL)
-        & (col < nx - HALF_PIXEL)
-    )
     datasource = f"{TPF}:{tpf.starid}"
-    for star, r, c in zip(candidates[on], row[on], col[on], strict=True):
-        if not tpf.collected[int(math.floor(r + HALF_PIXEL)), int(math.floor(c + HALF_PIXEL))]:
-            continue
+    for star, r, c in _on_collected_pixels(tpf, candidates):
         starid = int(star["starid"])
         if (starid, tpf.sector, TPF, data_rel) in exclusions:
             continue
@@ -157,16 +125,64 @@ def tpf_targets(
                 "method": methods.get((starid, tpf.sector, datasource)),
                 "tmag": float(star["tmag"]),
                 "cbv_area": primary_area,
-                "edge_dist": edge_distance(float(r), float(c), tpf.collected),
+                "edge_dist": edge_distance(r, c, tpf.collected),
             }
         )
     return rows
 
 
+def _stars_near(path: Path, tpf: TargetPixelFile, input_folder) -> tuple[np.ndarray, Any]:
+    """The catalog stars within :data:`SEARCH_RADIUS_DEG` of the TPF's centre, the settings.
+
+    Raises
+    ------
+    TPFTodoError
+        For a missing catalog, or a primary target not in the catalog.
+    """
+    catalog = catalog_path(input_folder, tpf.sector, tpf.camera, tpf.ccd)
+    if not catalog.is_file():
+        raise TPFTodoError(f"{path.name}: no catalog {catalog.name}: run 'tessphot catalog' first")
+    with CatalogDB(catalog) as db:
+        settings = db.settings
+        stars = db.stars()
+    ny, nx = tpf.shape
+    centre_ra, centre_dec = tpf.wcs.all_pix2world([[(nx - 1) / 2, (ny - 1) / 2]], 0)[0]
+    distance = angular_distance_deg(stars["ra"], stars["decl"], centre_ra, centre_dec)
+    stars = stars[distance <= SEARCH_RADIUS_DEG]
+    if not np.any(stars["starid"] == tpf.starid):
+        raise TPFTodoError(f"{path.name}: primary target TIC {tpf.starid} is not in {catalog.name}")
+    return stars, settings
+
+
+def _on_collected_pixels(
+    tpf: TargetPixelFile, candidates: np.ndarray
+) -> list[tuple[np.void, float, float]]:
+    """The candidate stars on the TPF's collected pixels, with their row and column [px]."""
+    ny, nx = tpf.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        col, row = tpf.wcs.all_world2pix(candidates["ra"], candidates["decl"], 0, quiet=True)
+    on = (
+        np.isfinite(row)
+        & np.isfinite(col)
+        & (row >= -HALF_PIXEL)
+        & (row < ny - HALF_PIXEL)
+        & (col >= -HALF_PIXEL)
+        & (col < nx - HALF_PIXEL)
+    )
+    return [
+        (star, float(r), float(c))
+        for star, r, c in zip(candidates[on], row[on], col[on], strict=True)
+        if tpf.collected[int(math.floor(r + HALF_PIXEL)), int(math.floor(c + HALF_PIXEL))]
+    ]
+
+
 def resolve_secondaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop secondary targets that are primary TPF targets, and keep one copy (the farthest
-    from the edge) of a secondary target in several TPFs of the same sector, camera, CCD
-    and cadence."""
+    """Drop secondary targets that are primary TPF targets, and copies of secondary targets.
+
+    Of a secondary target in several TPFs of the same sector, camera, CCD and cadence, the
+    copy farthest from the edge is kept.
+    """
     primaries = {r["starid"] for r in rows if r["datasource"] == TPF}
     best: dict[tuple, dict[str, Any]] = {}
     out = []

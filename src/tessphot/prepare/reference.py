@@ -1,0 +1,150 @@
+"""Finishing a prepared file: the average image, the reference frame and the motion model.
+
+Once every frame is written, the average of the good frames becomes ``sumimage``, the good
+frame nearest the middle of the time span becomes the astrometric reference, and the
+motion of every frame relative to it is fitted: from the reference stars' centroids when
+enough were measured, else from the per-frame WCS. The file is then marked complete.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from tessphot.prepare.flags import BAD_QUALITY_BITS
+from tessphot.prepare.motion import (
+    MotionSettings,
+    calibrate_centroids,
+    fit_motion,
+    motion_from_wcs,
+    wcs_from_string,
+)
+from tessphot.prf import load_prf
+
+log = logging.getLogger(__name__)
+
+
+def finish_part(
+    part: Path,
+    mos: MotionSettings,
+    ref_rows: np.ndarray,
+    ref_cols: np.ndarray,
+    prf_dir: str | None,
+) -> None:
+    """Average image, reference frame and the motion model; mark the file complete.
+
+    Parameters
+    ----------
+    part : pathlib.Path
+        The ``.part`` file with every frame written.
+    mos : MotionSettings
+        The motion settings.
+    ref_rows, ref_cols : numpy.ndarray
+        Catalogue positions of the reference stars [science-area px].
+    prf_dir : str or None
+        Folder of the PRF models (None: the analytic PRF).
+
+    Raises
+    ------
+    RuntimeError
+        When no frame can serve as the astrometric reference.
+    """
+    n_ref = ref_rows.size
+    with h5py.File(part, "r+") as h5:
+        if h5.attrs.get("complete", False):
+            return
+        quality = h5["quality"][:]
+        times = h5["time"][:]
+        count = h5["sum_count"][:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sumimage = np.where(count > 0, h5["sum_accumulator"][:] / count, np.nan)
+        if "sumimage" in h5:
+            del h5["sumimage"]
+        h5.create_dataset("sumimage", data=sumimage)
+        wcs_strings = h5["wcs"][:].astype(str)
+        good = ((quality & BAD_QUALITY_BITS) == 0) & (np.char.str_len(wcs_strings) > 0)
+        if not good.any():
+            raise RuntimeError(f"{part}: no good frame to serve as astrometric reference")
+        mid = 0.5 * (times[0] + times[-1])
+        ref = int(np.flatnonzero(good)[np.argmin(np.abs(times[good] - mid))])
+        h5.attrs["reference_frame"] = ref
+        origin, shape = tuple(h5.attrs["origin"]), tuple(h5.attrs["shape"])
+        centre = (origin[0] + (shape[0] - 1) / 2, origin[1] + (shape[1] - 1) / 2)
+        source, model, rms = "wcs", "affine", np.nan
+        centroids = h5["centroids"][:] if n_ref else None
+        if (
+            centroids is not None
+            and np.isfinite(centroids[ref]).all(axis=1).sum() >= mos.min_translation
+        ):
+            source = "stars"
+            if mos.calibrate_centroids:
+                h5_attrs = h5.attrs
+                prf = load_prf(
+                    prf_dir, int(h5_attrs["sector"]), int(h5_attrs["camera"]), int(h5_attrs["ccd"])
+                )
+                centroids = calibrate_centroids(
+                    centroids, ref_rows, ref_cols, prf, mos.centroid_half
+                )
+            motion, model, rms = _motion_from_stars(centroids, ref, centre, mos)
+        else:
+            motion = _motion_from_wcs(wcs_strings, ref, shape, origin, centre)
+        ds = h5["motion"]
+        ds[:] = motion
+        ds.attrs.update(
+            {
+                "centre": centre,
+                "model": model,
+                "source": source,
+                "reference_frame": ref,
+                "n_stars": n_ref,
+                "rms_residual": rms,
+            }
+        )
+        h5.attrs["complete"] = True
+        log.info(
+            "Jitter from %s (%s model, %d stars, fit rms %.4f px); reference frame %d",
+            source,
+            model,
+            n_ref,
+            rms,
+            ref,
+        )
+
+
+def _motion_from_stars(
+    centroids: np.ndarray, ref: int, centre: tuple[float, float], mos: MotionSettings
+) -> tuple[np.ndarray, str, float]:
+    """Every frame's motion fitted to the reference stars' centroids: motion, model, rms."""
+    n = centroids.shape[0]
+    motion = np.full((n, 6), np.nan)
+    model = "affine"
+    rmss = []
+    for k in range(n):
+        params, model_k, rms_k, _ = fit_motion(centroids[ref], centroids[k], centre, mos)
+        motion[k] = params
+        model = model_k
+        rmss.append(rms_k)
+    return motion, model, float(np.nanmedian(rmss))
+
+
+def _motion_from_wcs(
+    wcs_strings: np.ndarray, ref: int, shape, origin, centre: tuple[float, float]
+) -> np.ndarray:
+    """Every frame's motion from its WCS relative to the reference frame's."""
+    n = wcs_strings.size
+    motion = np.full((n, 6), np.nan)
+    ref_wcs = wcs_from_string(wcs_strings[ref])
+    fitted: dict[str, np.ndarray] = {}  # frames with the same WCS (cutouts)
+    for k in range(n):
+        if wcs_strings[k] not in fitted:
+            frame_wcs = wcs_from_string(wcs_strings[k])
+            fitted[wcs_strings[k]] = (
+                motion_from_wcs(ref_wcs, frame_wcs, shape, origin, centre)
+                if frame_wcs is not None
+                else np.full(6, np.nan)
+            )
+        motion[k] = fitted[wcs_strings[k]]
+    return motion
