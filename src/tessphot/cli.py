@@ -367,7 +367,7 @@ def _resolve_prf_dir(
 ) -> str | None:
     """A ``--prf-dir`` value with ``archive`` replaced by the download cache of the
     ``[photometry] prf_cache``/``prf_url`` settings (downloading the models if missing)."""
-    from tessphot.prf_download import PRFArchive, resolve_prf_dir
+    from tessphot.prf.download import PRFArchive, resolve_prf_dir
 
     archive = PRFArchive.from_settings(settings["photometry"])
     return resolve_prf_dir(
@@ -384,7 +384,7 @@ def _resolve_prf_dir(
 def cmd_prf_download(args: argparse.Namespace) -> int:
     """Run ``tessphot prf-download``."""
     from tessphot.prf import prf_epoch
-    from tessphot.prf_download import PRFArchive, download_prf
+    from tessphot.prf.download import PRFArchive, download_prf
 
     configured = PRFArchive.from_settings(load_settings(args.settings)["photometry"])
     archive = PRFArchive(
@@ -490,7 +490,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     """Run ``tessphot prepare``."""
     from tessphot.paths import input_folder
     from tessphot.prepare.run import prepare_photometry
-    from tessphot.prf_download import PRFArchive
+    from tessphot.prf.download import PRFArchive
 
     all_settings = load_settings(args.settings)
     settings = all_settings["prepare"]

@@ -52,7 +52,7 @@ from tessphot.prepare.motion import (
 )
 from tessphot.prepare.tpf_quality import transfer_tpf_quality
 from tessphot.prf import ANALYTIC, load_prf
-from tessphot.prf_download import resolve_prf_dir
+from tessphot.prf.download import resolve_prf_dir
 from tessphot.timefix import readout_delay, stamp_error
 from tessphot.version import PIPELINE_NAME, __version__
 
