@@ -262,7 +262,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def cmd_load_db(args: argparse.Namespace) -> int:
     """Run ``tessphot catalog-load-db``."""
-    from tessphot.catalog.sources.postgres import load_db
+    from tessphot.catalog.sources.postgres_load import load_db
 
     settings = load_cli_settings(args)["catalog"]
     table = _db_table(args, settings)
