@@ -52,20 +52,14 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 def add_camera_ccd(parser: argparse.ArgumentParser) -> None:
     """Add the repeatable ``--camera`` and ``--ccd`` filters."""
-    parser.add_argument(
-        "--camera",
-        type=int,
-        choices=(1, 2, 3, 4),
-        action="append",
-        help="camera to process (repeatable; default all)",
-    )
-    parser.add_argument(
-        "--ccd",
-        type=int,
-        choices=(1, 2, 3, 4),
-        action="append",
-        help="CCD to process (repeatable; default all)",
-    )
+    for option, name in (("--camera", "camera"), ("--ccd", "CCD")):
+        parser.add_argument(
+            option,
+            type=int,
+            choices=(1, 2, 3, 4),
+            action="append",
+            help=f"{name} to process (repeatable; default all)",
+        )
 
 
 def load_cli_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
