@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""MPI entry point, ``mpiexec -n N python run_tessphot_mpi.py ...``: same as
-``tessphot run-mpi`` (the flags of ``run_tessphot.py``)."""
+"""MPI entry point, ``mpiexec -n N python run_tessphot_mpi.py ...``: ``tessphot run-mpi``.
+
+Same as ``tessphot run-mpi``, with the flags of ``run_tessphot.py``.
+"""
 
 import sys
 

@@ -146,7 +146,7 @@ def main(argv=None) -> int:
 
 def _time_writer(db, folder: Path) -> float:
     """Time writing the same stars again with CatalogWriter alone."""
-    from tessphot.catalog.sqlite_catalog import CatalogWriter
+    from tessphot.catalog.writer import CatalogWriter
 
     stars = db.stars()
     t0 = time.perf_counter()

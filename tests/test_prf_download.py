@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from tessphot import prf_download as pd
 from tessphot.prf import SpocPRF, load_prf
-from tessphot.prf_download import (
+from tessphot.prf import download as pd
+from tessphot.prf.download import (
     PRFArchive,
     PRFDownloadError,
     archive_prf_dir,

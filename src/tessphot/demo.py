@@ -154,8 +154,10 @@ def ensure_demo_ready(
     settings: dict | None = None,
     progress: bool = True,
 ) -> Path:
-    """The demo input folder with every stage up to the todo list done (each only if
-    missing), ready for ``tessphot run``."""
+    """The demo input folder, ready for ``tessphot run``.
+
+    Every stage up to the todo list is done, each only if missing.
+    """
     settings = settings or load_settings()
     folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)
     prepare_simulated(folder, settings, prf_dir=prf_dir, overwrite=overwrite, progress=progress)
@@ -169,8 +171,9 @@ def run_demo(
     settings: dict | None = None,
     progress: bool = True,
 ) -> int:
-    """Simulate the demo sector and run every stage on it; print where the results are, the
-    status summary and the precision table.
+    """Simulate the demo sector and run every stage on it.
+
+    Prints where the results are, the status summary and the precision table.
 
     Returns
     -------

@@ -10,7 +10,8 @@ import pytest
 
 from tessphot.catalog import CatalogDB, CatalogError, catalog_path, make_catalogs
 from tessphot.catalog.sources.file import FileSource
-from tessphot.catalog.sources.postgres import PostgresSource, load_db
+from tessphot.catalog.sources.postgres import PostgresSource
+from tessphot.catalog.sources.postgres_load import load_db
 from tessphot.cli import EXIT_ERROR, EXIT_OK, main
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from tessphot.catalog import CatalogDB, CatalogError, make_catalogs, sphere
+from tessphot.catalog.schema import CatalogSettings
 from tessphot.catalog.sources.file import FileSource
-from tessphot.catalog.sqlite_catalog import CatalogSettings, CatalogWriter
+from tessphot.catalog.writer import CatalogWriter
 
 #: Stars this close to a stamp edge [px] may go either way (edges are sampled).
 EDGE_TOLERANCE_PX = 0.01

@@ -24,7 +24,7 @@ _LAZY = {
     "FileSource": "tessphot.catalog.sources.file",
     "PostgresSource": "tessphot.catalog.sources.postgres",
     "MastSource": "tessphot.catalog.sources.mast",
-    "load_db": "tessphot.catalog.sources.postgres",
+    "load_db": "tessphot.catalog.sources.postgres_load",
 }
 
 __all__ = ["CatalogError", *_LAZY]

@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,9 +23,9 @@ import numpy as np
 from tessphot.catalog.errors import CatalogError
 from tessphot.catalog.footprint import Footprint, ccd_footprint
 from tessphot.catalog.motion import julian_epoch, max_motion_deg, propagate
-from tessphot.catalog.schema import DEFAULT_TICVER, catalog_filename
+from tessphot.catalog.schema import DEFAULT_TICVER, CatalogSettings, catalog_filename
 from tessphot.catalog.sources.base import DEFAULT_KEEP_DISPOSITIONS, CatalogSource, StarBatch
-from tessphot.catalog.sqlite_catalog import CatalogSettings, CatalogWriter
+from tessphot.catalog.writer import CatalogWriter
 from tessphot.sectors import SectorInfo, sector_info
 from tessphot.version import __version__
 
@@ -123,6 +124,46 @@ def make_catalogs(
         error; no partial catalog file is left behind.
     """
     info = check_sector(sector)
+    folder = _checked_folder(input_folder, faint_limit, cameras, ccds)
+    pending = _pending(folder, sector, cameras, ccds, overwrite=overwrite)
+    if not pending:
+        return []
+
+    years = julian_epoch(info.reference_time) - 2000.0
+    margin = max_motion_deg(years) + QUERY_SLACK_DEG
+    jobs = []
+    for camera, ccd, path in pending:
+        fp = ccd_footprint(sector, camera, ccd, buffer_deg)
+        row = _settings_row(info, camera, ccd, fp, ticver=ticver, buffer_deg=buffer_deg)
+        jobs.append(_Job(path, fp, row))
+    metadata = _metadata(source, faint_limit, keep_dispositions)
+    groups = [jobs] if source.scan else [[job] for job in jobs]
+    written = []
+    for group in groups:
+        started = time.perf_counter()
+        written += _write_group(
+            group, source, metadata, margin, years, faint_limit, skip_empty=skip_empty
+        )
+        log.debug("Built %d catalog(s) in %.1f s", len(group), time.perf_counter() - started)
+    return written
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One catalog to write: its file, footprint and ``settings`` row."""
+
+    path: Path
+    footprint: Footprint
+    settings: CatalogSettings
+
+
+def _checked_folder(
+    input_folder: str | os.PathLike,
+    faint_limit: float | None,
+    cameras: Sequence[int] | None,
+    ccds: Sequence[int] | None,
+) -> Path:
+    """The input folder, once it and the other arguments are checked."""
     folder = Path(input_folder).expanduser()
     if not folder.is_dir():
         raise CatalogError(f"input folder does not exist: {folder}")
@@ -131,22 +172,52 @@ def make_catalogs(
     for name, values in (("camera", cameras), ("CCD", ccds)):
         if values is not None and any(v not in ALL for v in values):
             raise CatalogError(f"{name} must be 1-4, not {sorted(values)}")
+    return folder
 
-    todo = []
+
+def _pending(
+    folder: Path,
+    sector: int,
+    cameras: Sequence[int] | None,
+    ccds: Sequence[int] | None,
+    *,
+    overwrite: bool,
+) -> list[tuple[int, int, Path]]:
+    """The (camera, CCD, path) of the catalogs to build; existing ones are "Already done"."""
+    pending = []
     for camera in sorted(set(cameras or ALL)):
         for ccd in sorted(set(ccds or ALL)):
             path = catalog_path(folder, sector, camera, ccd)
             if path.exists() and not overwrite:
                 log.info("Already done: %s", path.name)
                 continue
-            todo.append((camera, ccd, path))
-    if not todo:
-        return []
+            pending.append((camera, ccd, path))
+    return pending
 
-    years = julian_epoch(info.reference_time) - 2000.0
-    margin = max_motion_deg(years) + QUERY_SLACK_DEG
-    footprints = [ccd_footprint(sector, cam, ccd, buffer_deg) for cam, ccd, _ in todo]
-    metadata = {
+
+def _settings_row(
+    info: SectorInfo, camera: int, ccd: int, fp: Footprint, *, ticver: str, buffer_deg: float
+) -> CatalogSettings:
+    """The ``settings`` row of a CCD's catalog."""
+    return CatalogSettings(
+        sector=int(info.sector),
+        camera=camera,
+        ccd=ccd,
+        ticver=str(ticver),
+        reference_time=float(info.reference_time),
+        epoch=float(julian_epoch(info.reference_time)),
+        coord_buffer=float(buffer_deg),
+        camera_centre_ra=float(fp.camera_centre[0]),
+        camera_centre_dec=float(fp.camera_centre[1]),
+        footprint=fp.footprint_string(),
+    )
+
+
+def _metadata(
+    source: CatalogSource, faint_limit: float | None, keep_dispositions: Sequence[str]
+) -> dict[str, str]:
+    """The ``tessphot_metadata`` entries of the catalogs built from a source."""
+    return {
         "source": source.name,
         "source_detail": source.describe(),
         "faint_limit": "none" if faint_limit is None else repr(float(faint_limit)),
@@ -155,53 +226,48 @@ def make_catalogs(
         "tessphot_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    groups = [list(range(len(todo)))] if source.scan else [[i] for i in range(len(todo))]
-    written = []
-    for group in groups:
-        started = time.perf_counter()
-        with contextlib.ExitStack() as stack:
-            writers = {}
-            for i in group:
-                camera, ccd, path = todo[i]
-                fp = footprints[i]
-                settings = CatalogSettings(
-                    sector=int(sector),
-                    camera=camera,
-                    ccd=ccd,
-                    ticver=str(ticver),
-                    reference_time=float(info.reference_time),
-                    epoch=float(julian_epoch(info.reference_time)),
-                    coord_buffer=float(buffer_deg),
-                    camera_centre_ra=float(fp.camera_centre[0]),
-                    camera_centre_dec=float(fp.camera_centre[1]),
-                    footprint=fp.footprint_string(),
-                )
-                writers[i] = stack.enter_context(CatalogWriter(path, settings, metadata))
-            group_fps = [footprints[i] for i in group]
-            for local, batch in source.stream(group_fps, margin, faint_limit):
-                i = group[local]
-                stars, ra, dec = _select(batch, footprints[i], years, faint_limit)
-                writers[i].add(
-                    stars.starid,
-                    ra,
-                    dec,
-                    stars.ra,
-                    stars.dec,
-                    stars.pm_ra,
-                    stars.pm_dec,
-                    stars.tmag,
-                    stars.teff,
-                )
-            for i in group:
-                writer = writers[i]
-                if writer.n_rows == 0 and skip_empty:
-                    log.info("No stars for %s: not written", writer.path.name)
-                    writer.abort()
-                    continue
-                if writer.n_rows == 0:
-                    log.warning("%s: no stars in the footprint", writer.path.name)
-                path = writer.finish()
-                log.info("Wrote %s: %d stars", path.name, writer.n_rows)
-                written.append(path)
-        log.debug("Built %d catalog(s) in %.1f s", len(group), time.perf_counter() - started)
-    return written
+
+
+def _write_group(
+    group: list[_Job],
+    source: CatalogSource,
+    metadata: dict[str, str],
+    margin: float,
+    years: float,
+    faint_limit: float | None,
+    *,
+    skip_empty: bool,
+) -> list[Path]:
+    """Write the catalogs of CCDs the source streams together; returns those written."""
+    with contextlib.ExitStack() as stack:
+        writers = [
+            stack.enter_context(CatalogWriter(job.path, job.settings, metadata)) for job in group
+        ]
+        for local, batch in source.stream([job.footprint for job in group], margin, faint_limit):
+            stars, ra, dec = _select(batch, group[local].footprint, years, faint_limit)
+            writers[local].add(
+                stars.starid,
+                ra,
+                dec,
+                stars.ra,
+                stars.dec,
+                stars.pm_ra,
+                stars.pm_dec,
+                stars.tmag,
+                stars.teff,
+            )
+        finished = (_finish(writer, skip_empty=skip_empty) for writer in writers)
+        return [path for path in finished if path is not None]
+
+
+def _finish(writer: CatalogWriter, *, skip_empty: bool) -> Path | None:
+    """Finish a catalog (None: left out, being empty with ``skip_empty``)."""
+    if writer.n_rows == 0 and skip_empty:
+        log.info("No stars for %s: not written", writer.path.name)
+        writer.abort()
+        return None
+    if writer.n_rows == 0:
+        log.warning("%s: no stars in the footprint", writer.path.name)
+    path = writer.finish()
+    log.info("Wrote %s: %d stars", path.name, writer.n_rows)
+    return path

@@ -15,6 +15,11 @@ TASOC pipeline's (§4.2 of the notes), so TASOC tools read our files. tessphot a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
 #: Version of this file layout (stored in ``tessphot_metadata``).
 FORMAT_VERSION = 1
 #: Page size of the files [bytes] (the original's).
@@ -95,3 +100,31 @@ SETTINGS_COLUMNS = (
 def catalog_filename(sector: int, camera: int, ccd: int) -> str:
     """File name of the catalog of one sector, camera and CCD."""
     return f"catalog_sector{sector:03d}_camera{camera:d}_ccd{ccd:d}.sqlite"
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    """The one row of the ``settings`` table."""
+
+    sector: int
+    camera: int
+    ccd: int
+    ticver: str
+    #: Sector reference time, the epoch of ``ra``/``decl`` [JD].
+    reference_time: float
+    #: The same as a Julian epoch [decimal year].
+    epoch: float
+    #: Footprint buffer [deg].
+    coord_buffer: float
+    camera_centre_ra: float
+    camera_centre_dec: float
+    #: Buffered footprint polygon ``((ra,dec),...)`` [deg].
+    footprint: str
+
+
+def nan_to_none(values: ArrayLike) -> list:
+    """Values as a list of floats with None (SQL NULL) where NaN."""
+    values = np.asarray(values, dtype=float)
+    out = values.astype(object)
+    out[np.isnan(values)] = None
+    return out.tolist()

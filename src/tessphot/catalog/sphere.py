@@ -43,8 +43,11 @@ def xyz_to_radec(xyz: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float6
 
 
 def cross(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
-    """Cross product along the last axis (``numpy.cross`` without its per-call overhead,
-    which dominates for the few vectors of a stamp query)."""
+    """Cross product along the last axis.
+
+    ``numpy.cross`` without its per-call overhead, which dominates for the few vectors of a
+    stamp query.
+    """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     ax, ay, az = a[..., 0], a[..., 1], a[..., 2]
     bx, by, bz = b[..., 0], b[..., 1], b[..., 2]
@@ -220,8 +223,7 @@ def min_arc_distance(xyz: ArrayLike, vertices: ArrayLike) -> NDArray[np.float64]
 
 
 def grow_convex_polygon(vertices: ArrayLike, offset: float) -> NDArray[np.float64]:
-    """A polygon with as many vertices that contains all points within ``offset`` of a
-    convex polygon.
+    """A polygon with as many vertices containing all points within ``offset`` of a convex one.
 
     Every edge's great circle is tilted outward about the edge's tangent at its midpoint,
     enough that the tilted circle stays at least ``offset`` away from the polygon over the

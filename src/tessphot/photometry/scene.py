@@ -63,7 +63,7 @@ def _cached_prf(folder: str | None, sector: int, camera: int, ccd: int) -> PRFMo
 
 @lru_cache(maxsize=16)
 def _archive_folder(sector: int, camera: int, ccd: int, cache_dir: str, url: str) -> str:
-    from tessphot.prf_download import archive_prf_dir
+    from tessphot.prf.download import archive_prf_dir
 
     return str(archive_prf_dir(sector, camera, ccd, cache_dir=cache_dir or None, url=url or None))
 

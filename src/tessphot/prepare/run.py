@@ -41,7 +41,7 @@ from tessphot.prepare.stream import stream_frames
 from tessphot.prepare.tpf_quality import transfer_tpf_quality
 from tessphot.prepare.worker import science_wcs_string
 from tessphot.prf import ANALYTIC, load_prf
-from tessphot.prf_download import resolve_prf_dir
+from tessphot.prf.download import resolve_prf_dir
 from tessphot.timefix import readout_delay, stamp_error
 from tessphot.version import PIPELINE_NAME, __version__
 

@@ -183,11 +183,13 @@ class FileSource(CatalogSource):
         self.keep_dispositions = tuple(keep_dispositions)
 
     def describe(self) -> str:
+        """The files, by absolute path."""
         return ", ".join(str(p.resolve()) for p in self.paths)
 
     def stream(
         self, footprints: Sequence[Footprint], margin_deg: float, faint_limit: float | None
     ) -> Iterator[tuple[int, StarBatch]]:
+        """Yield the stars of each file near each footprint (see :meth:`CatalogSource.stream`)."""
         caps = [fp.bounding_cap(margin_deg) for fp in footprints]
         for path in self.paths:
             log.info("Reading %s", path)

@@ -165,6 +165,7 @@ class MastSource(CatalogSource):
         self.n_cached = 0
 
     def describe(self) -> str:
+        """MAST's TIC, with the radius of the query tiles."""
         return f"MAST TIC (astroquery), tiles of {self.tile_radius} deg"
 
     def _cache_file(self, ra: float, dec: float) -> Path:
@@ -224,6 +225,7 @@ class MastSource(CatalogSource):
     def stream(
         self, footprints: Sequence[Footprint], margin_deg: float, faint_limit: float | None
     ) -> Iterator[tuple[int, StarBatch]]:
+        """Yield the stars of the tiles covering each footprint (:meth:`CatalogSource.stream`)."""
         for index, footprint in enumerate(footprints):
             centres = tile_centres(footprint, self.tile_radius, margin_deg)
             log.info(

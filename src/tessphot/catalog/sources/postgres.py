@@ -20,7 +20,8 @@ database's ``tic_newest`` (so ``--db-table tasoc.tic_newest`` works against a TA
     CLUSTER tic USING tic_q3c_idx;
     ANALYZE tic;
 
-:func:`load_db` (``tessphot catalog-load-db``) creates it from TIC-like files.
+:func:`tessphot.catalog.sources.postgres_load.load_db` (``tessphot catalog-load-db``)
+creates it from TIC-like files.
 
 Connections use libpq: a DSN (``host=... dbname=...`` or ``postgresql://...``) from
 ``--db`` or ``$TESSPHOT_DB``, overridden field by field by ``$TESSPHOT_DB_HOST``,
@@ -33,7 +34,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -65,24 +65,13 @@ DEFAULT_TABLE = "tic"
 DEFAULT_CONNECT_TIMEOUT = 10
 #: Rows fetched per round trip from the server-side cursor.
 FETCH_ROWS = 50_000
-#: Rows per COPY chunk when loading (progress messages).
-LOAD_LOG_ROWS = 1_000_000
-#: Columns of the table, in the order queried and loaded.
-TABLE_COLUMNS = ("starid", "ra", "decl", "pm_ra", "pm_decl", "Tmag", "Teff", "disposition")
-#: The table layout (``{table}`` is filled in, quoted).
-TABLE_DDL = """CREATE TABLE {table} (
-    starid BIGINT NOT NULL,
-    ra DOUBLE PRECISION NOT NULL,
-    decl DOUBLE PRECISION NOT NULL,
-    pm_ra DOUBLE PRECISION,
-    pm_decl DOUBLE PRECISION,
-    "Tmag" DOUBLE PRECISION NOT NULL,
-    "Teff" DOUBLE PRECISION,
-    disposition TEXT
-)"""
 
 
-def _psycopg():
+def require_psycopg():
+    """The ``psycopg`` module, or a clear error naming the extra to install.
+
+    psycopg is an optional dependency, imported only when a database is used.
+    """
     try:
         import psycopg
     except ImportError:
@@ -105,7 +94,7 @@ def connection_params(dsn: str | None = None, **overrides) -> tuple[str, dict]:
 
 def describe_target(dsn: str, params: Mapping) -> str:
     """``user@host:port/dbname`` of a connection (never the password)."""
-    psycopg = _psycopg()
+    psycopg = require_psycopg()
     try:
         info = psycopg.conninfo.conninfo_to_dict(dsn, **params)
     except psycopg.ProgrammingError as err:
@@ -142,7 +131,7 @@ def connect(
     CatalogError
         When the server cannot be reached or refuses the credentials.
     """
-    psycopg = _psycopg()
+    psycopg = require_psycopg()
     dsn, params = connection_params(dsn, **overrides)
     target = describe_target(dsn, params)
     given = psycopg.conninfo.conninfo_to_dict(dsn, **params)
@@ -230,9 +219,11 @@ class PostgresSource(CatalogSource):
             raise
 
     def describe(self) -> str:
+        """The server, database and table (never the password)."""
         return f"postgresql://{self.target} table {self.table}"
 
     def close(self) -> None:
+        """Close the connection."""
         conn = getattr(self, "conn", None)
         if conn is not None:
             conn.close()
@@ -241,9 +232,10 @@ class PostgresSource(CatalogSource):
     def stream(
         self, footprints: Sequence[Footprint], margin_deg: float, faint_limit: float | None
     ) -> Iterator[tuple[int, StarBatch]]:
+        """Yield the stars of a q3c polygon query per footprint (:meth:`CatalogSource.stream`)."""
         from psycopg import sql
 
-        psycopg = _psycopg()
+        psycopg = require_psycopg()
         for index, footprint in enumerate(footprints):
             ra, dec = footprint.query_polygon_radec(margin_deg)
             polygon = np.column_stack([ra, dec]).ravel().tolist()
@@ -296,139 +288,3 @@ def _rows_to_batch(rows: list[tuple], what: str) -> StarBatch:
         "teff": "Teff",
     }
     return clean_columns(columns, names, what, keep_dispositions=None)
-
-
-def _nan_to_none(values: np.ndarray) -> list:
-    out = values.astype(object)
-    out[np.isnan(values)] = None
-    return out.tolist()
-
-
-def load_db(
-    paths: Sequence[str | os.PathLike],
-    dsn: str | None = None,
-    table: str = DEFAULT_TABLE,
-    *,
-    append: bool = False,
-    replace: bool = False,
-    cluster: bool = True,
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-    **overrides,
-) -> int:
-    """Load TIC-like files into a PostgreSQL table with a q3c index.
-
-    Everything happens in one transaction: if anything fails (a bad file, a duplicate TIC ID,
-    a lost connection), the database is left as it was.
-
-    Parameters
-    ----------
-    paths : sequence of path-like
-        CSV, ECSV, FITS or Parquet files with TIC column names (all rows are loaded, whatever
-        their disposition; queries filter).
-    dsn : str, optional
-        libpq connection string (default ``$TESSPHOT_DB``).
-    table : str
-        ``TABLE`` or ``SCHEMA.TABLE``.
-    append : bool
-        Add to an existing table (created if missing).
-    replace : bool
-        Drop an existing table first.
-    cluster : bool
-        Order a new table physically by its q3c index (faster queries; slow for huge tables).
-    connect_timeout : float
-        [s].
-    **overrides
-        libpq connection parameters.
-
-    Returns
-    -------
-    int
-        Rows loaded.
-
-    Raises
-    ------
-    CatalogError
-        For unreadable files, duplicate IDs, a missing q3c extension, an existing table
-        without ``append`` or ``replace``, or connection problems.
-    """
-    from psycopg import sql
-
-    from tessphot.catalog.sources.file import read_tic_file
-
-    psycopg = _psycopg()
-    if append and replace:
-        raise CatalogError("choose either append or replace, not both")
-    paths = [Path(p).expanduser() for p in paths]
-    if not paths:
-        raise CatalogError("no files to load")
-    for path in paths:
-        if not path.is_file():
-            raise CatalogError(f"{path}: catalog file not found")
-    dsn, params = connection_params(dsn, **overrides)
-    target = describe_target(dsn, params)
-    ident = table_identifier(table)
-    index_name = sql.Identifier(f"{table.split('.')[-1]}_q3c_idx")
-    conn = connect(dsn, connect_timeout=connect_timeout, **params)
-    n_total = 0
-    try:
-        with conn.transaction(), conn.cursor() as cur:
-            try:
-                cur.execute("CREATE EXTENSION IF NOT EXISTS q3c")
-            except psycopg.Error:
-                raise CatalogError(
-                    f"the TIC database {target} lacks the q3c extension and this user may "
-                    "not create it (a superuser must run: CREATE EXTENSION q3c)"
-                ) from None
-            cur.execute("SELECT to_regclass(%s)", (ident.as_string(conn),))
-            exists = cur.fetchone()[0] is not None
-            if exists and replace:
-                cur.execute(sql.SQL("DROP TABLE {}").format(ident))
-                exists = False
-            elif exists and not append:
-                raise CatalogError(f"table {table} exists in {target}: append to it or replace it")
-            new = not exists
-            if new:
-                cur.execute(sql.SQL(TABLE_DDL).format(table=ident))
-            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                ident, sql.SQL(", ").join(map(sql.Identifier, TABLE_COLUMNS))
-            )
-            for path in paths:
-                log.info("Loading %s into %s", path, table)
-                for batch in read_tic_file(path, keep_dispositions=None):
-                    rows = zip(
-                        batch.starid.tolist(),
-                        batch.ra.tolist(),
-                        batch.dec.tolist(),
-                        _nan_to_none(batch.pm_ra),
-                        _nan_to_none(batch.pm_dec),
-                        batch.tmag.tolist(),
-                        _nan_to_none(batch.teff),
-                        [d or None for d in batch.disposition.tolist()],
-                        strict=True,
-                    )
-                    with cur.copy(copy_sql) as copy:
-                        for row in rows:
-                            copy.write_row(row)
-                    n_total += len(batch)
-                    log.info("%d rows loaded", n_total)
-            if new:
-                log.info("Indexing %s (primary key, q3c)", table)
-                cur.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (starid)").format(ident))
-                cur.execute(
-                    sql.SQL("CREATE INDEX {} ON {} (q3c_ang2ipix(ra, decl))").format(
-                        index_name, ident
-                    )
-                )
-                if cluster:
-                    cur.execute(sql.SQL("CLUSTER {} USING {}").format(ident, index_name))
-            cur.execute(sql.SQL("ANALYZE {}").format(ident))
-    except psycopg.errors.UniqueViolation as err:
-        detail = " ".join(str(err).split())
-        raise CatalogError(f"duplicate TIC IDs; nothing loaded into {table}: {detail}") from None
-    except psycopg.Error as err:
-        reason = " ".join(str(err).split())
-        raise CatalogError(f"loading into {table} at {target} failed: {reason}") from None
-    finally:
-        conn.close()
-    log.info("Loaded %d rows into %s at %s", n_total, table, target)
-    return n_total

@@ -1,4 +1,4 @@
-"""Command line of the catalog stage: ``tessphot catalog`` and ``tessphot catalog-load-db``.
+"""``tessphot catalog`` and ``tessphot catalog-load-db``: the catalog stage's commands.
 
 ``tessphot catalog SECTOR [INPUT]`` (also ``python run_make_catalog.py SECTOR [INPUT]``) takes
 the original's flags (``--camera``, ``--ccd``, ``--buffer``, ``-o/--overwrite``) plus
@@ -11,11 +11,17 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from tessphot import env
+from tessphot.catalog.errors import CatalogError
+from tessphot.cli.common import (
+    EXIT_OK,
+    add_camera_ccd,
+    add_common,
+    load_cli_settings,
+)
+from tessphot.paths import input_folder
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +58,13 @@ def _db_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_catalog_parser(
-    sub,
-    common: Callable[[argparse.ArgumentParser], None],
-    camera_ccd: Callable[[argparse.ArgumentParser], None],
-) -> None:
-    """Register ``catalog`` and ``catalog-load-db`` on the ``tessphot`` subparsers.
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``catalog`` and ``catalog-load-db`` on the ``tessphot`` subcommands."""
+    _add_catalog(sub)
+    _add_load_db(sub)
 
-    Parameters
-    ----------
-    sub : argparse._SubParsersAction
-        The subcommands of the ``tessphot`` parser.
-    common, camera_ccd : callable
-        Add the options every command has (``-d``, ``-q``, ``--settings``) and the
-        ``--camera``/``--ccd`` filters.
-    """
+
+def _add_catalog(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "catalog",
         help="build TIC catalogs per CCD (catalog_sectorNNN_cameraC_ccdD.sqlite)",
@@ -79,10 +77,10 @@ def add_catalog_parser(
         ),
         epilog="Load a PostgreSQL TIC database with 'tessphot catalog-load-db'.",
     )
-    common(p)
+    add_common(p)
     p.add_argument("sector", type=int, help="TESS sector")
     p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
-    camera_ccd(p)
+    add_camera_ccd(p)
     p.add_argument(
         "--buffer", type=float, metavar="DEG", help="footprint buffer [deg] (default 0.2)"
     )
@@ -115,6 +113,8 @@ def add_catalog_parser(
     )
     p.set_defaults(func=cmd_catalog)
 
+
+def _add_load_db(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "catalog-load-db",
         help="load TIC-like files into a PostgreSQL table with a q3c index",
@@ -125,7 +125,7 @@ def add_catalog_parser(
             "transaction. 'tessphot catalog --source postgres' then queries it."
         ),
     )
-    common(p)
+    add_common(p)
     p.add_argument("files", nargs="+", metavar="FILE", help="CSV, ECSV, FITS or Parquet files")
     _db_options(p)
     mode = p.add_mutually_exclusive_group()
@@ -138,14 +138,6 @@ def add_catalog_parser(
         help="do not CLUSTER a new table on its q3c index (faster load, slower queries)",
     )
     p.set_defaults(func=cmd_load_db)
-
-
-def _fail(command: str, err: Exception) -> int:
-    from tessphot.cli import EXIT_ERROR
-
-    log.debug("Traceback:", exc_info=True)
-    print(f"tessphot {command}: error: {err}", file=sys.stderr)
-    return EXIT_ERROR
 
 
 def _simulated_catalogs(folder: Path, sector: int) -> list[Path]:
@@ -163,55 +155,51 @@ def _ccd_of(path: Path) -> tuple[int, int]:
     return camera, ccd
 
 
-def build_source(args: argparse.Namespace, settings: dict, folder: Path):
-    """The catalog source the options ask for, and the cameras/CCDs to build.
+def _db_table(args: argparse.Namespace, settings: dict) -> str:
+    """The TIC table: ``--db-table``, else ``$TESSPHOT_DB_TABLE``, else the setting."""
+    return args.db_table or env.value(env.DB_TABLE) or settings["db_table"]
 
-    Returns
-    -------
-    source : CatalogSource
-    cameras, ccds : list of int or None
-    """
-    from tessphot.catalog.errors import CatalogError
 
-    name = args.source or settings["source"]
-    if name not in SOURCES:
-        raise CatalogError(f"unknown catalog source {name!r} (use one of {', '.join(SOURCES)})")
-    keep = settings["keep_dispositions"]
+def _file_source(args: argparse.Namespace, settings: dict, folder: Path):
+    """The file source of ``--catalog-file`` (default: the simulated catalogs)."""
+    # The sources load astropy, psycopg or astroquery: imported only for the one asked for.
+    from tessphot.catalog.sources.file import FileSource
+
     cameras, ccds = args.camera, args.ccd
-    if name == "file":
-        from tessphot.catalog.sources.file import FileSource
-
-        files = [Path(f) for f in args.catalog_file or []]
+    files = [Path(f) for f in args.catalog_file or []]
+    if not files:
+        files = _simulated_catalogs(folder, args.sector)
         if not files:
-            files = _simulated_catalogs(folder, args.sector)
-            if not files:
-                raise CatalogError(
-                    f"no catalog file: give --catalog-file, or simulate into {folder} "
-                    f"(no truth/tic_sector{args.sector:03d}_camera*_ccd*.csv there)"
-                )
-            if cameras is None and ccds is None:
-                which = sorted({_ccd_of(f) for f in files})
-                log.info(
-                    "Using the simulated catalogs of %s",
-                    ", ".join(f"camera {c} CCD {d}" for c, d in which),
-                )
-                cameras = sorted({c for c, _ in which})
-                ccds = sorted({d for _, d in which})
-        return FileSource(files, keep_dispositions=keep), cameras, ccds
-    if name == "postgres":
-        from tessphot.catalog.sources.postgres import PostgresSource
+            raise CatalogError(
+                f"no catalog file: give --catalog-file, or simulate into {folder} "
+                f"(no truth/tic_sector{args.sector:03d}_camera*_ccd*.csv there)"
+            )
+        if cameras is None and ccds is None:
+            which = sorted({_ccd_of(f) for f in files})
+            log.info(
+                "Using the simulated catalogs of %s",
+                ", ".join(f"camera {c} CCD {d}" for c, d in which),
+            )
+            cameras = sorted({c for c, _ in which})
+            ccds = sorted({d for _, d in which})
+    return FileSource(files, keep_dispositions=settings["keep_dispositions"]), cameras, ccds
 
-        table = args.db_table or env.value(env.DB_TABLE) or settings["db_table"]
-        source = PostgresSource(
-            args.db,
-            table=table,
-            keep_dispositions=keep,
-            connect_timeout=settings["db_connect_timeout"],
-        )
-        return source, cameras, ccds
+
+def _postgres_source(args: argparse.Namespace, settings: dict):
+    from tessphot.catalog.sources.postgres import PostgresSource
+
+    return PostgresSource(
+        args.db,
+        table=_db_table(args, settings),
+        keep_dispositions=settings["keep_dispositions"],
+        connect_timeout=settings["db_connect_timeout"],
+    )
+
+
+def _mast_source(args: argparse.Namespace, settings: dict):
     from tessphot.catalog.sources.mast import MastSource
 
-    source = MastSource(
+    return MastSource(
         cache_dir=args.mast_cache,
         tile_radius_deg=(
             args.mast_tile_radius
@@ -220,68 +208,72 @@ def build_source(args: argparse.Namespace, settings: dict, folder: Path):
         ),
         retries=settings["mast_retries"],
         backoff_s=settings["mast_backoff"],
-        keep_dispositions=keep,
+        keep_dispositions=settings["keep_dispositions"],
     )
-    return source, cameras, ccds
+
+
+def build_source(args: argparse.Namespace, settings: dict, folder: Path):
+    """The catalog source the options ask for, and the cameras/CCDs to build.
+
+    Returns
+    -------
+    source : CatalogSource
+    cameras, ccds : list of int or None
+    """
+    name = args.source or settings["source"]
+    if name not in SOURCES:
+        raise CatalogError(f"unknown catalog source {name!r} (use one of {', '.join(SOURCES)})")
+    if name == "file":
+        return _file_source(args, settings, folder)
+    if name == "postgres":
+        return _postgres_source(args, settings), args.camera, args.ccd
+    return _mast_source(args, settings), args.camera, args.ccd
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
     """Run ``tessphot catalog``."""
-    from tessphot.catalog.errors import CatalogError
     from tessphot.catalog.make import check_sector, make_catalogs
-    from tessphot.cli import EXIT_OK
-    from tessphot.paths import input_folder
-    from tessphot.settings import load_settings
 
-    settings = load_settings(args.settings)["catalog"]
+    settings = load_cli_settings(args)["catalog"]
     folder = input_folder(args.input_folder)
     faint = args.faint_limit if args.faint_limit is not None else settings["faint_limit"]
     faint = None if math.isinf(faint) else float(faint)
-    try:
-        check_sector(args.sector)
-        source, cameras, ccds = build_source(args, settings, folder)
-        with source:
-            written = make_catalogs(
-                args.sector,
-                folder,
-                source,
-                cameras,
-                ccds,
-                overwrite=args.overwrite,
-                buffer_deg=args.buffer if args.buffer is not None else settings["buffer"],
-                faint_limit=faint,
-                ticver=args.ticver or settings["ticver"],
-                keep_dispositions=settings["keep_dispositions"],
-                # A file rarely covers all 16 CCDs: write only those it has stars for,
-                # unless cameras or CCDs were asked for explicitly.
-                skip_empty=source.name == "file" and args.camera is None and args.ccd is None,
-            )
-    except CatalogError as err:
-        return _fail("catalog", err)
+    check_sector(args.sector)
+    source, cameras, ccds = build_source(args, settings, folder)
+    with source:
+        written = make_catalogs(
+            args.sector,
+            folder,
+            source,
+            cameras,
+            ccds,
+            overwrite=args.overwrite,
+            buffer_deg=args.buffer if args.buffer is not None else settings["buffer"],
+            faint_limit=faint,
+            ticver=args.ticver or settings["ticver"],
+            keep_dispositions=settings["keep_dispositions"],
+            # A file rarely covers all 16 CCDs: write only those it has stars for,
+            # unless cameras or CCDs were asked for explicitly.
+            skip_empty=source.name == "file" and args.camera is None and args.ccd is None,
+        )
     print(f"{len(written)} catalog(s) written to {folder}")
     return EXIT_OK
 
 
 def cmd_load_db(args: argparse.Namespace) -> int:
     """Run ``tessphot catalog-load-db``."""
-    from tessphot.catalog.errors import CatalogError
-    from tessphot.catalog.sources.postgres import load_db
-    from tessphot.cli import EXIT_OK
-    from tessphot.settings import load_settings
+    from tessphot.catalog.sources.postgres_load import load_db
 
-    settings = load_settings(args.settings)["catalog"]
-    table = args.db_table or env.value(env.DB_TABLE) or settings["db_table"]
-    try:
-        n = load_db(
-            args.files,
-            args.db,
-            table,
-            append=args.append,
-            replace=args.overwrite,
-            cluster=args.cluster,
-            connect_timeout=settings["db_connect_timeout"],
-        )
-    except CatalogError as err:
-        return _fail("catalog-load-db", err)
+    settings = load_cli_settings(args)["catalog"]
+    table = _db_table(args, settings)
+    n = load_db(
+        args.files,
+        args.db,
+        table,
+        append=args.append,
+        replace=args.overwrite,
+        cluster=args.cluster,
+        connect_timeout=settings["db_connect_timeout"],
+    )
     print(f"Loaded {n} rows into {table}")
     return EXIT_OK

@@ -11,13 +11,13 @@ camera, so the names are taken from the folder's HTML index (the links ending in
 
 :func:`download_prf` copies the files of one camera/CCD and epoch into a cache laid out like
 tessphot's PRF folders, ``<cache>/Sectors1_2_3/camC_ccdD/<name>`` (and ``Sectors4+``), which
-:class:`tessphot.prf.SpocPRF` reads unchanged. Every file is written atomically and checked
+:class:`tessphot.prf.spoc.SpocPRF` reads unchanged. Every file is written atomically and checked
 (a FITS file whose primary image is 117x117); files already in the cache are kept, so a
 broken download resumes, and a complete cache is used without the network.
 :func:`archive_prf_dir` is what the ``prf_dir`` value ``"archive"`` resolves to.
 :class:`PRFArchive` says where: the settings ``[photometry] prf_url`` and ``prf_cache``,
 else ``$TESSPHOT_PRF_URL`` and ``$TESSPHOT_PRF_CACHE``, else :data:`PRF_URL` and
-``~/.cache/tessphot/prf``.
+``~/.cache/tessphot/prf`` (:mod:`tessphot.prf.cache`).
 """
 
 from __future__ import annotations
@@ -30,25 +30,47 @@ import shutil
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from astropy.io import fits
 from tqdm.auto import tqdm
 
-from tessphot import env
 from tessphot.io.errors import TessphotError
 from tessphot.paths import atomic_path
-from tessphot.prf import ARCHIVE, TABLE_SIZE, prf_epoch, spoc_prf_folder
+from tessphot.prf.cache import (
+    ARCHIVE,
+    CACHE_ENV,
+    PRF_URL,
+    URL_ENV,
+    PRFArchive,
+    prf_epoch,
+    spoc_prf_folder,
+)
+from tessphot.prf.models import TABLE_SIZE
 from tessphot.version import __version__
+
+__all__ = [
+    "ARCHIVE_EPOCHS",
+    "CACHE_ENV",
+    "GRID_COLUMNS",
+    "GRID_ROWS",
+    "PRF_TIMEOUT",
+    "PRF_URL",
+    "URL_ENV",
+    "PRFArchive",
+    "PRFDownloadError",
+    "archive_folder_url",
+    "archive_prf_dir",
+    "cache_complete",
+    "download_prf",
+    "list_prf_files",
+    "prf_file_problem",
+    "resolve_prf_dir",
+]
 
 log = logging.getLogger(__name__)
 
-#: The archive's folder of SPOC PRF models (MAST).
-PRF_URL = "https://archive.stsci.edu/missions/tess/models/prf_fitsfiles/"
 #: Seconds to wait for the archive (per request).
 PRF_TIMEOUT = 60.0
 #: The archive's sub-folder of each epoch of PRF models (tessphot's folder names as keys).
@@ -56,49 +78,13 @@ ARCHIVE_EPOCHS = {"Sectors1_2_3": "start_s0001", "Sectors4+": "start_s0004"}
 #: CCD rows and columns of the 25 PRF models of a CCD (the file names' ``rowRRRR-colCCCC``).
 GRID_ROWS = (1, 513, 1025, 1536, 2048)
 GRID_COLUMNS = (45, 557, 1069, 1580, 2092)
-#: Environment variables: the download cache and the archive's URL (a mirror).
-CACHE_ENV = env.PRF_CACHE
-URL_ENV = env.PRF_URL
 
 
 class PRFDownloadError(TessphotError):
-    """The SPOC PRF models could not be downloaded (the message names the URL, the problem
-    and how to get the files by hand)."""
+    """The SPOC PRF models could not be downloaded.
 
-
-@dataclass(frozen=True)
-class PRFArchive:
-    """Where the SPOC PRF models are downloaded from and kept.
-
-    Attributes
-    ----------
-    url : str or None
-        The archive's folder of PRF models; default ``$TESSPHOT_PRF_URL``, else
-        :data:`PRF_URL`.
-    cache_dir : str or None
-        The download cache; default ``$TESSPHOT_PRF_CACHE``, else
-        ``$XDG_CACHE_HOME/tessphot/prf`` (``~/.cache/tessphot/prf``).
+    The message names the URL, the problem and how to get the files by hand.
     """
-
-    url: str | None = None
-    cache_dir: str | os.PathLike | None = None
-
-    @classmethod
-    def from_settings(cls, photometry: Mapping[str, Any] | None) -> PRFArchive:
-        """From the ``[photometry]`` settings ``prf_url`` and ``prf_cache`` (empty: default)."""
-        values = photometry or {}
-        return cls(url=values.get("prf_url") or None, cache_dir=values.get("prf_cache") or None)
-
-    def base_url(self) -> str:
-        """The archive's folder URL (ending in ``/``)."""
-        value = self.url or env.value(URL_ENV) or PRF_URL
-        return value if value.endswith("/") else value + "/"
-
-    def cache(self) -> Path:
-        """The download cache folder (the ``prf_dir`` that ``"archive"`` stands for)."""
-        if self.cache_dir:
-            return Path(self.cache_dir).expanduser()
-        return env.cache_folder("prf", CACHE_ENV)
 
 
 def archive_folder_url(base_url: str, sector: int, camera: int, ccd: int) -> str:
@@ -182,9 +168,12 @@ def list_prf_files(
 
 
 def prf_file_problem(path: str | os.PathLike) -> str | None:
-    """Why a file is not a usable SPOC PRF model (None when it is): it must be a complete
-    FITS file whose primary image (the PRF) and HDU 1 (its uncertainties) are 117x117.
-    (Requiring HDU 1 also catches a file cut short at the end of the primary HDU.)"""
+    """Why a file is not a usable SPOC PRF model (None when it is).
+
+    It must be a complete FITS file whose primary image (the PRF) and HDU 1 (its
+    uncertainties) are 117x117. (Requiring HDU 1 also catches a file cut short at the end
+    of the primary HDU.)
+    """
     try:
         with warnings.catch_warnings():
             # Astropy only warns about a truncated file.
@@ -322,8 +311,10 @@ def archive_prf_dir(
     url: str | None = None,
     progress: bool = False,
 ) -> Path:
-    """The ``prf_dir`` that ``"archive"`` stands for: the cache, holding the SPOC PRF models
-    of the sector's epoch, camera and CCD (downloaded first when missing).
+    """The ``prf_dir`` that ``"archive"`` stands for, with the models of a sector's CCD.
+
+    That is the cache, holding the SPOC PRF models of the sector's epoch, camera and CCD
+    (downloaded first when missing).
 
     Raises
     ------
@@ -346,8 +337,10 @@ def resolve_prf_dir(
     url: str | None = None,
     progress: bool = False,
 ) -> str | None:
-    """A ``prf_dir`` setting with ``"archive"`` replaced by the cache folder (downloading
-    the models first when missing); other values are returned unchanged."""
+    """A ``prf_dir`` setting with ``"archive"`` replaced by the cache folder.
+
+    The models are downloaded first when missing; other values are returned unchanged.
+    """
     if prf_dir is not None and str(prf_dir) == ARCHIVE:
         root = archive_prf_dir(sector, camera, ccd, cache_dir=cache_dir, url=url, progress=progress)
         return str(root)

@@ -1,34 +1,21 @@
-"""Pixel response function (PRF) models.
+"""The PRF engine: a PRF tabulated at CCD positions, rendered into stamps and images.
 
 A PRF gives the fraction of a star's flux that falls into a pixel, as a function of the
-offset between the pixel centre and the star. Two models share one rendering engine:
-
-- :class:`SpocPRF`: the real SPOC PRF models (files laid out like the archive,
-  ``<prf_dir>/Sectors1_2_3/camC_ccdD/*-prf-C-D-rowRRRR-colCCCC.fits`` and
-  ``<prf_dir>/Sectors4+/...``), each a 117x117 image sampled 9x over 13x13 pixels at one of
-  25 CCD positions, interpolated bilinearly between those positions.
-- :class:`AnalyticPRF`: a TESS-like model without any files: a Gaussian core (FWHM ~1.9 px)
-  plus Moffat wings, integrated over pixels and tabulated the same way.
+offset between the pixel centre and the star. :class:`PRFModel` holds over-sampled tables
+(9 samples per pixel over 13x13 pixels) at a grid of CCD positions and interpolates between
+them; the SPOC models (:mod:`tessphot.prf.spoc`) and the analytic model
+(:mod:`tessphot.prf.analytic`) are its two variants.
 
 Positions follow the convention of :mod:`tessphot.constants` (0-based science-area
-``(row, column)``, pixel centres on integers). A star's position is defined as the
-flux-weighted centroid of its PRF core, which is what a WCS fitted to stellar centroids
-(as SPOC's is) refers to; the SPOC tables are re-centred accordingly on load. Every table is
-tapered smoothly to zero between radii of 4.5 and 6.5 px (the SPOC models hold a faint flat
-pedestal out to the edge of their 13x13 px footprint, which would otherwise draw a sharp
-square around bright stars) and normalised to unit flux.
+``(row, column)``, pixel centres on integers). Every table is tapered smoothly to zero
+between radii of 4.5 and 6.5 px (the SPOC models hold a faint flat pedestal out to the edge
+of their 13x13 px footprint, which would otherwise draw a sharp square around bright stars)
+and normalised to unit flux.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
-from astropy.io import fits
-from scipy import ndimage, special
-
-from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 
 #: Over-sampling of the tabulated PRFs [samples per pixel].
 OVERSAMPLE = 9
@@ -41,18 +28,8 @@ TABLE_CENTRE = TABLE_SIZE // 2
 #: Radius where the circular cosine taper of the tabulated PRFs starts [pixels]; it reaches
 #: zero at the footprint's edge (6.5 px).
 TAPER_START = 4.5
-#: Radius inside which the PRF core centroid is measured [pixels].
-CORE_RADIUS = 2.5
 #: Stars rendered per chunk (bounds the memory of an image with very many stars).
 RENDER_CHUNK = 16384
-#: First sector of the "Sectors4+" PRF models.
-FIRST_SECTOR_OF_LATE_PRF = 4
-#: Values of a ``prf_dir`` setting that name no folder: the analytic model, and the SPOC
-#: models downloaded from the archive into the cache (:mod:`tessphot.prf_download`).
-ANALYTIC = "analytic"
-ARCHIVE = "archive"
-
-_PRF_NAME = re.compile(r"prf-(\d)-(\d)-row(\d{4})-col(\d{4})\.fits(\.gz)?$")
 
 
 class PRFModel:
@@ -213,8 +190,7 @@ class PRFModel:
 
 
 def _edge_taper() -> np.ndarray:
-    """Circular window bringing a table smoothly to zero between ``TAPER_START`` and the
-    edge of the footprint.
+    """Circular window bringing a table smoothly to zero from ``TAPER_START`` to the edge.
 
     The tabulated footprint ends at 6.5 px where the SPOC PRFs still hold a faint, flat
     pedestal; cut there, it draws a square around bright stars.
@@ -224,138 +200,6 @@ def _edge_taper() -> np.ndarray:
     edge = HALF_WIDTH + 0.5
     x = np.clip((r - TAPER_START) / (edge - TAPER_START), 0.0, 1.0)
     return 0.5 * (1 + np.cos(np.pi * x))
-
-
-def _core_centroid(table: np.ndarray) -> tuple[float, float]:
-    """Flux-weighted centroid offset (rows, cols) [pixels] of a PRF table's core."""
-    y, x = np.mgrid[:TABLE_SIZE, :TABLE_SIZE]
-    dy = (y - TABLE_CENTRE) / OVERSAMPLE
-    dx = (x - TABLE_CENTRE) / OVERSAMPLE
-    core = np.hypot(dy, dx) <= CORE_RADIUS
-    w = np.where(core, table - np.median(table), 0.0)
-    return float((w * dy).sum() / w.sum()), float((w * dx).sum() / w.sum())
-
-
-def _recentre(table: np.ndarray) -> np.ndarray:
-    """Shift a PRF table so that its core centroid falls at zero offset; unit sum."""
-    for _ in range(3):
-        cy, cx = _core_centroid(table)
-        table = ndimage.shift(table, (-cy * OVERSAMPLE, -cx * OVERSAMPLE), order=3, mode="nearest")
-        table = np.clip(table, 0.0, None)
-    return table * (OVERSAMPLE**2 / table.sum())
-
-
-def prf_epoch(sector: int) -> str:
-    """Name of the folder of the SPOC PRF models valid for a sector: ``"Sectors1_2_3"`` or
-    ``"Sectors4+"``."""
-    return "Sectors1_2_3" if sector < FIRST_SECTOR_OF_LATE_PRF else "Sectors4+"
-
-
-def spoc_prf_folder(prf_dir: Path | str, sector: int, camera: int, ccd: int) -> Path:
-    """Folder holding the SPOC PRF models valid for a sector, camera and CCD."""
-    return Path(prf_dir) / prf_epoch(sector) / f"cam{camera}_ccd{ccd}"
-
-
-class SpocPRF(PRFModel):
-    """The real SPOC PRF models of one camera and CCD.
-
-    Parameters
-    ----------
-    prf_dir : path
-        Root folder laid out like the archive (``Sectors1_2_3/`` and ``Sectors4+/``).
-    sector, camera, ccd : int
-        Chooses the model set (sectors 1-3 versus 4 on) and the CCD.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the folder for this sector, camera and CCD holds no PRF files.
-    """
-
-    def __init__(self, prf_dir: Path | str, sector: int, camera: int, ccd: int):
-        folder = spoc_prf_folder(prf_dir, sector, camera, ccd)
-        grid: dict[tuple[int, int], np.ndarray] = {}
-        for path in sorted(folder.glob("*prf*.fits*")) if folder.is_dir() else []:
-            match = _PRF_NAME.search(path.name)
-            if not match or (int(match[1]), int(match[2])) != (camera, ccd):
-                continue
-            table = fits.getdata(path, 0).astype(np.float64)
-            if table.shape != (TABLE_SIZE, TABLE_SIZE):
-                raise ValueError(f"{path}: PRF image has shape {table.shape}, expected 117x117")
-            row = int(match[3]) - FIRST_SCIENCE_CCD_ROW
-            col = int(match[4]) - FIRST_SCIENCE_CCD_COLUMN
-            grid[(row, col)] = _recentre(table)
-        if not grid:
-            raise FileNotFoundError(f"{folder}: no SPOC PRF files for camera {camera} CCD {ccd}")
-        node_rows = sorted({r for r, _ in grid})
-        node_cols = sorted({c for _, c in grid})
-        missing = [(r, c) for r in node_rows for c in node_cols if (r, c) not in grid]
-        if missing:
-            raise FileNotFoundError(f"{folder}: PRF grid incomplete, missing {missing}")
-        tables = np.stack([grid[(r, c)] for r in node_rows for c in node_cols])
-        super().__init__(
-            tables,
-            node_rows,
-            node_cols,
-            name=f"SPOC PRF {folder.parent.name}/{folder.name}",
-            short_name=f"SPOC {folder.parent.name} {folder.name}",
-        )
-        self.folder = folder
-
-
-#: Defaults of the analytic PRF.
-ANALYTIC_CORE_FWHM = 1.9  # [pixels]
-ANALYTIC_WING_FRACTION = 0.08  # fraction of the flux in the Moffat wings
-ANALYTIC_WING_ALPHA = 2.0  # Moffat core width [pixels]
-ANALYTIC_WING_BETA = 2.5  # Moffat power index
-
-
-class AnalyticPRF(PRFModel):
-    """A TESS-like PRF without files: Gaussian core plus Moffat wings, pixel-integrated.
-
-    Parameters
-    ----------
-    fwhm : float
-        FWHM of the Gaussian core [pixels].
-    wing_fraction : float
-        Fraction of the flux in the wings.
-    wing_alpha, wing_beta : float
-        Moffat parameters of the wings.
-    """
-
-    def __init__(
-        self,
-        fwhm: float = ANALYTIC_CORE_FWHM,
-        wing_fraction: float = ANALYTIC_WING_FRACTION,
-        wing_alpha: float = ANALYTIC_WING_ALPHA,
-        wing_beta: float = ANALYTIC_WING_BETA,
-    ):
-        offsets = (np.arange(TABLE_SIZE) - TABLE_CENTRE) / OVERSAMPLE
-        sigma = fwhm / (2 * np.sqrt(2 * np.log(2)))
-
-        def gauss_pixel(d):
-            # Fraction of a unit Gaussian inside a pixel centred at offset d.
-            s = np.sqrt(2) * sigma
-            return 0.5 * (special.erf((d + 0.5) / s) - special.erf((d - 0.5) / s))
-
-        core = np.outer(gauss_pixel(offsets), gauss_pixel(offsets))
-        # Moffat wings sampled finely and integrated over a pixel by a box filter.
-        fine = np.arange(TABLE_SIZE + OVERSAMPLE - 1) - (TABLE_SIZE + OVERSAMPLE - 1) // 2
-        fine = fine / OVERSAMPLE
-        r2 = fine[:, None] ** 2 + fine[None, :] ** 2
-        moffat = (wing_beta - 1) / (np.pi * wing_alpha**2) * (1 + r2 / wing_alpha**2) ** -wing_beta
-        moffat = ndimage.uniform_filter(moffat, OVERSAMPLE, mode="constant")
-        half = (OVERSAMPLE - 1) // 2
-        wings = moffat[half : half + TABLE_SIZE, half : half + TABLE_SIZE]
-        table = (1 - wing_fraction) * core / core.sum() + wing_fraction * wings / wings.sum()
-        table *= OVERSAMPLE**2
-        super().__init__(
-            table[None],
-            [0.0],
-            [0.0],
-            name=f"analytic PRF (Gaussian FWHM {fwhm} px + {wing_fraction:.0%} Moffat wings)",
-            short_name=f"analytic FWHM {fwhm} px + {wing_fraction:.0%} wings",
-        )
 
 
 def prf_images(
@@ -401,35 +245,3 @@ def prf_images(
     out = np.zeros(n_t * n_s * h * w)
     out[index[inside]] = stamps[inside]
     return out.reshape(n_t, n_s, h * w)
-
-
-def load_prf(
-    prf_dir: Path | str | None,
-    sector: int,
-    camera: int,
-    ccd: int,
-    *,
-    cache_dir: Path | str | None = None,
-    url: str | None = None,
-) -> PRFModel:
-    """The PRF model named by a ``prf_dir`` setting.
-
-    Parameters
-    ----------
-    prf_dir : path, ``"archive"``, ``"analytic"`` or None
-        A folder of SPOC PRF models laid out like the archive; ``"archive"``: the SPOC
-        models in the download cache, downloaded from MAST first when missing
-        (:func:`tessphot.prf_download.archive_prf_dir`); None or ``"analytic"``: the
-        analytic model.
-    sector, camera, ccd : int
-    cache_dir, url : optional
-        The download cache and the archive's URL for ``"archive"`` (defaults:
-        :class:`tessphot.prf_download.PRFArchive`).
-    """
-    if prf_dir is None or str(prf_dir) == ANALYTIC:
-        return AnalyticPRF()
-    if str(prf_dir) == ARCHIVE:
-        from tessphot.prf_download import archive_prf_dir
-
-        prf_dir = archive_prf_dir(sector, camera, ccd, cache_dir=cache_dir, url=url)
-    return SpocPRF(prf_dir, sector, camera, ccd)

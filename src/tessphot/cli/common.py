@@ -1,0 +1,103 @@
+"""What every ``tessphot`` command shares: exit codes, common options, settings, PRF folder.
+
+The settings are loaded here only (:func:`load_cli_settings`), so that the commands switch
+to another way of loading them in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tessphot import env
+from tessphot.prf.cache import PRFArchive
+from tessphot.settings import SettingsError, load_settings
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PRF_DIR_HELP",
+    "PRF_ENV",
+    "SettingsError",
+    "add_camera_ccd",
+    "add_common",
+    "load_cli_settings",
+    "resolve_prf_option",
+]
+
+#: Exit codes.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+#: Exit code after Ctrl-C.
+EXIT_INTERRUPTED = 130
+#: Environment variable naming a folder of SPOC PRF models.
+PRF_ENV = env.PRF_DIR
+#: Help of the --prf-dir options.
+PRF_DIR_HELP = (
+    f"folder of SPOC PRF models, or 'archive' for the ones downloaded from MAST into the "
+    f"cache ('tessphot prf-download'; [photometry] prf_cache) (or set ${PRF_ENV})"
+)
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Add the options every command has: ``-d/--debug``, ``-q/--quiet``, ``--settings``."""
+    parser.add_argument("-d", "--debug", action="store_true", help="print debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
+    parser.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="TOML settings file overriding the defaults (or set $TESSPHOT_SETTINGS)",
+    )
+
+
+def add_camera_ccd(parser: argparse.ArgumentParser) -> None:
+    """Add the repeatable ``--camera`` and ``--ccd`` filters."""
+    for option, name in (("--camera", "camera"), ("--ccd", "CCD")):
+        parser.add_argument(
+            option,
+            type=int,
+            choices=(1, 2, 3, 4),
+            action="append",
+            help=f"{name} to process (repeatable; default all)",
+        )
+
+
+def load_cli_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The settings of a command: the defaults merged with ``--settings`` (or the default file).
+
+    Raises
+    ------
+    SettingsError
+        When the settings file cannot be used.
+    """
+    return load_settings(args.settings)
+
+
+def resolve_prf_option(
+    prf_dir: str | None,
+    settings: dict,
+    sector: int,
+    camera: int,
+    ccd: int,
+    *,
+    progress: bool,
+) -> str | None:
+    """A ``--prf-dir`` value with ``archive`` replaced by the download cache.
+
+    The cache is the one of the ``[photometry] prf_cache``/``prf_url`` settings; the models
+    are downloaded first when missing.
+    """
+    # The download loads astropy and tqdm: imported when needed (fast start-up).
+    from tessphot.prf.download import resolve_prf_dir
+
+    archive = PRFArchive.from_settings(settings["photometry"])
+    return resolve_prf_dir(
+        prf_dir,
+        sector,
+        camera,
+        ccd,
+        cache_dir=archive.cache_dir,
+        url=archive.url,
+        progress=progress,
+    )

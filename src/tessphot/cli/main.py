@@ -1,0 +1,82 @@
+"""The ``tessphot`` command: its parser and :func:`main`, the entry point.
+
+Each subcommand lives in its own module (:mod:`tessphot.cli.simulate`, ``demo``, ``catalog``,
+``prepare``, ``todo``, ``run``, ``ephemeris``, ``prf_download``), which adds its parser and
+runs it; the stages themselves are imported only when a command runs, so that start-up and
+``--help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from tessphot.cli import catalog, demo, ephemeris, prepare, prf_download, run, simulate, todo
+from tessphot.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, SettingsError
+from tessphot.io.errors import TessphotError
+from tessphot.logs import setup_logging
+from tessphot.version import __version__
+
+log = logging.getLogger("tessphot")
+
+#: Errors reported as one line ``tessphot COMMAND: error: MESSAGE`` with exit code 1.
+REPORTED_ERRORS = (SettingsError, TessphotError, ValueError, OSError, RuntimeError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``tessphot`` command."""
+    parser = argparse.ArgumentParser(
+        prog="tessphot",
+        description=(
+            "tessphot turns TESS full-frame images and target pixel files into calibrated "
+            "light curves of every star. Stages: catalog -> prepare -> todo -> run. "
+            "Try 'tessphot demo' first."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"tessphot {__version__}")
+    # The common options are accepted before the command too (tessphot -q simulate ...).
+    parser.add_argument(
+        "-d", "--debug", dest="global_debug", action="store_true", help="print debug messages"
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest="global_quiet",
+        action="store_true",
+        help="print only warnings and errors",
+    )
+    parser.add_argument(
+        "--settings", dest="global_settings", metavar="FILE", help="TOML settings file"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    simulate.add_parser(sub)
+    demo.add_parser(sub)
+    catalog.add_parsers(sub)
+    prepare.add_parser(sub)
+    todo.add_parser(sub)
+    run.add_parsers(sub)
+    ephemeris.add_parser(sub)
+    prf_download.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tessphot`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.debug = args.debug or args.global_debug
+    args.quiet = args.quiet or args.global_quiet
+    args.settings = args.settings or args.global_settings
+    setup_logging(debug=args.debug, quiet=args.quiet)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except REPORTED_ERRORS as err:
+        log.debug("Traceback:", exc_info=True)
+        print(f"tessphot {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"tessphot {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,185 @@
+"""``tessphot run`` and ``tessphot run-mpi``: the photometry of the tasks of todo.sqlite."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from tessphot import env
+from tessphot.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    add_camera_ccd,
+    add_common,
+    load_cli_settings,
+)
+from tessphot.paths import input_folder, output_folder
+
+log = logging.getLogger("tessphot")
+
+#: Cadences [s] the pipeline knows.
+CADENCES = (20, 120, 200, 600, 1800)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``run`` and ``run-mpi`` on the subcommands of the ``tessphot`` parser."""
+    p = sub.add_parser(
+        "run",
+        help="photometry of the tasks of todo.sqlite: light curves and diagnostics",
+        description=(
+            "Aperture photometry of the tasks of INPUT/todo.sqlite: light curves in the TASOC "
+            "format under the output folder (c{cadence}/{TIC[:5]}/tess{TIC}-s{sector}-..."
+            "-tasoc_lc.fits.gz), diagnostics and statuses in todo.sqlite. Give --all, "
+            "--starid, --priority or --random. Tasks already done are not redone unless -o. "
+            "Exit code 0 when every task run ended OK, WARNING or SKIPPED, 1 when a task "
+            "failed or none matched. Without an input folder and $TESSPHOT_INPUT the demo "
+            "data are used (simulated and prepared first if needed)."
+        ),
+    )
+    _run_options(p)
+    p.add_argument(
+        "-j",
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run the tasks in N worker processes (default: one after the other in this process)",
+    )
+    p.set_defaults(func=cmd_run, parser=p)
+
+    p = sub.add_parser(
+        "run-mpi",
+        help="'tessphot run' as an MPI job: mpiexec -n N tessphot run-mpi ...",
+        description=(
+            "The photometry of 'tessphot run' over MPI (mpi4py; pip install 'tessphot[mpi]'): "
+            "start it with mpiexec -n N (N >= 2). Rank 0 owns todo.sqlite, hands out the "
+            "tasks and saves every result as it arrives; ranks 1 to N-1 do the photometry. "
+            "Same options as 'tessphot run'. A rank that dies ends the job; rerun it to do "
+            "the rest (results saved are kept and not redone)."
+        ),
+    )
+    _run_options(p)
+    p.set_defaults(func=cmd_run_mpi, parser=p)
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """Add the options of ``tessphot run`` and ``tessphot run-mpi``."""
+    add_common(p)
+    p.add_argument(
+        "input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT, else the demo data)"
+    )
+    p.add_argument("-o", "--overwrite", action="store_true", help="redo finished tasks")
+    p.add_argument("-p", "--plot", action="store_true", help="write diagnostic plots")
+    p.add_argument(
+        "-m",
+        "--method",
+        choices=("aperture", "psf", "linpsf", "halo"),
+        help="force a photometry method",
+    )
+    p.add_argument("--all", action="store_true", help="run all matching tasks")
+    p.add_argument("-r", "--random", action="store_true", help="run a random task")
+    p.add_argument("--priority", type=int, action="append", help="task priority (repeatable)")
+    p.add_argument("--starid", type=int, action="append", help="TIC ID (repeatable)")
+    p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
+    p.add_argument(
+        "--cadence", type=int, choices=CADENCES, action="append", help="cadence [s] (repeatable)"
+    )
+    add_camera_ccd(p)
+    p.add_argument("--datasource", choices=("ffi", "tpf"), help="data source")
+    p.add_argument("--tmag_min", type=float, help="brightest Tmag to process")
+    p.add_argument("--tmag_max", type=float, help="faintest Tmag to process")
+    p.add_argument(
+        "--version", type=int, default=1, help="processing version of the output (default 1)"
+    )
+    p.add_argument(
+        "--output", help="light-curve folder (default $TESSPHOT_OUTPUT or <input>/lightcurves)"
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run ``tessphot run`` (uses the demo data when no input folder is known)."""
+    if args.workers is not None and args.workers < 1:
+        args.parser.error(f"-j/--workers must be at least 1: {args.workers}")
+    return _run(args, workers=args.workers)
+
+
+def cmd_run_mpi(args: argparse.Namespace) -> int:
+    """Run ``tessphot run-mpi``: rank 0 is the master, the other ranks are workers."""
+    # mpi4py is an optional dependency, loaded only by this command.
+    from tessphot.parallel.mpi import MASTER_RANK, MPIPool, mpi_worker, world
+
+    comm = world()
+    if comm.Get_rank() != MASTER_RANK:
+        mpi_worker(comm, debug=args.debug)
+        return EXIT_OK
+    pool = MPIPool(comm)
+    try:
+        return _run(args, pool=pool)
+    finally:
+        pool.close()
+
+
+def _input_folder(args: argparse.Namespace, settings: dict) -> Path:
+    """The input folder of a run: the one given, ``$TESSPHOT_INPUT``, else the demo data."""
+    if args.input_folder is None and not env.value(env.INPUT):
+        from tessphot.demo import ensure_demo_ready
+
+        folder = ensure_demo_ready(settings=settings, progress=not args.quiet)
+        log.info(
+            "No input folder given and TESSPHOT_INPUT not set: using the demo data in %s", folder
+        )
+        return folder
+    return input_folder(args.input_folder)
+
+
+def _constraints(args: argparse.Namespace) -> dict[str, Any]:
+    """The task selection of the options (None: any)."""
+    return {
+        "priority": args.priority,
+        "starid": args.starid,
+        "sector": args.sector,
+        "camera": args.camera,
+        "ccd": args.ccd,
+        "cadence": args.cadence,
+        "datasource": args.datasource,
+        "tmag_min": args.tmag_min,
+        "tmag_max": args.tmag_max,
+    }
+
+
+def _run(args: argparse.Namespace, **parallel: Any) -> int:
+    """Do the photometry of ``tessphot run``/``run-mpi``.
+
+    ``parallel``: ``workers`` or ``pool`` for :func:`tessphot.photometry.run.run_photometry`.
+    """
+    # The photometry loads numpy, scipy, astropy and h5py: imported when the command runs,
+    # so that the start-up of every other command (and of --help) stays fast.
+    from tessphot.photometry.run import NoTaskError, format_summary, run_photometry
+
+    if not (args.all or args.starid or args.priority or args.random):
+        args.parser.error("give one of --all, --starid, --priority or --random")
+    settings = load_cli_settings(args)
+    folder = _input_folder(args, settings)
+    try:
+        report = run_photometry(
+            folder,
+            output_folder(folder, args.output),
+            constraints=_constraints(args),
+            run_all=args.all,
+            random=args.random,
+            method=args.method,
+            overwrite=args.overwrite,
+            plot=args.plot,
+            version=args.version,
+            settings=settings["photometry"],
+            timing=settings["timing"],
+            progress=not args.quiet,
+            **parallel,
+        )
+    except NoTaskError as err:
+        print(f"tessphot {args.command}: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    print(format_summary(report))
+    return EXIT_ERROR if report.failed else EXIT_OK
