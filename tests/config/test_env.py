@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tessphot.prf_download import PRFArchive
+
 import tessphot
 from tessphot import env
 from tessphot.catalog.sources.mast import default_cache_dir
 from tessphot.paths import demo_folder
-from tessphot.prf_download import PRFArchive
 from tessphot.timing import TimingSettings
 
 SRC = Path(tessphot.__file__).parent

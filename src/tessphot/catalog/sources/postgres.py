@@ -32,7 +32,6 @@ own ``PGHOST``, ``PGPASSWORD``, ``~/.pgpass``, service files, ...
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
