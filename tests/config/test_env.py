@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tessphot.prf_download import PRFArchive
+from tessphot.prf.cache import PRFArchive
 
 import tessphot
 from tessphot import env

@@ -147,14 +147,14 @@ class PhotometrySettings(Table):
         Folder of SPOC PRF models for the motion correction and the contamination; empty:
         the PRF the prepare stage used (recorded in the HDF5 file), ``"analytic"``: the
         analytic PRF, ``"archive"``: the SPOC models in the download cache ``prf_cache``,
-        downloaded from ``prf_url`` first when missing (:mod:`tessphot.prf_download`).
+        downloaded from ``prf_url`` first when missing (:mod:`tessphot.prf.download`).
     prf_cache : str
         Download cache of the SPOC PRF models (also for ``tessphot prepare --prf-dir
         archive`` and ``tessphot prf-download``); empty: ``$TESSPHOT_PRF_CACHE``, else
         ``~/.cache/tessphot/prf``.
     prf_url : str
         The archive's folder of SPOC PRF models (a mirror); empty: ``$TESSPHOT_PRF_URL``,
-        else MAST's (:data:`tessphot.prf_download.PRF_URL`).
+        else MAST's (:data:`tessphot.prf.cache.PRF_URL`).
     gzip_level : int
         Compression level of the ``.fits.gz`` light curves (1 fastest, 9 smallest; noisy
         floating-point columns compress about as well at 1 as at 9, 3 % larger files; 0-9).

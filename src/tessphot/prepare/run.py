@@ -81,7 +81,7 @@ def prepare_photometry(
 
     ``prf_dir`` is a folder of SPOC PRF models, ``"archive"`` (the SPOC models in the
     download cache ``prf_cache``, downloaded from ``prf_url`` when missing:
-    :func:`tessphot.prf_download.resolve_prf_dir`) or None (the analytic PRF).
+    :func:`tessphot.prf.download.resolve_prf_dir`) or None (the analytic PRF).
 
     Returns
     -------
