@@ -14,10 +14,11 @@ from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.aperture import optimal_aperture
-from tessphot.photometry.base import STAMP_HEIGHT, ccd_data, stamp_size
+from tessphot.photometry.base import STAMP_HEIGHT, stamp_size
 from tessphot.photometry.scoring import score_sector
 from tessphot.prf import AnalyticPRF
 from tessphot.simulate.truth import read_truth
+from tessphot.sources import ffi_source
 from tessphot.tasks import STATUS
 
 
@@ -190,7 +191,7 @@ def test_light_curve_file_read_by_lightkurve(photometry_run):
     np.testing.assert_array_equal(lc2.quality.value, quality)
     assert lc.time.format == "btjd"
     # The per-star barycentric time differs from the FFI (CCD-centre) time by < 60 s.
-    data = ccd_data(photometry_run["folder"], 1, 1, 4, 19.0)
+    data = ffi_source(photometry_run["folder"], 1, 1, 4, 19.0)
     assert np.nanmax(np.abs(time - data.time)) * 86400 < 60
 
 

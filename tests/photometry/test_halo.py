@@ -8,10 +8,10 @@ from astropy.io import fits
 
 from tessphot.constants import SATURATED_RATE
 from tessphot.lightcurve import ApertureBits
-from tessphot.photometry.base import clear_cache
 from tessphot.photometry.halo import HaloPhotometry, segments, total_variation, tv_weights
 from tessphot.photometry.run import SPILL_METHODS, photometry_task
 from tessphot.simulate.truth import read_truth
+from tessphot.sources import clear_cache
 from tessphot.tasks import STATUS
 from tessphot.tasks.manager import SWITCH_TEXT
 

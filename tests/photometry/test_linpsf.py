@@ -8,12 +8,12 @@ from astropy.io import fits
 
 from tessphot.constants import SATURATED_RATE
 from tessphot.lightcurve.writer import settings_from_header
-from tessphot.photometry.base import clear_cache
 from tessphot.photometry.config import PhotometrySettings
 from tessphot.photometry.linpsf import LinPSFPhotometry, smooth_local_linear, solve_fluxes
 from tessphot.photometry.run import photometry_task
 from tessphot.prf import AnalyticPRF, prf_images
 from tessphot.simulate.truth import read_truth
+from tessphot.sources import clear_cache
 from tessphot.tasks import STATUS
 
 

@@ -15,7 +15,6 @@ from astropy.io import fits
 
 from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 from tessphot.lightcurve.writer import settings_from_header
-from tessphot.photometry.base import ccd_data, clear_cache
 from tessphot.photometry.config import PhotometrySettings
 from tessphot.photometry.linpsf import LinPSFPhotometry
 from tessphot.photometry.psf import PSFPhotometry, _Scene, fit_offsets
@@ -23,6 +22,7 @@ from tessphot.photometry.run import photometry_task
 from tessphot.photometry.scene import ccd_prf
 from tessphot.prf import AnalyticPRF, prf_images
 from tessphot.simulate.truth import read_truth
+from tessphot.sources import clear_cache, ffi_source
 from tessphot.tasks import STATUS
 
 #: Where the catalogue puts star A wrongly, relative to its true position [px].
@@ -48,7 +48,7 @@ def _truth(folder: Path, starid: int, cadenceno: np.ndarray):
 
 def _shift_catalogue(folder: Path, starid: int, d_row: float, d_col: float) -> None:
     """Move a star in the catalogue by (d_row, d_col) px."""
-    data = ccd_data(folder, 1, 1, 4, 19.0)
+    data = ffi_source(folder, 1, 1, 4, 19.0)
     i = data.star(starid)
     ra, dec = data.wcs.all_pix2world(data.stars.col[i] + d_col, data.stars.row[i] + d_row, 0)
     clear_cache()

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
-from tessphot.photometry.base import clear_cache
 from tessphot.photometry.run import NoTaskError, photometry_task, run_photometry
+from tessphot.sources import clear_cache
 from tessphot.tasks import STATUS, TaskManager, write_todolist
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,9 +35,9 @@ def _statuses(folder: Path) -> dict[int, tuple[int | None, str | None]]:
 
 def _off_data_star(folder: Path) -> int:
     """A catalog star that is not on the (cropped) data."""
-    from tessphot.photometry.base import ccd_data
+    from tessphot.sources import ffi_source
 
-    data = ccd_data(folder, 1, 1, 4, 19.0)
+    data = ffi_source(folder, 1, 1, 4, 19.0)
     r0, c0 = data.origin
     ny, nx = data.shape
     stars = data.stars
@@ -229,7 +229,8 @@ def test_original_entry_point(small_sector, sector_copy):
 
 def test_streamed_blocks_give_the_same_light_curve(small_sector, sector_copy, monkeypatch):
     """Large stamps are read in blocks of cadences (bounded memory): same result."""
-    from tessphot.photometry import aperture, base
+    from tessphot.photometry import aperture
+    from tessphot.sources import blocks
 
     task = {
         "priority": 1,
@@ -243,8 +244,8 @@ def test_streamed_blocks_give_the_same_light_curve(small_sector, sector_copy, mo
         "tmag": 9.0,
     }
     results = []
-    for stream_bytes in (base.STREAM_BYTES, 1):
-        monkeypatch.setattr(base, "STREAM_BYTES", stream_bytes)
+    for stream_bytes in (blocks.STREAM_BYTES, 1):
+        monkeypatch.setattr(blocks, "STREAM_BYTES", stream_bytes)
         with aperture.AperturePhotometry(
             task["starid"],
             sector_copy,

@@ -10,13 +10,10 @@ Coordinates are 0-based science-area ``(row, column)`` (pixel centres on integer
 ``(row_min, row_max, col_min, col_max)``, half-open like a numpy slice; "stamp coordinates"
 are science coordinates minus ``(row_min, col_min)``.
 
-The pixels come from a data source (:class:`PixelData`): a prepared FFI region
-(:class:`CCDData`: a CCD, or a TESScut cutout) or a target pixel file
-(:class:`tessphot.photometry.tpf_source.TPFData`), chosen by the task's ``datasource``
-(``ffi``, ``tpf``, ``tpf:<primary TIC>``). Everything of a source that does not depend on the
-target (the open file, times, quality, reference WCS, jitter model, the average image, the
-catalog projected onto the pixels, the spacecraft's barycentric position) is read once per
-process and cached (:func:`ccd_data`), so a task costs only its own stamp.
+The pixels come from a pixel source (:class:`tessphot.sources.PixelSource`): a prepared FFI
+region or a target pixel file, chosen by the task's ``datasource`` (``ffi``, ``tpf``,
+``tpf:<primary TIC>``), read once per process and cached, so a task costs only its own
+stamp.
 """
 
 from __future__ import annotations
@@ -24,26 +21,17 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
-import warnings
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.wcs import WCS
 
-from tessphot.catalog.errors import CatalogError
-from tessphot.catalog.make import catalog_path
-from tessphot.catalog.sqlite_catalog import CatalogDB
-from tessphot.constants import BTJD_OFFSET, OUTPUT_WIDTH
+from tessphot.constants import OUTPUT_WIDTH
 from tessphot.io.errors import TessphotError
 from tessphot.lightcurve import (
-    ObservationInfo,
     TargetInfo,
     WeightMap,
     lightcurve_diagnostics,
@@ -51,48 +39,21 @@ from tessphot.lightcurve import (
     mask_diagnostics,
     write_lightcurve,
 )
-from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK
 from tessphot.photometry.scene import PRF_REACH, ccd_prf
-from tessphot.prepare.cube import PreparedCube, hdf5_name, prepared_files
-from tessphot.prepare.motion import MotionModel, wcs_from_string
 from tessphot.prf import AnalyticPRF, PRFModel
+from tessphot.sources import BlockReader
+from tessphot.sources.select import primary_of, task_source
 from tessphot.tasks.status import HAS_LIGHTCURVE, STATUS
-from tessphot.timing import (
-    GeocentreEphemeris,
-    ObserverState,
-    TimingSettings,
-    barycentric_correction,
-    observer_state,
-    spacecraft_ephemeris,
-    unit_vectors,
-)
-from tessphot.version import PIPELINE_NAME
+from tessphot.timing import TimingSettings
 
 logger = logging.getLogger(__name__)
 
-#: Data sources (prepared-data files, TPFs) kept open per process (each holds its average
-#: image and catalog in memory).
-CCD_CACHE_SIZE = 4
 #: The original's stamp sizes [px] as a function of Tmag: heights at Tmag 0-10 in 19 steps
 #: and at 13; widths equal the heights from Tmag 4.7 on (bright stars bleed along columns).
 STAMP_TMAG = (*np.linspace(0.0, 10.0, 20).tolist(), 13.0)
 STAMP_HEIGHT = (832, 534, 344, 224, 147, 99, 68, 48, 36, 28, 23, 19.9, 17.8, 16.6, 15.7, 15.2,
                 14.9, 14.7, 14.5, 14.5, 14.0)  # fmt: skip
 STAMP_WIDTH = (158, 125, 100, 81, 66, 54, 45, 38, 33, *STAMP_HEIGHT[9:])
-#: Time keywords astropy writes with a frame's WCS; left out of the stamp images' WCS.
-WCS_TIME_KEYWORDS = (
-    *("TIMESYS", "TIMEUNIT", "MJDREF", "DATE-OBS", "MJD-OBS", "TSTART", "DATE-END"),
-    *("MJD-END", "TSTOP", "TELAPSE", "TIMEDEL", "TIMEPIXR", "DATE-AVG", "MJD-AVG"),
-    *("DATEREF", "MJDREFI", "MJDREFF", "TIMEOFFS"),
-)
-#: Data sources of the tasks: ``ffi``, ``tpf`` or ``tpf:<primary TIC>``.
-DATASOURCE_PATTERN = re.compile(r"ffi|tpf(?::(?P<primary>\d+))?")
-#: Data source of FFI targets.
-FFI_DATASOURCE = "ffi"
-#: Most bytes of cubes read at once: larger stamps are processed in blocks of cadences.
-STREAM_BYTES = 256 * 2**20
-#: Cadences per chunk of the prepared cubes (blocks are multiples of it).
-CUBE_CHUNK_CADENCES = 32
 #: QUALITY bit of the TASOC corrector flags set where the background is suspect.
 QUALITY_BACKGROUND_SHENANIGANS = 256
 #: Root of tessphot's loggers: warnings and errors logged below it during a task are the
@@ -107,305 +68,6 @@ SWITCH_REASON_LENGTH = 46
 
 class PhotometryError(TessphotError):
     """A target that cannot be processed (the message says which and why)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Per-CCD data, cached per process
-
-
-@dataclass(frozen=True)
-class StarTable:
-    """Catalog stars projected onto the pixels of the reference frame."""
-
-    starid: np.ndarray
-    tmag: np.ndarray
-    row: np.ndarray
-    col: np.ndarray
-    #: Index into the catalog array (for the other columns).
-    index: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.starid.size)
-
-
-class PixelData:
-    """Target-independent data of one source of pixels: a prepared FFI region (the CCD or a
-    TESScut cutout, :class:`CCDData`) or a target pixel file
-    (:class:`tessphot.photometry.tpf_source.TPFData`).
-
-    A source provides, over its ``N`` cadences: ``time`` (BTJD, mid-exposure, time-stamp
-    offsets corrected), ``timecorr`` (the barycentric correction included in ``time``),
-    ``cadenceno``, ``quality`` and ``good``; over its region (``origin``, ``shape``, science
-    coordinates): the average image ``sumimage``, the reference ``wcs``, the ``motion``
-    model and the cubes (``cube``: ``images``, ``images_err``, ``backgrounds``,
-    ``pixel_flags``, shape (N, rows, columns), read through ``cube.h5[name][t, r, c]`` or
-    ``cube.stamp``); and the catalog stars projected onto the region (:meth:`star`,
-    :meth:`stars_in`).
-
-    Attributes
-    ----------
-    full_stamp : bool
-        The stamp of every target is the whole region (target pixel files).
-    simulated : bool
-        Simulated data: the observer is the geocentre (as the simulator's ``BARYCORR``).
-    time_offset : float
-        Correction applied to SPOC's time stamps (section 5.15 of the notes) [s].
-    """
-
-    full_stamp = False
-    simulated = False
-    time_offset = 0.0
-
-    def _load_catalog(
-        self,
-        catalog_file: Path,
-        contaminant_tmag_max: float,
-        near: tuple[float, float, float] | None = None,
-    ) -> None:
-        """Read the catalog and project its stars through :attr:`wcs`.
-
-        ``near`` = (ra, dec, radius) [deg] keeps only the stars within ``radius`` (small
-        regions with a local WCS: a TPF's).
-        """
-        self.catalog_file = catalog_file
-        try:
-            with CatalogDB(catalog_file) as db:
-                self.catalog_settings = db.settings
-                stars = db.stars(tmag_max=contaminant_tmag_max)
-        except CatalogError as err:
-            raise PhotometryError(f"{err} (run 'tessphot catalog' first)") from None
-        if near is not None:
-            centre = unit_vectors(near[0], near[1])[0]
-            cos = unit_vectors(stars["ra"], stars["decl"]) @ centre
-            stars = stars[cos >= math.cos(math.radians(near[2]))]
-        self.catalog = stars
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            col, row = self.wcs.all_world2pix(stars["ra"], stars["decl"], 0, quiet=True)
-        order = np.argsort(row, kind="stable")
-        self.stars = StarTable(
-            starid=stars["starid"][order],
-            tmag=stars["tmag"][order],
-            row=np.asarray(row, dtype=float)[order],
-            col=np.asarray(col, dtype=float)[order],
-            index=order,
-        )
-        self._by_id = {int(s): i for i, s in enumerate(self.stars.starid)}
-
-    @cached_property
-    def wcs_header(self) -> list[tuple]:
-        """The reference WCS as header cards ``(key, value, comment)`` (shifted per stamp by
-        the light-curve writer),
-        without the reference frame's time keywords (they would mislabel the stamp images,
-        which average all cadences)."""
-        header = self.wcs.to_header(relax=True)
-        return [
-            (card.keyword, card.value, card.comment)
-            for card in header.cards
-            if card.keyword not in WCS_TIME_KEYWORDS
-        ]
-
-    def close(self) -> None:
-        """Release open files."""
-
-    def merge_aperture(self, aperture: np.ndarray, stamp: tuple[int, int, int, int]) -> np.ndarray:
-        """The ``APERTURE`` image written for a stamp, from the method's bits (FFI: as is)."""
-        return aperture
-
-    # -- stars ---------------------------------------------------------------------------
-    def star(self, starid: int) -> int | None:
-        """Index of a star in :attr:`stars`, or None when not in the catalog."""
-        return self._by_id.get(int(starid))
-
-    def stars_in(self, row_min: float, row_max: float, col_min: float, col_max: float):
-        """Indices of :attr:`stars` whose position falls on the stamp rows/cols (half-open)."""
-        lo = np.searchsorted(self.stars.row, row_min - 0.5, side="left")
-        hi = np.searchsorted(self.stars.row, row_max - 0.5, side="left")
-        idx = np.arange(lo, hi)
-        col = self.stars.col[idx]
-        return idx[(col >= col_min - 0.5) & (col < col_max - 0.5)]
-
-    # -- time ----------------------------------------------------------------------------
-    @cached_property
-    def observer(self) -> ObserverState:
-        """Where the observer is at every cadence (computed once per source).
-
-        Raises
-        ------
-        tessphot.timing.EphemerisError
-            When no ephemeris of TESS covers the data (the message says how to get one).
-        """
-        spacecraft = self.time - self.timecorr + BTJD_OFFSET
-        ok = np.isfinite(spacecraft)
-        if self.simulated or not ok.any():
-            ephemeris = GeocentreEphemeris()
-        else:
-            ephemeris = spacecraft_ephemeris(
-                float(spacecraft[ok].min()), float(spacecraft[ok].max()), self.timing
-            )
-        return observer_state(spacecraft, ephemeris)
-
-    def barycentric_times(self, ra: float, dec: float) -> tuple[np.ndarray, np.ndarray]:
-        """Barycentric times of a star and the correction they include [BTJD, d].
-
-        SPOC's ``TIMECORR``/``BARYCORR`` (for the CCD centre in FFIs) is removed, and the
-        star's own correction from the spacecraft's position is applied
-        (:mod:`tessphot.timing`).
-        """
-        correction = barycentric_correction(self.observer, ra, dec)[0]
-        return self.time - self.timecorr + correction, correction
-
-    def time_keywords(self) -> dict[str, tuple[Any, str]]:
-        """Light-curve header keywords saying how the times were made."""
-        return {
-            "TOFFSET": (float(self.time_offset), "[s] SPOC time-stamp offset removed"),
-            "BARYSRC": (self.observer.source[:68], "observer position for TIME"),
-        }
-
-
-class CCDData(PixelData):
-    """Target-independent data of a prepared FFI region (a CCD or a TESScut cutout).
-
-    Parameters
-    ----------
-    input_folder : path-like
-        Folder with the prepared-data file and its catalog.
-    sector, camera, ccd : int
-    contaminant_tmag_max : float
-        Catalog stars fainter than this are left out.
-    timing : TimingSettings, optional
-        Where the spacecraft's position comes from.
-    path : path-like, optional
-        The prepared-data file (default ``sectorNNN_cameraC_ccdD.hdf5`` in the folder).
-
-    Raises
-    ------
-    PhotometryError
-        When the prepared-data file or the catalog is missing or unusable.
-    """
-
-    def __init__(
-        self,
-        input_folder: str | os.PathLike,
-        sector: int,
-        camera: int,
-        ccd: int,
-        contaminant_tmag_max: float,
-        timing: TimingSettings | None = None,
-        path: str | os.PathLike | None = None,
-    ) -> None:
-        folder = Path(input_folder)
-        self.path = Path(path) if path is not None else folder / hdf5_name(sector, camera, ccd)
-        if not self.path.is_file():
-            raise PhotometryError(
-                f"{self.path}: prepared data not found (run 'tessphot prepare' first)"
-            )
-        try:
-            self.cube = PreparedCube(self.path)
-        except OSError as err:
-            raise PhotometryError(f"{self.path}: cannot read prepared data ({err})") from None
-        attrs = self.cube.attrs
-        self.timing = timing or TimingSettings()
-        self.sector, self.camera, self.ccd = sector, camera, ccd
-        self.origin: tuple[int, int] = self.cube.origin
-        self.shape: tuple[int, int] = self.cube.shape
-        self.cadence = float(attrs["cadence"])
-        self.data_rel = int(attrs["data_rel"])
-        procver = str(attrs.get("procver", ""))
-        self.simulated = bool(attrs.get("simulated", procver.startswith(PIPELINE_NAME)))
-        self.time_offset = float(attrs.get("time_offset", 0.0))
-        self.time = self.cube.array("time").astype(np.float64)
-        self.timecorr = self.cube.array("timecorr").astype(np.float64)
-        self.cadenceno = self.cube.array("cadenceno").astype(np.int32)
-        self.quality = self.cube.array("quality").astype(np.int32)
-        #: Cadences used for averages and diagnostics (no flag of the default bitmask).
-        self.good = np.isfinite(self.time) & ((self.quality & DEFAULT_QUALITY_BITMASK) == 0)
-        self.reference_frame = int(attrs["reference_frame"])
-        text = self.cube.h5["wcs"][self.reference_frame]
-        wcs = wcs_from_string(text.decode() if isinstance(text, bytes) else str(text))
-        if wcs is None:
-            raise PhotometryError(f"{self.path}: no WCS for the reference frame")
-        self.wcs: WCS = wcs
-        self.motion = MotionModel.from_hdf5(self.cube.h5)
-        self.motion_source = str(self.cube.h5["motion"].attrs.get("source", "unknown"))
-        self.sumimage = self.cube.array("sumimage").astype(np.float64)
-        self.read_noise = np.asarray(attrs["read_noise"], dtype=float)
-        self.observation = ObservationInfo(
-            sector=sector,
-            camera=camera,
-            ccd=ccd,
-            cadence=self.cadence,
-            data_rel=self.data_rel,
-            crmiten=bool(attrs["crmiten"]),
-            crblksz=int(attrs["crblksz"]),
-            crspoc=bool(attrs["crspoc"]),
-            num_frm=int(attrs["num_frm"]),
-            nreadout=int(attrs["nreadout"]),
-        )
-        self.exposure_time = float(attrs["exposure_time"])
-        self._load_catalog(catalog_path(folder, sector, camera, ccd), contaminant_tmag_max)
-        self.mtime = self.path.stat().st_mtime_ns
-
-    def close(self) -> None:
-        """Close the prepared-data file."""
-        self.cube.close()
-
-
-_CCD_CACHE: OrderedDict[tuple, PixelData] = OrderedDict()
-
-
-def cached_source(key: tuple, path: Path, make) -> PixelData:
-    """A data source from the per-process cache (LRU), made with ``make()`` when missing or
-    when its file changed on disk since it was cached."""
-    cached = _CCD_CACHE.get(key)
-    if cached is not None:
-        try:
-            fresh = path.stat().st_mtime_ns == cached.mtime
-        except OSError:
-            fresh = False
-        if fresh:
-            _CCD_CACHE.move_to_end(key)
-            return cached
-        cached.close()
-        del _CCD_CACHE[key]
-    data = make()
-    _CCD_CACHE[key] = data
-    while len(_CCD_CACHE) > CCD_CACHE_SIZE:
-        _, old = _CCD_CACHE.popitem(last=False)
-        old.close()
-    return data
-
-
-def ccd_data(
-    input_folder: str | os.PathLike,
-    sector: int,
-    camera: int,
-    ccd: int,
-    contaminant_tmag_max: float,
-    timing: TimingSettings | None = None,
-    path: str | os.PathLike | None = None,
-) -> CCDData:
-    """The (cached) :class:`CCDData` of a prepared-data file (default: the CCD's).
-
-    A file that changed on disk since it was cached is read again.
-    """
-    folder = Path(input_folder).resolve()
-    path = Path(path).resolve() if path is not None else folder / hdf5_name(sector, camera, ccd)
-    key = ("ffi", str(path), float(contaminant_tmag_max), timing)
-    return cached_source(
-        key,
-        path,
-        lambda: CCDData(
-            input_folder, sector, camera, ccd, contaminant_tmag_max, timing=timing, path=path
-        ),
-    )
-
-
-def clear_cache() -> None:
-    """Close and forget every cached data source."""
-    while _CCD_CACHE:
-        _, data = _CCD_CACHE.popitem()
-        data.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,15 +181,10 @@ class BasePhotometry:
     ) -> None:
         from tessphot.photometry.config import photometry_settings
 
-        match = DATASOURCE_PATTERN.fullmatch(str(datasource))
-        if match is None:
-            raise PhotometryError(
-                f"TIC {starid}: invalid data source {datasource!r} (ffi, tpf or tpf:<TIC>)"
-            )
+        #: The primary target of a secondary TPF target (None otherwise).
+        self.primary = primary_of(starid, datasource)
         self.starid = int(starid)
         self.datasource = str(datasource)
-        #: The primary target of a secondary TPF target (None otherwise).
-        self.primary = int(match["primary"]) if match["primary"] else None
         self.input_folder = Path(input_folder)
         self.output_folder = Path(output_folder)
         self.plot = bool(plot)
@@ -537,27 +194,17 @@ class BasePhotometry:
         self.timing = (
             timing if isinstance(timing, TimingSettings) else TimingSettings.from_mapping(timing)
         )
-        tmag_max = self.settings.contaminant_tmag_max
-        if self.datasource == FFI_DATASOURCE:
-            self.data = self._ffi_source(sector, camera, ccd)
-        else:
-            from tessphot.photometry.tpf_source import tpf_data
-
-            self.data = tpf_data(
-                input_folder,
-                self.primary or self.starid,
-                sector,
-                camera,
-                ccd,
-                cadence,
-                tmag_max,
-                timing=self.timing,
-            )
-        if cadence is not None and int(cadence) != int(round(self.data.cadence)):
-            raise PhotometryError(
-                f"TIC {starid}: task cadence {cadence} s, but {self.data.path.name} holds "
-                f"{self.data.cadence:.0f}-s data"
-            )
+        self.data = task_source(
+            input_folder,
+            self.starid,
+            sector,
+            camera,
+            ccd,
+            cadence=cadence,
+            datasource=self.datasource,
+            contaminant_tmag_max=self.settings.contaminant_tmag_max,
+            timing=self.timing,
+        )
         index = self.data.star(self.starid)
         if index is None:
             raise PhotometryError(
@@ -625,29 +272,6 @@ class BasePhotometry:
 
     def close(self) -> None:
         """Nothing to release per target (the CCD data stay cached)."""
-
-    def _ffi_source(self, sector: int, camera: int, ccd: int) -> CCDData:
-        """The prepared FFI data of the star: the CCD's file, or, among several files of
-        the CCD (TESScut cutouts), the one where the star is farthest from the edge."""
-        tmag_max = self.settings.contaminant_tmag_max
-        paths = prepared_files(self.input_folder, sector, camera, ccd)
-        if len(paths) <= 1:
-            path = paths[0] if paths else None
-            return ccd_data(self.input_folder, sector, camera, ccd, tmag_max, self.timing, path)
-        best, best_distance = None, -math.inf
-        for path in paths:
-            data = ccd_data(self.input_folder, sector, camera, ccd, tmag_max, self.timing, path)
-            index = data.star(self.starid)
-            if index is None:
-                continue
-            (r0, c0), (ny, nx) = data.origin, data.shape
-            row, col = data.stars.row[index] - r0, data.stars.col[index] - c0
-            distance = min(row + 0.5, ny - 0.5 - row, col + 0.5, nx - 0.5 - col)
-            if distance > best_distance:
-                best, best_distance = data, distance
-        if best is None:
-            return ccd_data(self.input_folder, sector, camera, ccd, tmag_max, self.timing, paths[0])
-        return best
 
     # -- target ----------------------------------------------------------------------------
     @cached_property
@@ -761,70 +385,21 @@ class BasePhotometry:
         )
         return np.r_[self._index, idx[idx != self._index]]
 
-    def catalog_attime(self, times: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of the stamp's catalog stars per cadence (science coordinates, from the
-        jitter model): arrays (n_times, n_stars) of rows and columns."""
-        times = self.data.time if times is None else np.asarray(times, dtype=float)
-        cat = self.catalog
-        return self.data.motion.positions(cat["row_ref"], cat["column_ref"], times)
-
     @property
     def target_stamp_position(self) -> tuple[float, float]:
         """The target's average position in stamp coordinates."""
         return self.row_mean - self.stamp[0], self.col_mean - self.stamp[2]
 
     # -- data access ----------------------------------------------------------------------
-    def read_cube(self, name: str, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-        """A cube (``images``, ``images_err``, ``backgrounds``, ``pixel_flags``) over all
-        cadences on a box of the stamp (stamp coordinates, half-open; default the whole
-        stamp), shape (N, rows, cols)."""
-        height, width = self.stamp_shape
-        r0, r1, c0, c1 = box if box is not None else (0, height, 0, width)
-        sr, sc = self.stamp_origin
-        return self.data.cube.stamp(name, sr + r0, sr + r1, sc + c0, sc + c1)
-
-    def time_blocks(self, box: tuple[int, int, int, int]):
-        """A function iterating over blocks of cadences of some cubes: ``(t0, t1, {name:
-        cube})``; ``pixel_flags`` covers the whole stamp, the others the box (stamp
-        coordinates). Cubes that fit in :data:`STREAM_BYTES` are read once and kept."""
+    def time_blocks(self, box: tuple[int, int, int, int]) -> BlockReader:
+        """A reader of blocks of cadences of some cubes: ``reader(names)`` iterates over
+        ``(t0, t1, {name: cube})``; ``pixel_flags`` covers the whole stamp, the others the
+        box (stamp coordinates) (:class:`tessphot.sources.BlockReader`)."""
         r0, r1, c0, c1 = box
-        n = self.data.time.size
-        h, w = self.stamp_shape
-        per_cadence = 3 * 4 * (r1 - r0) * (c1 - c0) + h * w
-        step = n
-        if n * per_cadence > STREAM_BYTES:
-            step = max(CUBE_CHUNK_CADENCES, STREAM_BYTES // per_cadence)
-            step -= step % CUBE_CHUNK_CADENCES
-        cache: dict[str, np.ndarray] = {}
-        dataset = self.data.cube.h5
         sr, sc = self.stamp_origin
-        orow, ocol = self.data.origin
-
-        def read(name: str, t0: int, t1: int) -> np.ndarray:
-            if name == "pixel_flags":
-                rr, cc = (0, h), (0, w)
-            else:
-                rr, cc = (r0, r1), (c0, c1)
-            return dataset[name][
-                t0:t1,
-                sr + rr[0] - orow : sr + rr[1] - orow,
-                sc + cc[0] - ocol : sc + cc[1] - ocol,
-            ]
-
-        def blocks(names):
-            for t0 in range(0, n, step):
-                t1 = min(t0 + step, n)
-                cubes = {}
-                for name in names:
-                    if step == n:
-                        if name not in cache:
-                            cache[name] = read(name, 0, n)
-                        cubes[name] = cache[name]
-                    else:
-                        cubes[name] = read(name, t0, t1)
-                yield t0, t1, cubes
-
-        return blocks
+        return self.data.block_reader(
+            (sr + r0, sr + r1, sc + c0, sc + c1), flags_box=self.stamp
+        )
 
     @property
     def prf(self) -> PRFModel:
@@ -832,7 +407,7 @@ class BasePhotometry:
         d = self.data
         s = self.settings
         return ccd_prf(
-            d.cube.attrs.get("settings"),
+            d.prepare_settings,
             s.prf_dir,
             d.sector,
             d.camera,
