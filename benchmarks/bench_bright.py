@@ -58,8 +58,9 @@ from bench_methods import method_folder
 from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.demo import prepare_simulated
-from tessphot.photometry.run import IMPLEMENTED_METHODS, format_summary, run_photometry
+from tessphot.photometry.run import format_summary, run_photometry
 from tessphot.photometry.scoring import StarScore, score_sector
+from tessphot.photometry.task import KNOWN_METHODS
 from tessphot.settings import load_settings
 from tessphot.tasks import TODO_FILENAME
 from tessphot.tasks.manager import SWITCH_TEXT
@@ -420,7 +421,7 @@ def main() -> None:
     starids = [FIRST_TIC + i for i in range(len(BRIGHT_STARS))]
     runs = []
     for name in args.methods:
-        if name != AUTO and name not in IMPLEMENTED_METHODS:
+        if name != AUTO and name not in KNOWN_METHODS:
             print(f"{name}: not implemented in this checkout, skipped")
             continue
         runs.append(run_method(folder, name, starids, photometry, args.workers))

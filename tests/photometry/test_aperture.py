@@ -14,12 +14,18 @@ from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.aperture import optimal_aperture
-from tessphot.photometry.base import STAMP_HEIGHT, stamp_size
 from tessphot.photometry.scoring import score_sector
+from tessphot.photometry.stamps import STAMP_HEIGHT, stamp_size
+from tessphot.photometry.target import open_target
 from tessphot.prf import AnalyticPRF
 from tessphot.simulate.truth import read_truth
 from tessphot.sources import ffi_source
 from tessphot.tasks import STATUS
+
+
+def _method(cls, starid, folder, settings=None):
+    """A photometry method on a target of the test sector (camera 1, CCD 4)."""
+    return cls(open_target(starid, folder, 1, 1, 4, settings=settings), settings)
 
 
 def _diagnostics(todo: Path) -> dict[int, dict]:
@@ -263,8 +269,7 @@ def test_stamp_wcs_points_at_the_target(photometry_run):
     """The SUMIMAGE WCS (the reference WCS shifted to the stamp) puts the target where the
     catalog says, and carries no frame time keywords."""
     from astropy.wcs import WCS
-
-    from tessphot.catalog.sqlite_catalog import CatalogDB
+    from tessphot.target.catalog.sqlite_catalog import CatalogDB
 
     starid = photometry_run["A"][0]
     with fits.open(_lightcurve(photometry_run, starid)) as hdul:
@@ -299,17 +304,15 @@ def test_saturated_star_motion_correction(halo_sector, bright_starid):
     scatter = {}
     for corrected in (True, False):
         settings = {"motion_correction_saturated": corrected}
-        with AperturePhotometry(
-            bright_starid, folder, folder / "lc", 1, 1, 4, settings=settings
-        ) as phot:
-            phot.photometry()
-            assert phot.motion_corrected == corrected
-            lc = phot.lightcurve
-            good = phot.data.good & np.isfinite(lc["flux"])
-            true = truth["flux"][np.searchsorted(truth["ffiindex"], lc["cadenceno"]), index]
-            ratio = lc["flux"][good] / true[good]
-            scatter[corrected] = np.std(ratio / np.median(ratio))
-            errors = np.median(lc["flux_err"][good] / lc["flux"][good])
+        phot = _method(AperturePhotometry, bright_starid, folder, settings)
+        phot.run()
+        assert phot.motion_corrected == corrected
+        lc = phot.columns
+        good = phot.target.source.good & np.isfinite(lc.flux)
+        true = truth["flux"][np.searchsorted(truth["ffiindex"], lc.cadenceno), index]
+        ratio = lc.flux[good] / true[good]
+        scatter[corrected] = np.std(ratio / np.median(ratio))
+        errors = np.median(lc.flux_err[good] / lc.flux[good])
     print(f"scatter with correction {scatter[True]:.2e}, without {scatter[False]:.2e}")
     assert scatter[True] <= 1.05 * scatter[False]
     assert scatter[True] < 1.5 * errors

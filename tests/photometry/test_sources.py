@@ -14,7 +14,8 @@ from astropy.io import fits
 from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
 from tessphot.io.tpf import read_tpf
-from tessphot.photometry.run import photometry_task, run_photometry
+from tessphot.photometry.run import run_photometry
+from tessphot.photometry.task import photometry_task
 from tessphot.prepare.cube import PreparedCube
 from tessphot.prepare.run import prepare_photometry
 from tessphot.sources import TPFSource, clear_cache

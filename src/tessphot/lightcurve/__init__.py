@@ -8,11 +8,11 @@ from tessphot.lightcurve.diagnostics import (
     rms_timescale,
     variability,
 )
+from tessphot.lightcurve.products import LightCurveColumns, StampImages, TableExtension
 from tessphot.lightcurve.writer import (
     ApertureBits,
     ObservationInfo,
     TargetInfo,
-    WeightMap,
     aperture_image,
     lightcurve_path,
     settings_from_header,
@@ -22,9 +22,11 @@ from tessphot.lightcurve.writer import (
 
 __all__ = [
     "ApertureBits",
+    "LightCurveColumns",
     "ObservationInfo",
+    "StampImages",
+    "TableExtension",
     "TargetInfo",
-    "WeightMap",
     "aperture_image",
     "expected_noise",
     "lightcurve_diagnostics",

@@ -50,6 +50,7 @@ from tessphot.constants import (
     READOUT_TIME,
 )
 from tessphot.geometry import shift_wcs
+from tessphot.lightcurve.products import LightCurveColumns, StampImages, TableExtension
 from tessphot.paths import atomic_path
 from tessphot.version import PIPELINE_NAME, __version__
 
@@ -200,26 +201,6 @@ class ObservationInfo:
         return INTEGRATION_TIME / FRAME_TIME * self.kept_fraction
 
 
-@dataclass(frozen=True)
-class WeightMap:
-    """Halo photometry's pixel weights, one map per range of cadences.
-
-    Attributes
-    ----------
-    cadenceno1, cadenceno2 : array_like of int, shape (n,)
-        First and last cadence number each map applies to.
-    sat_pixels : array_like of int, shape (n,)
-        Number of saturated pixels.
-    weights : array_like, shape (n, rows, columns)
-        The maps.
-    """
-
-    cadenceno1: Any
-    cadenceno2: Any
-    sat_pixels: Any
-    weights: Any
-
-
 def lightcurve_path(
     output_folder: str | os.PathLike[str],
     starid: int,
@@ -305,30 +286,15 @@ def aperture_image(
 
 def write_lightcurve(
     path: str | os.PathLike[str],
+    columns: LightCurveColumns,
+    images: StampImages,
     *,
     target: TargetInfo,
     observation: ObservationInfo,
     method: str,
     version: int,
-    time,
-    flux,
-    flux_err,
-    cadenceno,
-    timecorr=None,
-    flux_bkg=None,
-    quality=None,
-    pixel_quality=None,
-    centroid_row=None,
-    centroid_column=None,
-    pos_corr_row=None,
-    pos_corr_column=None,
-    sumimage,
-    aperture,
-    stamp_origin: tuple[int, int],
-    wcs: WCS | fits.Header | Sequence[tuple] | None = None,
-    method_keywords: Mapping[str, Any] | None = None,
+    header_cards: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None,
-    weightmap: WeightMap | None = None,
     overwrite: bool = True,
     compresslevel: int | None = None,
 ) -> Path:
@@ -338,50 +304,31 @@ def write_lightcurve(
     ----------
     path : str or os.PathLike
         The file; gzip-compressed if it ends in ``.gz`` (see :func:`lightcurve_path`).
+    columns : LightCurveColumns
+        The light curve. ``time``: barycentric mid-exposure times of the target, BTJD (TDB)
+        [d] (rows where it is not finite are left out of the file, all columns alike);
+        ``flux``, ``flux_err``, ``flux_bkg`` [e-/s]; ``timecorr``: barycentric correction
+        applied [d]; ``quality``: TASOC corrector flags; ``pixel_quality``: TESS flags;
+        ``centroid_row``/``centroid_column``: in tessphot's 0-based science-area
+        coordinates, written as ``MOM_CENTR2``/``MOM_CENTR1`` in 1-based CCD coordinates;
+        ``pos_corr_row``/``pos_corr_column``: image motion at the target [px].
+    images : StampImages
+        The average image, the ``APERTURE`` bitmask (see :func:`aperture_image`), the
+        stamp's origin, the WCS of the science area (a WCS, its ``to_header(relax=True)``
+        or that header's cards as ``(key, value, comment)``, the fastest when many light
+        curves share it; written shifted to the stamp) and extra extensions.
     target : TargetInfo
     observation : ObservationInfo
     method : str
         Photometric method used (``PHOTMET``): ``aperture``, ``halo``, ``psf``, ``linpsf``.
     version : int
         Version of the processing (``VERSION``).
-    time : array_like, shape (n,)
-        Barycentric mid-exposure times of the target, BTJD (TDB) [d]. Rows where it is not
-        finite are left out of the file (all columns alike).
-    flux, flux_err : array_like, shape (n,)
-        Extracted flux and its uncertainty [e-/s].
-    cadenceno : array_like of int, shape (n,)
-    timecorr : array_like, shape (n,), optional
-        Barycentric correction applied [d]; default 0.
-    flux_bkg : array_like, shape (n,), optional
-        Background summed over the mask [e-/s]; default NaN.
-    quality : array_like of int, shape (n,), optional
-        TASOC corrector quality flags (photometry sets 256, BackgroundShenanigans); default 0.
-    pixel_quality : array_like of int, shape (n,), optional
-        TESS quality flags; default 0.
-    centroid_row, centroid_column : array_like, shape (n,), optional
-        Flux-weighted centroid in tessphot's 0-based science-area coordinates; written as
-        ``MOM_CENTR2``/``MOM_CENTR1`` in 1-based CCD coordinates (as SPOC and TASOC).
-        Default NaN.
-    pos_corr_row, pos_corr_column : array_like, shape (n,), optional
-        Image motion at the target [pixels] (``POS_CORR2``/``POS_CORR1``); default NaN.
-    sumimage : array_like, shape (rows, columns)
-        Mean image of the stamp [e-/s].
-    aperture : array_like of int, shape (rows, columns)
-        The ``APERTURE`` bitmask (see :func:`aperture_image`).
-    stamp_origin : (int, int)
-        Science (row, column) of the stamp's first pixel.
-    wcs : astropy.wcs.WCS, astropy.io.fits.Header or sequence of tuple, optional
-        WCS of the science area, or its ``to_header(relax=True)``, or that header's cards as
-        ``(key, value, comment)`` tuples (the fastest when many light curves share it);
-        written, shifted to the stamp, with the images.
-    method_keywords : mapping, optional
+    header_cards : mapping, optional
         The method's primary-header keywords (at most 8 characters), ``{key: value}`` or
         ``{key: (value, comment)}``, e.g. the ``KP_*`` settings and ``AP_CONT``.
     settings : mapping, optional
         Every tunable setting used (nested mappings are flattened with dots), written as
         ``HISTORY`` cards; read back with :func:`settings_from_header`.
-    weightmap : WeightMap, optional
-        Halo photometry's weight maps (adds the ``WEIGHTMAP`` extension).
     overwrite : bool
         Replace an existing file (the default: failed targets are re-run).
     compresslevel : int, optional
@@ -403,8 +350,9 @@ def write_lightcurve(
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: light curve exists")
-    sumimage = np.asarray(sumimage, dtype=np.float64)
-    aperture = np.asarray(aperture)
+    sumimage = np.asarray(images.sumimage, dtype=np.float64)
+    aperture = np.asarray(images.aperture)
+    stamp_origin = images.stamp_origin
     if sumimage.ndim != 2 or aperture.shape != sumimage.shape:
         raise ValueError(
             f"sumimage {sumimage.shape} and aperture {aperture.shape} must be the same 2-D shape"
@@ -412,27 +360,15 @@ def write_lightcurve(
     if not np.issubdtype(aperture.dtype, np.integer):
         raise ValueError(f"aperture must be an integer bitmask, not {aperture.dtype}")
 
-    columns = _columns(
-        time=time,
-        timecorr=timecorr,
-        cadenceno=cadenceno,
-        flux=flux,
-        flux_err=flux_err,
-        flux_bkg=flux_bkg,
-        quality=quality,
-        pixel_quality=pixel_quality,
-        centroid_row=centroid_row,
-        centroid_column=centroid_column,
-        pos_corr_row=pos_corr_row,
-        pos_corr_column=pos_corr_column,
-    )
-
+    table = _columns(**columns.as_dict())
+    wcs = images.wcs
+    method_keywords = header_cards
     images_wcs = None if wcs is None else _stamp_wcs_header(wcs, stamp_origin, sumimage.shape)
-    if weightmap is None:
+    if not images.extensions:
         content = _serialise(
             _primary_cards(target, observation, method, version, method_keywords, settings, 3),
-            columns,
-            _lightcurve_cards(columns, observation),
+            table,
+            _lightcurve_cards(table, observation),
             sumimage,
             aperture.astype(np.int32),
             _stamp_cards("SUMIMAGE", images_wcs, stamp_origin),
@@ -449,15 +385,14 @@ def write_lightcurve(
                 version,
                 method_keywords,
                 settings,
-                nextend=3 if weightmap is None else 4,
+                nextend=3 + len(images.extensions),
             )
         ),
-        _lightcurve_hdu(columns, observation),
+        _lightcurve_hdu(table, observation),
         _image_hdu("SUMIMAGE", sumimage, images_wcs, stamp_origin),
         _image_hdu("APERTURE", aperture.astype(np.int32), images_wcs, stamp_origin),
     ]
-    if weightmap is not None:
-        hdus.append(_weightmap_hdu(weightmap, images_wcs, stamp_origin))
+    hdus.extend(_table_hdu(ext, images_wcs, stamp_origin) for ext in images.extensions)
 
     _remove_stale_temporaries(path)
     suffix = ".fits.gz" if path.name.endswith(".gz") else ".fits"
@@ -929,28 +864,10 @@ def _image_hdu(
     return fits.ImageHDU(data=data, header=_stamp_header(name, wcs, stamp_origin), name=name)
 
 
-def _weightmap_hdu(
-    weightmap: WeightMap, wcs: list | None, stamp_origin: tuple[int, int]
+def _table_hdu(
+    extension: TableExtension, wcs: list | None, stamp_origin: tuple[int, int]
 ) -> fits.BinTableHDU:
-    weights = np.asarray(weightmap.weights, dtype=np.float32)
-    if weights.ndim != 3:
-        raise ValueError(f"weight maps must be (n, rows, columns), not {weights.shape}")
-    n, rows, cols = weights.shape
-    arrays: Sequence[tuple[str, Any]] = (
-        ("CADENCENO1", weightmap.cadenceno1),
-        ("CADENCENO2", weightmap.cadenceno2),
-        ("SAT_PIXELS", weightmap.sat_pixels),
+    header = _stamp_header(extension.name, wcs, stamp_origin)
+    return fits.BinTableHDU.from_columns(
+        list(extension.columns), header=header, name=extension.name
     )
-    columns = []
-    for name, values in arrays:
-        values = np.asarray(values, dtype=np.int32)
-        if values.shape != (n,):
-            raise ValueError(f"weight map column {name} has shape {values.shape}, expected ({n},)")
-        columns.append(fits.Column(name=name, format="J", array=values))
-    columns.append(
-        fits.Column(
-            name="WEIGHTMAP", format=f"{rows * cols}E", dim=f"({cols},{rows})", array=weights
-        )
-    )
-    header = _stamp_header("WEIGHTMAP", wcs, stamp_origin)
-    return fits.BinTableHDU.from_columns(columns, header=header, name="WEIGHTMAP")

@@ -55,15 +55,15 @@ from scipy import ndimage
 
 from tessphot.constants import SATURATED_RATE, tmag_to_flux
 from tessphot.lightcurve import aperture_image
-from tessphot.photometry.base import (
+from tessphot.photometry.errors import PhotometryError
+from tessphot.photometry.k2p2 import skip_targets
+from tessphot.photometry.method import (
     QUALITY_BACKGROUND_SHENANIGANS,
     SWITCH_REASON_LENGTH,
-    BasePhotometry,
-    PhotometryError,
-    bounding_box,
+    PhotometryMethod,
 )
-from tessphot.photometry.k2p2 import skip_targets
 from tessphot.photometry.scene import mean_positions
+from tessphot.photometry.stamps import bounding_box
 from tessphot.prepare.background import grow_bleeds
 from tessphot.prepare.flags import PixelFlags
 from tessphot.prf import HALF_WIDTH, prf_images
@@ -302,16 +302,13 @@ def smooth_local_linear(
     return smoothed, covariance, excess
 
 
-class LinPSFPhotometry(BasePhotometry):
+class LinPSFPhotometry(PhotometryMethod):
     """Linear PSF photometry of one target (see the module notes)."""
 
     method = "linpsf"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._start()
-
-    def _start(self) -> None:
         self.region: np.ndarray | None = None
         #: PRF-weighted fraction of the neighbours' light under the target (``PSF_CONT``).
         self.crowding = math.nan
@@ -320,29 +317,35 @@ class LinPSFPhotometry(BasePhotometry):
         self.n_saturated = 0
         #: Good cadences whose flux is the first pass's (a parameter changing fast).
         self.n_first_pass = 0
-        self.method_keywords = {}
-        #: Why the automatic choice switched to this method (None: it did not).
-        self.switch_reason: str | None = None
+        #: Whether the target's shifts were fitted (a saturated core left out: ``PSF_SHFT``).
+        self.shifts_fitted = False
 
-    @classmethod
-    def sharing(cls, other: BasePhotometry) -> LinPSFPhotometry:
-        """The same method on another method's target: its data, stamp and settings, nothing
-        read again (for a method that needs a PSF fit of its target)."""
-        new = cls.__new__(cls)
-        new.__dict__.update(other.__dict__)
-        new._start()
-        return new
+    def fitted_positions(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Fit the target and give its positions per cadence when its shifts were fitted.
+
+        For another method on the same target (the aperture's motion correction of a
+        saturated star). None when the fit has no shifts.
+
+        Raises
+        ------
+        tessphot.io.errors.TessphotError
+            When the fit fails.
+        """
+        self.do_photometry()
+        if not self.shifts_fitted:
+            return None
+        return self.columns.centroid_row, self.columns.centroid_column
 
     def _fit_region(self) -> np.ndarray:
         """Pixels of the stamp within the fit radius of the target that hold data."""
-        h, w = self.stamp_shape
-        row, col = self.target_stamp_position
+        h, w = self.target.stamp_shape
+        row, col = self.target.stamp_position
         rr, cc = np.mgrid[0:h, 0:w]
         radius = self.settings.linpsf_fit_radius
-        if self.tmag <= self.settings.linpsf_saturated_tmag:
+        if self.target.tmag <= self.settings.linpsf_saturated_tmag:
             radius = max(radius, SATURATED_FIT_RADIUS)
         region = np.hypot(rr - row, cc - col) <= radius
-        region &= np.isfinite(self.sumimage)
+        region &= np.isfinite(self.target.sumimage)
         if not region.any():
             raise PhotometryError(f"TIC {self.starid}: no data within the fit radius")
         return region
@@ -378,15 +381,17 @@ class LinPSFPhotometry(BasePhotometry):
             indistinguishable from the target.
         """
         s = self.settings
-        idx = self.stars_reaching(box_origin, box_shape)
-        stars = self.data.stars
-        rows, cols = self.data.motion.positions(stars.row[idx], stars.col[idx], self.data.time)
+        idx = self.target.stars_reaching(box_origin, box_shape)
+        stars = self.target.source.stars
+        rows, cols = self.target.source.motion.positions(
+            stars.row[idx], stars.col[idx], self.target.source.time
+        )
         mean_rows, mean_cols = mean_positions(
-            rows, cols, self.data.good, stars.row[idx], stars.col[idx]
+            rows, cols, self.target.source.good, stars.row[idx], stars.col[idx]
         )
         flux = tmag_to_flux(stars.tmag[idx])
         images = prf_images(
-            self.prf,
+            self.target.prf,
             mean_rows[None],
             mean_cols[None],
             stars.row[idx],
@@ -433,7 +438,7 @@ class LinPSFPhotometry(BasePhotometry):
     def _pixel_statistics(self, blocks, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Median variance of each pixel of the fit region over the good cadences, and its
         brightest good cadence [e-/s]."""
-        good = self.data.good
+        good = self.target.source.good
         medians = []
         peak = np.full(int(pixels.sum()), -np.inf)
         for t0, t1, cubes in blocks(("images", "images_err")):
@@ -470,14 +475,14 @@ class LinPSFPhotometry(BasePhotometry):
         skip = {int(x) for x in inseparable}
         if self.n_saturated:
             with np.errstate(invalid="ignore"):
-                full = self.sumimage >= self.settings.saturation_fraction * SATURATED_RATE
+                full = self.target.sumimage >= self.settings.saturation_fraction * SATURATED_RATE
             patches, _ = ndimage.label(self._widen(full))
-            h, w = self.stamp_shape
-            row, col = self.target_stamp_position
+            h, w = self.target.stamp_shape
+            row, col = self.target.stamp_position
             rr, cc = np.mgrid[0:h, 0:w]
             core = np.hypot(rr - row, cc - col) <= SATURATED_FIT_RADIUS
             own = np.isin(patches, np.unique(patches[core & (patches > 0)]))
-            cat = self.catalog
+            cat = self.target.catalog
             skip.update(skip_targets(own, cat["starid"], cat["row"], cat["column"], self.starid))
         skip.discard(self.starid)
         return sorted(skip)
@@ -492,7 +497,7 @@ class LinPSFPhotometry(BasePhotometry):
         pixels : ndarray of bool
             The fit's pixels on the box (row-major).
         blocks
-            The cadence blocks of the box (:meth:`BasePhotometry.time_blocks`).
+            The cadence blocks of the box (:meth:`tessphot.photometry.target.Target.block_reader`).
         typical : ndarray
             Typical variance of each of the fit's pixels.
         """
@@ -500,7 +505,7 @@ class LinPSFPhotometry(BasePhotometry):
         box = bounding_box(region)
         br0, br1, bc0, bc1 = box
         pixels = region[br0:br1, bc0:bc1].ravel()
-        blocks = self.time_blocks(box)
+        blocks = self.target.block_reader(box)
         typical, peak = self._pixel_statistics(blocks, pixels)
         saturated = self._saturated(box, pixels, peak)
         self.n_saturated = int((saturated & pixels).sum())
@@ -531,11 +536,11 @@ class LinPSFPhotometry(BasePhotometry):
         if s.linpsf_smooth_hours <= 0 or coefs.shape[1] == kt:
             return target, flux_err, offset
         others, others_cov = coefs[:, kt:], covs[:, kt:, kt:]
-        use = self.data.good & np.all(np.isfinite(others), axis=1)
+        use = self.target.source.good & np.all(np.isfinite(others), axis=1)
         use &= np.all(np.isfinite(others_cov.reshape(others.shape[0], -1)), axis=1)
         half = s.linpsf_smooth_hours / HOURS_PER_DAY / 2
         smooth, smooth_cov, excess = smooth_local_linear(
-            self.data.time, others, others_cov, use, half
+            self.target.source.time, others, others_cov, use, half
         )
         # Where a neighbour or the background changes faster than a straight line over the
         # window follows (an eclipse, a jump), the first pass stands.
@@ -552,7 +557,7 @@ class LinPSFPhotometry(BasePhotometry):
             gain = np.einsum("nl,nlm->nm", inverse[:, 0], target_cross)
             variance = inverse[:, 0, 0] + np.einsum("nk,nkl,nl->n", gain, smooth_cov, gain)
         done = np.all(np.isfinite(second), axis=1) & np.isfinite(variance) & ~fast
-        self.n_first_pass = int(np.sum(fast & self.data.good))
+        self.n_first_pass = int(np.sum(fast & self.target.source.good))
         target[done] = second[done]
         flux_err[done] = np.sqrt(np.clip(variance[done], 0.0, None))
         if s.linpsf_background:
@@ -567,7 +572,7 @@ class LinPSFPhotometry(BasePhotometry):
         for dr, dc in ((h, 0.0), (0.0, h)):
             plus, minus = (
                 prf_images(
-                    self.prf,
+                    self.target.prf,
                     (rows + sign * dr)[:, None],
                     (cols + sign * dc)[:, None],
                     np.array([node_row]),
@@ -585,15 +590,15 @@ class LinPSFPhotometry(BasePhotometry):
         s = self.settings
         box, pixels, blocks, typical = self._fit_pixels()
         br0, br1, bc0, bc1 = box
-        box_origin = (self.stamp[0] + br0, self.stamp[2] + bc0)
+        box_origin = (self.target.stamp[0] + br0, self.target.stamp[2] + bc0)
         box_shape = (br1 - br0, bc1 - bc0)
         region = self.region
         idx, rows, cols, cat_flux, fitted, close = self._select_stars(
             pixels, box_origin, box_shape, typical
         )
-        stars = self.data.stars
+        stars = self.target.source.stars
         node_rows, node_cols = stars.row[idx], stars.col[idx]
-        n = self.data.time.size
+        n = self.target.source.time.size
         n_fit = int(fitted.sum())
         n_pix = int(pixels.sum())
         n_par = n_fit + int(s.linpsf_background)
@@ -622,7 +627,13 @@ class LinPSFPhotometry(BasePhotometry):
                 if use.size == 0:
                     continue
                 model = prf_images(
-                    self.prf, rows[use], cols[use], node_rows, node_cols, box_origin, box_shape
+                    self.target.prf,
+                    rows[use],
+                    cols[use],
+                    node_rows,
+                    node_cols,
+                    box_origin,
+                    box_shape,
                 )[:, :, pixels]
                 data = images[use - t0] - np.einsum(
                     "nsp,s->np", model[:, ~fitted], cat_flux[~fitted]
@@ -646,12 +657,12 @@ class LinPSFPhotometry(BasePhotometry):
         target, flux_err, offset = self._second_pass(first)
         flux = target[:, 0]
         flux_bkg = prepared_bkg + offset * n_pix
-        centroid_row, centroid_col = self.row_t, self.col_t
+        centroid_row, centroid_col = self.target.row_t, self.target.col_t
         if shifts:
             # The shift coefficients are the flux times the shift [e-/s px].
             with np.errstate(invalid="ignore", divide="ignore"):
-                centroid_row = self.row_t + target[:, 1] / flux
-                centroid_col = self.col_t + target[:, 2] / flux
+                centroid_row = self.target.row_t + target[:, 1] / flux
+                centroid_col = self.target.col_t + target[:, 2] / flux
         coefs = first.coefs
         fluxes = np.concatenate([coefs[:, :1], coefs[:, kt : kt + n_fit - 1]], axis=1)
         self.final_mask = region
@@ -660,12 +671,18 @@ class LinPSFPhotometry(BasePhotometry):
 
         # -- crowding and neighbours -------------------------------------------------------
         mean_flux = cat_flux.copy()
-        use = self.data.good & np.all(np.isfinite(fluxes), axis=1)
+        use = self.target.source.good & np.all(np.isfinite(fluxes), axis=1)
         if use.any():
             mean_flux[fitted] = fluxes[use].mean(axis=0)
-        mean_rows, mean_cols = mean_positions(rows, cols, self.data.good)
+        mean_rows, mean_cols = mean_positions(rows, cols, self.target.source.good)
         at_mean = prf_images(
-            self.prf, mean_rows[None], mean_cols[None], node_rows, node_cols, box_origin, box_shape
+            self.target.prf,
+            mean_rows[None],
+            mean_cols[None],
+            node_rows,
+            node_cols,
+            box_origin,
+            box_shape,
         )[0][:, pixels]
         others = at_mean[1:].T @ mean_flux[1:]
         total = others + mean_flux[0] * at_mean[0]
@@ -674,6 +691,7 @@ class LinPSFPhotometry(BasePhotometry):
         self.contamination = 0.0
         self.skip_targets = self._skip_targets(stars.starid[idx[close]])
         self.n_fitted = n_fit
+        self.shifts_fitted = bool(shifts)
         self.method_keywords = {
             "PSF_CONT": (self.crowding, "PRF-weighted light of neighbours"),
             "PSF_NFIT": (n_fit, "stars fitted"),
@@ -682,7 +700,7 @@ class LinPSFPhotometry(BasePhotometry):
             "PSF_NSAT": (self.n_saturated, "saturated pixels left out of the fit"),
             "PSF_NFST": (self.n_first_pass, "good cadences left at the first pass"),
             "PSF_SHFT": (bool(shifts), "target shifts fitted (saturated core left out)"),
-            "PSF_PRF": (self.prf.short_name, "PRF model"),
+            "PSF_PRF": (self.target.prf.short_name, "PRF model"),
         }
         if self.switch_reason:
             self.method_keywords["PSF_WHY"] = (
@@ -695,8 +713,8 @@ class LinPSFPhotometry(BasePhotometry):
         """``APERTURE`` bits: collected pixels, the fit region as photometric mask, CCD
         output."""
         return aperture_image(
-            self.stamp_shape,
-            self.stamp_origin,
-            collected=np.isfinite(self.sumimage),
+            self.target.stamp_shape,
+            self.target.stamp_origin,
+            collected=np.isfinite(self.target.sumimage),
             photometric=self.region,
         )

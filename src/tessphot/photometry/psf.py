@@ -53,10 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from tessphot.photometry.base import (
-    QUALITY_BACKGROUND_SHENANIGANS,
-    PhotometryError,
-)
+from tessphot.photometry.errors import PhotometryError
 from tessphot.photometry.linpsf import (
     DESIGN_CADENCES,
     RCOND,
@@ -64,6 +61,7 @@ from tessphot.photometry.linpsf import (
     LinPSFPhotometry,
     weighted_normal,
 )
+from tessphot.photometry.method import QUALITY_BACKGROUND_SHENANIGANS
 from tessphot.photometry.scene import mean_positions
 from tessphot.prepare.flags import PixelFlags
 from tessphot.prf import OVERSAMPLE, PRFModel, prf_images
@@ -634,12 +632,12 @@ class PSFPhotometry(LinPSFPhotometry):
         on the region and at least ``psf_offset_coverage`` of their own (their position is
         constrained), the brightest there first, at most ``psf_max_offset_stars``."""
         s = self.settings
-        stars = self.data.stars
+        stars = self.target.source.stars
         mean_rows, mean_cols = mean_positions(
-            rows, cols, self.data.good, stars.row[idx], stars.col[idx]
+            rows, cols, self.target.source.good, stars.row[idx], stars.col[idx]
         )
         images = prf_images(
-            self.prf,
+            self.target.prf,
             mean_rows[None],
             mean_cols[None],
             stars.row[idx],
@@ -665,7 +663,7 @@ class PSFPhotometry(LinPSFPhotometry):
     def _fit_cadence_subset(self, known: np.ndarray) -> np.ndarray:
         """The good cadences with known positions the offsets are fitted on (at most
         ``psf_fit_cadences``, evenly spread)."""
-        usable = np.flatnonzero(self.data.good & known)
+        usable = np.flatnonzero(self.target.source.good & known)
         limit = max(int(self.settings.psf_fit_cadences), 1)
         if usable.size > limit:
             usable = usable[np.unique(np.linspace(0, usable.size - 1, limit).round().astype(int))]
@@ -748,7 +746,7 @@ class PSFPhotometry(LinPSFPhotometry):
                 return scene, fit.abandoned(problem)
             if at_bound[1:].any():
                 keep = np.flatnonzero(~at_bound | (np.arange(at_bound.size) == 0))
-                starids = self.data.stars.starid[idx[scene.offset_stars[at_bound]]]
+                starids = self.target.source.stars.starid[idx[scene.offset_stars[at_bound]]]
                 logger.info(
                     "TIC %d: the offsets of neighbour(s) TIC %s ran into psf_max_offset; "
                     "they stay at their catalogue positions",
@@ -779,18 +777,18 @@ class PSFPhotometry(LinPSFPhotometry):
         box, pixels, blocks, typical = self._fit_pixels()
         region = self.region
         br0, br1, bc0, bc1 = box
-        box_origin = (self.stamp[0] + br0, self.stamp[2] + bc0)
+        box_origin = (self.target.stamp[0] + br0, self.target.stamp[2] + bc0)
         box_shape = (br1 - br0, bc1 - bc0)
         idx, rows, cols, cat_flux, fitted, close = self._select_stars(
             pixels, box_origin, box_shape, typical
         )
-        stars = self.data.stars
+        stars = self.target.source.stars
         offset_stars = self._offset_stars(
             rows, cols, idx, cat_flux, fitted, box_origin, box_shape, pixels
         )
         others = np.flatnonzero(fitted & ~np.isin(np.arange(idx.size), offset_stars))
         scene = _Scene(
-            prf=self.prf,
+            prf=self.target.prf,
             rows=rows,
             cols=cols,
             node_rows=stars.row[idx],
@@ -804,9 +802,9 @@ class PSFPhotometry(LinPSFPhotometry):
             n_offset=offset_stars.size,
             background=bool(s.linpsf_background),
         )
-        time = self.data.time
+        time = self.target.source.time
         known = np.all(np.isfinite(rows) & np.isfinite(cols), axis=1) & np.isfinite(time)
-        reference = self.data.good & known
+        reference = self.target.source.good & known
         tref = float(np.mean(time[reference if reference.any() else known])) if known.any() else 0.0
         tau = np.where(known, time - tref, 0.0)
         tau_range = (float(tau[known].min()), float(tau[known].max())) if known.any() else (0, 0)
@@ -924,7 +922,7 @@ class PSFPhotometry(LinPSFPhotometry):
             "PSF_NFIX": (int((~fitted).sum()), "neighbours subtracted at catalogue flux"),
             "PSF_NPIX": (n_pix, "pixels in the fit"),
             "PSF_NSAT": (self.n_saturated, "saturated pixels left out of the fit"),
-            "PSF_PRF": (self.prf.short_name, "PRF model"),
+            "PSF_PRF": (self.target.prf.short_name, "PRF model"),
             "PSF_POS": (s.psf_positions, "positions fitted: sector or cadence"),
             "PSF_NPOS": (q, "stars with fitted offsets"),
             "PSF_TREF": (tref, "[BTJD] reference time of the offsets"),
@@ -946,16 +944,16 @@ class PSFPhotometry(LinPSFPhotometry):
         """``PSF_CONT``: the neighbours' mean light weighted by the target's PRF over the
         total so weighted (fitted stars at their mean fitted flux and position)."""
         mean_flux = scene.cat_flux.copy()
-        use = self.data.good & np.all(np.isfinite(fluxes), axis=1)
+        use = self.target.source.good & np.all(np.isfinite(fluxes), axis=1)
         if use.any():
             mean_flux[scene.fit_order] = fluxes[use].mean(axis=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            mean_rows, mean_cols = mean_positions(rows, cols, self.data.good)
+            mean_rows, mean_cols = mean_positions(rows, cols, self.target.source.good)
         if not np.all(np.isfinite(mean_rows) & np.isfinite(mean_cols)):
             return math.nan
         at_mean = prf_images(
-            self.prf,
+            self.target.prf,
             mean_rows[None],
             mean_cols[None],
             scene.node_rows,

@@ -1,9 +1,7 @@
 """The photometry stage: the task loop of ``tessphot run``.
 
-:func:`photometry_task` does one task (the original's ``tessphot()`` dispatcher): it picks
-the method, runs it, writes the light curve (and plots), and turns every failure into an
-``ERROR`` result with a clear message instead of an exception, so that a run goes on with
-the next task. :func:`run_photometry` hands out the tasks of ``todo.sqlite`` through the
+:func:`tessphot.photometry.task.photometry_task` does one task. :func:`run_photometry` hands
+out the tasks of ``todo.sqlite`` through the
 :class:`tessphot.tasks.TaskManager` and stores the results, running the tasks in this
 process or in worker processes (:mod:`tessphot.parallel`: local processes or MPI ranks).
 """
@@ -13,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,24 +18,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tessphot.io.errors import TessphotError
 from tessphot.paths import output_folder as default_output_folder
-from tessphot.photometry.base import capture_warnings
-from tessphot.photometry.config import photometry_settings
+from tessphot.photometry.task import photometry_task
 from tessphot.tasks import STATUS, TODO_FILENAME, TaskManager
-from tessphot.tasks.manager import SWITCH_TEXT
-from tessphot.tasks.status import HAS_LIGHTCURVE
 
 if TYPE_CHECKING:
     from tessphot.parallel import Master
 
 logger = logging.getLogger(__name__)
 
-#: Methods that exist now, and those the todo list or the command line may name.
-IMPLEMENTED_METHODS = ("aperture", "psf", "linpsf", "halo")
-KNOWN_METHODS = ("aperture", "psf", "linpsf", "halo")
 #: Name of the run summary in the output folder (the original's).
 SUMMARY_FILENAME = "summary.json"
-#: Method recorded for a task that failed before any method ran.
-METHOD_ERROR = "error"
 #: Level of the log line of each finished task of a serial run (parallel runs show a progress
 #: bar instead: DEBUG, and WARNING for failures).
 RESULT_LOG_LEVEL = logging.INFO
@@ -46,212 +35,6 @@ RESULT_LOG_LEVEL = logging.INFO
 
 class NoTaskError(TessphotError):
     """No task of the todo list matches the request."""
-
-
-def _method_class(method: str):
-    if method == "aperture":
-        from tessphot.photometry.aperture import AperturePhotometry
-
-        return AperturePhotometry
-    if method == "linpsf":
-        from tessphot.photometry.linpsf import LinPSFPhotometry
-
-        return LinPSFPhotometry
-    if method == "psf":
-        from tessphot.photometry.psf import PSFPhotometry
-
-        return PSFPhotometry
-    if method == "halo":
-        from tessphot.photometry.halo import HaloPhotometry
-
-        return HaloPhotometry
-    raise TessphotError(
-        f"unknown photometry method {method!r} (one of {', '.join(IMPLEMENTED_METHODS)})"
-    )
-
-
-#: Methods the automatic choice can switch to when a bright target spills off the data, and
-#: their names in the logged switch.
-SPILL_METHODS = {"linpsf": "linear PSF", "halo": "Halo"}
-
-
-class _SpillError(Exception):
-    """The automatic choice's aperture photometry of a bright target spilled off the stamp
-    or the data: switch to the ``spill_method``."""
-
-    def __init__(self, reason: str, prf_trusted: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        #: Whether the PRF can carry a fit of the target's wings (:attr:`prf_trusted`).
-        self.prf_trusted = prf_trusted
-
-
-def _run_method(
-    method: str,
-    task: Mapping[str, Any],
-    *,
-    input_folder: str | os.PathLike,
-    output_folder: str | os.PathLike,
-    plot: bool,
-    version: int,
-    settings: Mapping[str, Any] | None,
-    timing: Mapping[str, Any] | None,
-    automatic: bool = False,
-    switch_reason: str | None = None,
-) -> tuple[STATUS, dict[str, Any]]:
-    """Run one method on a task, write its light curve (and plots).
-
-    Parameters
-    ----------
-    method : str
-    task : mapping
-    input_folder, output_folder, plot, version, settings, timing
-        As :func:`photometry_task`.
-    automatic : bool
-        The method was chosen automatically: a bright target whose aperture spills off the
-        stamp or the data (:attr:`AperturePhotometry.spill_reason`) raises
-        :class:`_SpillError` instead of giving a result.
-    switch_reason : str, optional
-        Why the automatic choice switched method (into its header).
-
-    Returns
-    -------
-    status : STATUS
-    details : dict
-        The method's diagnostics.
-    """
-    cls = _method_class(method)
-    with cls(
-        task["starid"],
-        input_folder,
-        output_folder,
-        sector=task["sector"],
-        camera=task["camera"],
-        ccd=task["ccd"],
-        cadence=task.get("cadence"),
-        datasource=task.get("datasource") or "ffi",
-        plot=plot,
-        version=version,
-        settings=settings,
-        timing=timing,
-    ) as phot:
-        if switch_reason is not None:
-            phot.switch_reason = switch_reason
-        spills = automatic and phot.tmag <= phot.settings.halo_auto_tmag
-        try:
-            status = phot.photometry()
-        except TessphotError:
-            if spills and getattr(phot, "spill_reason", None):
-                raise _SpillError(phot.spill_reason, phot.prf_trusted) from None
-            raise
-        if spills and getattr(phot, "spill_reason", None):
-            raise _SpillError(phot.spill_reason, phot.prf_trusted)
-        if status in HAS_LIGHTCURVE:
-            phot.save_lightcurve()
-            if plot:
-                from tessphot.photometry.plots import plot_photometry
-
-                plot_photometry(phot)
-        return status, dict(phot.details)
-
-
-def photometry_task(
-    task: Mapping[str, Any],
-    input_folder: str | os.PathLike,
-    output_folder: str | os.PathLike,
-    *,
-    method: str | None = None,
-    plot: bool = False,
-    version: int = 1,
-    settings: Mapping[str, Any] | None = None,
-    timing: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the photometry of one task and return its result for the task manager.
-
-    Parameters
-    ----------
-    task : mapping
-        A task of :meth:`tessphot.tasks.TaskManager.get_task` (``priority``, ``starid``,
-        ``sector``, ``camera``, ``ccd``, ``cadence``, ``datasource``, ``method``).
-    input_folder, output_folder : path-like
-    method : str, optional
-        Force a method (else the task's, else automatic: aperture, switched to the
-        ``spill_method`` (linear PSF on the wings, or halo photometry) for targets of Tmag
-        <= ``halo_auto_tmag`` whose aperture spills off the stamp or the data; the switch
-        and its reason are logged into the errors and the reason into the header,
-        ``PSF_WHY`` or ``HALO_WHY``).
-    plot : bool
-        Write the diagnostic plots.
-    version : int
-        Processing version of the output.
-    settings : mapping, optional
-        The ``[photometry]`` settings.
-    timing : mapping, optional
-        The ``[timing]`` settings (:class:`tessphot.timing.TimingSettings`).
-
-    Returns
-    -------
-    dict
-        The task's fields plus ``status``, ``method_used``, ``time`` [s] and ``details``
-        (diagnostics, ``errors``, ``skip_targets``, ``filepath_lightcurve``).
-
-    Notes
-    -----
-    Every exception but KeyboardInterrupt and SystemExit becomes an ERROR result; the
-    warnings and errors logged during the task are its ``errors`` (``"LEVEL: message"``).
-    """
-    start = time.perf_counter()
-    chosen = method or task.get("method") or "aperture"
-    automatic = not (method or task.get("method"))
-    errors: list[str] = []
-    details: dict[str, Any] = {}
-    status = STATUS.ERROR
-    options = {
-        "input_folder": input_folder,
-        "output_folder": output_folder,
-        "plot": plot,
-        "version": version,
-        "settings": settings,
-        "timing": timing,
-    }
-    with capture_warnings(errors):
-        try:
-            try:
-                status, details = _run_method(chosen, task, automatic=automatic, **options)
-            except _SpillError as spill:
-                chosen = photometry_settings(settings).spill_method
-                if chosen not in SPILL_METHODS:
-                    raise TessphotError(
-                        f"invalid setting spill_method = {chosen!r} (one of "
-                        f"{', '.join(SPILL_METHODS)})"
-                    ) from None
-                if chosen == "linpsf" and not spill.prf_trusted:
-                    logger.info(
-                        "TIC %s: no SPOC PRF for a fit of the wings: halo photometry instead",
-                        task.get("starid"),
-                    )
-                    chosen = "halo"
-                text = SWITCH_TEXT.format(SPILL_METHODS[chosen])
-                logger.warning("TIC %s: %s (%s)", task.get("starid"), text, spill.reason)
-                status, details = _run_method(chosen, task, switch_reason=spill.reason, **options)
-        except TessphotError as err:
-            status = STATUS.ERROR
-            logger.error("%s", err)
-        except Exception as err:  # a bug: say what and where, go on with the next task
-            status = STATUS.ERROR
-            logger.error("TIC %s: %s: %s", task.get("starid"), type(err).__name__, err)
-            logger.debug("Traceback:\n%s", traceback.format_exc())
-    if status not in HAS_LIGHTCURVE:
-        details.pop("skip_targets", None)
-        details.pop("filepath_lightcurve", None)
-    details["errors"] = list(dict.fromkeys(errors))
-    return {
-        **dict(task),
-        "status": status,
-        "method_used": chosen if chosen in KNOWN_METHODS else METHOD_ERROR,
-        "time": time.perf_counter() - start,
-        "details": details,
-    }
 
 
 @dataclass(frozen=True)
