@@ -269,7 +269,8 @@ def test_stamp_wcs_points_at_the_target(photometry_run):
     """The SUMIMAGE WCS (the reference WCS shifted to the stamp) puts the target where the
     catalog says, and carries no frame time keywords."""
     from astropy.wcs import WCS
-    from tessphot.target.catalog.sqlite_catalog import CatalogDB
+
+    from tessphot.catalog.sqlite_catalog import CatalogDB
 
     starid = photometry_run["A"][0]
     with fits.open(_lightcurve(photometry_run, starid)) as hdul:

@@ -270,7 +270,7 @@ def test_star_moving_per_cadence_is_followed(small_sector, sector_copy):
 
     true_row, true_col = _move_star(sector_copy, starid, wobble)
     sector, _ = _run(PSFPhotometry, sector_copy, starid)
-    true_flux, _, _ = _truth(sector_copy, starid, sector.lightcurve["cadenceno"])
+    true_flux, _, _ = _truth(sector_copy, starid, sector.columns.cadenceno)
     _, sector_pull, sector_position = _scores(sector, true_flux, true_row, true_col)
     assert sector_position > 0.2 and np.std(sector_pull) > 10
     phot, status = _run(PSFPhotometry, sector_copy, starid, psf_positions="cadence")
@@ -301,7 +301,7 @@ def test_failed_position_fit_falls_back_with_a_warning(small_sector, sector_copy
     )
     assert status == STATUS.WARNING and cadence.failed_cadences > 0
     assert any("per-cadence position fit failed" in e for e in cadence.errors)
-    assert np.isfinite(cadence.lightcurve["flux"]).mean() > 0.9
+    assert np.isfinite(cadence.columns.flux).mean() > 0.9
 
 
 def _task(starid: int) -> dict:
