@@ -23,7 +23,7 @@ columns do not cross) but for the column-edge class, spread in rows instead. Eac
 chosen signal: a sinusoid of 0.3-1 % semi-amplitude and 0.7-3 d period, or a transit of
 0.3-1 % depth. The catalog, prepare and todo stages are run as for
 ``benchmarks/bench_precision.py``; then the photometry of the placed stars only (the
-``starid`` constraint of :func:`tessphot.photometry.run.run_photometry`), once with the
+``starid`` constraint of :func:`tessphot.runner.loop.run_photometry`), once with the
 automatic choice (``auto``: no method forced) and once per forced method, each in its own
 copy of the todo list (``DIR/methods/<name>``, as ``benchmarks/bench_methods.py``). Methods
 not implemented in this checkout are skipped. The photometry is redone on every run.
@@ -58,9 +58,9 @@ from bench_methods import method_folder
 from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.demo import prepare_simulated
-from tessphot.photometry.run import format_summary, run_photometry
 from tessphot.photometry.scoring import StarScore, score_sector
 from tessphot.photometry.task import KNOWN_METHODS
+from tessphot.runner import format_summary, run_photometry
 from tessphot.settings import load_settings
 from tessphot.tasks import TODO_FILENAME
 from tessphot.tasks.manager import SWITCH_TEXT

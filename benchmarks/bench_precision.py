@@ -24,8 +24,8 @@ from pathlib import Path
 from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.demo import prepare_simulated
-from tessphot.photometry.run import format_summary, run_photometry
 from tessphot.photometry.scoring import format_table, score_sector
+from tessphot.runner import format_summary, run_photometry
 from tessphot.settings import load_settings
 
 

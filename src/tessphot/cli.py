@@ -540,7 +540,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_run_mpi(args: argparse.Namespace) -> int:
     """Run ``tessphot run-mpi``: rank 0 is the master, the other ranks are workers."""
-    from tessphot.parallel.mpi import MASTER_RANK, MPIPool, mpi_worker, world
+    from tessphot.runner.mpi import MASTER_RANK, MPIPool, mpi_worker, world
 
     comm = world()
     if comm.Get_rank() != MASTER_RANK:
@@ -555,9 +555,9 @@ def cmd_run_mpi(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, **parallel: Any) -> int:
     """The photometry of ``tessphot run``/``run-mpi``; ``parallel``: ``workers`` or
-    ``pool`` for :func:`tessphot.photometry.run.run_photometry`."""
+    ``pool`` for :func:`tessphot.runner.loop.run_photometry`."""
     from tessphot.paths import input_folder, output_folder
-    from tessphot.photometry.run import NoTaskError, format_summary, run_photometry
+    from tessphot.runner import NoTaskError, format_summary, run_photometry
 
     if not (args.all or args.starid or args.priority or args.random):
         args.parser.error("give one of --all, --starid, --priority or --random")

@@ -181,8 +181,8 @@ def run_demo(
 
     from tessphot.io import read_ffi
     from tessphot.paths import output_folder
-    from tessphot.photometry.run import format_summary, run_photometry
     from tessphot.photometry.scoring import format_table, score_sector
+    from tessphot.runner import format_summary, run_photometry
 
     settings = settings or load_settings()
     folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)

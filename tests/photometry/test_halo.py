@@ -101,16 +101,16 @@ def test_automatic_switch(halo_sector, bright_starid, spill_method):
     settings = {"spill_method": spill_method, "trim_spilling_columns": False}
     result = photometry_task(task, folder, folder / spill_method, settings=settings)
     text = SWITCH_TEXT.format(SPILL_METHODS[spill_method])
-    switched = [e for e in result["details"]["errors"] if text in e]
-    assert result["method_used"] == (spill_method if where == "edge" else "aperture")
+    switched = [e for e in result.details["errors"] if text in e]
+    assert result.method_used == (spill_method if where == "edge" else "aperture")
     assert bool(switched) == (where == "edge")
-    assert result["status"] == STATUS.OK
+    assert result.status == STATUS.OK
     forced = photometry_task(task, folder, folder / "forced", method="aperture", settings=settings)
-    assert forced["method_used"] == "aperture"
+    assert forced.method_used == "aperture"
     if where == "edge":
         assert "bleed column runs off the data" in switched[0]
-        assert forced["status"] == STATUS.WARNING  # the forced aperture loses light
-        path = folder / result["details"]["filepath_lightcurve"]
+        assert forced.status == STATUS.WARNING  # the forced aperture loses light
+        path = folder / result.details["filepath_lightcurve"]
         with fits.open(path) as hdul:
             header = hdul[0].header
             assert header["PHOTMET"] == spill_method
@@ -129,8 +129,8 @@ def test_invalid_spill_method_is_a_clear_error(halo_sector, bright_starid):
     task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
     settings = {"spill_method": "psf", "trim_spilling_columns": False}
     result = photometry_task(task, folder, folder / "bad", settings=settings)
-    assert result["status"] == STATUS.ERROR
-    assert any("spill_method" in e for e in result["details"]["errors"])
+    assert result.status == STATUS.ERROR
+    assert any("spill_method" in e for e in result.details["errors"])
 
 
 def test_spilling_bleed_columns_can_be_trimmed(halo_sector, bright_starid):
@@ -143,8 +143,8 @@ def test_spilling_bleed_columns_can_be_trimmed(halo_sector, bright_starid):
     task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
     settings = {"trim_spilling_columns": True}
     result = photometry_task(task, folder, folder / "trim", settings=settings)
-    assert result["method_used"] == "aperture" and result["status"] == STATUS.OK
-    path = folder / result["details"]["filepath_lightcurve"]
+    assert result.method_used == "aperture" and result.status == STATUS.OK
+    path = folder / result.details["filepath_lightcurve"]
     with fits.open(path) as hdul:
         trimmed = hdul[0].header["AP_TRIM"]
         data = hdul["LIGHTCURVE"].data

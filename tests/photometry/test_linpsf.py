@@ -158,12 +158,12 @@ def test_linpsf_task_writes_its_light_curve(small_sector, sector_copy):
     task = {"priority": 1, "starid": starid, "sector": 1, "camera": 1, "ccd": 4}
     task |= {"cadence": 1800, "datasource": "ffi", "method": None}
     result = photometry_task(task, sector_copy, sector_copy / "lc", method="linpsf")
-    assert result["status"] == STATUS.OK and result["method_used"] == "linpsf"
-    path = sector_copy / result["details"]["filepath_lightcurve"]
+    assert result.status == STATUS.OK and result.method_used == "linpsf"
+    path = sector_copy / result.details["filepath_lightcurve"]
     with fits.open(path) as hdul:
         header = hdul[0].header
         assert header["PHOTMET"] == "linpsf" and 0 <= header["PSF_CONT"] < 0.1
-        assert header["PSF_NFIT"] >= 1 and header["PSF_NPIX"] == result["details"]["mask_size"]
+        assert header["PSF_NFIT"] >= 1 and header["PSF_NPIX"] == result.details["mask_size"]
         assert np.isfinite(hdul["LIGHTCURVE"].data["FLUX_RAW_ERR"]).mean() > 0.9
     settings = settings_from_header(header)
     for name in PhotometrySettings.__dataclass_fields__:

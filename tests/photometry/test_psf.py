@@ -319,14 +319,14 @@ def test_psf_task_writes_its_light_curve(small_sector, sector_copy):
         method="psf",
         settings={"psf_positions": "cadence"},
     )
-    assert result["status"] == STATUS.OK and result["method_used"] == "psf"
-    assert result["details"]["errors"] == []
-    path = sector_copy / result["details"]["filepath_lightcurve"]
+    assert result.status == STATUS.OK and result.method_used == "psf"
+    assert result.details["errors"] == []
+    path = sector_copy / result.details["filepath_lightcurve"]
     with fits.open(path) as hdul:
         header = hdul[0].header
         assert header["PHOTMET"] == "psf" and header["PSF_POS"] == "cadence"
         assert abs(header["PSF_DROW"] + CATALOGUE_ERROR[0]) < 0.05 and header["PSF_CONV"]
-        assert header["PSF_NPIX"] == result["details"]["mask_size"] and 0 <= header["PSF_CONT"]
+        assert header["PSF_NPIX"] == result.details["mask_size"] and 0 <= header["PSF_CONT"]
         for key in ("PSF_DCOL", "PSF_EROW", "PSF_ECOL", "PSF_VROW", "PSF_VCOL", "PSF_TREF"):
             assert np.isfinite(header[key])
         data = hdul["LIGHTCURVE"].data
@@ -348,8 +348,8 @@ def test_psf_task_errors_are_clear(small_sector, sector_copy):
     result = photometry_task(
         _task(starid), sector_copy, sector_copy / "lc", method="psf", settings=invalid
     )
-    assert result["status"] == STATUS.ERROR
-    assert "invalid setting psf_positions = 'everywhere'" in result["details"]["errors"][0]
+    assert result.status == STATUS.ERROR
+    assert "invalid setting psf_positions = 'everywhere'" in result.details["errors"][0]
     clear_cache()
     path = next(sector_copy.glob("sector*.hdf5"))
     with h5py.File(path, "r+") as h5:
@@ -359,5 +359,5 @@ def test_psf_task_errors_are_clear(small_sector, sector_copy):
         h5["sumimage"][rows, cols] = np.nan
     clear_cache()
     result = photometry_task(_task(starid), sector_copy, sector_copy / "lc", method="psf")
-    assert result["status"] == STATUS.ERROR and result["method_used"] == "psf"
-    assert result["details"]["errors"] == [f"ERROR: TIC {starid}: no data within the fit radius"]
+    assert result.status == STATUS.ERROR and result.method_used == "psf"
+    assert result.details["errors"] == [f"ERROR: TIC {starid}: no data within the fit radius"]

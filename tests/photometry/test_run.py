@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
-from tessphot.photometry.run import NoTaskError, run_photometry
 from tessphot.photometry.target import open_target
 from tessphot.photometry.task import photometry_task
+from tessphot.runner.loop import NoTaskError, run_photometry
 from tessphot.sources import clear_cache
 from tessphot.tasks import STATUS, TaskManager, write_todolist
 
@@ -118,8 +118,8 @@ def test_all_nan_stamp_is_an_error(small_sector, sector_copy):
     }
     result = photometry_task(task, folder, folder / "lightcurves")
     clear_cache()
-    assert result["status"] == STATUS.ERROR
-    assert any("all pixels NaN" in e for e in result["details"]["errors"])
+    assert result.status == STATUS.ERROR
+    assert any("all pixels NaN" in e for e in result.details["errors"])
 
 
 def test_resume_does_not_redo_finished_tasks(sector_copy):

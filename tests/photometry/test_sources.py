@@ -14,10 +14,10 @@ from astropy.io import fits
 from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
 from tessphot.io.tpf import read_tpf
-from tessphot.photometry.run import run_photometry
 from tessphot.photometry.task import photometry_task
 from tessphot.prepare.cube import PreparedCube
 from tessphot.prepare.run import prepare_photometry
+from tessphot.runner.loop import run_photometry
 from tessphot.sources import TPFSource, clear_cache
 from tessphot.tasks import STATUS
 from tessphot.todo import make_todo
@@ -287,8 +287,8 @@ def test_psf_methods_on_a_real_tpf(tpf_run, test_data, prf_dir, timing, tmp_path
     for method in ("linpsf", "psf"):
         out = tmp_path / method
         result = photometry_task(task, folder, out, method=method, settings=settings, timing=timing)
-        assert result["status"] == STATUS.OK and result["method_used"] == method
-        with fits.open(out / result["details"]["filepath_lightcurve"]) as hdul:
+        assert result.status == STATUS.OK and result.method_used == method
+        with fits.open(out / result.details["filepath_lightcurve"]) as hdul:
             lc = hdul["LIGHTCURVE"].data
             headers[method] = hdul[0].header
         rows = np.searchsorted(spoc["CADENCENO"], lc["CADENCENO"])

@@ -25,7 +25,7 @@ from tessphot.photometry.output import plot_folder, save_lightcurve
 from tessphot.photometry.psf import PSFPhotometry
 from tessphot.photometry.result import SpilledError
 from tessphot.photometry.target import open_target
-from tessphot.tasks import STATUS
+from tessphot.tasks import STATUS, TaskResult
 from tessphot.tasks.manager import SWITCH_TEXT
 from tessphot.tasks.status import HAS_LIGHTCURVE
 
@@ -177,7 +177,7 @@ def photometry_task(
     version: int = 1,
     settings: Mapping[str, Any] | None = None,
     timing: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> TaskResult:
     """Run the photometry of one task and return its result for the task manager.
 
     Parameters
@@ -203,9 +203,9 @@ def photometry_task(
 
     Returns
     -------
-    dict
-        The task's fields plus ``status``, ``method_used``, ``time`` [s] and ``details``
-        (diagnostics, ``errors``, ``skip_targets``, ``filepath_lightcurve``).
+    TaskResult
+        Its ``details``: the diagnostics, ``errors``, ``skip_targets`` and
+        ``filepath_lightcurve``.
 
     Notes
     -----
@@ -244,10 +244,11 @@ def photometry_task(
         details.pop("skip_targets", None)
         details.pop("filepath_lightcurve", None)
     details["errors"] = list(dict.fromkeys(errors))
-    return {
-        **dict(task),
-        "status": status,
-        "method_used": chosen if chosen in KNOWN_METHODS else METHOD_ERROR,
-        "time": time.perf_counter() - start,
-        "details": details,
-    }
+    return TaskResult(
+        priority=int(task["priority"]),
+        status=status,
+        method_used=chosen if chosen in KNOWN_METHODS else METHOD_ERROR,
+        elaptime=time.perf_counter() - start,
+        details=details,
+        task=dict(task),
+    )

@@ -29,7 +29,7 @@ COMPRESSION = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.B
 CUBES = {"images": "f4", "images_err": "f4", "backgrounds": "f4", "pixel_flags": "u1"}
 #: HDF5 chunk cache of each cube of a :class:`PreparedCube` [bytes]: decompressed chunks are
 #: kept for the next stars, which read the same chunks when they are near (the parallel
-#: runs' schedule hands neighbours to one worker in a row, tessphot.parallel.schedule). A
+#: runs' schedule hands neighbours to one worker in a row, tessphot.runner.schedule). A
 #: 1300-cadence sector has 1.3 MiB of float chunks per 16x16-pixel tile: this holds about
 #: 24 tiles, more than the 3x3 tiles around a star.
 CHUNK_CACHE_BYTES = 32 * 2**20

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from tessphot.paths import atomic_path
+from tessphot.tasks.result import TaskResult
 from tessphot.tasks.schema import (
     DIAGNOSTICS_COLUMNS,
     FORMAT_VERSION,
@@ -530,7 +531,7 @@ class TaskManager:
     # ----------------------------------------------------------------------------------------
     # Results
 
-    def save_result(self, result: Mapping[str, Any]) -> None:
+    def save_result(self, result: TaskResult) -> None:
         """Store the result of a task, in one transaction.
 
         Sets the task's status, stores its diagnostics (replacing earlier ones) and applies
@@ -538,15 +539,8 @@ class TaskManager:
 
         Parameters
         ----------
-        result : mapping
-            ``priority`` (required), ``status`` (:class:`STATUS` or int), ``method_used``,
-            ``time`` (or ``elaptime``; seconds spent), ``worker_wait_time`` [s] and
-            ``details``, a mapping with any of ``filepath_lightcurve``, ``mean_flux``,
-            ``variance``, ``variability``, ``rms_hour``, ``ptp``, ``pos_row``, ``pos_column``,
-            ``contamination``, ``mask_size``, ``edge_flux``, ``stamp_width`` and
-            ``stamp_height`` (or ``stamp``: ``(row_min, row_max, col_min, col_max)``),
-            ``stamp_resizes``, ``errors`` (list of messages) and ``skip_targets`` (TIC numbers
-            of the other stars in the target's mask).
+        result : TaskResult
+            The task's priority, status, method, time spent and diagnostics.
 
         Notes
         -----
@@ -564,19 +558,19 @@ class TaskManager:
             If there is no task with the given priority.
         """
         conn = self._require()
-        priority = int(result["priority"])
+        priority = int(result.priority)
         task = conn.execute("SELECT * FROM todolist WHERE priority = ?", (priority,)).fetchone()
         if task is None:
             raise ValueError(f"{self.path}: no task with priority {priority}")
-        details = dict(result.get("details") or {})
+        details = dict(result.details or {})
         errors = details.get("errors") or []
         errors = [errors] if isinstance(errors, str) else [str(e) for e in errors]
         try:
-            status = STATUS(int(result.get("status")))
+            status = STATUS(int(result.status))
         except (TypeError, ValueError):
             status = STATUS.UNKNOWN
         if status in (STATUS.UNKNOWN, STATUS.STARTED):
-            raw = result.get("status")
+            raw = result.status
             name = raw.name if isinstance(raw, STATUS) else repr(raw)
             errors.append(f"ERROR: invalid status {name} returned for the task")
             status = STATUS.ERROR
@@ -684,25 +678,20 @@ class TaskManager:
 
     @staticmethod
     def _diagnostics_row(
-        task: sqlite3.Row, result: Mapping[str, Any], details: Mapping[str, Any], errors: list[str]
+        task: sqlite3.Row, result: TaskResult, details: Mapping[str, Any], errors: list[str]
     ) -> dict[str, Any]:
         stamp = details.get("stamp")
-        width = details.get("stamp_width")
-        height = details.get("stamp_height")
+        width = height = None
         if stamp is not None:
             row_min, row_max, col_min, col_max = (int(v) for v in stamp)
-            width = col_max - col_min if width is None else width
-            height = row_max - row_min if height is None else height
-        elaptime = result.get("elaptime", result.get("time"))
+            width, height = col_max - col_min, row_max - row_min
+        elaptime = result.elaptime
         row = {
             "priority": int(task["priority"]),
-            "lightcurve": details.get("filepath_lightcurve", details.get("lightcurve")),
-            "method_used": result.get("method_used")
-            or result.get("method")
-            or task["method"]
-            or "unknown",
+            "lightcurve": details.get("filepath_lightcurve"),
+            "method_used": result.method_used or task["method"] or "unknown",
             "elaptime": 0.0 if elaptime is None else float(elaptime),
-            "worker_wait_time": result.get("worker_wait_time"),
+            "worker_wait_time": result.worker_wait_time,
             "mean_flux": details.get("mean_flux"),
             "variance": details.get("variance"),
             "variability": details.get("variability"),
@@ -722,14 +711,14 @@ class TaskManager:
             row["lightcurve"] = os.fspath(row["lightcurve"])
         return {key: _sql_value(row[key]) for key in DIAGNOSTICS_COLUMNS}
 
-    def _update_session(self, status: STATUS, result: Mapping[str, Any], errors: list[str]) -> None:
+    def _update_session(self, status: STATUS, result: TaskResult, errors: list[str]) -> None:
         session = self._session
         session["tasks_run"] += 1
         if status == STATUS.ERROR and errors:
             session["last_error"] = "\n".join(errors)
         for key, value in (
-            ("mean_elaptime", result.get("elaptime", result.get("time"))),
-            ("mean_worker_waittime", result.get("worker_wait_time")),
+            ("mean_elaptime", result.elaptime),
+            ("mean_worker_waittime", result.worker_wait_time),
         ):
             if value is None or not math.isfinite(float(value)):
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tessphot.parallel.schedule import TILE_PIXELS, TileScheduler, serpentine_key, task_tiles
+from tessphot.runner.schedule import TILE_PIXELS, TileScheduler, serpentine_key, task_tiles
 
 
 def _tasks(tiles: list[tuple[int, int]]) -> tuple[list[dict], dict[int, tuple]]:

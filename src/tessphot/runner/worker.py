@@ -19,7 +19,8 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from tessphot.photometry.run import TaskConfig
+from tessphot.runner.config import TaskConfig
+from tessphot.tasks.result import TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def quiet_worker_logging(debug: bool = False) -> None:
 def serve(
     config: TaskConfig,
     receive: Callable[[], Mapping[str, Any] | None],
-    send: Callable[[dict[str, Any]], None],
+    send: Callable[[TaskResult], None],
 ) -> int:
     """Run tasks until told to stop.
 
@@ -82,7 +83,7 @@ def serve(
             wait = time.perf_counter() - waiting
             _kill_hook(config, task)
             result = config.run(task)
-            result["worker_wait_time"] = wait
+            result.worker_wait_time = wait
             send(result)
             done += 1
 
