@@ -15,7 +15,7 @@ from tessphot.lightcurve import (
     aperture_image,
     write_lightcurve,
 )
-from tessphot.lightcurve.writer import _encode_checksum, _ones_complement_sum
+from tessphot.lightcurve.serialise import _encode_checksum, _ones_complement_sum
 from tessphot.photometry.weightmap import WeightMap
 
 

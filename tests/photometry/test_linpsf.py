@@ -9,7 +9,8 @@ from astropy.io import fits
 from tessphot.constants import SATURATED_RATE
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.config import PhotometrySettings
-from tessphot.photometry.linpsf import LinPSFPhotometry, smooth_local_linear, solve_fluxes
+from tessphot.photometry.linpsf import LinPSFPhotometry
+from tessphot.photometry.linpsf_solve import smooth_local_linear, solve_fluxes
 from tessphot.photometry.target import open_target
 from tessphot.photometry.task import photometry_task
 from tessphot.prf import AnalyticPRF, prf_images

@@ -17,7 +17,8 @@ from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.config import PhotometrySettings
 from tessphot.photometry.linpsf import LinPSFPhotometry
-from tessphot.photometry.psf import PSFPhotometry, _Scene, fit_offsets
+from tessphot.photometry.psf import PSFPhotometry
+from tessphot.photometry.psf_offsets import _Scene, fit_offsets
 from tessphot.photometry.scene import ccd_prf
 from tessphot.photometry.target import open_target
 from tessphot.photometry.task import photometry_task

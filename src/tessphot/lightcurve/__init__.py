@@ -8,6 +8,7 @@ from tessphot.lightcurve.diagnostics import (
     rms_timescale,
     variability,
 )
+from tessphot.lightcurve.header import stamp_wcs
 from tessphot.lightcurve.products import LightCurveColumns, StampImages, TableExtension
 from tessphot.lightcurve.writer import (
     ApertureBits,
@@ -16,7 +17,6 @@ from tessphot.lightcurve.writer import (
     aperture_image,
     lightcurve_path,
     settings_from_header,
-    stamp_wcs,
     write_lightcurve,
 )
 
