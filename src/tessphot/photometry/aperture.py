@@ -391,7 +391,8 @@ class AperturePhotometry(PhotometryMethod):
     def _motion_correction_applies(self) -> bool:
         """Whether to correct the flux for the motion: asked for (for a saturated target also
         ``motion_correction_saturated``), and a PRF good enough for it (:attr:`prf_trusted`).
-        Decided once per target (its log line is given once)."""
+        Decided once per target (its log line is given once).
+        """
         if not self.settings.motion_correction:
             return False
         if (
@@ -434,7 +435,8 @@ class AperturePhotometry(PhotometryMethod):
     def _aperture_light(self, mask: np.ndarray) -> ApertureLight:
         """The light of the target and of the catalogued stars near the stamp in ``mask``,
         per cadence (positions from the jitter model, the saturated target's from
-        :meth:`_fitted_positions`; fluxes from the catalogue)."""
+        :meth:`_fitted_positions`; fluxes from the catalogue).
+        """
         idx = self.target.stars_reaching(self.target.stamp_origin, self.target.stamp_shape)
         stars = self.target.source.stars
         rows, cols = self.target.source.motion.positions(
@@ -465,7 +467,8 @@ class AperturePhotometry(PhotometryMethod):
 
     def aperture_image(self) -> np.ndarray:
         """``APERTURE`` bits: collected, photometric and centroid mask, background pixels,
-        CCD output."""
+        CCD output.
+        """
         return aperture_image(
             self.target.stamp_shape,
             self.target.stamp_origin,

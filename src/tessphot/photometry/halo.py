@@ -157,7 +157,8 @@ def tv_weights(
 
 def segments(time: np.ndarray, max_gap: float) -> list[tuple[int, int]]:
     """Ranges of cadences (half-open) between gaps in time longer than ``max_gap`` [d]
-    (cadences without a time stay in the segment around them)."""
+    (cadences without a time stay in the segment around them).
+    """
     known = np.flatnonzero(np.isfinite(time))
     if known.size == 0:
         return [(0, time.size)]
@@ -250,7 +251,8 @@ class HaloPhotometry(PhotometryMethod):
     def _pixel_statistics(self, blocks) -> tuple[np.ndarray, np.ndarray]:
         """Brightest good cadence of each pixel of the stamp (NaN where a good cadence has
         no data), and its typical uncertainty (mean over the blocks of the median over their
-        good cadences) [e-/s]."""
+        good cadences) [e-/s].
+        """
         good = self.target.source.good
         peak = np.full(self.target.stamp_shape, -np.inf)
         noise = []

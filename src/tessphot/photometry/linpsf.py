@@ -217,7 +217,8 @@ class LinPSFPhotometry(PhotometryMethod):
 
     def _pixel_statistics(self, blocks, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Median variance of each pixel of the fit region over the good cadences, and its
-        brightest good cadence [e-/s]."""
+        brightest good cadence [e-/s].
+        """
         good = self.target.source.good
         medians = []
         peak = np.full(int(pixels.sum()), -np.inf)
@@ -236,12 +237,14 @@ class LinPSFPhotometry(PhotometryMethod):
 
     def _widen(self, saturated: np.ndarray) -> np.ndarray:
         """Saturated pixels widened by ``linpsf_bleed_margin`` along their column and by one
-        pixel across (:func:`tessphot.prepare.background.grow_bleeds`)."""
+        pixel across (:func:`tessphot.prepare.background.grow_bleeds`).
+        """
         return grow_bleeds(saturated, self.settings.linpsf_bleed_margin)
 
     def _saturated(self, box: tuple[int, int, int, int], pixels: np.ndarray, peak) -> np.ndarray:
         """Pixels of the box (row-major, as ``pixels``) that saturate on some good cadence,
-        widened (:meth:`_widen`)."""
+        widened (:meth:`_widen`).
+        """
         br0, br1, bc0, bc1 = box
         full = np.zeros(pixels.size, dtype=bool)
         full[pixels] = peak >= self.settings.saturation_fraction * SATURATED_RATE
@@ -251,7 +254,8 @@ class LinPSFPhotometry(PhotometryMethod):
         """The task's skip targets: neighbours too close to be told from the target and,
         for a saturated target, the catalogued stars on its own saturated pixels and bleed
         columns (the saturated patches reaching its core; their own photometry would
-        measure the target), anywhere on the stamp."""
+        measure the target), anywhere on the stamp.
+        """
         skip = {int(x) for x in inseparable}
         if self.n_saturated:
             with np.errstate(invalid="ignore"):
@@ -346,7 +350,8 @@ class LinPSFPhotometry(PhotometryMethod):
 
     def _shift_images(self, rows, cols, node_row, node_col, origin, shape) -> np.ndarray:
         """Derivatives of the target's PRF image with respect to its row and column
-        (central differences), shape (n_cadences, 2, pixels of the box)."""
+        (central differences), shape (n_cadences, 2, pixels of the box).
+        """
         h = SHIFT_STEP
         out = []
         for dr, dc in ((h, 0.0), (0.0, h)):
@@ -491,7 +496,8 @@ class LinPSFPhotometry(PhotometryMethod):
 
     def aperture_image(self) -> np.ndarray:
         """``APERTURE`` bits: collected pixels, the fit region as photometric mask, CCD
-        output."""
+        output.
+        """
         return aperture_image(
             self.target.stamp_shape,
             self.target.stamp_origin,

@@ -65,7 +65,8 @@ def weighted_normal(
     design: np.ndarray, data: np.ndarray, weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``A W A^T``, ``A W d`` and ``A W`` of a batch of problems (``design`` (n, k, p), finite
-    ``data`` (n, p), ``weight`` (n, p): each pixel's inverse variance, 0 to leave it out)."""
+    ``data`` (n, p), ``weight`` (n, p): each pixel's inverse variance, 0 to leave it out).
+    """
     weighted = design * weight[:, None, :]
     normal = weighted @ design.transpose(0, 2, 1)
     rhs = np.einsum("nkp,np->nk", weighted, data)
@@ -76,7 +77,8 @@ def solve_normal(
     normal: np.ndarray, rhs: np.ndarray, ok: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients and covariance ``(A W A^T)^-1`` from the normal equations of
-    :func:`normal_equations`; NaN for problems without usable pixels (``ok``)."""
+    :func:`normal_equations`; NaN for problems without usable pixels (``ok``).
+    """
     cov = np.linalg.pinv(normal, rcond=RCOND, hermitian=True)
     coef = np.einsum("nkl,nl->nk", cov, rhs)
     empty = ~ok.any(axis=1)
@@ -130,7 +132,8 @@ class FirstPass:
         self, use: np.ndarray, design: np.ndarray, data: np.ndarray, variance: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Fit the cadences ``use`` (arguments of :func:`normal_equations`), keep what the
-        second pass needs and return their coefficients and covariance."""
+        second pass needs and return their coefficients and covariance.
+        """
         normal, rhs, _, ok = normal_equations(design, data, variance)
         coef, cov = solve_normal(normal, rhs, ok)
         kt = self.kt

@@ -103,7 +103,8 @@ class PSFPhotometry(LinPSFPhotometry):
         """The stars whose offsets are fitted (indices into the selected stars, the target
         first): the fitted ones putting at least ``psf_offset_light`` of the target's light
         on the region and at least ``psf_offset_coverage`` of their own (their position is
-        constrained), the brightest there first, at most ``psf_max_offset_stars``."""
+        constrained), the brightest there first, at most ``psf_max_offset_stars``.
+        """
         s = self.settings
         stars = self.target.source.stars
         mean_rows, mean_cols = mean_positions(
@@ -135,7 +136,8 @@ class PSFPhotometry(LinPSFPhotometry):
 
     def _fit_cadence_subset(self, known: np.ndarray) -> np.ndarray:
         """The good cadences with known positions the offsets are fitted on (at most
-        ``psf_fit_cadences``, evenly spread)."""
+        ``psf_fit_cadences``, evenly spread).
+        """
         usable = np.flatnonzero(self.target.source.good & known)
         limit = max(int(self.settings.psf_fit_cadences), 1)
         if usable.size > limit:
@@ -415,7 +417,8 @@ class PSFPhotometry(LinPSFPhotometry):
         self, scene: _Scene, rows: np.ndarray, cols: np.ndarray, fluxes: np.ndarray
     ) -> float:
         """``PSF_CONT``: the neighbours' mean light weighted by the target's PRF over the
-        total so weighted (fitted stars at their mean fitted flux and position)."""
+        total so weighted (fitted stars at their mean fitted flux and position).
+        """
         mean_flux = scene.cat_flux.copy()
         use = self.target.source.good & np.all(np.isfinite(fluxes), axis=1)
         if use.any():

@@ -187,7 +187,8 @@ class _Scene:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """PRF images of stars moved by (d_row, d_col) (len(t), len(stars)) [px] and their
         derivatives along rows and columns (central differences), each (len(t),
-        len(stars), n_pixels)."""
+        len(stars), n_pixels).
+        """
         h = DERIVATIVE_STEP
         rows = self.rows[np.ix_(t, stars)] + d_row
         cols = self.cols[np.ix_(t, stars)] + d_col
@@ -206,7 +207,8 @@ class _Scene:
     def static(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """What does not move in the fits: the light of the fixed stars at their catalogue
         fluxes (len(t), n_pixels), and the images of the fitted stars without offsets
-        (len(t), n_fitted - n_offset, n_pixels)."""
+        (len(t), n_fitted - n_offset, n_pixels).
+        """
         n_pix = int(self.pixels.sum())
         fixed = np.zeros((t.size, n_pix))
         if self.fixed.size:
@@ -226,7 +228,8 @@ def _offset_jacobian(
 ) -> np.ndarray:
     """Derivatives of the model with respect to the offsets (and drifts, when ``tau`` is
     given) of the offset stars: (n, 2 n_offset [x 2], n_pixels), ordered as
-    :attr:`OffsetFit.parameters`."""
+    :attr:`OffsetFit.parameters`.
+    """
     n, q, p = d_row.shape
     jac = np.stack([d_row, d_col], axis=2) * fluxes[:, :, None, None]
     jac = jac.reshape(n, 2 * q, p)
@@ -242,7 +245,8 @@ def _offset_jacobian(
 @dataclass
 class OffsetFit:
     """The offsets of the stars with fitted positions from their catalogue positions (plus
-    the jitter model), over the whole data."""
+    the jitter model), over the whole data.
+    """
 
     #: Offsets (n_offset, 2) [px] (row, column) at the reference time.
     offsets: np.ndarray
@@ -272,7 +276,8 @@ class OffsetFit:
 
     def at(self, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row and column offsets (len(tau), n_offset) at times ``tau`` from the reference
-        [d]."""
+        [d].
+        """
         tau = np.asarray(tau, dtype=float)[:, None]
         return (
             self.offsets[None, :, 0] + tau * self.drifts[None, :, 0],
@@ -292,7 +297,8 @@ def _largest_offsets(
     offsets: np.ndarray, drifts: np.ndarray, tau_range: tuple[float, float]
 ) -> np.ndarray:
     """Largest distance [px] of each star from its catalogue position over the data (the
-    offsets are linear in time: the extremes are at the ends)."""
+    offsets are linear in time: the extremes are at the ends).
+    """
     ends = [np.hypot(*(offsets + tau * drifts).T) for tau in tau_range]
     return np.max(ends, axis=0)
 
@@ -307,7 +313,8 @@ def _within_bound(
 ) -> np.ndarray:
     """Factors (n_stars,) shortening each star's part of a step (by bisection) so that it
     ends within the bound: a star pushed outwards lands on it (and is seen to have run into
-    it) while the others move on."""
+    it) while the others move on.
+    """
     scale = np.ones(offsets.shape[0])
     inside = _largest_offsets(offsets + step_offsets, drifts + step_drifts, tau_range) <= bound
     if inside.all():

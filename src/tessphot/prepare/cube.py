@@ -56,7 +56,8 @@ def hdf5_name(sector: int, camera: int, ccd: int, tag: str | None = None) -> str
 
 def prepared_files(folder: str | os.PathLike, sector: int, camera: int, ccd: int) -> list[Path]:
     """The prepared-data files of a sector, camera and CCD in a folder (top level): the
-    CCD's own file first, then those of cutouts, by name."""
+    CCD's own file first, then those of cutouts, by name.
+    """
     found = []
     for path in Path(folder).glob(f"sector{sector:03d}_camera{camera}_ccd{ccd}*.hdf5"):
         match = PREPARED_NAME_PATTERN.match(path.name)
@@ -183,7 +184,6 @@ class PreparedCube:
         ds = self._h5["motion"]
         return MotionModel(ds[:], self._h5["time"][:], tuple(ds.attrs["centre"]))
 
-    @property
     def motion_source(self) -> str:
         """How the motion model was measured (the ``source`` attribute of ``motion``)."""
         return str(self._h5["motion"].attrs.get("source", "unknown"))

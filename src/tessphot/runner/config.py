@@ -15,7 +15,8 @@ from tessphot.tasks.result import TaskResult
 @dataclass(frozen=True)
 class TaskConfig:
     """Everything a worker needs besides the task itself (picklable: sent to worker processes
-    and MPI ranks)."""
+    and MPI ranks).
+    """
 
     #: Folder with the prepared data and catalogs.
     input_folder: Path

@@ -121,7 +121,8 @@ class Master:
 
     def next_task(self, worker: Hashable) -> dict[str, Any] | None:
         """The next task for a worker, marked STARTED; None when there is none for now
-        (there may be later: see :attr:`finished`)."""
+        (there may be later: see :attr:`finished`).
+        """
         while True:
             task = self._scheduler.pop(worker)
             if task is None:

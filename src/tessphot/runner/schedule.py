@@ -97,7 +97,8 @@ def _star_pixels(
     folder: Path, sector: int, camera: int, ccd: int, tasks: Sequence[Mapping[str, Any]]
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Science-area rows and columns of the tasks' stars (NaN: not in the catalog) and the
-    origin of the prepared data."""
+    origin of the prepared data.
+    """
     with PreparedCube(folder / hdf5_name(sector, camera, ccd)) as cube:
         origin = cube.origin
         wcs = cube.reference_wcs

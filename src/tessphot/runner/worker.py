@@ -37,7 +37,8 @@ WORKER_THREADS = 1
 def quiet_worker_logging(debug: bool = False) -> None:
     """Logging of a worker process: its warnings and errors reach the master inside the
     results (``details['errors']``), so they are not printed again; with ``debug`` every
-    message is printed."""
+    message is printed.
+    """
     from tessphot.logs import setup_logging
 
     if debug:

@@ -53,7 +53,8 @@ def find_prepared(
     ccds: Sequence[int] | None = None,
 ) -> list[tuple[int, int, int, Path]]:
     """Prepared-data files in the top level of a folder (a CCD's FFIs or a TESScut cutout):
-    ``(sector, camera, ccd, path)``."""
+    ``(sector, camera, ccd, path)``.
+    """
     found = []
     for path in sorted(Path(folder).iterdir()):
         match = PREPARED_NAME_PATTERN.match(path.name)
