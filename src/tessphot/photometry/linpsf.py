@@ -63,8 +63,8 @@ from tessphot.photometry.linpsf_solve import (
     MIN_FIXED_LIGHT,
     RCOND,
     SATURATED_FIT_RADIUS,
-    SHIFT_STEP,
     FirstPass,
+    shift_images,
     smooth_local_linear,
 )
 from tessphot.photometry.method import (
@@ -348,28 +348,6 @@ class LinPSFPhotometry(PhotometryMethod):
             offset = np.where(done, smooth[:, -1], offset)
         return target, flux_err, offset
 
-    def _shift_images(self, rows, cols, node_row, node_col, origin, shape) -> np.ndarray:
-        """Derivatives of the target's PRF image with respect to its row and column
-        (central differences), shape (n_cadences, 2, pixels of the box).
-        """
-        h = SHIFT_STEP
-        out = []
-        for dr, dc in ((h, 0.0), (0.0, h)):
-            plus, minus = (
-                prf_images(
-                    self.target.prf,
-                    (rows + sign * dr)[:, None],
-                    (cols + sign * dc)[:, None],
-                    np.array([node_row]),
-                    np.array([node_col]),
-                    origin,
-                    shape,
-                )[:, 0]
-                for sign in (1.0, -1.0)
-            )
-            out.append((plus - minus) / (2 * h))
-        return np.stack(out, axis=1)
-
     def do_photometry(self) -> STATUS:
         """Fit the target and its neighbours on every cadence."""
         s = self.settings
@@ -425,7 +403,8 @@ class LinPSFPhotometry(PhotometryMethod):
                 )
                 parts = [model[:, fitted][:, :1]]
                 if shifts:
-                    derivatives = self._shift_images(
+                    derivatives = shift_images(
+                        self.target.prf,
                         rows[use, 0],
                         cols[use, 0],
                         node_rows[0],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tessphot.prf import HALF_WIDTH
+from tessphot.prf import HALF_WIDTH, PRFModel, prf_images
 
 #: Fixed stars putting less than this fraction of the target's light on the fit region are
 #: left out of the model (each costs a PRF image per cadence; the fit's noise is far above
@@ -241,3 +241,28 @@ def smooth_local_linear(
     covariance[some] = np.where(line[some, None, None], fit_cov[some], mean_cov[some])
     excess[line] = chi2_excess[line]
     return smoothed, covariance, excess
+
+
+def shift_images(prf: PRFModel, rows, cols, node_row, node_col, origin, shape) -> np.ndarray:
+    """Derivatives of a star's PRF image with respect to its row and column.
+
+    Central differences of step :data:`SHIFT_STEP`; shape (n_cadences, 2, pixels of the
+    box).
+    """
+    h = SHIFT_STEP
+    out = []
+    for dr, dc in ((h, 0.0), (0.0, h)):
+        plus, minus = (
+            prf_images(
+                prf,
+                (rows + sign * dr)[:, None],
+                (cols + sign * dc)[:, None],
+                np.array([node_row]),
+                np.array([node_col]),
+                origin,
+                shape,
+            )[:, 0]
+            for sign in (1.0, -1.0)
+        )
+        out.append((plus - minus) / (2 * h))
+    return np.stack(out, axis=1)
