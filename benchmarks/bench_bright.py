@@ -23,7 +23,7 @@ columns do not cross) but for the column-edge class, spread in rows instead. Eac
 chosen signal: a sinusoid of 0.3-1 % semi-amplitude and 0.7-3 d period, or a transit of
 0.3-1 % depth. The catalog, prepare and todo stages are run as for
 ``benchmarks/bench_precision.py``; then the photometry of the placed stars only (the
-``starid`` constraint of :func:`tessphot.photometry.run.run_photometry`), once with the
+``starid`` constraint of :func:`tessphot.runner.loop.run_photometry`), once with the
 automatic choice (``auto``: no method forced) and once per forced method, each in its own
 copy of the todo list (``DIR/methods/<name>``, as ``benchmarks/bench_methods.py``). Methods
 not implemented in this checkout are skipped. The photometry is redone on every run.
@@ -59,7 +59,8 @@ from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.demo import prepare_simulated
 from tessphot.evaluation.scoring.photometry import StarScore, score_sector
-from tessphot.photometry.run import IMPLEMENTED_METHODS, format_summary, run_photometry
+from tessphot.photometry.task import KNOWN_METHODS
+from tessphot.runner import format_summary, run_photometry
 from tessphot.settings import load_settings
 from tessphot.tasks import TODO_FILENAME
 from tessphot.tasks.manager import SWITCH_TEXT
@@ -420,7 +421,7 @@ def main() -> None:
     starids = [FIRST_TIC + i for i in range(len(BRIGHT_STARS))]
     runs = []
     for name in args.methods:
-        if name != AUTO and name not in IMPLEMENTED_METHODS:
+        if name != AUTO and name not in KNOWN_METHODS:
             print(f"{name}: not implemented in this checkout, skipped")
             continue
         runs.append(run_method(folder, name, starids, photometry, args.workers))

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from tessphot.evaluation.scoring.photometry import TMAG_BINS, Score, score_sector
-from tessphot.photometry.run import KNOWN_METHODS, run_photometry
+from tessphot.photometry.task import KNOWN_METHODS
+from tessphot.runner.loop import run_photometry
 from tessphot.settings import load_settings
 from tessphot.tasks import TODO_FILENAME
 

@@ -33,7 +33,7 @@ from tessphot.settings import load_settings
 MIN_STARS = 10_000
 #: Name of the untouched todo list kept in the folder (each run starts from a copy).
 PRISTINE_TODO = "todo.pristine.sqlite"
-#: What the runs print (tessphot.photometry.run.format_summary).
+#: What the runs print (tessphot.runner.report.format_summary).
 RAN = re.compile(r"Ran (\d+) task\(s\) in ([\d.]+) s")
 WAITED = re.compile(r"waited ([\d.]+) % of their time")
 BUSY = re.compile(r"([\d.]+) workers busy on average")

@@ -27,7 +27,7 @@ from simulated import add_sector_arguments, ensure_simulated  # noqa: E402
 
 from tessphot.demo import prepare_simulated  # noqa: E402
 from tessphot.io import find_ffis  # noqa: E402
-from tessphot.photometry.run import format_summary, run_photometry  # noqa: E402
+from tessphot.runner import format_summary, run_photometry  # noqa: E402
 
 #: Targets of the issue.
 TARGET_STARS_PER_SECOND = 20.0

@@ -25,7 +25,7 @@ from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.demo import prepare_simulated
 from tessphot.evaluation.scoring.photometry import format_table, score_sector
-from tessphot.photometry.run import format_summary, run_photometry
+from tessphot.runner import format_summary, run_photometry
 from tessphot.settings import load_settings
 
 

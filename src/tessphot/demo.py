@@ -185,7 +185,7 @@ def run_demo(
     from tessphot.evaluation.scoring.photometry import format_table, score_sector
     from tessphot.io import read_ffi
     from tessphot.paths import output_folder
-    from tessphot.photometry.run import format_summary, run_photometry
+    from tessphot.runner import format_summary, run_photometry
 
     settings = settings or load_settings()
     folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)

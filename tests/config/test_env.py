@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tessphot.prf.cache import PRFArchive
-
 import tessphot
 from tessphot import env
 from tessphot.catalog.sources.mast import default_cache_dir
 from tessphot.paths import demo_folder
+from tessphot.prf.cache import PRFArchive
 from tessphot.timing import TimingSettings
 
 SRC = Path(tessphot.__file__).parent

@@ -7,8 +7,16 @@ import warnings
 import numpy as np
 from astropy.io import fits
 
-from tessphot.lightcurve import ObservationInfo, TargetInfo, aperture_image, write_lightcurve
-from tessphot.lightcurve.writer import WeightMap, _encode_checksum, _ones_complement_sum
+from tessphot.lightcurve import (
+    LightCurveColumns,
+    ObservationInfo,
+    StampImages,
+    TargetInfo,
+    aperture_image,
+    write_lightcurve,
+)
+from tessphot.lightcurve.serialise import _encode_checksum, _ones_complement_sum
+from tessphot.photometry.weightmap import WeightMap
 
 
 def _write(path, weightmap=None):
@@ -16,23 +24,29 @@ def _write(path, weightmap=None):
     n = 50
     time = np.linspace(1325.0, 1326.0, n)
     time[7] = np.nan
-    return write_lightcurve(
-        path,
-        target=TargetInfo(123, 10.5, -20.25, 11.2, pm_ra=None, teff=5800.0, ticver="8.2"),
-        observation=ObservationInfo(1, 1, 4, 1800, 30),
-        method="aperture",
-        version=2,
+    columns = LightCurveColumns(
         time=time,
         flux=1000 + rng.normal(size=n),
         flux_err=np.full(n, 0.5),
         cadenceno=np.arange(n),
         quality=np.where(np.arange(n) % 9 == 0, 256, 0),
+    )
+    images = StampImages(
         sumimage=rng.random((9, 11)),
         aperture=aperture_image((9, 11), (100, 500), photometric=rng.random((9, 11)) > 0.5),
         stamp_origin=(100, 500),
-        method_keywords={"AP_CONT": (0.01, "AP contamination")},
+        extensions=() if weightmap is None else (weightmap.extension(),),
+    )
+    return write_lightcurve(
+        path,
+        columns,
+        images,
+        target=TargetInfo(123, 10.5, -20.25, 11.2, pm_ra=None, teff=5800.0, ticver="8.2"),
+        observation=ObservationInfo(1, 1, 4, 1800, 30),
+        method="aperture",
+        version=2,
+        header_cards={"AP_CONT": (0.01, "AP contamination")},
         settings={"photometry": {"a": 1, "b": [1, 2]}},
-        weightmap=weightmap,
     )
 
 

@@ -15,15 +15,17 @@ from astropy.wcs import WCS
 from tessphot.io import read_ffi
 from tessphot.lightcurve import (
     ApertureBits,
+    LightCurveColumns,
     ObservationInfo,
+    StampImages,
     TargetInfo,
-    WeightMap,
     aperture_image,
     lightcurve_path,
     settings_from_header,
     stamp_wcs,
     write_lightcurve,
 )
+from tessphot.photometry.weightmap import WeightMap
 from tessphot.version import __version__
 
 REFERENCE = (
@@ -124,16 +126,31 @@ TARGET = TargetInfo(
 OBSERVATION = ObservationInfo(sector=1, camera=4, ccd=2, cadence=1800, data_rel=1)
 
 
+def _typed(given):
+    """The writer's typed columns and images from a flat mapping, and the other arguments."""
+    given = dict(given)
+    weightmap = given.pop("weightmap", None)
+    images = StampImages(
+        **{k: given.pop(k) for k in ("sumimage", "aperture", "stamp_origin", "wcs") if k in given},
+        extensions=() if weightmap is None else (weightmap.extension(),),
+    )
+    names = LightCurveColumns.__dataclass_fields__
+    columns = LightCurveColumns(**{k: given.pop(k) for k in list(given) if k in names})
+    if "method_keywords" in given:
+        given["header_cards"] = given.pop("method_keywords")
+    return columns, images, given
+
+
 def _write(path, data, **kwargs):
+    columns, images, rest = _typed({**data, **kwargs})
     arguments = {
         "target": TARGET,
         "observation": OBSERVATION,
         "method": "aperture",
         "version": 1,
-        **data,
-        **kwargs,
+        **rest,
     }
-    return write_lightcurve(path, **arguments)
+    return write_lightcurve(path, columns, images, **arguments)
 
 
 @pytest.fixture
@@ -373,14 +390,7 @@ def test_weightmap(tmp_path, data):
 
 def test_missing_catalog_values(tmp_path, data):
     target = TargetInfo(starid=5, ra=10.0, dec=-20.0, tmag=np.float32(12.5))
-    path = write_lightcurve(
-        tmp_path / "x.fits",
-        target=target,
-        observation=OBSERVATION,
-        method="aperture",
-        version=2,
-        **data,
-    )
+    path = _write(tmp_path / "x.fits", data, target=target, version=2)
     header = fits.getheader(path)
     for key in ("PMRA", "PMDEC", "PMTOTAL", "TEFF", "TICVER"):
         assert key in header and header[key] is None or isinstance(header[key], fits.card.Undefined)

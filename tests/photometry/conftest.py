@@ -13,7 +13,7 @@ import pytest
 def photometry_run(small_sector, tmp_path_factory):
     """A copy of the small sector with ``run_photometry(--all)`` done: ``folder``,
     ``output`` (light curves) and the ``report``, plus the small sector's entries."""
-    from tessphot.photometry.run import run_photometry
+    from tessphot.runner.loop import run_photometry
 
     folder = tmp_path_factory.mktemp("photometry_run")
     for name in ("catalog", "prepared", "todo"):

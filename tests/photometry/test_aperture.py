@@ -16,9 +16,16 @@ from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.aperture import optimal_aperture
-from tessphot.photometry.base import STAMP_HEIGHT, ccd_data, stamp_size
+from tessphot.photometry.stamps import STAMP_HEIGHT, stamp_size
+from tessphot.photometry.target import open_target
 from tessphot.prf import AnalyticPRF
+from tessphot.sources import ffi_source
 from tessphot.tasks import STATUS
+
+
+def _method(cls, starid, folder, settings=None):
+    """A photometry method on a target of the test sector (camera 1, CCD 4)."""
+    return cls(open_target(starid, folder, 1, 1, 4, settings=settings), settings)
 
 
 def _diagnostics(todo: Path) -> dict[int, dict]:
@@ -190,7 +197,7 @@ def test_light_curve_file_read_by_lightkurve(photometry_run):
     np.testing.assert_array_equal(lc2.quality.value, quality)
     assert lc.time.format == "btjd"
     # The per-star barycentric time differs from the FFI (CCD-centre) time by < 60 s.
-    data = ccd_data(photometry_run["folder"], 1, 1, 4, 19.0)
+    data = ffi_source(photometry_run["folder"], 1, 1, 4, 19.0)
     assert np.nanmax(np.abs(time - data.time)) * 86400 < 60
 
 
@@ -298,17 +305,15 @@ def test_saturated_star_motion_correction(halo_sector, bright_starid):
     scatter = {}
     for corrected in (True, False):
         settings = {"motion_correction_saturated": corrected}
-        with AperturePhotometry(
-            bright_starid, folder, folder / "lc", 1, 1, 4, settings=settings
-        ) as phot:
-            phot.photometry()
-            assert phot.motion_corrected == corrected
-            lc = phot.lightcurve
-            good = phot.data.good & np.isfinite(lc["flux"])
-            true = truth["flux"][np.searchsorted(truth["ffiindex"], lc["cadenceno"]), index]
-            ratio = lc["flux"][good] / true[good]
-            scatter[corrected] = np.std(ratio / np.median(ratio))
-            errors = np.median(lc["flux_err"][good] / lc["flux"][good])
+        phot = _method(AperturePhotometry, bright_starid, folder, settings)
+        phot.run()
+        assert phot.motion_corrected == corrected
+        lc = phot.columns
+        good = phot.target.source.good & np.isfinite(lc.flux)
+        true = truth["flux"][np.searchsorted(truth["ffiindex"], lc.cadenceno), index]
+        ratio = lc.flux[good] / true[good]
+        scatter[corrected] = np.std(ratio / np.median(ratio))
+        errors = np.median(lc.flux_err[good] / lc.flux[good])
     print(f"scatter with correction {scatter[True]:.2e}, without {scatter[False]:.2e}")
     assert scatter[True] <= 1.05 * scatter[False]
     assert scatter[True] < 1.5 * errors

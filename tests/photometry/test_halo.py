@@ -9,11 +9,17 @@ from astropy.io import fits
 from tessphot.constants import SATURATED_RATE
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve import ApertureBits
-from tessphot.photometry.base import clear_cache
 from tessphot.photometry.halo import HaloPhotometry, segments, total_variation, tv_weights
-from tessphot.photometry.run import SPILL_METHODS, photometry_task
+from tessphot.photometry.target import open_target
+from tessphot.photometry.task import SPILL_METHODS, photometry_task
+from tessphot.sources import clear_cache
 from tessphot.tasks import STATUS
 from tessphot.tasks.manager import SWITCH_TEXT
+
+
+def _method(cls, starid, folder, settings=None):
+    """A photometry method on a target of the test sector (camera 1, CCD 4)."""
+    return cls(open_target(starid, folder, 1, 1, 4, settings=settings), settings)
 
 
 @pytest.fixture(autouse=True)
@@ -62,27 +68,27 @@ def test_saturated_star_against_truth(halo_sector, bright_starid):
     off the data), and the scatter about the truth is within the flux errors."""
     where, folder = halo_sector
     starid = bright_starid
-    with HaloPhotometry(starid, folder, folder / "lc", 1, 1, 4) as phot:
-        assert phot.photometry() == STATUS.OK
-        lc = phot.lightcurve
-        truth = read_truth(next((folder / "truth").glob("truth_*.hdf5")))
-        index = int(np.flatnonzero(truth["stars"]["starid"] == starid)[0])
-        true_flux = truth["flux"][np.searchsorted(truth["ffiindex"], lc["cadenceno"]), index]
-        good = phot.data.good & np.isfinite(lc["flux"])
-        flux = lc["flux"][good] / np.median(lc["flux"][good])
-        true = true_flux[good] / np.median(true_flux[good])
-        assert np.ptp(true) > 2e-3  # the transit is in the data
-        slope = np.sum((true - 1) * (flux - 1)) / np.sum((true - 1) ** 2)
-        scatter = np.std(flux - true)
-        noise = np.median(lc["flux_err"][good] / lc["flux"][good])
-        print(f"{where}: depth ratio {slope:.3f}, scatter/noise {scatter / noise:.2f}")
-        assert abs(slope - 1) < (0.05 if where == "centre" else 0.15)
-        assert scatter < 1.5 * noise
-        # The level is the catalogue flux; the weights are a normalised map of halo pixels.
-        assert np.median(lc["flux"][good]) == pytest.approx(phot.method_keywords["HALO_SCL"][0])
-        maps = phot.weightmap.weights
-        np.testing.assert_allclose(maps.sum(axis=(1, 2)), 1.0, rtol=1e-6)
-        assert np.all(maps[:, ~phot.halo] == 0)
+    phot = _method(HaloPhotometry, starid, folder)
+    assert phot.run().status == STATUS.OK
+    lc = phot.columns
+    truth = read_truth(next((folder / "truth").glob("truth_*.hdf5")))
+    index = int(np.flatnonzero(truth["stars"]["starid"] == starid)[0])
+    true_flux = truth["flux"][np.searchsorted(truth["ffiindex"], lc.cadenceno), index]
+    good = phot.target.source.good & np.isfinite(lc.flux)
+    flux = lc.flux[good] / np.median(lc.flux[good])
+    true = true_flux[good] / np.median(true_flux[good])
+    assert np.ptp(true) > 2e-3  # the transit is in the data
+    slope = np.sum((true - 1) * (flux - 1)) / np.sum((true - 1) ** 2)
+    scatter = np.std(flux - true)
+    noise = np.median(lc.flux_err[good] / lc.flux[good])
+    print(f"{where}: depth ratio {slope:.3f}, scatter/noise {scatter / noise:.2f}")
+    assert abs(slope - 1) < (0.05 if where == "centre" else 0.15)
+    assert scatter < 1.5 * noise
+    # The level is the catalogue flux; the weights are a normalised map of halo pixels.
+    assert np.median(lc.flux[good]) == pytest.approx(phot.method_keywords["HALO_SCL"][0])
+    maps = phot.weightmap.weights
+    np.testing.assert_allclose(maps.sum(axis=(1, 2)), 1.0, rtol=1e-6)
+    assert np.all(maps[:, ~phot.halo] == 0)
 
 
 @pytest.mark.parametrize("spill_method", ["linpsf", "halo"])
@@ -95,16 +101,16 @@ def test_automatic_switch(halo_sector, bright_starid, spill_method):
     settings = {"spill_method": spill_method, "trim_spilling_columns": False}
     result = photometry_task(task, folder, folder / spill_method, settings=settings)
     text = SWITCH_TEXT.format(SPILL_METHODS[spill_method])
-    switched = [e for e in result["details"]["errors"] if text in e]
-    assert result["method_used"] == (spill_method if where == "edge" else "aperture")
+    switched = [e for e in result.details["errors"] if text in e]
+    assert result.method_used == (spill_method if where == "edge" else "aperture")
     assert bool(switched) == (where == "edge")
-    assert result["status"] == STATUS.OK
+    assert result.status == STATUS.OK
     forced = photometry_task(task, folder, folder / "forced", method="aperture", settings=settings)
-    assert forced["method_used"] == "aperture"
+    assert forced.method_used == "aperture"
     if where == "edge":
         assert "bleed column runs off the data" in switched[0]
-        assert forced["status"] == STATUS.WARNING  # the forced aperture loses light
-        path = folder / result["details"]["filepath_lightcurve"]
+        assert forced.status == STATUS.WARNING  # the forced aperture loses light
+        path = folder / result.details["filepath_lightcurve"]
         with fits.open(path) as hdul:
             header = hdul[0].header
             assert header["PHOTMET"] == spill_method
@@ -123,8 +129,8 @@ def test_invalid_spill_method_is_a_clear_error(halo_sector, bright_starid):
     task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
     settings = {"spill_method": "psf", "trim_spilling_columns": False}
     result = photometry_task(task, folder, folder / "bad", settings=settings)
-    assert result["status"] == STATUS.ERROR
-    assert any("spill_method" in e for e in result["details"]["errors"])
+    assert result.status == STATUS.ERROR
+    assert any("spill_method" in e for e in result.details["errors"])
 
 
 def test_spilling_bleed_columns_can_be_trimmed(halo_sector, bright_starid):
@@ -137,8 +143,8 @@ def test_spilling_bleed_columns_can_be_trimmed(halo_sector, bright_starid):
     task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
     settings = {"trim_spilling_columns": True}
     result = photometry_task(task, folder, folder / "trim", settings=settings)
-    assert result["method_used"] == "aperture" and result["status"] == STATUS.OK
-    path = folder / result["details"]["filepath_lightcurve"]
+    assert result.method_used == "aperture" and result.status == STATUS.OK
+    path = folder / result.details["filepath_lightcurve"]
     with fits.open(path) as hdul:
         trimmed = hdul[0].header["AP_TRIM"]
         data = hdul["LIGHTCURVE"].data

@@ -9,12 +9,19 @@ from astropy.io import fits
 from tessphot.constants import SATURATED_RATE
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve.writer import settings_from_header
-from tessphot.photometry.base import clear_cache
 from tessphot.photometry.config import PhotometrySettings
-from tessphot.photometry.linpsf import LinPSFPhotometry, smooth_local_linear, solve_fluxes
-from tessphot.photometry.run import photometry_task
+from tessphot.photometry.linpsf import LinPSFPhotometry
+from tessphot.photometry.linpsf_solve import smooth_local_linear, solve_fluxes
+from tessphot.photometry.target import open_target
+from tessphot.photometry.task import photometry_task
 from tessphot.prf import AnalyticPRF, prf_images
+from tessphot.sources import clear_cache
 from tessphot.tasks import STATUS
+
+
+def _method(cls, starid, folder, settings=None):
+    """A photometry method on a target of the test sector (camera 1, CCD 4)."""
+    return cls(open_target(starid, folder, 1, 1, 4, settings=settings), settings)
 
 
 @pytest.fixture(autouse=True)
@@ -104,18 +111,18 @@ def test_isolated_star_gets_its_whole_flux(small_sector, sector_copy, star):
     """The fitted flux is the star's total flux (the PRF is normalised), cadence by cadence
     within the errors the covariance gives."""
     starid = small_sector[star][0]
-    with LinPSFPhotometry(starid, sector_copy, sector_copy / "lc", 1, 1, 4) as phot:
-        assert phot.photometry() == STATUS.OK
-        lc = phot.lightcurve
-        _, true_flux, _ = _truth_flux(sector_copy, starid, lc["cadenceno"])
-        good = np.isfinite(lc["flux"])
-        assert good.mean() > 0.9
-        ratio = lc["flux"][good] / true_flux[good]
-        assert abs(np.median(ratio) - 1) < 0.005
-        pull = (lc["flux"] - true_flux)[good] / lc["flux_err"][good]
-        assert 0.6 < np.std(pull) < 1.5
-        assert phot.n_fitted >= 1 and phot.contamination == 0.0
-        assert 0 <= phot.crowding < 0.1
+    phot = _method(LinPSFPhotometry, starid, sector_copy)
+    assert phot.run().status == STATUS.OK
+    lc = phot.columns
+    _, true_flux, _ = _truth_flux(sector_copy, starid, lc.cadenceno)
+    good = np.isfinite(lc.flux)
+    assert good.mean() > 0.9
+    ratio = lc.flux[good] / true_flux[good]
+    assert abs(np.median(ratio) - 1) < 0.005
+    pull = (lc.flux - true_flux)[good] / lc.flux_err[good]
+    assert 0.6 < np.std(pull) < 1.5
+    assert phot.n_fitted >= 1 and phot.contamination == 0.0
+    assert 0 <= phot.crowding < 0.1
 
 
 def test_blended_neighbour_is_fitted_out(small_sector, sector_copy):
@@ -135,16 +142,16 @@ def test_blended_neighbour_is_fitted_out(small_sector, sector_copy):
                 best, best_light = i, light
     assert best is not None and best_light > 0.02
     starid = int(stars["starid"][best])
-    with LinPSFPhotometry(starid, sector_copy, sector_copy / "lc", 1, 1, 4) as phot:
-        assert phot.photometry() == STATUS.OK
-        lc = phot.lightcurve
-        _, true_flux, _ = _truth_flux(sector_copy, starid, lc["cadenceno"])
-        good = np.isfinite(lc["flux"])
-        assert abs(np.median(lc["flux"][good] / true_flux[good]) - 1) < 0.01
-        assert phot.n_fitted >= 2 and phot.crowding > 0
-        pull = (lc["flux"] - true_flux)[good] / lc["flux_err"][good]
-        assert np.std(pull) < 2.0
-        print(f"TIC {starid}: neighbour light {best_light:.2f}, PSF_CONT {phot.crowding:.3f}")
+    phot = _method(LinPSFPhotometry, starid, sector_copy)
+    assert phot.run().status == STATUS.OK
+    lc = phot.columns
+    _, true_flux, _ = _truth_flux(sector_copy, starid, lc.cadenceno)
+    good = np.isfinite(lc.flux)
+    assert abs(np.median(lc.flux[good] / true_flux[good]) - 1) < 0.01
+    assert phot.n_fitted >= 2 and phot.crowding > 0
+    pull = (lc.flux - true_flux)[good] / lc.flux_err[good]
+    assert np.std(pull) < 2.0
+    print(f"TIC {starid}: neighbour light {best_light:.2f}, PSF_CONT {phot.crowding:.3f}")
 
 
 def test_linpsf_task_writes_its_light_curve(small_sector, sector_copy):
@@ -152,12 +159,12 @@ def test_linpsf_task_writes_its_light_curve(small_sector, sector_copy):
     task = {"priority": 1, "starid": starid, "sector": 1, "camera": 1, "ccd": 4}
     task |= {"cadence": 1800, "datasource": "ffi", "method": None}
     result = photometry_task(task, sector_copy, sector_copy / "lc", method="linpsf")
-    assert result["status"] == STATUS.OK and result["method_used"] == "linpsf"
-    path = sector_copy / result["details"]["filepath_lightcurve"]
+    assert result.status == STATUS.OK and result.method_used == "linpsf"
+    path = sector_copy / result.details["filepath_lightcurve"]
     with fits.open(path) as hdul:
         header = hdul[0].header
         assert header["PHOTMET"] == "linpsf" and 0 <= header["PSF_CONT"] < 0.1
-        assert header["PSF_NFIT"] >= 1 and header["PSF_NPIX"] == result["details"]["mask_size"]
+        assert header["PSF_NFIT"] >= 1 and header["PSF_NPIX"] == result.details["mask_size"]
         assert np.isfinite(hdul["LIGHTCURVE"].data["FLUX_RAW_ERR"]).mean() > 0.9
     settings = settings_from_header(header)
     for name in PhotometrySettings.__dataclass_fields__:
@@ -168,24 +175,24 @@ def _transit_fit(phot, folder, starid):
     """Depth ratio (measured over true relative signal) and its error, scatter about the
     truth over the median flux error, median flux over the truth and median distance of the
     centroid from the true position, on the good cadences."""
-    lc = phot.lightcurve
+    lc = phot.columns
     truth = read_truth(next((folder / "truth").glob("truth_*.hdf5")))
     index = int(np.flatnonzero(truth["stars"]["starid"] == starid)[0])
-    cadences = np.searchsorted(truth["ffiindex"], lc["cadenceno"])
+    cadences = np.searchsorted(truth["ffiindex"], lc.cadenceno)
     true_flux = truth["flux"][cadences, index]
-    good = phot.data.good & np.isfinite(lc["flux"])
-    flux = lc["flux"][good] / np.median(lc["flux"][good])
+    good = phot.target.source.good & np.isfinite(lc.flux)
+    flux = lc.flux[good] / np.median(lc.flux[good])
     true = true_flux[good] / np.median(true_flux[good])
     assert np.ptp(true) > 2e-3  # the transit is in the data
     slope = np.sum((true - 1) * (flux - 1)) / np.sum((true - 1) ** 2)
-    noise = np.median(lc["flux_err"][good] / lc["flux"][good])
+    noise = np.median(lc.flux_err[good] / lc.flux[good])
     slope_error = noise / np.sqrt(np.sum((true - 1) ** 2))
     scatter = np.std(flux - true) / noise
     position_error = np.hypot(
-        lc["centroid_row"][good] - truth["row"][cadences[good], index],
-        lc["centroid_column"][good] - truth["col"][cadences[good], index],
+        lc.centroid_row[good] - truth["row"][cadences[good], index],
+        lc.centroid_column[good] - truth["col"][cadences[good], index],
     )
-    level = np.median(flux * np.median(lc["flux"][good]) / true_flux[good])
+    level = np.median(flux * np.median(lc.flux[good]) / true_flux[good])
     return slope, slope_error, scatter, level, float(np.median(position_error))
 
 
@@ -195,10 +202,10 @@ def test_saturated_star_is_fitted_on_its_wings(halo_sector, bright_starid):
     (the wings hold a few % of the light: the depth's error is ~3 %), with the scatter about
     the truth within the errors, and the flux is the star's whole flux."""
     where, folder = halo_sector
-    with LinPSFPhotometry(bright_starid, folder, folder / "lc", 1, 1, 4) as phot:
-        assert phot.photometry() == STATUS.OK
-        assert phot.n_saturated > 10 and phot.method_keywords["PSF_SHFT"][0]
-        slope, error, scatter, level, position_error = _transit_fit(phot, folder, bright_starid)
+    phot = _method(LinPSFPhotometry, bright_starid, folder)
+    assert phot.run().status == STATUS.OK
+    assert phot.n_saturated > 10 and phot.method_keywords["PSF_SHFT"][0]
+    slope, error, scatter, level, position_error = _transit_fit(phot, folder, bright_starid)
     print(
         f"{where}: depth {slope:.3f} +- {error:.3f}, scatter/errors {scatter:.2f}, flux/truth "
         f"{level:.4f}, centroid error {position_error:.4f} px"
@@ -213,17 +220,17 @@ def test_stars_on_the_bleed_are_skipped(halo_sector, bright_starid):
     """The catalogued stars on the saturated target's saturated pixels and bleed columns are
     its skip targets (their own photometry would measure the target's bleed)."""
     where, folder = halo_sector
-    with LinPSFPhotometry(bright_starid, folder, folder / "lc", 1, 1, 4) as phot:
-        assert phot.photometry() == STATUS.OK
-        cat = phot.catalog
-        full = phot.sumimage >= 0.8 * SATURATED_RATE
-        rows = np.floor(cat["row"] + 0.5).astype(int)
-        cols = np.floor(cat["column"] + 0.5).astype(int)
-        h, w = full.shape
-        inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-        on = np.zeros(rows.size, dtype=bool)
-        on[inside] = full[rows[inside], cols[inside]]
-        expected = {int(s) for s in cat["starid"][on]} - {bright_starid}
-        assert expected <= set(phot.skip_targets)
-        assert bright_starid not in phot.skip_targets
-        print(f"{where}: {len(phot.skip_targets)} skip targets, {len(expected)} on the bleed")
+    phot = _method(LinPSFPhotometry, bright_starid, folder)
+    assert phot.run().status == STATUS.OK
+    cat = phot.target.catalog
+    full = phot.target.sumimage >= 0.8 * SATURATED_RATE
+    rows = np.floor(cat["row"] + 0.5).astype(int)
+    cols = np.floor(cat["column"] + 0.5).astype(int)
+    h, w = full.shape
+    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    on = np.zeros(rows.size, dtype=bool)
+    on[inside] = full[rows[inside], cols[inside]]
+    expected = {int(s) for s in cat["starid"][on]} - {bright_starid}
+    assert expected <= set(phot.skip_targets)
+    assert bright_starid not in phot.skip_targets
+    print(f"{where}: {len(phot.skip_targets)} skip targets, {len(expected)} on the bleed")

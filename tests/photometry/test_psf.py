@@ -16,19 +16,26 @@ from astropy.io import fits
 from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve.writer import settings_from_header
-from tessphot.photometry.base import ccd_data, clear_cache
 from tessphot.photometry.config import PhotometrySettings
 from tessphot.photometry.linpsf import LinPSFPhotometry
-from tessphot.photometry.psf import PSFPhotometry, _Scene, fit_offsets
-from tessphot.photometry.run import photometry_task
+from tessphot.photometry.psf import PSFPhotometry
+from tessphot.photometry.psf_offsets import _Scene, fit_offsets
 from tessphot.photometry.scene import ccd_prf
+from tessphot.photometry.target import open_target
+from tessphot.photometry.task import photometry_task
 from tessphot.prf import AnalyticPRF, prf_images
+from tessphot.sources import clear_cache, ffi_source
 from tessphot.tasks import STATUS
 
 #: Where the catalogue puts star A wrongly, relative to its true position [px].
 CATALOGUE_ERROR = (0.6, -0.35)
 #: The drift given to a star over the data [px] (row, column).
 DRIFT = (0.5, -0.3)
+
+
+def _method(cls, starid, folder, settings=None):
+    """A photometry method on a target of the test sector (camera 1, CCD 4)."""
+    return cls(open_target(starid, folder, 1, 1, 4, settings=settings), settings)
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +55,7 @@ def _truth(folder: Path, starid: int, cadenceno: np.ndarray):
 
 def _shift_catalogue(folder: Path, starid: int, d_row: float, d_col: float) -> None:
     """Move a star in the catalogue by (d_row, d_col) px."""
-    data = ccd_data(folder, 1, 1, 4, 19.0)
+    data = ffi_source(folder, 1, 1, 4, 19.0)
     i = data.star(starid)
     ra, dec = data.wcs.all_pix2world(data.stars.col[i] + d_col, data.stars.row[i] + d_row, 0)
     clear_cache()
@@ -84,21 +91,21 @@ def _move_star(folder: Path, starid: int, shift) -> tuple[np.ndarray, np.ndarray
 
 
 def _run(cls, folder: Path, starid: int, **settings):
-    phot = cls(starid, folder, folder / "lc", 1, 1, 4, settings=settings)
-    status = phot.photometry()
+    phot = _method(cls, starid, folder, settings)
+    status = phot.run().status
     return phot, status
 
 
 def _scores(phot, true_flux, true_row=None, true_col=None):
     """Median flux ratio, pulls, and the largest position error [px] of a light curve."""
-    lc = phot.lightcurve
-    good = np.isfinite(lc["flux"])
-    ratio = float(np.median(lc["flux"][good] / true_flux[good]))
-    pull = (lc["flux"] - true_flux)[good] / lc["flux_err"][good]
+    lc = phot.columns
+    good = np.isfinite(lc.flux)
+    ratio = float(np.median(lc.flux[good] / true_flux[good]))
+    pull = (lc.flux - true_flux)[good] / lc.flux_err[good]
     position = np.nan
     if true_row is not None:
         position = float(
-            np.max(np.hypot(lc["centroid_row"] - true_row, lc["centroid_column"] - true_col)[good])
+            np.max(np.hypot(lc.centroid_row - true_row, lc.centroid_column - true_col)[good])
         )
     return ratio, pull, position
 
@@ -170,9 +177,9 @@ def test_isolated_star_flux_and_position(small_sector, sector_copy, star):
     starid = small_sector[star][0]
     phot, status = _run(PSFPhotometry, sector_copy, starid)
     assert status == STATUS.OK and not phot.errors
-    lc = phot.lightcurve
-    true_flux, true_row, true_col = _truth(sector_copy, starid, lc["cadenceno"])
-    assert np.isfinite(lc["flux"]).mean() > 0.9
+    lc = phot.columns
+    true_flux, true_row, true_col = _truth(sector_copy, starid, lc.cadenceno)
+    assert np.isfinite(lc.flux).mean() > 0.9
     ratio, pull, position = _scores(phot, true_flux, true_row, true_col)
     assert abs(ratio - 1) < 0.005
     assert abs(np.mean(pull)) < 0.5 and 0.6 < np.std(pull) < 1.5
@@ -190,7 +197,7 @@ def test_wrong_catalogue_position_is_found(small_sector, sector_copy):
     starid = small_sector["A"][0]
     _shift_catalogue(sector_copy, starid, *CATALOGUE_ERROR)
     linear, _ = _run(LinPSFPhotometry, sector_copy, starid)
-    true_flux, true_row, true_col = _truth(sector_copy, starid, linear.lightcurve["cadenceno"])
+    true_flux, true_row, true_col = _truth(sector_copy, starid, linear.columns.cadenceno)
     linear_ratio, linear_pull, _ = _scores(linear, true_flux)
     assert linear_ratio < 0.9 and abs(np.mean(linear_pull)) > 10
     phot, status = _run(PSFPhotometry, sector_copy, starid)
@@ -216,7 +223,7 @@ def test_neighbour_with_a_wrong_position_is_fitted(small_sector, sector_copy):
     starid = int(stars["starid"][near[np.argmin(stars["tmag"][near])]])
     _shift_catalogue(sector_copy, small_sector["B"][0], -CATALOGUE_ERROR[0], CATALOGUE_ERROR[1])
     linear, _ = _run(LinPSFPhotometry, sector_copy, starid)
-    true_flux, true_row, true_col = _truth(sector_copy, starid, linear.lightcurve["cadenceno"])
+    true_flux, true_row, true_col = _truth(sector_copy, starid, linear.columns.cadenceno)
     linear_ratio, _, _ = _scores(linear, true_flux)
     assert abs(linear_ratio - 1) > 0.5
     phot, status = _run(PSFPhotometry, sector_copy, starid)
@@ -240,11 +247,11 @@ def test_drifting_star_is_followed(small_sector, sector_copy):
     true_row, true_col = _move_star(sector_copy, starid, drift)
     phot, status = _run(PSFPhotometry, sector_copy, starid)
     assert status == STATUS.OK
-    lc = phot.lightcurve
-    true_flux, _, _ = _truth(sector_copy, starid, lc["cadenceno"])
+    lc = phot.columns
+    true_flux, _, _ = _truth(sector_copy, starid, lc.cadenceno)
     ratio, pull, position = _scores(phot, true_flux, true_row, true_col)
     assert abs(ratio - 1) < 0.005 and 0.6 < np.std(pull) < 1.5 and position < 0.02
-    span = float(np.ptp(phot.data.time))
+    span = float(np.ptp(phot.target.source.time))
     keys = phot.method_keywords
     assert abs(keys["PSF_VROW"][0] - DRIFT[0] / span) < 0.02
     assert abs(keys["PSF_VCOL"][0] - DRIFT[1] / span) < 0.02
@@ -264,7 +271,7 @@ def test_star_moving_per_cadence_is_followed(small_sector, sector_copy):
 
     true_row, true_col = _move_star(sector_copy, starid, wobble)
     sector, _ = _run(PSFPhotometry, sector_copy, starid)
-    true_flux, _, _ = _truth(sector_copy, starid, sector.lightcurve["cadenceno"])
+    true_flux, _, _ = _truth(sector_copy, starid, sector.columns.cadenceno)
     _, sector_pull, sector_position = _scores(sector, true_flux, true_row, true_col)
     assert sector_position > 0.2 and np.std(sector_pull) > 10
     phot, status = _run(PSFPhotometry, sector_copy, starid, psf_positions="cadence")
@@ -286,7 +293,7 @@ def test_failed_position_fit_falls_back_with_a_warning(small_sector, sector_copy
     assert any("did not converge in 1 iterations" in e for e in phot.errors)
     assert not phot.method_keywords["PSF_CONV"][0]
     assert phot.method_keywords["PSF_DROW"][0] == 0.0
-    np.testing.assert_allclose(phot.lightcurve["flux"], linear.lightcurve["flux"], rtol=1e-6)
+    np.testing.assert_allclose(phot.columns.flux, linear.columns.flux, rtol=1e-6)
     bounded, status = _run(PSFPhotometry, sector_copy, starid, psf_max_offset=0.4)
     assert status == STATUS.WARNING
     assert any("ran into the bound psf_max_offset = 0.4 px" in e for e in bounded.errors)
@@ -295,7 +302,7 @@ def test_failed_position_fit_falls_back_with_a_warning(small_sector, sector_copy
     )
     assert status == STATUS.WARNING and cadence.failed_cadences > 0
     assert any("per-cadence position fit failed" in e for e in cadence.errors)
-    assert np.isfinite(cadence.lightcurve["flux"]).mean() > 0.9
+    assert np.isfinite(cadence.columns.flux).mean() > 0.9
 
 
 def _task(starid: int) -> dict:
@@ -313,14 +320,14 @@ def test_psf_task_writes_its_light_curve(small_sector, sector_copy):
         method="psf",
         settings={"psf_positions": "cadence"},
     )
-    assert result["status"] == STATUS.OK and result["method_used"] == "psf"
-    assert result["details"]["errors"] == []
-    path = sector_copy / result["details"]["filepath_lightcurve"]
+    assert result.status == STATUS.OK and result.method_used == "psf"
+    assert result.details["errors"] == []
+    path = sector_copy / result.details["filepath_lightcurve"]
     with fits.open(path) as hdul:
         header = hdul[0].header
         assert header["PHOTMET"] == "psf" and header["PSF_POS"] == "cadence"
         assert abs(header["PSF_DROW"] + CATALOGUE_ERROR[0]) < 0.05 and header["PSF_CONV"]
-        assert header["PSF_NPIX"] == result["details"]["mask_size"] and 0 <= header["PSF_CONT"]
+        assert header["PSF_NPIX"] == result.details["mask_size"] and 0 <= header["PSF_CONT"]
         for key in ("PSF_DCOL", "PSF_EROW", "PSF_ECOL", "PSF_VROW", "PSF_VCOL", "PSF_TREF"):
             assert np.isfinite(header[key])
         data = hdul["LIGHTCURVE"].data
@@ -342,8 +349,8 @@ def test_psf_task_errors_are_clear(small_sector, sector_copy):
     result = photometry_task(
         _task(starid), sector_copy, sector_copy / "lc", method="psf", settings=invalid
     )
-    assert result["status"] == STATUS.ERROR
-    assert "invalid setting psf_positions = 'everywhere'" in result["details"]["errors"][0]
+    assert result.status == STATUS.ERROR
+    assert "invalid setting psf_positions = 'everywhere'" in result.details["errors"][0]
     clear_cache()
     path = next(sector_copy.glob("sector*.hdf5"))
     with h5py.File(path, "r+") as h5:
@@ -353,5 +360,5 @@ def test_psf_task_errors_are_clear(small_sector, sector_copy):
         h5["sumimage"][rows, cols] = np.nan
     clear_cache()
     result = photometry_task(_task(starid), sector_copy, sector_copy / "lc", method="psf")
-    assert result["status"] == STATUS.ERROR and result["method_used"] == "psf"
-    assert result["details"]["errors"] == [f"ERROR: TIC {starid}: no data within the fit radius"]
+    assert result.status == STATUS.ERROR and result.method_used == "psf"
+    assert result.details["errors"] == [f"ERROR: TIC {starid}: no data within the fit radius"]

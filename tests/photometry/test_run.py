@@ -14,11 +14,18 @@ import numpy as np
 import pytest
 
 from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
-from tessphot.photometry.base import clear_cache
-from tessphot.photometry.run import NoTaskError, photometry_task, run_photometry
+from tessphot.photometry.target import open_target
+from tessphot.photometry.task import photometry_task
+from tessphot.runner.loop import NoTaskError, run_photometry
+from tessphot.sources import clear_cache
 from tessphot.tasks import STATUS, TaskManager, write_todolist
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _method(cls, starid, folder, settings=None):
+    """A photometry method on a target of the test sector (camera 1, CCD 4)."""
+    return cls(open_target(starid, folder, 1, 1, 4, settings=settings), settings)
 
 
 def _statuses(folder: Path) -> dict[int, tuple[int | None, str | None]]:
@@ -35,9 +42,9 @@ def _statuses(folder: Path) -> dict[int, tuple[int | None, str | None]]:
 
 def _off_data_star(folder: Path) -> int:
     """A catalog star that is not on the (cropped) data."""
-    from tessphot.photometry.base import ccd_data
+    from tessphot.sources import ffi_source
 
-    data = ccd_data(folder, 1, 1, 4, 19.0)
+    data = ffi_source(folder, 1, 1, 4, 19.0)
     r0, c0 = data.origin
     ny, nx = data.shape
     stars = data.stars
@@ -111,8 +118,8 @@ def test_all_nan_stamp_is_an_error(small_sector, sector_copy):
     }
     result = photometry_task(task, folder, folder / "lightcurves")
     clear_cache()
-    assert result["status"] == STATUS.ERROR
-    assert any("all pixels NaN" in e for e in result["details"]["errors"])
+    assert result.status == STATUS.ERROR
+    assert any("all pixels NaN" in e for e in result.details["errors"])
 
 
 def test_resume_does_not_redo_finished_tasks(sector_copy):
@@ -229,7 +236,8 @@ def test_original_entry_point(small_sector, sector_copy):
 
 def test_streamed_blocks_give_the_same_light_curve(small_sector, sector_copy, monkeypatch):
     """Large stamps are read in blocks of cadences (bounded memory): same result."""
-    from tessphot.photometry import aperture, base
+    from tessphot.photometry import aperture
+    from tessphot.sources import blocks
 
     task = {
         "priority": 1,
@@ -243,18 +251,12 @@ def test_streamed_blocks_give_the_same_light_curve(small_sector, sector_copy, mo
         "tmag": 9.0,
     }
     results = []
-    for stream_bytes in (base.STREAM_BYTES, 1):
-        monkeypatch.setattr(base, "STREAM_BYTES", stream_bytes)
-        with aperture.AperturePhotometry(
-            task["starid"],
-            sector_copy,
-            sector_copy / "lc",
-            1,
-            1,
-            4,
-            settings={"optimise_aperture": False},
-        ) as phot:
-            assert phot.photometry() == STATUS.OK
-            results.append(phot.lightcurve)
+    for stream_bytes in (blocks.STREAM_BYTES, 1):
+        monkeypatch.setattr(blocks, "STREAM_BYTES", stream_bytes)
+        phot = _method(
+            aperture.AperturePhotometry, task["starid"], sector_copy, {"optimise_aperture": False}
+        )
+        assert phot.run().status == STATUS.OK
+        results.append(phot.columns)
     for key in ("flux", "flux_err", "flux_bkg", "centroid_row", "quality"):
-        np.testing.assert_allclose(results[0][key], results[1][key], rtol=1e-12)
+        np.testing.assert_allclose(getattr(results[0], key), getattr(results[1], key), rtol=1e-12)

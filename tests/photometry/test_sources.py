@@ -14,11 +14,11 @@ from astropy.io import fits
 from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
 from tessphot.io.tpf import read_tpf
-from tessphot.photometry.base import clear_cache
-from tessphot.photometry.run import photometry_task, run_photometry
-from tessphot.photometry.tpf_source import TPFData
+from tessphot.photometry.task import photometry_task
 from tessphot.prepare.cube import PreparedCube
 from tessphot.prepare.run import prepare_photometry
+from tessphot.runner.loop import run_photometry
+from tessphot.sources import TPFSource, clear_cache
 from tessphot.tasks import STATUS
 from tessphot.todo import make_todo
 
@@ -162,7 +162,7 @@ def test_tpf_photometry_against_spoc(tpf_run, test_data, prf_dir):
 
 def test_tpf_source_reproduces_sap(tpf_run, test_data):
     """Through the photometry's data source: SPOC's aperture gives SAP_FLUX and SAP_BKG."""
-    data = TPFData(tpf_run["folder"] / "tpfs" / "s01" / TPF_NAME, tpf_run["folder"], 19.0)
+    data = TPFSource(tpf_run["folder"] / "tpfs" / "s01" / TPF_NAME, tpf_run["folder"], 19.0)
     mask = data.tpf.optimal_aperture
     with fits.open(test_data / "lightcurves" / SPOC_LC) as hdul:
         spoc = hdul["LIGHTCURVE"].data
@@ -170,8 +170,9 @@ def test_tpf_source_reproduces_sap(tpf_run, test_data):
         sap, sap_bkg = spoc["SAP_FLUX"][rows], spoc["SAP_BKG"][rows]
     r0, c0 = data.origin
     box = (r0, r0 + data.shape[0], c0, c0 + data.shape[1])
-    images = data.cube.stamp("images", *box)[:, mask].astype(np.float64).sum(axis=1)
-    backgrounds = data.cube.stamp("backgrounds", *box)[:, mask].astype(np.float64).sum(axis=1)
+    n = data.time.size
+    images = data.read("images", 0, n, box)[:, mask].astype(np.float64).sum(axis=1)
+    backgrounds = data.read("backgrounds", 0, n, box)[:, mask].astype(np.float64).sum(axis=1)
     np.testing.assert_allclose(images, sap, rtol=2e-7)
     np.testing.assert_allclose(backgrounds, sap_bkg, rtol=2e-7)
 
@@ -286,8 +287,8 @@ def test_psf_methods_on_a_real_tpf(tpf_run, test_data, prf_dir, timing, tmp_path
     for method in ("linpsf", "psf"):
         out = tmp_path / method
         result = photometry_task(task, folder, out, method=method, settings=settings, timing=timing)
-        assert result["status"] == STATUS.OK and result["method_used"] == method
-        with fits.open(out / result["details"]["filepath_lightcurve"]) as hdul:
+        assert result.status == STATUS.OK and result.method_used == method
+        with fits.open(out / result.details["filepath_lightcurve"]) as hdul:
             lc = hdul["LIGHTCURVE"].data
             headers[method] = hdul[0].header
         rows = np.searchsorted(spoc["CADENCENO"], lc["CADENCENO"])

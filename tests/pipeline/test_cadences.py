@@ -12,7 +12,7 @@ from astropy.io import fits
 
 from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
-from tessphot.photometry.run import run_photometry
+from tessphot.runner.loop import run_photometry
 from tessphot.todo import make_todo
 
 #: A Tmag-10 star in the middle of the tiny simulated sectors: (TIC, Tmag, row, column).

@@ -12,7 +12,14 @@ import textwrap
 import numpy as np
 import pytest
 
-from tessphot.tasks import STATUS, TaskManager, TodoFileError, build_constraints, write_todolist
+from tessphot.tasks import (
+    STATUS,
+    TaskManager,
+    TaskResult,
+    TodoFileError,
+    build_constraints,
+    write_todolist,
+)
 from tessphot.tasks import manager as manager_module
 
 #: (starid, datasource, tmag, camera, cadence) of the test targets; priorities follow tmag.
@@ -80,14 +87,14 @@ def _skipped(path):
 
 def _result(priority, status=STATUS.OK, skip=(), **details):
     details["skip_targets"] = list(skip)
-    return {
-        "priority": priority,
-        "status": status,
-        "method_used": "aperture",
-        "time": 1.5,
-        "worker_wait_time": 0.1,
-        "details": details,
-    }
+    return TaskResult(
+        priority=priority,
+        status=status,
+        method_used="aperture",
+        elaptime=1.5,
+        worker_wait_time=0.1,
+        details=details,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,7 +278,7 @@ def test_save_result_diagnostics(todo):
     }
     with TaskManager(todo) as tm:  # OK results are kept; a new result replaces the old one
         assert _status_of(tm, 4) == STATUS.WARNING
-        tm.save_result({"priority": 4, "status": 1, "method_used": "halo", "elaptime": 2.0})
+        tm.save_result(TaskResult(priority=4, status=1, method_used="halo", elaptime=2.0))
         row = dict(tm._conn.execute("SELECT * FROM diagnostics WHERE priority=4").fetchone())
         assert row["method_used"] == "halo" and row["errors"] is None and row["elaptime"] == 2.0
         with pytest.raises(ValueError, match="no task with priority 77"):
@@ -430,16 +437,15 @@ def test_summary(todo, tmp_path, monkeypatch):
         first = json.loads(summary_file.read_text())
         assert first["numtasks"] == len(TARGETS) and first["tasks_run"] == 0
         tm.start_task(1)
-        tm.save_result({"priority": 1, "status": STATUS.OK, "time": 3.14, "worker_wait_time": 1.0})
+        tm.save_result(
+            TaskResult(priority=1, status=STATUS.OK, elaptime=3.14, worker_wait_time=1.0)
+        )
         assert json.loads(summary_file.read_text()) == first  # not yet: interval 2
         tm.start_task(2)
         tm.save_result(
-            {
-                "priority": 2,
-                "status": STATUS.ERROR,
-                "time": 6.14,
-                "details": {"errors": ["ERROR: boom"]},
-            }
+            TaskResult(
+                priority=2, status=STATUS.ERROR, elaptime=6.14, details={"errors": ["ERROR: boom"]}
+            )
         )
         summary = json.loads(summary_file.read_text())
         tm.start_task(3)
@@ -481,10 +487,10 @@ def test_results_survive_a_killed_process(todo):
     script = textwrap.dedent(
         f"""
         import os
-        from tessphot.tasks import TaskManager, STATUS
+        from tessphot.tasks import TaskManager, TaskResult, STATUS
         tm = TaskManager({str(todo)!r})
         tm.start_task(1)
-        tm.save_result({{"priority": 1, "status": STATUS.OK, "time": 1.0}})
+        tm.save_result(TaskResult(priority=1, status=STATUS.OK, elaptime=1.0))
         tm.start_task(2)
         os._exit(1)  # dies without closing anything
         """
@@ -541,9 +547,9 @@ def test_foreign_tables_and_legacy_diagnostics(tmp_path):
 
 def test_ema_with_missing_values(todo):
     with TaskManager(todo) as tm:
-        tm.save_result({"priority": 1, "status": 1})
+        tm.save_result(TaskResult(priority=1, status=1))
         assert tm.summary["mean_elaptime"] is None
-        tm.save_result({"priority": 2, "status": 1, "time": 2.0, "worker_wait_time": math.nan})
+        tm.save_result(TaskResult(priority=2, status=1, elaptime=2.0, worker_wait_time=math.nan))
         assert tm.summary["mean_elaptime"] == 2.0
         assert tm.summary["mean_worker_waittime"] is None
 
@@ -568,7 +574,9 @@ def test_reset_count_and_status_of_tasks(tmp_path):
     with TaskManager(path) as manager:
         task = manager.get_task()
         manager.start_task(task)
-        manager.save_result({**task, "status": STATUS.OK, "details": {"skip_targets": [11]}})
+        manager.save_result(
+            TaskResult(task["priority"], STATUS.OK, details={"skip_targets": [11]}, task=task)
+        )
         assert manager.get_status(1) == STATUS.OK and manager.get_status(2) == STATUS.SKIPPED
         assert manager.get_status(3) is None
         assert manager.count_tasks(starid=[10, 11]) == 2 and manager.get_number_tasks() == 1

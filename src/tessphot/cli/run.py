@@ -108,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_run_mpi(args: argparse.Namespace) -> int:
     """Run ``tessphot run-mpi``: rank 0 is the master, the other ranks are workers."""
     # mpi4py is an optional dependency, loaded only by this command.
-    from tessphot.parallel.mpi import MASTER_RANK, MPIPool, mpi_worker, world
+    from tessphot.runner.mpi import MASTER_RANK, MPIPool, mpi_worker, world
 
     comm = world()
     if comm.Get_rank() != MASTER_RANK:
@@ -152,11 +152,11 @@ def _constraints(args: argparse.Namespace) -> dict[str, Any]:
 def _run(args: argparse.Namespace, **parallel: Any) -> int:
     """Do the photometry of ``tessphot run``/``run-mpi``.
 
-    ``parallel``: ``workers`` or ``pool`` for :func:`tessphot.photometry.run.run_photometry`.
+    ``parallel``: ``workers`` or ``pool`` for :func:`tessphot.runner.run_photometry`.
     """
     # The photometry loads numpy, scipy, astropy and h5py: imported when the command runs,
     # so that the start-up of every other command (and of --help) stays fast.
-    from tessphot.photometry.run import NoTaskError, format_summary, run_photometry
+    from tessphot.runner import NoTaskError, format_summary, run_photometry
 
     if not (args.all or args.starid or args.priority or args.random):
         args.parser.error("give one of --all, --starid, --priority or --random")

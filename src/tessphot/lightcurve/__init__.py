@@ -8,23 +8,25 @@ from tessphot.lightcurve.diagnostics import (
     rms_timescale,
     variability,
 )
+from tessphot.lightcurve.header import stamp_wcs
+from tessphot.lightcurve.products import LightCurveColumns, StampImages, TableExtension
 from tessphot.lightcurve.writer import (
     ApertureBits,
     ObservationInfo,
     TargetInfo,
-    WeightMap,
     aperture_image,
     lightcurve_path,
     settings_from_header,
-    stamp_wcs,
     write_lightcurve,
 )
 
 __all__ = [
     "ApertureBits",
+    "LightCurveColumns",
     "ObservationInfo",
+    "StampImages",
+    "TableExtension",
     "TargetInfo",
-    "WeightMap",
     "aperture_image",
     "expected_noise",
     "lightcurve_diagnostics",

@@ -25,199 +25,39 @@ import glob
 import gzip
 import io
 import json
-import math
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.time import Time
-from astropy.wcs import WCS
 
 from tessphot.constants import (
-    BTJD_OFFSET,
-    CR_BLOCK_SIZE,
     FIRST_SCIENCE_CCD_COLUMN,
     FIRST_SCIENCE_CCD_ROW,
-    FRAME_TIME,
-    INTEGRATION_TIME,
     OUTPUT_WIDTH,
-    READOUT_TIME,
 )
-from tessphot.geometry import shift_wcs
+from tessphot.lightcurve.format import (
+    SETTINGS_CONTINUATION_PREFIX,
+    SETTINGS_HISTORY_PREFIX,
+    ApertureBits,
+    ObservationInfo,
+    TargetInfo,
+)
+from tessphot.lightcurve.header import (
+    _image_hdu,
+    _lightcurve_cards,
+    _lightcurve_hdu,
+    _primary_cards,
+    _primary_header,
+    _stamp_cards,
+    _stamp_wcs_header,
+    _table_hdu,
+)
+from tessphot.lightcurve.products import LightCurveColumns, StampImages
+from tessphot.lightcurve.serialise import DEFAULT_GZIP_LEVEL, _serialise
 from tessphot.paths import atomic_path
-from tessphot.version import PIPELINE_NAME, __version__
-
-#: Version of the file layout.
-FILEVER = "1.5"
-#: Value of ``ORIGIN``.
-ORIGIN = PIPELINE_NAME
-#: Value of ``PROCVER``.
-PROCVER = f"{PIPELINE_NAME}-{__version__}"
-#: Seconds per day.
-SECONDS_PER_DAY = 86400.0
-#: Integer part of the BTJD reference date (BJD - BTJD) [d].
-BJDREFI = int(BTJD_OFFSET)
-#: Offset between JD and MJD [d].
-MJD_OFFSET = 2400000.5
-#: Frames discarded per cosmic-ray mitigation block (the highest and the lowest).
-CR_DISCARDED_PER_BLOCK = 2
-#: Prefix of the HISTORY cards recording the settings.
-SETTINGS_HISTORY_PREFIX = "tessphot setting "
-#: Prefix of the HISTORY cards continuing a long setting.
-SETTINGS_CONTINUATION_PREFIX = "tessphot setting+ "
-#: Longest text of one HISTORY card.
-_HISTORY_LENGTH = 72
-
-#: The LIGHTCURVE columns: (name, TFORM, TDISP, TUNIT), exactly as in TASOC's files.
-LIGHTCURVE_COLUMNS = (
-    ("TIME", "D", "D14.7", "BJD - 2457000, days"),
-    ("TIMECORR", "E", "E13.6", "d"),
-    ("CADENCENO", "J", "I10", None),
-    ("FLUX_RAW", "D", "E26.17", "e-/s"),
-    ("FLUX_RAW_ERR", "D", "E26.17", "e-/s"),
-    ("FLUX_BKG", "D", "E26.17", "e-/s"),
-    ("FLUX_CORR", "D", "E26.17", "ppm"),
-    ("FLUX_CORR_ERR", "D", "E26.17", "ppm"),
-    ("QUALITY", "J", "B16.16", None),
-    ("PIXEL_QUALITY", "J", "B16.16", None),
-    ("MOM_CENTR1", "D", "F10.5", "pixels"),
-    ("MOM_CENTR2", "D", "F10.5", "pixels"),
-    ("POS_CORR1", "D", "F14.7", "pixels"),
-    ("POS_CORR2", "D", "F14.7", "pixels"),
-)
-
-
-class ApertureBits:
-    """Bits of the ``APERTURE`` image (§4.5 of the notes)."""
-
-    #: Pixel collected (FFI: finite sum image).
-    COLLECTED = 1
-    #: Pixel in the photometric mask.
-    PHOTOMETRIC = 2
-    #: Pixel used for the background estimate.
-    BACKGROUND = 4
-    #: Pixel in the position (centroid) mask.
-    CENTROID = 8
-    #: CCD outputs A, B, C, D (by science column, :data:`OUTPUT_WIDTH` columns each).
-    OUTPUTS = (32, 64, 128, 256)
-
-
-@dataclass(frozen=True)
-class TargetInfo:
-    """The target, from the catalog.
-
-    Attributes
-    ----------
-    starid : int
-        TIC number.
-    ra, dec : float
-        J2000 (catalog epoch) right ascension and declination [deg].
-    tmag : float
-        TESS magnitude.
-    pm_ra, pm_dec : float or None
-        Proper motion [mas/yr]; ``pm_ra`` includes cos(dec).
-    teff : float or None
-        Effective temperature [K].
-    ticver : str, int or None
-        Version of the TESS Input Catalog.
-    """
-
-    starid: int
-    ra: float
-    dec: float
-    tmag: float
-    pm_ra: float | None = None
-    pm_dec: float | None = None
-    teff: float | None = None
-    ticver: str | int | None = None
-
-
-@dataclass(frozen=True)
-class ObservationInfo:
-    """Sector, detector and exposure structure of the data.
-
-    Attributes
-    ----------
-    sector, camera, ccd : int
-    cadence : float
-        Time between two cadences [s] (1800, 600, 200 for FFIs; 120, 20 for TPFs).
-    data_rel : int
-        SPOC data release of the input data.
-    crmiten : bool
-        Spacecraft cosmic-ray mitigation enabled.
-    crblksz : int
-        Cosmic-ray mitigation block size [frames].
-    crspoc : bool
-        SPOC cosmic-ray cleaning enabled.
-    num_frm : int or None
-        Frames per cadence; None: ``cadence / FRAME_TIME``.
-    nreadout : int or None
-        Frames co-added per cadence; None: ``num_frm`` less the frames dropped by the
-        cosmic-ray mitigation.
-    """
-
-    sector: int
-    camera: int
-    ccd: int
-    cadence: float
-    data_rel: int
-    crmiten: bool = True
-    crblksz: int = CR_BLOCK_SIZE
-    crspoc: bool = False
-    num_frm: int | None = None
-    nreadout: int | None = None
-
-    @property
-    def frames(self) -> int:
-        """Frames per cadence (``NUM_FRM``)."""
-        if self.num_frm is not None:
-            return int(self.num_frm)
-        return round(self.cadence / FRAME_TIME)
-
-    @property
-    def readouts(self) -> int:
-        """Frames co-added per cadence (``NREADOUT``)."""
-        if self.nreadout is not None:
-            return int(self.nreadout)
-        return round(self.frames * self.kept_fraction)
-
-    @property
-    def kept_fraction(self) -> float:
-        """Fraction of the frames kept by the cosmic-ray mitigation."""
-        if not self.crmiten:
-            return 1.0
-        return (self.crblksz - CR_DISCARDED_PER_BLOCK) / self.crblksz
-
-    @property
-    def deadc(self) -> float:
-        """Dead-time correction: fraction of the time that photons are collected and kept."""
-        return INTEGRATION_TIME / FRAME_TIME * self.kept_fraction
-
-
-@dataclass(frozen=True)
-class WeightMap:
-    """Halo photometry's pixel weights, one map per range of cadences.
-
-    Attributes
-    ----------
-    cadenceno1, cadenceno2 : array_like of int, shape (n,)
-        First and last cadence number each map applies to.
-    sat_pixels : array_like of int, shape (n,)
-        Number of saturated pixels.
-    weights : array_like, shape (n, rows, columns)
-        The maps.
-    """
-
-    cadenceno1: Any
-    cadenceno2: Any
-    sat_pixels: Any
-    weights: Any
 
 
 def lightcurve_path(
@@ -241,23 +81,6 @@ def lightcurve_path(
         f"-dr{int(datarel):02d}-v{int(version):02d}-tasoc_lc.fits.gz"
     )
     return Path(output_folder) / f"c{int(cadence):04d}" / tic[:5] / name
-
-
-def stamp_wcs(wcs: WCS, stamp_origin: tuple[int, int], shape: tuple[int, int]) -> WCS:
-    """The WCS of a stamp cut from the science area.
-
-    Parameters
-    ----------
-    wcs : astropy.wcs.WCS
-        WCS of the science area (0-based science pixel coordinates).
-    stamp_origin : (int, int)
-        Science (row, column) of the stamp's first pixel.
-    shape : (int, int)
-        (rows, columns) of the stamp.
-    """
-    out = shift_wcs(wcs, -stamp_origin[0], -stamp_origin[1])
-    out.pixel_shape = (shape[1], shape[0])
-    return out
 
 
 def aperture_image(
@@ -305,30 +128,15 @@ def aperture_image(
 
 def write_lightcurve(
     path: str | os.PathLike[str],
+    columns: LightCurveColumns,
+    images: StampImages,
     *,
     target: TargetInfo,
     observation: ObservationInfo,
     method: str,
     version: int,
-    time,
-    flux,
-    flux_err,
-    cadenceno,
-    timecorr=None,
-    flux_bkg=None,
-    quality=None,
-    pixel_quality=None,
-    centroid_row=None,
-    centroid_column=None,
-    pos_corr_row=None,
-    pos_corr_column=None,
-    sumimage,
-    aperture,
-    stamp_origin: tuple[int, int],
-    wcs: WCS | fits.Header | Sequence[tuple] | None = None,
-    method_keywords: Mapping[str, Any] | None = None,
+    header_cards: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None,
-    weightmap: WeightMap | None = None,
     overwrite: bool = True,
     compresslevel: int | None = None,
 ) -> Path:
@@ -338,50 +146,31 @@ def write_lightcurve(
     ----------
     path : str or os.PathLike
         The file; gzip-compressed if it ends in ``.gz`` (see :func:`lightcurve_path`).
+    columns : LightCurveColumns
+        The light curve. ``time``: barycentric mid-exposure times of the target, BTJD (TDB)
+        [d] (rows where it is not finite are left out of the file, all columns alike);
+        ``flux``, ``flux_err``, ``flux_bkg`` [e-/s]; ``timecorr``: barycentric correction
+        applied [d]; ``quality``: TASOC corrector flags; ``pixel_quality``: TESS flags;
+        ``centroid_row``/``centroid_column``: in tessphot's 0-based science-area
+        coordinates, written as ``MOM_CENTR2``/``MOM_CENTR1`` in 1-based CCD coordinates;
+        ``pos_corr_row``/``pos_corr_column``: image motion at the target [px].
+    images : StampImages
+        The average image, the ``APERTURE`` bitmask (see :func:`aperture_image`), the
+        stamp's origin, the WCS of the science area (a WCS, its ``to_header(relax=True)``
+        or that header's cards as ``(key, value, comment)``, the fastest when many light
+        curves share it; written shifted to the stamp) and extra extensions.
     target : TargetInfo
     observation : ObservationInfo
     method : str
         Photometric method used (``PHOTMET``): ``aperture``, ``halo``, ``psf``, ``linpsf``.
     version : int
         Version of the processing (``VERSION``).
-    time : array_like, shape (n,)
-        Barycentric mid-exposure times of the target, BTJD (TDB) [d]. Rows where it is not
-        finite are left out of the file (all columns alike).
-    flux, flux_err : array_like, shape (n,)
-        Extracted flux and its uncertainty [e-/s].
-    cadenceno : array_like of int, shape (n,)
-    timecorr : array_like, shape (n,), optional
-        Barycentric correction applied [d]; default 0.
-    flux_bkg : array_like, shape (n,), optional
-        Background summed over the mask [e-/s]; default NaN.
-    quality : array_like of int, shape (n,), optional
-        TASOC corrector quality flags (photometry sets 256, BackgroundShenanigans); default 0.
-    pixel_quality : array_like of int, shape (n,), optional
-        TESS quality flags; default 0.
-    centroid_row, centroid_column : array_like, shape (n,), optional
-        Flux-weighted centroid in tessphot's 0-based science-area coordinates; written as
-        ``MOM_CENTR2``/``MOM_CENTR1`` in 1-based CCD coordinates (as SPOC and TASOC).
-        Default NaN.
-    pos_corr_row, pos_corr_column : array_like, shape (n,), optional
-        Image motion at the target [pixels] (``POS_CORR2``/``POS_CORR1``); default NaN.
-    sumimage : array_like, shape (rows, columns)
-        Mean image of the stamp [e-/s].
-    aperture : array_like of int, shape (rows, columns)
-        The ``APERTURE`` bitmask (see :func:`aperture_image`).
-    stamp_origin : (int, int)
-        Science (row, column) of the stamp's first pixel.
-    wcs : astropy.wcs.WCS, astropy.io.fits.Header or sequence of tuple, optional
-        WCS of the science area, or its ``to_header(relax=True)``, or that header's cards as
-        ``(key, value, comment)`` tuples (the fastest when many light curves share it);
-        written, shifted to the stamp, with the images.
-    method_keywords : mapping, optional
+    header_cards : mapping, optional
         The method's primary-header keywords (at most 8 characters), ``{key: value}`` or
         ``{key: (value, comment)}``, e.g. the ``KP_*`` settings and ``AP_CONT``.
     settings : mapping, optional
         Every tunable setting used (nested mappings are flattened with dots), written as
         ``HISTORY`` cards; read back with :func:`settings_from_header`.
-    weightmap : WeightMap, optional
-        Halo photometry's weight maps (adds the ``WEIGHTMAP`` extension).
     overwrite : bool
         Replace an existing file (the default: failed targets are re-run).
     compresslevel : int, optional
@@ -403,8 +192,9 @@ def write_lightcurve(
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: light curve exists")
-    sumimage = np.asarray(sumimage, dtype=np.float64)
-    aperture = np.asarray(aperture)
+    sumimage = np.asarray(images.sumimage, dtype=np.float64)
+    aperture = np.asarray(images.aperture)
+    stamp_origin = images.stamp_origin
     if sumimage.ndim != 2 or aperture.shape != sumimage.shape:
         raise ValueError(
             f"sumimage {sumimage.shape} and aperture {aperture.shape} must be the same 2-D shape"
@@ -412,27 +202,15 @@ def write_lightcurve(
     if not np.issubdtype(aperture.dtype, np.integer):
         raise ValueError(f"aperture must be an integer bitmask, not {aperture.dtype}")
 
-    columns = _columns(
-        time=time,
-        timecorr=timecorr,
-        cadenceno=cadenceno,
-        flux=flux,
-        flux_err=flux_err,
-        flux_bkg=flux_bkg,
-        quality=quality,
-        pixel_quality=pixel_quality,
-        centroid_row=centroid_row,
-        centroid_column=centroid_column,
-        pos_corr_row=pos_corr_row,
-        pos_corr_column=pos_corr_column,
-    )
-
+    table = _columns(**columns.as_dict())
+    wcs = images.wcs
+    method_keywords = header_cards
     images_wcs = None if wcs is None else _stamp_wcs_header(wcs, stamp_origin, sumimage.shape)
-    if weightmap is None:
+    if not images.extensions:
         content = _serialise(
             _primary_cards(target, observation, method, version, method_keywords, settings, 3),
-            columns,
-            _lightcurve_cards(columns, observation),
+            table,
+            _lightcurve_cards(table, observation),
             sumimage,
             aperture.astype(np.int32),
             _stamp_cards("SUMIMAGE", images_wcs, stamp_origin),
@@ -449,15 +227,14 @@ def write_lightcurve(
                 version,
                 method_keywords,
                 settings,
-                nextend=3 if weightmap is None else 4,
+                nextend=3 + len(images.extensions),
             )
         ),
-        _lightcurve_hdu(columns, observation),
+        _lightcurve_hdu(table, observation),
         _image_hdu("SUMIMAGE", sumimage, images_wcs, stamp_origin),
         _image_hdu("APERTURE", aperture.astype(np.int32), images_wcs, stamp_origin),
     ]
-    if weightmap is not None:
-        hdus.append(_weightmap_hdu(weightmap, images_wcs, stamp_origin))
+    hdus.extend(_table_hdu(ext, images_wcs, stamp_origin) for ext in images.extensions)
 
     _remove_stale_temporaries(path)
     suffix = ".fits.gz" if path.name.endswith(".gz") else ".fits"
@@ -483,7 +260,8 @@ def write_lightcurve(
 
 def _remove_stale_temporaries(path: Path) -> None:
     """Remove the temporary files of this light curve left by an earlier attempt that was
-    killed (a task runs in one process at a time)."""
+    killed (a task runs in one process at a time).
+    """
     if path.parent.is_dir():
         for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
             with contextlib.suppress(FileNotFoundError):
@@ -518,146 +296,6 @@ def settings_from_header(header: fits.Header) -> dict[str, Any]:
         key, _, value = entry.partition(" = ")
         settings[key] = json.loads(value)
     return settings
-
-
-# --------------------------------------------------------------------------------------------
-# Direct serialisation: the same file astropy writes, without its per-card machinery (which
-# cost most of the time of a light curve).
-
-#: Bytes per FITS block and per header card.
-FITS_BLOCK = 2880
-FITS_CARD = 80
-#: gzip level when none is given (astropy's).
-DEFAULT_GZIP_LEVEL = 9
-#: Characters the ASCII checksum encoding must avoid (FITS checksum convention, A.7.2).
-_CHECKSUM_EXCLUDE = frozenset(range(0x3A, 0x41)) | frozenset(range(0x5B, 0x61))
-#: numpy dtypes (big-endian) of the binary-table formats used.
-_TFORM_DTYPES = {"D": ">f8", "E": ">f4", "J": ">i4"}
-
-
-@lru_cache(maxsize=8192)
-def _card_image(key: str, value: Any = None, comment: str | None = None) -> str:
-    """The 80-character image of a card (astropy's formatting, cached: most cards repeat)."""
-    if key in ("HISTORY", "COMMENT"):
-        return fits.Card(key, value).image
-    return fits.Card(key, value, comment or "").image
-
-
-def _ones_complement_sum(data: bytes, start: int = 0) -> int:
-    """32-bit ones'-complement sum of big-endian words (FITS checksum convention)."""
-    total = int(start) + int(np.frombuffer(data, dtype=">u4").sum(dtype=np.uint64))
-    while total >> 32:
-        total = (total & 0xFFFFFFFF) + (total >> 32)
-    return total
-
-
-def _encode_checksum(value: int) -> str:
-    """The 16-character ASCII encoding of a checksum (FITS checksum convention, A.7.2)."""
-    asc = [0] * 16
-    for i in range(4):
-        byte = (value >> (24 - 8 * i)) & 0xFF
-        quotient, remainder = byte // 4 + ord("0"), byte % 4
-        ch = [quotient + remainder, quotient, quotient, quotient]
-        changed = True
-        while changed:
-            changed = False
-            for j in (0, 2):
-                if ch[j] in _CHECKSUM_EXCLUDE or ch[j + 1] in _CHECKSUM_EXCLUDE:
-                    ch[j] += 1
-                    ch[j + 1] -= 1
-                    changed = True
-        for j in range(4):
-            asc[4 * j + i] = ch[j]
-    text = bytes(asc).decode("ascii")
-    return text[-1] + text[:-1]
-
-
-def _hdu(cards: list[tuple], data: bytes, when: str) -> bytes:
-    """One HDU: header (with CHECKSUM and DATASUM) and data, padded to FITS blocks."""
-    padded = data + b"\0" * (-len(data) % FITS_BLOCK)
-    datasum = _ones_complement_sum(padded)
-    images = [_card_image(*card) for card in cards]
-    images.append(_card_image("CHECKSUM", "0" * 16, f"HDU checksum updated {when}"))
-    images.append(_card_image("DATASUM", str(datasum), f"data unit checksum updated {when}"))
-    images.append("END".ljust(FITS_CARD))
-    header = "".join(images)
-    header += " " * (-len(header) % FITS_BLOCK)
-    raw = header.encode("ascii")
-    checksum = _encode_checksum(~_ones_complement_sum(raw, datasum) & 0xFFFFFFFF)
-    at = raw.index(b"CHECKSUM= '") + len("CHECKSUM= '")
-    raw = raw[:at] + checksum.encode("ascii") + raw[at + 16 :]
-    return raw + padded
-
-
-def _serialise(
-    primary: list[tuple],
-    columns: dict[str, np.ndarray],
-    lightcurve: list[tuple],
-    sumimage: np.ndarray,
-    aperture: np.ndarray,
-    sumimage_cards: list[tuple],
-    aperture_cards: list[tuple],
-) -> bytes:
-    """The light-curve file (primary, LIGHTCURVE, SUMIMAGE, APERTURE) as bytes."""
-    when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    parts = [
-        _hdu(
-            [
-                ("SIMPLE", True, "conforms to FITS standard"),
-                ("BITPIX", 8, "array data type"),
-                ("NAXIS", 0, "number of array dimensions"),
-                ("EXTEND", True, ""),
-                *primary,
-            ],
-            b"",
-            when,
-        )
-    ]
-    dtype = np.dtype([(name, _TFORM_DTYPES[tform]) for name, tform, _, _ in LIGHTCURVE_COLUMNS])
-    table = np.empty(len(columns["TIME"]), dtype=dtype)
-    structure: list[tuple] = [
-        ("XTENSION", "BINTABLE", "binary table extension"),
-        ("BITPIX", 8, "array data type"),
-        ("NAXIS", 2, "number of array dimensions"),
-        ("NAXIS1", dtype.itemsize, "length of dimension 1"),
-        ("NAXIS2", table.size, "length of dimension 2"),
-        ("PCOUNT", 0, "number of group parameters"),
-        ("GCOUNT", 1, "number of groups"),
-        ("TFIELDS", len(LIGHTCURVE_COLUMNS), "number of table fields"),
-    ]
-    for k, (name, tform, tdisp, unit) in enumerate(LIGHTCURVE_COLUMNS, start=1):
-        table[name] = columns[name]
-        structure.append((f"TTYPE{k}", name, ""))
-        structure.append((f"TFORM{k}", tform, ""))
-        if unit is not None:
-            structure.append((f"TUNIT{k}", unit, ""))
-        structure.append((f"TDISP{k}", tdisp, ""))
-    structure.append(("EXTNAME", "LIGHTCURVE", "extension name"))
-    parts.append(
-        _hdu(structure + [c for c in lightcurve if c[0] != "EXTNAME"], table.tobytes(), when)
-    )
-    for image, cards, bitpix, dtype_ in (
-        (sumimage, sumimage_cards, -64, ">f8"),
-        (aperture, aperture_cards, 32, ">i4"),
-    ):
-        rows, cols = image.shape
-        parts.append(
-            _hdu(
-                [
-                    ("XTENSION", "IMAGE", "Image extension"),
-                    ("BITPIX", bitpix, "array data type"),
-                    ("NAXIS", 2, "number of array dimensions"),
-                    ("NAXIS1", cols, ""),
-                    ("NAXIS2", rows, ""),
-                    ("PCOUNT", 0, "number of parameters"),
-                    ("GCOUNT", 1, "number of groups"),
-                    *cards,
-                ],
-                np.ascontiguousarray(image, dtype=dtype_).tobytes(),
-                when,
-            )
-        )
-    return b"".join(parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -706,251 +344,3 @@ def _columns(**given) -> dict[str, np.ndarray]:
     if not keep.any():
         raise ValueError("no finite time stamps: nothing to write")
     return {name: values[keep] for name, values in table.items()}
-
-
-def _value(value: Any) -> Any:
-    """A header value: numpy scalars to Python, None and NaN to an undefined value."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    return value
-
-
-def _primary_header(*args: Any, **kwargs: Any) -> fits.Header:
-    """The primary header (see :func:`_primary_cards`)."""
-    return fits.Header([fits.Card(*card) for card in _primary_cards(*args, **kwargs)])
-
-
-def _primary_cards(
-    target: TargetInfo,
-    obs: ObservationInfo,
-    method: str,
-    version: int,
-    method_keywords: Mapping[str, Any] | None,
-    settings: Mapping[str, Any] | None,
-    nextend: int,
-) -> list[tuple]:
-    """The cards of the primary header after the mandatory ones, as (key, value[, comment])."""
-    pm_ra, pm_dec = _value(target.pm_ra), _value(target.pm_dec)
-    pm_total = None if pm_ra is None or pm_dec is None else math.hypot(pm_ra, pm_dec)
-    cards = [
-        ("NEXTEND", nextend, "number of standard extensions"),
-        ("EXTNAME", "PRIMARY", "name of extension"),
-        ("ORIGIN", ORIGIN, "institution responsible for creating this file"),
-        ("DATE", datetime.now(UTC).strftime("%Y-%m-%d"), "date the file was created"),
-        ("TELESCOP", "TESS", "telescope"),
-        ("INSTRUME", "TESS Photometer", "detector type"),
-        ("FILTER", "TESS", "Photometric bandpass filter"),
-        ("OBJECT", f"TIC {int(target.starid)}", "string version of TICID"),
-        ("TICID", int(target.starid), "unique TESS target identifier"),
-        ("CAMERA", int(obs.camera), "Camera number"),
-        ("CCD", int(obs.ccd), "CCD number"),
-        ("SECTOR", int(obs.sector), "Observing sector"),
-        ("PROCVER", PROCVER, "Version of photometry pipeline"),
-        ("FILEVER", FILEVER, "File format version"),
-        ("DATA_REL", int(obs.data_rel), "Data release number"),
-        ("VERSION", int(version), "Version of the processing"),
-        ("PHOTMET", str(method), "Photometric method used"),
-        ("RADESYS", "ICRS", "reference frame of celestial coordinates"),
-        ("EQUINOX", 2000.0, "equinox of celestial coordinate system"),
-        ("RA_OBJ", _value(target.ra), "[deg] Right ascension"),
-        ("DEC_OBJ", _value(target.dec), "[deg] Declination"),
-        ("PMRA", pm_ra, "[mas/yr] RA proper motion"),
-        ("PMDEC", pm_dec, "[mas/yr] Dec proper motion"),
-        ("PMTOTAL", pm_total, "[mas/yr] total proper motion"),
-        ("TESSMAG", _value(target.tmag), "[mag] TESS magnitude"),
-        ("TEFF", _value(target.teff), "[K] Effective temperature"),
-        ("TICVER", _value(target.ticver), "TESS Input Catalog version"),
-        ("CRMITEN", bool(obs.crmiten), "spacecraft cosmic ray mitigation enabled"),
-        ("CRBLKSZ", int(obs.crblksz), "[exposures] s/c cosmic ray mitigation block siz"),
-        ("CRSPOC", bool(obs.crspoc), "SPOC cosmic ray cleaning enabled"),
-    ]
-    # The header is built from a list of cards in one go: assigning keywords one by one
-    # costs astropy a re-index per card (most of the time of writing a light curve).
-    keys = {key for key, _, _ in cards}
-    for key, entry in (method_keywords or {}).items():
-        value, comment = entry if isinstance(entry, tuple) else (entry, "")
-        key = str(key).upper()
-        if len(key) > 8 or not key.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f"invalid method keyword {key!r}: at most 8 letters, digits, _ or -")
-        if key in keys or key == "DATAVAL":
-            raise ValueError(f"method keyword {key!r} clashes with a standard keyword")
-        keys.add(key)
-        cards.append((key, _value(value), comment))
-    cards.append(("DATAVAL", 0, "Data validation flags"))
-    history: list[str] = []
-    for key, value in _flatten(settings or {}).items():
-        _add_setting(history, f"{key} = {json.dumps(value)}")
-    return cards + [("HISTORY", text) for text in history]
-
-
-def _add_setting(history: list[str], text: str) -> None:
-    """Record one setting as HISTORY texts, split over continuation cards if long.
-
-    FITS pads cards with spaces, so no card may end in a space: the text is split before
-    spaces.
-    """
-    prefix = SETTINGS_HISTORY_PREFIX
-    while text:
-        room = _HISTORY_LENGTH - len(prefix)
-        cut = len(text) if len(text) <= room else room
-        while cut < len(text) and cut > 1 and text[cut - 1] == " ":
-            cut -= 1
-        history.append(prefix + text[:cut])
-        text = text[cut:]
-        prefix = SETTINGS_CONTINUATION_PREFIX
-
-
-def _flatten(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in settings.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{name}."))
-        else:
-            if isinstance(value, np.generic):
-                value = value.item()
-            elif isinstance(value, tuple | np.ndarray):
-                value = np.asarray(value).tolist()
-            flat[name] = value
-    return flat
-
-
-def _lightcurve_hdu(columns: dict[str, np.ndarray], obs: ObservationInfo) -> fits.BinTableHDU:
-    cols = [
-        fits.Column(name=name, format=tform, disp=tdisp, unit=unit, array=columns[name])
-        for name, tform, tdisp, unit in LIGHTCURVE_COLUMNS
-    ]
-    hdu = fits.BinTableHDU.from_columns(cols, name="LIGHTCURVE")
-    hdu.header["EXTNAME"] = ("LIGHTCURVE", "extension name")
-    cards = _lightcurve_cards(columns, obs)
-    hdu.header.extend([fits.Card(*card) for card in cards if card[0] != "EXTNAME"])
-    return hdu
-
-
-def _lightcurve_cards(columns: dict[str, np.ndarray], obs: ObservationInfo) -> list[tuple]:
-    """The LIGHTCURVE header cards after the table structure (time and exposure)."""
-    time = columns["TIME"]
-    half = obs.cadence / SECONDS_PER_DAY / 2
-    tstart = float(np.min(time) - half)
-    tstop = float(np.max(time) + half)
-    start, stop = Time(BJDREFI, [tstart, tstop], format="jd", scale="tdb")
-    telapse = tstop - tstart
-    deadc = obs.deadc
-    cards = [
-        ("INHERIT", True, "inherit the primary header"),
-        ("EXTNAME", "LIGHTCURVE", "extension name"),
-        ("TIMEREF", "SOLARSYSTEM", "barycentric correction applied to times"),
-        ("TIMESYS", "TDB", "time system is Barycentric Dynamical Time (TDB)"),
-        ("BJDREFI", BJDREFI, "integer part of BTJD reference date"),
-        ("BJDREFF", 0.0, "fraction of the day in BTJD reference date"),
-        ("TIMEUNIT", "d", "time unit for TIME, TSTART and TSTOP"),
-        ("TSTART", tstart, "observation start time in BTJD"),
-        ("TSTOP", tstop, "observation stop time in BTJD"),
-        ("DATE-OBS", start.utc.isot, "TSTART as UTC calendar date"),
-        ("DATE-END", stop.utc.isot, "TSTOP as UTC calendar date"),
-        ("MJD-BEG", tstart + BJDREFI - MJD_OFFSET, "observation start time in MJD"),
-        ("MJD-END", tstop + BJDREFI - MJD_OFFSET, "observation stop time in MJD"),
-        ("TELAPSE", telapse, "[d] TSTOP - TSTART"),
-        ("LIVETIME", telapse * deadc, "[d] TELAPSE multiplied by DEADC"),
-        ("DEADC", deadc, "deadtime correction"),
-        ("EXPOSURE", telapse * deadc, "[d] time on source"),
-        ("XPOSURE", FRAME_TIME * deadc * obs.frames, "[s] Duration of exposure"),
-        ("TIMEPIXR", 0.5, "bin time beginning=0 middle=0.5 end=1"),
-        ("TIMEDEL", obs.cadence / SECONDS_PER_DAY, "[d] time resolution of data"),
-        ("INT_TIME", INTEGRATION_TIME, "[s] photon accumulation time per frame"),
-        ("READTIME", READOUT_TIME, "[s] readout time per frame"),
-        ("FRAMETIM", FRAME_TIME, "[s] frame time (INT_TIME + READTIME)"),
-        ("NUM_FRM", obs.frames, "number of frames per time stamp"),
-        ("NREADOUT", obs.readouts, "number of read per cadence"),
-    ]
-    return cards
-
-
-def _stamp_wcs_header(
-    wcs: WCS | fits.Header | Sequence[tuple], stamp_origin: tuple[int, int], shape
-) -> list[tuple]:
-    """The WCS cards ``(key, value, comment)`` of a stamp, from a science-area WCS, its
-    header, or that header's cards as tuples.
-
-    A header (``WCS.to_header(relax=True)`` of the science area, e.g. computed once per
-    CCD) is shifted by changing ``CRPIX1``/``CRPIX2`` only, which is exact (SIP
-    distortions are relative to CRPIX) and much faster than building a WCS per stamp.
-    """
-    if isinstance(wcs, WCS):
-        header = stamp_wcs(wcs, stamp_origin, shape).to_header(relax=True)
-        return [(card.keyword, card.value, card.comment) for card in header.cards]
-    if isinstance(wcs, fits.Header):
-        wcs = [(card.keyword, card.value, card.comment) for card in wcs.cards]
-    shift = {"CRPIX1": int(stamp_origin[1]), "CRPIX2": int(stamp_origin[0])}
-    return [
-        (key, float(value) - shift[key], comment) if key in shift else (key, value, comment)
-        for key, value, comment in wcs
-    ]
-
-
-def _stamp_header(name: str, wcs: list | None, stamp_origin: tuple[int, int]) -> fits.Header:
-    return fits.Header([fits.Card(*card) for card in _stamp_cards(name, wcs, stamp_origin)])
-
-
-def _stamp_cards(name: str, wcs: list | None, stamp_origin: tuple[int, int]) -> list:
-    """The cards of a stamp image (WCS cards, SPOC's physical WCS, EXTNAME)."""
-    cards: list[tuple] = [("INHERIT", True, "inherit the primary header")]
-    if wcs is not None:
-        cards.extend(card for card in wcs if card[0] not in ("INHERIT", "EXTNAME"))
-    # SPOC's physical WCS: 1-based CCD column/row of the stamp pixels.
-    physical = [
-        ("WCSNAMEP", "PHYSICAL", "name of world coordinate system alt. P"),
-        ("WCSAXESP", 2, "number of WCS physical axes"),
-        ("CTYPE1P", "RAWX", "physical WCS axis 1 type CCD col"),
-        ("CUNIT1P", "PIXEL", "physical WCS axis 1 unit"),
-        ("CRPIX1P", 1, "reference CCD column"),
-        (
-            "CRVAL1P",
-            int(stamp_origin[1]) + FIRST_SCIENCE_CCD_COLUMN,
-            "value at reference CCD column",
-        ),
-        ("CDELT1P", 1.0, "physical WCS axis 1 step"),
-        ("CTYPE2P", "RAWY", "physical WCS axis 2 type CCD row"),
-        ("CUNIT2P", "PIXEL", "physical WCS axis 2 units"),
-        ("CRPIX2P", 1, "reference CCD row"),
-        ("CRVAL2P", int(stamp_origin[0]) + FIRST_SCIENCE_CCD_ROW, "value at reference CCD row"),
-        ("CDELT2P", 1.0, "physical WCS axis 2 step"),
-    ]
-    cards.extend(physical)
-    cards.append(("EXTNAME", name, "extension name"))
-    return cards
-
-
-def _image_hdu(
-    name: str, data: np.ndarray, wcs: list | None, stamp_origin: tuple[int, int]
-) -> fits.ImageHDU:
-    return fits.ImageHDU(data=data, header=_stamp_header(name, wcs, stamp_origin), name=name)
-
-
-def _weightmap_hdu(
-    weightmap: WeightMap, wcs: list | None, stamp_origin: tuple[int, int]
-) -> fits.BinTableHDU:
-    weights = np.asarray(weightmap.weights, dtype=np.float32)
-    if weights.ndim != 3:
-        raise ValueError(f"weight maps must be (n, rows, columns), not {weights.shape}")
-    n, rows, cols = weights.shape
-    arrays: Sequence[tuple[str, Any]] = (
-        ("CADENCENO1", weightmap.cadenceno1),
-        ("CADENCENO2", weightmap.cadenceno2),
-        ("SAT_PIXELS", weightmap.sat_pixels),
-    )
-    columns = []
-    for name, values in arrays:
-        values = np.asarray(values, dtype=np.int32)
-        if values.shape != (n,):
-            raise ValueError(f"weight map column {name} has shape {values.shape}, expected ({n},)")
-        columns.append(fits.Column(name=name, format="J", array=values))
-    columns.append(
-        fits.Column(
-            name="WEIGHTMAP", format=f"{rows * cols}E", dim=f"({cols},{rows})", array=weights
-        )
-    )
-    header = _stamp_header("WEIGHTMAP", wcs, stamp_origin)
-    return fits.BinTableHDU.from_columns(columns, header=header, name="WEIGHTMAP")

@@ -59,12 +59,7 @@ from tessphot.constants import SATURATED_RATE, tmag_to_flux
 from tessphot.io.errors import TessphotError
 from tessphot.lightcurve import aperture_image
 from tessphot.lightcurve.diagnostics import mask_diagnostics
-from tessphot.photometry.base import (
-    QUALITY_BACKGROUND_SHENANIGANS,
-    BasePhotometry,
-    PhotometryError,
-    bounding_box,
-)
+from tessphot.photometry.errors import PhotometryError
 from tessphot.photometry.k2p2 import (
     K2P2Error,
     k2p2_masks,
@@ -73,7 +68,9 @@ from tessphot.photometry.k2p2 import (
     skip_targets,
 )
 from tessphot.photometry.linpsf import LinPSFPhotometry
+from tessphot.photometry.method import QUALITY_BACKGROUND_SHENANIGANS, PhotometryMethod
 from tessphot.photometry.scene import ApertureLight, aperture_light
+from tessphot.photometry.stamps import bounding_box
 from tessphot.prepare.flags import PixelFlags
 from tessphot.tasks.status import STATUS
 
@@ -148,7 +145,7 @@ def optimal_aperture(
     return mask
 
 
-class AperturePhotometry(BasePhotometry):
+class AperturePhotometry(PhotometryMethod):
     """Aperture photometry of one target (see the module notes)."""
 
     method = "aperture"
@@ -165,9 +162,6 @@ class AperturePhotometry(BasePhotometry):
         self.trimmed_columns = 0
         self.light: ApertureLight | None = None
         self._background_used: np.ndarray | None = None
-        #: Why the target's light spills off the stamp or the data (None: it does not):
-        #: the automatic choice then switches bright targets to halo photometry.
-        self.spill_reason: str | None = None
 
     def settings_record(self) -> dict[str, Any]:
         return {**super().settings_record(), "k2p2": self.k2p2.to_dict()}
@@ -176,17 +170,17 @@ class AperturePhotometry(BasePhotometry):
     def _find_mask(self) -> tuple[np.ndarray, STATUS]:
         """The target's K2P2 mask on a stamp grown until the mask fits (see module notes)."""
         s = self.settings
-        attempts = s.max_attempts_bright if self.tmag < s.bright_tmag else s.max_attempts
+        attempts = s.max_attempts_bright if self.target.tmag < s.bright_tmag else s.max_attempts
         for _ in range(max(int(attempts), 1)):
-            image = self.sumimage
+            image = self.target.sumimage
             if not np.isfinite(image).any():
                 raise PhotometryError(
-                    f"TIC {self.starid}: no data on the stamp {self.stamp} (all pixels NaN)"
+                    f"TIC {self.starid}: no data on the stamp {self.target.stamp} (all pixels NaN)"
                 )
-            row, col = self.target_stamp_position
+            row, col = self.target.stamp_position
             pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
             try:
-                masks = k2p2_masks(image, self.catalog, self.k2p2).masks
+                masks = k2p2_masks(image, self.target.catalog, self.k2p2).masks
             except K2P2Error as err:
                 logger.debug("TIC %d: %s", self.starid, err)
                 masks = np.zeros((0, *image.shape), dtype=bool)
@@ -210,19 +204,19 @@ class AperturePhotometry(BasePhotometry):
             }
             if not any(touching.values()):
                 return mask, STATUS.OK
-            if self.data.full_stamp:
+            if self.target.source.full_stamp:
                 # A target pixel file: SPOC chose the pixels; the mask may reach their edge.
                 logger.info(
                     "TIC %d: the aperture reaches the edge of the target pixels", self.starid
                 )
                 return mask, STATUS.OK
             grow = {side: s.stamp_grow if hit else 0 for side, hit in touching.items()}
-            if not self.resize_stamp(**grow):
+            if not self.target.resize_stamp(**grow):
                 return self._at_data_edge(mask, image)
         self.spill_reason = "too many stamp resizes"
         raise PhotometryError(
             f"TIC {self.starid}: Too many stamp resizes: the aperture still touches the edge "
-            f"of the stamp {self.stamp} after {attempts} attempts"
+            f"of the stamp {self.target.stamp} after {attempts} attempts"
         )
 
     def _at_data_edge(self, mask: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, STATUS]:
@@ -258,7 +252,7 @@ class AperturePhotometry(BasePhotometry):
                     self.starid,
                     columns.size,
                 )
-        edge = mask_diagnostics(mask, image)["edge_flux"] / tmag_to_flux(self.tmag)
+        edge = mask_diagnostics(mask, image)["edge_flux"] / tmag_to_flux(self.target.tmag)
         if spilling.any():
             self.spill_reason = "a bleed column runs off the data"
         elif edge > s.halo_edge_flux and not self.trimmed_columns:
@@ -284,15 +278,15 @@ class AperturePhotometry(BasePhotometry):
             raise PhotometryError(f"TIC {self.starid}: no collected pixel around the target")
         box = bounding_box(mask)
         r0, r1, c0, c1 = box
-        good = self.data.good
-        row, col = self.target_stamp_position
+        good = self.target.source.good
+        row, col = self.target.stamp_position
         pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
-        blocks = self.time_blocks(box)
+        blocks = self.target.block_reader(box)
 
         if (
             self.settings.optimise_aperture
             and not self.minimum_aperture_used
-            and self.tmag >= self.k2p2.saturation_limit
+            and self.target.tmag >= self.k2p2.saturation_limit
         ):
             sub = mask[r0:r1, c0:c1]
             medians = []
@@ -325,10 +319,10 @@ class AperturePhotometry(BasePhotometry):
                 inside = 0 <= keep[0] < sub.shape[0] and 0 <= keep[1] < sub.shape[1]
                 best = optimal_aperture(
                     sub,
-                    self.sumimage[r0:r1, c0:c1],
+                    self.target.sumimage[r0:r1, c0:c1],
                     variance,
                     moved,
-                    HOUR_SECONDS / self.data.cadence,
+                    HOUR_SECONDS / self.target.source.cadence,
                     keep=keep if inside else None,
                 )
                 mask = np.zeros_like(mask)
@@ -337,15 +331,15 @@ class AperturePhotometry(BasePhotometry):
         self.final_mask = mask
 
         # -- the light curve, block by block in time (bounded memory) --------------------
-        n = self.data.time.size
+        n = self.target.source.time.size
         sub = mask[r0:r1, c0:c1]
         rows, cols = np.nonzero(sub)
-        rows = rows + r0 + self.stamp[0]
-        cols = cols + c0 + self.stamp[2]
+        rows = rows + r0 + self.target.stamp[0]
+        cols = cols + c0 + self.target.stamp[2]
         flux, flux_err, flux_bkg = np.empty(n), np.empty(n), np.empty(n)
         centroid_row, centroid_col = np.empty(n), np.empty(n)
         shenanigans = np.zeros(n, dtype=bool)
-        used = np.zeros(self.stamp_shape, dtype=np.int64)
+        used = np.zeros(self.target.stamp_shape, dtype=np.int64)
         names = ("images", "images_err", "backgrounds", "pixel_flags")
         for t0, t1, cubes in blocks(names):
             pixels = cubes["images"][:, sub].astype(np.float64)
@@ -373,7 +367,7 @@ class AperturePhotometry(BasePhotometry):
         self.set_lightcurve(flux, flux_err, flux_bkg, quality, centroid_row, centroid_col)
 
         # -- contamination and neighbours ----------------------------------------------
-        cat = self.catalog
+        cat = self.target.catalog
         self.contamination = self.light.contamination
         if not math.isfinite(self.contamination):
             raise PhotometryError(f"TIC {self.starid}: none of the target's light in the mask")
@@ -386,7 +380,7 @@ class AperturePhotometry(BasePhotometry):
             "AP_MCORR": (self.motion_corrected, "flux corrected for the pointing motion"),
             "AP_MPOS": (self.positions_fitted, "target positions fitted (saturated target)"),
             "AP_TRIM": (self.trimmed_columns, "columns bleeding off the data left out"),
-            "AP_PRF": (self.prf.short_name, "PRF model of the motion correction"),
+            "AP_PRF": (self.target.prf.short_name, "PRF model of the motion correction"),
             "AP_OPTIM": (self.optimised, "aperture optimised for the 1-h noise"),
             "AP_K2PIX": (int(self.k2p2_mask.sum()), "pixels in the K2P2 mask"),
             "AP_MINAP": (self.minimum_aperture_used, "minimum aperture used"),
@@ -397,12 +391,16 @@ class AperturePhotometry(BasePhotometry):
     def _motion_correction_applies(self) -> bool:
         """Whether to correct the flux for the motion: asked for (for a saturated target also
         ``motion_correction_saturated``), and a PRF good enough for it (:attr:`prf_trusted`).
-        Decided once per target (its log line is given once)."""
+        Decided once per target (its log line is given once).
+        """
         if not self.settings.motion_correction:
             return False
-        if self.tmag < self.k2p2.saturation_limit and not self.settings.motion_correction_saturated:
+        if (
+            self.target.tmag < self.k2p2.saturation_limit
+            and not self.settings.motion_correction_saturated
+        ):
             return False
-        if not self.prf_trusted:
+        if not self.target.prf_trusted:
             logger.info(
                 "TIC %d: no motion correction with the analytic PRF on real data (set "
                 "[photometry] prf_dir to the SPOC PRF models)",
@@ -420,31 +418,33 @@ class AperturePhotometry(BasePhotometry):
         model's errors (~0.002 px, changing at every momentum dump) would move its light by
         1e-5-1e-4; the wings' fit follows the star to ~0.0005 px.
         """
-        wings = LinPSFPhotometry.sharing(self)
+        wings = LinPSFPhotometry(self.target, self.raw_settings)
         try:
-            wings.do_photometry()
+            fitted = wings.fitted_positions()
         except TessphotError as err:
             logger.info(
                 "TIC %d: no fitted positions for the motion correction: %s", self.starid, err
             )
             return None
-        if not wings.method_keywords.get("PSF_SHFT", (False,))[0]:
+        if fitted is None:
             return None
-        rows = wings.lightcurve["centroid_row"]
-        cols = wings.lightcurve["centroid_column"]
+        rows, cols = fitted
         known = np.isfinite(rows) & np.isfinite(cols)
-        return np.where(known, rows, self.row_t), np.where(known, cols, self.col_t)
+        return np.where(known, rows, self.target.row_t), np.where(known, cols, self.target.col_t)
 
     def _aperture_light(self, mask: np.ndarray) -> ApertureLight:
         """The light of the target and of the catalogued stars near the stamp in ``mask``,
         per cadence (positions from the jitter model, the saturated target's from
-        :meth:`_fitted_positions`; fluxes from the catalogue)."""
-        idx = self.stars_reaching(self.stamp_origin, self.stamp_shape)
-        stars = self.data.stars
-        rows, cols = self.data.motion.positions(stars.row[idx], stars.col[idx], self.data.time)
+        :meth:`_fitted_positions`; fluxes from the catalogue).
+        """
+        idx = self.target.stars_reaching(self.target.stamp_origin, self.target.stamp_shape)
+        stars = self.target.source.stars
+        rows, cols = self.target.source.motion.positions(
+            stars.row[idx], stars.col[idx], self.target.source.time
+        )
         self.positions_fitted = False
         if (
-            self.tmag < self.k2p2.saturation_limit
+            self.target.tmag < self.k2p2.saturation_limit
             and self.settings.motion_positions_saturated
             and self._motion_correction_applies
         ):
@@ -453,25 +453,26 @@ class AperturePhotometry(BasePhotometry):
                 rows[:, 0], cols[:, 0] = fitted
                 self.positions_fitted = True
         return aperture_light(
-            self.prf,
+            self.target.prf,
             mask,
-            self.stamp_origin,
+            self.target.stamp_origin,
             stars.starid[idx],
             tmag_to_flux(stars.tmag[idx]),
             rows,
             cols,
             stars.row[idx],
             stars.col[idx],
-            self.data.good,
+            self.target.source.good,
         )
 
     def aperture_image(self) -> np.ndarray:
         """``APERTURE`` bits: collected, photometric and centroid mask, background pixels,
-        CCD output."""
+        CCD output.
+        """
         return aperture_image(
-            self.stamp_shape,
-            self.stamp_origin,
-            collected=np.isfinite(self.sumimage),
+            self.target.stamp_shape,
+            self.target.stamp_origin,
+            collected=np.isfinite(self.target.sumimage),
             photometric=self.final_mask,
             background=self._background_used,
             centroid=self.final_mask,

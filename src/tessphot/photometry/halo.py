@@ -53,13 +53,14 @@ import numpy as np
 from scipy import optimize
 
 from tessphot.constants import tmag_to_flux
-from tessphot.lightcurve import WeightMap, aperture_image
-from tessphot.photometry.base import (
+from tessphot.lightcurve import TableExtension, aperture_image
+from tessphot.photometry.errors import PhotometryError
+from tessphot.photometry.method import (
     QUALITY_BACKGROUND_SHENANIGANS,
     SWITCH_REASON_LENGTH,
-    BasePhotometry,
-    PhotometryError,
+    PhotometryMethod,
 )
+from tessphot.photometry.weightmap import WeightMap
 from tessphot.prepare.background import grow_bleeds
 from tessphot.prepare.flags import PixelFlags
 from tessphot.prf import prf_images
@@ -156,7 +157,8 @@ def tv_weights(
 
 def segments(time: np.ndarray, max_gap: float) -> list[tuple[int, int]]:
     """Ranges of cadences (half-open) between gaps in time longer than ``max_gap`` [d]
-    (cadences without a time stay in the segment around them)."""
+    (cadences without a time stay in the segment around them).
+    """
     known = np.flatnonzero(np.isfinite(time))
     if known.size == 0:
         return [(0, time.size)]
@@ -165,33 +167,46 @@ def segments(time: np.ndarray, max_gap: float) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:], strict=True))
 
 
-class HaloPhotometry(BasePhotometry):
+class HaloPhotometry(PhotometryMethod):
     """Halo photometry of one saturated target (see the module notes)."""
 
     method = "halo"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not self.data.full_stamp:
+        if not self.target.source.full_stamp:
             side = 2 * int(math.ceil(self.settings.halo_radius)) + 1
-            self.stamp = self._centred_stamp(side, side)
+            self.target.set_stamp(self.target.centred_stamp(side, side))
         self.halo: np.ndarray | None = None
-        #: Why the automatic choice switched to halo photometry (None: asked for).
-        self.switch_reason: str | None = None
+        #: The pixel weights (the ``WEIGHTMAP`` extension).
+        self.weightmap: WeightMap | None = None
+
+    def extensions(self) -> tuple[TableExtension, ...]:
+        """The ``WEIGHTMAP`` extension of the pixel weights."""
+        return () if self.weightmap is None else (self.weightmap.extension(),)
 
     # -- pixels ------------------------------------------------------------------------------
     def _neighbour_light(self) -> np.ndarray:
         """Mean light of the catalogued stars other than the target on the stamp [e-/s]."""
-        h, w = self.stamp_shape
-        r0, c0 = self.stamp_origin
-        idx = self.stars_reaching((r0, c0), (h, w))[1:]
+        h, w = self.target.stamp_shape
+        r0, c0 = self.target.stamp_origin
+        idx = self.target.stars_reaching((r0, c0), (h, w))[1:]
         if idx.size == 0:
             return np.zeros((h, w))
-        stars = self.data.stars
-        d_row, d_col = self.row_mean - self.row_ref, self.col_mean - self.col_ref
+        stars = self.target.source.stars
+        d_row, d_col = (
+            self.target.row_mean - self.target.row_ref,
+            self.target.col_mean - self.target.col_ref,
+        )
         rows, cols = stars.row[idx], stars.col[idx]
         images = prf_images(
-            self.prf, (rows + d_row)[None], (cols + d_col)[None], rows, cols, (r0, c0), (h, w)
+            self.target.prf,
+            (rows + d_row)[None],
+            (cols + d_col)[None],
+            rows,
+            cols,
+            (r0, c0),
+            (h, w),
         )[0]
         return (tmag_to_flux(stars.tmag[idx]) @ images).reshape(h, w)
 
@@ -214,8 +229,8 @@ class HaloPhotometry(BasePhotometry):
         halo, saturated : ndarray of bool, shape (rows, columns)
         """
         s = self.settings
-        h, w = self.stamp_shape
-        row, col = self.target_stamp_position
+        h, w = self.target.stamp_shape
+        row, col = self.target.stamp_position
         rr, cc = np.mgrid[0:h, 0:w]
         near = np.hypot(rr - row, cc - col) <= s.halo_radius
         usable = near & np.isfinite(peak)
@@ -225,9 +240,9 @@ class HaloPhotometry(BasePhotometry):
         saturated = usable & (peak >= s.halo_saturation_fraction * level)
         saturated = grow_bleeds(saturated, s.halo_bleed_margin)
         with np.errstate(divide="ignore", invalid="ignore"):
-            crowded = neighbours > s.halo_max_neighbour_light * np.abs(self.sumimage)
+            crowded = neighbours > s.halo_max_neighbour_light * np.abs(self.target.sumimage)
         with np.errstate(divide="ignore", invalid="ignore"):
-            faint = ~(self.sumimage >= s.halo_min_snr * noise)
+            faint = ~(self.target.sumimage >= s.halo_min_snr * noise)
         halo = usable & ~saturated & ~crowded & ~faint
         if not halo.any():
             raise PhotometryError(f"TIC {self.starid}: no unsaturated halo pixel around the target")
@@ -236,9 +251,10 @@ class HaloPhotometry(BasePhotometry):
     def _pixel_statistics(self, blocks) -> tuple[np.ndarray, np.ndarray]:
         """Brightest good cadence of each pixel of the stamp (NaN where a good cadence has
         no data), and its typical uncertainty (mean over the blocks of the median over their
-        good cadences) [e-/s]."""
-        good = self.data.good
-        peak = np.full(self.stamp_shape, -np.inf)
+        good cadences) [e-/s].
+        """
+        good = self.target.source.good
+        peak = np.full(self.target.stamp_shape, -np.inf)
         noise = []
         for t0, t1, cubes in blocks(("images", "images_err")):
             ok = good[t0:t1]
@@ -255,13 +271,13 @@ class HaloPhotometry(BasePhotometry):
     def do_photometry(self) -> STATUS:
         """Choose the halo pixels and their weights, and extract the light curve."""
         s = self.settings
-        h, w = self.stamp_shape
-        blocks = self.time_blocks((0, h, 0, w))
+        h, w = self.target.stamp_shape
+        blocks = self.target.block_reader((0, h, 0, w))
         neighbours = self._neighbour_light()
         halo, saturated = self._halo_pixels(*self._pixel_statistics(blocks), neighbours)
         self.halo = halo
-        n = self.data.time.size
-        good = self.data.good
+        n = self.target.source.time.size
+        good = self.target.source.good
         pixels = halo.ravel()
         fluxes = np.full((n, int(pixels.sum())), np.nan)
         variances = np.full_like(fluxes, np.nan)
@@ -275,14 +291,14 @@ class HaloPhotometry(BasePhotometry):
             variances[t0:t1] = cubes["images_err"].reshape(t1 - t0, -1)[:, pixels] ** 2
             backgrounds[t0:t1] = cubes["backgrounds"].reshape(t1 - t0, -1)[:, pixels]
 
-        catalogue_flux = float(tmag_to_flux(self.tmag))
+        catalogue_flux = float(tmag_to_flux(self.target.tmag))
         flux = np.full(n, np.nan)
         flux_err = np.full(n, np.nan)
         flux_bkg = np.full(n, np.nan)
         maps, first, last, iterations = [], [], [], 0
         weights_mean = np.zeros(halo.sum())
-        cadenceno = self.data.cadenceno
-        for a, b in segments(self.data.time, s.halo_split_gap):
+        cadenceno = self.target.source.cadenceno
+        for a, b in segments(self.target.source.time, s.halo_split_gap):
             use = np.flatnonzero(good[a:b]) + a
             if use.size < MIN_SEGMENT_CADENCES:
                 logger.info(
@@ -325,13 +341,19 @@ class HaloPhotometry(BasePhotometry):
         self.final_mask = halo
         quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
         self.set_lightcurve(
-            flux, flux_err, flux_bkg, quality, self.row_t, self.col_t, cadenceno=cadenceno
+            flux,
+            flux_err,
+            flux_bkg,
+            quality,
+            self.target.row_t,
+            self.target.col_t,
+            cadenceno=cadenceno,
         )
         others = neighbours[halo]
-        total = np.clip(self.sumimage[halo], others, None)
+        total = np.clip(self.target.sumimage[halo], others, None)
         weighted = float(weights_mean @ total)
         self.contamination = float(weights_mean @ others) / weighted if weighted > 0 else math.nan
-        cat = self.catalog
+        cat = self.target.catalog
         inside = [
             int(sid)
             for sid, r, c in zip(cat["starid"], cat["row"], cat["column"], strict=True)
@@ -361,8 +383,8 @@ class HaloPhotometry(BasePhotometry):
     def aperture_image(self) -> np.ndarray:
         """``APERTURE`` bits: collected pixels, and the halo pixels as the photometric mask."""
         return aperture_image(
-            self.stamp_shape,
-            self.stamp_origin,
-            collected=np.isfinite(self.sumimage),
+            self.target.stamp_shape,
+            self.target.stamp_origin,
+            collected=np.isfinite(self.target.sumimage),
             photometric=self.halo,
         )

@@ -55,263 +55,40 @@ from scipy import ndimage
 
 from tessphot.constants import SATURATED_RATE, tmag_to_flux
 from tessphot.lightcurve import aperture_image
-from tessphot.photometry.base import (
+from tessphot.photometry.errors import PhotometryError
+from tessphot.photometry.k2p2 import skip_targets
+from tessphot.photometry.linpsf_solve import (
+    DESIGN_CADENCES,
+    HOURS_PER_DAY,
+    MIN_FIXED_LIGHT,
+    RCOND,
+    SATURATED_FIT_RADIUS,
+    FirstPass,
+    shift_images,
+    smooth_local_linear,
+)
+from tessphot.photometry.method import (
     QUALITY_BACKGROUND_SHENANIGANS,
     SWITCH_REASON_LENGTH,
-    BasePhotometry,
-    PhotometryError,
-    bounding_box,
+    PhotometryMethod,
 )
-from tessphot.photometry.k2p2 import skip_targets
 from tessphot.photometry.scene import mean_positions
+from tessphot.photometry.stamps import bounding_box
 from tessphot.prepare.background import grow_bleeds
 from tessphot.prepare.flags import PixelFlags
-from tessphot.prf import HALF_WIDTH, prf_images
+from tessphot.prf import prf_images
 from tessphot.tasks.status import STATUS
 
 logger = logging.getLogger(__name__)
 
-#: Fixed stars putting less than this fraction of the target's light on the fit region are
-#: left out of the model (each costs a PRF image per cadence; the fit's noise is far above
-#: what they change).
-MIN_FIXED_LIGHT = 1.0e-4
-#: Fit radius of targets that may saturate: the whole PRF footprint, since their core and
-#: bleed columns are left out of the fit [px].
-SATURATED_FIT_RADIUS = HALF_WIDTH + 0.5
-#: Step of the central differences of a PRF image's derivatives [px].
-SHIFT_STEP = 0.05
-#: Hours in a day.
-HOURS_PER_DAY = 24.0
-#: Cadences whose design matrices are built at once (bounds memory: cadences x stars x
-#: pixels of the region).
-DESIGN_CADENCES = 256
-#: Relative singular values below this are dropped when the normal equations are inverted
-#: (stars the data cannot separate get no flux instead of a huge one).
-RCOND = 1e-10
 
-
-def normal_equations(
-    design: np.ndarray, data: np.ndarray, variance: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The weighted normal equations of a batch of independent linear problems.
-
-    Parameters
-    ----------
-    design : ndarray, shape (n, k, p)
-        ``k`` model images over ``p`` pixels per problem.
-    data : ndarray, shape (n, p)
-        Data; NaN pixels are left out.
-    variance : ndarray, shape (n, p)
-        Variance of each pixel (the weights are its inverse); non-finite or non-positive:
-        left out.
-
-    Returns
-    -------
-    normal : ndarray, shape (n, k, k)
-        ``A W A^T``.
-    rhs : ndarray, shape (n, k)
-        ``A W d``.
-    weighted : ndarray, shape (n, k, p)
-        ``A W`` (zero on the pixels left out).
-    ok : ndarray of bool, shape (n, p)
-        The pixels used.
-    """
-    ok = np.isfinite(data) & np.isfinite(variance) & (variance > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weight = np.where(ok, 1.0 / variance, 0.0)
-    normal, rhs, weighted = weighted_normal(design, np.where(ok, data, 0.0), weight)
-    return normal, rhs, weighted, ok
-
-
-def weighted_normal(
-    design: np.ndarray, data: np.ndarray, weight: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``A W A^T``, ``A W d`` and ``A W`` of a batch of problems (``design`` (n, k, p), finite
-    ``data`` (n, p), ``weight`` (n, p): each pixel's inverse variance, 0 to leave it out)."""
-    weighted = design * weight[:, None, :]
-    normal = weighted @ design.transpose(0, 2, 1)
-    rhs = np.einsum("nkp,np->nk", weighted, data)
-    return normal, rhs, weighted
-
-
-def solve_normal(
-    normal: np.ndarray, rhs: np.ndarray, ok: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients and covariance ``(A W A^T)^-1`` from the normal equations of
-    :func:`normal_equations`; NaN for problems without usable pixels (``ok``)."""
-    cov = np.linalg.pinv(normal, rcond=RCOND, hermitian=True)
-    coef = np.einsum("nkl,nl->nk", cov, rhs)
-    empty = ~ok.any(axis=1)
-    coef[empty] = np.nan
-    cov[empty] = np.nan
-    return coef, cov
-
-
-def solve_fluxes(
-    design: np.ndarray, data: np.ndarray, variance: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted linear least squares for a batch of independent problems.
-
-    Parameters are those of :func:`normal_equations`.
-
-    Returns
-    -------
-    coefficients, errors : ndarray, shape (n, k)
-        Best-fit coefficients and their standard errors (square root of the covariance's
-        diagonal); NaN for problems without usable pixels.
-    """
-    normal, rhs, _, ok = normal_equations(design, data, variance)
-    coef, cov = solve_normal(normal, rhs, ok)
-    return coef, np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
-
-
-class FirstPass:
-    """The first pass of linear PSF photometry, cadence by cadence: every parameter's
-    coefficients and covariance, and the target's rows of the normal equations (its first
-    ``kt`` parameters: the flux and, when fitted, its shifts), which the second pass needs.
-
-    Parameters
-    ----------
-    n : int
-        Number of cadences.
-    n_par : int
-        Parameters per cadence.
-    kt : int
-        The target's parameters (first among them).
-    """
-
-    def __init__(self, n: int, n_par: int, kt: int = 1) -> None:
-        self.kt = kt
-        self.coefs = np.full((n, n_par), np.nan)
-        self.covs = np.full((n, n_par, n_par), np.nan)
-        self.target_normal = np.full((n, kt, kt), np.nan)
-        self.target_cross = np.full((n, kt, n_par - kt), np.nan)
-        self.target_rhs = np.full((n, kt), np.nan)
-
-    def fit(
-        self, use: np.ndarray, design: np.ndarray, data: np.ndarray, variance: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Fit the cadences ``use`` (arguments of :func:`normal_equations`), keep what the
-        second pass needs and return their coefficients and covariance."""
-        normal, rhs, _, ok = normal_equations(design, data, variance)
-        coef, cov = solve_normal(normal, rhs, ok)
-        kt = self.kt
-        self.coefs[use], self.covs[use] = coef, cov
-        self.target_normal[use] = np.where(
-            ok.any(axis=1)[:, None, None], normal[:, :kt, :kt], np.nan
-        )
-        self.target_cross[use] = normal[:, :kt, kt:]
-        self.target_rhs[use] = rhs[:, :kt]
-        return coef, cov
-
-
-def smooth_local_linear(
-    t: np.ndarray,
-    values: np.ndarray,
-    covariances: np.ndarray,
-    use: np.ndarray,
-    half_width: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Local straight-line smoothing of several series, with the propagated covariance.
-
-    At every time ``t[k]`` a straight line is fitted (equal weights) to the cadences in
-    ``use`` within ``half_width`` of it and evaluated at ``t[k]``; with fewer than three
-    such cadences, their mean. Window sums come from cumulative sums, so the cost is
-    linear in the number of cadences.
-
-    Parameters
-    ----------
-    t : ndarray, shape (n,)
-        Times (any units, the same as ``half_width``); finite where ``use``.
-    values : ndarray, shape (n, m)
-        The series.
-    covariances : ndarray, shape (n, m, m)
-        Covariance of each cadence's values (cadences taken as independent).
-    use : ndarray of bool, shape (n,)
-        Cadences that enter the fits (finite values).
-    half_width : float
-        Half the window.
-
-    Returns
-    -------
-    smoothed : ndarray, shape (n, m)
-        NaN where no cadence is within the window.
-    covariance : ndarray, shape (n, m, m)
-        Covariance of the smoothed values.
-    excess : ndarray, shape (n, m)
-        How badly the line fits each window: its residual chi-square (with the window's
-        mean variance of the series) minus its degrees of freedom, over the standard
-        deviation of that chi-square, ``sqrt(2 dof)``; about N(0, 1) where a straight line
-        describes the series, large where it changes faster (NaN with fewer than three
-        cadences in the window).
-    """
-    n, m = values.shape
-    idx = np.flatnonzero(use)
-    smoothed = np.full((n, m), np.nan)
-    covariance = np.full((n, m, m), np.nan)
-    excess = np.full((n, m), np.nan)
-    if idx.size == 0:
-        return smoothed, covariance, excess
-    origin = float(t[idx].mean())
-    tg = t[idx] - origin
-    tk = np.where(np.isfinite(t), t - origin, np.nan)
-
-    def window_sums(x: np.ndarray) -> np.ndarray:
-        c = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
-        return c[hi] - c[lo]
-
-    known = np.isfinite(tk)
-    lo = np.searchsorted(tg, np.where(known, tk - half_width, np.inf), side="left")
-    hi = np.searchsorted(tg, np.where(known, tk + half_width, -np.inf), side="right")
-    hi = np.maximum(hi, lo)
-    level = values[idx].mean(axis=0)
-    y, cov = values[idx] - level, covariances[idx]
-    s0 = (hi - lo).astype(float)
-    p1, p2 = window_sums(tg), window_sums(tg**2)
-    y0, y1, yy = window_sums(y), window_sums(tg[:, None] * y), window_sums(y**2)
-    c0 = window_sums(cov)
-    c1 = window_sums(tg[:, None, None] * cov)
-    c2 = window_sums(tg[:, None, None] ** 2 * cov)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # Sums over the window in offsets from t[k]: S1 = sum(dt), S2 = sum(dt^2), ...
-        s1 = p1 - s0 * tk
-        s2 = p2 - 2 * tk * p1 + s0 * tk**2
-        det = s0 * s2 - s1**2
-        line = (s0 >= 3) & (det > 1e-12 * np.maximum(s2, 1e-300) * s0)
-        sy1 = y1 - tk[:, None] * y0
-        a, b = s2[:, None, None], s1[:, None, None]
-        tc = tk[:, None, None]
-        dc1 = c1 - tc * c0
-        dc2 = c2 - 2 * tc * c1 + tc**2 * c0
-        fit = (s2[:, None] * y0 - s1[:, None] * sy1) / det[:, None]
-        fit_cov = (a**2 * c0 - 2 * a * b * dc1 + b**2 * dc2) / det[:, None, None] ** 2
-        mean = y0 / s0[:, None]
-        mean_cov = c0 / s0[:, None, None] ** 2
-        rss = (
-            yy
-            - (s2[:, None] * y0**2 - 2 * s1[:, None] * y0 * sy1 + s0[:, None] * sy1**2)
-            / det[:, None]
-        )
-        dof = (s0 - 2)[:, None]
-        window_variance = np.diagonal(c0, axis1=1, axis2=2) / s0[:, None]
-        chi2_excess = (rss / window_variance - dof) / np.sqrt(2 * dof)
-    some = s0 > 0
-    smoothed[some] = np.where(line[some, None], fit[some] + level, mean[some] + level)
-    covariance[some] = np.where(line[some, None, None], fit_cov[some], mean_cov[some])
-    excess[line] = chi2_excess[line]
-    return smoothed, covariance, excess
-
-
-class LinPSFPhotometry(BasePhotometry):
+class LinPSFPhotometry(PhotometryMethod):
     """Linear PSF photometry of one target (see the module notes)."""
 
     method = "linpsf"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._start()
-
-    def _start(self) -> None:
         self.region: np.ndarray | None = None
         #: PRF-weighted fraction of the neighbours' light under the target (``PSF_CONT``).
         self.crowding = math.nan
@@ -320,29 +97,35 @@ class LinPSFPhotometry(BasePhotometry):
         self.n_saturated = 0
         #: Good cadences whose flux is the first pass's (a parameter changing fast).
         self.n_first_pass = 0
-        self.method_keywords = {}
-        #: Why the automatic choice switched to this method (None: it did not).
-        self.switch_reason: str | None = None
+        #: Whether the target's shifts were fitted (a saturated core left out: ``PSF_SHFT``).
+        self.shifts_fitted = False
 
-    @classmethod
-    def sharing(cls, other: BasePhotometry) -> LinPSFPhotometry:
-        """The same method on another method's target: its data, stamp and settings, nothing
-        read again (for a method that needs a PSF fit of its target)."""
-        new = cls.__new__(cls)
-        new.__dict__.update(other.__dict__)
-        new._start()
-        return new
+    def fitted_positions(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Fit the target and give its positions per cadence when its shifts were fitted.
+
+        For another method on the same target (the aperture's motion correction of a
+        saturated star). None when the fit has no shifts.
+
+        Raises
+        ------
+        tessphot.io.errors.TessphotError
+            When the fit fails.
+        """
+        self.do_photometry()
+        if not self.shifts_fitted:
+            return None
+        return self.columns.centroid_row, self.columns.centroid_column
 
     def _fit_region(self) -> np.ndarray:
         """Pixels of the stamp within the fit radius of the target that hold data."""
-        h, w = self.stamp_shape
-        row, col = self.target_stamp_position
+        h, w = self.target.stamp_shape
+        row, col = self.target.stamp_position
         rr, cc = np.mgrid[0:h, 0:w]
         radius = self.settings.linpsf_fit_radius
-        if self.tmag <= self.settings.linpsf_saturated_tmag:
+        if self.target.tmag <= self.settings.linpsf_saturated_tmag:
             radius = max(radius, SATURATED_FIT_RADIUS)
         region = np.hypot(rr - row, cc - col) <= radius
-        region &= np.isfinite(self.sumimage)
+        region &= np.isfinite(self.target.sumimage)
         if not region.any():
             raise PhotometryError(f"TIC {self.starid}: no data within the fit radius")
         return region
@@ -378,15 +161,17 @@ class LinPSFPhotometry(BasePhotometry):
             indistinguishable from the target.
         """
         s = self.settings
-        idx = self.stars_reaching(box_origin, box_shape)
-        stars = self.data.stars
-        rows, cols = self.data.motion.positions(stars.row[idx], stars.col[idx], self.data.time)
+        idx = self.target.stars_reaching(box_origin, box_shape)
+        stars = self.target.source.stars
+        rows, cols = self.target.source.motion.positions(
+            stars.row[idx], stars.col[idx], self.target.source.time
+        )
         mean_rows, mean_cols = mean_positions(
-            rows, cols, self.data.good, stars.row[idx], stars.col[idx]
+            rows, cols, self.target.source.good, stars.row[idx], stars.col[idx]
         )
         flux = tmag_to_flux(stars.tmag[idx])
         images = prf_images(
-            self.prf,
+            self.target.prf,
             mean_rows[None],
             mean_cols[None],
             stars.row[idx],
@@ -432,8 +217,9 @@ class LinPSFPhotometry(BasePhotometry):
 
     def _pixel_statistics(self, blocks, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Median variance of each pixel of the fit region over the good cadences, and its
-        brightest good cadence [e-/s]."""
-        good = self.data.good
+        brightest good cadence [e-/s].
+        """
+        good = self.target.source.good
         medians = []
         peak = np.full(int(pixels.sum()), -np.inf)
         for t0, t1, cubes in blocks(("images", "images_err")):
@@ -451,12 +237,14 @@ class LinPSFPhotometry(BasePhotometry):
 
     def _widen(self, saturated: np.ndarray) -> np.ndarray:
         """Saturated pixels widened by ``linpsf_bleed_margin`` along their column and by one
-        pixel across (:func:`tessphot.prepare.background.grow_bleeds`)."""
+        pixel across (:func:`tessphot.prepare.background.grow_bleeds`).
+        """
         return grow_bleeds(saturated, self.settings.linpsf_bleed_margin)
 
     def _saturated(self, box: tuple[int, int, int, int], pixels: np.ndarray, peak) -> np.ndarray:
         """Pixels of the box (row-major, as ``pixels``) that saturate on some good cadence,
-        widened (:meth:`_widen`)."""
+        widened (:meth:`_widen`).
+        """
         br0, br1, bc0, bc1 = box
         full = np.zeros(pixels.size, dtype=bool)
         full[pixels] = peak >= self.settings.saturation_fraction * SATURATED_RATE
@@ -466,18 +254,19 @@ class LinPSFPhotometry(BasePhotometry):
         """The task's skip targets: neighbours too close to be told from the target and,
         for a saturated target, the catalogued stars on its own saturated pixels and bleed
         columns (the saturated patches reaching its core; their own photometry would
-        measure the target), anywhere on the stamp."""
+        measure the target), anywhere on the stamp.
+        """
         skip = {int(x) for x in inseparable}
         if self.n_saturated:
             with np.errstate(invalid="ignore"):
-                full = self.sumimage >= self.settings.saturation_fraction * SATURATED_RATE
+                full = self.target.sumimage >= self.settings.saturation_fraction * SATURATED_RATE
             patches, _ = ndimage.label(self._widen(full))
-            h, w = self.stamp_shape
-            row, col = self.target_stamp_position
+            h, w = self.target.stamp_shape
+            row, col = self.target.stamp_position
             rr, cc = np.mgrid[0:h, 0:w]
             core = np.hypot(rr - row, cc - col) <= SATURATED_FIT_RADIUS
             own = np.isin(patches, np.unique(patches[core & (patches > 0)]))
-            cat = self.catalog
+            cat = self.target.catalog
             skip.update(skip_targets(own, cat["starid"], cat["row"], cat["column"], self.starid))
         skip.discard(self.starid)
         return sorted(skip)
@@ -492,7 +281,7 @@ class LinPSFPhotometry(BasePhotometry):
         pixels : ndarray of bool
             The fit's pixels on the box (row-major).
         blocks
-            The cadence blocks of the box (:meth:`BasePhotometry.time_blocks`).
+            The cadence blocks of the box (:meth:`tessphot.photometry.target.Target.block_reader`).
         typical : ndarray
             Typical variance of each of the fit's pixels.
         """
@@ -500,7 +289,7 @@ class LinPSFPhotometry(BasePhotometry):
         box = bounding_box(region)
         br0, br1, bc0, bc1 = box
         pixels = region[br0:br1, bc0:bc1].ravel()
-        blocks = self.time_blocks(box)
+        blocks = self.target.block_reader(box)
         typical, peak = self._pixel_statistics(blocks, pixels)
         saturated = self._saturated(box, pixels, peak)
         self.n_saturated = int((saturated & pixels).sum())
@@ -531,11 +320,11 @@ class LinPSFPhotometry(BasePhotometry):
         if s.linpsf_smooth_hours <= 0 or coefs.shape[1] == kt:
             return target, flux_err, offset
         others, others_cov = coefs[:, kt:], covs[:, kt:, kt:]
-        use = self.data.good & np.all(np.isfinite(others), axis=1)
+        use = self.target.source.good & np.all(np.isfinite(others), axis=1)
         use &= np.all(np.isfinite(others_cov.reshape(others.shape[0], -1)), axis=1)
         half = s.linpsf_smooth_hours / HOURS_PER_DAY / 2
         smooth, smooth_cov, excess = smooth_local_linear(
-            self.data.time, others, others_cov, use, half
+            self.target.source.time, others, others_cov, use, half
         )
         # Where a neighbour or the background changes faster than a straight line over the
         # window follows (an eclipse, a jump), the first pass stands.
@@ -552,48 +341,27 @@ class LinPSFPhotometry(BasePhotometry):
             gain = np.einsum("nl,nlm->nm", inverse[:, 0], target_cross)
             variance = inverse[:, 0, 0] + np.einsum("nk,nkl,nl->n", gain, smooth_cov, gain)
         done = np.all(np.isfinite(second), axis=1) & np.isfinite(variance) & ~fast
-        self.n_first_pass = int(np.sum(fast & self.data.good))
+        self.n_first_pass = int(np.sum(fast & self.target.source.good))
         target[done] = second[done]
         flux_err[done] = np.sqrt(np.clip(variance[done], 0.0, None))
         if s.linpsf_background:
             offset = np.where(done, smooth[:, -1], offset)
         return target, flux_err, offset
 
-    def _shift_images(self, rows, cols, node_row, node_col, origin, shape) -> np.ndarray:
-        """Derivatives of the target's PRF image with respect to its row and column
-        (central differences), shape (n_cadences, 2, pixels of the box)."""
-        h = SHIFT_STEP
-        out = []
-        for dr, dc in ((h, 0.0), (0.0, h)):
-            plus, minus = (
-                prf_images(
-                    self.prf,
-                    (rows + sign * dr)[:, None],
-                    (cols + sign * dc)[:, None],
-                    np.array([node_row]),
-                    np.array([node_col]),
-                    origin,
-                    shape,
-                )[:, 0]
-                for sign in (1.0, -1.0)
-            )
-            out.append((plus - minus) / (2 * h))
-        return np.stack(out, axis=1)
-
     def do_photometry(self) -> STATUS:
         """Fit the target and its neighbours on every cadence."""
         s = self.settings
         box, pixels, blocks, typical = self._fit_pixels()
         br0, br1, bc0, bc1 = box
-        box_origin = (self.stamp[0] + br0, self.stamp[2] + bc0)
+        box_origin = (self.target.stamp[0] + br0, self.target.stamp[2] + bc0)
         box_shape = (br1 - br0, bc1 - bc0)
         region = self.region
         idx, rows, cols, cat_flux, fitted, close = self._select_stars(
             pixels, box_origin, box_shape, typical
         )
-        stars = self.data.stars
+        stars = self.target.source.stars
         node_rows, node_cols = stars.row[idx], stars.col[idx]
-        n = self.data.time.size
+        n = self.target.source.time.size
         n_fit = int(fitted.sum())
         n_pix = int(pixels.sum())
         n_par = n_fit + int(s.linpsf_background)
@@ -622,14 +390,21 @@ class LinPSFPhotometry(BasePhotometry):
                 if use.size == 0:
                     continue
                 model = prf_images(
-                    self.prf, rows[use], cols[use], node_rows, node_cols, box_origin, box_shape
+                    self.target.prf,
+                    rows[use],
+                    cols[use],
+                    node_rows,
+                    node_cols,
+                    box_origin,
+                    box_shape,
                 )[:, :, pixels]
                 data = images[use - t0] - np.einsum(
                     "nsp,s->np", model[:, ~fitted], cat_flux[~fitted]
                 )
                 parts = [model[:, fitted][:, :1]]
                 if shifts:
-                    derivatives = self._shift_images(
+                    derivatives = shift_images(
+                        self.target.prf,
                         rows[use, 0],
                         cols[use, 0],
                         node_rows[0],
@@ -646,12 +421,12 @@ class LinPSFPhotometry(BasePhotometry):
         target, flux_err, offset = self._second_pass(first)
         flux = target[:, 0]
         flux_bkg = prepared_bkg + offset * n_pix
-        centroid_row, centroid_col = self.row_t, self.col_t
+        centroid_row, centroid_col = self.target.row_t, self.target.col_t
         if shifts:
             # The shift coefficients are the flux times the shift [e-/s px].
             with np.errstate(invalid="ignore", divide="ignore"):
-                centroid_row = self.row_t + target[:, 1] / flux
-                centroid_col = self.col_t + target[:, 2] / flux
+                centroid_row = self.target.row_t + target[:, 1] / flux
+                centroid_col = self.target.col_t + target[:, 2] / flux
         coefs = first.coefs
         fluxes = np.concatenate([coefs[:, :1], coefs[:, kt : kt + n_fit - 1]], axis=1)
         self.final_mask = region
@@ -660,12 +435,18 @@ class LinPSFPhotometry(BasePhotometry):
 
         # -- crowding and neighbours -------------------------------------------------------
         mean_flux = cat_flux.copy()
-        use = self.data.good & np.all(np.isfinite(fluxes), axis=1)
+        use = self.target.source.good & np.all(np.isfinite(fluxes), axis=1)
         if use.any():
             mean_flux[fitted] = fluxes[use].mean(axis=0)
-        mean_rows, mean_cols = mean_positions(rows, cols, self.data.good)
+        mean_rows, mean_cols = mean_positions(rows, cols, self.target.source.good)
         at_mean = prf_images(
-            self.prf, mean_rows[None], mean_cols[None], node_rows, node_cols, box_origin, box_shape
+            self.target.prf,
+            mean_rows[None],
+            mean_cols[None],
+            node_rows,
+            node_cols,
+            box_origin,
+            box_shape,
         )[0][:, pixels]
         others = at_mean[1:].T @ mean_flux[1:]
         total = others + mean_flux[0] * at_mean[0]
@@ -674,6 +455,7 @@ class LinPSFPhotometry(BasePhotometry):
         self.contamination = 0.0
         self.skip_targets = self._skip_targets(stars.starid[idx[close]])
         self.n_fitted = n_fit
+        self.shifts_fitted = bool(shifts)
         self.method_keywords = {
             "PSF_CONT": (self.crowding, "PRF-weighted light of neighbours"),
             "PSF_NFIT": (n_fit, "stars fitted"),
@@ -682,7 +464,7 @@ class LinPSFPhotometry(BasePhotometry):
             "PSF_NSAT": (self.n_saturated, "saturated pixels left out of the fit"),
             "PSF_NFST": (self.n_first_pass, "good cadences left at the first pass"),
             "PSF_SHFT": (bool(shifts), "target shifts fitted (saturated core left out)"),
-            "PSF_PRF": (self.prf.short_name, "PRF model"),
+            "PSF_PRF": (self.target.prf.short_name, "PRF model"),
         }
         if self.switch_reason:
             self.method_keywords["PSF_WHY"] = (
@@ -693,10 +475,11 @@ class LinPSFPhotometry(BasePhotometry):
 
     def aperture_image(self) -> np.ndarray:
         """``APERTURE`` bits: collected pixels, the fit region as photometric mask, CCD
-        output."""
+        output.
+        """
         return aperture_image(
-            self.stamp_shape,
-            self.stamp_origin,
-            collected=np.isfinite(self.sumimage),
+            self.target.stamp_shape,
+            self.target.stamp_origin,
+            collected=np.isfinite(self.target.sumimage),
             photometric=self.region,
         )

@@ -23,7 +23,8 @@ from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK  # noqa: E40
 from tessphot.paths import atomic_path  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tessphot.photometry.base import BasePhotometry
+    from tessphot.photometry.method import PhotometryMethod
+    from tessphot.photometry.result import MethodResult
 
 #: Figure size [in] and resolution [dpi].
 FIGURE_SIZE = (11.0, 8.0)
@@ -36,7 +37,8 @@ MARKER_AREA = 80.0
 
 def outline_segments(mask: np.ndarray) -> list[tuple[tuple[float, float], tuple[float, float]]]:
     """Line segments ((x0, y0), (x1, y1)) along the outer edges of a mask's pixels, in image
-    coordinates (x = column, y = row, pixel centres on integers)."""
+    coordinates (x = column, y = row, pixel centres on integers).
+    """
     mask = np.asarray(mask, dtype=bool)
     padded = np.pad(mask, 1)
     segments = []
@@ -62,25 +64,26 @@ def _draw_outline(ax, mask, **style) -> None:
         ax.add_collection(LineCollection(segments, **style))
 
 
-def plot_photometry(phot: BasePhotometry, path: str | os.PathLike | None = None) -> Path:
+def plot_photometry(phot: PhotometryMethod, result: MethodResult, path: str | os.PathLike) -> Path:
     """Write the diagnostic figure of a finished target.
 
     Parameters
     ----------
-    phot : BasePhotometry
-        A target after :meth:`~BasePhotometry.photometry`.
-    path : path-like, optional
-        The PNG (default ``<plot folder>/<TIC>-<method>.png``).
+    phot : PhotometryMethod
+        The method, after it ran (its masks).
+    result : MethodResult
+        Its result (the light curve).
+    path : path-like
+        The PNG.
 
     Returns
     -------
     pathlib.Path
         The file written (atomically).
     """
-    if path is None:
-        path = phot.plot_folder / f"{phot.starid:011d}-{phot.method}.png"
     path = Path(path)
-    lc = phot.lightcurve
+    target = phot.target
+    lc = result.columns
     fig = plt.figure(figsize=FIGURE_SIZE)
     try:
         grid = fig.add_gridspec(2, 2, width_ratios=(1, 1.6))
@@ -88,7 +91,7 @@ def plot_photometry(phot: BasePhotometry, path: str | os.PathLike | None = None)
         ax_lc = fig.add_subplot(grid[0, 1])
         ax_bkg = fig.add_subplot(grid[1, 1], sharex=ax_lc)
 
-        image = np.asarray(phot.sumimage, dtype=float)
+        image = np.asarray(target.sumimage, dtype=float)
         positive = image[np.isfinite(image) & (image > 0)]
         vmin = max(float(np.percentile(positive, 5)), 1e-3) if positive.size else 1e-3
         vmax = max(float(np.percentile(positive, 99.5)), vmin * 10) if positive.size else 1.0
@@ -100,9 +103,9 @@ def plot_photometry(phot: BasePhotometry, path: str | os.PathLike | None = None)
             _draw_outline(ax_img, k2p2, colors="orange", linewidths=1.0, linestyles="--")
         if phot.final_mask is not None:
             _draw_outline(ax_img, phot.final_mask, colors="red", linewidths=1.8)
-        cat = phot.catalog
-        near = cat["tmag"] <= phot.tmag + NEIGHBOUR_DMAG
-        sizes = MARKER_AREA * 10 ** (-0.4 * (cat["tmag"][near] - phot.tmag))
+        cat = target.catalog
+        near = cat["tmag"] <= target.tmag + NEIGHBOUR_DMAG
+        sizes = MARKER_AREA * 10 ** (-0.4 * (cat["tmag"][near] - target.tmag))
         ax_img.scatter(
             cat["column"][near],
             cat["row"][near],
@@ -112,26 +115,26 @@ def plot_photometry(phot: BasePhotometry, path: str | os.PathLike | None = None)
             linewidths=0.8,
             label="catalog stars",
         )
-        row, col = phot.target_stamp_position
-        ax_img.plot(col, row, "r+", ms=12, mew=2, label=f"TIC {phot.starid}")
+        row, col = target.stamp_position
+        ax_img.plot(col, row, "r+", ms=12, mew=2, label=f"TIC {target.starid}")
         ax_img.set_xlim(-0.5, image.shape[1] - 0.5)
         ax_img.set_ylim(-0.5, image.shape[0] - 0.5)
-        ax_img.set_xlabel(f"column - {phot.stamp[2]} [px]")
-        ax_img.set_ylabel(f"row - {phot.stamp[0]} [px]")
+        ax_img.set_xlabel(f"column - {target.stamp[2]} [px]")
+        ax_img.set_ylabel(f"row - {target.stamp[0]} [px]")
         ax_img.set_title(
-            f"TIC {phot.starid}, Tmag {phot.tmag:.2f}: aperture {int(phot.final_mask.sum())} px"
+            f"TIC {target.starid}, Tmag {target.tmag:.2f}: aperture {int(phot.final_mask.sum())} px"
             if phot.final_mask is not None
-            else f"TIC {phot.starid}"
+            else f"TIC {target.starid}"
         )
         ax_img.legend(loc="upper right", fontsize=8)
 
-        time = lc["time"]
-        flag = (lc["pixel_quality"] & DEFAULT_QUALITY_BITMASK) != 0
-        flag |= lc["quality"] != 0
+        time = lc.time
+        flag = (lc.pixel_quality & DEFAULT_QUALITY_BITMASK) != 0
+        flag |= lc.quality != 0
         ax_lc.errorbar(
             time[~flag],
-            lc["flux"][~flag],
-            lc["flux_err"][~flag],
+            lc.flux[~flag],
+            lc.flux_err[~flag],
             fmt=".",
             ms=3,
             color="k",
@@ -140,14 +143,15 @@ def plot_photometry(phot: BasePhotometry, path: str | os.PathLike | None = None)
             label="good",
         )
         if flag.any():
-            ax_lc.plot(time[flag], lc["flux"][flag], "x", color="tab:red", ms=4, label="flagged")
+            ax_lc.plot(time[flag], lc.flux[flag], "x", color="tab:red", ms=4, label="flagged")
         ax_lc.set_ylabel("FLUX_RAW [e-/s]")
+        d = target.source
         ax_lc.set_title(
-            f"sector {phot.data.sector}, camera {phot.data.camera}, CCD {phot.data.ccd}, "
-            f"{phot.data.cadence:.0f}-s cadence; contamination {phot.contamination:.3f}"
+            f"sector {d.sector}, camera {d.camera}, CCD {d.ccd}, "
+            f"{d.cadence:.0f}-s cadence; contamination {result.contamination:.3f}"
         )
         ax_lc.legend(loc="best", fontsize=8)
-        ax_bkg.plot(time, lc["flux_bkg"], ".", ms=3, color="tab:green")
+        ax_bkg.plot(time, lc.flux_bkg, ".", ms=3, color="tab:green")
         ax_bkg.set_ylabel("FLUX_BKG [e-/s]")
         ax_bkg.set_xlabel("time [BTJD]")
         fig.tight_layout()
@@ -155,5 +159,4 @@ def plot_photometry(phot: BasePhotometry, path: str | os.PathLike | None = None)
             fig.savefig(tmp, dpi=DPI)
     finally:
         plt.close(fig)
-    phot.plot_files.append(path)
     return path

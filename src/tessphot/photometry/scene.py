@@ -139,7 +139,8 @@ def _bilinear(
     knots_r: np.ndarray, knots_c: np.ndarray, table: np.ndarray, r: np.ndarray, c: np.ndarray
 ) -> np.ndarray:
     """Bilinear interpolation of ``table`` (on the grid ``knots_r`` x ``knots_c``) at the
-    points ``(r, c)`` (inside the grid)."""
+    points ``(r, c)`` (inside the grid).
+    """
 
     def cell(knots: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         i = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, knots.size - 2)
@@ -165,7 +166,8 @@ def _fractions_at(
     node_cols: np.ndarray,
 ) -> np.ndarray:
     """Fraction of a star's light on the True pixels of ``mask`` (its pixel ``[0, 0]`` at
-    science ``origin``) for stars at each (row, col), each with its own PRF node."""
+    science ``origin``) for stars at each (row, col), each with its own PRF node.
+    """
     images = prf_images(prf, rows[None], cols[None], node_rows, node_cols, origin, mask.shape)
     return images[0] @ mask.ravel()
 
@@ -178,7 +180,8 @@ def mean_positions(
     fallback_cols: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean position of each star (columns of ``rows``, ``cols``) over the good cadences;
-    where it is never known, the fallback position (or NaN)."""
+    where it is never known, the fallback position (or NaN).
+    """
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean_rows = np.nanmean(np.where(good[:, None], rows, np.nan), axis=0)

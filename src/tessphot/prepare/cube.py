@@ -1,6 +1,8 @@
-"""The prepared-data HDF5 file: layout constants, creation and the reader used by photometry.
+"""The prepared-data HDF5 file: layout constants, creation and its one reader.
 
-See docs/hdf5-format.md for the layout.
+See docs/hdf5-format.md for the layout. :class:`PreparedCube` is the only code that decodes
+the file (attributes, per-cadence arrays, the reference WCS, the motion model, blocks of the
+cubes); the photometry's pixel sources, the todo list and the scheduler read through it.
 """
 
 from __future__ import annotations
@@ -8,11 +10,15 @@ from __future__ import annotations
 import json
 import os
 import re
+from functools import cached_property
 from pathlib import Path
 
 import h5py
 import hdf5plugin
 import numpy as np
+from astropy.wcs import WCS
+
+from tessphot.prepare.motion import MotionModel, wcs_from_string
 
 FORMAT_VERSION = 1
 #: Chunk shape of the cubes (time, rows, columns): a 15x15 stamp over 1300 cadences is
@@ -23,7 +29,7 @@ COMPRESSION = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.B
 CUBES = {"images": "f4", "images_err": "f4", "backgrounds": "f4", "pixel_flags": "u1"}
 #: HDF5 chunk cache of each cube of a :class:`PreparedCube` [bytes]: decompressed chunks are
 #: kept for the next stars, which read the same chunks when they are near (the parallel
-#: runs' schedule hands neighbours to one worker in a row, tessphot.parallel.schedule). A
+#: runs' schedule hands neighbours to one worker in a row, tessphot.runner.schedule). A
 #: 1300-cadence sector has 1.3 MiB of float chunks per 16x16-pixel tile: this holds about
 #: 24 tiles, more than the 3x3 tiles around a star.
 CHUNK_CACHE_BYTES = 32 * 2**20
@@ -50,7 +56,8 @@ def hdf5_name(sector: int, camera: int, ccd: int, tag: str | None = None) -> str
 
 def prepared_files(folder: str | os.PathLike, sector: int, camera: int, ccd: int) -> list[Path]:
     """The prepared-data files of a sector, camera and CCD in a folder (top level): the
-    CCD's own file first, then those of cutouts, by name."""
+    CCD's own file first, then those of cutouts, by name.
+    """
     found = []
     for path in Path(folder).glob(f"sector{sector:03d}_camera{camera}_ccd{ccd}*.hdf5"):
         match = PREPARED_NAME_PATTERN.match(path.name)
@@ -131,13 +138,73 @@ class PreparedCube:
         self.close()
 
     def close(self) -> None:
+        """Close the file."""
         self._cubes.clear()
         self._h5.close()
+
+    # -- decoded attributes --------------------------------------------------------------
+    @property
+    def sector(self) -> int:
+        """Sector of the data."""
+        return int(self.attrs["sector"])
+
+    @property
+    def camera(self) -> int:
+        """Camera of the data."""
+        return int(self.attrs["camera"])
+
+    @property
+    def ccd(self) -> int:
+        """CCD of the data."""
+        return int(self.attrs["ccd"])
+
+    @property
+    def cadence(self) -> float:
+        """Cadence of the frames [s]."""
+        return float(self.attrs["cadence"])
+
+    @property
+    def data_rel(self) -> int:
+        """SPOC data release of the frames."""
+        return int(self.attrs["data_rel"])
+
+    @property
+    def reference_frame(self) -> int:
+        """Index of the reference frame (its WCS places the catalog)."""
+        return int(self.attrs["reference_frame"])
+
+    @cached_property
+    def reference_wcs(self) -> WCS | None:
+        """The WCS of the reference frame (decoded once; None when it has none)."""
+        text = self._h5["wcs"][self.reference_frame]
+        return wcs_from_string(text.decode() if isinstance(text, bytes) else str(text))
+
+    def motion(self) -> MotionModel:
+        """The image-motion model of the frames."""
+        ds = self._h5["motion"]
+        return MotionModel(ds[:], self._h5["time"][:], tuple(ds.attrs["centre"]))
+
+    def motion_source(self) -> str:
+        """How the motion model was measured (the ``source`` attribute of ``motion``)."""
+        return str(self._h5["motion"].attrs.get("source", "unknown"))
 
     @property
     def h5(self) -> h5py.File:
         """The open HDF5 file."""
         return self._h5
+
+    def _dataset(self, name: str) -> h5py.Dataset:
+        return self._cubes[name] if name in self._cubes else self._h5[name]
+
+    def block(self, name: str, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Cadences ``t0:t1`` of a cube over a box ``(row_min, row_max, col_min, col_max)``.
+
+        The box is in science coordinates (half-open) and is not checked (see
+        :meth:`stamp`).
+        """
+        r0, r1, c0, c1 = box
+        orow, ocol = self.origin
+        return self._dataset(name)[t0:t1, r0 - orow : r1 - orow, c0 - ocol : c1 - ocol]
 
     def array(self, name: str) -> np.ndarray:
         """A whole per-cadence array or image (time, cadenceno, quality, sumimage, ...)."""
@@ -155,5 +222,4 @@ class PreparedCube:
                 f"stamp rows {row_min}:{row_max}, columns {col_min}:{col_max} is not on the "
                 f"region of {self.path.name} (origin {self.origin}, shape {self.shape})"
             )
-        dataset = self._cubes[name] if name in self._cubes else self._h5[name]
-        return dataset[:, r0:r1, c0:c1]
+        return self._dataset(name)[:, r0:r1, c0:c1]

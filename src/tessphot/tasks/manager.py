@@ -27,6 +27,8 @@ import numpy as np
 
 from tessphot import env
 from tessphot.paths import atomic_path
+from tessphot.tasks.constraints import build_constraints
+from tessphot.tasks.result import TaskResult
 from tessphot.tasks.schema import (
     DIAGNOSTICS_COLUMNS,
     FORMAT_VERSION,
@@ -60,108 +62,11 @@ TASK_COLUMNS = (
     "datasource",
     "tmag",
 )
-#: Constraints understood by the task queries; values may be scalars or lists.
-CONSTRAINT_KEYS = (
-    "priority",
-    "starid",
-    "sector",
-    "camera",
-    "ccd",
-    "cadence",
-    "cbv_area",
-    "datasource",
-    "tmag_min",
-    "tmag_max",
-)
 #: Columns added to ``diagnostics`` by later versions of the original; added to old files.
 _DIAGNOSTICS_MIGRATIONS = {"edge_flux": "REAL", "worker_wait_time": "REAL"}
 #: Error text recording an automatic switch of method (the original's, for Halo photometry).
 SWITCH_TEXT = "Automatically switched to {} photometry"
 HALO_SWITCH_TEXT = SWITCH_TEXT.format("Halo")
-
-
-def build_constraints(table: str = "todolist", **constraints: Any) -> tuple[str, list[Any]]:
-    """SQL condition (with ``?`` parameters) selecting tasks, as the original's.
-
-    Parameters
-    ----------
-    table : str
-        Name or alias of the ``todolist`` table in the query.
-    **constraints
-        ``priority``, ``starid``, ``sector``, ``camera``, ``ccd``, ``cbv_area``: a value or a
-        list of values. ``cadence``: seconds (value or list), or ``'ffi'`` for all FFI tasks.
-        ``datasource``: ``'ffi'`` selects FFI tasks, anything else all non-FFI tasks (TPF
-        primary and secondary targets). ``tmag_min``, ``tmag_max``: inclusive magnitude
-        window; for a secondary target (``tpf:<TIC>``) it applies to the magnitude of its
-        primary TPF target, so that faint secondaries are scheduled with their bright
-        primary. None values are ignored.
-
-    Returns
-    -------
-    condition : str
-        ``"1"`` when there are no constraints.
-    parameters : list
-
-    Raises
-    ------
-    TypeError
-        For an unknown constraint.
-    """
-    unknown = set(constraints) - set(CONSTRAINT_KEYS)
-    if unknown:
-        raise TypeError(
-            f"unknown task constraint(s) {sorted(unknown)}; valid: {', '.join(CONSTRAINT_KEYS)}"
-        )
-    parts: list[str] = []
-    params: list[Any] = []
-
-    def add_in(column: str, value: Any) -> None:
-        values = _as_list(value)
-        if not values:
-            parts.append("0")
-            return
-        parts.append(f"{table}.{column} IN ({','.join('?' * len(values))})")
-        params.extend(int(v) for v in values)
-
-    for key in ("priority", "starid", "sector", "camera", "ccd", "cbv_area"):
-        if constraints.get(key) is not None:
-            add_in(key, constraints[key])
-    cadence = constraints.get("cadence")
-    if isinstance(cadence, str):
-        if cadence != "ffi":
-            raise ValueError(f"invalid cadence constraint {cadence!r}: seconds or 'ffi'")
-        parts.append(f"{table}.datasource = 'ffi'")
-    elif cadence is not None:
-        add_in("cadence", cadence)
-    datasource = constraints.get("datasource")
-    if datasource is not None:
-        parts.append(f"{table}.datasource {'=' if datasource == 'ffi' else '!='} 'ffi'")
-    tmag_min, tmag_max = constraints.get("tmag_min"), constraints.get("tmag_max")
-    if tmag_min is not None or tmag_max is not None:
-        window: list[str] = []
-        window_params: list[float] = []
-        if tmag_min is not None:
-            window.append("{t}.tmag >= ?")
-            window_params.append(float(tmag_min))
-        if tmag_max is not None:
-            window.append("{t}.tmag <= ?")
-            window_params.append(float(tmag_max))
-        own = " AND ".join(window).format(t=table)
-        primary = " AND ".join(window).format(t="primary_target")
-        parts.append(
-            f"(({table}.datasource NOT LIKE 'tpf:%' AND {own}) OR "
-            f"({table}.datasource LIKE 'tpf:%' AND CAST(SUBSTR({table}.datasource, 5) AS INTEGER)"
-            f" IN (SELECT primary_target.starid FROM todolist AS primary_target"
-            f" WHERE primary_target.datasource = 'tpf' AND {primary})))"
-        )
-        params.extend(window_params * 2)
-    return (" AND ".join(parts) if parts else "1"), params
-
-
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        return [value]
-    return list(value)
 
 
 def _sql_value(value: Any) -> Any:
@@ -531,7 +436,7 @@ class TaskManager:
     # ----------------------------------------------------------------------------------------
     # Results
 
-    def save_result(self, result: Mapping[str, Any]) -> None:
+    def save_result(self, result: TaskResult) -> None:
         """Store the result of a task, in one transaction.
 
         Sets the task's status, stores its diagnostics (replacing earlier ones) and applies
@@ -539,15 +444,8 @@ class TaskManager:
 
         Parameters
         ----------
-        result : mapping
-            ``priority`` (required), ``status`` (:class:`STATUS` or int), ``method_used``,
-            ``time`` (or ``elaptime``; seconds spent), ``worker_wait_time`` [s] and
-            ``details``, a mapping with any of ``filepath_lightcurve``, ``mean_flux``,
-            ``variance``, ``variability``, ``rms_hour``, ``ptp``, ``pos_row``, ``pos_column``,
-            ``contamination``, ``mask_size``, ``edge_flux``, ``stamp_width`` and
-            ``stamp_height`` (or ``stamp``: ``(row_min, row_max, col_min, col_max)``),
-            ``stamp_resizes``, ``errors`` (list of messages) and ``skip_targets`` (TIC numbers
-            of the other stars in the target's mask).
+        result : TaskResult
+            The task's priority, status, method, time spent and diagnostics.
 
         Notes
         -----
@@ -565,19 +463,19 @@ class TaskManager:
             If there is no task with the given priority.
         """
         conn = self._require()
-        priority = int(result["priority"])
+        priority = int(result.priority)
         task = conn.execute("SELECT * FROM todolist WHERE priority = ?", (priority,)).fetchone()
         if task is None:
             raise ValueError(f"{self.path}: no task with priority {priority}")
-        details = dict(result.get("details") or {})
+        details = dict(result.details or {})
         errors = details.get("errors") or []
         errors = [errors] if isinstance(errors, str) else [str(e) for e in errors]
         try:
-            status = STATUS(int(result.get("status")))
+            status = STATUS(int(result.status))
         except (TypeError, ValueError):
             status = STATUS.UNKNOWN
         if status in (STATUS.UNKNOWN, STATUS.STARTED):
-            raw = result.get("status")
+            raw = result.status
             name = raw.name if isinstance(raw, STATUS) else repr(raw)
             errors.append(f"ERROR: invalid status {name} returned for the task")
             status = STATUS.ERROR
@@ -685,25 +583,20 @@ class TaskManager:
 
     @staticmethod
     def _diagnostics_row(
-        task: sqlite3.Row, result: Mapping[str, Any], details: Mapping[str, Any], errors: list[str]
+        task: sqlite3.Row, result: TaskResult, details: Mapping[str, Any], errors: list[str]
     ) -> dict[str, Any]:
         stamp = details.get("stamp")
-        width = details.get("stamp_width")
-        height = details.get("stamp_height")
+        width = height = None
         if stamp is not None:
             row_min, row_max, col_min, col_max = (int(v) for v in stamp)
-            width = col_max - col_min if width is None else width
-            height = row_max - row_min if height is None else height
-        elaptime = result.get("elaptime", result.get("time"))
+            width, height = col_max - col_min, row_max - row_min
+        elaptime = result.elaptime
         row = {
             "priority": int(task["priority"]),
-            "lightcurve": details.get("filepath_lightcurve", details.get("lightcurve")),
-            "method_used": result.get("method_used")
-            or result.get("method")
-            or task["method"]
-            or "unknown",
+            "lightcurve": details.get("filepath_lightcurve"),
+            "method_used": result.method_used or task["method"] or "unknown",
             "elaptime": 0.0 if elaptime is None else float(elaptime),
-            "worker_wait_time": result.get("worker_wait_time"),
+            "worker_wait_time": result.worker_wait_time,
             "mean_flux": details.get("mean_flux"),
             "variance": details.get("variance"),
             "variability": details.get("variability"),
@@ -723,14 +616,14 @@ class TaskManager:
             row["lightcurve"] = os.fspath(row["lightcurve"])
         return {key: _sql_value(row[key]) for key in DIAGNOSTICS_COLUMNS}
 
-    def _update_session(self, status: STATUS, result: Mapping[str, Any], errors: list[str]) -> None:
+    def _update_session(self, status: STATUS, result: TaskResult, errors: list[str]) -> None:
         session = self._session
         session["tasks_run"] += 1
         if status == STATUS.ERROR and errors:
             session["last_error"] = "\n".join(errors)
         for key, value in (
-            ("mean_elaptime", result.get("elaptime", result.get("time"))),
-            ("mean_worker_waittime", result.get("worker_wait_time")),
+            ("mean_elaptime", result.elaptime),
+            ("mean_worker_waittime", result.worker_wait_time),
         ):
             if value is None or not math.isfinite(float(value)):
                 continue

@@ -30,7 +30,6 @@ from tessphot.geometry import angular_distance_deg
 from tessphot.io.errors import TessphotError
 from tessphot.io.tpf import find_tpfs, parse_tpf_name
 from tessphot.prepare.cube import PREPARED_NAME_PATTERN, PreparedCube
-from tessphot.prepare.motion import wcs_from_string
 from tessphot.settings import DEFAULTS
 from tessphot.tasks.schema import TODO_FILENAME, cbv_area, write_todolist
 from tessphot.todo.overrides import read_exclusions, read_methods
@@ -104,13 +103,11 @@ def ffi_targets(
         Rows for :func:`tessphot.tasks.write_todolist`.
     """
     with PreparedCube(hdf5_path) as cube:
-        attrs = cube.attrs
-        sector, camera, ccd = int(attrs["sector"]), int(attrs["camera"]), int(attrs["ccd"])
-        cadence = int(round(float(attrs["cadence"])))
-        data_rel = int(attrs["data_rel"])
-        reference = int(attrs["reference_frame"])
-        text = cube.h5["wcs"][reference]
-        wcs = wcs_from_string(text.decode() if isinstance(text, bytes) else str(text))
+        sector, camera, ccd = cube.sector, cube.camera, cube.ccd
+        cadence = int(round(cube.cadence))
+        data_rel = cube.data_rel
+        reference = cube.reference_frame
+        wcs = cube.reference_wcs
         origin, shape = cube.origin, cube.shape
     if wcs is None:
         raise TodoError(f"{hdf5_path}: no WCS for the reference frame {reference}")

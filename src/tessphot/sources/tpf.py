@@ -1,7 +1,7 @@
-"""Target pixel files as a data source of the photometry (tasks ``tpf`` and ``tpf:<TIC>``).
+"""Target pixel files as a pixel source (tasks ``tpf`` and ``tpf:<TIC>``).
 
 The photometry methods run on a TPF exactly as on prepared FFI data (the same aperture
-code): :class:`TPFData` offers the interface of :class:`tessphot.photometry.base.PixelData`
+code): :class:`TPFSource` offers the interface of :class:`tessphot.sources.base.PixelSource`
 from the TPF's own content:
 
 * pixels, uncertainties and background: SPOC's ``FLUX`` (already background-subtracted),
@@ -10,7 +10,7 @@ from the TPF's own content:
   where SPOC did not use the pixel for its background (no FFI file is needed);
 * times: ``TIME`` with the early releases' time-stamp offset removed (section 5.15 of the
   notes; ``TIMECORR`` is SPOC's per-target correction, replaced per star by
-  :meth:`~tessphot.photometry.base.PixelData.barycentric_times`), cadence numbers, quality;
+  :meth:`~tessphot.sources.base.PixelSource.barycentric_times`), cadence numbers, quality;
   cadences without a time are left out;
 * jitter: SPOC's ``POS_CORR1/2`` as a translation, zero at the cadence nearest the sector's
   reference time (the original's choice);
@@ -31,14 +31,18 @@ from pathlib import Path
 import numpy as np
 
 from tessphot.catalog.make import catalog_path
-from tessphot.constants import BTJD_OFFSET, FRAME_TIME, INTEGRATION_TIME
+from tessphot.constants import BTJD_OFFSET, FRAME_TIME
 from tessphot.geometry import shift_wcs
 from tessphot.io.tpf import TPFError, find_tpfs, read_tpf
 from tessphot.lightcurve import ApertureBits, ObservationInfo
 from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK
-from tessphot.photometry.base import PhotometryError, PixelData, cached_source
 from tessphot.prepare.flags import PixelFlags
 from tessphot.prepare.motion import IDENTITY, MotionModel
+from tessphot.sources.base import PixelSource
+from tessphot.sources.blocks import Box
+from tessphot.sources.cache import cached_source
+from tessphot.sources.errors import SourceError
+from tessphot.sources.stars import project_catalog
 from tessphot.timefix import stamp_error
 from tessphot.timing import TimingSettings
 
@@ -53,33 +57,7 @@ CATALOG_RADIUS_DEG = 0.5
 METHOD_BITS = ApertureBits.PHOTOMETRIC | ApertureBits.CENTROID
 
 
-class ArrayCube:
-    """In-memory cubes with the interface of :class:`tessphot.prepare.cube.PreparedCube`:
-    ``h5[name][t, rows, cols]``, :meth:`stamp` (science coordinates) and ``attrs`` (no
-    prepare-stage attributes: a TPF is not prepared)."""
-
-    def __init__(self, cubes: dict[str, np.ndarray], origin: tuple[int, int]) -> None:
-        self.h5 = cubes
-        self.origin = origin
-        self.attrs: dict[str, object] = {}
-
-    def stamp(self, name: str, row_min: int, row_max: int, col_min: int, col_max: int):
-        """A stamp of a cube over all cadences, shape (N, rows, cols)."""
-        r0, c0 = row_min - self.origin[0], col_min - self.origin[1]
-        r1, c1 = row_max - self.origin[0], col_max - self.origin[1]
-        ny, nx = self.h5[name].shape[1:]
-        if r0 < 0 or c0 < 0 or r1 > ny or c1 > nx or r1 <= r0 or c1 <= c0:
-            raise ValueError(
-                f"stamp rows {row_min}:{row_max}, columns {col_min}:{col_max} is not on the "
-                f"pixels (origin {self.origin}, shape {(ny, nx)})"
-            )
-        return self.h5[name][:, r0:r1, c0:c1]
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-
-class TPFData(PixelData):
+class TPFSource(PixelSource):
     """A target pixel file as a data source (see the module notes).
 
     Parameters
@@ -94,7 +72,7 @@ class TPFData(PixelData):
 
     Raises
     ------
-    PhotometryError
+    SourceError
         For an unreadable TPF or a missing catalog.
     """
 
@@ -111,7 +89,7 @@ class TPFData(PixelData):
         try:
             tpf = read_tpf(self.path)
         except TPFError as err:
-            raise PhotometryError(str(err)) from None
+            raise SourceError(str(err)) from None
         self.tpf = tpf
         self.timing = timing or TimingSettings()
         self.sector, self.camera, self.ccd = tpf.sector, tpf.camera, tpf.ccd
@@ -141,15 +119,12 @@ class TPFData(PixelData):
         flags = np.zeros(self.shape, dtype=np.uint8)
         flags[~collected] |= PixelFlags.ManualExclude
         flags[~tpf.background_pixels] |= PixelFlags.NotUsedForBackground
-        self.cube = ArrayCube(
-            {
-                "images": images,
-                "images_err": np.where(collected, tpf.flux_err[keep], np.float32(np.nan)),
-                "backgrounds": np.where(collected, tpf.flux_bkg[keep], np.float32(np.nan)),
-                "pixel_flags": np.broadcast_to(flags, images.shape),
-            },
-            self.origin,
-        )
+        self.cubes = {
+            "images": images,
+            "images_err": np.where(collected, tpf.flux_err[keep], np.float32(np.nan)),
+            "backgrounds": np.where(collected, tpf.flux_bkg[keep], np.float32(np.nan)),
+            "pixel_flags": np.broadcast_to(flags, images.shape),
+        }
         good = self.good if self.good.any() else np.ones(self.time.size, dtype=bool)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
@@ -171,16 +146,18 @@ class TPFData(PixelData):
             num_frm=num_frm,
             nreadout=int(header["NREADOUT"]) if "NREADOUT" in header else None,
         )
-        self.exposure_time = INTEGRATION_TIME * self.observation.readouts
         folder = Path(input_folder)
         centre = self.wcs.all_pix2world(
             [[self.origin[1] + (self.shape[1] - 1) / 2, self.origin[0] + (self.shape[0] - 1) / 2]],
             0,
         )[0]
-        self._load_catalog(
-            catalog_path(folder, self.sector, self.camera, self.ccd),
-            contaminant_tmag_max,
-            near=(float(centre[0]), float(centre[1]), CATALOG_RADIUS_DEG),
+        self._set_catalog(
+            project_catalog(
+                catalog_path(folder, self.sector, self.camera, self.ccd),
+                self.wcs,
+                contaminant_tmag_max,
+                near=(float(centre[0]), float(centre[1]), CATALOG_RADIUS_DEG),
+            )
         )
         self.motion = self._motion(
             np.asarray(tpf.pos_corr_row[keep], dtype=float),
@@ -208,7 +185,16 @@ class TPFData(PixelData):
         )
         return MotionModel(params, self.time, centre)
 
-    def merge_aperture(self, aperture: np.ndarray, stamp: tuple[int, int, int, int]) -> np.ndarray:
+    def read(self, name: str, t0: int, t1: int, box: Box) -> np.ndarray:
+        """Cadences ``t0:t1`` of a cube over a box (science coordinates, half-open)."""
+        r0, r1, c0, c1 = box
+        orow, ocol = self.origin
+        return self.cubes[name][t0:t1, r0 - orow : r1 - orow, c0 - ocol : c1 - ocol]
+
+    def close(self) -> None:
+        """Nothing to release: the TPF was read whole."""
+
+    def merge_aperture(self, aperture: np.ndarray, stamp: Box) -> np.ndarray:
         """SPOC's aperture bits with the method's photometric and centroid bits."""
         r0, r1, c0, c1 = stamp
         o = self.origin
@@ -223,20 +209,20 @@ def find_tpf(
 
     Raises
     ------
-    PhotometryError
+    SourceError
         When there is none, or more than one.
     """
     found = find_tpfs(input_folder, sector=sector, starid=starid, cadence=cadence)
     what = f"TIC {starid} sector {sector}" + (f" at {cadence} s" if cadence else "")
     if not found:
-        raise PhotometryError(f"no target pixel file of {what} below {input_folder}")
+        raise SourceError(f"no target pixel file of {what} below {input_folder}")
     if len(found) > 1:
         names = ", ".join(str(p) for p in found)
-        raise PhotometryError(f"{len(found)} target pixel files of {what}: {names}")
+        raise SourceError(f"{len(found)} target pixel files of {what}: {names}")
     return found[0]
 
 
-def tpf_data(
+def tpf_source(
     input_folder: str | os.PathLike,
     primary: int,
     sector: int,
@@ -245,21 +231,21 @@ def tpf_data(
     cadence: int | None,
     contaminant_tmag_max: float,
     timing: TimingSettings | None = None,
-) -> TPFData:
-    """The (cached) :class:`TPFData` of a primary target's TPF.
+) -> TPFSource:
+    """The (cached) :class:`TPFSource` of a primary target's TPF.
 
     Raises
     ------
-    PhotometryError
+    SourceError
         When the TPF is missing, ambiguous, unreadable or of another camera or CCD.
     """
     path = find_tpf(input_folder, primary, sector, cadence).resolve()
     key = ("tpf", str(path), float(contaminant_tmag_max), timing)
     data = cached_source(
-        key, path, lambda: TPFData(path, input_folder, contaminant_tmag_max, timing)
+        key, path, lambda: TPFSource(path, input_folder, contaminant_tmag_max, timing)
     )
     if (data.camera, data.ccd) != (camera, ccd):
-        raise PhotometryError(
+        raise SourceError(
             f"{path}: camera {data.camera} CCD {data.ccd}, but the task is for camera "
             f"{camera} CCD {ccd}"
         )

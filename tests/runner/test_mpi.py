@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tessphot.cli import EXIT_OK
-from tessphot.parallel.master import KILL_MASTER_ENV
-from tessphot.parallel.worker import KILL_STARID_ENV
+from tessphot.runner.master import KILL_MASTER_ENV
+from tessphot.runner.worker import KILL_STARID_ENV
 from tessphot.tasks import STATUS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tessphot.parallel.schedule import TILE_PIXELS, TileScheduler, serpentine_key, task_tiles
+from tessphot.runner.schedule import TILE_PIXELS, TileScheduler, serpentine_key, task_tiles
 
 
 def _tasks(tiles: list[tuple[int, int]]) -> tuple[list[dict], dict[int, tuple]]:
@@ -61,7 +61,7 @@ def test_tasks_without_a_tile_come_last():
 
 def test_task_tiles_of_a_prepared_ccd(small_sector, sector_copy):
     """The tile of each star is the chunk of its pixel in the prepared cube."""
-    from tessphot.photometry.base import ccd_data
+    from tessphot.sources import ffi_source
     from tessphot.tasks import TaskManager
 
     with TaskManager(sector_copy) as manager:
@@ -70,7 +70,7 @@ def test_task_tiles_of_a_prepared_ccd(small_sector, sector_copy):
     tasks.append({**tasks[0], "priority": 10_000, "starid": 1})  # not in the catalog
     tiles = task_tiles(sector_copy, [*tasks, tpf])
     assert 10_000 not in tiles and 10_001 not in tiles and len(tiles) == len(tasks) - 1
-    data = ccd_data(sector_copy, 1, 1, 4, 19.0)
+    data = ffi_source(sector_copy, 1, 1, 4, 19.0)
     for task in tasks[:-1]:
         index = data.star(task["starid"])
         row = int(np.floor(data.stars.row[index] + 0.5)) - data.origin[0]

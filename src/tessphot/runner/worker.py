@@ -20,7 +20,8 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from tessphot import env
-from tessphot.photometry.run import TaskConfig
+from tessphot.runner.config import TaskConfig
+from tessphot.tasks.result import TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ WORKER_THREADS = 1
 def quiet_worker_logging(debug: bool = False) -> None:
     """Logging of a worker process: its warnings and errors reach the master inside the
     results (``details['errors']``), so they are not printed again; with ``debug`` every
-    message is printed."""
+    message is printed.
+    """
     from tessphot.logs import setup_logging
 
     if debug:
@@ -54,7 +56,7 @@ def quiet_worker_logging(debug: bool = False) -> None:
 def serve(
     config: TaskConfig,
     receive: Callable[[], Mapping[str, Any] | None],
-    send: Callable[[dict[str, Any]], None],
+    send: Callable[[TaskResult], None],
 ) -> int:
     """Run tasks until told to stop.
 
@@ -83,7 +85,7 @@ def serve(
             wait = time.perf_counter() - waiting
             _kill_hook(config, task)
             result = config.run(task)
-            result["worker_wait_time"] = wait
+            result.worker_wait_time = wait
             send(result)
             done += 1
 

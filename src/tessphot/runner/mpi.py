@@ -1,10 +1,10 @@
 """Master and workers over MPI (``mpiexec -n N tessphot run-mpi ...``).
 
 Rank 0 is the master: it alone opens ``todo.sqlite``, hands out tasks and saves the results
-as they arrive (:class:`~tessphot.parallel.Master`). Ranks 1 to N-1 are workers
+as they arrive (:class:`~tessphot.runner.master.Master`). Ranks 1 to N-1 are workers
 (:func:`mpi_worker`). Messages are pickled Python objects:
 
-- master to worker: the run's :class:`~tessphot.photometry.run.TaskConfig` (tag
+- master to worker: the run's :class:`~tessphot.runner.config.TaskConfig` (tag
   :data:`TAG_CONFIG`, once), then tasks (:data:`TAG_TASK`), finally :data:`TAG_STOP`;
 - worker to master: results (:data:`TAG_RESULT`).
 
@@ -21,8 +21,9 @@ import logging
 import time
 from typing import Any
 
-from tessphot.parallel.master import PREFETCH, Master
-from tessphot.parallel.worker import quiet_worker_logging, serve
+from tessphot.runner.master import PREFETCH, Master
+from tessphot.runner.worker import quiet_worker_logging, serve
+from tessphot.tasks.result import TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def mpi_worker(comm: Any, debug: bool = False) -> int:
         task = _receive(comm, MASTER_RANK, MPI.ANY_TAG, status)
         return None if status.Get_tag() == TAG_STOP else task
 
-    def send(result: dict[str, Any]) -> None:
+    def send(result: TaskResult) -> None:
         comm.send(result, dest=MASTER_RANK, tag=TAG_RESULT)
 
     return serve(config, receive, send)
@@ -143,7 +144,8 @@ def mpi_worker(comm: Any, debug: bool = False) -> int:
 
 def _receive(comm: Any, source: int, tag: int, status: Any) -> Any:
     """Receive a message without keeping a core busy while waiting for it (see
-    :data:`POLL_MAX_SECONDS`); ``status`` tells its source and tag."""
+    :data:`POLL_MAX_SECONDS`); ``status`` tells its source and tag.
+    """
     pause = POLL_MIN_SECONDS
     while not comm.Iprobe(source=source, tag=tag, status=status):
         time.sleep(pause)

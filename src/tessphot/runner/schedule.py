@@ -33,7 +33,6 @@ from tessphot.catalog.errors import CatalogError
 from tessphot.catalog.make import catalog_path
 from tessphot.catalog.sqlite_catalog import CatalogDB
 from tessphot.prepare.cube import CHUNK_PIXELS, PreparedCube, hdf5_name
-from tessphot.prepare.motion import wcs_from_string
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +97,11 @@ def _star_pixels(
     folder: Path, sector: int, camera: int, ccd: int, tasks: Sequence[Mapping[str, Any]]
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Science-area rows and columns of the tasks' stars (NaN: not in the catalog) and the
-    origin of the prepared data."""
+    origin of the prepared data.
+    """
     with PreparedCube(folder / hdf5_name(sector, camera, ccd)) as cube:
         origin = cube.origin
-        text = cube.h5["wcs"][int(cube.attrs["reference_frame"])]
-    wcs = wcs_from_string(text.decode() if isinstance(text, bytes) else str(text))
+        wcs = cube.reference_wcs
     if wcs is None:
         raise ValueError("no WCS for the reference frame")
     with CatalogDB(catalog_path(folder, sector, camera, ccd)) as db:

@@ -6,7 +6,7 @@ one is ready at once instead of after seconds of imports. Each talks to the mast
 one pipe. The master waits on the pipes and on the processes
 themselves, so a worker that dies (killed by a signal, out of memory, a crash in compiled
 code) is noticed at once: its task goes back to the queue (or is an ERROR after
-:data:`~tessphot.parallel.master.MAX_TASK_KILLS` deaths) and a new worker takes its place.
+:data:`~tessphot.runner.master.MAX_TASK_KILLS` deaths) and a new worker takes its place.
 Workers ignore SIGINT: on Ctrl-C the master stores the tasks being worked on as ABORT and
 stops them (SIGTERM, on which a worker unwinds, so that no temporary file is left). A
 worker whose master dies stops when it finds its pipe closed.
@@ -22,9 +22,9 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from tessphot.parallel.master import PREFETCH, Master
-from tessphot.parallel.worker import quiet_worker_logging, serve
-from tessphot.photometry.run import TaskConfig
+from tessphot.runner.config import TaskConfig
+from tessphot.runner.master import PREFETCH, Master
+from tessphot.runner.worker import quiet_worker_logging, serve
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ STOP_TIMEOUT = 10.0
 #: Start method of the workers (``spawn`` where there is no fork server).
 START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 #: Modules the fork server imports once, so that the workers it forks start with them.
-WORKER_PRELOAD = ["tessphot.parallel.local", "tessphot.photometry.aperture"]
+WORKER_PRELOAD = ["tessphot.runner.local", "tessphot.photometry.aperture"]
 #: Workers that may die in a row as they start (before saying they are ready: a broken
 #: installation, not a bad task) before the run gives up.
 MAX_STARTUP_DEATHS = 3

@@ -2,7 +2,7 @@
 
 Only the master opens the todo file (the :class:`~tessphot.tasks.TaskManager` holds an
 exclusive lock on it); workers get tasks and send back results through a
-:class:`~tessphot.photometry.run.Pool` (local processes or MPI ranks). Every result is
+:class:`~tessphot.runner.loop.Pool` (local processes or MPI ranks). Every result is
 committed as it arrives, so a master killed at any moment loses only the tasks being worked
 on, which a rerun does again.
 
@@ -24,9 +24,11 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from tessphot import env
-from tessphot.parallel.schedule import TileScheduler, task_tiles
-from tessphot.photometry.run import RunReport, TaskConfig
+from tessphot.runner.config import TaskConfig
+from tessphot.runner.report import RunReport
+from tessphot.runner.schedule import TileScheduler, task_tiles
 from tessphot.tasks import STATUS, TaskManager
+from tessphot.tasks.result import TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +122,8 @@ class Master:
 
     def next_task(self, worker: Hashable) -> dict[str, Any] | None:
         """The next task for a worker, marked STARTED; None when there is none for now
-        (there may be later: see :attr:`finished`)."""
+        (there may be later: see :attr:`finished`).
+        """
         while True:
             task = self._scheduler.pop(worker)
             if task is None:
@@ -134,12 +137,12 @@ class Master:
             self._held.setdefault(worker, deque()).append(task)
             return task
 
-    def save(self, worker: Hashable, result: Mapping[str, Any]) -> None:
+    def save(self, worker: Hashable, result: TaskResult) -> None:
         """Store the result of a worker's oldest task."""
         held = self._held.get(worker)
-        if not held or int(held[0]["priority"]) != int(result["priority"]):
+        if not held or int(held[0]["priority"]) != int(result.priority):
             raise RuntimeError(
-                f"worker {worker} sent the result of task {result.get('priority')}, which it "
+                f"worker {worker} sent the result of task {result.priority}, which it "
                 "was not working on"
             )
         task = held.popleft()
@@ -208,10 +211,10 @@ class Master:
             self.close()
 
     # ----------------------------------------------------------------------------------------
-    def _store(self, task: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+    def _store(self, task: Mapping[str, Any], result: TaskResult) -> None:
         self.manager.save_result(result)
         # The stored status: a result may become SKIPPED (a brighter star in its mask).
-        stored = self.manager.get_status(int(task["priority"])) or STATUS(result["status"])
+        stored = self.manager.get_status(int(task["priority"])) or STATUS(result.status)
         self.report.record(task, result, stored)
         self._bar.update()
         if self.report.failed:

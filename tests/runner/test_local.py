@@ -2,7 +2,7 @@
 
 The runs are real processes: the command line in a subprocess, its workers spawned by it;
 faults are real SIGKILLs (from the test, or from the workers' test hook,
-``tessphot.parallel.worker``).
+``tessphot.runner.worker``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
-from tessphot.parallel.worker import KILL_MARKER, KILL_ONCE_STARID_ENV, KILL_STARID_ENV
-from tessphot.photometry.run import run_photometry
+from tessphot.runner.loop import run_photometry
+from tessphot.runner.worker import KILL_MARKER, KILL_ONCE_STARID_ENV, KILL_STARID_ENV
 from tessphot.tasks import STATUS
 
 #: Statuses of a finished task.
@@ -201,8 +201,8 @@ def test_workers_dying_as_they_start_stop_the_run(sector_copy, tmp_path, run_cli
     )
     (tmp_path / "run_broken.py").write_text(
         "import broken_worker\n"
-        "import tessphot.parallel.local as local\n"
-        "from tessphot.photometry.run import run_photometry\n\n"
+        "import tessphot.runner.local as local\n"
+        "from tessphot.runner.loop import run_photometry\n\n"
         "if __name__ == '__main__':\n"
         "    local._worker_main = broken_worker.die\n"
         f"    run_photometry({str(sector_copy)!r}, run_all=True, workers=1)\n"
