@@ -94,7 +94,7 @@ def test_saturated_star_against_truth(halo_sector, bright_starid):
 @pytest.mark.parametrize("spill_method", ["linpsf", "halo"])
 def test_automatic_switch(halo_sector, bright_starid, spill_method):
     """Automatic choice: aperture (OK) where the star fits; where its bleed runs off the data,
-    the ``spill_method`` (switch logged, reason in the header; halo's weight map in
+    the ``choice.spill_method`` (switch logged, reason in the header; halo's weight map in
     WEIGHTMAP)."""
     where, folder = halo_sector
     task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
@@ -134,7 +134,7 @@ def test_invalid_spill_method_is_a_clear_error(halo_sector, bright_starid):
 
 
 def test_spilling_bleed_columns_can_be_trimmed(halo_sector, bright_starid):
-    """With ``trim_spilling_columns`` the automatic choice keeps aperture photometry for a
+    """With ``aperture.trim_spilling_columns`` the automatic choice keeps aperture photometry for a
     star whose bleed runs off the data: the spilling columns leave the mask (``AP_TRIM``),
     no saturated pixel of the mask is left on the edge, and the transit is seen. The few
     columns left hold ~2.5 % of the light, and the background's response to the star

@@ -337,9 +337,9 @@ def test_psf_task_writes_its_light_curve(small_sector, sector_copy):
         col = data["MOM_CENTR1"] - FIRST_SCIENCE_CCD_COLUMN
         assert np.nanmax(np.hypot(row - true_row, col - true_col)) < 0.05
     settings = settings_from_header(header)
-    for name in PhotometrySettings.__dataclass_fields__:
+    for name in PhotometrySettings.keys():
         assert f"photometry.{name}" in settings
-    assert settings["photometry.psf_positions"] == "cadence"
+    assert settings["photometry.psf.positions"] == "cadence"
 
 
 def test_psf_task_errors_are_clear(small_sector, sector_copy):

@@ -8,7 +8,7 @@
    ``stamp_grow`` pixels on those sides and the search starts again (at most
    ``max_attempts`` searches, ``max_attempts_bright`` for bright targets; still touching:
    ERROR). A mask touching the edge of the data cannot grow: WARNING.
-2. **Noise-optimal aperture** (tessphot's addition, setting ``optimise_aperture``). K2P2's
+2. **Noise-optimal aperture** (tessphot's addition, setting ``optimise``). K2P2's
    masks reach down to the sky noise of the *average* image, far below the noise of one
    cadence, so for faint stars they hold many pixels that add more noise than light, and
    their edges cut through the wings of the star and of its neighbours, whose light moves
@@ -170,7 +170,11 @@ class AperturePhotometry(PhotometryMethod):
     def _find_mask(self) -> tuple[np.ndarray, STATUS]:
         """The target's K2P2 mask on a stamp grown until the mask fits (see module notes)."""
         s = self.settings
-        attempts = s.max_attempts_bright if self.target.tmag < s.bright_tmag else s.max_attempts
+        attempts = (
+            s.aperture.max_attempts_bright
+            if self.target.tmag < s.aperture.bright_tmag
+            else s.aperture.max_attempts
+        )
         for _ in range(max(int(attempts), 1)):
             image = self.target.sumimage
             if not np.isfinite(image).any():
@@ -210,7 +214,7 @@ class AperturePhotometry(PhotometryMethod):
                     "TIC %d: the aperture reaches the edge of the target pixels", self.starid
                 )
                 return mask, STATUS.OK
-            grow = {side: s.stamp_grow if hit else 0 for side, hit in touching.items()}
+            grow = {side: s.aperture.stamp_grow if hit else 0 for side, hit in touching.items()}
             if not self.target.resize_stamp(**grow):
                 return self._at_data_edge(mask, image)
         self.spill_reason = "too many stamp resizes"
@@ -229,7 +233,7 @@ class AperturePhotometry(PhotometryMethod):
         either side) leave the mask: every column left keeps its charge, so the motion
         correction holds for the rest (:attr:`trimmed_columns`, ``AP_TRIM``). Otherwise, or
         when nothing of the target's core would be left, the light spills. It also spills
-        when the mask's light on the edge exceeds ``halo_edge_flux`` of the catalogue flux
+        when the mask's light on the edge exceeds ``choice.edge_flux`` of the catalogue flux
         (the original's criterion). Where only the PRF's wings reach beyond the data, the
         motion correction, which integrates the PRF over the aperture, accounts for them:
         the aperture is OK. Without the motion correction: WARNING.
@@ -240,7 +244,7 @@ class AperturePhotometry(PhotometryMethod):
         edge_pixels[:, [0, -1]] = True
         with np.errstate(invalid="ignore"):
             spilling = mask & edge_pixels & (image >= SPILL_EDGE_FRACTION * SATURATED_RATE)
-        if spilling.any() and s.trim_spilling_columns and self._motion_correction_applies:
+        if spilling.any() and s.aperture.trim_spilling_columns and self._motion_correction_applies:
             columns = np.flatnonzero(ndimage.binary_dilation(spilling.any(axis=0)))
             trimmed = mask.copy()
             trimmed[:, columns] = False
@@ -255,7 +259,7 @@ class AperturePhotometry(PhotometryMethod):
         edge = mask_diagnostics(mask, image)["edge_flux"] / tmag_to_flux(self.target.tmag)
         if spilling.any():
             self.spill_reason = "a bleed column runs off the data"
-        elif edge > s.halo_edge_flux and not self.trimmed_columns:
+        elif edge > s.choice.edge_flux and not self.trimmed_columns:
             self.spill_reason = f"{edge:.1%} of the flux on the data edge"
         if self.spill_reason is None and self._motion_correction_applies:
             logger.info(
@@ -284,7 +288,7 @@ class AperturePhotometry(PhotometryMethod):
         blocks = self.target.block_reader(box)
 
         if (
-            self.settings.optimise_aperture
+            self.settings.aperture.optimise
             and not self.minimum_aperture_used
             and self.target.tmag >= self.k2p2.saturation_limit
         ):
@@ -363,7 +367,7 @@ class AperturePhotometry(PhotometryMethod):
             flux, scale = self.light.corrected(flux)
             flux_err = flux_err * scale
             self.motion_corrected = True
-        self._background_used = used >= self.settings.background_used_fraction * n
+        self._background_used = used >= self.settings.aperture.background_used_fraction * n
         self.set_lightcurve(flux, flux_err, flux_bkg, quality, centroid_row, centroid_col)
 
         # -- contamination and neighbours ----------------------------------------------
@@ -393,11 +397,11 @@ class AperturePhotometry(PhotometryMethod):
         ``motion_correction_saturated``), and a PRF good enough for it (:attr:`prf_trusted`).
         Decided once per target (its log line is given once).
         """
-        if not self.settings.motion_correction:
+        if not self.settings.aperture.motion_correction:
             return False
         if (
             self.target.tmag < self.k2p2.saturation_limit
-            and not self.settings.motion_correction_saturated
+            and not self.settings.aperture.motion_correction_saturated
         ):
             return False
         if not self.target.prf_trusted:
@@ -445,7 +449,7 @@ class AperturePhotometry(PhotometryMethod):
         self.positions_fitted = False
         if (
             self.target.tmag < self.k2p2.saturation_limit
-            and self.settings.motion_positions_saturated
+            and self.settings.aperture.motion_positions_saturated
             and self._motion_correction_applies
         ):
             fitted = self._fitted_positions()

@@ -9,26 +9,26 @@ the pixels. Written with numpy and scipy (no ``halophot``).
 
 1. **Stamp.** A square of side ``2 * halo_radius + 1`` around the target (clipped to the
    data; a target pixel file keeps its pixels).
-2. **Halo pixels.** The pixels within ``halo_radius`` of the target that hold data on every
+2. **Halo pixels.** The pixels within ``radius`` of the target that hold data on every
    good cadence, minus
 
    * the saturated ones: a pixel whose brightest good cadence reaches
-     ``halo_saturation_fraction`` of the brightest pixel near the target (a saturated
-     core is flat at the full well), widened by ``halo_bleed_margin`` pixels along the
+     ``saturation_fraction`` of the brightest pixel near the target (a saturated
+     core is flat at the full well), widened by ``bleed_margin`` pixels along the
      column (the partly filled tips of the bleed columns) and one pixel across;
-   * the pixels without much light: mean below ``halo_min_snr`` times the pixel's typical
+   * the pixels without much light: mean below ``min_snr`` times the pixel's typical
      uncertainty (sky pixels add noise and, with many pixels and few cadences, let the
      optimiser smooth away the star's own variations);
    * the pixels of other stars: where the catalogued neighbours' light (from the PRF) is
-     more than ``halo_max_neighbour_light`` of the pixel's mean.
+     more than ``max_neighbour_light`` of the pixel's mean.
 
-3. **Segments.** The cadences are split at gaps longer than ``halo_split_gap`` (the orbit
+3. **Segments.** The cadences are split at gaps longer than ``split_gap`` (the orbit
    gap); each segment gets its own weights (one ``WEIGHTMAP`` row each).
 4. **Weights.** ``f_t = sum_p w_p F_tp`` over the halo pixels' background-subtracted fluxes
    ``F`` on the segment's good cadences, normalised by its mean. The weights ``w >= 0``
    minimise the smooth total variation ``sum_t sqrt((g_t - g_{t-1})^2 + eps^2)`` of the
    normalised light curve ``g = f / mean(f)`` (``eps = halo_tv_epsilon``), starting from
-   uniform weights, by L-BFGS-B with the analytic gradient (at most ``halo_max_iterations``
+   uniform weights, by L-BFGS-B with the analytic gradient (at most ``max_iterations``
    iterations); they are then normalised to sum to one. The objective does not depend on
    the scale of ``w``.
 5. **Flux and its level.** The weighted sum is a fixed but unknown fraction of the star's
@@ -175,7 +175,7 @@ class HaloPhotometry(PhotometryMethod):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.target.source.full_stamp:
-            side = 2 * int(math.ceil(self.settings.halo_radius)) + 1
+            side = 2 * int(math.ceil(self.settings.halo.radius)) + 1
             self.target.set_stamp(self.target.centred_stamp(side, side))
         self.halo: np.ndarray | None = None
         #: The pixel weights (the ``WEIGHTMAP`` extension).
@@ -232,17 +232,17 @@ class HaloPhotometry(PhotometryMethod):
         h, w = self.target.stamp_shape
         row, col = self.target.stamp_position
         rr, cc = np.mgrid[0:h, 0:w]
-        near = np.hypot(rr - row, cc - col) <= s.halo_radius
+        near = np.hypot(rr - row, cc - col) <= s.halo.radius
         usable = near & np.isfinite(peak)
         if not usable.any():
             raise PhotometryError(f"TIC {self.starid}: no data around the target")
         level = float(np.max(peak[usable]))
-        saturated = usable & (peak >= s.halo_saturation_fraction * level)
-        saturated = grow_bleeds(saturated, s.halo_bleed_margin)
+        saturated = usable & (peak >= s.halo.saturation_fraction * level)
+        saturated = grow_bleeds(saturated, s.halo.bleed_margin)
         with np.errstate(divide="ignore", invalid="ignore"):
-            crowded = neighbours > s.halo_max_neighbour_light * np.abs(self.target.sumimage)
+            crowded = neighbours > s.halo.max_neighbour_light * np.abs(self.target.sumimage)
         with np.errstate(divide="ignore", invalid="ignore"):
-            faint = ~(self.target.sumimage >= s.halo_min_snr * noise)
+            faint = ~(self.target.sumimage >= s.halo.min_snr * noise)
         halo = usable & ~saturated & ~crowded & ~faint
         if not halo.any():
             raise PhotometryError(f"TIC {self.starid}: no unsaturated halo pixel around the target")
@@ -298,7 +298,7 @@ class HaloPhotometry(PhotometryMethod):
         maps, first, last, iterations = [], [], [], 0
         weights_mean = np.zeros(halo.sum())
         cadenceno = self.target.source.cadenceno
-        for a, b in segments(self.target.source.time, s.halo_split_gap):
+        for a, b in segments(self.target.source.time, s.halo.split_gap):
             use = np.flatnonzero(good[a:b]) + a
             if use.size < MIN_SEGMENT_CADENCES:
                 logger.info(
@@ -308,7 +308,7 @@ class HaloPhotometry(PhotometryMethod):
                     cadenceno[b - 1],
                 )
                 continue
-            weights, result = tv_weights(fluxes[use], s.halo_tv_epsilon, s.halo_max_iterations)
+            weights, result = tv_weights(fluxes[use], s.halo.tv_epsilon, s.halo.max_iterations)
             iterations = max(iterations, int(result.nit))
             if not result.success:
                 logger.warning(
@@ -366,10 +366,10 @@ class HaloPhotometry(PhotometryMethod):
         self.method_keywords = {
             "HALO_VER": (HALO_VERSION, "halo photometry version"),
             "HALO_OBJ": (HALO_OBJECTIVE, "halo objective: total variation"),
-            "HALO_THR": (s.halo_saturation_fraction, "saturated above this fraction of peak"),
-            "HALO_MXI": (s.halo_max_iterations, "most optimiser iterations"),
+            "HALO_THR": (s.halo.saturation_fraction, "saturated above this fraction of peak"),
+            "HALO_MXI": (s.halo.max_iterations, "most optimiser iterations"),
             "HALO_SCL": (catalogue_flux, "[e-/s] segments scaled to this median"),
-            "HALO_MFL": (s.halo_max_neighbour_light, "max neighbour light per pixel"),
+            "HALO_MFL": (s.halo.max_neighbour_light, "max neighbour light per pixel"),
             "HALO_NPX": (int(halo.sum()), "halo pixels"),
             "HALO_NIT": (iterations, "optimiser iterations (most of segments)"),
         }

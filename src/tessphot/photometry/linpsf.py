@@ -1,19 +1,19 @@
 """Linear PSF photometry: the fluxes of the target and its neighbours by weighted linear
 least squares, cadence by cadence (§5.13 of the notes, made to work).
 
-1. **Fit region.** The pixels of the stamp within ``linpsf_fit_radius`` of the target's
+1. **Fit region.** The pixels of the stamp within ``fit_radius`` of the target's
    mean position that hold data.
 2. **Stars.** Every catalogued star whose PRF reaches the region. Its light on the region
    (catalogue flux times the PRF fraction on the region, at its mean position) decides its
-   role: stars with at least ``linpsf_fit_light`` of the target's flux are *fitted* (at most
-   ``linpsf_max_stars``, the brightest on the region, the target always); the others are
+   role: stars with at least ``fit_light`` of the target's flux are *fitted* (at most
+   ``max_stars``, the brightest on the region, the target always); the others are
    *fixed*: their PRF images at their catalogue fluxes are subtracted. Neighbours closer to
-   the target than ``linpsf_min_separation`` cannot be told apart from it: they are fixed
+   the target than ``min_separation`` cannot be told apart from it: they are fixed
    too and listed as the task's ``skip_targets``.
 3. **Model per cadence.** Each star's PRF image (:meth:`tessphot.prf.PRFModel.stamps`,
    pixel-integrated at its sub-pixel position) at its position in that cadence from the
    jitter model, the PRF shape of its reference position; plus a constant local background
-   (``linpsf_background``) on top of the prepared background.
+   (``background``) on top of the prepared background.
 4. **Fit, first pass.** Weighted linear least squares of all fitted stars and the
    background term with the pixels' per-cadence uncertainties (``images_err``) as weights,
    every cadence of a block at once (batched normal equations).
@@ -22,15 +22,15 @@ least squares, cadence by cadence (§5.13 of the notes, made to work).
    in noise). The neighbours' fluxes and the background offset change slowly (a
    variable neighbour over hours, the background error of the prepared background over
    hours), so their first-pass values are smoothed in time (a local straight line over
-   ``linpsf_smooth_hours``, on the good cadences) and the target's flux is fitted alone on
+   ``smooth_hours``, on the good cadences) and the target's flux is fitted alone on
    every cadence with them held at the smoothed values: its precision is that of a star
    without free neighbours, while the neighbours' slow variability is still removed.
    Where a straight line over the window does not describe a parameter (its residual
-   chi-square is ``linpsf_smooth_sigma`` standard deviations above its degrees of freedom:
+   chi-square is ``smooth_sigma`` standard deviations above its degrees of freedom:
    an eclipsing neighbour, a jump), the first pass's flux is kept. The
    flux error is the propagated one: the target's own variance with the others held, plus
    the smoothed parameters' errors through their coupling to the target.
-   ``linpsf_smooth_hours = 0`` keeps the first pass (everything free on every cadence).
+   ``smooth_hours = 0`` keeps the first pass (everything free on every cadence).
    The flux is the target's fitted flux [e-/s, all its light: the PRF is normalised];
    the background column is the prepared background summed over the region plus the
    fitted constant times the number of pixels. The centroid columns hold the target's
@@ -121,8 +121,8 @@ class LinPSFPhotometry(PhotometryMethod):
         h, w = self.target.stamp_shape
         row, col = self.target.stamp_position
         rr, cc = np.mgrid[0:h, 0:w]
-        radius = self.settings.linpsf_fit_radius
-        if self.target.tmag <= self.settings.linpsf_saturated_tmag:
+        radius = self.settings.linpsf.fit_radius
+        if self.target.tmag <= self.settings.linpsf.saturated_tmag:
             radius = max(radius, SATURATED_FIT_RADIUS)
         region = np.hypot(rr - row, cc - col) <= radius
         region &= np.isfinite(self.target.sumimage)
@@ -184,7 +184,7 @@ class LinPSFPhotometry(PhotometryMethod):
         fitted[0] = True
         rejected = np.zeros(idx.size, dtype=bool)
         weight = np.where(np.isfinite(variance) & (variance > 0), 1.0 / variance, 0.0)
-        extra = [np.ones(pixels.sum())] if s.linpsf_background else []
+        extra = [np.ones(pixels.sum())] if s.linpsf.background else []
 
         def target_variance(members: np.ndarray) -> float:
             design = np.vstack([images[members], *extra])
@@ -193,18 +193,18 @@ class LinPSFPhotometry(PhotometryMethod):
 
         alone = target_variance(fitted)
         for j in np.argsort(-light, kind="stable"):
-            if j == 0 or light[j] < s.linpsf_fit_light * flux[0]:
+            if j == 0 or light[j] < s.linpsf.fit_light * flux[0]:
                 continue
-            if fitted.sum() >= s.linpsf_max_stars:
+            if fitted.sum() >= s.linpsf.max_stars:
                 break
             trial = fitted.copy()
             trial[j] = True
-            if target_variance(trial) <= s.linpsf_max_inflation * alone:
+            if target_variance(trial) <= s.linpsf.max_inflation * alone:
                 fitted = trial
             else:
                 rejected[j] = True
         distance = np.hypot(mean_rows - mean_rows[0], mean_cols - mean_cols[0])
-        inseparable = rejected & (distance < s.linpsf_min_separation)
+        inseparable = rejected & (distance < s.linpsf.min_separation)
         keep = fitted | (light >= MIN_FIXED_LIGHT * light[0])
         return (
             idx[keep],
@@ -236,10 +236,10 @@ class LinPSFPhotometry(PhotometryMethod):
         return np.mean(medians, axis=0), peak
 
     def _widen(self, saturated: np.ndarray) -> np.ndarray:
-        """Saturated pixels widened by ``linpsf_bleed_margin`` along their column and by one
+        """Saturated pixels widened by ``bleed_margin`` along their column and by one
         pixel across (:func:`tessphot.prepare.background.grow_bleeds`).
         """
-        return grow_bleeds(saturated, self.settings.linpsf_bleed_margin)
+        return grow_bleeds(saturated, self.settings.linpsf.bleed_margin)
 
     def _saturated(self, box: tuple[int, int, int, int], pixels: np.ndarray, peak) -> np.ndarray:
         """Pixels of the box (row-major, as ``pixels``) that saturate on some good cadence,
@@ -316,19 +316,19 @@ class LinPSFPhotometry(PhotometryMethod):
         target_normal, target_cross = first.target_normal, first.target_cross
         target = coefs[:, :kt].copy()
         flux_err = np.sqrt(np.clip(covs[:, 0, 0], 0.0, None))
-        offset = coefs[:, -1] if s.linpsf_background else np.zeros(target.shape[0])
-        if s.linpsf_smooth_hours <= 0 or coefs.shape[1] == kt:
+        offset = coefs[:, -1] if s.linpsf.background else np.zeros(target.shape[0])
+        if s.linpsf.smooth_hours <= 0 or coefs.shape[1] == kt:
             return target, flux_err, offset
         others, others_cov = coefs[:, kt:], covs[:, kt:, kt:]
         use = self.target.source.good & np.all(np.isfinite(others), axis=1)
         use &= np.all(np.isfinite(others_cov.reshape(others.shape[0], -1)), axis=1)
-        half = s.linpsf_smooth_hours / HOURS_PER_DAY / 2
+        half = s.linpsf.smooth_hours / HOURS_PER_DAY / 2
         smooth, smooth_cov, excess = smooth_local_linear(
             self.target.source.time, others, others_cov, use, half
         )
         # Where a neighbour or the background changes faster than a straight line over the
         # window follows (an eclipse, a jump), the first pass stands.
-        fast = np.any(excess > s.linpsf_smooth_sigma, axis=1)
+        fast = np.any(excess > s.linpsf.smooth_sigma, axis=1)
         finite = np.all(np.isfinite(target_normal.reshape(target.shape[0], -1)), axis=1)
         inverse = np.full_like(target_normal, np.nan)
         inverse[finite] = np.linalg.pinv(target_normal[finite], rcond=RCOND, hermitian=True)
@@ -344,7 +344,7 @@ class LinPSFPhotometry(PhotometryMethod):
         self.n_first_pass = int(np.sum(fast & self.target.source.good))
         target[done] = second[done]
         flux_err[done] = np.sqrt(np.clip(variance[done], 0.0, None))
-        if s.linpsf_background:
+        if s.linpsf.background:
             offset = np.where(done, smooth[:, -1], offset)
         return target, flux_err, offset
 
@@ -364,11 +364,11 @@ class LinPSFPhotometry(PhotometryMethod):
         n = self.target.source.time.size
         n_fit = int(fitted.sum())
         n_pix = int(pixels.sum())
-        n_par = n_fit + int(s.linpsf_background)
+        n_par = n_fit + int(s.linpsf.background)
         known = np.all(np.isfinite(rows) & np.isfinite(cols), axis=1)
         # A target whose saturated core is left out is fitted on its wings, whose light
         # depends steeply on its position: its shifts are fitted too (linearised).
-        shifts = self.n_saturated > 0 and s.linpsf_fit_shifts
+        shifts = self.n_saturated > 0 and s.linpsf.fit_shifts
         kt = 3 if shifts else 1
         n_par = n_par + kt - 1
         # First pass: every parameter on every cadence (coefficients and covariance), and
@@ -414,7 +414,7 @@ class LinPSFPhotometry(PhotometryMethod):
                     )
                     parts.append(derivatives[:, :, pixels])
                 parts.append(model[:, fitted][:, 1:])
-                if s.linpsf_background:
+                if s.linpsf.background:
                     parts.append(np.ones((use.size, 1, n_pix)))
                 design = np.concatenate(parts, axis=1)
                 first.fit(use, design, data, errors[use - t0] ** 2)

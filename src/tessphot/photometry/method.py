@@ -72,7 +72,7 @@ class PhotometryMethod:
         self.contamination = math.nan
         self.method_keywords: dict[str, Any] = {}
         #: Why the target's light spills off the stamp or the data (None: it does not): the
-        #: automatic choice then switches bright targets to the ``spill_method``.
+        #: automatic choice then switches bright targets to the ``choice.spill_method``.
         self.spill_reason: str | None = None
 
     @property

@@ -7,26 +7,26 @@ choice of stars it shares (the ``linpsf_*`` settings):
 
 1. **Stars and positions.** Every star is at its catalogue position moved by the jitter
    model, cadence by cadence. The target and its brightest fitted neighbours (those putting
-   at least ``psf_offset_light`` of the target's light on the region, at most
-   ``psf_max_offset_stars`` stars) get an *offset* from that position fitted over the whole
-   data: a constant plus, with ``psf_drift``, a drift linear in time (a poor catalogue
-   position, an unknown proper motion). With ``psf_positions = "cadence"`` the target also
+   at least ``offset_light`` of the target's light on the region, at most
+   ``max_offset_stars`` stars) get an *offset* from that position fitted over the whole
+   data: a constant plus, with ``drift``, a drift linear in time (a poor catalogue
+   position, an unknown proper motion). With ``positions = "cadence"`` the target also
    gets its own offset on every cadence on top (a star that moves in ways the jitter model
    does not describe). The other stars stay where the catalogue and the jitter model put
    them.
 2. **Fit.** Fluxes are linear, positions are not: for given positions, the fluxes of the
-   fitted stars and a local background (``linpsf_background``) of every cadence follow by
+   fitted stars and a local background (``linpsf.background``) of every cadence follow by
    weighted linear least squares, and the positions minimise the chi-square with the fluxes
    so profiled out (variable projection). Levenberg-Marquardt on the positions: the
    Gauss-Newton step comes from the Schur complement of the normal equations, the per-cadence
    fluxes eliminated, summed over the cadences; all cadences of a batch at once. The PRF
    images' derivatives are central differences over one sample of the PRF tables (1/9 px,
    over which the tables are interpolated linearly). The offsets over the whole data are
-   fitted on at most ``psf_fit_cadences`` good cadences; the per-cadence offsets
+   fitted on at most ``fit_cadences`` good cadences; the per-cadence offsets
    cadence by cadence (each with its own damping), in batches.
-3. **Guards.** An offset may not exceed ``psf_max_offset`` at any time of the data. A fit
+3. **Guards.** An offset may not exceed ``max_offset`` at any time of the data. A fit
    over the whole data that runs into that bound or does not converge in
-   ``psf_max_iterations`` is abandoned: the catalogue positions are used (the fluxes are
+   ``max_iterations`` is abandoned: the catalogue positions are used (the fluxes are
    then linear PSF photometry's), a WARNING says why, and the task's status is WARNING.
    Cadences whose own offset fit fails the same way keep the offsets over the whole data
    (counted in ``PSF_NBAD``, with a WARNING).
@@ -73,7 +73,7 @@ from tessphot.tasks.status import STATUS
 
 logger = logging.getLogger(__name__)
 
-#: What ``psf_positions`` may be.
+#: What ``positions`` may be.
 POSITION_MODELS = ("sector", "cadence")
 
 
@@ -86,7 +86,7 @@ class PSFPhotometry(LinPSFPhotometry):
         super().__init__(*args, **kwargs)
         #: The fit of the offsets over the whole data.
         self.offset_fit: OffsetFit | None = None
-        #: Cadences whose own offset fit failed (``psf_positions = "cadence"``).
+        #: Cadences whose own offset fit failed (``positions = "cadence"``).
         self.failed_cadences = 0
 
     def _offset_stars(
@@ -101,9 +101,9 @@ class PSFPhotometry(LinPSFPhotometry):
         pixels: np.ndarray,
     ) -> np.ndarray:
         """The stars whose offsets are fitted (indices into the selected stars, the target
-        first): the fitted ones putting at least ``psf_offset_light`` of the target's light
-        on the region and at least ``psf_offset_coverage`` of their own (their position is
-        constrained), the brightest there first, at most ``psf_max_offset_stars``.
+        first): the fitted ones putting at least ``offset_light`` of the target's light
+        on the region and at least ``offset_coverage`` of their own (their position is
+        constrained), the brightest there first, at most ``max_offset_stars``.
         """
         s = self.settings
         stars = self.target.source.stars
@@ -123,23 +123,23 @@ class PSFPhotometry(LinPSFPhotometry):
         light = cat_flux * coverage
         chosen = [0]
         for j in np.argsort(-light, kind="stable"):
-            if len(chosen) >= s.psf_max_offset_stars:
+            if len(chosen) >= s.psf.max_offset_stars:
                 break
             if (
                 j != 0
                 and fitted[j]
-                and light[j] >= s.psf_offset_light * light[0]
-                and coverage[j] >= s.psf_offset_coverage
+                and light[j] >= s.psf.offset_light * light[0]
+                and coverage[j] >= s.psf.offset_coverage
             ):
                 chosen.append(int(j))
         return np.asarray(chosen, dtype=int)
 
     def _fit_cadence_subset(self, known: np.ndarray) -> np.ndarray:
         """The good cadences with known positions the offsets are fitted on (at most
-        ``psf_fit_cadences``, evenly spread).
+        ``fit_cadences``, evenly spread).
         """
         usable = np.flatnonzero(self.target.source.good & known)
-        limit = max(int(self.settings.psf_fit_cadences), 1)
+        limit = max(int(self.settings.psf.fit_cadences), 1)
         if usable.size > limit:
             usable = usable[np.unique(np.linspace(0, usable.size - 1, limit).round().astype(int))]
         return usable
@@ -170,7 +170,7 @@ class PSFPhotometry(LinPSFPhotometry):
     ) -> tuple[_Scene, OffsetFit]:
         """Fit the offsets over the whole data, dropping what runs away.
 
-        A neighbour whose offset runs into ``psf_max_offset`` stays at its catalogue
+        A neighbour whose offset runs into ``max_offset`` stays at its catalogue
         position and the fit is done again without it; a fit with neighbours that does not
         converge, or whose target runs into the bound, is done again for the target alone;
         when that fails too, the fit is abandoned (offsets 0, :attr:`OffsetFit.problem`
@@ -183,12 +183,12 @@ class PSFPhotometry(LinPSFPhotometry):
         fit : OffsetFit
         """
         s = self.settings
-        bound = float(s.psf_max_offset)
+        bound = float(s.psf.max_offset)
         subset = self._fit_cadence_subset(known)
         if subset.size == 0:
             q = 1
             scene = replace(scene, n_offset=q)
-            n_par = 2 * q * (2 if s.psf_drift else 1)
+            n_par = 2 * q * (2 if s.psf.drift else 1)
             empty = OffsetFit(
                 np.zeros((q, 2)), np.zeros((q, 2)), np.zeros((n_par, n_par)), False, 0, np.zeros(q)
             )
@@ -202,10 +202,10 @@ class PSFPhotometry(LinPSFPhotometry):
                 weight,
                 tau[subset],
                 tau_range,
-                drift=bool(s.psf_drift),
+                drift=bool(s.psf.drift),
                 bound=bound,
-                tolerance=float(s.psf_tolerance),
-                max_iterations=int(s.psf_max_iterations),
+                tolerance=float(s.psf.tolerance),
+                max_iterations=int(s.psf.max_iterations),
             )
             at_bound = fit.largest >= BOUND_FRACTION * bound
             if fit.converged and not at_bound.any():
@@ -243,12 +243,12 @@ class PSFPhotometry(LinPSFPhotometry):
     def do_photometry(self) -> STATUS:
         """Fit the positions, then the fluxes of every cadence."""
         s = self.settings
-        if s.psf_positions not in POSITION_MODELS:
+        if s.psf.positions not in POSITION_MODELS:
             raise PhotometryError(
-                f"TIC {self.starid}: invalid setting psf_positions = {s.psf_positions!r} "
+                f"TIC {self.starid}: invalid setting psf_positions = {s.psf.positions!r} "
                 f"(one of {', '.join(POSITION_MODELS)})"
             )
-        per_cadence = s.psf_positions == "cadence"
+        per_cadence = s.psf.positions == "cadence"
         box, pixels, blocks, typical = self._fit_pixels()
         region = self.region
         br0, br1, bc0, bc1 = box
@@ -275,7 +275,7 @@ class PSFPhotometry(LinPSFPhotometry):
             fit_order=np.concatenate([offset_stars, others]),
             fixed=np.flatnonzero(~fitted),
             n_offset=offset_stars.size,
-            background=bool(s.linpsf_background),
+            background=bool(s.linpsf.background),
         )
         time = self.target.source.time
         known = np.all(np.isfinite(rows) & np.isfinite(cols), axis=1) & np.isfinite(time)
@@ -311,7 +311,7 @@ class PSFPhotometry(LinPSFPhotometry):
         prepared_bkg = np.full(n, np.nan)
         # Sector-level positions: linear PSF photometry's two passes (its first pass's
         # coefficients and the target's rows of its normal equations).
-        first = FirstPass(n, n_fit + int(s.linpsf_background))
+        first = FirstPass(n, n_fit + int(s.linpsf.background))
         names = ("images", "images_err", "backgrounds", "pixel_flags")
         for t0, t1, cubes in blocks(names):
             flags = cubes["pixel_flags"][:, self.region]
@@ -336,9 +336,9 @@ class PSFPhotometry(LinPSFPhotometry):
                         static,
                         data,
                         weight,
-                        bound=float(s.psf_max_offset),
-                        tolerance=float(s.psf_tolerance),
-                        max_iterations=int(s.psf_max_iterations),
+                        bound=float(s.psf.max_offset),
+                        tolerance=float(s.psf.tolerance),
+                        max_iterations=int(s.psf.max_iterations),
                     )
                     coef, variance, delta = result.coef, result.flux_var, result.delta
                     failed[use] = result.failed
@@ -356,7 +356,7 @@ class PSFPhotometry(LinPSFPhotometry):
                 flux[use] = coef[:, 0]
                 flux_err[use] = np.sqrt(np.clip(variance, 0.0, None))
                 flux_err[use[empty]] = np.nan
-                offset = coef[:, n_fit] if s.linpsf_background else 0.0
+                offset = coef[:, n_fit] if s.linpsf.background else 0.0
                 flux_bkg[use] = np.nansum(backgrounds[use - t0], axis=1) + offset * n_pix
                 centroid[use, 0] = rows[use, 0] + base_row[:, 0] + delta[:, 0]
                 centroid[use, 1] = cols[use, 0] + base_col[:, 0] + delta[:, 1]
@@ -373,7 +373,7 @@ class PSFPhotometry(LinPSFPhotometry):
                 self.starid,
                 self.failed_cadences,
                 int(known.sum()),
-                s.psf_max_offset,
+                s.psf.max_offset,
             )
             status = STATUS.WARNING
         self.final_mask = region
@@ -398,7 +398,7 @@ class PSFPhotometry(LinPSFPhotometry):
             "PSF_NPIX": (n_pix, "pixels in the fit"),
             "PSF_NSAT": (self.n_saturated, "saturated pixels left out of the fit"),
             "PSF_PRF": (self.target.prf.short_name, "PRF model"),
-            "PSF_POS": (s.psf_positions, "positions fitted: sector or cadence"),
+            "PSF_POS": (s.psf.positions, "positions fitted: sector or cadence"),
             "PSF_NPOS": (q, "stars with fitted offsets"),
             "PSF_TREF": (tref, "[BTJD] reference time of the offsets"),
             "PSF_DROW": (float(fit.offsets[0, 0]), "[px] target row offset from catalogue"),

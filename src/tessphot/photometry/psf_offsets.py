@@ -24,7 +24,7 @@ LM_LAMBDA_FACTOR = 10.0
 #: ... and its largest value: a fit whose damping reaches it finds no step that lowers the
 #: chi-square, it sits in its minimum (converged).
 LM_LAMBDA_MAX = 1e8
-#: A fit ending within this fraction of ``psf_max_offset`` has run into the bound.
+#: A fit ending within this fraction of ``psf.max_offset`` has run into the bound.
 BOUND_FRACTION = 0.95
 #: Bisections of a star's step that would take it beyond the bound (it then stops within
 #: 2**-20 of its step from the bound).
@@ -250,7 +250,7 @@ class OffsetFit:
 
     #: Offsets (n_offset, 2) [px] (row, column) at the reference time.
     offsets: np.ndarray
-    #: Drifts (n_offset, 2) [px/d] (0 without ``psf_drift``).
+    #: Drifts (n_offset, 2) [px/d] (0 without ``psf.drift``).
     drifts: np.ndarray
     #: Covariance of :attr:`parameters`.
     covariance: np.ndarray

@@ -14,7 +14,7 @@ from tessphot.tasks.status import STATUS
 class SpilledError(PhotometryError):
     """A target whose light spills off the stamp or the data so that the method fails.
 
-    The automatic choice of method then switches bright targets to the ``spill_method``.
+    The automatic choice of method then switches bright targets to the ``choice.spill_method``.
     """
 
     def __init__(self, message: str, spill_reason: str) -> None:

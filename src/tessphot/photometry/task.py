@@ -50,7 +50,7 @@ SPILL_METHODS = {"linpsf": "linear PSF", "halo": "Halo"}
 class _SpillError(Exception):
     """The automatic choice's aperture photometry of a bright target spilled.
 
-    It spilled off the stamp or the data: switch to the ``spill_method``.
+    It spilled off the stamp or the data: switch to the ``choice.spill_method``.
     """
 
     def __init__(self, reason: str, prf_trusted: bool) -> None:
@@ -122,7 +122,7 @@ def _run_method(
         timing=timing,
     )
     phot = cls(target, settings, switch_reason=switch_reason)
-    spills = automatic and target.tmag <= phot.settings.halo_auto_tmag
+    spills = automatic and target.tmag <= phot.settings.choice.spill_tmag
     try:
         result = phot.run()
     except SpilledError as err:
@@ -151,7 +151,7 @@ def _run_method(
 
 def _switch_method(settings: Mapping[str, Any] | None, starid: Any, spill: _SpillError) -> str:
     """The method the automatic choice switches to for a spilling target (logged)."""
-    chosen = photometry_settings(settings).spill_method
+    chosen = photometry_settings(settings).choice.spill_method
     if chosen not in SPILL_METHODS:
         raise TessphotError(
             f"invalid setting spill_method = {chosen!r} (one of {', '.join(SPILL_METHODS)})"
@@ -188,8 +188,8 @@ def photometry_task(
     input_folder, output_folder : path-like
     method : str, optional
         Force a method (else the task's, else automatic: aperture, switched to the
-        ``spill_method`` (linear PSF on the wings, or halo photometry) for targets of Tmag
-        <= ``halo_auto_tmag`` whose aperture spills off the stamp or the data; the switch
+        ``choice.spill_method`` (linear PSF on the wings, or halo photometry) for targets of Tmag
+        <= ``choice.spill_tmag`` whose aperture spills off the stamp or the data; the switch
         and its reason are logged into the errors and the reason into the header,
         ``PSF_WHY`` or ``HALO_WHY``).
     plot : bool
