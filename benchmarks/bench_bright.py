@@ -57,11 +57,11 @@ from astropy.io import fits
 from bench_methods import method_folder
 from simulated import add_sector_arguments, ensure_simulated
 
+from tessphot.config import load_settings
 from tessphot.demo import prepare_simulated
 from tessphot.evaluation.scoring.photometry import StarScore, score_sector
 from tessphot.photometry.task import KNOWN_METHODS
 from tessphot.runner import format_summary, run_photometry
-from tessphot.settings import load_settings
 from tessphot.tasks import TODO_FILENAME
 from tessphot.tasks.manager import SWITCH_TEXT
 

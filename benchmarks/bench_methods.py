@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tessphot.config import load_settings
 from tessphot.evaluation.scoring.photometry import TMAG_BINS, Score, score_sector
 from tessphot.photometry.task import KNOWN_METHODS
 from tessphot.runner.loop import run_photometry
-from tessphot.settings import load_settings
 from tessphot.tasks import TODO_FILENAME
 
 #: Files and folders of the sector that every method's copy links to.

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from simulated import add_sector_arguments, ensure_simulated
 
+from tessphot.config import load_settings
 from tessphot.demo import prepare_simulated
-from tessphot.settings import load_settings
 
 #: The issue's minimum number of stars.
 MIN_STARS = 10_000

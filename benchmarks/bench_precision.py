@@ -23,10 +23,10 @@ from pathlib import Path
 
 from simulated import add_sector_arguments, ensure_simulated
 
+from tessphot.config import load_settings
 from tessphot.demo import prepare_simulated
 from tessphot.evaluation.scoring.photometry import format_table, score_sector
 from tessphot.runner import format_summary, run_photometry
-from tessphot.settings import load_settings
 
 
 def main() -> None:

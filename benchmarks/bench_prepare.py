@@ -25,7 +25,7 @@ def peak_mib() -> float:
 def simulate(folder: Path, **config) -> dict:
     from tessphot.catalog.make import make_catalogs
     from tessphot.catalog.sources.file import FileSource
-    from tessphot.evaluation.simulate.config import SimulationConfig
+    from tessphot.config.simulate import SimulationConfig
     from tessphot.evaluation.simulate.sector import simulate_sector
 
     cfg = SimulationConfig(**config)

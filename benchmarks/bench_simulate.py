@@ -16,7 +16,7 @@ import time
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
-from tessphot.evaluation.simulate.config import SimulationConfig  # noqa: E402
+from tessphot.config.simulate import SimulationConfig  # noqa: E402
 from tessphot.evaluation.simulate.sector import simulate_sector  # noqa: E402
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tessphot.evaluation.simulate.config import SimulationConfig
+from tessphot.config.simulate import SimulationConfig
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.io import find_ffis
 

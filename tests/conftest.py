@@ -56,10 +56,10 @@ def small_sector(tmp_path_factory):
     no momentum dump in the window), as a dict: ``folder``, ``truth``, ``sector``,
     ``camera``, ``ccd`` and the stages' outputs. Tests must not modify it: copy it first
     (:func:`copy_sector`)."""
+    from tessphot.config import load_settings
+    from tessphot.config.simulate import SimulationConfig
     from tessphot.demo import prepare_simulated
-    from tessphot.evaluation.simulate.config import SimulationConfig
     from tessphot.evaluation.simulate.sector import simulate_sector
-    from tessphot.settings import load_settings
 
     folder = tmp_path_factory.mktemp("small_sector")
     config = SimulationConfig(

@@ -280,7 +280,7 @@ def test_photometry_setting_archive(archive, tmp_path):
 def test_prepare_records_the_cache_folder(archive, tmp_path):
     """``tessphot prepare --prf-dir archive`` downloads into the cache and records the
     folder, so that photometry finds the same PRF."""
-    from tessphot.evaluation.simulate.config import SimulationConfig
+    from tessphot.config.simulate import SimulationConfig
     from tessphot.evaluation.simulate.sector import simulate_sector
     from tessphot.prepare.run import prepare_ccd
 

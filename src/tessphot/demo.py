@@ -8,8 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
+from tessphot.config import load_settings
 from tessphot.paths import demo_folder
-from tessphot.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ DEMO_MARKER = "demo.json"
 
 
 def _demo_config(settings: dict, prf_dir: str | None):
-    from tessphot.evaluation.simulate.config import SimulationConfig
+    from tessphot.config.simulate import SimulationConfig
 
     demo = settings["demo"]
     return SimulationConfig(

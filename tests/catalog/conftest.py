@@ -168,7 +168,7 @@ def pg_env(postgres_server, monkeypatch) -> dict:
 @pytest.fixture(scope="session")
 def small_simulation(tmp_path_factory) -> Path:
     """A tiny simulated sector (sector 1, camera 1, CCD 4) with its TIC-like catalog."""
-    from tessphot.evaluation.simulate.config import SimulationConfig
+    from tessphot.config.simulate import SimulationConfig
     from tessphot.evaluation.simulate.sector import simulate_sector
 
     folder = tmp_path_factory.mktemp("simulated")

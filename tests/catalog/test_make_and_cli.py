@@ -164,7 +164,7 @@ def test_defaults_agree_with_settings():
     from tessphot.catalog.sources.base import DEFAULT_KEEP_DISPOSITIONS
     from tessphot.catalog.sources.mast import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TILE_RADIUS
     from tessphot.catalog.sources.postgres import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TABLE
-    from tessphot.settings import DEFAULTS
+    from tessphot.config import DEFAULTS
 
     s = DEFAULTS["catalog"]
     assert (s["buffer"], s["faint_limit"], s["ticver"]) == (

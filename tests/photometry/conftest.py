@@ -46,9 +46,9 @@ def bright_starid() -> int:
 def halo_sector(request, tmp_path_factory):
     """A 48x48 px, 96-cadence sector with a Tmag-4 star carrying a 0.28 % transit."""
     from tessphot.demo import prepare_simulated
-    from tessphot.evaluation.simulate.config import SimulationConfig
+    from tessphot.config.simulate import SimulationConfig
     from tessphot.evaluation.simulate.sector import simulate_sector
-    from tessphot.settings import load_settings
+    from tessphot.config import load_settings
 
     folder = tmp_path_factory.mktemp(f"halo_{request.param}")
     starid, tmag, col = BRIGHT

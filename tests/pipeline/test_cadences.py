@@ -23,10 +23,10 @@ FAST_NAME = "tess2018206045859-s0001-0000000025155310-0120-s_fast-tp.fits.gz"
 
 @pytest.mark.parametrize(("sector", "cadence"), [(30, 600), (60, 200)])
 def test_ffi_cadence_end_to_end(sector, cadence, tmp_path):
+    from tessphot.config import load_settings
+    from tessphot.config.simulate import SimulationConfig
     from tessphot.demo import prepare_simulated
-    from tessphot.evaluation.simulate.config import SimulationConfig
     from tessphot.evaluation.simulate.sector import simulate_sector
-    from tessphot.settings import load_settings
 
     config = SimulationConfig(
         sector=sector,

@@ -9,7 +9,7 @@ import pytest
 
 from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
-from tessphot.evaluation.simulate.config import SimulationConfig
+from tessphot.config.simulate import SimulationConfig
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.prepare.run import prepare_ccd
 

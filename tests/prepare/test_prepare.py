@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tessphot.cli import main
+from tessphot.config.simulate import SimulationConfig
 from tessphot.evaluation.scoring.prepare import score_prepared
-from tessphot.evaluation.simulate.config import SimulationConfig
 from tessphot.prepare import stream as prepare_stream
 from tessphot.prepare.cube import CUBES, PreparedCube
 from tessphot.prepare.flags import (

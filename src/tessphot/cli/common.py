@@ -10,8 +10,8 @@ import argparse
 from typing import Any
 
 from tessphot import env
+from tessphot.config import SettingsError, load_settings
 from tessphot.prf.cache import PRFArchive
-from tessphot.settings import SettingsError, load_settings
 
 __all__ = [
     "EXIT_ERROR",

@@ -23,6 +23,7 @@ import numpy as np
 
 from tessphot.catalog.make import catalog_path
 from tessphot.catalog.sqlite_catalog import CatalogDB
+from tessphot.config.prepare import MotionSettings
 from tessphot.constants import tmag_to_flux
 from tessphot.io.tesscut import find_cutouts, parse_cutout_name
 from tessphot.prepare import background as bg
@@ -34,7 +35,7 @@ from tessphot.prepare.frames import (
     load_frame,
     sectors_cameras_ccds,
 )
-from tessphot.prepare.motion import MotionSettings, select_reference_stars, wcs_from_string
+from tessphot.prepare.motion import select_reference_stars, wcs_from_string
 from tessphot.prepare.output import resume_point, start_part
 from tessphot.prepare.reference import finish_part
 from tessphot.prepare.stream import stream_frames

@@ -26,11 +26,11 @@ import numpy as np
 
 from tessphot.catalog.make import catalog_path
 from tessphot.catalog.sqlite_catalog import CatalogDB
+from tessphot.config import DEFAULTS
 from tessphot.geometry import angular_distance_deg
 from tessphot.io.errors import TessphotError
 from tessphot.io.tpf import find_tpfs, parse_tpf_name
 from tessphot.prepare.cube import PREPARED_NAME_PATTERN, PreparedCube
-from tessphot.settings import DEFAULTS
 from tessphot.tasks.schema import TODO_FILENAME, cbv_area, write_todolist
 from tessphot.todo.overrides import read_exclusions, read_methods
 from tessphot.todo.tpf import TPFTodoError, resolve_secondaries, tpf_targets
@@ -199,7 +199,7 @@ def make_todo(
         Replace an existing todo file (its results are lost). Without it an existing file
         is left as it is (logged "TODO file already exists") and returned.
     settings : mapping, optional
-        The ``[todo]`` settings (default :data:`tessphot.settings.DEFAULTS`): ``faint_limit``,
+        The ``[todo]`` settings (default :data:`tessphot.config.DEFAULTS`): ``faint_limit``,
         ``halo_tmag_limit``, ``methods_file``, ``exclude_file``.
     output_file : path-like, optional
         Where to write (default ``<input_folder>/todo.sqlite``).

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tessphot.evaluation.simulate.config import SimulationConfig
+from tessphot.config.simulate import SimulationConfig
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.io import find_ffis, read_ffi

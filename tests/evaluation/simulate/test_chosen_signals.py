@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tessphot.config.simulate import SimulationConfig
 from tessphot.evaluation.simulate import variability
-from tessphot.evaluation.simulate.config import SimulationConfig
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.geometry import sector_geometry

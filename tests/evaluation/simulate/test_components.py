@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tessphot.config.simulate import SimulationConfig
 from tessphot.evaluation.simulate import detector, variability
 from tessphot.evaluation.simulate.background import BackgroundModel
 from tessphot.evaluation.simulate.cadences import DUMP_QUALITY, make_cadences
-from tessphot.evaluation.simulate.config import SimulationConfig
 from tessphot.evaluation.simulate.jitter import random_jitter, read_tess_vectors, sector1_jitter
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.geometry import sector_geometry

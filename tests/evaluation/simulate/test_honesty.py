@@ -107,7 +107,7 @@ def test_full_frame_layout(tmp_path):
 
 
 def _config(**kw):
-    from tessphot.evaluation.simulate.config import SimulationConfig
+    from tessphot.config.simulate import SimulationConfig
 
     return SimulationConfig(**kw)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tessphot.config.simulate import SimulationConfig
 from tessphot.constants import FFIINDEX_SECTOR1_FIRST, FFIINDEX_SECTOR1_TSTART_TJD, ffi_cadence
-from tessphot.evaluation.simulate.config import SimulationConfig
 from tessphot.geometry import SectorGeometry
 
 #: Momentum dumps: interval [d] and offset range of the first dump after the start [d].

@@ -23,6 +23,7 @@ from astropy.time import Time
 from astropy.wcs import WCS
 from tqdm.auto import tqdm
 
+from tessphot.config.simulate import SimulationConfig
 from tessphot.constants import (
     FIRST_SCIENCE_CCD_COLUMN,
     FIRST_SCIENCE_CCD_ROW,
@@ -35,7 +36,6 @@ from tessphot.constants import (
 from tessphot.evaluation.simulate import detector, jitter, variability
 from tessphot.evaluation.simulate.background import BackgroundModel
 from tessphot.evaluation.simulate.cadences import Cadences, make_cadences, require_sector1_dir
-from tessphot.evaluation.simulate.config import SimulationConfig
 from tessphot.evaluation.simulate.ffi_writer import FrameInfo, write_ffi
 from tessphot.evaluation.simulate.pointing import boresight_pixel, jittered_wcs, move_positions
 from tessphot.evaluation.simulate.stars import StarField, simulation_stars, write_catalog

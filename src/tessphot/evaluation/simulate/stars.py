@@ -10,7 +10,7 @@ import numpy as np
 from astropy.table import Table
 from astropy.time import Time
 
-from tessphot.evaluation.simulate.config import SimulationConfig
+from tessphot.config.simulate import SimulationConfig
 
 #: Magnitude range of the power-law population [Tmag].
 TMAG_MIN, TMAG_MAX = 6.0, 17.0

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
+from tessphot.config import DEFAULTS, SettingsError, load_settings
 from tessphot.logs import TqdmLoggingHandler, setup_logging
 from tessphot.paths import demo_folder, input_folder, output_folder
-from tessphot.settings import DEFAULTS, SettingsError, load_settings
 
 
 def test_defaults_and_override(tmp_path):
