@@ -54,8 +54,12 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return inside
 
 
-def _imported_names(node: ast.AST, package: str) -> list[str]:
-    """Dotted names of what an import statement imports (relative ones resolved)."""
+def _imported_names(node: ast.AST, package: str, modules: dict[str, Path]) -> list[str]:
+    """Dotted names of what an import statement imports (relative ones resolved).
+
+    ``from package import submodule`` imports the submodule (a package's ``__init__`` runs
+    first for every import of a module in it, which is no dependency on what it holds).
+    """
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
     if not isinstance(node, ast.ImportFrom):
@@ -65,7 +69,10 @@ def _imported_names(node: ast.AST, package: str) -> list[str]:
         module = ".".join([*base, node.module] if node.module else base)
     else:
         module = node.module or ""
-    return [module] + [f"{module}.{alias.name}" for alias in node.names]
+    names = [f"{module}.{alias.name}" for alias in node.names]
+    if all(name in modules for name in names):
+        return names
+    return [module, *names]
 
 
 def _import_graph() -> dict[str, set[str]]:
@@ -85,7 +92,7 @@ def _import_graph() -> dict[str, set[str]]:
         for node in ast.walk(tree):
             if id(node) in skip:
                 continue
-            for imported in _imported_names(node, package):
+            for imported in _imported_names(node, package, modules):
                 if imported.split(".")[0] != "tessphot":
                     continue
                 target = resolve(imported)
