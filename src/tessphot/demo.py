@@ -6,10 +6,23 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
+import h5py
+
+from tessphot.catalog.make import catalog_path, make_catalogs
+from tessphot.catalog.sources.file import FileSource
 from tessphot.config import load_settings
-from tessphot.paths import demo_folder
+from tessphot.config.simulate import SimulationConfig
+from tessphot.evaluation.scoring.photometry import format_table, score_sector
+from tessphot.evaluation.simulate.sector import simulate_sector
+from tessphot.io import find_ffis, read_ffi
+from tessphot.paths import demo_folder, output_folder
+from tessphot.prepare.run import prepare_ccd
+from tessphot.runner import format_summary, run_photometry
+from tessphot.tasks import STATUS
+from tessphot.todo import make_todo
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +31,6 @@ DEMO_MARKER = "demo.json"
 
 
 def _demo_config(settings: dict, prf_dir: str | None):
-    from tessphot.config.simulate import SimulationConfig
-
     demo = settings["demo"]
     return SimulationConfig(
         sector=demo["sector"],
@@ -50,8 +61,6 @@ def ensure_demo_input(
         The demo input folder.
     """
     from dataclasses import asdict
-
-    from tessphot.evaluation.simulate.sector import simulate_sector
 
     folder = Path(folder) if folder else demo_folder()
     config = _demo_config(settings or load_settings(), prf_dir)
@@ -103,12 +112,6 @@ def prepare_simulated(
         ``sector``, ``camera``, ``ccd``, the ``catalog``, ``prepared`` and ``todo`` paths
         and the list of ``ffis``.
     """
-    from tessphot.catalog.make import catalog_path, make_catalogs
-    from tessphot.catalog.sources.file import FileSource
-    from tessphot.io import find_ffis, read_ffi
-    from tessphot.prepare.run import prepare_ccd
-    from tessphot.todo import make_todo
-
     folder = Path(folder)
     settings = settings or load_settings()
     ffis = find_ffis(folder)
@@ -180,13 +183,6 @@ def run_demo(
     int
         Exit code (0 on success).
     """
-    import h5py
-
-    from tessphot.evaluation.scoring.photometry import format_table, score_sector
-    from tessphot.io import read_ffi
-    from tessphot.paths import output_folder
-    from tessphot.runner import format_summary, run_photometry
-
     settings = settings or load_settings()
     folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)
     stages = prepare_simulated(
@@ -238,10 +234,6 @@ def run_demo(
 
 def _status_counts(todo: Path) -> dict[str, int]:
     """Tasks per status name of a todo file (read-only)."""
-    import sqlite3
-
-    from tessphot.tasks import STATUS
-
     con = sqlite3.connect(f"file:{todo}?mode=ro", uri=True)
     try:
         rows = con.execute("SELECT status, COUNT(*) FROM todolist GROUP BY status").fetchall()
@@ -255,8 +247,6 @@ def _status_counts(todo: Path) -> dict[str, int]:
 
 def _tasks_left(todo: Path) -> bool:
     """Whether the todo file has tasks still to do."""
-    import sqlite3
-
     con = sqlite3.connect(f"file:{todo}?mode=ro", uri=True)
     try:
         return bool(con.execute("SELECT COUNT(*) FROM todolist WHERE status IS NULL").fetchone()[0])
