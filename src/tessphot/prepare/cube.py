@@ -55,8 +55,9 @@ def hdf5_name(sector: int, camera: int, ccd: int, tag: str | None = None) -> str
 
 
 def prepared_files(folder: str | os.PathLike, sector: int, camera: int, ccd: int) -> list[Path]:
-    """The prepared-data files of a sector, camera and CCD in a folder (top level): the
-    CCD's own file first, then those of cutouts, by name.
+    """The prepared-data files of a sector, camera and CCD in a folder (top level).
+
+    The CCD's own file comes first, then those of cutouts, by name.
     """
     found = []
     for path in Path(folder).glob(f"sector{sector:03d}_camera{camera}_ccd{ccd}*.hdf5"):
