@@ -185,10 +185,6 @@ class PreparedCube:
         ds = self._h5["motion"]
         return MotionModel(ds[:], self._h5["time"][:], tuple(ds.attrs["centre"]))
 
-    def motion_source(self) -> str:
-        """How the motion model was measured (the ``source`` attribute of ``motion``)."""
-        return str(self._h5["motion"].attrs.get("source", "unknown"))
-
     @property
     def h5(self) -> h5py.File:
         """The open HDF5 file."""
