@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from tessphot.tasks import pending
-from tessphot.tasks.constraints import build_constraints
 from tessphot.tasks.database import open_todo
 from tessphot.tasks.result import SWITCH_TEXT, TaskResult
 from tessphot.tasks.schema import TODO_FILENAME
@@ -38,7 +37,8 @@ from tessphot.tasks.summary import (
     write_summary_file,
 )
 
-__all__ = ["SWITCH_TEXT", "TaskManager", "build_constraints"]
+#: Re-exported for the code that imports it from here (use :mod:`tessphot.tasks.result`).
+__all__ = ["SWITCH_TEXT", "TaskManager"]
 
 
 class TaskManager:
@@ -53,7 +53,8 @@ class TaskManager:
         ``photometry_skipped`` tables are emptied.
     cleanup_constraints : mapping, optional
         Restrict the reset of ``STARTED``, ``ERROR`` and ``ABORT`` tasks done at start (see
-        :func:`build_constraints`); by default all of them are reset, so failures are retried.
+        :func:`~tessphot.tasks.constraints.build_constraints`); by default all of them are
+        reset, so failures are retried.
     summary : str or os.PathLike, optional
         Where to write the JSON summary of the run (every ``summary_interval`` results, at
         start and on close). None: no summary.
@@ -151,7 +152,7 @@ class TaskManager:
         Parameters
         ----------
         **constraints
-            See :func:`build_constraints`.
+            See :func:`~tessphot.tasks.constraints.build_constraints`.
 
         Returns
         -------
