@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from tessphot.tasks import pending
 from tessphot.tasks.database import open_todo
+from tessphot.tasks.pending import count_tasks, reset_tasks, select_tasks, start_task, task_status
 from tessphot.tasks.result import SWITCH_TEXT, TaskResult
 from tessphot.tasks.schema import TODO_FILENAME
 from tessphot.tasks.status import STATUS
@@ -116,7 +116,7 @@ class TaskManager:
 
     def get_number_tasks(self, **constraints: Any) -> int:
         """Number of tasks still to do (status NULL) that match the constraints."""
-        return pending.count(self._require(), constraints, todo=True)
+        return count_tasks(self._require(), constraints, todo=True)
 
     def get_status(self, priority: int) -> STATUS | None:
         """The stored status of a task (None: still to do).
@@ -126,11 +126,11 @@ class TaskManager:
         ValueError
             If there is no task with this priority.
         """
-        return pending.status_of(self._require(), self.path, priority)
+        return task_status(self._require(), self.path, priority)
 
     def count_tasks(self, **constraints: Any) -> int:
         """Number of tasks matching the constraints, whatever their status."""
-        return pending.count(self._require(), constraints, todo=False)
+        return count_tasks(self._require(), constraints, todo=False)
 
     def reset_tasks(self, **constraints: Any) -> int:
         """Make the matching tasks to be done again, in one transaction.
@@ -144,7 +144,7 @@ class TaskManager:
         int
             Number of tasks reset.
         """
-        return pending.reset(self._require(), constraints)
+        return reset_tasks(self._require(), constraints)
 
     def get_task(self, **constraints: Any) -> dict[str, Any] | None:
         """The next task to do: the lowest priority (brightest) with status NULL.
@@ -160,7 +160,7 @@ class TaskManager:
             ``priority``, ``starid``, ``method``, ``sector``, ``camera``, ``ccd``,
             ``cadence``, ``datasource``, ``tmag``; None when nothing is left.
         """
-        tasks = pending.select(
+        tasks = select_tasks(
             self._require(), constraints, order="ORDER BY todolist.priority", limit=1
         )
         return tasks[0] if tasks else None
@@ -171,13 +171,13 @@ class TaskManager:
         Same fields and constraints as :meth:`get_task`; used by the parallel runners, which
         schedule the tasks themselves.
         """
-        return pending.select(
+        return select_tasks(
             self._require(), constraints, order="ORDER BY todolist.priority", limit=None
         )
 
     def get_random_task(self, **constraints: Any) -> dict[str, Any] | None:
         """A random task still to do (same fields and constraints as :meth:`get_task`)."""
-        tasks = pending.select(self._require(), constraints, order="ORDER BY RANDOM()", limit=1)
+        tasks = select_tasks(self._require(), constraints, order="ORDER BY RANDOM()", limit=1)
         return tasks[0] if tasks else None
 
     def start_task(self, task: int | Mapping[str, Any]) -> None:
@@ -194,7 +194,7 @@ class TaskManager:
             If there is no such task, or it is not waiting to be done.
         """
         priority = int(task["priority"] if isinstance(task, Mapping) else task)
-        pending.start(self._require(), self.path, priority)
+        start_task(self._require(), self.path, priority)
 
     # ----------------------------------------------------------------------------------------
     # Results

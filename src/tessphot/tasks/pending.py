@@ -29,7 +29,7 @@ TASK_COLUMNS = (
 )
 
 
-def count(conn: sqlite3.Connection, constraints: Mapping[str, Any], *, todo: bool) -> int:
+def count_tasks(conn: sqlite3.Connection, constraints: Mapping[str, Any], *, todo: bool) -> int:
     """Number of tasks matching the constraints (``todo``: only those with status NULL)."""
     where, params = build_constraints("todolist", **constraints)
     pending = "status IS NULL AND " if todo else ""
@@ -37,7 +37,7 @@ def count(conn: sqlite3.Connection, constraints: Mapping[str, Any], *, todo: boo
     return int(row[0])
 
 
-def status_of(conn: sqlite3.Connection, path: Path, priority: int) -> STATUS | None:
+def task_status(conn: sqlite3.Connection, path: Path, priority: int) -> STATUS | None:
     """The stored status of a task (None: still to do); ValueError if there is no such task."""
     row = conn.execute("SELECT status FROM todolist WHERE priority = ?", (int(priority),))
     found = row.fetchone()
@@ -46,7 +46,7 @@ def status_of(conn: sqlite3.Connection, path: Path, priority: int) -> STATUS | N
     return None if found[0] is None else STATUS(found[0])
 
 
-def select(
+def select_tasks(
     conn: sqlite3.Connection, constraints: Mapping[str, Any], *, order: str, limit: int | None
 ) -> list[dict[str, Any]]:
     """The tasks still to do matching the constraints, in ``order``, at most ``limit``."""
@@ -60,7 +60,7 @@ def select(
     return [dict(zip(TASK_COLUMNS, row, strict=True)) for row in rows]
 
 
-def start(conn: sqlite3.Connection, path: Path, priority: int) -> None:
+def start_task(conn: sqlite3.Connection, path: Path, priority: int) -> None:
     """Mark a task ``STARTED``; ValueError if there is no such task or it is not to do."""
     updated = conn.execute(
         "UPDATE todolist SET status = ? WHERE priority = ? AND status IS NULL",
@@ -76,7 +76,7 @@ def start(conn: sqlite3.Connection, path: Path, priority: int) -> None:
         )
 
 
-def reset(conn: sqlite3.Connection, constraints: Mapping[str, Any]) -> int:
+def reset_tasks(conn: sqlite3.Connection, constraints: Mapping[str, Any]) -> int:
     """Make the matching tasks to be done again, in one transaction; the number reset."""
     where, params = build_constraints("todolist", **constraints)
     selection = f"SELECT priority FROM todolist WHERE {where}"
