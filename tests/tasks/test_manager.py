@@ -20,7 +20,7 @@ from tessphot.tasks import (
     build_constraints,
     write_todolist,
 )
-from tessphot.tasks import manager as manager_module
+from tessphot.tasks import database as database_module
 
 #: (starid, datasource, tmag, camera, cadence) of the test targets; priorities follow tmag.
 TARGETS = [
@@ -143,7 +143,7 @@ def test_newer_format_rejected(todo):
 
 
 def test_second_manager_is_refused(todo, monkeypatch):
-    monkeypatch.setattr(manager_module, "LOCK_TIMEOUT", 0.05)
+    monkeypatch.setattr(database_module, "LOCK_TIMEOUT", 0.05)
     with TaskManager(todo):
         with pytest.raises(TodoFileError, match="in use by another process"):
             TaskManager(todo)

@@ -218,8 +218,9 @@ def _lightcurve_cards(columns: dict[str, np.ndarray], obs: ObservationInfo) -> l
 def _stamp_wcs_header(
     wcs: WCS | fits.Header | Sequence[tuple], stamp_origin: tuple[int, int], shape
 ) -> list[tuple]:
-    """The WCS cards ``(key, value, comment)`` of a stamp, from a science-area WCS, its
-    header, or that header's cards as tuples.
+    """The WCS cards ``(key, value, comment)`` of a stamp.
+
+    The input is a science-area WCS, its header, or that header's cards as tuples.
 
     A header (``WCS.to_header(relax=True)`` of the science area, e.g. computed once per
     CCD) is shifted by changing ``CRPIX1``/``CRPIX2`` only, which is exact (SIP

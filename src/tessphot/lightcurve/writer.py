@@ -259,8 +259,9 @@ def write_lightcurve(
 
 
 def _remove_stale_temporaries(path: Path) -> None:
-    """Remove the temporary files of this light curve left by an earlier attempt that was
-    killed (a task runs in one process at a time).
+    """Remove the temporary files of this light curve left by an earlier, killed attempt.
+
+    A task runs in one process at a time, so no other process is writing them.
     """
     if path.parent.is_dir():
         for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):

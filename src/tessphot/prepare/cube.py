@@ -55,8 +55,9 @@ def hdf5_name(sector: int, camera: int, ccd: int, tag: str | None = None) -> str
 
 
 def prepared_files(folder: str | os.PathLike, sector: int, camera: int, ccd: int) -> list[Path]:
-    """The prepared-data files of a sector, camera and CCD in a folder (top level): the
-    CCD's own file first, then those of cutouts, by name.
+    """The prepared-data files of a sector, camera and CCD in a folder (top level).
+
+    The CCD's own file comes first, then those of cutouts, by name.
     """
     found = []
     for path in Path(folder).glob(f"sector{sector:03d}_camera{camera}_ccd{ccd}*.hdf5"):
@@ -183,10 +184,6 @@ class PreparedCube:
         """The image-motion model of the frames."""
         ds = self._h5["motion"]
         return MotionModel(ds[:], self._h5["time"][:], tuple(ds.attrs["centre"]))
-
-    def motion_source(self) -> str:
-        """How the motion model was measured (the ``source`` attribute of ``motion``)."""
-        return str(self._h5["motion"].attrs.get("source", "unknown"))
 
     @property
     def h5(self) -> h5py.File:

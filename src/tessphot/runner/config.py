@@ -14,8 +14,9 @@ from tessphot.tasks.result import TaskResult
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """Everything a worker needs besides the task itself (picklable: sent to worker processes
-    and MPI ranks).
+    """Everything a worker needs besides the task itself.
+
+    Picklable: it is sent to worker processes and MPI ranks.
     """
 
     #: Folder with the prepared data and catalogs.

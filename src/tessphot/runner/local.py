@@ -107,22 +107,8 @@ class LocalPool:
             for worker in list(self._workers.values()):
                 self._feed(master, worker)
             while any(not w.stopping for w in self._workers.values()):
-                waitables: list[Any] = []
-                for worker in self._workers.values():
-                    waitables += [worker.conn, worker.process.sentinel]
-                ready = set(wait(waitables))
-                for worker in list(self._workers.values()):
-                    if worker.conn in ready or worker.process.sentinel in ready:
-                        if self._receive(master, worker):
-                            startup_deaths = 0 if worker.ready else startup_deaths + 1
-                            if startup_deaths >= MAX_STARTUP_DEATHS:
-                                raise RuntimeError(
-                                    f"{startup_deaths} worker processes in a row died as they "
-                                    f"started ({_how_it_died(worker.process.exitcode)}); see "
-                                    "the messages above"
-                                )
-                            if not master.finished:
-                                self._start(master.config)
+                for worker in self._active_workers():
+                    startup_deaths = self._service(master, worker, startup_deaths)
                 for worker in list(self._workers.values()):
                     if not worker.stopping and not master.held(worker.number):
                         self._feed(master, worker)
@@ -131,6 +117,37 @@ class LocalPool:
             self._terminate()
 
     # ----------------------------------------------------------------------------------------
+    def _active_workers(self) -> list[_Worker]:
+        """Wait until workers have sent something or died; those workers."""
+        waitables: list[Any] = []
+        for worker in self._workers.values():
+            waitables += [worker.conn, worker.process.sentinel]
+        ready = set(wait(waitables))
+        return [
+            worker
+            for worker in list(self._workers.values())
+            if worker.conn in ready or worker.process.sentinel in ready
+        ]
+
+    def _service(self, master: Master, worker: _Worker, startup_deaths: int) -> int:
+        """Read what a worker sent and replace it if it died.
+
+        Returns the number of workers in a row that died as they started; raises
+        RuntimeError when it reaches :data:`MAX_STARTUP_DEATHS`.
+        """
+        if not self._receive(master, worker):
+            return startup_deaths
+        startup_deaths = 0 if worker.ready else startup_deaths + 1
+        if startup_deaths >= MAX_STARTUP_DEATHS:
+            raise RuntimeError(
+                f"{startup_deaths} worker processes in a row died as they "
+                f"started ({_how_it_died(worker.process.exitcode)}); see "
+                "the messages above"
+            )
+        if not master.finished:
+            self._start(master.config)
+        return startup_deaths
+
     def _start(self, config: TaskConfig) -> _Worker:
         self._started += 1
         parent, child = self._context.Pipe()

@@ -121,8 +121,9 @@ class Master:
         return not len(self._scheduler)
 
     def next_task(self, worker: Hashable) -> dict[str, Any] | None:
-        """The next task for a worker, marked STARTED; None when there is none for now
-        (there may be later: see :attr:`finished`).
+        """The next task for a worker, marked STARTED.
+
+        None when there is none for now (there may be later: see :attr:`finished`).
         """
         while True:
             task = self._scheduler.pop(worker)
@@ -149,8 +150,10 @@ class Master:
         self._store(task, result)
 
     def worker_lost(self, worker: Hashable, reason: str, blame_task: bool = True) -> None:
-        """A worker died: its tasks go back to the queue; the one it was working on is an
-        ERROR instead when it is the second worker that task killed.
+        """A worker died: its tasks go back to the queue.
+
+        The one it was working on is an ERROR instead when it is the second worker that task
+        killed.
 
         Parameters
         ----------

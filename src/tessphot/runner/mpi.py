@@ -143,8 +143,9 @@ def mpi_worker(comm: Any, debug: bool = False) -> int:
 
 
 def _receive(comm: Any, source: int, tag: int, status: Any) -> Any:
-    """Receive a message without keeping a core busy while waiting for it (see
-    :data:`POLL_MAX_SECONDS`); ``status`` tells its source and tag.
+    """Receive a message without keeping a core busy while waiting for it.
+
+    See :data:`POLL_MAX_SECONDS`; ``status`` tells its source and tag.
     """
     pause = POLL_MIN_SECONDS
     while not comm.Iprobe(source=source, tag=tag, status=status):

@@ -96,8 +96,9 @@ def task_tiles(
 def _star_pixels(
     folder: Path, sector: int, camera: int, ccd: int, tasks: Sequence[Mapping[str, Any]]
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Science-area rows and columns of the tasks' stars (NaN: not in the catalog) and the
-    origin of the prepared data.
+    """Science-area rows and columns of the tasks' stars, and the prepared data's origin.
+
+    Stars not in the catalog get NaN.
     """
     with PreparedCube(folder / hdf5_name(sector, camera, ccd)) as cube:
         origin = cube.origin

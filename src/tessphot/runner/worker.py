@@ -36,9 +36,10 @@ WORKER_THREADS = 1
 
 
 def quiet_worker_logging(debug: bool = False) -> None:
-    """Logging of a worker process: its warnings and errors reach the master inside the
-    results (``details['errors']``), so they are not printed again; with ``debug`` every
-    message is printed.
+    """Set up the logging of a worker process.
+
+    Its warnings and errors reach the master inside the results (``details['errors']``), so
+    they are not printed again; with ``debug`` every message is printed.
     """
     from tessphot.logs import setup_logging
 

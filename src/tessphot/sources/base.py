@@ -22,6 +22,7 @@ import numpy as np
 from astropy.wcs import WCS
 
 from tessphot.catalog.sqlite_catalog import CatalogSettings
+from tessphot.config.timing import TimingSettings
 from tessphot.constants import BTJD_OFFSET
 from tessphot.lightcurve import ObservationInfo
 from tessphot.prepare.motion import MotionModel
@@ -30,7 +31,6 @@ from tessphot.sources.stars import ProjectedCatalog, StarTable
 from tessphot.timing import (
     GeocentreEphemeris,
     ObserverState,
-    TimingSettings,
     barycentric_correction,
     observer_state,
     spacecraft_ephemeris,

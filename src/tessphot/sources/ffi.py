@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tessphot.catalog.make import catalog_path
+from tessphot.config.timing import TimingSettings
 from tessphot.lightcurve import ObservationInfo
 from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK
 from tessphot.prepare.cube import PreparedCube, hdf5_name
@@ -15,7 +16,6 @@ from tessphot.sources.base import PixelSource
 from tessphot.sources.blocks import Box
 from tessphot.sources.errors import SourceError
 from tessphot.sources.stars import project_catalog
-from tessphot.timing import TimingSettings
 from tessphot.version import PIPELINE_NAME
 
 

@@ -11,13 +11,13 @@ import os
 import re
 from pathlib import Path
 
+from tessphot.config.timing import TimingSettings
 from tessphot.prepare.cube import hdf5_name, prepared_files
 from tessphot.sources.base import PixelSource
 from tessphot.sources.cache import cached_source
 from tessphot.sources.errors import SourceError
 from tessphot.sources.ffi import FFISource
 from tessphot.sources.tpf import tpf_source
-from tessphot.timing import TimingSettings
 
 #: Data sources of the tasks: ``ffi``, ``tpf`` or ``tpf:<primary TIC>``.
 DATASOURCE_PATTERN = re.compile(r"ffi|tpf(?::(?P<primary>\d+))?")

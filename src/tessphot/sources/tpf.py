@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from tessphot.catalog.make import catalog_path
+from tessphot.config.timing import TimingSettings
 from tessphot.constants import BTJD_OFFSET, FRAME_TIME
 from tessphot.geometry import shift_wcs
 from tessphot.io.tpf import TPFError, find_tpfs, read_tpf
@@ -44,7 +45,6 @@ from tessphot.sources.cache import cached_source
 from tessphot.sources.errors import SourceError
 from tessphot.sources.stars import project_catalog
 from tessphot.timefix import stamp_error
-from tessphot.timing import TimingSettings
 
 logger = logging.getLogger(__name__)
 

@@ -52,53 +52,67 @@ def build_constraints(table: str = "todolist", **constraints: Any) -> tuple[str,
         raise TypeError(
             f"unknown task constraint(s) {sorted(unknown)}; valid: {', '.join(CONSTRAINT_KEYS)}"
         )
-    parts: list[str] = []
-    params: list[Any] = []
-
-    def add_in(column: str, value: Any) -> None:
-        values = _as_list(value)
-        if not values:
-            parts.append("0")
-            return
-        parts.append(f"{table}.{column} IN ({','.join('?' * len(values))})")
-        params.extend(int(v) for v in values)
-
-    for key in ("priority", "starid", "sector", "camera", "ccd", "cbv_area"):
-        if constraints.get(key) is not None:
-            add_in(key, constraints[key])
+    conditions: list[tuple[str, list[Any]]] = [
+        _in_condition(table, key, constraints[key])
+        for key in ("priority", "starid", "sector", "camera", "ccd", "cbv_area")
+        if constraints.get(key) is not None
+    ]
     cadence = constraints.get("cadence")
-    if isinstance(cadence, str):
-        if cadence != "ffi":
-            raise ValueError(f"invalid cadence constraint {cadence!r}: seconds or 'ffi'")
-        parts.append(f"{table}.datasource = 'ffi'")
-    elif cadence is not None:
-        add_in("cadence", cadence)
+    if cadence is not None:
+        conditions.append(_cadence_condition(table, cadence))
     datasource = constraints.get("datasource")
     if datasource is not None:
-        parts.append(f"{table}.datasource {'=' if datasource == 'ffi' else '!='} 'ffi'")
+        conditions.append((f"{table}.datasource {'=' if datasource == 'ffi' else '!='} 'ffi'", []))
     tmag_min, tmag_max = constraints.get("tmag_min"), constraints.get("tmag_max")
     if tmag_min is not None or tmag_max is not None:
-        window: list[str] = []
-        window_params: list[float] = []
-        if tmag_min is not None:
-            window.append("{t}.tmag >= ?")
-            window_params.append(float(tmag_min))
-        if tmag_max is not None:
-            window.append("{t}.tmag <= ?")
-            window_params.append(float(tmag_max))
-        own = " AND ".join(window).format(t=table)
-        primary = " AND ".join(window).format(t="primary_target")
-        parts.append(
-            f"(({table}.datasource NOT LIKE 'tpf:%' AND {own}) OR "
-            f"({table}.datasource LIKE 'tpf:%' AND CAST(SUBSTR({table}.datasource, 5) AS INTEGER)"
-            f" IN (SELECT primary_target.starid FROM todolist AS primary_target"
-            f" WHERE primary_target.datasource = 'tpf' AND {primary})))"
-        )
-        params.extend(window_params * 2)
+        conditions.append(_tmag_condition(table, tmag_min, tmag_max))
+    parts = [condition for condition, _ in conditions]
+    params = [param for _, values in conditions for param in values]
     return (" AND ".join(parts) if parts else "1"), params
 
 
+def _in_condition(table: str, column: str, value: Any) -> tuple[str, list[Any]]:
+    """``column IN (...)`` for a value or a list of values (an empty list selects nothing)."""
+    values = _as_list(value)
+    if not values:
+        return "0", []
+    return f"{table}.{column} IN ({','.join('?' * len(values))})", [int(v) for v in values]
+
+
+def _cadence_condition(table: str, cadence: Any) -> tuple[str, list[Any]]:
+    """The cadence in seconds (value or list), or ``'ffi'`` for all FFI tasks."""
+    if isinstance(cadence, str):
+        if cadence != "ffi":
+            raise ValueError(f"invalid cadence constraint {cadence!r}: seconds or 'ffi'")
+        return f"{table}.datasource = 'ffi'", []
+    return _in_condition(table, "cadence", cadence)
+
+
+def _tmag_condition(
+    table: str, tmag_min: float | None, tmag_max: float | None
+) -> tuple[str, list[Any]]:
+    """The magnitude window; a secondary target is selected by its primary's magnitude."""
+    window: list[str] = []
+    window_params: list[float] = []
+    if tmag_min is not None:
+        window.append("{t}.tmag >= ?")
+        window_params.append(float(tmag_min))
+    if tmag_max is not None:
+        window.append("{t}.tmag <= ?")
+        window_params.append(float(tmag_max))
+    own = " AND ".join(window).format(t=table)
+    primary = " AND ".join(window).format(t="primary_target")
+    condition = (
+        f"(({table}.datasource NOT LIKE 'tpf:%' AND {own}) OR "
+        f"({table}.datasource LIKE 'tpf:%' AND CAST(SUBSTR({table}.datasource, 5) AS INTEGER)"
+        f" IN (SELECT primary_target.starid FROM todolist AS primary_target"
+        f" WHERE primary_target.datasource = 'tpf' AND {primary})))"
+    )
+    return condition, window_params * 2
+
+
 def _as_list(value: Any) -> list[Any]:
+    """A scalar (or string) as a one-element list, any other iterable as a list."""
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         return [value]
     return list(value)

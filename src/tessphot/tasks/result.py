@@ -7,6 +7,10 @@ from typing import Any
 
 from tessphot.tasks.status import STATUS
 
+#: Error text recording an automatic switch of method (the original's, for Halo photometry).
+SWITCH_TEXT = "Automatically switched to {} photometry"
+HALO_SWITCH_TEXT = SWITCH_TEXT.format("Halo")
+
 
 @dataclass
 class TaskResult:
