@@ -139,8 +139,9 @@ class LinPSFPhotometry(PhotometryMethod):
         return np.concatenate(parts, axis=1), data
 
     def _first_pass(self, sel: StarSelection, shifts: bool) -> FirstPass:
-        """Every parameter on every cadence (coefficients and covariance), and what the
-        second pass needs of the target's rows of the normal equations.
+        """The first pass: every parameter on every cadence (coefficients and covariance).
+
+        And what the second pass needs of the target's rows of the normal equations.
         """
         kt = 3 if shifts else 1
         n_par = sel.n_fit + int(self.settings.linpsf.background) + kt - 1

@@ -223,8 +223,9 @@ class LinPSFEngine:
         )
 
     def pixel_statistics(self, blocks, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Median variance of each pixel of the fit region over the good cadences, and its
-        brightest good cadence [e-/s].
+        """Median variance of each pixel of the region over the good cadences, and its peak.
+
+        The peak is the pixel's brightest good cadence [e-/s].
         """
         good = self.target.source.good
         medians = []
@@ -243,14 +244,16 @@ class LinPSFEngine:
         return np.mean(medians, axis=0), peak
 
     def widen(self, saturated: np.ndarray) -> np.ndarray:
-        """Saturated pixels widened by ``bleed_margin`` along their column and by one
-        pixel across (:func:`tessphot.prepare.background.grow_bleeds`).
+        """Saturated pixels widened by ``bleed_margin`` along their column, one pixel across.
+
+        See :func:`tessphot.prepare.background.grow_bleeds`.
         """
         return grow_bleeds(saturated, self.settings.linpsf.bleed_margin)
 
     def saturated(self, box: tuple[int, int, int, int], pixels: np.ndarray, peak) -> np.ndarray:
-        """Pixels of the box (row-major, as ``pixels``) that saturate on some good cadence,
-        widened (:meth:`widen`).
+        """Pixels of the box (row-major, as ``pixels``) that saturate on some good cadence.
+
+        Widened (:meth:`widen`).
         """
         br0, br1, bc0, bc1 = box
         full = np.zeros(pixels.size, dtype=bool)
@@ -258,10 +261,12 @@ class LinPSFEngine:
         return self.widen(full.reshape(br1 - br0, bc1 - bc0)).ravel()
 
     def task_skip_targets(self, inseparable: np.ndarray) -> list[int]:
-        """The task's skip targets: neighbours too close to be told from the target and,
-        for a saturated target, the catalogued stars on its own saturated pixels and bleed
-        columns (the saturated patches reaching its core; their own photometry would
-        measure the target), anywhere on the stamp.
+        """The task's skip targets.
+
+        Neighbours too close to be told from the target and, for a saturated target, the
+        catalogued stars on its own saturated pixels and bleed columns (the saturated
+        patches reaching its core; their own photometry would measure the target),
+        anywhere on the stamp.
         """
         skip = {int(x) for x in inseparable}
         if self.n_saturated:
@@ -313,10 +318,11 @@ class LinPSFEngine:
         return box, pixels, blocks, typical
 
     def second_pass(self, first: FirstPass) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The target's parameters with the other parameters at their smoothed first-pass
-        values (see the module notes); the target's parameters, the flux error and the
-        background offset. Without other parameters or smoothing (or where the smoothing
-        has no value), the first pass's values.
+        """The second pass: the target's parameters, the others at their smoothed values.
+
+        See the module notes of :mod:`tessphot.photometry.linpsf`. Returns the target's
+        parameters, the flux error and the background offset. Without other parameters or
+        smoothing (or where the smoothing has no value), the first pass's values.
         """
         s = self.settings
         kt, coefs, covs = first.kt, first.coefs, first.covs
@@ -414,8 +420,9 @@ class LinPSFEngine:
 def mean_fitted_fluxes(
     cat_flux: np.ndarray, fitted: np.ndarray, fluxes: np.ndarray, good: np.ndarray
 ) -> np.ndarray:
-    """The stars' fluxes: the fitted ones' (``fitted``: mask or indices, in the order of the
-    columns of ``fluxes``) mean over the good cadences, the others' catalogue flux.
+    """The stars' fluxes: the fitted ones' mean over the good cadences, the others' catalogue flux.
+
+    ``fitted`` is a mask or indices, in the order of the columns of ``fluxes``.
     """
     mean_flux = cat_flux.copy()
     use = good & np.all(np.isfinite(fluxes), axis=1)

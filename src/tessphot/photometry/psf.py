@@ -107,8 +107,9 @@ class PSFPhotometry(PhotometryMethod):
         box_shape: tuple[int, int],
         pixels: np.ndarray,
     ) -> np.ndarray:
-        """The stars whose offsets are fitted (indices into the selected stars, the target
-        first): the fitted ones putting at least ``offset_light`` of the target's light
+        """The stars whose offsets are fitted (indices into the selected stars, the target first).
+
+        The fitted ones putting at least ``offset_light`` of the target's light
         on the region and at least ``offset_coverage`` of their own (their position is
         constrained), the brightest there first, at most ``max_offset_stars``.
         """
@@ -142,8 +143,9 @@ class PSFPhotometry(PhotometryMethod):
         return np.asarray(chosen, dtype=int)
 
     def _fit_cadence_subset(self, known: np.ndarray) -> np.ndarray:
-        """The good cadences with known positions the offsets are fitted on (at most
-        ``fit_cadences``, evenly spread).
+        """The good cadences with known positions the offsets are fitted on.
+
+        At most ``fit_cadences``, evenly spread.
         """
         usable = np.flatnonzero(self.target.source.good & known)
         limit = max(int(self.settings.psf.fit_cadences), 1)
@@ -367,8 +369,9 @@ class PSFPhotometry(PhotometryMethod):
     def _crowding(
         self, scene: _Scene, rows: np.ndarray, cols: np.ndarray, fluxes: np.ndarray
     ) -> float:
-        """``PSF_CONT``: the neighbours' mean light weighted by the target's PRF over the
-        total so weighted (fitted stars at their mean fitted flux and position).
+        """``PSF_CONT``: the neighbours' mean light weighted by the target's PRF over the total.
+
+        The total so weighted; fitted stars at their mean fitted flux and position.
         """
         good = self.target.source.good
         mean_flux = mean_fitted_fluxes(scene.cat_flux, scene.fit_order, fluxes, good)
