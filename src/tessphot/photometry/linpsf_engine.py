@@ -137,6 +137,27 @@ class LinPSFEngine:
             raise PhotometryError(f"TIC {self.starid}: no data within the fit radius")
         return region
 
+    def prf_at(
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        idx: np.ndarray,
+        box_origin: tuple[int, int],
+        box_shape: tuple[int, int],
+        pixels: np.ndarray,
+    ) -> np.ndarray:
+        """PRF images (n_stars, n_pixels) of the stars ``idx``, each at one position."""
+        stars = self.target.source.stars
+        return prf_images(
+            self.target.prf,
+            rows[None],
+            cols[None],
+            stars.row[idx],
+            stars.col[idx],
+            box_origin,
+            box_shape,
+        )[0][:, pixels]
+
     def select_stars(
         self,
         pixels: np.ndarray,
@@ -177,15 +198,7 @@ class LinPSFEngine:
             rows, cols, self.target.source.good, stars.row[idx], stars.col[idx]
         )
         flux = tmag_to_flux(stars.tmag[idx])
-        images = prf_images(
-            self.target.prf,
-            mean_rows[None],
-            mean_cols[None],
-            stars.row[idx],
-            stars.col[idx],
-            box_origin,
-            box_shape,
-        )[0][:, pixels]
+        images = self.prf_at(mean_rows, mean_cols, idx, box_origin, box_shape, pixels)
         light = flux * images.sum(axis=1)
         fitted = np.zeros(idx.size, dtype=bool)
         fitted[0] = True

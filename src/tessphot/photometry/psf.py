@@ -69,7 +69,6 @@ from tessphot.photometry.psf_offsets import (
     fit_offsets,
 )
 from tessphot.photometry.scene import mean_positions
-from tessphot.prf import prf_images
 from tessphot.tasks.status import STATUS
 
 logger = logging.getLogger(__name__)
@@ -118,15 +117,7 @@ class PSFPhotometry(PhotometryMethod):
         mean_rows, mean_cols = mean_positions(
             rows, cols, self.target.source.good, stars.row[idx], stars.col[idx]
         )
-        images = prf_images(
-            self.target.prf,
-            mean_rows[None],
-            mean_cols[None],
-            stars.row[idx],
-            stars.col[idx],
-            box_origin,
-            box_shape,
-        )[0][:, pixels]
+        images = self.engine.prf_at(mean_rows, mean_cols, idx, box_origin, box_shape, pixels)
         coverage = images.sum(axis=1)
         light = cat_flux * coverage
         chosen = [0]
