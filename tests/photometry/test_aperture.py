@@ -15,7 +15,7 @@ from tessphot.evaluation.scoring.photometry import score_sector
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
 from tessphot.lightcurve.writer import settings_from_header
-from tessphot.photometry.aperture import optimal_aperture
+from tessphot.photometry.aperture_optimal import optimal_aperture
 from tessphot.photometry.stamps import STAMP_HEIGHT, stamp_size
 from tessphot.photometry.target import open_target
 from tessphot.prf import AnalyticPRF
@@ -207,8 +207,8 @@ def test_every_tunable_in_the_header(photometry_run):
         header = hdul[0].header
         assert fits.open(path, checksum=True)  # checksums verify
     settings = settings_from_header(header)
-    from tessphot.photometry.config import PhotometrySettings
-    from tessphot.photometry.k2p2 import K2P2Settings
+    from tessphot.config.k2p2 import K2P2Settings
+    from tessphot.config.photometry import PhotometrySettings
 
     for name in PhotometrySettings.keys():
         assert f"photometry.{name}" in settings

@@ -11,7 +11,7 @@ from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve import ApertureBits
 from tessphot.photometry.halo import HaloPhotometry, segments, total_variation, tv_weights
 from tessphot.photometry.target import open_target
-from tessphot.photometry.task import SPILL_METHODS, photometry_task
+from tessphot.photometry.task import SPILL_METHOD_NAMES, photometry_task
 from tessphot.sources import clear_cache
 from tessphot.tasks import STATUS
 from tessphot.tasks.manager import SWITCH_TEXT
@@ -100,7 +100,7 @@ def test_automatic_switch(halo_sector, bright_starid, spill_method):
     task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
     settings = {"spill_method": spill_method, "trim_spilling_columns": False}
     result = photometry_task(task, folder, folder / spill_method, settings=settings)
-    text = SWITCH_TEXT.format(SPILL_METHODS[spill_method])
+    text = SWITCH_TEXT.format(SPILL_METHOD_NAMES[spill_method])
     switched = [e for e in result.details["errors"] if text in e]
     assert result.method_used == (spill_method if where == "edge" else "aperture")
     assert bool(switched) == (where == "edge")

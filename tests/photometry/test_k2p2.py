@@ -9,15 +9,13 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
+from tessphot.config.k2p2 import K2P2Settings, settings_from_mapping
+from tessphot.photometry.errors import K2P2NoFlux, K2P2NoStars
 from tessphot.photometry.k2p2 import (
-    K2P2NoFlux,
-    K2P2NoStars,
-    K2P2Settings,
     _fill_single_holes,
     combined_magnitude,
     k2p2_masks,
     minimum_aperture,
-    settings_from_mapping,
     skip_targets,
 )
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from tessphot.config.photometry import PhotometrySettings
 from tessphot.constants import SATURATED_RATE
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve.writer import settings_from_header
-from tessphot.photometry.config import PhotometrySettings
 from tessphot.photometry.linpsf import LinPSFPhotometry
 from tessphot.photometry.linpsf_solve import smooth_local_linear, solve_fluxes
 from tessphot.photometry.target import open_target

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from tessphot.config.photometry import PhotometrySettings
 from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve.writer import settings_from_header
-from tessphot.photometry.config import PhotometrySettings
 from tessphot.photometry.linpsf import LinPSFPhotometry
 from tessphot.photometry.psf import PSFPhotometry
 from tessphot.photometry.psf_offsets import _Scene, fit_offsets

@@ -48,25 +48,20 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
+from tessphot.config.k2p2 import settings_from_mapping
 from tessphot.constants import SATURATED_RATE, tmag_to_flux
 from tessphot.io.errors import TessphotError
 from tessphot.lightcurve import aperture_image
 from tessphot.lightcurve.diagnostics import mask_diagnostics
-from tessphot.photometry.errors import PhotometryError
-from tessphot.photometry.k2p2 import (
-    K2P2Error,
-    k2p2_masks,
-    minimum_aperture,
-    settings_from_mapping,
-    skip_targets,
-)
+from tessphot.photometry.aperture_optimal import optimise_mask
+from tessphot.photometry.errors import K2P2Error, PhotometryError
+from tessphot.photometry.k2p2 import k2p2_masks, minimum_aperture, skip_targets
 from tessphot.photometry.linpsf import LinPSFPhotometry
 from tessphot.photometry.method import QUALITY_BACKGROUND_SHENANIGANS, PhotometryMethod
 from tessphot.photometry.scene import ApertureLight, aperture_light
@@ -78,71 +73,6 @@ from tessphot.tasks.status import STATUS
 #: is a bleed column running off the data.
 SPILL_EDGE_FRACTION = 0.5
 logger = logging.getLogger(__name__)
-
-#: Seconds per hour: the timescale whose noise the aperture minimises.
-HOUR_SECONDS = 3600.0
-#: Groups of consecutive cadences whose mean images show how the pixels change as the star
-#: moves.
-JITTER_GROUPS = 16
-
-
-def optimal_aperture(
-    candidates: np.ndarray,
-    signal: np.ndarray,
-    variance: np.ndarray,
-    shifted: np.ndarray,
-    cadences_per_hour: float,
-    keep: tuple[int, int] | None = None,
-) -> np.ndarray:
-    """The subset of ``candidates`` minimising the expected relative noise on one hour.
-
-    Pixels are ranked by ``signal / variance``; of the apertures made of the first ``k``
-    pixels, the one with the smallest ``(sum(var) / n_hour + var_j(sum(shifted_j -
-    signal))) / sum(signal)^2`` wins: photon, sky and read noise average down within the
-    hour, slow changes of the pixels (the star moving, neighbours varying) do not.
-
-    Parameters
-    ----------
-    candidates : ndarray of bool, shape (rows, cols)
-        Pixels that may be used (the target's K2P2 mask).
-    signal : ndarray, shape (rows, cols)
-        Mean flux per pixel [e-/s].
-    variance : ndarray, shape (rows, cols)
-        Variance of one cadence of each pixel [(e-/s)^2].
-    shifted : ndarray, shape (n, rows, cols)
-        ``n`` images of the pixels at other times, e.g. mean images of groups of cadences,
-        whose scatter about ``signal`` is not averaged down within an hour (may be empty:
-        no such term).
-    cadences_per_hour : float
-        Cadences averaged in one hour (at least 1).
-    keep : (int, int), optional
-        A pixel that stays in the aperture (the target's).
-
-    Returns
-    -------
-    ndarray of bool
-        The aperture; ``candidates`` itself when no pixel has a positive signal and a
-        finite variance.
-    """
-    eligible = candidates & np.isfinite(signal) & (signal > 0) & np.isfinite(variance)
-    eligible &= variance > 0
-    if not eligible.any():
-        return candidates.copy()
-    idx = np.flatnonzero(eligible)
-    s = signal.ravel()[idx]
-    v = variance.ravel()[idx]
-    order = np.argsort(-(s / v), kind="stable")
-    cum_s = np.cumsum(s[order])
-    noise2 = np.cumsum(v[order]) / max(float(cadences_per_hour), 1.0)
-    if len(shifted):
-        change = np.nan_to_num(shifted.reshape(len(shifted), -1)[:, idx] - s[None, :])
-        noise2 = noise2 + np.var(np.cumsum(change[:, order], axis=1), axis=0)
-    best = int(np.argmin(noise2 / cum_s**2))
-    mask = np.zeros(candidates.shape, dtype=bool)
-    mask.ravel()[idx[order[: best + 1]]] = True
-    if keep is not None and candidates[keep]:
-        mask[keep] = True
-    return mask
 
 
 class AperturePhotometry(PhotometryMethod):
@@ -164,6 +94,7 @@ class AperturePhotometry(PhotometryMethod):
         self._background_used: np.ndarray | None = None
 
     def settings_record(self) -> dict[str, Any]:
+        """Every tunable of the photometry, K2P2's included (written into the header)."""
         return {**super().settings_record(), "k2p2": self.k2p2.to_dict()}
 
     # ------------------------------------------------------------------------------------
@@ -224,8 +155,9 @@ class AperturePhotometry(PhotometryMethod):
         )
 
     def _at_data_edge(self, mask: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, STATUS]:
-        """The mask and status of an aperture that reaches the edge of the data (sets
-        :attr:`spill_reason` when the target's light spills off it).
+        """The mask and status of an aperture that reaches the edge of the data.
+
+        Sets :attr:`spill_reason` when the target's light spills off it.
 
         Bleed columns running off the data (a pixel of the mask on that edge at
         :data:`SPILL_EDGE_FRACTION` of a full pixel or more) lose charge in amounts that
@@ -281,8 +213,6 @@ class AperturePhotometry(PhotometryMethod):
         if not mask.any():
             raise PhotometryError(f"TIC {self.starid}: no collected pixel around the target")
         box = bounding_box(mask)
-        r0, r1, c0, c1 = box
-        good = self.target.source.good
         row, col = self.target.stamp_position
         pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
         blocks = self.target.block_reader(box)
@@ -292,75 +222,17 @@ class AperturePhotometry(PhotometryMethod):
             and not self.minimum_aperture_used
             and self.target.tmag >= self.k2p2.saturation_limit
         ):
-            sub = mask[r0:r1, c0:c1]
-            medians = []
-            # Mean images of consecutive groups of good cadences: what the pixels really show
-            # as the star moves (pointing jumps, drifts) over the data.
-            good_index = np.flatnonzero(good)
-            n_groups = max(1, min(JITTER_GROUPS, good_index.size // 2))
-            group = np.full(good.size, -1)
-            edges = np.linspace(0, good_index.size, n_groups + 1).astype(int)
-            for g in range(n_groups):
-                group[good_index[edges[g] : edges[g + 1]]] = g
-            sums = np.zeros((n_groups, r1 - r0, c1 - c0))
-            counts = np.zeros((n_groups, r1 - r0, c1 - c0))
-            for t0, t1, cubes in blocks(("images", "images_err")):
-                ok = good[t0:t1]
-                if ok.any():
-                    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-                        warnings.simplefilter("ignore", RuntimeWarning)
-                        medians.append(np.nanmedian(cubes["images_err"][ok] ** 2, axis=0))
-                for g in np.unique(group[t0:t1][ok]):
-                    frames = cubes["images"][group[t0:t1] == g].astype(np.float64)
-                    finite = np.isfinite(frames)
-                    sums[g] += np.where(finite, frames, 0.0).sum(axis=0)
-                    counts[g] += finite.sum(axis=0)
-            if medians:
-                variance = np.mean(medians, axis=0)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    moved = sums / counts
-                keep = (pixel[0] - r0, pixel[1] - c0)
-                inside = 0 <= keep[0] < sub.shape[0] and 0 <= keep[1] < sub.shape[1]
-                best = optimal_aperture(
-                    sub,
-                    self.target.sumimage[r0:r1, c0:c1],
-                    variance,
-                    moved,
-                    HOUR_SECONDS / self.target.source.cadence,
-                    keep=keep if inside else None,
-                )
-                mask = np.zeros_like(mask)
-                mask[r0:r1, c0:c1] = best
+            optimised = optimise_mask(self.target, mask, box, blocks, pixel)
+            if optimised is not None:
+                mask = optimised
                 self.optimised = True
         self.final_mask = mask
 
         # -- the light curve, block by block in time (bounded memory) --------------------
         n = self.target.source.time.size
-        sub = mask[r0:r1, c0:c1]
-        rows, cols = np.nonzero(sub)
-        rows = rows + r0 + self.target.stamp[0]
-        cols = cols + c0 + self.target.stamp[2]
-        flux, flux_err, flux_bkg = np.empty(n), np.empty(n), np.empty(n)
-        centroid_row, centroid_col = np.empty(n), np.empty(n)
-        shenanigans = np.zeros(n, dtype=bool)
-        used = np.zeros(self.target.stamp_shape, dtype=np.int64)
-        names = ("images", "images_err", "backgrounds", "pixel_flags")
-        for t0, t1, cubes in blocks(names):
-            pixels = cubes["images"][:, sub].astype(np.float64)
-            flux[t0:t1] = pixels.sum(axis=1)
-            flux_err[t0:t1] = np.sqrt((cubes["images_err"][:, sub].astype(np.float64) ** 2).sum(1))
-            flux_bkg[t0:t1] = cubes["backgrounds"][:, sub].astype(np.float64).sum(axis=1)
-            weights = np.clip(np.nan_to_num(pixels), 0.0, None)
-            total = weights.sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                centroid_row[t0:t1] = np.where(total > 0, weights @ rows / total, np.nan)
-                centroid_col[t0:t1] = np.where(total > 0, weights @ cols / total, np.nan)
-            flags = cubes["pixel_flags"]
-            shenanigans[t0:t1] = (flags[:, mask] & PixelFlags.BackgroundShenanigans).any(axis=1)
-            used += ((flags & PixelFlags.NotUsedForBackground) == 0).sum(axis=0)
-        centroid_row[~np.isfinite(flux)] = np.nan
-        centroid_col[~np.isfinite(flux)] = np.nan
-        quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
+        flux, flux_err, flux_bkg, centroid_row, centroid_col, quality, used = self._extract(
+            mask, box, blocks
+        )
         # -- the pointing motion: light moving in and out of the fixed aperture ----------
         self.light = self._aperture_light(mask)
         if self._motion_correction_applies:
@@ -391,11 +263,52 @@ class AperturePhotometry(PhotometryMethod):
         }
         return status
 
+    def _extract(self, mask: np.ndarray, box: tuple[int, int, int, int], blocks) -> tuple:
+        """The aperture's light curve, block by block in time (bounded memory).
+
+        Returns
+        -------
+        flux, flux_err, flux_bkg, centroid_row, centroid_col, quality : ndarray
+            The light-curve columns.
+        used : ndarray of int
+            How many cadences used each pixel of the stamp for the background.
+        """
+        r0, r1, c0, c1 = box
+        n = self.target.source.time.size
+        sub = mask[r0:r1, c0:c1]
+        rows, cols = np.nonzero(sub)
+        rows = rows + r0 + self.target.stamp[0]
+        cols = cols + c0 + self.target.stamp[2]
+        flux, flux_err, flux_bkg = np.empty(n), np.empty(n), np.empty(n)
+        centroid_row, centroid_col = np.empty(n), np.empty(n)
+        shenanigans = np.zeros(n, dtype=bool)
+        used = np.zeros(self.target.stamp_shape, dtype=np.int64)
+        names = ("images", "images_err", "backgrounds", "pixel_flags")
+        for t0, t1, cubes in blocks(names):
+            pixels = cubes["images"][:, sub].astype(np.float64)
+            flux[t0:t1] = pixels.sum(axis=1)
+            flux_err[t0:t1] = np.sqrt((cubes["images_err"][:, sub].astype(np.float64) ** 2).sum(1))
+            flux_bkg[t0:t1] = cubes["backgrounds"][:, sub].astype(np.float64).sum(axis=1)
+            weights = np.clip(np.nan_to_num(pixels), 0.0, None)
+            total = weights.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                centroid_row[t0:t1] = np.where(total > 0, weights @ rows / total, np.nan)
+                centroid_col[t0:t1] = np.where(total > 0, weights @ cols / total, np.nan)
+            flags = cubes["pixel_flags"]
+            shenanigans[t0:t1] = (flags[:, mask] & PixelFlags.BackgroundShenanigans).any(axis=1)
+            used += ((flags & PixelFlags.NotUsedForBackground) == 0).sum(axis=0)
+        centroid_row[~np.isfinite(flux)] = np.nan
+        centroid_col[~np.isfinite(flux)] = np.nan
+        quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
+        return flux, flux_err, flux_bkg, centroid_row, centroid_col, quality, used
+
     @cached_property
     def _motion_correction_applies(self) -> bool:
-        """Whether to correct the flux for the motion: asked for (for a saturated target also
-        ``motion_correction_saturated``), and a PRF good enough for it (:attr:`prf_trusted`).
-        Decided once per target (its log line is given once).
+        """Whether to correct the flux for the motion.
+
+        Asked for (for a saturated target also ``motion_correction_saturated``), and a PRF
+        good enough for it (:attr:`prf_trusted`). Decided once per target (its log line is
+        given once).
         """
         if not self.settings.aperture.motion_correction:
             return False
@@ -414,8 +327,9 @@ class AperturePhotometry(PhotometryMethod):
         return True
 
     def _fitted_positions(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The saturated target's positions per cadence from a linear PSF fit of its wings
-        with fitted shifts (:class:`LinPSFPhotometry`), or None when that fit has no shifts
+        """The saturated target's positions per cadence from a linear PSF fit of its wings.
+
+        With fitted shifts (:class:`LinPSFPhotometry`); None when that fit has no shifts
         or fails.
 
         A saturated star's large aperture has much of its light on its edge, so the jitter
@@ -437,8 +351,9 @@ class AperturePhotometry(PhotometryMethod):
         return np.where(known, rows, self.target.row_t), np.where(known, cols, self.target.col_t)
 
     def _aperture_light(self, mask: np.ndarray) -> ApertureLight:
-        """The light of the target and of the catalogued stars near the stamp in ``mask``,
-        per cadence (positions from the jitter model, the saturated target's from
+        """The light of the target and of the catalogued stars near the stamp in ``mask``.
+
+        Per cadence (positions from the jitter model, the saturated target's from
         :meth:`_fitted_positions`; fluxes from the catalogue).
         """
         idx = self.target.stars_reaching(self.target.stamp_origin, self.target.stamp_shape)
@@ -470,9 +385,7 @@ class AperturePhotometry(PhotometryMethod):
         )
 
     def aperture_image(self) -> np.ndarray:
-        """``APERTURE`` bits: collected, photometric and centroid mask, background pixels,
-        CCD output.
-        """
+        """``APERTURE`` bits: collected, photometric, centroid, background pixels, CCD output."""
         return aperture_image(
             self.target.stamp_shape,
             self.target.stamp_origin,

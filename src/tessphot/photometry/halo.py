@@ -156,8 +156,9 @@ def tv_weights(
 
 
 def segments(time: np.ndarray, max_gap: float) -> list[tuple[int, int]]:
-    """Ranges of cadences (half-open) between gaps in time longer than ``max_gap`` [d]
-    (cadences without a time stay in the segment around them).
+    """Ranges of cadences (half-open) between gaps in time longer than ``max_gap`` [d].
+
+    Cadences without a time stay in the segment around them.
     """
     known = np.flatnonzero(np.isfinite(time))
     if known.size == 0:
@@ -249,9 +250,10 @@ class HaloPhotometry(PhotometryMethod):
         return halo, saturated
 
     def _pixel_statistics(self, blocks) -> tuple[np.ndarray, np.ndarray]:
-        """Brightest good cadence of each pixel of the stamp (NaN where a good cadence has
-        no data), and its typical uncertainty (mean over the blocks of the median over their
-        good cadences) [e-/s].
+        """Brightest good cadence of each pixel of the stamp, and its typical uncertainty [e-/s].
+
+        The brightest is NaN where a good cadence has no data; the uncertainty is the mean
+        over the blocks of the median over their good cadences.
         """
         good = self.target.source.good
         peak = np.full(self.target.stamp_shape, -np.inf)

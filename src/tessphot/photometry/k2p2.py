@@ -38,27 +38,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import ndimage
-from scipy.optimize import minimize_scalar
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 from sklearn.cluster import DBSCAN
 
 from tessphot.config.k2p2 import K2P2Settings
-from tessphot.config.k2p2 import settings_from_mapping as settings_from_mapping
-from tessphot.io.errors import TessphotError
+from tessphot.photometry.errors import K2P2NoStars
+from tessphot.photometry.k2p2_sky import sky_level
 
 logger = logging.getLogger(__name__)
 
-#: Scale factor from the median absolute deviation to the standard deviation of a Gaussian.
-MAD_TO_SIGMA = 1.4826
-#: Scott's rule for a Gaussian kernel: bandwidth = 1.059 A n^(-1/5) (statsmodels' 'scott').
-SCOTT_FACTOR = 1.059
-#: Interquartile range of a unit Gaussian.
-IQR_TO_SIGMA = 1.349
-#: Points of the grid on which the density is evaluated before refining its maximum.
-KDE_GRID_POINTS = 100
-#: Largest number of (grid point, sample) pairs evaluated at once by the density.
-KDE_BLOCK_ELEMENTS = 1 << 20
 #: Relative tolerance on DBSCAN's radius, so that neighbours exactly at the radius (the
 #: diagonal at sqrt(2)) are included whatever the rounding of the distances.
 RADIUS_TOLERANCE = 1e-9
@@ -68,31 +57,12 @@ _NO_STAR_MAG = math.inf
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
-class K2P2Error(TessphotError):
-    """Base class of the K2P2 errors."""
-
-
-class K2P2NoFlux(K2P2Error):
-    """The sum image has no positive finite pixel."""
-
-
-class K2P2NoStars(K2P2Error):
-    """No star stands out of the sum image."""
-
-
 class K2P2Result(NamedTuple):
     """Masks found by :func:`k2p2_masks`."""
 
     #: Boolean masks, shape (n, rows, columns), largest first.
     masks: np.ndarray
     #: Bandwidth of the kernel density estimate of the sky [e-/s] (0 if degenerate).
-    bandwidth: float
-
-
-class _Sky(NamedTuple):
-    mode: float
-    noise: float
-    cut: float
     bandwidth: float
 
 
@@ -147,74 +117,6 @@ def combined_magnitude(tmag) -> float:
 # The algorithm
 
 
-def _gaussian_density(sample: np.ndarray, bandwidth: float):
-    """Unnormalised Gaussian kernel density of a 1-D sample (kernel sd ``bandwidth``).
-
-    The same shape as ``scipy.stats.gaussian_kde`` with that bandwidth, evaluated directly
-    (in blocks that bound the memory), which is many times faster for small samples.
-    """
-    sample = np.asarray(sample, dtype=np.float64)
-    scale = 1.0 / (np.sqrt(2.0) * bandwidth)
-
-    def density(x) -> np.ndarray:
-        x = np.atleast_1d(np.asarray(x, dtype=np.float64))
-        out = np.empty(x.size)
-        step = max(1, KDE_BLOCK_ELEMENTS // max(sample.size, 1))
-        for start in range(0, x.size, step):
-            d = (x[start : start + step, None] - sample[None, :]) * scale
-            out[start : start + step] = np.exp(-(d * d)).sum(axis=1)
-        return out
-
-    return density
-
-
-def _sky_level(image: np.ndarray, finite: np.ndarray, settings: K2P2Settings) -> _Sky:
-    """Sky mode (KDE of the pixel values), the robust noise below it, and the cut."""
-    positive = finite & (image > 0)
-    if not positive.any():
-        raise K2P2NoFlux("no positive flux in the sum image")
-    sample = np.sort(image[positive] if settings.sky_positive_only else image[finite])
-    keep = max(1, int(sample.size * (1.0 - settings.sample_trim)))
-    trimmed = sample[:keep]
-    capped = trimmed[trimmed < settings.flux_cap]
-    if capped.size:
-        trimmed = capped
-    n = trimmed.size
-    spread = 0.0
-    if n > 1:
-        q75, q25 = np.percentile(trimmed, [75, 25])
-        spread = min(float(np.std(trimmed, ddof=1)), float(q75 - q25) / IQR_TO_SIGMA)
-        if spread <= 0:
-            spread = float(np.std(trimmed, ddof=1))
-    bandwidth = SCOTT_FACTOR * spread * n ** (-0.2)
-    if bandwidth > 0:
-        kde = _gaussian_density(trimmed, bandwidth)
-        grid = np.linspace(trimmed[0], trimmed[-1], KDE_GRID_POINTS)
-        density = kde(grid)
-        best = int(np.argmax(density))
-        lo = grid[max(best - 1, 0)]
-        hi = grid[min(best + 1, grid.size - 1)]
-        mode = float(grid[best])
-        if hi > lo:
-            found = minimize_scalar(
-                lambda x: -kde(x)[0],
-                bounds=(lo, hi),
-                method="bounded",
-                options={"xatol": 1e-6 * max(abs(hi), 1.0)},
-            )
-            if found.success and -found.fun >= density[best]:
-                mode = float(found.x)
-    else:
-        bandwidth = 0.0
-        mode = float(np.median(trimmed))
-    below = trimmed[trimmed < mode]
-    mad = MAD_TO_SIGMA * float(np.median(mode - below)) if below.size else 0.0
-    # The noise of the sky for the significance of masks: all finite pixels below the mode.
-    all_below = image[finite & (image < mode)]
-    noise = MAD_TO_SIGMA * float(np.median(mode - all_below)) if all_below.size else mad
-    return _Sky(mode=mode, noise=noise, cut=mode + settings.thresh * mad, bandwidth=bandwidth)
-
-
 def _saturated_columns(image: np.ndarray, mask: np.ndarray, settings: K2P2Settings) -> list[int]:
     """Columns of a mask that look saturated (flat and bright)."""
     peak = float(np.max(image[mask]))
@@ -235,6 +137,48 @@ def _saturated_columns(image: np.ndarray, mask: np.ndarray, settings: K2P2Settin
         ):
             columns.append(int(col))
     return columns
+
+
+def _catalog_markers(
+    peaks: np.ndarray,
+    catalog: tuple[np.ndarray, np.ndarray, np.ndarray],
+    settings: K2P2Settings,
+) -> np.ndarray:
+    """The peaks nearest to a catalog star (within the marker distance for its brightness)."""
+    rows, cols, tmag = catalog
+    chosen = set()
+    for r, c, m in zip(rows, cols, tmag, strict=True):
+        distance = np.hypot(peaks[:, 0] - r, peaks[:, 1] - c)
+        nearest = int(np.argmin(distance))
+        limit = (
+            settings.marker_distance_bright
+            if m < settings.saturation_limit
+            else settings.marker_distance
+        )
+        if distance[nearest] < limit:
+            chosen.add(nearest)
+    return peaks[sorted(chosen)]
+
+
+def _saturated_markers(
+    image: np.ndarray, cluster: np.ndarray, peaks: np.ndarray, settings: K2P2Settings
+) -> np.ndarray:
+    """The peaks without all but the highest of those on one saturated patch."""
+    saturated = np.zeros_like(cluster)
+    peak_flux = float(np.max(image[cluster]))
+    for col in _saturated_columns(image, cluster, settings):
+        saturated[:, col] = cluster[:, col] & (image[:, col] >= settings.overflow_level * peak_flux)
+    if not saturated.any():
+        return peaks
+    patches, _ = ndimage.label(saturated, structure=_EIGHT)
+    patch_of_peak = patches[peaks[:, 0], peaks[:, 1]]
+    keep = np.ones(len(peaks), dtype=bool)
+    for patch in np.unique(patch_of_peak[patch_of_peak > 0]):
+        members = np.flatnonzero(patch_of_peak == patch)
+        best = members[np.argmax(image[peaks[members, 0], peaks[members, 1]])]
+        keep[members] = False
+        keep[best] = True
+    return peaks[keep]
 
 
 def _segment_cluster(
@@ -258,37 +202,11 @@ def _segment_cluster(
     if peaks.size == 0:
         return [cluster]
     if catalog is not None:
-        rows, cols, tmag = catalog
-        chosen = set()
-        for r, c, m in zip(rows, cols, tmag, strict=True):
-            distance = np.hypot(peaks[:, 0] - r, peaks[:, 1] - c)
-            nearest = int(np.argmin(distance))
-            limit = (
-                settings.marker_distance_bright
-                if m < settings.saturation_limit
-                else settings.marker_distance
-            )
-            if distance[nearest] < limit:
-                chosen.add(nearest)
-        peaks = peaks[sorted(chosen)]
+        peaks = _catalog_markers(peaks, catalog, settings)
         if peaks.size == 0:
             logger.debug("cluster of %d pixels without catalog stars: dropped", cluster.sum())
             return []
-    # A saturated patch keeps only its highest marker.
-    saturated = np.zeros_like(cluster)
-    peak_flux = float(np.max(image[cluster]))
-    for col in _saturated_columns(image, cluster, settings):
-        saturated[:, col] = cluster[:, col] & (image[:, col] >= settings.overflow_level * peak_flux)
-    if saturated.any():
-        patches, _ = ndimage.label(saturated, structure=_EIGHT)
-        patch_of_peak = patches[peaks[:, 0], peaks[:, 1]]
-        keep = np.ones(len(peaks), dtype=bool)
-        for patch in np.unique(patch_of_peak[patch_of_peak > 0]):
-            members = np.flatnonzero(patch_of_peak == patch)
-            best = members[np.argmax(image[peaks[members, 0], peaks[members, 1]])]
-            keep[members] = False
-            keep[best] = True
-        peaks = peaks[keep]
+    peaks = _saturated_markers(image, cluster, peaks, settings)
     if len(peaks) == 1:
         return [cluster]
     markers = np.zeros(image.shape, dtype=np.int32)
@@ -392,7 +310,7 @@ def k2p2_masks(
     if image.ndim != 2:
         raise ValueError(f"the sum image must be 2-D, not of shape {image.shape}")
     finite = np.isfinite(image)
-    sky = _sky_level(image, finite, settings)
+    sky = sky_level(image, finite, settings)
     significant = finite & (image > sky.cut)
     logger.debug(
         "K2P2 sky mode %.4g, noise %.4g, cut %.4g, bandwidth %.4g, %d significant pixels",

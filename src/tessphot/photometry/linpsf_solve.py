@@ -64,8 +64,10 @@ def normal_equations(
 def weighted_normal(
     design: np.ndarray, data: np.ndarray, weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``A W A^T``, ``A W d`` and ``A W`` of a batch of problems (``design`` (n, k, p), finite
-    ``data`` (n, p), ``weight`` (n, p): each pixel's inverse variance, 0 to leave it out).
+    """``A W A^T``, ``A W d`` and ``A W`` of a batch of problems.
+
+    ``design`` (n, k, p), finite ``data`` (n, p), ``weight`` (n, p): each pixel's inverse
+    variance, 0 to leave it out.
     """
     weighted = design * weight[:, None, :]
     normal = weighted @ design.transpose(0, 2, 1)
@@ -76,8 +78,9 @@ def weighted_normal(
 def solve_normal(
     normal: np.ndarray, rhs: np.ndarray, ok: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients and covariance ``(A W A^T)^-1`` from the normal equations of
-    :func:`normal_equations`; NaN for problems without usable pixels (``ok``).
+    """Coefficients and covariance ``(A W A^T)^-1`` from the normal equations.
+
+    Those of :func:`normal_equations`; NaN for problems without usable pixels (``ok``).
     """
     cov = np.linalg.pinv(normal, rcond=RCOND, hermitian=True)
     coef = np.einsum("nkl,nl->nk", cov, rhs)
@@ -106,9 +109,11 @@ def solve_fluxes(
 
 
 class FirstPass:
-    """The first pass of linear PSF photometry, cadence by cadence: every parameter's
-    coefficients and covariance, and the target's rows of the normal equations (its first
-    ``kt`` parameters: the flux and, when fitted, its shifts), which the second pass needs.
+    """The first pass of linear PSF photometry, cadence by cadence.
+
+    Every parameter's coefficients and covariance, and the target's rows of the normal
+    equations (its first ``kt`` parameters: the flux and, when fitted, its shifts), which
+    the second pass needs.
 
     Parameters
     ----------
@@ -131,8 +136,9 @@ class FirstPass:
     def fit(
         self, use: np.ndarray, design: np.ndarray, data: np.ndarray, variance: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Fit the cadences ``use`` (arguments of :func:`normal_equations`), keep what the
-        second pass needs and return their coefficients and covariance.
+        """Fit the cadences ``use`` (arguments of :func:`normal_equations`).
+
+        Keeps what the second pass needs and returns their coefficients and covariance.
         """
         normal, rhs, _, ok = normal_equations(design, data, variance)
         coef, cov = solve_normal(normal, rhs, ok)

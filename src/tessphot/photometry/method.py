@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tessphot.config.photometry import photometry_settings
 from tessphot.io.errors import TessphotError
 from tessphot.lightcurve import (
     LightCurveColumns,
@@ -25,7 +26,6 @@ from tessphot.lightcurve import (
     mask_diagnostics,
 )
 from tessphot.photometry.capture import capture_warnings
-from tessphot.photometry.config import photometry_settings
 from tessphot.photometry.errors import PhotometryError
 from tessphot.photometry.result import MethodResult, SpilledError
 from tessphot.photometry.target import Target

@@ -36,8 +36,9 @@ MARKER_AREA = 80.0
 
 
 def outline_segments(mask: np.ndarray) -> list[tuple[tuple[float, float], tuple[float, float]]]:
-    """Line segments ((x0, y0), (x1, y1)) along the outer edges of a mask's pixels, in image
-    coordinates (x = column, y = row, pixel centres on integers).
+    """Line segments ((x0, y0), (x1, y1)) along the outer edges of a mask's pixels.
+
+    In image coordinates (x = column, y = row, pixel centres on integers).
     """
     mask = np.asarray(mask, dtype=bool)
     padded = np.pad(mask, 1)

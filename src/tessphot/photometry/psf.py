@@ -1,9 +1,9 @@
-"""PSF photometry: the fluxes *and the positions* of the target and its bright neighbours
-fitted with the PRF (nonlinear least squares), for stars whose catalogue position is poor or
-that move.
+"""PSF photometry: the fluxes *and the positions* of the target and its neighbours fitted.
 
-It extends linear PSF photometry (:mod:`tessphot.photometry.linpsf`), whose fit region and
-choice of stars it shares (the ``linpsf_*`` settings):
+Fitted with the PRF (nonlinear least squares), for stars whose catalogue position is poor or
+that move. It shares linear PSF photometry's engine
+(:class:`tessphot.photometry.linpsf_engine.LinPSFEngine`): its fit region and choice of
+stars (the ``linpsf`` settings) and, with offsets over the whole data, its two passes:
 
 1. **Stars and positions.** Every star is at its catalogue position moved by the jitter
    model, cadence by cadence. The target and its brightest fitted neighbours (those putting
@@ -53,41 +53,47 @@ from typing import Any
 
 import numpy as np
 
-from tessphot.photometry.errors import PhotometryError
-from tessphot.photometry.linpsf import LinPSFPhotometry
-from tessphot.photometry.linpsf_solve import FirstPass
-from tessphot.photometry.method import QUALITY_BACKGROUND_SHENANIGANS
-from tessphot.photometry.psf_cadences import fit_cadences
+from tessphot.photometry.linpsf_engine import (
+    LinPSFEngine,
+    StarSelection,
+    mean_fitted_fluxes,
+    prf_crowding,
+)
+from tessphot.photometry.method import PhotometryMethod
+from tessphot.photometry.psf_fluxes import FitTimes, fit_fluxes
 from tessphot.photometry.psf_offsets import (
     BOUND_FRACTION,
     OffsetFit,
-    _batches,
     _Scene,
     _weights,
     fit_offsets,
 )
 from tessphot.photometry.scene import mean_positions
-from tessphot.prepare.flags import PixelFlags
-from tessphot.prf import prf_images
 from tessphot.tasks.status import STATUS
 
 logger = logging.getLogger(__name__)
 
-#: What ``positions`` may be.
-POSITION_MODELS = ("sector", "cadence")
 
-
-class PSFPhotometry(LinPSFPhotometry):
+class PSFPhotometry(PhotometryMethod):
     """PSF photometry of one target: fluxes and positions fitted (see the module notes)."""
 
     method = "psf"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.engine = LinPSFEngine(self.target, self.settings)
+        #: PRF-weighted fraction of the neighbours' light under the target (``PSF_CONT``).
+        self.crowding = math.nan
+        self.n_fitted = 0
         #: The fit of the offsets over the whole data.
         self.offset_fit: OffsetFit | None = None
         #: Cadences whose own offset fit failed (``positions = "cadence"``).
         self.failed_cadences = 0
+
+    @property
+    def n_saturated(self) -> int:
+        """Pixels of the fit region left out as saturated."""
+        return self.engine.n_saturated
 
     def _offset_stars(
         self,
@@ -100,8 +106,9 @@ class PSFPhotometry(LinPSFPhotometry):
         box_shape: tuple[int, int],
         pixels: np.ndarray,
     ) -> np.ndarray:
-        """The stars whose offsets are fitted (indices into the selected stars, the target
-        first): the fitted ones putting at least ``offset_light`` of the target's light
+        """The stars whose offsets are fitted (indices into the selected stars, the target first).
+
+        The fitted ones putting at least ``offset_light`` of the target's light
         on the region and at least ``offset_coverage`` of their own (their position is
         constrained), the brightest there first, at most ``max_offset_stars``.
         """
@@ -110,15 +117,7 @@ class PSFPhotometry(LinPSFPhotometry):
         mean_rows, mean_cols = mean_positions(
             rows, cols, self.target.source.good, stars.row[idx], stars.col[idx]
         )
-        images = prf_images(
-            self.target.prf,
-            mean_rows[None],
-            mean_cols[None],
-            stars.row[idx],
-            stars.col[idx],
-            box_origin,
-            box_shape,
-        )[0][:, pixels]
+        images = self.engine.prf_at(mean_rows, mean_cols, idx, box_origin, box_shape, pixels)
         coverage = images.sum(axis=1)
         light = cat_flux * coverage
         chosen = [0]
@@ -135,8 +134,9 @@ class PSFPhotometry(LinPSFPhotometry):
         return np.asarray(chosen, dtype=int)
 
     def _fit_cadence_subset(self, known: np.ndarray) -> np.ndarray:
-        """The good cadences with known positions the offsets are fitted on (at most
-        ``fit_cadences``, evenly spread).
+        """The good cadences with known positions the offsets are fitted on.
+
+        At most ``fit_cadences``, evenly spread.
         """
         usable = np.flatnonzero(self.target.source.good & known)
         limit = max(int(self.settings.psf.fit_cadences), 1)
@@ -240,53 +240,57 @@ class PSFPhotometry(LinPSFPhotometry):
             order = np.concatenate([offset_stars, rest])
             scene = replace(scene, fit_order=order, n_offset=offset_stars.size)
 
-    def do_photometry(self) -> STATUS:
-        """Fit the positions, then the fluxes of every cadence."""
-        s = self.settings
-        if s.psf.positions not in POSITION_MODELS:
-            raise PhotometryError(
-                f"TIC {self.starid}: invalid setting psf_positions = {s.psf.positions!r} "
-                f"(one of {', '.join(POSITION_MODELS)})"
-            )
-        per_cadence = s.psf.positions == "cadence"
-        box, pixels, blocks, typical = self._fit_pixels()
-        region = self.region
-        br0, br1, bc0, bc1 = box
-        box_origin = (self.target.stamp[0] + br0, self.target.stamp[2] + bc0)
-        box_shape = (br1 - br0, bc1 - bc0)
-        idx, rows, cols, cat_flux, fitted, close = self._select_stars(
-            pixels, box_origin, box_shape, typical
-        )
+    def _scene(self, sel: StarSelection) -> _Scene:
+        """The fit's stars, those with fitted offsets first."""
         stars = self.target.source.stars
         offset_stars = self._offset_stars(
-            rows, cols, idx, cat_flux, fitted, box_origin, box_shape, pixels
+            sel.rows,
+            sel.cols,
+            sel.idx,
+            sel.cat_flux,
+            sel.fitted,
+            sel.box_origin,
+            sel.box_shape,
+            sel.pixels,
         )
-        others = np.flatnonzero(fitted & ~np.isin(np.arange(idx.size), offset_stars))
-        scene = _Scene(
+        others = np.flatnonzero(sel.fitted & ~np.isin(np.arange(sel.idx.size), offset_stars))
+        return _Scene(
             prf=self.target.prf,
-            rows=rows,
-            cols=cols,
-            node_rows=stars.row[idx],
-            node_cols=stars.col[idx],
-            origin=box_origin,
-            shape=box_shape,
-            pixels=pixels,
-            cat_flux=cat_flux,
+            rows=sel.rows,
+            cols=sel.cols,
+            node_rows=stars.row[sel.idx],
+            node_cols=stars.col[sel.idx],
+            origin=sel.box_origin,
+            shape=sel.box_shape,
+            pixels=sel.pixels,
+            cat_flux=sel.cat_flux,
             fit_order=np.concatenate([offset_stars, others]),
-            fixed=np.flatnonzero(~fitted),
+            fixed=np.flatnonzero(~sel.fitted),
             n_offset=offset_stars.size,
-            background=bool(s.linpsf.background),
+            background=bool(self.settings.linpsf.background),
         )
+
+    def _times(self, sel: StarSelection) -> FitTimes:
+        """The cadences with known positions and the time axis of the offsets."""
         time = self.target.source.time
-        known = np.all(np.isfinite(rows) & np.isfinite(cols), axis=1) & np.isfinite(time)
+        known = np.all(np.isfinite(sel.rows) & np.isfinite(sel.cols), axis=1) & np.isfinite(time)
         reference = self.target.source.good & known
         tref = float(np.mean(time[reference if reference.any() else known])) if known.any() else 0.0
         tau = np.where(known, time - tref, 0.0)
         tau_range = (float(tau[known].min()), float(tau[known].max())) if known.any() else (0, 0)
+        return FitTimes(known, tref, tau, tau_range)
+
+    def do_photometry(self) -> STATUS:
+        """Fit the positions, then the fluxes of every cadence."""
+        s = self.settings
+        engine = self.engine
+        sel = engine.select()
+        times = self._times(sel)
 
         # -- the offsets over the whole data -----------------------------------------------
-        scene, fit = self._fit_positions(scene, blocks, known, tau, tau_range, idx)
-        q = scene.n_offset
+        scene, fit = self._fit_positions(
+            self._scene(sel), sel.blocks, times.known, times.tau, times.tau_range, sel.idx
+        )
         self.offset_fit = fit
         status = STATUS.OK
         if fit.problem:
@@ -298,73 +302,8 @@ class PSFPhotometry(LinPSFPhotometry):
             status = STATUS.WARNING
 
         # -- the fluxes of every cadence ------------------------------------------------------
-        n = time.size
-        n_fit = int(fitted.sum())
-        n_pix = int(pixels.sum())
-        flux = np.full(n, np.nan)
-        flux_err = np.full(n, np.nan)
-        flux_bkg = np.full(n, np.nan)
-        fluxes = np.full((n, n_fit), np.nan)
-        centroid = np.full((n, 2), np.nan)
-        failed = np.zeros(n, dtype=bool)
-        shenanigans = np.zeros(n, dtype=bool)
-        prepared_bkg = np.full(n, np.nan)
-        # Sector-level positions: linear PSF photometry's two passes (its first pass's
-        # coefficients and the target's rows of its normal equations).
-        first = FirstPass(n, n_fit + int(s.linpsf.background))
-        names = ("images", "images_err", "backgrounds", "pixel_flags")
-        for t0, t1, cubes in blocks(names):
-            flags = cubes["pixel_flags"][:, self.region]
-            shenanigans[t0:t1] = (flags & PixelFlags.BackgroundShenanigans).any(axis=1)
-            images = cubes["images"].reshape(t1 - t0, -1)[:, pixels].astype(np.float64)
-            errors = cubes["images_err"].reshape(t1 - t0, -1)[:, pixels].astype(np.float64)
-            backgrounds = cubes["backgrounds"].reshape(t1 - t0, -1)[:, pixels].astype(np.float64)
-            prepared_bkg[t0:t1] = np.nansum(backgrounds, axis=1)
-            use_all = np.flatnonzero(known[t0:t1]) + t0
-            for sl in _batches(use_all.size):
-                use = use_all[sl]
-                data, weight = _weights(images[use - t0], errors[use - t0])
-                fixed, static = scene.static(use)
-                data = data - fixed
-                base_row, base_col = fit.at(tau[use])
-                if per_cadence:
-                    result = fit_cadences(
-                        scene,
-                        use,
-                        base_row,
-                        base_col,
-                        static,
-                        data,
-                        weight,
-                        bound=float(s.psf.max_offset),
-                        tolerance=float(s.psf.tolerance),
-                        max_iterations=int(s.psf.max_iterations),
-                    )
-                    coef, variance, delta = result.coef, result.flux_var, result.delta
-                    failed[use] = result.failed
-                else:
-                    image = scene.images(use, scene.offset_stars, base_row, base_col)
-                    design = scene.design(image, static)
-                    with np.errstate(divide="ignore"):
-                        pixel_variance = np.where(weight > 0, 1.0 / weight, np.nan)
-                    coef, inverse = first.fit(use, design, data, pixel_variance)
-                    variance = inverse[:, 0, 0]
-                    delta = np.zeros((use.size, 2))
-                empty = ~(weight > 0).any(axis=1)
-                coef[empty] = np.nan
-                fluxes[use] = coef[:, :n_fit]
-                flux[use] = coef[:, 0]
-                flux_err[use] = np.sqrt(np.clip(variance, 0.0, None))
-                flux_err[use[empty]] = np.nan
-                offset = coef[:, n_fit] if s.linpsf.background else 0.0
-                flux_bkg[use] = np.nansum(backgrounds[use - t0], axis=1) + offset * n_pix
-                centroid[use, 0] = rows[use, 0] + base_row[:, 0] + delta[:, 0]
-                centroid[use, 1] = cols[use, 0] + base_col[:, 0] + delta[:, 1]
-        if not per_cadence:
-            target, flux_err, offset = self._second_pass(first)
-            flux = target[:, 0]
-            flux_bkg = prepared_bkg + offset * n_pix
-        self.failed_cadences = int(failed.sum())
+        out = fit_fluxes(self.engine, sel, scene, fit, times)
+        self.failed_cadences = int(out.failed.sum())
         if self.failed_cadences:
             logger.warning(
                 "TIC %d: the per-cadence position fit failed on %d of %d cadences (no "
@@ -372,33 +311,39 @@ class PSFPhotometry(LinPSFPhotometry):
                 "at the positions fitted over the whole data",
                 self.starid,
                 self.failed_cadences,
-                int(known.sum()),
+                int(times.known.sum()),
                 s.psf.max_offset,
             )
             status = STATUS.WARNING
-        self.final_mask = region
-        quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
-        self.set_lightcurve(flux, flux_err, flux_bkg, quality, centroid[:, 0], centroid[:, 1])
+        self.final_mask = engine.region
+        centroid = out.centroid
+        self.set_lightcurve(
+            out.flux, out.flux_err, out.flux_bkg, engine.quality(), centroid[:, 0], centroid[:, 1]
+        )
 
         # -- crowding and neighbours -------------------------------------------------------
-        fit_rows, fit_cols = rows.copy(), cols.copy()
-        all_row, all_col = fit.at(tau)
+        fit_rows, fit_cols = sel.rows.copy(), sel.cols.copy()
+        all_row, all_col = fit.at(times.tau)
         fit_rows[:, scene.offset_stars] += all_row
         fit_cols[:, scene.offset_stars] += all_col
         fit_rows[:, 0], fit_cols[:, 0] = centroid[:, 0], centroid[:, 1]
-        self.crowding = self._crowding(scene, fit_rows, fit_cols, fluxes)
+        self.crowding = self._crowding(scene, fit_rows, fit_cols, out.fluxes)
         self.contamination = 0.0
-        self.skip_targets = self._skip_targets(stars.starid[idx[close]])
-        self.n_fitted = n_fit
+        stars = self.target.source.stars
+        self.skip_targets = engine.task_skip_targets(stars.starid[sel.idx[sel.close]])
+        self.n_fitted = sel.n_fit
+        self.method_keywords = self._header_cards(sel, scene.n_offset, fit, times.tref)
+        return status
+
+    def _header_cards(
+        self, sel: StarSelection, q: int, fit: OffsetFit, tref: float
+    ) -> dict[str, tuple[Any, str]]:
+        """The header cards of the fit."""
         errors_rc = fit.errors() if fit.converged else np.full((q, 2), np.nan)
-        self.method_keywords = {
-            "PSF_CONT": (self.crowding, "PRF-weighted light of neighbours"),
-            "PSF_NFIT": (n_fit, "stars fitted"),
-            "PSF_NFIX": (int((~fitted).sum()), "neighbours subtracted at catalogue flux"),
-            "PSF_NPIX": (n_pix, "pixels in the fit"),
-            "PSF_NSAT": (self.n_saturated, "saturated pixels left out of the fit"),
+        return {
+            **self.engine.header_cards(self.crowding, sel.fitted, sel.n_pix),
             "PSF_PRF": (self.target.prf.short_name, "PRF model"),
-            "PSF_POS": (s.psf.positions, "positions fitted: sector or cadence"),
+            "PSF_POS": (self.settings.psf.positions, "positions fitted: sector or cadence"),
             "PSF_NPOS": (q, "stars with fitted offsets"),
             "PSF_TREF": (tref, "[BTJD] reference time of the offsets"),
             "PSF_DROW": (float(fit.offsets[0, 0]), "[px] target row offset from catalogue"),
@@ -411,33 +356,33 @@ class PSFPhotometry(LinPSFPhotometry):
             "PSF_NIT": (int(fit.iterations), "position fit iterations"),
             "PSF_NBAD": (self.failed_cadences, "cadences whose position fit failed"),
         }
-        return status
 
     def _crowding(
         self, scene: _Scene, rows: np.ndarray, cols: np.ndarray, fluxes: np.ndarray
     ) -> float:
-        """``PSF_CONT``: the neighbours' mean light weighted by the target's PRF over the
-        total so weighted (fitted stars at their mean fitted flux and position).
+        """``PSF_CONT``: the neighbours' mean light weighted by the target's PRF over the total.
+
+        The total so weighted; fitted stars at their mean fitted flux and position.
         """
-        mean_flux = scene.cat_flux.copy()
-        use = self.target.source.good & np.all(np.isfinite(fluxes), axis=1)
-        if use.any():
-            mean_flux[scene.fit_order] = fluxes[use].mean(axis=0)
+        good = self.target.source.good
+        mean_flux = mean_fitted_fluxes(scene.cat_flux, scene.fit_order, fluxes, good)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            mean_rows, mean_cols = mean_positions(rows, cols, self.target.source.good)
+            mean_rows, mean_cols = mean_positions(rows, cols, good)
         if not np.all(np.isfinite(mean_rows) & np.isfinite(mean_cols)):
             return math.nan
-        at_mean = prf_images(
-            self.target.prf,
-            mean_rows[None],
-            mean_cols[None],
+        return prf_crowding(
+            scene.prf,
+            mean_rows,
+            mean_cols,
             scene.node_rows,
             scene.node_cols,
             scene.origin,
             scene.shape,
-        )[0][:, scene.pixels]
-        others = at_mean[1:].T @ mean_flux[1:]
-        total = others + mean_flux[0] * at_mean[0]
-        weighted = float(at_mean[0] @ total)
-        return float(at_mean[0] @ others) / weighted if weighted > 0 else math.nan
+            scene.pixels,
+            mean_flux,
+        )
+
+    def aperture_image(self) -> np.ndarray:
+        """``APERTURE`` bits: collected pixels, the fit region as photometric mask, CCD output."""
+        return self.engine.aperture_image()

@@ -77,8 +77,9 @@ def position_normal(
     weight: np.ndarray,
     resid: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The Gauss-Newton normal equations of nonlinear parameters with the linear ones
-    eliminated (their Schur complement), per problem.
+    """The Gauss-Newton normal equations of nonlinear parameters, the linear ones eliminated.
+
+    Their Schur complement, per problem.
 
     Parameters
     ----------
@@ -185,9 +186,10 @@ class _Scene:
     def derivatives(
         self, t: np.ndarray, stars: np.ndarray, d_row: np.ndarray, d_col: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """PRF images of stars moved by (d_row, d_col) (len(t), len(stars)) [px] and their
-        derivatives along rows and columns (central differences), each (len(t),
-        len(stars), n_pixels).
+        """PRF images of stars moved by (d_row, d_col) and their derivatives.
+
+        The shifts are (len(t), len(stars)) [px]; the derivatives along rows and columns are
+        central differences; each result is (len(t), len(stars), n_pixels).
         """
         h = DERIVATIVE_STEP
         rows = self.rows[np.ix_(t, stars)] + d_row
@@ -205,9 +207,10 @@ class _Scene:
         return image, (up - down) / (2 * h), (right - left) / (2 * h)
 
     def static(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """What does not move in the fits: the light of the fixed stars at their catalogue
-        fluxes (len(t), n_pixels), and the images of the fitted stars without offsets
-        (len(t), n_fitted - n_offset, n_pixels).
+        """What does not move in the fits.
+
+        The light of the fixed stars at their catalogue fluxes (len(t), n_pixels), and the
+        images of the fitted stars without offsets (len(t), n_fitted - n_offset, n_pixels).
         """
         n_pix = int(self.pixels.sum())
         fixed = np.zeros((t.size, n_pix))
@@ -226,8 +229,9 @@ class _Scene:
 def _offset_jacobian(
     fluxes: np.ndarray, d_row: np.ndarray, d_col: np.ndarray, tau: np.ndarray | None
 ) -> np.ndarray:
-    """Derivatives of the model with respect to the offsets (and drifts, when ``tau`` is
-    given) of the offset stars: (n, 2 n_offset [x 2], n_pixels), ordered as
+    """Derivatives of the model with respect to the offset stars' offsets.
+
+    And drifts, when ``tau`` is given: (n, 2 n_offset [x 2], n_pixels), ordered as
     :attr:`OffsetFit.parameters`.
     """
     n, q, p = d_row.shape
@@ -244,8 +248,9 @@ def _offset_jacobian(
 
 @dataclass
 class OffsetFit:
-    """The offsets of the stars with fitted positions from their catalogue positions (plus
-    the jitter model), over the whole data.
+    """The offsets of the stars with fitted positions from their catalogue positions.
+
+    From the catalogue positions plus the jitter model, over the whole data.
     """
 
     #: Offsets (n_offset, 2) [px] (row, column) at the reference time.
@@ -275,9 +280,7 @@ class OffsetFit:
         return np.sqrt(np.clip(diagonal, 0.0, None)).reshape(q, 2)
 
     def at(self, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column offsets (len(tau), n_offset) at times ``tau`` from the reference
-        [d].
-        """
+        """Row and column offsets (len(tau), n_offset) at times ``tau`` from the reference [d]."""
         tau = np.asarray(tau, dtype=float)[:, None]
         return (
             self.offsets[None, :, 0] + tau * self.drifts[None, :, 0],
@@ -296,8 +299,9 @@ class OffsetFit:
 def _largest_offsets(
     offsets: np.ndarray, drifts: np.ndarray, tau_range: tuple[float, float]
 ) -> np.ndarray:
-    """Largest distance [px] of each star from its catalogue position over the data (the
-    offsets are linear in time: the extremes are at the ends).
+    """Largest distance [px] of each star from its catalogue position over the data.
+
+    The offsets are linear in time: the extremes are at the ends.
     """
     ends = [np.hypot(*(offsets + tau * drifts).T) for tau in tau_range]
     return np.max(ends, axis=0)
@@ -311,8 +315,9 @@ def _within_bound(
     tau_range: tuple[float, float],
     bound: float,
 ) -> np.ndarray:
-    """Factors (n_stars,) shortening each star's part of a step (by bisection) so that it
-    ends within the bound: a star pushed outwards lands on it (and is seen to have run into
+    """Factors (n_stars,) shortening each star's part of a step so that it ends within the bound.
+
+    By bisection: a star pushed outwards lands on it (and is seen to have run into
     it) while the others move on.
     """
     scale = np.ones(offsets.shape[0])
@@ -328,6 +333,38 @@ def _within_bound(
         lo = np.where(~inside & (ends <= bound), mid, lo)
         hi = np.where(~inside & (ends > bound), mid, hi)
     return lo
+
+
+def _split_parameters(theta: np.ndarray, q: int, drift: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets and drifts (q, 2) from the parameter vector (drifts 0 without ``drift``)."""
+    offsets = theta[: 2 * q].reshape(q, 2)
+    drifts = theta[2 * q :].reshape(q, 2) if drift else np.zeros((q, 2))
+    return offsets, drifts
+
+
+def _offset_normal(
+    scene: _Scene, batches: list[tuple], offsets: np.ndarray, drifts: np.ndarray, drift: bool
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Chi-square, Schur complement and gradient of the position fit at given offsets.
+
+    Summed over the batches of cadences ``(t, data, weight, tau, static)``, the fluxes
+    profiled out.
+    """
+    q = scene.n_offset
+    n_par = 2 * q * (2 if drift else 1)
+    chi2, schur, gradient = 0.0, np.zeros((n_par, n_par)), np.zeros(n_par)
+    for tt, dd, ww, ta, static in batches:
+        d_row = offsets[None, :, 0] + ta[:, None] * drifts[None, :, 0]
+        d_col = offsets[None, :, 1] + ta[:, None] * drifts[None, :, 1]
+        image, dr, dc = scene.derivatives(tt, scene.offset_stars, d_row, d_col)
+        design = scene.design(image, static)
+        coef, inverse, resid, c2 = profile_fluxes(design, dd, ww)
+        jac = _offset_jacobian(coef[:, :q], dr, dc, ta if drift else None)
+        _, s, g = position_normal(design, inverse, jac, ww, resid)
+        chi2 += float(c2.sum())
+        schur += s.sum(axis=0)
+        gradient += g.sum(axis=0)
+    return chi2, schur, gradient
 
 
 def fit_offsets(
@@ -382,25 +419,10 @@ def fit_offsets(
         batches.append((t[sl], data[sl] - fixed, weight[sl], tau[sl], static))
 
     def split(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        offsets = theta[: 2 * q].reshape(q, 2)
-        drifts = theta[2 * q :].reshape(q, 2) if drift else np.zeros((q, 2))
-        return offsets, drifts
+        return _split_parameters(theta, q, drift)
 
     def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        offsets, drifts = split(theta)
-        chi2, schur, gradient = 0.0, np.zeros((n_par, n_par)), np.zeros(n_par)
-        for tt, dd, ww, ta, static in batches:
-            d_row = offsets[None, :, 0] + ta[:, None] * drifts[None, :, 0]
-            d_col = offsets[None, :, 1] + ta[:, None] * drifts[None, :, 1]
-            image, dr, dc = scene.derivatives(tt, scene.offset_stars, d_row, d_col)
-            design = scene.design(image, static)
-            coef, inverse, resid, c2 = profile_fluxes(design, dd, ww)
-            jac = _offset_jacobian(coef[:, :q], dr, dc, ta if drift else None)
-            _, s, g = position_normal(design, inverse, jac, ww, resid)
-            chi2 += float(c2.sum())
-            schur += s.sum(axis=0)
-            gradient += g.sum(axis=0)
-        return chi2, schur, gradient
+        return _offset_normal(scene, batches, *split(theta), drift)
 
     theta = np.zeros(n_par)
     chi2, schur, gradient = evaluate(theta)

@@ -138,8 +138,9 @@ def _knots(values: np.ndarray) -> np.ndarray:
 def _bilinear(
     knots_r: np.ndarray, knots_c: np.ndarray, table: np.ndarray, r: np.ndarray, c: np.ndarray
 ) -> np.ndarray:
-    """Bilinear interpolation of ``table`` (on the grid ``knots_r`` x ``knots_c``) at the
-    points ``(r, c)`` (inside the grid).
+    """Bilinear interpolation of ``table`` at the points ``(r, c)`` (inside the grid).
+
+    The table is on the grid ``knots_r`` x ``knots_c``.
     """
 
     def cell(knots: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -165,8 +166,10 @@ def _fractions_at(
     node_rows: np.ndarray,
     node_cols: np.ndarray,
 ) -> np.ndarray:
-    """Fraction of a star's light on the True pixels of ``mask`` (its pixel ``[0, 0]`` at
-    science ``origin``) for stars at each (row, col), each with its own PRF node.
+    """Fraction of a star's light on the True pixels of ``mask``.
+
+    Its pixel ``[0, 0]`` at science ``origin``; for stars at each (row, col), each with its
+    own PRF node.
     """
     images = prf_images(prf, rows[None], cols[None], node_rows, node_cols, origin, mask.shape)
     return images[0] @ mask.ravel()
@@ -179,8 +182,9 @@ def mean_positions(
     fallback_rows: np.ndarray | None = None,
     fallback_cols: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean position of each star (columns of ``rows``, ``cols``) over the good cadences;
-    where it is never known, the fallback position (or NaN).
+    """Mean position of each star (columns of ``rows``, ``cols``) over the good cadences.
+
+    Where it is never known, the fallback position (or NaN).
     """
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

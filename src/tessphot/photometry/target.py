@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from tessphot.config.photometry import PhotometrySettings, photometry_settings
 from tessphot.constants import OUTPUT_WIDTH
 from tessphot.lightcurve import TargetInfo
-from tessphot.photometry.config import PhotometrySettings, photometry_settings
 from tessphot.photometry.errors import PhotometryError
 from tessphot.photometry.scene import PRF_REACH, ccd_prf
 from tessphot.photometry.stamps import stamp_size

@@ -14,10 +14,10 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+from tessphot.config.photometry import photometry_settings
 from tessphot.io.errors import TessphotError
 from tessphot.photometry.aperture import AperturePhotometry
 from tessphot.photometry.capture import capture_warnings
-from tessphot.photometry.config import photometry_settings
 from tessphot.photometry.halo import HaloPhotometry
 from tessphot.photometry.linpsf import LinPSFPhotometry
 from tessphot.photometry.method import PhotometryMethod
@@ -42,9 +42,9 @@ METHODS: dict[str, type[PhotometryMethod]] = {
 KNOWN_METHODS = tuple(METHODS)
 #: Method recorded for a task that failed before any method ran.
 METHOD_ERROR = "error"
-#: Methods the automatic choice can switch to when a bright target spills off the data, and
-#: their names in the logged switch.
-SPILL_METHODS = {"linpsf": "linear PSF", "halo": "Halo"}
+#: The names in the logged switch of the methods the automatic choice can switch to when a
+#: bright target spills off the data (:data:`tessphot.config.photometry.SPILL_METHODS`).
+SPILL_METHOD_NAMES = {"linpsf": "linear PSF", "halo": "Halo"}
 
 
 class _SpillError(Exception):
@@ -152,17 +152,13 @@ def _run_method(
 def _switch_method(settings: Mapping[str, Any] | None, starid: Any, spill: _SpillError) -> str:
     """The method the automatic choice switches to for a spilling target (logged)."""
     chosen = photometry_settings(settings).choice.spill_method
-    if chosen not in SPILL_METHODS:
-        raise TessphotError(
-            f"invalid setting spill_method = {chosen!r} (one of {', '.join(SPILL_METHODS)})"
-        ) from None
     if chosen == "linpsf" and not spill.prf_trusted:
         logger.info(
             "TIC %s: no SPOC PRF for a fit of the wings: halo photometry instead",
             starid,
         )
         chosen = "halo"
-    text = SWITCH_TEXT.format(SPILL_METHODS[chosen])
+    text = SWITCH_TEXT.format(SPILL_METHOD_NAMES[chosen])
     logger.warning("TIC %s: %s (%s)", starid, text, spill.reason)
     return chosen
 
