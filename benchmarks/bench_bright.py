@@ -62,8 +62,7 @@ from tessphot.demo import prepare_simulated
 from tessphot.evaluation.scoring.photometry import StarScore, score_sector
 from tessphot.photometry.task import KNOWN_METHODS
 from tessphot.runner import format_summary, run_photometry
-from tessphot.tasks import TODO_FILENAME
-from tessphot.tasks.manager import SWITCH_TEXT
+from tessphot.tasks import SWITCH_TEXT, TODO_FILENAME
 
 #: Simulated sector, camera and CCD.
 SECTOR, CAMERA, CCD = 1, 1, 4

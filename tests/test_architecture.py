@@ -11,7 +11,10 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "tessphot"
 
@@ -112,51 +115,16 @@ def _layer(module: str) -> int:
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The import circles: strongly connected components of more than one module."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(start: str) -> None:
-        # Iterative Tarjan: (node, iterator over its successors).
-        work = [(start, iter(sorted(graph[start])))]
-        index[start] = low[start] = len(index)
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, successors = work[-1]
-            advanced = False
-            for succ in successors:
-                if succ not in index:
-                    index[succ] = low[succ] = len(index)
-                    stack.append(succ)
-                    on_stack.add(succ)
-                    work.append((succ, iter(sorted(graph[succ]))))
-                    advanced = True
-                    break
-                if succ in on_stack:
-                    low[node] = min(low[node], index[succ])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
-
-    for module in sorted(graph):
-        if module not in index:
-            visit(module)
-    return found
+    names = sorted(set(graph) | {t for targets in graph.values() for t in targets})
+    number = {name: i for i, name in enumerate(names)}
+    edges = [(number[a], number[b]) for a, targets in graph.items() for b in targets]
+    rows, cols = zip(*edges, strict=True) if edges else ((), ())
+    matrix = csr_matrix((np.ones(len(edges)), (rows, cols)), shape=(len(names), len(names)))
+    _, labels = connected_components(matrix, directed=True, connection="strong")
+    members = defaultdict(list)
+    for name, label in zip(names, labels, strict=True):
+        members[label].append(name)
+    return sorted(sorted(group) for group in members.values() if len(group) > 1)
 
 
 @pytest.fixture(scope="module")

@@ -45,10 +45,10 @@ def bright_starid() -> int:
 @pytest.fixture(scope="module", params=list(ROWS))
 def halo_sector(request, tmp_path_factory):
     """A 48x48 px, 96-cadence sector with a Tmag-4 star carrying a 0.28 % transit."""
-    from tessphot.demo import prepare_simulated
-    from tessphot.config.simulate import SimulationConfig
-    from tessphot.evaluation.simulate.sector import simulate_sector
     from tessphot.config import load_settings
+    from tessphot.config.simulate import SimulationConfig
+    from tessphot.demo import prepare_simulated
+    from tessphot.evaluation.simulate.sector import simulate_sector
 
     folder = tmp_path_factory.mktemp(f"halo_{request.param}")
     starid, tmag, col = BRIGHT

@@ -13,8 +13,7 @@ from tessphot.photometry.halo import HaloPhotometry, segments, total_variation, 
 from tessphot.photometry.target import open_target
 from tessphot.photometry.task import SPILL_METHOD_NAMES, photometry_task
 from tessphot.sources import clear_cache
-from tessphot.tasks import STATUS
-from tessphot.tasks.manager import SWITCH_TEXT
+from tessphot.tasks import STATUS, SWITCH_TEXT
 
 
 def _method(cls, starid, folder, settings=None):

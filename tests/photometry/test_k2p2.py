@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -152,20 +151,6 @@ def test_catalog_validation():
         k2p2_masks(image, {"row": [1.0, 2.0], "column": [1.0], "tmag": [1.0]})
     with pytest.raises(ValueError, match="2-D"):
         k2p2_masks(np.ones(5))
-
-
-def test_fast_on_small_stamps():
-    shape = (15, 15)
-    image = _sky(shape, 1) + _star(shape, 4, 4, 500) + _star(shape, 10, 11, 300)
-    catalog = {"row": [4.0, 10.0], "column": [4.0, 11.0], "tmag": [10.0, 10.5]}
-    k2p2_masks(image, catalog)  # warm-up (imports, caches)
-    durations = []
-    for _ in range(20):
-        start = time.perf_counter()
-        k2p2_masks(image, catalog)
-        durations.append(time.perf_counter() - start)
-    # The best of 20 runs, so that a loaded machine (parallel tests) does not fail the test.
-    assert min(durations) < 0.01, f"{min(durations) * 1e3:.1f} ms per 15x15 stamp"
 
 
 def test_settings():

@@ -25,8 +25,7 @@ from tessphot.photometry.output import plot_folder, save_lightcurve
 from tessphot.photometry.psf import PSFPhotometry
 from tessphot.photometry.result import SpilledError
 from tessphot.photometry.target import open_target
-from tessphot.tasks import STATUS, TaskResult
-from tessphot.tasks.manager import SWITCH_TEXT
+from tessphot.tasks import STATUS, SWITCH_TEXT, TaskResult
 from tessphot.tasks.status import HAS_LIGHTCURVE
 
 logger = logging.getLogger(__name__)
