@@ -304,7 +304,7 @@ def test_saturated_star_motion_correction(halo_sector, bright_starid):
     index = int(np.flatnonzero(truth["stars"]["starid"] == bright_starid)[0])
     scatter = {}
     for corrected in (True, False):
-        settings = {"motion_correction_saturated": corrected}
+        settings = {"aperture": {"motion_correction_saturated": corrected}}
         phot = _method(AperturePhotometry, bright_starid, folder, settings)
         phot.run()
         assert phot.motion_corrected == corrected

@@ -97,7 +97,10 @@ def test_automatic_switch(halo_sector, bright_starid, spill_method):
     WEIGHTMAP)."""
     where, folder = halo_sector
     task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
-    settings = {"spill_method": spill_method, "trim_spilling_columns": False}
+    settings = {
+        "choice": {"spill_method": spill_method},
+        "aperture": {"trim_spilling_columns": False},
+    }
     result = photometry_task(task, folder, folder / spill_method, settings=settings)
     text = SWITCH_TEXT.format(SPILL_METHOD_NAMES[spill_method])
     switched = [e for e in result.details["errors"] if text in e]
@@ -140,7 +143,7 @@ def test_spilling_bleed_columns_can_be_trimmed(halo_sector, bright_starid):
     dilutes it (depth ~0.93 here; why the option is off by default)."""
     where, folder = halo_sector
     task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
-    settings = {"trim_spilling_columns": True}
+    settings = {"aperture": {"trim_spilling_columns": True}}
     result = photometry_task(task, folder, folder / "trim", settings=settings)
     assert result.method_used == "aperture" and result.status == STATUS.OK
     path = folder / result.details["filepath_lightcurve"]

@@ -90,8 +90,8 @@ def _move_star(folder: Path, starid: int, shift) -> tuple[np.ndarray, np.ndarray
     return rows[:, 0] + d_row, cols[:, 0] + d_col
 
 
-def _run(cls, folder: Path, starid: int, **settings):
-    phot = _method(cls, starid, folder, settings)
+def _run(cls, folder: Path, starid: int, **psf):
+    phot = _method(cls, starid, folder, {"psf": psf} if psf else {})
     status = phot.run().status
     return phot, status
 
@@ -255,7 +255,7 @@ def test_drifting_star_is_followed(small_sector, sector_copy):
     keys = phot.method_keywords
     assert abs(keys["PSF_VROW"][0] - DRIFT[0] / span) < 0.02
     assert abs(keys["PSF_VCOL"][0] - DRIFT[1] / span) < 0.02
-    constant, _ = _run(PSFPhotometry, sector_copy, starid, psf_drift=False)
+    constant, _ = _run(PSFPhotometry, sector_copy, starid, drift=False)
     _, constant_pull, constant_position = _scores(constant, true_flux, true_row, true_col)
     assert constant_position > 0.2 and np.std(constant_pull) > 10
 
@@ -274,7 +274,7 @@ def test_star_moving_per_cadence_is_followed(small_sector, sector_copy):
     true_flux, _, _ = _truth(sector_copy, starid, sector.columns.cadenceno)
     _, sector_pull, sector_position = _scores(sector, true_flux, true_row, true_col)
     assert sector_position > 0.2 and np.std(sector_pull) > 10
-    phot, status = _run(PSFPhotometry, sector_copy, starid, psf_positions="cadence")
+    phot, status = _run(PSFPhotometry, sector_copy, starid, positions="cadence")
     assert status == STATUS.OK and phot.method_keywords["PSF_POS"][0] == "cadence"
     ratio, pull, position = _scores(phot, true_flux, true_row, true_col)
     assert abs(ratio - 1) < 0.005
@@ -288,17 +288,17 @@ def test_failed_position_fit_falls_back_with_a_warning(small_sector, sector_copy
     starid = small_sector["A"][0]
     _shift_catalogue(sector_copy, starid, *CATALOGUE_ERROR)
     linear, _ = _run(LinPSFPhotometry, sector_copy, starid)
-    phot, status = _run(PSFPhotometry, sector_copy, starid, psf_max_iterations=1)
+    phot, status = _run(PSFPhotometry, sector_copy, starid, max_iterations=1)
     assert status == STATUS.WARNING
     assert any("did not converge in 1 iterations" in e for e in phot.errors)
     assert not phot.method_keywords["PSF_CONV"][0]
     assert phot.method_keywords["PSF_DROW"][0] == 0.0
     np.testing.assert_allclose(phot.columns.flux, linear.columns.flux, rtol=1e-6)
-    bounded, status = _run(PSFPhotometry, sector_copy, starid, psf_max_offset=0.4)
+    bounded, status = _run(PSFPhotometry, sector_copy, starid, max_offset=0.4)
     assert status == STATUS.WARNING
     assert any("ran into the bound psf_max_offset = 0.4 px" in e for e in bounded.errors)
     cadence, status = _run(
-        PSFPhotometry, sector_copy, starid, psf_max_offset=0.4, psf_positions="cadence"
+        PSFPhotometry, sector_copy, starid, max_offset=0.4, positions="cadence"
     )
     assert status == STATUS.WARNING and cadence.failed_cadences > 0
     assert any("per-cadence position fit failed" in e for e in cadence.errors)
@@ -318,7 +318,7 @@ def test_psf_task_writes_its_light_curve(small_sector, sector_copy):
         sector_copy,
         sector_copy / "lc",
         method="psf",
-        settings={"psf_positions": "cadence"},
+        settings={"psf": {"positions": "cadence"}},
     )
     assert result.status == STATUS.OK and result.method_used == "psf"
     assert result.details["errors"] == []

@@ -254,7 +254,10 @@ def test_streamed_blocks_give_the_same_light_curve(small_sector, sector_copy, mo
     for stream_bytes in (blocks.STREAM_BYTES, 1):
         monkeypatch.setattr(blocks, "STREAM_BYTES", stream_bytes)
         phot = _method(
-            aperture.AperturePhotometry, task["starid"], sector_copy, {"optimise_aperture": False}
+            aperture.AperturePhotometry,
+            task["starid"],
+            sector_copy,
+            {"aperture": {"optimise": False}},
         )
         assert phot.run().status == STATUS.OK
         results.append(phot.columns)
