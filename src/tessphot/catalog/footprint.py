@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from tessphot.catalog import sphere
 from tessphot.catalog.errors import CatalogError
 from tessphot.constants import SCIENCE_SIZE
+from tessphot.geometry import sector_geometry
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +149,6 @@ def ccd_footprint(sector: int, camera: int, ccd: int, buffer_deg: float) -> Foot
     CatalogError
         For an unknown sector, a camera or CCD outside 1-4, or a bad buffer.
     """
-    from tessphot.geometry import sector_geometry
-
     if not np.isfinite(buffer_deg) or not 0.0 <= buffer_deg <= MAX_BUFFER_DEG:
         raise CatalogError(f"buffer must be 0-{MAX_BUFFER_DEG} deg, not {buffer_deg}")
     try:

@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from tessphot.catalog import schema, sphere
 from tessphot.catalog.errors import CatalogError
 from tessphot.catalog.schema import CatalogSettings
+from tessphot.geometry import sector_geometry
 
 #: Memory map of a catalog opened for reading [bytes].
 READ_MMAP_BYTES = 1 << 30
@@ -120,8 +121,6 @@ class CatalogDB:
     def wcs(self):
         """Default WCS for pixel queries: the sector/camera/CCD's science-area WCS (tesswcs)."""
         if self._wcs is None:
-            from tessphot.geometry import sector_geometry
-
             s = self.settings
             self._wcs = sector_geometry(s.sector, s.camera, s.ccd).science_wcs
         return self._wcs

@@ -20,6 +20,7 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from tessphot import env
+from tessphot.logs import setup_logging
 from tessphot.runner.config import TaskConfig
 from tessphot.tasks.result import TaskResult
 
@@ -41,8 +42,6 @@ def quiet_worker_logging(debug: bool = False) -> None:
     Its warnings and errors reach the master inside the results (``details['errors']``), so
     they are not printed again; with ``debug`` every message is printed.
     """
-    from tessphot.logs import setup_logging
-
     if debug:
         setup_logging(debug=True)
         return

@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from tessphot.catalog.errors import CatalogError
 from tessphot.catalog.footprint import Footprint
+from tessphot.catalog.sphere import radec_to_xyz
 
 log = logging.getLogger(__name__)
 
@@ -303,8 +304,6 @@ def cap_selection(
     ra: NDArray, dec: NDArray, caps: Sequence[tuple[NDArray, float]]
 ) -> Iterator[tuple[int, NDArray[np.bool_]]]:
     """For each cap (centre unit vector, radius [rad]), the stars inside it."""
-    from tessphot.catalog.sphere import radec_to_xyz
-
     xyz = radec_to_xyz(ra, dec)
     for index, (centre, radius) in enumerate(caps):
         yield index, xyz @ centre >= np.cos(radius)
