@@ -18,7 +18,7 @@ from tessphot.config.simulate import SimulationConfig
 from tessphot.evaluation.scoring.photometry import format_table, score_sector
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.io import find_ffis, read_ffi
-from tessphot.paths import demo_folder, output_folder
+from tessphot.paths import atomic_path, demo_folder, output_folder
 from tessphot.prepare.run import prepare_ccd
 from tessphot.runner import format_summary, run_photometry
 from tessphot.tasks import STATUS
@@ -87,9 +87,8 @@ def ensure_demo_input(
     shutil.rmtree(folder / "lightcurves", ignore_errors=True)
     log.info("Simulating the demo sector into %s", folder)
     simulate_sector(config, folder, progress=progress)
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(wanted, indent=2))
-    os.replace(tmp, marker)
+    with atomic_path(marker) as tmp:
+        tmp.write_text(json.dumps(wanted, indent=2))
     return folder
 
 

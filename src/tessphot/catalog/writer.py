@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import tempfile
 from collections.abc import Mapping
 from dataclasses import astuple
 from pathlib import Path
@@ -21,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from tessphot.catalog import schema, sphere
 from tessphot.catalog.schema import CatalogSettings, nan_to_none
+from tessphot.paths import finish_file, temporary_file
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +78,7 @@ class CatalogWriter:
         self.metadata = dict(metadata)
         self.n_rows = 0
         self.n_duplicates = 0
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        self.tmp_path = Path(tmp)
+        self.tmp_path = temporary_file(self.path)
         self._done = False
         try:
             self._con = sqlite3.connect(self.tmp_path, isolation_level=None)
@@ -162,8 +158,7 @@ class CatalogWriter:
         con.execute("ANALYZE")
         con.execute("VACUUM")
         con.close()
-        os.chmod(self.tmp_path, 0o644)
-        os.replace(self.tmp_path, self.path)
+        finish_file(self.tmp_path, self.path)
         self._done = True
         return self.path
 

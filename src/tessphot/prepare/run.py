@@ -26,6 +26,7 @@ from tessphot.catalog.sqlite_catalog import CatalogDB
 from tessphot.config.prepare import MotionSettings
 from tessphot.constants import tmag_to_flux
 from tessphot.io.tesscut import find_cutouts, parse_cutout_name
+from tessphot.paths import finish_file
 from tessphot.prepare import background as bg
 from tessphot.prepare.cube import FORMAT_VERSION, hdf5_name
 from tessphot.prepare.frames import (
@@ -252,7 +253,7 @@ def prepare_ccd(
     if n - start:
         _log_speed(n - start, t_setup, t_stream, workers)
     finish_part(part, mos, stars.ref_rows, stars.ref_cols, prf_dir)
-    os.replace(part, out)
+    finish_file(part, out)
     log.info("Wrote %s", out)
     return out
 

@@ -32,6 +32,7 @@ from tessphot.catalog.sources.base import (
     clean_columns,
     resolve_columns,
 )
+from tessphot.paths import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -181,14 +182,8 @@ class MastSource(CatalogSource):
             return None
 
     def _save(self, path: Path, batch: StarBatch) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, **vars(batch))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **vars(batch))
 
     def tile(self, ra: float, dec: float) -> StarBatch:
         """All TIC rows of one tile (any disposition), from the cache or from MAST."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import gzip
-import os
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -165,7 +164,6 @@ def write_atomic(hdul: fits.HDUList, path: Path, compress: bool) -> None:
                     hdul.writeto(gz, checksum=True)
             else:
                 hdul.writeto(raw, checksum=True)
-        os.chmod(tmp, 0o644)
 
 
 def write_ffi(

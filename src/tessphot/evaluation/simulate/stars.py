@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from astropy.table import Table
 from astropy.time import Time
 
 from tessphot.config.simulate import SimulationConfig
+from tessphot.paths import atomic_path
 
 #: Magnitude range of the power-law population [Tmag].
 TMAG_MIN, TMAG_MAX = 6.0, 17.0
@@ -225,6 +225,5 @@ def write_catalog(field_: StarField, path: Path) -> None:
             "Teff": field_.teff,
         }
     )
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.write(tmp, format="ascii.csv", overwrite=True)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        table.write(tmp, format="ascii.csv", overwrite=True)

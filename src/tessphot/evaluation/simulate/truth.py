@@ -6,8 +6,6 @@ The layout is described at :func:`tessphot.evaluation.simulate.sector.simulate_s
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ import h5py
 import numpy as np
 
 from tessphot.evaluation.simulate import variability
+from tessphot.paths import atomic_path
 
 #: Version of the truth-file layout.
 TRUTH_FORMAT_VERSION = 1
@@ -83,15 +82,8 @@ def atomic_truth(path: Path) -> Iterator[str]:
     str
         The temporary file to write to (removed on an error).
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix="") as tmp:
+        yield str(tmp)
 
 
 def write_star_table(h5: h5py.File, field_, flux0: np.ndarray, signals) -> None:
