@@ -297,9 +297,7 @@ def test_failed_position_fit_falls_back_with_a_warning(small_sector, sector_copy
     bounded, status = _run(PSFPhotometry, sector_copy, starid, max_offset=0.4)
     assert status == STATUS.WARNING
     assert any("ran into the bound psf_max_offset = 0.4 px" in e for e in bounded.errors)
-    cadence, status = _run(
-        PSFPhotometry, sector_copy, starid, max_offset=0.4, positions="cadence"
-    )
+    cadence, status = _run(PSFPhotometry, sector_copy, starid, max_offset=0.4, positions="cadence")
     assert status == STATUS.WARNING and cadence.failed_cadences > 0
     assert any("per-cadence position fit failed" in e for e in cadence.errors)
     assert np.isfinite(cadence.columns.flux).mean() > 0.9
