@@ -24,7 +24,7 @@ from typing import Any
 
 from tessphot.runner.config import TaskConfig
 from tessphot.runner.master import PREFETCH, Master
-from tessphot.runner.worker import quiet_worker_logging, serve
+from tessphot.runner.worker import quiet_worker_logging, serve, unwind_on_terminate
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +41,10 @@ MAX_STARTUP_DEATHS = 3
 READY = "ready"
 
 
-def _exit_on_signal(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
-
-
 def _worker_main(conn: Connection, config: TaskConfig, debug: bool) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Terminated by the master: unwind (a light curve being written removes its temporary
-    # file) instead of dying on the spot.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    unwind_on_terminate()  # terminated by the master
     quiet_worker_logging(debug)
 
     def receive() -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from tessphot.runner.master import PREFETCH, Master
-from tessphot.runner.worker import quiet_worker_logging, serve
+from tessphot.runner.worker import quiet_worker_logging, serve, unwind_on_terminate
 from tessphot.tasks.result import TaskResult
 
 logger = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ def mpi_worker(comm: Any, debug: bool = False) -> int:
     """Run the tasks rank 0 sends until it says stop; returns the number of tasks run."""
     from mpi4py import MPI
 
+    unwind_on_terminate()  # mpiexec stops the other ranks when one dies
     quiet_worker_logging(debug)
     status = MPI.Status()
     message = _receive(comm, MASTER_RANK, MPI.ANY_TAG, status)

@@ -36,6 +36,20 @@ KILL_MARKER = ".tessphot-test-killed-{starid}"
 WORKER_THREADS = 1
 
 
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def unwind_on_terminate() -> None:
+    """Make SIGTERM unwind the worker instead of ending it on the spot.
+
+    A light curve being written then removes its temporary file
+    (:func:`tessphot.paths.atomic_path`). The local pool's master and ``mpiexec`` (when a
+    rank dies) stop workers with SIGTERM.
+    """
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+
+
 def quiet_worker_logging(debug: bool = False) -> None:
     """Set up the logging of a worker process.
 
