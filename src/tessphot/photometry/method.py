@@ -157,7 +157,6 @@ class PhotometryMethod:
                 if self.spill_reason and not isinstance(err, SpilledError):
                     raise SpilledError(str(err), self.spill_reason) from err
                 raise
-        diagnostics["errors"] = list(self.errors)
         has_lightcurve = status in HAS_LIGHTCURVE
         return MethodResult(
             method=self.method,
@@ -176,12 +175,7 @@ class PhotometryMethod:
 
     def _diagnostics(self, status: STATUS) -> dict[str, Any]:
         t = self.target
-        diagnostics: dict[str, Any] = {
-            "stamp": t.stamp,
-            "stamp_resizes": t.stamp_resizes,
-            "contamination": self.contamination,
-            "skip_targets": list(self.skip_targets),
-        }
+        diagnostics: dict[str, Any] = {"stamp": t.stamp, "stamp_resizes": t.stamp_resizes}
         if status in HAS_LIGHTCURVE:
             lc = self.columns
             if not np.any(np.isfinite(lc.flux)) or not np.any(np.isfinite(lc.flux_err)):

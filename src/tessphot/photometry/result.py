@@ -41,8 +41,8 @@ class MethodResult:
     settings : dict
         Every tunable used (written into the header).
     diagnostics : dict
-        The diagnostics the task list stores (stamp, light-curve and mask diagnostics,
-        ``errors``, ...).
+        What was measured for the task list: the stamp and its resizes, the light-curve and
+        mask diagnostics (the fields below add contamination, skip targets and errors).
     skip_targets : list of int
         Stars whose own light curves this one makes redundant.
     contamination : float

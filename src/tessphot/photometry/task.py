@@ -130,7 +130,11 @@ def _run_method(
         raise
     if spills and result.spill_reason:
         raise _SpillError(result.spill_reason, target.prf_trusted)
-    details = dict(result.diagnostics)
+    details = {
+        **result.diagnostics,
+        "contamination": result.contamination,
+        "skip_targets": list(result.skip_targets),
+    }
     if result.status in HAS_LIGHTCURVE:
         _, details["filepath_lightcurve"] = save_lightcurve(
             result,
