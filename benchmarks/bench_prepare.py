@@ -74,7 +74,7 @@ def stamp_reads(n_reads: int) -> None:
         out = prepare_ccd(folder, 1, 1, 4, workers=2, progress=False)
         rng = np.random.default_rng(0)
         with PreparedCube(out) as cube:
-            n = cube.h5["images"].shape[0]
+            n = cube.n_cadences
             r0, c0 = cube.origin
             times = []
             for _ in range(n_reads):

@@ -185,11 +185,6 @@ class PreparedCube:
         ds = self._h5["motion"]
         return MotionModel(ds[:], self._h5["time"][:], tuple(ds.attrs["centre"]))
 
-    @property
-    def h5(self) -> h5py.File:
-        """The open HDF5 file."""
-        return self._h5
-
     def _dataset(self, name: str) -> h5py.Dataset:
         return self._cubes[name] if name in self._cubes else self._h5[name]
 
@@ -219,4 +214,9 @@ class PreparedCube:
                 f"stamp rows {row_min}:{row_max}, columns {col_min}:{col_max} is not on the "
                 f"region of {self.path.name} (origin {self.origin}, shape {self.shape})"
             )
-        return self._dataset(name)[:, r0:r1, c0:c1]
+        return self.block(name, 0, self.n_cadences, (row_min, row_max, col_min, col_max))
+
+    @property
+    def n_cadences(self) -> int:
+        """Number of cadences (frames) of the cubes."""
+        return int(self._h5["time"].shape[0])
