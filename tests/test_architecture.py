@@ -57,11 +57,11 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return inside
 
 
-def _imported_names(node: ast.AST, package: str, modules: dict[str, Path]) -> list[str]:
+def _imported_names(node: ast.AST, package: str) -> list[str]:
     """Dotted names of what an import statement imports (relative ones resolved).
 
-    ``from package import submodule`` imports the submodule (a package's ``__init__`` runs
-    first for every import of a module in it, which is no dependency on what it holds).
+    ``from package import name`` depends on the package (whose ``__init__`` runs) and on the
+    submodule ``package.name`` if there is one.
     """
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
@@ -72,10 +72,7 @@ def _imported_names(node: ast.AST, package: str, modules: dict[str, Path]) -> li
         module = ".".join([*base, node.module] if node.module else base)
     else:
         module = node.module or ""
-    names = [f"{module}.{alias.name}" for alias in node.names]
-    if all(name in modules for name in names):
-        return names
-    return [module, *names]
+    return [module] + [f"{module}.{alias.name}" for alias in node.names]
 
 
 def _import_graph() -> dict[str, set[str]]:
@@ -95,7 +92,7 @@ def _import_graph() -> dict[str, set[str]]:
         for node in ast.walk(tree):
             if id(node) in skip:
                 continue
-            for imported in _imported_names(node, package, modules):
+            for imported in _imported_names(node, package):
                 if imported.split(".")[0] != "tessphot":
                     continue
                 target = resolve(imported)

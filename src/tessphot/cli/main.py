@@ -13,14 +13,32 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from tessphot.cli import catalog, demo, ephemeris, prepare, prf_download, run, simulate, todo
+from tessphot.cli.catalog import add_parsers as add_catalog
 from tessphot.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, SettingsError
+from tessphot.cli.demo import add_parser as add_demo
+from tessphot.cli.ephemeris import add_parser as add_ephemeris
+from tessphot.cli.prepare import add_parser as add_prepare
+from tessphot.cli.prf_download import add_parser as add_prf_download
+from tessphot.cli.run import add_parsers as add_run
+from tessphot.cli.simulate import add_parser as add_simulate
+from tessphot.cli.todo import add_parser as add_todo
 from tessphot.io.errors import TessphotError
 from tessphot.logs import setup_logging
 from tessphot.version import __version__
 
 log = logging.getLogger("tessphot")
 
+#: The subcommands' parsers, in the order ``--help`` lists them.
+SUBCOMMANDS = (
+    add_simulate,
+    add_demo,
+    add_catalog,
+    add_prepare,
+    add_todo,
+    add_run,
+    add_ephemeris,
+    add_prf_download,
+)
 #: Errors reported as one line ``tessphot COMMAND: error: MESSAGE`` with exit code 1.
 REPORTED_ERRORS = (SettingsError, TessphotError, ValueError, OSError, RuntimeError)
 
@@ -51,14 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--settings", dest="global_settings", metavar="FILE", help="TOML settings file"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    simulate.add_parser(sub)
-    demo.add_parser(sub)
-    catalog.add_parsers(sub)
-    prepare.add_parser(sub)
-    todo.add_parser(sub)
-    run.add_parsers(sub)
-    ephemeris.add_parser(sub)
-    prf_download.add_parser(sub)
+    for add in SUBCOMMANDS:
+        add(sub)
     return parser
 
 
