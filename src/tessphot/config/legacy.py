@@ -3,7 +3,8 @@
 Until tessphot 0.x every photometry setting sat in ``[photometry]``, the methods' ones with
 a prefix (``linpsf_fit_radius``). They now sit in one table per method
 (``[photometry.linpsf] fit_radius``). An old key is still accepted, with a warning naming
-the new one (:func:`migrate`); ``tools/rename_settings.py`` renames the code's accesses.
+the new one (:func:`migrate`); old attribute names of
+:class:`~tessphot.config.photometry.PhotometrySettings` still answer, with a DeprecationWarning.
 """
 
 from __future__ import annotations
