@@ -57,6 +57,7 @@ def offline(tmp_path, monkeypatch):
     monkeypatch.setattr(horizons.urllib.request, "urlopen", no_network)
     for name in (env.EPHEMERIS, env.SPICE_KERNELS, env.EPHEMERIS_CACHE):
         monkeypatch.delenv(name, raising=False)
+    (tmp_path / "empty-cache").mkdir()
     monkeypatch.setenv(env.XDG_CACHE_HOME, str(tmp_path / "empty-cache"))
     return calls
 
@@ -176,3 +177,29 @@ def test_outside_every_table_the_file_timecorr_is_used(offline, tmp_path, caplog
     _, per_star = inside.barycentric_times(63.0, -69.0)
     assert np.abs(per_star - timecorr).min() * 86400 > 1.0
     assert inside.time_keywords()["BARYSRC"][0] == f"tables {SHIPPED_NAME}"
+
+
+def test_update_downloads_after_the_tables(offline, monkeypatch, tmp_path, capsys):
+    """``tessphot ephemeris --update``: from a month before the end of the tables found (the
+    shipped ones here) to now, into the cache; nothing when they reach far enough."""
+    from tessphot.cli import EXIT_OK, main
+    from tessphot.timing import ephemeris as eph
+
+    asked = []
+
+    def fake_download(jd_min, jd_max, cache_dir):
+        asked.append((jd_min, jd_max, cache_dir))
+        return cache_dir / "horizons_tess_x.csv"
+
+    monkeypatch.setattr(eph, "download_horizons", fake_download)
+    stop = TableEphemeris(shipped_tables()).stop
+    settings = TimingSettings(cache_dir=str(tmp_path / "cache"))
+    assert eph.update_tables(settings, until_jd=stop - 1.0) is None and asked == []
+    path = eph.update_tables(settings, until_jd=stop + 100.0)
+    assert asked == [(stop - eph.UPDATE_OVERLAP_DAYS, stop + 100.0, tmp_path / "cache")]
+    assert path == tmp_path / "cache" / "horizons_tess_x.csv"
+    assert main(["ephemeris", "--update"]) == EXIT_OK
+    assert "downloaded" in capsys.readouterr().out and asked[-1][1] > stop
+    assert main(["ephemeris"]) == EXIT_OK
+    listed = capsys.readouterr().out
+    assert f"{SHIPPED_NAME} (shipped with tessphot): JD 2458270.50-2461071.50" in listed

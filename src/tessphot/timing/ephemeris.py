@@ -27,6 +27,7 @@ has its own module.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -36,7 +37,7 @@ from tessphot import env
 from tessphot.config.timing import TimingSettings
 from tessphot.timing.horizons import download_horizons
 from tessphot.timing.shipped import shipped_tables
-from tessphot.timing.source import Ephemeris, EphemerisError
+from tessphot.timing.source import SECONDS_PER_DAY, Ephemeris, EphemerisError
 from tessphot.timing.spice import SpiceEphemeris
 from tessphot.timing.tables import TableEphemeris, find_tables, read_horizons_table
 
@@ -125,6 +126,8 @@ def spacecraft_ephemeris(
 #: replaces the end of the older one, a prediction), and days back from now when none is found.
 UPDATE_OVERLAP_DAYS = 30.0
 UPDATE_DAYS_WITHOUT_TABLES = 400.0
+#: Julian date of the Unix epoch (1970-01-01 UTC; "now" needs no better than a minute).
+UNIX_EPOCH_JD = 2440587.5
 
 
 @lru_cache(maxsize=4)
@@ -188,10 +191,8 @@ def update_tables(
     EphemerisError
         When the download fails.
     """
-    from astropy.time import Time
-
     settings = settings or TimingSettings()
-    until = float(Time.now().tdb.jd) if until_jd is None else float(until_jd)
+    until = time.time() / SECONDS_PER_DAY + UNIX_EPOCH_JD if until_jd is None else until_jd
     report = describe_sources(settings)
     stops = [stop for _, _, stop in report.tables]
     if report.shipped is not None:
