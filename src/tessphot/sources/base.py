@@ -199,8 +199,7 @@ class PixelSource(ABC):
                 self.path.name,
                 err,
             )
-            reason = f"no ephemeris for JD {first:.1f}-{last:.1f}"
-            return file_correction_state(spacecraft, self.timecorr, reason=reason)
+            return file_correction_state(spacecraft, self.timecorr)
         return observer_state(spacecraft, ephemeris)
 
     def barycentric_times(self, ra: float, dec: float) -> tuple[np.ndarray, np.ndarray]:

@@ -32,8 +32,8 @@ from tessphot.timing.source import SECONDS_PER_DAY, Ephemeris
 SPEED_OF_LIGHT_KM_S = 299_792.458
 #: Heliocentric gravitational constant G M_sun [km^3/s^2] (IAU 2015, TDB-compatible).
 GM_SUN_KM3_S2 = 1.32712440041e11
-#: The observer source of :func:`file_correction_state` (written into headers as BARYSRC).
-FILE_CORRECTION_SOURCE = "file's TIMECORR"
+#: The observer source of :func:`file_correction_state` (the light curves' ``BARYSRC``).
+FILE_CORRECTION_SOURCE = "file's TIMECORR: no TESS ephemeris"
 #: 2 G M_sun / c^3: the scale of the Shapiro delay [s].
 SHAPIRO_SCALE_S = 2.0 * GM_SUN_KM3_S2 / SPEED_OF_LIGHT_KM_S**3
 
@@ -138,12 +138,12 @@ def barycentric_correction(state: ObserverState, ra, dec) -> np.ndarray:
     return (roemer + shapiro) / SECONDS_PER_DAY + state.einstein_days[None, :]
 
 
-def file_correction_state(jd_tdb, timecorr, *, reason: str) -> ObserverState:
+def file_correction_state(jd_tdb, timecorr) -> ObserverState:
     """The observer's state when no ephemeris covers the data: the file's own correction.
 
     Every star then gets the data file's ``TIMECORR``/``BARYCORR`` (SPOC's, for the target
     of a TPF, for the CCD's centre in FFIs and cutouts: off by up to a few seconds for a star
-    6 degrees away).
+    6 degrees away). Its ``source`` is :data:`FILE_CORRECTION_SOURCE`.
 
     Parameters
     ----------
@@ -151,16 +151,13 @@ def file_correction_state(jd_tdb, timecorr, *, reason: str) -> ObserverState:
         Spacecraft times [JD, TDB].
     timecorr : array_like, shape (N,)
         The file's barycentric correction of the times [d].
-    reason : str
-        Why no ephemeris was used (in the ``source``).
     """
     jd = np.atleast_1d(np.asarray(jd_tdb, dtype=np.float64))
-    nan = np.full(jd.size, np.nan)
     return ObserverState(
         jd,
         np.full((jd.size, 3), np.nan),
         np.full((jd.size, 3), np.nan),
-        nan,
-        f"{FILE_CORRECTION_SOURCE} ({reason})",
+        np.full(jd.size, np.nan),
+        FILE_CORRECTION_SOURCE,
         file_correction_days=np.broadcast_to(np.asarray(timecorr, dtype=np.float64), jd.shape),
     )

@@ -118,7 +118,8 @@ def spacecraft_ephemeris(
         + f". Put TESS ephemeris tables (*_tess_ephem.csv[.gz]) in a folder named by "
         f"${EPHEMERIS_ENV} or [timing] ephemeris_dirs, set ${SPICE_ENV} to a folder of "
         "SPICE kernels, or allow the download from JPL Horizons ([timing] download = true; "
-        "'tessphot ephemeris SECTOR' downloads ahead of a run)"
+        "'tessphot ephemeris SECTOR' or 'tessphot ephemeris --update' downloads ahead of a "
+        "run)"
     )
 
 
