@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 
+from tessphot import env
+from tessphot.catalog.make import make_catalogs
+from tessphot.catalog.sources.file import FileSource
+from tessphot.config.photometry import PhotometrySettings
+from tessphot.io.errors import TessphotError
+from tessphot.photometry.scene import ccd_prf
+from tessphot.photometry.target import open_target
 from tessphot.prf import (
+    ANALYTIC,
     OVERSAMPLE,
     TABLE_CENTRE,
     AnalyticPRF,
@@ -13,6 +24,7 @@ from tessphot.prf import (
     load_prf,
     spoc_prf_folder,
 )
+from tessphot.sources import clear_cache
 
 
 def _centroid(stamp, row0, col0, row, col, radius=2.5):
@@ -88,3 +100,51 @@ def test_analytic_prf_width():
 
 def test_table_geometry():
     assert TABLE_CENTRE == 58 and OVERSAMPLE == 9
+
+
+# -- which PRF the photometry takes ---------------------------------------------------------
+TPF_TIC = 25155310
+TPF_NAME = "tess2018206045859-s0001-0000000025155310-0120-s_tp.fits.gz"
+
+
+def test_ccd_prf_choice_order(prf_dir, monkeypatch):
+    """The setting first; then the prepare stage's record (prepared data), or for data not
+    prepared (TPFs, ``prepare_settings`` None) ``$TESSPHOT_PRF_DIR``; then analytic."""
+    monkeypatch.delenv(env.PRF_DIR, raising=False)
+    assert isinstance(ccd_prf(None, "", 1, 4, 1), AnalyticPRF)
+    monkeypatch.setenv(env.PRF_DIR, str(prf_dir))
+    assert isinstance(ccd_prf(None, "", 1, 4, 1), SpocPRF)
+    assert isinstance(ccd_prf(None, ANALYTIC, 1, 4, 1), AnalyticPRF)
+    # Prepared data keep the PRF their prepare stage recorded.
+    assert isinstance(ccd_prf(json.dumps({"prf": ANALYTIC}), "", 1, 4, 1), AnalyticPRF)
+    recorded = json.dumps({"prf": str(prf_dir)})
+    monkeypatch.setenv(env.PRF_DIR, ANALYTIC)
+    assert isinstance(ccd_prf(recorded, "", 1, 4, 1), SpocPRF)
+    monkeypatch.setenv(env.PRF_DIR, str(prf_dir / "missing"))
+    with pytest.raises(TessphotError, match="missing"):
+        ccd_prf(None, "", 1, 4, 1)
+
+
+def test_tpf_photometry_takes_tessphot_prf_dir(test_data, prf_dir, tmp_path, monkeypatch):
+    """A TPF target's PRF (motion correction, contamination, ``AP_PRF``) follows
+    ``$TESSPHOT_PRF_DIR`` as ``prepare`` does; without it, the analytic PRF."""
+    (tmp_path / "tpfs").mkdir()
+    shutil.copy(
+        test_data / "tpf" / "tess25155310-s01-first-cadences.fits.gz", tmp_path / "tpfs" / TPF_NAME
+    )
+    catalog = tmp_path / "user_catalog.csv"
+    catalog.write_text(f"ID,ra,dec,Tmag\n{TPF_TIC},63.37389,-69.226789,10.555\n")
+    make_catalogs(1, tmp_path, FileSource([catalog]), cameras=[4], ccds=[1], overwrite=True)
+    timing = {"ephemeris_dirs": [str(test_data / "ephemeris")], "download": False}
+    target = open_target(TPF_TIC, tmp_path, 1, 4, 1, cadence=120, datasource="tpf", timing=timing)
+    monkeypatch.delenv(env.PRF_DIR, raising=False)
+    assert isinstance(target.prf, AnalyticPRF) and not target.prf_trusted
+    monkeypatch.setenv(env.PRF_DIR, str(prf_dir))
+    assert isinstance(target.prf, SpocPRF) and target.prf_trusted
+    # The setting still wins.
+    settings = PhotometrySettings.from_mapping({"prf_dir": ANALYTIC})
+    other = open_target(
+        TPF_TIC, tmp_path, 1, 4, 1, cadence=120, datasource="tpf", settings=settings, timing=timing
+    )
+    assert isinstance(other.prf, AnalyticPRF)
+    clear_cache()

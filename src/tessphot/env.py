@@ -10,7 +10,7 @@ Variable                        Meaning
 ``TESSPHOT_INPUT``              The input folder (:mod:`tessphot.paths`).
 ``TESSPHOT_OUTPUT``             The light-curve folder.
 ``TESSPHOT_DEMO``               The demo's data folder (default: the cache's ``demo``).
-``TESSPHOT_PRF_DIR``            Folder of SPOC PRF models of the CLI commands.
+``TESSPHOT_PRF_DIR``            Folder of SPOC PRF models (CLI commands, TPF photometry).
 ``TESSPHOT_PRF_CACHE``          Download cache of the SPOC PRF models (cache's ``prf``).
 ``TESSPHOT_PRF_URL``            The archive's folder of SPOC PRF models (a mirror).
 ``TESSPHOT_EPHEMERIS``          Folders of ephemeris tables (``os.pathsep``-separated).

@@ -49,13 +49,25 @@ def _epoch_position(header, sector: int) -> tuple[float, float]:
 def test_every_table_reads_and_joins(tables, test_data):
     paths = find_tables([test_data / "ephemeris"])
     assert len(paths) == 8
-    # 2018-06 to 2026-01 without gaps: the tables overlap.
-    assert len(tables.segments) == 1
+    # 2018-06 to 2026-01 without gaps: the tables overlap; each is interpolated on its own.
+    assert len(tables.coverage) == 1 and len(tables.pieces) == 8
     assert tables.start < 2458300 and tables.stop > 2461000
     table = read_horizons_table(paths[0])
     assert np.all(np.diff(table.jd) > 0)
     # The spline goes through the rows; TESS is about 1 AU from the barycentre.
     np.testing.assert_allclose(tables.position_km(table.jd[100:110]), table.position_km[100:110])
+    # Where tables overlap, the newer one wins (an old table's end is a prediction that is
+    # off by up to 2000 km, 6 ms of light time).
+    old, new = read_horizons_table(paths[2]), read_horizons_table(paths[3])
+    rows = np.flatnonzero((new.jd > old.jd[0]) & (new.jd < old.jd[-1]))
+    assert rows.size > 100
+    off = np.linalg.norm(
+        old.position_km[np.searchsorted(old.jd, new.jd[rows])] - new.position_km[rows], axis=1
+    )
+    assert off.max() > 1000.0
+    np.testing.assert_allclose(
+        tables.position_km(new.jd[rows]), new.position_km[rows], rtol=0, atol=1e-6
+    )
     r = np.linalg.norm(table.position_km, axis=1) / ephemeris_source.AU_KM
     assert 0.97 < r.min() and r.max() < 1.03
 
@@ -154,8 +166,9 @@ def test_no_source_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.delenv(eph.EPHEMERIS_ENV, raising=False)
     monkeypatch.delenv(eph.SPICE_ENV, raising=False)
     settings = TimingSettings(download=False, cache_dir=str(tmp_path / "cache"))
+    # After the end of the tables shipped with tessphot.
     with pytest.raises(EphemerisError, match="TESSPHOT_EPHEMERIS") as err:
-        spacecraft_ephemeris(2458325.0, 2458330.0, settings)
+        spacecraft_ephemeris(2462000.0, 2462005.0, settings)
     assert "download" in str(err.value)
 
 
@@ -182,6 +195,8 @@ def test_download_into_cache(test_data, tmp_path, monkeypatch):
     monkeypatch.setattr(horizons.urllib.request, "urlopen", fake_urlopen)
     monkeypatch.delenv(eph.EPHEMERIS_ENV, raising=False)
     monkeypatch.delenv(eph.SPICE_ENV, raising=False)
+    # As for times after the tables shipped with tessphot.
+    monkeypatch.setattr(eph, "shipped_tables", lambda: ())
     cache = tmp_path / "cache"
     settings = TimingSettings(download=True, cache_dir=str(cache))
     found = spacecraft_ephemeris(2458326.0, 2458350.0, settings)
@@ -204,7 +219,7 @@ def test_download_into_cache(test_data, tmp_path, monkeypatch):
 def test_spice_kernel_matches_the_tables(tables, tmp_path):
     """An SPK kernel written from the tables (type 9, Lagrange) read back through SPICE."""
     spiceypy = pytest.importorskip("spiceypy")
-    jd = tables.segments[0][2].x
+    jd = tables.pieces[0][2].x
     sel = (jd > 2458320) & (jd < 2458360)
     et = (jd[sel] - ephemeris_source.J2000_JD) * ephemeris_source.SECONDS_PER_DAY
     states = np.zeros((sel.sum(), 6))

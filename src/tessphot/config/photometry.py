@@ -145,7 +145,8 @@ class PhotometrySettings(Table):
         running off the data (> 0).
     prf_dir : str
         Folder of SPOC PRF models for the motion correction and the contamination; empty:
-        the PRF the prepare stage used (recorded in the HDF5 file), ``"analytic"``: the
+        the PRF the prepare stage used (recorded in the HDF5 file; for target pixel files
+        ``$TESSPHOT_PRF_DIR``, else analytic), ``"analytic"``: the
         analytic PRF, ``"archive"``: the SPOC models in the download cache ``prf_cache``,
         downloaded from ``prf_url`` first when missing (:mod:`tessphot.prf.download`).
     prf_cache : str

@@ -37,6 +37,7 @@ from tessphot.prf import (
     PRFModel,
     load_prf,
     prf_images,
+    unprepared_prf_dir,
 )
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
@@ -83,11 +84,12 @@ def ccd_prf(
     ----------
     prepare_settings : str or None
         The ``settings`` attribute (JSON) of the prepared-data file; its ``prf`` entry names
-        the PRF the prepare stage used.
+        the PRF the prepare stage used. None: data not prepared (a target pixel file).
     prf_dir : str
         The ``[photometry] prf_dir`` setting: a folder of SPOC PRFs, ``"analytic"``,
         ``"archive"`` (the SPOC PRFs in the download cache, downloaded when missing), or
-        empty for the prepare stage's choice.
+        empty for the prepare stage's choice (data not prepared:
+        :func:`tessphot.prf.cache.unprepared_prf_dir`, ``$TESSPHOT_PRF_DIR`` else analytic).
     sector, camera, ccd : int
     prf_cache, prf_url : str
         The ``[photometry]`` settings of the download (empty: the defaults of
@@ -99,7 +101,9 @@ def ccd_prf(
         When the PRF folder does not exist or cannot be read, or the download fails.
     """
     folder = prf_dir
-    if not folder:
+    if not folder and prepare_settings is None:
+        folder = unprepared_prf_dir()
+    elif not folder:
         recorded = json.loads(prepare_settings or "{}").get("prf", ANALYTIC_PRF)
         folder = recorded or ANALYTIC_PRF
     if folder == ANALYTIC_PRF:

@@ -30,6 +30,7 @@ _LAZY = {
     "ARCHIVE": "tessphot.prf.cache",
     "prf_epoch": "tessphot.prf.cache",
     "spoc_prf_folder": "tessphot.prf.cache",
+    "unprepared_prf_dir": "tessphot.prf.cache",
 }
 
 __all__ = list(_LAZY)

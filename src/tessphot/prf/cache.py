@@ -2,7 +2,8 @@
 
 A ``prf_dir`` is a folder of SPOC PRF models laid out like the archive
 (``<prf_dir>/Sectors1_2_3/camC_ccdD/`` and ``<prf_dir>/Sectors4+/camC_ccdD/``),
-:data:`ARCHIVE` (the SPOC models downloaded from MAST into the cache) or :data:`ANALYTIC`.
+:data:`ARCHIVE` (the SPOC models downloaded from MAST into the cache) or :data:`ANALYTIC`;
+:func:`unprepared_prf_dir` is the default of data not prepared by tessphot.
 :class:`PRFArchive` says where the models are downloaded from and kept: the settings
 ``[photometry] prf_url`` and ``prf_cache``, else ``$TESSPHOT_PRF_URL`` and
 ``$TESSPHOT_PRF_CACHE``, else :data:`PRF_URL` and ``~/.cache/tessphot/prf``.
@@ -42,6 +43,15 @@ def prf_epoch(sector: int) -> str:
         ``"Sectors1_2_3"`` or ``"Sectors4+"``.
     """
     return "Sectors1_2_3" if sector < FIRST_SECTOR_OF_LATE_PRF else "Sectors4+"
+
+
+def unprepared_prf_dir() -> str:
+    """The ``prf_dir`` of data tessphot did not prepare (target pixel files).
+
+    ``$TESSPHOT_PRF_DIR`` (a folder, ``"archive"`` or ``"analytic"``), as for ``prepare``,
+    ``simulate`` and ``demo``; else :data:`ANALYTIC`.
+    """
+    return env.value(env.PRF_DIR) or ANALYTIC
 
 
 def spoc_prf_folder(prf_dir: Path | str, sector: int, camera: int, ccd: int) -> Path:

@@ -12,6 +12,7 @@ Implementations: :class:`tessphot.sources.ffi.FFISource` (a prepared FFI region)
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from functools import cached_property
@@ -29,12 +30,16 @@ from tessphot.prepare.motion import MotionModel
 from tessphot.sources.blocks import BlockReader, Box
 from tessphot.sources.stars import ProjectedCatalog, StarTable
 from tessphot.timing import (
+    EphemerisError,
     GeocentreEphemeris,
     ObserverState,
     barycentric_correction,
+    file_correction_state,
     observer_state,
     spacecraft_ephemeris,
 )
+
+logger = logging.getLogger(__name__)
 
 #: Time keywords astropy writes with a frame's WCS; left out of the stamp images' WCS.
 WCS_TIME_KEYWORDS = (
@@ -177,19 +182,24 @@ class PixelSource(ABC):
     def observer(self) -> ObserverState:
         """Where the observer is at every cadence (computed once per source).
 
-        Raises
-        ------
-        tessphot.timing.EphemerisError
-            When no ephemeris of TESS covers the data (the message says how to get one).
+        When no ephemeris of TESS covers the data, every star gets the file's own
+        ``TIMECORR`` (with a WARNING; the light curves' ``BARYSRC`` says so).
         """
         spacecraft = self.time - self.timecorr + BTJD_OFFSET
         ok = np.isfinite(spacecraft)
         if self.simulated or not ok.any():
-            ephemeris = GeocentreEphemeris()
-        else:
-            ephemeris = spacecraft_ephemeris(
-                float(spacecraft[ok].min()), float(spacecraft[ok].max()), self.timing
+            return observer_state(spacecraft, GeocentreEphemeris())
+        first, last = float(spacecraft[ok].min()), float(spacecraft[ok].max())
+        try:
+            ephemeris = spacecraft_ephemeris(first, last, self.timing)
+        except EphemerisError as err:
+            logger.warning(
+                "%s: per-star times not possible, the file's own TIMECORR is used for every "
+                "star (%s)",
+                self.path.name,
+                err,
             )
+            return file_correction_state(spacecraft, self.timecorr)
         return observer_state(spacecraft, ephemeris)
 
     def barycentric_times(self, ra: float, dec: float) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 from tessphot.timing.barycentric import (
     ObserverState,
     barycentric_correction,
+    file_correction_state,
     observer_state,
     unit_vectors,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "TimingSettings",
     "barycentric_correction",
     "download_horizons",
+    "file_correction_state",
     "find_tables",
     "observer_state",
     "read_horizons_table",

@@ -32,6 +32,8 @@ from tessphot.timing.source import SECONDS_PER_DAY, Ephemeris
 SPEED_OF_LIGHT_KM_S = 299_792.458
 #: Heliocentric gravitational constant G M_sun [km^3/s^2] (IAU 2015, TDB-compatible).
 GM_SUN_KM3_S2 = 1.32712440041e11
+#: The observer source of :func:`file_correction_state` (the light curves' ``BARYSRC``).
+FILE_CORRECTION_SOURCE = "file's TIMECORR: no TESS ephemeris"
 #: 2 G M_sun / c^3: the scale of the Shapiro delay [s].
 SHAPIRO_SCALE_S = 2.0 * GM_SUN_KM3_S2 / SPEED_OF_LIGHT_KM_S**3
 
@@ -54,6 +56,9 @@ class ObserverState:
         Observer's part of TT - TDB, ``(r - r_E) . v_E / c^2`` [d].
     source : str
         Name of the ephemeris.
+    file_correction_days : ndarray, shape (N,), optional
+        Set when no ephemeris covers the times: the data file's own correction
+        (``TIMECORR``/``BARYCORR``), given for every star (:func:`file_correction_state`).
     """
 
     jd_tdb: np.ndarray
@@ -61,6 +66,7 @@ class ObserverState:
     sun_km: np.ndarray
     einstein_days: np.ndarray
     source: str
+    file_correction_days: np.ndarray | None = None
 
 
 def observer_state(jd_tdb: np.ndarray, ephemeris: Ephemeris) -> ObserverState:
@@ -112,7 +118,8 @@ def barycentric_correction(state: ObserverState, ra, dec) -> np.ndarray:
     """Barycentric correction of stars at the observer's cadences [d], shape (M, N).
 
     Add it to the spacecraft times (``state.jd_tdb``) to get BJD_TDB. Proper motion during
-    the observation is not applied: give positions at the epoch of the data.
+    the observation is not applied: give positions at the epoch of the data. A state without
+    an ephemeris (:func:`file_correction_state`) gives the file's correction to every star.
 
     Parameters
     ----------
@@ -121,9 +128,36 @@ def barycentric_correction(state: ObserverState, ra, dec) -> np.ndarray:
         Star positions [deg] (ICRS).
     """
     n = unit_vectors(ra, dec)
+    if state.file_correction_days is not None:
+        return np.repeat(state.file_correction_days[None, :], n.shape[0], axis=0)
     roemer = n @ state.position_km.T / SPEED_OF_LIGHT_KM_S
     distance = np.linalg.norm(state.sun_km, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         cos_sun = (n @ state.sun_km.T) / distance[None, :]
         shapiro = SHAPIRO_SCALE_S * np.log(1.0 - cos_sun)
     return (roemer + shapiro) / SECONDS_PER_DAY + state.einstein_days[None, :]
+
+
+def file_correction_state(jd_tdb, timecorr) -> ObserverState:
+    """The observer's state when no ephemeris covers the data: the file's own correction.
+
+    Every star then gets the data file's ``TIMECORR``/``BARYCORR`` (SPOC's, for the target
+    of a TPF, for the CCD's centre in FFIs and cutouts: off by up to a few seconds for a star
+    6 degrees away). Its ``source`` is :data:`FILE_CORRECTION_SOURCE`.
+
+    Parameters
+    ----------
+    jd_tdb : array_like, shape (N,)
+        Spacecraft times [JD, TDB].
+    timecorr : array_like, shape (N,)
+        The file's barycentric correction of the times [d].
+    """
+    jd = np.atleast_1d(np.asarray(jd_tdb, dtype=np.float64))
+    return ObserverState(
+        jd,
+        np.full((jd.size, 3), np.nan),
+        np.full((jd.size, 3), np.nan),
+        np.full(jd.size, np.nan),
+        FILE_CORRECTION_SOURCE,
+        file_correction_days=np.broadcast_to(np.asarray(timecorr, dtype=np.float64), jd.shape),
+    )

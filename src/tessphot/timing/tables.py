@@ -2,9 +2,9 @@
 
 The tables (target -95, centre the solar-system barycentre, ``X, Y, Z`` in AU or km, CSV)
 are those MAST and Horizons publish (``YYYYMMDD_tess_ephem.csv[.gz]``) and those
-downloaded into the cache (:mod:`tessphot.timing.horizons`). :class:`TableEphemeris`
-interpolates them with cubic splines: tables sampled every 30-60 min reproduce TESS's
-13.7-d orbit to better than a metre.
+downloaded into the cache (:mod:`tessphot.timing.horizons`), and the compact copy shipped
+with tessphot (:mod:`tessphot.timing.shipped`). :class:`TableEphemeris` interpolates them
+with cubic splines, the newest table winning where tables overlap.
 """
 
 from __future__ import annotations
@@ -30,11 +30,15 @@ TABLE_PATTERNS = ("*_tess_ephem.csv", "*_tess_ephem.csv.gz", "horizons_tess_*.cs
 
 @dataclass(frozen=True)
 class EphemerisTable:
-    """One Horizons vector table: times [JD, TDB] and barycentric positions [km]."""
+    """One Horizons vector table: times [JD, TDB] and barycentric positions [km].
+
+    A step longer than ``max_step_days`` between two rows is a gap (not interpolated over).
+    """
 
     path: Path
     jd: np.ndarray
     position_km: np.ndarray
+    max_step_days: float = MAX_TABLE_STEP_DAYS
 
     @property
     def start(self) -> float:
@@ -149,44 +153,60 @@ def _table_data(path: Path, columns: list[str] | None, rows: list[list[str]]) ->
 class TableEphemeris(Ephemeris):
     """TESS's position from Horizons tables, interpolated with cubic splines.
 
-    Overlapping tables are merged (rows at the same time kept once); a step longer than
-    :data:`MAX_TABLE_STEP_DAYS` between rows splits the coverage (times in such a gap are
-    not covered).
+    Each table is interpolated on its own (a spline never joins two tables: overlapping
+    tables disagree by up to ~2000 km where an old table's prediction meets a newer one). At
+    every time the last table in the list that covers it is used: give them oldest first
+    (:func:`find_tables` sorts MAST's ``YYYYMMDD_tess_ephem`` tables by date, and downloads
+    ``horizons_tess_*`` after them). A step longer than the table's ``max_step_days``
+    between rows splits a table (times in such a gap are covered only by another table).
 
     Parameters
     ----------
     tables : sequence of EphemerisTable
+        In increasing priority (the later wins where they overlap).
+
+    Attributes
+    ----------
+    tables : tuple of EphemerisTable
+        The tables, in increasing priority.
+    pieces : list of (float, float, CubicSpline)
+        First and last time [JD, TDB] and spline of each gap-free part of each table, in
+        increasing priority.
+    coverage : list of (float, float)
+        The covered intervals [JD, TDB] (the union of the pieces), sorted.
     """
 
     def __init__(self, tables: Sequence[EphemerisTable]) -> None:
         if not tables:
             raise EphemerisError("no ephemeris table given")
-        jd = np.concatenate([t.jd for t in tables])
-        pos = np.concatenate([t.position_km for t in tables])
-        jd, first = np.unique(jd, return_index=True)
-        pos = pos[first]
-        breaks = np.flatnonzero(np.diff(jd) > MAX_TABLE_STEP_DAYS) + 1
-        self.segments: list[tuple[float, float, CubicSpline]] = []
-        for a, b in zip(np.r_[0, breaks], np.r_[breaks, jd.size], strict=True):
-            if b - a >= 4:
-                self.segments.append((jd[a], jd[b - 1], CubicSpline(jd[a:b], pos[a:b], axis=0)))
-        if not self.segments:
+        self.pieces: list[tuple[float, float, CubicSpline]] = []
+        for table in tables:
+            self.pieces.extend(_pieces(table))
+        if not self.pieces:
             raise EphemerisError("the ephemeris tables have fewer than 4 consecutive rows")
-        self.start = float(self.segments[0][0])
-        self.stop = float(self.segments[-1][1])
+        self.coverage = _union([(lo, hi) for lo, hi, _ in self.pieces])
+        self.start = self.coverage[0][0]
+        self.stop = self.coverage[-1][1]
+        self.tables = tuple(tables)
         self.paths = [t.path for t in tables]
-        self.name = "tables " + ", ".join(p.name for p in self.paths)
+        self.name = "tables " + ", ".join(dict.fromkeys(p.name for p in self.paths))
 
     def covers(self, jd_min: float, jd_max: float) -> bool:
-        """Whether every time in ``[jd_min, jd_max]`` [JD, TDB] lies in one segment."""
-        return any(lo <= jd_min and jd_max <= hi for lo, hi, _ in self.segments)
+        """Whether every time in ``[jd_min, jd_max]`` [JD, TDB] is covered."""
+        return any(lo <= jd_min and jd_max <= hi for lo, hi in self.coverage)
 
     def position_km(self, jd_tdb: np.ndarray) -> np.ndarray:
-        """As :meth:`Ephemeris.position_km`, segment by segment (a time in a gap raises)."""
+        """As :meth:`Ephemeris.position_km`, from the last piece covering each time.
+
+        Raises
+        ------
+        EphemerisError
+            For a finite time no table covers.
+        """
         jd = np.atleast_1d(np.asarray(jd_tdb, dtype=np.float64))
         out = np.full((jd.size, 3), np.nan)
         done = ~np.isfinite(jd)
-        for lo, hi, spline in self.segments:
+        for lo, hi, spline in reversed(self.pieces):
             sel = ~done & (jd >= lo) & (jd <= hi)
             if sel.any():
                 out[sel] = spline(jd[sel])
@@ -200,7 +220,30 @@ class TableEphemeris(Ephemeris):
         return out
 
     def _coverage_text(self) -> str:
-        return ", ".join(f"JD {lo:.2f}-{hi:.2f}" for lo, hi, _ in self.segments)
+        return ", ".join(f"JD {lo:.2f}-{hi:.2f}" for lo, hi in self.coverage)
+
+
+def _pieces(table: EphemerisTable) -> list[tuple[float, float, CubicSpline]]:
+    """The gap-free parts of a table of at least 4 rows: first, last time and spline."""
+    jd, first = np.unique(table.jd, return_index=True)
+    pos = table.position_km[first]
+    breaks = np.flatnonzero(np.diff(jd) > table.max_step_days) + 1
+    return [
+        (float(jd[a]), float(jd[b - 1]), CubicSpline(jd[a:b], pos[a:b], axis=0))
+        for a, b in zip(np.r_[0, breaks], np.r_[breaks, jd.size], strict=True)
+        if b - a >= 4
+    ]
+
+
+def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Overlapping or touching intervals joined, sorted."""
+    joined: list[tuple[float, float]] = []
+    for lo, hi in sorted(intervals):
+        if joined and lo <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], hi))
+        else:
+            joined.append((lo, hi))
+    return joined
 
 
 def find_tables(locations: Iterable[str | os.PathLike]) -> list[Path]:
