@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessphot import env
 from tessphot.cli.common import (
@@ -17,6 +18,9 @@ from tessphot.cli.common import (
     load_cli_settings,
 )
 from tessphot.paths import input_folder, output_folder
+
+if TYPE_CHECKING:
+    from tessphot.demo.folder import DemoFolder
 
 log = logging.getLogger("tessphot")
 
@@ -121,17 +125,25 @@ def cmd_run_mpi(args: argparse.Namespace) -> int:
         pool.close()
 
 
-def _input_folder(args: argparse.Namespace, settings: dict) -> Path:
-    """The input folder of a run: the one given, ``$TESSPHOT_INPUT``, else the demo data."""
-    if args.input_folder is None and not env.value(env.INPUT):
-        from tessphot.demo import ensure_demo_ready
+def _input_folder(args: argparse.Namespace, settings: dict) -> tuple[Path, DemoFolder | None]:
+    """The input folder of a run: the one given, ``$TESSPHOT_INPUT``, else the demo data.
 
-        folder = ensure_demo_ready(settings=settings, progress=not args.quiet)
+    Returns
+    -------
+    tuple
+        The folder, and the demo's folder (whose manifest records the run's files) when the
+        demo data are used, else None.
+    """
+    if args.input_folder is None and not env.value(env.INPUT):
+        from tessphot.demo.run import ensure_demo_ready
+
+        demo = ensure_demo_ready(settings=settings, progress=not args.quiet)
         log.info(
-            "No input folder given and TESSPHOT_INPUT not set: using the demo data in %s", folder
+            "No input folder given and TESSPHOT_INPUT not set: using the demo data in %s",
+            demo.path,
         )
-        return folder
-    return input_folder(args.input_folder)
+        return demo.path, demo
+    return input_folder(args.input_folder), None
 
 
 def _constraints(args: argparse.Namespace) -> dict[str, Any]:
@@ -161,23 +173,24 @@ def _run(args: argparse.Namespace, **parallel: Any) -> int:
     if not (args.all or args.starid or args.priority or args.random):
         args.parser.error("give one of --all, --starid, --priority or --random")
     settings = load_cli_settings(args)
-    folder = _input_folder(args, settings)
+    folder, demo = _input_folder(args, settings)
     try:
-        report = run_photometry(
-            folder,
-            output_folder(folder, args.output),
-            constraints=_constraints(args),
-            run_all=args.all,
-            random=args.random,
-            method=args.method,
-            overwrite=args.overwrite,
-            plot=args.plot,
-            version=args.version,
-            settings=settings["photometry"],
-            timing=settings["timing"],
-            progress=not args.quiet,
-            **parallel,
-        )
+        with demo.recording() if demo is not None else contextlib.nullcontext():
+            report = run_photometry(
+                folder,
+                output_folder(folder, args.output),
+                constraints=_constraints(args),
+                run_all=args.all,
+                random=args.random,
+                method=args.method,
+                overwrite=args.overwrite,
+                plot=args.plot,
+                version=args.version,
+                settings=settings["photometry"],
+                timing=settings["timing"],
+                progress=not args.quiet,
+                **parallel,
+            )
     except NoTaskError as err:
         print(f"tessphot {args.command}: {err}", file=sys.stderr)
         return EXIT_ERROR
