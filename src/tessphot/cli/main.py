@@ -49,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tessphot",
         description=(
-            "tessphot turns TESS full-frame images and target pixel files into calibrated "
-            "light curves of every star. Stages: catalog -> prepare -> todo -> run. "
-            "Try 'tessphot demo' first."
+            "tessphot turns TESS full-frame images, target pixel files and TESScut cutouts "
+            "into light curves of every star. Stages: catalog -> prepare -> todo -> run "
+            "('tessphot COMMAND --help' for each). Try 'tessphot demo' first."
         ),
     )
     parser.add_argument("--version", action="version", version=f"tessphot {__version__}")
