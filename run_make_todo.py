@@ -6,4 +6,4 @@ import sys
 from tessphot.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["todo", *sys.argv[1:]]))
+    sys.exit(main(["todo", *sys.argv[1:]], script="run_make_todo.py"))

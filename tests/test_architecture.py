@@ -33,6 +33,10 @@ LAYERS: dict[str, int] = {
     "evaluation": 9,
     **dict.fromkeys(("demo", "cli"), 10),
 }
+#: The only upward imports: the public names of the top package, imported at first use
+#: (``tessphot.__getattr__``) so that ``import tessphot`` stays light. The modules they
+#: import must not import the top package (no circle).
+PUBLIC_NAMES: dict[str, set[str]] = {"tessphot": {"tessphot.lightcurve.read"}}
 #: Most lines of one module.
 MAX_MODULE_LINES = 500
 
@@ -147,7 +151,7 @@ def test_no_upward_import(graph):
         f"{module} (layer {_layer(module)}) imports {target} (layer {_layer(target)})"
         for module, targets in sorted(graph.items())
         for target in sorted(targets)
-        if _layer(target) > _layer(module)
+        if _layer(target) > _layer(module) and target not in PUBLIC_NAMES.get(module, ())
     ]
     assert upward == []
 

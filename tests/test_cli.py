@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
+from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, build_parser, main
 from tessphot.io import find_ffis, read_ffi
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,3 +152,84 @@ def test_demo_command(tmp_path, capsys):
     # A second run reuses the simulated data.
     assert main(["demo", str(folder), "--settings", str(settings), "-q"]) == EXIT_OK
     assert find_ffis(folder)[0].stat().st_mtime == mtime
+
+
+def _help(*command):
+    parser = build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return " ".join(action.choices[command[0]].format_help().split())
+    raise AssertionError("no subcommands")
+
+
+def test_help_of_todo_and_prepare_names_tpfs_and_cutouts():
+    todo, prepare = _help("todo"), _help("prepare")
+    for text in (todo, prepare):
+        assert "TPF" in text and "TESScut" in text
+    assert "tesscut_RA_DEC_WxH.hdf5" in prepare and "no prepare step" in prepare
+
+
+def test_help_of_run_names_its_four_methods():
+    text = _help("run")
+    assert "Aperture photometry of" not in text
+    for method in ("aperture", "linpsf", "psf", "halo"):
+        assert method in text
+    assert "tessphot.read_lightcurve" in text and "output folder" in text
+
+
+def test_every_option_of_every_command_has_a_help_text():
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, sub in subparsers.choices.items():
+        assert sub.description, f"{name} has no description"
+        for action in sub._actions:
+            assert action.help, f"tessphot {name} {action.dest} has no help"
+
+
+@pytest.mark.parametrize(
+    ("script", "command"),
+    [
+        ("run_make_catalog.py", "catalog"),
+        ("run_make_todo.py", "todo"),
+        ("run_prepare_photometry.py", "prepare"),
+        ("run_tessphot.py", "run"),
+        ("run_tessphot_mpi.py", "run-mpi"),
+    ],
+)
+def test_root_scripts_use_their_own_name(script, command):
+    result = _run_script(script, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: {script} ")
+    assert f"tessphot {command}" not in result.stdout.split("\n\n")[0]  # not in the usage
+
+
+def test_root_script_errors_name_the_script(tmp_path):
+    result = _run_script("run_tessphot.py", str(tmp_path))
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.strip().endswith(
+        "run_tessphot.py: error: give one of --all, --starid, --priority or --random"
+    )
+    result = _run_script("run_make_todo.py", str(tmp_path))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == EXIT_ERROR and len(lines) == 1
+    assert lines[0].startswith("run_make_todo.py: error: ")
+
+
+def test_run_tessphot_mpi_runs_every_task_by_default_and_says_how_to_get_mpi4py(tmp_path):
+    """Without mpi4py: one line saying how to install it (after the selection is accepted:
+    without --all it runs every task, as the original's script did)."""
+    code = (
+        "import runpy, sys; sys.modules['mpi4py'] = None; "
+        f"sys.argv = ['run_tessphot_mpi.py', {str(tmp_path)!r}]; "
+        f"runpy.run_path({str(REPO / 'run_tessphot_mpi.py')!r}, run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == EXIT_ERROR and len(lines) == 1, result.stderr
+    assert lines[0].startswith("run_tessphot_mpi.py: error: run-mpi needs mpi4py")
+    assert "pip install 'tessphot[mpi]'" in lines[0] and "openmpi" in lines[0]
+    help_text = " ".join(_run_script("run_tessphot_mpi.py", "--help").stdout.split())
+    assert "Every matching task is run unless --starid, --priority or --random" in help_text
+    assert "Open MPI" in help_text

@@ -7,11 +7,16 @@ faults are real SIGKILLs (from the test, or from the workers' test hook,
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -19,6 +24,7 @@ import numpy as np
 import pytest
 
 from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
+from tessphot.logs import PROGRESS_LOG_PERCENT
 from tessphot.runner.loop import run_photometry
 from tessphot.runner.worker import KILL_MARKER, KILL_ONCE_STARID_ENV, KILL_STARID_ENV
 from tessphot.tasks import STATUS
@@ -42,7 +48,11 @@ def test_two_workers_give_the_serial_results(sector_copy, tmp_path, run_cli, tod
     result = run_cli(["run", str(sector_copy), "--all", "-j", "2"])
     assert result.returncode == EXIT_OK, result.stderr
     assert "2 worker(s)" in result.stdout and "waited" in result.stdout
-    assert "task/s" in result.stderr  # the progress bar: rate and time left
+    # stderr is a pipe, not a terminal: no progress bar, a few plain progress lines instead.
+    assert "\r" not in result.stderr and "task/s" not in result.stderr
+    progress = [line for line in result.stderr.splitlines() if "tasks done" in line]
+    assert progress and len(progress) <= 100 // PROGRESS_LOG_PERCENT + 1
+    assert re.search(r"photometry: (\d+) of \1 tasks done \(100 %\)", progress[-1])
     parallel, expected = read_todo(sector_copy), read_todo(serial)
     assert {p: t["status"] for p, t in parallel.items()} == {
         p: t["status"] for p, t in expected.items()
@@ -56,6 +66,40 @@ def test_two_workers_give_the_serial_results(sector_copy, tmp_path, run_cli, tod
     assert summary["tasks_run"] == len(parallel) and summary["STARTED"] == 0
     assert summary["OK"] == sum(t["status"] == STATUS.OK for t in parallel.values())
     assert summary["mean_elaptime"] > 0 and summary["mean_worker_waittime"] >= 0
+
+
+def test_progress_bar_on_a_terminal(sector_copy):
+    """On a terminal (a pseudo-terminal here) the parallel run shows a tqdm bar with the rate
+    and the time left, redrawn in place."""
+    leader, follower = pty.openpty()
+    # A window size: tqdm draws nothing on a terminal of zero columns.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tessphot.cli", "run", str(sector_copy), "--all", "-j", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+        )
+        os.close(follower)
+        output = _read_terminal(leader)
+        assert process.wait(timeout=PROCESS_TIMEOUT) == EXIT_OK
+    finally:
+        os.close(leader)
+    assert "task/s" in output and "\r" in output and "tasks done" not in output
+
+
+def _read_terminal(leader: int) -> str:
+    """Everything written to a pseudo-terminal until its last writer closes it."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
 
 
 def test_workers_must_be_positive(sector_copy):

@@ -49,11 +49,12 @@ def mpiexec() -> list[str]:
 
 def test_dead_rank_ends_the_job_and_a_rerun_resumes(sector_copy, mpiexec, run_cli, todo_tools):
     """Real 3-rank jobs. A master killed after saving three results ends the job, and so
-    does a worker rank that dies. Nothing saved is lost: ``mpiexec -n 3 tessphot run-mpi``
+    does a worker rank that dies (``run_tessphot_mpi.py`` without ``--all``: every task, as
+    the original's). Nothing saved is lost: ``mpiexec -n 3 tessphot run-mpi``
     then does only the rest, with no corrupt file, and keeps summary.json current."""
     read_todo, check_light_curves = todo_tools
     script = [*mpiexec, sys.executable, str(REPO / "run_tessphot_mpi.py")]
-    args = ["--all", str(sector_copy)]
+    args = [str(sector_copy)]  # the original's script runs every task without --all
 
     master_killed = run_cli(args, env={KILL_MASTER_ENV: "3"}, command=script)
     assert master_killed.returncode != EXIT_OK
@@ -74,7 +75,9 @@ def test_dead_rank_ends_the_job_and_a_rerun_resumes(sector_copy, mpiexec, run_cl
     }
     check_light_curves(sector_copy / "lightcurves")
 
-    rerun = run_cli(["run-mpi", *args], command=[*mpiexec, sys.executable, "-m", "tessphot.cli"])
+    rerun = run_cli(
+        ["run-mpi", "--all", *args], command=[*mpiexec, sys.executable, "-m", "tessphot.cli"]
+    )
     assert rerun.returncode == EXIT_OK, rerun.stderr
     assert "2 worker(s)" in rerun.stdout
     after = read_todo(sector_copy)

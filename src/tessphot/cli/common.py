@@ -23,6 +23,7 @@ __all__ = [
     "SettingsError",
     "add_camera_ccd",
     "add_common",
+    "command_name",
     "load_cli_settings",
     "resolve_prf_option",
 ]
@@ -61,6 +62,11 @@ def add_camera_ccd(parser: argparse.ArgumentParser) -> None:
             action="append",
             help=f"{name} to process (repeatable; default all)",
         )
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """The command's name in messages: ``tessphot run``, or the original script's name."""
+    return getattr(args, "script", None) or f"tessphot {args.command}"
 
 
 def load_cli_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:

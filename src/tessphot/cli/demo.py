@@ -22,15 +22,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Simulate a small sector (a 200x200 px crop of sector 1 camera 1 CCD 4 with "
             "TIC 182092046 at its centre) and run every pipeline stage that exists on it, "
-            "end to end, printing what was done and where the results are."
+            "end to end, printing what was done and where the results are. The demo works "
+            "only in a new or empty folder, which it marks as its own (demo.json lists every "
+            "file it made); it refuses any other folder, and data files it did not make in "
+            "its own. Run again, it reuses what it made; with -o, or other [demo] settings, "
+            "it removes the files it made (and nothing else) and makes them again."
         ),
     )
     add_common(p)
     p.add_argument(
-        "folder", nargs="?", help="demo folder (default: $TESSPHOT_DEMO or ~/.cache/tessphot/demo)"
+        "folder",
+        nargs="?",
+        help="the demo's folder: new, empty or made by the demo (default: $TESSPHOT_DEMO or "
+        "~/.cache/tessphot/demo)",
     )
     p.add_argument("--prf-dir", help=PRF_DIR_HELP)
-    p.add_argument("-o", "--overwrite", action="store_true", help="simulate the data again")
+    p.add_argument(
+        "-o",
+        "--overwrite",
+        action="store_true",
+        help="remove what the demo made in its folder, simulate and run everything again",
+    )
     p.set_defaults(func=cmd_demo)
 
 

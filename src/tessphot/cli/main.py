@@ -12,9 +12,10 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from tessphot.cli.catalog import add_parsers as add_catalog
-from tessphot.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, SettingsError
+from tessphot.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, SettingsError, command_name
 from tessphot.cli.demo import add_parser as add_demo
 from tessphot.cli.ephemeris import add_parser as add_ephemeris
 from tessphot.cli.prepare import add_parser as add_prepare
@@ -48,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tessphot",
         description=(
-            "tessphot turns TESS full-frame images and target pixel files into calibrated "
-            "light curves of every star. Stages: catalog -> prepare -> todo -> run. "
-            "Try 'tessphot demo' first."
+            "tessphot turns TESS full-frame images, target pixel files and TESScut cutouts "
+            "into light curves of every star. Stages: catalog -> prepare -> todo -> run "
+            "('tessphot COMMAND --help' for each). Try 'tessphot demo' first."
         ),
     )
     parser.add_argument("--version", action="version", version=f"tessphot {__version__}")
@@ -74,9 +75,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``tessphot`` command; returns the exit code."""
+def _subcommand(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand of the ``tessphot`` parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[command]
+    raise KeyError(command)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    script: str | None = None,
+    description: str | None = None,
+    **defaults: Any,
+) -> int:
+    """Entry point of the ``tessphot`` command; returns the exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: the command line's).
+    script : str, optional
+        For an original script (``run_tessphot.py``): its name, used instead of
+        ``tessphot COMMAND`` in the usage, the help and the messages. ``argv`` then starts
+        with the subcommand the script runs.
+    description : str, optional
+        The script's help text (default: the subcommand's).
+    **defaults
+        Option values of the script that differ from the subcommand's.
+    """
     parser = build_parser()
+    if script is not None:
+        if not argv:
+            raise ValueError("a script's arguments start with its subcommand")
+        sub = _subcommand(parser, argv[0])
+        sub.prog = script
+        sub.description = description or sub.description
+        sub.set_defaults(script=script, **defaults)
     args = parser.parse_args(argv)
     args.debug = args.debug or args.global_debug
     args.quiet = args.quiet or args.global_quiet
@@ -87,8 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except REPORTED_ERRORS as err:
         log.debug("Traceback:", exc_info=True)
-        print(f"tessphot {args.command}: error: {err}", file=sys.stderr)
+        print(f"{command_name(args)}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"tessphot {args.command}: interrupted", file=sys.stderr)
+        print(f"{command_name(args)}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

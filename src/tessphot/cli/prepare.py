@@ -21,23 +21,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``prepare`` on the subcommands of the ``tessphot`` parser."""
     p = sub.add_parser(
         "prepare",
-        help="background, pixel flags, jitter, average image and the HDF5 cube per CCD",
+        help="background, pixel flags, jitter, average image and the HDF5 cube per CCD or "
+        "TESScut cutout",
         description=(
             "Read every FFI of each sector/camera/CCD below the input folder (any sub-folder, "
             "gzipped or not, full or cropped) and write sectorNNN_cameraC_ccdD.hdf5 into the "
             "input folder: background-subtracted images, uncertainties, backgrounds, pixel "
             "flags, the average image, times, quality, per-frame WCS and the jitter model "
-            "(docs/hdf5-format.md). Uses catalog_sectorNNN_cameraC_ccdD.sqlite when present. "
+            "(docs/hdf5-format.md). Each TESScut cutout (tess-sSSSS-C-D_RA_DEC_WxH_astrocut."
+            "fits) is prepared the same way, as a small region of its CCD, into "
+            "sectorNNN_cameraC_ccdD_tesscut_RA_DEC_WxH.hdf5. Target pixel files (TPFs) need "
+            "no prepare step (run 'tessphot todo'); their quality flags are added to the FFI "
+            "cadences they overlap. Uses catalog_sectorNNN_cameraC_ccdD.sqlite when present. "
             "A killed run resumes where it stopped."
         ),
     )
     add_common(p)
-    p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
+    p.add_argument(
+        "input_folder",
+        nargs="?",
+        help="input folder with the FFIs and TESScut cutouts (default $TESSPHOT_INPUT)",
+    )
     p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
     add_camera_ccd(p)
     p.add_argument("-j", "--jobs", type=int, help="worker processes (default: all cores)")
     p.add_argument("--prf-dir", help=PRF_DIR_HELP)
-    p.add_argument("-o", "--overwrite", action="store_true", help="redo finished files")
+    p.add_argument(
+        "-o", "--overwrite", action="store_true", help="prepare again files already prepared"
+    )
     p.set_defaults(func=cmd_prepare)
 
 

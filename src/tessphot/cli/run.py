@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessphot import env
 from tessphot.cli.common import (
@@ -14,9 +15,13 @@ from tessphot.cli.common import (
     EXIT_OK,
     add_camera_ccd,
     add_common,
+    command_name,
     load_cli_settings,
 )
 from tessphot.paths import input_folder, output_folder
+
+if TYPE_CHECKING:
+    from tessphot.demo.folder import DemoFolder
 
 log = logging.getLogger("tessphot")
 
@@ -28,15 +33,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``run`` and ``run-mpi`` on the subcommands of the ``tessphot`` parser."""
     p = sub.add_parser(
         "run",
-        help="photometry of the tasks of todo.sqlite: light curves and diagnostics",
+        help="photometry of the tasks of todo.sqlite (aperture, linpsf, psf or halo): light "
+        "curves and diagnostics",
         description=(
-            "Aperture photometry of the tasks of INPUT/todo.sqlite: light curves in the TASOC "
-            "format under the output folder (c{cadence}/{TIC[:5]}/tess{TIC}-s{sector}-..."
-            "-tasoc_lc.fits.gz), diagnostics and statuses in todo.sqlite. Give --all, "
+            "Photometry of the tasks of INPUT/todo.sqlite (FFI, TESScut and TPF targets) with "
+            "the task's method: aperture (default), linpsf (linear PSF fit), psf (PSF fit "
+            "with positions) or halo (saturated stars); -m forces one. Light curves in the "
+            "TASOC format under the output folder (c{cadence}/{TIC[:5]}/tess{TIC}-s{sector}-"
+            "...-tasoc_lc.fits.gz; read them with tessphot.read_lightcurve), diagnostics and "
+            "statuses in todo.sqlite, summary.json in the output folder. Give --all, "
             "--starid, --priority or --random. Tasks already done are not redone unless -o. "
-            "Exit code 0 when every task run ended OK, WARNING or SKIPPED, 1 when a task "
-            "failed or none matched. Without an input folder and $TESSPHOT_INPUT the demo "
-            "data are used (simulated and prepared first if needed)."
+            "The run ends with the status counts, the reason of each failure and the output "
+            "folder. Exit code 0 when every task run ended OK, WARNING or SKIPPED, 1 when a "
+            "task failed or none matched, 2 for a usage error. Without an input folder and "
+            "$TESSPHOT_INPUT the demo data are used (simulated and prepared first if needed)."
         ),
     )
     _run_options(p)
@@ -47,7 +57,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="run the tasks in N worker processes (default: one after the other in this process)",
     )
-    p.set_defaults(func=cmd_run, parser=p)
+    p.set_defaults(func=cmd_run, parser=p, all_by_default=False)
 
     p = sub.add_parser(
         "run-mpi",
@@ -61,7 +71,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         ),
     )
     _run_options(p)
-    p.set_defaults(func=cmd_run_mpi, parser=p)
+    p.set_defaults(func=cmd_run_mpi, parser=p, all_by_default=False)
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -76,7 +86,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         "-m",
         "--method",
         choices=("aperture", "psf", "linpsf", "halo"),
-        help="force a photometry method",
+        help="force a photometry method for every task (default: the task's, else aperture "
+        "with an automatic switch for bright stars spilling off the data)",
     )
     p.add_argument("--all", action="store_true", help="run all matching tasks")
     p.add_argument("-r", "--random", action="store_true", help="run a random task")
@@ -87,7 +98,11 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         "--cadence", type=int, choices=CADENCES, action="append", help="cadence [s] (repeatable)"
     )
     add_camera_ccd(p)
-    p.add_argument("--datasource", choices=("ffi", "tpf"), help="data source")
+    p.add_argument(
+        "--datasource",
+        choices=("ffi", "tpf"),
+        help="data source: ffi (FFIs and TESScut cutouts) or tpf (target pixel files)",
+    )
     p.add_argument("--tmag_min", type=float, help="brightest Tmag to process")
     p.add_argument("--tmag_max", type=float, help="faintest Tmag to process")
     p.add_argument(
@@ -121,17 +136,25 @@ def cmd_run_mpi(args: argparse.Namespace) -> int:
         pool.close()
 
 
-def _input_folder(args: argparse.Namespace, settings: dict) -> Path:
-    """The input folder of a run: the one given, ``$TESSPHOT_INPUT``, else the demo data."""
-    if args.input_folder is None and not env.value(env.INPUT):
-        from tessphot.demo import ensure_demo_ready
+def _input_folder(args: argparse.Namespace, settings: dict) -> tuple[Path, DemoFolder | None]:
+    """The input folder of a run: the one given, ``$TESSPHOT_INPUT``, else the demo data.
 
-        folder = ensure_demo_ready(settings=settings, progress=not args.quiet)
+    Returns
+    -------
+    tuple
+        The folder, and the demo's folder (whose manifest records the run's files) when the
+        demo data are used, else None.
+    """
+    if args.input_folder is None and not env.value(env.INPUT):
+        from tessphot.demo.run import ensure_demo_ready
+
+        demo = ensure_demo_ready(settings=settings, progress=not args.quiet)
         log.info(
-            "No input folder given and TESSPHOT_INPUT not set: using the demo data in %s", folder
+            "No input folder given and TESSPHOT_INPUT not set: using the demo data in %s",
+            demo.path,
         )
-        return folder
-    return input_folder(args.input_folder)
+        return demo.path, demo
+    return input_folder(args.input_folder), None
 
 
 def _constraints(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,27 +182,30 @@ def _run(args: argparse.Namespace, **parallel: Any) -> int:
     from tessphot.runner import NoTaskError, format_summary, run_photometry
 
     if not (args.all or args.starid or args.priority or args.random):
-        args.parser.error("give one of --all, --starid, --priority or --random")
+        if not args.all_by_default:
+            args.parser.error("give one of --all, --starid, --priority or --random")
+        args.all = True
     settings = load_cli_settings(args)
-    folder = _input_folder(args, settings)
+    folder, demo = _input_folder(args, settings)
     try:
-        report = run_photometry(
-            folder,
-            output_folder(folder, args.output),
-            constraints=_constraints(args),
-            run_all=args.all,
-            random=args.random,
-            method=args.method,
-            overwrite=args.overwrite,
-            plot=args.plot,
-            version=args.version,
-            settings=settings["photometry"],
-            timing=settings["timing"],
-            progress=not args.quiet,
-            **parallel,
-        )
+        with demo.recording() if demo is not None else contextlib.nullcontext():
+            report = run_photometry(
+                folder,
+                output_folder(folder, args.output),
+                constraints=_constraints(args),
+                run_all=args.all,
+                random=args.random,
+                method=args.method,
+                overwrite=args.overwrite,
+                plot=args.plot,
+                version=args.version,
+                settings=settings["photometry"],
+                timing=settings["timing"],
+                progress=not args.quiet,
+                **parallel,
+            )
     except NoTaskError as err:
-        print(f"tessphot {args.command}: {err}", file=sys.stderr)
+        print(f"{command_name(args)}: {err}", file=sys.stderr)
         return EXIT_ERROR
     print(format_summary(report))
     return EXIT_ERROR if report.failed else EXIT_OK

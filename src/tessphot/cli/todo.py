@@ -12,19 +12,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``todo`` on the subcommands of the ``tessphot`` parser."""
     p = sub.add_parser(
         "todo",
-        help="build todo.sqlite, the list of photometry tasks",
+        help="build todo.sqlite, the list of photometry tasks (FFI, TPF and TESScut targets)",
         description=(
             "Write todo.sqlite into the input folder: one task per catalog star brighter than "
             "the faint limit (setting [todo] faint_limit, default Tmag 15) on the pixels of "
-            "each prepared-data file sectorNNN_cameraC_ccdD.hdf5, brightest first, with its "
-            "camera, CCD, cadence, co-trending area and method (NULL: automatic; forced by "
-            "todolist-methods.dat; todolist-exclude.dat leaves targets out). An existing file "
-            "is kept unless -o."
+            "each prepared-data file (sectorNNN_cameraC_ccdD.hdf5 of FFIs, and "
+            "..._tesscut_RA_DEC_WxH.hdf5 of TESScut cutouts), plus the target of each target "
+            "pixel file (TPF) anywhere below the input folder and the catalog stars on its "
+            "pixels (TPFs need no prepare step). Tasks are ordered brightest first, with "
+            "camera, CCD, cadence, data source (ffi or tpf), co-trending area and method "
+            "(NULL: automatic; forced by todolist-methods.dat; todolist-exclude.dat leaves "
+            "targets out). An existing todo.sqlite is kept unless -o."
         ),
     )
     add_common(p)
-    p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
-    p.add_argument("-o", "--overwrite", action="store_true", help="overwrite todo.sqlite")
+    p.add_argument(
+        "input_folder",
+        nargs="?",
+        help="input folder with the catalogs, prepared files and TPFs (default $TESSPHOT_INPUT)",
+    )
+    p.add_argument(
+        "-o",
+        "--overwrite",
+        action="store_true",
+        help="write todo.sqlite anew (every task to do again)",
+    )
     p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
     add_camera_ccd(p)
     p.set_defaults(func=cmd_todo)

@@ -10,6 +10,7 @@ from tessphot.lightcurve.diagnostics import (
 )
 from tessphot.lightcurve.header import stamp_wcs
 from tessphot.lightcurve.products import LightCurveColumns, StampImages, TableExtension
+from tessphot.lightcurve.read import read_lightcurve
 from tessphot.lightcurve.writer import (
     ApertureBits,
     ObservationInfo,
@@ -33,6 +34,7 @@ __all__ = [
     "lightcurve_path",
     "mask_diagnostics",
     "ptp",
+    "read_lightcurve",
     "rms_timescale",
     "settings_from_header",
     "stamp_wcs",

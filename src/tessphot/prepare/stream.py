@@ -17,8 +17,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from tqdm.auto import tqdm
 
+from tessphot.logs import progress_bar
 from tessphot.prepare import background as bg
 from tessphot.prepare.cube import CHUNK_TIME
 from tessphot.prepare.flags import BAD_QUALITY_BITS, EXCLUDED_FRAME_QUALITY, PixelFlags
@@ -80,12 +80,12 @@ def stream_frames(
         pending: deque[dict] = deque()
         block: list[dict] = []
         pool, results = _results(frames, start, context, workers)
-        bar = tqdm(
+        bar = progress_bar(
             total=n,
             initial=start,
             desc=f"prepare {part.name.split('.')[0]}",
             unit="frame",
-            disable=not progress,
+            enabled=progress,
         )
         try:
             for result in results:

@@ -34,9 +34,9 @@ from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 
 from astropy.io import fits
-from tqdm.auto import tqdm
 
 from tessphot.io.errors import TessphotError
+from tessphot.logs import progress_bar
 from tessphot.paths import atomic_path
 from tessphot.prf.cache import (
     ARCHIVE,
@@ -285,12 +285,12 @@ def download_prf(
             folder_url,
             folder,
         )
-        bar = tqdm(
+        bar = progress_bar(
             missing.items(),
             total=len(missing),
             desc=f"PRF cam{camera} ccd{ccd}",
             unit="file",
-            disable=not progress,
+            enabled=progress,
         )
         for name, file_url in bar:
             _download_file(file_url, folder / name, timeout)

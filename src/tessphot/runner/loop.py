@@ -123,7 +123,7 @@ def run_photometry(
         pool = LocalPool(workers)
     wanted = _constraints(constraints)
     explicit = bool(wanted.get("starid") or wanted.get("priority"))
-    report = RunReport(workers=pool.size if pool is not None else 0)
+    report = RunReport(workers=pool.size if pool is not None else 0, output=output)
     config = TaskConfig(input_folder, output, method, plot, version, settings, timing)
     started = time.perf_counter()
     output.mkdir(parents=True, exist_ok=True)

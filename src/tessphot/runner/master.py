@@ -21,9 +21,8 @@ from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from tessphot import env
+from tessphot.logs import progress_bar
 from tessphot.runner.config import TaskConfig
 from tessphot.runner.report import RunReport
 from tessphot.runner.schedule import TileScheduler, task_tiles
@@ -61,7 +60,8 @@ class Master:
         When given, tasks matching them that are still to do once the list is worked through
         (targets released by a failed task that had made them SKIPPED) are run too.
     progress : bool
-        Show a progress bar with the rate and the time left.
+        Show the progress with the rate and the time left: a bar on a terminal, else a log
+        line every few per cent (:func:`tessphot.logs.progress_bar`).
 
     Notes
     -----
@@ -98,8 +98,8 @@ class Master:
         self.kills: dict[int, int] = {}
         self._last_summary = time.monotonic()
         self._kill_after = _kill_after()
-        self._bar = tqdm(
-            total=len(tasks), unit="task", desc="photometry", disable=not progress, smoothing=0.1
+        self._bar = progress_bar(
+            total=len(tasks), unit="task", desc="photometry", enabled=progress, smoothing=0.1
         )
 
     # ----------------------------------------------------------------------------------------

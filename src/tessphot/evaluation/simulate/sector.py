@@ -21,7 +21,6 @@ import numpy as np
 from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
 from astropy.wcs import WCS
-from tqdm.auto import tqdm
 
 from tessphot.config.simulate import SimulationConfig
 from tessphot.constants import (
@@ -48,6 +47,7 @@ from tessphot.evaluation.simulate.truth import (
     write_times,
 )
 from tessphot.geometry import SectorGeometry, sector_geometry, shift_wcs
+from tessphot.logs import progress_bar
 from tessphot.prf import load_prf
 from tessphot.timefix import stamp_error
 from tessphot.version import __version__
@@ -343,7 +343,7 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
             truth = TruthFrames.create(h5, n_cad, len(stars), shape, (r0, c0))
             paths = [
                 _simulate_frame(k, scene, camera, cadences, stamps, truth, rng, ffi_dir)
-                for k in tqdm(range(n_cad), desc="simulate", unit="frame", disable=not progress)
+                for k in progress_bar(range(n_cad), desc="simulate", unit="frame", enabled=progress)
             ]
     log.info("Wrote %d FFIs to %s, truth %s, catalog %s", n_cad, ffi_dir, truth_path, catalog_path)
     return {"ffis": paths, "truth": truth_path, "catalog": catalog_path, "n_stars": len(stars)}

@@ -1,11 +1,10 @@
-"""The built-in demo: a small simulated sector run through every stage that exists."""
+"""The built-in demo's stages: a small simulated sector run through every stage that exists."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -15,19 +14,17 @@ from tessphot.catalog.make import catalog_path, make_catalogs
 from tessphot.catalog.sources.file import FileSource
 from tessphot.config import load_settings
 from tessphot.config.simulate import SimulationConfig
+from tessphot.demo.folder import DemoFolder
 from tessphot.evaluation.scoring.photometry import format_table, score_sector
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.io import find_ffis, read_ffi
-from tessphot.paths import atomic_path, demo_folder, output_folder
+from tessphot.paths import LIGHTCURVE_FOLDER, demo_folder
 from tessphot.prepare.run import prepare_ccd
 from tessphot.runner import format_summary, run_photometry
 from tessphot.tasks import STATUS
 from tessphot.todo import make_todo
 
 log = logging.getLogger(__name__)
-
-#: File in the demo folder recording the settings its data were simulated with.
-DEMO_MARKER = "demo.json"
 
 
 def _demo_config(settings: dict, prf_dir: str | None):
@@ -52,44 +49,38 @@ def ensure_demo_input(
     overwrite: bool = False,
     settings: dict | None = None,
     progress: bool = True,
-) -> Path:
+) -> DemoFolder:
     """Simulate the demo data into ``folder`` unless the same data are already there.
+
+    The folder must be new, empty or the demo's own (:class:`DemoFolder`). New data (other
+    settings, or ``overwrite``) first remove everything the demo made there, and nothing else.
 
     Returns
     -------
-    Path
-        The demo input folder.
+    DemoFolder
+        The demo folder.
+
+    Raises
+    ------
+    DemoFolderError
+        When the folder is not the demo's to use.
     """
     from dataclasses import asdict
 
-    folder = Path(folder) if folder else demo_folder()
+    demo = DemoFolder.claim(folder if folder else demo_folder())
     config = _demo_config(settings or load_settings(), prf_dir)
-    wanted = {k: v for k, v in asdict(config).items() if k != "extra_stars"}
-    marker = folder / DEMO_MARKER
-    if not overwrite and marker.is_file():
-        try:
-            if json.loads(marker.read_text()) == json.loads(json.dumps(wanted)):
-                log.info("Demo data already simulated in %s", folder)
-                return folder
-        except json.JSONDecodeError:
-            pass
-    folder.mkdir(parents=True, exist_ok=True)
-    marker.unlink(missing_ok=True)
-    # New data: everything derived from the old data goes too.
-    stale = [
-        *(folder / "ffi").glob("*_ffic.fits*"),
-        *folder.glob("catalog_sector*.sqlite"),
-        *folder.glob("sector*_camera*_ccd*.hdf5*"),
-        *folder.glob("todo.sqlite*"),
-    ]
-    for old in stale:
-        old.unlink()
-    shutil.rmtree(folder / "lightcurves", ignore_errors=True)
-    log.info("Simulating the demo sector into %s", folder)
-    simulate_sector(config, folder, progress=progress)
-    with atomic_path(marker) as tmp:
-        tmp.write_text(json.dumps(wanted, indent=2))
-    return folder
+    wanted = json.loads(json.dumps({k: v for k, v in asdict(config).items() if k != "extra_stars"}))
+    if not overwrite and demo.simulation == wanted:
+        log.info("Demo data already simulated in %s", demo.path)
+        return demo
+    # New data: everything the demo derived from its old data goes too.
+    demo.remove_own()
+    log.info("Simulating the demo sector into %s", demo.path)
+    with demo.recording():
+        simulate_sector(config, demo.path, progress=progress)
+    demo.simulation = wanted
+    demo.save()
+    return demo
 
 
 def prepare_simulated(
@@ -155,15 +146,24 @@ def ensure_demo_ready(
     overwrite: bool = False,
     settings: dict | None = None,
     progress: bool = True,
-) -> Path:
-    """The demo input folder, ready for ``tessphot run``.
+) -> DemoFolder:
+    """The demo folder, ready for ``tessphot run``.
 
     Every stage up to the todo list is done, each only if missing.
     """
     settings = settings or load_settings()
-    folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)
-    prepare_simulated(folder, settings, prf_dir=prf_dir, overwrite=overwrite, progress=progress)
-    return folder
+    demo = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)
+    _prepare_demo(demo, settings, prf_dir, progress)
+    return demo
+
+
+def _prepare_demo(demo: DemoFolder, settings: dict, prf_dir: str | None, progress: bool) -> dict:
+    """The catalog, prepare and todo stages on the demo's data, their files recorded as its own.
+
+    Only missing outputs are made: after new data every output of the old ones is gone.
+    """
+    with demo.recording():
+        return prepare_simulated(demo.path, settings, prf_dir=prf_dir, progress=progress)
 
 
 def run_demo(
@@ -175,7 +175,8 @@ def run_demo(
 ) -> int:
     """Simulate the demo sector and run every stage on it.
 
-    Prints where the results are, the status summary and the precision table.
+    Prints where the results are, the status summary and the precision table. With
+    ``overwrite`` everything the demo made before is removed and made again.
 
     Returns
     -------
@@ -183,10 +184,9 @@ def run_demo(
         Exit code (0 on success).
     """
     settings = settings or load_settings()
-    folder = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)
-    stages = prepare_simulated(
-        folder, settings, prf_dir=prf_dir, overwrite=overwrite, progress=progress
-    )
+    demo = ensure_demo_input(folder, prf_dir, overwrite, settings, progress)
+    folder = demo.path
+    stages = _prepare_demo(demo, settings, prf_dir, progress)
     ffis = stages["ffis"]
     first, last = read_ffi(ffis[0]), read_ffi(ffis[-1])
     sector, camera, ccd = stages["sector"], stages["camera"], stages["ccd"]
@@ -207,18 +207,12 @@ def run_demo(
             f"{h5.attrs['reference_frame']}"
         )
     print(f"  todo:     {stages['todo']}")
-    output = output_folder(folder)
-    report = (
-        run_photometry(
-            folder,
-            output,
-            run_all=True,
-            overwrite=overwrite,
-            settings=settings["photometry"],
-        )
-        if _tasks_left(stages["todo"]) or overwrite
-        else None
-    )
+    # The demo's light curves stay in its folder (not $TESSPHOT_OUTPUT).
+    output = folder / LIGHTCURVE_FOLDER
+    report = None
+    if _tasks_left(stages["todo"]):
+        with demo.recording():
+            report = run_photometry(folder, output, run_all=True, settings=settings["photometry"])
     print(f"  run:      light curves in {output}")
     if report is not None:
         for line in format_summary(report).splitlines():
