@@ -12,18 +12,20 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
 
 from tessphot.catalog.sources.base import StarBatch
 from tessphot.io.errors import FileProblem
 from tessphot.io.tesscut import find_cutouts, parse_cutout_name, read_cutout
-from tessphot.io.tpf import find_tpfs, read_tpf
+from tessphot.io.tpf import TPFError, find_tpfs, read_tpf
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,8 @@ class DataFile:
     shape : (int, int)
         ``(rows, columns)`` of the pixels.
     header : astropy.io.fits.Header
-        The primary header (with the table's keywords).
+        The primary header (of a TPF: as in the file, where ``RA_OBJ``/``DEC_OBJ`` are J2000
+        positions; the PIXELS table's are at the sector's epoch).
     """
 
     path: Path
@@ -92,7 +95,13 @@ def read_data_file(path: str | os.PathLike) -> DataFile:
         sector, camera, ccd = cutout.name.sector, cutout.name.camera, cutout.name.ccd
         return DataFile(path, TESSCUT, sector, camera, ccd, cutout.wcs, cutout.shape, cutout.header)
     tpf = read_tpf(path, pixels=False)
-    return DataFile(path, TPF, tpf.sector, tpf.camera, tpf.ccd, tpf.wcs, tpf.shape, tpf.header)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyWarning)
+            primary = fits.getheader(path, 0)
+    except (OSError, ValueError) as err:  # read_tpf read it: only a file changing under us
+        raise TPFError(path, f"primary header unreadable ({err})") from None
+    return DataFile(path, TPF, tpf.sector, tpf.camera, tpf.ccd, tpf.wcs, tpf.shape, primary)
 
 
 def read_data_files(
