@@ -18,13 +18,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "the faint limit (setting [todo] faint_limit, default Tmag 15) on the pixels of "
             "each prepared-data file sectorNNN_cameraC_ccdD.hdf5, brightest first, with its "
             "camera, CCD, cadence, co-trending area and method (NULL: automatic; forced by "
-            "todolist-methods.dat; todolist-exclude.dat leaves targets out). An existing file "
-            "is kept unless -o."
+            "todolist-methods.dat; todolist-exclude.dat leaves targets out). To an existing file "
+            "the targets of new files are added; its tasks and results stay as they are."
         ),
     )
     add_common(p)
     p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
-    p.add_argument("-o", "--overwrite", action="store_true", help="overwrite todo.sqlite")
+    p.add_argument(
+        "-o",
+        "--overwrite",
+        action="store_true",
+        help="rebuild todo.sqlite from scratch (every result is forgotten)",
+    )
     p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
     add_camera_ccd(p)
     p.set_defaults(func=cmd_todo)
