@@ -1,11 +1,6 @@
 """Time stamps: the spacecraft's position and per-star barycentric corrections."""
 
-from tessphot.timing.barycentric import (
-    ObserverState,
-    barycentric_correction,
-    observer_state,
-    unit_vectors,
-)
+from tessphot.timing.barycentric import ObserverState, barycentric_correction, observer_state
 from tessphot.timing.ephemeris import TimingSettings, spacecraft_ephemeris
 from tessphot.timing.horizons import download_horizons
 from tessphot.timing.source import Ephemeris, EphemerisError, GeocentreEphemeris
@@ -26,5 +21,4 @@ __all__ = [
     "observer_state",
     "read_horizons_table",
     "spacecraft_ephemeris",
-    "unit_vectors",
 ]
