@@ -158,7 +158,9 @@ def search_cap(tpf: TargetPixelFile) -> tuple[float, float, float]:
 
 
 def _stars_near(path: Path, tpf: TargetPixelFile, input_folder) -> tuple[np.ndarray, Any]:
-    """The catalog stars on or near the TPF's pixels (:func:`search_cap`), the settings.
+    """The primary target and the catalog stars near the TPF's pixels (:func:`search_cap`).
+
+    Returns the stars and the catalog's settings.
 
     Raises
     ------
@@ -171,16 +173,16 @@ def _stars_near(path: Path, tpf: TargetPixelFile, input_folder) -> tuple[np.ndar
     with CatalogDB(catalog) as db:
         settings = db.settings
         stars = db.stars()
+    # The primary target is known by its TIC, wherever the catalog puts it.
+    primary = stars["starid"] == tpf.starid
+    if not np.any(primary):
+        raise TPFTodoError(
+            f"{path.name}: primary target TIC {tpf.starid} is not in {catalog.name} (a "
+            "catalog of other files? rebuild it with 'tessphot catalog -o')"
+        )
     centre_ra, centre_dec, radius = search_cap(tpf)
     distance = angular_distance_deg(stars["ra"], stars["decl"], centre_ra, centre_dec)
-    stars = stars[distance <= radius]
-    if not np.any(stars["starid"] == tpf.starid):
-        raise TPFTodoError(
-            f"{path.name}: primary target TIC {tpf.starid} is not in {catalog.name} on the "
-            f"TPF's {tpf.shape[0]}x{tpf.shape[1]} pixels (a catalog of other files? rebuild it "
-            "with 'tessphot catalog -o')"
-        )
-    return stars, settings
+    return stars[primary | (distance <= radius)], settings
 
 
 def _on_collected_pixels(
