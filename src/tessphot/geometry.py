@@ -1,7 +1,9 @@
 """Real TESS geometry for a sector, camera and CCD: WCS, pointing and observing window.
 
-Used by the pipeline (the catalog stage's CCD footprints) and by the simulator; also the
-great-circle distance between sky positions (:func:`angular_distance_deg`).
+Used by the pipeline (the catalog stage's CCD footprints) and by the simulator; also the one
+great-circle distance between sky positions (:func:`angular_distance_deg`) and the one
+conversion of sky positions to unit vectors (:func:`radec_to_xyz`), used by the catalog's
+spherical geometry, the todo list, the pixel sources and the barycentric correction.
 
 The WCS comes from tesswcs (SIP models fitted to real SPOC FFIs, shipped with the package
 and used offline), the camera boresights from tess-point, and the sector's observing window
@@ -86,6 +88,24 @@ def wcs_from_header(header) -> WCS:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         return WCS(header, relax=True)
+
+
+def radec_to_xyz(ra, dec) -> np.ndarray:
+    """Unit vectors of sky positions (ICRS: x towards RA 0, z towards the north pole).
+
+    Parameters
+    ----------
+    ra, dec : array_like
+        Right ascension and declination [deg].
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., 3)
+    """
+    ra = np.radians(np.asarray(ra, dtype=float))
+    dec = np.radians(np.asarray(dec, dtype=float))
+    cos_dec = np.cos(dec)
+    return np.stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)], axis=-1)
 
 
 def angular_distance_deg(ra1, dec1, ra2: float, dec2: float) -> np.ndarray:

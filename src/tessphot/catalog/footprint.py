@@ -4,7 +4,8 @@ The footprint is the science area of the CCD (2048 x 2048 pixels, outer pixel ed
 onto the sky through the real SIP WCS of the sector, camera and CCD (tesswcs, offline). A star
 belongs to the catalog when it lies on that area or within ``buffer`` degrees of it, measured
 as a true angle on the sphere (the original pipeline grew the polygon without the cos(dec)
-factor, §8.2 of the notes).
+factor, §8.2 of the notes). The footprint of a TPF or cutout of any shape is built the same
+way from its own WCS (:func:`pixels_footprint`), for catalogs of just the data at hand.
 
 Two shapes are kept:
 
@@ -123,13 +124,28 @@ class Footprint:
         return result
 
 
-def _edge_pixels(step: int) -> tuple[NDArray, NDArray]:
-    """Columns and rows of the science area's outer edge, counter-clockwise in pixels."""
-    lo, hi = -0.5, SCIENCE_SIZE - 0.5
-    t = np.arange(lo, hi, step, dtype=float)
-    cols = np.concatenate([t, np.full(t.size, hi), hi + lo - t, np.full(t.size, lo)])
-    rows = np.concatenate([np.full(t.size, lo), t, np.full(t.size, hi), hi + lo - t])
+def _edge_pixels(ny: int, nx: int, step: int) -> tuple[NDArray, NDArray]:
+    """Columns and rows of the outer edge of ``ny`` x ``nx`` pixels, counter-clockwise."""
+    tc = np.arange(-0.5, nx - 0.5, step, dtype=float)
+    tr = np.arange(-0.5, ny - 0.5, step, dtype=float)
+    lo_c, hi_c, lo_r, hi_r = -0.5, nx - 0.5, -0.5, ny - 0.5
+    cols = np.concatenate([tc, np.full(tr.size, hi_c), hi_c + lo_c - tc, np.full(tr.size, lo_c)])
+    rows = np.concatenate([np.full(tc.size, lo_r), tr, np.full(tc.size, hi_r), hi_r + lo_r - tr])
     return cols, rows
+
+
+def _check_buffer(buffer_deg: float) -> None:
+    """Raise :class:`CatalogError` for a buffer outside 0 to :data:`MAX_BUFFER_DEG`."""
+    if not np.isfinite(buffer_deg) or not 0.0 <= buffer_deg <= MAX_BUFFER_DEG:
+        raise CatalogError(f"buffer must be 0-{MAX_BUFFER_DEG} deg, not {buffer_deg}")
+
+
+def _geometry(sector: int, camera: int, ccd: int):
+    """:func:`tessphot.geometry.sector_geometry`, its errors as :class:`CatalogError`."""
+    try:
+        return sector_geometry(sector, camera, ccd)
+    except ValueError as err:
+        raise CatalogError(str(err)) from None
 
 
 def ccd_footprint(sector: int, camera: int, ccd: int, buffer_deg: float) -> Footprint:
@@ -149,20 +165,63 @@ def ccd_footprint(sector: int, camera: int, ccd: int, buffer_deg: float) -> Foot
     CatalogError
         For an unknown sector, a camera or CCD outside 1-4, or a bad buffer.
     """
-    if not np.isfinite(buffer_deg) or not 0.0 <= buffer_deg <= MAX_BUFFER_DEG:
-        raise CatalogError(f"buffer must be 0-{MAX_BUFFER_DEG} deg, not {buffer_deg}")
-    try:
-        geometry = sector_geometry(sector, camera, ccd)
-    except ValueError as err:
-        raise CatalogError(str(err)) from None
-    wcs = geometry.science_wcs
-    cols, rows = _edge_pixels(EDGE_STEP_PX)
+    _check_buffer(buffer_deg)
+    geometry = _geometry(sector, camera, ccd)
+    return _wcs_footprint(
+        (sector, camera, ccd),
+        geometry.science_wcs,
+        (SCIENCE_SIZE, SCIENCE_SIZE),
+        buffer_deg,
+        (geometry.camera_ra, geometry.camera_dec),
+    )
+
+
+def pixels_footprint(
+    sector: int, camera: int, ccd: int, wcs, shape: tuple[int, int], buffer_deg: float
+) -> Footprint:
+    """The footprint of a block of pixels (a TPF or a cutout) through its own WCS.
+
+    Parameters
+    ----------
+    sector, camera, ccd : int
+        Where the pixels are (the camera centre comes from the sector's real geometry).
+    wcs : astropy.wcs.WCS
+        WCS of the pixels (0-based pixel ``[0, 0]`` the first pixel).
+    shape : (int, int)
+        ``(rows, columns)`` of the pixels; any shape (tall bleed-column TPFs included).
+    buffer_deg : float
+        Buffer around the pixels [deg], 0 to :data:`MAX_BUFFER_DEG`.
+
+    Raises
+    ------
+    CatalogError
+        For an unknown sector, a camera or CCD outside 1-4, a bad buffer or shape.
+    """
+    _check_buffer(buffer_deg)
+    ny, nx = (int(v) for v in shape)
+    if ny < 1 or nx < 1:
+        raise CatalogError(f"pixels of shape {shape} have no footprint")
+    geometry = _geometry(sector, camera, ccd)
+    return _wcs_footprint(
+        (sector, camera, ccd), wcs, (ny, nx), buffer_deg, (geometry.camera_ra, geometry.camera_dec)
+    )
+
+
+def _wcs_footprint(
+    where: tuple[int, int, int],
+    wcs,
+    shape: tuple[int, int],
+    buffer_deg: float,
+    camera_centre: tuple[float, float],
+) -> Footprint:
+    """The footprint of ``shape`` pixels mapped through ``wcs``, grown by ``buffer_deg``."""
+    sector, camera, ccd = where
+    ny, nx = shape
+    cols, rows = _edge_pixels(ny, nx, EDGE_STEP_PX)
     boundary = sphere.radec_to_xyz(*wcs.all_pix2world(cols, rows, 0))
-    lo, hi = -0.5, SCIENCE_SIZE - 0.5
-    corner_px = np.array([[lo, lo], [hi, lo], [hi, hi], [lo, hi]])
+    corner_px = np.array([[-0.5, -0.5], [nx - 0.5, -0.5], [nx - 0.5, ny - 0.5], [-0.5, ny - 0.5]])
     corners = sphere.radec_to_xyz(*wcs.all_pix2world(corner_px[:, 0], corner_px[:, 1], 0))
-    centre_px = (SCIENCE_SIZE - 1) / 2
-    centre = sphere.radec_to_xyz(*wcs.all_pix2world([centre_px], [centre_px], 0))[0]
+    centre = sphere.radec_to_xyz(*wcs.all_pix2world([(nx - 1) / 2], [(ny - 1) / 2], 0))[0]
     boundary = sphere.counter_clockwise(boundary)
     corners = sphere.counter_clockwise(corners)
     # How far the dense boundary pokes out of the great circles through the corners.
@@ -170,10 +229,12 @@ def ccd_footprint(sector: int, camera: int, ccd: int, buffer_deg: float) -> Foot
     outward = np.clip(-(boundary @ normals.T), 0.0, 1.0)
     deviation = float(np.arcsin(outward.max()))
     log.debug(
-        "Sector %d camera %d CCD %d: edges bulge %.2f arcsec out of the corner polygon",
+        "Sector %d camera %d CCD %d, %dx%d px: edges bulge %.2f arcsec out of the corner polygon",
         sector,
         camera,
         ccd,
+        ny,
+        nx,
         np.degrees(deviation) * 3600,
     )
     return Footprint(
@@ -184,6 +245,6 @@ def ccd_footprint(sector: int, camera: int, ccd: int, buffer_deg: float) -> Foot
         boundary=boundary,
         corners=corners,
         centre=centre,
-        camera_centre=(geometry.camera_ra, geometry.camera_dec),
+        camera_centre=(float(camera_centre[0]), float(camera_centre[1])),
         deviation=deviation,
     )

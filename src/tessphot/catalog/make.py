@@ -5,6 +5,10 @@ asks a source (file, PostgreSQL or MAST) for the TIC stars near it, moves them b
 motion to the sector's reference time, keeps those inside the buffered footprint and not
 fainter than the faint limit, and writes ``catalog_sector{NNN}_camera{C}_ccd{D}.sqlite``
 into the input folder (atomically: a temporary file renamed when complete).
+
+:func:`make_data_catalogs` builds the same files for just the data at hand: the footprints of
+a list of TPFs and cutouts (each through its own WCS, grown by the buffer) instead of whole
+CCDs, so a MAST source asks one small cone per file rather than hundreds of tiles per CCD.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tessphot.catalog.data import DataFile
 from tessphot.catalog.errors import CatalogError
-from tessphot.catalog.footprint import Footprint, ccd_footprint
+from tessphot.catalog.footprint import Footprint, ccd_footprint, pixels_footprint
 from tessphot.catalog.motion import julian_epoch, max_motion_deg, propagate
 from tessphot.catalog.schema import DEFAULT_TICVER, CatalogSettings, catalog_filename
 from tessphot.catalog.sources.base import DEFAULT_KEEP_DISPOSITIONS, CatalogSource, StarBatch
@@ -40,6 +46,8 @@ DEFAULT_FAINT_LIMIT = 19.0
 QUERY_SLACK_DEG = 1e-3
 #: All cameras and CCDs.
 ALL = (1, 2, 3, 4)
+#: Separator of the footprints of several files in a catalog's ``settings.footprint``.
+FOOTPRINT_SEPARATOR = ";"
 
 
 def catalog_path(folder: str | os.PathLike, sector: int, camera: int, ccd: int) -> Path:
@@ -129,17 +137,95 @@ def make_catalogs(
     if not pending:
         return []
 
-    years = julian_epoch(info.reference_time) - 2000.0
-    margin = max_motion_deg(years) + QUERY_SLACK_DEG
     jobs = []
     for camera, ccd, path in pending:
         fp = ccd_footprint(sector, camera, ccd, buffer_deg)
-        row = _settings_row(info, camera, ccd, fp, ticver=ticver, buffer_deg=buffer_deg)
-        jobs.append(_Job(path, fp, row))
+        row = _settings_row(info, camera, ccd, [fp], ticver=ticver, buffer_deg=buffer_deg)
+        jobs.append(_Job(path, (fp,), row))
     metadata = _metadata(source, faint_limit, keep_dispositions)
+    return _build(info, jobs, source, metadata, faint_limit, skip_empty=skip_empty)
+
+
+def make_data_catalogs(
+    files: Sequence[DataFile],
+    input_folder: str | os.PathLike,
+    source: CatalogSource,
+    *,
+    overwrite: bool = False,
+    buffer_deg: float = DEFAULT_BUFFER,
+    faint_limit: float | None = DEFAULT_FAINT_LIMIT,
+    ticver: str = DEFAULT_TICVER,
+    keep_dispositions: Sequence[str] = DEFAULT_KEEP_DISPOSITIONS,
+    skip_empty: bool = False,
+) -> list[Path]:
+    """Build the catalogs of the CCDs of some TPFs and cutouts, covering only their pixels.
+
+    One catalog per sector, camera and CCD (the usual name, so prepare, todo and run find
+    it), holding the stars on or within ``buffer_deg`` of the pixels of the files on that
+    CCD. The ``settings.footprint`` row lists the query polygon of each file, separated by
+    :data:`FOOTPRINT_SEPARATOR`.
+
+    Parameters
+    ----------
+    files : sequence of DataFile
+        The TPFs and cutouts (:func:`tessphot.catalog.data.read_data_files`).
+    input_folder, source, overwrite, buffer_deg, faint_limit, ticver, keep_dispositions
+        As for :func:`make_catalogs`.
+    skip_empty : bool
+        Write no catalog for a CCD without any star (else an empty one, with a warning).
+
+    Returns
+    -------
+    list of Path
+        The catalogs written (existing ones kept without ``overwrite`` are not included).
+
+    Raises
+    ------
+    CatalogError
+        For an unknown sector, a missing folder, a bad buffer or faint limit, or any source
+        error; no partial catalog file is left behind.
+    """
+    folder = _checked_folder(input_folder, faint_limit, None, None)
+    by_ccd: dict[tuple[int, int, int], list[DataFile]] = defaultdict(list)
+    for data in files:
+        by_ccd[data.ccd_key].append(data)
+    metadata = _metadata(source, faint_limit, keep_dispositions)
+    written: list[Path] = []
+    for sector in sorted({key[0] for key in by_ccd}):
+        info = check_sector(sector)
+        jobs = []
+        for (in_sector, camera, ccd), group in sorted(by_ccd.items()):
+            if in_sector != sector:
+                continue
+            if not _pending(folder, sector, [camera], [ccd], overwrite=overwrite):
+                continue
+            fps = [pixels_footprint(sector, camera, ccd, d.wcs, d.shape, buffer_deg) for d in group]
+            row = _settings_row(info, camera, ccd, fps, ticver=ticver, buffer_deg=buffer_deg)
+            jobs.append(_Job(catalog_path(folder, sector, camera, ccd), tuple(fps), row))
+            log.info(
+                "Sector %d camera %d CCD %d: catalog of %d file(s)", sector, camera, ccd, len(fps)
+            )
+        written += _build(info, jobs, source, metadata, faint_limit, skip_empty=skip_empty)
+    return written
+
+
+def _build(
+    info: SectorInfo,
+    jobs: list[_Job],
+    source: CatalogSource,
+    metadata: dict[str, str],
+    faint_limit: float | None,
+    *,
+    skip_empty: bool,
+) -> list[Path]:
+    """Write the catalogs of one sector's jobs; returns those written."""
+    years = julian_epoch(info.reference_time) - 2000.0
+    margin = max_motion_deg(years) + QUERY_SLACK_DEG
     groups = [jobs] if source.scan else [[job] for job in jobs]
     written = []
     for group in groups:
+        if not group:
+            continue
         started = time.perf_counter()
         written += _write_group(
             group, source, metadata, margin, years, faint_limit, skip_empty=skip_empty
@@ -150,10 +236,10 @@ def make_catalogs(
 
 @dataclass(frozen=True)
 class _Job:
-    """One catalog to write: its file, footprint and ``settings`` row."""
+    """One catalog to write: its file, footprints (a CCD, or data files) and ``settings`` row."""
 
     path: Path
-    footprint: Footprint
+    footprints: tuple[Footprint, ...]
     settings: CatalogSettings
 
 
@@ -196,9 +282,15 @@ def _pending(
 
 
 def _settings_row(
-    info: SectorInfo, camera: int, ccd: int, fp: Footprint, *, ticver: str, buffer_deg: float
+    info: SectorInfo,
+    camera: int,
+    ccd: int,
+    fps: Sequence[Footprint],
+    *,
+    ticver: str,
+    buffer_deg: float,
 ) -> CatalogSettings:
-    """The ``settings`` row of a CCD's catalog."""
+    """The ``settings`` row of a CCD's catalog (of the CCD, or of data files on it)."""
     return CatalogSettings(
         sector=int(info.sector),
         camera=camera,
@@ -207,9 +299,9 @@ def _settings_row(
         reference_time=float(info.reference_time),
         epoch=float(julian_epoch(info.reference_time)),
         coord_buffer=float(buffer_deg),
-        camera_centre_ra=float(fp.camera_centre[0]),
-        camera_centre_dec=float(fp.camera_centre[1]),
-        footprint=fp.footprint_string(),
+        camera_centre_ra=float(fps[0].camera_centre[0]),
+        camera_centre_dec=float(fps[0].camera_centre[1]),
+        footprint=FOOTPRINT_SEPARATOR.join(fp.footprint_string() for fp in fps),
     )
 
 
@@ -243,9 +335,16 @@ def _write_group(
         writers = [
             stack.enter_context(CatalogWriter(job.path, job.settings, metadata)) for job in group
         ]
-        for local, batch in source.stream([job.footprint for job in group], margin, faint_limit):
-            stars, ra, dec = _select(batch, group[local].footprint, years, faint_limit)
-            writers[local].add(
+        footprints = [fp for job in group for fp in job.footprints]
+        owner = [k for k, job in enumerate(group) for _ in job.footprints]
+        seen: list[set[int]] = [set() for _ in group]
+        for local, batch in source.stream(footprints, margin, faint_limit):
+            stars, ra, dec = _select(batch, footprints[local], years, faint_limit)
+            if len(group[owner[local]].footprints) > 1:
+                # Files on one CCD may overlap: a star they share is written once.
+                new = _not_seen(stars.starid, seen[owner[local]])
+                stars, ra, dec = stars[new], ra[new], dec[new]
+            writers[owner[local]].add(
                 stars.starid,
                 ra,
                 dec,
@@ -258,6 +357,13 @@ def _write_group(
             )
         finished = (_finish(writer, skip_empty=skip_empty) for writer in writers)
         return [path for path in finished if path is not None]
+
+
+def _not_seen(starid: np.ndarray, seen: set[int]) -> np.ndarray:
+    """Which of the IDs are not in ``seen`` yet (and add them to it)."""
+    new = np.fromiter((int(i) not in seen for i in starid), dtype=bool, count=starid.size)
+    seen.update(int(i) for i in starid[new])
+    return new
 
 
 def _finish(writer: CatalogWriter, *, skip_empty: bool) -> Path | None:

@@ -11,26 +11,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from tessphot.geometry import radec_to_xyz as radec_to_xyz  # the one conversion, used here too
+
 #: Points processed at a time when distances to many arcs are computed.
 _CHUNK = 2048
-
-
-def radec_to_xyz(ra: ArrayLike, dec: ArrayLike) -> NDArray[np.float64]:
-    """Unit vectors of sky positions.
-
-    Parameters
-    ----------
-    ra, dec : array_like
-        Right ascension and declination [deg].
-
-    Returns
-    -------
-    ndarray, shape (..., 3)
-    """
-    ra = np.radians(np.asarray(ra, dtype=float))
-    dec = np.radians(np.asarray(dec, dtype=float))
-    cos_dec = np.cos(dec)
-    return np.stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)], axis=-1)
 
 
 def xyz_to_radec(xyz: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

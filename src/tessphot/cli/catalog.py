@@ -2,7 +2,9 @@
 
 ``tessphot catalog SECTOR [INPUT]`` (also ``python run_make_catalog.py SECTOR [INPUT]``) takes
 the original's flags (``--camera``, ``--ccd``, ``--buffer``, ``-o/--overwrite``) plus
-``--source {file,postgres,mast}`` and the options of each source. ``tessphot catalog-load-db
+``--source {file,postgres,mast,header}`` and the options of each source. With ``--for PATH``
+(TPFs, TESScut cutouts, or folders of them) the catalogs cover just those files' pixels, and
+SECTOR is optional (``tessphot catalog INPUT --for INPUT``). ``tessphot catalog-load-db
 FILE...`` creates the PostgreSQL TIC table with its q3c index. See docs/catalog.md.
 """
 
@@ -25,8 +27,8 @@ from tessphot.paths import input_folder
 
 log = logging.getLogger(__name__)
 
-#: Catalog sources.
-SOURCES = ("file", "postgres", "mast")
+#: Catalog sources (``header``: the targets in the headers of TPFs, with ``--for`` only).
+SOURCES = ("file", "postgres", "mast", "header")
 #: Where the simulator puts its TIC-like catalogs, relative to the input folder.
 SIMULATED_CATALOG_GLOB = ("truth/tic_sector{sector:03d}_camera*_ccd*.csv",)
 
@@ -78,14 +80,30 @@ def _add_catalog(sub: argparse._SubParsersAction) -> None:
         epilog="Load a PostgreSQL TIC database with 'tessphot catalog-load-db'.",
     )
     add_common(p)
-    p.add_argument("sector", type=int, help="TESS sector")
+    p.add_argument(
+        "sector", nargs="?", help="TESS sector (optional with --for: the files' own sectors)"
+    )
     p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
+    p.add_argument(
+        "--for",
+        dest="data",
+        action="append",
+        metavar="PATH",
+        help="build catalogs covering only these TPFs or TESScut cutouts (files, or folders "
+        "searched for them; repeatable), one per CCD they are on, instead of whole CCDs; "
+        "without a TIC file, database or MAST the TPFs' own headers give their targets "
+        "(no neighbours)",
+    )
     add_camera_ccd(p)
     p.add_argument(
         "--buffer", type=float, metavar="DEG", help="footprint buffer [deg] (default 0.2)"
     )
     p.add_argument("-o", "--overwrite", action="store_true", help="overwrite existing catalogs")
-    p.add_argument("--source", choices=SOURCES, help="where the TIC comes from (default file)")
+    p.add_argument(
+        "--source",
+        choices=SOURCES,
+        help="where the TIC comes from (default file; header: the TPFs' targets, with --for)",
+    )
     p.add_argument(
         "--faint-limit",
         type=_faint_limit,
@@ -230,31 +248,107 @@ def build_source(args: argparse.Namespace, settings: dict, folder: Path):
     return _mast_source(args, settings), args.camera, args.ccd
 
 
+def _sector_and_folder(args: argparse.Namespace) -> tuple[int | None, Path]:
+    """The sector (None with ``--for`` and none given) and the input folder.
+
+    With ``--for``, a first positional that is not a number is the input folder.
+
+    Raises
+    ------
+    CatalogError
+        For no sector without ``--for``, or a sector that is not a number.
+    """
+    sector, folder = args.sector, args.input_folder
+    if sector is not None and not sector.strip().isdigit():
+        if not args.data or folder is not None:
+            raise CatalogError(f"sector must be a number, not {sector!r}")
+        sector, folder = None, sector
+    if sector is None and not args.data:
+        raise CatalogError("give a SECTOR, or --for with the TPFs or cutouts to cover")
+    return (int(sector) if sector is not None else None), input_folder(folder)
+
+
+def _build_options(args: argparse.Namespace, settings: dict) -> dict:
+    """The keyword arguments shared by :func:`make_catalogs` and :func:`make_data_catalogs`."""
+    faint = args.faint_limit if args.faint_limit is not None else settings["faint_limit"]
+    return {
+        "overwrite": args.overwrite,
+        "buffer_deg": args.buffer if args.buffer is not None else settings["buffer"],
+        "faint_limit": None if math.isinf(faint) else float(faint),
+        "ticver": args.ticver or settings["ticver"],
+        "keep_dispositions": settings["keep_dispositions"],
+    }
+
+
+def _data_source(args: argparse.Namespace, settings: dict, folder: Path, files: list):
+    """The source for ``--for``: as asked, else a file, else the TPFs' headers."""
+    from tessphot.catalog.data import TPF, header_stars
+    from tessphot.catalog.sources.header import HeaderSource
+
+    name = args.source or settings["source"]
+    simulated = args.sector is not None and _simulated_catalogs(folder, args.sector)
+    if name == "header" or (name == "file" and not args.catalog_file and not simulated):
+        if name != "header":
+            log.info("No catalog file given: the targets come from the TPFs' headers")
+        return HeaderSource(header_stars(files), [f.path.name for f in files if f.kind == TPF])
+    return build_source(args, settings, folder)[0]
+
+
+def _cmd_data_catalog(args: argparse.Namespace, settings: dict, sector, folder: Path) -> list:
+    """``tessphot catalog --for``: catalogs of just the files' footprints."""
+    from tessphot.catalog.data import expand_paths, read_data_files
+    from tessphot.catalog.make import make_data_catalogs
+
+    paths = expand_paths(args.data, sector)
+    files = read_data_files(paths, sector)
+    if args.camera or args.ccd:
+        files = [
+            f
+            for f in files
+            if (not args.camera or f.camera in args.camera) and (not args.ccd or f.ccd in args.ccd)
+        ]
+    if not files:
+        raise CatalogError(
+            f"no usable TPF or TESScut cutout in {', '.join(map(str, args.data))}"
+            + (f" for sector {sector}" if sector is not None else "")
+        )
+    with _data_source(args, settings, folder, files) as source:
+        # Header catalogs know nothing of a cutout's stars: no empty catalog is written for it.
+        return make_data_catalogs(
+            files,
+            folder,
+            source,
+            skip_empty=source.name == "header",
+            **_build_options(args, settings),
+        )
+
+
 def cmd_catalog(args: argparse.Namespace) -> int:
     """Run ``tessphot catalog``."""
     from tessphot.catalog.make import check_sector, make_catalogs
 
     settings = load_cli_settings(args)["catalog"]
-    folder = input_folder(args.input_folder)
-    faint = args.faint_limit if args.faint_limit is not None else settings["faint_limit"]
-    faint = None if math.isinf(faint) else float(faint)
-    check_sector(args.sector)
+    sector, folder = _sector_and_folder(args)
+    args.sector = sector
+    if args.data:
+        written = _cmd_data_catalog(args, settings, sector, folder)
+        print(f"{len(written)} catalog(s) written to {folder}")
+        return EXIT_OK
+    if (args.source or settings["source"]) == "header":
+        raise CatalogError("--source header needs --for with the target pixel files")
+    check_sector(sector)
     source, cameras, ccds = build_source(args, settings, folder)
     with source:
         written = make_catalogs(
-            args.sector,
+            sector,
             folder,
             source,
             cameras,
             ccds,
-            overwrite=args.overwrite,
-            buffer_deg=args.buffer if args.buffer is not None else settings["buffer"],
-            faint_limit=faint,
-            ticver=args.ticver or settings["ticver"],
-            keep_dispositions=settings["keep_dispositions"],
             # A file rarely covers all 16 CCDs: write only those it has stars for,
             # unless cameras or CCDs were asked for explicitly.
             skip_empty=source.name == "file" and args.camera is None and args.ccd is None,
+            **_build_options(args, settings),
         )
     print(f"{len(written)} catalog(s) written to {folder}")
     return EXIT_OK

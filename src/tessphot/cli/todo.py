@@ -22,7 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "pixels (TPFs need no prepare step). Tasks are ordered brightest first, with "
             "camera, CCD, cadence, data source (ffi or tpf), co-trending area and method "
             "(NULL: automatic; forced by todolist-methods.dat; todolist-exclude.dat leaves "
-            "targets out). An existing todo.sqlite is kept unless -o."
+            "targets out). To an existing todo.sqlite the targets of new files are added; its "
+            "tasks and results stay as they are (-o rebuilds it)."
         ),
     )
     add_common(p)
@@ -35,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "-o",
         "--overwrite",
         action="store_true",
-        help="write todo.sqlite anew (every task to do again)",
+        help="rebuild todo.sqlite from scratch (every result is forgotten)",
     )
     p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
     add_camera_ccd(p)

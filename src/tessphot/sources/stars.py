@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +11,8 @@ from astropy.wcs import WCS
 
 from tessphot.catalog.errors import CatalogError
 from tessphot.catalog.sqlite_catalog import CatalogDB, CatalogSettings
+from tessphot.geometry import angular_distance_deg
 from tessphot.sources.errors import SourceError
-from tessphot.timing import unit_vectors
 
 
 @dataclass(frozen=True)
@@ -81,9 +80,7 @@ def project_catalog(
     except CatalogError as err:
         raise SourceError(f"{err} (run 'tessphot catalog' first)") from None
     if near is not None:
-        centre = unit_vectors(near[0], near[1])[0]
-        cos = unit_vectors(stars["ra"], stars["decl"]) @ centre
-        stars = stars[cos >= math.cos(math.radians(near[2]))]
+        stars = stars[angular_distance_deg(stars["ra"], stars["decl"], near[0], near[1]) <= near[2]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         col, row = wcs.all_world2pix(stars["ra"], stars["decl"], 0, quiet=True)

@@ -170,6 +170,15 @@ CBV_AREA_RADIUS_DEG = math.hypot(12.0, 12.0)
 CBV_RING_EDGES = (0.25, 0.5, 0.75)
 
 
+#: Inserting one target with its priority (no status: to do).
+_INSERT = (
+    "INSERT INTO todolist (priority, starid, sector, datasource, camera, ccd, cadence, method, "
+    "tmag, status, cbv_area) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
+)
+#: Waiting for another process's lock on a todo file being extended [s].
+ADD_LOCK_TIMEOUT = 10.0
+
+
 class TodoFileError(FileProblem):
     """A file that cannot be used as a task list (message: ``"{path}: {problem}"``)."""
 
@@ -295,6 +304,31 @@ def _target_tuple(row: Any) -> tuple:
     return (starid, sector, datasource, camera, ccd, cadence, method, tmag, area)
 
 
+def _sorted_targets(rows: Iterable[Any]) -> list[tuple]:
+    """Validated target tuples (:func:`_target_tuple`), brightest first.
+
+    Sorted by ``tmag`` (unknown last), ties by ``starid``, ``datasource``, ``sector``,
+    ``camera``, ``ccd``, ``cadence``.
+
+    Raises
+    ------
+    ValueError
+        For an invalid row, or the same target twice.
+    """
+    targets = [_target_tuple(row) for row in rows]
+    seen: set[tuple] = set()
+    for target in targets:
+        key = target[:6]
+        if key in seen:
+            raise ValueError(
+                "the same target twice in the todo list: starid={}, sector={}, "
+                "datasource={}, camera={}, ccd={}, cadence={}".format(*key)
+            )
+        seen.add(key)
+    targets.sort(key=lambda t: (t[7] is None, t[7] or 0.0, t[0], t[2], t[1], t[3], t[4], t[5]))
+    return targets
+
+
 def write_todolist(
     path: str | os.PathLike[str],
     rows: Iterable[Any],
@@ -340,17 +374,7 @@ def write_todolist(
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: todo file exists (use overwrite to replace it)")
-    targets = [_target_tuple(row) for row in rows]
-    seen: set[tuple] = set()
-    for target in targets:
-        key = target[:6]
-        if key in seen:
-            raise ValueError(
-                "the same target twice in the todo list: starid={}, sector={}, "
-                "datasource={}, camera={}, ccd={}, cadence={}".format(*key)
-            )
-        seen.add(key)
-    targets.sort(key=lambda t: (t[7] is None, t[7] or 0.0, t[0], t[2], t[1], t[3], t[4], t[5]))
+    targets = _sorted_targets(rows)
 
     with atomic_path(path) as tmp:
         conn = sqlite3.connect(tmp, isolation_level=None)
@@ -361,10 +385,7 @@ def write_todolist(
             conn.execute("BEGIN")
             conn.execute(TODOLIST_DDL)
             conn.executemany(
-                "INSERT INTO todolist (priority, starid, sector, datasource, camera, ccd, "
-                "cadence, method, tmag, status, cbv_area) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-                [(priority, *target) for priority, target in enumerate(targets, start=1)],
+                _INSERT, [(priority, *target) for priority, target in enumerate(targets, start=1)]
             )
             create_tables(conn)
             write_metadata(
@@ -383,3 +404,65 @@ def write_todolist(
         finally:
             conn.close()
     return path
+
+
+def add_to_todolist(
+    path: str | os.PathLike[str],
+    rows: Iterable[Any],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+) -> int:
+    """Add the targets not yet in a task list; the existing tasks and results stay untouched.
+
+    A target is new when no row has its ``(starid, datasource, sector, camera, ccd,
+    cadence)``. New targets get the priorities after the highest one in the file, brightest
+    first among themselves; existing rows keep their priority, status, method and
+    diagnostics. One transaction: the file has all new targets or none.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An existing todo file.
+    rows : iterable
+        Targets, as for :func:`write_todolist`.
+    metadata : mapping, optional
+        ``tessphot_metadata`` entries to set (replacing those of the same key).
+
+    Returns
+    -------
+    int
+        The number of targets added.
+
+    Raises
+    ------
+    TodoFileError
+        If the file is not a todo file or is held by another process.
+    ValueError
+        For an invalid row, or the same target twice in ``rows``.
+    """
+    path = Path(path)
+    targets = _sorted_targets(rows)
+    try:
+        conn = sqlite3.connect(path, timeout=ADD_LOCK_TIMEOUT, isolation_level=None)
+    except sqlite3.Error as err:
+        raise TodoFileError(path, f"cannot be opened: {err}") from None
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        existing = {
+            tuple(row)
+            for row in conn.execute(
+                "SELECT starid, sector, datasource, camera, ccd, cadence FROM todolist"
+            )
+        }
+        new = [t for t in targets if t[:6] not in existing]
+        (last,) = conn.execute("SELECT COALESCE(MAX(priority), 0) FROM todolist").fetchone()
+        conn.executemany(_INSERT, [(last + k, *t) for k, t in enumerate(new, start=1)])
+        write_metadata(conn, {"updated": datetime.now(UTC).isoformat(timespec="seconds")})
+        write_metadata(conn, metadata or {})
+        conn.execute("COMMIT")
+    except sqlite3.Error as err:
+        problem = "in use by another process (locked)" if "locked" in str(err) else str(err)
+        raise TodoFileError(path, f"cannot add tasks: {problem}") from None
+    finally:
+        conn.close()
+    return len(new)

@@ -5,7 +5,6 @@ from tessphot.timing.barycentric import (
     barycentric_correction,
     file_correction_state,
     observer_state,
-    unit_vectors,
 )
 from tessphot.timing.ephemeris import TimingSettings, spacecraft_ephemeris
 from tessphot.timing.horizons import download_horizons
@@ -28,5 +27,4 @@ __all__ = [
     "observer_state",
     "read_horizons_table",
     "spacecraft_ephemeris",
-    "unit_vectors",
 ]

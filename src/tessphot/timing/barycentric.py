@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tessphot.geometry import radec_to_xyz
 from tessphot.timing.source import SECONDS_PER_DAY, Ephemeris
 
 #: Speed of light [km/s].
@@ -107,13 +108,6 @@ def observer_state(jd_tdb: np.ndarray, ephemeris: Ephemeris) -> ObserverState:
     return ObserverState(jd, position, sun, einstein, ephemeris.name)
 
 
-def unit_vectors(ra, dec) -> np.ndarray:
-    """Unit vectors of sky positions [deg], shape (M, 3)."""
-    a = np.radians(np.atleast_1d(np.asarray(ra, dtype=np.float64)))
-    d = np.radians(np.atleast_1d(np.asarray(dec, dtype=np.float64)))
-    return np.column_stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)])
-
-
 def barycentric_correction(state: ObserverState, ra, dec) -> np.ndarray:
     """Barycentric correction of stars at the observer's cadences [d], shape (M, N).
 
@@ -127,7 +121,7 @@ def barycentric_correction(state: ObserverState, ra, dec) -> np.ndarray:
     ra, dec : array_like, shape (M,)
         Star positions [deg] (ICRS).
     """
-    n = unit_vectors(ra, dec)
+    n = radec_to_xyz(np.atleast_1d(ra), np.atleast_1d(dec))
     if state.file_correction_days is not None:
         return np.repeat(state.file_correction_days[None, :], n.shape[0], axis=0)
     roemer = n @ state.position_km.T / SPEED_OF_LIGHT_KM_S

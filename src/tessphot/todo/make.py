@@ -8,7 +8,9 @@ cadence, its co-trending area, and a method: forced by the methods override file
 listed in the exclude file for the file's data release are left out. Priorities follow
 brightness (bright first). Target pixel files anywhere below the folder add their primary
 targets and the stars on their pixels (:mod:`tessphot.todo.tpf`). The file is written atomically
-(:func:`tessphot.tasks.write_todolist`) in the original's schema (§4.4 of the notes).
+(:func:`tessphot.tasks.write_todolist`) in the original's schema (§4.4 of the notes); run again
+on a folder with new files, it adds their targets to the existing list and leaves the tasks
+already there, with their results, untouched.
 """
 
 from __future__ import annotations
@@ -19,28 +21,30 @@ import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from astropy.io import fits
 
-from tessphot.catalog.make import catalog_path
+from tessphot.catalog.data import DataFile, header_stars, read_data_file
+from tessphot.catalog.make import catalog_path, make_data_catalogs
+from tessphot.catalog.sources.header import HeaderSource
 from tessphot.catalog.sqlite_catalog import CatalogDB
 from tessphot.config import DEFAULTS
-from tessphot.geometry import angular_distance_deg
-from tessphot.io.errors import TessphotError
+from tessphot.io.errors import FileProblem, TessphotError
 from tessphot.io.tpf import find_tpfs, parse_tpf_name
 from tessphot.prepare.cube import PREPARED_NAME_PATTERN, PreparedCube
-from tessphot.tasks.schema import TODO_FILENAME, cbv_area, write_todolist
+from tessphot.tasks.schema import TODO_FILENAME, add_to_todolist, write_todolist
 from tessphot.todo.overrides import read_exclusions, read_methods
+from tessphot.todo.targets import HALF_PIXEL, log_excluded, target_cbv_areas
 from tessphot.todo.tpf import TPFTodoError, resolve_secondaries, tpf_targets
 
 log = logging.getLogger(__name__)
 
 #: Data source of FFI targets.
 FFI = "ffi"
-#: Half a pixel: a star belongs to the pixel whose centre is within this [px].
-HALF_PIXEL = 0.5
 
 
 class TodoError(TessphotError):
@@ -134,17 +138,14 @@ def ffi_targets(
         & (col < origin[1] + shape[1] - HALF_PIXEL)
     )
     stars = stars[on]
-    distance = angular_distance_deg(
-        stars["ra"], stars["decl"], settings.camera_centre_ra, settings.camera_centre_dec
-    )
-    areas = cbv_area(camera, ccd, distance) if stars.size else np.array([], dtype=int)
+    areas = target_cbv_areas(settings, camera, ccd, stars["ra"], stars["decl"])
     rows = []
-    excluded = 0
-    for star, area in zip(stars, np.atleast_1d(areas), strict=True):
+    excluded = []
+    for star, area in zip(stars, areas, strict=True):
         starid = int(star["starid"])
         tmag = float(star["tmag"])
         if (starid, sector, FFI, data_rel) in exclusions:
-            excluded += 1
+            excluded.append(starid)
             continue
         method = methods.get((starid, sector, FFI))
         if method is None and halo_tmag_limit is not None and tmag <= halo_tmag_limit:
@@ -167,8 +168,9 @@ def ffi_targets(
         Path(hdf5_path).name,
         len(rows),
         faint_limit,
-        f" ({excluded} excluded)" if excluded else "",
+        f" ({len(excluded)} excluded)" if excluded else "",
     )
+    log_excluded(Path(hdf5_path).name, excluded)
     return rows
 
 
@@ -188,6 +190,9 @@ def make_todo(
     FFI tasks come from the prepared-data files (:func:`ffi_targets`), TPF tasks from the
     target pixel files anywhere below the folder (:func:`tessphot.todo.tpf.tpf_targets`:
     primary targets and, with ``find_secondary_targets``, the catalog stars on their pixels).
+    A file that gives no task (unreadable, no catalog) is logged and left out; the others go
+    on. TPFs on a CCD without any catalog get one from their own headers
+    (:func:`header_catalogs`, with a WARNING: their neighbours are unknown).
 
     Parameters
     ----------
@@ -196,26 +201,26 @@ def make_todo(
     sectors, cameras, ccds : sequence of int, optional
         Only these (default all files found).
     overwrite : bool
-        Replace an existing todo file (its results are lost). Without it an existing file
-        is left as it is (logged "TODO file already exists") and returned.
+        Replace an existing todo file (its results are lost). Without it the targets of new
+        files are added to an existing file (:func:`tessphot.tasks.schema.add_to_todolist`):
+        its tasks, their status and results stay as they are.
     settings : mapping, optional
         The ``[todo]`` settings (default :data:`tessphot.config.DEFAULTS`): ``faint_limit``,
         ``halo_tmag_limit``, ``methods_file``, ``exclude_file``.
     output_file : path-like, optional
         Where to write (default ``<input_folder>/todo.sqlite``).
+    find_secondary_targets : bool
+        Add the catalog stars on the pixels of TPFs as secondary targets.
 
     Returns
     -------
     pathlib.Path
         The todo file.
 
-    find_secondary_targets : bool
-        Add the catalog stars on the pixels of TPFs as secondary targets.
-
     Raises
     ------
     TodoError
-        When there is neither a prepared-data file nor a TPF, or a catalog is missing.
+        When there is neither a prepared-data file nor a TPF, or no file gives a task.
     """
     folder = Path(input_folder)
     values = {**DEFAULTS["todo"], **dict(settings or {})}
@@ -223,9 +228,6 @@ def make_todo(
     if unknown:
         raise ValueError(f"unknown todo setting(s) {sorted(unknown)}")
     output = Path(output_file) if output_file is not None else folder / TODO_FILENAME
-    if output.exists() and not overwrite:
-        log.info("TODO file already exists: %s (use -o/--overwrite to rebuild it)", output)
-        return output
     files = find_prepared(folder, sectors, cameras, ccds)
     tpfs = [
         path
@@ -239,53 +241,14 @@ def make_todo(
             + (" for the requested sector/camera/CCD" if sectors or cameras or ccds else "")
             + ": run 'tessphot prepare' first"
         )
-    methods = read_methods(values["methods_file"])
-    exclusions = read_exclusions(values["exclude_file"])
-    faint_limit = float(values["faint_limit"])
-    halo = values["halo_tmag_limit"]
-    halo = None if halo is None or not math.isfinite(float(halo)) else float(halo)
-    rows: list[dict[str, Any]] = []
-    for sector, camera, ccd, path in files:
-        cat = catalog_path(folder, sector, camera, ccd)
-        if not cat.is_file():
-            raise TodoError(f"{cat}: catalog missing for {path.name}: run 'tessphot catalog' first")
-        rows.extend(
-            ffi_targets(
-                path,
-                cat,
-                faint_limit=faint_limit,
-                halo_tmag_limit=halo,
-                methods=methods,
-                exclusions=exclusions,
-            )
-        )
-    tpf_rows: list[dict[str, Any]] = []
-    for path in tpfs:
-        try:
-            tpf_rows.extend(
-                tpf_targets(
-                    path,
-                    folder,
-                    faint_limit=faint_limit,
-                    methods=methods,
-                    exclusions=exclusions,
-                    cameras=cameras,
-                    ccds=ccds,
-                    find_secondary_targets=find_secondary_targets,
-                )
-            )
-        except TPFTodoError as err:
-            log.error("Target pixel file left out: %s", err)
-    tpf_rows = resolve_secondaries(tpf_rows)
-    if tpfs:
-        primaries = sum(r["datasource"] == "tpf" for r in tpf_rows)
-        log.info(
-            "%d target pixel files: %d primary and %d secondary targets",
-            len(tpfs),
-            primaries,
-            len(tpf_rows) - primaries,
-        )
-    rows.extend(tpf_rows)
+    options = _TargetOptions.from_settings(values, cameras, ccds, find_secondary_targets)
+    left_out: list[str] = []
+    rows = _ffi_rows(folder, files, options, left_out)
+    rows += _tpf_rows(folder, tpfs, options, left_out)
+    if left_out and not rows:
+        raise TodoError("no file gives a task: " + "; ".join(left_out))
+    if left_out:
+        log.warning("%d file(s) left out of the todo list: %s", len(left_out), "; ".join(left_out))
     # The same star may sit on two files of one CCD (cutouts that overlap): keep one.
     unique: dict[tuple, dict[str, Any]] = {}
     for row in rows:
@@ -296,6 +259,150 @@ def make_todo(
         "prepared_files": json.dumps([p.name for *_, p in files]),
         "target_pixel_files": json.dumps([str(p.relative_to(folder)) for p in tpfs]),
     }
+    if output.exists() and not overwrite:
+        added = add_to_todolist(output, unique.values(), metadata=metadata)
+        log.info(
+            "Added %d new task(s) to %s; the %d existing ones are kept as they are "
+            "(-o/--overwrite rebuilds the list and forgets every result)",
+            added,
+            output,
+            len(unique) - added,
+        )
+        return output
     write_todolist(output, unique.values(), overwrite=True, metadata=metadata)
     log.info("Wrote %s: %d tasks", output, len(unique))
     return output
+
+
+@dataclass(frozen=True)
+class _TargetOptions:
+    """How targets are chosen: the ``[todo]`` settings, override tables and filters."""
+
+    faint_limit: float
+    halo_tmag_limit: float | None
+    methods: Mapping[tuple[int, int, str], str]
+    exclusions: set[tuple[int, int, str, int]]
+    cameras: Sequence[int] | None
+    ccds: Sequence[int] | None
+    find_secondary_targets: bool
+
+    @classmethod
+    def from_settings(cls, values, cameras, ccds, find_secondary_targets) -> _TargetOptions:
+        """The options from the ``[todo]`` settings (override files read)."""
+        halo = values["halo_tmag_limit"]
+        return cls(
+            faint_limit=float(values["faint_limit"]),
+            halo_tmag_limit=None if halo is None or not math.isfinite(float(halo)) else float(halo),
+            methods=read_methods(values["methods_file"]),
+            exclusions=read_exclusions(values["exclude_file"]),
+            cameras=cameras,
+            ccds=ccds,
+            find_secondary_targets=find_secondary_targets,
+        )
+
+
+def _ffi_rows(
+    folder: Path, files: list, options: _TargetOptions, left_out: list[str]
+) -> list[dict[str, Any]]:
+    """The FFI tasks of the prepared-data files; files without a catalog are left out."""
+    rows: list[dict[str, Any]] = []
+    for sector, camera, ccd, path in files:
+        cat = catalog_path(folder, sector, camera, ccd)
+        if not cat.is_file():
+            message = f"{path.name}: catalog missing ({cat.name}): run 'tessphot catalog' first"
+            log.error("Prepared file left out: %s", message)
+            left_out.append(message)
+            continue
+        rows.extend(
+            ffi_targets(
+                path,
+                cat,
+                faint_limit=options.faint_limit,
+                halo_tmag_limit=options.halo_tmag_limit,
+                methods=options.methods,
+                exclusions=options.exclusions,
+            )
+        )
+    return rows
+
+
+def _tpf_rows(
+    folder: Path, tpfs: list[Path], options: _TargetOptions, left_out: list[str]
+) -> list[dict[str, Any]]:
+    """The tasks of the TPFs (primary and secondary targets); bad TPFs are left out."""
+    header_catalogs(folder, tpfs)
+    rows: list[dict[str, Any]] = []
+    for path in tpfs:
+        try:
+            rows.extend(
+                tpf_targets(
+                    path,
+                    folder,
+                    faint_limit=options.faint_limit,
+                    methods=options.methods,
+                    exclusions=options.exclusions,
+                    cameras=options.cameras,
+                    ccds=options.ccds,
+                    find_secondary_targets=options.find_secondary_targets,
+                )
+            )
+        except TPFTodoError as err:
+            log.error("Target pixel file left out: %s", err)
+            left_out.append(str(err))
+    rows = resolve_secondaries(rows)
+    if tpfs:
+        primaries = sum(r["datasource"] == "tpf" for r in rows)
+        log.info(
+            "%d target pixel files: %d primary and %d secondary targets",
+            len(tpfs),
+            primaries,
+            len(rows) - primaries,
+        )
+    return rows
+
+
+def header_catalogs(folder: Path, tpfs: Sequence[Path]) -> list[Path]:
+    """Catalogs from the TPFs' own headers for the CCDs of TPFs that have no catalog at all.
+
+    The last resort (:class:`tessphot.catalog.sources.header.HeaderSource`, which logs a
+    WARNING that the targets' neighbours are unknown); CCDs with a catalog are left alone.
+    Unreadable TPFs are skipped here (:func:`tessphot.todo.tpf.tpf_targets` reports them).
+
+    Returns
+    -------
+    list of Path
+        The catalogs written.
+    """
+    files = _readable([path for path in tpfs if _without_catalog(folder, path)])
+    if not files:
+        return []
+    stars = header_stars(files)
+    if len(stars) == 0:
+        return []
+    source = HeaderSource(stars, [f.path.name for f in files])
+    return make_data_catalogs(files, folder, source, skip_empty=True)
+
+
+def _without_catalog(folder: Path, path: Path) -> bool:
+    """Whether a TPF's CCD has no catalog, from its primary header (False if unreadable)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            header = fits.getheader(path, 0)
+        key = (int(header["SECTOR"]), int(header["CAMERA"]), int(header["CCD"]))
+    except (OSError, ValueError, KeyError, TypeError, EOFError):
+        return False
+    return not catalog_path(folder, *key).exists()
+
+
+def _readable(paths: Sequence[Path]) -> list[DataFile]:
+    """The TPFs that can be read (no log: the todo stage reports the others itself)."""
+    out = []
+    for path in paths:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out.append(read_data_file(path))
+        except FileProblem:
+            continue
+    return out

@@ -5,6 +5,10 @@ the faint limit that fall on its collected pixels, as secondary targets (data so
 ``tpf:<primary TIC>``) with their distance to the edge of the collected pixels. A star that
 sits in several TPFs of one sector, camera, CCD and cadence keeps only the copy farthest
 from the edge; a star that is itself the primary target of a TPF is no secondary target.
+
+The catalog is searched over the TPF's whole footprint (its pixel corners through its WCS, plus
+:data:`SEARCH_MARGIN_PX`), whatever its shape: SPOC's TPFs of the brightest stars are hundreds
+to over a thousand rows tall, to hold the bleed columns.
 """
 
 from __future__ import annotations
@@ -22,18 +26,18 @@ from scipy import ndimage
 
 from tessphot.catalog.make import catalog_path
 from tessphot.catalog.sqlite_catalog import CatalogDB
+from tessphot.constants import PIXEL_SCALE_ARCSEC
 from tessphot.geometry import angular_distance_deg
 from tessphot.io.tpf import TargetPixelFile, TPFError, read_tpf
-from tessphot.tasks.schema import cbv_area
+from tessphot.todo.targets import HALF_PIXEL, log_excluded, target_cbv_areas
 
 log = logging.getLogger(__name__)
 
 #: Data source of primary TPF targets, and the prefix of secondary ones.
 TPF = "tpf"
-#: Catalog stars within this distance of a TPF's centre are considered [deg].
-SEARCH_RADIUS_DEG = 0.5
-#: Half a pixel [px].
-HALF_PIXEL = 0.5
+#: Catalog stars this far outside the corners of a TPF's pixels are still considered [px]
+#: (against the difference between catalog positions and the TPF's WCS).
+SEARCH_MARGIN_PX = 2.0
 
 
 class TPFTodoError(Exception):
@@ -84,12 +88,8 @@ def tpf_targets(
     if (cameras and tpf.camera not in cameras) or (ccds and tpf.ccd not in ccds):
         return []
     stars, settings = _stars_near(path, tpf, input_folder)
-    primary = stars[stars["starid"] == tpf.starid]
+    primary = stars[stars["starid"] == tpf.starid][0]
     data_rel = tpf.data_rel if tpf.data_rel is not None else 0
-    distance = angular_distance_deg(
-        primary[0]["ra"], primary[0]["decl"], settings.camera_centre_ra, settings.camera_centre_dec
-    )
-    primary_area = int(cbv_area(tpf.camera, tpf.ccd, float(distance)))
     base = {
         "sector": tpf.sector,
         "camera": tpf.camera,
@@ -97,42 +97,70 @@ def tpf_targets(
         "cadence": tpf.cadence,
     }
     rows = []
-    if (tpf.starid, tpf.sector, TPF, data_rel) not in exclusions:
+    excluded = []
+    if (tpf.starid, tpf.sector, TPF, data_rel) in exclusions:
+        excluded.append(tpf.starid)
+    else:
         rows.append(
             {
                 **base,
                 "starid": tpf.starid,
                 "datasource": TPF,
                 "method": methods.get((tpf.starid, tpf.sector, TPF)),
-                "tmag": float(primary[0]["tmag"]),
-                "cbv_area": primary_area,
+                "tmag": float(primary["tmag"]),
+                "cbv_area": _area(settings, tpf, primary),
                 "edge_dist": math.nan,
             }
         )
-    if not find_secondary_targets:
-        return rows
-    candidates = stars[(stars["tmag"] < faint_limit) & (stars["starid"] != tpf.starid)]
-    datasource = f"{TPF}:{tpf.starid}"
-    for star, r, c in _on_collected_pixels(tpf, candidates):
-        starid = int(star["starid"])
-        if (starid, tpf.sector, TPF, data_rel) in exclusions:
-            continue
-        rows.append(
-            {
-                **base,
-                "starid": starid,
-                "datasource": datasource,
-                "method": methods.get((starid, tpf.sector, datasource)),
-                "tmag": float(star["tmag"]),
-                "cbv_area": primary_area,
-                "edge_dist": edge_distance(r, c, tpf.collected),
-            }
-        )
+    if find_secondary_targets:
+        candidates = stars[(stars["tmag"] < faint_limit) & (stars["starid"] != tpf.starid)]
+        datasource = f"{TPF}:{tpf.starid}"
+        for star, r, c in _on_collected_pixels(tpf, candidates):
+            starid = int(star["starid"])
+            if (starid, tpf.sector, TPF, data_rel) in exclusions:
+                excluded.append(starid)
+                continue
+            rows.append(
+                {
+                    **base,
+                    "starid": starid,
+                    "datasource": datasource,
+                    "method": methods.get((starid, tpf.sector, datasource)),
+                    "tmag": float(star["tmag"]),
+                    "cbv_area": _area(settings, tpf, star),
+                    "edge_dist": edge_distance(r, c, tpf.collected),
+                }
+            )
+    log_excluded(path.name, excluded)
     return rows
 
 
+def _area(settings: Any, tpf: TargetPixelFile, star: np.void) -> int:
+    """Co-trending area of a star of a TPF (the same formula as for FFI targets)."""
+    return int(target_cbv_areas(settings, tpf.camera, tpf.ccd, star["ra"], star["decl"])[0])
+
+
+def search_cap(tpf: TargetPixelFile) -> tuple[float, float, float]:
+    """A cap (RA, Dec, radius [deg]) holding every pixel of a TPF of any shape.
+
+    Centred on the middle of the pixels; the radius reaches the farthest pixel corner (through
+    the WCS) plus :data:`SEARCH_MARGIN_PX`.
+    """
+    ny, nx = tpf.shape
+    corners = [[-HALF_PIXEL, -HALF_PIXEL], [nx - HALF_PIXEL, -HALF_PIXEL]]
+    corners += [[nx - HALF_PIXEL, ny - HALF_PIXEL], [-HALF_PIXEL, ny - HALF_PIXEL]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        centre_ra, centre_dec = tpf.wcs.all_pix2world([[(nx - 1) / 2, (ny - 1) / 2]], 0)[0]
+        ra, dec = tpf.wcs.all_pix2world(corners, 0).T
+    reach = float(np.max(angular_distance_deg(ra, dec, centre_ra, centre_dec)))
+    return float(centre_ra), float(centre_dec), reach + SEARCH_MARGIN_PX * PIXEL_SCALE_ARCSEC / 3600
+
+
 def _stars_near(path: Path, tpf: TargetPixelFile, input_folder) -> tuple[np.ndarray, Any]:
-    """The catalog stars within :data:`SEARCH_RADIUS_DEG` of the TPF's centre, the settings.
+    """The primary target and the catalog stars near the TPF's pixels (:func:`search_cap`).
+
+    Returns the stars and the catalog's settings.
 
     Raises
     ------
@@ -145,13 +173,16 @@ def _stars_near(path: Path, tpf: TargetPixelFile, input_folder) -> tuple[np.ndar
     with CatalogDB(catalog) as db:
         settings = db.settings
         stars = db.stars()
-    ny, nx = tpf.shape
-    centre_ra, centre_dec = tpf.wcs.all_pix2world([[(nx - 1) / 2, (ny - 1) / 2]], 0)[0]
+    # The primary target is known by its TIC, wherever the catalog puts it.
+    primary = stars["starid"] == tpf.starid
+    if not np.any(primary):
+        raise TPFTodoError(
+            f"{path.name}: primary target TIC {tpf.starid} is not in {catalog.name} (a "
+            "catalog of other files? rebuild it with 'tessphot catalog -o')"
+        )
+    centre_ra, centre_dec, radius = search_cap(tpf)
     distance = angular_distance_deg(stars["ra"], stars["decl"], centre_ra, centre_dec)
-    stars = stars[distance <= SEARCH_RADIUS_DEG]
-    if not np.any(stars["starid"] == tpf.starid):
-        raise TPFTodoError(f"{path.name}: primary target TIC {tpf.starid} is not in {catalog.name}")
-    return stars, settings
+    return stars[primary | (distance <= radius)], settings
 
 
 def _on_collected_pixels(

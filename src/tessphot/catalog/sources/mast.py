@@ -1,8 +1,10 @@
 """Catalog source 3: the TIC at MAST, through astroquery (needs internet).
 
-The buffered footprint of a CCD is covered with cone-shaped tiles (``tile_radius_deg``); each
-tile is one ``Catalogs.query_region(..., catalog="TIC")`` call, retried with exponential
-backoff when it fails, and its answer is kept in a local cache, so an interrupted run resumes
+The buffered footprint of a CCD is covered with cone-shaped tiles (``tile_radius_deg``); a
+footprint that fits in one tile (a TPF or cutout with its buffer) is asked for as one cone of
+just the radius it needs (:func:`cones`). Each cone is one
+``Catalogs.query_region(..., catalog="TIC")`` call, retried with exponential backoff when it
+fails, and its answer is kept in a local cache, so an interrupted run resumes
 where it stopped and a second run (another faint limit, buffer or overwrite) needs no network.
 Stars returned by two overlapping tiles are kept once.
 
@@ -14,6 +16,7 @@ Delete the folder to force fresh queries.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -107,6 +110,23 @@ def tile_centres(
     ]
 
 
+def cones(
+    footprint: Footprint, tile_radius_deg: float, margin_deg: float = 0.0
+) -> tuple[list[tuple[float, float]], float]:
+    """The cones to ask MAST for a footprint: their centres (RA, Dec) [deg] and radius [deg].
+
+    A footprint whose bounding cap (buffer and ``margin_deg`` included) is no larger than a
+    tile is one cone around its centre, of the cap's radius rounded up to
+    :data:`TILE_DECIMALS`; a larger one is covered by :func:`tile_centres`.
+    """
+    centre, radius = footprint.bounding_cap(margin_deg)
+    radius_deg = math.ceil(math.degrees(radius) * 10**TILE_DECIMALS) / 10**TILE_DECIMALS
+    if radius_deg > tile_radius_deg:
+        return tile_centres(footprint, tile_radius_deg, margin_deg), tile_radius_deg
+    ra, dec = sphere.xyz_to_radec(centre)
+    return [(round(float(ra), TILE_DECIMALS), round(float(dec), TILE_DECIMALS))], radius_deg
+
+
 def _table_to_batch(table, what: str) -> StarBatch:
     """Clean a MAST answer (astropy Table, masked columns, string IDs)."""
     if table is None or len(table) == 0:
@@ -169,9 +189,9 @@ class MastSource(CatalogSource):
         """MAST's TIC, with the radius of the query tiles."""
         return f"MAST TIC (astroquery), tiles of {self.tile_radius} deg"
 
-    def _cache_file(self, ra: float, dec: float) -> Path:
+    def _cache_file(self, ra: float, dec: float, radius: float) -> Path:
         d = TILE_DECIMALS
-        return self.cache_dir / f"tic_{ra:.{d}f}_{dec:+.{d}f}_r{self.tile_radius:.{d}f}.npz"
+        return self.cache_dir / f"tic_{ra:.{d}f}_{dec:+.{d}f}_r{radius:.{d}f}.npz"
 
     def _load(self, path: Path) -> StarBatch | None:
         try:
@@ -185,19 +205,23 @@ class MastSource(CatalogSource):
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **vars(batch))
 
-    def tile(self, ra: float, dec: float) -> StarBatch:
-        """All TIC rows of one tile (any disposition), from the cache or from MAST."""
-        path = self._cache_file(ra, dec)
+    def tile(self, ra: float, dec: float, radius: float | None = None) -> StarBatch:
+        """All TIC rows of one cone (any disposition), from the cache or from MAST.
+
+        ``radius`` [deg] defaults to the tile radius.
+        """
+        radius = self.tile_radius if radius is None else radius
+        path = self._cache_file(ra, dec, radius)
         if path.is_file():
             batch = self._load(path)
             if batch is not None:
                 self.n_cached += 1
                 return batch
-        what = f"MAST TIC cone RA {ra:.5f} Dec {dec:+.5f} r {self.tile_radius} deg"
+        what = f"MAST TIC cone RA {ra:.5f} Dec {dec:+.5f} r {radius} deg"
         wait = self.backoff
         for attempt in range(1, self.retries + 1):
             try:
-                table = self.query(ra, dec, self.tile_radius)
+                table = self.query(ra, dec, radius)
                 break
             except CatalogError:
                 raise
@@ -222,19 +246,19 @@ class MastSource(CatalogSource):
     ) -> Iterator[tuple[int, StarBatch]]:
         """Yield the stars of the tiles covering each footprint (:meth:`CatalogSource.stream`)."""
         for index, footprint in enumerate(footprints):
-            centres = tile_centres(footprint, self.tile_radius, margin_deg)
+            centres, radius = cones(footprint, self.tile_radius, margin_deg)
             log.info(
-                "Sector %d camera %d CCD %d: %d MAST tiles of %g deg (cache %s)",
+                "Sector %d camera %d CCD %d: %d MAST cone(s) of %g deg (cache %s)",
                 footprint.sector,
                 footprint.camera,
                 footprint.ccd,
                 len(centres),
-                self.tile_radius,
+                radius,
                 self.cache_dir,
             )
             seen: set[int] = set()
             for k, (ra, dec) in enumerate(centres, start=1):
-                batch = self.tile(ra, dec)
+                batch = self.tile(ra, dec, radius)
                 keep = np.isin(batch.disposition, list(self.keep_dispositions))
                 if faint_limit is not None:
                     keep &= batch.tmag <= faint_limit
