@@ -15,7 +15,6 @@ from pathlib import Path
 
 from tessphot.constants import BTJD_OFFSET, ffi_cadence
 
-
 #: Rows of the pointing table from this sector number on are not observing sectors.
 FIRST_EXTRA_SECTOR = 1000
 

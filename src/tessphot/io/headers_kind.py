@@ -93,7 +93,8 @@ def identify(found: FitsHeaders, *, name_sector: int | None = None) -> Identity:
             return Identity(what="raw FFI", reason="raw ffi", detail="an uncalibrated (raw) FFI")
     listing = ", ".join(n or "(unnamed)" for n in names) or "none"
     return Identity(
-        reason="unknown", detail=f"a TESS file of a kind tessphot does not use (extensions: {listing})"
+        reason="unknown",
+        detail=f"a TESS file of a kind tessphot does not use (extensions: {listing})",
     )
 
 
@@ -102,7 +103,9 @@ def _other_product(found: FitsHeaders, names: list[str], creator: str) -> Identi
     if str(found.headers[0].get("DATATYPE", "")).strip().upper() == "PRF":
         return Identity(what="PRF model", reason="prf", detail="a PRF model (give it by --prf-dir)")
     if any(n.startswith("CBV") for n in names) or "CBV" in creator:
-        return Identity(what="CBV file", reason="cbv", detail="a cotrending basis vector (CBV) file")
+        return Identity(
+            what="CBV file", reason="cbv", detail="a cotrending basis vector (CBV) file"
+        )
     if any("COLLATERAL" in n for n in names) or "COLLATERAL" in creator:
         return Identity(what="collateral file", reason="collateral", detail="a collateral file")
     if "PIXELS" in names:
@@ -112,7 +115,9 @@ def _other_product(found: FitsHeaders, names: list[str], creator: str) -> Identi
         if "TIME" in columns and any("FLUX" in c for c in columns):
             producer = _producer(creator, columns)
             article = "an" if producer[0] in "aeiou" else "a"
-            return Identity(what="light curve", reason="light curve", detail=f"{article} {producer}")
+            return Identity(
+                what="light curve", reason="light curve", detail=f"{article} {producer}"
+            )
     return None
 
 

@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tessphot.io.errors import FileProblem
 from tessphot.io.files import parse_ffi_name, walk_files
 from tessphot.io.fits_headers import (
     BLOCK_SIZE,
@@ -59,6 +60,7 @@ __all__ = [
     "find_inputs",
     "find_tpfs",
     "recognise",
+    "require",
     "scan",
 ]
 
@@ -167,6 +169,8 @@ DAMAGE = frozenset(
     {"truncated", "corrupt header", "zeroed", "not FITS", "empty", "missing data", "unreadable"}
 )
 
+#: Damage named before its details in messages (``truncated: HDU 1 (PIXELS) needs ...``).
+DAMAGE_PREFIXED = frozenset({"truncated", "corrupt header", "zeroed"})
 #: Reasons logged at debug level only: files of the pipeline's own (models, outputs).
 QUIET = frozenset({"prf"})
 
@@ -244,8 +248,10 @@ def _from_headers(path: Path, headers: FitsHeaders) -> Recognition:
     """The recognition from the headers read (and the damage found)."""
     identity = identify(headers, name_sector=_name_sector(path.name))
     if headers.problem is not None:
-        what = f" ({identity.what})" if identity.what else ""
-        return LeftOut(path, _damage_reason(headers.problem), headers.detail + what, damaged=True)
+        reason = _damage_reason(headers.problem)
+        what = f" (a {identity.what})" if identity.what else ""
+        prefix = f"{reason}: " if reason in DAMAGE_PREFIXED else ""
+        return LeftOut(path, reason, prefix + headers.detail + what, damaged=True)
     if identity.reason is not None:
         damaged = identity.reason in DAMAGE
         quiet = identity.reason in QUIET
@@ -288,11 +294,33 @@ def _with_name(result: Recognition, *, by_name: bool) -> Recognition:
     if not isinstance(result, InputFile):
         return result
     tag = result.tag
+    if result.kind is Kind.CUTOUT and tag is None:
+        tag = re.sub(r"[^A-Za-z0-9.+-]+", "_", result.path.name.split(".fits")[0])
     if result.kind is Kind.CUTOUT:
         parsed = parse_cutout_name(result.path.name)
         if parsed is not None and parsed[:3] == (result.sector, result.camera, result.ccd):
             tag = parsed.tag
     return dataclasses.replace(result, tag=tag, by_name=by_name)
+
+
+def require(path: str | os.PathLike[str], kind: Kind, error: type[FileProblem]) -> InputFile:
+    """The recognised input file, or ``error`` naming the file and what it is instead.
+
+    Readers call this first, so that a damaged file is reported as what it is (truncated,
+    corrupt header, ...) rather than by the first thing a reader misses in it.
+
+    Raises
+    ------
+    FileProblem
+        ``error(path, problem)``: damage as found, or ``"not a <kind>: <what it is>"``.
+    """
+    found = recognise(path)
+    if isinstance(found, LeftOut):
+        problem = found.detail if found.damaged else f"not a {kind.value}: {found.detail}"
+        raise error(path, problem)
+    if found.kind is not kind:
+        raise error(path, f"not a {kind.value}: a {found.kind.value}")
+    return found
 
 
 @dataclass
@@ -327,9 +355,9 @@ def scan(folder: str | os.PathLike[str], what: str = "input") -> Inventory:
     """Recognise every FITS file anywhere below a folder (links followed).
 
     Each FITS file left out is logged once per process: a warning when it is damaged, an
-    information line otherwise (tessphot's own light curves and PRF models at debug level). Files that are
-    neither named like FITS nor start like FITS (prepared data, catalogs, notes) are passed
-    over silently.
+    information line otherwise (tessphot's own light curves and PRF models at debug level).
+    Files that are neither named like FITS nor start like FITS (prepared data, catalogs,
+    notes) are passed over silently.
 
     Parameters
     ----------

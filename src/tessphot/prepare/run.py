@@ -25,16 +25,18 @@ from tessphot.catalog.make import catalog_path
 from tessphot.catalog.sqlite_catalog import CatalogDB
 from tessphot.config.prepare import MotionSettings
 from tessphot.constants import tmag_to_flux
-from tessphot.io.tesscut import find_cutouts, parse_cutout_name
+from tessphot.io.errors import FileProblem, TessphotError
+from tessphot.io.recognise import InputFile, Inventory, Kind, require, scan
+from tessphot.io.tesscut import TESScutError
 from tessphot.paths import finish_file
 from tessphot.prepare import background as bg
 from tessphot.prepare.cube import FORMAT_VERSION, hdf5_name
 from tessphot.prepare.frames import (
     FrameInfo,
+    FrameSetError,
     collect_frames,
     cutout_frames,
     load_frame,
-    sectors_cameras_ccds,
 )
 from tessphot.prepare.motion import select_reference_stars, wcs_from_string
 from tessphot.prepare.output import resume_point, start_part
@@ -63,6 +65,15 @@ def load_catalog(path: Path, tmag_limit: float = STARLIGHT_TMAG_LIMIT) -> np.nda
         return db.stars(tmag_max=tmag_limit)
 
 
+class NothingPrepared(TessphotError):
+    """No prepared-data file could be made from the inputs found (each failure was logged)."""
+
+
+#: Errors that leave one region (a CCD's FFIs or one cutout) out of a prepare run: bad input
+#: files, frames that do not belong together, data that defeat an estimate.
+REGION_ERRORS = (FileProblem, FrameSetError, ValueError)
+
+
 def prepare_photometry(
     input_folder: Path | str,
     sectors=None,
@@ -79,7 +90,12 @@ def prepare_photometry(
     """Run the prepare stage for every (sector, camera, CCD) with FFIs in the input folder.
 
     Every TESScut cutout is prepared too (each its own small region,
-    ``sectorNNN_cameraC_ccdD_<RA>_<Dec>_<W>x<H>.hdf5``).
+    ``sectorNNN_cameraC_ccdD_<RA>_<Dec>_<W>x<H>.hdf5``). Inputs are recognised by their
+    headers, whatever their names (:mod:`tessphot.io.recognise`).
+
+    A region that fails (a damaged cutout, FFIs that do not belong together, data no
+    estimate holds on) is logged in one line and left out; the others go on. The stage ends
+    with one line: the regions prepared, and the files and regions left out.
 
     ``prf_dir`` is a folder of SPOC PRF models, ``"archive"`` (the SPOC models in the
     download cache ``prf_cache``, downloaded from ``prf_url`` when missing:
@@ -89,40 +105,78 @@ def prepare_photometry(
     -------
     list of Path
         The prepared-data files written (or already complete).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder holds no FFIs or cutouts matching the selection.
+    NothingPrepared
+        When there were some, but every region failed.
     """
     folder = Path(input_folder)
-
-    def wanted(sector: int, camera: int, ccd: int) -> bool:
-        return (
-            (not sectors or sector in sectors)
-            and (not cameras or camera in cameras)
-            and (not ccds or ccd in ccds)
-        )
-
-    targets = [(t, None) for t in sectors_cameras_ccds(folder) if wanted(*t)]
-    for path in find_cutouts(folder):
-        name = parse_cutout_name(path.name)
-        if name is not None and wanted(name.sector, name.camera, name.ccd):
-            targets.append(((name.sector, name.camera, name.ccd), path))
+    inventory = scan(folder)
+    targets = _targets(inventory, sectors, cameras, ccds)
     if not targets:
-        raise FileNotFoundError(f"no FFIs or TESScut cutouts matching the selection below {folder}")
-    return [
-        prepare_ccd(
-            folder,
-            sector,
-            camera,
-            ccd,
-            settings=settings,
-            workers=workers,
-            prf_dir=prf_dir,
-            overwrite=overwrite,
-            progress=progress,
-            cutout=cutout,
-            prf_cache=prf_cache,
-            prf_url=prf_url,
+        left = f" (left out: {inventory.left_out_counts()})" if inventory.left_out else ""
+        raise FileNotFoundError(
+            f"no FFIs or TESScut cutouts matching the selection below {folder}{left}"
         )
-        for (sector, camera, ccd), cutout in targets
-    ]
+    options = {
+        "settings": settings,
+        "workers": workers,
+        "prf_dir": prf_dir,
+        "overwrite": overwrite,
+        "progress": progress,
+        "prf_cache": prf_cache,
+        "prf_url": prf_url,
+    }
+    prepared, failed = [], []
+    for (sector, camera, ccd), cutout in targets:
+        try:
+            prepared.append(prepare_ccd(folder, sector, camera, ccd, cutout=cutout, **options))
+        except REGION_ERRORS as err:
+            what = cutout.name if cutout is not None else f"FFIs of {sector}-{camera}-{ccd}"
+            log.error("Prepare of %s failed, left out: %s", what, _one_line(err))
+            failed.append(what)
+    _log_summary(inventory, prepared, failed)
+    if not prepared:
+        raise NothingPrepared(
+            f"nothing prepared below {folder}: {len(failed)} region(s) failed (see the lines above)"
+        )
+    return prepared
+
+
+def _targets(inventory: Inventory, sectors, cameras, ccds) -> list[tuple[tuple, Path | None]]:
+    """The regions to prepare: each (sector, camera, CCD) with FFIs, and each cutout."""
+
+    def wanted(found: InputFile) -> bool:
+        return (
+            (not sectors or found.sector in sectors)
+            and (not cameras or found.camera in cameras)
+            and (not ccds or found.ccd in ccds)
+        )
+
+    ffis = sorted({(f.sector, f.camera, f.ccd) for f in inventory.of_kind(Kind.FFI) if wanted(f)})
+    targets: list[tuple[tuple, Path | None]] = [(t, None) for t in ffis]
+    for found in inventory.of_kind(Kind.CUTOUT):
+        if wanted(found):
+            targets.append(((found.sector, found.camera, found.ccd), found.path))
+    return targets
+
+
+def _log_summary(inventory: Inventory, prepared: list[Path], failed: list[str]) -> None:
+    """The stage's last line: regions prepared, regions failed, input files left out."""
+    text = f"Prepare: {len(prepared)} region(s) prepared"
+    if failed:
+        text += f", {len(failed)} failed ({', '.join(failed)})"
+    if inventory.left_out:
+        text += f"; {len(inventory.left_out)} file(s) left out: {inventory.left_out_counts()}"
+    log.log(logging.WARNING if failed or inventory.left_out else logging.INFO, "%s", text)
+
+
+def _one_line(err: BaseException) -> str:
+    """An error's message on one line."""
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _settings(settings: dict | None):
@@ -262,8 +316,7 @@ def _tag(cutout: Path | None) -> str | None:
     """The file-name tag of a TESScut cutout's prepared file (None for FFIs)."""
     if cutout is None:
         return None
-    name = parse_cutout_name(cutout)
-    return f"tesscut_{name.tag}" if name is not None else None
+    return f"tesscut_{require(cutout, Kind.CUTOUT, TESScutError).tag}"
 
 
 def _complete(out: Path) -> bool:

@@ -29,7 +29,7 @@ from tessphot.catalog.sqlite_catalog import CatalogDB
 from tessphot.config import DEFAULTS
 from tessphot.geometry import angular_distance_deg
 from tessphot.io.errors import TessphotError
-from tessphot.io.tpf import find_tpfs, parse_tpf_name
+from tessphot.io.recognise import Inventory, Kind, scan
 from tessphot.prepare.cube import PREPARED_NAME_PATTERN, PreparedCube
 from tessphot.tasks.schema import TODO_FILENAME, cbv_area, write_todolist
 from tessphot.todo.overrides import read_exclusions, read_methods
@@ -172,6 +172,29 @@ def ffi_targets(
     return rows
 
 
+def _no_input(folder: Path, inventory: Inventory, selected: bool) -> str:
+    """Why there is nothing to do, and what to do about it."""
+    where = f"{folder}" + (" for the requested sector/camera/CCD" if selected else "")
+    text = f"no prepared-data files (sectorNNN_cameraC_ccdD.hdf5) or target pixel files in {where}"
+    frames = inventory.of_kind(Kind.FFI) + inventory.of_kind(Kind.CUTOUT)
+    if frames:
+        return f"{text}, but {len(frames)} FFI(s)/TESScut cutout(s): run 'tessphot prepare' first"
+    if inventory.left_out:
+        return (
+            f"{text}, and no usable FFIs or TESScut cutouts: left out "
+            f"{inventory.left_out_counts()} (see the lines above)"
+        )
+    return f"{text}, and no FFIs or TESScut cutouts to prepare"
+
+
+def _log_left_out(inventory: Inventory) -> None:
+    """The stage's last line about its inputs: the FITS files it left out, counted by reason."""
+    if inventory.left_out:
+        log.warning(
+            "Todo: %d file(s) left out: %s", len(inventory.left_out), inventory.left_out_counts()
+        )
+
+
 def make_todo(
     input_folder: str | os.PathLike,
     sectors: Sequence[int] | None = None,
@@ -227,18 +250,10 @@ def make_todo(
         log.info("TODO file already exists: %s (use -o/--overwrite to rebuild it)", output)
         return output
     files = find_prepared(folder, sectors, cameras, ccds)
-    tpfs = [
-        path
-        for path in find_tpfs(folder)
-        if not sectors or (parse_tpf_name(path.name) or (0, 0, 0))[1] in sectors
-    ]
+    inventory = scan(folder)
+    tpfs = [f.path for f in inventory.of_kind(Kind.TPF) if not sectors or f.sector in sectors]
     if not files and not tpfs:
-        raise TodoError(
-            f"no prepared-data files (sectorNNN_cameraC_ccdD.hdf5) or target pixel files in "
-            f"{folder}"
-            + (" for the requested sector/camera/CCD" if sectors or cameras or ccds else "")
-            + ": run 'tessphot prepare' first"
-        )
+        raise TodoError(_no_input(folder, inventory, bool(sectors or cameras or ccds)))
     methods = read_methods(values["methods_file"])
     exclusions = read_exclusions(values["exclude_file"])
     faint_limit = float(values["faint_limit"])
@@ -298,4 +313,5 @@ def make_todo(
     }
     write_todolist(output, unique.values(), overwrite=True, metadata=metadata)
     log.info("Wrote %s: %d tasks", output, len(unique))
+    _log_left_out(inventory)
     return output
