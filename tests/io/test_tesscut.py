@@ -63,5 +63,6 @@ def test_errors(test_data, tmp_path):
         read_cutout(tmp_path / SMALL)
     broken = tmp_path / SMALL
     broken.write_bytes((test_data / "tesscut" / SMALL).read_bytes()[:20000])
-    with pytest.raises(TESScutError, match=f"{broken}: truncated: the file ends inside the header of HDU 1"):
+    expected = f"{broken}: truncated: the file ends inside the header of HDU 1"
+    with pytest.raises(TESScutError, match=expected):
         read_cutout(broken)
