@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -130,24 +130,60 @@ def prepare_photometry(
         "prf_cache": prf_cache,
         "prf_url": prf_url,
     }
-    prepared, failed = [], []
-    for (sector, camera, ccd), cutout in targets:
-        try:
-            prepared.append(prepare_ccd(folder, sector, camera, ccd, cutout=cutout, **options))
-        except REGION_ERRORS as err:
-            what = cutout.name if cutout is not None else f"FFIs of {sector}-{camera}-{ccd}"
-            log.error("Prepare of %s failed, left out: %s", what, _one_line(err))
-            failed.append(what)
-    _log_summary(inventory, prepared, failed)
+    prepared: list[Path] = []
+    outcome = _Outcome()
+    for ccd_id, candidates in targets:
+        out = _prepare_one(folder, ccd_id, candidates, options, outcome)
+        if out is not None:
+            prepared.append(out)
+    _log_summary(inventory, prepared, outcome)
     if not prepared:
         raise NothingPrepared(
-            f"nothing prepared below {folder}: {len(failed)} region(s) failed (see the lines above)"
+            f"nothing prepared below {folder}: {len(outcome.failed)} region(s) failed "
+            "(see the lines above)"
         )
     return prepared
 
 
-def _targets(inventory: Inventory, sectors, cameras, ccds) -> list[tuple[tuple, Path | None]]:
-    """The regions to prepare: each (sector, camera, CCD) with FFIs, and each cutout."""
+@dataclass
+class _Outcome:
+    """What went wrong in a prepare run: regions that failed, duplicate cutouts left out."""
+
+    failed: list[str] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def _prepare_one(
+    folder: Path, ccd_id: tuple, candidates: list[Path | None], options: dict, outcome: _Outcome
+) -> Path | None:
+    """Prepare a region from the first of its candidate files that works (None: none did).
+
+    A CCD's FFIs have one candidate (None); a cutout downloaded twice has several.
+    """
+    for k, cutout in enumerate(candidates):
+        try:
+            out = prepare_ccd(folder, *ccd_id, cutout=cutout, **options)
+        except REGION_ERRORS as err:
+            what = cutout.name if cutout is not None else "FFIs of sector {} camera {} CCD {}"
+            what = what.format(*ccd_id)
+            log.error("Prepare of %s failed, left out: %s", what, _one_line(err))
+            outcome.failed.append(what)
+            continue
+        for other in candidates[k + 1 :]:
+            log.info("%s: left out: the same cutout as %s", other, cutout.name)
+            outcome.duplicates += 1
+        return out
+    return None
+
+
+def _targets(
+    inventory: Inventory, sectors, cameras, ccds
+) -> list[tuple[tuple[int, int, int], list[Path | None]]]:
+    """The regions to prepare: each (sector, camera, CCD) with FFIs, and each cutout.
+
+    Copies of one cutout (the same sector, CCD, position and size, as a browser saves a
+    second download) are one region, prepared from the first copy that works.
+    """
 
     def wanted(found: InputFile) -> bool:
         return (
@@ -157,21 +193,30 @@ def _targets(inventory: Inventory, sectors, cameras, ccds) -> list[tuple[tuple, 
         )
 
     ffis = sorted({(f.sector, f.camera, f.ccd) for f in inventory.of_kind(Kind.FFI) if wanted(f)})
-    targets: list[tuple[tuple, Path | None]] = [(t, None) for t in ffis]
+    targets: list[tuple[tuple[int, int, int], list[Path | None]]] = [(t, [None]) for t in ffis]
+    regions: dict[tuple, list[Path | None]] = {}
     for found in inventory.of_kind(Kind.CUTOUT):
         if wanted(found):
-            targets.append(((found.sector, found.camera, found.ccd), found.path))
+            region = (found.sector, found.camera, found.ccd, found.tag)
+            if region not in regions:
+                regions[region] = []
+                targets.append((region[:3], regions[region]))
+            regions[region].append(found.path)
     return targets
 
 
-def _log_summary(inventory: Inventory, prepared: list[Path], failed: list[str]) -> None:
+def _log_summary(inventory: Inventory, prepared: list[Path], outcome: _Outcome) -> None:
     """The stage's last line: regions prepared, regions failed, input files left out."""
     text = f"Prepare: {len(prepared)} region(s) prepared"
-    if failed:
-        text += f", {len(failed)} failed ({', '.join(failed)})"
-    if inventory.left_out:
-        text += f"; {len(inventory.left_out)} file(s) left out: {inventory.left_out_counts()}"
-    log.log(logging.WARNING if failed or inventory.left_out else logging.INFO, "%s", text)
+    if outcome.failed:
+        text += f", {len(outcome.failed)} failed ({', '.join(outcome.failed)})"
+    left = len(inventory.left_out) + outcome.duplicates
+    if left:
+        counts = [inventory.left_out_counts()] if inventory.left_out else []
+        if outcome.duplicates:
+            counts.append(f"{outcome.duplicates} duplicate cutout(s)")
+        text += f"; {left} file(s) left out: {', '.join(counts)}"
+    log.log(logging.WARNING if outcome.failed or left else logging.INFO, "%s", text)
 
 
 def _one_line(err: BaseException) -> str:
