@@ -27,8 +27,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "gzipped or not, full or cropped) and write sectorNNN_cameraC_ccdD.hdf5 into the "
             "input folder: background-subtracted images, uncertainties, backgrounds, pixel "
             "flags, the average image, times, quality, per-frame WCS and the jitter model "
-            "(docs/hdf5-format.md). Uses catalog_sectorNNN_cameraC_ccdD.sqlite when present. "
-            "A killed run resumes where it stopped."
+            "(docs/hdf5-format.md). Each TESScut cutout is prepared the same way into its own "
+            "sectorNNN_cameraC_ccdD_tesscut_<RA>_<Dec>_<W>x<H>.hdf5 (target pixel files need "
+            "no prepare: go on to 'tessphot todo'). Files are recognised by their headers, "
+            "whatever their names; every FITS file not used gets one line saying why (a light "
+            "curve, truncated, ...). A region that fails is reported in one line and the "
+            "others go on. Uses catalog_sectorNNN_cameraC_ccdD.sqlite when present. A killed "
+            "run resumes where it stopped. Exit code 0 when at least one region was prepared "
+            "(the last line counts what was left out), 1 when nothing could be."
         ),
     )
     add_common(p)

@@ -21,10 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from tessphot.catalog.make import catalog_path
-from tessphot.catalog.sqlite_catalog import CatalogDB
 from tessphot.config.prepare import MotionSettings
-from tessphot.constants import tmag_to_flux
 from tessphot.io.errors import FileProblem, TessphotError
 from tessphot.io.recognise import InputFile, Inventory, Kind, require, scan
 from tessphot.io.tesscut import TESScutError
@@ -38,31 +35,20 @@ from tessphot.prepare.frames import (
     cutout_frames,
     load_frame,
 )
-from tessphot.prepare.motion import select_reference_stars, wcs_from_string
 from tessphot.prepare.output import resume_point, start_part
 from tessphot.prepare.reference import finish_part
+from tessphot.prepare.stars import STARLIGHT_TMAG_LIMIT, region_stars
 from tessphot.prepare.stream import stream_frames
 from tessphot.prepare.tpf_quality import transfer_tpf_quality
-from tessphot.prepare.worker import science_wcs_string
-from tessphot.prf import ANALYTIC, load_prf
+from tessphot.prf import ANALYTIC
 from tessphot.prf.download import resolve_prf_dir
 from tessphot.timefix import readout_delay, stamp_error
 from tessphot.version import PIPELINE_NAME, __version__
 
 log = logging.getLogger(__name__)
 
-#: Catalogued stars fainter than this are left out of the starlight model [Tmag].
-STARLIGHT_TMAG_LIMIT = 19.0
 #: FFI cadences [s]; the measured cadence is rounded to the nearest.
 CADENCES = (20, 120, 200, 600, 1800)
-
-
-def load_catalog(path: Path, tmag_limit: float = STARLIGHT_TMAG_LIMIT) -> np.ndarray | None:
-    """Stars of a catalog file (positions at the sector epoch); None when there is none."""
-    if not path.is_file():
-        return None
-    with CatalogDB(path) as db:
-        return db.stars(tmag_max=tmag_limit)
 
 
 class NothingPrepared(TessphotError):
@@ -234,15 +220,6 @@ def _settings(settings: dict | None):
     return background, motion
 
 
-@dataclass(frozen=True)
-class _Stars:
-    """The catalogued stars of a region: the starlight model and the reference stars."""
-
-    starlight: np.ndarray | None
-    ref_rows: np.ndarray
-    ref_cols: np.ndarray
-
-
 def prepare_ccd(
     folder: Path,
     sector: int,
@@ -305,7 +282,7 @@ def prepare_ccd(
         cadence,
         window,
     )
-    stars = _stars(folder, sector, camera, ccd, first, prf_dir, mos)
+    stars = region_stars(folder, sector, camera, ccd, first, prf_dir, mos)
     stamps = _time_stamps(folder, sector, camera, ccd, frames, first)
     all_settings = {
         "background": bgs.as_dict(),
@@ -380,44 +357,6 @@ def _cadence(frames: list[FrameInfo], first) -> float:
         else float(first.header.get("TIMEDEL", 1800 / 86400) * 86400)
     )
     return float(min(CADENCES, key=lambda c: abs(c - cadence)))
-
-
-def _stars(
-    folder: Path, sector: int, camera: int, ccd: int, first, prf_dir, mos: MotionSettings
-) -> _Stars:
-    """Stars: the starlight model for the background, the reference stars for the jitter."""
-    shape, origin = first.data.shape, first.origin
-    catalog = load_catalog(catalog_path(folder, sector, camera, ccd))
-    reference_wcs = wcs_from_string(science_wcs_string(first))
-    if catalog is None:
-        log.warning(
-            "No catalog for sector %d camera %d CCD %d: sources are masked from the "
-            "images alone, and the jitter comes from the per-frame WCS",
-            sector,
-            camera,
-            ccd,
-        )
-        return _Stars(None, np.empty(0), np.empty(0))
-    cols, rows = reference_wcs.all_world2pix(catalog["ra"], catalog["decl"], 0, quiet=True)
-    prf = load_prf(prf_dir, sector, camera, ccd)
-    near = (
-        (rows > origin[0] - 10)
-        & (rows < origin[0] + shape[0] + 10)
-        & (cols > origin[1] - 10)
-        & (cols < origin[1] + shape[1] + 10)
-    )
-    flux = tmag_to_flux(catalog["tmag"][near])
-    starlight = prf.render(rows[near], cols[near], flux, shape, origin).astype(np.float32)
-    chosen = select_reference_stars(
-        rows[near], cols[near], catalog["tmag"][near], shape, origin, mos
-    )
-    ref_rows, ref_cols = rows[near][chosen], cols[near][chosen]
-    log.info(
-        "Catalog: %d stars on the region, %d reference stars for the jitter",
-        int(near.sum()),
-        ref_rows.size,
-    )
-    return _Stars(starlight, ref_rows, ref_cols)
 
 
 @dataclass(frozen=True)
