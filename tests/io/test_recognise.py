@@ -79,6 +79,8 @@ def mixed(test_data, tpf_bytes, tmp_path_factory) -> tuple[Path, dict[str, objec
     copy(CUTOUT_5X5, "tess2018206045859-s0001-0000000025155310-0120-s_tp.fits", Kind.CUTOUT)
     write("frame.fits.gz", gzip.compress((data / FFI).read_bytes()), (Kind.FFI, 1, 1, 4, 1800))
     copy(FFI, Path(FFI).name, (Kind.FFI, 1, 1, 4, None))  # by its SPOC name
+    # An FFI with its pixels cut short stays an FFI: prepare keeps its cadence, flagged.
+    write("ffi_cut.fits", (data / FFI).read_bytes()[:-3000], (Kind.FFI, 1, 1, 4, 1800))
     copy(SPOC_LC, "lc.fits.gz", ("light curve", "a SPOC light curve"))
     copy(TASOC_LC, "tasoc.fits", ("light curve", "a TASOC light curve"))
     copy(ELEANOR_LC, "eleanor.fits", ("light curve", "an eleanor light curve"))
@@ -170,7 +172,7 @@ def test_scan_logs_one_line_per_file_left_out_and_counts(mixed, caplog):
         assert record.levelno == (logging.WARNING if item.reason in damaged else logging.INFO)
     assert again.left_out == inventory.left_out and again.found == inventory.found
     assert inventory.summary(len(inventory.found)) == (
-        "used 7 files; left out 12: 3 light curves, 2 files with a corrupt header, "
+        "used 8 files; left out 12: 3 light curves, 2 files with a corrupt header, "
         "2 truncated files, 2 zeroed files, 1 cotrending (CBV) file, 1 empty file, "
         "1 non-FITS file named .fits"
     )
@@ -188,6 +190,7 @@ def test_finders_use_the_content(mixed):
         "tess2018206045859-s0001-0000000025155310-0120-s_tp.fits",
     ]
     assert [p.name for p in find_ffis(folder, sector=1, camera=1, ccd=4)] == [
+        "ffi_cut.fits",
         "frame.fits.gz",
         Path(FFI).name,
     ]

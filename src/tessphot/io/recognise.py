@@ -8,6 +8,9 @@ position and size of a cutout), or a :class:`LeftOut` saying why the file is not
 TESS product, a cotrending (CBV) or collateral file, a raw FFI, a light curve (SPOC, TASOC,
 eleanor, QLP, ...), or damaged (truncated, corrupt header, zeroed, missing data).
 
+An FFI whose headers are intact but whose data are cut short is still an FFI: it is one
+cadence of many, and the prepare stage keeps its time slot and flags the frame.
+
 Names are a fast path only. A SPOC FFI name (FFIs are many) is trusted after a cheap check
 (the file starts like FITS and, unless gzipped, its size is whole FITS blocks); a gzipped TPF
 or cutout whose name agrees with its first headers is not decompressed to the end (its reader
@@ -247,6 +250,9 @@ def _by_name(path: Path, size: int) -> Recognition | None:
 def _from_headers(path: Path, headers: FitsHeaders) -> Recognition:
     """The recognition from the headers read (and the damage found)."""
     identity = identify(headers, name_sector=_name_sector(path.name))
+    if headers.problem == "truncated" and identity.kind == "FFI":
+        # One cadence of many: the prepare stage keeps its place and flags it as damaged.
+        return _input(path, identity)
     if headers.problem is not None:
         reason = _damage_reason(headers.problem)
         what = f" (a {identity.what})" if identity.what else ""
