@@ -217,6 +217,28 @@ def test_readers_report_the_damage_as_found(mixed):
     assert cutout.name.tag == "84.291190_-80.469170_6x6" and cutout.flux.shape == (50, 6, 6)
 
 
+def _unparsable_card(raw: bytes, keyword: bytes) -> bytes:
+    """``raw`` with the card of ``keyword`` given a string value without its closing quote."""
+    at = raw.index(keyword.ljust(8))
+    return raw[:at] + (keyword.ljust(8) + b"= 'broken").ljust(80) + raw[at + 80 :]
+
+
+def test_an_unparsable_card_is_a_corrupt_header(test_data, tpf_bytes, tmp_path):
+    from tessphot.io import FFIError, read_ffi
+
+    ffi = tmp_path / "ffi.fits"
+    ffi.write_bytes(_unparsable_card((test_data / FFI).read_bytes(), b"FILEVER"))
+    tpf = tmp_path / "tpf.fits"
+    tpf.write_bytes(_unparsable_card(tpf_bytes, b"TIMEPIXR"))  # a card of the PIXELS header
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert recognise(ffi).kind is Kind.FFI and recognise(tpf).kind is Kind.TPF
+        with pytest.raises(FFIError, match="corrupt header: the card of FILEVER cannot be parsed"):
+            read_ffi(ffi)
+        with pytest.raises(TPFError, match="tpf.fits: corrupt header: Unparsable card"):
+            read_tpf(tpf)
+
+
 def test_header_walk_of_intact_files(test_data):
     found = read_headers(test_data / TPF)
     assert found.problem is None and found.complete and found.gzipped

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.io.fits.verify import VerifyWarning
+from astropy.io.fits.verify import VerifyError, VerifyWarning
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
@@ -233,6 +233,8 @@ def _read_hdus(path: Path) -> _RawCutout:
                 return _copy_hdus(path, hdul)
     except TESScutError:
         raise
+    except VerifyError as err:  # a card that cannot be parsed
+        raise TESScutError(path, f"corrupt header: {' '.join(str(err).split())}") from None
     except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError) as err:
         message = " ".join(str(err).split())
         problem = f"truncated or corrupt file ({type(err).__name__}: {message})"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.io.fits.verify import VerifyWarning
+from astropy.io.fits.verify import VerifyError, VerifyWarning
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
@@ -193,6 +193,8 @@ def read_tpf(path: str | os.PathLike[str], pixels: bool = True) -> TargetPixelFi
                 return _read(path, hdul, pixels)
     except TPFError:
         raise
+    except VerifyError as err:  # a card that cannot be parsed
+        raise TPFError(path, f"corrupt header: {' '.join(str(err).split())}") from None
     except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError) as err:
         message = " ".join(str(err).split())
         raise TPFError(
