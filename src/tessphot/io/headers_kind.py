@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.io import fits
 
-from tessphot.io.fits_headers import FitsHeaders
+from tessphot.io.fits_headers import Cards, FitsHeaders
 from tessphot.sectors import sector_at
 
 __all__ = ["Identity", "identify"]
@@ -111,7 +110,10 @@ def _other_product(found: FitsHeaders, names: list[str], creator: str) -> Identi
     if "PIXELS" in names:
         return None
     for header in found.headers[1:]:
-        columns = {str(v).strip().upper() for k, v in header.items() if k.startswith("TTYPE")}
+        if str(header.get("XTENSION", "")).strip() != "BINTABLE":
+            continue
+        # Only the TTYPEn values are parsed: parsing every card costs ~1 ms per header.
+        columns = {str(header[k]).strip().upper() for k in header.keys() if k.startswith("TTYPE")}
         if "TIME" in columns and any("FLUX" in c for c in columns):
             producer = _producer(creator, columns)
             article = "an" if producer[0] in "aeiou" else "a"
@@ -163,7 +165,7 @@ def _pixels_product(
     )  # fmt: skip
 
 
-def _ffi(found: FitsHeaders, image: fits.Header, name_sector: int | None) -> Identity:
+def _ffi(found: FitsHeaders, image: Cards, name_sector: int | None) -> Identity:
     """A SPOC calibrated FFI."""
     common = _where([found.headers[0], image], name_sector, "FFI")
     if isinstance(common, Identity):
@@ -175,7 +177,7 @@ def _ffi(found: FitsHeaders, image: fits.Header, name_sector: int | None) -> Ide
 
 
 def _where(
-    headers: list[fits.Header], name_sector: int | None, what: str
+    headers: list[Cards], name_sector: int | None, what: str
 ) -> tuple[int, int, int] | Identity:
     """Sector, camera and CCD (the first header that has them); missing data otherwise."""
     camera, ccd = _int(_first(headers, "CAMERA")), _int(_first(headers, "CCD"))
@@ -193,13 +195,13 @@ def _where(
     return sector, camera, ccd
 
 
-def _cadence(header: fits.Header | None) -> int | None:
+def _cadence(header: Cards | None) -> int | None:
     """The cadence [s] from TIMEDEL [d], None when absent."""
     timedel = _float(header.get("TIMEDEL")) if header is not None else None
     return int(round(timedel * SECONDS_PER_DAY)) if timedel else None
 
 
-def _first(headers: list[fits.Header], keyword: str):
+def _first(headers: list[Cards], keyword: str):
     """The first value of a keyword over the headers (None when absent everywhere)."""
     for header in headers:
         value = header.get(keyword)
