@@ -19,7 +19,7 @@ per process by path, size and modification time, so the finders cost one ``stat`
 on later calls.
 
 :func:`scan` walks a folder and logs one line per FITS file it leaves out (once per process);
-:meth:`Inventory.summary` gives the count a stage prints at its end.
+:meth:`Inventory.left_out_counts` gives the count a stage prints at its end.
 """
 
 from __future__ import annotations
@@ -348,13 +348,6 @@ class Inventory:
             singular, plural = REASONS.get(reason, (reason, reason))
             parts.append(f"{n} {singular if n == 1 else plural}")
         return ", ".join(parts)
-
-    def summary(self, used: int) -> str:
-        """``"used 3 files; left out 2: 1 light curve, 1 truncated file"``."""
-        text = f"used {used} file{'' if used == 1 else 's'}"
-        if self.left_out:
-            text += f"; left out {len(self.left_out)}: {self.left_out_counts()}"
-        return text
 
 
 def scan(folder: str | os.PathLike[str], what: str = "input") -> Inventory:
