@@ -217,15 +217,25 @@ def _recognise(path: Path, size: int) -> Recognition:
     name = path.name
     shallow = name.endswith(".gz") and (parse_tpf_name(name) or parse_cutout_name(name))
     try:
-        headers = read_headers(path, max_hdus=2 if shallow else None)
+        if shallow:
+            result = _from_headers(path, read_headers(path, max_hdus=2))
+            if _name_agrees(result):
+                return _with_name(result, by_name=True)
+        # No name to trust, or the name misled: every header, to the end of the file.
+        return _with_name(_from_headers(path, read_headers(path)), by_name=False)
     except OSError as err:
         return LeftOut(path, "unreadable", f"cannot be read ({err.strerror or err})", damaged=True)
-    result = _from_headers(path, headers)
-    if shallow and not isinstance(result, InputFile):
-        return _from_headers(path, read_headers(path))  # the name misled: read everything
-    if shallow and isinstance(result, InputFile):
-        return _with_name(result, by_name=True)
-    return _with_name(result, by_name=False)
+
+
+def _name_agrees(result: Recognition) -> bool:
+    """Whether a TPF's or cutout's name says what its first headers say."""
+    if not isinstance(result, InputFile):
+        return False
+    if result.kind is Kind.TPF:
+        parsed = parse_tpf_name(result.path.name)
+        return parsed is not None and parsed[:2] == (result.starid, result.sector)
+    parsed = parse_cutout_name(result.path.name)
+    return parsed is not None and parsed[:3] == (result.sector, result.camera, result.ccd)
 
 
 def _by_name(path: Path, size: int) -> Recognition | None:
@@ -435,24 +445,13 @@ def find_ffis(
 ) -> list[Path]:
     """SPOC calibrated FFIs anywhere below a folder, whatever their names.
 
-    Parameters
-    ----------
-    folder : str or os.PathLike
-        Folder to search (links followed; each real folder visited once).
-    sector, camera, ccd : int, optional
-        Keep only files of this sector / camera / CCD.
+    ``sector``, ``camera``, ``ccd``: keep only the files of these (None: any). Links are
+    followed, each real folder visited once (:func:`scan`).
 
     Returns
     -------
     list of pathlib.Path
         Sorted by file name, then full path.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``folder`` does not exist.
-    NotADirectoryError
-        If ``folder`` is not a folder.
     """
     found = find_inputs(folder, Kind.FFI, sector=sector, camera=camera, ccd=ccd)
     return [f.path for f in found]
