@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
 import pytest
+from astropy.io import fits
 
 from tessphot.io import FFI_NAME_PATTERN, FFIName, find_ffis, parse_ffi_name
 
@@ -56,6 +58,13 @@ def test_pattern_is_compiled_regex():
     assert FFI_NAME_PATTERN.fullmatch(NAME + ".gz")
 
 
+def _fits_bytes(gzipped: bool = False) -> bytes:
+    """A minimal valid FITS file (what an FFI name is trusted after: starts like FITS, whole
+    blocks), gzipped or not."""
+    header = fits.PrimaryHDU().header.tostring().encode("ascii")
+    return gzip.compress(header) if gzipped else header
+
+
 @pytest.fixture()
 def tree(tmp_path: Path) -> dict[str, Path]:
     """A folder tree with FFIs of two sectors, cameras and CCDs, plus distractors."""
@@ -69,7 +78,7 @@ def tree(tmp_path: Path) -> dict[str, Path]:
     }
     for path in files.values():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x")
+        path.write_bytes(_fits_bytes(path.name.endswith(".gz")))
     # Distractors: other products, temporary files, a folder with an FFI-like name.
     (root / "notes.txt").write_text("x")
     (root / "orbit1" / "tess2018206192942-s0001-1-4-0120-s_ffir.fits").write_bytes(b"x")
@@ -112,7 +121,7 @@ def test_follows_symlinked_folders_and_survives_loops(tree: dict[str, Path], tmp
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     outside = elsewhere / _name("2018210000000", 1, 4, 2)
-    outside.write_bytes(b"x")
+    outside.write_bytes(_fits_bytes())
     os.symlink(elsewhere, root / "linked")
     os.symlink(root, root / "s0002" / "loop")  # a loop back to the root
     os.symlink(tmp_path / "gone" / _name("2018210000001", 1, 4, 2), root / "broken")
@@ -125,7 +134,7 @@ def test_no_caching(tree: dict[str, Path]):
     root = tree["a"].parent
     before = find_ffis(root)
     new = root / "orbit1" / _name("2018207000000", 1, 1, 4)
-    new.write_bytes(b"x")
+    new.write_bytes(_fits_bytes())
     after = find_ffis(root)
     assert after == sorted([*before, new], key=lambda p: p.name)
     new.unlink()

@@ -28,12 +28,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "gzipped or not, full or cropped) and write sectorNNN_cameraC_ccdD.hdf5 into the "
             "input folder: background-subtracted images, uncertainties, backgrounds, pixel "
             "flags, the average image, times, quality, per-frame WCS and the jitter model "
-            "(docs/hdf5-format.md). Each TESScut cutout (tess-sSSSS-C-D_RA_DEC_WxH_astrocut."
-            "fits) is prepared the same way, as a small region of its CCD, into "
-            "sectorNNN_cameraC_ccdD_tesscut_RA_DEC_WxH.hdf5. Target pixel files (TPFs) need "
-            "no prepare step (run 'tessphot todo'); their quality flags are added to the FFI "
-            "cadences they overlap. Uses catalog_sectorNNN_cameraC_ccdD.sqlite when present. "
-            "A killed run resumes where it stopped."
+            "(docs/hdf5-format.md). Each TESScut cutout is prepared the same way, as a small "
+            "region of its CCD, into sectorNNN_cameraC_ccdD_tesscut_RA_DEC_WxH.hdf5. Target "
+            "pixel files (TPFs) need no prepare step (run 'tessphot todo'); their quality flags "
+            "are added to the FFI cadences they overlap. Files are recognised by their headers, "
+            "whatever their names; every FITS file not used gets one line saying why (a light "
+            "curve, truncated, ...). A region that fails is reported in one line and the "
+            "others go on. Uses catalog_sectorNNN_cameraC_ccdD.sqlite when present. A killed "
+            "run resumes where it stopped. Exit code 0 when at least one region was prepared "
+            "(the last line counts what was left out), 1 when nothing could be."
         ),
     )
     add_common(p)

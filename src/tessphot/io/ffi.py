@@ -148,7 +148,7 @@ def read_ffi(path: str | os.PathLike[str]) -> FFIImage:
     path = Path(path)
     raw = load_ffi(path, with_data=True)
     image_header, image = raw.image_header, raw.image_data
-    header = merge_headers(raw.primary_header, image_header)
+    header = merge_headers(raw.primary_header, image_header, path=path)
     if image is None or image.ndim != IMAGE_NDIM:
         ndim = 0 if image is None else image.ndim
         raise FFIError(path, f"image HDU {IMAGE_HDU} is not a 2-D image (it has {ndim} axes)")
@@ -220,7 +220,7 @@ def read_ffi_header(path: str | os.PathLike[str]) -> fits.Header:
     """
     path = Path(path)
     raw = load_ffi(path, with_data=False)
-    return merge_headers(raw.primary_header, raw.image_header)
+    return merge_headers(raw.primary_header, raw.image_header, path=path)
 
 
 # --------------------------------------------------------------------------------------------

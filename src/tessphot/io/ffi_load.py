@@ -2,12 +2,13 @@
 
 Every way a file can fail (missing, not FITS, truncated, corrupt gzip, damaged HDUs) becomes
 an :class:`~tessphot.io.errors.FFIError` naming the file and the problem; astropy's
-warnings that mean damage are turned into errors, the others are re-issued.
+warnings that mean damage are turned into errors, the others into one log line.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fall
     from gzip import decompress as gunzip
 
 from tessphot.io.errors import FFIError
+
+log = logging.getLogger(__name__)
 
 #: Index of the calibrated image HDU.
 IMAGE_HDU = 1
@@ -102,7 +105,7 @@ def load_ffi(path: Path, *, with_data: bool) -> RawFFI:
     reason = _fatal_warning(caught)
     if reason is not None:
         raise FFIError(path, f"truncated or corrupt FITS file ({reason})")
-    _reemit(caught)
+    _report_warnings(path, caught)
 
     if with_data and n_extensions is not None and n_hdus - 1 < n_extensions:
         raise FFIError(
@@ -200,24 +203,42 @@ def _fatal_warning(caught: list[warnings.WarningMessage]) -> str | None:
     return None
 
 
-def _reemit(caught: list[warnings.WarningMessage]) -> None:
-    """Re-issue warnings recorded while reading, under the caller's warning filters."""
-    for warning in caught:
-        if issubclass(warning.category, FITSFixedWarning):
-            continue
-        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+def _report_warnings(path: Path, caught: list[warnings.WarningMessage]) -> None:
+    """One log line for what astropy said while reading a usable file.
+
+    Cards it fixed or could not verify are logged, instead of its warnings on the terminal.
+    """
+    said = [
+        " ".join(str(w.message).split())
+        for w in caught
+        if not issubclass(w.category, FITSFixedWarning)
+    ]
+    if said:
+        more = f" (and {len(said) - 1} more)" if len(said) > 1 else ""
+        log.warning("%s: header not quite standard, read as it is: %s%s", path, said[0], more)
 
 
-def merge_headers(primary: fits.Header, image: fits.Header) -> fits.Header:
-    """Primary header updated with the image header, without structural keywords."""
+def merge_headers(primary: fits.Header, image: fits.Header, *, path: Path) -> fits.Header:
+    """Primary header updated with the image header, without structural keywords.
+
+    Raises
+    ------
+    FFIError
+        ``corrupt header`` when a card cannot be parsed (astropy would raise its VerifyError).
+    """
     merged = fits.Header()
     for source in (primary, image):
         for card in source.cards:
             keyword = card.keyword
             if keyword in _STRUCTURAL_KEYWORDS:
                 continue
-            if keyword in _COMMENTARY_KEYWORDS:
-                merged.append((keyword, card.value), useblanks=False, bottom=True)
-            elif keyword:  # blank cards are layout only
-                merged[keyword] = (card.value, card.comment)
+            try:
+                if keyword in _COMMENTARY_KEYWORDS:
+                    merged.append((keyword, card.value), useblanks=False, bottom=True)
+                elif keyword:  # blank cards are layout only
+                    merged[keyword] = (card.value, card.comment)
+            except VerifyError:
+                raise FFIError(
+                    path, f"corrupt header: the card of {keyword} cannot be parsed"
+                ) from None
     return merged

@@ -27,10 +27,10 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyError, VerifyWarning
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
@@ -47,17 +47,21 @@ from tessphot.constants import (
 from tessphot.geometry import sector_geometry, shift_wcs
 from tessphot.io.errors import FileProblem
 from tessphot.io.ffi import FFIImage
-from tessphot.io.files import find_named
+from tessphot.io.names import CUTOUT_NAME_PATTERN, CutoutName, parse_cutout_name
+from tessphot.io.recognise import Kind, find_cutouts, require
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Cutout", "CutoutName", "TESScutError", "find_cutouts", "parse_cutout_name"]
+__all__ = [
+    "CUTOUT_NAME_PATTERN",
+    "Cutout",
+    "CutoutName",
+    "TESScutError",
+    "find_cutouts",
+    "parse_cutout_name",
+    "read_cutout",
+]
 
-#: File names of TESScut cutouts.
-CUTOUT_NAME_PATTERN = re.compile(
-    r"tess-s(?P<sector>\d{4})-(?P<camera>[1-4])-(?P<ccd>[1-4])_(?P<ra>[-+]?\d+(?:\.\d*)?)_"
-    r"(?P<dec>[-+]?\d+(?:\.\d*)?)_(?P<size>\d+x\d+)_astrocut\.fits(?:\.gz)?"
-)
 #: The cutout's WCS must put the requested position within this of the middle pixel [px].
 WCS_TOLERANCE_PX = 1.5
 #: The CCD position from the physical WCS must agree with the model within this [px].
@@ -74,43 +78,6 @@ class TESScutError(FileProblem):
     """A file cannot be read as a TESScut cutout."""
 
 
-class CutoutName(NamedTuple):
-    """What a cutout's file name says."""
-
-    sector: int
-    camera: int
-    ccd: int
-    ra: float
-    dec: float
-    #: ``<RA>_<Dec>_<W>x<H>``: names the cutout's prepared-data file.
-    tag: str
-
-
-def parse_cutout_name(name: str | os.PathLike[str]) -> CutoutName | None:
-    """Parse a TESScut file name; None when it is not one."""
-    match = CUTOUT_NAME_PATTERN.fullmatch(os.path.basename(os.fspath(name)))
-    if match is None:
-        return None
-    return CutoutName(
-        int(match["sector"]),
-        int(match["camera"]),
-        int(match["ccd"]),
-        float(match["ra"]),
-        float(match["dec"]),
-        f"{match['ra']}_{match['dec']}_{match['size']}",
-    )
-
-
-def find_cutouts(
-    folder: str | os.PathLike[str],
-    sector: int | None = None,
-    camera: int | None = None,
-    ccd: int | None = None,
-) -> list[Path]:
-    """TESScut files anywhere below a folder (following links), filtered by their names."""
-    return find_named(folder, parse_cutout_name, "TESScut", sector=sector, camera=camera, ccd=ccd)
-
-
 @dataclass(frozen=True, eq=False)
 class Cutout:
     """A TESScut cube.
@@ -119,6 +86,8 @@ class Cutout:
     ----------
     path : pathlib.Path
     name : CutoutName
+        Sector, camera, CCD, position and tag, from the headers (the tag from the file name
+        when it agrees with them).
     header : astropy.io.fits.Header
         Primary header updated with the PIXELS table's non-column keywords.
     time, timecorr : ndarray, shape (N,)
@@ -193,18 +162,19 @@ class Cutout:
 def read_cutout(path: str | os.PathLike[str]) -> Cutout:
     """Read a TESScut cube (see the module notes for the geometry checks).
 
+    The file is recognised by its headers, whatever its name
+    (:func:`tessphot.io.recognise.require`); sector, camera, CCD and position come from them.
+
     Raises
     ------
     TESScutError
-        For a missing or corrupt file, a name that is not a TESScut name, no PIXELS table
-        or APERTURE image, columns missing, or no usable geometry.
+        For a missing, truncated or corrupt file, one that is not a TESScut cutout, no PIXELS
+        table or APERTURE image, columns missing, or no usable geometry.
     """
     path = Path(path)
-    name = parse_cutout_name(path.name)
-    if name is None:
-        raise TESScutError(path, "not a TESScut file name (tess-sSSSS-C-D_RA_DEC_WxH_astrocut)")
     if not path.is_file():
         raise TESScutError(path, "file not found")
+    name = require(path, Kind.CUTOUT, TESScutError).cutout_name
     raw = _read_hdus(path)
     time, timecorr, quality = raw.time, raw.timecorr, raw.quality
     flux, flux_err = raw.flux, raw.flux_err
@@ -257,12 +227,14 @@ def _read_hdus(path: Path) -> _RawCutout:
     """Copy the headers and the PIXELS columns out of the file; damage is a TESScutError."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            warnings.simplefilter("ignore", AstropyUserWarning)  # damage raises below
+            for category in (FITSFixedWarning, VerifyWarning, AstropyUserWarning):
+                warnings.simplefilter("ignore", category)  # damage was diagnosed by require()
             with fits.open(path, memmap=False) as hdul:
                 return _copy_hdus(path, hdul)
     except TESScutError:
         raise
+    except VerifyError as err:  # a card that cannot be parsed
+        raise TESScutError(path, f"corrupt header: {' '.join(str(err).split())}") from None
     except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError) as err:
         message = " ".join(str(err).split())
         problem = f"truncated or corrupt file ({type(err).__name__}: {message})"

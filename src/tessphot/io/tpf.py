@@ -24,10 +24,11 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyError, VerifyWarning
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
 try:  # ISA-L decompresses gzip about twice as fast as zlib
@@ -37,10 +38,12 @@ except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fall
 
 from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 from tessphot.io.errors import FileProblem
-from tessphot.io.files import find_named
+from tessphot.io.names import TPF_NAME_PATTERN, TPFName, parse_tpf_name
+from tessphot.io.recognise import Kind, find_tpfs, require
 
 __all__ = [
     "TPF_CADENCES",
+    "TPF_NAME_PATTERN",
     "TPFError",
     "TPFName",
     "TargetPixelFile",
@@ -49,22 +52,8 @@ __all__ = [
     "read_tpf",
 ]
 
-#: SPOC TPF names: ``tess<timestamp>-s<sector>-<TIC>-<config>-<origin>_tp.fits[.gz]`` (120 s)
-#: or ``..._fast-tp.fits[.gz]`` (20 s).
-TPF_NAME_PATTERN = re.compile(
-    r"tess(?P<timestamp>\d+)-s(?P<sector>\d{4})-(?P<starid>\d+)-\d{4}-[xsab]"
-    r"_(?P<fast>fast-)?tp\.fits(?:\.gz)?"
-)
-#: Data-alert TPF names (120 s):
-#: ``hlsp_tess-data-alerts_tess_phot_<TIC>-s<sector>_tess_v<n>_tp.fits``.
-ALERT_NAME_PATTERN = re.compile(
-    r"hlsp_tess-data-alerts_tess_phot_(?P<starid>\d+)-s(?P<sector>\d{2,4})_tess_v\d+_tp"
-    r"\.fits(?:\.gz)?"
-)
 #: Cadences of target pixel data [s].
 TPF_CADENCES = (20, 120)
-#: Cadence of ``*_tp`` and ``*_fast-tp`` files [s].
-SLOW_CADENCE, FAST_CADENCE = 120, 20
 #: First byte pair of a gzip stream.
 GZIP_MAGIC = b"\x1f\x8b"
 #: Seconds per day.
@@ -84,43 +73,6 @@ PIXEL_CUBES = ("FLUX", "FLUX_ERR", "FLUX_BKG")
 
 class TPFError(FileProblem):
     """A file cannot be read as a TESS target pixel file."""
-
-
-class TPFName(NamedTuple):
-    """What a TPF's file name says: TIC, sector and cadence [s]."""
-
-    starid: int
-    sector: int
-    cadence: int
-
-
-def parse_tpf_name(name: str | os.PathLike[str]) -> TPFName | None:
-    """Parse a TPF file name (SPOC or data-alert); None when it is not one."""
-    base = os.path.basename(os.fspath(name))
-    match = TPF_NAME_PATTERN.fullmatch(base)
-    if match is not None:
-        cadence = FAST_CADENCE if match["fast"] else SLOW_CADENCE
-        return TPFName(int(match["starid"]), int(match["sector"]), cadence)
-    match = ALERT_NAME_PATTERN.fullmatch(base)
-    if match is not None:
-        return TPFName(int(match["starid"]), int(match["sector"]), SLOW_CADENCE)
-    return None
-
-
-def find_tpfs(
-    folder: str | os.PathLike[str],
-    sector: int | None = None,
-    starid: int | None = None,
-    cadence: int | None = None,
-) -> list[Path]:
-    """Find TPFs anywhere below a folder (following links), filtered by their names.
-
-    Returns
-    -------
-    list of pathlib.Path
-        Sorted by file name, then full path.
-    """
-    return find_named(folder, parse_tpf_name, "TPF", sector=sector, starid=starid, cadence=cadence)
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,7 +166,8 @@ def read_tpf(path: str | os.PathLike[str], pixels: bool = True) -> TargetPixelFi
     Raises
     ------
     TPFError
-        For a missing, truncated or corrupt file, or one that is not a TPF (no PIXELS
+        For a missing, truncated or corrupt file (diagnosed from its headers first:
+        :func:`tessphot.io.recognise.require`), or one that is not a TPF (no PIXELS
         table or columns missing, no APERTURE image, no CAMERA/CCD, a cadence other than
         20 or 120 s, pixel cubes not matching the aperture). The message names the file
         and the problem.
@@ -222,6 +175,7 @@ def read_tpf(path: str | os.PathLike[str], pixels: bool = True) -> TargetPixelFi
     path = Path(path)
     if not path.is_file():
         raise TPFError(path, "file not found")
+    require(path, Kind.TPF, TPFError)
     raw = path.read_bytes()
     if raw[: len(GZIP_MAGIC)] == GZIP_MAGIC:
         # Decompressed in full here: astropy silently drops the HDUs of a truncated .gz.
@@ -231,11 +185,16 @@ def read_tpf(path: str | os.PathLike[str], pixels: bool = True) -> TargetPixelFi
             raise TPFError(path, f"truncated or corrupt gzip file ({err})") from None
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
+            # Damage was diagnosed by require(); what astropy still has to say about single
+            # cards or the WCS is not for the user's terminal.
+            for category in (FITSFixedWarning, VerifyWarning, AstropyUserWarning):
+                warnings.simplefilter("ignore", category)
             with fits.open(io.BytesIO(raw), memmap=False) as hdul:
                 return _read(path, hdul, pixels)
     except TPFError:
         raise
+    except VerifyError as err:  # a card that cannot be parsed
+        raise TPFError(path, f"corrupt header: {' '.join(str(err).split())}") from None
     except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError) as err:
         message = " ".join(str(err).split())
         raise TPFError(

@@ -6,6 +6,7 @@ The frames are FFI files, or the cadences of a TESScut cube.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,6 @@ from astropy.io import fits
 
 from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW, SCIENCE_SIZE
 from tessphot.io import FFIError, FFIImage, find_ffis, read_ffi
-from tessphot.io.files import parse_ffi_name
 from tessphot.io.tesscut import Cutout, TESScutError, read_cutout
 
 log = logging.getLogger(__name__)
@@ -130,9 +130,11 @@ def _region(header: fits.Header) -> tuple[tuple[int, int], tuple[int, int]]:
 def read_frame_info(path: Path) -> FrameInfo:
     """Header information of one FFI; raises FFIError naming the file on bad input."""
     try:
-        with fits.open(path, memmap=False) as hdul:
-            header = hdul[0].header.copy()
-            image_header = hdul[1].header.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # damage raises; card fixes are not for the user
+            with fits.open(path, memmap=False) as hdul:
+                header = hdul[0].header.copy()
+                image_header = hdul[1].header.copy()
     except (OSError, IndexError, ValueError) as err:
         raise FFIError(path, f"cannot read the headers ({err})") from None
     header.update(image_header)
@@ -219,13 +221,3 @@ def _check_consistent(frames: list[FrameInfo]) -> None:
             f"{len(duplicates)} duplicate frame(s), e.g. {a.path} and {b.path} "
             f"(cadence {a.cadenceno}, TSTART {a.tstart:.6f}); remove one of each pair"
         )
-
-
-def sectors_cameras_ccds(folder: Path) -> list[tuple[int, int, int]]:
-    """Every (sector, camera, CCD) with FFIs below ``folder``, from the file names."""
-    found = set()
-    for path in find_ffis(folder):
-        name = parse_ffi_name(path.name)
-        if name is not None:
-            found.add((name.sector, name.camera, name.ccd))
-    return sorted(found)

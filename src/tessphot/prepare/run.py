@@ -15,52 +15,49 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from tessphot.catalog.make import catalog_path
-from tessphot.catalog.sqlite_catalog import CatalogDB
 from tessphot.config.prepare import MotionSettings
-from tessphot.constants import tmag_to_flux
-from tessphot.io.tesscut import find_cutouts, parse_cutout_name
+from tessphot.io.errors import FileProblem, TessphotError
+from tessphot.io.recognise import InputFile, Inventory, Kind, require, scan
+from tessphot.io.tesscut import TESScutError
 from tessphot.paths import finish_file
 from tessphot.prepare import background as bg
 from tessphot.prepare.cube import FORMAT_VERSION, hdf5_name
 from tessphot.prepare.frames import (
     FrameInfo,
+    FrameSetError,
     collect_frames,
     cutout_frames,
     load_frame,
-    sectors_cameras_ccds,
 )
-from tessphot.prepare.motion import select_reference_stars, wcs_from_string
 from tessphot.prepare.output import resume_point, start_part
 from tessphot.prepare.reference import finish_part
+from tessphot.prepare.stars import STARLIGHT_TMAG_LIMIT, region_stars
 from tessphot.prepare.stream import stream_frames
 from tessphot.prepare.tpf_quality import transfer_tpf_quality
-from tessphot.prepare.worker import science_wcs_string
-from tessphot.prf import ANALYTIC, load_prf
+from tessphot.prf import ANALYTIC
 from tessphot.prf.download import resolve_prf_dir
 from tessphot.timefix import readout_delay, stamp_error
 from tessphot.version import PIPELINE_NAME, __version__
 
 log = logging.getLogger(__name__)
 
-#: Catalogued stars fainter than this are left out of the starlight model [Tmag].
-STARLIGHT_TMAG_LIMIT = 19.0
 #: FFI cadences [s]; the measured cadence is rounded to the nearest.
 CADENCES = (20, 120, 200, 600, 1800)
 
 
-def load_catalog(path: Path, tmag_limit: float = STARLIGHT_TMAG_LIMIT) -> np.ndarray | None:
-    """Stars of a catalog file (positions at the sector epoch); None when there is none."""
-    if not path.is_file():
-        return None
-    with CatalogDB(path) as db:
-        return db.stars(tmag_max=tmag_limit)
+class NothingPrepared(TessphotError):
+    """No prepared-data file could be made from the inputs found (each failure was logged)."""
+
+
+#: Errors that leave one region (a CCD's FFIs or one cutout) out of a prepare run: bad input
+#: files, frames that do not belong together, data that defeat an estimate.
+REGION_ERRORS = (FileProblem, FrameSetError, ValueError)
 
 
 def prepare_photometry(
@@ -79,7 +76,12 @@ def prepare_photometry(
     """Run the prepare stage for every (sector, camera, CCD) with FFIs in the input folder.
 
     Every TESScut cutout is prepared too (each its own small region,
-    ``sectorNNN_cameraC_ccdD_<RA>_<Dec>_<W>x<H>.hdf5``).
+    ``sectorNNN_cameraC_ccdD_<RA>_<Dec>_<W>x<H>.hdf5``). Inputs are recognised by their
+    headers, whatever their names (:mod:`tessphot.io.recognise`).
+
+    A region that fails (a damaged cutout, FFIs that do not belong together, data no
+    estimate holds on) is logged in one line and left out; the others go on. The stage ends
+    with one line: the regions prepared, and the files and regions left out.
 
     ``prf_dir`` is a folder of SPOC PRF models, ``"archive"`` (the SPOC models in the
     download cache ``prf_cache``, downloaded from ``prf_url`` when missing:
@@ -89,40 +91,123 @@ def prepare_photometry(
     -------
     list of Path
         The prepared-data files written (or already complete).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder holds no FFIs or cutouts matching the selection.
+    NothingPrepared
+        When there were some, but every region failed.
     """
     folder = Path(input_folder)
-
-    def wanted(sector: int, camera: int, ccd: int) -> bool:
-        return (
-            (not sectors or sector in sectors)
-            and (not cameras or camera in cameras)
-            and (not ccds or ccd in ccds)
-        )
-
-    targets = [(t, None) for t in sectors_cameras_ccds(folder) if wanted(*t)]
-    for path in find_cutouts(folder):
-        name = parse_cutout_name(path.name)
-        if name is not None and wanted(name.sector, name.camera, name.ccd):
-            targets.append(((name.sector, name.camera, name.ccd), path))
+    inventory = scan(folder)
+    targets = _targets(inventory, sectors, cameras, ccds)
     if not targets:
-        raise FileNotFoundError(f"no FFIs or TESScut cutouts matching the selection below {folder}")
-    return [
-        prepare_ccd(
-            folder,
-            sector,
-            camera,
-            ccd,
-            settings=settings,
-            workers=workers,
-            prf_dir=prf_dir,
-            overwrite=overwrite,
-            progress=progress,
-            cutout=cutout,
-            prf_cache=prf_cache,
-            prf_url=prf_url,
+        left = f" (left out: {inventory.left_out_counts()})" if inventory.left_out else ""
+        raise FileNotFoundError(
+            f"no FFIs or TESScut cutouts matching the selection below {folder}{left}"
         )
-        for (sector, camera, ccd), cutout in targets
-    ]
+    options = {
+        "settings": settings,
+        "workers": workers,
+        "prf_dir": prf_dir,
+        "overwrite": overwrite,
+        "progress": progress,
+        "prf_cache": prf_cache,
+        "prf_url": prf_url,
+    }
+    prepared: list[Path] = []
+    outcome = _Outcome()
+    for ccd_id, candidates in targets:
+        out = _prepare_one(folder, ccd_id, candidates, options, outcome)
+        if out is not None:
+            prepared.append(out)
+    _log_summary(inventory, prepared, outcome)
+    if not prepared:
+        raise NothingPrepared(
+            f"nothing prepared below {folder}: {len(outcome.failed)} region(s) failed "
+            "(see the lines above)"
+        )
+    return prepared
+
+
+@dataclass
+class _Outcome:
+    """What went wrong in a prepare run: regions that failed, duplicate cutouts left out."""
+
+    failed: list[str] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def _prepare_one(
+    folder: Path, ccd_id: tuple, candidates: list[Path | None], options: dict, outcome: _Outcome
+) -> Path | None:
+    """Prepare a region from the first of its candidate files that works (None: none did).
+
+    A CCD's FFIs have one candidate (None); a cutout downloaded twice has several.
+    """
+    for k, cutout in enumerate(candidates):
+        try:
+            out = prepare_ccd(folder, *ccd_id, cutout=cutout, **options)
+        except REGION_ERRORS as err:
+            what = cutout.name if cutout is not None else "FFIs of sector {} camera {} CCD {}"
+            what = what.format(*ccd_id)
+            log.error("Prepare of %s failed, left out: %s", what, _one_line(err))
+            outcome.failed.append(what)
+            continue
+        for other in candidates[k + 1 :]:
+            log.info("%s: left out: the same cutout as %s", other, cutout.name)
+            outcome.duplicates += 1
+        return out
+    return None
+
+
+def _targets(
+    inventory: Inventory, sectors, cameras, ccds
+) -> list[tuple[tuple[int, int, int], list[Path | None]]]:
+    """The regions to prepare: each (sector, camera, CCD) with FFIs, and each cutout.
+
+    Copies of one cutout (the same sector, CCD, position and size, as a browser saves a
+    second download) are one region, prepared from the first copy that works.
+    """
+
+    def wanted(found: InputFile) -> bool:
+        return (
+            (not sectors or found.sector in sectors)
+            and (not cameras or found.camera in cameras)
+            and (not ccds or found.ccd in ccds)
+        )
+
+    ffis = sorted({(f.sector, f.camera, f.ccd) for f in inventory.of_kind(Kind.FFI) if wanted(f)})
+    targets: list[tuple[tuple[int, int, int], list[Path | None]]] = [(t, [None]) for t in ffis]
+    regions: dict[tuple, list[Path | None]] = {}
+    for found in inventory.of_kind(Kind.CUTOUT):
+        if wanted(found):
+            region = (found.sector, found.camera, found.ccd, found.tag)
+            if region not in regions:
+                regions[region] = []
+                targets.append((region[:3], regions[region]))
+            regions[region].append(found.path)
+    return targets
+
+
+def _log_summary(inventory: Inventory, prepared: list[Path], outcome: _Outcome) -> None:
+    """The stage's last line: regions prepared, regions failed, input files left out."""
+    text = f"Prepare: {len(prepared)} region(s) prepared"
+    if outcome.failed:
+        text += f", {len(outcome.failed)} failed ({', '.join(outcome.failed)})"
+    left = len(inventory.left_out) + outcome.duplicates
+    if left:
+        counts = [inventory.left_out_counts()] if inventory.left_out else []
+        if outcome.duplicates:
+            counts.append(f"{outcome.duplicates} duplicate cutout(s)")
+        text += f"; {left} file(s) left out: {', '.join(counts)}"
+    log.log(logging.WARNING if outcome.failed or left else logging.INFO, "%s", text)
+
+
+def _one_line(err: BaseException) -> str:
+    """An error's message on one line."""
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _settings(settings: dict | None):
@@ -133,15 +218,6 @@ def _settings(settings: dict | None):
     except TypeError as err:
         raise ValueError(f"unknown prepare setting: {err}") from None
     return background, motion
-
-
-@dataclass(frozen=True)
-class _Stars:
-    """The catalogued stars of a region: the starlight model and the reference stars."""
-
-    starlight: np.ndarray | None
-    ref_rows: np.ndarray
-    ref_cols: np.ndarray
 
 
 def prepare_ccd(
@@ -206,7 +282,7 @@ def prepare_ccd(
         cadence,
         window,
     )
-    stars = _stars(folder, sector, camera, ccd, first, prf_dir, mos)
+    stars = region_stars(folder, sector, camera, ccd, first, prf_dir, mos)
     stamps = _time_stamps(folder, sector, camera, ccd, frames, first)
     all_settings = {
         "background": bgs.as_dict(),
@@ -262,8 +338,7 @@ def _tag(cutout: Path | None) -> str | None:
     """The file-name tag of a TESScut cutout's prepared file (None for FFIs)."""
     if cutout is None:
         return None
-    name = parse_cutout_name(cutout)
-    return f"tesscut_{name.tag}" if name is not None else None
+    return f"tesscut_{require(cutout, Kind.CUTOUT, TESScutError).tag}"
 
 
 def _complete(out: Path) -> bool:
@@ -282,44 +357,6 @@ def _cadence(frames: list[FrameInfo], first) -> float:
         else float(first.header.get("TIMEDEL", 1800 / 86400) * 86400)
     )
     return float(min(CADENCES, key=lambda c: abs(c - cadence)))
-
-
-def _stars(
-    folder: Path, sector: int, camera: int, ccd: int, first, prf_dir, mos: MotionSettings
-) -> _Stars:
-    """Stars: the starlight model for the background, the reference stars for the jitter."""
-    shape, origin = first.data.shape, first.origin
-    catalog = load_catalog(catalog_path(folder, sector, camera, ccd))
-    reference_wcs = wcs_from_string(science_wcs_string(first))
-    if catalog is None:
-        log.warning(
-            "No catalog for sector %d camera %d CCD %d: sources are masked from the "
-            "images alone, and the jitter comes from the per-frame WCS",
-            sector,
-            camera,
-            ccd,
-        )
-        return _Stars(None, np.empty(0), np.empty(0))
-    cols, rows = reference_wcs.all_world2pix(catalog["ra"], catalog["decl"], 0, quiet=True)
-    prf = load_prf(prf_dir, sector, camera, ccd)
-    near = (
-        (rows > origin[0] - 10)
-        & (rows < origin[0] + shape[0] + 10)
-        & (cols > origin[1] - 10)
-        & (cols < origin[1] + shape[1] + 10)
-    )
-    flux = tmag_to_flux(catalog["tmag"][near])
-    starlight = prf.render(rows[near], cols[near], flux, shape, origin).astype(np.float32)
-    chosen = select_reference_stars(
-        rows[near], cols[near], catalog["tmag"][near], shape, origin, mos
-    )
-    ref_rows, ref_cols = rows[near][chosen], cols[near][chosen]
-    log.info(
-        "Catalog: %d stars on the region, %d reference stars for the jitter",
-        int(near.sum()),
-        ref_rows.size,
-    )
-    return _Stars(starlight, ref_rows, ref_cols)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from tessphot.catalog.sources.header import HeaderSource
 from tessphot.catalog.sqlite_catalog import CatalogDB
 from tessphot.config import DEFAULTS
 from tessphot.io.errors import FileProblem, TessphotError
-from tessphot.io.tpf import find_tpfs, parse_tpf_name
+from tessphot.io.recognise import Inventory, Kind, scan
 from tessphot.prepare.cube import PREPARED_NAME_PATTERN, PreparedCube
 from tessphot.tasks.schema import TODO_FILENAME, add_to_todolist, write_todolist
 from tessphot.todo.overrides import read_exclusions, read_methods
@@ -174,6 +174,29 @@ def ffi_targets(
     return rows
 
 
+def _no_input(folder: Path, inventory: Inventory, selected: bool) -> str:
+    """Why there is nothing to do, and what to do about it."""
+    where = f"{folder}" + (" for the requested sector/camera/CCD" if selected else "")
+    text = f"no prepared-data files (sectorNNN_cameraC_ccdD.hdf5) or target pixel files in {where}"
+    frames = inventory.of_kind(Kind.FFI) + inventory.of_kind(Kind.CUTOUT)
+    if frames:
+        return f"{text}, but {len(frames)} FFI(s)/TESScut cutout(s): run 'tessphot prepare' first"
+    if inventory.left_out:
+        return (
+            f"{text}, and no usable FFIs or TESScut cutouts: left out "
+            f"{inventory.left_out_counts()} (see the lines above)"
+        )
+    return f"{text}, and no FFIs or TESScut cutouts to prepare"
+
+
+def _log_left_out(inventory: Inventory) -> None:
+    """The stage's last line about its inputs: the FITS files it left out, counted by reason."""
+    if inventory.left_out:
+        log.warning(
+            "Todo: %d file(s) left out: %s", len(inventory.left_out), inventory.left_out_counts()
+        )
+
+
 def make_todo(
     input_folder: str | os.PathLike,
     sectors: Sequence[int] | None = None,
@@ -229,18 +252,10 @@ def make_todo(
         raise ValueError(f"unknown todo setting(s) {sorted(unknown)}")
     output = Path(output_file) if output_file is not None else folder / TODO_FILENAME
     files = find_prepared(folder, sectors, cameras, ccds)
-    tpfs = [
-        path
-        for path in find_tpfs(folder)
-        if not sectors or (parse_tpf_name(path.name) or (0, 0, 0))[1] in sectors
-    ]
+    inventory = scan(folder)
+    tpfs = [f.path for f in inventory.of_kind(Kind.TPF) if not sectors or f.sector in sectors]
     if not files and not tpfs:
-        raise TodoError(
-            f"no prepared-data files (sectorNNN_cameraC_ccdD.hdf5) or target pixel files in "
-            f"{folder}"
-            + (" for the requested sector/camera/CCD" if sectors or cameras or ccds else "")
-            + ": run 'tessphot prepare' first"
-        )
+        raise TodoError(_no_input(folder, inventory, bool(sectors or cameras or ccds)))
     options = _TargetOptions.from_settings(values, cameras, ccds, find_secondary_targets)
     left_out: list[str] = []
     rows = _ffi_rows(folder, files, options, left_out)
@@ -268,9 +283,11 @@ def make_todo(
             output,
             len(unique) - added,
         )
+        _log_left_out(inventory)
         return output
     write_todolist(output, unique.values(), overwrite=True, metadata=metadata)
     log.info("Wrote %s: %d tasks", output, len(unique))
+    _log_left_out(inventory)
     return output
 
 
