@@ -193,3 +193,19 @@ def test_unreadable_files_are_left_out(test_data, tmp_path, tessphot_log):
     assert "truncated.fits.gz" in tessphot_log.text
     assert read_data_files([test_data / TPF_FILE], sector=2) == []
     assert np.isfinite(files[0].shape).all()
+
+
+def test_renamed_files_read_as_what_their_headers_say(test_data, tmp_path):
+    cutout = tmp_path / "download.fits"
+    tpf = tmp_path / "tpf(1).fits.gz"
+    shutil.copy(test_data / "tesscut" / "tess-s0001-4-3_107.27_-70.0_5x5_astrocut.fits", cutout)
+    shutil.copy(test_data / "tpf" / "tess25155310-s01-first-cadences.fits.gz", tpf)
+    as_cutout, as_tpf = read_data_file(cutout), read_data_file(tpf)
+    assert (as_cutout.kind, as_cutout.sector, as_cutout.camera, as_cutout.ccd) == (
+        "tesscut",
+        1,
+        4,
+        3,
+    )
+    assert as_cutout.shape == (5, 5)
+    assert (as_tpf.kind, as_tpf.sector, as_tpf.camera, as_tpf.ccd) == (TPF, 1, 4, 1)

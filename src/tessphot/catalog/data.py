@@ -24,7 +24,8 @@ from astropy.wcs import WCS
 
 from tessphot.catalog.sources.base import StarBatch
 from tessphot.io.errors import FileProblem
-from tessphot.io.tesscut import find_cutouts, parse_cutout_name, read_cutout
+from tessphot.io.recognise import InputFile, Kind, recognise
+from tessphot.io.tesscut import find_cutouts, read_cutout
 from tessphot.io.tpf import TPFError, find_tpfs, read_tpf
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,8 @@ def read_data_file(path: str | os.PathLike) -> DataFile:
         For a file that cannot be read (the message names it and the problem).
     """
     path = Path(path)
-    if parse_cutout_name(path.name) is not None:
+    found = recognise(path)
+    if isinstance(found, InputFile) and found.kind is Kind.CUTOUT:
         cutout = read_cutout(path)
         sector, camera, ccd = cutout.name.sector, cutout.name.camera, cutout.name.ccd
         return DataFile(path, TESSCUT, sector, camera, ccd, cutout.wcs, cutout.shape, cutout.header)
