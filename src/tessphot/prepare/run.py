@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from tessphot.catalog.make import catalog_path
@@ -28,7 +27,7 @@ from tessphot.constants import tmag_to_flux
 from tessphot.io.tesscut import find_cutouts, parse_cutout_name
 from tessphot.paths import finish_file
 from tessphot.prepare import background as bg
-from tessphot.prepare.cube import FORMAT_VERSION, hdf5_name
+from tessphot.prepare.cube import FORMAT_VERSION, hdf5_name, is_complete
 from tessphot.prepare.frames import (
     FrameInfo,
     collect_frames,
@@ -173,7 +172,7 @@ def prepare_ccd(
     folder = Path(folder)
     out = Path(output) if output else folder / hdf5_name(sector, camera, ccd, _tag(cutout))
     part = out.with_name(out.name + ".part")
-    if not overwrite and _complete(out):
+    if not overwrite and is_complete(out):
         log.info("Already done: %s", out)
         return out
     if overwrite:
@@ -264,14 +263,6 @@ def _tag(cutout: Path | None) -> str | None:
         return None
     name = parse_cutout_name(cutout)
     return f"tesscut_{name.tag}" if name is not None else None
-
-
-def _complete(out: Path) -> bool:
-    """Whether the prepared file exists and is complete."""
-    if not out.exists():
-        return False
-    with h5py.File(out, "r") as h5:
-        return bool(h5.attrs.get("complete", False))
 
 
 def _cadence(frames: list[FrameInfo], first) -> float:
