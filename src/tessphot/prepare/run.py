@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,17 +215,11 @@ def prepare_ccd(
         "prf": prf_dir or ANALYTIC,
         "starlight_tmag_limit": STARLIGHT_TMAG_LIMIT,
     }
-    start = resume_point(part, n, shape, all_settings, stars.ref_rows.size)
-    if start == 0:
-        attrs = _attributes(
-            (sector, camera, ccd),
-            frames,
-            first,
-            cutout,
-            stamps,
-            cadence=cadence,
-            settings=all_settings,
-        )
+    attrs = _attributes(
+        (sector, camera, ccd), frames, first, cutout, stamps, cadence=cadence, settings=all_settings
+    )
+
+    def begin() -> None:
         start_part(
             part,
             attrs,
@@ -236,6 +231,10 @@ def prepare_ccd(
             n_ref=stars.ref_rows.size,
             unreadable=unreadable,
         )
+
+    start = resume_point(part, n, shape, all_settings, stars.ref_rows.size)
+    if start == 0:
+        begin()
     context = {
         "background_settings": bgs,
         "shape": shape,
@@ -247,14 +246,39 @@ def prepare_ccd(
         "ref_cols": stars.ref_cols,
         "centroid_half": mos.centroid_half,
     }
-    t_stream = time.perf_counter()
-    stream_frames(part, frames, start, window, context, workers, progress)
-    if n - start:
-        _log_speed(n - start, t_setup, t_stream, workers)
-    finish_part(part, mos, stars.ref_rows, stars.ref_cols, prf_dir)
+
+    def write(first_frame: int) -> None:
+        t_stream = time.perf_counter()
+        stream_frames(part, frames, first_frame, window, context, workers, progress)
+        if n - first_frame:
+            _log_speed(n - first_frame, t_setup, t_stream, workers)
+        finish_part(part, mos, stars.ref_rows, stars.ref_cols, prf_dir)
+
+    _write_or_restart(part, start, write, begin)
     finish_file(part, out)
     log.info("Wrote %s", out)
     return out
+
+
+def _write_or_restart(
+    part: Path, start: int, write: Callable[[int], None], begin: Callable[[], None]
+) -> None:
+    """Write the frames from ``start`` and finish the part file.
+
+    HDF5 files are not crash-safe: a run killed in the middle of a write can leave a part
+    file that opens, and says how far it got, but fails when written to again. Such a
+    resumed part file is started anew (``begin``, then every frame).
+    """
+    try:
+        write(start)
+    except (OSError, KeyError) as err:
+        if start == 0:
+            raise
+        log.warning("%s: damaged by the interrupted run; starting it anew", part.name)
+        log.debug("%s: %s", part.name, err)
+        part.unlink(missing_ok=True)
+        begin()
+        write(0)
 
 
 def _tag(cutout: Path | None) -> str | None:
