@@ -13,6 +13,7 @@ from astropy.io import fits
 
 from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
+from tessphot.constants import tmag_to_flux
 from tessphot.io.tpf import read_tpf
 from tessphot.photometry.task import photometry_task
 from tessphot.prepare.cube import PreparedCube
@@ -268,8 +269,53 @@ def test_cutout_light_curves(cutout_run, test_data):
         ratio = np.nanmedian(ours["FLUX_RAW"] / tasoc["FLUX_RAW"][rows])
     print(f"pi Men: |TIMECORR - TASOC's| {np.abs(diff_ms).max():.3f} ms, flux ratio {ratio:.3f}")
     assert np.abs(diff_ms).max() < 1.0
-    # A 6x6 cutout holds most, not all, of a saturated Tmag-5 star.
-    assert 0.5 < ratio < 1.05
+    # The flux: test_saturated_cutout_flux, test_saturated_cutout_variations.
+
+
+def _pi_men(cutout_run, test_data):
+    """pi Men's light curve from the cutout, its primary header, and TASOC's flux on the
+    same cadences."""
+    tasks = {t["starid"]: t for t in _rows(cutout_run["todo"])}
+    diagnostics = {d["priority"]: d for d in _rows(cutout_run["todo"], "diagnostics")}
+    path = cutout_run["folder"] / diagnostics[tasks[PI_MEN]["priority"]]["lightcurve"]
+    with fits.open(path) as h:
+        ours = h["LIGHTCURVE"].data
+        header = h[0].header
+    with fits.open(test_data / "lightcurves" / TASOC_LC) as h:
+        tasoc = h["LIGHTCURVE"].data
+        rows = np.searchsorted(tasoc["CADENCENO"], ours["CADENCENO"])
+        tasoc_flux = np.asarray(tasoc["FLUX_RAW"][rows], dtype=float)
+    return ours, header, tasoc_flux
+
+
+def test_saturated_cutout_flux(cutout_run, test_data):
+    """pi Mensae (Tmag 5.11, saturated) in a 6x6 cutout gets halo photometry, whose level
+    is the TIC magnitude's flux by construction (HALO_SCL): 0.902 of TASOC's aperture flux
+    from the full FFIs (no tolerance to tune: the level is exact)."""
+    ours, header, tasoc_flux = _pi_men(cutout_run, test_data)
+    flux = np.asarray(ours["FLUX_RAW"], dtype=float)
+    assert header["PHOTMET"] == "halo"
+    assert header["HALO_SCL"] == pytest.approx(tmag_to_flux(5.1054), rel=1e-9)
+    assert np.nanmedian(flux) == pytest.approx(header["HALO_SCL"], rel=1e-6)
+    print(f"pi Men: flux / TASOC's {np.nanmedian(flux / tasoc_flux):.4f}")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 16 item 1 (small cutouts' background): in the 6x6 cutout the halo light "
+    "curve drifts by 1.2 % over the first day, TASOC's stays flat to 0.02 %",
+)
+def test_saturated_cutout_variations(cutout_run, test_data):
+    """pi Men is constant to 2e-4 in TASOC's light curve over these 50 cadences; ours
+    should follow it to 0.1 % (photon noise ~5e-5 per cadence for the halo pixels)."""
+    ours, _, tasoc_flux = _pi_men(cutout_run, test_data)
+    flux = np.asarray(ours["FLUX_RAW"], dtype=float)
+    good = np.isfinite(flux) & np.isfinite(tasoc_flux) & (ours["QUALITY"] == 0)
+    ours_rel = flux[good] / np.median(flux[good])
+    tasoc_rel = tasoc_flux[good] / np.median(tasoc_flux[good])
+    difference = np.std(ours_rel - tasoc_rel)
+    print(f"pi Men: relative variations differ from TASOC's by {difference:.2e} rms")
+    assert difference < 1e-3
 
 
 def test_psf_methods_on_a_real_tpf(tpf_run, test_data, prf_dir, timing, tmp_path):

@@ -33,6 +33,8 @@ from tessphot.tasks import STATUS
 FINAL = {int(STATUS.OK), int(STATUS.WARNING), int(STATUS.SKIPPED)}
 #: Seconds to wait for processes to appear or go away.
 PROCESS_TIMEOUT = 60.0
+#: Tests that find the workers through /proc (:func:`_children`, :func:`_alive`).
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
 
 def test_two_workers_give_the_serial_results(sector_copy, tmp_path, run_cli, todo_tools):
@@ -154,7 +156,6 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def _start_and_wait_for_results(folder: Path) -> subprocess.Popen:
     """Start ``tessphot run --all -j 2`` and return once it has written a few light curves."""
     output = folder / "lightcurves"
@@ -172,6 +173,7 @@ def _start_and_wait_for_results(folder: Path) -> subprocess.Popen:
     return master
 
 
+@needs_proc
 def test_ctrl_c_stores_the_running_tasks_as_abort(sector_copy, run_cli, todo_tools):
     """Ctrl-C (SIGINT) on the master: it stops its workers, stores the tasks they were on as
     ABORT, exits with 130; a rerun retries those and finishes the list."""
@@ -197,6 +199,7 @@ def test_ctrl_c_stores_the_running_tasks_as_abort(sector_copy, run_cli, todo_too
     assert all(t["status"] in FINAL for t in read_todo(sector_copy).values())
 
 
+@needs_proc
 def test_killed_master_loses_nothing(sector_copy, run_cli, todo_tools):
     """SIGKILL the master in the middle of a run: its workers stop, every result it had
     saved stays, and a rerun does the rest, redoing nothing saved, with no corrupt file."""

@@ -12,9 +12,12 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from astropy.io import fits
 
 from tessphot.cli import EXIT_OK
+from tessphot.runner.loop import run_photometry
 from tessphot.runner.master import KILL_MASTER_ENV
 from tessphot.runner.worker import KILL_STARID_ENV
 from tessphot.tasks import STATUS
@@ -47,12 +50,46 @@ def mpiexec() -> list[str]:
     return command
 
 
-def test_dead_rank_ends_the_job_and_a_rerun_resumes(sector_copy, mpiexec, run_cli, todo_tools):
+def _same_light_curves(folder: Path, serial: Path, read_todo) -> None:
+    """The same statuses and, file by file, the same light curves as the serial run."""
+    ours, expected = read_todo(folder), read_todo(serial)
+    assert {p: t["status"] for p, t in ours.items()} == {
+        p: t["status"] for p, t in expected.items()
+    }
+    compared = 0
+    for priority, task in ours.items():
+        # (A task SKIPPED in parallel may have written a light curve before the brighter
+        # star's result skipped it: only the light curves of OK and WARNING tasks count.)
+        if task["status"] not in (STATUS.OK, STATUS.WARNING):
+            continue
+        assert task["lightcurve"] == expected[priority]["lightcurve"]
+        with (
+            fits.open(folder / task["lightcurve"]) as a,
+            fits.open(serial / task["lightcurve"]) as b,
+        ):
+            for column in ("TIME", "CADENCENO", "FLUX_RAW", "FLUX_RAW_ERR", "FLUX_BKG", "QUALITY"):
+                np.testing.assert_array_equal(
+                    a["LIGHTCURVE"].data[column], b["LIGHTCURVE"].data[column], err_msg=column
+                )
+            np.testing.assert_array_equal(a["APERTURE"].data, b["APERTURE"].data)
+        compared += 1
+    assert compared >= 5
+
+
+def test_dead_rank_ends_the_job_and_a_rerun_resumes(
+    sector_copy, tmp_path, mpiexec, run_cli, todo_tools
+):
     """Real 3-rank jobs. A master killed after saving three results ends the job, and so
     does a worker rank that dies (``run_tessphot_mpi.py`` without ``--all``: every task, as
     the original's). Nothing saved is lost: ``mpiexec -n 3 tessphot run-mpi``
-    then does only the rest, with no corrupt file, and keeps summary.json current."""
+    then does only the rest, with no corrupt file, and keeps summary.json current. The
+    light curves are those of a serial run, value for value."""
     read_todo, check_light_curves = todo_tools
+    serial = tmp_path / "serial"
+    serial.mkdir()
+    for path in sector_copy.glob("*.*"):
+        shutil.copy2(path, serial / path.name)
+    run_photometry(serial, serial / "lightcurves", run_all=True)
     script = [*mpiexec, sys.executable, str(REPO / "run_tessphot_mpi.py")]
     args = [str(sector_copy)]  # the original's script runs every task without --all
 
@@ -93,3 +130,4 @@ def test_dead_rank_ends_the_job_and_a_rerun_resumes(sector_copy, mpiexec, run_cl
     summary = json.loads((sector_copy / "lightcurves" / "summary.json").read_text())
     assert summary["tasks_run"] == ran and summary["STARTED"] == 0
     assert summary["OK"] == sum(t["status"] == STATUS.OK for t in after.values())
+    _same_light_curves(sector_copy, serial, read_todo)

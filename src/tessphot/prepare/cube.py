@@ -7,9 +7,11 @@ cubes); the photometry's pixel sources, the todo list and the scheduler read thr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import hdf5plugin
 import numpy as np
 from astropy.wcs import WCS
 
+from tessphot.io.errors import FileProblem
 from tessphot.prepare.motion import MotionModel, wcs_from_string
 
 FORMAT_VERSION = 1
@@ -67,6 +70,74 @@ def prepared_files(folder: str | os.PathLike, sector: int, camera: int, ccd: int
     return [path for *_, path in sorted(found)]
 
 
+class PreparedDataError(FileProblem, OSError):
+    """A prepared-data file that is missing, incomplete or damaged.
+
+    The message names the file, the problem and what to do (re-run ``tessphot prepare``).
+    An :class:`OSError` too, for callers that handle unreadable files as such.
+    """
+
+
+#: HDF5's report of a file shorter than its superblock says (the sizes in bytes).
+_TRUNCATED = re.compile(r"truncated file: eof = (?P<eof>\d+).*stored_eof = (?P<stored>\d+)")
+
+
+def rerun_advice(path: str | os.PathLike) -> str:
+    """What to do about an unusable prepared-data file: the prepare run that rebuilds it."""
+    match = PREPARED_NAME_PATTERN.match(Path(path).name)
+    selection = (
+        f" --sector {int(match['sector'])} --camera {match['camera']} --ccd {match['ccd']}"
+        if match
+        else ""
+    )
+    return f"re-run 'tessphot prepare --overwrite{selection}' to rebuild it"
+
+
+def damaged(path: str | os.PathLike, problem: str) -> PreparedDataError:
+    """The error of a damaged prepared-data file: the problem and :func:`rerun_advice`."""
+    return PreparedDataError(path, f"damaged prepared-data file ({problem}); {rerun_advice(path)}")
+
+
+def open_prepared(path: Path, **cache) -> h5py.File:
+    """Open a prepared-data file for reading; ``cache``: h5py's chunk-cache options.
+
+    Raises
+    ------
+    PreparedDataError
+        When the file is missing, truncated or not an HDF5 file.
+    """
+    if not path.is_file():
+        raise PreparedDataError(path, "prepared data not found (run 'tessphot prepare' first)")
+    try:
+        return h5py.File(path, "r", **cache)
+    except OSError as err:
+        truncated = _TRUNCATED.search(str(err))
+        if truncated:
+            problem = f"truncated: {truncated['eof']} of {truncated['stored']} bytes"
+        elif not h5py.is_hdf5(path):
+            problem = "not an HDF5 file"
+        else:
+            problem = "cannot be opened"
+        raise damaged(path, problem) from None
+
+
+def is_complete(path: Path) -> bool:
+    """Whether a prepared-data file exists and is complete (False when it does not exist).
+
+    Raises
+    ------
+    PreparedDataError
+        When the file exists but cannot be read.
+    """
+    if not path.exists():
+        return False
+    with open_prepared(path) as h5:
+        try:
+            return bool(h5.attrs.get("complete", False))
+        except (OSError, KeyError, ValueError, TypeError):
+            raise damaged(path, "cannot read its attributes") from None
+
+
 def create_layout(h5: h5py.File, n: int, shape: tuple[int, int], mesh_shape, n_ref: int) -> None:
     """Create every dataset of an empty prepared-data file for ``n`` frames."""
     ny, nx = shape
@@ -104,33 +175,53 @@ class PreparedCube:
 
     Raises
     ------
-    OSError
-        When the file is missing, unreadable or not complete.
+    PreparedDataError
+        When the file is missing, damaged or not complete; reading a damaged part of it
+        later raises it too.
     """
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        self._h5 = open_prepared(
+            self.path,
+            rdcc_nbytes=CHUNK_CACHE_BYTES,
+            rdcc_nslots=CHUNK_CACHE_SLOTS,
+            rdcc_w0=CHUNK_CACHE_W0,
+        )
         try:
-            self._h5 = h5py.File(
-                self.path,
-                "r",
-                rdcc_nbytes=CHUNK_CACHE_BYTES,
-                rdcc_nslots=CHUNK_CACHE_SLOTS,
-                rdcc_w0=CHUNK_CACHE_W0,
-            )
-        except OSError as err:
-            raise OSError(f"{self.path}: cannot open the prepared-data file ({err})") from None
-        attrs = self._h5.attrs
-        if attrs.get("format_version") != FORMAT_VERSION or not attrs.get("complete", False):
+            self._read_header()
+        except BaseException:
             self._h5.close()
-            raise OSError(f"{self.path}: not a complete tessphot prepared-data file")
-        self.attrs = dict(attrs)
-        self.origin = tuple(int(v) for v in attrs["origin"])
-        self.shape = tuple(int(v) for v in attrs["shape"])
-        self.settings = json.loads(attrs["settings"])
-        # Held open: HDF5 keeps a dataset's chunk cache only while a handle to it is open
-        # (every h5[name] of the same dataset then shares it).
-        self._cubes = {name: self._h5[name] for name in CUBES if name in self._h5}
+            raise
+
+    def _read_header(self) -> None:
+        """The attributes and the handles of the cubes (damage raises PreparedDataError)."""
+        with self._reading("attributes"):
+            attrs = dict(self._h5.attrs)
+        if attrs.get("format_version") != FORMAT_VERSION or not attrs.get("complete", False):
+            raise PreparedDataError(
+                self.path,
+                f"not a complete tessphot prepared-data file; {rerun_advice(self.path)}",
+            )
+        with self._reading("attributes"):
+            self.attrs = attrs
+            self.origin = tuple(int(v) for v in attrs["origin"])
+            self.shape = tuple(int(v) for v in attrs["shape"])
+            self.settings = json.loads(attrs["settings"])
+        with self._reading("the cubes"):
+            # Held open: HDF5 keeps a dataset's chunk cache only while a handle to it is
+            # open (every h5[name] of the same dataset then shares it).
+            self._cubes = {name: self._h5[name] for name in CUBES if name in self._h5}
+
+    @contextlib.contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Turn a failed read of ``what`` into one :class:`PreparedDataError`."""
+        try:
+            yield
+        except (OSError, KeyError, ValueError, TypeError) as err:
+            if isinstance(err, PreparedDataError):
+                raise
+            raise damaged(self.path, f"cannot read {what}") from None
 
     def __enter__(self) -> PreparedCube:
         return self
@@ -177,16 +268,19 @@ class PreparedCube:
     @cached_property
     def reference_wcs(self) -> WCS | None:
         """The WCS of the reference frame (decoded once; None when it has none)."""
-        text = self._h5["wcs"][self.reference_frame]
+        with self._reading("the reference frame's WCS"):
+            text = self._h5["wcs"][self.reference_frame]
         return wcs_from_string(text.decode() if isinstance(text, bytes) else str(text))
 
     def motion(self) -> MotionModel:
         """The image-motion model of the frames."""
-        ds = self._h5["motion"]
-        return MotionModel(ds[:], self._h5["time"][:], tuple(ds.attrs["centre"]))
+        with self._reading("the motion model"):
+            ds = self._h5["motion"]
+            return MotionModel(ds[:], self._h5["time"][:], tuple(ds.attrs["centre"]))
 
     def _dataset(self, name: str) -> h5py.Dataset:
-        return self._cubes[name] if name in self._cubes else self._h5[name]
+        with self._reading(f"'{name}'"):
+            return self._cubes[name] if name in self._cubes else self._h5[name]
 
     def block(self, name: str, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
         """Cadences ``t0:t1`` of a cube over a box ``(row_min, row_max, col_min, col_max)``.
@@ -196,11 +290,15 @@ class PreparedCube:
         """
         r0, r1, c0, c1 = box
         orow, ocol = self.origin
-        return self._dataset(name)[t0:t1, r0 - orow : r1 - orow, c0 - ocol : c1 - ocol]
+        dataset = self._dataset(name)
+        with self._reading(f"'{name}' at cadences {t0}-{t1 - 1}"):
+            return dataset[t0:t1, r0 - orow : r1 - orow, c0 - ocol : c1 - ocol]
 
     def array(self, name: str) -> np.ndarray:
         """A whole per-cadence array or image (time, cadenceno, quality, sumimage, ...)."""
-        return self._h5[name][()]
+        dataset = self._dataset(name)
+        with self._reading(f"'{name}'"):
+            return dataset[()]
 
     def stamp(self, name: str, row_min: int, row_max: int, col_min: int, col_max: int):
         """A stamp of a cube over all cadences, shape (N, rows, cols).
@@ -219,4 +317,4 @@ class PreparedCube:
     @property
     def n_cadences(self) -> int:
         """Number of cadences (frames) of the cubes."""
-        return int(self._h5["time"].shape[0])
+        return int(self._dataset("time").shape[0])

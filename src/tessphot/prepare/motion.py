@@ -183,10 +183,31 @@ def calibrate_centroids(
     return out
 
 
+#: Median of a Rayleigh distribution in units of its scale: the radius of a 2-D Gaussian
+#: residual with standard deviation sigma per axis has median sigma * sqrt(2 ln 2).
+RAYLEIGH_MEDIAN = float(np.sqrt(2.0 * np.log(2.0)))
+#: Smallest per-axis residual scale of the outlier rejection [px] (exact fits clip nothing).
+SIGMA_FLOOR = 1e-6
+
+
+def radial_sigma(radii: np.ndarray) -> float:
+    """Robust per-axis standard deviation of 2-D residuals from their lengths [px].
+
+    The length of a residual whose two components are Gaussian with standard deviation
+    sigma follows a Rayleigh distribution of scale sigma, whose median is
+    ``sigma * sqrt(2 ln 2)`` (:data:`RAYLEIGH_MEDIAN`); the median is robust to outliers.
+    """
+    return float(np.nanmedian(radii)) / RAYLEIGH_MEDIAN
+
+
 def fit_motion(
     ref: np.ndarray, pos: np.ndarray, centre: tuple[float, float], settings: MotionSettings
 ) -> tuple[np.ndarray, str, float, int]:
     """Fit ``pos = M (ref - centre) + centre + t`` for one frame.
+
+    Stars whose residual is longer than ``settings.clip_sigma`` times the residuals'
+    per-axis standard deviation (:func:`radial_sigma`) are left out and the fit repeated,
+    up to ``settings.clip_passes`` times.
 
     Returns
     -------
@@ -236,8 +257,8 @@ def fit_motion(
         predicted = apply_params(params, ref, c)
         resid = np.hypot(*(pos - predicted).T)
         rms = float(np.sqrt(np.nanmean(resid[good] ** 2)))
-        scale = 1.4826 * np.nanmedian(resid[good]) + 1e-6
-        new_good = good & (resid < settings.clip_sigma * scale)
+        sigma = radial_sigma(resid[good]) + SIGMA_FLOOR
+        new_good = good & (resid < settings.clip_sigma * sigma)
         if new_good.sum() == good.sum():
             break
         good = new_good

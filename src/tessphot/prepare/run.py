@@ -15,10 +15,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from tessphot.config.prepare import MotionSettings
@@ -27,7 +27,7 @@ from tessphot.io.recognise import InputFile, Inventory, Kind, require, scan
 from tessphot.io.tesscut import TESScutError
 from tessphot.paths import finish_file
 from tessphot.prepare import background as bg
-from tessphot.prepare.cube import FORMAT_VERSION, hdf5_name
+from tessphot.prepare.cube import FORMAT_VERSION, hdf5_name, is_complete
 from tessphot.prepare.frames import (
     FrameInfo,
     FrameSetError,
@@ -249,7 +249,7 @@ def prepare_ccd(
     folder = Path(folder)
     out = Path(output) if output else folder / hdf5_name(sector, camera, ccd, _tag(cutout))
     part = out.with_name(out.name + ".part")
-    if not overwrite and _complete(out):
+    if not overwrite and is_complete(out):
         log.info("Already done: %s", out)
         return out
     if overwrite:
@@ -291,17 +291,11 @@ def prepare_ccd(
         "prf": prf_dir or ANALYTIC,
         "starlight_tmag_limit": STARLIGHT_TMAG_LIMIT,
     }
-    start = resume_point(part, n, shape, all_settings, stars.ref_rows.size)
-    if start == 0:
-        attrs = _attributes(
-            (sector, camera, ccd),
-            frames,
-            first,
-            cutout,
-            stamps,
-            cadence=cadence,
-            settings=all_settings,
-        )
+    attrs = _attributes(
+        (sector, camera, ccd), frames, first, cutout, stamps, cadence=cadence, settings=all_settings
+    )
+
+    def begin() -> None:
         start_part(
             part,
             attrs,
@@ -313,6 +307,10 @@ def prepare_ccd(
             n_ref=stars.ref_rows.size,
             unreadable=unreadable,
         )
+
+    start = resume_point(part, n, shape, all_settings, stars.ref_rows.size)
+    if start == 0:
+        begin()
     context = {
         "background_settings": bgs,
         "shape": shape,
@@ -324,14 +322,39 @@ def prepare_ccd(
         "ref_cols": stars.ref_cols,
         "centroid_half": mos.centroid_half,
     }
-    t_stream = time.perf_counter()
-    stream_frames(part, frames, start, window, context, workers, progress)
-    if n - start:
-        _log_speed(n - start, t_setup, t_stream, workers)
-    finish_part(part, mos, stars.ref_rows, stars.ref_cols, prf_dir)
+
+    def write(first_frame: int) -> None:
+        t_stream = time.perf_counter()
+        stream_frames(part, frames, first_frame, window, context, workers, progress)
+        if n - first_frame:
+            _log_speed(n - first_frame, t_setup, t_stream, workers)
+        finish_part(part, mos, stars.ref_rows, stars.ref_cols, prf_dir)
+
+    _write_or_restart(part, start, write, begin)
     finish_file(part, out)
     log.info("Wrote %s", out)
     return out
+
+
+def _write_or_restart(
+    part: Path, start: int, write: Callable[[int], None], begin: Callable[[], None]
+) -> None:
+    """Write the frames from ``start`` and finish the part file.
+
+    HDF5 files are not crash-safe: a run killed in the middle of a write can leave a part
+    file that opens, and says how far it got, but fails when written to again. Such a
+    resumed part file is started anew (``begin``, then every frame).
+    """
+    try:
+        write(start)
+    except (OSError, KeyError) as err:
+        if start == 0:
+            raise
+        log.warning("%s: damaged by the interrupted run; starting it anew", part.name)
+        log.debug("%s: %s", part.name, err)
+        part.unlink(missing_ok=True)
+        begin()
+        write(0)
 
 
 def _tag(cutout: Path | None) -> str | None:
@@ -339,14 +362,6 @@ def _tag(cutout: Path | None) -> str | None:
     if cutout is None:
         return None
     return f"tesscut_{require(cutout, Kind.CUTOUT, TESScutError).tag}"
-
-
-def _complete(out: Path) -> bool:
-    """Whether the prepared file exists and is complete."""
-    if not out.exists():
-        return False
-    with h5py.File(out, "r") as h5:
-        return bool(h5.attrs.get("complete", False))
 
 
 def _cadence(frames: list[FrameInfo], first) -> float:

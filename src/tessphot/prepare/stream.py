@@ -75,8 +75,7 @@ def stream_frames(
         )
         quality = h5["quality"][:]
         times = h5["time"][:]
-        sum_acc = h5["sum_accumulator"][:]
-        sum_cnt = h5["sum_count"][:]
+        sum_acc, sum_cnt = _sums_of_written_frames(h5, start, quality)
         pending: deque[dict] = deque()
         block: list[dict] = []
         pool, results = _results(frames, start, context, workers)
@@ -108,6 +107,31 @@ def stream_frames(
             if pool is not None:
                 pool.terminate()
                 pool.join()
+
+
+def _sums_of_written_frames(h5, start: int, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The average image's sum and count over the frames before ``start``, from the images.
+
+    Not read from the stored accumulators: a run killed while writing a block may have
+    stored them with that block added though its progress record says otherwise.
+    """
+    shape = h5["sum_accumulator"].shape
+    sum_acc = np.zeros(shape, dtype=np.float64)
+    sum_cnt = np.zeros(shape, dtype=np.int32)
+    for k0 in range(0, start, CHUNK_TIME):
+        images = h5["images"][k0 : min(k0 + CHUNK_TIME, start)]
+        for k, image in enumerate(images, start=k0):
+            _accumulate(sum_acc, sum_cnt, image, quality[k])
+    return sum_acc, sum_cnt
+
+
+def _accumulate(sum_acc: np.ndarray, sum_cnt: np.ndarray, image: np.ndarray, quality) -> None:
+    """Add a frame to the average image's sum and count (frames of bad quality are not)."""
+    if quality & BAD_QUALITY_BITS:
+        return
+    good = np.isfinite(image)
+    sum_acc += np.where(good, image, 0.0)
+    sum_cnt += good
 
 
 def _results(frames: list[FrameInfo], start: int, context: dict, workers: int | None):
@@ -212,11 +236,7 @@ def write_block(h5, block, quality, sum_acc, sum_cnt, meshes, mesh_errs) -> None
     for b in block:
         if b["centroids"] is not None and h5["centroids"].shape[1]:
             h5["centroids"][b["index"]] = b["centroids"]
-        if quality[b["index"]] & BAD_QUALITY_BITS:
-            continue
-        good = np.isfinite(b["image"])
-        sum_acc += np.where(good, b["image"], 0.0)
-        sum_cnt += good
+        _accumulate(sum_acc, sum_cnt, b["image"], quality[b["index"]])
     h5["quality"][:] = quality
     h5["sum_accumulator"][:] = sum_acc
     h5["sum_count"][:] = sum_cnt

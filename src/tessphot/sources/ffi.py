@@ -37,7 +37,9 @@ class FFISource(PixelSource):
     Raises
     ------
     SourceError
-        When the prepared-data file or the catalog is missing or unusable.
+        When the prepared-data file is missing or the catalog is missing or unusable.
+    tessphot.prepare.cube.PreparedDataError
+        When the prepared-data file is damaged or incomplete.
     """
 
     def __init__(
@@ -56,10 +58,7 @@ class FFISource(PixelSource):
             raise SourceError(
                 f"{self.path}: prepared data not found (run 'tessphot prepare' first)"
             )
-        try:
-            self.cube = PreparedCube(self.path)
-        except OSError as err:
-            raise SourceError(f"{self.path}: cannot read prepared data ({err})") from None
+        self.cube = PreparedCube(self.path)
         cube = self.cube
         attrs = cube.attrs
         self.timing = timing or TimingSettings()

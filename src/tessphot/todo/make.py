@@ -261,7 +261,9 @@ def make_todo(
     rows = _ffi_rows(folder, files, options, left_out)
     rows += _tpf_rows(folder, tpfs, options, left_out)
     if left_out and not rows:
-        raise TodoError("no file gives a task: " + "; ".join(left_out))
+        raise TodoError(
+            left_out[0] if len(left_out) == 1 else "no file gives a task: " + "; ".join(left_out)
+        )
     if left_out:
         log.warning("%d file(s) left out of the todo list: %s", len(left_out), "; ".join(left_out))
     # The same star may sit on two files of one CCD (cutouts that overlap): keep one.
@@ -321,7 +323,7 @@ class _TargetOptions:
 def _ffi_rows(
     folder: Path, files: list, options: _TargetOptions, left_out: list[str]
 ) -> list[dict[str, Any]]:
-    """The FFI tasks of the prepared-data files; files without a catalog are left out."""
+    """The FFI tasks of the prepared-data files; files without a catalog or damaged are left out."""
     rows: list[dict[str, Any]] = []
     for sector, camera, ccd, path in files:
         cat = catalog_path(folder, sector, camera, ccd)
@@ -330,16 +332,20 @@ def _ffi_rows(
             log.error("Prepared file left out: %s", message)
             left_out.append(message)
             continue
-        rows.extend(
-            ffi_targets(
-                path,
-                cat,
-                faint_limit=options.faint_limit,
-                halo_tmag_limit=options.halo_tmag_limit,
-                methods=options.methods,
-                exclusions=options.exclusions,
+        try:
+            rows.extend(
+                ffi_targets(
+                    path,
+                    cat,
+                    faint_limit=options.faint_limit,
+                    halo_tmag_limit=options.halo_tmag_limit,
+                    methods=options.methods,
+                    exclusions=options.exclusions,
+                )
             )
-        )
+        except FileProblem as err:
+            log.error("Prepared file left out: %s", err)
+            left_out.append(str(err))
     return rows
 
 

@@ -1,0 +1,132 @@
+"""A prepare run killed with SIGKILL (no clean-up at all) in the middle of an HDF5 write:
+the rerun finishes, leaves no partial file, and its output equals an uninterrupted run's."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from tessphot.config.simulate import SimulationConfig
+from tessphot.prepare.run import prepare_ccd
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+
+#: Run in a subprocess: prepare one CCD; with a dataset name and a block number, the process
+#: SIGKILLs itself right after writing that dataset of that block.
+KILLED_PREPARE = """
+import os, signal, sys
+from pathlib import Path
+import h5py
+from tessphot.prepare import stream
+from tessphot.prepare.run import prepare_ccd
+
+folder, dataset, kill_block = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+blocks = {"n": 0}
+real_write, real_setitem = stream.write_block, h5py.Dataset.__setitem__
+
+def counting_write(*args, **kw):
+    blocks["n"] += 1
+    return real_write(*args, **kw)
+
+def setitem(self, key, value):
+    real_setitem(self, key, value)
+    if blocks["n"] == kill_block and self.name == "/" + dataset:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+stream.write_block = counting_write
+h5py.Dataset.__setitem__ = setitem
+prepare_ccd(folder, 1, 1, 4, workers=1, progress=False)
+"""
+#: Compared with an uninterrupted run (the resumed run smooths the background with the
+#: meshes stored as float32, the uninterrupted one with float64: 1e-7 relative).
+COMPARED = ("images", "images_err", "backgrounds", "sumimage", "motion", "quality")
+#: 70 cadences: blocks of 32, 32 and 6 frames.
+CONFIG = SimulationConfig(size=40, cadences=70, stars=50, bright=0, seed=41, compress=False)
+
+
+@pytest.fixture(scope="module")
+def sector(tmp_path_factory, builder):
+    """The simulated FFIs and catalog, and the output of an uninterrupted prepare run."""
+    _, simulate_and_catalog = builder
+    folder = tmp_path_factory.mktemp("killed")
+    simulate_and_catalog(folder, CONFIG)
+    clean = prepare_ccd(
+        folder, 1, 1, 4, workers=1, progress=False, output=folder.parent / "clean.hdf5"
+    )
+    return folder, clean
+
+
+def _copy_inputs(folder, tmp_path):
+    work = tmp_path / "input"
+    work.mkdir()
+    for path in folder.iterdir():
+        (work / path.name).symlink_to(path)
+    return work
+
+
+def _check_resumed(work, clean, before):
+    """Rerun; no partial or temporary file is left; the output equals the clean run's."""
+    out = prepare_ccd(work, 1, 1, 4, workers=1, progress=False)
+    assert sorted(p.name for p in work.iterdir()) == sorted([*before, out.name])
+    with h5py.File(out, "r") as resumed, h5py.File(clean, "r") as h5:
+        assert resumed.attrs["complete"] and resumed.attrs["frames_done"] == CONFIG.cadences
+        for name in COMPARED:
+            np.testing.assert_allclose(
+                resumed[name][()], h5[name][()], rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=name
+            )
+        np.testing.assert_array_equal(resumed["pixel_flags"][()], h5["pixel_flags"][()])
+        np.testing.assert_array_equal(resumed["sum_count"][()], h5["sum_count"][()])
+
+
+@pytest.mark.parametrize(
+    ("dataset", "block"),
+    [("images", 2), ("sum_accumulator", 2), ("quality", 3)],
+)
+def test_killed_inside_a_block_write(sector, tmp_path, dataset, block):
+    folder, clean = sector
+    work = _copy_inputs(folder, tmp_path)
+    before = sorted(p.name for p in work.iterdir())
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_PREPARE, str(work), dataset, str(block)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    part = work / "sector001_camera1_ccd4.hdf5.part"
+    assert part.exists() and not (work / "sector001_camera1_ccd4.hdf5").exists()
+    _check_resumed(work, clean, before)
+
+
+def test_killed_at_a_random_moment(sector, tmp_path):
+    """SIGKILL from outside once the partial file has grown past its first block."""
+    folder, clean = sector
+    work = _copy_inputs(folder, tmp_path)
+    before = sorted(p.name for p in work.iterdir())
+    part = work / "sector001_camera1_ccd4.hdf5.part"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PREPARE, str(work), "none", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        first_size = None
+        while proc.poll() is None:
+            size = part.stat().st_size if part.exists() else None
+            if first_size is None:
+                first_size = size
+            elif size is not None and size > first_size:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "prepare finished before it could be killed"
+    _check_resumed(work, clean, before)
