@@ -119,7 +119,8 @@ def test_todo_and_run_report_a_damaged_file(sector_copy, capsys):
 
 
 def test_prepare_reports_a_damaged_output_and_rebuilds_it(tmp_path, builder, capsys):
-    """An existing damaged output: prepare names it and stops (exit 1, nothing deleted);
+    """An existing damaged output: prepare names it and leaves it out (exit 1 as nothing else
+    was prepared; nothing deleted);
     with --overwrite it is rebuilt, equal to the original."""
     build, _ = builder
     config = SimulationConfig(size=24, cadences=6, stars=12, bright=0, seed=31, compress=False)
@@ -130,7 +131,10 @@ def test_prepare_reports_a_damaged_output_and_rebuilds_it(tmp_path, builder, cap
     size = prepared.hdf5.stat().st_size
     assert main(["prepare", str(tmp_path), "-q", "-j", "1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"{prepared.hdf5}: damaged prepared-data file (truncated" in err[0]
+    # The region's one line, the stage's count of what it left out, and its final error.
+    assert len(err) == 3 and f"{prepared.hdf5}: damaged prepared-data file (truncated" in err[0]
+    assert "1 failed" in err[1] and "nothing prepared" in err[2]
+    assert "Traceback" not in "\n".join(err)
     assert prepared.hdf5.stat().st_size == size
     assert main(["prepare", str(tmp_path), "-q", "-j", "1", "--overwrite"]) == 0
     with h5py.File(prepared.hdf5, "r") as new, h5py.File(original, "r") as old:
