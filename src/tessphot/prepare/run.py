@@ -28,6 +28,7 @@ from tessphot.constants import tmag_to_flux
 from tessphot.io.tesscut import find_cutouts, parse_cutout_name
 from tessphot.paths import finish_file
 from tessphot.prepare import background as bg
+from tessphot.prepare import background_small as small
 from tessphot.prepare.cube import FORMAT_VERSION, hdf5_name
 from tessphot.prepare.frames import (
     FrameInfo,
@@ -142,6 +143,8 @@ class _Stars:
     starlight: np.ndarray | None
     ref_rows: np.ndarray
     ref_cols: np.ndarray
+    #: The stars of the background fit (None: the mesh estimate).
+    model: small.StarModel | None = None
 
 
 def prepare_ccd(
@@ -206,10 +209,12 @@ def prepare_ccd(
         cadence,
         window,
     )
-    stars = _stars(folder, sector, camera, ccd, first, prf_dir, mos)
+    stars = _stars(folder, sector, camera, ccd, first, prf_dir, mos, bgs)
+    method = _background_method(frames[0].path, first, stars, bgs)
     stamps = _time_stamps(folder, sector, camera, ccd, frames, first)
     all_settings = {
         "background": bgs.as_dict(),
+        "background_method": method,
         "motion": mos.as_dict(),
         "smoothing_frames": window,
         "prf": prf_dir or ANALYTIC,
@@ -244,6 +249,7 @@ def prepare_ccd(
         "camera": camera,
         "ccd": ccd,
         "starlight": stars.starlight,
+        "star_model": stars.model,
         "ref_rows": stars.ref_rows,
         "ref_cols": stars.ref_cols,
         "centroid_half": mos.centroid_half,
@@ -256,6 +262,38 @@ def prepare_ccd(
     finish_file(part, out)
     log.info("Wrote %s", out)
     return out
+
+
+def _background_method(path: Path, first, stars: _Stars, bgs: bg.BackgroundSettings) -> str:
+    """The background method of the region, logged; checks the region is large enough.
+
+    Raises
+    ------
+    BackgroundError
+        When the fit is chosen and the first frame has too few usable pixels even for a
+        sky alone.
+    """
+    if stars.model is None:
+        if bgs.method == small.FIT:
+            log.warning("%s: no catalog, so no stars to fit: the mesh background", path.name)
+        return small.MESH
+    usable = small.usable_pixels(first.data, bgs)
+    if usable < bgs.fit_pixels_per_parameter:
+        shape = first.data.shape
+        raise small.BackgroundError(
+            path,
+            f"{shape[0]}x{shape[1]} px with {usable} usable (unsaturated) pixel(s): too small "
+            f"to estimate the sky background (at least {bgs.fit_pixels_per_parameter:g} "
+            "needed, [prepare.background] fit_pixels_per_parameter)",
+        )
+    log.info(
+        "Background: sky fitted per frame with the PRFs of %d star(s) (%dx%d px region, %d "
+        "usable pixels)",
+        stars.model.n_free,
+        *first.data.shape,
+        usable,
+    )
+    return small.FIT
 
 
 def _tag(cutout: Path | None) -> str | None:
@@ -285,9 +323,17 @@ def _cadence(frames: list[FrameInfo], first) -> float:
 
 
 def _stars(
-    folder: Path, sector: int, camera: int, ccd: int, first, prf_dir, mos: MotionSettings
+    folder: Path,
+    sector: int,
+    camera: int,
+    ccd: int,
+    first,
+    prf_dir,
+    mos: MotionSettings,
+    bgs: bg.BackgroundSettings,
 ) -> _Stars:
-    """Stars: the starlight model for the background, the reference stars for the jitter."""
+    """Stars: the starlight model (or the fit's stars) for the background, the reference
+    stars for the jitter."""
     shape, origin = first.data.shape, first.origin
     catalog = load_catalog(catalog_path(folder, sector, camera, ccd))
     reference_wcs = wcs_from_string(science_wcs_string(first))
@@ -310,6 +356,11 @@ def _stars(
     )
     flux = tmag_to_flux(catalog["tmag"][near])
     starlight = prf.render(rows[near], cols[near], flux, shape, origin).astype(np.float32)
+    model = None
+    if small.choose_method(bgs, first.data, first.uncertainty, starlight) == small.FIT:
+        model = small.star_model(
+            prf, rows[near], cols[near], flux, shape, origin, bgs.fit_max_stars
+        )
     chosen = select_reference_stars(
         rows[near], cols[near], catalog["tmag"][near], shape, origin, mos
     )
@@ -319,7 +370,7 @@ def _stars(
         int(near.sum()),
         ref_rows.size,
     )
-    return _Stars(starlight, ref_rows, ref_cols)
+    return _Stars(starlight, ref_rows, ref_cols, model)
 
 
 @dataclass(frozen=True)
@@ -393,6 +444,7 @@ def _attributes(
         "quality_from_tpfs": stamps.n_tpfs,
         "source": "tesscut" if cutout is not None else "ffi",
         "source_file": Path(cutout).name if cutout is not None else "",
+        "background_method": settings["background_method"],
     }
 
 

@@ -140,7 +140,8 @@ def _receive(result: dict, frames, quality, meshes, mesh_errs, valid) -> None:
     else:
         meshes[k] = result["mesh"]
         mesh_errs[k] = result["mesh_err"]
-        valid[k] = True
+        # A frame without an estimate (too few sky pixels) takes its neighbours'.
+        valid[k] = bool(np.all(np.isfinite(result["mesh"])))
         quality[k] |= 0
 
 
