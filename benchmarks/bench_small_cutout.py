@@ -28,8 +28,8 @@ import numpy as np
 
 from tessphot.config.simulate import SimulationConfig
 from tessphot.demo import prepare_simulated
-from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.evaluation.scoring.photometry import score_sector
+from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.io import find_ffis
 from tessphot.prepare.cube import PreparedCube
 from tessphot.runner import run_photometry

@@ -116,7 +116,9 @@ def test_too_small_cutout_is_one_clear_line(test_data, tmp_path, capsys):
     """A cutout with too few usable pixels for any sky estimate: one line naming the file."""
     name = "tess-s0001-4-3_107.27_-70.0_5x5_astrocut.fits"
     shutil.copy(test_data / "tesscut" / name, tmp_path / name)
-    (tmp_path / "user.csv").write_text("ID,ra,dec,pmRA,pmDEC,Tmag,Teff\n1,107.27,-70.0,0,0,8,5000\n")
+    (tmp_path / "user.csv").write_text(
+        "ID,ra,dec,pmRA,pmDEC,Tmag,Teff\n1,107.27,-70.0,0,0,8,5000\n"
+    )
     settings = tmp_path / "settings.toml"
     settings.write_text("[prepare.background]\nfit_pixels_per_parameter = 30\n")
     make_catalogs(1, tmp_path, FileSource([tmp_path / "user.csv"]), [4], [3], overwrite=True)

@@ -232,6 +232,7 @@ def estimate_background(
         np.where(mask | ~np.isfinite(uncertainty), np.nan, uncertainty), "quadrature"
     )
     bmask = ~np.isfinite(bdata)
+    sky_noise = np.nanmedian(uncertainty) if np.isfinite(uncertainty).any() else 1.0
     bnoise = float(np.nanmedian(bunc)) if np.isfinite(bunc).any() else sky_noise
     model = np.zeros(geometry.binned_shape)
     mesh = np.zeros(geometry.mesh_shape)
@@ -316,8 +317,11 @@ def sky_pixels_per_box(
     starlight: np.ndarray | None,
     settings: BackgroundSettings,
 ) -> tuple[np.ndarray, float]:
-    """Unmasked (binned) pixels of each mesh box in the first pass, and the number a box
-    must exceed to count (``min_box_fraction`` of its pixels)."""
+    """Unmasked (binned) pixels of each mesh box in the first pass.
+
+    Returns the counts and the number a box must exceed to count (``min_box_fraction`` of
+    its pixels).
+    """
     geometry = MeshGeometry(image.shape, settings.box_size, settings.binning)
     mask, _ = _first_mask(image, uncertainty, starlight, settings)
     unmasked = np.isfinite(geometry.bin(np.where(mask, np.nan, 1.0)))

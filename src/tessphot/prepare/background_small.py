@@ -1,4 +1,4 @@
-"""Sky background of a small region with bright stars: stars and sky fitted together.
+r"""Sky background of a small region with bright stars: stars and sky fitted together.
 
 A TESScut cutout or a target pixel file of 5x5 to 20x20 pixels around a bright star holds
 no star-free sky for the mesh estimate (:mod:`tessphot.prepare.background`): the star's
@@ -6,15 +6,17 @@ wings cover every pixel. Here every frame is fitted by weighted linear least squ
 
 .. math::
 
-    I = s + \\sum_j a_j P_j + b_r \\partial_r P_0 + b_c \\partial_c P_0 + F
+    I(\delta) = s + \sum_j a_j P_j(\delta) + F(\delta)
 
 with :math:`s` the sky (constant over the region, as the mesh is for regions up to about
 1.5 boxes), :math:`P_j` the unit-flux PRF images of the catalogued stars on the region (the
-brightest ``fit_max_stars``, fluxes :math:`a_j` free), the jitter terms of the brightest
-(its image's derivatives with respect to its position, scaled by its catalogue flux: a small
-shift of the star is linear in them) and :math:`F` the predicted light of every other
-catalogued star (fixed). Each pixel is weighted by :math:`1 / (\\sigma^2 + (e S)^2)`:
-:math:`\\sigma` its uncertainty, :math:`S` the modelled starlight and :math:`e` =
+brightest ``fit_max_stars``, fluxes :math:`a_j` free), :math:`F` the predicted light of
+every other catalogued star (fixed) and :math:`\delta` a common shift of all stars from
+their catalogue positions (the jitter: up to 0.5 px at a momentum dump, which moves a
+bright star's core by far more than the sky's noise). The shift is followed by
+Gauss-Newton passes (the derivatives of the stars' light with respect to it are two more
+columns of the fit). Each pixel is weighted by :math:`1 / (\sigma^2 + (e S)^2)`:
+:math:`\sigma` its uncertainty, :math:`S` the modelled starlight and :math:`e` =
 ``fit_prf_error``, because the model of a star's core is good to a few per cent only; the
 wings and the sky pixels carry the sky. Saturated pixels and their bleed columns are left
 out, and pixels more than ``source_sigma`` off the fit (cosmic rays, unknown stars) are
@@ -38,13 +40,13 @@ import numpy as np
 
 from tessphot.config.prepare import BackgroundSettings
 from tessphot.io.errors import FileProblem
-from tessphot.prf.models import prf_images
 from tessphot.prepare.background import (
     FrameBackground,
     MeshGeometry,
     saturation_mask,
     sky_pixels_per_box,
 )
+from tessphot.prf.models import prf_images
 
 #: Step of the central differences that give a star image's position derivatives [px].
 SHIFT_STEP_PX = 0.1

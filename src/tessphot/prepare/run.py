@@ -332,8 +332,11 @@ def _stars(
     mos: MotionSettings,
     bgs: bg.BackgroundSettings,
 ) -> _Stars:
-    """Stars: the starlight model (or the fit's stars) for the background, the reference
-    stars for the jitter."""
+    """The stars of the region.
+
+    The starlight model (or the fit's stars) for the background, the reference stars for
+    the jitter.
+    """
     shape, origin = first.data.shape, first.origin
     catalog = load_catalog(catalog_path(folder, sector, camera, ccd))
     reference_wcs = wcs_from_string(science_wcs_string(first))

@@ -89,7 +89,11 @@ def process_frame(task: tuple[int, str, int | None, int | None, float, float]) -
     flags[est.not_used] |= PixelFlags.NotUsedForBackground
     flags[est.anomalous] |= PixelFlags.BackgroundShenanigans
     centroids = measure_centroids(
-        image - np.nan_to_num(est.model), ctx["ref_rows"], ctx["ref_cols"], origin, ctx["centroid_half"]
+        image - np.nan_to_num(est.model),
+        ctx["ref_rows"],
+        ctx["ref_cols"],
+        origin,
+        ctx["centroid_half"],
     )
     image[exclude] = np.nan
     result.update(

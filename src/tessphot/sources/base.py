@@ -151,8 +151,10 @@ class PixelSource(ABC):
 
     @property
     def background_record(self) -> dict[str, Any]:
-        """How the background of the pixels was estimated (written into the light curves'
-        headers with the settings): at least its ``method``."""
+        """How the background of the pixels was estimated: at least its ``method``.
+
+        Written into the light curves' headers with the settings.
+        """
         return {"method": "unknown"}
 
     def merge_aperture(self, aperture: np.ndarray, stamp: Box) -> np.ndarray:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,8 +108,10 @@ class FFISource(PixelSource):
 
     @property
     def background_record(self) -> dict[str, Any]:
-        """The prepare stage's background method (``mesh`` or ``fit``;
-        :mod:`tessphot.prepare.background_small`)."""
+        """The prepare stage's background method.
+
+        ``mesh`` or ``fit`` (:mod:`tessphot.prepare.background_small`).
+        """
         return {"method": str(self.cube.attrs.get("background_method", "mesh"))}
 
     def read(self, name: str, t0: int, t1: int, box: Box) -> np.ndarray:
