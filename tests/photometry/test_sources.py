@@ -13,12 +13,16 @@ from astropy.io import fits
 
 from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
+from tessphot.config.prepare import BackgroundSettings
 from tessphot.io.tpf import read_tpf
+from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.task import photometry_task
 from tessphot.prepare.cube import PreparedCube
 from tessphot.prepare.run import prepare_photometry
 from tessphot.runner.loop import run_photometry
 from tessphot.sources import TPFSource, clear_cache
+from tessphot.sources.errors import SourceError
+from tessphot.sources.tpf_background import TPFBackground, data_uncertainties
 from tessphot.tasks import STATUS
 from tessphot.todo import make_todo
 
@@ -302,3 +306,95 @@ def test_psf_methods_on_a_real_tpf(tpf_run, test_data, prf_dir, timing, tmp_path
     assert abs(ratios["psf"] - 1) < 0.02
     assert 0.8 < ratios["linpsf"] < ratios["psf"]
     assert -0.4 < offset[1] < -0.2 and abs(offset[0]) < 0.2
+
+
+def _tpf_copy(tpf_run, test_data, folder: Path, **nan_columns: bool) -> Path:
+    """The input folder of ``tpf_run`` with a copy of the TPF whose columns are set NaN."""
+    shutil.copytree(tpf_run["folder"], folder, ignore=shutil.ignore_patterns("lc", "tpfs"))
+    target = folder / "tpfs" / TPF_NAME
+    target.parent.mkdir()
+    with fits.open(test_data / "tpf" / "tess25155310-s01-first-cadences.fits.gz") as hdul:
+        for name, nan in nan_columns.items():
+            if nan:
+                hdul["PIXELS"].data[name][:] = np.nan
+        hdul.writeto(target)
+    clear_cache()
+    return target
+
+
+def test_tpf_own_background_against_spoc(tpf_run, test_data, prf_dir):
+    """Our background on the TPF's pixels (SPOC's FLUX + FLUX_BKG), against SPOC's FLUX_BKG,
+    and uncertainties from the data against SPOC's FLUX_ERR."""
+    path = tpf_run["folder"] / "tpfs" / "s01" / TPF_NAME
+    clear_cache()
+    choice = TPFBackground(method="fit", prf_dir=str(prf_dir))
+    ours = TPFSource(path, tpf_run["folder"], 19.0, background=choice)
+    spoc = TPFSource(path, tpf_run["folder"], 19.0)
+    assert ours.background_record == {"method": "fit", "uncertainties": "spoc", "reason": "chosen"}
+    assert spoc.background_record == {"method": "spoc", "uncertainties": "spoc"}
+    sky = ours.cubes["backgrounds"][:, 5, 5]
+    spoc_sky = spoc.cubes["backgrounds"][:, 5, 5]
+    sky_err = np.sqrt(
+        ours.cubes["images_err"][:, 0, 0] ** 2 - spoc.cubes["images_err"][:, 0, 0] ** 2
+    )
+    print(f"sky: ours {np.round(sky, 1)} +- {np.round(sky_err, 1)}, SPOC's {np.round(spoc_sky, 1)}")
+    # The same pixels: ours and SPOC's images differ by the difference of the backgrounds.
+    np.testing.assert_allclose(
+        ours.cubes["images"] - spoc.cubes["images"],
+        (spoc_sky - sky)[:, None, None] + np.zeros(ours.shape),
+        atol=0.05,
+    )
+    # Sector 1's sky near WASP-126 is ~100 e-/s: the two agree within a few of our sigmas.
+    assert np.all(np.abs(sky - spoc_sky) < 4 * sky_err + 2.0)
+    # Uncertainties from the data (Poisson + read noise) against SPOC's FLUX_ERR.
+    raw = spoc.tpf.flux + spoc.tpf.flux_bkg
+    errors, source = data_uncertainties(spoc.tpf, raw)
+    ratio = np.nanmedian(errors / spoc.tpf.flux_err)
+    print(f"uncertainties from the data / SPOC's FLUX_ERR: {ratio:.3f} ({source})")
+    assert source.startswith("Poisson + read noise (READNOI* header, 48 reads)")
+    assert 0.9 < ratio < 1.1
+
+
+def test_tpf_with_nan_background_and_errors(tpf_run, test_data, tmp_path, timing, caplog):
+    """SPOC's NaN FLUX_BKG and FLUX_ERR (its brightest stars): our background and
+    uncertainties from the data, a warning, and the header says so."""
+    folder = tmp_path / "input"
+    _tpf_copy(tpf_run, test_data, folder, FLUX_ERR=True, FLUX_BKG=True)
+    report = run_photometry(folder, folder / "lc", run_all=True, overwrite=True, timing=timing)
+    assert report.failed == 0
+    assert "SPOC's FLUX_BKG is NaN" in caplog.text and "Poisson + read noise" in caplog.text
+    diagnostics = {d["priority"]: d for d in _rows(folder / "todo.sqlite", "diagnostics")}
+    with fits.open(folder / diagnostics[1]["lightcurve"]) as hdul:
+        lc = hdul["LIGHTCURVE"].data
+        recorded = settings_from_header(hdul[0].header)
+    assert recorded["background.method"] == "fit"
+    assert recorded["background.reason"] == "SPOC's FLUX_BKG is NaN"
+    assert recorded["background.uncertainties"].startswith("Poisson + read noise")
+    assert np.isfinite(lc["FLUX_RAW"]).all() and np.isfinite(lc["FLUX_RAW_ERR"]).all()
+    # The flux: at most the star's whole flux (SAP_FLUX / FLFRCSAP), most of it.
+    with fits.open(test_data / "lightcurves" / SPOC_LC) as hdul:
+        spoc = hdul["LIGHTCURVE"].data
+        whole = spoc["SAP_FLUX"][np.searchsorted(spoc["CADENCENO"], lc["CADENCENO"])]
+        whole = whole / hdul[1].header["FLFRCSAP"]
+    ratio = lc["FLUX_RAW"] / whole
+    print(f"flux with our background and uncertainties / whole flux: {np.round(ratio, 4)}")
+    assert np.all((ratio > 0.9) & (ratio < 1.03))
+
+
+def test_tpf_without_any_usable_pixel_is_one_error(tpf_run, test_data, tmp_path, timing):
+    """A TPF whose FLUX is NaN as well: one clear ERROR naming the file."""
+    folder = tmp_path / "input"
+    _tpf_copy(tpf_run, test_data, folder, FLUX=True, FLUX_ERR=True, FLUX_BKG=True)
+    report = run_photometry(folder, folder / "lc", run_all=True, overwrite=True, timing=timing)
+    assert report.counts.get("ERROR") == 3
+    message = report.results[0][4]
+    assert TPF_NAME in message and "FLUX is NaN on every collected pixel" in message
+
+
+def test_tpf_too_small_for_our_background_is_one_error(tpf_run):
+    """Our background asked for on a TPF with too few pixels for it: one clear error."""
+    clear_cache()
+    choice = TPFBackground(method="fit", settings=BackgroundSettings(fit_pixels_per_parameter=500))
+    path = tpf_run["folder"] / "tpfs" / "s01" / TPF_NAME
+    with pytest.raises(SourceError, match=r"no background can be estimated: .* \(121 collected\)"):
+        TPFSource(path, tpf_run["folder"], 19.0, background=choice)

@@ -150,9 +150,12 @@ def choose_cubes(
     Raises
     ------
     SourceError
-        When our background is needed but cannot be estimated.
+        When the TPF has no flux at all, or our background is needed but cannot be
+        estimated.
     """
     collected = tpf.collected
+    if not np.isfinite(tpf.flux[keep][:, collected]).any():
+        raise SourceError(f"{tpf.path}: FLUX is NaN on every collected pixel: no data to measure")
     flux, err, bkg = (np.where(collected, c[keep], np.float32(np.nan)) for c in (
         tpf.flux, tpf.flux_err, tpf.flux_bkg))  # fmt: skip
     missing_bkg = _spoc_missing(tpf, tpf.flux_bkg)
