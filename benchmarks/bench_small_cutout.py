@@ -42,7 +42,7 @@ STARID = 900_000_001
 
 def _one(folder: Path, tmag: float, args: argparse.Namespace) -> str:
     """Simulate (once), run and score one region; the table's line."""
-    if not find_ffis(folder):
+    if not (folder.is_dir() and find_ffis(folder)):
         half = args.size / 2
         config = SimulationConfig(
             sector=1,
