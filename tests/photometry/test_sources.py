@@ -398,3 +398,76 @@ def test_tpf_too_small_for_our_background_is_one_error(tpf_run):
     path = tpf_run["folder"] / "tpfs" / "s01" / TPF_NAME
     with pytest.raises(SourceError, match=r"no background can be estimated: .* \(121 collected\)"):
         TPFSource(path, tpf_run["folder"], 19.0, background=choice)
+
+
+#: The tall TPF: rows, the saturated target's Tmag, the sky [e-/s/px].
+TALL_ROWS, TALL_TMAG, TALL_SKY = 61, 5.0, 100.0
+
+
+def _tall_tpf(test_data, prf_dir, path: Path) -> tuple[float, float]:
+    """A tall TPF (61 x 11 px) of a saturated Tmag-5 star with its bleed columns, built on
+    the real TPF's headers, with SPOC's NaN FLUX_BKG and FLUX_ERR; the star's RA, Dec."""
+    from tessphot.constants import tmag_to_flux
+    from tessphot.evaluation.simulate.detector import saturate
+    from tessphot.prf import load_prf
+
+    with fits.open(test_data / "tpf" / "tess25155310-s01-first-cadences.fits.gz") as hdul:
+        primary, table, aperture = (hdu.copy() for hdu in hdul[:3])
+    shift = (TALL_ROWS - 11) // 2
+    aperture.header["CRVAL2P"] -= shift
+    aperture.header["CRPIX2"] += shift
+    origin = (aperture.header["CRVAL2P"] - 1, aperture.header["CRVAL1P"] - 45)
+    shape = (TALL_ROWS, 11)
+    row, col = origin[0] + TALL_ROWS // 2 + 0.2, origin[1] + 5.4
+    prf = load_prf(prf_dir, 1, 4, 1)
+    rate = prf.render([row], [col], [tmag_to_flux(TALL_TMAG)], shape, origin) + TALL_SKY
+    rng = np.random.default_rng(11)
+    n = len(table.data)
+    flux = np.array([saturate(rate) + rng.normal(0, 2.0, shape) for _ in range(n)], "f4")
+    nan = np.full_like(flux, np.nan)
+    dim = f"({shape[1]},{shape[0]})"
+    fmt = f"{shape[0] * shape[1]}E"
+    columns = [table.columns[name] for name in ("TIME", "TIMECORR", "CADENCENO")]
+    columns += [
+        fits.Column(name=name, format=fmt, unit="e-/s", dim=dim, array=array)
+        for name, array in (("FLUX", flux), ("FLUX_ERR", nan), ("FLUX_BKG", nan))
+    ]
+    columns += [table.columns[name] for name in ("QUALITY", "POS_CORR1", "POS_CORR2")]
+    pixels = fits.BinTableHDU.from_columns(columns, header=table.header, name="PIXELS")
+    aperture.data = np.full(shape, 257, dtype=np.int32)
+    fits.HDUList([primary, pixels, aperture]).writeto(path)
+    tpf = read_tpf(path)
+    ra, dec = tpf.wcs.all_pix2world([[col - origin[1], row - origin[0]]], 0)[0]
+    return float(ra), float(dec)
+
+
+def test_tall_tpf_of_a_saturated_star(test_data, prf_dir, tmp_path, timing):
+    """A saturated star in a tall TPF (SPOC's NaN background and uncertainties): the
+    aperture holds the whole bleed, the sky is ours, the flux is the star's."""
+    from tessphot.constants import tmag_to_flux
+
+    folder = tmp_path / "tall"
+    folder.mkdir()
+    ra, dec = _tall_tpf(test_data, prf_dir, folder / TPF_NAME)
+    _catalog(folder, [f"{TIC},{ra:.7f},{dec:.7f},0,0,{TALL_TMAG},5800"], [4], [1])
+    make_todo(folder, overwrite=True)
+    clear_cache()
+    settings = {"prf_dir": str(prf_dir)}
+    report = run_photometry(folder, folder / "lc", run_all=True, timing=timing, settings=settings)
+    assert report.failed == 0
+    diagnostics = _rows(folder / "todo.sqlite", "diagnostics")
+    with fits.open(folder / diagnostics[0]["lightcurve"]) as hdul:
+        lc = hdul["LIGHTCURVE"].data
+        recorded = settings_from_header(hdul[0].header)
+        aperture = hdul["APERTURE"].data
+    ratio = lc["FLUX_RAW"] / tmag_to_flux(TALL_TMAG)
+    bleed_rows = np.flatnonzero(((aperture & 2) > 0).any(axis=1))
+    print(
+        f"tall TPF, Tmag {TALL_TMAG}: flux / true {np.round(ratio, 4)}, aperture rows "
+        f"{bleed_rows.min()}-{bleed_rows.max()} of {TALL_ROWS}, {recorded['background.method']}"
+    )
+    assert recorded["background.method"] == "fit"
+    # The bleed is all in (rows 23-38 here); the PRF model's light beyond the 11 columns
+    # is < 0.1 %; the noise of the sum is ~50 e-/s of 1.5e6.
+    assert np.all(np.abs(ratio - 1) < 0.005)
+    assert bleed_rows.min() > 0 and bleed_rows.max() < TALL_ROWS - 1
