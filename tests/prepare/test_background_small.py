@@ -20,6 +20,7 @@ from tessphot.evaluation.scoring.photometry import score_sector
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.prepare import background_small as small
+from tessphot.prepare.background import estimate_background
 from tessphot.prepare.cube import PreparedCube
 from tessphot.prf import load_prf
 from tessphot.runner import run_photometry
@@ -186,3 +187,15 @@ def test_small_cutout_method_in_the_light_curve_header(small_cutout):
     found = list(folder.rglob(path.split("/")[-1]))
     with fits.open(found[0]) as hdul:
         assert settings_from_header(hdul[0].header)["background.method"] == "fit"
+
+
+def test_mesh_without_sky_gives_no_estimate_not_photutils_message():
+    """The mesh estimate of a region whose every box lacks sky pixels: NaN, no exception
+    (photutils' 'All boxes contain <= ...' before)."""
+    rng = np.random.default_rng(1)
+    image = 100 + rng.normal(0, 1, (10, 10))
+    exclude = np.ones(image.shape, dtype=bool)
+    exclude[0, 0] = False
+    est = estimate_background(image, np.ones_like(image), None, BackgroundSettings(), exclude)
+    assert np.isnan(est.mesh).all() and np.isnan(est.model).all()
+    assert est.not_used.sum() == 99
