@@ -13,13 +13,17 @@ from astropy.io import fits
 
 from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
+from tessphot.config.prepare import BackgroundSettings
 from tessphot.constants import tmag_to_flux
 from tessphot.io.tpf import read_tpf
+from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.task import photometry_task
 from tessphot.prepare.cube import PreparedCube
 from tessphot.prepare.run import prepare_photometry
 from tessphot.runner.loop import run_photometry
 from tessphot.sources import TPFSource, clear_cache
+from tessphot.sources.errors import SourceError
+from tessphot.sources.tpf_background import TPFBackground, data_uncertainties
 from tessphot.tasks import STATUS
 from tessphot.todo import make_todo
 
@@ -348,3 +352,168 @@ def test_psf_methods_on_a_real_tpf(tpf_run, test_data, prf_dir, timing, tmp_path
     assert abs(ratios["psf"] - 1) < 0.02
     assert 0.8 < ratios["linpsf"] < ratios["psf"]
     assert -0.4 < offset[1] < -0.2 and abs(offset[0]) < 0.2
+
+
+def _tpf_copy(tpf_run, test_data, folder: Path, **nan_columns: bool) -> Path:
+    """The input folder of ``tpf_run`` with a copy of the TPF whose columns are set NaN."""
+    shutil.copytree(tpf_run["folder"], folder, ignore=shutil.ignore_patterns("lc", "tpfs"))
+    target = folder / "tpfs" / TPF_NAME
+    target.parent.mkdir()
+    with fits.open(test_data / "tpf" / "tess25155310-s01-first-cadences.fits.gz") as hdul:
+        for name, nan in nan_columns.items():
+            if nan:
+                hdul["PIXELS"].data[name][:] = np.nan
+        hdul.writeto(target)
+    clear_cache()
+    return target
+
+
+def test_tpf_own_background_against_spoc(tpf_run, test_data, prf_dir):
+    """Our background on the TPF's pixels (SPOC's FLUX + FLUX_BKG), against SPOC's FLUX_BKG,
+    and uncertainties from the data against SPOC's FLUX_ERR."""
+    path = tpf_run["folder"] / "tpfs" / "s01" / TPF_NAME
+    clear_cache()
+    choice = TPFBackground(method="fit", prf_dir=str(prf_dir))
+    ours = TPFSource(path, tpf_run["folder"], 19.0, background=choice)
+    spoc = TPFSource(path, tpf_run["folder"], 19.0)
+    assert ours.background_record == {"method": "fit", "uncertainties": "spoc", "reason": "chosen"}
+    assert spoc.background_record == {"method": "spoc", "uncertainties": "spoc"}
+    sky = ours.cubes["backgrounds"][:, 5, 5]
+    spoc_sky = spoc.cubes["backgrounds"][:, 5, 5]
+    sky_err = np.sqrt(
+        ours.cubes["images_err"][:, 0, 0] ** 2 - spoc.cubes["images_err"][:, 0, 0] ** 2
+    )
+    print(f"sky: ours {np.round(sky, 1)} +- {np.round(sky_err, 1)}, SPOC's {np.round(spoc_sky, 1)}")
+    # The same pixels: ours and SPOC's images differ by the difference of the backgrounds.
+    np.testing.assert_allclose(
+        ours.cubes["images"] - spoc.cubes["images"],
+        (spoc_sky - sky)[:, None, None] + np.zeros(ours.shape),
+        atol=0.05,
+    )
+    # Sector 1's sky near WASP-126 is ~100 e-/s: the two agree within a few of our sigmas.
+    assert np.all(np.abs(sky - spoc_sky) < 4 * sky_err + 2.0)
+    # Uncertainties from the data (Poisson + read noise) against SPOC's FLUX_ERR.
+    raw = spoc.tpf.flux + spoc.tpf.flux_bkg
+    errors, source = data_uncertainties(spoc.tpf, raw)
+    ratio = np.nanmedian(errors / spoc.tpf.flux_err)
+    print(f"uncertainties from the data / SPOC's FLUX_ERR: {ratio:.3f} ({source})")
+    assert source.startswith("Poisson + read noise (READNOI* header, 48 reads)")
+    assert 0.9 < ratio < 1.1
+
+
+def test_tpf_with_nan_background_and_errors(tpf_run, test_data, tmp_path, timing, caplog):
+    """SPOC's NaN FLUX_BKG and FLUX_ERR (its brightest stars): our background and
+    uncertainties from the data, a warning, and the header says so."""
+    folder = tmp_path / "input"
+    _tpf_copy(tpf_run, test_data, folder, FLUX_ERR=True, FLUX_BKG=True)
+    report = run_photometry(folder, folder / "lc", run_all=True, overwrite=True, timing=timing)
+    assert report.failed == 0
+    assert "SPOC's FLUX_BKG is NaN" in caplog.text and "Poisson + read noise" in caplog.text
+    diagnostics = {d["priority"]: d for d in _rows(folder / "todo.sqlite", "diagnostics")}
+    with fits.open(folder / diagnostics[1]["lightcurve"]) as hdul:
+        lc = hdul["LIGHTCURVE"].data
+        recorded = settings_from_header(hdul[0].header)
+    assert recorded["background.method"] == "fit"
+    assert recorded["background.reason"] == "SPOC's FLUX_BKG is NaN"
+    assert recorded["background.uncertainties"].startswith("Poisson + read noise")
+    assert np.isfinite(lc["FLUX_RAW"]).all() and np.isfinite(lc["FLUX_RAW_ERR"]).all()
+    # The flux: at most the star's whole flux (SAP_FLUX / FLFRCSAP), most of it.
+    with fits.open(test_data / "lightcurves" / SPOC_LC) as hdul:
+        spoc = hdul["LIGHTCURVE"].data
+        whole = spoc["SAP_FLUX"][np.searchsorted(spoc["CADENCENO"], lc["CADENCENO"])]
+        whole = whole / hdul[1].header["FLFRCSAP"]
+    ratio = lc["FLUX_RAW"] / whole
+    print(f"flux with our background and uncertainties / whole flux: {np.round(ratio, 4)}")
+    assert np.all((ratio > 0.9) & (ratio < 1.03))
+
+
+def test_tpf_without_any_usable_pixel_is_one_error(tpf_run, test_data, tmp_path, timing):
+    """A TPF whose FLUX is NaN as well: one clear ERROR naming the file."""
+    folder = tmp_path / "input"
+    _tpf_copy(tpf_run, test_data, folder, FLUX=True, FLUX_ERR=True, FLUX_BKG=True)
+    report = run_photometry(folder, folder / "lc", run_all=True, overwrite=True, timing=timing)
+    assert report.counts.get("ERROR") == 3
+    message = report.results[0][4]
+    assert TPF_NAME in message and "FLUX is NaN on every collected pixel" in message
+
+
+def test_tpf_too_small_for_our_background_is_one_error(tpf_run):
+    """Our background asked for on a TPF with too few pixels for it: one clear error."""
+    clear_cache()
+    choice = TPFBackground(method="fit", settings=BackgroundSettings(fit_pixels_per_parameter=500))
+    path = tpf_run["folder"] / "tpfs" / "s01" / TPF_NAME
+    with pytest.raises(SourceError, match=r"no background can be estimated: .* \(121 collected\)"):
+        TPFSource(path, tpf_run["folder"], 19.0, background=choice)
+
+
+#: The tall TPF: rows, the saturated target's Tmag, the sky [e-/s/px].
+TALL_ROWS, TALL_TMAG, TALL_SKY = 61, 5.0, 100.0
+
+
+def _tall_tpf(test_data, prf_dir, path: Path) -> tuple[float, float]:
+    """A tall TPF (61 x 11 px) of a saturated Tmag-5 star with its bleed columns, built on
+    the real TPF's headers, with SPOC's NaN FLUX_BKG and FLUX_ERR; the star's RA, Dec."""
+    from tessphot.constants import tmag_to_flux
+    from tessphot.evaluation.simulate.detector import saturate
+    from tessphot.prf import load_prf
+
+    with fits.open(test_data / "tpf" / "tess25155310-s01-first-cadences.fits.gz") as hdul:
+        primary, table, aperture = (hdu.copy() for hdu in hdul[:3])
+    shift = (TALL_ROWS - 11) // 2
+    aperture.header["CRVAL2P"] -= shift
+    aperture.header["CRPIX2"] += shift
+    origin = (aperture.header["CRVAL2P"] - 1, aperture.header["CRVAL1P"] - 45)
+    shape = (TALL_ROWS, 11)
+    row, col = origin[0] + TALL_ROWS // 2 + 0.2, origin[1] + 5.4
+    prf = load_prf(prf_dir, 1, 4, 1)
+    rate = prf.render([row], [col], [tmag_to_flux(TALL_TMAG)], shape, origin) + TALL_SKY
+    rng = np.random.default_rng(11)
+    n = len(table.data)
+    flux = np.array([saturate(rate) + rng.normal(0, 2.0, shape) for _ in range(n)], "f4")
+    nan = np.full_like(flux, np.nan)
+    dim = f"({shape[1]},{shape[0]})"
+    fmt = f"{shape[0] * shape[1]}E"
+    columns = [table.columns[name] for name in ("TIME", "TIMECORR", "CADENCENO")]
+    columns += [
+        fits.Column(name=name, format=fmt, unit="e-/s", dim=dim, array=array)
+        for name, array in (("FLUX", flux), ("FLUX_ERR", nan), ("FLUX_BKG", nan))
+    ]
+    columns += [table.columns[name] for name in ("QUALITY", "POS_CORR1", "POS_CORR2")]
+    pixels = fits.BinTableHDU.from_columns(columns, header=table.header, name="PIXELS")
+    aperture.data = np.full(shape, 257, dtype=np.int32)
+    fits.HDUList([primary, pixels, aperture]).writeto(path)
+    tpf = read_tpf(path)
+    ra, dec = tpf.wcs.all_pix2world([[col - origin[1], row - origin[0]]], 0)[0]
+    return float(ra), float(dec)
+
+
+def test_tall_tpf_of_a_saturated_star(test_data, prf_dir, tmp_path, timing):
+    """A saturated star in a tall TPF (SPOC's NaN background and uncertainties): the
+    aperture holds the whole bleed, the sky is ours, the flux is the star's."""
+    from tessphot.constants import tmag_to_flux
+
+    folder = tmp_path / "tall"
+    folder.mkdir()
+    ra, dec = _tall_tpf(test_data, prf_dir, folder / TPF_NAME)
+    _catalog(folder, [f"{TIC},{ra:.7f},{dec:.7f},0,0,{TALL_TMAG},5800"], [4], [1])
+    make_todo(folder, overwrite=True)
+    clear_cache()
+    settings = {"prf_dir": str(prf_dir)}
+    report = run_photometry(folder, folder / "lc", run_all=True, timing=timing, settings=settings)
+    assert report.failed == 0
+    diagnostics = _rows(folder / "todo.sqlite", "diagnostics")
+    with fits.open(folder / diagnostics[0]["lightcurve"]) as hdul:
+        lc = hdul["LIGHTCURVE"].data
+        recorded = settings_from_header(hdul[0].header)
+        aperture = hdul["APERTURE"].data
+    ratio = lc["FLUX_RAW"] / tmag_to_flux(TALL_TMAG)
+    bleed_rows = np.flatnonzero(((aperture & 2) > 0).any(axis=1))
+    print(
+        f"tall TPF, Tmag {TALL_TMAG}: flux / true {np.round(ratio, 4)}, aperture rows "
+        f"{bleed_rows.min()}-{bleed_rows.max()} of {TALL_ROWS}, {recorded['background.method']}"
+    )
+    assert recorded["background.method"] == "fit"
+    # The bleed is all in (rows 23-38 here); the PRF model's light beyond the 11 columns
+    # is < 0.1 %; the noise of the sum is ~50 e-/s of 1.5e6.
+    assert np.all(np.abs(ratio - 1) < 0.005)
+    assert bleed_rows.min() > 0 and bleed_rows.max() < TALL_ROWS - 1

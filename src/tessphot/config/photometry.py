@@ -156,6 +156,12 @@ class PhotometrySettings(Table):
     prf_url : str
         The archive's folder of SPOC PRF models (a mirror); empty: ``$TESSPHOT_PRF_URL``,
         else MAST's (:data:`tessphot.prf.cache.PRF_URL`).
+    tpf_background : str
+        Background of target pixel files: ``"spoc"`` (SPOC's ``FLUX_BKG``, as subtracted
+        from its ``FLUX``) or ``"fit"``: ours, a constant sky fitted per cadence with the
+        PRFs of the catalogued stars (:mod:`tessphot.sources.tpf_background`; SPOC's is
+        biased for bright stars). Where SPOC's background is NaN (the brightest stars) ours
+        is used whatever this says, with a warning.
     gzip_level : int
         Compression level of the ``.fits.gz`` light curves (1 fastest, 9 smallest; noisy
         floating-point columns compress about as well at 1 as at 9, 3 % larger files; 0-9).
@@ -182,6 +188,7 @@ class PhotometrySettings(Table):
     prf_cache: str = setting("", path=True)
     prf_url: str = setting("")
     gzip_level: int = setting(1, ge=0, le=9)
+    tpf_background: str = setting("spoc", choices=("spoc", "fit"))
     aperture: ApertureSettings = _table(ApertureSettings)
     k2p2: K2P2Settings = _table(K2P2Settings)
     linpsf: LinPSFSettings = _table(LinPSFSettings)

@@ -58,6 +58,24 @@ class BackgroundSettings(Table):
         A sub-box is anomalous when its median residual exceeds this many sigma (> 0) ...
     anomaly_min_level : float
         ... and this absolute level [e-/s] (>= 0).
+    method : str
+        ``"mesh"`` (the smooth 2-D mesh estimate of large regions), ``"fit"`` (a constant sky
+        fitted per frame jointly with the PRF images of the catalogued stars,
+        :mod:`tessphot.prepare.background_small`: for small cutouts where a bright star
+        leaves no star-free sky) or ``"auto"``: the fit when a catalog is present and the
+        region is at most ``fit_region_size`` px on both sides, or when the mesh would have
+        no box with enough sky pixels; the mesh otherwise.
+    fit_region_size : int
+        See ``method`` [px] (>= 1).
+    fit_max_stars : int
+        Catalogued stars on the region whose fluxes are fitted per frame, the brightest
+        first (>= 0); the others' predicted light is subtracted.
+    fit_prf_error : float
+        Relative error of the PRF model per pixel (shape, jitter, catalogue flux; >= 0):
+        it weights down the star's core, whose model is least certain, in the fit.
+    fit_pixels_per_parameter : float
+        The fit keeps at least this many usable pixels per free parameter, dropping the
+        jitter terms and then the faintest fitted stars when there are fewer (>= 1).
     """
 
     TABLE = "prepare.background"
@@ -78,6 +96,11 @@ class BackgroundSettings(Table):
     anomaly_box: int = setting(16, unit="px", ge=1)
     anomaly_sigma: float = setting(5.0, unit="sigma", gt=0)
     anomaly_min_level: float = setting(2.0, unit="e-/s", ge=0)
+    method: str = setting("auto", choices=("auto", "mesh", "fit"))
+    fit_region_size: int = setting(20, unit="px", ge=1)
+    fit_max_stars: int = setting(3, ge=0)
+    fit_prf_error: float = setting(0.05, ge=0)
+    fit_pixels_per_parameter: float = setting(3.0, ge=1)
 
     def as_dict(self) -> dict:
         """The settings as plain values (for the HDF5 attributes)."""

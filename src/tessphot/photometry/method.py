@@ -95,8 +95,12 @@ class PhotometryMethod:
 
     def settings_record(self) -> dict[str, Any]:
         """Every tunable of the photometry (written into the light-curve header)."""
-        timing = self.target.source.timing
-        return {"photometry": self.settings.to_dict(), "timing": timing.to_dict()}
+        source = self.target.source
+        return {
+            "photometry": self.settings.to_dict(),
+            "timing": source.timing.to_dict(),
+            "background": source.background_record,
+        }
 
     def set_lightcurve(
         self,

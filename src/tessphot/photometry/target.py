@@ -29,6 +29,7 @@ from tessphot.photometry.stamps import stamp_size
 from tessphot.prf import AnalyticPRF, PRFModel
 from tessphot.sources import BlockReader, PixelSource
 from tessphot.sources.select import primary_of, task_source
+from tessphot.sources.tpf_background import TPFBackground
 from tessphot.timing import TimingSettings
 
 #: A stamp ``(row_min, row_max, col_min, col_max)`` (science coordinates, half-open).
@@ -334,5 +335,11 @@ def open_target(
         datasource=str(datasource),
         contaminant_tmag_max=settings.contaminant_tmag_max,
         timing=timing,
+        tpf_background=TPFBackground(
+            method=settings.tpf_background,
+            prf_dir=settings.prf_dir or None,
+            prf_cache=settings.prf_cache or None,
+            prf_url=settings.prf_url or None,
+        ),
     )
     return Target(source, starid, settings)

@@ -224,18 +224,7 @@ def estimate_background(
     FrameBackground
     """
     geometry = MeshGeometry(image.shape, settings.box_size, settings.binning)
-    sky_noise = np.nanmedian(uncertainty) if np.isfinite(uncertainty).any() else 1.0
-    mask = ~np.isfinite(image) | saturation_mask(image, settings)
-    if exclude is not None:
-        mask |= exclude
-    data = np.nan_to_num(image, nan=0.0)
-    if starlight is not None:
-        data = data - starlight
-        starred = mask | (starlight > settings.star_mask_fraction * sky_noise)
-        # A small region (a cutout) may be covered by the light of its stars: then their
-        # predicted light is only subtracted, not masked.
-        if not starred.all():
-            mask = starred
+    mask, data = _first_mask(image, uncertainty, starlight, settings, exclude)
     # The statistics run on the binned image.
     # Binned pixels average their unmasked pixels; they are masked when all of them are.
     bdata = geometry.bin(np.where(mask, np.nan, data))
@@ -243,6 +232,7 @@ def estimate_background(
         np.where(mask | ~np.isfinite(uncertainty), np.nan, uncertainty), "quadrature"
     )
     bmask = ~np.isfinite(bdata)
+    sky_noise = np.nanmedian(uncertainty) if np.isfinite(uncertainty).any() else 1.0
     bnoise = float(np.nanmedian(bunc)) if np.isfinite(bunc).any() else sky_noise
     model = np.zeros(geometry.binned_shape)
     mesh = np.zeros(geometry.mesh_shape)
@@ -269,23 +259,14 @@ def estimate_background(
         # Each pass measures what the current model misses. The residual is flat inside a
         # box, so a box median no longer depends on where its unmasked pixels lie (with a
         # steep scattered-light gradient it would otherwise be biased).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bkg = Background2D(
-                np.nan_to_num(bdata - model, nan=0.0),
-                geometry.binned_box,
-                mask=bmask,
-                filter_size=(1, 1),
-                sigma_clip=SigmaClip(sigma=settings.clip_sigma, maxiters=5),
-                bkg_estimator=MedianBackground(),
-                exclude_percentile=100.0 * (1.0 - settings.min_box_fraction),
-            )
-            delta = np.array(bkg.background_mesh, dtype=float)
-            rms = np.array(bkg.background_rms_mesh, dtype=float)
-            npix = np.array(
-                bkg.n_pixels_mesh if hasattr(bkg, "n_pixels_mesh") else bkg.npixels_mesh,
-                dtype=float,
-            )
+        try:
+            delta, rms, npix = _mesh_statistics(bdata - model, bmask, geometry, settings)
+        except ValueError:
+            # No box keeps enough sky pixels (photutils refuses): the frame has no estimate
+            # when this is the first pass, else the previous pass's model stays.
+            if iteration == 0:
+                return _no_estimate(geometry, image.shape, mask)
+            break
         bad = ~np.isfinite(delta) | (npix < 1)
         delta[bad] = np.nan
         mesh_err = MEDIAN_EFFICIENCY * rms / np.sqrt(np.maximum(npix, 1.0))
@@ -304,6 +285,93 @@ def estimate_background(
     model = geometry.evaluate(mesh)
     return FrameBackground(
         mesh=mesh, mesh_err=mesh_err, not_used=mask, model=model, anomalous=anomalous
+    )
+
+
+def _first_mask(
+    image: np.ndarray,
+    uncertainty: np.ndarray,
+    starlight: np.ndarray | None,
+    settings: BackgroundSettings,
+    exclude: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels masked before the first pass, and the image with the starlight removed."""
+    sky_noise = np.nanmedian(uncertainty) if np.isfinite(uncertainty).any() else 1.0
+    mask = ~np.isfinite(image) | saturation_mask(image, settings)
+    if exclude is not None:
+        mask |= exclude
+    data = np.nan_to_num(image, nan=0.0)
+    if starlight is not None:
+        data = data - starlight
+        starred = mask | (starlight > settings.star_mask_fraction * sky_noise)
+        # A small region (a cutout) may be covered by the light of its stars: then their
+        # predicted light is only subtracted, not masked.
+        if not starred.all():
+            mask = starred
+    return mask, data
+
+
+def sky_pixels_per_box(
+    image: np.ndarray,
+    uncertainty: np.ndarray,
+    starlight: np.ndarray | None,
+    settings: BackgroundSettings,
+) -> tuple[np.ndarray, float]:
+    """Unmasked (binned) pixels of each mesh box in the first pass.
+
+    Returns the counts and the number a box must exceed to count (``min_box_fraction`` of
+    its pixels).
+    """
+    geometry = MeshGeometry(image.shape, settings.box_size, settings.binning)
+    mask, _ = _first_mask(image, uncertainty, starlight, settings)
+    unmasked = np.isfinite(geometry.bin(np.where(mask, np.nan, 1.0)))
+    by, bx = geometry.binned_box
+    ny, nx = geometry.mesh_shape
+    padded = np.zeros((ny * by, nx * bx))
+    padded[: unmasked.shape[0], : unmasked.shape[1]] = unmasked
+    counts = padded.reshape(ny, by, nx, bx).sum(axis=(1, 3))
+    return counts, by * bx * settings.min_box_fraction
+
+
+def _mesh_statistics(
+    residual: np.ndarray, bmask: np.ndarray, geometry: MeshGeometry, settings: BackgroundSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sigma-clipped median, rms and pixel count of every box (photutils' Background2D).
+
+    Raises
+    ------
+    ValueError
+        When no box has enough unmasked pixels.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bkg = Background2D(
+            np.nan_to_num(residual, nan=0.0),
+            geometry.binned_box,
+            mask=bmask,
+            filter_size=(1, 1),
+            sigma_clip=SigmaClip(sigma=settings.clip_sigma, maxiters=5),
+            bkg_estimator=MedianBackground(),
+            exclude_percentile=100.0 * (1.0 - settings.min_box_fraction),
+        )
+        delta = np.array(bkg.background_mesh, dtype=float)
+        rms = np.array(bkg.background_rms_mesh, dtype=float)
+        npix = np.array(
+            bkg.n_pixels_mesh if hasattr(bkg, "n_pixels_mesh") else bkg.npixels_mesh,
+            dtype=float,
+        )
+    return delta, rms, npix
+
+
+def _no_estimate(geometry: MeshGeometry, shape: tuple[int, int], mask: np.ndarray):
+    """A frame without a background estimate: NaN mesh, every masked pixel not used."""
+    nan = np.full(geometry.mesh_shape, np.nan)
+    return FrameBackground(
+        mesh=nan,
+        mesh_err=nan.copy(),
+        not_used=mask.copy(),
+        model=np.full(shape, np.nan),
+        anomalous=np.zeros(shape, dtype=bool),
     )
 
 

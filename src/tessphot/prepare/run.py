@@ -37,7 +37,7 @@ from tessphot.prepare.frames import (
 )
 from tessphot.prepare.output import resume_point, start_part
 from tessphot.prepare.reference import finish_part
-from tessphot.prepare.stars import STARLIGHT_TMAG_LIMIT, region_stars
+from tessphot.prepare.stars import STARLIGHT_TMAG_LIMIT, background_method, region_stars
 from tessphot.prepare.stream import stream_frames
 from tessphot.prepare.tpf_quality import transfer_tpf_quality
 from tessphot.prf import ANALYTIC
@@ -282,10 +282,12 @@ def prepare_ccd(
         cadence,
         window,
     )
-    stars = region_stars(folder, sector, camera, ccd, first, prf_dir, mos)
+    stars = region_stars(folder, sector, camera, ccd, first, prf_dir, mos, bgs)
+    method = background_method(frames[0].path, first, stars, bgs)
     stamps = _time_stamps(folder, sector, camera, ccd, frames, first)
     all_settings = {
         "background": bgs.as_dict(),
+        "background_method": method,
         "motion": mos.as_dict(),
         "smoothing_frames": window,
         "prf": prf_dir or ANALYTIC,
@@ -318,6 +320,7 @@ def prepare_ccd(
         "camera": camera,
         "ccd": ccd,
         "starlight": stars.starlight,
+        "star_model": stars.model,
         "ref_rows": stars.ref_rows,
         "ref_cols": stars.ref_cols,
         "centroid_half": mos.centroid_half,
@@ -445,6 +448,7 @@ def _attributes(
         "quality_from_tpfs": stamps.n_tpfs,
         "source": "tesscut" if cutout is not None else "ffi",
         "source_file": Path(cutout).name if cutout is not None else "",
+        "background_method": settings["background_method"],
     }
 
 

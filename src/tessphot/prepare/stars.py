@@ -10,8 +10,9 @@ import numpy as np
 
 from tessphot.catalog.make import catalog_path
 from tessphot.catalog.sqlite_catalog import CatalogDB
-from tessphot.config.prepare import MotionSettings
+from tessphot.config.prepare import BackgroundSettings, MotionSettings
 from tessphot.constants import tmag_to_flux
+from tessphot.prepare import background_small as small
 from tessphot.prepare.motion import select_reference_stars, wcs_from_string
 from tessphot.prepare.worker import science_wcs_string
 from tessphot.prf import load_prf
@@ -37,14 +38,24 @@ class RegionStars:
     starlight: np.ndarray | None
     ref_rows: np.ndarray
     ref_cols: np.ndarray
+    #: The stars of the background fit (None: the mesh estimate).
+    model: small.StarModel | None = None
 
 
 def region_stars(
-    folder: Path, sector: int, camera: int, ccd: int, first, prf_dir, mos: MotionSettings
+    folder: Path,
+    sector: int,
+    camera: int,
+    ccd: int,
+    first,
+    prf_dir,
+    mos: MotionSettings,
+    bgs: BackgroundSettings,
 ) -> RegionStars:
-    """The starlight model for the background and the reference stars for the jitter.
+    """The stars of a region: for the background and as reference stars for the jitter.
 
-    Without a catalog file: no starlight model and no reference stars (logged).
+    The starlight model (or the background fit's stars) and the reference stars. Without a
+    catalog file: no starlight model and no reference stars (logged).
     """
     shape, origin = first.data.shape, first.origin
     catalog = load_catalog(catalog_path(folder, sector, camera, ccd))
@@ -68,6 +79,11 @@ def region_stars(
     )
     flux = tmag_to_flux(catalog["tmag"][near])
     starlight = prf.render(rows[near], cols[near], flux, shape, origin).astype(np.float32)
+    model = None
+    if small.choose_method(bgs, first.data, first.uncertainty, starlight) == small.FIT:
+        model = small.star_model(
+            prf, rows[near], cols[near], flux, shape, origin, bgs.fit_max_stars
+        )
     chosen = select_reference_stars(
         rows[near], cols[near], catalog["tmag"][near], shape, origin, mos
     )
@@ -77,4 +93,36 @@ def region_stars(
         int(near.sum()),
         ref_rows.size,
     )
-    return RegionStars(starlight, ref_rows, ref_cols)
+    return RegionStars(starlight, ref_rows, ref_cols, model)
+
+
+def background_method(path: Path, first, stars: RegionStars, bgs: BackgroundSettings) -> str:
+    """The background method of the region, logged; checks the region is large enough.
+
+    Raises
+    ------
+    BackgroundError
+        When the fit is chosen and the first frame has too few usable pixels even for a
+        sky alone.
+    """
+    if stars.model is None:
+        if bgs.method == small.FIT:
+            log.warning("%s: no catalog, so no stars to fit: the mesh background", path.name)
+        return small.MESH
+    usable = small.usable_pixels(first.data, bgs)
+    if usable < bgs.fit_pixels_per_parameter:
+        shape = first.data.shape
+        raise small.BackgroundError(
+            path,
+            f"{shape[0]}x{shape[1]} px with {usable} usable (unsaturated) pixel(s): too small "
+            f"to estimate the sky background (at least {bgs.fit_pixels_per_parameter:g} "
+            "needed, [prepare.background] fit_pixels_per_parameter)",
+        )
+    log.info(
+        "Background: sky fitted per frame with the PRFs of %d star(s) (%dx%d px region, %d "
+        "usable pixels)",
+        stars.model.n_free,
+        *first.data.shape,
+        usable,
+    )
+    return small.FIT

@@ -107,6 +107,22 @@ def stream_frames(
             if pool is not None:
                 pool.terminate()
                 pool.join()
+    _report_missing(part, frames, meshes, quality)
+
+
+def _report_missing(part: Path, frames, meshes: np.ndarray, quality: np.ndarray) -> None:
+    """One warning for the frames without a background estimate of their own."""
+    imaged = (quality & EXCLUDED_FRAME_QUALITY) == 0
+    missing = imaged & ~np.all(np.isfinite(meshes), axis=(1, 2))
+    if missing.any():
+        log.warning(
+            "%s: %d of %d frames had too few sky pixels for a background estimate (e.g. "
+            "%s): theirs comes from the neighbouring frames, NaN where none had one",
+            part.name.split(".")[0],
+            int(missing.sum()),
+            len(frames),
+            frames[int(np.argmax(missing))].path.name,
+        )
 
 
 def _sums_of_written_frames(h5, start: int, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +180,8 @@ def _receive(result: dict, frames, quality, meshes, mesh_errs, valid) -> None:
     else:
         meshes[k] = result["mesh"]
         mesh_errs[k] = result["mesh_err"]
-        valid[k] = True
+        # A frame without an estimate (too few sky pixels) takes its neighbours'.
+        valid[k] = bool(np.all(np.isfinite(result["mesh"])))
         quality[k] |= 0
 
 

@@ -16,6 +16,7 @@ from astropy.wcs import FITSFixedWarning
 from tessphot.geometry import shift_wcs
 from tessphot.io import FFIError
 from tessphot.prepare import background as bg
+from tessphot.prepare import background_small as small
 from tessphot.prepare.flags import PixelFlags, manual_exclude
 from tessphot.prepare.frames import load_frame
 from tessphot.prepare.motion import measure_centroids
@@ -30,6 +31,7 @@ def init_worker(context: dict) -> None:
     ----------
     context : dict
         ``background_settings``, ``shape``, ``origin``, ``camera``, ``ccd``, ``starlight``,
+        ``star_model`` (the stars of the background fit, None for the mesh estimate),
         ``ref_rows``, ``ref_cols`` and ``centroid_half``.
     """
     _CONTEXT.clear()
@@ -80,12 +82,18 @@ def process_frame(task: tuple[int, str, int | None, int | None, float, float]) -
     if exclude.all():
         result.update(image=None, uncert=None, flags=flags)
         return result
-    starlight = ctx["starlight"]
-    est = bg.estimate_background(image, uncert, starlight, settings, exclude=exclude)
+    if ctx.get("star_model") is not None:
+        est = small.fit_background(image, uncert, ctx["star_model"], settings, exclude=exclude)
+    else:
+        est = bg.estimate_background(image, uncert, ctx["starlight"], settings, exclude=exclude)
     flags[est.not_used] |= PixelFlags.NotUsedForBackground
     flags[est.anomalous] |= PixelFlags.BackgroundShenanigans
     centroids = measure_centroids(
-        image - est.model, ctx["ref_rows"], ctx["ref_cols"], origin, ctx["centroid_half"]
+        image - np.nan_to_num(est.model),
+        ctx["ref_rows"],
+        ctx["ref_cols"],
+        origin,
+        ctx["centroid_half"],
     )
     image[exclude] = np.nan
     result.update(

@@ -154,6 +154,14 @@ class PixelSource(ABC):
         """The prepare stage's settings (JSON) the PRF choice depends on (None: not prepared)."""
         return None
 
+    @property
+    def background_record(self) -> dict[str, Any]:
+        """How the background of the pixels was estimated: at least its ``method``.
+
+        Written into the light curves' headers with the settings.
+        """
+        return {"method": "unknown"}
+
     def merge_aperture(self, aperture: np.ndarray, stamp: Box) -> np.ndarray:
         """The ``APERTURE`` image written for a stamp, from the method's bits (FFI: as is)."""
         return aperture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +104,14 @@ class FFISource(PixelSource):
     def prepare_settings(self) -> str | None:
         """The prepare stage's settings (JSON) the PRF choice depends on."""
         return self.cube.attrs.get("settings")
+
+    @property
+    def background_record(self) -> dict[str, Any]:
+        """The prepare stage's background method.
+
+        ``mesh`` or ``fit`` (:mod:`tessphot.prepare.background_small`).
+        """
+        return {"method": str(self.cube.attrs.get("background_method", "mesh"))}
 
     def read(self, name: str, t0: int, t1: int, box: Box) -> np.ndarray:
         """Cadences ``t0:t1`` of a cube over a box (science coordinates, half-open)."""

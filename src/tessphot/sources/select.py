@@ -18,6 +18,7 @@ from tessphot.sources.cache import cached_source
 from tessphot.sources.errors import SourceError
 from tessphot.sources.ffi import FFISource
 from tessphot.sources.tpf import tpf_source
+from tessphot.sources.tpf_background import TPFBackground
 
 #: Data sources of the tasks: ``ffi``, ``tpf`` or ``tpf:<primary TIC>``.
 DATASOURCE_PATTERN = re.compile(r"ffi|tpf(?::(?P<primary>\d+))?")
@@ -111,6 +112,7 @@ def task_source(
     datasource: str,
     contaminant_tmag_max: float,
     timing: TimingSettings,
+    tpf_background: TPFBackground | None = None,
 ) -> PixelSource:
     """The (cached) pixel source of a task.
 
@@ -135,6 +137,7 @@ def task_source(
             cadence,
             contaminant_tmag_max,
             timing=timing,
+            background=tpf_background,
         )
     if cadence is not None and int(cadence) != int(round(data.cadence)):
         raise SourceError(

@@ -5,7 +5,9 @@ code): :class:`TPFSource` offers the interface of :class:`tessphot.sources.base.
 from the TPF's own content:
 
 * pixels, uncertainties and background: SPOC's ``FLUX`` (already background-subtracted),
-  ``FLUX_ERR`` and ``FLUX_BKG``; pixels SPOC did not collect are NaN;
+  ``FLUX_ERR`` and ``FLUX_BKG``, or our own background and uncertainties where SPOC's are
+  NaN or when asked (:mod:`tessphot.sources.tpf_background`); pixels SPOC did not collect
+  are NaN;
 * pixel flags: ``ManualExclude`` where SPOC collected nothing, ``NotUsedForBackground``
   where SPOC did not use the pixel for its background (no FFI file is needed);
 * times: ``TIME`` with the early releases' time-stamp offset removed (section 5.15 of the
@@ -44,6 +46,7 @@ from tessphot.sources.blocks import Box
 from tessphot.sources.cache import cached_source
 from tessphot.sources.errors import SourceError
 from tessphot.sources.stars import project_catalog
+from tessphot.sources.tpf_background import TPFBackground, choose_cubes
 from tessphot.timefix import stamp_error
 
 logger = logging.getLogger(__name__)
@@ -69,11 +72,13 @@ class TPFSource(PixelSource):
     contaminant_tmag_max : float
         Catalog stars fainter than this are left out.
     timing : TimingSettings, optional
+    background : TPFBackground, optional
+        SPOC's background or ours (:mod:`tessphot.sources.tpf_background`; default SPOC's).
 
     Raises
     ------
     SourceError
-        For an unreadable TPF or a missing catalog.
+        For an unreadable TPF, a missing catalog, or a background that cannot be estimated.
     """
 
     full_stamp = True
@@ -84,6 +89,7 @@ class TPFSource(PixelSource):
         input_folder: str | os.PathLike,
         contaminant_tmag_max: float,
         timing: TimingSettings | None = None,
+        background: TPFBackground | None = None,
     ) -> None:
         self.path = Path(path)
         try:
@@ -114,21 +120,6 @@ class TPFSource(PixelSource):
         self.shape = tpf.shape
         # The WCS of science coordinates: TPF pixel + origin.
         self.wcs = shift_wcs(tpf.wcs, tpf.origin[0], tpf.origin[1])
-        collected = tpf.collected
-        images = np.where(collected, tpf.flux[keep], np.float32(np.nan))
-        flags = np.zeros(self.shape, dtype=np.uint8)
-        flags[~collected] |= PixelFlags.ManualExclude
-        flags[~tpf.background_pixels] |= PixelFlags.NotUsedForBackground
-        self.cubes = {
-            "images": images,
-            "images_err": np.where(collected, tpf.flux_err[keep], np.float32(np.nan)),
-            "backgrounds": np.where(collected, tpf.flux_bkg[keep], np.float32(np.nan)),
-            "pixel_flags": np.broadcast_to(flags, images.shape),
-        }
-        good = self.good if self.good.any() else np.ones(self.time.size, dtype=bool)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
-            self.sumimage = np.nanmean(images[good], axis=0).astype(np.float64)
         self.read_noise = np.array(
             [tpf.header.get(f"READNOI{o}", np.nan) for o in "ABCD"], dtype=float
         )
@@ -159,11 +150,36 @@ class TPFSource(PixelSource):
                 near=(float(centre[0]), float(centre[1]), CATALOG_RADIUS_DEG),
             )
         )
+        self._set_cubes(tpf, keep, background or TPFBackground())
         self.motion = self._motion(
             np.asarray(tpf.pos_corr_row[keep], dtype=float),
             np.asarray(tpf.pos_corr_column[keep], dtype=float),
         )
         self.mtime = self.path.stat().st_mtime_ns
+
+    def _set_cubes(self, tpf, keep: np.ndarray, background: TPFBackground) -> None:
+        """The pixel cubes (after the background choice), flags and the average image."""
+        cubes = choose_cubes(tpf, keep, self.time, self.stars, background)
+        self.background = cubes.record
+        flags = np.zeros(self.shape, dtype=np.uint8)
+        flags[~tpf.collected] |= PixelFlags.ManualExclude
+        not_used = ~tpf.background_pixels if cubes.not_used is None else cubes.not_used
+        flags[not_used] |= PixelFlags.NotUsedForBackground
+        self.cubes = {
+            "images": cubes.images,
+            "images_err": cubes.errors,
+            "backgrounds": cubes.backgrounds,
+            "pixel_flags": np.broadcast_to(flags, cubes.images.shape),
+        }
+        good = self.good if self.good.any() else np.ones(self.time.size, dtype=bool)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
+            self.sumimage = np.nanmean(cubes.images[good], axis=0).astype(np.float64)
+
+    @property
+    def background_record(self) -> dict:
+        """SPOC's background or ours, and where the uncertainties came from."""
+        return dict(self.background)
 
     def _motion(self, pos_row: np.ndarray, pos_col: np.ndarray) -> MotionModel:
         """SPOC's POS_CORR as a translation, zero at the cadence nearest the reference time."""
@@ -231,6 +247,7 @@ def tpf_source(
     cadence: int | None,
     contaminant_tmag_max: float,
     timing: TimingSettings | None = None,
+    background: TPFBackground | None = None,
 ) -> TPFSource:
     """The (cached) :class:`TPFSource` of a primary target's TPF.
 
@@ -240,9 +257,11 @@ def tpf_source(
         When the TPF is missing, ambiguous, unreadable or of another camera or CCD.
     """
     path = find_tpf(input_folder, primary, sector, cadence).resolve()
-    key = ("tpf", str(path), float(contaminant_tmag_max), timing)
+    key = ("tpf", str(path), float(contaminant_tmag_max), timing, background)
     data = cached_source(
-        key, path, lambda: TPFSource(path, input_folder, contaminant_tmag_max, timing)
+        key,
+        path,
+        lambda: TPFSource(path, input_folder, contaminant_tmag_max, timing, background),
     )
     if (data.camera, data.ccd) != (camera, ccd):
         raise SourceError(
