@@ -14,7 +14,7 @@ from astropy.io import fits
 from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
 from tessphot.config.prepare import BackgroundSettings
-from tessphot.constants import tmag_to_flux
+from tessphot.constants import SATURATED_RATE, tmag_to_flux
 from tessphot.io.tpf import read_tpf
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.task import photometry_task
@@ -32,6 +32,7 @@ TPF_NAME = "tess2018206045859-s0001-0000000025155310-0120-s_tp.fits.gz"
 SPOC_LC = "tess2018206045859-s0001-0000000025155310-0120-s_lc.fits.gz"
 TASOC_LC = "hlsp_tasoc_tess_ffi_tic00261136679-s0001-cam4-ccd2-c1800_tess_v05_ens-lc.fits"
 PI_MEN = 261136679
+PI_MEN_CUTOUT = "tess-s0001-4-2_84.291190_-80.469170_6x6_astrocut.fits"
 #: SPOC's time-stamp correction of a data release <= 26 TPF: the mid-exposure stamp is
 #: 2.000 - 0.021 s late (section 5.15 of the notes).
 TPF_STAMP_OFFSET_S = 1.979
@@ -304,22 +305,36 @@ def test_saturated_cutout_flux(cutout_run, test_data):
     print(f"pi Men: flux / TASOC's {np.nanmedian(flux / tasoc_flux):.4f}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 item 1 (small cutouts' background): in the 6x6 cutout the halo light "
-    "curve drifts by 1.2 % over the first day, TASOC's stays flat to 0.02 %",
-)
-def test_saturated_cutout_variations(cutout_run, test_data):
-    """pi Men is constant to 2e-4 in TASOC's light curve over these 50 cadences; ours
-    should follow it to 0.1 % (photon noise ~5e-5 per cadence for the halo pixels)."""
+def _relative(values: np.ndarray, good: np.ndarray) -> np.ndarray:
+    return values[good] / np.median(values[good])
+
+
+def test_saturated_cutout_variations_are_the_pixels_own(cutout_run, test_data):
+    """pi Men's bleed runs off the 6x6 cutout, and only 12 pixels (all in its wings) are
+    unsaturated. TASOC's aperture on the full FFIs is flat to 2e-4 over these 50 cadences,
+    but the cutout's own pixels are not: the wings' sum rises by ~2 % against TASOC over
+    the first day (focus and pointing settling after the sector's start move light across
+    the cutout's edges), so no method confined to the cutout can follow TASOC. The sky,
+    fitted on those wings, is poorly determined, and the light curve must say so: its
+    deviation from TASOC's stays within its own stated uncertainties."""
     ours, _, tasoc_flux = _pi_men(cutout_run, test_data)
+    with fits.open(test_data / "tesscut" / PI_MEN_CUTOUT) as hdul:
+        pixels = np.asarray(hdul[1].data["FLUX"], dtype=float)
+    assert len(pixels) == len(ours)  # every cadence, in the file's order
+    unsaturated = np.all(pixels < 0.8 * SATURATED_RATE, axis=0)
+    wings = pixels[:, unsaturated].sum(axis=1)
     flux = np.asarray(ours["FLUX_RAW"], dtype=float)
+    error = np.asarray(ours["FLUX_RAW_ERR"], dtype=float)
     good = np.isfinite(flux) & np.isfinite(tasoc_flux) & (ours["QUALITY"] == 0)
-    ours_rel = flux[good] / np.median(flux[good])
-    tasoc_rel = tasoc_flux[good] / np.median(tasoc_flux[good])
-    difference = np.std(ours_rel - tasoc_rel)
-    print(f"pi Men: relative variations differ from TASOC's by {difference:.2e} rms")
-    assert difference < 1e-3
+    wings_vs_tasoc = np.ptp(_relative(wings, good) - _relative(tasoc_flux, good))
+    ours_vs_tasoc = np.std(_relative(flux, good) - _relative(tasoc_flux, good))
+    stated = np.median(error[good] / flux[good])
+    print(
+        f"pi Men: wings vs TASOC {wings_vs_tasoc:.2e} peak to peak; ours vs TASOC "
+        f"{ours_vs_tasoc:.2e} rms; stated relative uncertainty {stated:.2e}"
+    )
+    assert wings_vs_tasoc > 5e-3
+    assert ours_vs_tasoc < stated
 
 
 def test_psf_methods_on_a_real_tpf(tpf_run, test_data, prf_dir, timing, tmp_path):
