@@ -209,3 +209,18 @@ def test_renamed_files_read_as_what_their_headers_say(test_data, tmp_path):
     )
     assert as_cutout.shape == (5, 5)
     assert (as_tpf.kind, as_tpf.sector, as_tpf.camera, as_tpf.ccd) == (TPF, 1, 4, 1)
+
+
+def test_cli_for_one_folder_writes_beside_it(test_data, tmp_path, capsys, monkeypatch):
+    """'tessphot catalog --for mydata' with no input folder: the catalogs go into mydata."""
+    monkeypatch.delenv("TESSPHOT_INPUT", raising=False)
+    folder = tmp_path / "mydata"
+    folder.mkdir()
+    shutil.copy(test_data / TPF_FILE, folder / "download.fits.gz")
+    monkeypatch.chdir(tmp_path)
+    assert main(["catalog", "--for", "mydata", "-q"]) == EXIT_OK
+    assert [p.name for p in folder.glob("catalog_*")] == ["catalog_sector001_camera4_ccd1.sqlite"]
+    assert not list(tmp_path.glob("catalog_*"))
+    # Two --for paths and no input folder: which folder is meant is not guessed.
+    assert main(["catalog", "--for", "mydata", "--for", "mydata/download.fits.gz"]) == EXIT_ERROR
+    assert "no input folder" in capsys.readouterr().err

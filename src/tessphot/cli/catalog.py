@@ -23,7 +23,7 @@ from tessphot.cli.common import (
     add_common,
     load_cli_settings,
 )
-from tessphot.paths import input_folder
+from tessphot.paths import INPUT_ENV, input_folder
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,12 @@ def _add_catalog(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "sector", nargs="?", help="TESS sector (optional with --for: the files' own sectors)"
     )
-    p.add_argument("input_folder", nargs="?", help="input folder (default $TESSPHOT_INPUT)")
+    p.add_argument(
+        "input_folder",
+        nargs="?",
+        help="input folder (default $TESSPHOT_INPUT; with one --for PATH and neither, PATH's "
+        "folder)",
+    )
     p.add_argument(
         "--for",
         dest="data",
@@ -251,7 +256,9 @@ def build_source(args: argparse.Namespace, settings: dict, folder: Path):
 def _sector_and_folder(args: argparse.Namespace) -> tuple[int | None, Path]:
     """The sector (None with ``--for`` and none given) and the input folder.
 
-    With ``--for``, a first positional that is not a number is the input folder.
+    With ``--for``, a first positional that is not a number is the input folder; without an
+    input folder (argument or ``$TESSPHOT_INPUT``), the one ``--for`` folder (or the folder of
+    the one ``--for`` file) is.
 
     Raises
     ------
@@ -265,6 +272,8 @@ def _sector_and_folder(args: argparse.Namespace) -> tuple[int | None, Path]:
         sector, folder = None, sector
     if sector is None and not args.data:
         raise CatalogError("give a SECTOR, or --for with the TPFs or cutouts to cover")
+    if folder is None and not env.value(INPUT_ENV) and args.data and len(args.data) == 1:
+        folder = args.data[0]  # 'catalog --for mydata': the catalogs go beside the data
     return (int(sector) if sector is not None else None), input_folder(folder)
 
 
