@@ -1,5 +1,8 @@
-"""The simulated cadences: time stamps (regular, or those of real sector 1), the orbit gap,
-momentum dumps and quality."""
+"""The simulated cadences: time stamps, the orbit gap, momentum dumps and quality.
+
+The time stamps are regular over the sector, or those of the real sector-1 FFIs (setting
+``timing``).
+"""
 
 from __future__ import annotations
 
