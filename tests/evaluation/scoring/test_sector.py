@@ -143,6 +143,12 @@ def test_common_mode_per_orbit():
     assert first["background_error"]["median"] == pytest.approx(0.2)
     assert first["background_true"] == pytest.approx(80.0)
     assert first["tmid"] == pytest.approx((t[0], t[199]))
+    # The slow term does not average down over an hour; removing the common mode (or,
+    # half of it, the background part) brings the 1-hour rms towards white noise.
+    slow = mode["slow_term"]
+    assert slow["white"] == pytest.approx(0.707, abs=1e-3)
+    assert slow["common_mode_removed"] == pytest.approx(0.707, rel=0.1)
+    assert slow["as_is"] > slow["own_background_removed"] > slow["common_mode_removed"]
 
 
 def test_report_is_plain_and_prints(tmp_path):

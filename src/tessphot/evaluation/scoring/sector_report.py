@@ -20,6 +20,10 @@ import numpy as np
 
 from tessphot.evaluation.scoring.photometry import TMAG_BINS
 from tessphot.evaluation.scoring.sector import SectorScore, TargetScore
+from tessphot.lightcurve.diagnostics import HOUR_SECONDS, rms_timescale
+
+#: One hour [d].
+HOUR_DAYS = HOUR_SECONDS / 86400.0
 
 #: Targets of issue 14: isolated Tmag 8-14 stars at most 1.05 in every bin, Tmag 6-8 at
 #: most 1.10, the 90th percentile of every bin at most 1.3, signals within 1 %.
@@ -127,6 +131,39 @@ def _column_median(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
+def slow_term(score: SectorScore, mode: np.ndarray) -> dict[str, float]:
+    """How much of the quiet stars' 1-hour noise does not average down, and what removes it.
+
+    Each quiet star's residual is in units of its 30-minute noise, so the 1-hour robust rms
+    of white noise is ``1 / sqrt(2)`` (0.71). The medians over the stars of the 1-hour rms:
+    ``as_is``; ``own_background_removed`` (the residual minus the flux error of the star's
+    own background estimate); ``common_mode_removed`` (minus the common mode ``mode``).
+
+    Parameters
+    ----------
+    score : SectorScore
+        The scored sector.
+    mode : numpy.ndarray
+        The common mode per cadence (NaN where unknown: those cadences are left out).
+
+    Returns
+    -------
+    dict
+        ``white``, ``as_is``, ``own_background_removed``, ``common_mode_removed``.
+    """
+    t = np.asarray(score.tmid, dtype=float)
+    variants = {
+        "as_is": score.quiet_flux,
+        "own_background_removed": score.quiet_flux - score.quiet_background,
+        "common_mode_removed": score.quiet_flux - mode[:, None],
+    }
+    out = {"white": 1 / math.sqrt(2)}
+    for name, matrix in variants.items():
+        rms = [rms_timescale(t, matrix[:, j], HOUR_DAYS) for j in range(matrix.shape[1])]
+        out[name] = _median(_values_of(np.array(rms, dtype=float)))
+    return out
+
+
 def common_mode(score: SectorScore) -> dict:
     """The quiet stars' common mode per orbit.
 
@@ -141,10 +178,10 @@ def common_mode(score: SectorScore) -> dict:
         ``stars`` (quiet stars), ``series`` (per cadence: ``tmid``, ``flux``, the median
         residual over the 30-min noise, ``background``, the median flux error of the
         background estimate in the same units, ``background_error`` and
-        ``background_true``, medians over the stars [e-/s/px]), and ``orbits``: per orbit
-        the spread (:func:`_spread`) of ``flux``, ``background``, ``flux_minus_background``
+        ``background_true``, medians over the stars [e-/s/px]), ``orbits``: per orbit the
+        spread (:func:`_spread`) of ``flux``, ``background``, ``flux_minus_background``
         and ``background_error``, the correlation of ``flux`` and ``background``, and the
-        median true sky.
+        median true sky; and ``slow_term`` (:func:`slow_term`).
     """
     series = {
         "tmid": np.asarray(score.tmid, dtype=float),
@@ -175,7 +212,12 @@ def common_mode(score: SectorScore) -> dict:
                 "background_true": _median(_values_of(series["background_true"][on])),
             }
         )
-    return {"stars": int(score.quiet_flux.shape[1]), "series": series, "orbits": orbits}
+    return {
+        "stars": int(score.quiet_flux.shape[1]),
+        "series": series,
+        "orbits": orbits,
+        "slow_term": slow_term(score, series["flux"]),
+    }
 
 
 def _values_of(values: np.ndarray) -> np.ndarray:
@@ -340,6 +382,14 @@ def _mode_lines(mode: dict) -> list[str]:
             f"({_f(err['p05'], '.2f')} / {_f(err['p95'], '.2f')}) "
             f"| {_f(o['background_true'], '.0f')} |"
         )
+    slow = mode["slow_term"]
+    lines += [
+        "",
+        "Quiet stars' median 1-hour rms in units of their 30-min noise (white noise "
+        f"{slow['white']:.2f}): as is {_f(slow['as_is'])}, with their own background error "
+        f"removed {_f(slow['own_background_removed'])}, with the common mode removed "
+        f"{_f(slow['common_mode_removed'])}.",
+    ]
     return lines
 
 
