@@ -26,6 +26,7 @@ from tessphot.evaluation.scoring.sector_report import (
     sector_report,
     signals_summary,
     targets_check,
+    without_motion,
 )
 
 
@@ -123,7 +124,10 @@ def test_common_mode_per_orbit():
     t = np.concatenate([np.arange(200) / 48, 14 + np.arange(200) / 48])
     orbit = orbits_of(t)
     slow = np.where(orbit == 0, 0.5, -0.3) * np.sin(2 * np.pi * t / 3)
-    flux = slow[:, None] + rng.standard_normal((t.size, 20))
+    drow = 0.05 * np.sin(2 * np.pi * t / 5)[:, None] + 0.01 * rng.standard_normal((t.size, 20))
+    dcol = 0.03 * np.cos(2 * np.pi * t / 7)[:, None] + 0.01 * rng.standard_normal((t.size, 20))
+    motion = 20 * drow**2 - 10 * dcol  # each star's flux error from its motion
+    flux = slow[:, None] + motion + rng.standard_normal((t.size, 20))
     bkg = 0.5 * slow[:, None] + 0.1 * rng.standard_normal((t.size, 20))
     score = SectorScore(
         tmid=t,
@@ -132,6 +136,8 @@ def test_common_mode_per_orbit():
         quiet_background=bkg,
         background_error=np.full((t.size, 20), 0.2),
         background_true=np.full((t.size, 20), 80.0),
+        quiet_drow=drow,
+        quiet_dcol=dcol,
     )
     mode = common_mode(score)
     assert mode["stars"] == 20 and len(mode["orbits"]) == 2
@@ -143,12 +149,22 @@ def test_common_mode_per_orbit():
     assert first["background_error"]["median"] == pytest.approx(0.2)
     assert first["background_true"] == pytest.approx(80.0)
     assert first["tmid"] == pytest.approx((t[0], t[199]))
-    # The slow term does not average down over an hour; removing the common mode (or,
-    # half of it, the background part) brings the 1-hour rms towards white noise.
+    # The slow terms do not average down over an hour; the motion's part goes with the
+    # motion fit, half of the common one with the background, all of it with the common mode.
     slow = mode["slow_term"]
     assert slow["white"] == pytest.approx(0.707, abs=1e-3)
-    assert slow["common_mode_removed"] == pytest.approx(0.707, rel=0.1)
     assert slow["as_is"] > slow["own_background_removed"] > slow["common_mode_removed"]
+    assert slow["as_is"] > slow["motion_removed"] > slow["background_and_motion_removed"]
+
+
+def test_motion_fit_leaves_white_noise_alone():
+    rng = np.random.default_rng(3)
+    drow, dcol = 0.1 * rng.standard_normal(2000), 0.1 * rng.standard_normal(2000)
+    noise = rng.standard_normal(2000)
+    clean = without_motion(noise + 30 * drow * dcol + 5 * dcol, drow, dcol)
+    assert np.std(clean) == pytest.approx(1.0, abs=0.05)
+    assert np.corrcoef(clean, noise)[0, 1] > 0.99
+    assert np.isnan(without_motion(np.full(5, np.nan), np.zeros(5), np.zeros(5))).all()
 
 
 def test_report_is_plain_and_prints(tmp_path):
@@ -157,6 +173,7 @@ def test_report_is_plain_and_prints(tmp_path):
     score.tmid, score.orbit = np.arange(4) / 48, np.zeros(4, dtype=int)
     score.quiet_flux = score.quiet_background = np.zeros((4, 0))
     score.background_error = score.background_true = np.zeros((4, 0))
+    score.quiet_drow = score.quiet_dcol = np.zeros((4, 0))
     report = sector_report(score)
     assert report["signals"]["amplitude"]["isolated"] == {
         "n": 1,

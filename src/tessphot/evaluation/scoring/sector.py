@@ -126,6 +126,9 @@ class SectorScore:
     background_error: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     #: Per quiet star and cadence: the true sky at the star [e-/s/px].
     background_true: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    #: Per quiet star and cadence: its true position minus its mean (row, column) [px].
+    quiet_drow: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    quiet_dcol: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
 
 
 def orbits_of(tmid: np.ndarray, min_gap: float = 0.5) -> np.ndarray:
@@ -333,6 +336,8 @@ class _Quiet:
     background: list = field(default_factory=list)
     error: list = field(default_factory=list)
     true: list = field(default_factory=list)
+    drow: list = field(default_factory=list)
+    dcol: list = field(default_factory=list)
 
     def add(self, truth: Truth, i: int, res: Residual, score: TargetScore) -> None:
         """Add target ``i``'s residual and background error, over its 30-min noise."""
@@ -347,12 +352,14 @@ class _Quiet:
             (self.flux, self.background, self.error, self.true), columns, strict=True
         ):
             target.append(column)
+        self.drow.append(truth.drow[:, i])
+        self.dcol.append(truth.dcol[:, i])
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """The four series as (cadence, star) arrays."""
+        """The six series as (cadence, star) arrays."""
         return tuple(
             np.column_stack(x) if x else np.empty((self.n_cadences, 0))
-            for x in (self.flux, self.background, self.error, self.true)
+            for x in (self.flux, self.background, self.error, self.true, self.drow, self.dcol)
         )
 
 
@@ -420,5 +427,7 @@ def score_sector_run(
         result.quiet_background,
         result.background_error,
         result.background_true,
+        result.quiet_drow,
+        result.quiet_dcol,
     ) = quiet.arrays()
     return result

@@ -131,13 +131,43 @@ def _column_median(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
+def without_motion(y: np.ndarray, drow: np.ndarray, dcol: np.ndarray) -> np.ndarray:
+    """A residual less its fit by the star's true motion (a quadratic in row and column).
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Residual per cadence (NaN where unknown).
+    drow, dcol : numpy.ndarray
+        The star's true position minus its mean per cadence [px].
+
+    Returns
+    -------
+    numpy.ndarray
+        ``y`` minus the least-squares fit of ``1, dr, dc, dr^2, dc^2, dr dc``, scaled by
+        ``sqrt(n / (n - 6))`` so that white noise keeps its rms; NaN where ``y`` is.
+    """
+    out = np.full(y.shape, math.nan)
+    use = np.isfinite(y) & np.isfinite(drow) & np.isfinite(dcol)
+    r, c = drow[use], dcol[use]
+    design = np.column_stack([np.ones_like(r), r, c, r * r, c * c, r * c])
+    if use.sum() <= 2 * design.shape[1]:
+        return out
+    coef, *_ = np.linalg.lstsq(design, y[use], rcond=None)
+    n, p = design.shape
+    out[use] = (y[use] - design @ coef) * math.sqrt(n / (n - p))
+    return out
+
+
 def slow_term(score: SectorScore, mode: np.ndarray) -> dict[str, float]:
     """How much of the quiet stars' 1-hour noise does not average down, and what removes it.
 
     Each quiet star's residual is in units of its 30-minute noise, so the 1-hour robust rms
     of white noise is ``1 / sqrt(2)`` (0.71). The medians over the stars of the 1-hour rms:
     ``as_is``; ``own_background_removed`` (the residual minus the flux error of the star's
-    own background estimate); ``common_mode_removed`` (minus the common mode ``mode``).
+    own background estimate); ``motion_removed`` (less its fit by the star's true motion,
+    :func:`without_motion`); ``background_and_motion_removed`` (both);
+    ``common_mode_removed`` (minus the common mode ``mode``).
 
     Parameters
     ----------
@@ -149,12 +179,23 @@ def slow_term(score: SectorScore, mode: np.ndarray) -> dict[str, float]:
     Returns
     -------
     dict
-        ``white``, ``as_is``, ``own_background_removed``, ``common_mode_removed``.
+        ``white`` and the medians named above.
     """
     t = np.asarray(score.tmid, dtype=float)
+    no_background = score.quiet_flux - score.quiet_background
+
+    def motion_free(matrix: np.ndarray) -> np.ndarray:
+        columns = [
+            without_motion(matrix[:, j], score.quiet_drow[:, j], score.quiet_dcol[:, j])
+            for j in range(matrix.shape[1])
+        ]
+        return np.column_stack(columns) if columns else matrix
+
     variants = {
         "as_is": score.quiet_flux,
-        "own_background_removed": score.quiet_flux - score.quiet_background,
+        "own_background_removed": no_background,
+        "motion_removed": motion_free(score.quiet_flux),
+        "background_and_motion_removed": motion_free(no_background),
         "common_mode_removed": score.quiet_flux - mode[:, None],
     }
     out = {"white": 1 / math.sqrt(2)}
@@ -387,8 +428,9 @@ def _mode_lines(mode: dict) -> list[str]:
         "",
         "Quiet stars' median 1-hour rms in units of their 30-min noise (white noise "
         f"{slow['white']:.2f}): as is {_f(slow['as_is'])}, with their own background error "
-        f"removed {_f(slow['own_background_removed'])}, with the common mode removed "
-        f"{_f(slow['common_mode_removed'])}.",
+        f"removed {_f(slow['own_background_removed'])}, with their true motion fitted out "
+        f"{_f(slow['motion_removed'])}, both {_f(slow['background_and_motion_removed'])}, "
+        f"with the common mode removed {_f(slow['common_mode_removed'])}.",
     ]
     return lines
 

@@ -34,6 +34,9 @@ class Truth:
     #: Mean true position of each target [science-area px].
     row: np.ndarray
     col: np.ndarray
+    #: (cadence, target) true position minus the mean [px].
+    drow: np.ndarray
+    dcol: np.ndarray
     #: Mean sky over the good cadences (binned by ``binning``) and its origin.
     sky_mean: np.ndarray
     binning: int
@@ -99,8 +102,9 @@ def read_truth(path: Path, starids: np.ndarray, prf_dir: str | None = None) -> T
         index = np.array(sorted(position[int(s)] for s in starids if int(s) in position), int)
         good = h5["time/quality"][:] == 0
         flux = h5["flux"][:, index] if index.size else np.empty((good.size, 0))
-        rows = h5["row"][:, index].mean(axis=0) if index.size else np.empty(0)
-        cols = h5["col"][:, index].mean(axis=0) if index.size else np.empty(0)
+        all_rows = h5["row"][:, index].astype(float) if index.size else np.empty((good.size, 0))
+        all_cols = h5["col"][:, index].astype(float) if index.size else np.empty((good.size, 0))
+        rows, cols = all_rows.mean(axis=0), all_cols.mean(axis=0)
         sky, sky_mean, binning, origin = _read_sky(h5, index, rows, cols, good)
         prf = load_prf(
             prf_dir or settings.get("prf_dir"),
@@ -119,6 +123,8 @@ def read_truth(path: Path, starids: np.ndarray, prf_dir: str | None = None) -> T
             sky=sky,
             row=rows,
             col=cols,
+            drow=all_rows - rows,
+            dcol=all_cols - cols,
             sky_mean=sky_mean,
             binning=binning,
             origin=origin,
