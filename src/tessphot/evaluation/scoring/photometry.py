@@ -70,6 +70,11 @@ TARGET_AMPLITUDE = 0.02
 PPM = 1e6
 
 
+def is_crowded(contamination: float) -> bool:
+    """Whether a target's contamination exceeds :data:`CROWDED_CONTAMINATION`."""
+    return math.isfinite(contamination) and contamination > CROWDED_CONTAMINATION
+
+
 @dataclass
 class StarScore:
     """The score of one task."""
@@ -99,7 +104,7 @@ class StarScore:
     @property
     def crowded(self) -> bool:
         """Whether the pipeline's contamination exceeds :data:`CROWDED_CONTAMINATION`."""
-        return math.isfinite(self.contamination) and self.contamination > CROWDED_CONTAMINATION
+        return is_crowded(self.contamination)
 
 
 @dataclass

@@ -36,8 +36,8 @@ from astropy.io import fits
 
 from tessphot.evaluation.scoring.optimal import optimal_aperture, star_stamp
 from tessphot.evaluation.scoring.photometry import (
-    CROWDED_CONTAMINATION,
     find_truth,
+    is_crowded,
     lightcurve_path,
     todo_rows,
 )
@@ -82,7 +82,7 @@ class TargetScore:
     @property
     def crowded(self) -> bool:
         """Whether the pipeline's contamination exceeds 10 %."""
-        return math.isfinite(self.contamination) and self.contamination > CROWDED_CONTAMINATION
+        return is_crowded(self.contamination)
 
     @property
     def variable(self) -> bool:
