@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from tessphot.evaluation.scoring.optimal import optimal_aperture, star_stamp
+from tessphot.evaluation.scoring.optimal import full_bin_rms, optimal_aperture, star_stamp
+from tessphot.lightcurve.diagnostics import rms_timescale
 from tessphot.prf.analytic import AnalyticPRF
 
 #: An FFI's exposure [s] and co-added frames, as the simulator's.
@@ -81,3 +82,20 @@ def test_bad_stamps_are_refused():
         optimal_aperture(np.ones((3, 3)), np.ones((2, 2)), 10.0, exposure_time=1, n_frames=1)
     with pytest.raises(ValueError, match="no light"):
         optimal_aperture(np.zeros((3, 3)), np.ones((3, 3)), 10.0, exposure_time=1, n_frames=1)
+
+
+def test_full_bin_rms_does_not_read_missing_cadences_as_noise():
+    """White noise with a fifth of the cadences missing at random: the plain 1-hour rms
+    reads high (half-filled bins), the full-bin one gives sigma / sqrt(2)."""
+    rng = np.random.default_rng(11)
+    t = np.arange(20000) / 48.0
+    keep = rng.uniform(size=t.size) > 0.2
+    y = rng.standard_normal(t.size)[keep]
+    full = full_bin_rms(t[keep], y, 1 / 24, 1 / 48)
+    plain = rms_timescale(t[keep], y, 1 / 24)
+    assert full == pytest.approx(1 / math.sqrt(2), rel=0.03)
+    assert plain > 1.04 * full
+    # Without missing cadences both are the same.
+    y = rng.standard_normal(t.size)
+    assert full_bin_rms(t, y, 1 / 24, 1 / 48) == pytest.approx(rms_timescale(t, y, 1 / 24))
+    assert math.isnan(full_bin_rms(t[:1], y[:1], 1 / 24, 1 / 48))

@@ -69,6 +69,7 @@ def _star(tmag, ratio, *, variable=False, contamination=0.02, npix=10.0, optimal
         contamination=contamination,
         mask_size=npix,
         rms_hour=ratio * 1e-3,
+        rms_hour_plain=ratio * 1.05e-3,
         rms_30min=1.3e-3,
         limit_hour=1e-3,
         limit_30min=1.4e-3,
@@ -85,7 +86,8 @@ def test_group_statistics():
     assert stats["median"] == pytest.approx(1.2)
     assert stats["p90"] == pytest.approx(np.percentile([1.0, 1.1, 1.2, 1.3, 2.0], 90))
     assert stats["median_30min"] == pytest.approx(1.3 / 1.4)
-    assert stats["own_median"] == pytest.approx(1.2 / 0.9)
+    assert stats["plain_median"] == pytest.approx(1.2 * 1.05)
+    assert stats["own_median"] == pytest.approx(1.2 * 1.05 / 0.9)
     assert stats["small_fraction"] == pytest.approx(1 / 6)
     assert stats["npix"] == 10.0 and stats["optimal_npix"] == 12.0
     assert group_stats([])["n"] == 0 and math.isnan(group_stats([])["median"])
@@ -183,7 +185,7 @@ def test_report_is_plain_and_prints(tmp_path):
     }
     assert report["counts"]["tasks"] == 2 and len(report["stars"]) == 2
     text = format_markdown(report)
-    assert "| 10-11 | constant | 1 | 1.10 |" in text
+    assert "| 10-11 | constant | 1 | 1.10 | 1.10 | 0.93 | 1.16 | 1.28 |" in text
     assert "| 10-11 | variable | 1 | 1.30 |" in text
     assert "Sinusoid amplitudes recovered (isolated): median 0.990" in text
 

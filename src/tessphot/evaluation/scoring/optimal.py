@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tessphot.lightcurve.diagnostics import EDGE_TOLERANCE, MAD_TO_SIGMA
+
 
 @dataclass(frozen=True)
 class OptimalAperture:
@@ -138,3 +140,45 @@ def star_stamp(prf, row: float, col: float, flux: float) -> tuple[np.ndarray, tu
     """
     stamps, row0, col0 = prf.stamps([row], [col])
     return stamps[0] * flux, (int(row0[0]), int(col0[0]))
+
+
+def full_bin_rms(t: np.ndarray, y: np.ndarray, timescale: float, cadence: float) -> float:
+    """Robust rms of a light curve binned on a timescale, every bin scaled to a full one.
+
+    As :func:`tessphot.lightcurve.diagnostics.rms_timescale` (consecutive bins of
+    ``timescale`` from the first time stamp, the robust rms of the bin means), but each
+    bin's mean of ``n`` cadences is multiplied by ``sqrt(n / N)``, ``N`` the cadences of a
+    full bin: white noise then gives ``sigma / sqrt(N)`` whatever cadences are missing.
+    Plain bin means of partly filled bins (flagged cadences, sequence edges) are noisier:
+    white noise on the good cadences of real sector 1 reads 5-7 % above
+    ``sigma / sqrt(2)`` on one hour, which is not a slow term.
+
+    Parameters
+    ----------
+    t : numpy.ndarray
+        Times [d].
+    y : numpy.ndarray
+        Values (NaN are left out).
+    timescale, cadence : float
+        Bin width and time between cadences [d].
+
+    Returns
+    -------
+    float
+        NaN with fewer than two non-empty bins.
+    """
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(y, dtype=float)
+    use = np.isfinite(t) & np.isfinite(y)
+    t, y = t[use], y[use]
+    if t.size < 2:
+        return math.nan
+    index = np.floor((t - t.min()) / timescale + EDGE_TOLERANCE).astype(np.int64)
+    counts = np.bincount(index)
+    sums = np.bincount(index, weights=y)
+    full = max(round(timescale / cadence), 1)
+    filled = counts > 0
+    means = sums[filled] / counts[filled] * np.sqrt(counts[filled] / full)
+    if means.size < 2:
+        return math.nan
+    return float(MAD_TO_SIGMA * np.median(np.abs(means - np.median(means))))

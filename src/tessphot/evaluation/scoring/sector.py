@@ -8,8 +8,10 @@ For every target with a light curve (:func:`score_sector_run`):
   level with the neighbours' light; a constant star has ``a = 0``). It is made relative to
   the target's own light in the measurement, ``median(flux) (1 - contamination)`` with the
   pipeline's contamination.
-* **Noise.** The robust RMS of the residual binned on 1 hour and on 30 minutes
-  (:func:`tessphot.lightcurve.diagnostics.rms_timescale`; the 30-min one is per cadence).
+* **Noise.** The robust RMS of the residual binned on 1 hour, every bin scaled to a full
+  one (:func:`~tessphot.evaluation.scoring.optimal.full_bin_rms`: partly filled bins,
+  around flagged cadences, would read as a slow term), and as the pipeline's ``rms_hour``
+  (:func:`tessphot.lightcurve.diagnostics.rms_timescale`); on 30 minutes (per cadence).
 * **Yardsticks.** The new one: the photon + sky + read noise of the star's S/N-optimal
   aperture (:mod:`tessphot.evaluation.scoring.optimal`), from its true PRF (the simulation's
   model at its mean true position), the true sky averaged over the good cadences, the read
@@ -34,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from tessphot.evaluation.scoring.optimal import optimal_aperture, star_stamp
+from tessphot.evaluation.scoring.optimal import full_bin_rms, optimal_aperture, star_stamp
 from tessphot.evaluation.scoring.photometry import (
     find_truth,
     is_crowded,
@@ -69,7 +71,11 @@ class TargetScore:
     #: Good cadences (simulated quality 0) and how many of them had a finite flux.
     n_good: int = 0
     n_finite: int = 0
+    #: 1-hour robust rms with every bin scaled to a full one
+    #: (:func:`~tessphot.evaluation.scoring.optimal.full_bin_rms`), the plain one (the
+    #: pipeline's ``rms_hour``), and the 30-minute one (relative to the target's light).
     rms_hour: float = math.nan
+    rms_hour_plain: float = math.nan
     rms_30min: float = math.nan
     #: Noise limits (relative) of the S/N-optimal aperture and of the pipeline's aperture.
     limit_hour: float = math.nan
@@ -100,9 +106,14 @@ class TargetScore:
         return self.rms_30min / self.limit_30min
 
     @property
+    def plain_ratio_hour(self) -> float:
+        """Plain 1-hour noise (partly filled bins as they are) over the optimal limit."""
+        return self.rms_hour_plain / self.limit_hour
+
+    @property
     def own_ratio_hour(self) -> float:
-        """1-hour noise over the limit of the aperture used (today's yardstick)."""
-        return self.rms_hour / self.own_limit_hour
+        """Plain 1-hour noise over the limit of the aperture used (today's yardstick)."""
+        return self.rms_hour_plain / self.own_limit_hour
 
     @property
     def small_aperture(self) -> bool:
@@ -317,8 +328,10 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
         return None
     relative, target = residual(m.flux, truth.flux[m.cadences, i], score.contamination)
     t = truth.tmid[m.cadences]
-    score.rms_hour = rms_timescale(t, relative, HOUR_SECONDS / DAY_SECONDS)
-    score.rms_30min = rms_timescale(t, relative, truth.cadence / DAY_SECONDS)
+    hour, cadence = HOUR_SECONDS / DAY_SECONDS, truth.cadence / DAY_SECONDS
+    score.rms_hour = full_bin_rms(t, relative, hour, cadence)
+    score.rms_hour_plain = rms_timescale(t, relative, hour)
+    score.rms_30min = rms_timescale(t, relative, cadence)
     median = float(np.median(m.flux))
     own = _own_limit(truth, i, median, score.mask_size)
     # Today's yardstick is relative to the median flux; the residual to the target's light.

@@ -18,9 +18,10 @@ from dataclasses import asdict
 
 import numpy as np
 
+from tessphot.evaluation.scoring.optimal import full_bin_rms
 from tessphot.evaluation.scoring.photometry import TMAG_BINS
 from tessphot.evaluation.scoring.sector import SectorScore, TargetScore
-from tessphot.lightcurve.diagnostics import HOUR_SECONDS, rms_timescale
+from tessphot.lightcurve.diagnostics import HOUR_SECONDS
 
 #: One hour [d].
 HOUR_DAYS = HOUR_SECONDS / 86400.0
@@ -55,7 +56,8 @@ def group_stats(stars: Sequence[TargetScore]) -> dict[str, float]:
     -------
     dict
         ``n`` (stars with a 1-hour ratio), ``median`` and ``p90`` of the 1-hour ratio to
-        the optimal limit, ``median_30min``, ``own_median`` (today's yardstick),
+        the optimal limit, ``median_30min``, ``plain_median`` (the plain 1-hour rms, partly
+        filled bins as they are), ``own_median`` (today's yardstick),
         ``npix`` and ``optimal_npix`` (medians), ``small_fraction`` (of the stars with both
         sizes, those under half the optimal size).
     """
@@ -66,6 +68,7 @@ def group_stats(stars: Sequence[TargetScore]) -> dict[str, float]:
         "median": _median(ratios),
         "p90": float(np.percentile(ratios, PERCENTILE)) if ratios.size else math.nan,
         "median_30min": _median(_values(stars, lambda s: s.ratio_30min)),
+        "plain_median": _median(_values(stars, lambda s: s.plain_ratio_hour)),
         "own_median": _median(_values(stars, lambda s: s.own_ratio_hour)),
         "npix": _median(_values(stars, lambda s: s.mask_size)),
         "optimal_npix": _median(_values(stars, lambda s: s.optimal_npix)),
@@ -163,7 +166,8 @@ def slow_term(score: SectorScore, mode: np.ndarray) -> dict[str, float]:
     """How much of the quiet stars' 1-hour noise does not average down, and what removes it.
 
     Each quiet star's residual is in units of its 30-minute noise, so the 1-hour robust rms
-    of white noise is ``1 / sqrt(2)`` (0.71). The medians over the stars of the 1-hour rms:
+    (every bin scaled to a full one) of white noise is ``1 / sqrt(2)`` (0.71). The medians
+    over the stars of the 1-hour rms:
     ``as_is``; ``own_background_removed`` (the residual minus the flux error of the star's
     own background estimate); ``motion_removed`` (less its fit by the star's true motion,
     :func:`without_motion`); ``background_and_motion_removed`` (both);
@@ -182,6 +186,7 @@ def slow_term(score: SectorScore, mode: np.ndarray) -> dict[str, float]:
         ``white`` and the medians named above.
     """
     t = np.asarray(score.tmid, dtype=float)
+    cadence = float(np.median(np.diff(t))) if t.size > 1 else HOUR_DAYS
     no_background = score.quiet_flux - score.quiet_background
 
     def motion_free(matrix: np.ndarray) -> np.ndarray:
@@ -200,7 +205,7 @@ def slow_term(score: SectorScore, mode: np.ndarray) -> dict[str, float]:
     }
     out = {"white": 1 / math.sqrt(2)}
     for name, matrix in variants.items():
-        rms = [rms_timescale(t, matrix[:, j], HOUR_DAYS) for j in range(matrix.shape[1])]
+        rms = [full_bin_rms(t, matrix[:, j], HOUR_DAYS, cadence) for j in range(matrix.shape[1])]
         out[name] = _median(_values_of(np.array(rms, dtype=float)))
     return out
 
@@ -380,16 +385,18 @@ def _f(value: float, spec: str = ".2f") -> str:
 
 def _bin_lines(rows: Sequence[dict]) -> list[str]:
     lines = [
-        "| Tmag | kind | iso n | iso median | iso p90 | iso 30-min | iso own | npix / optimal "
+        "| Tmag | kind | iso n | iso median | iso p90 | iso 30-min | iso plain | iso own "
+        "| npix / optimal "
         "| small ap. | crowded n | crowded median | crowded p90 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         iso, crowd = r["isolated"], r["crowded"]
         lo, hi = r["tmag"]
         lines.append(
             f"| {lo:g}-{hi:g} | {r['kind']} | {iso['n']} | {_f(iso['median'])} "
-            f"| {_f(iso['p90'])} | {_f(iso['median_30min'])} | {_f(iso['own_median'])} "
+            f"| {_f(iso['p90'])} | {_f(iso['median_30min'])} | {_f(iso['plain_median'])} "
+            f"| {_f(iso['own_median'])} "
             f"| {_f(iso['npix'], '.0f')} / {_f(iso['optimal_npix'], '.0f')} "
             f"| {_f(iso['small_fraction'], '.0%')} | {crowd['n']} | {_f(crowd['median'])} "
             f"| {_f(crowd['p90'])} |"
@@ -419,8 +426,8 @@ def _mode_lines(mode: dict) -> list[str]:
             f"| {o['orbit']} | {o['tmid'][0]:.1f}-{o['tmid'][1]:.1f} "
             f"| {_f(fl['p05'])} / {_f(fl['p95'])} ({_f(fl['min'])} / {_f(fl['max'])}) "
             f"| {_f(fl['rms'])} | {_f(bk['p05'])} / {_f(bk['p95'])} | {_f(bk['rms'])} "
-            f"| {_f(diff['rms'])} | {_f(o['correlation'])} | {_f(err['median'], '.2f')} "
-            f"({_f(err['p05'], '.2f')} / {_f(err['p95'], '.2f')}) "
+            f"| {_f(diff['rms'])} | {_f(o['correlation'])} | {_f(err['median'], '.3f')} "
+            f"({_f(err['p05'], '.3f')} / {_f(err['p95'], '.3f')}) "
             f"| {_f(o['background_true'], '.0f')} |"
         )
     slow = mode["slow_term"]
@@ -454,9 +461,11 @@ def format_markdown(report: dict) -> str:
         f"{counts['good_cadences']}, median finite per star "
         f"{_f(counts['median_finite_cadences'], '.0f')}.",
         "",
-        "1-hour robust rms of (flux - true signal) over the noise limit of the S/N-optimal "
-        "aperture ('iso own': over the limit of the aperture used; '30-min': the 30-min rms "
-        "over its limit; 'small ap.': aperture under half the optimal size):",
+        "1-hour robust rms of (flux - true signal), every bin scaled to a full one, over the "
+        "noise limit of the S/N-optimal aperture ('30-min': the 30-min rms over its limit; "
+        "'plain': the plain 1-hour rms, partly filled bins as they are, as the pipeline's "
+        "rms_hour; 'own': plain, over the limit of the aperture used, today's yardstick; "
+        "'small ap.': aperture under half the optimal size):",
         "",
         *_bin_lines(report["bins"]),
         "",
