@@ -11,6 +11,10 @@ from tessphot.constants import SCIENCE_SIZE
 DEFAULT_DATA_RELEASE = 30
 #: Fraction of stars that are variable by default.
 DEFAULT_VARIABLE_FRACTION = 0.3
+#: e-folding time of the scattered-light ramps at the orbits' starts and ends [d].
+DEFAULT_SCATTER_RAMP = 1.5
+#: Largest red-noise rms of a variable star (relative flux; drawn log-uniform from 1e-4).
+DEFAULT_RED_NOISE_MAX = 2e-3
 #: Fields of :class:`SimulationConfig` that are not settings (given per run).
 NOT_SETTINGS = ("origin", "demo_star", "extra_stars")
 
@@ -50,6 +54,19 @@ class SimulationConfig(Table):
         ``"random"`` or ``"sector1"`` (real quaternions; needs ``sector1_dir``).
     quality : str
         ``"synthetic"`` or ``"sector1"`` (real FFI quality flags; needs ``sector1_dir``).
+    timing : str
+        ``"regular"`` (cadences from the sector's start to its end, less the orbit gap) or
+        ``"sector1"`` (the 1282 real sector-1 FFI cadences and their orbit gap, cadence by
+        cadence with their quality flags; sector 1 only, needs ``sector1_dir``).
+    scatter_peak : float or None
+        Scattered light at the very end of an orbit [e-/s/px] (None: drawn from 60-200;
+        >= 0).
+    scatter_ramp : float
+        e-folding time of the scattered-light rise towards an orbit's start and end [d]
+        (> 0; shorter is steeper).
+    red_noise_max : float
+        Largest red-noise rms of a variable star (relative flux; drawn log-uniform from
+        1e-4; > 1e-4, <= 0.1).
     data_rel : int
         Data release written into the headers (>= 1).
     compress : bool
@@ -80,6 +97,10 @@ class SimulationConfig(Table):
     sector1_dir: str | None = setting(None, path=True)
     jitter: str = setting("random", choices=("random", "sector1"))
     quality: str = setting("synthetic", choices=("synthetic", "sector1"))
+    timing: str = setting("regular", choices=("regular", "sector1"))
+    scatter_peak: float | None = setting(None, unit="e-/s/px", ge=0)
+    scatter_ramp: float = setting(DEFAULT_SCATTER_RAMP, unit="d", gt=0)
+    red_noise_max: float = setting(DEFAULT_RED_NOISE_MAX, gt=1e-4, le=0.1)
     data_rel: int = setting(DEFAULT_DATA_RELEASE, ge=1)
     compress: bool = setting(True)
     demo_star: bool = False

@@ -47,7 +47,7 @@ import numpy as np
 from astropy.io import fits
 
 from tessphot.constants import OUTPUT_WIDTH
-from tessphot.evaluation.scoring.signals import MIN_CADENCES, signal_recovery, sinusoid_amplitude
+from tessphot.evaluation.scoring.signals import MIN_CADENCES, amplitude_ratio, signal_recovery
 from tessphot.evaluation.simulate.variability import CONSTANT, SINUSOID
 from tessphot.lightcurve.diagnostics import (
     DEFAULT_QUALITY_BITMASK,
@@ -66,11 +66,13 @@ TMAG_BINS = (2.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0)
 TARGET_RATIO = 1.10
 TARGET_RATIO_TMAG = (8.0, 14.0)
 TARGET_AMPLITUDE = 0.02
-#: A sinusoid counts for the amplitude score when its amplitude is this many times the error
-#: of the fitted amplitude (1 %: half the target, see the module notes).
-AMPLITUDE_MIN_SNR = 100.0
 #: Parts per million.
 PPM = 1e6
+
+
+def is_crowded(contamination: float) -> bool:
+    """Whether a target's contamination exceeds :data:`CROWDED_CONTAMINATION`."""
+    return math.isfinite(contamination) and contamination > CROWDED_CONTAMINATION
 
 
 @dataclass
@@ -102,7 +104,7 @@ class StarScore:
     @property
     def crowded(self) -> bool:
         """Whether the pipeline's contamination exceeds :data:`CROWDED_CONTAMINATION`."""
-        return math.isfinite(self.contamination) and self.contamination > CROWDED_CONTAMINATION
+        return is_crowded(self.contamination)
 
 
 @dataclass
@@ -219,12 +221,9 @@ def score_star(
         target_fraction=scale * float(np.median(true_flux)) / median,
     )
     signal = truth["signals"][index]
-    if int(signal["kind"]) == SINUSOID and math.isfinite(contamination) and contamination < 1:
-        true_rel = true_flux / np.mean(true_flux) - 1
-        a_true, _ = sinusoid_amplitude(t, true_rel, float(signal["period"]))
-        a_meas, a_err = sinusoid_amplitude(t, f / median - 1, float(signal["period"]))
-        if a_true > 0 and a_err > 0 and a_true / a_err >= AMPLITUDE_MIN_SNR:
-            out["amplitude_ratio"] = a_meas / (1 - contamination) / a_true
+    if int(signal["kind"]) == SINUSOID:
+        period = float(signal["period"])
+        out["amplitude_ratio"] = amplitude_ratio(t, f, true_flux, period, contamination)
     if int(signal["kind"]) != CONSTANT:
         recovery = signal_recovery(t, f, true_flux, contamination)
         out["signal_fraction"] = recovery.fraction
@@ -253,25 +252,12 @@ def score_sector(
     Score
     """
     folder = Path(input_folder)
-    if truth_file is None:
-        found = sorted((folder / "truth").glob("truth_*.hdf5"))
-        if len(found) != 1:
-            raise FileNotFoundError(f"expected one truth/truth_*.hdf5 in {folder}")
-        truth_file = found[0]
+    truth_file = Path(truth_file) if truth_file is not None else find_truth(folder)
     output = Path(output_folder) if output_folder else default_output_folder(folder)
-    truth = _truth(Path(truth_file))
+    truth = _truth(truth_file)
     index = {int(s): i for i, s in enumerate(truth["stars"]["starid"])}
-    con = sqlite3.connect(f"file:{folder / TODO_FILENAME}?mode=ro", uri=True)
-    try:
-        rows = con.execute(
-            "SELECT t.starid, t.tmag, t.status, d.lightcurve, d.contamination, d.mask_size "
-            "FROM todolist AS t LEFT JOIN diagnostics AS d ON d.priority = t.priority "
-            "ORDER BY t.priority"
-        ).fetchall()
-    finally:
-        con.close()
     score = Score()
-    for starid, tmag, status, lightcurve, contamination, mask_size in rows:
+    for starid, tmag, status, lightcurve, contamination, mask_size in todo_rows(folder):
         name = STATUS(status).name if status is not None else "NOT_RUN"
         star = StarScore(
             starid=int(starid),
@@ -281,18 +267,59 @@ def score_sector(
             mask_size=math.nan if mask_size is None else float(mask_size),
         )
         i = index.get(int(starid))
-        if lightcurve and i is not None and name in ("OK", "WARNING"):
-            path = Path(lightcurve)
-            if not path.is_absolute():
-                inside = folder / path
-                path = inside if inside.is_file() else output / path
-            if path.is_file():
-                for key, value in score_star(
-                    path, truth, i, star.contamination, star.mask_size
-                ).items():
-                    setattr(star, key, value)
+        path = lightcurve_path(folder, output, lightcurve)
+        if path is not None and i is not None and name in ("OK", "WARNING"):
+            for key, value in score_star(
+                path, truth, i, star.contamination, star.mask_size
+            ).items():
+                setattr(star, key, value)
         score.stars.append(star)
     return score
+
+
+def find_truth(folder: Path) -> Path:
+    """The only ``truth/truth_*.hdf5`` of a simulated sector's folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is none or more than one.
+    """
+    found = sorted((Path(folder) / "truth").glob("truth_*.hdf5"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"expected one truth/truth_*.hdf5 in {folder}")
+    return found[0]
+
+
+def todo_rows(folder: Path) -> list[tuple]:
+    """Every task of ``<folder>/todo.sqlite``, in priority order.
+
+    Each row: starid, tmag, status, light curve, contamination and mask size (None where
+    not run).
+    """
+    con = sqlite3.connect(f"file:{Path(folder) / TODO_FILENAME}?mode=ro", uri=True)
+    try:
+        return con.execute(
+            "SELECT t.starid, t.tmag, t.status, d.lightcurve, d.contamination, d.mask_size "
+            "FROM todolist AS t LEFT JOIN diagnostics AS d ON d.priority = t.priority "
+            "ORDER BY t.priority"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def lightcurve_path(folder: Path, output: Path, lightcurve: str | None) -> Path | None:
+    """The file of a task's light curve, or None when there is none.
+
+    A relative name is sought in the input folder, then in the output folder.
+    """
+    if not lightcurve:
+        return None
+    path = Path(lightcurve)
+    if not path.is_absolute():
+        inside = Path(folder) / path
+        path = inside if inside.is_file() else Path(output) / path
+    return path if path.is_file() else None
 
 
 def _fmt(value: float, spec: str) -> str:

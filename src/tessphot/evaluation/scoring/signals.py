@@ -13,6 +13,9 @@ import numpy as np
 
 #: Least number of good cadences for a score.
 MIN_CADENCES = 10
+#: A sinusoid counts for the amplitude score when its amplitude is this many times the error
+#: of the fitted amplitude (measured to 1 %: see :mod:`tessphot.evaluation.scoring.photometry`).
+AMPLITUDE_MIN_SNR = 100.0
 #: Degree of the polynomial in time fitted with the true signal by :func:`signal_recovery`
 #: (slow trends of the light curve, e.g. scattered light left over).
 TREND_DEGREE = 2
@@ -45,6 +48,53 @@ def sinusoid_amplitude(t: np.ndarray, y: np.ndarray, period: float) -> tuple[flo
     amplitude = float(np.hypot(coef[0], coef[1]))
     error = float(np.sqrt(max((cov[0, 0] + cov[1, 1]) / 2, 0.0)))
     return amplitude, error
+
+
+def amplitude_ratio(
+    t: np.ndarray,
+    flux: np.ndarray,
+    true_flux: np.ndarray,
+    period: float,
+    contamination: float,
+    *,
+    min_snr: float = AMPLITUDE_MIN_SNR,
+) -> float:
+    """Recovered over true amplitude of a sinusoid of known period.
+
+    A sinusoid is fitted to the relative light curve ``flux / median - 1``, divided by
+    ``1 - contamination`` (the dilution by other stars' light), and compared with the same
+    fit to the true relative flux.
+
+    Parameters
+    ----------
+    t : numpy.ndarray
+        Times [d].
+    flux, true_flux : numpy.ndarray
+        Measured and true flux at those times (any units).
+    period : float
+        The sinusoid's period [d].
+    contamination : float
+        Fraction of the measured flux from other stars (0-1).
+    min_snr : float
+        Least ratio of the fitted amplitude to its error.
+
+    Returns
+    -------
+    float
+        NaN when the contamination is not below 1 or the amplitude is measured with less
+        than ``min_snr``.
+    """
+    if not (math.isfinite(contamination) and contamination < 1):
+        return math.nan
+    median = float(np.median(flux))
+    mean_true = float(np.mean(true_flux))
+    if not (median > 0 and mean_true > 0):
+        return math.nan
+    a_true, _ = sinusoid_amplitude(t, true_flux / mean_true - 1, period)
+    a_meas, a_err = sinusoid_amplitude(t, flux / median - 1, period)
+    if not (a_true > 0 and a_err > 0 and a_true / a_err >= min_snr):
+        return math.nan
+    return a_meas / (1 - contamination) / a_true
 
 
 @dataclass(frozen=True)

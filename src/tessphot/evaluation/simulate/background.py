@@ -15,16 +15,16 @@ from importlib import resources
 import numpy as np
 from scipy.interpolate import RectBivariateSpline
 
+from tessphot.config.simulate import DEFAULT_SCATTER_RAMP
 from tessphot.constants import SCIENCE_SIZE
 
 #: Zodiacal level range [e-/s/px] drawn per simulation (at the CCD centre).
 ZODI_LEVEL = (30.0, 150.0)
 #: Peak-to-peak relative gradient of the zodiacal light across the CCD.
 ZODI_GRADIENT = 0.25
-#: Peak scattered-light level at the very end of an orbit [e-/s/px] (drawn in this range).
+#: Peak scattered-light level at the very end of an orbit [e-/s/px] (drawn in this range
+#: unless the setting ``scatter_peak`` gives it).
 SCATTER_PEAK = (60.0, 200.0)
-#: e-folding time of the scattered-light ramp towards an orbit end [d].
-SCATTER_RAMP = 1.5
 #: Corner glow near the camera boresight: amplitude [e-/s/px] and e-folding length [px].
 GLOW_LEVEL = (20.0, 80.0)
 GLOW_SCALE = 350.0
@@ -60,6 +60,8 @@ class BackgroundModel:
         Science-area (row, column) of the camera boresight (off the CCD, near a corner).
     orbits : list of (float, float)
         Start and end [TJD] of each orbit's data.
+    ramp : float
+        e-folding time of the scattered-light rise towards an orbit's start and end [d].
     """
 
     zodi_level: float
@@ -68,29 +70,60 @@ class BackgroundModel:
     glow_level: float
     boresight: tuple[float, float]
     orbits: list[tuple[float, float]]
+    ramp: float = DEFAULT_SCATTER_RAMP
 
     def __post_init__(self):
         self._maps, self._centres = _load_template()
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, boresight, orbits) -> BackgroundModel:
-        """A background with levels drawn from the realistic ranges."""
+    def draw(
+        cls,
+        rng: np.random.Generator,
+        boresight,
+        orbits,
+        *,
+        scatter_peak: float | None = None,
+        ramp: float = DEFAULT_SCATTER_RAMP,
+    ) -> BackgroundModel:
+        """A background with levels drawn from the realistic ranges.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The simulation's random generator.
+        boresight : tuple of float
+            Science-area (row, column) of the camera boresight.
+        orbits : list of (float, float)
+            Start and end [TJD] of each orbit's data.
+        scatter_peak : float or None
+            Scattered light at an orbit's end [e-/s/px]; None draws it from
+            :data:`SCATTER_PEAK` (drawn either way, so that the other draws stay the same).
+        ramp : float
+            e-folding time of the scattered-light rise [d].
+
+        Returns
+        -------
+        BackgroundModel
+        """
         direction = rng.normal(size=2)
         direction *= ZODI_GRADIENT / np.hypot(*direction)
+        zodi_level = float(rng.uniform(*ZODI_LEVEL))
+        drawn_peak = float(rng.uniform(*SCATTER_PEAK))
         return cls(
-            zodi_level=float(rng.uniform(*ZODI_LEVEL)),
+            zodi_level=zodi_level,
             zodi_gradient=(float(direction[0]), float(direction[1])),
-            scatter_peak=float(rng.uniform(*SCATTER_PEAK)),
+            scatter_peak=drawn_peak if scatter_peak is None else float(scatter_peak),
             glow_level=float(rng.uniform(*GLOW_LEVEL)),
             boresight=(float(boresight[0]), float(boresight[1])),
             orbits=[(float(a), float(b)) for a, b in orbits],
+            ramp=float(ramp),
         )
 
     def scatter_amplitude(self, t: float) -> float:
         """Scattered-light scale at time ``t`` [TJD]: rises exponentially towards orbit ends."""
         for start, end in self.orbits:
             if start - 1.0 <= t <= end + 1.0:
-                ramp = np.exp(-(t - start) / SCATTER_RAMP) + np.exp((t - end) / SCATTER_RAMP)
+                ramp = np.exp(-(t - start) / self.ramp) + np.exp((t - end) / self.ramp)
                 return float(self.scatter_peak * min(ramp, 1.0))
         return 0.0
 

@@ -1,4 +1,8 @@
-"""The simulated cadences: regular time stamps, the orbit gap, momentum dumps and quality."""
+"""The simulated cadences: time stamps, the orbit gap, momentum dumps and quality.
+
+The time stamps are regular over the sector, or those of the real sector-1 FFIs (setting
+``timing``).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ DUMP_INTERVAL = 3.125
 FIRST_DUMP_OFFSET = (0.3, 1.5)
 #: SPOC quality bits set on a momentum-dump cadence (Desat 32 + ManualExclude 128 + CoarsePoint 4).
 DUMP_QUALITY = 32 | 128 | 4
+#: Files of the real sector-1 data: FFI cadence numbers and their quality flags.
+SECTOR1_CADENCES = "cadences_s0001.txt"
+SECTOR1_QUALITY = "quality_s0001.txt"
 
 
 @dataclass
@@ -27,6 +34,9 @@ class Cadences:
     ffiindex: np.ndarray
     quality: np.ndarray
     dumps: np.ndarray
+    #: Start and end [TJD] of each orbit's data over the whole sector (also when only the
+    #: first cadences are simulated).
+    orbits: list[tuple[float, float]]
 
 
 def require_sector1_dir(value: str | None, what: str) -> str:
@@ -73,6 +83,23 @@ def make_cadences(
     Cadences
     """
     cad = ffi_cadence(config.sector) / 86400.0
+    if config.timing == "sector1":
+        tstart, ffiindex, orbits = _sector1_timing(config, cad)
+    elif config.timing == "regular":
+        tstart, ffiindex, orbits = _regular_timing(config, geometry, cad)
+    else:
+        raise ValueError(f"timing must be 'regular' or 'sector1', not {config.timing!r}")
+    if config.cadences is not None:
+        if config.cadences < 1:
+            raise ValueError("--cadences must be at least 1")
+        tstart, ffiindex = tstart[: config.cadences], ffiindex[: config.cadences]
+    tstop = tstart + cad
+    quality, dumps = _quality(config, geometry, rng, tstart, tstop)
+    return Cadences(tstart, tstop, ffiindex, quality, dumps, orbits)
+
+
+def _regular_timing(config: SimulationConfig, geometry: SectorGeometry, cad: float):
+    """Regular cadences from the sector's start to its end, less the orbit gap."""
     n_all = int(np.floor((geometry.tjd_end - geometry.tjd_start) / cad))
     tstart = geometry.tjd_start + cad * np.arange(n_all)
     gap0, gap1 = geometry.orbit_gap
@@ -82,13 +109,20 @@ def make_cadences(
         round((geometry.tjd_start - FFIINDEX_SECTOR1_TSTART_TJD) / cad)
     )
     ffiindex = first_index + np.flatnonzero(keep)
-    if config.cadences is not None:
-        if config.cadences < 1:
-            raise ValueError("--cadences must be at least 1")
-        tstart, ffiindex = tstart[: config.cadences], ffiindex[: config.cadences]
-    tstop = tstart + cad
-    quality, dumps = _quality(config, geometry, rng, tstart, tstop)
-    return Cadences(tstart, tstop, ffiindex, quality, dumps)
+    orbits = [(geometry.tjd_start, gap0), (gap1, geometry.tjd_end)]
+    return tstart, ffiindex, orbits
+
+
+def _sector1_timing(config: SimulationConfig, cad: float):
+    """The real sector-1 FFI cadences (their numbers, hence the real orbit gap) and orbits."""
+    if config.sector != 1:
+        raise ValueError(f"timing 'sector1' is for sector 1, not sector {config.sector}")
+    folder = Path(require_sector1_dir(config.sector1_dir, "--timing sector1"))
+    ffiindex = np.loadtxt(folder / SECTOR1_CADENCES).astype(np.int64)
+    tstart = FFIINDEX_SECTOR1_TSTART_TJD + cad * (ffiindex - FFIINDEX_SECTOR1_FIRST)
+    gap = int(np.argmax(np.diff(ffiindex)))
+    orbits = [(tstart[0], tstart[gap] + cad), (tstart[gap + 1], tstart[-1] + cad)]
+    return tstart, ffiindex, [(float(a), float(b)) for a, b in orbits]
 
 
 def _quality(
@@ -104,7 +138,7 @@ def _quality(
     dumps = np.zeros(n, dtype=bool)
     if config.quality == "sector1":
         folder = Path(require_sector1_dir(config.sector1_dir, "--quality sector1"))
-        real = np.loadtxt(folder / "quality_s0001.txt")
+        real = np.loadtxt(folder / SECTOR1_QUALITY)
         quality = real.astype(np.int32)[np.arange(n) % real.size]
         dumps = (quality & 32) > 0
     elif config.quality == "synthetic":

@@ -310,16 +310,20 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
     epoch = geometry.reference_tjd
     stars = simulation_stars(config, rng, wcs, epoch)
     flux0 = tmag_to_flux(stars.tmag)
-    signals = variability.draw_signals(rng, len(stars), config.variable_fraction, epoch)
+    signals = variability.draw_signals(
+        rng, len(stars), config.variable_fraction, epoch, red_noise_max=config.red_noise_max
+    )
     signals = variability.with_chosen(signals, stars.starid, chosen, epoch, config.seed)
     stamps = time_stamps(config, geometry, cadences)
     shifts = pointing_jitter(config, rng, cadences)
     centre = ((SCIENCE_SIZE - 1) / 2, (SCIENCE_SIZE - 1) / 2)
-    orbits = [
-        (geometry.tjd_start, geometry.orbit_gap[0]),
-        (geometry.orbit_gap[1], geometry.tjd_end),
-    ]
-    background = BackgroundModel.draw(rng, boresight_pixel(wcs, geometry), orbits)
+    background = BackgroundModel.draw(
+        rng,
+        boresight_pixel(wcs, geometry),
+        cadences.orbits,
+        scatter_peak=config.scatter_peak,
+        ramp=config.scatter_ramp,
+    )
     read_noise = rng.uniform(*detector.READ_NOISE_RANGE, 4)
     gains = rng.uniform(*detector.GAIN_RANGE, 4)
     scene = Scene(stars, flux0, signals, background, prf, shifts, centre, shape, (r0, c0))

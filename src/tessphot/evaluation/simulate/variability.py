@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from tessphot.config.simulate import DEFAULT_RED_NOISE_MAX
+
 #: Signal kinds (stored as integers in the truth file).
 CONSTANT, SINUSOID, TRANSIT, ECLIPSING_BINARY, RED_NOISE = range(5)
 KIND_NAMES = {
@@ -38,8 +40,9 @@ EB_PERIOD = (0.5, 10.0)
 EB_DURATION_H = (2.0, 8.0)
 #: Fraction of an eclipse spent in ingress or egress.
 INGRESS_FRACTION = 0.15
-#: Red noise: rms (relative flux, log-uniform) and Harvey timescale [d] ranges.
-RED_NOISE_RMS = (1e-4, 2e-3)
+#: Red noise: least rms (relative flux; drawn log-uniform up to the setting
+#: ``red_noise_max``) and Harvey timescale [d] range.
+RED_NOISE_RMS_MIN = 1e-4
 RED_NOISE_TAU = (0.1, 2.0)
 #: Red noise is a sum of this many sinusoids with a Harvey power spectrum...
 RED_NOISE_COMPONENTS = 40
@@ -109,7 +112,14 @@ def _loguniform(rng: np.random.Generator, bounds: tuple[float, float], n: int) -
     return np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]), n))
 
 
-def draw_signals(rng: np.random.Generator, n: int, variable_fraction: float, t0: float) -> Signals:
+def draw_signals(
+    rng: np.random.Generator,
+    n: int,
+    variable_fraction: float,
+    t0: float,
+    *,
+    red_noise_max: float = DEFAULT_RED_NOISE_MAX,
+) -> Signals:
     """Draw the signals of ``n`` stars, a fraction ``variable_fraction`` of them variable.
 
     Parameters
@@ -122,6 +132,13 @@ def draw_signals(rng: np.random.Generator, n: int, variable_fraction: float, t0:
         Fraction of variable stars (0-1).
     t0 : float
         A time near the start of the data [TJD]; epochs are drawn within one period of it.
+    red_noise_max : float
+        Largest red-noise rms (relative flux; drawn log-uniform from
+        :data:`RED_NOISE_RMS_MIN`).
+
+    Returns
+    -------
+    Signals
     """
     tab = np.zeros(n, dtype=SIGNAL_DTYPE)
     variable = rng.uniform(size=n) < variable_fraction
@@ -144,7 +161,7 @@ def draw_signals(rng: np.random.Generator, n: int, variable_fraction: float, t0:
             tab["period"][idx] = rng.uniform(*EB_PERIOD, m)
             tab["duration"][idx] = rng.uniform(*EB_DURATION_H, m) / 24.0
         elif kind == RED_NOISE:
-            tab["amplitude"][idx] = _loguniform(rng, RED_NOISE_RMS, m)
+            tab["amplitude"][idx] = _loguniform(rng, (RED_NOISE_RMS_MIN, red_noise_max), m)
             tab["tau"][idx] = _loguniform(rng, RED_NOISE_TAU, m)
             tab["seed"][idx] = rng.integers(0, 2**62, m)
         tab["epoch"][idx] = t0 + rng.uniform(0, 1, m) * np.where(

@@ -1,0 +1,184 @@
+"""The noise limit of a star: photon, sky and read noise of its S/N-optimal aperture.
+
+The yardstick of issue 14 (``../shared/docs/noise-model.md``, "On simulated data"): a light
+curve is judged against the best any aperture could do for the star alone, not against the
+noise of the aperture the pipeline happened to choose. For every pixel ``i`` of a stamp the
+star puts ``s_i`` e-/s (its PRF times its flux) on a sky of ``B_i`` e-/s; over one cadence of
+exposure ``T`` with ``n`` co-added frames of read noise ``r_i`` e- the pixel's variance is
+``(s_i + B_i) T + n r_i^2`` [e-^2]. The aperture with the largest ``sum s / sqrt(sum var)``
+is found exactly among the sets ``{i : s_i / var_i >= threshold}`` (adding a pixel helps
+precisely when its ``s_i / var_i`` exceeds ``S / (2 V)`` of the current set), so the pixels
+are ranked by ``s_i / var_i`` and every prefix is tried.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tessphot.lightcurve.diagnostics import EDGE_TOLERANCE, MAD_TO_SIGMA
+
+
+@dataclass(frozen=True)
+class OptimalAperture:
+    """The S/N-optimal aperture of one star (:func:`optimal_aperture`)."""
+
+    #: Pixels in the aperture.
+    npix: int
+    #: Fraction of the star's flux inside it.
+    enclosed: float
+    #: Relative noise of the star's flux per cadence (photon + sky + read).
+    noise_cadence: float
+    #: Its components per cadence (relative): the star's photons, the sky, the read noise.
+    shot: float
+    sky: float
+    read: float
+    #: The aperture on the stamp (boolean image).
+    mask: np.ndarray
+
+    def noise(self, timescale: float, cadence: float) -> float:
+        """Relative noise of the mean over ``timescale`` [s] of cadences ``cadence`` [s] apart.
+
+        Parameters
+        ----------
+        timescale, cadence : float
+            The averaging time and the time between cadences [s].
+
+        Returns
+        -------
+        float
+            ``noise_cadence / sqrt(cadences per timescale)`` (at least one cadence).
+        """
+        per_bin = max(timescale / cadence, 1.0)
+        return self.noise_cadence / math.sqrt(per_bin)
+
+
+def optimal_aperture(
+    star: np.ndarray,
+    sky: np.ndarray,
+    read_noise: np.ndarray | float,
+    *,
+    exposure_time: float,
+    n_frames: float,
+) -> OptimalAperture:
+    """The aperture of best signal-to-noise of one star on a stamp.
+
+    Parameters
+    ----------
+    star : numpy.ndarray
+        The star's flux in every pixel of the stamp [e-/s] (its PRF times its flux; the
+        stamp should hold the whole PRF).
+    sky : numpy.ndarray
+        The sky background of every pixel [e-/s], same shape.
+    read_noise : numpy.ndarray or float
+        Read noise of every pixel (or of all) [e- per frame].
+    exposure_time : float
+        Photon-collecting time per cadence [s].
+    n_frames : float
+        Frames co-added per cadence.
+
+    Returns
+    -------
+    OptimalAperture
+
+    Raises
+    ------
+    ValueError
+        When the shapes differ or the star puts no light on the stamp.
+    """
+    star = np.asarray(star, dtype=float)
+    sky = np.asarray(sky, dtype=float)
+    if star.shape != sky.shape:
+        raise ValueError(f"star {star.shape} and sky {sky.shape} stamps differ in shape")
+    total = float(star.sum())
+    if not total > 0:
+        raise ValueError("the star puts no light on the stamp")
+    read2 = np.broadcast_to(np.asarray(read_noise, dtype=float) ** 2, star.shape)
+    shot = np.clip(star, 0.0, None).ravel() * exposure_time
+    sky_var = np.clip(sky, 0.0, None).ravel() * exposure_time
+    read_var = (n_frames * read2).ravel()
+    variance = shot + sky_var + read_var
+    signal = star.ravel() * exposure_time
+    order = np.argsort(-(signal / np.maximum(variance, np.finfo(float).tiny)), kind="stable")
+    snr = np.cumsum(signal[order]) / np.sqrt(np.cumsum(variance[order]))
+    best = int(np.argmax(snr)) + 1
+    chosen = order[:best]
+    s = float(signal[chosen].sum())
+    mask = np.zeros(star.size, dtype=bool)
+    mask[chosen] = True
+    return OptimalAperture(
+        npix=best,
+        enclosed=s / (total * exposure_time),
+        noise_cadence=float(np.sqrt(variance[chosen].sum())) / s,
+        shot=float(np.sqrt(shot[chosen].sum())) / s,
+        sky=float(np.sqrt(sky_var[chosen].sum())) / s,
+        read=float(np.sqrt(read_var[chosen].sum())) / s,
+        mask=mask.reshape(star.shape),
+    )
+
+
+def star_stamp(prf, row: float, col: float, flux: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The image of one star alone on the PRF's stamp around it.
+
+    Parameters
+    ----------
+    prf : tessphot.prf.models.PRFModel
+        The PRF model (``stamps``).
+    row, col : float
+        The star's science-area position [px].
+    flux : float
+        Its flux [e-/s].
+
+    Returns
+    -------
+    image : numpy.ndarray
+        The star's flux per pixel [e-/s] (the PRF's footprint, 13 x 13 px for SPOC).
+    origin : tuple of int
+        Science-area (row, column) of the stamp's first pixel.
+    """
+    stamps, row0, col0 = prf.stamps([row], [col])
+    return stamps[0] * flux, (int(row0[0]), int(col0[0]))
+
+
+def full_bin_rms(t: np.ndarray, y: np.ndarray, timescale: float, cadence: float) -> float:
+    """Robust rms of a light curve binned on a timescale, every bin scaled to a full one.
+
+    As :func:`tessphot.lightcurve.diagnostics.rms_timescale` (consecutive bins of
+    ``timescale`` from the first time stamp, the robust rms of the bin means), but each
+    bin's mean of ``n`` cadences is multiplied by ``sqrt(n / N)``, ``N`` the cadences of a
+    full bin: white noise then gives ``sigma / sqrt(N)`` whatever cadences are missing.
+    Plain bin means of partly filled bins (flagged cadences, sequence edges) are noisier:
+    white noise on the good cadences of real sector 1 reads 5-7 % above
+    ``sigma / sqrt(2)`` on one hour, which is not a slow term.
+
+    Parameters
+    ----------
+    t : numpy.ndarray
+        Times [d].
+    y : numpy.ndarray
+        Values (NaN are left out).
+    timescale, cadence : float
+        Bin width and time between cadences [d].
+
+    Returns
+    -------
+    float
+        NaN with fewer than two non-empty bins.
+    """
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(y, dtype=float)
+    use = np.isfinite(t) & np.isfinite(y)
+    t, y = t[use], y[use]
+    if t.size < 2:
+        return math.nan
+    index = np.floor((t - t.min()) / timescale + EDGE_TOLERANCE).astype(np.int64)
+    counts = np.bincount(index)
+    sums = np.bincount(index, weights=y)
+    full = max(round(timescale / cadence), 1)
+    filled = counts > 0
+    means = sums[filled] / counts[filled] * np.sqrt(counts[filled] / full)
+    if means.size < 2:
+        return math.nan
+    return float(MAD_TO_SIGMA * np.median(np.abs(means - np.median(means))))

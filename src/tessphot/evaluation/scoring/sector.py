@@ -1,0 +1,446 @@
+"""Light curves of a whole simulated sector scored against the truth with issue 14's yardstick.
+
+For every target with a light curve (:func:`score_sector_run`):
+
+* **Residual.** ``flux - (a (F_t - mean F_t) + b)`` on every good cadence (simulated quality
+  flag 0 and a finite flux; no trimming), with ``F_t`` the star's true flux and ``a, b``
+  fitted (``a`` absorbs the aperture's enclosed fraction of a variable star, ``b`` the mean
+  level with the neighbours' light; a constant star has ``a = 0``). It is made relative to
+  the target's own light in the measurement, ``median(flux) (1 - contamination)`` with the
+  pipeline's contamination.
+* **Noise.** The robust RMS of the residual binned on 1 hour, every bin scaled to a full
+  one (:func:`~tessphot.evaluation.scoring.optimal.full_bin_rms`: partly filled bins,
+  around flagged cadences, would read as a slow term), and as the pipeline's ``rms_hour``
+  (:func:`tessphot.lightcurve.diagnostics.rms_timescale`); on 30 minutes (per cadence).
+* **Yardsticks.** The new one: the photon + sky + read noise of the star's S/N-optimal
+  aperture (:mod:`tessphot.evaluation.scoring.optimal`), from its true PRF (the simulation's
+  model at its mean true position), the true sky averaged over the good cadences, the read
+  noise of its CCD output and the exposure of the headers; today's: the same noise terms
+  for the aperture the pipeline used (``mask_size``) and the median measured flux
+  (:mod:`tessphot.evaluation.scoring.photometry`).
+* **Signals.** Sinusoid amplitudes (measured to 1 %) and transit depths (the regression of
+  :func:`~tessphot.evaluation.scoring.signals.signal_recovery`, measured to 5 %) recovered.
+* **Common mode.** For the quiet (constant) isolated stars of Tmag 11-14, the residual and
+  the background error ``-(FLUX_BKG - n_pix B_true)`` (the flux error the background
+  estimate alone makes; ``B_true`` the true sky at the star), each divided by the target's
+  light and by the star's 30-min noise, per cadence; their medians over the stars are the
+  common-mode series of :mod:`tessphot.evaluation.scoring.sector_report`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from tessphot.evaluation.scoring.optimal import full_bin_rms, optimal_aperture, star_stamp
+from tessphot.evaluation.scoring.photometry import (
+    find_truth,
+    is_crowded,
+    lightcurve_path,
+    todo_rows,
+)
+from tessphot.evaluation.scoring.sector_truth import Truth, read_truth
+from tessphot.evaluation.scoring.signals import MIN_CADENCES, amplitude_ratio, signal_recovery
+from tessphot.evaluation.simulate.variability import CONSTANT, KIND_NAMES, SINUSOID, TRANSIT
+from tessphot.lightcurve.diagnostics import HOUR_SECONDS, expected_noise, rms_timescale
+from tessphot.paths import output_folder as default_output_folder
+from tessphot.tasks import STATUS
+
+#: Quiet stars of the common mode: constant, isolated, this Tmag range.
+COMMON_MODE_TMAG = (11.0, 14.0)
+#: A transit depth counts when the recovered fraction is measured to this (1 sigma).
+DEPTH_MAX_ERROR = 0.05
+#: Seconds per day.
+DAY_SECONDS = 86400.0
+
+
+@dataclass
+class TargetScore:
+    """The score of one target (NaN where it could not be measured)."""
+
+    starid: int
+    tmag: float
+    status: str
+    kind: str = "constant"
+    contamination: float = math.nan
+    mask_size: float = math.nan
+    #: Good cadences (simulated quality 0) and how many of them had a finite flux.
+    n_good: int = 0
+    n_finite: int = 0
+    #: 1-hour robust rms with every bin scaled to a full one
+    #: (:func:`~tessphot.evaluation.scoring.optimal.full_bin_rms`), the plain one (the
+    #: pipeline's ``rms_hour``), and the 30-minute one (relative to the target's light).
+    rms_hour: float = math.nan
+    rms_hour_plain: float = math.nan
+    rms_30min: float = math.nan
+    #: Noise limits (relative) of the S/N-optimal aperture and of the pipeline's aperture.
+    limit_hour: float = math.nan
+    limit_30min: float = math.nan
+    own_limit_hour: float = math.nan
+    optimal_npix: float = math.nan
+    amplitude_ratio: float = math.nan
+    depth_ratio: float = math.nan
+
+    @property
+    def crowded(self) -> bool:
+        """Whether the pipeline's contamination exceeds 10 %."""
+        return is_crowded(self.contamination)
+
+    @property
+    def variable(self) -> bool:
+        """Whether a signal was injected."""
+        return self.kind != KIND_NAMES[CONSTANT]
+
+    @property
+    def ratio_hour(self) -> float:
+        """1-hour noise over the optimal aperture's limit (issue 14's yardstick)."""
+        return self.rms_hour / self.limit_hour
+
+    @property
+    def ratio_30min(self) -> float:
+        """30-minute noise over the optimal aperture's limit."""
+        return self.rms_30min / self.limit_30min
+
+    @property
+    def plain_ratio_hour(self) -> float:
+        """Plain 1-hour noise (partly filled bins as they are) over the optimal limit."""
+        return self.rms_hour_plain / self.limit_hour
+
+    @property
+    def own_ratio_hour(self) -> float:
+        """Plain 1-hour noise over the limit of the aperture used (today's yardstick)."""
+        return self.rms_hour_plain / self.own_limit_hour
+
+    @property
+    def small_aperture(self) -> bool:
+        """Whether the aperture used is under half the optimal size."""
+        return self.mask_size < 0.5 * self.optimal_npix
+
+
+@dataclass
+class SectorScore:
+    """Scores of every target of a simulated sector and the quiet stars' residual series."""
+
+    targets: list[TargetScore] = field(default_factory=list)
+    #: Mid-cadence times [TJD] and orbit number (0, 1, ...) of the truth's cadences.
+    tmid: np.ndarray = field(default_factory=lambda: np.empty(0))
+    orbit: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    #: Per quiet star (columns), per cadence (rows): residual and background error over the
+    #: star's 30-min noise (NaN on bad cadences).
+    quiet_flux: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    quiet_background: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    #: Per quiet star and cadence: background estimate minus truth [e-/s/px].
+    background_error: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    #: Per quiet star and cadence: the true sky at the star [e-/s/px].
+    background_true: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    #: Per quiet star and cadence: its true position minus its mean (row, column) [px].
+    quiet_drow: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    quiet_dcol: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+
+
+def orbits_of(tmid: np.ndarray, min_gap: float = 0.5) -> np.ndarray:
+    """Orbit number of every cadence: a new orbit after each gap above ``min_gap`` [d].
+
+    Parameters
+    ----------
+    tmid : numpy.ndarray
+        Mid-cadence times [d], increasing.
+    min_gap : float
+        Least gap between orbits [d].
+
+    Returns
+    -------
+    numpy.ndarray
+        0 for the first orbit, 1 for the next, ...
+    """
+    tmid = np.asarray(tmid, dtype=float)
+    if tmid.size == 0:
+        return np.empty(0, dtype=int)
+    return np.concatenate([[0], np.cumsum(np.diff(tmid) > min_gap)]).astype(int)
+
+
+@dataclass
+class Residual:
+    """A light curve's residual against the truth (:func:`residual`)."""
+
+    #: Indices (into the truth's cadences) of the cadences used.
+    cadences: np.ndarray
+    #: Residual relative to the target's light in the measurement.
+    relative: np.ndarray
+    #: The target's light in the measurement [flux units].
+    target_flux: float
+    #: The light curve's background (FLUX_BKG, summed over the aperture) on those cadences.
+    background: np.ndarray
+
+
+def residual(
+    flux: np.ndarray, true_flux: np.ndarray, contamination: float
+) -> tuple[np.ndarray, float]:
+    """Measured flux minus the fitted true signal, relative to the target's light.
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        Measured flux on the cadences to score (finite).
+    true_flux : numpy.ndarray
+        The star's true flux on them.
+    contamination : float
+        The pipeline's fraction of the measured flux from other stars (ignored unless in
+        [0, 1)).
+
+    Returns
+    -------
+    relative : numpy.ndarray
+        ``(flux - a (F_t - mean F_t) - b) / L`` with ``a, b`` fitted by least squares and
+        ``L = median(flux) (1 - contamination)``.
+    target : float
+        ``L`` (NaN, and NaN residuals, when the median flux is not positive).
+    """
+    flux = np.asarray(flux, dtype=float)
+    centred = np.asarray(true_flux, dtype=float) - np.mean(true_flux)
+    design = np.column_stack([centred, np.ones_like(centred)])
+    coef, *_ = np.linalg.lstsq(design, flux, rcond=None)
+    median = float(np.median(flux))
+    dilution = 1 - contamination if math.isfinite(contamination) and 0 <= contamination < 1 else 1
+    target = median * dilution
+    if not target > 0:
+        return np.full(flux.size, math.nan), math.nan
+    return (flux - design @ coef) / target, target
+
+
+def _own_limit(truth: Truth, i: int, median: float, mask_size: float) -> float:
+    """Today's yardstick: noise of the aperture used, relative to the median flux, 1 hour."""
+    if not (median > 0 and mask_size > 0):
+        return math.nan
+    noise = expected_noise(
+        flux=median,
+        n_pix=mask_size,
+        background=float(truth.sky_at(truth.row[i : i + 1], truth.col[i : i + 1])[0]),
+        exposure_time=truth.exposure_time,
+        n_frames=truth.num_coadded,
+        cadence=truth.cadence,
+        read_noise=float(truth.read_noise_at(truth.col[i : i + 1])[0]),
+        timescale=HOUR_SECONDS,
+        components=True,
+    )
+    return math.sqrt(noise["shot"] ** 2 + noise["sky"] ** 2 + noise["read"] ** 2) / 1e6
+
+
+def _optimal(truth: Truth, i: int, score: TargetScore) -> None:
+    """Fill the optimal aperture's size and noise limits of target ``i``."""
+    mean_flux = float(np.mean(truth.flux[truth.good, i])) if truth.good.any() else math.nan
+    if not mean_flux > 0:
+        return
+    image, (r0, c0) = star_stamp(truth.prf, truth.row[i], truth.col[i], mean_flux)
+    rows, cols = np.indices(image.shape)
+    rows, cols = rows + r0, cols + c0
+    best = optimal_aperture(
+        image,
+        truth.sky_at(rows, cols),
+        truth.read_noise_at(cols),
+        exposure_time=truth.exposure_time,
+        n_frames=truth.num_coadded,
+    )
+    score.optimal_npix = best.npix
+    score.limit_hour = best.noise(HOUR_SECONDS, truth.cadence)
+    score.limit_30min = best.noise(truth.cadence, truth.cadence)
+
+
+def _read_lightcurve(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CADENCENO, FLUX_RAW and FLUX_BKG of a light curve."""
+    with fits.open(path, memmap=False) as hdul:
+        data = hdul["LIGHTCURVE"].data
+        return (
+            np.asarray(data["CADENCENO"]).astype(np.int64),
+            np.asarray(data["FLUX_RAW"], dtype=float),
+            np.asarray(data["FLUX_BKG"], dtype=float),
+        )
+
+
+@dataclass
+class _Measured:
+    """A target's light curve on the truth's good cadences."""
+
+    cadences: np.ndarray
+    flux: np.ndarray
+    background: np.ndarray
+
+
+def _measured(truth: Truth, path: Path, score: TargetScore) -> _Measured | None:
+    """The light curve on the good cadences with a finite flux (counts into ``score``)."""
+    cadenceno, flux, flux_bkg = _read_lightcurve(path)
+    lookup = {int(c): k for k, c in enumerate(truth.ffiindex)}
+    k = np.array([lookup.get(int(c), -1) for c in cadenceno], dtype=int)
+    on_truth = k >= 0
+    good = on_truth.copy()
+    good[on_truth] = truth.good[k[on_truth]]
+    score.n_good = int(truth.good.sum())
+    use = good & np.isfinite(flux)
+    score.n_finite = int(use.sum())
+    if score.n_finite < MIN_CADENCES:
+        return None
+    return _Measured(k[use], flux[use], flux_bkg[use])
+
+
+def _signals(truth: Truth, i: int, m: _Measured, score: TargetScore) -> None:
+    """Recovered sinusoid amplitude or transit depth of target ``i``."""
+    signal = truth.signals[i]
+    kind = int(signal["kind"])
+    t = truth.tmid[m.cadences]
+    true_flux = truth.flux[m.cadences, i]
+    if kind == SINUSOID:
+        score.amplitude_ratio = amplitude_ratio(
+            t, m.flux, true_flux, float(signal["period"]), score.contamination
+        )
+    elif kind == TRANSIT:
+        recovery = signal_recovery(t, m.flux, true_flux, score.contamination)
+        if recovery.fraction_error <= DEPTH_MAX_ERROR:
+            score.depth_ratio = recovery.fraction
+
+
+def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residual | None:
+    """Score target ``i`` of the truth from its light curve, in place.
+
+    Parameters
+    ----------
+    truth : Truth
+        The truth of the targets.
+    i : int
+        The target's index in ``truth``.
+    path : pathlib.Path
+        Its light curve.
+    score : TargetScore
+        Its score, filled in (contamination and mask size given).
+
+    Returns
+    -------
+    Residual or None
+        The residual, with the background error (None without enough good cadences).
+    """
+    score.kind = KIND_NAMES[int(truth.signals[i]["kind"])]
+    _optimal(truth, i, score)
+    m = _measured(truth, path, score)
+    if m is None:
+        return None
+    relative, target = residual(m.flux, truth.flux[m.cadences, i], score.contamination)
+    t = truth.tmid[m.cadences]
+    hour, cadence = HOUR_SECONDS / DAY_SECONDS, truth.cadence / DAY_SECONDS
+    score.rms_hour = full_bin_rms(t, relative, hour, cadence)
+    score.rms_hour_plain = rms_timescale(t, relative, hour)
+    score.rms_30min = rms_timescale(t, relative, cadence)
+    median = float(np.median(m.flux))
+    own = _own_limit(truth, i, median, score.mask_size)
+    # Today's yardstick is relative to the median flux; the residual to the target's light.
+    score.own_limit_hour = own * median / target if target > 0 else math.nan
+    _signals(truth, i, m, score)
+    return Residual(m.cadences, relative, target, m.background)
+
+
+@dataclass
+class _Quiet:
+    """The quiet stars' series, one list entry (a column over the cadences) per star."""
+
+    n_cadences: int
+    flux: list = field(default_factory=list)
+    background: list = field(default_factory=list)
+    error: list = field(default_factory=list)
+    true: list = field(default_factory=list)
+    drow: list = field(default_factory=list)
+    dcol: list = field(default_factory=list)
+
+    def add(self, truth: Truth, i: int, res: Residual, score: TargetScore) -> None:
+        """Add target ``i``'s residual and background error, over its 30-min noise."""
+        columns = [np.full(self.n_cadences, math.nan) for _ in range(4)]
+        sky = truth.sky[res.cadences, i]
+        bkg_error = res.background - score.mask_size * sky
+        columns[0][res.cadences] = res.relative / score.rms_30min
+        columns[1][res.cadences] = -bkg_error / res.target_flux / score.rms_30min
+        columns[2][res.cadences] = bkg_error / score.mask_size
+        columns[3][res.cadences] = sky
+        for target, column in zip(
+            (self.flux, self.background, self.error, self.true), columns, strict=True
+        ):
+            target.append(column)
+        self.drow.append(truth.drow[:, i])
+        self.dcol.append(truth.dcol[:, i])
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The six series as (cadence, star) arrays."""
+        return tuple(
+            np.column_stack(x) if x else np.empty((self.n_cadences, 0))
+            for x in (self.flux, self.background, self.error, self.true, self.drow, self.dcol)
+        )
+
+
+def is_quiet(score: TargetScore) -> bool:
+    """Whether a target counts for the common mode: constant, isolated, Tmag 11-14."""
+    lo, hi = COMMON_MODE_TMAG
+    return (
+        not score.variable
+        and not score.crowded
+        and lo <= score.tmag < hi
+        and score.rms_30min > 0
+        and score.mask_size > 0
+    )
+
+
+def score_sector_run(
+    input_folder: str | Path,
+    output_folder: str | Path | None = None,
+    truth_file: str | Path | None = None,
+    prf_dir: str | None = None,
+) -> SectorScore:
+    """Score every task of ``<input_folder>/todo.sqlite`` with issue 14's yardstick.
+
+    Parameters
+    ----------
+    input_folder : path-like
+        The simulated sector's folder (``truth/truth_*.hdf5``, ``todo.sqlite``).
+    output_folder : path-like, optional
+        Light-curve root (default as ``tessphot run``).
+    truth_file : path-like, optional
+        The truth file (default the only ``truth/truth_*.hdf5``).
+    prf_dir : str, optional
+        Folder of the PRF models (default the simulation's own).
+
+    Returns
+    -------
+    SectorScore
+    """
+    folder = Path(input_folder)
+    truth_path = Path(truth_file) if truth_file else find_truth(folder)
+    output = Path(output_folder) if output_folder else default_output_folder(folder)
+    rows = todo_rows(folder)
+    truth = read_truth(truth_path, np.array([r[0] for r in rows], dtype=np.int64), prf_dir)
+    index = {int(s): i for i, s in enumerate(truth.starid)}
+    quiet = _Quiet(truth.tmid.size)
+    result = SectorScore(tmid=truth.tmid, orbit=orbits_of(truth.tmid))
+    for starid, tmag, status, lightcurve, contamination, mask_size in rows:
+        score = TargetScore(
+            starid=int(starid),
+            tmag=float(tmag),
+            status=STATUS(status).name if status is not None else "NOT_RUN",
+            contamination=math.nan if contamination is None else float(contamination),
+            mask_size=math.nan if mask_size is None else float(mask_size),
+        )
+        result.targets.append(score)
+        i = index.get(int(starid))
+        path = lightcurve_path(folder, output, lightcurve)
+        if i is None or path is None or score.status not in ("OK", "WARNING"):
+            continue
+        res = score_target(truth, i, path, score)
+        if res is not None and is_quiet(score):
+            quiet.add(truth, i, res, score)
+    (
+        result.quiet_flux,
+        result.quiet_background,
+        result.background_error,
+        result.background_true,
+        result.quiet_drow,
+        result.quiet_dcol,
+    ) = quiet.arrays()
+    return result
