@@ -101,3 +101,19 @@ def test_flags_of_constructed_cases(finished_run):
     assert flags[3] & DataVal.LARGE_MASK and not flags[3] & DataVal.SMALL_MASK
     assert flags[4] & DataVal.HIGH_NOISE
     assert flags[5] & DataVal.LOW_PTP
+
+
+def test_cli_report_and_a_failed_report_is_one_warning(
+    finished_run, tmp_path, capsys, tessphot_log
+):
+    from tessphot.cli import EXIT_OK, main
+    from tessphot.report import write_report_or_warn
+
+    report_folder = tmp_path / "here"
+    argv = ["report", str(finished_run["folder"]), "--report-folder", str(report_folder)]
+    assert main([*argv, "--no-validation", "-q"]) == EXIT_OK
+    assert capsys.readouterr().out.strip() == f"Precision report: {report_folder / 'report.html'}"
+    tessphot_log.lines.clear()
+    assert write_report_or_warn(tmp_path / "nothing", tmp_path / "out") is None
+    (line,) = tessphot_log.lines
+    assert line.startswith("WARNING: No precision report:") and "no todo list" in line

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from tessphot.paths import atomic_path
-from tessphot.report import figures
 from tessphot.report.data import REFERENCE_BACKGROUND, RunTable, noise_ratios, read_run
+from tessphot.report.figures import aperture_figure, map_figure, noise_figure, time_figure
 from tessphot.report.summary import group_keys, group_name, group_summary
 from tessphot.report.validation import (
     VALIDATED_STATUSES,
@@ -127,10 +127,10 @@ def _figures(run: RunTable, rms: np.ndarray, key: tuple, folder: Path) -> dict[s
     """Draw a group's figures; their paths relative to the report folder."""
     name = group_name(key)
     paths = {
-        "noise": figures.noise_figure(run, key[3], folder / FIGURE_FOLDER / f"{name}_noise.png"),
-        "aperture": figures.aperture_figure(run, folder / FIGURE_FOLDER / f"{name}_aperture.png"),
-        "ccd_map": figures.map_figure(run, rms, folder / FIGURE_FOLDER / f"{name}_map.png"),
-        "time": figures.time_figure(run, folder / FIGURE_FOLDER / f"{name}_time.png"),
+        "noise": noise_figure(run, key[3], folder / FIGURE_FOLDER / f"{name}_noise.png"),
+        "aperture": aperture_figure(run, folder / FIGURE_FOLDER / f"{name}_aperture.png"),
+        "ccd_map": map_figure(run, rms, folder / FIGURE_FOLDER / f"{name}_map.png"),
+        "time": time_figure(run, folder / FIGURE_FOLDER / f"{name}_time.png"),
     }
     return {subject: path.relative_to(folder).as_posix() for subject, path in paths.items()}
 
