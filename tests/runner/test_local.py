@@ -68,6 +68,9 @@ def test_two_workers_give_the_serial_results(sector_copy, tmp_path, run_cli, tod
     assert summary["tasks_run"] == len(parallel) and summary["STARTED"] == 0
     assert summary["OK"] == sum(t["status"] == STATUS.OK for t in parallel.values())
     assert summary["mean_elaptime"] > 0 and summary["mean_worker_waittime"] >= 0
+    # A whole run ends with its precision report.
+    page = sector_copy / "lightcurves" / "report" / "report.html"
+    assert f"Precision report: {page}" in result.stdout and page.is_file()
 
 
 def test_progress_bar_on_a_terminal(sector_copy):
