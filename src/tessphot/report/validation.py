@@ -120,7 +120,10 @@ def approved(flags) -> np.ndarray:
 
 
 def store_flags(todo_path: str | Path, run: RunTable, flags: np.ndarray) -> None:
-    """Write the flags of the validated tasks into ``datavalidation_raw`` (rows replaced)."""
+    """Write the flags of the validated tasks into ``datavalidation_raw`` (rows replaced).
+
+    Rows of tasks that have no light curve any more are removed.
+    """
     validated = np.isin(run["status"], VALIDATED_STATUSES)
     rows = [
         (int(p), int(f), bool(a))
@@ -132,6 +135,11 @@ def store_flags(todo_path: str | Path, run: RunTable, flags: np.ndarray) -> None
     try:
         with con:
             con.execute(DATAVAL_DDL)
+            # Tasks without a light curve now (redone and failed since) lose their flags.
+            con.execute(
+                "DELETE FROM datavalidation_raw WHERE priority NOT IN "
+                f"(SELECT priority FROM todolist WHERE status IN {VALIDATED_STATUSES})"
+            )
             con.executemany(
                 "INSERT OR REPLACE INTO datavalidation_raw (priority, dataval, approved) "
                 "VALUES (?, ?, ?)",
