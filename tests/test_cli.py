@@ -21,7 +21,7 @@ def test_help_lists_the_stages(capsys):
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("simulate", "demo", "catalog", "prepare", "todo", "run"):
+    for command in ("simulate", "demo", "catalog", "prepare", "todo", "run", "report"):
         assert command in out
 
 
@@ -148,6 +148,9 @@ def test_demo_command(tmp_path, capsys):
     assert main(["demo", str(folder), "--settings", str(settings), "-q"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "4 FFIs of sector 1 camera 1 CCD 4" in out and str(folder) in out
+    # The demo prints where its precision report is, inside its folder.
+    page = Path(out.split("  report:   ", 1)[1].split("\n", 1)[0])
+    assert page.is_file() and folder in page.parents
     mtime = find_ffis(folder)[0].stat().st_mtime
     # A second run reuses the simulated data.
     assert main(["demo", str(folder), "--settings", str(settings), "-q"]) == EXIT_OK
@@ -175,6 +178,19 @@ def test_help_of_run_names_its_four_methods():
     for method in ("aperture", "linpsf", "psf", "halo"):
         assert method in text
     assert "tessphot.read_lightcurve" in text and "output folder" in text
+
+
+def test_help_of_report_names_its_outputs():
+    text = _help("report")
+    for word in ("report.html", "report.json", "PNG", "DATAVAL", "datavalidation_raw"):
+        assert word in text
+    assert "'tessphot run --all' writes it too" in text
+
+
+def test_report_without_todo_list_is_one_clear_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == EXIT_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "todo.sqlite: no todo list" in err[0]
 
 
 def test_every_option_of_every_command_has_a_help_text():

@@ -56,6 +56,16 @@ def read_todo(folder: Path) -> dict[int, dict]:
     return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in rows}
 
 
+def flagged(folder: Path) -> set[int]:
+    """Priorities of the tasks with data-validation flags: the precision report at the end of
+    ``run --all`` rewrote their light curves' ``DATAVAL`` card (the photometry was not redone)."""
+    con = sqlite3.connect(folder / "todo.sqlite")
+    try:
+        return {p for (p,) in con.execute("SELECT priority FROM datavalidation_raw WHERE dataval")}
+    finally:
+        con.close()
+
+
 def check_light_curves(output: Path) -> list[Path]:
     """Every light-curve file below ``output``: assert that each is complete (gzip stream
     and FITS checksums good) and that no temporary file is left; returns them."""
@@ -76,3 +86,9 @@ def check_light_curves(output: Path) -> list[Path]:
 def todo_tools() -> tuple[Callable[[Path], dict[int, dict]], Callable[[Path], list[Path]]]:
     """``(read_todo, check_light_curves)``."""
     return read_todo, check_light_curves
+
+
+@pytest.fixture
+def flagged_tasks() -> Callable[[Path], set[int]]:
+    """:func:`flagged`."""
+    return flagged

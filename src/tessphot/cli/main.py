@@ -20,6 +20,7 @@ from tessphot.cli.demo import add_parser as add_demo
 from tessphot.cli.ephemeris import add_parser as add_ephemeris
 from tessphot.cli.prepare import add_parser as add_prepare
 from tessphot.cli.prf_download import add_parser as add_prf_download
+from tessphot.cli.report import add_parser as add_report
 from tessphot.cli.run import add_parsers as add_run
 from tessphot.cli.simulate import add_parser as add_simulate
 from tessphot.cli.todo import add_parser as add_todo
@@ -37,6 +38,7 @@ SUBCOMMANDS = (
     add_prepare,
     add_todo,
     add_run,
+    add_report,
     add_ephemeris,
     add_prf_download,
 )

@@ -208,4 +208,16 @@ def _run(args: argparse.Namespace, **parallel: Any) -> int:
         print(f"{command_name(args)}: {err}", file=sys.stderr)
         return EXIT_ERROR
     print(format_summary(report))
+    if args.all:
+        with demo.recording() if demo is not None else contextlib.nullcontext():
+            _precision_report(folder, report.output or output_folder(folder, args.output))
     return EXIT_ERROR if report.failed else EXIT_OK
+
+
+def _precision_report(folder: Path, output: Path) -> None:
+    """Write the precision report of a whole run (a failure is one WARNING, not the run's)."""
+    from tessphot.report import write_report_or_warn
+
+    page = write_report_or_warn(folder, output)
+    if page is not None:
+        print(f"Precision report: {page}")

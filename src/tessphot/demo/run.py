@@ -20,6 +20,7 @@ from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.io import find_ffis, read_ffi
 from tessphot.paths import LIGHTCURVE_FOLDER, demo_folder
 from tessphot.prepare.run import prepare_ccd
+from tessphot.report import write_report_or_warn
 from tessphot.runner import format_summary, run_photometry
 from tessphot.tasks import STATUS
 from tessphot.todo import make_todo
@@ -220,6 +221,10 @@ def run_demo(
     else:
         counts = ", ".join(f"{name} {n}" for name, n in _status_counts(stages["todo"]).items())
         print(f"            every task was done already ({counts}; -o simulates and runs again)")
+    with demo.recording():
+        page = write_report_or_warn(folder, output)
+    if page is not None:
+        print(f"  report:   {page}")
     print()
     print(format_table(score_sector(folder, output)))
     return 0

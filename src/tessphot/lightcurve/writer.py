@@ -345,3 +345,33 @@ def _columns(**given) -> dict[str, np.ndarray]:
     if not keep.any():
         raise ValueError("no finite time stamps: nothing to write")
     return {name: values[keep] for name, values in table.items()}
+
+
+def set_dataval(path: str | Path, value: int, *, compresslevel: int | None = None) -> bool:
+    """Set the data-validation flags (``DATAVAL``) in the primary header of a light curve.
+
+    The file is rewritten atomically with fresh checksums, only when the value changes.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The light-curve file (``.fits`` or ``.fits.gz``).
+    value : int
+        The flags (a :class:`tessphot.report.validation.DataVal` value).
+    compresslevel : int, optional
+        Gzip level of the rewritten file (default that of the writer).
+
+    Returns
+    -------
+    bool
+        Whether the file was rewritten.
+    """
+    path = Path(path)
+    with fits.open(path) as hdus:
+        if int(hdus[0].header.get("DATAVAL", 0)) == int(value):
+            return False
+        hdus[0].header["DATAVAL"] = int(value)
+        buffer = io.BytesIO()
+        hdus.writeto(buffer, checksum=True, output_verify="ignore")
+    _write_atomically(path, buffer.getvalue(), compresslevel)
+    return True

@@ -1,0 +1,156 @@
+"""The tasks of a run as read from ``todo.sqlite``, and the noise model they are judged by."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tessphot.constants import CR_BLOCK_SIZE, FRAME_TIME, INTEGRATION_TIME
+from tessphot.lightcurve.diagnostics import HOUR_SECONDS, MAD_TO_SIGMA, PPM, expected_noise
+
+#: Sky background assumed by the noise model [e-/s per pixel]: a typical zodiacal light
+#: (noise-model.md gives tens to ~150 e-/s per pixel); the diagnostics hold no per-star sky.
+REFERENCE_BACKGROUND = 50.0
+#: Cadences [s] at or below which no cosmic-ray mitigation is done on board (20-s data).
+NO_CR_MITIGATION_CADENCE = 20
+#: Point-to-point scatter (median absolute difference of consecutive points) of white noise
+#: per unit standard deviation: sqrt(2) / 1.4826.
+PTP_PER_SIGMA = math.sqrt(2.0) / MAD_TO_SIGMA
+
+#: Columns read, as ``(name, SQL expression)``.
+COLUMNS = (
+    ("priority", "t.priority"),
+    ("starid", "t.starid"),
+    ("sector", "t.sector"),
+    ("camera", "t.camera"),
+    ("ccd", "t.ccd"),
+    ("cadence", "t.cadence"),
+    ("datasource", "t.datasource"),
+    ("tmag", "t.tmag"),
+    ("status", "t.status"),
+    ("method", "t.method"),
+    ("method_used", "d.method_used"),
+    ("lightcurve", "d.lightcurve"),
+    ("elaptime", "d.elaptime"),
+    ("mean_flux", "d.mean_flux"),
+    ("rms_hour", "d.rms_hour"),
+    ("ptp", "d.ptp"),
+    ("pos_row", "d.pos_row"),
+    ("pos_column", "d.pos_column"),
+    ("contamination", "d.contamination"),
+    ("mask_size", "d.mask_size"),
+    ("errors", "d.errors"),
+)
+#: Columns holding text (the others are numbers; NULL becomes NaN).
+TEXT_COLUMNS = frozenset({"datasource", "method", "method_used", "lightcurve", "errors"})
+
+
+@dataclass
+class RunTable:
+    """Every task of a todo list with its diagnostics, one array per column.
+
+    Numbers are float arrays (NaN where NULL), text columns object arrays (None where NULL).
+    """
+
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.columns["priority"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def subset(self, keep: np.ndarray) -> RunTable:
+        """The rows where ``keep`` is true."""
+        return RunTable({name: values[keep] for name, values in self.columns.items()})
+
+
+def read_run(todo_path: str | Path) -> RunTable:
+    """Read the todo list and diagnostics of ``todo.sqlite`` (read-only).
+
+    Raises
+    ------
+    ValueError
+        When the file is not a todo list with its diagnostics.
+    """
+    select = ", ".join(expr for _, expr in COLUMNS)
+    con = sqlite3.connect(f"{Path(todo_path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            f"SELECT {select} FROM todolist AS t "
+            "LEFT JOIN diagnostics AS d ON d.priority = t.priority ORDER BY t.priority"
+        ).fetchall()
+    except sqlite3.DatabaseError as err:
+        raise ValueError(f"{todo_path}: not a todo list with diagnostics ({err})") from None
+    finally:
+        con.close()
+    columns: dict[str, np.ndarray] = {}
+    for i, (name, _) in enumerate(COLUMNS):
+        values = [row[i] for row in rows]
+        if name in TEXT_COLUMNS:
+            columns[name] = np.array(values, dtype=object)
+        else:
+            columns[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return RunTable(columns)
+
+
+def exposure(cadence: float) -> tuple[float, float]:
+    """Photon-collecting time per cadence [s] and 2-s frames co-added, for a cadence [s].
+
+    On-board cosmic-ray mitigation drops the highest and lowest frame of every block of
+    ``CR_BLOCK_SIZE`` (not for 20-s data).
+    """
+    kept = 1.0 if cadence <= NO_CR_MITIGATION_CADENCE else 1.0 - 2.0 / CR_BLOCK_SIZE
+    frames = cadence / FRAME_TIME * kept
+    return frames * INTEGRATION_TIME, frames
+
+
+def model_noise(tmag, n_pix, cadence: float, *, timescale: float = HOUR_SECONDS):
+    """Expected noise [ppm] of stars of a cadence on a timescale (noise-model.md).
+
+    Shot, sky (at ``REFERENCE_BACKGROUND``), read noise of ``n_pix`` pixels and the
+    systematic floor, summed in quadrature (:func:`tessphot.lightcurve.expected_noise`).
+    """
+    exposure_time, frames = exposure(cadence)
+    n_pix = np.where(np.asarray(n_pix, dtype=float) > 0, n_pix, np.nan)
+    return expected_noise(
+        tmag,
+        n_pix=n_pix,
+        background=REFERENCE_BACKGROUND,
+        exposure_time=exposure_time,
+        n_frames=frames,
+        cadence=cadence,
+        timescale=timescale,
+    )
+
+
+def noise_ratios(run: RunTable) -> tuple[np.ndarray, np.ndarray]:
+    """Per task: ``rms_hour`` over the 1-hour model, and ``ptp`` over the model of white noise.
+
+    Both NaN where a term is missing (no mask size, no magnitude, no diagnostics).
+    """
+    rms = np.full(len(run), np.nan)
+    ptp = np.full(len(run), np.nan)
+    for cadence in np.unique(run["cadence"][np.isfinite(run["cadence"])]):
+        rows = run["cadence"] == cadence
+        tmag, n_pix = run["tmag"][rows], run["mask_size"][rows]
+        hour = model_noise(tmag, n_pix, cadence)
+        point = model_noise(tmag, n_pix, cadence, timescale=cadence) * PTP_PER_SIGMA
+        rms[rows] = run["rms_hour"][rows] * PPM / hour
+        ptp[rows] = run["ptp"][rows] * PPM / point
+    return rms, ptp
+
+
+#: Coefficients of the published 1-hour precision curve (TIC paper; ticgen; noise-model.md):
+#: ``ln(sigma / ppm)`` as a polynomial in Tmag, lowest power first.
+PUBLISHED_COEFFICIENTS = (3.29685, 0.85002, -0.285042, 0.0395908, -0.00223080, 4.73508e-5)
+
+
+def published_noise(tmag) -> np.ndarray:
+    """The published 1-hour precision of a star of magnitude ``tmag`` [ppm] (ticgen)."""
+    tmag = np.asarray(tmag, dtype=float)
+    return np.exp(np.polynomial.polynomial.polyval(tmag, PUBLISHED_COEFFICIENTS))
