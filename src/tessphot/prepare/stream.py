@@ -91,9 +91,9 @@ def stream_frames(
                 k = result["index"]
                 _receive(result, frames, quality, meshes, mesh_errs, valid)
                 pending.append(result)
-                # Finish every frame whose whole smoothing window has arrived.
-                # (the window is shifted inwards at the start: frame 0 needs frame 2 half).
-                while pending and k >= min(max(pending[0]["index"] + half, 2 * half), n - 1):
+                # Finish every frame whose whole smoothing window has arrived (the window
+                # is shifted inwards at the start and after gaps: such a frame needs 2 half).
+                while pending and k >= bg.smoothing_window(times, pending[0]["index"], half)[1] - 1:
                     done = pending.popleft()
                     block.append(
                         finish_frame(done, meshes, mesh_errs, times, valid, half, geometry, bgs)
