@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tessphot.prepare.background import smooth_in_time, smoothing_window
+from tessphot.prepare.smoothing import smooth_in_time, smoothing_window
 
 
 def _series(n=40, boxes=200, seed=0):
