@@ -10,7 +10,8 @@ Per frame:
    scatter; the mesh uncertainty is 1.25 rms / sqrt(n) per box.
 3. The mesh is smoothed in time by the caller (a straight line fitted to each box over a
    window of about 3 h, or a parabola where the box's series bends significantly, as the
-   scattered-light ramps at the orbit ends do) and brought to full resolution with a
+   scattered-light ramps at the orbit ends do; never across the orbit gap or another gap
+   in time: :mod:`tessphot.prepare.smoothing`) and brought to full resolution with a
    bicubic spline through the box centres (:class:`MeshGeometry`).
 
 Compared with the original (section 5.2 of the TASOC notes) this needs no per-radius KDE
@@ -20,7 +21,6 @@ bias the sky, and gives the uncertainty of the background.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -31,6 +31,9 @@ from scipy import ndimage
 from scipy.interpolate import RectBivariateSpline
 
 from tessphot.config.prepare import BackgroundSettings
+
+# The time smoothing of the mesh, re-exported for the callers of the estimate (TPF sources).
+from tessphot.prepare.smoothing import smooth_in_time as smooth_in_time
 
 #: A median's uncertainty relative to rms / sqrt(n) for Gaussian data.
 MEDIAN_EFFICIENCY = 1.2533
@@ -373,55 +376,6 @@ def _no_estimate(geometry: MeshGeometry, shape: tuple[int, int], mask: np.ndarra
         model=np.full(shape, np.nan),
         anomalous=np.zeros(shape, dtype=bool),
     )
-
-
-def smooth_in_time(
-    meshes: np.ndarray,
-    errors: np.ndarray,
-    times: np.ndarray,
-    valid: np.ndarray,
-    k: int,
-    half: int,
-    curvature_sigma: float = math.inf,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mesh of frame ``k`` from a fit over the frames ``k - half .. k + half``.
-
-    Each mesh box gets a straight line, or a parabola where the window's curvature is
-    significant (``|c| > curvature_sigma`` times its error from the per-frame mesh errors):
-    the straight line averages the noise down over the whole window, the parabola follows
-    the bend of a scattered-light ramp that a straight line over the window would cut.
-
-    Returns the smoothed mesh and its uncertainty (the fit's prediction error at frame k
-    from the per-frame mesh errors).
-    """
-    # The window keeps its length at the ends of the series (shifted inwards).
-    n = len(meshes)
-    lo = min(max(k - half, 0), max(n - 2 * half - 1, 0))
-    hi = min(lo + 2 * half + 1, n)
-    use = np.arange(lo, hi)[valid[lo:hi]]
-    if use.size == 0:
-        return np.full(meshes.shape[1:], np.nan), np.full(meshes.shape[1:], np.nan)
-    if use.size < 3:
-        return meshes[use].mean(axis=0), np.sqrt((errors[use] ** 2).mean(axis=0) / use.size)
-    dt = times[use] - times[k]
-    y = meshes[use].reshape(use.size, -1)
-    err2 = errors[use].reshape(use.size, -1) ** 2
-
-    def fit(degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # Least squares with equal weights: the value at dt = 0 is the first coefficient.
-        pinv = np.linalg.pinv(np.vander(dt, degree + 1, increasing=True))
-        coef = pinv @ y
-        var = (pinv**2) @ err2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return coef[0], var[0], np.abs(coef[-1]) / np.sqrt(var[-1])
-
-    value, var, _ = fit(1)
-    if use.size >= 4 and math.isfinite(curvature_sigma):
-        q_value, q_var, significance = fit(2)
-        bent = np.nan_to_num(significance, nan=0.0) > curvature_sigma
-        value = np.where(bent, q_value, value)
-        var = np.where(bent, q_var, var)
-    return value.reshape(meshes.shape[1:]), np.sqrt(var).reshape(meshes.shape[1:])
 
 
 def anomalies(

@@ -23,6 +23,7 @@ from tessphot.prepare import background as bg
 from tessphot.prepare.cube import CHUNK_TIME
 from tessphot.prepare.flags import BAD_QUALITY_BITS, EXCLUDED_FRAME_QUALITY, PixelFlags
 from tessphot.prepare.frames import FrameInfo
+from tessphot.prepare.smoothing import smooth_in_time, smoothing_window
 from tessphot.prepare.worker import init_worker, process_frame
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,9 @@ def stream_frames(
                 k = result["index"]
                 _receive(result, frames, quality, meshes, mesh_errs, valid)
                 pending.append(result)
-                # Finish every frame whose whole smoothing window has arrived.
-                # (the window is shifted inwards at the start: frame 0 needs frame 2 half).
-                while pending and k >= min(max(pending[0]["index"] + half, 2 * half), n - 1):
+                # Finish every frame whose whole smoothing window has arrived (the window
+                # is shifted inwards at the start and after gaps: such a frame needs 2 half).
+                while pending and k >= smoothing_window(times, pending[0]["index"], half)[1] - 1:
                     done = pending.popleft()
                     block.append(
                         finish_frame(done, meshes, mesh_errs, times, valid, half, geometry, bgs)
@@ -210,9 +211,7 @@ def finish_frame(
         if out["flags"] is None:
             out["flags"] = np.full(shape, PixelFlags.ManualExclude, dtype=np.uint8)
         return out
-    mesh, mesh_err = bg.smooth_in_time(
-        meshes, mesh_errs, times, valid, k, half, bgs.curvature_sigma
-    )
+    mesh, mesh_err = smooth_in_time(meshes, mesh_errs, times, valid, k, half, bgs.curvature_sigma)
     background = geometry.evaluate(mesh).astype(np.float32)
     # The uncertainty is smooth and only added in quadrature: the binned grid suffices.
     background_err = geometry.evaluate(mesh_err, binned=True).astype(np.float32)
