@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
 
 from tessphot.catalog.data import DataFile, header_stars, read_data_file
 from tessphot.catalog.make import catalog_path, make_data_catalogs
@@ -34,7 +33,7 @@ from tessphot.catalog.sources.header import HeaderSource
 from tessphot.catalog.sqlite_catalog import CatalogDB
 from tessphot.config import DEFAULTS
 from tessphot.io.errors import FileProblem, TessphotError
-from tessphot.io.recognise import Inventory, Kind, scan
+from tessphot.io.recognise import InputFile, Inventory, Kind, recognise, scan
 from tessphot.prepare.cube import PREPARED_NAME_PATTERN, PreparedCube
 from tessphot.tasks.schema import TODO_FILENAME, add_to_todolist, write_todolist
 from tessphot.todo.overrides import read_exclusions, read_methods
@@ -407,15 +406,11 @@ def header_catalogs(folder: Path, tpfs: Sequence[Path]) -> list[Path]:
 
 
 def _without_catalog(folder: Path, path: Path) -> bool:
-    """Whether a TPF's CCD has no catalog, from its primary header (False if unreadable)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            header = fits.getheader(path, 0)
-        key = (int(header["SECTOR"]), int(header["CAMERA"]), int(header["CCD"]))
-    except (OSError, ValueError, KeyError, TypeError, EOFError):
+    """Whether a TPF's CCD has no catalog, from its recognised headers (False if unusable)."""
+    found = recognise(path)
+    if not isinstance(found, InputFile):
         return False
-    return not catalog_path(folder, *key).exists()
+    return not catalog_path(folder, found.sector, found.camera, found.ccd).exists()
 
 
 def _readable(paths: Sequence[Path]) -> list[DataFile]:
