@@ -32,9 +32,6 @@ from scipy.interpolate import RectBivariateSpline
 
 from tessphot.config.prepare import BackgroundSettings
 
-# The time smoothing of the mesh, re-exported for the callers of the estimate (TPF sources).
-from tessphot.prepare.smoothing import smooth_in_time as smooth_in_time
-
 #: A median's uncertainty relative to rms / sqrt(n) for Gaussian data.
 MEDIAN_EFFICIENCY = 1.2533
 

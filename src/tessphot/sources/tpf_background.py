@@ -25,8 +25,8 @@ import numpy as np
 from tessphot.config.prepare import BackgroundSettings
 from tessphot.constants import INTEGRATION_TIME, tmag_to_flux
 from tessphot.io.tpf import TargetPixelFile
-from tessphot.prepare import background as bg
 from tessphot.prepare import background_small as small
+from tessphot.prepare.smoothing import smooth_in_time
 from tessphot.prf import load_prf
 from tessphot.sources.errors import SourceError
 from tessphot.sources.stars import StarTable
@@ -242,7 +242,7 @@ def own_background(
         )
     half = settings.smoothing_window(float(tpf.cadence)) // 2
     smoothed = [
-        bg.smooth_in_time(sky, sky_err, times, valid, k, half, settings.curvature_sigma)
+        smooth_in_time(sky, sky_err, times, valid, k, half, settings.curvature_sigma)
         for k in range(n)
     ]
     return (
