@@ -16,13 +16,17 @@
    ``signal / variance`` (average image; median per-cadence variance from ``images_err``,
    which includes the background uncertainty), and the aperture is the top-``k`` set that
    minimises the expected relative noise on one hour,
-   ``(sum(var) / n_hour + var_g(sum(image_g - mean))) / sum(signal)^2``: ``n_hour`` cadences
+   ``(sum(var) / n_hour + var_g(sum(r_g))) / sum(signal)^2``: ``n_hour`` cadences
    average the photon, sky and read noise down within an hour, but not the slow changes of
    the pixels, measured as the scatter of the aperture's flux in the mean images of
-   ``JITTER_GROUPS`` groups of consecutive cadences (pointing jumps and drifts, neighbours'
-   variability, background errors; the target's own variability changes every aperture
-   alike and does not weigh). Bright stars keep their wings, faint stars their core.
-   Saturated targets (brighter than K2P2's ``saturation_limit``) keep the whole mask (their
+   ``JITTER_GROUPS`` groups of consecutive cadences (neighbours' variability, background
+   errors). ``r_g`` is what is left of a group's image after a weighted least-squares fit
+   of the mean image scaled (the target's own variability changes every aperture in the
+   same proportion: it is signal, not noise) and, when the flux is corrected for the
+   motion (step 4), of the image's derivatives along rows and columns (the first-order
+   change as the stars move, which that correction removes). Bright stars keep their
+   wings, faint stars their core. Saturated targets (a pixel of the mask reaching
+   ``saturation_fraction`` of a full pixel in a good cadence) keep the whole mask (their
    bleed columns must be summed).
 3. **Flux.** Per cadence: the sum of the background-subtracted pixels of the aperture (NaN
    when one of them is missing), the uncertainty ``sqrt(sum(err^2))``, the summed
@@ -217,12 +221,16 @@ class AperturePhotometry(PhotometryMethod):
         pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
         blocks = self.target.block_reader(box)
 
-        if (
-            self.settings.aperture.optimise
-            and not self.minimum_aperture_used
-            and self.target.tmag >= self.k2p2.saturation_limit
-        ):
-            optimised = optimise_mask(self.target, mask, box, blocks, pixel)
+        if self.settings.aperture.optimise and not self.minimum_aperture_used:
+            optimised = optimise_mask(
+                self.target,
+                mask,
+                box,
+                blocks,
+                pixel,
+                saturation_level=self.settings.saturation_fraction * SATURATED_RATE,
+                motion_corrected=self._motion_correction_applies,
+            )
             if optimised is not None:
                 mask = optimised
                 self.optimised = True
