@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import warnings
 from pathlib import Path
@@ -436,3 +437,18 @@ def test_saturated_star_motion_correction(halo_sector, bright_starid):
     print(f"scatter with correction {scatter[True]:.2e}, without {scatter[False]:.2e}")
     assert scatter[True] <= 1.05 * scatter[False]
     assert scatter[True] < 1.5 * errors
+
+
+def test_cadence_groups_span_at_least_four_hours():
+    """Groups long enough that their mean images show slow changes rather than white
+    noise: none from 1.7 h of 200-s data, 6 from a day of 30-min data, 16 at most."""
+    from tessphot.photometry.aperture_optimal import JITTER_GROUPS, cadence_groups
+
+    for n, cadence, expected in ((30, 200, 1), (48, 1800, 6), (1282, 1800, JITTER_GROUPS)):
+        good = np.ones(n, dtype=bool)
+        good[::7] = n < 100  # bad cadences belong to no group
+        group, n_groups = cadence_groups(good, cadence)
+        assert n_groups == min(expected, max(1, int(good.sum()) // math.ceil(4 * 3600 / cadence)))
+        assert set(np.unique(group[good])) == set(range(n_groups))
+        assert (group[~good] == -1).all()
+        assert np.all(np.diff(group[good]) >= 0)  # consecutive
