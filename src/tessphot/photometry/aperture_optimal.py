@@ -1,18 +1,20 @@
 """The noise-optimal aperture of aperture photometry.
 
-Step 2 of :mod:`tessphot.photometry.aperture`. The cadences are split into
-at most :data:`JITTER_GROUPS` groups of consecutive good cadences, each at least
-:data:`MIN_GROUP_HOURS` long; their mean images show what the pixels really do over the data (pointing jumps and drifts, neighbours varying, background
-errors, the target's own variability). With the PRF, the catalogue and the jitter model the
-light of the target and of the other stars in every pixel is predicted for each group
-(:class:`GroupScene`), as the motion correction predicts it cadence by cadence. For every
-candidate aperture the expected 1-hour noise of the target's light is then
+Step 2 of :mod:`tessphot.photometry.aperture`. The good cadences are split into at most
+:data:`JITTER_GROUPS` groups of consecutive cadences, each at least :data:`MIN_GROUP_HOURS`
+long; their mean images show what the pixels really do over the data (pointing jumps and
+drifts, neighbours varying, background errors, the target's own variability). With the PRF,
+the catalogue and the jitter model, the light of the target and of the other stars in every
+pixel is predicted for each group (:class:`GroupScene`), as the motion correction predicts it
+cadence by cadence. For every candidate aperture the expected 1-hour noise of the target's
+light is then
 
     photon, sky and read noise averaged over an hour + what stays in the groups' fluxes
     after the motion correction and after the target's own variability,
 
-where the target's variability is measured by the largest candidate aperture (it scales the
-target's light in every aperture alike: it is signal, not noise).
+where the target's variability in each group is the scale of its predicted light that fits
+the pixels, with a background offset (:func:`_variability_weights`): it scales the target's
+light in every aperture alike, so it is signal, not noise.
 """
 
 from __future__ import annotations
