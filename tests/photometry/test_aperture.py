@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ from tessphot.evaluation.scoring.photometry import score_sector
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
 from tessphot.lightcurve.writer import settings_from_header
-from tessphot.photometry.aperture_optimal import optimal_aperture
+from tessphot.photometry.aperture_optimal import GroupImages, GroupScene, optimal_aperture
 from tessphot.photometry.stamps import STAMP_HEIGHT, stamp_size
 from tessphot.photometry.target import open_target
 from tessphot.prf import AnalyticPRF
@@ -294,32 +295,94 @@ def test_stamp_size_follows_the_original_table():
         assert h % 2 == 1 and w % 2 == 1 and h >= 15 and w >= 15
 
 
+def _profile(row: float = 4.0, col: float = 4.0, shape=(9, 9)) -> np.ndarray:
+    """A Gaussian star of unit flux."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    profile = np.exp(-((yy - row) ** 2 + (xx - col) ** 2) / (2 * 0.8**2))
+    return profile / profile.sum()
+
+
+def _groups(images: np.ndarray, cadences: int = 60) -> GroupImages:
+    return GroupImages(np.asarray(images, dtype=float), np.full(len(images), float(cadences)))
+
+
 def test_optimal_aperture_keeps_the_core_of_a_faint_star():
     """Sky-limited: the best aperture is the few bright pixels; photon-limited: it grows."""
-    yy, xx = np.mgrid[0:9, 0:9]
-    profile = np.exp(-((yy - 4) ** 2 + (xx - 4) ** 2) / (2 * 0.8**2))
-    profile /= profile.sum()
+    profile = _profile()
     candidates = np.ones((9, 9), dtype=bool)
     sky_variance = 100.0
 
     def best(flux):
         signal = flux * profile
-        return optimal_aperture(candidates, signal, signal + sky_variance, np.empty((0, 9, 9)), 2)
+        return optimal_aperture(candidates, signal, signal + sky_variance, None, 2)
 
     faint, bright = best(50.0), best(1e6)
     assert faint[4, 4] and 1 <= faint.sum() <= 9
     assert bright.sum() > faint.sum()
-    # Jitter: apertures cutting the profile lose flux when the star moves, so with images
-    # of the star moved about, the aperture of a bright star grows further.
-    from scipy import ndimage
-
+    # Jitter the photometry does not correct: apertures cutting the profile lose flux when
+    # the star moves, so the aperture of a bright star grows further.
     signal = 1e4 * profile
-    still = optimal_aperture(candidates, signal, signal + sky_variance, np.empty((0, 9, 9)), 2)
-    moved = np.array(
-        [ndimage.shift(signal, d, order=3) for d in ((0, 0), (0.4, 0), (0, 0.4), (0.4, 0.4))]
-    )
-    jittery = optimal_aperture(candidates, signal, signal + sky_variance, moved, 2)
+    still = optimal_aperture(candidates, signal, signal + sky_variance, None, 2)
+    moved = [1e4 * _profile(4 + dr, 4 + dc) for dr, dc in ((0, 0), (0.4, 0), (0, 0.4), (0.4, 0.4))]
+    jittery = optimal_aperture(candidates, signal, signal + sky_variance, _groups(moved), 2)
     assert jittery.sum() > still.sum()
+
+
+def test_optimal_aperture_ignores_the_stars_own_variability():
+    """A variable star: its light changes every aperture alike, so the aperture is the one
+    of the same star held constant, even when the variability happens to follow the motion
+    (a 5 % signal times the motion). Motion the photometry corrects is not noise."""
+    steps = np.linspace(-0.05, 0.05, 8)
+    moved = np.array([1e4 * _profile(4 + d, 4) for d in steps])
+    signal = moved.mean(axis=0)
+    candidates = np.ones((9, 9), dtype=bool)
+    variance = signal + 100.0
+    varying = (1 + steps)[:, None, None] * moved  # brighter as it moves up
+    for corrected in (False, True):
+        scene = GroupScene(moved, np.zeros_like(moved), corrected)
+        constant = optimal_aperture(candidates, signal, variance, _groups(moved), 2, scene=scene)
+        variable = optimal_aperture(candidates, signal, variance, _groups(varying), 2, scene=scene)
+        assert np.array_equal(variable, constant)
+    still = optimal_aperture(candidates, signal, variance, None, 2, scene=scene)
+    assert np.array_equal(variable, still)
+
+
+def test_optimal_aperture_leaves_out_a_varying_neighbour():
+    """A neighbour varying by 5 % in the target's mask: the aperture leaves its light out
+    rather than growing to the whole mask (whose flux would carry the neighbour's signal)."""
+    shape = (9, 13)
+    own = 2e3 * _profile(4, 4, shape)
+    neighbour = 2e4 * _profile(4, 9.5, shape)
+    candidates = np.ones(shape, dtype=bool)
+    variance = own + neighbour + 100.0
+    n = 16
+    own_g, others_g = np.repeat(own[None], n, 0), np.repeat(neighbour[None], n, 0)
+    scene = GroupScene(own_g, others_g, True)
+    signal = own + neighbour
+    quiet = optimal_aperture(
+        candidates, signal, variance, _groups(own_g + others_g), 2, scene=scene
+    )
+    wave = 1 + 0.05 * np.sin(np.arange(n))
+    loud = own_g + wave[:, None, None] * others_g
+    chosen = optimal_aperture(candidates, signal, variance, _groups(loud), 2, scene=scene)
+    assert chosen[4, 4] and not chosen[4, 9:].any()
+    assert chosen.sum() <= quiet.sum() < 30
+
+
+def test_optimal_aperture_background_errors_do_not_grow_it():
+    """Background errors common to the mask's pixels change a large aperture most: they
+    must not be read as the star's variability (which would favour the whole mask)."""
+    own = 300.0 * _profile()
+    candidates = np.ones((9, 9), dtype=bool)
+    variance = own + 100.0
+    n = 16
+    own_g = np.repeat(own[None], n, 0)
+    scene = GroupScene(own_g, np.zeros_like(own_g), True)
+    still = optimal_aperture(candidates, own, variance, _groups(own_g), 2, scene=scene)
+    offsets = 0.5 * np.random.default_rng(3).standard_normal(n)
+    shifted = own_g + offsets[:, None, None]
+    chosen = optimal_aperture(candidates, own, variance, _groups(shifted), 2, scene=scene)
+    assert chosen[4, 4] and chosen.sum() <= still.sum() < 81
 
 
 def test_stamp_wcs_points_at_the_target(photometry_run):
@@ -374,3 +437,18 @@ def test_saturated_star_motion_correction(halo_sector, bright_starid):
     print(f"scatter with correction {scatter[True]:.2e}, without {scatter[False]:.2e}")
     assert scatter[True] <= 1.05 * scatter[False]
     assert scatter[True] < 1.5 * errors
+
+
+def test_cadence_groups_span_at_least_four_hours():
+    """Groups long enough that their mean images show slow changes rather than white
+    noise: none from 1.7 h of 200-s data, 6 from a day of 30-min data, 16 at most."""
+    from tessphot.photometry.aperture_optimal import JITTER_GROUPS, cadence_groups
+
+    for n, cadence, expected in ((30, 200, 1), (48, 1800, 6), (1282, 1800, JITTER_GROUPS)):
+        good = np.ones(n, dtype=bool)
+        good[::7] = n < 100  # bad cadences belong to no group
+        group, n_groups = cadence_groups(good, cadence)
+        assert n_groups == min(expected, max(1, int(good.sum()) // math.ceil(4 * 3600 / cadence)))
+        assert set(np.unique(group[good])) == set(range(n_groups))
+        assert (group[~good] == -1).all()
+        assert np.all(np.diff(group[good]) >= 0)  # consecutive

@@ -127,3 +127,33 @@ def test_prf_choice(tmp_path, prf_dir):
         ccd_prf(f'{{"prf": "{tmp_path / "gone"}"}}', "", 1, 1, 4)
     with pytest.raises(TessphotError, match="cannot read"):
         ccd_prf("{}", str(tmp_path), 1, 1, 4)
+
+
+@pytest.mark.parametrize("spoc", [False, True])
+def test_group_mean_images_match_direct_rendering(spoc, request):
+    """The mean PRF image of each group of cadences is exact, a pointing jump inside a
+    group included (the mean of the images, not the image at the mean position)."""
+    from tessphot.photometry.scene import group_mean_images
+
+    prf = load_prf(request.getfixturevalue("prf_dir") if spoc else None, 1, 1, 4)
+    rng = np.random.default_rng(2)
+    node = (1007.2, 1006.6)
+    n = 30
+    rows = node[0] + rng.normal(0, 0.02, n)
+    cols = node[1] + rng.normal(0, 0.02, n)
+    rows[12:] += 0.35  # a momentum dump in the middle of group 1
+    rows[20] = np.nan
+    group = np.repeat([0, 1, 2], 10)
+    group[5] = -1
+    got = group_mean_images(prf, rows, cols, node, group, 3, ORIGIN, SHAPE)
+    for g in range(3):
+        use = (group == g) & np.isfinite(rows)
+        images = [
+            prf.render(r, c, 1.0, SHAPE, ORIGIN, [node[0]], [node[1]])
+            for r, c in zip(rows[use], cols[use], strict=True)
+        ]
+        assert np.abs(got[g] - np.mean(images, axis=0)).max() < 1e-5  # as the fractions
+    at_mean = prf.render(
+        np.nanmean(rows[10:20]), np.mean(cols[10:20]), 1.0, SHAPE, ORIGIN, [node[0]], [node[1]]
+    )
+    assert np.abs(got[1] - at_mean).max() > 1e-3  # the jump makes the difference

@@ -8,21 +8,23 @@
    ``stamp_grow`` pixels on those sides and the search starts again (at most
    ``max_attempts`` searches, ``max_attempts_bright`` for bright targets; still touching:
    ERROR). A mask touching the edge of the data cannot grow: WARNING.
-2. **Noise-optimal aperture** (tessphot's addition, setting ``optimise``). K2P2's
-   masks reach down to the sky noise of the *average* image, far below the noise of one
-   cadence, so for faint stars they hold many pixels that add more noise than light, and
-   their edges cut through the wings of the star and of its neighbours, whose light moves
-   in and out when the pointing moves. The pixels of the mask are ranked by
-   ``signal / variance`` (average image; median per-cadence variance from ``images_err``,
-   which includes the background uncertainty), and the aperture is the top-``k`` set that
-   minimises the expected relative noise on one hour,
-   ``(sum(var) / n_hour + var_g(sum(image_g - mean))) / sum(signal)^2``: ``n_hour`` cadences
-   average the photon, sky and read noise down within an hour, but not the slow changes of
-   the pixels, measured as the scatter of the aperture's flux in the mean images of
-   ``JITTER_GROUPS`` groups of consecutive cadences (pointing jumps and drifts, neighbours'
-   variability, background errors; the target's own variability changes every aperture
-   alike and does not weigh). Bright stars keep their wings, faint stars their core.
-   Saturated targets (brighter than K2P2's ``saturation_limit``) keep the whole mask (their
+2. **Noise-optimal aperture** (tessphot's addition, setting ``optimise``;
+   :mod:`tessphot.photometry.aperture_optimal`). K2P2's masks reach down to the sky noise
+   of the *average* image, far below the noise of one cadence, so for faint stars they hold
+   many pixels that add more noise than light, and their edges cut through the wings of the
+   star and of its neighbours. From the PRF, the catalogue and the jitter model, the
+   target's and the other stars' light in every pixel is predicted for ``JITTER_GROUPS``
+   groups of consecutive cadences. The mask's pixels are ranked by the target's light over
+   the pixel's variance (median per-cadence variance from ``images_err``, which includes
+   the background uncertainty), and the aperture is the top-``k`` set that minimises the
+   expected noise of the target's light on one hour: photon, sky and read noise averaged
+   over an hour, plus what stays in the groups' mean images after the motion correction
+   (step 4) and after the target's own variability (its light's scale in each group,
+   fitted with a background offset: the star's variability is signal, not noise, and must
+   not shrink its aperture). What stays is the slow noise of the aperture: neighbours
+   varying, background errors, motion the correction leaves. Bright stars keep their
+   wings, faint stars their core. Saturated targets (a pixel of the mask reaching
+   ``saturation_fraction`` of a full pixel in a good cadence) keep the whole mask (their
    bleed columns must be summed).
 3. **Flux.** Per cadence: the sum of the background-subtracted pixels of the aperture (NaN
    when one of them is missing), the uncertainty ``sqrt(sum(err^2))``, the summed
@@ -217,12 +219,16 @@ class AperturePhotometry(PhotometryMethod):
         pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
         blocks = self.target.block_reader(box)
 
-        if (
-            self.settings.aperture.optimise
-            and not self.minimum_aperture_used
-            and self.target.tmag >= self.k2p2.saturation_limit
-        ):
-            optimised = optimise_mask(self.target, mask, box, blocks, pixel)
+        if self.settings.aperture.optimise and not self.minimum_aperture_used:
+            optimised = optimise_mask(
+                self.target,
+                mask,
+                box,
+                blocks,
+                pixel,
+                saturation_level=self.settings.saturation_fraction * SATURATED_RATE,
+                motion_corrected=self._motion_correction_applies,
+            )
             if optimised is not None:
                 mask = optimised
                 self.optimised = True

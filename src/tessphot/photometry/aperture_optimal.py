@@ -1,37 +1,104 @@
 """The noise-optimal aperture of aperture photometry.
 
-Step 2 of :mod:`tessphot.photometry.aperture`.
+Step 2 of :mod:`tessphot.photometry.aperture`. The good cadences are split into at most
+:data:`JITTER_GROUPS` groups of consecutive cadences, each at least :data:`MIN_GROUP_HOURS`
+long; their mean images show what the pixels really do over the data (pointing jumps and
+drifts, neighbours varying, background errors, the target's own variability). With the PRF,
+the catalogue and the jitter model, the light of the target and of the other stars in every
+pixel is predicted for each group (:class:`GroupScene`), as the motion correction predicts it
+cadence by cadence. For every candidate aperture the expected 1-hour noise of the target's
+light is then
+
+    photon, sky and read noise averaged over an hour + what stays in the groups' fluxes
+    after the motion correction and after the target's own variability,
+
+where the target's variability in each group is the scale of its predicted light that fits
+the pixels, with a background offset (:func:`_variability_weights`): it scales the target's
+light in every aperture alike, so it is signal, not noise.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from tessphot.constants import tmag_to_flux
 from tessphot.lightcurve.diagnostics import HOUR_SECONDS
+from tessphot.photometry.scene import group_mean_images
 from tessphot.photometry.target import Target
+from tessphot.prf import prf_images
 
-#: Groups of consecutive cadences whose mean images show how the pixels change as the star
-#: moves.
+#: Groups of consecutive cadences whose mean images show how the pixels change over the data
+#: (at most).
 JITTER_GROUPS = 16
+#: Shortest span of good cadences in a group [h]: a group's white noise is then at most a
+#: quarter of one hour's, so that what its mean image shows is mostly the slow changes
+#: (shorter data: fewer groups; under two groups' worth: no slow term).
+MIN_GROUP_HOURS = 4.0
+
+
+@dataclass(frozen=True)
+class GroupImages:
+    """Mean images of groups of consecutive good cadences.
+
+    Attributes
+    ----------
+    mean : ndarray, shape (n_groups, rows, cols)
+        Mean image of each group [e-/s] (NaN where a pixel has no data in the group).
+    cadences : ndarray, shape (n_groups,)
+        Good cadences averaged in each group.
+    """
+
+    mean: np.ndarray
+    cadences: np.ndarray
+
+
+@dataclass(frozen=True)
+class GroupScene:
+    """The catalogued stars' predicted light per pixel for each group of cadences.
+
+    Attributes
+    ----------
+    target : ndarray, shape (n_groups, rows, cols)
+        The target's light [e-/s] (PRF at its mean position in the group, catalogue flux).
+    others : ndarray, shape (n_groups, rows, cols)
+        The other stars' light [e-/s].
+    corrected : bool
+        Whether the photometry corrects the flux for the motion with these predictions
+        (the offset of the others' light and the scale of the target's fraction).
+    """
+
+    target: np.ndarray
+    others: np.ndarray
+    corrected: bool
 
 
 def optimal_aperture(
     candidates: np.ndarray,
     signal: np.ndarray,
     variance: np.ndarray,
-    shifted: np.ndarray,
+    groups: GroupImages | None,
     cadences_per_hour: float,
+    *,
     keep: tuple[int, int] | None = None,
+    scene: GroupScene | None = None,
 ) -> np.ndarray:
     """The subset of ``candidates`` minimising the expected relative noise on one hour.
 
-    Pixels are ranked by ``signal / variance``; of the apertures made of the first ``k``
-    pixels, the one with the smallest ``(sum(var) / n_hour + var_j(sum(shifted_j -
-    signal))) / sum(signal)^2`` wins: photon, sky and read noise average down within the
-    hour, slow changes of the pixels (the star moving, neighbours varying) do not.
+    The target's light per pixel ``L`` is the scene's mean target light (without a scene:
+    ``signal``). Pixels are ranked by ``L / variance``; of the apertures ``A`` made of the
+    first ``k`` pixels, the one with the smallest
+    ``(sum_A(variance) / n_hour + slow(A)) / sum_A(L)^2`` wins. ``slow(A)`` is the variance
+    over the groups of what is left of the aperture's target light ``C_g(A)`` (the group's
+    flux, motion-corrected as the photometry does it) after the target's own variability
+    ``a_g sum_A(L)``, with ``a_g`` from the largest candidate aperture, minus what the
+    white noise of the group means gives: photon, sky and read noise average down within the
+    hour, the slow changes of the pixels (motion the correction leaves, neighbours varying,
+    background errors) do not.
 
     Parameters
     ----------
@@ -41,35 +108,37 @@ def optimal_aperture(
         Mean flux per pixel [e-/s].
     variance : ndarray, shape (rows, cols)
         Variance of one cadence of each pixel [(e-/s)^2].
-    shifted : ndarray, shape (n, rows, cols)
-        ``n`` images of the pixels at other times, e.g. mean images of groups of cadences,
-        whose scatter about ``signal`` is not averaged down within an hour (may be empty:
-        no such term).
+    groups : GroupImages or None
+        Mean images of groups of consecutive cadences (None or fewer than two groups: no
+        slow term).
     cadences_per_hour : float
         Cadences averaged in one hour (at least 1).
     keep : (int, int), optional
         A pixel that stays in the aperture (the target's).
+    scene : GroupScene, optional
+        The predicted light of the target and of the other stars per group.
 
     Returns
     -------
     ndarray of bool
-        The aperture; ``candidates`` itself when no pixel has a positive signal and a
-        finite variance.
+        The aperture; ``candidates`` itself when no pixel has a positive light and a finite
+        variance.
     """
-    eligible = candidates & np.isfinite(signal) & (signal > 0) & np.isfinite(variance)
+    light = signal if scene is None else _mean_light(scene.target, groups)
+    eligible = candidates & np.isfinite(light) & (light > 0) & np.isfinite(variance)
     eligible &= variance > 0
     if not eligible.any():
         return candidates.copy()
     idx = np.flatnonzero(eligible)
-    s = signal.ravel()[idx]
+    ell = light.ravel()[idx]
     v = variance.ravel()[idx]
-    order = np.argsort(-(s / v), kind="stable")
-    cum_s = np.cumsum(s[order])
-    noise2 = np.cumsum(v[order]) / max(float(cadences_per_hour), 1.0)
-    if len(shifted):
-        change = np.nan_to_num(shifted.reshape(len(shifted), -1)[:, idx] - s[None, :])
-        noise2 = noise2 + np.var(np.cumsum(change[:, order], axis=1), axis=0)
-    best = int(np.argmin(noise2 / cum_s**2))
+    order = np.argsort(-(ell / v), kind="stable")
+    cum_light = np.cumsum(ell[order])
+    cum_var = np.cumsum(v[order])
+    noise2 = cum_var / max(float(cadences_per_hour), 1.0)
+    if groups is not None and len(groups.cadences) >= 2:
+        noise2 = noise2 + _slow_variance(groups, signal, scene, idx[order], cum_light, cum_var)
+    best = int(np.argmin(noise2 / cum_light**2))
     mask = np.zeros(candidates.shape, dtype=bool)
     mask.ravel()[idx[order[: best + 1]]] = True
     if keep is not None and candidates[keep]:
@@ -77,10 +146,101 @@ def optimal_aperture(
     return mask
 
 
-def _cadence_groups(good: np.ndarray) -> tuple[np.ndarray, int]:
-    """Each cadence's group of consecutive good cadences (-1: not good), and their number."""
+def _mean_light(per_group: np.ndarray, groups: GroupImages | None) -> np.ndarray:
+    """The mean over the groups, weighted by their cadences."""
+    if groups is None or len(groups.cadences) != len(per_group):
+        return per_group.mean(axis=0)
+    return np.tensordot(groups.cadences / groups.cadences.sum(), per_group, axes=1)
+
+
+def _slow_variance(
+    groups: GroupImages,
+    signal: np.ndarray,
+    scene: GroupScene | None,
+    pixels: np.ndarray,
+    cum_light: np.ndarray,
+    cum_var: np.ndarray,
+) -> np.ndarray:
+    """``slow`` of :func:`optimal_aperture` for the apertures of the first k ``pixels``.
+
+    The target's variability ``a_g`` per group: with a scene, the scale of the target's
+    predicted light (motion included) in the pixels less the others' predicted light, a
+    background offset fitted with it (:func:`_variability_weights`); without one, the
+    largest aperture's flux over its mean.
+    """
+    n_groups = len(groups.cadences)
+    weights = groups.cadences / groups.cadences.sum()
+    images = groups.mean.reshape(n_groups, -1)[:, pixels]
+    images = np.where(np.isfinite(images), images, signal.ravel()[pixels][None, :])
+    flux = np.cumsum(images, axis=1)
+    var = np.diff(cum_var, prepend=0.0)
+    if scene is None:
+        target_light = flux
+        variability = flux[:, -1] / cum_light[-1]
+        white_scale = cum_light / cum_light[-1]
+        white = cum_var * (1 - 2 * white_scale) + white_scale**2 * cum_var[-1]
+    else:
+        own = scene.target.reshape(n_groups, -1)[:, pixels]
+        others = scene.others.reshape(n_groups, -1)[:, pixels]
+        own = np.where(np.isfinite(own), own, np.diff(cum_light, prepend=0.0)[None, :])
+        mean_own = weights @ own
+        coefficients = _variability_weights(mean_own, weights @ others)
+        variability = np.sum((images - others) * coefficients[None, :], axis=1)
+        variability = variability / (own @ coefficients) * (mean_own @ coefficients)
+        cum_own = np.cumsum(own, axis=1)
+        cum_others = np.cumsum(others, axis=1)
+        if scene.corrected:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = cum_light[None, :] / cum_own
+            scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+            target_light = (flux - cum_others) * scale
+        else:
+            target_light = flux - (weights @ cum_others)[None, :]
+        # Var(x(k) - a L(k)) of white noise, x(k) and a sharing the pixels' noise.
+        white = (
+            cum_var
+            - 2 * cum_light * np.cumsum(coefficients * var)
+            + cum_light**2 * float(coefficients**2 @ var)
+        )
+    left = target_light - variability[:, None] * cum_light[None, :]
+    left = left - (weights @ left)[None, :]
+    slow = weights @ left**2
+    white = white * float(np.sum(weights * (1 - weights) / groups.cadences))
+    return np.clip(slow - white, 0.0, None)
+
+
+def _variability_weights(own: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Linear weights ``c`` of the pixels giving the target's light scale ``a = c @ y``.
+
+    ``y`` are the pixels less the others' light, ``own`` the target's light in them. ``a`` and
+    a background offset ``b`` solve ``sum(z_j (y - a own - b)) = 0`` for two weightings:
+    ``z_1`` the square of each pixel's purity (the target's share of the stars' light), so
+    that an isolated star's scale is its whole mask's flux, insensitive to the PRF's
+    errors in its core when the star moves, and a neighbour's pixels hardly weigh; ``z_2``
+    the same on the pixels fainter than the median (the background's level, which would
+    otherwise bias ``a`` by the background error times the mask's size). Without a usable
+    second weighting, no offset.
+    """
+    purity = own / (own + np.clip(others, 0.0, None))
+    z1 = purity**2
+    z2 = z1 * (own < np.median(own))
+    m = np.array([[z1 @ own, z1.sum()], [z2 @ own, z2.sum()]])
+    det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
+    if z2.sum() <= 0 or abs(det) <= 1e-9 * abs(m[0, 0] * m[1, 1]):
+        return z1 / (z1 @ own)
+    # First row of the inverse of m, applied to the weightings.
+    return (m[1, 1] * z1 - m[0, 1] * z2) / det
+
+
+def cadence_groups(good: np.ndarray, cadence: float) -> tuple[np.ndarray, int]:
+    """Each cadence's group of consecutive good cadences (-1: not good), and their number.
+
+    At most :data:`JITTER_GROUPS` groups of at least :data:`MIN_GROUP_HOURS` of good
+    cadences each (``cadence`` [s]), and at least one.
+    """
     good_index = np.flatnonzero(good)
-    n_groups = max(1, min(JITTER_GROUPS, good_index.size // 2))
+    min_size = max(2, math.ceil(MIN_GROUP_HOURS * HOUR_SECONDS / cadence))
+    n_groups = max(1, min(JITTER_GROUPS, good_index.size // min_size))
     group = np.full(good.size, -1)
     edges = np.linspace(0, good_index.size, n_groups + 1).astype(int)
     for g in range(n_groups):
@@ -89,15 +249,15 @@ def _cadence_groups(good: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _pixel_statistics(
-    blocks: Callable, good: np.ndarray, shape: tuple[int, int]
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Median variances of the box's pixels per block, and the mean images of the groups.
+    blocks: Callable, good: np.ndarray, cadence: float, shape: tuple[int, int]
+) -> tuple[list[np.ndarray], GroupImages, np.ndarray]:
+    """Median variances of the box's pixels per block, the groups' mean images, the peaks.
 
-    Mean images of consecutive groups of good cadences: what the pixels really show as the
-    star moves (pointing jumps, drifts) over the data.
+    The peak is each pixel's brightest good cadence [e-/s].
     """
     medians = []
-    group, n_groups = _cadence_groups(good)
+    peak = np.full(shape, -np.inf)
+    group, n_groups = cadence_groups(good, cadence)
     sums = np.zeros((n_groups, *shape))
     counts = np.zeros((n_groups, *shape))
     for t0, t1, cubes in blocks(("images", "images_err")):
@@ -105,15 +265,84 @@ def _pixel_statistics(
         if ok.any():
             with np.errstate(invalid="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                medians.append(np.nanmedian(cubes["images_err"][ok] ** 2, axis=0))
+                variance = cubes["images_err"][ok] ** 2
+                # np.median is many times faster than np.nanmedian where nothing is missing.
+                median = np.nanmedian if np.isnan(variance).any() else np.median
+                medians.append(median(variance, axis=0))
+                peak = np.fmax(peak, np.nanmax(cubes["images"][ok], axis=0))
         for g in np.unique(group[t0:t1][ok]):
             frames = cubes["images"][group[t0:t1] == g].astype(np.float64)
             finite = np.isfinite(frames)
             sums[g] += np.where(finite, frames, 0.0).sum(axis=0)
             counts[g] += finite.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        moved = sums / counts
-    return medians, moved
+        mean = sums / counts
+    cadences = np.bincount(group[group >= 0], minlength=n_groups).astype(float)
+    return medians, GroupImages(mean, np.maximum(cadences, 1.0)), peak
+
+
+def group_scene(
+    target: Target,
+    box_origin: tuple[int, int],
+    box_shape: tuple[int, int],
+    *,
+    corrected: bool,
+) -> GroupScene | None:
+    """The stars' predicted light on a box of the stamp per group of cadences.
+
+    Positions from the jitter model averaged over each group's good cadences, fluxes from
+    the catalogue, the target's PRF (None when it is not trusted, or without positions).
+
+    Parameters
+    ----------
+    target : Target
+    box_origin : (int, int)
+        Science-area (row, column) of the box's pixel ``[0, 0]``.
+    box_shape : (int, int)
+        (rows, columns) of the box.
+    corrected : bool
+        Whether the photometry corrects the flux for the motion.
+    """
+    if not target.prf_trusted:
+        return None
+    source = target.source
+    idx = target.stars_reaching(box_origin, box_shape)
+    stars = source.stars
+    rows, cols = source.motion.positions(stars.row[idx], stars.col[idx], source.time)
+    group, n_groups = cadence_groups(source.good, source.cadence)
+    onehot = (group[:, None] == np.arange(n_groups)[None, :]).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        known = np.isfinite(rows) & np.isfinite(cols)
+        n = onehot.T @ known
+        group_rows = (onehot.T @ np.where(known, rows, 0.0)) / n
+        group_cols = (onehot.T @ np.where(known, cols, 0.0)) / n
+    if not (np.isfinite(group_rows[:, 0]) & np.isfinite(group_cols[:, 0])).all():
+        return None
+    group_rows = np.where(np.isfinite(group_rows), group_rows, stars.row[idx][None, :])
+    group_cols = np.where(np.isfinite(group_cols), group_cols, stars.col[idx][None, :])
+    flux = tmag_to_flux(stars.tmag[idx])
+    own = flux[0] * group_mean_images(
+        target.prf,
+        rows[:, 0],
+        cols[:, 0],
+        (stars.row[idx][0], stars.col[idx][0]),
+        group,
+        n_groups,
+        box_origin,
+        box_shape,
+    )
+    # The others' light matters less: their PRFs at their mean positions in the group.
+    images = prf_images(
+        target.prf,
+        group_rows[:, 1:],
+        group_cols[:, 1:],
+        stars.row[idx][1:],
+        stars.col[idx][1:],
+        box_origin,
+        box_shape,
+    )
+    others = np.tensordot(images, flux[1:], axes=([1], [0])).reshape(own.shape)
+    return GroupScene(own, others, corrected)
 
 
 def optimise_mask(
@@ -122,8 +351,14 @@ def optimise_mask(
     box: tuple[int, int, int, int],
     blocks: Callable,
     pixel: tuple[int, int],
+    *,
+    saturation_level: float,
+    motion_corrected: bool,
 ) -> np.ndarray | None:
     """The noise-optimal aperture within the target's mask (see :func:`optimal_aperture`).
+
+    A saturated target (a pixel of its mask reaching ``saturation_level`` in a good
+    cadence) keeps its whole mask: its bleed columns must be summed.
 
     Parameters
     ----------
@@ -136,27 +371,36 @@ def optimise_mask(
         The cadence blocks of the box.
     pixel : (int, int)
         The target's pixel on the stamp (stays in the aperture).
+    saturation_level : float
+        A pixel this bright is saturated [e-/s].
+    motion_corrected : bool
+        Whether the flux is corrected for the pointing motion (step 4 of
+        :mod:`tessphot.photometry.aperture`).
 
     Returns
     -------
     ndarray of bool or None
-        The aperture on the stamp; None without a good cadence.
+        The aperture on the stamp; None without a good cadence or for a saturated target.
     """
     r0, r1, c0, c1 = box
     sub = mask[r0:r1, c0:c1]
-    medians, moved = _pixel_statistics(blocks, target.source.good, (r1 - r0, c1 - c0))
-    if not medians:
+    medians, groups, peak = _pixel_statistics(
+        blocks, target.source.good, target.source.cadence, (r1 - r0, c1 - c0)
+    )
+    if not medians or (sub & (peak >= saturation_level)).any():
         return None
-    variance = np.mean(medians, axis=0)
+    origin = (target.stamp_origin[0] + r0, target.stamp_origin[1] + c0)
+    scene = group_scene(target, origin, sub.shape, corrected=motion_corrected)
     keep = (pixel[0] - r0, pixel[1] - c0)
     inside = 0 <= keep[0] < sub.shape[0] and 0 <= keep[1] < sub.shape[1]
     best = optimal_aperture(
         sub,
         target.sumimage[r0:r1, c0:c1],
-        variance,
-        moved,
+        np.mean(medians, axis=0),
+        groups,
         HOUR_SECONDS / target.source.cadence,
         keep=keep if inside else None,
+        scene=scene,
     )
     optimised = np.zeros_like(mask)
     optimised[r0:r1, c0:c1] = best

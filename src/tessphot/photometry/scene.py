@@ -139,6 +139,12 @@ def _knots(values: np.ndarray) -> np.ndarray:
     return knots[i0 : max(i1, i0 + 2)]
 
 
+def _cell(knots: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The knot cell of each ``x`` and the fraction of the way across it."""
+    i = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, knots.size - 2)
+    return i, (x - knots[i]) / (knots[i + 1] - knots[i])
+
+
 def _bilinear(
     knots_r: np.ndarray, knots_c: np.ndarray, table: np.ndarray, r: np.ndarray, c: np.ndarray
 ) -> np.ndarray:
@@ -146,13 +152,8 @@ def _bilinear(
 
     The table is on the grid ``knots_r`` x ``knots_c``.
     """
-
-    def cell(knots: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        i = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, knots.size - 2)
-        return i, (x - knots[i]) / (knots[i + 1] - knots[i])
-
-    i, fr = cell(knots_r, r)
-    j, fc = cell(knots_c, c)
+    i, fr = _cell(knots_r, r)
+    j, fc = _cell(knots_c, c)
     return (
         table[i, j] * (1 - fr) * (1 - fc)
         + table[i, j + 1] * (1 - fr) * fc
@@ -269,6 +270,81 @@ def aperture_fractions(
             np.full(n, node_cols[j]),
         )
     return np.clip(out, 0.0, 1.0)
+
+
+def group_mean_images(
+    prf: PRFModel,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    node: tuple[float, float],
+    group: np.ndarray,
+    n_groups: int,
+    origin: tuple[int, int],
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """Mean unit-flux PRF image of one star over each group of cadences.
+
+    The star's image is tabulated at the knots of the PRF interpolation over the range of
+    its motion (exact bilinear interpolation, as in :func:`aperture_fractions`) and the
+    interpolation weights of the group's cadences are summed, so the mean is exact however
+    the star moves within a group (a pointing jump in the middle of it).
+
+    Parameters
+    ----------
+    prf : PRFModel
+    rows, cols : ndarray, shape (n_cadences,)
+        Science-area positions of the star (NaN: unknown, left out).
+    node : (float, float)
+        Position choosing the star's PRF shape.
+    group : ndarray of int, shape (n_cadences,)
+        Each cadence's group (-1: none).
+    n_groups : int
+    origin : (int, int)
+        Science-area (row, column) of the box's pixel ``[0, 0]``.
+    shape : (int, int)
+        (rows, columns) of the box.
+
+    Returns
+    -------
+    ndarray, shape (n_groups, rows, cols)
+        NaN for a group without a known position.
+    """
+    ok = (group >= 0) & np.isfinite(rows) & np.isfinite(cols)
+    out = np.full((n_groups, shape[0] * shape[1]), np.nan)
+    if not ok.any():
+        return out.reshape(n_groups, *shape)
+    knots_r, knots_c = _knots(rows[ok]), _knots(cols[ok])
+    if max(knots_r.size, knots_c.size) > GRID_MAX_POINTS:
+        # Moving too far for a table: every cadence rendered.
+        points_r, points_c, weights = rows[ok], cols[ok], np.eye(int(ok.sum()))
+    else:
+        points_r = np.repeat(knots_r, knots_c.size)
+        points_c = np.tile(knots_c, knots_r.size)
+        weights = np.zeros((int(ok.sum()), knots_r.size * knots_c.size))
+        i, fr = _cell(knots_r, rows[ok])
+        j, fc = _cell(knots_c, cols[ok])
+        n = np.arange(weights.shape[0])
+        for di, dj, w in (
+            (0, 0, (1 - fr) * (1 - fc)),
+            (0, 1, (1 - fr) * fc),
+            (1, 0, fr * (1 - fc)),
+            (1, 1, fr * fc),
+        ):
+            weights[n, (i + di) * knots_c.size + j + dj] += w
+    table = prf_images(
+        prf,
+        points_r[:, None],
+        points_c[:, None],
+        np.array([node[0]]),
+        np.array([node[1]]),
+        origin,
+        shape,
+    )[:, 0]
+    members = (group[ok][None, :] == np.arange(n_groups)[:, None]).astype(float)
+    counts = members.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (members @ weights @ table) / counts[:, None]
+    return out.reshape(n_groups, *shape)
 
 
 @dataclass

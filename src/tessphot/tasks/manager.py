@@ -215,7 +215,9 @@ class TaskManager:
         Targets are compared by ``(tmag, priority)``, so that of two equally bright targets
         exactly one is SKIPPED. A target is SKIPPED because of a brighter target only while
         that one has not failed; when a task fails, the targets it had made SKIPPED are
-        released (status NULL) so that they are processed themselves. A status that is not a
+        released (status NULL) so that they are processed themselves. A target made SKIPPED
+        while it was running (in a parallel run) stays SKIPPED when its result comes, as in a
+        serial run, where it would not have run. A status that is not a
         final one (UNKNOWN, STARTED, or not a status at all) is stored as ERROR, with an
         error message saying so. A SKIPPED status returned by the photometry is stored as it
         is, without touching ``photometry_skipped``.

@@ -3,7 +3,9 @@
 Targets are compared by ``(tmag, priority)``, so that of two equally bright targets exactly
 one is SKIPPED. A target is SKIPPED because of a brighter target only while that one has not
 failed; when a task fails, the targets it had made SKIPPED are released (status NULL) so that
-they are processed themselves. The table ``photometry_skipped`` records who skipped whom.
+they are processed themselves. A target made SKIPPED while it was running stays SKIPPED when
+its result comes (:mod:`tessphot.tasks.store`), so that parallel runs give the serial run's
+statuses. The table ``photometry_skipped`` records who skipped whom.
 """
 
 from __future__ import annotations

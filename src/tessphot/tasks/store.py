@@ -41,6 +41,23 @@ def _final_status(result: TaskResult, errors: list[str]) -> STATUS:
     return status
 
 
+def _skipped_meanwhile(conn: sqlite3.Connection, task: sqlite3.Row) -> int | None:
+    """The brighter task that made this one SKIPPED while it ran (in parallel runs), if any.
+
+    Its result stays SKIPPED, as in a serial run, where it would not have run at all.
+    """
+    if task["status"] is None or int(task["status"]) != STATUS.SKIPPED:
+        return None
+    row = conn.execute(
+        "SELECT s.skipped_by, t.status FROM photometry_skipped s "
+        "JOIN todolist t ON t.priority = s.skipped_by WHERE s.priority = ?",
+        (task["priority"],),
+    ).fetchone()
+    if row is None or (row[1] is not None and STATUS(int(row[1])) in FAILED):
+        return None
+    return int(row[0])
+
+
 def store_result(
     conn: sqlite3.Connection, path: Path, result: TaskResult
 ) -> tuple[STATUS, list[str]]:
@@ -80,6 +97,8 @@ def store_result(
         skipper = None
         if status in HAS_LIGHTCURVE:
             skipper = skipped_by(conn, task, details.get("skip_targets") or (), errors)
+            if skipper is None:
+                skipper = _skipped_meanwhile(conn, task)
             if skipper is not None:
                 status = STATUS.SKIPPED
         elif status in FAILED:
