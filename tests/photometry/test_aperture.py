@@ -13,7 +13,12 @@ from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.io import fits
 from astropy.time import Time
 
-from tessphot.constants import BTJD_OFFSET, FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
+from tessphot.constants import (
+    BTJD_OFFSET,
+    FIRST_SCIENCE_CCD_COLUMN,
+    FIRST_SCIENCE_CCD_ROW,
+    SATURATED_RATE,
+)
 from tessphot.evaluation.scoring.photometry import score_sector
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
@@ -452,3 +457,25 @@ def test_cadence_groups_span_at_least_four_hours():
         assert set(np.unique(group[good])) == set(range(n_groups))
         assert (group[~good] == -1).all()
         assert np.all(np.diff(group[good]) >= 0)  # consecutive
+
+
+def test_saturation_is_decided_from_the_data(small_sector):
+    """Whether a target is saturated comes from its pixels (``saturation_fraction`` of a full
+    pixel in the average image), not from its catalogue magnitude: the small sector's
+    brightest star (Tmag 9) is not; with a level it reaches, it is, and the motion
+    correction then follows ``motion_correction_saturated``."""
+    from tessphot.photometry.aperture import AperturePhotometry
+
+    starid = small_sector["B"][0]
+    folder = small_sector["folder"]
+    plain = _method(AperturePhotometry, starid, folder)
+    plain.run()
+    assert not plain.saturated and plain.motion_corrected
+    peak = float(np.nanmax(plain.target.sumimage[plain.k2p2_mask]))
+    settings = {
+        "saturation_fraction": 0.5 * peak / SATURATED_RATE,
+        "aperture": {"motion_correction_saturated": False},
+    }
+    low = _method(AperturePhotometry, starid, folder, settings)
+    low.run()
+    assert low.saturated and not low.motion_corrected and not low.optimised

@@ -38,9 +38,11 @@
    light in the aperture in every cadence; the flux is corrected to ``(sum - others(t)) *
    mean_fraction / fraction(t) + mean(others)``: the neighbours' light moving in and out is
    removed and the target's light is scaled to its mean fraction, so the mean level stays
-   the aperture's. Not applied to saturated targets (their bleed columns are not in the
-   PRF), nor with the analytic PRF on real data (too crude in the wings: the SPOC models are
-   needed, setting ``prf_dir``).
+   the aperture's. Saturated targets (:attr:`AperturePhotometry.saturated`: a pixel of
+   the mask at ``saturation_fraction`` of a full pixel in the average image) are corrected
+   only with ``motion_correction_saturated``, with their positions from a fit of their
+   wings (``motion_positions_saturated``). Not applied with the analytic PRF on real data
+   (too crude in the wings: the SPOC models are needed, setting ``prf_dir``).
 5. **Contamination and neighbours.** The contamination is the catalogued neighbours' mean
    light in the aperture over all catalogued light in it, from the PRF (wings included);
    the other stars centred in the aperture are the task's ``skip_targets``.
@@ -133,6 +135,7 @@ class AperturePhotometry(PhotometryMethod):
                 mask = minimum_aperture(image.shape, row, col, np.isfinite(image))
                 return mask, STATUS.WARNING
             mask = hits[0]
+            self.k2p2_mask = mask
             touching = {
                 "down": bool(mask[0].any()),
                 "up": bool(mask[-1].any()),
@@ -308,6 +311,19 @@ class AperturePhotometry(PhotometryMethod):
         quality = np.where(shenanigans, QUALITY_BACKGROUND_SHENANIGANS, 0).astype(np.int32)
         return flux, flux_err, flux_bkg, centroid_row, centroid_col, quality, used
 
+    @property
+    def saturated(self) -> bool:
+        """Whether the target is saturated (from the data, not the catalogue magnitude).
+
+        A pixel of its K2P2 mask in the average image reaches ``saturation_fraction`` of a
+        full pixel.
+        """
+        if self.k2p2_mask is None:
+            return False
+        level = self.settings.saturation_fraction * SATURATED_RATE
+        with np.errstate(invalid="ignore"):
+            return bool((self.k2p2_mask & (self.target.sumimage >= level)).any())
+
     @cached_property
     def _motion_correction_applies(self) -> bool:
         """Whether to correct the flux for the motion.
@@ -318,10 +334,7 @@ class AperturePhotometry(PhotometryMethod):
         """
         if not self.settings.aperture.motion_correction:
             return False
-        if (
-            self.target.tmag < self.k2p2.saturation_limit
-            and not self.settings.aperture.motion_correction_saturated
-        ):
+        if self.saturated and not self.settings.aperture.motion_correction_saturated:
             return False
         if not self.target.prf_trusted:
             logger.info(
@@ -369,7 +382,7 @@ class AperturePhotometry(PhotometryMethod):
         )
         self.positions_fitted = False
         if (
-            self.target.tmag < self.k2p2.saturation_limit
+            self.saturated
             and self.settings.aperture.motion_positions_saturated
             and self._motion_correction_applies
         ):
