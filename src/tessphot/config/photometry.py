@@ -141,6 +141,8 @@ class PhotometrySettings(Table):
         A pixel whose brightest good cadence (or mean, for the aperture's edge) reaches this
         fraction of a full pixel's flux (the full well in every 2-s frame) is saturated:
         linear and PSF photometry leave it out of their fits (the PRF does not describe it),
+        aperture photometry treats a target with such a pixel in its mask as saturated (it
+        keeps its whole mask; ``motion_correction_saturated``, ``motion_positions_saturated``),
         and an aperture with such a pixel on the edge of the data has its bleed column
         running off the data (> 0).
     prf_dir : str
