@@ -25,7 +25,9 @@ def _grid_of_stars(rng):
 
 @pytest.mark.parametrize("spoc", [False, True])
 def test_calibrated_centroids_follow_the_star(spoc, request):
-    """Box centroids move ~10 % less than the star; through the PRF they are exact."""
+    """Box centroids move ~10 % less than the star; through the PRF they are exact (the
+    PRF's centroid sums interpolated between its own knots: a spline on a 0.1-px grid left
+    0.8 mpx with the SPOC PRF)."""
     prf = load_prf(request.getfixturevalue("prf_dir") if spoc else None, 1, 1, 4)
     rng = np.random.default_rng(3)
     rows, cols = _grid_of_stars(rng)
@@ -46,8 +48,8 @@ def test_calibrated_centroids_follow_the_star(spoc, request):
     motion = np.sqrt(np.nanmean((err - err[:1]) ** 2))
     print(f"\ncentroid motion error: raw {raw_motion:.4f} px, calibrated {motion:.5f} px")
     assert raw_motion > 0.01
-    assert motion < 0.002
-    assert np.abs(err[ok]).max() < 0.005
+    assert motion < 5e-5
+    assert np.abs(err[ok]).max() < 1e-4
 
 
 def _stars_with_outliers(rng, n_stars, sigma, n_outliers, outlier_sigma):

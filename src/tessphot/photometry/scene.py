@@ -33,12 +33,12 @@ from tessphot.prf import (
     ANALYTIC,
     ARCHIVE,
     HALF_WIDTH,
-    OVERSAMPLE,
     PRFModel,
     load_prf,
     prf_images,
     unprepared_prf_dir,
 )
+from tessphot.prf.knots import bilinear, interpolation_knots, knot_cell
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
 #: cadence by cadence instead.
@@ -121,47 +121,6 @@ def ccd_prf(
         raise TessphotError(f"cannot read the PRF models in {folder}: {err}") from None
 
 
-def _knots(values: np.ndarray) -> np.ndarray:
-    """Positions bracketing ``values`` where the PRF interpolation has its kinks.
-
-    :meth:`tessphot.prf.PRFModel.stamps` interpolates linearly between samples 1/9 px apart
-    (offsets ``k / OVERSAMPLE`` from an integer pixel) and changes its stamp's pixel grid at
-    half pixels, so a star's aperture fraction is exactly bilinear between these knots.
-    """
-    lo, hi = float(values.min()), float(values.max())
-    base = np.arange(math.floor(lo) - 1, math.ceil(hi) + 2, dtype=float)
-    knots = np.concatenate(
-        [(base[:, None] + np.arange(OVERSAMPLE) / OVERSAMPLE).ravel(), base + 0.5]
-    )
-    knots = np.unique(knots)
-    i0 = max(np.searchsorted(knots, lo, side="right") - 1, 0)
-    i1 = min(np.searchsorted(knots, hi, side="left") + 1, knots.size)
-    return knots[i0 : max(i1, i0 + 2)]
-
-
-def _cell(knots: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The knot cell of each ``x`` and the fraction of the way across it."""
-    i = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, knots.size - 2)
-    return i, (x - knots[i]) / (knots[i + 1] - knots[i])
-
-
-def _bilinear(
-    knots_r: np.ndarray, knots_c: np.ndarray, table: np.ndarray, r: np.ndarray, c: np.ndarray
-) -> np.ndarray:
-    """Bilinear interpolation of ``table`` at the points ``(r, c)`` (inside the grid).
-
-    The table is on the grid ``knots_r`` x ``knots_c``.
-    """
-    i, fr = _cell(knots_r, r)
-    j, fc = _cell(knots_c, c)
-    return (
-        table[i, j] * (1 - fr) * (1 - fc)
-        + table[i, j + 1] * (1 - fr) * fc
-        + table[i + 1, j] * fr * (1 - fc)
-        + table[i + 1, j + 1] * fr * fc
-    )
-
-
 def _fractions_at(
     prf: PRFModel,
     mask: np.ndarray,
@@ -240,7 +199,7 @@ def aperture_fractions(
         ok = np.isfinite(rows[:, j]) & np.isfinite(cols[:, j])
         if not ok.any():
             continue
-        knots_r, knots_c = _knots(rows[ok, j]), _knots(cols[ok, j])
+        knots_r, knots_c = interpolation_knots(rows[ok, j]), interpolation_knots(cols[ok, j])
         if max(knots_r.size, knots_c.size) > GRID_MAX_POINTS:
             direct.append((j, ok))
         else:
@@ -257,7 +216,7 @@ def aperture_fractions(
             size = knots_r.size * knots_c.size
             table = values[start : start + size].reshape(knots_r.size, knots_c.size)
             start += size
-            out[ok, j] = _bilinear(knots_r, knots_c, table, rows[ok, j], cols[ok, j])
+            out[ok, j] = bilinear(knots_r, knots_c, table, rows[ok, j], cols[ok, j])
     for j, ok in direct:
         n = int(ok.sum())
         out[ok, j] = _fractions_at(
@@ -313,7 +272,7 @@ def group_mean_images(
     out = np.full((n_groups, shape[0] * shape[1]), np.nan)
     if not ok.any():
         return out.reshape(n_groups, *shape)
-    knots_r, knots_c = _knots(rows[ok]), _knots(cols[ok])
+    knots_r, knots_c = interpolation_knots(rows[ok]), interpolation_knots(cols[ok])
     if max(knots_r.size, knots_c.size) > GRID_MAX_POINTS:
         # Moving too far for a table: every cadence rendered.
         points_r, points_c, weights = rows[ok], cols[ok], np.eye(int(ok.sum()))
@@ -321,8 +280,8 @@ def group_mean_images(
         points_r = np.repeat(knots_r, knots_c.size)
         points_c = np.tile(knots_c, knots_r.size)
         weights = np.zeros((int(ok.sum()), knots_r.size * knots_c.size))
-        i, fr = _cell(knots_r, rows[ok])
-        j, fc = _cell(knots_c, cols[ok])
+        i, fr = knot_cell(knots_r, rows[ok])
+        j, fc = knot_cell(knots_c, cols[ok])
         n = np.arange(weights.shape[0])
         for di, dj, w in (
             (0, 0, (1 - fr) * (1 - fc)),

@@ -1,0 +1,56 @@
+"""Where the PRF interpolation has its kinks, and exact bilinear interpolation between them.
+
+:meth:`tessphot.prf.PRFModel.stamps` interpolates linearly between samples 1/9 px apart and
+changes its stamp's pixel grid at half pixels, so anything linear in a star's PRF image (the
+light in a set of pixels, a flux-weighted sum) is exactly bilinear in the star's position
+between these knots: tabulated at them, it is interpolated without error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tessphot.prf.models import OVERSAMPLE
+
+
+def interpolation_knots(values: np.ndarray) -> np.ndarray:
+    """Positions bracketing ``values`` where the PRF interpolation has its kinks.
+
+    :meth:`tessphot.prf.PRFModel.stamps` interpolates linearly between samples 1/9 px apart
+    (offsets ``k / OVERSAMPLE`` from an integer pixel) and changes its stamp's pixel grid at
+    half pixels, so a star's aperture fraction is exactly bilinear between these knots.
+    """
+    lo, hi = float(values.min()), float(values.max())
+    base = np.arange(math.floor(lo) - 1, math.ceil(hi) + 2, dtype=float)
+    knots = np.concatenate(
+        [(base[:, None] + np.arange(OVERSAMPLE) / OVERSAMPLE).ravel(), base + 0.5]
+    )
+    knots = np.unique(knots)
+    i0 = max(np.searchsorted(knots, lo, side="right") - 1, 0)
+    i1 = min(np.searchsorted(knots, hi, side="left") + 1, knots.size)
+    return knots[i0 : max(i1, i0 + 2)]
+
+
+def knot_cell(knots: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The knot cell of each ``x`` and the fraction of the way across it."""
+    i = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, knots.size - 2)
+    return i, (x - knots[i]) / (knots[i + 1] - knots[i])
+
+
+def bilinear(
+    knots_r: np.ndarray, knots_c: np.ndarray, table: np.ndarray, r: np.ndarray, c: np.ndarray
+) -> np.ndarray:
+    """Bilinear interpolation of ``table`` at the points ``(r, c)`` (inside the grid).
+
+    The table is on the grid ``knots_r`` x ``knots_c``.
+    """
+    i, fr = knot_cell(knots_r, r)
+    j, fc = knot_cell(knots_c, c)
+    return (
+        table[i, j] * (1 - fr) * (1 - fc)
+        + table[i, j + 1] * (1 - fr) * fc
+        + table[i + 1, j] * fr * (1 - fc)
+        + table[i + 1, j + 1] * fr * fc
+    )
