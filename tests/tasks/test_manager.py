@@ -352,6 +352,18 @@ def test_bright_target_skips_fainter_neighbours(todo):
     del p300, p301
 
 
+def test_target_skipped_while_running_stays_skipped_even_if_it_fails(todo):
+    """In a parallel run a faint target may fail (e.g. its mask is the bright star's) while
+    the bright star's result makes it SKIPPED: it stays SKIPPED, as in a serial run."""
+    with TaskManager(todo) as tm:
+        p200, p300 = (_priority(tm._conn, s, "ffi") for s in (200, 300))
+        tm.start_task(p300)
+        tm.save_result(_result(p200, skip=[300]))
+        tm.save_result(_result(p300, STATUS.ERROR))
+        assert _status_of(tm, p300) == STATUS.SKIPPED
+    assert ((300, "ffi"), (200, "ffi")) in _skipped(todo)
+
+
 def test_faint_target_first_is_skipped_by_brighter(todo):
     with TaskManager(todo) as tm:
         p200, p400 = _priority(tm._conn, 200, "ffi"), _priority(tm._conn, 400, "ffi")

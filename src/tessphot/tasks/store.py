@@ -44,7 +44,8 @@ def _final_status(result: TaskResult, errors: list[str]) -> STATUS:
 def _skipped_meanwhile(conn: sqlite3.Connection, task: sqlite3.Row) -> int | None:
     """The brighter task that made this one SKIPPED while it ran (in parallel runs), if any.
 
-    Its result stays SKIPPED, as in a serial run, where it would not have run at all.
+    Its result, an error included, stays SKIPPED, as in a serial run, where it would not
+    have run at all.
     """
     if task["status"] is None or int(task["status"]) != STATUS.SKIPPED:
         return None
@@ -94,11 +95,13 @@ def store_result(
     status = _final_status(result, errors)
 
     with transaction(conn):
-        skipper = None
-        if status in HAS_LIGHTCURVE:
+        # Made SKIPPED while it ran: it stays so, whatever its result (a serial run would
+        # not have run it), and its own result skips nobody.
+        skipper = _skipped_meanwhile(conn, task)
+        if skipper is not None:
+            status = STATUS.SKIPPED
+        elif status in HAS_LIGHTCURVE:
             skipper = skipped_by(conn, task, details.get("skip_targets") or (), errors)
-            if skipper is None:
-                skipper = _skipped_meanwhile(conn, task)
             if skipper is not None:
                 status = STATUS.SKIPPED
         elif status in FAILED:
