@@ -112,12 +112,18 @@ def _prf_moments(prf, rows, cols, node_rows, node_cols, box_rows, box_cols, half
 #: Margin added around the range of a star's measured shifts over which its neighbours'
 #: sums are tabulated [px].
 NEIGHBOUR_MARGIN = 0.25
+#: Neighbours with less light than this fraction of the star's in its centroid box are left
+#: out of the calibration: they change the centroid's response by about as much (1e-3 of a
+#: 0.1-px motion is 0.1 mpx).
+NEIGHBOUR_MIN_LIGHT = 1e-3
 
 
-def _neighbour_table(prf, row, col, box_row, box_col, half, catalogued, span):
+def _neighbour_table(prf, row, col, own_flux, box_row, box_col, half, catalogued, span):
     """The other catalogued stars' sums in a star's centroid box, tabulated over shifts.
 
-    ``span`` is the (row, column) range of common shifts of every star [px]. The sums (light
+    ``span`` is the (row, column) range of common shifts of every star [px]; neighbours
+    whose light in the box is under :data:`NEIGHBOUR_MIN_LIGHT` of the star's (``own_flux``
+    [e-/s]) are left out. The sums (light
     times row, times column, light) are bilinear between each neighbour's PRF interpolation
     knots, so they are tabulated at the union of those knots and interpolate exactly.
     Returns ``(knots_row, knots_col, tables)`` with ``tables`` of shape (3, n_row, n_col), or
@@ -132,6 +138,25 @@ def _neighbour_table(prf, row, col, box_row, box_col, half, catalogued, span):
     if not near.any():
         return None
     r, c, f = rows_o[near], cols_o[near], flux_o[near]
+    # Only neighbours whose light in the box matters (each costs a table).
+    light = (
+        f
+        * _prf_moments(prf, r, c, r, c, np.full(r.size, box_row), np.full(r.size, box_col), half)[2]
+    )
+    own = _prf_moments(
+        prf,
+        np.array([row]),
+        np.array([col]),
+        np.array([row]),
+        np.array([col]),
+        np.array([box_row]),
+        np.array([box_col]),
+        half,
+    )[2][0]
+    keep = light >= NEIGHBOUR_MIN_LIGHT * own * own_flux
+    if not keep.any():
+        return None
+    r, c, f = r[keep], c[keep], f[keep]
     (r_lo, c_lo), (r_hi, c_hi) = span
     knots_r = np.unique(
         np.concatenate([interpolation_knots(np.array([x + r_lo, x + r_hi])) - x for x in r])
@@ -234,7 +259,7 @@ def calibrate_centroids(
             CALIBRATION_RANGE,
         )
         others = _neighbour_table(
-            prf, rows[j], cols[j], box_r[j], box_c[j], half, catalogued, moved
+            prf, rows[j], cols[j], own, box_r[j], box_c[j], half, catalogued, moved
         )
         lo = np.array([knots_r[0], knots_c[0]])
         hi = np.array([knots_r[-1], knots_c[-1]])
