@@ -109,8 +109,89 @@ def _prf_moments(prf, rows, cols, node_rows, node_cols, box_rows, box_cols, half
     return (w.sum(axis=2) * pr).sum(axis=1), (w.sum(axis=1) * pc).sum(axis=1), w.sum(axis=(1, 2))
 
 
+#: Margin added around the range of a star's measured shifts over which its neighbours'
+#: sums are tabulated [px].
+NEIGHBOUR_MARGIN = 0.25
+#: Neighbours with less light than this fraction of the star's in its centroid box are left
+#: out of the calibration: they change the centroid's response by about as much (1e-3 of a
+#: 0.1-px motion is 0.1 mpx).
+NEIGHBOUR_MIN_LIGHT = 1e-3
+
+
+def _neighbour_table(prf, row, col, own_flux, box_row, box_col, half, catalogued, span):
+    """The other catalogued stars' sums in a star's centroid box, tabulated over shifts.
+
+    ``span`` is the (row, column) range of common shifts of every star [px]; neighbours
+    whose light in the box is under :data:`NEIGHBOUR_MIN_LIGHT` of the star's (``own_flux``
+    [e-/s]) are left out. The sums (light
+    times row, times column, light) are bilinear between each neighbour's PRF interpolation
+    knots, so they are tabulated at the union of those knots and interpolate exactly.
+    Returns ``(knots_row, knots_col, tables)`` with ``tables`` of shape (3, n_row, n_col), or
+    None without a catalogue or neighbours.
+    """
+    if catalogued is None:
+        return None
+    rows_o, cols_o, flux_o = catalogued
+    reach = half + HALF_WIDTH + 1
+    near = (np.abs(rows_o - box_row) <= reach) & (np.abs(cols_o - box_col) <= reach)
+    near &= np.hypot(rows_o - row, cols_o - col) > 1e-3  # not the star itself
+    if not near.any():
+        return None
+    r, c, f = rows_o[near], cols_o[near], flux_o[near]
+    # Only neighbours whose light in the box matters (each costs a table).
+    light = (
+        f
+        * _prf_moments(prf, r, c, r, c, np.full(r.size, box_row), np.full(r.size, box_col), half)[2]
+    )
+    own = _prf_moments(
+        prf,
+        np.array([row]),
+        np.array([col]),
+        np.array([row]),
+        np.array([col]),
+        np.array([box_row]),
+        np.array([box_col]),
+        half,
+    )[2][0]
+    keep = light >= NEIGHBOUR_MIN_LIGHT * own * own_flux
+    if not keep.any():
+        return None
+    r, c, f = r[keep], c[keep], f[keep]
+    (r_lo, c_lo), (r_hi, c_hi) = span
+    knots_r = np.unique(
+        np.concatenate([interpolation_knots(np.array([x + r_lo, x + r_hi])) - x for x in r])
+    )
+    knots_c = np.unique(
+        np.concatenate([interpolation_knots(np.array([x + c_lo, x + c_hi])) - x for x in c])
+    )
+    dr = np.repeat(knots_r, knots_c.size)
+    dc = np.tile(knots_c, knots_r.size)
+    n, m = r.size, dr.size
+    moments = _prf_moments(
+        prf,
+        (r[None, :] + dr[:, None]).ravel(),
+        (c[None, :] + dc[:, None]).ravel(),
+        np.tile(r, m),
+        np.tile(c, m),
+        np.full(m * n, box_row),
+        np.full(m * n, box_col),
+        half,
+    )
+    tables = np.stack(
+        [(x.reshape(m, n) * f).sum(axis=1).reshape(knots_r.size, knots_c.size) for x in moments]
+    )
+    return knots_r, knots_c, tables
+
+
 def calibrate_centroids(
-    centroids: np.ndarray, rows: np.ndarray, cols: np.ndarray, prf, half: int
+    centroids: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    prf,
+    half: int,
+    *,
+    flux: np.ndarray | None = None,
+    catalogued: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Star positions from the flux-weighted centroids of :func:`measure_centroids`.
 
@@ -133,6 +214,13 @@ def calibrate_centroids(
     prf : tessphot.prf.PRFModel
     half : int
         Half-width of the centroid boxes [px].
+    flux : ndarray, shape (n_stars,), optional
+        Catalogue fluxes of the stars [e-/s] (with ``catalogued``).
+    catalogued : (rows, cols, flux), optional
+        The catalogued stars near the region [science px, e-/s]. The light of the other
+        stars in a box (a neighbour holding 1-5 % of the box's light lowered the centroid's
+        response by ~1.5 %) is part of the model: their sums as they move with the star,
+        tabulated exactly (:func:`_neighbour_table`).
 
     Returns
     -------
@@ -163,17 +251,36 @@ def calibrate_centroids(
             half,
         )
         sum_r, sum_c, total = (t.reshape(knots_r.size, knots_c.size) for t in tables)
+        own = 1.0 if flux is None else float(flux[j])
+        seen = measured[ok] - (rows[j], cols[j])
+        moved = np.clip(
+            [seen.min(axis=0) - NEIGHBOUR_MARGIN, seen.max(axis=0) + NEIGHBOUR_MARGIN],
+            -CALIBRATION_RANGE,
+            CALIBRATION_RANGE,
+        )
+        others = _neighbour_table(
+            prf, rows[j], cols[j], own, box_r[j], box_c[j], half, catalogued, moved
+        )
         lo = np.array([knots_r[0], knots_c[0]])
         hi = np.array([knots_r[-1], knots_c[-1]])
         m = measured[ok]
         p = m.copy()
         for _ in range(CALIBRATION_ITERATIONS):
             q = np.clip(p, lo, hi)
-            light = bilinear(knots_r, knots_c, total, q[:, 0], q[:, 1])
+            extra = np.zeros((len(q), 3))  # the neighbours' (sum_r, sum_c, total)
+            if others is not None:
+                kr, kc, tab = others
+                shift = np.clip(q - (rows[j], cols[j]), [kr[0], kc[0]], [kr[-1], kc[-1]])
+                extra = np.stack(
+                    [bilinear(kr, kc, t, shift[:, 0], shift[:, 1]) for t in tab], axis=1
+                )
+            light = own * bilinear(knots_r, knots_c, total, q[:, 0], q[:, 1]) + extra[:, 2]
             model = np.column_stack(
                 [
-                    bilinear(knots_r, knots_c, sum_r, q[:, 0], q[:, 1]) / light,
-                    bilinear(knots_r, knots_c, sum_c, q[:, 0], q[:, 1]) / light,
+                    (own * bilinear(knots_r, knots_c, sum_r, q[:, 0], q[:, 1]) + extra[:, 0])
+                    / light,
+                    (own * bilinear(knots_r, knots_c, sum_c, q[:, 0], q[:, 1]) + extra[:, 1])
+                    / light,
                 ]
             )
             p = p + (m - model)

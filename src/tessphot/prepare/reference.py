@@ -22,6 +22,7 @@ from tessphot.prepare.motion import (
     motion_from_wcs,
     wcs_from_string,
 )
+from tessphot.prepare.stars import RegionStars
 from tessphot.prf import load_prf
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,7 @@ log = logging.getLogger(__name__)
 def finish_part(
     part: Path,
     mos: MotionSettings,
-    ref_rows: np.ndarray,
-    ref_cols: np.ndarray,
+    stars: RegionStars,
     prf_dir: str | None,
 ) -> None:
     """Average image, reference frame and the motion model; mark the file complete.
@@ -42,8 +42,9 @@ def finish_part(
         The ``.part`` file with every frame written.
     mos : MotionSettings
         The motion settings.
-    ref_rows, ref_cols : numpy.ndarray
-        Catalogue positions of the reference stars [science-area px].
+    stars : RegionStars
+        The reference stars (catalogue positions and fluxes) and the catalogued stars near
+        the region.
     prf_dir : str or None
         Folder of the PRF models (None: the analytic PRF).
 
@@ -52,6 +53,7 @@ def finish_part(
     RuntimeError
         When no frame can serve as the astrometric reference.
     """
+    ref_rows, ref_cols = stars.ref_rows, stars.ref_cols
     n_ref = ref_rows.size
     with h5py.File(part, "r+") as h5:
         if h5.attrs.get("complete", False):
@@ -86,7 +88,13 @@ def finish_part(
                     prf_dir, int(h5_attrs["sector"]), int(h5_attrs["camera"]), int(h5_attrs["ccd"])
                 )
                 centroids = calibrate_centroids(
-                    centroids, ref_rows, ref_cols, prf, mos.centroid_half
+                    centroids,
+                    ref_rows,
+                    ref_cols,
+                    prf,
+                    mos.centroid_half,
+                    flux=stars.ref_flux,
+                    catalogued=stars.catalogued,
                 )
             motion, model, rms = _motion_from_stars(centroids, ref, centre, mos)
         else:

@@ -331,7 +331,7 @@ def prepare_ccd(
         stream_frames(part, frames, first_frame, window, context, workers, progress)
         if n - first_frame:
             _log_speed(n - first_frame, t_setup, t_stream, workers)
-        finish_part(part, mos, stars.ref_rows, stars.ref_cols, prf_dir)
+        finish_part(part, mos, stars, prf_dir)
 
     _write_or_restart(part, start, write, begin)
     finish_file(part, out)

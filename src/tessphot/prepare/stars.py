@@ -40,6 +40,11 @@ class RegionStars:
     ref_cols: np.ndarray
     #: The stars of the background fit (None: the mesh estimate).
     model: small.StarModel | None = None
+    #: Catalogue fluxes of the reference stars [e-/s].
+    ref_flux: np.ndarray | None = None
+    #: The catalogued stars on and near the region: rows, columns [science px], fluxes
+    #: [e-/s] (their light in the reference stars' centroid boxes is calibrated out).
+    catalogued: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def region_stars(
@@ -88,12 +93,15 @@ def region_stars(
         rows[near], cols[near], catalog["tmag"][near], shape, origin, mos
     )
     ref_rows, ref_cols = rows[near][chosen], cols[near][chosen]
+    catalogued = (rows[near], cols[near], flux)
     log.info(
         "Catalog: %d stars on the region, %d reference stars for the jitter",
         int(near.sum()),
         ref_rows.size,
     )
-    return RegionStars(starlight, ref_rows, ref_cols, model)
+    return RegionStars(
+        starlight, ref_rows, ref_cols, model, ref_flux=flux[chosen], catalogued=catalogued
+    )
 
 
 def background_method(path: Path, first, stars: RegionStars, bgs: BackgroundSettings) -> str:
