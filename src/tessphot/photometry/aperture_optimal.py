@@ -249,15 +249,20 @@ def cadence_groups(good: np.ndarray, cadence: float) -> tuple[np.ndarray, int]:
 
 
 def _pixel_statistics(
-    blocks: Callable, good: np.ndarray, cadence: float, shape: tuple[int, int]
+    blocks: Callable,
+    good: np.ndarray,
+    groups: tuple[np.ndarray, int],
+    shape: tuple[int, int],
 ) -> tuple[list[np.ndarray], GroupImages, np.ndarray]:
     """Median variances of the box's pixels per block, the groups' mean images, the peaks.
+
+    ``groups`` is each cadence's group and their number (:func:`cadence_groups`).
 
     The peak is each pixel's brightest good cadence [e-/s].
     """
     medians = []
     peak = np.full(shape, -np.inf)
-    group, n_groups = cadence_groups(good, cadence)
+    group, n_groups = groups
     sums = np.zeros((n_groups, *shape))
     counts = np.zeros((n_groups, *shape))
     for t0, t1, cubes in blocks(("images", "images_err")):
@@ -285,6 +290,7 @@ def group_scene(
     target: Target,
     box_origin: tuple[int, int],
     box_shape: tuple[int, int],
+    groups: tuple[np.ndarray, int],
     *,
     corrected: bool,
 ) -> GroupScene | None:
@@ -300,6 +306,8 @@ def group_scene(
         Science-area (row, column) of the box's pixel ``[0, 0]``.
     box_shape : (int, int)
         (rows, columns) of the box.
+    groups : (ndarray, int)
+        Each cadence's group and their number (:func:`cadence_groups`).
     corrected : bool
         Whether the photometry corrects the flux for the motion.
     """
@@ -309,7 +317,7 @@ def group_scene(
     idx = target.stars_reaching(box_origin, box_shape)
     stars = source.stars
     rows, cols = source.motion.positions(stars.row[idx], stars.col[idx], source.time)
-    group, n_groups = cadence_groups(source.good, source.cadence)
+    group, n_groups = groups
     onehot = (group[:, None] == np.arange(n_groups)[None, :]).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         known = np.isfinite(rows) & np.isfinite(cols)
@@ -384,13 +392,15 @@ def optimise_mask(
     """
     r0, r1, c0, c1 = box
     sub = mask[r0:r1, c0:c1]
+    source = target.source
+    cadence_group = cadence_groups(source.good, source.cadence)
     medians, groups, peak = _pixel_statistics(
-        blocks, target.source.good, target.source.cadence, (r1 - r0, c1 - c0)
+        blocks, source.good, cadence_group, (r1 - r0, c1 - c0)
     )
     if not medians or (sub & (peak >= saturation_level)).any():
         return None
     origin = (target.stamp_origin[0] + r0, target.stamp_origin[1] + c0)
-    scene = group_scene(target, origin, sub.shape, corrected=motion_corrected)
+    scene = group_scene(target, origin, sub.shape, cadence_group, corrected=motion_corrected)
     keep = (pixel[0] - r0, pixel[1] - c0)
     inside = 0 <= keep[0] < sub.shape[0] and 0 <= keep[1] < sub.shape[1]
     best = optimal_aperture(
@@ -398,7 +408,7 @@ def optimise_mask(
         target.sumimage[r0:r1, c0:c1],
         np.mean(medians, axis=0),
         groups,
-        HOUR_SECONDS / target.source.cadence,
+        HOUR_SECONDS / source.cadence,
         keep=keep if inside else None,
         scene=scene,
     )

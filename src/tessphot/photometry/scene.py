@@ -273,36 +273,45 @@ def group_mean_images(
     if not ok.any():
         return out.reshape(n_groups, *shape)
     knots_r, knots_c = interpolation_knots(rows[ok]), interpolation_knots(cols[ok])
+    members = group[ok]
     if max(knots_r.size, knots_c.size) > GRID_MAX_POINTS:
-        # Moving too far for a table: every cadence rendered.
-        points_r, points_c, weights = rows[ok], cols[ok], np.eye(int(ok.sum()))
+        # Moving too far for a table: every cadence rendered and summed into its group.
+        images = prf_images(
+            prf,
+            rows[ok][:, None],
+            cols[ok][:, None],
+            np.array([node[0]]),
+            np.array([node[1]]),
+            origin,
+            shape,
+        )[:, 0]
+        sums = np.zeros((n_groups, images.shape[1]))
+        np.add.at(sums, members, images)
     else:
-        points_r = np.repeat(knots_r, knots_c.size)
-        points_c = np.tile(knots_c, knots_r.size)
-        weights = np.zeros((int(ok.sum()), knots_r.size * knots_c.size))
+        # Each group's summed interpolation weights on the knots, times the knots' images.
+        weights = np.zeros((n_groups, knots_r.size * knots_c.size))
         i, fr = knot_cell(knots_r, rows[ok])
         j, fc = knot_cell(knots_c, cols[ok])
-        n = np.arange(weights.shape[0])
         for di, dj, w in (
             (0, 0, (1 - fr) * (1 - fc)),
             (0, 1, (1 - fr) * fc),
             (1, 0, fr * (1 - fc)),
             (1, 1, fr * fc),
         ):
-            weights[n, (i + di) * knots_c.size + j + dj] += w
-    table = prf_images(
-        prf,
-        points_r[:, None],
-        points_c[:, None],
-        np.array([node[0]]),
-        np.array([node[1]]),
-        origin,
-        shape,
-    )[:, 0]
-    members = (group[ok][None, :] == np.arange(n_groups)[:, None]).astype(float)
-    counts = members.sum(axis=1)
+            np.add.at(weights, (members, (i + di) * knots_c.size + j + dj), w)
+        table = prf_images(
+            prf,
+            np.repeat(knots_r, knots_c.size)[:, None],
+            np.tile(knots_c, knots_r.size)[:, None],
+            np.array([node[0]]),
+            np.array([node[1]]),
+            origin,
+            shape,
+        )[:, 0]
+        sums = weights @ table
+    counts = np.bincount(members, minlength=n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = (members @ weights @ table) / counts[:, None]
+        out = sums / counts[:, None]
     return out.reshape(n_groups, *shape)
 
 

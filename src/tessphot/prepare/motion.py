@@ -118,11 +118,11 @@ NEIGHBOUR_MARGIN = 0.25
 NEIGHBOUR_MIN_LIGHT = 1e-3
 
 
-def _neighbour_table(prf, row, col, own_flux, box_row, box_col, half, catalogued, span):
+def _neighbour_table(prf, row, col, own_light, box_row, box_col, half, catalogued, span):
     """The other catalogued stars' sums in a star's centroid box, tabulated over shifts.
 
     ``span`` is the (row, column) range of common shifts of every star [px]; neighbours
-    whose light in the box is under :data:`NEIGHBOUR_MIN_LIGHT` of the star's (``own_flux``
+    whose light in the box is under :data:`NEIGHBOUR_MIN_LIGHT` of the star's (``own_light``
     [e-/s]) are left out. The sums (light
     times row, times column, light) are bilinear between each neighbour's PRF interpolation
     knots, so they are tabulated at the union of those knots and interpolate exactly.
@@ -143,17 +143,7 @@ def _neighbour_table(prf, row, col, own_flux, box_row, box_col, half, catalogued
         f
         * _prf_moments(prf, r, c, r, c, np.full(r.size, box_row), np.full(r.size, box_col), half)[2]
     )
-    own = _prf_moments(
-        prf,
-        np.array([row]),
-        np.array([col]),
-        np.array([row]),
-        np.array([col]),
-        np.array([box_row]),
-        np.array([box_col]),
-        half,
-    )[2][0]
-    keep = light >= NEIGHBOUR_MIN_LIGHT * own * own_flux
+    keep = light >= NEIGHBOUR_MIN_LIGHT * own_light
     if not keep.any():
         return None
     r, c, f = r[keep], c[keep], f[keep]
@@ -258,8 +248,9 @@ def calibrate_centroids(
             -CALIBRATION_RANGE,
             CALIBRATION_RANGE,
         )
+        own_light = own * bilinear(knots_r, knots_c, total, rows[j], cols[j])
         others = _neighbour_table(
-            prf, rows[j], cols[j], own, box_r[j], box_c[j], half, catalogued, moved
+            prf, rows[j], cols[j], own_light, box_r[j], box_c[j], half, catalogued, moved
         )
         lo = np.array([knots_r[0], knots_c[0]])
         hi = np.array([knots_r[-1], knots_c[-1]])
