@@ -269,10 +269,16 @@ def _stamp_frame(rows: np.ndarray, cols: np.ndarray):
 def _accumulate(out: np.ndarray, tables: np.ndarray, which, weight: np.ndarray, sub) -> None:
     """Add ``weight`` times the sub-pixel interpolation of table ``which`` to the stamps."""
     by, bx, wy, wx = sub
+    which = np.broadcast_to(which, by.shape)
     for dy, fy in ((0, 1 - wy), (1, wy)):
         for dx, fx in ((0, 1 - wx), (1, wx)):
             w = (weight * fy * fx).astype(np.float32)
-            out += w[:, None, None] * tables[which, by + dy, bx + dx]
+            used = np.flatnonzero(w)
+            if used.size == w.size:
+                out += w[:, None, None] * tables[which, by + dy, bx + dx]
+            elif used.size:
+                # Stamps on the tables' samples (e.g. at interpolation knots) need fewer terms.
+                out[used] += w[used, None, None] * tables[which[used], by[used] + dy, bx[used] + dx]
 
 
 def _normalised(out: np.ndarray) -> np.ndarray:
