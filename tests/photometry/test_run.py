@@ -150,10 +150,13 @@ def test_light_curves_are_written_atomically(small_sector, sector_copy, monkeypa
     """A failure while writing leaves no file behind (and the task is an ERROR)."""
     import gzip
 
+    from isal import igzip
+
     def broken(self, data):
         raise OSError("disk full")
 
     monkeypatch.setattr(gzip.GzipFile, "write", broken)
+    monkeypatch.setattr(igzip.IGzipFile, "write", broken)
     report = run_photometry(sector_copy, constraints={"starid": [small_sector["A"][0]]})
     assert report.counts == {"ERROR": 1}
     assert "disk full" in _statuses(sector_copy)[small_sector["A"][0]][1]
