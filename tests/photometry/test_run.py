@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
+from tessphot.config import SettingsError
 from tessphot.photometry.target import open_target
 from tessphot.photometry.task import photometry_task
 from tessphot.runner.loop import NoTaskError, run_photometry
@@ -67,8 +68,8 @@ def _todo_with(folder: Path, extra: list[tuple[int, float]], keep: list[int]) ->
 
 
 def test_errors_are_clear_and_the_run_goes_on(small_sector, sector_copy):
-    """An unknown star, a star off the data and a method given an invalid setting: ERROR
-    with a clear message each, and the next tasks still run."""
+    """An unknown star and a star off the data: ERROR with a clear message each, and the
+    next tasks still run; an invalid setting: a clear error before any task runs."""
     folder = sector_copy
     a = small_sector["A"][0]
     off = _off_data_star(folder)
@@ -80,16 +81,16 @@ def test_errors_are_clear_and_the_run_goes_on(small_sector, sector_copy):
     assert "star could not be found in the catalog" in status[123456789][1]
     assert status[off][0] == STATUS.ERROR and "is not on the data" in status[off][1]
     assert status[a][0] == STATUS.OK
-    # A method that cannot run the task: a clear ERROR for the task, not a crash.
-    report = run_photometry(
-        folder,
-        constraints={"starid": [a]},
-        method="psf",
-        overwrite=True,
-        settings={"psf_positions": "everywhere"},
-    )
-    assert report.counts == {"ERROR": 1}
-    assert "invalid setting psf_positions = 'everywhere'" in _statuses(folder)[a][1]
+    # Invalid settings: one clear error before any task runs (the tasks are not at fault).
+    with pytest.raises(SettingsError, match="invalid setting psf_positions = 'everywhere'"):
+        run_photometry(
+            folder,
+            constraints={"starid": [a]},
+            method="psf",
+            overwrite=True,
+            settings={"psf_positions": "everywhere"},
+        )
+    assert _statuses(folder) == status
 
 
 def test_all_nan_stamp_is_an_error(small_sector, sector_copy):
@@ -149,10 +150,13 @@ def test_light_curves_are_written_atomically(small_sector, sector_copy, monkeypa
     """A failure while writing leaves no file behind (and the task is an ERROR)."""
     import gzip
 
+    from isal import igzip
+
     def broken(self, data):
         raise OSError("disk full")
 
     monkeypatch.setattr(gzip.GzipFile, "write", broken)
+    monkeypatch.setattr(igzip.IGzipFile, "write", broken)
     report = run_photometry(sector_copy, constraints={"starid": [small_sector["A"][0]]})
     assert report.counts == {"ERROR": 1}
     assert "disk full" in _statuses(sector_copy)[small_sector["A"][0]][1]

@@ -166,7 +166,8 @@ class PhotometrySettings(Table):
         is used whatever this says, with a warning.
     gzip_level : int
         Compression level of the ``.fits.gz`` light curves (1 fastest, 9 smallest; noisy
-        floating-point columns compress about as well at 1 as at 9, 3 % larger files; 0-9).
+        floating-point columns compress about as well at 1 as at 9, 3 % larger files; 1-3
+        use ISA-L's fast deflate, 4-9 zlib's; 0-9).
     aperture : ApertureSettings
         Table ``[photometry.aperture]``.
     k2p2 : K2P2Settings
@@ -242,8 +243,13 @@ class PhotometrySettings(Table):
         return getattr(getattr(self, table), key)
 
 
-def photometry_settings(values: Mapping[str, Any] | None) -> PhotometrySettings:
-    """Settings from a ``[photometry]`` table (see :meth:`PhotometrySettings.from_mapping`)."""
+def photometry_settings(
+    values: PhotometrySettings | Mapping[str, Any] | None,
+) -> PhotometrySettings:
+    """Settings from a ``[photometry]`` table (see :meth:`PhotometrySettings.from_mapping`).
+
+    Settings already checked are returned as they are.
+    """
     return PhotometrySettings.from_mapping(values)
 
 

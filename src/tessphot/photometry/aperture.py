@@ -58,7 +58,6 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from tessphot.config.k2p2 import settings_from_mapping
 from tessphot.constants import SATURATED_RATE, tmag_to_flux
 from tessphot.io.errors import TessphotError
 from tessphot.lightcurve import aperture_image
@@ -86,7 +85,7 @@ class AperturePhotometry(PhotometryMethod):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.k2p2 = settings_from_mapping(self.raw_settings.get("k2p2"))
+        self.k2p2 = self.settings.k2p2
         self.k2p2_mask: np.ndarray | None = None
         self.minimum_aperture_used = False
         self.optimised = False
@@ -355,7 +354,7 @@ class AperturePhotometry(PhotometryMethod):
         model's errors (~0.002 px, changing at every momentum dump) would move its light by
         1e-5-1e-4; the wings' fit follows the star to ~0.0005 px.
         """
-        wings = LinPSFPhotometry(self.target, self.raw_settings)
+        wings = LinPSFPhotometry(self.target, self.settings)
         try:
             fitted = wings.fitted_positions()
         except TessphotError as err:

@@ -40,17 +40,14 @@ import numpy as np
 from scipy import ndimage
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
-from sklearn.cluster import DBSCAN
 
 from tessphot.config.k2p2 import K2P2Settings
 from tessphot.photometry.errors import K2P2NoStars
+from tessphot.photometry.k2p2_clusters import cluster_pixels
 from tessphot.photometry.k2p2_sky import sky_level
 
 logger = logging.getLogger(__name__)
 
-#: Relative tolerance on DBSCAN's radius, so that neighbours exactly at the radius (the
-#: diagonal at sqrt(2)) are included whatever the rounding of the distances.
-RADIUS_TOLERANCE = 1e-9
 #: Magnitude of the zero-flux limit when combining magnitudes.
 _NO_STAR_MAG = math.inf
 #: The 8-connected structuring element.
@@ -324,14 +321,9 @@ def k2p2_masks(
         raise K2P2NoStars("no stars above threshold in the sum image")
 
     stars = None if catalog is None else _catalog_arrays(catalog)
-    coords = np.argwhere(significant)
-    dbscan = DBSCAN(
-        eps=settings.cluster_radius * (1 + RADIUS_TOLERANCE),
-        min_samples=settings.min_for_cluster,
-    ).fit(coords)
-    labels = dbscan.labels_
-    core_flags = np.zeros(len(coords), dtype=bool)
-    core_flags[dbscan.core_sample_indices_] = True
+    coords, labels, core_flags = cluster_pixels(
+        significant, settings.cluster_radius, settings.min_for_cluster
+    )
 
     segments: list[np.ndarray] = []
     for label in np.unique(labels[labels >= 0]):

@@ -62,8 +62,7 @@ class PhotometryMethod:
         switch_reason: str | None = None,
     ) -> None:
         self.target = target
-        self.raw_settings = dict(settings or {})
-        self.settings = photometry_settings(self.raw_settings)
+        self.settings = photometry_settings(settings)
         self.switch_reason = switch_reason
         self.errors: list[str] = []
         self.skip_targets: list[int] = []

@@ -36,6 +36,7 @@ from tessphot.prf import (
     PRFModel,
     load_prf,
     prf_images,
+    prf_sums,
     unprepared_prf_dir,
 )
 from tessphot.prf.knots import bilinear, interpolation_knots, knot_cell
@@ -135,8 +136,7 @@ def _fractions_at(
     Its pixel ``[0, 0]`` at science ``origin``; for stars at each (row, col), each with its
     own PRF node.
     """
-    images = prf_images(prf, rows[None], cols[None], node_rows, node_cols, origin, mask.shape)
-    return images[0] @ mask.ravel()
+    return prf_sums(prf, rows[None], cols[None], node_rows, node_cols, origin, mask)[0]
 
 
 def mean_positions(

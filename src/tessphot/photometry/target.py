@@ -321,8 +321,7 @@ def open_target(
         the data.
     """
     primary_of(starid, datasource)
-    if not isinstance(settings, PhotometrySettings):
-        settings = photometry_settings(dict(settings or {}))
+    settings = photometry_settings(settings)
     if not isinstance(timing, TimingSettings):
         timing = TimingSettings.from_mapping(timing)
     source = task_source(

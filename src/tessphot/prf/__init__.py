@@ -23,6 +23,7 @@ _LAZY = {
     "TABLE_CENTRE": "tessphot.prf.models",
     "PRFModel": "tessphot.prf.models",
     "prf_images": "tessphot.prf.models",
+    "prf_sums": "tessphot.prf.models",
     "SpocPRF": "tessphot.prf.spoc",
     "AnalyticPRF": "tessphot.prf.analytic",
     "load_prf": "tessphot.prf.load",

@@ -30,6 +30,9 @@ TABLE_CENTRE = TABLE_SIZE // 2
 TAPER_START = 4.5
 #: Stars rendered per chunk (bounds the memory of an image with very many stars).
 RENDER_CHUNK = 16384
+#: Stamps per star from which a multi-node PRF's shape is interpolated once per star
+#: (:meth:`PRFModel.shape_tables`) rather than once per stamp.
+SHAPE_TABLE_MIN_STAMPS = 32
 
 
 class PRFModel:
@@ -113,29 +116,63 @@ class PRFModel:
             rows if node_rows is None else np.atleast_1d(np.asarray(node_rows, dtype=float)),
             cols if node_cols is None else np.atleast_1d(np.asarray(node_cols, dtype=float)),
         )
-        rc = np.rint(rows).astype(int)
-        cc = np.rint(cols).astype(int)
-        # Stamp pixel k (-6..6) samples the padded table at TABLE_CENTRE + 1 + 9 (k - frac):
-        # a stride-9 decimation starting at offset base (0-9), interpolated linearly between
-        # the decimations at offsets base and base + 1 (pre-computed in self._decimated).
-        sy = TABLE_CENTRE + 1 - OVERSAMPLE * HALF_WIDTH - OVERSAMPLE * (rows - rc)
-        sx = TABLE_CENTRE + 1 - OVERSAMPLE * HALF_WIDTH - OVERSAMPLE * (cols - cc)
-        by = np.clip(np.floor(sy).astype(int), 0, OVERSAMPLE)
-        bx = np.clip(np.floor(sx).astype(int), 0, OVERSAMPLE)
-        wy = np.clip(sy - by, 0.0, 1.0)
-        wx = np.clip(sx - bx, 0.0, 1.0)
-
-        out = np.zeros((rows.size, 2 * HALF_WIDTH + 1, 2 * HALF_WIDTH + 1), dtype=np.float32)
+        out, rc, cc, sub = _stamp_frame(rows, cols)
         for node, weight in zip(nodes, weights, strict=True):
-            if not np.any(weight):
-                continue
-            for dy, fy in ((0, 1 - wy), (1, wy)):
-                for dx, fx in ((0, 1 - wx), (1, wx)):
-                    w = (weight * fy * fx).astype(np.float32)
-                    out += w[:, None, None] * self._decimated[node, by + dy, bx + dx]
-        out = out.astype(np.float64)
-        out /= out.sum(axis=(1, 2), keepdims=True)
-        return out, rc - HALF_WIDTH, cc - HALF_WIDTH
+            if np.any(weight):
+                _accumulate(out, self._decimated, node, weight, sub)
+        return _normalised(out), rc - HALF_WIDTH, cc - HALF_WIDTH
+
+    def shape_tables(self, node_rows, node_cols) -> np.ndarray:
+        """The PRF shape at each position, its grid nodes' tables combined once.
+
+        For many stamps of few stars (e.g. a star over every jitter offset) the node
+        interpolation is done once per star here, not once per stamp
+        (:meth:`stamps_of_shapes`).
+
+        Parameters
+        ----------
+        node_rows, node_cols : array_like, shape (n,)
+            Positions choosing each shape (science-area pixels).
+
+        Returns
+        -------
+        ndarray, shape (n, 11, 11, 13, 13), float32
+            The pixel-spaced samples of each shape for every sub-pixel offset.
+        """
+        nodes, weights = self._node_weights(
+            np.atleast_1d(np.asarray(node_rows, dtype=float)),
+            np.atleast_1d(np.asarray(node_cols, dtype=float)),
+        )
+        tables = np.zeros((nodes.shape[1], *self._decimated.shape[1:]), dtype=np.float32)
+        for node, weight in zip(nodes, weights, strict=True):
+            if np.any(weight):
+                w = weight.astype(np.float32)[:, None, None, None, None]
+                tables += w * self._decimated[node]
+        return tables
+
+    @staticmethod
+    def stamps_of_shapes(tables: np.ndarray, which: np.ndarray, rows, cols):
+        """PRF images of stars of the given shapes (:meth:`shape_tables`) at given positions.
+
+        Parameters
+        ----------
+        tables : ndarray, shape (m, 11, 11, 13, 13)
+            Shapes from :meth:`shape_tables`.
+        which : ndarray of int, shape (n,)
+            The shape of each star.
+        rows, cols : array_like, shape (n,)
+            Star positions (science-area pixels).
+
+        Returns
+        -------
+        stamps, row0, col0
+            As :meth:`stamps`.
+        """
+        rows = np.atleast_1d(np.asarray(rows, dtype=float))
+        cols = np.atleast_1d(np.asarray(cols, dtype=float))
+        out, rc, cc, sub = _stamp_frame(rows, cols)
+        _accumulate(out, tables, np.asarray(which), np.ones(rows.size), sub)
+        return _normalised(out), rc - HALF_WIDTH, cc - HALF_WIDTH
 
     def render(self, rows, cols, fluxes, shape, origin=(0, 0), node_rows=None, node_cols=None):
         """Image of many stars on a pixel region.
@@ -189,6 +226,68 @@ class PRFModel:
         return flat.reshape(ny, nx)
 
 
+def _shared_shapes(prf: PRFModel, node_rows, node_cols, s_index: np.ndarray):
+    """The distinct PRF shapes of the stamps to render, when there are few enough of them.
+
+    Returns None when interpolating the shape once per stamp is cheaper (a one-node PRF,
+    or fewer than ``SHAPE_TABLE_MIN_STAMPS`` stamps per shape); otherwise the shapes'
+    positions ``(rows, cols)`` and the shape of each stamp.
+    """
+    if prf.node_rows.size * prf.node_cols.size == 1:
+        return None
+    stars, star_of = np.unique(s_index, return_inverse=True)
+    if s_index.size < SHAPE_TABLE_MIN_STAMPS * stars.size:
+        # Stars may share a shape (e.g. the interpolation knots of one star).
+        pairs, pair_of = np.unique(
+            np.column_stack([node_rows[stars], node_cols[stars]]), axis=0, return_inverse=True
+        )
+        if s_index.size < SHAPE_TABLE_MIN_STAMPS * len(pairs):
+            return None
+        return (pairs[:, 0], pairs[:, 1]), pair_of.ravel()[star_of]
+    return (node_rows[stars], node_cols[stars]), star_of
+
+
+def _stamp_frame(rows: np.ndarray, cols: np.ndarray):
+    """An empty stack of stamps, the stamps' centre pixels and their sub-pixel sampling.
+
+    Stamp pixel k (-6..6) samples the padded table at TABLE_CENTRE + 1 + 9 (k - frac): a
+    stride-9 decimation starting at offset base (0-9), interpolated linearly between the
+    decimations at offsets base and base + 1 (pre-computed in ``PRFModel._decimated``).
+    """
+    rc = np.rint(rows).astype(int)
+    cc = np.rint(cols).astype(int)
+    sy = TABLE_CENTRE + 1 - OVERSAMPLE * HALF_WIDTH - OVERSAMPLE * (rows - rc)
+    sx = TABLE_CENTRE + 1 - OVERSAMPLE * HALF_WIDTH - OVERSAMPLE * (cols - cc)
+    by = np.clip(np.floor(sy).astype(int), 0, OVERSAMPLE)
+    bx = np.clip(np.floor(sx).astype(int), 0, OVERSAMPLE)
+    wy = np.clip(sy - by, 0.0, 1.0)
+    wx = np.clip(sx - bx, 0.0, 1.0)
+    out = np.zeros((rows.size, 2 * HALF_WIDTH + 1, 2 * HALF_WIDTH + 1), dtype=np.float32)
+    return out, rc, cc, (by, bx, wy, wx)
+
+
+def _accumulate(out: np.ndarray, tables: np.ndarray, which, weight: np.ndarray, sub) -> None:
+    """Add ``weight`` times the sub-pixel interpolation of table ``which`` to the stamps."""
+    by, bx, wy, wx = sub
+    which = np.broadcast_to(which, by.shape)
+    for dy, fy in ((0, 1 - wy), (1, wy)):
+        for dx, fx in ((0, 1 - wx), (1, wx)):
+            w = (weight * fy * fx).astype(np.float32)
+            used = np.flatnonzero(w)
+            if used.size == w.size:
+                out += w[:, None, None] * tables[which, by + dy, bx + dx]
+            elif used.size:
+                # Stamps on the tables' samples (e.g. at interpolation knots) need fewer terms.
+                out[used] += w[used, None, None] * tables[which[used], by[used] + dy, bx[used] + dx]
+
+
+def _normalised(out: np.ndarray) -> np.ndarray:
+    """The stamps in double precision, each normalised to unit sum."""
+    out = out.astype(np.float64)
+    out /= out.sum(axis=(1, 2), keepdims=True)
+    return out
+
+
 def _edge_taper() -> np.ndarray:
     """Circular window bringing a table smoothly to zero from ``TAPER_START`` to the edge.
 
@@ -232,16 +331,86 @@ def prf_images(
         outside the box is lost.
     """
     n_t, n_s = rows.shape
-    stamps, row0, col0 = prf.stamps(
-        rows.ravel(), cols.ravel(), np.tile(node_rows, n_t), np.tile(node_cols, n_t)
-    )
     h, w = shape
+    size = n_t * n_s * h * w
+    # One spare element takes the stamps' pixels off the box.
+    out = np.zeros(size + 1)
+    found = _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape)
+    if found is not None:
+        index, stamps, rr, cc = found
+        on = ((rr >= 0) & (rr < h))[:, :, None] & ((cc >= 0) & (cc < w))[:, None, :]
+        flat = (index * (h * w))[:, None, None] + (rr[:, :, None] * w + cc[:, None, :])
+        out[np.where(on, flat, size)] = stamps
+    return out[:size].reshape(n_t, n_s, h * w)
+
+
+def prf_sums(
+    prf: PRFModel,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    node_rows: np.ndarray,
+    node_cols: np.ndarray,
+    origin: tuple[int, int],
+    weights: np.ndarray,
+) -> np.ndarray:
+    """Weighted sums of unit-flux PRF images over a box: ``prf_images(...) @ weights``.
+
+    Without building the images (e.g. the fraction of each star's light in an aperture).
+
+    Parameters
+    ----------
+    prf, rows, cols, node_rows, node_cols, origin
+        As :func:`prf_images`.
+    weights : ndarray, shape (rows, columns)
+        The weight of each pixel of the box (e.g. an aperture mask).
+
+    Returns
+    -------
+    ndarray, shape (n_cadences, n_stars)
+    """
+    n_t, n_s = rows.shape
+    weights = np.asarray(weights, dtype=float)
+    out = np.zeros(n_t * n_s)
+    found = _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, weights.shape)
+    if found is not None:
+        index, stamps, rr, cc = found
+        # Zeros around the box: a stamp's pixels off the box take a weight of zero.
+        pad = 2 * HALF_WIDTH + 1
+        padded = np.pad(weights, pad)
+        rr = np.clip(rr + pad, 0, padded.shape[0] - 1)
+        cc = np.clip(cc + pad, 0, padded.shape[1] - 1)
+        out[index] = np.einsum("nij,nij->n", stamps, padded[rr[:, :, None], cc[:, None, :]])
+    return out.reshape(n_t, n_s)
+
+
+def _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape):
+    """The stamps of the (cadence, star) pairs whose footprint reaches a box.
+
+    Returns None if none does; otherwise the pairs' flat indices, their stamps, and the
+    box rows and columns of the stamps' pixels (n, 13) (off the box included).
+    """
+    n_s = rows.shape[1]
+    h, w = shape
+    rc = np.rint(rows)
+    cc = np.rint(cols)
+    near = (
+        (rc + HALF_WIDTH >= origin[0])
+        & (rc - HALF_WIDTH < origin[0] + h)
+        & (cc + HALF_WIDTH >= origin[1])
+        & (cc - HALF_WIDTH < origin[1] + w)
+    )
+    t_index, s_index = np.nonzero(near)
+    if not t_index.size:
+        return None
+    shapes = _shared_shapes(prf, node_rows, node_cols, s_index)
+    if shapes is not None:
+        tables = prf.shape_tables(*shapes[0])
+        stamps, row0, col0 = prf.stamps_of_shapes(tables, shapes[1], rows[near], cols[near])
+    else:
+        stamps, row0, col0 = prf.stamps(
+            rows[near], cols[near], node_rows[s_index], node_cols[s_index]
+        )
     k = np.arange(2 * HALF_WIDTH + 1)
-    rr = (row0 - origin[0])[:, None] + k[None, :]
-    cc = (col0 - origin[1])[:, None] + k[None, :]
-    inside = ((rr >= 0) & (rr < h))[:, :, None] & ((cc >= 0) & (cc < w))[:, None, :]
-    index = np.clip(rr, 0, h - 1)[:, :, None] * w + np.clip(cc, 0, w - 1)[:, None, :]
-    index = index + (np.arange(n_t * n_s) * h * w)[:, None, None]
-    out = np.zeros(n_t * n_s * h * w)
-    out[index[inside]] = stamps[inside]
-    return out.reshape(n_t, n_s, h * w)
+    box_rows = (row0 - origin[0])[:, None] + k[None, :]
+    box_cols = (col0 - origin[1])[:, None] + k[None, :]
+    return t_index * n_s + s_index, stamps, box_rows, box_cols

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tessphot.config.photometry import PhotometrySettings, photometry_settings
+from tessphot.config.timing import TimingSettings
 from tessphot.photometry.task import photometry_task
 from tessphot.tasks import STATUS
 from tessphot.tasks.result import TaskResult
@@ -29,10 +31,21 @@ class TaskConfig:
     plot: bool = False
     #: Processing version of the output.
     version: int = 1
-    #: The ``[photometry]`` settings.
-    settings: Mapping[str, Any] | None = None
-    #: The ``[timing]`` settings.
-    timing: Mapping[str, Any] | None = None
+    #: The ``[photometry]`` settings (a mapping is checked once, here).
+    settings: PhotometrySettings | Mapping[str, Any] | None = None
+    #: The ``[timing]`` settings (a mapping is checked once, here).
+    timing: TimingSettings | Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        """Check the settings once for all tasks (not once per task).
+
+        Raises
+        ------
+        tessphot.config.fields.SettingsError
+            For an unknown key or an invalid value.
+        """
+        object.__setattr__(self, "settings", photometry_settings(self.settings))
+        object.__setattr__(self, "timing", TimingSettings.from_mapping(self.timing))
 
     def run(self, task: Mapping[str, Any]) -> TaskResult:
         """The result of one task (:func:`photometry_task`)."""
