@@ -14,8 +14,10 @@ relative signal (:meth:`~tessphot.evaluation.scoring.sector_truth.Truth.intrinsi
 * **Systematics left**: the residual regressed on the two shapes of the systematics
   (``m(t)`` and the additive light's ``g(t)``, plus a constant): the coefficient of ``m``
   is the fraction of the multiplicative systematics left (0 removed, 1 untouched: a raw
-  relative flux holds ``m`` once), and the rms of the fitted ``g`` term the additive light
-  left [ppm]. NaN without simulated systematics.
+  relative flux holds ``m`` once), and the rms of the fitted ``g`` term the light left with
+  the additive systematic's time profile [ppm] (the additive light, and anything else that
+  rises towards the orbits' ends, e.g. background errors under the scattered light). NaN
+  without simulated systematics.
 
 ``dilution`` is the fraction of the corrected flux's reference level that is the target's
 own light: 1 when the corrector removed the neighbours' light (the default), ``1 -
@@ -56,7 +58,7 @@ class CorrectedScore:
     rms_cadence_ppm: float = math.nan
     #: Fraction of the intrinsic signal kept (NaN for a constant star).
     signal_kept: float = math.nan
-    #: Fraction of the multiplicative systematics left; rms of the additive light left [ppm].
+    #: Fraction of the multiplicative systematics left; rms of the residual's ``g`` term [ppm].
     multiplicative_left: float = math.nan
     additive_left_ppm: float = math.nan
 

@@ -339,7 +339,8 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     m = _measured(truth, path, score)
     if m is None:
         return None
-    shapes = truth.systematics.raw_columns(i, m.cadences) if truth.systematics else None
+    systematics = truth.systematics
+    shapes = None if systematics is None else systematics.raw_columns(i, m.cadences)
     relative, target = residual(
         m.flux, truth.flux[m.cadences, i], score.contamination, systematics=shapes
     )
