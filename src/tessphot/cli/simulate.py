@@ -83,6 +83,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="write plain .fits instead of .fits.gz",
     )
     p.add_argument(
+        "--systematics",
+        action="store_true",
+        default=None,
+        help="add common-mode systematics to the raw flux, their truth kept (amplitudes: "
+        "[simulate] systematics_* settings)",
+    )
+    p.add_argument(
         "--demo-star", action="store_true", help="put TIC 182092046 at the centre of the region"
     )
     p.set_defaults(func=cmd_simulate)

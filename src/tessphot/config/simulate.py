@@ -15,6 +15,17 @@ DEFAULT_VARIABLE_FRACTION = 0.3
 DEFAULT_SCATTER_RAMP = 1.5
 #: Largest red-noise rms of a variable star (relative flux; drawn log-uniform from 1e-4).
 DEFAULT_RED_NOISE_MAX = 2e-3
+#: Common-mode systematics (off by default): the thermal ramp's relative flux change at an
+#: orbit's start at the field's corner, its e-folding time [d], the drift's relative change
+#: from an orbit's middle to its end, the rms relative step level between momentum dumps and
+#: the rms of the additive residual scattered light at an orbit's end [e-/s/px].
+DEFAULT_SYSTEMATICS_THERMAL = 4e-3
+DEFAULT_SYSTEMATICS_THERMAL_TIME = 1.0
+DEFAULT_SYSTEMATICS_DRIFT = 2e-3
+DEFAULT_SYSTEMATICS_DUMPS = 1e-3
+DEFAULT_SYSTEMATICS_ADDITIVE = 0.5
+#: Largest relative amplitude a multiplicative systematic may be given.
+SYSTEMATICS_MAX = 0.1
 #: Fields of :class:`SimulationConfig` that are not settings (given per run).
 NOT_SETTINGS = ("origin", "demo_star", "extra_stars")
 
@@ -67,6 +78,29 @@ class SimulationConfig(Table):
     red_noise_max : float
         Largest red-noise rms of a variable star (relative flux; drawn log-uniform from
         1e-4; > 1e-4, <= 0.1).
+    systematics : bool
+        Add common-mode systematics to the raw flux, their truth kept in the truth file's
+        ``systematics`` group (:mod:`tessphot.evaluation.simulate.systematics`): stars'
+        fluxes times ``1 + m`` (thermal ramps after each orbit start, a drift over each
+        orbit, steps at the momentum dumps; varying smoothly with the distance from the
+        camera's optical axis) and an additive residual scattered light with structure
+        finer than the background mesh, rising towards each orbit's end. Off: the
+        simulation is exactly the one without these settings.
+    systematics_thermal : float
+        Relative flux lost at an orbit's start by a star at the field's corner
+        (``CBV_AREA_RADIUS_DEG`` from the optical axis; a fifth of it on the axis),
+        decaying over ``systematics_thermal_time`` (0-0.1).
+    systematics_thermal_time : float
+        e-folding time of the thermal ramps after each orbit start [d] (> 0).
+    systematics_drift : float
+        Relative flux change of the drift from an orbit's middle to its end, at the
+        field's corner (opposite near the axis, plus a gradient across the CCD; 0-0.1).
+    systematics_dumps : float
+        rms relative flux level between two momentum dumps at the field's corner (half of it
+        on the axis; each dump steps to a new level; 0-0.1).
+    systematics_additive : float
+        rms of the additive residual scattered light at an orbit's very end [e-/s/px] at the
+        field's corner (half of it on the axis; rising over ``scatter_ramp``; >= 0).
     data_rel : int
         Data release written into the headers (>= 1).
     compress : bool
@@ -101,6 +135,12 @@ class SimulationConfig(Table):
     scatter_peak: float | None = setting(None, unit="e-/s/px", ge=0)
     scatter_ramp: float = setting(DEFAULT_SCATTER_RAMP, unit="d", gt=0)
     red_noise_max: float = setting(DEFAULT_RED_NOISE_MAX, gt=1e-4, le=0.1)
+    systematics: bool = setting(False)
+    systematics_thermal: float = setting(DEFAULT_SYSTEMATICS_THERMAL, ge=0, le=SYSTEMATICS_MAX)
+    systematics_thermal_time: float = setting(DEFAULT_SYSTEMATICS_THERMAL_TIME, unit="d", gt=0)
+    systematics_drift: float = setting(DEFAULT_SYSTEMATICS_DRIFT, ge=0, le=SYSTEMATICS_MAX)
+    systematics_dumps: float = setting(DEFAULT_SYSTEMATICS_DUMPS, ge=0, le=SYSTEMATICS_MAX)
+    systematics_additive: float = setting(DEFAULT_SYSTEMATICS_ADDITIVE, unit="e-/s/px", ge=0)
     data_rel: int = setting(DEFAULT_DATA_RELEASE, ge=1)
     compress: bool = setting(True)
     demo_star: bool = False

@@ -8,7 +8,9 @@ todo list with a light curve:
   aperture's enclosed fraction, the offset the constant light of neighbours), and the 1-hour
   robust RMS of ``(flux - a F_t - b) / median(flux)`` (:func:`rms_timescale`, on cadences
   without the default quality flags) is the achieved noise, with the injected signal
-  removed.
+  removed. With simulated systematics ``F_t`` includes them (the flux as rendered) and
+  their shapes in a fixed aperture, ``m_t`` (the neighbours' light) and the additive
+  ``g_t``, are fitted too (:mod:`tessphot.evaluation.scoring.systematics`).
 * **Expected noise** (noise-model.md, "On simulated data"), from the simulator's own
   parameters: shot noise of the flux actually collected (the median measured flux), sky
   noise of ``n_pix`` pixels (the mask size the pipeline used) of the true background at the
@@ -48,6 +50,8 @@ from astropy.io import fits
 
 from tessphot.constants import OUTPUT_WIDTH
 from tessphot.evaluation.scoring.signals import MIN_CADENCES, amplitude_ratio, signal_recovery
+from tessphot.evaluation.scoring.systematics import TargetSystematics
+from tessphot.evaluation.simulate.truth import read_systematics
 from tessphot.evaluation.simulate.variability import CONSTANT, SINUSOID
 from tessphot.lightcurve.diagnostics import (
     DEFAULT_QUALITY_BITMASK,
@@ -139,8 +143,9 @@ def _truth(path: Path) -> dict:
     with h5py.File(path, "r") as h5:
         attrs = dict(h5.attrs)
         background = h5["background"]
+        stars = h5["stars"][:]
         return {
-            "stars": h5["stars"][:],
+            "stars": stars,
             "signals": h5["signals"][:],
             "flux": h5["flux"][:],
             "row": h5["row"][:],
@@ -154,6 +159,7 @@ def _truth(path: Path) -> dict:
             "num_coadded": float(attrs["num_coadded"]),
             "read_noise": np.asarray(attrs["read_noise"], dtype=float),
             "cadence": float(attrs["cadence"]),
+            "systematics": TargetSystematics.select(read_systematics(h5), np.arange(stars.size)),
         }
 
 
@@ -188,11 +194,17 @@ def score_star(
     true_flux = truth["flux"][k[good], index]
     t = truth["tmid"][k[good]]
     design = np.column_stack([true_flux, np.ones_like(true_flux)])
-    (scale, offset), *_ = np.linalg.lstsq(design, f, rcond=None)
+    if truth["systematics"] is not None:
+        design = np.column_stack([design, truth["systematics"].raw_columns(index, k[good])])
+    coef, *_ = np.linalg.lstsq(design, f, rcond=None)
+    scale, offset = coef[:2]
     median = float(np.median(f))
     if not median > 0:
         return out
-    residual = (f - (scale * true_flux + offset)) / median
+    fitted = scale * true_flux + offset
+    if design.shape[1] > 2:
+        fitted = fitted + design[:, 2:] @ coef[2:]
+    residual = (f - fitted) / median
     rms = rms_timescale(t, residual) * PPM
     star = truth["stars"][index]
     origin = truth["background_origin"]

@@ -7,7 +7,11 @@ For every target with a light curve (:func:`score_sector_run`):
   fitted (``a`` absorbs the aperture's enclosed fraction of a variable star, ``b`` the mean
   level with the neighbours' light; a constant star has ``a = 0``). It is made relative to
   the target's own light in the measurement, ``median(flux) (1 - contamination)`` with the
-  pipeline's contamination.
+  pipeline's contamination. With simulated systematics, ``F_t`` is the flux as rendered
+  (systematics included) and the fit also takes ``c m_t + d g_t``, their two shapes in a
+  fixed aperture (:meth:`~tessphot.evaluation.scoring.systematics.TargetSystematics.raw_columns`:
+  the neighbours' light times ``m``, the additive light): raw flux is scored against the
+  truth *with* its systematics, so the noise ratios mean the same with them on.
 * **Noise.** The robust RMS of the residual binned on 1 hour, every bin scaled to a full
   one (:func:`~tessphot.evaluation.scoring.optimal.full_bin_rms`: partly filled bins,
   around flagged cadences, would read as a slow term), and as the pipeline's ``rms_hour``
@@ -178,7 +182,11 @@ class Residual:
 
 
 def residual(
-    flux: np.ndarray, true_flux: np.ndarray, contamination: float
+    flux: np.ndarray,
+    true_flux: np.ndarray,
+    contamination: float,
+    *,
+    systematics: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Measured flux minus the fitted true signal, relative to the target's light.
 
@@ -191,18 +199,23 @@ def residual(
     contamination : float
         The pipeline's fraction of the measured flux from other stars (ignored unless in
         [0, 1)).
+    systematics : numpy.ndarray, optional
+        (cadence, n) further shapes fitted with free scales: the simulated systematics'
+        (:meth:`~tessphot.evaluation.scoring.systematics.TargetSystematics.raw_columns`).
 
     Returns
     -------
     relative : numpy.ndarray
-        ``(flux - a (F_t - mean F_t) - b) / L`` with ``a, b`` fitted by least squares and
-        ``L = median(flux) (1 - contamination)``.
+        ``(flux - a (F_t - mean F_t) - b [- systematics @ c]) / L`` with ``a, b (, c)``
+        fitted by least squares and ``L = median(flux) (1 - contamination)``.
     target : float
         ``L`` (NaN, and NaN residuals, when the median flux is not positive).
     """
     flux = np.asarray(flux, dtype=float)
     centred = np.asarray(true_flux, dtype=float) - np.mean(true_flux)
     design = np.column_stack([centred, np.ones_like(centred)])
+    if systematics is not None:
+        design = np.column_stack([design, systematics])
     coef, *_ = np.linalg.lstsq(design, flux, rcond=None)
     median = float(np.median(flux))
     dilution = 1 - contamination if math.isfinite(contamination) and 0 <= contamination < 1 else 1
@@ -326,7 +339,11 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     m = _measured(truth, path, score)
     if m is None:
         return None
-    relative, target = residual(m.flux, truth.flux[m.cadences, i], score.contamination)
+    systematics = truth.systematics
+    shapes = None if systematics is None else systematics.raw_columns(i, m.cadences)
+    relative, target = residual(
+        m.flux, truth.flux[m.cadences, i], score.contamination, systematics=shapes
+    )
     t = truth.tmid[m.cadences]
     hour, cadence = HOUR_SECONDS / DAY_SECONDS, truth.cadence / DAY_SECONDS
     score.rms_hour = full_bin_rms(t, relative, hour, cadence)

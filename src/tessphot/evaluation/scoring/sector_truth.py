@@ -1,8 +1,9 @@
 """The truth of a simulated sector's targets, as the sector scoring needs it.
 
 True fluxes, mean positions, the sky at each target per cadence and its mean over the good
-cadences, the detector's noise and the simulation's PRF
-(:mod:`tessphot.evaluation.scoring.sector`).
+cadences, the detector's noise, the simulation's PRF and its systematics
+(:mod:`tessphot.evaluation.scoring.sector`); a target's expected raw flux in an aperture
+and its intrinsic signal (:meth:`Truth.expected_flux`, :meth:`Truth.intrinsic_signal`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,36 @@ import h5py
 import numpy as np
 
 from tessphot.constants import OUTPUT_WIDTH
+from tessphot.evaluation.scoring.systematics import TargetSystematics
+from tessphot.evaluation.simulate.truth import read_systematics
 from tessphot.prf import load_prf
+
+
+@dataclass
+class ExpectedFlux:
+    """What a target's raw flux in a fixed aperture should be, per cadence.
+
+    Attributes
+    ----------
+    raw : numpy.ndarray
+        ``target + additive`` [e-/s]: the raw flux of the target alone (no neighbours, the
+        sky subtracted exactly), systematics included.
+    target : numpy.ndarray
+        The target's light in the aperture [e-/s] (its true flux, systematics included,
+        times the PRF's fraction in the aperture at its true position).
+    additive : numpy.ndarray
+        The additive systematic's light in the aperture [e-/s] (zero without systematics).
+    multiplicative : numpy.ndarray
+        ``m(t)``: the target's flux was rendered times ``1 + m`` (zero without).
+    intrinsic : numpy.ndarray
+        The intrinsic relative signal without systematics (:meth:`Truth.intrinsic_signal`).
+    """
+
+    raw: np.ndarray
+    target: np.ndarray
+    additive: np.ndarray
+    multiplicative: np.ndarray
+    intrinsic: np.ndarray
 
 
 @dataclass
@@ -46,6 +76,8 @@ class Truth:
     cadence: float
     read_noise: np.ndarray
     prf: object
+    #: The simulated systematics of the targets (None: simulated without).
+    systematics: TargetSystematics | None = None
 
     def sky_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Mean sky over the good cadences at science-area pixels [e-/s/px]."""
@@ -59,6 +91,72 @@ class Truth:
         """Read noise of the CCD output of science-area columns [e-]."""
         output = np.clip(np.asarray(cols) // OUTPUT_WIDTH, 0, self.read_noise.size - 1)
         return self.read_noise[output.astype(int)]
+
+    def multiplicative(self, i: int) -> np.ndarray:
+        """``m(t)`` of target ``i`` on every cadence (zero without systematics)."""
+        if self.systematics is None:
+            return np.zeros(self.tmid.size)
+        return self.systematics.multiplicative(i)
+
+    def intrinsic_signal(self, i: int) -> np.ndarray:
+        """The intrinsic relative signal of target ``i``, without the systematics.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``F / mean(F) - 1`` on every cadence, with ``F = flux / (1 + m)`` the star's
+            intrinsic flux and the mean over the good cadences (over all without any).
+        """
+        intrinsic = self.flux[:, i] / (1.0 + self.multiplicative(i))
+        good = self.good if self.good.any() else np.ones(self.good.size, dtype=bool)
+        return intrinsic / np.mean(intrinsic[good]) - 1.0
+
+    def expected_flux(self, i: int, rows, cols) -> ExpectedFlux:
+        """The expected raw flux of target ``i`` in a fixed aperture, systematics included.
+
+        The target's true flux (as rendered) through the simulation's PRF at its true
+        position of each cadence, summed over the aperture, plus the additive systematic's
+        light in it. Exact for unsaturated stars; neighbours' light is not included.
+
+        Parameters
+        ----------
+        i : int
+            The target.
+        rows, cols : array_like of int
+            Science-area pixels of the aperture (e.g.
+            :func:`~tessphot.evaluation.scoring.systematics.aperture_pixels` of a light curve).
+
+        Returns
+        -------
+        ExpectedFlux
+        """
+        rows = np.asarray(rows, dtype=int)
+        cols = np.asarray(cols, dtype=int)
+        origin = (int(rows.min()), int(cols.min()))
+        shape = (int(rows.max()) - origin[0] + 1, int(cols.max()) - origin[1] + 1)
+        target = np.empty(self.tmid.size)
+        for k in range(self.tmid.size):
+            image = self.prf.render(
+                [self.row[i] + self.drow[k, i]],
+                [self.col[i] + self.dcol[k, i]],
+                [self.flux[k, i]],
+                shape,
+                origin,
+                node_rows=[self.row[i]],
+                node_cols=[self.col[i]],
+            )
+            target[k] = image[rows - origin[0], cols - origin[1]].sum()
+        if self.systematics is None:
+            additive = np.zeros(self.tmid.size)
+        else:
+            additive = self.systematics.additive_flux(rows, cols)
+        return ExpectedFlux(
+            raw=target + additive,
+            target=target,
+            additive=additive,
+            multiplicative=self.multiplicative(i),
+            intrinsic=self.intrinsic_signal(i),
+        )
 
 
 def _read_sky(h5: h5py.File, index: np.ndarray, rows, cols, good) -> tuple:
@@ -133,4 +231,5 @@ def read_truth(path: Path, starids: np.ndarray, prf_dir: str | None = None) -> T
             cadence=float(attrs["cadence"]),
             read_noise=np.asarray(attrs["read_noise"], dtype=float),
             prf=prf,
+            systematics=TargetSystematics.select(read_systematics(h5), index),
         )

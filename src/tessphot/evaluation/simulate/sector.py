@@ -38,12 +38,14 @@ from tessphot.evaluation.simulate.cadences import Cadences, make_cadences, requi
 from tessphot.evaluation.simulate.ffi_writer import FrameInfo, write_ffi
 from tessphot.evaluation.simulate.pointing import boresight_pixel, jittered_wcs, move_positions
 from tessphot.evaluation.simulate.stars import StarField, simulation_stars, write_catalog
+from tessphot.evaluation.simulate.systematics import AppliedSystematics, SystematicsModel
 from tessphot.evaluation.simulate.truth import (
     TRUTH_FORMAT_VERSION,
     TruthFrames,
     atomic_truth,
     write_jitter,
     write_star_table,
+    write_systematics,
     write_times,
 )
 from tessphot.geometry import SectorGeometry, sector_geometry, shift_wcs
@@ -137,6 +139,8 @@ class Scene:
     #: Shape and science-area origin (row, column) of the simulated region.
     shape: tuple[int, int]
     origin: tuple[int, int]
+    #: The common-mode systematics (None: off, ``config.systematics``).
+    systematics: AppliedSystematics | None = None
 
     def frame(self, k: int, cadences: Cadences):
         """The true state of cadence ``k``: star positions, fluxes, star light and sky.
@@ -152,13 +156,16 @@ class Scene:
         -------
         rows, cols, fluxes, starlight, sky : numpy.ndarray
             The stars' positions [science-area px] and mean fluxes over the exposure
-            [e-/s]; the images of the stars and of the sky [e-/s/px].
+            [e-/s] (times ``1 + m`` with systematics); the images of the stars and of the
+            sky [e-/s/px] (the additive systematic apart: :meth:`rate`).
         """
         drow_k, dcol_k, theta = self.shifts[k]
         rows, cols = move_positions(
             self.stars.row, self.stars.col, drow_k, dcol_k, theta, self.centre
         )
         fluxes = self.flux0 * self.signals.exposure_average(cadences.tstart[k], cadences.tstop[k])
+        if self.systematics is not None:
+            fluxes = fluxes * self.systematics.factor(k)
         starlight = self.prf.render(
             rows,
             cols,
@@ -172,6 +179,12 @@ class Scene:
             0.5 * (cadences.tstart[k] + cadences.tstop[k]), self.shape, self.origin
         )
         return rows, cols, fluxes, starlight, sky
+
+    def rate(self, k: int, starlight: np.ndarray, sky: np.ndarray) -> np.ndarray:
+        """The true rate [e-/s/px] of cadence ``k`` before saturation: stars, sky, systematics."""
+        if self.systematics is None:
+            return starlight + sky
+        return starlight + sky + self.systematics.additive(k)
 
 
 @dataclass
@@ -271,6 +284,13 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
     positions [science-area px]; ``background`` (cadence, y, x) true sky [e-/s/px] of the
     region (binned by ``attrs['binning']`` for regions above 1024x1024 px).
 
+    With ``config.systematics`` the stars' fluxes are rendered times ``1 + m`` (``flux`` is
+    that rendered flux) and an additive term is added to the images (not to
+    ``background``); the group ``systematics`` keeps ``basis`` (cadence, component) and
+    ``coefficients`` (star, component), ``m = coefficients @ basis.T``, the
+    ``additive_map`` (y, x) [e-/s/px] of the region and its ``additive_profile`` (cadence)
+    (:mod:`tessphot.evaluation.simulate.systematics`). Without them there is no such group.
+
     Parameters
     ----------
     config : SimulationConfig
@@ -327,6 +347,16 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
     read_noise = rng.uniform(*detector.READ_NOISE_RANGE, 4)
     gains = rng.uniform(*detector.GAIN_RANGE, 4)
     scene = Scene(stars, flux0, signals, background, prf, shifts, centre, shape, (r0, c0))
+    if config.systematics:
+        scene.systematics = AppliedSystematics.build(
+            SystematicsModel.draw(config, geometry, cadences),
+            cadences,
+            wcs,
+            stars.row,
+            stars.col,
+            shape,
+            (r0, c0),
+        )
     extra = _header_cards(config, prf, len(stars))
     camera = Camera.build(config, geometry, exposure, read_noise, gains, extra, centre)
 
@@ -344,6 +374,8 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
             write_star_table(h5, stars, flux0, signals)
             write_times(h5, cadences, stamps.tmid, stamps.barycorr)
             write_jitter(h5, shifts, centre)
+            if scene.systematics is not None:
+                write_systematics(h5, scene.systematics, (r0, c0))
             truth = TruthFrames.create(h5, n_cad, len(stars), shape, (r0, c0))
             paths = [
                 _simulate_frame(k, scene, camera, cadences, stamps, truth, rng, ffi_dir)
@@ -365,7 +397,7 @@ def _simulate_frame(
 ) -> Path:
     """Draw, write and record in the truth cadence ``k``; the FFI written."""
     rows, cols, fluxes, starlight, sky = scene.frame(k, cadences)
-    image, uncert = camera.expose(rng, detector.saturate(starlight + sky))
+    image, uncert = camera.expose(rng, detector.saturate(scene.rate(k, starlight, sky)))
     info = camera.frame_info(k, cadences, stamps, scene.shifts[k])
     path = write_ffi(ffi_dir, info, image, uncert, camera.config.compress)
     truth.write(k, fluxes, rows, cols, sky)
@@ -381,6 +413,21 @@ def _header_cards(config: SimulationConfig, prf, n_stars: int) -> dict:
         "SIMFWELL": (detector.FULL_WELL, "[e-] full well per 2-s frame"),
         "SIMNSTAR": (n_stars, "number of simulated stars"),
         "SIMJITT": (config.jitter, "source of the simulated pointing jitter"),
+        **_systematics_cards(config),
+    }
+
+
+def _systematics_cards(config: SimulationConfig) -> dict:
+    """The header cards of the systematics' settings (none when they are off)."""
+    if not config.systematics:
+        return {}
+    return {
+        "SIMSYST": (True, "common-mode systematics simulated"),
+        "SIMSTHRM": (config.systematics_thermal, "thermal ramp amplitude (relative)"),
+        "SIMSTTAU": (config.systematics_thermal_time, "[d] thermal ramp e-folding time"),
+        "SIMSDRFT": (config.systematics_drift, "drift amplitude (relative)"),
+        "SIMSDUMP": (config.systematics_dumps, "momentum-dump step rms (relative)"),
+        "SIMSADD": (config.systematics_additive, "[e-/s/px] additive scattered light rms"),
     }
 
 
@@ -395,6 +442,11 @@ def _settings(config: SimulationConfig, camera: Camera, scene: Scene) -> dict:
         "background": {k: v for k, v in asdict(scene.background).items()},
         "n_stars": len(scene.stars),
         "tessphot_version": __version__,
+        **(
+            {}
+            if scene.systematics is None
+            else {"systematics_model": asdict(scene.systematics.model)}
+        ),
     }
 
 

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from tessphot.evaluation.simulate import variability
+from tessphot.evaluation.simulate.systematics import COMPONENTS
 from tessphot.paths import atomic_path
 
 #: Version of the truth-file layout.
@@ -24,6 +25,9 @@ TRUTH_BACKGROUND_FULL_MAX = 1024 * 1024
 TRUTH_BACKGROUND_BINNING = 8
 #: Per-cadence arrays of the ``time`` group.
 TIME_ARRAYS = ("tstart", "tstop", "tmid", "barycorr", "ffiindex", "quality")
+#: The group of the systematics (present only when they were simulated) and its datasets.
+SYSTEMATICS_GROUP = "systematics"
+SYSTEMATICS_ARRAYS = ("basis", "coefficients", "additive_map", "additive_profile")
 #: Columns of the ``stars`` table.
 STAR_COLUMNS = (
     ("starid", "i8"),
@@ -131,6 +135,60 @@ def write_jitter(h5: h5py.File, shifts: np.ndarray, centre: tuple[float, float])
     jit.attrs["centre"] = centre
 
 
+def write_systematics(h5: h5py.File, applied, origin: tuple[int, int]) -> None:
+    """Write the ``systematics`` group of a simulation with systematics.
+
+    Parameters
+    ----------
+    h5 : h5py.File
+        The open truth file.
+    applied : AppliedSystematics
+        The systematics as applied
+        (:class:`tessphot.evaluation.simulate.systematics.AppliedSystematics`).
+    origin : tuple of int
+        Science-area (row, column) of the region's first pixel.
+    """
+    grp = h5.create_group(SYSTEMATICS_GROUP)
+    grp.attrs["components"] = list(COMPONENTS)
+    grp.attrs["model"] = json.dumps(
+        {k: v for k, v in vars(applied.model).items() if k not in ("waves", "dump_levels")}
+    )
+    grp.attrs["description"] = (
+        "flux (the truth's, as rendered) = intrinsic flux x (1 + m), m = coefficients @ "
+        "basis.T (cadence, star); the image also holds additive_map [e-/s/px] x "
+        "additive_profile (cadence), not in background"
+    )
+    grp["basis"] = applied.basis
+    grp["basis"].attrs["columns"] = list(COMPONENTS)
+    grp["coefficients"] = applied.coefficients
+    grp["coefficients"].attrs["columns"] = list(COMPONENTS)
+    grp.create_dataset(
+        "additive_map", data=applied.additive_map, compression="gzip", compression_opts=1
+    )
+    grp["additive_map"].attrs["origin"] = origin
+    grp["additive_map"].attrs["unit"] = "e-/s/px"
+    grp["additive_profile"] = applied.additive_profile
+
+
+def read_systematics(h5: h5py.File) -> dict[str, np.ndarray] | None:
+    """The ``systematics`` group of an open truth file, or None without systematics.
+
+    Returns
+    -------
+    dict or None
+        ``basis`` (cadence, component), ``coefficients`` (star, component),
+        ``additive_map`` (y, x) [e-/s/px], ``additive_profile`` (cadence), ``origin``
+        (science-area row, column of the map's first pixel) and ``components`` (names).
+    """
+    if SYSTEMATICS_GROUP not in h5:
+        return None
+    grp = h5[SYSTEMATICS_GROUP]
+    out: dict = {name: grp[name][()] for name in SYSTEMATICS_ARRAYS}
+    out["origin"] = tuple(int(v) for v in grp["additive_map"].attrs["origin"])
+    out["components"] = tuple(str(v) for v in grp.attrs["components"])
+    return out
+
+
 @dataclass
 class TruthFrames:
     """The per-cadence datasets of a truth file, filled one cadence at a time."""
@@ -207,7 +265,8 @@ def read_truth(path: Path | str) -> dict[str, np.ndarray | dict]:
     dict
         ``stars``, ``signals``, ``flux``, ``row``, ``col`` (cadence, star), ``background``,
         ``jitter``, the time arrays (``tstart``, ``tstop``, ``tmid``, ``barycorr``,
-        ``ffiindex``, ``quality``) and ``attrs`` (the file's attributes).
+        ``ffiindex``, ``quality``), ``systematics`` (:func:`read_systematics`: None
+        without them) and ``attrs`` (the file's attributes).
     """
     with h5py.File(path, "r") as h5:
         out: dict = {
@@ -215,5 +274,6 @@ def read_truth(path: Path | str) -> dict[str, np.ndarray | dict]:
             for name in ("stars", "signals", "flux", "row", "col", "background", "jitter")
         }
         out.update({name: h5["time"][name][()] for name in TIME_ARRAYS})
+        out["systematics"] = read_systematics(h5)
         out["attrs"] = dict(h5.attrs)
     return out
