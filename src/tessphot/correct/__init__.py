@@ -1,0 +1,1 @@
+"""Systematics corrections of the light curves (``tessphot correct``): ``FLUX_CORR``."""
