@@ -21,7 +21,7 @@ CADENCES = (20, 120, 200, 600, 1800)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``correct`` on the subcommands of the ``tessphot`` parser."""
+    """Register ``correct`` and ``correct-mpi`` on the subcommands of the ``tessphot`` parser."""
     p = sub.add_parser(
         "correct",
         help="systematics corrections of the light curves of a run: FLUX_CORR [ppm]",
@@ -40,6 +40,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "when one failed."
         ),
     )
+    _options(p)
+    p.add_argument(
+        "-j",
+        "--workers",
+        type=int,
+        metavar="N",
+        help="fit and write the light curves in N processes (default: in this one)",
+    )
+    p.set_defaults(func=cmd_correct, parser=p)
+
+    p = sub.add_parser(
+        "correct-mpi",
+        help="'tessphot correct' as an MPI job: mpiexec -n N tessphot correct-mpi ...",
+        description=(
+            "The corrections of 'tessphot correct' over MPI (mpi4py; pip install "
+            "'tessphot[mpi]'): start it with mpiexec -n N (N >= 2). Rank 0 reads the light "
+            "curves, builds the CBVs and saves every result as it arrives; the other ranks fit "
+            "and write the light curves. Same options as 'tessphot correct'."
+        ),
+    )
+    _options(p)
+    p.set_defaults(func=cmd_correct_mpi, parser=p)
+
+
+def _options(p: argparse.ArgumentParser) -> None:
+    """Add the options of ``tessphot correct`` and ``tessphot correct-mpi``."""
     add_common(p)
     p.add_argument(
         "input_folder", nargs="?", help="input folder with todo.sqlite (default $TESSPHOT_INPUT)"
@@ -58,11 +84,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_camera_ccd(p)
     p.add_argument("--cbv-area", type=int, action="append", help="CBV area, e.g. 114 (repeatable)")
-    p.set_defaults(func=cmd_correct)
 
 
 def cmd_correct(args: argparse.Namespace) -> int:
     """Run ``tessphot correct``."""
+    if args.workers is not None and args.workers < 1:
+        args.parser.error(f"-j/--workers must be at least 1: {args.workers}")
+    return _correct(args, workers=args.workers)
+
+
+def cmd_correct_mpi(args: argparse.Namespace) -> int:
+    """Run ``tessphot correct-mpi``: rank 0 leads, the other ranks fit and write."""
+    # mpi4py is an optional dependency, loaded only by this command.
+    from mpi4py import MPI
+    from mpi4py.futures import MPICommExecutor
+
+    with MPICommExecutor(MPI.COMM_WORLD, root=0) as executor:
+        if executor is None:  # a worker rank: it has served the jobs
+            return EXIT_OK
+        return _correct(args, executor=executor)
+
+
+def _correct(args: argparse.Namespace, **parallel) -> int:
+    """Do the corrections of ``tessphot correct``/``correct-mpi``."""
     # The corrections load numpy, scipy and astropy: imported when the command runs.
     from tessphot.correct.stage import run_corrections
 
@@ -82,6 +126,7 @@ def cmd_correct(args: argparse.Namespace) -> int:
         },
         overwrite=args.overwrite,
         settings=settings["correct"],
+        **parallel,
     )
     counts = ", ".join(f"{name} {n}" for name, n in sorted(report.counts.items())) or "none"
     log.info("Corrected in this run: %s", counts)

@@ -23,11 +23,20 @@ For every group of light curves of one sector, camera, CCD, cadence and CBV area
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import multiprocessing
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    ProcessPoolExecutor,
+    as_completed,
+    wait,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +46,7 @@ import numpy as np
 from tessphot.config.correct import CorrectSettings
 from tessphot.correct.cbv import CBVSet, build_cbvs
 from tessphot.correct.cbv_file import plot_cbvs, read_cbv, write_cbv
-from tessphot.correct.fit import CBVFit, fit_cbvs, neighbour_prior
+from tessphot.correct.fit import CBVFit, Prior, fit_cbvs, neighbour_prior
 from tessphot.correct.lightcurves import GroupData, align, read_raw
 from tessphot.correct.store import (
     CorrectionResult,
@@ -65,6 +74,12 @@ PPM = 1e6
 CBV_FOLDER = "cbv"
 #: Fewest light curves a group needs for CBVs of its own.
 MIN_GROUP_STARS = 5
+#: Light curves handed to the workers at a time (bounds the memory of what waits).
+IN_FLIGHT = 64
+#: The task list in the input folder.
+TODO_FILE = "todo.sqlite"
+#: Start method of worker processes (``-j``): as the photometry's.
+START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 @dataclass
@@ -99,6 +114,8 @@ def run_corrections(
     constraints: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     settings: CorrectSettings | Mapping[str, Any] | None = None,
+    executor: Executor | None = None,
+    workers: int | None = None,
 ) -> CorrectionReport:
     """Correct the light curves of a run (see the module's description).
 
@@ -116,6 +133,11 @@ def run_corrections(
         Redo corrections already made, and build the CBVs again.
     settings : CorrectSettings or mapping, optional
         The ``[correct]`` settings.
+    executor : concurrent.futures.Executor, optional
+        Fits and writes the light curves (e.g. an MPI executor); this process builds the
+        CBVs and saves the results.
+    workers : int, optional
+        Without an executor: fit and write in this many processes (default: in this one).
 
     Returns
     -------
@@ -127,11 +149,17 @@ def run_corrections(
         When the todo file is missing, has no photometry results or is in use.
     """
     input_folder = Path(input_folder)
-    folder = default_output_folder(input_folder, output)
+    folders = (input_folder, default_output_folder(input_folder, output))
     if not isinstance(settings, CorrectSettings):
         settings = CorrectSettings.from_mapping(settings)
     report = CorrectionReport()
-    with open_corrections(input_folder / "todo.sqlite", overwrite=overwrite) as conn:
+    with contextlib.ExitStack() as stack:
+        conn = stack.enter_context(open_corrections(folders[0] / TODO_FILE, overwrite=overwrite))
+        if executor is None and workers is not None and workers > 1:
+            context = multiprocessing.get_context(START_METHOD)
+            executor = stack.enter_context(
+                ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            )
         groups: dict[tuple[int, ...], list[CorrectionTask]] = defaultdict(list)
         for task in lightcurve_tasks(conn, constraints):
             groups[(task.sector, task.camera, task.ccd, task.cadence, task.cbv_area)].append(task)
@@ -139,7 +167,7 @@ def run_corrections(
             if not any(t.to_do for t in tasks):
                 continue
             for result in _correct_group(
-                key, tasks, (input_folder, folder), settings, overwrite, report
+                key, tasks, folders, settings, overwrite, report, executor
             ):
                 save_results(conn, [result])
                 name = result.status.name
@@ -152,35 +180,44 @@ def run_corrections(
     return report
 
 
-def _correct_group(key, tasks, folders, settings, overwrite, report):
-    """Correct the selected light curves of one group: yields each result once saved.
+@dataclass
+class StarJob:
+    """Everything needed to correct one light curve (sent to a worker)."""
 
-    ``folders``: the input and output folders.
-    """
-    input_folder, folder = folders
+    task: CorrectionTask
+    #: The input and output folders.
+    folders: tuple[Path, Path]
+    #: The star's raw flux and error on the group's cadence grid [e-/s].
+    flux: np.ndarray
+    flux_err: np.ndarray
+    #: Index of each row of the star's file in the grid.
+    rows: np.ndarray
+    #: The grid's usable cadences and times.
+    good: np.ndarray
+    time: np.ndarray
+    cbvs: CBVSet
+    prior: Prior | None
+    settings: CorrectSettings
+
+
+def _correct_group(key, tasks, folders, settings, overwrite, report, executor):
+    """Correct the selected light curves of one group: yields each result when it is done."""
     label = "sector {} camera {} CCD {} cadence {} s CBV area {}".format(*key)
-    readable: list[CorrectionTask] = []
-    curves = []
+    readable, curves = [], []
     for task in tasks:
         try:
-            curves.append(read_raw(stored_lightcurve(task.lightcurve, input_folder, folder)))
+            curves.append(read_raw(stored_lightcurve(task.lightcurve, *folders)))
             readable.append(task)
         except FileProblem as err:
             logger.error("%s", err)
             if task.to_do:
                 yield _error(task, str(err))
     if len(readable) < MIN_GROUP_STARS:
-        for task in readable:
-            if task.to_do:
-                yield _error(
-                    task,
-                    f"{label}: {len(readable)} light curve(s), at least {MIN_GROUP_STARS} "
-                    "needed for its CBVs",
-                )
+        problem = f"{label}: {len(readable)} light curve(s), at least {MIN_GROUP_STARS} needed"
+        yield from (_error(task, problem) for task in readable if task.to_do)
         return
     data = align(curves)
-    path = cbv_path(folder, key)
-    cbvs = _group_cbvs(path, data, key, settings, overwrite, report)
+    cbvs = _group_cbvs(cbv_path(folders[1], key), data, key, settings, overwrite, report)
     logger.info(
         "%s: %d light curves, %d CBVs and %d spike vectors",
         label,
@@ -188,38 +225,81 @@ def _correct_group(key, tasks, folders, settings, overwrite, report):
         cbvs.vectors.shape[1],
         cbvs.spikes.shape[1],
     )
+    jobs = _star_jobs(readable, data, cbvs, folders, settings)
+    if executor is None:
+        yield from map(correct_star, jobs)
+    else:
+        yield from _bounded_map(executor, correct_star, jobs)
+
+
+def _star_jobs(readable, data: GroupData, cbvs: CBVSet, folders, settings) -> Iterator[StarJob]:
+    """The jobs of the group's light curves to correct, each with its neighbours' prior."""
     # Every light curve fitted by least squares: the coefficients the priors are made of.
-    first = [
-        fit_cbvs(data.flux[k], cbvs, good=data.good, settings=settings)
-        for k in range(len(readable))
-    ]
-    coefficients = np.array([fit.coefficients for fit in first])
+    coefficients = np.array(
+        [
+            fit_cbvs(data.flux[k], cbvs, good=data.good, settings=settings).coefficients
+            for k in range(len(readable))
+        ]
+    )
     rows = np.array([t.row for t in readable])
     cols = np.array([t.column for t in readable])
     tmags = np.array([t.tmag for t in readable])
     for k, task in enumerate(readable):
         if not task.to_do:
             continue
-        start = time.perf_counter()
-        try:
-            others = np.arange(len(readable)) != k
-            prior = neighbour_prior(
-                task.row,
-                task.column,
-                task.tmag,
-                rows[others],
-                cols[others],
-                tmags[others],
-                coefficients[others],
-                settings=settings,
-            )
-            fit = fit_cbvs(data.flux[k], cbvs, good=data.good, prior=prior, settings=settings)
-            result = _write(folders, task, data, k, fit, cbvs, settings)
-        except (FileProblem, OSError, ValueError, np.linalg.LinAlgError) as err:
-            logger.error("TIC %d (%s): %s", task.starid, task.lightcurve, err)
-            result = _error(task, str(err))
-        result.elaptime = time.perf_counter() - start
-        yield result
+        others = np.arange(len(readable)) != k
+        prior = neighbour_prior(
+            task.row,
+            task.column,
+            task.tmag,
+            rows[others],
+            cols[others],
+            tmags[others],
+            coefficients[others],
+            settings=settings,
+        )
+        yield StarJob(
+            task=task,
+            folders=folders,
+            flux=data.flux[k],
+            flux_err=data.flux_err[k],
+            rows=data.rows[k],
+            good=data.good,
+            time=data.time,
+            cbvs=cbvs,
+            prior=prior,
+            settings=settings,
+        )
+
+
+def _bounded_map(executor: Executor, function, jobs) -> Iterator[CorrectionResult]:
+    """Results of ``function`` over ``jobs``, at most :data:`IN_FLIGHT` jobs submitted."""
+    pending: set = set()
+    for job in jobs:
+        pending.add(executor.submit(function, job))
+        if len(pending) >= IN_FLIGHT:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from (future.result() for future in done)
+    for future in as_completed(pending):
+        yield future.result()
+
+
+def correct_star(job: StarJob) -> CorrectionResult:
+    """Fit one light curve with its prior and write its ``FLUX_CORR``; its result.
+
+    A light curve that cannot be corrected (unreadable, no fit) is an ERROR result with
+    the problem, not an exception.
+    """
+    start = time.perf_counter()
+    task = job.task
+    try:
+        fit = fit_cbvs(job.flux, job.cbvs, good=job.good, prior=job.prior, settings=job.settings)
+        result = _write(job, fit)
+    except (FileProblem, OSError, ValueError, np.linalg.LinAlgError) as err:
+        logger.error("TIC %d (%s): %s", task.starid, task.lightcurve, err)
+        result = _error(task, str(err))
+    result.elaptime = time.perf_counter() - start
+    return result
 
 
 def _group_cbvs(path, data: GroupData, key, settings, overwrite, report) -> CBVSet:
@@ -252,11 +332,11 @@ def _group_cbvs(path, data: GroupData, key, settings, overwrite, report) -> CBVS
     return cbvs
 
 
-def _write(folders, task, data, k, fit: CBVFit, cbvs: CBVSet, settings) -> CorrectionResult:
-    """Write one corrected light curve; its result (``folders``: input and output)."""
-    index = data.rows[k]
-    flux = data.flux[k, index]
-    flux_err = data.flux_err[k, index]
+def _write(job: StarJob, fit: CBVFit) -> CorrectionResult:
+    """Write one corrected light curve; its result."""
+    task, index = job.task, job.rows
+    flux = job.flux[index]
+    flux_err = job.flux_err[index]
     model = fit.model[index]
     dilution = 1.0 - task.contamination if 0 <= task.contamination < 1 else 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -276,22 +356,21 @@ def _write(folders, task, data, k, fit: CBVFit, cbvs: CBVSet, settings) -> Corre
         for i, c in enumerate(fit.coefficients[: fit.n_vectors], start=1)
     ]
     set_corrected_flux(
-        stored_lightcurve(task.lightcurve, *folders),
+        stored_lightcurve(task.lightcurve, *job.folders),
         PPM * relative,
         PPM * relative_err,
         quality=quality,
         cards=cards,
-        compresslevel=settings.gzip_level,
+        compresslevel=job.settings.gzip_level,
     )
-    good = data.good[index] & np.isfinite(relative) & (quality == 0)
-    t = data.time[index][good]
+    good = job.good[index] & np.isfinite(relative) & (quality == 0)
     values = relative[good]
     return CorrectionResult(
         priority=task.priority,
         status=STATUS.OK if fit.method != "none" else STATUS.WARNING,
         lightcurve=task.lightcurve,
         variance=float(np.var(values, ddof=1)) if values.size > 1 else None,
-        rms_hour=_finite(rms_timescale(t, values)),
+        rms_hour=_finite(rms_timescale(job.time[index][good], values)),
         ptp=_finite(ptp(values)),
         method=fit.method,
         cbv_num=int(fit.n_vectors),
