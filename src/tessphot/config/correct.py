@@ -120,8 +120,8 @@ class FitSettings(Table):
         replaced by the next less damaging one (>= 0).
     max_extra_removed : float
         A correction that removes more than this fraction of the star's low-frequency
-        variance beyond what the prior's mean correction removes is replaced by the next
-        less damaging one (only with a prior; >= 0).
+        variance beyond what the prior's mean correction removes (counted as 0 when that
+        adds variance) is replaced by the next less damaging one (only with a prior; >= 0).
     variability_window : float
         Width of the running mean that makes the low-frequency light curve of the
         variability removed [h] (> 0).
@@ -158,18 +158,59 @@ class FitSettings(Table):
 
 
 @dataclass(frozen=True)
+class EnsembleSettings(Table):
+    """Settings of the ensemble corrector (:func:`tessphot.correct.ensemble.fit_ensemble`).
+
+    Attributes
+    ----------
+    candidates : int
+        The nearest stars on the CCD considered (>= 1) ...
+    members : int
+        ... of which at most this many quiet ones make the ensemble (>= 1).
+    min_members : int
+        Fewest members for a correction (>= 1); with fewer, none is made.
+    quiet : float
+        A candidate is quiet when the robust scatter of its flux over a first ensemble is at
+        most this many times its point-to-point scatter (1 for white noise; >= 1) ...
+    max_range : float
+        ... and the range (1st to 99th percentile) of that relative flux at most this
+        (relative flux; > 0).
+    """
+
+    TABLE = "correct.ensemble"
+
+    candidates: int = setting(200, ge=1)
+    members: int = setting(100, ge=1)
+    min_members: int = setting(10, ge=1)
+    quiet: float = setting(1.5, ge=1)
+    max_range: float = setting(0.05, gt=0)
+
+
+@dataclass(frozen=True)
 class CorrectSettings(Table):
     """Settings of the corrections stage (table ``[correct]``).
 
     Attributes
     ----------
+    method : str
+        The corrector: ``"cbv"`` (cotrending basis vectors with a prior from the neighbours)
+        or ``"ensemble"`` (a star over the median of its quiet neighbours, for 30-min FFI
+        data).
+    gzip_level : int
+        Compression level of the rewritten ``.fits.gz`` light curves (as ``[photometry]
+        gzip_level``; 0-9).
     cbv : CBVSettings
         Table ``[correct.cbv]``.
     fit : FitSettings
         Table ``[correct.fit]``.
+    ensemble : EnsembleSettings
+        Table ``[correct.ensemble]``.
     """
 
     TABLE = "correct"
 
+    method: str = setting("cbv", choices=("cbv", "ensemble"))
+    gzip_level: int = setting(1, ge=0, le=9)
     cbv: CBVSettings = dataclasses.field(default_factory=CBVSettings)
     fit: FitSettings = dataclasses.field(default_factory=FitSettings)
+    ensemble: EnsembleSettings = dataclasses.field(default_factory=EnsembleSettings)

@@ -14,6 +14,7 @@ its header the set's metadata (``CAMERA``, ``CCD``, ``CBV_AREA``, ``CADENCE``, `
 from __future__ import annotations
 
 import datetime
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,7 +76,12 @@ def _table(cbvs: CBVSet) -> fits.BinTableHDU:
     header["NSTARS"] = (cbvs.n_stars, "stars the vectors were made from")
     header["NVECTORS"] = (cbvs.n_vectors, "single-scale vectors")
     header["NSPIKES"] = (cbvs.n_spikes, "spike vectors")
-    header["THRESH"] = (cbvs.threshold, "singular value threshold of significance")
+    # FITS has no infinity or NaN: a set without vectors has no finite threshold.
+    threshold = float(cbvs.threshold)
+    header["THRESH"] = (
+        threshold if math.isfinite(threshold) else str(threshold),
+        "singular value threshold of significance",
+    )
     for key, values in (("SV", cbvs.singular_values), ("EXPVAR", cbvs.explained_variance)):
         for j, value in enumerate(values):
             header[f"{key}_{j + 1}"] = float(value)
@@ -145,7 +151,7 @@ def _set(hdu: fits.BinTableHDU, sector: int) -> CBVSet:
         n_stars=header["NSTARS"],
         singular_values=_series(header, "SV"),
         explained_variance=_series(header, "EXPVAR"),
-        threshold=float(header["THRESH"]),
+        threshold=float(header["THRESH"]),  # float("inf") from the text "inf"
         spike_singular_values=_series(header, "SPSV"),
         settings=settings,
     )

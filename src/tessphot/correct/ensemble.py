@@ -3,20 +3,20 @@
 TASOC's alternative to the CBVs for 30-min FFI data. For one target:
 
 1. the candidates are the other stars of its group (sector, camera, CCD, cadence), nearest
-   first on the CCD, at most ``ensemble_candidates`` of them;
+   first on the CCD, at most ``candidates`` of them;
 2. each candidate's flux is normalised by its median and divided by the median of all
    candidates (which holds the common trends); it joins the ensemble when what is left is
-   quiet and smooth: its robust scatter is at most ``ensemble_quiet`` times its
+   quiet and smooth: its robust scatter is at most ``quiet`` times its
    point-to-point scatter (white noise gives 1, a variable star much more) and its range
-   (1st to 99th percentile) is at most ``ensemble_range``; at most ``ensemble_members``
+   (1st to 99th percentile) is at most ``max_range``; at most ``members``
    are kept, the nearest first;
 3. the ensemble is the median of the members' normalised fluxes at every cadence;
 4. it is scaled to the target: ``model = median(flux) (1 + a (E - 1))`` with ``a`` (0-2)
    fitted by least squares with outliers clipped (TASOC minimised the point-to-point
    scatter, which hardly depends on the scale of a slow trend).
 
-A target with fewer than ``ensemble_min_members`` members is not corrected (method
-``none``, its reason kept).
+A target with fewer than ``min_members`` members is not corrected (method ``none``, its
+reason kept; its model is its median, so that ``FLUX_CORR`` is its relative raw flux).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class EnsembleFit:
     scale: float = math.nan
     #: (n_cadences,) cadences left out as outliers (none: the ensemble clips nothing).
     outliers: np.ndarray | None = None
-    #: Point-to-point scatter after over before.
+    #: Point-to-point scatter of the corrected over the raw relative flux, minus one.
     noise_added: float = math.nan
     #: Why the light curve was not corrected.
     reason: str = ""
@@ -160,8 +160,8 @@ def fit_ensemble(
     starids : ndarray of int, shape (n_stars,)
         Their TIC numbers.
     settings : CorrectSettings
-        ``ensemble_candidates``, ``ensemble_members``, ``ensemble_min_members``,
-        ``ensemble_quiet``, ``ensemble_range``.
+        ``candidates``, ``members``, ``min_members``,
+        ``quiet``, ``max_range``.
 
     Returns
     -------
@@ -170,20 +170,24 @@ def fit_ensemble(
     good = good & np.isfinite(flux)
     target = normalised(flux, good)
     median = np.nanmedian(np.where(good, flux, np.nan)) if good.any() else math.nan
-    none = EnsembleFit(model=np.full(flux.shape, np.nan), method="none")
     if not (math.isfinite(median) and median > 0):
-        none.reason = "no positive flux on the good cadences"
-        return none
+        return EnsembleFit(
+            model=np.full(flux.shape, np.nan),
+            method="none",
+            reason="no positive flux on the good cadences",
+        )
+    # Not corrected: the model is the median, FLUX_CORR the relative raw flux.
+    none = EnsembleFit(model=np.full(flux.shape, median), method="none")
     order = np.argsort(np.where(np.isfinite(distances), distances, np.inf), kind="stable")
-    order = order[: settings.ensemble_candidates]
+    order = order[: settings.candidates]
     norm = np.array([normalised(others[j], good) for j in order]).reshape(len(order), -1)
-    accepted = order[
-        quiet_candidates(norm, quiet=settings.ensemble_quiet, max_range=settings.ensemble_range)
-    ][: settings.ensemble_members]
-    if accepted.size < settings.ensemble_min_members:
+    accepted = order[quiet_candidates(norm, quiet=settings.quiet, max_range=settings.max_range)][
+        : settings.members
+    ]
+    if accepted.size < settings.min_members:
         none.reason = (
             f"{accepted.size} quiet neighbour(s) for the ensemble, at least "
-            f"{settings.ensemble_min_members} needed"
+            f"{settings.min_members} needed"
         )
         return none
     members = np.array([normalised(others[j], good) for j in accepted])
@@ -200,5 +204,5 @@ def fit_ensemble(
         members=[int(s) for s in starids[accepted]],
         scale=scale,
         outliers=np.zeros(flux.shape, dtype=bool),
-        noise_added=after / before if before > 0 else math.nan,
+        noise_added=after / before - 1 if before > 0 else math.nan,
     )

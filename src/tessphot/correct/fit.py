@@ -262,7 +262,11 @@ def fit_cbvs(
     star = _Star(flux / median - 1.0, design, usable, usable.copy(), k, window)
     _clip(star, settings)
     ls_all = _lstsq(star.design[star.mask], star.y[star.mask])[1 : 1 + k]
-    allowed = _prior_removed(star, prior) + settings.max_extra_removed if prior else np.inf
+    # A prior whose mean correction adds variability (a poor prior for this star) allows no
+    # less than a prior that removes none.
+    allowed = (
+        max(_prior_removed(star, prior), 0.0) + settings.max_extra_removed if prior else np.inf
+    )
     reasons = []
     for method, n_vectors, columns, coeffs in _candidates(star, prior, settings):
         model = star.design[:, columns] @ coeffs

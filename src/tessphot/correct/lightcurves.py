@@ -9,15 +9,14 @@ photometry unusable) and the momentum dumps.
 from __future__ import annotations
 
 import logging
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
 from tessphot.io.errors import FileProblem
 from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK
+from tessphot.lightcurve.update import read_lightcurve_file
 
 logger = logging.getLogger(__name__)
 
@@ -45,25 +44,17 @@ def read_raw(path: Path) -> RawLightCurve:
     FileProblem
         When the file is missing, damaged or not a TASOC-format light curve.
     """
+    lc = read_lightcurve_file(path)
     try:
-        with fits.open(path, memmap=False) as hdus:
-            table = hdus["LIGHTCURVE"].data
-            columns = {
-                name: np.asarray(table[name]).astype(np.float64 if name != "CADENCENO" else int)
-                for name in ("TIME", "CADENCENO", "FLUX_RAW", "FLUX_RAW_ERR")
-            }
-            pixel_quality = np.asarray(table["PIXEL_QUALITY"], dtype=np.int64)
-    except FileNotFoundError:
-        raise FileProblem(path, "no such file") from None
-    except (OSError, KeyError, TypeError, ValueError, EOFError, zlib.error) as err:
-        raise FileProblem(path, f"not a readable light curve ({err})") from None
-    return RawLightCurve(
-        time=columns["TIME"],
-        cadenceno=columns["CADENCENO"],
-        flux=columns["FLUX_RAW"],
-        flux_err=columns["FLUX_RAW_ERR"],
-        pixel_quality=pixel_quality,
-    )
+        return RawLightCurve(
+            time=lc.column("TIME"),
+            cadenceno=lc.column("CADENCENO", np.int64),
+            flux=lc.column("FLUX_RAW"),
+            flux_err=lc.column("FLUX_RAW_ERR"),
+            pixel_quality=lc.column("PIXEL_QUALITY", np.int64),
+        )
+    except ValueError as err:  # a column missing
+        raise FileProblem(path, f"not a light curve of the TASOC format ({err})") from None
 
 
 @dataclass

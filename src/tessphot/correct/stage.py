@@ -1,24 +1,27 @@
 """``tessphot correct``: the corrections of a run's light curves (``FLUX_CORR``).
 
 For every group of light curves of one sector, camera, CCD, cadence and CBV area
-(todo's ``cbv_area``) that holds a selected, not yet corrected light curve:
+(todo's ``cbv_area``; with the ensemble corrector, of the whole CCD) that holds a selected,
+not yet corrected light curve:
 
 1. all the group's raw light curves are read onto one grid of cadences
    (:mod:`tessphot.correct.lightcurves`);
-2. its cotrending basis vectors are built from them (:func:`~tessphot.correct.cbv.build_cbvs`)
-   and saved, with a plot, under ``<output>/cbv/`` (an existing file is used again, so that a
-   resumed run corrects with the same vectors);
-3. every light curve is fitted by least squares, which gives the coefficients of the
-   neighbours from which each target's prior is made
-   (:func:`~tessphot.correct.fit.neighbour_prior`); each selected light curve is then fitted
-   with its prior (:func:`~tessphot.correct.fit.fit_cbvs`);
-4. ``FLUX_CORR`` = ``1e6 (flux / model - 1) / (1 - contamination)`` [ppm]: relative to the
+2. **cbv** (default): its cotrending basis vectors are built from them
+   (:func:`~tessphot.correct.cbv.build_cbvs`) and saved, with a plot, under
+   ``<output>/cbv/`` (an existing file is used again, so that a resumed run corrects with
+   the same vectors); every light curve is fitted by least squares, whose coefficients make
+   each target's prior from its neighbours (:class:`~tessphot.correct.prior.NeighbourPriors`),
+   and each selected one is fitted with its prior (:func:`~tessphot.correct.fit.fit_cbvs`);
+   **ensemble**: each selected light curve is divided by the median of its quiet
+   neighbours (:func:`~tessphot.correct.ensemble.fit_ensemble`);
+3. ``FLUX_CORR`` = ``1e6 (flux / model - 1) / (1 - contamination)`` [ppm]: relative to the
    model and in the target's own light (the neighbours' mean light in the aperture, the
-   photometry's ``contamination``, removed), with ``FLUX_CORR_ERR`` likewise; the
-   corrector, its vectors and coefficients go into the primary header and the cadences the
-   fit clipped into ``QUALITY`` (bit 4, TASOC's SigmaClip). The file is rewritten
-   atomically and the result committed to ``diagnostics_corr`` at once, so a killed run
-   redoes nothing it saved.
+   photometry's ``contamination``, removed), ``FLUX_CORR_ERR`` likewise; the corrector and
+   its parameters go into the primary header, and the isolated cadences the fit clipped as
+   outliers into ``QUALITY`` (bit 4, TASOC's SigmaClip; runs of clipped cadences, e.g. a
+   transit or a flare, are corrected and not flagged). The file is rewritten atomically and
+   the result committed to ``diagnostics_corr`` at once, so a killed run redoes nothing it
+   saved.
 """
 
 from __future__ import annotations
@@ -46,11 +49,14 @@ import numpy as np
 from tessphot.config.correct import CorrectSettings
 from tessphot.correct.cbv import CBVSet, build_cbvs
 from tessphot.correct.cbv_file import plot_cbvs, read_cbv, write_cbv
-from tessphot.correct.fit import CBVFit, Prior, fit_cbvs, neighbour_prior
+from tessphot.correct.ensemble import EnsembleFit, fit_ensemble
+from tessphot.correct.fit import CBVFit, fit_cbvs
 from tessphot.correct.lightcurves import GroupData, align, read_raw
+from tessphot.correct.prior import NeighbourPriors, Prior
 from tessphot.correct.store import (
     CorrectionResult,
     CorrectionTask,
+    group_key,
     lightcurve_tasks,
     open_corrections,
     save_results,
@@ -160,9 +166,10 @@ def run_corrections(
             executor = stack.enter_context(
                 ProcessPoolExecutor(max_workers=workers, mp_context=context)
             )
+        by_area = settings.method == "cbv"
         groups: dict[tuple[int, ...], list[CorrectionTask]] = defaultdict(list)
-        for task in lightcurve_tasks(conn, constraints):
-            groups[(task.sector, task.camera, task.ccd, task.cadence, task.cbv_area)].append(task)
+        for task in lightcurve_tasks(conn, constraints, by_area=by_area):
+            groups[group_key(task, by_area=by_area)].append(task)
         for key, tasks in groups.items():
             if not any(t.to_do for t in tasks):
                 continue
@@ -195,14 +202,21 @@ class StarJob:
     #: The grid's usable cadences and times.
     good: np.ndarray
     time: np.ndarray
-    cbvs: CBVSet
-    prior: Prior | None
     settings: CorrectSettings
+    #: The cbv corrector: the group's vectors and the star's prior.
+    cbvs: CBVSet | None = None
+    prior: Prior | None = None
+    #: The ensemble corrector: the candidates' raw flux, distances [px] and TIC numbers.
+    others: np.ndarray | None = None
+    distances: np.ndarray | None = None
+    starids: np.ndarray | None = None
 
 
 def _correct_group(key, tasks, folders, settings, overwrite, report, executor):
     """Correct the selected light curves of one group: yields each result when it is done."""
-    label = "sector {} camera {} CCD {} cadence {} s CBV area {}".format(*key)
+    label = "sector {} camera {} CCD {} cadence {} s".format(*key[:4])
+    if key[4]:
+        label += f" CBV area {key[4]}"
     readable, curves = [], []
     for task in tasks:
         try:
@@ -217,58 +231,89 @@ def _correct_group(key, tasks, folders, settings, overwrite, report, executor):
         yield from (_error(task, problem) for task in readable if task.to_do)
         return
     data = align(curves)
-    cbvs = _group_cbvs(cbv_path(folders[1], key), data, key, settings, overwrite, report)
-    logger.info(
-        "%s: %d light curves, %d CBVs and %d spike vectors",
-        label,
-        len(readable),
-        cbvs.vectors.shape[1],
-        cbvs.spikes.shape[1],
-    )
-    jobs = _star_jobs(readable, data, cbvs, folders, settings)
+    if settings.method == "ensemble":
+        logger.info("%s: %d light curves, ensemble corrector", label, len(readable))
+        jobs = _ensemble_jobs(readable, data, folders, settings)
+    else:
+        cbvs = _group_cbvs(cbv_path(folders[1], key), data, key, settings, overwrite, report)
+        logger.info(
+            "%s: %d light curves, %d CBVs and %d spike vectors",
+            label,
+            len(readable),
+            cbvs.n_vectors,
+            cbvs.n_spikes,
+        )
+        jobs = _cbv_jobs(readable, data, cbvs, folders, settings)
     if executor is None:
         yield from map(correct_star, jobs)
     else:
         yield from _bounded_map(executor, correct_star, jobs)
 
 
-def _star_jobs(readable, data: GroupData, cbvs: CBVSet, folders, settings) -> Iterator[StarJob]:
-    """The jobs of the group's light curves to correct, each with its neighbours' prior."""
+def _job(task, k, data: GroupData, folders, settings, **corrector) -> StarJob:
+    """The job of light curve ``k`` of a group."""
+    return StarJob(
+        task=task,
+        folders=folders,
+        flux=data.flux[k],
+        flux_err=data.flux_err[k],
+        rows=data.rows[k],
+        good=data.good,
+        time=data.time,
+        settings=settings,
+        **corrector,
+    )
+
+
+def _cbv_jobs(readable, data: GroupData, cbvs: CBVSet, folders, settings) -> Iterator[StarJob]:
+    """The cbv jobs of the group's light curves to correct, each with its prior."""
     # Every light curve fitted by least squares: the coefficients the priors are made of.
     coefficients = np.array(
         [
-            fit_cbvs(data.flux[k], cbvs, good=data.good, settings=settings).coefficients
+            fit_cbvs(data.flux[k], cbvs, good=data.good, settings=settings.fit).ls_coefficients
             for k in range(len(readable))
         ]
-    )
+    ).reshape(len(readable), cbvs.n_vectors)
+    priors = None
+    if cbvs.n_vectors:
+        priors = NeighbourPriors(
+            np.array([t.row for t in readable]),
+            np.array([t.column for t in readable]),
+            np.array([t.tmag for t in readable]),
+            coefficients,
+            settings=settings.fit,
+        )
+    for k, task in enumerate(readable):
+        if task.to_do:
+            prior = (
+                None
+                if priors is None
+                else priors.prior(task.row, task.column, task.tmag, exclude=k)
+            )
+            yield _job(task, k, data, folders, settings, cbvs=cbvs, prior=prior)
+
+
+def _ensemble_jobs(readable, data: GroupData, folders, settings) -> Iterator[StarJob]:
+    """The ensemble jobs of the group's light curves to correct, with their candidates."""
     rows = np.array([t.row for t in readable])
     cols = np.array([t.column for t in readable])
-    tmags = np.array([t.tmag for t in readable])
+    starids = np.array([t.starid for t in readable])
     for k, task in enumerate(readable):
         if not task.to_do:
             continue
-        others = np.arange(len(readable)) != k
-        prior = neighbour_prior(
-            task.row,
-            task.column,
-            task.tmag,
-            rows[others],
-            cols[others],
-            tmags[others],
-            coefficients[others],
-            settings=settings,
-        )
-        yield StarJob(
-            task=task,
-            folders=folders,
-            flux=data.flux[k],
-            flux_err=data.flux_err[k],
-            rows=data.rows[k],
-            good=data.good,
-            time=data.time,
-            cbvs=cbvs,
-            prior=prior,
-            settings=settings,
+        distance = np.hypot(rows - task.row, cols - task.column)
+        distance[k] = np.inf
+        order = np.argsort(np.where(np.isfinite(distance), distance, np.inf), kind="stable")
+        near = order[order != k][: settings.ensemble.candidates]
+        yield _job(
+            task,
+            k,
+            data,
+            folders,
+            settings,
+            others=data.flux[near],
+            distances=distance[near],
+            starids=starids[near],
         )
 
 
@@ -285,15 +330,27 @@ def _bounded_map(executor: Executor, function, jobs) -> Iterator[CorrectionResul
 
 
 def correct_star(job: StarJob) -> CorrectionResult:
-    """Fit one light curve with its prior and write its ``FLUX_CORR``; its result.
+    """Correct one light curve and write its ``FLUX_CORR``; its result.
 
-    A light curve that cannot be corrected (unreadable, no fit) is an ERROR result with
-    the problem, not an exception.
+    A light curve that cannot be corrected or written is an ERROR result with the problem,
+    not an exception.
     """
     start = time.perf_counter()
     task = job.task
     try:
-        fit = fit_cbvs(job.flux, job.cbvs, good=job.good, prior=job.prior, settings=job.settings)
+        if job.others is not None:
+            fit: CBVFit | EnsembleFit = fit_ensemble(
+                job.flux,
+                job.others,
+                good=job.good,
+                distances=job.distances,
+                starids=job.starids,
+                settings=job.settings.ensemble,
+            )
+        else:
+            fit = fit_cbvs(
+                job.flux, job.cbvs, good=job.good, prior=job.prior, settings=job.settings.fit
+            )
         result = _write(job, fit)
     except (FileProblem, OSError, ValueError, np.linalg.LinAlgError) as err:
         logger.error("TIC %d (%s): %s", task.starid, task.lightcurve, err)
@@ -310,8 +367,8 @@ def _group_cbvs(path, data: GroupData, key, settings, overwrite, report) -> CBVS
             if np.array_equal(cbvs.cadenceno, data.cadenceno):
                 return cbvs
             logger.warning("%s: other cadences than the light curves: built again", path)
-        except FileProblem as err:
-            logger.warning("%s: built again", err)
+        except (OSError, KeyError, ValueError) as err:
+            logger.warning("%s: cannot be read (%s): built again", path, err)
     sector, camera, ccd, cadence, area = key
     cbvs = build_cbvs(
         data.flux,
@@ -319,7 +376,7 @@ def _group_cbvs(path, data: GroupData, key, settings, overwrite, report) -> CBVS
         cadenceno=data.cadenceno,
         time=data.time,
         dumps=data.dumps,
-        settings=settings,
+        settings=settings.cbv,
         sector=sector,
         camera=camera,
         ccd=ccd,
@@ -332,7 +389,41 @@ def _group_cbvs(path, data: GroupData, key, settings, overwrite, report) -> CBVS
     return cbvs
 
 
-def _write(job: StarJob, fit: CBVFit) -> CorrectionResult:
+def isolated(clipped: np.ndarray) -> np.ndarray:
+    """The clipped cadences whose neighbours were not clipped (single-cadence outliers)."""
+    clipped = np.asarray(clipped, dtype=bool)
+    before = np.concatenate([[False], clipped[:-1]])
+    after = np.concatenate([clipped[1:], [False]])
+    return clipped & ~before & ~after
+
+
+def _cards(task: CorrectionTask, fit: CBVFit | EnsembleFit, dilution: float) -> list:
+    """The primary header's cards of a correction."""
+    cards: list[tuple[str, Any, str]] = [
+        ("CORRMET", "ensemble" if isinstance(fit, EnsembleFit) else "cbv", "corrector"),
+        ("CORRVER", __version__, "tessphot version of the correction"),
+        ("CORRFIT", fit.method, "fit: map, ls, ensemble or none"),
+        ("CORRDCON", bool(dilution < 1.0), "FLUX_CORR in the target's own light"),
+    ]
+    if isinstance(fit, EnsembleFit):
+        return cards + fit.header_cards()
+    cards += [
+        ("CBV_AREA", int(task.cbv_area), "CBV area (camera, CCD, ring)"),
+        ("CBV_NUM", int(fit.n_vectors), "number of CBVs fitted"),
+    ]
+    values = np.asarray(fit.coefficients, dtype=float)
+    cards += [
+        (f"CBV_C{i}", float(c), f"coefficient of CBV {i}")
+        for i, c in enumerate(values[: fit.n_vectors], start=1)
+    ]
+    cards += [
+        (f"CBV_S{i}", float(c), f"coefficient of spike vector {i}")
+        for i, c in enumerate(values[fit.n_vectors :], start=1)
+    ]
+    return cards
+
+
+def _write(job: StarJob, fit: CBVFit | EnsembleFit) -> CorrectionResult:
     """Write one corrected light curve; its result."""
     task, index = job.task, job.rows
     flux = job.flux[index]
@@ -342,45 +433,36 @@ def _write(job: StarJob, fit: CBVFit) -> CorrectionResult:
     with np.errstate(invalid="ignore", divide="ignore"):
         relative = (flux / model - 1.0) / dilution
         relative_err = flux_err / model / dilution
-    quality = np.where(fit.outliers[index], QUALITY_SIGMA_CLIP, 0).astype(np.int32)
-    cards: list[tuple[str, Any, str]] = [
-        ("CORRMET", "cbv", "corrector of FLUX_CORR"),
-        ("CORRVER", __version__, "tessphot version of the corrections"),
-        ("CBV_AREA", int(task.cbv_area), "CBV area (camera, CCD, ring)"),
-        ("CBV_MET", fit.method, "CBV fit: map, ls or none (no correction)"),
-        ("CBV_NUM", int(fit.n_vectors), "number of CBVs fitted"),
-        ("CORRDCON", bool(dilution < 1.0), "FLUX_CORR in the target's own light"),
-    ]
-    cards += [
-        (f"CBV_C{i}", float(c), f"coefficient of CBV {i}")
-        for i, c in enumerate(fit.coefficients[: fit.n_vectors], start=1)
-    ]
+    clipped = getattr(fit, "clipped", None)
+    flagged = np.zeros(index.size, dtype=bool) if clipped is None else isolated(clipped)[index]
+    quality = np.where(flagged, QUALITY_SIGMA_CLIP, 0).astype(np.int32)
     set_corrected_flux(
         stored_lightcurve(task.lightcurve, *job.folders),
         PPM * relative,
         PPM * relative_err,
         quality=quality,
-        cards=cards,
+        cards=_cards(task, fit, dilution),
         compresslevel=job.settings.gzip_level,
     )
-    good = job.good[index] & np.isfinite(relative) & (quality == 0)
+    good = job.good[index] & np.isfinite(relative) & ~flagged
     values = relative[good]
+    corrected = fit.method != "none"
     return CorrectionResult(
         priority=task.priority,
-        status=STATUS.OK if fit.method != "none" else STATUS.WARNING,
+        status=STATUS.OK if corrected else STATUS.WARNING,
         lightcurve=task.lightcurve,
         variance=float(np.var(values, ddof=1)) if values.size > 1 else None,
         rms_hour=_finite(rms_timescale(job.time[index][good], values)),
         ptp=_finite(ptp(values)),
         method=fit.method,
-        cbv_num=int(fit.n_vectors),
+        cbv_num=getattr(fit, "n_vectors", None),
         noise_added=_finite(fit.noise_added),
-        variability_removed=_finite(fit.variability_removed),
-        errors=[f"WARNING: {fit.reason}"] if fit.method == "none" and fit.reason else [],
+        variability_removed=_finite(getattr(fit, "variability_removed", math.nan)),
+        errors=[] if corrected or not fit.reason else [f"WARNING: not corrected: {fit.reason}"],
     )
 
 
-def _finite(value: float) -> float | None:
+def _finite(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 

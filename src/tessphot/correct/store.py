@@ -181,7 +181,10 @@ def _prepare(conn: sqlite3.Connection, *, overwrite: bool) -> None:
 
 
 def lightcurve_tasks(
-    conn: sqlite3.Connection, constraints: Mapping[str, Any] | None = None
+    conn: sqlite3.Connection,
+    constraints: Mapping[str, Any] | None = None,
+    *,
+    by_area: bool = True,
 ) -> list[CorrectionTask]:
     """Every photometry task with a light curve, in the groups that the selection touches.
 
@@ -194,6 +197,8 @@ def lightcurve_tasks(
     conn : sqlite3.Connection
     constraints : mapping, optional
         Task constraints (:func:`~tessphot.tasks.constraints.build_constraints`).
+    by_area : bool
+        Groups are per CBV area (else per CCD: the ensemble corrector's neighbours).
     """
     where, params = build_constraints("t", **dict(constraints or {}))
     statuses = ",".join(str(s) for s in CORRECTED_STATUSES)
@@ -206,7 +211,7 @@ def lightcurve_tasks(
         "ORDER BY t.sector, t.camera, t.ccd, t.cadence, t.cbv_area, t.priority"
     )
     rows = conn.execute(query.format(where=where), params).fetchall()
-    selected = {_group(r) for r in rows if r["selected"]}
+    selected = {_group(r, by_area) for r in rows if r["selected"]}
     return [
         CorrectionTask(
             priority=int(r["priority"]),
@@ -224,12 +229,19 @@ def lightcurve_tasks(
             to_do=bool(r["selected"]) and r["corr_status"] is None,
         )
         for r in rows
-        if _group(r) in selected
+        if _group(r, by_area) in selected
     ]
 
 
-def _group(row: Mapping[str, Any]) -> tuple[int, ...]:
-    return tuple(int(row[k]) for k in ("sector", "camera", "ccd", "cadence", "cbv_area"))
+def group_key(task: CorrectionTask, *, by_area: bool = True) -> tuple[int, int, int, int, int]:
+    """``(sector, camera, ccd, cadence, cbv_area)`` of a task's group (area 0: per CCD)."""
+    area = task.cbv_area if by_area else 0
+    return (task.sector, task.camera, task.ccd, task.cadence, area)
+
+
+def _group(row: Mapping[str, Any], by_area: bool) -> tuple[int, ...]:
+    keys = ("sector", "camera", "ccd", "cadence", "cbv_area")
+    return tuple(int(row[k]) for k in keys[: 5 if by_area else 4])
 
 
 def _float(value: Any) -> float:

@@ -61,6 +61,7 @@ from tessphot.lightcurve.header import (
 )
 from tessphot.lightcurve.products import LightCurveColumns, StampImages
 from tessphot.lightcurve.serialise import DEFAULT_GZIP_LEVEL, _serialise
+from tessphot.lightcurve.update import read_lightcurve_file, updated_bytes
 from tessphot.paths import atomic_path
 
 #: Highest gzip level written with ISA-L (its levels run 0-3; higher levels use zlib).
@@ -430,29 +431,28 @@ def set_corrected_flux(
     ------
     ValueError
         When the arrays do not match the table's length.
+    tessphot.io.errors.FileProblem
+        When the file is not a readable light curve.
     """
-    path = Path(path)
-    with fits.open(path) as hdus:
-        table = hdus["LIGHTCURVE"].data
-        n = len(table)
-        for name, values in (("FLUX_CORR", flux_corr), ("FLUX_CORR_ERR", flux_corr_err)):
-            values = np.asarray(values, dtype=np.float64)
-            if values.shape != (n,):
-                raise ValueError(f"{name} has shape {values.shape}, the light curve {n} rows")
-            table[name] = values
-        if quality is not None:
-            quality = np.asarray(quality, dtype=np.int32)
-            if quality.shape != (n,):
-                raise ValueError(f"QUALITY has shape {quality.shape}, the light curve {n} rows")
-            table["QUALITY"] = table["QUALITY"] | quality
-        header = hdus[0].header
-        given = {key for key, _, _ in cards}
-        stems = {key.rstrip("0123456789") for key in given if key[-1].isdigit()}
-        for key in list(header.keys()):
-            if key not in given and key[-1:].isdigit() and key.rstrip("0123456789") in stems:
-                del header[key]
-        for key, value, comment in cards:
-            header[key] = (value, comment)
-        buffer = io.BytesIO()
-        hdus.writeto(buffer, checksum=True, output_verify="ignore")
-    _write_atomically(path, buffer.getvalue(), compresslevel)
+    lc = read_lightcurve_file(path)
+    n = lc.table.size
+    columns = {}
+    for name, values in (("FLUX_CORR", flux_corr), ("FLUX_CORR_ERR", flux_corr_err)):
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (n,):
+            raise ValueError(f"{name} has shape {values.shape}, the light curve {n} rows")
+        columns[name] = values
+    if quality is not None:
+        quality = np.asarray(quality, dtype=np.int32)
+        if quality.shape != (n,):
+            raise ValueError(f"QUALITY has shape {quality.shape}, the light curve {n} rows")
+        columns["QUALITY"] = lc.column("QUALITY", np.int32) | quality
+    given = {key for key, _, _ in cards}
+    stems = {key.rstrip("0123456789") for key in given if key[-1].isdigit()}
+    stale = [
+        key
+        for key in lc.headers[0]
+        if key not in given and key[-1:].isdigit() and key.rstrip("0123456789") in stems
+    ]
+    content = updated_bytes(lc, columns, cards, remove=stale)
+    _write_atomically(Path(path), content, compresslevel)
