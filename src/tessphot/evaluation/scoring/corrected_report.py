@@ -37,6 +37,21 @@ def _median(values: list[float]) -> float:
     return float(np.median(finite)) if finite else math.nan
 
 
+def corrected_ratio(star: TargetScore) -> float:
+    """Corrected 1-hour noise over the limit of the aperture used (issue 15's yardstick)."""
+    return star.corr_rms_hour / star.own_limit_hour
+
+
+def raw_ratio(star: TargetScore) -> float:
+    """Raw 1-hour noise (full bins) over the limit of the aperture used."""
+    return star.rms_hour / star.own_limit_hour
+
+
+def ptp_change(star: TargetScore) -> float:
+    """Corrected per-cadence noise over the raw one (1: no noise added)."""
+    return star.corr_rms_cadence / star.rms_30min
+
+
 def _corrected(stars: Sequence[TargetScore]) -> list[TargetScore]:
     return [s for s in stars if math.isfinite(s.corr_rms_hour)]
 
@@ -54,9 +69,9 @@ def corrections_table(score: SectorScore, bins: Sequence[float] = TMAG_BINS) -> 
             {
                 "tmag": (lo, hi),
                 "constant": len(constant),
-                "corrected": _median([s.corr_own_ratio_hour for s in constant]),
-                "raw": _median([s.raw_own_ratio_hour for s in constant]),
-                "ptp_change": _median([s.corr_ptp_change for s in constant]),
+                "corrected": _median([corrected_ratio(s) for s in constant]),
+                "raw": _median([raw_ratio(s) for s in constant]),
+                "ptp_change": _median([ptp_change(s) for s in constant]),
                 "systematics_left": _median([s.corr_systematics_left for s in constant]),
                 "variable": len(variable),
                 "signal_kept": _median([s.corr_signal_kept for s in variable]),
@@ -97,7 +112,7 @@ def corrections_check(rows: Sequence[dict], signals: dict, score: SectorScore) -
         if lo <= r["tmag"][0] and r["tmag"][1] <= hi and math.isfinite(r["corrected"])
     ]
     worst = max(medians) if medians else math.nan
-    quiet = _median([s.corr_ptp_change for s in _corrected(score.targets) if is_quiet(s)])
+    quiet = _median([ptp_change(s) for s in _corrected(score.targets) if is_quiet(s)])
     checks = [
         {
             "what": f"isolated constant Tmag {lo:g}-{hi:g}: corrected median <= {TARGET_RATIO} "

@@ -101,21 +101,6 @@ class TargetScore:
     corr_systematics_left: float = math.nan
 
     @property
-    def corr_own_ratio_hour(self) -> float:
-        """Corrected 1-hour noise over the limit of the aperture used (issue 15's yardstick)."""
-        return self.corr_rms_hour / self.own_limit_hour
-
-    @property
-    def raw_own_ratio_hour(self) -> float:
-        """Raw 1-hour noise (full bins) over the limit of the aperture used."""
-        return self.rms_hour / self.own_limit_hour
-
-    @property
-    def corr_ptp_change(self) -> float:
-        """Corrected per-cadence noise over the raw one (1: no noise added)."""
-        return self.corr_rms_cadence / self.rms_30min
-
-    @property
     def crowded(self) -> bool:
         """Whether the pipeline's contamination exceeds 10 %."""
         return is_crowded(self.contamination)
