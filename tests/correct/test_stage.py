@@ -182,3 +182,22 @@ def test_correct_mpi(run_copy, tmp_path):
 def test_isolated_outliers_only_are_flagged():
     clipped = np.array([0, 1, 0, 0, 1, 1, 1, 0, 1], dtype=bool)
     np.testing.assert_array_equal(isolated(clipped), [0, 1, 0, 0, 0, 0, 0, 0, 1])
+
+
+def test_a_star_on_its_own_gets_its_relative_raw_flux(run_copy, monkeypatch):
+    monkeypatch.setattr(stage, "MIN_GROUP_STARS", 10_000)
+    report = run_corrections(run_copy)
+    assert report.counts == {"WARNING": len(_rows(run_copy))} and not report.cbv_files
+    row = next(iter(_rows(run_copy).values()))
+    assert "at least 10000 needed" in row["errors"] and row["method"] == "none"
+    with fits.open(_path(run_copy, row)) as hdus:
+        table = hdus["LIGHTCURVE"].data
+        assert hdus[0].header["CORRMET"] == "none"
+        good = np.isfinite(table["FLUX_RAW"]) & (table["PIXEL_QUALITY"] & 175 == 0)
+        expected = 1e6 * (table["FLUX_RAW"] / np.median(table["FLUX_RAW"][good]) - 1)
+        with sqlite3.connect(run_copy / "todo.sqlite") as conn:
+            (contamination,) = conn.execute(
+                "SELECT contamination FROM diagnostics WHERE lightcurve = ?", (row["lightcurve"],)
+            ).fetchone()
+        dilution = 1 - contamination
+        np.testing.assert_allclose(table["FLUX_CORR"][good], expected[good] / dilution, rtol=1e-6)

@@ -22,6 +22,10 @@ not yet corrected light curve:
    transit or a flare, are corrected and not flagged). The file is rewritten atomically and
    the result committed to ``diagnostics_corr`` at once, so a killed run redoes nothing it
    saved.
+
+A group of fewer than :data:`MIN_GROUP_STARS` light curves (a star on its own, e.g. a
+user's cutout) has no vectors and no neighbours: each light curve's ``FLUX_CORR`` is its
+relative raw flux (method ``none``), a WARNING saying why.
 """
 
 from __future__ import annotations
@@ -210,6 +214,18 @@ class StarJob:
     others: np.ndarray | None = None
     distances: np.ndarray | None = None
     starids: np.ndarray | None = None
+    #: No corrector: why (the relative raw flux is written).
+    unfitted: str | None = None
+
+
+@dataclass
+class Unfitted:
+    """No correction: the model is the star's median flux (``FLUX_CORR``: relative raw)."""
+
+    model: np.ndarray
+    reason: str
+    method: str = "none"
+    noise_added: float = 0.0
 
 
 def _correct_group(key, tasks, folders, settings, overwrite, report, executor):
@@ -226,11 +242,21 @@ def _correct_group(key, tasks, folders, settings, overwrite, report, executor):
             logger.error("%s", err)
             if task.to_do:
                 yield _error(task, str(err))
+    data = align(curves) if readable else None
     if len(readable) < MIN_GROUP_STARS:
-        problem = f"{label}: {len(readable)} light curve(s), at least {MIN_GROUP_STARS} needed"
-        yield from (_error(task, problem) for task in readable if task.to_do)
+        # A star on its own (e.g. a user's cutout): no vectors, no neighbours. Its FLUX_CORR
+        # is its relative raw flux, and the WARNING says why.
+        reason = (
+            f"{label}: {len(readable)} light curve(s), at least {MIN_GROUP_STARS} needed for "
+            "a correction"
+        )
+        jobs = (
+            _job(task, k, data, folders, settings, unfitted=reason)
+            for k, task in enumerate(readable)
+            if task.to_do
+        )
+        yield from map(correct_star, jobs)
         return
-    data = align(curves)
     if settings.method == "ensemble":
         logger.info("%s: %d light curves, ensemble corrector", label, len(readable))
         jobs = _ensemble_jobs(readable, data, folders, settings)
@@ -338,8 +364,14 @@ def correct_star(job: StarJob) -> CorrectionResult:
     start = time.perf_counter()
     task = job.task
     try:
-        if job.others is not None:
-            fit: CBVFit | EnsembleFit = fit_ensemble(
+        if job.unfitted is not None:
+            usable = job.good & np.isfinite(job.flux)
+            median = float(np.median(job.flux[usable])) if usable.any() else math.nan
+            fit: CBVFit | EnsembleFit | Unfitted = Unfitted(
+                np.full(job.flux.shape, median), job.unfitted
+            )
+        elif job.others is not None:
+            fit = fit_ensemble(
                 job.flux,
                 job.others,
                 good=job.good,
@@ -397,16 +429,19 @@ def isolated(clipped: np.ndarray) -> np.ndarray:
     return clipped & ~before & ~after
 
 
-def _cards(task: CorrectionTask, fit: CBVFit | EnsembleFit, dilution: float) -> list:
+def _cards(task: CorrectionTask, fit: CBVFit | EnsembleFit | Unfitted, dilution: float) -> list:
     """The primary header's cards of a correction."""
+    corrector = {EnsembleFit: "ensemble", Unfitted: "none"}.get(type(fit), "cbv")
     cards: list[tuple[str, Any, str]] = [
-        ("CORRMET", "ensemble" if isinstance(fit, EnsembleFit) else "cbv", "corrector"),
+        ("CORRMET", corrector, "corrector"),
         ("CORRVER", __version__, "tessphot version of the correction"),
         ("CORRFIT", fit.method, "fit: map, ls, ensemble or none"),
         ("CORRDCON", bool(dilution < 1.0), "FLUX_CORR in the target's own light"),
     ]
     if isinstance(fit, EnsembleFit):
         return cards + fit.header_cards()
+    if isinstance(fit, Unfitted):
+        return cards
     cards += [
         ("CBV_AREA", int(task.cbv_area), "CBV area (camera, CCD, ring)"),
         ("CBV_NUM", int(fit.n_vectors), "number of CBVs fitted"),
@@ -423,7 +458,7 @@ def _cards(task: CorrectionTask, fit: CBVFit | EnsembleFit, dilution: float) -> 
     return cards
 
 
-def _write(job: StarJob, fit: CBVFit | EnsembleFit) -> CorrectionResult:
+def _write(job: StarJob, fit: CBVFit | EnsembleFit | Unfitted) -> CorrectionResult:
     """Write one corrected light curve; its result."""
     task, index = job.task, job.rows
     flux = job.flux[index]
