@@ -31,6 +31,7 @@ relative raw flux (method ``none``), a WARNING saying why.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import multiprocessing
@@ -170,11 +171,7 @@ def run_corrections(
             executor = stack.enter_context(
                 ProcessPoolExecutor(max_workers=workers, mp_context=context)
             )
-        by_area = settings.method == "cbv"
-        groups: dict[tuple[int, ...], list[CorrectionTask]] = defaultdict(list)
-        for task in lightcurve_tasks(conn, constraints, by_area=by_area):
-            groups[group_key(task, by_area=by_area)].append(task)
-        for key, tasks in groups.items():
+        for key, tasks in _groups(lightcurve_tasks(conn, constraints, by_area=False), settings):
             if not any(t.to_do for t in tasks):
                 continue
             for result in _correct_group(
@@ -189,6 +186,38 @@ def run_corrections(
                     )
         report.totals = status_counts(conn)
     return report
+
+
+def _groups(tasks: list[CorrectionTask], settings: CorrectSettings):
+    """The groups corrected together: ``(key, tasks)``.
+
+    The ensemble corrector's groups are whole CCDs (per cadence); the CBVs' are CBV areas,
+    but an area with fewer light curves than ``[correct.cbv] min_stars`` takes its vectors
+    and priors from its whole CCD (its other light curves only read, not corrected).
+    """
+    ccds: dict[tuple[int, ...], list[CorrectionTask]] = defaultdict(list)
+    for task in tasks:
+        ccds[group_key(task, by_area=False)].append(task)
+    for ccd, members in ccds.items():
+        if settings.method == "ensemble":
+            yield ccd, members
+            continue
+        areas: dict[tuple[int, ...], list[CorrectionTask]] = defaultdict(list)
+        for task in members:
+            areas[group_key(task)].append(task)
+        for key, area in areas.items():
+            if len(area) < settings.cbv.min_stars and len(members) > len(area):
+                logger.info(
+                    "CBV area %d: %d light curves, fewer than %d: its vectors are made from "
+                    "the whole CCD's %d",
+                    key[4],
+                    len(area),
+                    settings.cbv.min_stars,
+                    len(members),
+                )
+                others = [dataclasses.replace(t, to_do=False) for t in members if t not in area]
+                area = area + others
+            yield key, area
 
 
 @dataclass

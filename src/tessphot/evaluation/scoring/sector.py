@@ -93,11 +93,13 @@ class TargetScore:
     period: float = math.nan
     #: The corrected flux (``FLUX_CORR``, in the target's own light) against the intrinsic
     #: signal (:mod:`~tessphot.evaluation.scoring.corrected`): 1-hour (full bins) and
-    #: per-cadence rms (relative), the fraction of the signal kept, the fraction of the
-    #: multiplicative systematics left (NaN: not corrected).
+    #: per-cadence rms (relative), the fraction of the signal kept and its uncertainty
+    #: (noise over signal), the fraction of the multiplicative systematics left (NaN: not
+    #: corrected).
     corr_rms_hour: float = math.nan
     corr_rms_cadence: float = math.nan
     corr_signal_kept: float = math.nan
+    corr_signal_error: float = math.nan
     corr_systematics_left: float = math.nan
 
     @property
@@ -378,6 +380,10 @@ def _corrected(truth: Truth, i: int, path: Path, score: TargetScore) -> None:
     score.corr_rms_hour = corrected.rms_hour_ppm / PPM
     score.corr_rms_cadence = corrected.rms_cadence_ppm / PPM
     score.corr_signal_kept = corrected.signal_kept
+    signal = np.std(truth.intrinsic_signal(i)[corrected.cadences])
+    if signal > 0:
+        n = corrected.cadences.size
+        score.corr_signal_error = score.corr_rms_cadence / (signal * math.sqrt(n))
     score.corr_systematics_left = corrected.multiplicative_left
 
 
