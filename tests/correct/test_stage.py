@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -71,9 +72,16 @@ def test_corrections_fill_flux_corr(run_copy):
             assert header["CBV_NUM"] >= 0 and "CBV_AREA" in header
             assert header["ORIGIN"] != "TASOC/Aarhus"
         assert row["rms_hour"] is None or row["rms_hour"] > 0
-    # lightkurve reads the corrected flux by default, normalised.
-    lc = read_lightcurve(_path(run_copy, next(iter(rows.values()))))
+    # lightkurve reads the corrected flux by default, normalised (ours and its own reader).
+    path = _path(run_copy, next(iter(rows.values())))
+    lc = read_lightcurve(path)
     assert lc.meta["FLUX_ORIGIN"] == "flux_corr" and np.isfinite(lc.flux.value).sum() > 10
+    lightkurve = pytest.importorskip("lightkurve")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = lightkurve.TessLightCurve.read(str(path), format="tasoc")
+    assert theirs.meta["NORMALIZED"] and str(theirs.flux.unit) == "ppm"
+    np.testing.assert_array_equal(theirs.flux.value, lc.flux.value)
 
 
 def test_a_killed_run_resumes_and_redoes_nothing_saved(run_copy, monkeypatch):
