@@ -8,16 +8,13 @@ import logging
 from tessphot.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
-    add_camera_ccd,
     add_common,
+    add_task_selection,
     load_cli_settings,
 )
 from tessphot.paths import input_folder
 
 log = logging.getLogger("tessphot")
-
-#: Cadences [s] the pipeline knows.
-CADENCES = (20, 120, 200, 600, 1800)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -76,13 +73,7 @@ def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-o", "--overwrite", action="store_true", help="redo corrections and CBVs already made"
     )
-    p.add_argument("--priority", type=int, action="append", help="task priority (repeatable)")
-    p.add_argument("--starid", type=int, action="append", help="TIC ID (repeatable)")
-    p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
-    p.add_argument(
-        "--cadence", type=int, choices=CADENCES, action="append", help="cadence [s] (repeatable)"
-    )
-    add_camera_ccd(p)
+    add_task_selection(p)
     p.add_argument("--cbv-area", type=int, action="append", help="CBV area, e.g. 114 (repeatable)")
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from tessphot.tasks import STATUS
 from tessphot.tasks.constraints import build_constraints
-from tessphot.tasks.database import LOCK_TIMEOUT
+from tessphot.tasks.database import LOCK_TIMEOUT, transaction
 from tessphot.tasks.schema import TodoFileError
 
 #: TASOC's table of the corrections' results, with tessphot's further columns.
@@ -144,18 +144,6 @@ def open_corrections(path: Path, *, overwrite: bool = False) -> Iterator[sqlite3
         yield conn
     finally:
         conn.close()
-
-
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Run the body in one ``BEGIN IMMEDIATE`` transaction, rolled back on any exception."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _prepare(conn: sqlite3.Connection, *, overwrite: bool) -> None:
