@@ -209,3 +209,23 @@ def test_a_star_on_its_own_gets_its_relative_raw_flux(run_copy, monkeypatch):
             ).fetchone()
         dilution = 1 - contamination
         np.testing.assert_allclose(table["FLUX_CORR"][good], expected[good] / dilution, rtol=1e-6)
+
+
+def test_precision_report_shows_the_corrected_noise(run_copy, tmp_path):
+    from tessphot.report import write_report
+
+    before = write_report(run_copy, run_copy / "lightcurves", report_folder=tmp_path / "a")
+    (group,) = before.numbers["groups"]
+    assert group["corrections"] == {"TODO": sum(b["stars"] for b in group["noise"])}
+    assert all(b["corrected"] == 0 for b in group["noise"])
+    run_corrections(run_copy)
+    after = write_report(run_copy, run_copy / "lightcurves", report_folder=tmp_path / "b")
+    (group,) = after.numbers["groups"]
+    assert "TODO" not in group["corrections"]
+    assert any(key.startswith("method ") for key in group["corrections"])
+    bins = [b for b in group["noise"] if b["corrected"]]
+    assert bins and all(b["median_rms_hour_corr_ppm"] > 0 for b in bins)
+    # Corrected and raw noise of the same stars are of the same order (no systematics here).
+    for b in bins:
+        assert 0.3 < b["median_rms_hour_corr_ppm"] / b["median_rms_hour_ppm"] < 3
+    assert "Corrections" in after.html.read_text()
