@@ -67,6 +67,10 @@ class CBVSettings(Table):
         (>= 1).
     spike_baseline : int
         Cadences after a spike whose median is the level the spike stands out from (>= 1).
+    smooth_hours : float
+        Width of the Savitzky-Golay filter that smooths each vector between its breaks
+        (momentum dumps, gaps), so that its fit adds less noise to bright stars [h] (>= 0;
+        0: no smoothing).
     seed : int
         Seed of the random numbers (correlation sample, randomized SVD).
     """
@@ -89,6 +93,7 @@ class CBVSettings(Table):
     max_spikes: int = setting(3, ge=0)
     spike_span: int = setting(1, unit="cadences", ge=1)
     spike_baseline: int = setting(4, unit="cadences", ge=1)
+    smooth_hours: float = setting(6.0, unit="h", ge=0)
     seed: int = setting(2024)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.signal import savgol_filter
 
 from tessphot.config.correct import CBVSettings
 from tessphot.correct.select import (
@@ -36,6 +37,14 @@ from tessphot.correct.svd import leading_count, robust_svd, top_svd, whitening_w
 
 #: What :meth:`CBVSet.design` can give.
 DESIGN_PARTS = ("all", "vectors", "spikes")
+
+
+#: Polynomial order of the vectors' smoothing (Savitzky-Golay).
+SMOOTH_ORDER = 2
+#: Narrowest smoothing window worth applying [cadences].
+SMOOTH_MIN_WINDOW = 5
+#: A gap longer than this many cadences breaks a run of the vectors' smoothing.
+BREAK_CADENCES = 1.5
 
 
 @dataclass
@@ -142,6 +151,61 @@ def _on_cadences(values: np.ndarray, used: np.ndarray) -> np.ndarray:
     return out
 
 
+def smooth_vectors(
+    vectors: np.ndarray,
+    time: np.ndarray,
+    cadence: float,
+    hours: float,
+    *,
+    dumps: np.ndarray | None = None,
+) -> np.ndarray:
+    """The vectors smoothed within each run of consecutive cadences, then orthonormal again.
+
+    The systematics the vectors stand for are slow between their discontinuities (the
+    momentum dumps, the orbit gap, cadences left out), while the vectors carry the white
+    noise of the stars they were made from, which their fit would add to every light curve
+    (to the brightest ones' most). A
+    Savitzky-Golay filter (quadratic, ``hours`` wide) on each run keeps ramps and steps and
+    removes most of that noise.
+
+    Parameters
+    ----------
+    vectors : ndarray, shape (n, k)
+        The vectors on the cadences they are defined on.
+    time : ndarray, shape (n,)
+        Those cadences' times [d].
+    cadence : float
+        Cadence [s] (0: from the times).
+    hours : float
+        Width of the filter [h] (0: no smoothing).
+    dumps : ndarray of bool, shape (n,), optional
+        Momentum-dump cadences: runs break before and after each.
+
+    Returns
+    -------
+    ndarray, shape (n, k)
+    """
+    if hours <= 0 or vectors.shape[1] == 0 or vectors.shape[0] < 2:
+        return vectors
+    step = cadence / 86400.0 if cadence > 0 else float(np.median(np.diff(time)))
+    window = int(round(hours / 24.0 / step)) | 1  # odd
+    if window < SMOOTH_MIN_WINDOW:
+        return vectors
+    breaks = set(np.flatnonzero(np.diff(time) > BREAK_CADENCES * step) + 1)
+    if dumps is not None:
+        for p in np.flatnonzero(dumps):
+            breaks.update((int(p), int(p) + 1))
+    breaks = sorted(b for b in breaks if 0 < b < vectors.shape[0])
+    smoothed = vectors.copy()
+    for run in np.split(np.arange(vectors.shape[0]), breaks):
+        if run.size > SMOOTH_ORDER + 1:
+            width = min(window, run.size if run.size % 2 else run.size - 1)
+            if width > SMOOTH_ORDER:
+                smoothed[run] = savgol_filter(vectors[run], width, SMOOTH_ORDER, axis=0)
+    q, r = np.linalg.qr(smoothed)
+    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+
+
 def build_cbvs(
     flux: np.ndarray,
     *,
@@ -201,6 +265,7 @@ def build_cbvs(
     spikes = np.zeros((int(used.sum()), spike_values.shape[1]))
     spikes[positions] = spike_values
     vectors = decomposition.vectors if decomposition else np.empty((int(used.sum()), 0))
+    vectors = smooth_vectors(vectors, time[used], cadence, settings.smooth_hours, dumps=dumps[used])
     return CBVSet(
         cadenceno=np.asarray(cadenceno, dtype=np.int64),
         time=time,
