@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tessphot.config.correct import CBVSettings
-from tessphot.correct.cbv import CBVSet, build_cbvs
+from tessphot.correct.cbv import CBVSet, build_cbvs, smooth_vectors
 
 #: Cadence of the synthetic data [s] (as in conftest).
 CADENCE = 1800.0
@@ -93,3 +93,28 @@ def test_metadata_and_settings(cbvs):
     assert cbvs.cadence == CADENCE
     assert cbvs.settings == CBVSettings().to_dict()
     assert np.all(np.diff(cbvs.explained_variance) <= 0)
+
+
+def test_smoothing_removes_noise_and_keeps_ramps_and_steps():
+    rng = np.random.default_rng(4)
+    time = np.arange(600) / 48.0  # 30-min cadences over 12.5 d
+    keep = np.ones(600, bool)
+    keep[290:310] = False  # a gap
+    time = time[keep]
+    dumps = np.zeros(time.size, bool)
+    dumps[150] = True
+    ramp = np.exp(-time / 1.0)
+    step = np.where(np.arange(time.size) > 150, 1.0, -1.0)
+    truth = np.column_stack([ramp - ramp.mean(), step - step.mean()])
+    truth /= np.linalg.norm(truth, axis=0)
+    noise = 0.02 * rng.standard_normal(truth.shape)
+    q, _ = np.linalg.qr(truth + noise)
+    smoothed = smooth_vectors(q, time, 1800.0, 6.0, dumps=dumps)
+    np.testing.assert_allclose(smoothed.T @ smoothed, np.eye(2), atol=1e-12)
+    # The smoothed vectors span the true ones better: the noise is down, the ramp after
+    # the start and the step at the dump are kept.
+    before = np.linalg.norm(truth - q @ (q.T @ truth), axis=0)
+    after = np.linalg.norm(truth - smoothed @ (smoothed.T @ truth), axis=0)
+    assert np.all(after < 0.6 * before)
+    # No smoothing asked: the vectors as they are.
+    assert smooth_vectors(q, time, 1800.0, 0.0) is q
