@@ -15,8 +15,9 @@ import pytest
 from astropy.io import fits
 
 from tessphot.cli import EXIT_ERROR, EXIT_OK, main
-from tessphot.correct import stage
-from tessphot.correct.stage import cbv_path, isolated, run_corrections
+from tessphot.correct import stage, star
+from tessphot.correct.stage import cbv_path, run_corrections
+from tessphot.correct.star import isolated
 from tessphot.correct.store import open_corrections
 from tessphot.lightcurve.read import read_lightcurve
 from tessphot.paths import stored_lightcurve
@@ -86,7 +87,7 @@ def test_corrections_fill_flux_corr(run_copy):
 
 def test_a_killed_run_resumes_and_redoes_nothing_saved(run_copy, monkeypatch):
     written = []
-    real = stage.set_corrected_flux
+    real = star.set_corrected_flux
 
     def dies_after_five(path, *args, **kwargs):
         if len(written) == 5:
@@ -94,7 +95,7 @@ def test_a_killed_run_resumes_and_redoes_nothing_saved(run_copy, monkeypatch):
         real(path, *args, **kwargs)
         written.append(path)
 
-    monkeypatch.setattr(stage, "set_corrected_flux", dies_after_five)
+    monkeypatch.setattr(star, "set_corrected_flux", dies_after_five)
     with pytest.raises(KeyboardInterrupt):
         run_corrections(run_copy)
     monkeypatch.undo()
