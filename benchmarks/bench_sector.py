@@ -2,7 +2,7 @@
 
 ``python benchmarks/bench_sector.py [--folder DIR] [--size 400] [--cadences N] [--workers 2]
 [--prf-dir DIR] [--sector1-dir DIR] [--preset benchmarks/sector_stress.toml] [--systematics]
-[--rerun]``
+[--correct] [--rerun]``
 
 Simulates once (kept in ``--folder``) a crop of sector 1 camera 1 CCD 4 with the settings of
 ``--preset`` (by default the whole-sector stress case: the real 1282 sector-1 cadences, orbit
@@ -15,7 +15,9 @@ Tmag bin, constant and variable, isolated and crowded, the 1-hour robust rms of
 good cadence. ``--systematics`` adds the simulator's common-mode systematics to the raw flux
 (``[simulate] systematics``, with the preset's ``systematics_*`` amplitudes or their
 defaults; kept in ``<folder>-systematics`` unless ``--folder`` is given); the raw flux is
-then scored against the truth with its systematics, so the ratios stay comparable. Writes
+then scored against the truth with its systematics, so the ratios stay comparable.
+``--correct`` runs the corrections (``tessphot correct``) after the photometry and scores
+``FLUX_CORR`` against the intrinsic signal (issue 15's targets). Writes
 the Markdown table and the JSON (with every star's score, the common
 mode series and the stages' times) beside the data, and prints the table.
 """
@@ -34,6 +36,7 @@ import h5py
 from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.config import load_settings
+from tessphot.correct.stage import run_corrections
 from tessphot.demo import prepare_simulated
 from tessphot.evaluation.scoring.sector import score_sector_run
 from tessphot.evaluation.scoring.sector_report import format_markdown, sector_report
@@ -69,6 +72,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--settings", help="TOML settings of the pipeline")
     parser.add_argument("--workers", type=int, default=2, help="processes of prepare and run")
     parser.add_argument("--rerun", action="store_true", help="redo the photometry")
+    parser.add_argument(
+        "--correct",
+        action="store_true",
+        help="run the corrections (tessphot correct) and score FLUX_CORR against the truth",
+    )
     parser.add_argument(
         "--simulate-only", action="store_true", help="only simulate the sector (if not there)"
     )
@@ -141,6 +149,13 @@ def main() -> None:
     except Exception as err:  # nothing left to do: score what is there
         print(f"photometry: {err}")
     times["photometry"] = time.perf_counter() - t0
+    if args.correct:
+        t0 = time.perf_counter()
+        corrections = run_corrections(
+            folder, overwrite=args.rerun, settings=settings["correct"], workers=args.workers
+        )
+        print(f"corrections: {corrections.counts}; {len(corrections.errors)} error(s)")
+        times["corrections"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     result = sector_report(score_sector_run(folder))
     times["scoring"] = time.perf_counter() - t0

@@ -101,6 +101,29 @@ def sector_copy(small_sector, tmp_path) -> Path:
     return destination
 
 
+@pytest.fixture(scope="session")
+def photometry_run(small_sector, tmp_path_factory):
+    """A copy of the small sector with ``run_photometry(--all)`` done: ``folder``,
+    ``output`` (light curves) and the ``report``, plus the small sector's entries."""
+    import shutil
+
+    from tessphot.runner.loop import run_photometry
+
+    folder = tmp_path_factory.mktemp("photometry_run")
+    for name in ("catalog", "prepared", "todo"):
+        shutil.copy2(small_sector[name], folder / Path(small_sector[name]).name)
+    shutil.copytree(small_sector["folder"] / "truth", folder / "truth")
+    output = folder / "lightcurves"
+    report = run_photometry(folder, output, run_all=True)
+    return {
+        **small_sector,
+        "folder": folder,
+        "output": output,
+        "report": report,
+        "todo": folder / "todo.sqlite",
+    }
+
+
 @pytest.fixture
 def tessphot_log():
     """Messages logged under ``tessphot`` (INFO and up) during the test, as ``.text``.

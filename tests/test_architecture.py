@@ -28,7 +28,7 @@ LAYERS: dict[str, int] = {
     "prepare": 4,
     **dict.fromkeys(("tasks", "todo"), 5),
     "lightcurve": 6,
-    **dict.fromkeys(("sources", "photometry", "report"), 7),
+    **dict.fromkeys(("sources", "photometry", "report", "correct"), 7),
     "runner": 8,
     "evaluation": 9,
     **dict.fromkeys(("demo", "cli"), 10),

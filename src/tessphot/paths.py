@@ -174,3 +174,18 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def stored_lightcurve(
+    stored: str | os.PathLike, input_path: str | os.PathLike, output_path: str | os.PathLike
+) -> Path:
+    """The file of a light curve as the task list stores it (``diagnostics.lightcurve``).
+
+    A relative name is relative to the input folder when the output is inside it, else to
+    the output folder; it is sought in the input folder first.
+    """
+    path = Path(stored)
+    if path.is_absolute():
+        return path
+    inside = Path(input_path) / path
+    return inside if inside.is_file() else Path(output_path) / path

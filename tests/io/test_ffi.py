@@ -401,6 +401,16 @@ def test_corrupt_gzip(real_ffi: Path, tmp_path: Path):
     _assert_ffi_error(path, "corrupt")
 
 
+def test_garbled_gzip_stream(real_ffi: Path, tmp_path: Path):
+    # Flipped bits inside the deflate stream: ISA-L raises an error of its own.
+    compressed = bytearray(gzip.compress(real_ffi.read_bytes()))
+    middle = len(compressed) // 2
+    compressed[middle : middle + 64] = bytes(b ^ 0x55 for b in compressed[middle : middle + 64])
+    path = tmp_path / (real_ffi.name + ".gz")
+    path.write_bytes(bytes(compressed))
+    _assert_ffi_error(path, "corrupt")
+
+
 def test_text_file(tmp_path: Path):
     path = tmp_path / "notes_ffic.fits"
     path.write_text("this is not a FITS file\n" * 200)

@@ -25,6 +25,7 @@ from tessphot.lightcurve import (
     stamp_wcs,
     write_lightcurve,
 )
+from tessphot.lightcurve.writer import set_corrected_flux
 from tessphot.photometry.weightmap import WeightMap
 from tessphot.version import __version__
 
@@ -426,3 +427,32 @@ def test_read_by_lightkurve(written, data):
 def test_paths_are_pathlike(tmp_path, data):
     path = _write(str(tmp_path / "deep" / "er" / "lc.fits"), data)
     assert isinstance(path, Path) and path.is_file()
+
+
+def test_set_corrected_flux(written):
+    path, _ = written
+    with fits.open(path) as hdus:
+        before = hdus["LIGHTCURVE"].data.copy()
+        header = hdus[0].header.copy()
+    n = len(before)
+    corr = np.linspace(-100.0, 100.0, n)
+    err = np.full(n, 12.5)
+    clipped = np.zeros(n, dtype=np.int32)
+    clipped[3] = 4
+    cards = [("CORRMET", "cbv", "corrector"), ("CBV_NUM", 2, "n"), ("CBV_C1", 0.5, "c1")]
+    cards.append(("CBV_C2", -0.25, "c2"))
+    set_corrected_flux(path, corr, err, quality=clipped, cards=cards)
+    with fits.open(path, checksum=True) as hdus:
+        table = hdus["LIGHTCURVE"].data
+        np.testing.assert_array_equal(table["FLUX_CORR"], corr)
+        np.testing.assert_array_equal(table["FLUX_CORR_ERR"], err)
+        np.testing.assert_array_equal(table["FLUX_RAW"], before["FLUX_RAW"])
+        np.testing.assert_array_equal(table["QUALITY"], before["QUALITY"] | clipped)
+        assert hdus[0].header["CBV_C2"] == -0.25 and hdus[0].header["CORRMET"] == "cbv"
+        assert hdus[0].header["ORIGIN"] == header["ORIGIN"]
+    # A later correction with fewer vectors leaves no stale coefficient behind.
+    set_corrected_flux(path, corr, err, cards=[("CBV_NUM", 1, "n"), ("CBV_C1", 0.1, "c1")])
+    with fits.open(path) as hdus:
+        assert "CBV_C2" not in hdus[0].header and hdus[0].header["CBV_C1"] == 0.1
+    with pytest.raises(ValueError, match="FLUX_CORR has shape"):
+        set_corrected_flux(path, corr[:-1], err)

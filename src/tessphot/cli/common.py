@@ -52,6 +52,21 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: Cadences [s] the pipeline knows.
+CADENCES = (20, 120, 200, 600, 1800)
+
+
+def add_task_selection(parser: argparse.ArgumentParser) -> None:
+    """Add the repeatable task filters (priority, TIC, sector, cadence, camera, CCD)."""
+    parser.add_argument("--priority", type=int, action="append", help="task priority (repeatable)")
+    parser.add_argument("--starid", type=int, action="append", help="TIC ID (repeatable)")
+    parser.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
+    parser.add_argument(
+        "--cadence", type=int, choices=CADENCES, action="append", help="cadence [s] (repeatable)"
+    )
+    add_camera_ccd(parser)
+
+
 def add_camera_ccd(parser: argparse.ArgumentParser) -> None:
     """Add the repeatable ``--camera`` and ``--ccd`` filters."""
     for option, name in (("--camera", "camera"), ("--ccd", "CCD")):

@@ -16,6 +16,7 @@ from typing import Any
 
 from tessphot.cli.catalog import add_parsers as add_catalog
 from tessphot.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, SettingsError, command_name
+from tessphot.cli.correct import add_parser as add_correct
 from tessphot.cli.demo import add_parser as add_demo
 from tessphot.cli.ephemeris import add_parser as add_ephemeris
 from tessphot.cli.prepare import add_parser as add_prepare
@@ -38,6 +39,7 @@ SUBCOMMANDS = (
     add_prepare,
     add_todo,
     add_run,
+    add_correct,
     add_report,
     add_ephemeris,
     add_prf_download,

@@ -13,8 +13,8 @@ from tessphot import env
 from tessphot.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
-    add_camera_ccd,
     add_common,
+    add_task_selection,
     command_name,
     load_cli_settings,
 )
@@ -24,9 +24,6 @@ if TYPE_CHECKING:
     from tessphot.demo.folder import DemoFolder
 
 log = logging.getLogger("tessphot")
-
-#: Cadences [s] the pipeline knows.
-CADENCES = (20, 120, 200, 600, 1800)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -91,13 +88,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--all", action="store_true", help="run all matching tasks")
     p.add_argument("-r", "--random", action="store_true", help="run a random task")
-    p.add_argument("--priority", type=int, action="append", help="task priority (repeatable)")
-    p.add_argument("--starid", type=int, action="append", help="TIC ID (repeatable)")
-    p.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
-    p.add_argument(
-        "--cadence", type=int, choices=CADENCES, action="append", help="cadence [s] (repeatable)"
-    )
-    add_camera_ccd(p)
+    add_task_selection(p)
     p.add_argument(
         "--datasource",
         choices=("ffi", "tpf"),

@@ -15,6 +15,9 @@ plain dicts (what the stages take today). The tables (README "Settings"):
 ``[prepare.background]``     :class:`BackgroundSettings`
 ``[prepare.motion]``         :class:`MotionSettings`
 ``[timing]``                 :class:`TimingSettings`
+``[correct]``                :class:`CorrectSettings` (the corrections stage)
+``[correct.cbv]``            :class:`CBVSettings`
+``[correct.fit]``            :class:`FitSettings`
 ``[catalog]``                :class:`CatalogSettings`
 ``[todo]``                   :class:`TodoSettings`
 ``[demo]``                   :class:`DemoSettings`
@@ -22,6 +25,7 @@ plain dicts (what the stages take today). The tables (README "Settings"):
 ============================ ============================================================
 """
 
+from tessphot.config.correct import CBVSettings, CorrectSettings, FitSettings
 from tessphot.config.fields import SettingsError, Table, setting
 from tessphot.config.fitting import POSITION_MODELS, LinPSFSettings, PSFSettings
 from tessphot.config.halo import HaloSettings
@@ -51,9 +55,12 @@ __all__ = [
     "SPILL_METHODS",
     "ApertureSettings",
     "BackgroundSettings",
+    "CBVSettings",
     "CatalogSettings",
     "ChoiceSettings",
+    "CorrectSettings",
     "DemoSettings",
+    "FitSettings",
     "HaloSettings",
     "K2P2Settings",
     "LinPSFSettings",

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tessphot import env
+from tessphot.config.correct import CorrectSettings
 from tessphot.config.fields import SettingsError, Table
 from tessphot.config.photometry import PhotometrySettings
 from tessphot.config.prepare import PrepareSettings
@@ -66,6 +67,8 @@ class Settings:
         ``[prepare]``, ``[prepare.background]``, ``[prepare.motion]``.
     timing : TimingSettings
         ``[timing]``.
+    correct : CorrectSettings
+        ``[correct]``, ``[correct.cbv]``, ``[correct.fit]``.
     catalog : CatalogSettings
         ``[catalog]``.
     todo : TodoSettings
@@ -80,6 +83,7 @@ class Settings:
     photometry: PhotometrySettings = dataclasses.field(default_factory=PhotometrySettings)
     prepare: PrepareSettings = dataclasses.field(default_factory=PrepareSettings)
     timing: TimingSettings = dataclasses.field(default_factory=TimingSettings)
+    correct: CorrectSettings = dataclasses.field(default_factory=CorrectSettings)
     catalog: CatalogSettings = dataclasses.field(default_factory=CatalogSettings)
     todo: TodoSettings = dataclasses.field(default_factory=TodoSettings)
     demo: DemoSettings = dataclasses.field(default_factory=DemoSettings)
@@ -121,6 +125,7 @@ _TABLES: dict[str, type[Table]] = {
     "photometry": PhotometrySettings,
     "prepare": PrepareSettings,
     "timing": TimingSettings,
+    "correct": CorrectSettings,
     "catalog": CatalogSettings,
     "todo": TodoSettings,
     "demo": DemoSettings,

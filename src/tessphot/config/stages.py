@@ -99,6 +99,9 @@ class DemoSettings(Table):
         Extra bright, saturating stars (>= 0).
     seed : int
         Seed of the simulation.
+    systematics : bool
+        Add the simulator's common-mode systematics to the raw flux (thermal ramps, drifts,
+        momentum-dump steps, residual scattered light), which the corrections remove.
     """
 
     TABLE = "demo"
@@ -111,3 +114,4 @@ class DemoSettings(Table):
     stars: int = setting(300, ge=0)
     bright: int = setting(1, ge=0)
     seed: int = setting(182092046)
+    systematics: bool = setting(True)

@@ -14,8 +14,11 @@ from tessphot.catalog.make import catalog_path, make_catalogs
 from tessphot.catalog.sources.file import FileSource
 from tessphot.config import load_settings
 from tessphot.config.simulate import SimulationConfig
+from tessphot.correct.stage import run_corrections
 from tessphot.demo.folder import DemoFolder
+from tessphot.evaluation.scoring.corrected_report import corrections_report, format_corrections
 from tessphot.evaluation.scoring.photometry import format_table, score_sector
+from tessphot.evaluation.scoring.sector import score_sector_run
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.io import find_ffis, read_ffi
 from tessphot.paths import LIGHTCURVE_FOLDER, demo_folder
@@ -41,6 +44,7 @@ def _demo_config(settings: dict, prf_dir: str | None):
         seed=demo["seed"],
         prf_dir=prf_dir,
         demo_star=True,
+        systematics=demo["systematics"],
     )
 
 
@@ -222,11 +226,21 @@ def run_demo(
         counts = ", ".join(f"{name} {n}" for name, n in _status_counts(stages["todo"]).items())
         print(f"            every task was done already ({counts}; -o simulates and runs again)")
     with demo.recording():
+        corrections = run_corrections(folder, output, settings=settings["correct"])
+    totals = ", ".join(f"{name} {n}" for name, n in sorted(corrections.totals.items()))
+    print(f"  correct:  FLUX_CORR of the light curves ({totals})")
+    for path in corrections.cbv_files:
+        print(f"            CBVs {path} (plot {path.with_suffix('.png').name})")
+    with demo.recording():
         page = write_report_or_warn(folder, output)
     if page is not None:
         print(f"  report:   {page}")
     print()
     print(format_table(score_sector(folder, output)))
+    scored = corrections_report(score_sector_run(folder, output))
+    if scored is not None:
+        print()
+        print("\n".join(format_corrections(scored)))
     return 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +18,8 @@ from astropy.io import fits
 from astropy.io.fits.verify import VerifyError
 from astropy.wcs import FITSFixedWarning
 
-try:  # ISA-L decompresses gzip about twice as fast as zlib
-    from isal.igzip import decompress as gunzip
-except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
-    from gzip import decompress as gunzip
-
 from tessphot.io.errors import FFIError
+from tessphot.io.fits_headers import GZIP_ERRORS, gunzip
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +56,7 @@ _READ_ERRORS = (
     TypeError,
     KeyError,
     IndexError,
-    zlib.error,
+    *GZIP_ERRORS,
     VerifyError,
 )
 
@@ -134,7 +129,7 @@ def _open_fits(path: Path, *, full: bool) -> fits.HDUList:
                 is_gzip = stream.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC
             if is_gzip:
                 source = io.BytesIO(gunzip(path.read_bytes()))
-    except (OSError, EOFError, zlib.error) as exc:
+    except GZIP_ERRORS as exc:
         raise FFIError(path, f"truncated or corrupt gzip file ({_describe(exc)})") from exc
     try:
         return fits.open(source, memmap=False)

@@ -21,9 +21,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 try:  # ISA-L decompresses gzip about twice as fast as zlib
+    from isal.igzip import decompress as gunzip  # noqa: F401 (used by the readers)
     from isal.igzip import open as gzip_open
+    from isal.igzip_lib import IsalError
 except ImportError:  # pragma: no cover - isal is a dependency; gzip is the fallback
     from gzip import open as gzip_open
+
+    IsalError = zlib.error
 
 __all__ = ["BLOCK_SIZE", "Cards", "FitsHeaders", "looks_like_fits", "read_headers"]
 
@@ -52,8 +56,8 @@ SKIP_CHUNK = 1 << 22
 _TEXT_BYTES = bytes(range(0x20, 0x7F))
 #: A card's string value: quoted, with ``''`` for a quote.
 _STRING_VALUE = re.compile(r"'((?:[^']|'')*)'")
-#: Errors of reading a damaged gzip stream.
-GZIP_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile)
+#: Errors of reading a damaged gzip stream (ISA-L raises its own on a corrupt one).
+GZIP_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, IsalError)
 
 
 @dataclass

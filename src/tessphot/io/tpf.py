@@ -21,7 +21,6 @@ import io
 import os
 import re
 import warnings
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,13 +30,9 @@ from astropy.io.fits.verify import VerifyError, VerifyWarning
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
-try:  # ISA-L decompresses gzip about twice as fast as zlib
-    from isal.igzip import decompress as gunzip
-except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
-    from gzip import decompress as gunzip
-
 from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 from tessphot.io.errors import FileProblem
+from tessphot.io.fits_headers import GZIP_ERRORS, gunzip
 from tessphot.io.names import TPF_NAME_PATTERN, TPFName, parse_tpf_name
 from tessphot.io.recognise import Kind, find_tpfs, require
 
@@ -181,7 +176,7 @@ def read_tpf(path: str | os.PathLike[str], pixels: bool = True) -> TargetPixelFi
         # Decompressed in full here: astropy silently drops the HDUs of a truncated .gz.
         try:
             raw = gunzip(raw)
-        except (OSError, EOFError, zlib.error) as err:
+        except GZIP_ERRORS as err:
             raise TPFError(path, f"truncated or corrupt gzip file ({err})") from None
     try:
         with warnings.catch_warnings():

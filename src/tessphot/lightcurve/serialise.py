@@ -69,9 +69,17 @@ def _encode_checksum(value: int) -> str:
 
 def _hdu(cards: list[tuple], data: bytes, when: str) -> bytes:
     """One HDU: header (with CHECKSUM and DATASUM) and data, padded to FITS blocks."""
+    return hdu_bytes([_card_image(*card) for card in cards], data, when)
+
+
+def hdu_bytes(images: list[str], data: bytes, when: str) -> bytes:
+    """One HDU from its header's card images (without CHECKSUM, DATASUM, END) and its data.
+
+    The data are padded to FITS blocks; CHECKSUM and DATASUM are computed and added.
+    """
     padded = data + b"\0" * (-len(data) % FITS_BLOCK)
     datasum = _ones_complement_sum(padded)
-    images = [_card_image(*card) for card in cards]
+    images = list(images)
     images.append(_card_image("CHECKSUM", "0" * 16, f"HDU checksum updated {when}"))
     images.append(_card_image("DATASUM", str(datasum), f"data unit checksum updated {when}"))
     images.append("END".ljust(FITS_CARD))

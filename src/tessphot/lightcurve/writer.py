@@ -25,7 +25,7 @@ import gzip
 import io
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ from tessphot.lightcurve.header import (
 )
 from tessphot.lightcurve.products import LightCurveColumns, StampImages
 from tessphot.lightcurve.serialise import DEFAULT_GZIP_LEVEL, _serialise
+from tessphot.lightcurve.update import read_lightcurve_file, updated_bytes
 from tessphot.paths import atomic_path
 
 #: Highest gzip level written with ISA-L (its levels run 0-3; higher levels use zlib).
@@ -395,3 +396,63 @@ def set_dataval(path: str | Path, value: int, *, compresslevel: int | None = Non
         hdus.writeto(buffer, checksum=True, output_verify="ignore")
     _write_atomically(path, buffer.getvalue(), compresslevel)
     return True
+
+
+def set_corrected_flux(
+    path: str | Path,
+    flux_corr: np.ndarray,
+    flux_corr_err: np.ndarray,
+    *,
+    quality: np.ndarray | None = None,
+    cards: Sequence[tuple[str, Any, str]] = (),
+    compresslevel: int | None = None,
+) -> None:
+    """Write the corrected flux of a light curve (``FLUX_CORR``, ``FLUX_CORR_ERR`` [ppm]).
+
+    The file is rewritten atomically with fresh checksums; ``FLUX_RAW`` and every other
+    column are kept as they are.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The light-curve file (``.fits`` or ``.fits.gz``).
+    flux_corr, flux_corr_err : ndarray
+        One value per row of the ``LIGHTCURVE`` table [ppm].
+    quality : ndarray of int, optional
+        Bits to set in ``QUALITY`` (the corrections' flags; the bits already set stay).
+    cards : list of (key, value, comment)
+        Cards set in the primary header (the corrector and its parameters); cards of an
+        earlier correction with keys not given again are removed when they start with one
+        of the given keys' prefixes up to a digit (e.g. ``CBV_C1``... for ``CBV_C1``).
+    compresslevel : int, optional
+        Gzip level of the rewritten file (default that of the writer).
+
+    Raises
+    ------
+    ValueError
+        When the arrays do not match the table's length.
+    tessphot.io.errors.FileProblem
+        When the file is not a readable light curve.
+    """
+    lc = read_lightcurve_file(path)
+    n = lc.table.size
+    columns = {}
+    for name, values in (("FLUX_CORR", flux_corr), ("FLUX_CORR_ERR", flux_corr_err)):
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (n,):
+            raise ValueError(f"{name} has shape {values.shape}, the light curve {n} rows")
+        columns[name] = values
+    if quality is not None:
+        quality = np.asarray(quality, dtype=np.int32)
+        if quality.shape != (n,):
+            raise ValueError(f"QUALITY has shape {quality.shape}, the light curve {n} rows")
+        columns["QUALITY"] = lc.column("QUALITY", np.int32) | quality
+    given = {key for key, _, _ in cards}
+    stems = {key.rstrip("0123456789") for key in given if key[-1].isdigit()}
+    stale = [
+        key
+        for key in lc.headers[0]
+        if key not in given and key[-1:].isdigit() and key.rstrip("0123456789") in stems
+    ]
+    content = updated_bytes(lc, columns, cards, remove=stale)
+    _write_atomically(Path(path), content, compresslevel)

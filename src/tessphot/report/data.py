@@ -45,8 +45,17 @@ COLUMNS = (
     ("mask_size", "d.mask_size"),
     ("errors", "d.errors"),
 )
+#: Columns of the corrections (``tessphot correct``), NULL before they are made.
+CORRECTION_COLUMNS = (
+    ("corr_status", "t.corr_status"),
+    ("corr_method", "c.method"),
+    ("rms_hour_corr", "c.rms_hour"),
+    ("ptp_corr", "c.ptp"),
+)
 #: Columns holding text (the others are numbers; NULL becomes NaN).
-TEXT_COLUMNS = frozenset({"datasource", "method", "method_used", "lightcurve", "errors"})
+TEXT_COLUMNS = frozenset(
+    {"datasource", "method", "method_used", "lightcurve", "errors", "corr_method"}
+)
 
 
 @dataclass
@@ -77,19 +86,26 @@ def read_run(todo_path: str | Path) -> RunTable:
     ValueError
         When the file is not a todo list with its diagnostics.
     """
-    select = ", ".join(expr for _, expr in COLUMNS)
     con = sqlite3.connect(f"{Path(todo_path).resolve().as_uri()}?mode=ro", uri=True)
     try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        corrected = "diagnostics_corr" in tables
+        columns_read = COLUMNS + CORRECTION_COLUMNS if corrected else COLUMNS
+        select = ", ".join(expr for _, expr in columns_read)
+        join = " LEFT JOIN diagnostics_corr AS c ON c.priority = t.priority" if corrected else ""
         rows = con.execute(
             f"SELECT {select} FROM todolist AS t "
-            "LEFT JOIN diagnostics AS d ON d.priority = t.priority ORDER BY t.priority"
+            f"LEFT JOIN diagnostics AS d ON d.priority = t.priority{join} ORDER BY t.priority"
         ).fetchall()
     except sqlite3.DatabaseError as err:
         raise ValueError(f"{todo_path}: not a todo list with diagnostics ({err})") from None
     finally:
         con.close()
+    if not corrected:  # before the corrections: their columns all NULL
+        columns_read = COLUMNS + CORRECTION_COLUMNS
+        rows = [(*row, None, None, None, None) for row in rows]
     columns: dict[str, np.ndarray] = {}
-    for i, (name, _) in enumerate(COLUMNS):
+    for i, (name, _) in enumerate(columns_read):
         values = [row[i] for row in rows]
         if name in TEXT_COLUMNS:
             columns[name] = np.array(values, dtype=object)

@@ -52,7 +52,18 @@ def noise_figure(run: RunTable, cadence: float, path: Path) -> Path:
     n_pix = expected_mask_size(CURVE_TMAG)
     hour = model_noise(CURVE_TMAG, n_pix, cadence)
     point = model_noise(CURVE_TMAG, n_pix, cadence, timescale=cadence) * PTP_PER_SIGMA
-    left.scatter(run["tmag"], run["rms_hour"] * PPM, s=MARKER, label="stars")
+    corrected = np.isfinite(run["rms_hour_corr"])
+    raw_label = "stars, raw flux" if corrected.any() else "stars"
+    left.scatter(run["tmag"], run["rms_hour"] * PPM, s=MARKER, label=raw_label)
+    if corrected.any():
+        for ax, column in ((left, "rms_hour_corr"), (right, "ptp_corr")):
+            ax.scatter(
+                run["tmag"][corrected],
+                run[column][corrected] * PPM,
+                s=MARKER,
+                marker="x",
+                label="stars, corrected flux",
+            )
     left.plot(CURVE_TMAG, hour, "k-", label="model (usual mask)")
     left.plot(CURVE_TMAG, published_noise(CURVE_TMAG), "k--", label="published (ticgen)")
     left.set_ylabel(f"rms on {HOUR_SECONDS / 3600:g} h [ppm]")

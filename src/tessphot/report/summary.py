@@ -96,9 +96,22 @@ def _noise_bins(run: RunTable, rms_ratio: np.ndarray, ptp_ratio: np.ndarray) -> 
                 "median_ptp_ppm": _median(run["ptp"][rows] * PPM),
                 "median_rms_over_model": _median(rms_ratio[rows]),
                 "median_ptp_over_model": _median(ptp_ratio[rows]),
+                "corrected": int(np.isfinite(run["rms_hour_corr"][rows]).sum()),
+                "median_rms_hour_corr_ppm": _median(run["rms_hour_corr"][rows] * PPM),
+                "median_ptp_corr_ppm": _median(run["ptp_corr"][rows] * PPM),
             }
         )
     return bins
+
+
+def _correction_counts(run: RunTable) -> dict[str, int]:
+    """Light curves per correction status (``TODO``: not corrected) and per corrector."""
+    validated = np.isin(run["status"], VALIDATED_STATUSES)
+    statuses = Counter(
+        "TODO" if not np.isfinite(s) else STATUS(int(s)).name for s in run["corr_status"][validated]
+    )
+    methods = Counter(m for m in run["corr_method"][validated] if m)
+    return {**dict(statuses), **{f"method {m}": n for m, n in methods.items()}}
 
 
 def _flag_counts(flags: np.ndarray, validated: np.ndarray) -> dict[str, Any]:
@@ -130,6 +143,7 @@ def group_summary(
         "noise": _noise_bins(run, rms_ratio, ptp_ratio),
         "median_rms_over_model": _median(rms_ratio[validated]),
         "median_ptp_over_model": _median(ptp_ratio[validated]),
+        "corrections": _correction_counts(run),
         "time": {
             "total_s": float(time.sum()),
             "median_per_star_s": _median(time),

@@ -175,6 +175,8 @@ def _section(group: dict[str, Any]) -> str:
         "<h3>Data validation</h3>",
         f"<p>{validation['approved']} of {validation['validated']} light curves approved.</p>",
         _table(validation["flags"], ("flag", "stars")),
+        "<h3>Corrections</h3>",
+        _table(group["corrections"], ("correction status or corrector", "light curves")),
         "<h3>Noise against Tmag</h3>",
         _noise_table(group["noise"]),
         f"<p>Computing time: {_fmt(group['time']['total_s'])} s in all, median "

@@ -60,6 +60,7 @@ from tessphot.lightcurve.diagnostics import (
     rms_timescale,
 )
 from tessphot.paths import output_folder as default_output_folder
+from tessphot.paths import stored_lightcurve
 from tessphot.tasks import STATUS, TODO_FILENAME
 
 #: Contamination above which a target counts as crowded.
@@ -327,10 +328,7 @@ def lightcurve_path(folder: Path, output: Path, lightcurve: str | None) -> Path 
     """
     if not lightcurve:
         return None
-    path = Path(lightcurve)
-    if not path.is_absolute():
-        inside = Path(folder) / path
-        path = inside if inside.is_file() else Path(output) / path
+    path = stored_lightcurve(lightcurve, folder, output)
     return path if path.is_file() else None
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from tessphot.evaluation.scoring.corrected import score_corrected_lightcurve
 from tessphot.evaluation.scoring.optimal import full_bin_rms, optimal_aperture, star_stamp
 from tessphot.evaluation.scoring.photometry import (
     find_truth,
@@ -50,7 +51,7 @@ from tessphot.evaluation.scoring.photometry import (
 from tessphot.evaluation.scoring.sector_truth import Truth, read_truth
 from tessphot.evaluation.scoring.signals import MIN_CADENCES, amplitude_ratio, signal_recovery
 from tessphot.evaluation.simulate.variability import CONSTANT, KIND_NAMES, SINUSOID, TRANSIT
-from tessphot.lightcurve.diagnostics import HOUR_SECONDS, expected_noise, rms_timescale
+from tessphot.lightcurve.diagnostics import HOUR_SECONDS, PPM, expected_noise, rms_timescale
 from tessphot.paths import output_folder as default_output_folder
 from tessphot.tasks import STATUS
 
@@ -88,6 +89,18 @@ class TargetScore:
     optimal_npix: float = math.nan
     amplitude_ratio: float = math.nan
     depth_ratio: float = math.nan
+    #: The injected sinusoid's period [d] (NaN for other signals).
+    period: float = math.nan
+    #: The corrected flux (``FLUX_CORR``, in the target's own light) against the intrinsic
+    #: signal (:mod:`~tessphot.evaluation.scoring.corrected`): 1-hour (full bins) and
+    #: per-cadence rms (relative), the fraction of the signal kept and its uncertainty
+    #: (noise over signal), the fraction of the multiplicative systematics left (NaN: not
+    #: corrected).
+    corr_rms_hour: float = math.nan
+    corr_rms_cadence: float = math.nan
+    corr_signal_kept: float = math.nan
+    corr_signal_error: float = math.nan
+    corr_systematics_left: float = math.nan
 
     @property
     def crowded(self) -> bool:
@@ -306,6 +319,7 @@ def _signals(truth: Truth, i: int, m: _Measured, score: TargetScore) -> None:
     t = truth.tmid[m.cadences]
     true_flux = truth.flux[m.cadences, i]
     if kind == SINUSOID:
+        score.period = float(signal["period"])
         score.amplitude_ratio = amplitude_ratio(
             t, m.flux, true_flux, float(signal["period"]), score.contamination
         )
@@ -354,7 +368,23 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     # Today's yardstick is relative to the median flux; the residual to the target's light.
     score.own_limit_hour = own * median / target if target > 0 else math.nan
     _signals(truth, i, m, score)
+    _corrected(truth, i, path, score)
     return Residual(m.cadences, relative, target, m.background)
+
+
+def _corrected(truth: Truth, i: int, path: Path, score: TargetScore) -> None:
+    """Score the light curve's ``FLUX_CORR`` when it has one."""
+    corrected = score_corrected_lightcurve(truth, i, path)
+    if not math.isfinite(corrected.rms_hour_ppm):
+        return
+    score.corr_rms_hour = corrected.rms_hour_ppm / PPM
+    score.corr_rms_cadence = corrected.rms_cadence_ppm / PPM
+    score.corr_signal_kept = corrected.signal_kept
+    signal = np.std(truth.intrinsic_signal(i)[corrected.cadences])
+    if signal > 0:
+        n = corrected.cadences.size
+        score.corr_signal_error = score.corr_rms_cadence / (signal * math.sqrt(n))
+    score.corr_systematics_left = corrected.multiplicative_left
 
 
 @dataclass

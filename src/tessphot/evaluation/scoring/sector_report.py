@@ -18,6 +18,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from tessphot.evaluation.scoring.corrected_report import corrections_report, format_corrections
 from tessphot.evaluation.scoring.optimal import full_bin_rms
 from tessphot.evaluation.scoring.photometry import TMAG_BINS
 from tessphot.evaluation.scoring.sector import SectorScore, TargetScore
@@ -364,6 +365,7 @@ def sector_report(score: SectorScore, bins: Sequence[float] = TMAG_BINS) -> dict
         "bins": rows,
         "signals": signals,
         "targets": targets_check(rows, signals),
+        "corrections": corrections_report(score),
         "common_mode": mode,
         "counts": {
             "tasks": len(score.targets),
@@ -481,4 +483,6 @@ def format_markdown(report: dict) -> str:
     for check in report["targets"]:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[check["met"]]
         lines.append(f"- {check['what']}: {_f(check['value'], '.3f')} {verdict}")
+    if report.get("corrections"):
+        lines += ["", *format_corrections(report["corrections"])]
     return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""Robust statistics of light curves shared by the vectors and the fits: noise and spread."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Standard deviation of a normal distribution over its median absolute deviation.
+MAD_TO_SIGMA = 1.4826
+#: Point-to-point differences of white noise have sqrt(2) times its standard deviation.
+SQRT2 = np.sqrt(2.0)
+
+
+def robust_std(values: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """Standard deviation from the median absolute deviation (NaN ignored).
+
+    Parameters
+    ----------
+    values : ndarray
+        The values.
+    axis : int, optional
+        Axis along which to compute it (None: all values).
+    """
+    median = np.nanmedian(values, axis=axis, keepdims=True)
+    mad = np.nanmedian(np.abs(values - median), axis=axis)
+    return MAD_TO_SIGMA * mad
+
+
+def ptp_sigma(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """White-noise standard deviation from the differences of consecutive values.
+
+    Smooth trends and steps barely touch it (a median of the differences), so it measures
+    the noise of a light curve whatever its systematics (NaN ignored).
+
+    Parameters
+    ----------
+    values : ndarray
+        The values, consecutive along ``axis``.
+    axis : int
+        Axis of time.
+    """
+    diffs = np.diff(values, axis=axis)
+    return MAD_TO_SIGMA * np.nanmedian(np.abs(diffs), axis=axis) / SQRT2
+
+
+def ptp_scatter(values: np.ndarray) -> float:
+    """Point-to-point scatter: the median absolute difference of consecutive finite values.
+
+    Parameters
+    ----------
+    values : ndarray
+        A light curve (NaN left out before the differences are taken).
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size < 2:
+        return float("nan")
+    return float(np.median(np.abs(np.diff(finite))))
