@@ -230,3 +230,13 @@ def test_precision_report_shows_the_corrected_noise(run_copy, tmp_path):
     for b in bins:
         assert 0.3 < b["median_rms_hour_corr_ppm"] / b["median_rms_hour_ppm"] < 3
     assert "Corrections" in after.html.read_text()
+
+
+def test_cli_magnitude_selection(run_copy):
+    assert main(["-q", "correct", str(run_copy), "--tmag_max", "13"]) == EXIT_OK
+    with sqlite3.connect(run_copy / "todo.sqlite") as conn:
+        rows = conn.execute(
+            "SELECT tmag, corr_status FROM todolist WHERE status IN (1, 3)"
+        ).fetchall()
+    assert all((status is not None) == (tmag <= 13) for tmag, status in rows)
+    assert any(status is None for _, status in rows)

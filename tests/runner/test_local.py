@@ -26,13 +26,20 @@ import pytest
 from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 from tessphot.logs import PROGRESS_LOG_PERCENT
 from tessphot.runner.loop import run_photometry
-from tessphot.runner.worker import KILL_MARKER, KILL_ONCE_STARID_ENV, KILL_STARID_ENV
+from tessphot.runner.worker import (
+    KILL_MARKER,
+    KILL_ONCE_STARID_ENV,
+    KILL_STARID_ENV,
+    TASK_DELAY_ENV,
+)
 from tessphot.tasks import STATUS
 
 #: Statuses of a finished task.
 FINAL = {int(STATUS.OK), int(STATUS.WARNING), int(STATUS.SKIPPED)}
 #: Seconds to wait for processes to appear or go away.
 PROCESS_TIMEOUT = 60.0
+#: Seconds each worker waits before a task in the runs stopped in their middle.
+TASK_DELAY = 0.2
 #: Tests that find the workers through /proc (:func:`_children`, :func:`_alive`).
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
@@ -160,13 +167,18 @@ def _alive(pid: int) -> bool:
 
 
 def _start_and_wait_for_results(folder: Path) -> subprocess.Popen:
-    """Start ``tessphot run --all -j 2`` and return once it has written a few light curves."""
+    """Start ``tessphot run --all -j 2`` and return once it has written a few light curves.
+
+    Its workers wait :data:`TASK_DELAY` before each task, so that the run is still in its
+    middle when the test stops it, however fast the photometry and however busy the machine.
+    """
     output = folder / "lightcurves"
     master = subprocess.Popen(
         [sys.executable, "-m", "tessphot.cli", "-q", "run", str(folder), "--all", "-j", "2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, TASK_DELAY_ENV: str(TASK_DELAY)},
     )
     deadline = time.monotonic() + PROCESS_TIMEOUT
     while len(list(output.rglob("*-tasoc_lc.fits.gz"))) < 4:

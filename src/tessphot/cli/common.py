@@ -57,7 +57,7 @@ CADENCES = (20, 120, 200, 600, 1800)
 
 
 def add_task_selection(parser: argparse.ArgumentParser) -> None:
-    """Add the repeatable task filters (priority, TIC, sector, cadence, camera, CCD)."""
+    """Add the task filters: priority, TIC, sector, cadence, camera, CCD, data source, Tmag."""
     parser.add_argument("--priority", type=int, action="append", help="task priority (repeatable)")
     parser.add_argument("--starid", type=int, action="append", help="TIC ID (repeatable)")
     parser.add_argument("--sector", type=int, action="append", help="sector (repeatable)")
@@ -65,6 +65,19 @@ def add_task_selection(parser: argparse.ArgumentParser) -> None:
         "--cadence", type=int, choices=CADENCES, action="append", help="cadence [s] (repeatable)"
     )
     add_camera_ccd(parser)
+    parser.add_argument(
+        "--datasource",
+        choices=("ffi", "tpf"),
+        help="data source: ffi (FFIs and TESScut cutouts) or tpf (target pixel files)",
+    )
+    parser.add_argument("--tmag_min", type=float, help="brightest Tmag to process")
+    parser.add_argument("--tmag_max", type=float, help="faintest Tmag to process")
+
+
+def task_constraints(args: argparse.Namespace) -> dict:
+    """The task selection of the options of :func:`add_task_selection` (None: any)."""
+    names = ("priority", "starid", "sector", "camera", "ccd", "cadence", "datasource")
+    return {name: getattr(args, name) for name in (*names, "tmag_min", "tmag_max")}
 
 
 def add_camera_ccd(parser: argparse.ArgumentParser) -> None:

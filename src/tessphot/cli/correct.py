@@ -11,6 +11,7 @@ from tessphot.cli.common import (
     add_common,
     add_task_selection,
     load_cli_settings,
+    task_constraints,
 )
 from tessphot.paths import input_folder
 
@@ -106,15 +107,7 @@ def _correct(args: argparse.Namespace, **parallel) -> int:
     report = run_corrections(
         folder,
         args.output,
-        constraints={
-            "priority": args.priority,
-            "starid": args.starid,
-            "sector": args.sector,
-            "camera": args.camera,
-            "ccd": args.ccd,
-            "cadence": args.cadence,
-            "cbv_area": args.cbv_area,
-        },
+        constraints={**task_constraints(args), "cbv_area": args.cbv_area},
         overwrite=args.overwrite,
         settings=settings["correct"],
         **parallel,

@@ -17,6 +17,7 @@ from tessphot.cli.common import (
     add_task_selection,
     command_name,
     load_cli_settings,
+    task_constraints,
 )
 from tessphot.paths import input_folder, output_folder
 
@@ -90,13 +91,6 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-r", "--random", action="store_true", help="run a random task")
     add_task_selection(p)
     p.add_argument(
-        "--datasource",
-        choices=("ffi", "tpf"),
-        help="data source: ffi (FFIs and TESScut cutouts) or tpf (target pixel files)",
-    )
-    p.add_argument("--tmag_min", type=float, help="brightest Tmag to process")
-    p.add_argument("--tmag_max", type=float, help="faintest Tmag to process")
-    p.add_argument(
         "--version", type=int, default=1, help="processing version of the output (default 1)"
     )
     p.add_argument(
@@ -148,21 +142,6 @@ def _input_folder(args: argparse.Namespace, settings: dict) -> tuple[Path, DemoF
     return input_folder(args.input_folder), None
 
 
-def _constraints(args: argparse.Namespace) -> dict[str, Any]:
-    """The task selection of the options (None: any)."""
-    return {
-        "priority": args.priority,
-        "starid": args.starid,
-        "sector": args.sector,
-        "camera": args.camera,
-        "ccd": args.ccd,
-        "cadence": args.cadence,
-        "datasource": args.datasource,
-        "tmag_min": args.tmag_min,
-        "tmag_max": args.tmag_max,
-    }
-
-
 def _run(args: argparse.Namespace, **parallel: Any) -> int:
     """Do the photometry of ``tessphot run``/``run-mpi``.
 
@@ -183,7 +162,7 @@ def _run(args: argparse.Namespace, **parallel: Any) -> int:
             report = run_photometry(
                 folder,
                 output_folder(folder, args.output),
-                constraints=_constraints(args),
+                constraints=task_constraints(args),
                 run_all=args.all,
                 random=args.random,
                 method=args.method,

@@ -1,11 +1,13 @@
 """The worker side of a parallel run: run the tasks the master sends, send back the results.
 
-Two environment variables are **test hooks** (for the tests of the fault handling, never for
-production runs). ``TESSPHOT_TEST_KILL_STARID=TIC[,TIC...]``: a worker kills itself with
+Three environment variables are **test hooks** (for the tests of the fault handling, never
+for production runs). ``TESSPHOT_TEST_KILL_STARID=TIC[,TIC...]``: a worker kills itself with
 SIGKILL when it starts the task of one of these stars, as a crash of the photometry (a
 segmentation fault, the out-of-memory killer) would. ``TESSPHOT_TEST_KILL_ONCE_STARID``: the
 same, but only the first time (the worker leaves a marker file
 ``.tessphot-test-killed-TIC`` in the input folder), so that the task succeeds when retried.
+``TESSPHOT_TEST_TASK_DELAY=SECONDS``: a worker waits this long before each task, so that a
+test can stop a run in its middle however fast the photometry is.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ KILL_STARID_ENV = env.KILL_STARID
 KILL_ONCE_STARID_ENV = env.KILL_ONCE_STARID
 #: Test hook: name of the marker file of a star whose task killed a worker once.
 KILL_MARKER = ".tessphot-test-killed-{starid}"
+#: Test hook: seconds a worker waits before each task.
+TASK_DELAY_ENV = env.TASK_DELAY
 #: Threads of numpy's linear-algebra libraries per worker (one core per worker).
 WORKER_THREADS = 1
 
@@ -106,6 +110,9 @@ def serve(
 
 def _kill_hook(config: TaskConfig, task: Mapping[str, Any]) -> None:
     """The test hooks of the module docstring."""
+    delay = env.value(TASK_DELAY_ENV)
+    if delay:
+        time.sleep(float(delay))
     starid = int(task["starid"])
     if starid in env.starids(KILL_ONCE_STARID_ENV):
         marker = config.input_folder / KILL_MARKER.format(starid=starid)
