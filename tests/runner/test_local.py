@@ -166,6 +166,11 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _default_sigint() -> None:
+    """In the child before it starts: the default action of SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_and_wait_for_results(folder: Path) -> subprocess.Popen:
     """Start ``tessphot run --all -j 2`` and return once it has written a few light curves.
 
@@ -179,6 +184,9 @@ def _start_and_wait_for_results(folder: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, TASK_DELAY_ENV: str(TASK_DELAY)},
+        # A shell's background job starts with SIGINT ignored, and Python then keeps it so:
+        # the run must get Ctrl-C as a user's terminal would give it.
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + PROCESS_TIMEOUT
     while len(list(output.rglob("*-tasoc_lc.fits.gz"))) < 4:
