@@ -76,6 +76,13 @@ def _options(p: argparse.ArgumentParser) -> None:
     )
     add_task_selection(p)
     p.add_argument("--cbv-area", type=int, action="append", help="CBV area, e.g. 114 (repeatable)")
+    p.add_argument(
+        "--cbv-file",
+        metavar="FILE",
+        help="use these CBVs (the sector's SPOC *_cbv.fits from MAST, or a tessphot CBV file) "
+        "instead of making them from the run's light curves: for stars on their own "
+        "(cutouts, TPFs)",
+    )
 
 
 def cmd_correct(args: argparse.Namespace) -> int:
@@ -109,7 +116,11 @@ def _correct(args: argparse.Namespace, **parallel) -> int:
         args.output,
         constraints={**task_constraints(args), "cbv_area": args.cbv_area},
         overwrite=args.overwrite,
-        settings=settings["correct"],
+        settings=(
+            {**settings["correct"], "cbv_file": args.cbv_file}
+            if args.cbv_file
+            else settings["correct"]
+        ),
         **parallel,
     )
     counts = ", ".join(f"{name} {n}" for name, n in sorted(report.counts.items())) or "none"

@@ -204,6 +204,11 @@ class CorrectSettings(Table):
     gzip_level : int
         Compression level of the rewritten ``.fits.gz`` light curves (as ``[photometry]
         gzip_level``; 0-9).
+    cbv_file : str
+        CBVs to use instead of making them from the run's own light curves: a SPOC CBV file
+        of the sector (``*_cbv.fits`` from MAST; its camera and CCD chosen per group) or a
+        tessphot one; resampled onto the light curves' cadences. For stars on their own
+        (a cutout, a TPF), which have no neighbours to make vectors from. Empty: none.
     cbv : CBVSettings
         Table ``[correct.cbv]``.
     fit : FitSettings
@@ -216,6 +221,7 @@ class CorrectSettings(Table):
 
     method: str = setting("cbv", choices=("cbv", "ensemble"))
     gzip_level: int = setting(1, ge=0, le=9)
+    cbv_file: str = setting("", path=True)
     cbv: CBVSettings = dataclasses.field(default_factory=CBVSettings)
     fit: FitSettings = dataclasses.field(default_factory=FitSettings)
     ensemble: EnsembleSettings = dataclasses.field(default_factory=EnsembleSettings)

@@ -53,6 +53,7 @@ import numpy as np
 from tessphot.config.correct import CorrectSettings
 from tessphot.correct.cbv import CBVSet, build_cbvs
 from tessphot.correct.cbv_file import plot_cbvs, read_cbv, write_cbv
+from tessphot.correct.external import external_cbvs, resample
 from tessphot.correct.fit import fit_cbvs
 from tessphot.correct.lightcurves import GroupData, align, read_raw
 from tessphot.correct.prior import NeighbourPriors
@@ -77,6 +78,8 @@ logger = logging.getLogger(__name__)
 CBV_FOLDER = "cbv"
 #: Fewest light curves a group needs for CBVs of its own.
 MIN_GROUP_STARS = 5
+#: Fewest other light curves for a prior from the neighbours (else least squares).
+MIN_PRIOR_STARS = 3
 #: Light curves handed to the workers at a time (bounds the memory of what waits).
 IN_FLIGHT = 64
 #: The task list in the input folder.
@@ -227,7 +230,8 @@ def _correct_group(key, tasks, folders, settings, overwrite, report, executor):
             if task.to_do:
                 yield error_result(task, str(err))
     data = align(curves) if readable else None
-    if len(readable) < MIN_GROUP_STARS:
+    external = settings.method == "cbv" and bool(settings.cbv_file) and bool(readable)
+    if len(readable) < MIN_GROUP_STARS and not external:
         # A star on its own (e.g. a user's cutout): no vectors, no neighbours. Its FLUX_CORR
         # is its relative raw flux, and the WARNING says why.
         reason = (
@@ -245,7 +249,16 @@ def _correct_group(key, tasks, folders, settings, overwrite, report, executor):
         logger.info("%s: %d light curves, ensemble corrector", label, len(readable))
         jobs = _ensemble_jobs(readable, data, folders, settings)
     else:
-        cbvs = _group_cbvs(cbv_path(folders[1], key), data, key, settings, overwrite, report)
+        if external:
+            try:
+                found = external_cbvs(settings.cbv_file, key[1], key[2], key[4])
+            except FileProblem as err:
+                logger.error("%s", err)
+                yield from (error_result(task, str(err)) for task in readable if task.to_do)
+                return
+            cbvs = resample(found, data.time, data.cadenceno, key[3])
+        else:
+            cbvs = _group_cbvs(cbv_path(folders[1], key), data, key, settings, overwrite, report)
         logger.info(
             "%s: %d light curves, %d CBVs and %d spike vectors",
             label,
@@ -295,11 +308,9 @@ def _cbv_jobs(readable, data: GroupData, cbvs: CBVSet, folders, settings) -> Ite
         )
     for k, task in enumerate(readable):
         if task.to_do:
-            prior = (
-                None
-                if priors is None
-                else priors.prior(task.row, task.column, task.tmag, exclude=k)
-            )
+            prior = None
+            if priors is not None and len(readable) > MIN_PRIOR_STARS:
+                prior = priors.prior(task.row, task.column, task.tmag, exclude=k)
             yield _job(task, k, data, folders, settings, cbvs=cbvs, prior=prior)
 
 

@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 QUALITY_SIGMA_CLIP = 4
 #: Relative flux to ppm.
 PPM = 1e6
+#: Longest ``CBV_SRC`` value written [characters].
+CBV_SOURCE_LENGTH = 60
 
 
 @dataclass
@@ -149,6 +151,12 @@ def _cards(task: CorrectionTask, fit: CBVFit | EnsembleFit | Unfitted, dilution:
     return cards
 
 
+def _source_cards(cbvs: CBVSet | None) -> list[tuple[str, Any, str]]:
+    """Where the CBVs came from, when not from the run's own light curves."""
+    source = None if cbvs is None else cbvs.settings.get("source")
+    return [] if not source else [("CBV_SRC", str(source)[:CBV_SOURCE_LENGTH], "CBVs from")]
+
+
 def _write(job: StarJob, fit: CBVFit | EnsembleFit | Unfitted) -> CorrectionResult:
     """Write one corrected light curve; its result."""
     task, index = job.task, job.rows
@@ -167,7 +175,7 @@ def _write(job: StarJob, fit: CBVFit | EnsembleFit | Unfitted) -> CorrectionResu
         PPM * relative,
         PPM * relative_err,
         quality=quality,
-        cards=_cards(task, fit, dilution),
+        cards=_cards(task, fit, dilution) + _source_cards(job.cbvs),
         compresslevel=job.settings.gzip_level,
     )
     good = job.good[index] & np.isfinite(relative) & ~flagged
