@@ -191,7 +191,8 @@ def fit_ensemble(
         )
         return none
     members = np.array([normalised(others[j], good) for j in accepted])
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # cadences no member has
         ensemble = np.nanmedian(members, axis=0)
 
     scale = _scale(target, ensemble)
