@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from tessphot.config.correct import EnsembleSettings
-from tessphot.correct.ensemble import fit_ensemble, point_to_point, quiet_candidates
+from tessphot.correct.ensemble import (
+    fit_ensemble,
+    point_to_point,
+    quiet_candidates,
+    weighted_ensemble,
+)
 
 SETTINGS = EnsembleSettings(min_members=5)
 N = 1000
@@ -71,3 +76,15 @@ def test_too_few_quiet_neighbours_is_no_correction():
 def test_point_to_point_of_white_noise_is_its_sigma():
     rng = np.random.default_rng(3)
     assert abs(point_to_point(rng.standard_normal(200_000)) - 1) < 0.01
+
+
+def test_bright_members_weigh_more_and_outliers_are_left_out():
+    rng = np.random.default_rng(5)
+    common = 1 + 0.003 * np.sin(np.linspace(0, 6, N))
+    noise = np.array([1e-4] * 3 + [3e-3] * 30)
+    members = common * (1 + noise[:, None] * rng.standard_normal((noise.size, N)))
+    members[5, 100] = 1.5  # a cosmic ray on a faint member
+    ensemble = weighted_ensemble(members)
+    # Close to the three bright members' noise, not the faint ones' median.
+    assert np.std(ensemble - common) < 1e-4
+    assert abs(ensemble[100] - common[100]) < 5e-4

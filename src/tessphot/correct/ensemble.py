@@ -10,7 +10,10 @@ TASOC's alternative to the CBVs for 30-min FFI data. For one target:
    point-to-point scatter (white noise gives 1, a variable star much more) and its range
    (1st to 99th percentile) is at most ``max_range``; at most ``members``
    are kept, the nearest first;
-3. the ensemble is the median of the members' normalised fluxes at every cadence;
+3. the ensemble is the members' normalised fluxes averaged with weights of one over their
+   noise squared, members off a first such mean by more than 5 of their sigmas left out at
+   each cadence (:func:`weighted_ensemble`; a plain median of mostly faint members carries their
+   noise into bright targets);
 4. it is scaled to the target: ``model = median(flux) (1 + a (E - 1))`` with ``a`` (0-2)
    fitted by least squares with outliers clipped (TASOC minimised the point-to-point
    scatter, which hardly depends on the scale of a slow trend).
@@ -119,6 +122,28 @@ def quiet_candidates(norm: np.ndarray, *, quiet: float, max_range: float) -> np.
     return ok
 
 
+def weighted_ensemble(members: np.ndarray) -> np.ndarray:
+    """The members' mean weighted by one over their noise squared, outliers left out.
+
+    A plain median of mostly faint members would carry their noise into bright targets.
+    Each member's noise is its point-to-point scatter; at every cadence the members further
+    than :data:`CLIP_SIGMA` of their noise from a first weighted mean are left out.
+    """
+    noise = np.array([point_to_point(m) for m in members])
+    weights = np.where(np.isfinite(noise) & (noise > 0), 1.0 / noise**2, 0.0)
+    finite = np.isfinite(members)
+    values = np.nan_to_num(members)
+    use = finite
+    ensemble = np.full(members.shape[1], np.nan)
+    for _ in range(2):  # the weighted mean, then again without the outliers off it
+        w = np.where(use, weights[:, None], 0.0)
+        total = w.sum(axis=0)
+        with np.errstate(all="ignore"):
+            ensemble = np.where(total > 0, (w * values).sum(axis=0) / total, np.nan)
+            use = finite & (np.abs(values - ensemble) <= CLIP_SIGMA * noise[:, None])
+    return ensemble
+
+
 def _scale(target: np.ndarray, ensemble: np.ndarray) -> float:
     """Least-squares scale of the ensemble's variations in the target (outliers clipped)."""
     use = np.isfinite(target) & np.isfinite(ensemble)
@@ -191,9 +216,7 @@ def fit_ensemble(
         )
         return none
     members = np.array([normalised(others[j], good) for j in accepted])
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # cadences no member has
-        ensemble = np.nanmedian(members, axis=0)
+    ensemble = weighted_ensemble(members)
 
     scale = _scale(target, ensemble)
     model = median * (1 + scale * (ensemble - 1))
