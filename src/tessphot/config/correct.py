@@ -199,7 +199,7 @@ class CorrectSettings(Table):
     ----------
     method : str
         The corrector: ``"cbv"`` (cotrending basis vectors with a prior from the neighbours)
-        or ``"ensemble"`` (a star over the median of its quiet neighbours, for 30-min FFI
+        or ``"ensemble"`` (a star over the weighted mean of its quiet neighbours, for 30-min FFI
         data).
     gzip_level : int
         Compression level of the rewritten ``.fits.gz`` light curves (as ``[photometry]

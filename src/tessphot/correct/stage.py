@@ -12,7 +12,7 @@ not yet corrected light curve:
    the same vectors); every light curve is fitted by least squares, whose coefficients make
    each target's prior from its neighbours (:class:`~tessphot.correct.prior.NeighbourPriors`),
    and each selected one is fitted with its prior (:func:`~tessphot.correct.fit.fit_cbvs`);
-   **ensemble**: each selected light curve is divided by the median of its quiet
+   **ensemble**: each selected light curve is divided by the weighted mean of its quiet
    neighbours (:func:`~tessphot.correct.ensemble.fit_ensemble`);
 3. (:mod:`tessphot.correct.star`, one job per light curve, here or in workers)
    ``FLUX_CORR`` = ``1e6 (flux / model - 1) / (1 - contamination)`` [ppm]: relative to the
