@@ -14,7 +14,7 @@ from tessphot.correct.fit import (
     fit_cbvs,
     neighbour_prior,
 )
-from tessphot.correct.stats import ptp_scatter
+from tessphot.lightcurve.diagnostics import ptp
 
 #: Prior settings for the small synthetic area (300 stars, coefficients not tied to Tmag).
 PRIOR = FitSettings(prior_neighbours=30, prior_tmag_scale=10.0)
@@ -41,7 +41,7 @@ def test_least_squares_reaches_the_white_noise(sector, ls_fits):
         corrected = (sector.flux[i] / fit.model - 1)[ok]
         raw = (sector.flux[i] / fit.median - 1)[ok]
         ratios.append(np.std(corrected) / np.std(sector.white[i][ok]))
-        scatter.append(ptp_scatter(corrected) / ptp_scatter(raw))
+        scatter.append(ptp(corrected) / ptp(raw))
         assert fit.method == "ls"
     assert np.median(ratios) < 1.01
     assert np.percentile(ratios, 95) < 1.05

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from tessphot.correct.stats import robust_std
 from tessphot.lightcurve.diagnostics import MAD_TO_SIGMA, ptp
 
 #: Largest scale of the ensemble.
@@ -52,8 +53,6 @@ class EnsembleFit:
     members: list[int] = field(default_factory=list)
     #: The ensemble's scale ``a``.
     scale: float = math.nan
-    #: (n_cadences,) cadences left out as outliers (none: the ensemble clips nothing).
-    outliers: np.ndarray | None = None
     #: Point-to-point scatter of the corrected over the raw relative flux, minus one.
     noise_added: float = math.nan
     #: Why the light curve was not corrected.
@@ -74,14 +73,6 @@ def _card_float(value: float) -> float | str:
 def point_to_point(values: np.ndarray) -> float:
     """Point-to-point scatter of a series as a white-noise sigma (NaN ignored)."""
     return ptp(values) * MAD_TO_SIGMA / math.sqrt(2)
-
-
-def robust_scatter(values: np.ndarray) -> float:
-    """Robust standard deviation of a series (NaN ignored)."""
-    values = values[np.isfinite(values)]
-    if values.size < 2:
-        return math.nan
-    return float(MAD_TO_SIGMA * np.median(np.abs(values - np.median(values))))
 
 
 def normalised(flux: np.ndarray, good: np.ndarray) -> np.ndarray:
@@ -116,7 +107,7 @@ def quiet_candidates(norm: np.ndarray, *, quiet: float, max_range: float) -> np.
         ok[j] = (
             math.isfinite(noise)
             and noise > 0
-            and robust_scatter(finite) <= quiet * noise
+            and robust_std(finite) <= quiet * noise
             and spread <= max_range
         )
     return ok
@@ -154,7 +145,7 @@ def _scale(target: np.ndarray, ensemble: np.ndarray) -> float:
         design = np.column_stack([np.ones(use.sum()), ensemble[use] - 1])
         (offset, scale), *_ = np.linalg.lstsq(design, target[use], rcond=None)
         residual = target - offset - scale * (ensemble - 1)
-        sigma = robust_scatter(residual[use])
+        sigma = float(robust_std(residual[use]))
         if not sigma > 0:
             break
         use &= np.abs(residual) <= CLIP_SIGMA * sigma
@@ -227,6 +218,5 @@ def fit_ensemble(
         method="ensemble",
         members=[int(s) for s in starids[accepted]],
         scale=scale,
-        outliers=np.zeros(flux.shape, dtype=bool),
         noise_added=after / before - 1 if before > 0 else math.nan,
     )

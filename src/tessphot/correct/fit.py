@@ -33,13 +33,12 @@ import scipy.linalg
 from tessphot.config.correct import FitSettings
 from tessphot.correct.cbv import CBVSet
 from tessphot.correct.prior import NeighbourPriors, Prior, neighbour_prior
-from tessphot.correct.stats import ptp_scatter, ptp_sigma, robust_std
+from tessphot.correct.stats import ptp_sigma, robust_std
 from tessphot.correct.variability import lowpass, variance_removed
+from tessphot.lightcurve.diagnostics import PPM, ptp
 
 __all__ = ["CBVFit", "NeighbourPriors", "Prior", "corrected_ppm", "fit_cbvs", "neighbour_prior"]
 
-#: Parts per million in one.
-PPM = 1e6
 #: Fewest cadences a fit needs beyond its parameters.
 MIN_DOF = 5
 
@@ -175,8 +174,8 @@ def _goodness(star: _Star, model: np.ndarray) -> tuple[float, float]:
     """Noise added and variability removed by a model (relative flux) on the usable cadences."""
     y = star.y[star.usable]
     corrected = (1.0 + y) / (1.0 + model[star.usable]) - 1.0
-    before = ptp_scatter(y)
-    noise = ptp_scatter(corrected) / before - 1.0 if before > 0 else 0.0
+    before = ptp(y)
+    noise = ptp(corrected) / before - 1.0 if before > 0 else 0.0
     return float(noise), variance_removed(y, corrected, star.window)
 
 

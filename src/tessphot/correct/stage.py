@@ -323,8 +323,7 @@ def _ensemble_jobs(readable, data: GroupData, folders, settings) -> Iterator[Sta
         if not task.to_do:
             continue
         distance = np.hypot(rows - task.row, cols - task.column)
-        distance[k] = np.inf
-        order = np.argsort(np.where(np.isfinite(distance), distance, np.inf), kind="stable")
+        order = np.argsort(distance, kind="stable")  # unknown positions (NaN) last
         near = order[order != k][: settings.ensemble.candidates]
         yield _job(
             task,

@@ -21,11 +21,11 @@ import numpy as np
 from tessphot.config.correct import CorrectSettings
 from tessphot.correct.cbv import CBVSet
 from tessphot.correct.ensemble import EnsembleFit, fit_ensemble
-from tessphot.correct.fit import CBVFit, fit_cbvs
+from tessphot.correct.fit import CBVFit, corrected_ppm, fit_cbvs
 from tessphot.correct.prior import Prior
 from tessphot.correct.store import CorrectionResult, CorrectionTask
 from tessphot.io.errors import FileProblem
-from tessphot.lightcurve.diagnostics import ptp, rms_timescale
+from tessphot.lightcurve.diagnostics import PPM, ptp, rms_timescale
 from tessphot.lightcurve.writer import set_corrected_flux
 from tessphot.paths import stored_lightcurve
 from tessphot.tasks import STATUS
@@ -35,8 +35,6 @@ logger = logging.getLogger(__name__)
 
 #: ``QUALITY`` bit of cadences the fit clipped as outliers (TASOC's ``SigmaClip``).
 QUALITY_SIGMA_CLIP = 4
-#: Relative flux to ppm.
-PPM = 1e6
 #: Longest ``CBV_SRC`` value written [characters].
 CBV_SOURCE_LENGTH = 60
 
@@ -160,26 +158,22 @@ def _source_cards(cbvs: CBVSet | None) -> list[tuple[str, Any, str]]:
 def _write(job: StarJob, fit: CBVFit | EnsembleFit | Unfitted) -> CorrectionResult:
     """Write one corrected light curve; its result."""
     task, index = job.task, job.rows
-    flux = job.flux[index]
-    flux_err = job.flux_err[index]
-    model = fit.model[index]
     dilution = 1.0 - task.contamination if 0 <= task.contamination < 1 else 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        relative = (flux / model - 1.0) / dilution
-        relative_err = flux_err / model / dilution
+    ppm, ppm_err = corrected_ppm(job.flux[index], fit.model[index], job.flux_err[index])
+    ppm, ppm_err = ppm / dilution, ppm_err / dilution
     clipped = getattr(fit, "clipped", None)
     flagged = np.zeros(index.size, dtype=bool) if clipped is None else isolated(clipped)[index]
     quality = np.where(flagged, QUALITY_SIGMA_CLIP, 0).astype(np.int32)
     set_corrected_flux(
         stored_lightcurve(task.lightcurve, *job.folders),
-        PPM * relative,
-        PPM * relative_err,
+        ppm,
+        ppm_err,
         quality=quality,
         cards=_cards(task, fit, dilution) + _source_cards(job.cbvs),
         compresslevel=job.settings.gzip_level,
     )
-    good = job.good[index] & np.isfinite(relative) & ~flagged
-    values = relative[good]
+    good = job.good[index] & np.isfinite(ppm) & ~flagged
+    values = ppm[good] / PPM
     corrected = fit.method != "none"
     return CorrectionResult(
         priority=task.priority,

@@ -1,11 +1,14 @@
-"""Robust statistics of light curves shared by the vectors and the fits: noise and spread."""
+"""Robust statistics of light curves shared by the vectors and the fits: noise and spread.
+
+The point-to-point scatter itself is :func:`tessphot.lightcurve.diagnostics.ptp`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Standard deviation of a normal distribution over its median absolute deviation.
-MAD_TO_SIGMA = 1.4826
+from tessphot.lightcurve.diagnostics import MAD_TO_SIGMA
+
 #: Point-to-point differences of white noise have sqrt(2) times its standard deviation.
 SQRT2 = np.sqrt(2.0)
 
@@ -40,17 +43,3 @@ def ptp_sigma(values: np.ndarray, axis: int = -1) -> np.ndarray:
     """
     diffs = np.diff(values, axis=axis)
     return MAD_TO_SIGMA * np.nanmedian(np.abs(diffs), axis=axis) / SQRT2
-
-
-def ptp_scatter(values: np.ndarray) -> float:
-    """Point-to-point scatter: the median absolute difference of consecutive finite values.
-
-    Parameters
-    ----------
-    values : ndarray
-        A light curve (NaN left out before the differences are taken).
-    """
-    finite = values[np.isfinite(values)]
-    if finite.size < 2:
-        return float("nan")
-    return float(np.median(np.abs(np.diff(finite))))
