@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from tessphot.config.k2p2 import K2P2Settings, settings_from_mapping
+from tessphot.config.k2p2 import K2P2Settings
 from tessphot.photometry.errors import K2P2NoFlux, K2P2NoStars
 from tessphot.photometry.k2p2 import (
     _fill_single_holes,
@@ -160,9 +160,9 @@ def test_settings():
         assert keywords[key][0] == pytest.approx(value), key
     assert all(len(key) <= 8 for key in keywords)
     assert settings.to_dict()["cluster_radius"] == math.sqrt(2)
-    assert settings_from_mapping({"thresh": 1.0}).thresh == 1.0
+    assert K2P2Settings.from_mapping({"thresh": 1.0}).thresh == 1.0
     with pytest.raises(ValueError, match="unknown K2P2 setting"):
-        settings_from_mapping({"treshold": 1.0})
+        K2P2Settings.from_mapping({"treshold": 1.0})
 
 
 def test_fill_single_holes():

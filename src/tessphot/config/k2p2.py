@@ -96,16 +96,3 @@ class K2P2Settings(Table):
             "KP_SKYPO": (self.sky_positive_only, "K2P2 sky from positive pixels only"),
             "KP_PKSIG": (self.min_peak_significance, "K2P2 min. peak significance"),
         }
-
-
-def settings_from_mapping(values: Any = None) -> K2P2Settings:
-    """K2P2 settings with the given overrides (a mapping, or settings as they are).
-
-    Raises
-    ------
-    SettingsError
-        For an unknown name or an invalid value.
-    """
-    if isinstance(values, K2P2Settings):
-        return values
-    return K2P2Settings.from_mapping(values)

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
 from tessphot.evaluation.scoring.optimal import full_bin_rms
 from tessphot.evaluation.scoring.sector_truth import Truth
@@ -119,35 +117,3 @@ def score_corrected_flux(
         score.multiplicative_left = float(coef[0])
         score.additive_left_ppm = float(np.std(coef[1] * shapes[:, 1]) * PPM)
     return score
-
-
-def score_corrected_lightcurve(
-    truth: Truth, i: int, path: Path | str, *, dilution: float = 1.0
-) -> CorrectedScore:
-    """Score the ``FLUX_CORR`` column of a light curve of target ``i`` on the good cadences.
-
-    Parameters
-    ----------
-    truth : Truth
-        The truth of the targets.
-    i : int
-        The target's index in ``truth``.
-    path : path-like
-        Its light curve (columns ``CADENCENO`` and ``FLUX_CORR`` [ppm]).
-    dilution : float
-        Fraction of the reference level that is the target's light (module docstring).
-
-    Returns
-    -------
-    CorrectedScore
-        On the cadences that the truth calls good (simulated quality 0) with a finite value.
-    """
-    with fits.open(path, memmap=False) as hdul:
-        data = hdul["LIGHTCURVE"].data
-        cadenceno = np.asarray(data["CADENCENO"]).astype(np.int64)
-        corrected = np.asarray(data["FLUX_CORR"], dtype=float)
-    lookup = {int(c): k for k, c in enumerate(truth.ffiindex)}
-    k = np.array([lookup.get(int(c), -1) for c in cadenceno], dtype=int)
-    keep = k >= 0
-    keep[keep] = truth.good[k[keep]]
-    return score_corrected_flux(truth, i, k[keep], corrected[keep], dilution=dilution)

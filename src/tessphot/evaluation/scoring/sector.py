@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from tessphot.evaluation.scoring.corrected import score_corrected_lightcurve
+from tessphot.evaluation.scoring.corrected import score_corrected_flux
 from tessphot.evaluation.scoring.optimal import full_bin_rms, optimal_aperture, star_stamp
 from tessphot.evaluation.scoring.photometry import (
     find_truth,
@@ -276,14 +276,15 @@ def _optimal(truth: Truth, i: int, score: TargetScore) -> None:
     score.limit_30min = best.noise(truth.cadence, truth.cadence)
 
 
-def _read_lightcurve(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CADENCENO, FLUX_RAW and FLUX_BKG of a light curve."""
+def _read_lightcurve(path: Path) -> tuple[np.ndarray, ...]:
+    """CADENCENO, FLUX_RAW, FLUX_BKG and FLUX_CORR of a light curve."""
     with fits.open(path, memmap=False) as hdul:
         data = hdul["LIGHTCURVE"].data
         return (
             np.asarray(data["CADENCENO"]).astype(np.int64),
             np.asarray(data["FLUX_RAW"], dtype=float),
             np.asarray(data["FLUX_BKG"], dtype=float),
+            np.asarray(data["FLUX_CORR"], dtype=float),
         )
 
 
@@ -294,11 +295,13 @@ class _Measured:
     cadences: np.ndarray
     flux: np.ndarray
     background: np.ndarray
+    #: ``FLUX_CORR`` [ppm] (NaN before the corrections; never finite where the flux is not).
+    corrected: np.ndarray
 
 
 def _measured(truth: Truth, path: Path, score: TargetScore) -> _Measured | None:
     """The light curve on the good cadences with a finite flux (counts into ``score``)."""
-    cadenceno, flux, flux_bkg = _read_lightcurve(path)
+    cadenceno, flux, flux_bkg, corrected = _read_lightcurve(path)
     lookup = {int(c): k for k, c in enumerate(truth.ffiindex)}
     k = np.array([lookup.get(int(c), -1) for c in cadenceno], dtype=int)
     on_truth = k >= 0
@@ -309,7 +312,7 @@ def _measured(truth: Truth, path: Path, score: TargetScore) -> _Measured | None:
     score.n_finite = int(use.sum())
     if score.n_finite < MIN_CADENCES:
         return None
-    return _Measured(k[use], flux[use], flux_bkg[use])
+    return _Measured(k[use], flux[use], flux_bkg[use], corrected[use])
 
 
 def _signals(truth: Truth, i: int, m: _Measured, score: TargetScore) -> None:
@@ -368,13 +371,13 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     # Today's yardstick is relative to the median flux; the residual to the target's light.
     score.own_limit_hour = own * median / target if target > 0 else math.nan
     _signals(truth, i, m, score)
-    _corrected(truth, i, path, score)
+    _corrected(truth, i, m, score)
     return Residual(m.cadences, relative, target, m.background)
 
 
-def _corrected(truth: Truth, i: int, path: Path, score: TargetScore) -> None:
+def _corrected(truth: Truth, i: int, m: _Measured, score: TargetScore) -> None:
     """Score the light curve's ``FLUX_CORR`` when it has one."""
-    corrected = score_corrected_lightcurve(truth, i, path)
+    corrected = score_corrected_flux(truth, i, m.cadences, m.corrected)
     if not math.isfinite(corrected.rms_hour_ppm):
         return
     score.corr_rms_hour = corrected.rms_hour_ppm / PPM
