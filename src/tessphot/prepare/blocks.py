@@ -155,3 +155,24 @@ def stored_images(h5: h5py.File, k0: int, k1: int) -> np.ndarray:
     codes = codec.from_differences(images[k0:k1], int(images.attrs["block_frames"]))
     u = codec.dither(h5["dither_time"][k0:k1], h5["dither_rows"][:], h5["dither_cols"][:])
     return codec.decode(codes, h5["images_err"][k0:k1], u, step)
+
+
+def replace_images(h5: h5py.File, images: np.ndarray) -> None:
+    """Store new images (all frames) in an open prepared file, encoded as its own are.
+
+    With the file's stored uncertainties, dither and blocks (e.g. to inject a signal into
+    prepared data); the average image is not recomputed.
+    """
+    dataset = h5["images"]
+    if dataset.dtype.kind == "f":
+        dataset[...] = images
+        return
+    step = float(dataset.attrs["quantisation_step"])
+    errors = h5["images_err"][()]
+    raised = codec.raise_errors(images, errors.astype(np.float32), step)
+    if np.any(raised > errors):
+        errors = codec.round_errors(raised, 10)
+        h5["images_err"][...] = errors
+    u = codec.dither(h5["dither_time"][:], h5["dither_rows"][:], h5["dither_cols"][:])
+    codes = codec.encode(images, errors, u, step)
+    dataset[...] = codec.to_differences(codes, int(dataset.attrs["block_frames"]))

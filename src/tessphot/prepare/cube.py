@@ -1,4 +1,4 @@
-"""The prepared-data HDF5 file: layout constants, creation and its one reader.
+"""The prepared-data HDF5 file: its name, its errors, and its one reader (PreparedCube).
 
 See docs/hdf5-format.md for the layout. :class:`PreparedCube` is the only code that decodes
 the file (attributes, per-cadence arrays, the reference WCS, the motion model, blocks of the
