@@ -347,7 +347,12 @@ class PreparedCube:
             return dict(dataset.attrs)
 
     def array(self, name: str) -> np.ndarray:
-        """A whole per-cadence array or image (time, cadenceno, quality, sumimage, ...)."""
+        """A whole per-cadence array or image (time, cadenceno, quality, sumimage, ...).
+
+        A cube (:data:`CUBES`) is read whole and decoded (:meth:`read`).
+        """
+        if name in CUBES:
+            return self.read(name)
         dataset = self._dataset(name)
         with self._reading(f"'{name}'"):
             return dataset[()]
