@@ -66,9 +66,8 @@ class BlockWriter:
         self._flags = np.empty(shape, dtype=types["pixel_flags"])
         self._frames: list[FinishedFrame] = []
         if self.quantised:
-            self._dither = tuple(
-                h5[name][:] for name in ("dither_time", "dither_rows", "dither_cols")
-            )
+            self._dither_time = h5["dither_time"][:]
+            self._plane = codec.dither_plane(h5["dither_rows"][:], h5["dither_cols"][:])
         self.sum_acc = np.zeros((ny, nx), dtype=np.float64)
         self.sum_cnt = np.zeros((ny, nx), dtype=np.int32)
 
@@ -81,12 +80,9 @@ class BlockWriter:
             step = self.storage.quantisation_step
             raised = codec.raise_errors(frame.image, frame.err, step)
             errors = codec.round_errors(raised, self.storage.error_mantissa_bits)
-            times, rows, cols = self._dither
-            u = codec.dither(times[frame.index : frame.index + 1], rows, cols)
-            codes = codec.encode(frame.image[None], errors[None], u, step)
-            self._values[j] = codes[0]
+            u = codec.dither(self._dither_time[frame.index : frame.index + 1], self._plane)[0]
+            self._values[j], stored = codec.quantise(frame.image, errors, u, step)
             self._errors[j] = errors
-            stored = codec.decode(codes, errors[None], u, step)[0]
         else:
             self._values[j] = frame.image
             self._errors[j] = frame.err
@@ -153,8 +149,12 @@ def stored_images(h5: h5py.File, k0: int, k1: int) -> np.ndarray:
         return images[k0:k1]
     step = float(images.attrs["quantisation_step"])
     codes = codec.from_differences(images[k0:k1], int(images.attrs["block_frames"]))
-    u = codec.dither(h5["dither_time"][k0:k1], h5["dither_rows"][:], h5["dither_cols"][:])
+    u = codec.dither(h5["dither_time"][k0:k1], _plane(h5))
     return codec.decode(codes, h5["images_err"][k0:k1], u, step)
+
+
+def _plane(h5: h5py.File) -> np.ndarray:
+    return codec.dither_plane(h5["dither_rows"][:], h5["dither_cols"][:])
 
 
 def replace_images(h5: h5py.File, images: np.ndarray) -> None:
@@ -173,6 +173,6 @@ def replace_images(h5: h5py.File, images: np.ndarray) -> None:
     if np.any(raised > errors):
         errors = codec.round_errors(raised, 10)
         h5["images_err"][...] = errors
-    u = codec.dither(h5["dither_time"][:], h5["dither_rows"][:], h5["dither_cols"][:])
-    codes = codec.encode(images, errors, u, step)
+    u = codec.dither(h5["dither_time"][:], _plane(h5))
+    codes, _ = codec.quantise(images, errors, u, step)
     dataset[...] = codec.to_differences(codes, int(dataset.attrs["block_frames"]))

@@ -7,10 +7,10 @@ with ``u`` uniform in [-0.5, 0.5) and known to the reader. The error ``x' - x`` 
 over one step and independent of ``x``: it adds ``q^2 / 12`` to each pixel's variance,
 at most 0.033 % at 1/16, with no bias.
 
-``u`` is ``frac(a_t + b_row + c_col) - 1/2`` with three stored random sequences (one value per
-frame, per row and per column of the region): the values of any two pixels are independent
-and uniform, so the quantisation errors of an aperture sum are uncorrelated; a stamp's ``u``
-costs one broadcast sum.
+``u`` is ``frac(a_t + frac(b_row + c_col)) - 1/2`` (32-bit floats) with three stored random
+sequences (one value per frame, per row and per column of the region): the values of any
+two pixels are independent and uniform, so the quantisation errors of an aperture sum are
+uncorrelated; a stamp's ``u`` costs two broadcast sums.
 
 Within each block of frames (one chunk's, ``images.attrs['block_frames']``) the codes are stored
 as differences from the previous frame (the first frame of a block as it is): the static
@@ -24,75 +24,125 @@ the stored value, so writer and reader agree exactly.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 #: Code of a NaN pixel.
 NAN_CODE = np.iinfo(np.int32).min
 #: Largest ``|x| / q`` stored: the uncertainty stored is raised where a pixel's value would
-#: need more (never for real data: a Poisson-limited pixel is below 2^20 steps).
+#: need more (never for real data: a Poisson-limited pixel is below 2^21 steps).
 MAX_STEPS = 2**29
 #: Step of pixels with a finite value but no usable uncertainty (NaN or not positive)
 #: [e-/s].
-FALLBACK_STEP = 2.0**-8
+FALLBACK_STEP = np.float32(2.0**-8)
 #: Largest half-precision value.
 FLOAT16_MAX = float(np.finfo(np.float16).max)
-#: Explicit mantissa bits of a half-precision float.
-FLOAT16_MANTISSA_BITS = 10
+#: Explicit mantissa bits of a half- and a single-precision float.
+FLOAT16_MANTISSA_BITS, FLOAT32_MANTISSA_BITS = 10, 23
+
+
+#: Bits of a single-precision float below the 10 of a half's mantissa.
+_LOW_BITS = FLOAT32_MANTISSA_BITS - FLOAT16_MANTISSA_BITS
+
+
+@functools.cache
+def _half_of_single_top() -> np.ndarray:
+    """The half-precision value of every single-precision value whose low 13 bits are 0."""
+    top = np.arange(2 ** (32 - _LOW_BITS), dtype=np.uint32) << np.uint32(_LOW_BITS)
+    with np.errstate(over="ignore"):
+        return top.view(np.float32).astype(np.float16)
+
+
+@functools.cache
+def _single_of_half() -> np.ndarray:
+    """The single-precision value of every half-precision value."""
+    return np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+
+
+def to_single(half: np.ndarray) -> np.ndarray:
+    """Half-precision values as single precision (exact; a table look-up)."""
+    return np.take(_single_of_half(), half.view(np.uint16))
 
 
 def round_errors(errors: np.ndarray, mantissa_bits: int) -> np.ndarray:
     """Uncertainties as half-precision floats with ``mantissa_bits`` bits (rounded).
 
-    Values above the half-precision range are stored as its largest value; NaN stays NaN.
+    Values above the half-precision range are stored as its largest value with
+    ``mantissa_bits`` bits; NaN stays NaN.
     """
-    with np.errstate(invalid="ignore", over="ignore"):
-        half = np.minimum(errors, FLOAT16_MAX).astype(np.float16)
-    drop = FLOAT16_MANTISSA_BITS - int(mantissa_bits)
-    if drop <= 0:
-        return half
-    bits = half.view(np.uint16).astype(np.uint32)
-    rounded = (bits + (1 << (drop - 1))) & ~np.uint32((1 << drop) - 1)
-    finite = np.isfinite(half)
-    # Rounding up the largest values must not reach infinity.
-    rounded = np.where(finite, np.minimum(rounded, 0x7BFF), bits)
-    return rounded.astype(np.uint16).view(np.float16)
+    values = np.minimum(errors, np.float32(FLOAT16_MAX), dtype=np.float32)
+    drop = FLOAT32_MANTISSA_BITS - int(mantissa_bits)
+    bits = values.view(np.uint32)
+    finite = np.isfinite(values)
+    # Round the mantissa to nearest in the single-precision value: the half-precision
+    # value is then a table look-up of its top 19 bits (exact within the normal range).
+    rounded = (bits + np.uint32(1 << (drop - 1))) & np.uint32(~((1 << drop) - 1) & 0xFFFFFFFF)
+    np.copyto(bits, rounded, where=finite)
+    half = np.take(_half_of_single_top(), bits >> np.uint32(_LOW_BITS))
+    # Rounding up the largest values must not reach infinity: they get the largest value
+    # with the bits kept.
+    largest = np.uint16(0x7C00 - (1 << (FLOAT16_MANTISSA_BITS - int(mantissa_bits))))
+    half[np.isinf(half) & finite] = largest.view(np.float16)
+    return half
 
 
 def steps(errors: np.ndarray, fraction: float) -> np.ndarray:
-    """The quantisation step of each pixel from its stored uncertainty [e-/s] (float64)."""
-    err = errors.astype(np.float64)
-    usable = np.isfinite(err) & (err > 0)
-    return np.where(usable, err * fraction, FALLBACK_STEP)
+    """The quantisation step of each pixel from its stored uncertainty [e-/s] (float32)."""
+    err = to_single(errors) if errors.dtype == np.float16 else errors.astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        usable = err > 0  # False for NaN
+    err *= np.float32(fraction)
+    err[~usable] = FALLBACK_STEP
+    return err
 
 
 def raise_errors(images: np.ndarray, errors: np.ndarray, fraction: float) -> np.ndarray:
     """The uncertainties, raised where a value would exceed :data:`MAX_STEPS` steps."""
+    floor = np.abs(images) * np.float32(1.0 / (MAX_STEPS * fraction))
     with np.errstate(invalid="ignore"):
-        floor = np.abs(images) / (MAX_STEPS * fraction)
-        return np.where(floor > errors, floor, errors)
+        high = floor > errors
+    return np.where(high, floor, errors) if high.any() else errors
 
 
-def dither(time_values: np.ndarray, row_values: np.ndarray, col_values: np.ndarray) -> np.ndarray:
-    """The dither ``u`` of frames x rows x columns, in [-0.5, 0.5)."""
-    total = (
-        time_values[:, None, None].astype(np.float64)
-        + row_values[None, :, None]
-        + col_values[None, None, :]
-    )
-    return total - np.floor(total) - 0.5
+def dither_plane(row_values: np.ndarray, col_values: np.ndarray) -> np.ndarray:
+    """The part of the dither shared by every frame: ``frac(b_row + c_col)`` (float32)."""
+    plane = row_values.astype(np.float32)[:, None] + col_values.astype(np.float32)[None, :]
+    plane -= np.floor(plane)
+    return plane
 
 
-def encode(images: np.ndarray, errors: np.ndarray, u: np.ndarray, fraction: float) -> np.ndarray:
-    """The codes of images (t, rows, cols) with their stored uncertainties and dither."""
-    with np.errstate(invalid="ignore"):
-        codes = np.rint(images / steps(errors, fraction) + u)
-    finite = np.isfinite(codes)
-    return np.where(finite, codes, NAN_CODE).astype(np.int32)
+def dither(time_values: np.ndarray, plane: np.ndarray) -> np.ndarray:
+    """The dither ``u = frac(a_t + plane) - 1/2`` of frames x rows x columns (float32)."""
+    u = time_values.astype(np.float32)[:, None, None] + plane[None]
+    u -= np.floor(u)
+    u -= np.float32(0.5)
+    return u
+
+
+def quantise(
+    images: np.ndarray, errors: np.ndarray, u: np.ndarray, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The codes of images with their stored uncertainties and dither, and their decoding."""
+    step = steps(errors, fraction)
+    # 64-bit arithmetic: exact to a fraction of a step however many steps a value is.
+    scaled = images.astype(np.float64)
+    scaled /= step
+    scaled += u
+    np.rint(scaled, out=scaled)
+    finite = np.isfinite(scaled)
+    codes = scaled.astype(np.int32)
+    codes[~finite] = NAN_CODE
+    scaled -= u
+    scaled *= step
+    return codes, scaled.astype(np.float32)
 
 
 def decode(codes: np.ndarray, errors: np.ndarray, u: np.ndarray, fraction: float) -> np.ndarray:
     """The images (float32, NaN restored) from their codes, stored uncertainties and dither."""
-    values = (codes - u) * steps(errors, fraction)
+    values = codes.astype(np.float64)
+    values -= u
+    values *= steps(errors, fraction)
     values[codes == NAN_CODE] = np.nan
     return values.astype(np.float32)
 

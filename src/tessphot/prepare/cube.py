@@ -282,7 +282,8 @@ class PreparedCube:
         if name == "backgrounds":
             return self._backgrounds(t0, t1, box)
         if name == "images_err":
-            return self._errors(t0, t1, box).astype(np.float32)
+            errors = self._errors(t0, t1, box)
+            return codec.to_single(errors) if errors.dtype == np.float16 else errors
         if name == "images" and self._quantised:
             return self._images(t0, t1, box)
         return self._stored(name, t0, t1, box)
@@ -310,7 +311,8 @@ class PreparedCube:
         r0, r1, c0, c1 = box
         orow, ocol = self.origin
         times, rows, cols = self._dither
-        u = codec.dither(times[t0:t1], rows[r0 - orow : r1 - orow], cols[c0 - ocol : c1 - ocol])
+        plane = codec.dither_plane(rows[r0 - orow : r1 - orow], cols[c0 - ocol : c1 - ocol])
+        u = codec.dither(times[t0:t1], plane)
         return codec.decode(codes, self._errors(t0, t1, box), u, self._step)
 
     def _backgrounds(self, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:

@@ -74,10 +74,11 @@ def create_layout(
     images["block_frames"] = frames
     images["quantisation_step"] = storage.quantisation_step
     if not storage.lossless:
-        # The dither of frame t, row r, column c: frac(time[t] + rows[r] + cols[c]) - 1/2.
+        # The dither of frame t, row r, column c (32-bit floats, tessphot.prepare.codec):
+        # frac(time[t] + frac(rows[r] + cols[c])) - 1/2.
         rng = np.random.default_rng(DITHER_SEED)
         for name, size in (("dither_time", n), ("dither_rows", ny), ("dither_cols", nx)):
-            h5.create_dataset(name, data=rng.random(size))
+            h5.create_dataset(name, data=rng.random(size, dtype=np.float32))
     for name, dtype in (
         ("time", "f8"),
         ("timecorr", "f4"),
