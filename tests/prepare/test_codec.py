@@ -71,6 +71,9 @@ def test_differences_restore_every_code_exactly():
     stored = codec.to_differences(codes, 32)
     np.testing.assert_array_equal(stored[[0, 32, 64]], codes[[0, 32, 64]])
     np.testing.assert_array_equal(codec.from_differences(stored, 32), codes)
+    again = codes.copy()
+    assert codec.to_differences(again, 32, in_place=True) is again
+    np.testing.assert_array_equal(again, stored)
 
 
 @pytest.mark.parametrize("bits", [1, 5, 7, 10])

@@ -111,7 +111,7 @@ class BlockWriter:
         k0, k1 = self._frames[0].index, self._frames[-1].index + 1
         values = self._values[:m]
         if self.quantised:
-            values = codec.to_differences(values, self.block_frames)
+            values = codec.to_differences(values, self.block_frames, in_place=True)
         h5["images"][k0:k1] = values
         h5["images_err"][k0:k1] = self._errors[:m]
         h5["pixel_flags"][k0:k1] = self._flags[:m]

@@ -147,16 +147,18 @@ def decode(codes: np.ndarray, errors: np.ndarray, u: np.ndarray, fraction: float
     return values.astype(np.float32)
 
 
-def to_differences(codes: np.ndarray, block: int) -> np.ndarray:
+def to_differences(codes: np.ndarray, block: int, *, in_place: bool = False) -> np.ndarray:
     """Codes (t, ...) as differences from the previous frame within blocks of frames.
 
-    ``codes[0]`` must be the first frame of a block.
+    ``codes[0]`` must be the first frame of a block. ``in_place``: overwrite ``codes``
+    (no copy of a block of full frames).
     """
-    out = codes.copy()
-    for t0 in range(0, codes.shape[0], block):
-        t1 = min(t0 + block, codes.shape[0])
-        with np.errstate(over="ignore"):
-            out[t0 + 1 : t1] = codes[t0 + 1 : t1] - codes[t0 : t1 - 1]
+    out = codes if in_place else codes.copy()
+    with np.errstate(over="ignore"):
+        for t0 in range(0, out.shape[0], block):
+            # From the last frame back, so that each difference uses the original codes.
+            for t in range(min(t0 + block, out.shape[0]) - 1, t0, -1):
+                np.subtract(out[t], out[t - 1], out=out[t])
     return out
 
 
