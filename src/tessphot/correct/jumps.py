@@ -174,16 +174,21 @@ def _scaled(y: np.ndarray, t: np.ndarray, steps: _Steps, gaps: np.ndarray, setti
     """Divide the significances by the spread of the star's own steps over the same time.
 
     A star's red noise makes steps of every size: the significances' robust spread over the
-    light curve (1 for white noise) scales them. A step across a gap spans the gap's time
-    as well, over which the star's level wanders further: its spread is that of the steps
-    over the same time elsewhere (every cadence's, to the level a gap later).
+    light curve (1 for white noise) scales them. A step across a gap of a block or more
+    spans the gap's time as well, over which the star's level wanders further: its spread
+    is that of the steps over as long a time elsewhere (every cadence's, to the level a gap
+    later; gaps of as many whole blocks share it).
     """
-    plain = steps.eligible & ~gaps
-    steps.z[~gaps] /= _spread(steps.z[plain])
+    plain = _spread(steps.z[steps.eligible & ~gaps])
+    block = settings.window / HOURS_PER_DAY / settings.blocks
+    spreads: dict[int, float] = {0: plain}
     for i in np.flatnonzero(gaps & steps.eligible):
-        span = t[steps.after[0][i]] - t[steps.before[1][i] - 1]
-        shifted = _steps(y, t, t, t + span, settings)
-        steps.z[i] /= _spread(shifted.z[shifted.eligible])
+        blocks = int((t[steps.after[0][i]] - t[steps.before[1][i] - 1]) // block)
+        if blocks not in spreads:
+            shifted = _steps(y, t, t, t + blocks * block, settings)
+            spreads[blocks] = _spread(shifted.z[shifted.eligible])
+        steps.z[i] /= spreads[blocks]
+    steps.z[~gaps] /= plain
 
 
 def _peaks(t: np.ndarray, z: np.ndarray, radius: float) -> np.ndarray:
