@@ -454,5 +454,12 @@ def test_set_corrected_flux(written):
     set_corrected_flux(path, corr, err, cards=[("CBV_NUM", 1, "n"), ("CBV_C1", 0.1, "c1")])
     with fits.open(path) as hdus:
         assert "CBV_C2" not in hdus[0].header and hdus[0].header["CBV_C1"] == 0.1
+    # A correction made again clears the bits of ``clear`` (its own) and keeps the others
+    # (the photometry's 256).
+    jump = np.zeros(n, dtype=np.int32)
+    jump[5] = 8
+    set_corrected_flux(path, corr, err, quality=jump, clear=4 | 8)
+    with fits.open(path) as hdus:
+        np.testing.assert_array_equal(hdus["LIGHTCURVE"].data["QUALITY"], before["QUALITY"] | jump)
     with pytest.raises(ValueError, match="FLUX_CORR has shape"):
         set_corrected_flux(path, corr[:-1], err)

@@ -277,6 +277,41 @@ def test_cutout_light_curves(cutout_run, test_data):
     # The flux: test_saturated_cutout_flux, test_saturated_cutout_variations.
 
 
+def test_real_cutouts_corrected(cutout_run, tmp_path):
+    """The real cutouts' light curves through ``tessphot correct`` (issue 15's real data):
+    each is a star on its own (no vectors, no neighbours), so FLUX_CORR is its relative raw
+    flux, flagged WARNING with the reason; the 1282-cadence one keeps its noise."""
+    from tessphot.correct.stage import run_corrections
+    from tessphot.lightcurve.diagnostics import rms_timescale
+
+    folder = tmp_path / "run"
+    shutil.copytree(cutout_run["folder"], folder)
+    report = run_corrections(folder, output=folder / "lc")
+    assert report.counts == {"WARNING": 2} and not report.errors
+    statuses = {row["corr_status"] for row in _rows(folder / "todo.sqlite")}
+    assert statuses == {STATUS.WARNING.value}
+    for row in _rows(folder / "todo.sqlite", "diagnostics_corr"):
+        assert "needed for a correction" in row["errors"]
+    for path in sorted((folder / "lc").rglob("*.fits*")):
+        with fits.open(path) as h:
+            data, header = h["LIGHTCURVE"].data, h[0].header
+        assert header["CORRMET"] == "none" and header["CORRJUMP"] == 0
+        raw = np.asarray(data["FLUX_RAW"], dtype=float)
+        usable = np.isfinite(raw) & np.isfinite(data["FLUX_CORR"])
+        # The relative raw flux (over its median, in the target's own light): linear in it.
+        corrected = np.asarray(data["FLUX_CORR"][usable], dtype=float)
+        fitted = np.polyval(np.polyfit(raw[usable], corrected, 1), raw[usable])
+        assert np.abs(corrected - fitted).max() < 1.0  # ppm
+        if len(data) == 1282:
+            t = data["TIME"][usable]
+            relative = raw[usable] / np.median(raw[usable]) - 1
+            scale = np.polyfit(relative, corrected / 1e6, 1)[0]  # the decontamination
+            before = rms_timescale(t, relative)
+            after = rms_timescale(t, corrected / 1e6) / scale
+            print(f"real 5x5 cutout: rms_hour {before * 1e6:.0f} ppm raw, {after * 1e6:.0f} corr.")
+            assert after == pytest.approx(before, rel=1e-3)
+
+
 def _pi_men(cutout_run, test_data):
     """pi Men's light curve from the cutout, its primary header, and TASOC's flux on the
     same cadences."""

@@ -1,9 +1,11 @@
-"""Settings of the corrections stage: ``[correct]``, ``[correct.cbv]``, ``[correct.fit]``.
+"""Settings of the corrections stage: ``[correct]`` and its sub-tables.
 
 ``[correct.cbv]`` drives the cotrending basis vectors (:mod:`tessphot.correct.cbv`),
 ``[correct.fit]`` their fit to each star and its fallback (:mod:`tessphot.correct.fit`) and
-the prior from the neighbours (:mod:`tessphot.correct.prior`). Every value is written into
-the CBV files and the corrected light curves.
+the prior from the neighbours (:mod:`tessphot.correct.prior`), ``[correct.ensemble]`` the
+ensemble corrector (:mod:`tessphot.correct.ensemble`) and ``[correct.jumps]`` the search
+for jumps left in the corrected flux (:mod:`tessphot.correct.jumps`). Every value is
+written into the CBV files and the corrected light curves.
 """
 
 from __future__ import annotations
@@ -192,6 +194,49 @@ class EnsembleSettings(Table):
 
 
 @dataclass(frozen=True)
+class JumpSettings(Table):
+    """Settings of the jumps found and corrected (:func:`tessphot.correct.jumps.find_jumps`).
+
+    Attributes
+    ----------
+    enabled : bool
+        Search the corrected flux for jumps (persistent steps the corrector left) and
+        correct them; False: no search (``CORRJUMP = 0``).
+    window : float
+        Duration of flux on each side of a candidate step whose median is the side's level
+        and which must stay flat [h] (>= 12: much longer than a transit, so that a transit,
+        an eclipse or a flare, back at its level within hours, is no step).
+    blocks : int
+        Each side is cut into this many blocks whose medians must agree within their noise
+        (the side's flatness; >= 2). With the default window, 6-h blocks: a transit or a
+        slow variation shows in them.
+    false_alarm : float
+        Probability that white noise gives a jump in one light curve, each search split
+        evenly between the candidates at momentum dumps and gaps and every other cadence
+        (0-0.5). Sets the significance threshold: ``isf(false_alarm / 4 / candidates)`` of
+        the normal distribution for each class (two-sided, Bonferroni over its candidates).
+    flat_probability : float
+        A side whose block medians scatter more than chi-square gives with this probability
+        for white noise is not flat, and the step is no jump (0-0.5).
+    max_jumps : int
+        Most jumps corrected in one light curve (>= 1).
+    min_gap : float
+        Time between two usable cadences from which the step between them is a candidate at
+        a gap [h] (> 0).
+    """
+
+    TABLE = "correct.jumps"
+
+    enabled: bool = setting(True)
+    window: float = setting(24.0, unit="h", ge=12)
+    blocks: int = setting(4, ge=2)
+    false_alarm: float = setting(1e-3, gt=0, lt=0.5)
+    flat_probability: float = setting(1e-3, gt=0, lt=0.5)
+    max_jumps: int = setting(3, ge=1)
+    min_gap: float = setting(2.0, unit="h", gt=0)
+
+
+@dataclass(frozen=True)
 class CorrectSettings(Table):
     """Settings of the corrections stage (table ``[correct]``).
 
@@ -215,6 +260,8 @@ class CorrectSettings(Table):
         Table ``[correct.fit]``.
     ensemble : EnsembleSettings
         Table ``[correct.ensemble]``.
+    jumps : JumpSettings
+        Table ``[correct.jumps]``.
     """
 
     TABLE = "correct"
@@ -225,3 +272,4 @@ class CorrectSettings(Table):
     cbv: CBVSettings = dataclasses.field(default_factory=CBVSettings)
     fit: FitSettings = dataclasses.field(default_factory=FitSettings)
     ensemble: EnsembleSettings = dataclasses.field(default_factory=EnsembleSettings)
+    jumps: JumpSettings = dataclasses.field(default_factory=JumpSettings)

@@ -20,13 +20,17 @@ not yet corrected light curve:
    photometry's ``contamination``, removed), ``FLUX_CORR_ERR`` likewise; the corrector and
    its parameters go into the primary header, and the isolated cadences the fit clipped as
    outliers into ``QUALITY`` (bit 4, TASOC's SigmaClip; runs of clipped cadences, e.g. a
-   transit or a flare, are corrected and not flagged). The file is rewritten atomically and
-   the result committed to ``diagnostics_corr`` at once, so a killed run redoes nothing it
-   saved.
+   transit or a flare, are corrected and not flagged). Jumps the corrector left (persistent
+   steps, :mod:`tessphot.correct.jumps`, ``[correct.jumps]``) are removed from
+   ``FLUX_CORR``, the cadences at each flagged in ``QUALITY`` (bit 8, TASOC's
+   JumpAdditiveConstant) and their number written as ``CORRJUMP``. The file is rewritten
+   atomically and the result committed to ``diagnostics_corr`` at once, so a killed run
+   redoes nothing it saved.
 
 A group of fewer than :data:`MIN_GROUP_STARS` light curves (a star on its own, e.g. a
 user's cutout) has no vectors and no neighbours: each light curve's ``FLUX_CORR`` is its
-relative raw flux (method ``none``), a WARNING saying why.
+relative raw flux (method ``none``), a WARNING saying why; its jumps are found and
+corrected all the same.
 """
 
 from __future__ import annotations
@@ -284,6 +288,7 @@ def _job(task, k, data: GroupData, folders, settings, **corrector) -> StarJob:
         good=data.good,
         time=data.time,
         settings=settings,
+        dumps=data.dumps,
         **corrector,
     )
 

@@ -2,9 +2,14 @@
 
 :func:`correct_star` runs in the leading process, a ``-j`` worker or an MPI rank: all it
 needs comes in its :class:`StarJob`. ``FLUX_CORR`` = ``1e6 (flux / model - 1) / (1 -
-contamination)`` [ppm], ``FLUX_CORR_ERR`` likewise; the corrector and its parameters go
-into the primary header, the isolated cadences the fit clipped as outliers into
-``QUALITY`` (bit 4, TASOC's SigmaClip).
+contamination)`` [ppm], ``FLUX_CORR_ERR`` likewise, with the jumps the corrector left
+found and removed (:mod:`tessphot.correct.jumps`, ``[correct.jumps]``; whatever the
+corrector, ``none`` too). The corrector and its parameters go into the primary header, with
+the number of jumps corrected (``CORRJUMP``); ``QUALITY`` gets TASOC's corrector bits
+(:mod:`tessphot.correct.quality`): 4 (``SigmaClip``) on the isolated cadences the fit
+clipped as outliers, 8 (``JumpAdditiveConstant``) on the cadences at each jump corrected.
+The corrections' bits of an earlier correction are cleared first; ``FLUX_RAW`` and every
+other bit stay as they are.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from tessphot.config.correct import CorrectSettings
 from tessphot.correct.cbv import CBVSet
 from tessphot.correct.ensemble import EnsembleFit, fit_ensemble
 from tessphot.correct.fit import CBVFit, corrected_ppm, fit_cbvs
+from tessphot.correct.jumps import Jump, find_jumps, jump_quality, remove_jumps
 from tessphot.correct.prior import Prior
+from tessphot.correct.quality import QUALITY_CORRECTIONS, QUALITY_SIGMA_CLIP
 from tessphot.correct.store import CorrectionResult, CorrectionTask
 from tessphot.io.errors import FileProblem
 from tessphot.lightcurve.diagnostics import PPM, ptp, rms_timescale
@@ -33,8 +40,6 @@ from tessphot.version import __version__
 
 logger = logging.getLogger(__name__)
 
-#: ``QUALITY`` bit of cadences the fit clipped as outliers (TASOC's ``SigmaClip``).
-QUALITY_SIGMA_CLIP = 4
 #: Longest ``CBV_SRC`` value written [characters].
 CBV_SOURCE_LENGTH = 60
 
@@ -55,6 +60,8 @@ class StarJob:
     good: np.ndarray
     time: np.ndarray
     settings: CorrectSettings
+    #: The grid's momentum dumps (None: not known).
+    dumps: np.ndarray | None = None
     #: The cbv corrector: the group's vectors and the star's prior.
     cbvs: CBVSet | None = None
     prior: Prior | None = None
@@ -155,6 +162,27 @@ def _source_cards(cbvs: CBVSet | None) -> list[tuple[str, Any, str]]:
     return [] if not source else [("CBV_SRC", str(source)[:CBV_SOURCE_LENGTH], "CBVs from")]
 
 
+def _jumps(job: StarJob, ppm: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, list[Jump]]:
+    """``FLUX_CORR`` with the jumps the corrector left removed, and the jumps."""
+    settings = job.settings.jumps
+    if not settings.enabled:
+        return ppm, []
+    index = job.rows
+    dumps = None if job.dumps is None else job.dumps[index]
+    jumps = find_jumps(ppm, job.time[index], usable=usable, dumps=dumps, settings=settings)
+    for jump in jumps:
+        where = " at a momentum dump" if jump.at_dump else " after a gap" if jump.at_gap else ""
+        logger.info(
+            "TIC %d: jump of %.0f ppm (%.1f sigma) at row %d%s corrected",
+            job.task.starid,
+            jump.size,
+            jump.significance,
+            jump.row,
+            where,
+        )
+    return remove_jumps(ppm, jumps), jumps
+
+
 def _write(job: StarJob, fit: CBVFit | EnsembleFit | Unfitted) -> CorrectionResult:
     """Write one corrected light curve; its result."""
     task, index = job.task, job.rows
@@ -163,16 +191,21 @@ def _write(job: StarJob, fit: CBVFit | EnsembleFit | Unfitted) -> CorrectionResu
     ppm, ppm_err = ppm / dilution, ppm_err / dilution
     clipped = getattr(fit, "clipped", None)
     flagged = np.zeros(index.size, dtype=bool) if clipped is None else isolated(clipped)[index]
+    good = job.good[index] & np.isfinite(ppm) & ~flagged
+    ppm, jumps = _jumps(job, ppm, good)
     quality = np.where(flagged, QUALITY_SIGMA_CLIP, 0).astype(np.int32)
+    quality |= jump_quality(index.size, jumps)
+    cards = _cards(task, fit, dilution) + _source_cards(job.cbvs)
+    cards.append(("CORRJUMP", len(jumps), "jumps corrected in FLUX_CORR"))
     set_corrected_flux(
         stored_lightcurve(task.lightcurve, *job.folders),
         ppm,
         ppm_err,
         quality=quality,
-        cards=_cards(task, fit, dilution) + _source_cards(job.cbvs),
+        clear=QUALITY_CORRECTIONS,
+        cards=cards,
         compresslevel=job.settings.gzip_level,
     )
-    good = job.good[index] & np.isfinite(ppm) & ~flagged
     values = ppm[good] / PPM
     corrected = fit.method != "none"
     return CorrectionResult(

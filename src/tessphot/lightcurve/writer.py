@@ -404,6 +404,7 @@ def set_corrected_flux(
     flux_corr_err: np.ndarray,
     *,
     quality: np.ndarray | None = None,
+    clear: int = 0,
     cards: Sequence[tuple[str, Any, str]] = (),
     compresslevel: int | None = None,
 ) -> None:
@@ -419,7 +420,12 @@ def set_corrected_flux(
     flux_corr, flux_corr_err : ndarray
         One value per row of the ``LIGHTCURVE`` table [ppm].
     quality : ndarray of int, optional
-        Bits to set in ``QUALITY`` (the corrections' flags; the bits already set stay).
+        Bits to set in ``QUALITY`` (the corrections' flags; the bits already set stay,
+        but for those of ``clear``).
+    clear : int
+        Bits of ``QUALITY`` cleared on every row before ``quality`` is set (a correction's
+        own flags, so that one made again keeps none of the earlier one's); only with
+        ``quality``.
     cards : list of (key, value, comment)
         Cards set in the primary header (the corrector and its parameters); cards of an
         earlier correction with keys not given again are removed when they start with one
@@ -446,7 +452,8 @@ def set_corrected_flux(
         quality = np.asarray(quality, dtype=np.int32)
         if quality.shape != (n,):
             raise ValueError(f"QUALITY has shape {quality.shape}, the light curve {n} rows")
-        columns["QUALITY"] = lc.column("QUALITY", np.int32) | quality
+        kept = lc.column("QUALITY", np.int32) & np.int32(~clear)
+        columns["QUALITY"] = kept | quality
     given = {key for key, _, _ in cards}
     stems = {key.rstrip("0123456789") for key in given if key[-1].isdigit()}
     stale = [
