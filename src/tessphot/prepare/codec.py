@@ -44,6 +44,8 @@ FLOAT16_MANTISSA_BITS, FLOAT32_MANTISSA_BITS = 10, 23
 
 #: Bits of a single-precision float below the 10 of a half's mantissa.
 _LOW_BITS = FLOAT32_MANTISSA_BITS - FLOAT16_MANTISSA_BITS
+#: The difference of the exponent biases (127 - 15) in a single's exponent field.
+_EXPONENT_REBASE = (127 - 15) << FLOAT32_MANTISSA_BITS
 
 
 @functools.cache
@@ -61,8 +63,20 @@ def _single_of_half() -> np.ndarray:
 
 
 def to_single(half: np.ndarray) -> np.ndarray:
-    """Half-precision values as single precision (exact; a table look-up)."""
-    return np.take(_single_of_half(), half.view(np.uint16))
+    """Half-precision values as single precision (exact).
+
+    Normal values by moving their bits (sign, exponent rebased, mantissa); zeros,
+    subnormals, infinities and NaN from a table of every half-precision value.
+    """
+    bits = half.view(np.uint16)
+    magnitude = (bits & np.uint16(0x7FFF)).astype(np.uint32)
+    single = (magnitude << np.uint32(_LOW_BITS)) + np.uint32(_EXPONENT_REBASE)
+    single |= (bits & np.uint16(0x8000)).astype(np.uint32) << np.uint32(16)
+    exponent = bits & np.uint16(0x7C00)
+    special = (exponent == 0) | (exponent == 0x7C00)
+    if special.any():
+        single[special] = _single_of_half().view(np.uint32)[bits[special]]
+    return single.view(np.float32)
 
 
 def round_errors(errors: np.ndarray, mantissa_bits: int) -> np.ndarray:
@@ -140,8 +154,7 @@ def quantise(
 
 def decode(codes: np.ndarray, errors: np.ndarray, u: np.ndarray, fraction: float) -> np.ndarray:
     """The images (float32, NaN restored) from their codes, stored uncertainties and dither."""
-    values = codes.astype(np.float64)
-    values -= u
+    values = np.subtract(codes, u, dtype=np.float64)
     values *= steps(errors, fraction)
     values[codes == NAN_CODE] = np.nan
     return values.astype(np.float32)
@@ -164,7 +177,11 @@ def to_differences(codes: np.ndarray, block: int, *, in_place: bool = False) -> 
 
 def from_differences(stored: np.ndarray, block: int) -> np.ndarray:
     """The codes of frames stored by :func:`to_differences` (wrapping sums, exact)."""
+    n = stored.shape[0]
+    whole = n - n % block
     out = np.empty_like(stored)
-    for t0 in range(0, stored.shape[0], block):
-        np.cumsum(stored[t0 : t0 + block], axis=0, dtype=np.int32, out=out[t0 : t0 + block])
+    blocks = stored[:whole].reshape(whole // block, block, *stored.shape[1:])
+    np.cumsum(blocks, axis=1, dtype=np.int32, out=out[:whole].reshape(blocks.shape))
+    if whole < n:
+        np.cumsum(stored[whole:], axis=0, dtype=np.int32, out=out[whole:])
     return out
