@@ -124,17 +124,19 @@ class BlockWriter:
             if f.centroids is not None and h5["centroids"].shape[1]:
                 h5["centroids"][f.index] = f.centroids
         h5["quality"][:] = self.quality
-        h5["sum_accumulator"][:] = self.sum_acc
-        h5["sum_count"][:] = self.sum_cnt
         h5.attrs["frames_done"] = k1
         h5.flush()
         self._frames = []
 
+    def average(self) -> np.ndarray:
+        """The average image of the frames added (and resumed): NaN where none is finite."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.sum_cnt > 0, self.sum_acc / self.sum_cnt, np.nan)
+
     def resume(self, start: int) -> None:
         """The average image's sum over the frames before ``start``, from the stored images.
 
-        Not read from the stored accumulators: a run killed while writing a block may have
-        stored them with that block added though its progress record says otherwise.
+        The sums are not stored: the images written are the record.
         """
         for k0 in range(0, start, self.block_frames):
             k1 = min(k0 + self.block_frames, start)

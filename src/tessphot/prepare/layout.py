@@ -102,5 +102,3 @@ def create_layout(
     h5.create_dataset("motion", (n, 6), dtype="f8", fillvalue=np.nan)
     # Working data of the run (kept: it documents how the motion was measured).
     h5.create_dataset("centroids", (n, n_ref, 2), dtype="f8", fillvalue=np.nan)
-    h5.create_dataset("sum_accumulator", (ny, nx), dtype="f8")
-    h5.create_dataset("sum_count", (ny, nx), dtype="i4")

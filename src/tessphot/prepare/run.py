@@ -332,10 +332,10 @@ def prepare_ccd(
 
     def write(first_frame: int) -> None:
         t_stream = time.perf_counter()
-        stream_frames(part, frames, first_frame, window, context, workers, progress)
+        average = stream_frames(part, frames, first_frame, window, context, workers, progress)
         if n - first_frame:
             _log_speed(n - first_frame, t_setup, t_stream, workers)
-        finish_part(part, mos, stars, prf_dir)
+        finish_part(part, mos, stars, prf_dir, average)
 
     _write_or_restart(part, start, write, begin)
     finish_file(part, out)

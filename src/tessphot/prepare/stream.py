@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 
 #: Regions of at most this many pixels are processed in the main process [px].
 INLINE_REGION_PIXELS = 64 * 64
-#: Frames handed to each worker beyond those the main process is finishing: enough to keep
-#: the workers busy, few enough that results cannot pile up when the main process is slower.
-FRAMES_AHEAD_PER_WORKER = 2
+#: Frames handed to each worker beyond the smoothing window the main process holds: enough
+#: to keep the workers busy, few enough that results cannot pile up when the main process
+#: is slower.
+FRAMES_AHEAD_PER_WORKER = 1
 
 
 def stream_frames(
@@ -45,7 +46,7 @@ def stream_frames(
     context: dict,
     workers: int | None,
     progress: bool,
-) -> None:
+) -> np.ndarray:
     """Process frames ``start``.. in order, writing aligned blocks of frames.
 
     Parameters
@@ -65,10 +66,14 @@ def stream_frames(
         Worker processes (None: one per CPU).
     progress : bool
         Show a progress bar.
+
+    Returns
+    -------
+    numpy.ndarray
+        The average image: the mean of the stored images of the frames of good quality
+        (those written before ``start`` read back), NaN where none is finite.
     """
     n = len(frames)
-    if start >= n:
-        return
     half = window // 2
     shape = context["shape"]
     bgs = context["background_settings"]
@@ -82,6 +87,8 @@ def stream_frames(
         times = h5["time"][:]
         writer = BlockWriter(h5, context["storage"], quality)
         writer.resume(start)
+        if start >= n:
+            return writer.average()
         pending: deque[dict] = deque()
         pool, results = _results(frames, start, context, workers, window)
         bar = progress_bar(
@@ -109,7 +116,9 @@ def stream_frames(
             if pool is not None:
                 pool.terminate()
                 pool.join()
+        average = writer.average()
     _report_missing(part, frames, meshes, quality)
+    return average
 
 
 def _report_missing(part: Path, frames, meshes: np.ndarray, quality: np.ndarray) -> None:
