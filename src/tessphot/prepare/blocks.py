@@ -81,8 +81,10 @@ class BlockWriter:
             raised = codec.raise_errors(frame.image, frame.err, step)
             errors = codec.round_errors(raised, self.storage.error_mantissa_bits)
             u = codec.dither(self._dither_time[frame.index : frame.index + 1], self._plane)[0]
-            self._values[j], stored = codec.quantise(frame.image, errors, u, step)
+            steps = codec.steps(errors, step)
+            self._values[j] = codec.quantise(frame.image, steps, u)
             self._errors[j] = errors
+            stored = codec.decode(self._values[j], steps, u)
         else:
             self._values[j] = frame.image
             self._errors[j] = frame.err
@@ -152,7 +154,7 @@ def stored_images(h5: h5py.File, k0: int, k1: int) -> np.ndarray:
     step = float(images.attrs["quantisation_step"])
     codes = codec.from_differences(images[k0:k1], int(images.attrs["block_frames"]))
     u = codec.dither(h5["dither_time"][k0:k1], _plane(h5))
-    return codec.decode(codes, h5["images_err"][k0:k1], u, step)
+    return codec.decode(codes, codec.steps(h5["images_err"][k0:k1], step), u)
 
 
 def _plane(h5: h5py.File) -> np.ndarray:
@@ -176,5 +178,5 @@ def replace_images(h5: h5py.File, images: np.ndarray) -> None:
         errors = codec.round_errors(raised, 10)
         h5["images_err"][...] = errors
     u = codec.dither(h5["dither_time"][:], _plane(h5))
-    codes, _ = codec.quantise(images, errors, u, step)
+    codes = codec.quantise(images, codec.steps(errors, step), u)
     dataset[...] = codec.to_differences(codes, int(dataset.attrs["block_frames"]))

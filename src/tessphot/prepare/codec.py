@@ -33,6 +33,9 @@ NAN_CODE = np.iinfo(np.int32).min
 #: Largest ``|x| / q`` stored: the uncertainty stored is raised where a pixel's value would
 #: need more (never for real data: a Poisson-limited pixel is below 2^21 steps).
 MAX_STEPS = 2**29
+#: Below this many steps codes and values are computed in 32-bit floats, exact to 1/32 of
+#: a step (in 64-bit otherwise): every pixel of real data.
+SINGLE_EXACT_STEPS = 2.0**18
 #: Step of pixels with a finite value but no usable uncertainty (NaN or not positive)
 #: [e-/s].
 FALLBACK_STEP = np.float32(2.0**-8)
@@ -102,7 +105,10 @@ def round_errors(errors: np.ndarray, mantissa_bits: int) -> np.ndarray:
 
 
 def steps(errors: np.ndarray, fraction: float) -> np.ndarray:
-    """The quantisation step of each pixel from its stored uncertainty [e-/s] (float32)."""
+    """The quantisation step of each pixel from its stored uncertainty [e-/s] (float32).
+
+    ``errors``: as stored (half precision), or their exact single-precision values.
+    """
     err = to_single(errors) if errors.dtype == np.float16 else errors.astype(np.float32)
     with np.errstate(invalid="ignore"):
         usable = err > 0  # False for NaN
@@ -134,30 +140,30 @@ def dither(time_values: np.ndarray, plane: np.ndarray) -> np.ndarray:
     return u
 
 
-def quantise(
-    images: np.ndarray, errors: np.ndarray, u: np.ndarray, fraction: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The codes of images with their stored uncertainties and dither, and their decoding."""
-    step = steps(errors, fraction)
-    # 64-bit arithmetic: exact to a fraction of a step however many steps a value is.
-    scaled = images.astype(np.float64)
-    scaled /= step
+def quantise(images: np.ndarray, step: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The codes of images with their steps (:func:`steps`) and dither."""
+    scaled = np.divide(images, step, dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        large = np.nanmax(np.abs(scaled), initial=0.0) >= SINGLE_EXACT_STEPS
+    if large:
+        # 64-bit arithmetic: exact to a fraction of a step however many steps a value is.
+        scaled = np.divide(images, step, dtype=np.float64)
     scaled += u
     np.rint(scaled, out=scaled)
     finite = np.isfinite(scaled)
     codes = scaled.astype(np.int32)
     codes[~finite] = NAN_CODE
-    scaled -= u
-    scaled *= step
-    return codes, scaled.astype(np.float32)
+    return codes
 
 
-def decode(codes: np.ndarray, errors: np.ndarray, u: np.ndarray, fraction: float) -> np.ndarray:
-    """The images (float32, NaN restored) from their codes, stored uncertainties and dither."""
-    values = np.subtract(codes, u, dtype=np.float64)
-    values *= steps(errors, fraction)
-    values[codes == NAN_CODE] = np.nan
-    return values.astype(np.float32)
+def decode(codes: np.ndarray, step: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The images (float32, NaN restored) from their codes, steps (:func:`steps`) and dither."""
+    nan = codes == NAN_CODE
+    large = np.abs(codes).max(initial=0) >= SINGLE_EXACT_STEPS  # the NaN code stays negative
+    values = np.subtract(codes, u, dtype=np.float64 if large else np.float32)
+    values *= step
+    values[nan] = np.nan
+    return values.astype(np.float32, copy=False)
 
 
 def to_differences(codes: np.ndarray, block: int, *, in_place: bool = False) -> np.ndarray:

@@ -313,7 +313,7 @@ class PreparedCube:
         times, rows, cols = self._dither
         plane = codec.dither_plane(rows[r0 - orow : r1 - orow], cols[c0 - ocol : c1 - ocol])
         u = codec.dither(times[t0:t1], plane)
-        return codec.decode(codes, self._errors(t0, t1, box), u, self._step)
+        return codec.decode(codes, codec.steps(self._errors(t0, t1, box), self._step), u)
 
     def _backgrounds(self, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
         """The background subtracted, over a block: the surface through the stored mesh."""
