@@ -1,102 +1,223 @@
-"""Benchmark of the prepare stage (run by hand: ``python benchmarks/bench_prepare.py``).
+"""Benchmark of the prepare stage: time, memory and disk (run by hand).
 
-Targets (issue 4): full 2048x2048 frames at most 1 s per frame per core including reading
-and writing; memory bounded whatever the number of frames; one 15x15 stamp over 1300
-cadences read in at most 10 ms. Also scores the background and jitter against the truth.
+``python benchmarks/bench_prepare.py [--sector DIR] [--subsets 120,1282] [--full-frames N]
+[--workers 1,2] [--lossless] [--stamps]``
+
+* ``--sector DIR``: a simulated sector kept by ``bench_sector.py`` (e.g. 600x600 px and the
+  1282 cadences of sector 1): prepare its first N frames for every N of ``--subsets``, so
+  that time, memory and disk can be compared between 120 frames and the whole sector;
+* ``--full-frames N``: simulate N full 2048x2048 frames (kept in ``--full-folder``) and
+  prepare them;
+* each with every number of ``--workers``; ``--lossless`` adds the lossless storage.
+
+Every run is a separate process, whose whole process tree (workers included) is sampled for
+its peak memory. Reported per run: seconds per frame, core-seconds per frame, the speed-up
+of 2 workers over 1, peak memory (total and main process), and the file's bytes per pixel
+and frame with its size per full 2048x2048 frame. ``--stamps`` times the reads of a 15x15
+stamp over all cadences from the prepared file of the first run.
+
+Targets (issue 17): <= 6 MB per full frame (default storage); peak memory <= 1.5 GB in
+total for full frames with 2 workers, the same for 120 and 1282 frames; <= 1.0
+core-second per full frame; 2 workers >= 1.8x one.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from tree_memory import TreeMemory
+
+#: Pixels of a full frame.
+FULL_FRAME_PIXELS = 2048 * 2048
+
+PREPARE = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+from tessphot.prepare.run import prepare_ccd
+folder, out, workers, lossless, prf = sys.argv[1:6]
+settings = {"storage": {"lossless": lossless == "1"}}
+prepare_ccd(folder, 1, 1, 4, settings=settings, workers=int(workers), progress=False,
+            overwrite=True, output=out, prf_dir=prf or None)
+"""
 
 
-def peak_mib() -> float:
-    self_ = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return self_ / 1024, children / 1024
+def subset(sector: Path, n: int, work: Path) -> Path:
+    """A folder with the first ``n`` FFIs of a simulated sector (links) and its catalog."""
+    folder = work / f"frames{n}"
+    folder.mkdir()
+    ffis = sorted(p for p in (sector / "ffi").iterdir() if ".fits" in p.name)
+    for path in ffis[:n]:
+        (folder / path.name).symlink_to(path)
+    for path in sector.glob("catalog_*.sqlite"):
+        shutil.copy(path, folder / path.name)
+    return folder
 
 
-def simulate(folder: Path, **config) -> dict:
+def run(folder: Path, out: Path, workers: int, lossless: bool, prf_dir: str | None) -> dict:
+    """Prepare in a process of its own; time, peak memory and file size."""
+    args = [str(folder), str(out), str(workers), "1" if lossless else "0", prf_dir or ""]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PREPARE, *args], stderr=subprocess.PIPE, text=True
+    )
+    memory = TreeMemory(proc.pid)
+    log = proc.stderr.read()
+    code = proc.wait()
+    memory.stop()
+    streamed = re.search(r"Streamed \d+ frames in ([\d.]+) s.*set-up took ([\d.]+) s", log)
+    elapsed = time.perf_counter() - start
+    if code or not streamed:
+        raise SystemExit(f"prepare failed ({code}) on {folder}:\n{log[-2000:]}")
+    stream_s, setup_s = float(streamed[1]), float(streamed[2])
+    import h5py
+
+    with h5py.File(out, "r") as h5:
+        n, ny, nx = h5["images"].shape
+    size = out.stat().st_size
+    per_pixel = size / (n * ny * nx)
+    return {
+        "frames": n,
+        "shape": [ny, nx],
+        "workers": workers,
+        "lossless": lossless,
+        "seconds": elapsed,
+        "setup_seconds": setup_s,
+        "stream_seconds": stream_s,
+        "s_per_frame": elapsed / n,
+        "stream_s_per_frame": stream_s / n,
+        "core_s_per_full_frame": elapsed * workers / n * FULL_FRAME_PIXELS / (ny * nx),
+        "stream_core_s_per_full_frame": stream_s * workers / n * FULL_FRAME_PIXELS / (ny * nx),
+        "peak_total_mib": memory.peak_total,
+        "peak_main_mib": memory.peak_main,
+        "file_mib": size / 2**20,
+        "bytes_per_pixel_frame": per_pixel,
+        "mb_per_full_frame": per_pixel * FULL_FRAME_PIXELS / 1e6,
+    }
+
+
+def line(r: dict) -> str:
+    return (
+        f"{r['frames']:5d} frames {r['shape'][0]}x{r['shape'][1]}, {r['workers']} worker(s)"
+        f"{', lossless' if r['lossless'] else ''}: {r['seconds']:.0f} s = "
+        f"{r['s_per_frame']:.3f} s/frame ({r['core_s_per_full_frame']:.2f} core-s per full "
+        f"frame; set-up {r['setup_seconds']:.0f} s, then {r['stream_s_per_frame']:.3f} s/frame "
+        f"= {r['stream_core_s_per_full_frame']:.2f} core-s per full frame), peak "
+        f"{r['peak_total_mib']:.0f} MiB (main {r['peak_main_mib']:.0f}), file "
+        f"{r['file_mib']:.0f} MiB = {r['bytes_per_pixel_frame']:.2f} B/px/frame = "
+        f"{r['mb_per_full_frame']:.1f} MB per full frame"
+    )
+
+
+def stamp_reads(path: Path, n_reads: int = 200) -> str:
+    """Median and 95th percentile of reading a 15x15 stamp of every cube over all cadences."""
+    from tessphot.prepare.cube import CUBES, PreparedCube
+
+    rng = np.random.default_rng(0)
+    times = []
+    with PreparedCube(path) as cube:
+        (r0, c0), (ny, nx) = cube.origin, cube.shape
+        for _ in range(n_reads):
+            r = r0 + int(rng.integers(0, ny - 15))
+            c = c0 + int(rng.integers(0, nx - 15))
+            t = time.perf_counter()
+            for name in CUBES:
+                cube.stamp(name, r, r + 15, c, c + 15)
+            times.append(time.perf_counter() - t)
+        n = cube.n_cadences
+    ms = np.array(times) * 1000
+    return (
+        f"stamp read (images, errors, background, flags), 15x15 px x {n} cadences, random "
+        f"places: median {np.median(ms):.1f} ms, 95th percentile {np.percentile(ms, 95):.1f} ms"
+    )
+
+
+def full_frame_folder(folder: Path, n_frames: int, prf_dir: str | None) -> Path:
+    """Simulated full frames and their catalog, made once."""
+    if list(folder.glob("catalog_*.sqlite")):
+        return folder
     from tessphot.catalog.make import make_catalogs
     from tessphot.catalog.sources.file import FileSource
     from tessphot.config.simulate import SimulationConfig
     from tessphot.evaluation.simulate.sector import simulate_sector
 
-    cfg = SimulationConfig(**config)
-    result = simulate_sector(cfg, folder, progress=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = SimulationConfig(cadences=n_frames, prf_dir=prf_dir, seed=3)
+    t0 = time.perf_counter()
+    result = simulate_sector(cfg, folder, progress=True)
     make_catalogs(cfg.sector, folder, FileSource([result["catalog"]]), [cfg.camera], [cfg.ccd])
-    return result
+    print(f"simulated {n_frames} full frames in {time.perf_counter() - t0:.0f} s")
+    return folder
 
 
-def full_frames(n_frames: int, workers: list[int], prf_dir: str | None) -> None:
-    import logging
-
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("tessphot.prepare").setLevel(logging.INFO)
-    from tessphot.evaluation.scoring.prepare import score_prepared
-    from tessphot.prepare.run import prepare_ccd
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        t0 = time.perf_counter()
-        result = simulate(folder, cadences=n_frames, prf_dir=prf_dir, seed=3)
-        print(f"simulated {n_frames} full frames in {time.perf_counter() - t0:.0f} s")
-        for w in workers:
-            t0 = time.perf_counter()
-            out = prepare_ccd(
-                folder, 1, 1, 4, workers=w, prf_dir=prf_dir, progress=False, overwrite=True
-            )
-            dt = time.perf_counter() - t0
-            print(
-                f"prepare, {w} worker(s): {dt:.1f} s = {dt / n_frames:.2f} s/frame "
-                f"= {dt * w / n_frames:.2f} s per frame per core; file "
-                f"{out.stat().st_size / 2**20:.0f} MiB"
-            )
-        main_mib, child_mib = peak_mib()
-        print(f"peak memory: main process {main_mib:.0f} MiB, largest worker {child_mib:.0f} MiB")
-        score = score_prepared(out, result["truth"], prf_dir, max_frames=6)
-        print("\n".join(score.lines()))
+def run_all(folders: list[Path], work: Path, args: argparse.Namespace) -> list[dict]:
+    """Every folder with every storage and number of workers; the results."""
+    workers = [int(w) for w in args.workers.split(",")]
+    results = []
+    for folder in folders:
+        for lossless in [False, True] if args.lossless else [False]:
+            for w in workers:
+                out = work / f"{folder.name}_{w}_{int(lossless)}.hdf5"
+                result = run(folder, out, w, lossless, args.prf_dir)
+                results.append(result)
+                print(line(result), flush=True)
+                if args.stamps and w == workers[0]:
+                    print(stamp_reads(out), flush=True)
+                out.unlink()
+    return results
 
 
-def stamp_reads(n_reads: int) -> None:
-    from tessphot.prepare.cube import PreparedCube
-    from tessphot.prepare.run import prepare_ccd
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        simulate(folder, size=96, cadences=None, stars=150, bright=0, seed=5, compress=False)
-        out = prepare_ccd(folder, 1, 1, 4, workers=2, progress=False)
-        rng = np.random.default_rng(0)
-        with PreparedCube(out) as cube:
-            n = cube.n_cadences
-            r0, c0 = cube.origin
-            times = []
-            for _ in range(n_reads):
-                r = r0 + int(rng.integers(0, 96 - 15))
-                c = c0 + int(rng.integers(0, 96 - 15))
-                t = time.perf_counter()
-                cube.stamp("images", r, r + 15, c, c + 15)
-                times.append(time.perf_counter() - t)
-        times = np.array(times) * 1000
-        print(
-            f"stamp read, 15x15 px x {n} cadences: median {np.median(times):.1f} ms, "
-            f"95th percentile {np.percentile(times, 95):.1f} ms (target <= 10 ms)"
-        )
+def print_speed_ups(results: list[dict]) -> None:
+    """Two workers' speed over one's, for each data set and storage."""
+    for a in results:
+        for b in results:
+            same = all(a[k] == b[k] for k in ("frames", "shape", "lossless"))
+            if same and a["workers"] == 1 and b["workers"] == 2:
+                speed_up = a["seconds"] / b["seconds"]
+                streaming = a["stream_seconds"] / b["stream_seconds"]
+                print(
+                    f"{a['frames']} frames {a['shape']}: 2 workers {speed_up:.2f}x one "
+                    f"({streaming:.2f}x on the frames after the set-up)"
+                )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=24, help="full frames to prepare")
-    parser.add_argument("--prf-dir", help="real SPOC PRFs for the simulation and the masks")
+    parser.add_argument("--sector", help="a simulated sector kept by bench_sector.py")
+    parser.add_argument("--subsets", default="120,1282", help="numbers of its frames")
+    parser.add_argument("--full-frames", type=int, default=0, help="full frames to simulate")
+    parser.add_argument(
+        "--full-folder",
+        default=os.path.join(tempfile.gettempdir(), "bench_prepare_full"),
+        help="where the full frames are kept",
+    )
+    parser.add_argument("--workers", default="1,2", help="numbers of worker processes")
+    parser.add_argument("--lossless", action="store_true", help="also the lossless storage")
+    parser.add_argument("--stamps", action="store_true", help="time stamp reads")
+    parser.add_argument("--prf-dir", help="real SPOC PRFs (simulation and masks)")
+    parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
-    stamp_reads(200)
-    full_frames(args.frames, [1, 2], args.prf_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        folders = []
+        if args.sector:
+            folders += [subset(Path(args.sector), int(n), work) for n in args.subsets.split(",")]
+        if args.full_frames:
+            full = Path(args.full_folder)
+            folders.append(full_frame_folder(full, args.full_frames, args.prf_dir))
+        results = run_all(folders, work, args)
+    print_speed_ups(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

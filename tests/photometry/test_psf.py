@@ -23,6 +23,7 @@ from tessphot.photometry.psf_offsets import _Scene, fit_offsets
 from tessphot.photometry.scene import ccd_prf
 from tessphot.photometry.target import open_target
 from tessphot.photometry.task import photometry_task
+from tessphot.prepare.blocks import replace_images, stored_images
 from tessphot.prf import AnalyticPRF, prf_images
 from tessphot.sources import clear_cache, ffi_source
 from tessphot.tasks import STATUS
@@ -76,7 +77,7 @@ def _move_star(folder: Path, starid: int, shift) -> tuple[np.ndarray, np.ndarray
     with h5py.File(next(folder.glob("sector*.hdf5")), "r+") as h5:
         origin = tuple(int(v) for v in h5.attrs["origin"])
         prf = ccd_prf(h5.attrs.get("settings"), "", 1, 1, 4)
-        cube = h5["images"][()]
+        cube = stored_images(h5, 0, h5["images"].shape[0])
         k = np.searchsorted(truth["ffiindex"], h5["cadenceno"][()])
         d_row, d_col = shift(h5["time"][()])
         rows, cols = truth["row"][k, i][:, None], truth["col"][k, i][:, None]
@@ -85,7 +86,7 @@ def _move_star(folder: Path, starid: int, shift) -> tuple[np.ndarray, np.ndarray
         moved = prf_images(prf, rows + d_row[:, None], cols + d_col[:, None], *nodes, origin, shape)
         still = prf_images(prf, rows, cols, *nodes, origin, shape)
         light = (moved - still)[:, 0] * truth["flux"][k, i][:, None]
-        h5["images"][...] = cube + light.reshape(cube.shape).astype(cube.dtype)
+        replace_images(h5, cube + light.reshape(cube.shape).astype(cube.dtype))
     clear_cache()
     return rows[:, 0] + d_row, cols[:, 0] + d_col
 

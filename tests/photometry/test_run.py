@@ -17,6 +17,7 @@ from tessphot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 from tessphot.config import SettingsError
 from tessphot.photometry.target import open_target
 from tessphot.photometry.task import photometry_task
+from tessphot.prepare.blocks import replace_images, stored_images
 from tessphot.runner.loop import NoTaskError, run_photometry
 from tessphot.sources import clear_cache
 from tessphot.tasks import STATUS, TaskManager, write_todolist
@@ -102,9 +103,9 @@ def test_all_nan_stamp_is_an_error(small_sector, sector_copy):
         rows = slice(int(small_sector["A"][2]) - r0 - 12, int(small_sector["A"][2]) - r0 + 13)
         cols = slice(int(small_sector["A"][3]) - c0 - 12, int(small_sector["A"][3]) - c0 + 13)
         h5["sumimage"][rows, cols] = np.nan
-        cube = h5["images"][()]
+        cube = stored_images(h5, 0, h5["images"].shape[0])
         cube[:, rows, cols] = np.nan
-        h5["images"][...] = cube
+        replace_images(h5, cube)
     clear_cache()
     task = {
         "priority": 1,

@@ -73,6 +73,17 @@ def test_missing_and_incomplete(sector_copy):
         PreparedCube(path)
 
 
+def test_format_version_1_is_told_to_rerun_prepare(sector_copy):
+    path = sector_copy / PREPARED
+    with h5py.File(path, "r+") as h5:
+        h5.attrs["format_version"] = 1
+    with pytest.raises(PreparedDataError) as info:
+        PreparedCube(path)
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"{path}: ")
+    assert "format version 1, this tessphot reads version 2" in str(info.value)
+    assert "re-run 'tessphot prepare --overwrite --sector 1 --camera 1 --ccd 4'" in str(info.value)
+
+
 def test_damaged_chunk_is_reported_when_read(sector_copy):
     """A corrupt chunk is found when it is read; the other chunks stay readable."""
     path = sector_copy / PREPARED
@@ -138,5 +149,6 @@ def test_prepare_reports_a_damaged_output_and_rebuilds_it(tmp_path, builder, cap
     assert prepared.hdf5.stat().st_size == size
     assert main(["prepare", str(tmp_path), "-q", "-j", "1", "--overwrite"]) == 0
     with h5py.File(prepared.hdf5, "r") as new, h5py.File(original, "r") as old:
-        for name in ("images", "images_err", "backgrounds", "pixel_flags", "sumimage", "motion"):
+        names = ("images", "images_err", "background_mesh", "pixel_flags", "sumimage", "motion")
+        for name in names:
             np.testing.assert_array_equal(new[name][()], old[name][()])

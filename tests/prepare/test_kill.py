@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tessphot.config.simulate import SimulationConfig
+from tessphot.prepare.cube import PreparedCube
 from tessphot.prepare.run import prepare_ccd
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
@@ -24,12 +25,12 @@ KILLED_PREPARE = """
 import os, signal, sys
 from pathlib import Path
 import h5py
-from tessphot.prepare import stream
+from tessphot.prepare.blocks import BlockWriter
 from tessphot.prepare.run import prepare_ccd
 
 folder, dataset, kill_block = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 blocks = {"n": 0}
-real_write, real_setitem = stream.write_block, h5py.Dataset.__setitem__
+real_write, real_setitem = BlockWriter.flush, h5py.Dataset.__setitem__
 
 def counting_write(*args, **kw):
     blocks["n"] += 1
@@ -40,13 +41,14 @@ def setitem(self, key, value):
     if blocks["n"] == kill_block and self.name == "/" + dataset:
         os.kill(os.getpid(), signal.SIGKILL)
 
-stream.write_block = counting_write
+BlockWriter.flush = counting_write
 h5py.Dataset.__setitem__ = setitem
 prepare_ccd(folder, 1, 1, 4, workers=1, progress=False)
 """
 #: Compared with an uninterrupted run (the resumed run smooths the background with the
-#: meshes stored as float32, the uninterrupted one with float64: 1e-7 relative).
-COMPARED = ("images", "images_err", "backgrounds", "sumimage", "motion", "quality")
+#: meshes stored as float32, the uninterrupted one with float64: 1e-7 relative; a quantised
+#: value then differs by a step, 1/16 of its noise, where it fell near a step's edge).
+COMPARED = ("images", "images_err", "backgrounds")
 #: 70 cadences: blocks of 32, 32 and 6 frames.
 CONFIG = SimulationConfig(size=40, cadences=70, stars=50, bright=0, seed=41, compress=False)
 
@@ -77,17 +79,21 @@ def _check_resumed(work, clean, before):
     assert sorted(p.name for p in work.iterdir()) == sorted([*before, out.name])
     with h5py.File(out, "r") as resumed, h5py.File(clean, "r") as h5:
         assert resumed.attrs["complete"] and resumed.attrs["frames_done"] == CONFIG.cadences
-        for name in COMPARED:
+        for name in ("sumimage", "motion", "quality"):
             np.testing.assert_allclose(
-                resumed[name][()], h5[name][()], rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=name
+                resumed[name][()], h5[name][()], rtol=1e-6, atol=1e-4, equal_nan=True, err_msg=name
             )
         np.testing.assert_array_equal(resumed["pixel_flags"][()], h5["pixel_flags"][()])
-        np.testing.assert_array_equal(resumed["sum_count"][()], h5["sum_count"][()])
+    with PreparedCube(out) as resumed, PreparedCube(clean) as cube:
+        noise = cube.read("images_err")
+        for name in COMPARED:
+            difference = resumed.read(name) - cube.read(name)
+            assert np.all(np.abs(difference[np.isfinite(noise)]) <= noise[np.isfinite(noise)] / 8)
 
 
 @pytest.mark.parametrize(
     ("dataset", "block"),
-    [("images", 2), ("sum_accumulator", 2), ("quality", 3)],
+    [("images", 2), ("pixel_flags", 2), ("quality", 3)],
 )
 def test_killed_inside_a_block_write(sector, tmp_path, dataset, block):
     folder, clean = sector

@@ -14,8 +14,8 @@ import pytest
 from tessphot.cli import main
 from tessphot.config.simulate import SimulationConfig
 from tessphot.evaluation.scoring.prepare import score_prepared
-from tessphot.prepare import stream as prepare_stream
-from tessphot.prepare.cube import CUBES, PreparedCube
+from tessphot.prepare import blocks as prepare_blocks
+from tessphot.prepare.cube import PreparedCube
 from tessphot.prepare.flags import (
     BAD_QUALITY_BITS,
     EXCLUDED_FRAME_QUALITY,
@@ -44,16 +44,19 @@ def test_background_and_jitter_against_truth(crowded, prf_dir):
 def test_layout(crowded):
     with h5py.File(crowded.hdf5, "r") as h5:
         n = len(crowded.ffis)
-        assert h5.attrs["format_version"] == 1 and h5.attrs["complete"]
+        assert h5.attrs["format_version"] == 2 and h5.attrs["complete"]
         assert tuple(h5.attrs["origin"]) == (300, 1500) and tuple(h5.attrs["shape"]) == (128, 128)
         assert h5.attrs["cadence"] == 1800 and h5.attrs["sector"] == 1
         settings = json.loads(h5.attrs["settings"])
         assert settings["background"]["box_size"] == 32 and settings["smoothing_frames"] == 7
-        for name in CUBES:
+        for name, dtype in (("images", "i4"), ("images_err", "f2"), ("pixel_flags", "u1")):
             ds = h5[name]
-            assert ds.shape == (n, 128, 128)
+            assert ds.shape == (n, 128, 128) and ds.dtype == dtype
             assert ds.chunks == (32, 16, 16)
             assert "32001" in ds._filters  # Blosc (hdf5plugin)
+        assert h5["images"].attrs["encoding"] == "quantised-differences"
+        assert "backgrounds" not in h5  # evaluated from its mesh when read
+        assert h5["background_mesh"].shape[0] == n
         for name in (
             "time",
             "timecorr",
@@ -68,12 +71,13 @@ def test_layout(crowded):
         assert np.all(np.diff(h5["time"][:]) > 0)
         assert h5["cadenceno"][0] == 4697
         assert h5["motion"].shape == (n, 6) and np.isfinite(h5["motion"][:]).all()
-        images = h5["images"][:]
-        flags = h5["pixel_flags"][:]
-        quality = h5["quality"][:]
+    with PreparedCube(crowded.hdf5) as cube:
+        images = cube.read("images")
+        flags = cube.read("pixel_flags")
+        quality = cube.array("quality")
         good = (quality & BAD_QUALITY_BITS) == 0
         np.testing.assert_allclose(
-            h5["sumimage"][:], np.nanmean(images[good], axis=0), rtol=1e-5, atol=1e-4
+            cube.array("sumimage"), np.nanmean(images[good], axis=0), rtol=1e-5, atol=1e-4
         )
         # Pixels of catalogued stars and the saturated bleed columns were not used.
         assert 0.05 < np.mean(flags & PixelFlags.NotUsedForBackground) < 0.95
@@ -81,18 +85,25 @@ def test_layout(crowded):
         # background (the others hold the wings of catalogued stars, whose predicted light
         # the estimate subtracted) is near zero.
         used = (flags[0] & PixelFlags.NotUsedForBackground) == 0
-        sumimage = h5["sumimage"][:]
+        sumimage = cube.array("sumimage")
         sky = used & (sumimage < np.nanmedian(sumimage[used]))
         assert abs(np.nanmedian(images[0][sky])) < 0.2
-        assert h5["images_err"][0].min() > 0
+        assert cube.read("images_err")[0].min() > 0
 
 
 def test_stamp_reader(crowded):
     with PreparedCube(crowded.hdf5) as cube:
         stamp = cube.stamp("images", 350, 365, 1550, 1565)
         assert stamp.shape == (len(crowded.ffis), 15, 15)
-        with h5py.File(crowded.hdf5, "r") as raw:  # read directly, not through PreparedCube
-            np.testing.assert_array_equal(stamp, raw["images"][:, 50:65, 50:65])
+        np.testing.assert_array_equal(stamp, cube.read("images")[:, 50:65, 50:65])
+        for name in ("images_err", "backgrounds", "pixel_flags"):
+            whole = cube.read(name)
+            part = cube.block(name, 3, 40, (350, 365, 1550, 1565))
+            np.testing.assert_array_equal(part, whole[3:40, 50:65, 50:65])
+        # Cadences from the middle of a block of differences decode the same.
+        np.testing.assert_array_equal(
+            cube.block("images", 35, 40, (350, 365, 1550, 1565)), stamp[35:40]
+        )
         assert cube.array("sumimage").shape == (128, 128)
         with pytest.raises(ValueError, match="not on the region"):
             cube.stamp("images", 290, 305, 1550, 1565)
@@ -114,7 +125,7 @@ def test_resumes_after_a_crash(tmp_path, builder, monkeypatch, caplog):
     build, simulate_and_catalog = builder
     config = SimulationConfig(size=48, cadences=70, stars=60, bright=0, seed=4)
     simulate_and_catalog(tmp_path, config)
-    real_write = prepare_stream.write_block
+    real_write = prepare_blocks.BlockWriter.flush
     calls = {"n": 0}
 
     def crash_after_first(*args, **kw):
@@ -123,7 +134,7 @@ def test_resumes_after_a_crash(tmp_path, builder, monkeypatch, caplog):
             raise KeyboardInterrupt("killed")
         return real_write(*args, **kw)
 
-    monkeypatch.setattr(prepare_stream, "write_block", crash_after_first)
+    monkeypatch.setattr(prepare_blocks.BlockWriter, "flush", crash_after_first)
     with pytest.raises(KeyboardInterrupt):
         prepare_ccd(tmp_path, 1, 1, 4, workers=1, progress=False)
     final = tmp_path / "sector001_camera1_ccd4.hdf5"
@@ -133,21 +144,21 @@ def test_resumes_after_a_crash(tmp_path, builder, monkeypatch, caplog):
         assert h5.attrs["frames_done"] == 32 and not h5.attrs["complete"]
     with pytest.raises(OSError, match="not a complete"):
         PreparedCube(part)
-    monkeypatch.setattr(prepare_stream, "write_block", real_write)
+    monkeypatch.setattr(prepare_blocks.BlockWriter, "flush", real_write)
     with caplog.at_level(logging.INFO, logger="tessphot"):
         prepare_ccd(tmp_path, 1, 1, 4, workers=1, progress=False)
     assert "Resuming" in caplog.text
     assert final.exists() and not part.exists()
-    resumed = h5py.File(final, "r")
     clean = prepare_ccd(
         tmp_path, 1, 1, 4, workers=1, progress=False, overwrite=True, output=tmp_path / "clean.hdf5"
     )
-    with h5py.File(clean, "r") as h5:
-        for name in ("images", "backgrounds", "images_err", "sumimage", "motion"):
+    with PreparedCube(final) as resumed, PreparedCube(clean) as cube:
+        for name in ("images", "backgrounds", "images_err"):
+            np.testing.assert_array_equal(resumed.read(name), cube.read(name))
+        for name in ("sumimage", "motion"):
             np.testing.assert_allclose(
-                resumed[name][()], h5[name][()], rtol=1e-6, atol=1e-7, equal_nan=True
+                resumed.array(name), cube.array(name), rtol=1e-6, atol=1e-7, equal_nan=True
             )
-    resumed.close()
 
 
 def test_corrupt_frame_is_flagged_not_fatal(tmp_path, builder, caplog):
@@ -160,11 +171,12 @@ def test_corrupt_frame_is_flagged_not_fatal(tmp_path, builder, caplog):
     with caplog.at_level(logging.ERROR, logger="tessphot"):
         out = prepare_ccd(tmp_path, 1, 1, 4, workers=1, progress=False)
     assert bad.name in caplog.text
-    with h5py.File(out, "r") as h5:
-        assert h5["quality"][5] & EXCLUDED_FRAME_QUALITY
-        assert np.isnan(h5["images"][5]).all()
-        assert np.isfinite(h5["images"][4]).all() and np.isfinite(h5["images"][6]).all()
-        assert np.all(h5["pixel_flags"][5] & PixelFlags.ManualExclude)
+    with PreparedCube(out) as cube:
+        images = cube.read("images")
+        assert cube.array("quality")[5] & EXCLUDED_FRAME_QUALITY
+        assert np.isnan(images[5]).all() and np.isnan(cube.read("backgrounds")[5]).all()
+        assert np.isfinite(images[4]).all() and np.isfinite(images[6]).all()
+        assert np.all(cube.read("pixel_flags")[5] & PixelFlags.ManualExclude)
 
 
 def test_duplicates_and_mixed_releases_are_refused(tmp_path, builder):
@@ -201,10 +213,10 @@ def test_faster_cadences(tmp_path, builder, sector, window):
         compress=False,
     )
     prepared = build(tmp_path, config)
-    with h5py.File(prepared.hdf5, "r") as h5:
-        assert h5.attrs["cadence"] == {30: 600, 60: 200}[sector]
-        assert json.loads(h5.attrs["settings"])["smoothing_frames"] == window
-        assert np.isfinite(h5["backgrounds"][:]).all()
+    with PreparedCube(prepared.hdf5) as cube:
+        assert cube.attrs["cadence"] == {30: 600, 60: 200}[sector]
+        assert cube.settings["smoothing_frames"] == window
+        assert np.isfinite(cube.read("backgrounds")).all()
 
 
 def test_without_catalog_jitter_comes_from_the_wcs(tmp_path, builder):
@@ -226,8 +238,8 @@ def test_parallel_workers_give_the_same_result(tmp_path, builder):
     one = prepare_ccd(tmp_path, 1, 1, 4, workers=1, progress=False, output=tmp_path / "one.hdf5")
     two = prepare_ccd(tmp_path, 1, 1, 4, workers=2, progress=False, output=tmp_path / "two.hdf5")
     with h5py.File(one, "r") as a, h5py.File(two, "r") as b:
-        np.testing.assert_array_equal(a["images"][()], b["images"][()])
-        np.testing.assert_array_equal(a["pixel_flags"][()], b["pixel_flags"][()])
+        for name in ("images", "images_err", "pixel_flags", "background_mesh"):
+            np.testing.assert_array_equal(a[name][()], b[name][()])
 
 
 def test_manual_excludes():

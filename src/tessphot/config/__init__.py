@@ -14,6 +14,7 @@ plain dicts (what the stages take today). The tables (README "Settings"):
 ``[prepare]``                :class:`PrepareSettings`
 ``[prepare.background]``     :class:`BackgroundSettings`
 ``[prepare.motion]``         :class:`MotionSettings`
+``[prepare.storage]``        :class:`StorageSettings`
 ``[timing]``                 :class:`TimingSettings`
 ``[correct]``                :class:`CorrectSettings` (the corrections stage)
 ``[correct.cbv]``            :class:`CBVSettings`
@@ -41,7 +42,12 @@ from tessphot.config.photometry import (
     default_settings,
     photometry_settings,
 )
-from tessphot.config.prepare import BackgroundSettings, MotionSettings, PrepareSettings
+from tessphot.config.prepare import (
+    BackgroundSettings,
+    MotionSettings,
+    PrepareSettings,
+    StorageSettings,
+)
 from tessphot.config.simulate import SimulationConfig
 from tessphot.config.stages import CatalogSettings, DemoSettings, TodoSettings
 from tessphot.config.timing import TimingSettings
@@ -65,6 +71,7 @@ __all__ = [
     "K2P2Settings",
     "LinPSFSettings",
     "MotionSettings",
+    "StorageSettings",
     "PSFSettings",
     "PhotometrySettings",
     "PrepareSettings",

@@ -64,7 +64,7 @@ class Settings:
     photometry : PhotometrySettings
         ``[photometry]`` and its tables per method.
     prepare : PrepareSettings
-        ``[prepare]``, ``[prepare.background]``, ``[prepare.motion]``.
+        ``[prepare]``, ``[prepare.background]``, ``[prepare.motion]``, ``[prepare.storage]``.
     timing : TimingSettings
         ``[timing]``.
     correct : CorrectSettings

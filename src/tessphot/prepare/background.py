@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from astropy.stats import SigmaClip
 from photutils.background import Background2D, MedianBackground
 from scipy import ndimage
-from scipy.interpolate import RectBivariateSpline
 
 from tessphot.config.prepare import BackgroundSettings
+from tessphot.prepare.background_surface import MeshSurface
 
 #: A median's uncertainty relative to rms / sqrt(n) for Gaussian data.
 MEDIAN_EFFICIENCY = 1.2533
@@ -137,11 +138,15 @@ class MeshGeometry:
         full = np.repeat(np.repeat(binned, b, axis=0), b, axis=1)
         return full[: self.shape[0], : self.shape[1]]
 
-    def evaluate(self, mesh: np.ndarray, binned: bool = False) -> np.ndarray:
-        """The smooth surface through the mesh.
+    @cached_property
+    def surface(self) -> MeshSurface:
+        """The smooth surface through the mesh (what is subtracted and stored)."""
+        return MeshSurface(self.shape, self.centres)
 
-        A bicubic spline through the box centres (lower order for small meshes), extended to
-        the edges by its own polynomial pieces, at full resolution or at the binned pixels.
+    def evaluate(self, mesh: np.ndarray, binned: bool = False) -> np.ndarray:
+        """The smooth surface through the mesh (:class:`MeshSurface`).
+
+        At full resolution, or at the centres of the binned pixels.
         """
         if binned:
             b = self.binning
@@ -150,23 +155,7 @@ class MeshGeometry:
         else:
             rows = np.arange(self.shape[0], dtype=float)
             cols = np.arange(self.shape[1], dtype=float)
-        ry, rx = self.centres
-        my, mx = mesh.shape
-        if my == 1 and mx == 1:
-            return np.full((rows.size, cols.size), float(mesh[0, 0]))
-        if my == 1 or mx == 1:
-            centres, x = (rx, cols) if my == 1 else (ry, rows)
-            line = np.polyval(np.polyfit(centres, mesh.ravel(), min(1, centres.size - 1)), x)
-            out = line[None, :] if my == 1 else line[:, None]
-            return np.broadcast_to(out, (rows.size, cols.size)).copy()
-        bbox = [
-            min(rows[0], ry[0]),
-            max(rows[-1], ry[-1]),
-            min(cols[0], rx[0]),
-            max(cols[-1], rx[-1]),
-        ]
-        spline = RectBivariateSpline(ry, rx, mesh, bbox=bbox, kx=min(3, my - 1), ky=min(3, mx - 1))
-        return spline(rows, cols)
+        return self.surface.evaluate(mesh, rows, cols)
 
 
 def _fill_mesh(mesh: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The prepared-data HDF5 file: layout constants, creation and its one reader.
+"""The prepared-data HDF5 file: its name, its errors, and its one reader (PreparedCube).
 
 See docs/hdf5-format.md for the layout. :class:`PreparedCube` is the only code that decodes
 the file (attributes, per-cadence arrays, the reference WCS, the motion model, blocks of the
@@ -16,24 +16,24 @@ from functools import cached_property
 from pathlib import Path
 
 import h5py
-import hdf5plugin
 import numpy as np
 from astropy.wcs import WCS
 
 from tessphot.io.errors import FileProblem
+from tessphot.prepare import codec
+from tessphot.prepare.background_surface import MeshSurface
+from tessphot.prepare.layout import CHUNK_PIXELS, FORMAT_VERSION, QUANTISED
 from tessphot.prepare.motion import MotionModel, wcs_from_string
 
-FORMAT_VERSION = 1
-#: Chunk shape of the cubes (time, rows, columns): a 15x15 stamp over 1300 cadences is
-#: about 40-160 chunk reads.
-CHUNK_TIME, CHUNK_PIXELS = 32, 16
-#: Lossless compression of the cubes: Blosc LZ4 with bit-shuffle (fast to decompress).
-COMPRESSION = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE)
-CUBES = {"images": "f4", "images_err": "f4", "backgrounds": "f4", "pixel_flags": "u1"}
+__all__ = ["CHUNK_PIXELS", "CUBES", "FORMAT_VERSION", "PreparedCube", "PreparedDataError"]
+
+#: The cubes a :class:`PreparedCube` reads: the stored ones and ``backgrounds`` (the
+#: surface through the stored background mesh, evaluated on the stamp).
+CUBES = ("images", "images_err", "backgrounds", "pixel_flags")
 #: HDF5 chunk cache of each cube of a :class:`PreparedCube` [bytes]: decompressed chunks are
 #: kept for the next stars, which read the same chunks when they are near (the parallel
 #: runs' schedule hands neighbours to one worker in a row, tessphot.runner.schedule). A
-#: 1300-cadence sector has 1.3 MiB of float chunks per 16x16-pixel tile: this holds about
+#: 1300-cadence sector has 1.3 MiB of 32-bit chunks per 16x16-pixel tile: this holds about
 #: 24 tiles, more than the 3x3 tiles around a star.
 CHUNK_CACHE_BYTES = 32 * 2**20
 #: Hash slots of the chunk cache (a prime about ten times the chunks it holds).
@@ -138,33 +138,6 @@ def is_complete(path: Path) -> bool:
             raise damaged(path, "cannot read its attributes") from None
 
 
-def create_layout(h5: h5py.File, n: int, shape: tuple[int, int], mesh_shape, n_ref: int) -> None:
-    """Create every dataset of an empty prepared-data file for ``n`` frames."""
-    ny, nx = shape
-    chunks = (min(CHUNK_TIME, n), min(CHUNK_PIXELS, ny), min(CHUNK_PIXELS, nx))
-    for name, dtype in CUBES.items():
-        h5.create_dataset(name, (n, ny, nx), dtype=dtype, chunks=chunks, **COMPRESSION)
-    for name, dtype in (
-        ("time", "f8"),
-        ("timecorr", "f4"),
-        ("time_start", "f8"),
-        ("time_stop", "f8"),
-        ("cadenceno", "i4"),
-        ("quality", "i4"),
-    ):
-        h5.create_dataset(name, (n,), dtype=dtype)
-    text = h5py.string_dtype()
-    h5.create_dataset("imagespaths", (n,), dtype=text)
-    h5.create_dataset("wcs", (n,), dtype=text)
-    h5.create_dataset("background_mesh", (n, *mesh_shape), dtype="f4")
-    h5.create_dataset("background_mesh_err", (n, *mesh_shape), dtype="f4")
-    h5.create_dataset("motion", (n, 6), dtype="f8", fillvalue=np.nan)
-    # Working data of the run (kept: it documents how the motion was measured).
-    h5.create_dataset("centroids", (n, n_ref, 2), dtype="f8", fillvalue=np.nan)
-    h5.create_dataset("sum_accumulator", (ny, nx), dtype="f8")
-    h5.create_dataset("sum_count", (ny, nx), dtype="i4")
-
-
 class PreparedCube:
     """Read access to a prepared-data file, built for per-star stamps.
 
@@ -198,7 +171,14 @@ class PreparedCube:
         """The attributes and the handles of the cubes (damage raises PreparedDataError)."""
         with self._reading("attributes"):
             attrs = dict(self._h5.attrs)
-        if attrs.get("format_version") != FORMAT_VERSION or not attrs.get("complete", False):
+        version = attrs.get("format_version")
+        if version is not None and version != FORMAT_VERSION and attrs.get("complete", False):
+            raise PreparedDataError(
+                self.path,
+                f"prepared-data format version {version}, this tessphot reads version "
+                f"{FORMAT_VERSION}; {rerun_advice(self.path)}",
+            )
+        if version != FORMAT_VERSION or not attrs.get("complete", False):
             raise PreparedDataError(
                 self.path,
                 f"not a complete tessphot prepared-data file; {rerun_advice(self.path)}",
@@ -212,6 +192,16 @@ class PreparedCube:
             # Held open: HDF5 keeps a dataset's chunk cache only while a handle to it is
             # open (every h5[name] of the same dataset then shares it).
             self._cubes = {name: self._h5[name] for name in CUBES if name in self._h5}
+            images = self._cubes["images"].attrs
+            self._quantised = images["encoding"] == QUANTISED
+            self._block_frames = int(images["block_frames"])
+            self._step = float(images["quantisation_step"])
+            if self._quantised:
+                self._dither = tuple(
+                    self._h5[name][:] for name in ("dither_time", "dither_rows", "dither_cols")
+                )
+        self._errors_read: tuple[tuple, np.ndarray] | None = None
+        self._background: tuple[MeshSurface, np.ndarray] | None = None
 
     @contextlib.contextmanager
     def _reading(self, what: str) -> Iterator[None]:
@@ -285,17 +275,86 @@ class PreparedCube:
     def block(self, name: str, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
         """Cadences ``t0:t1`` of a cube over a box ``(row_min, row_max, col_min, col_max)``.
 
-        The box is in science coordinates (half-open) and is not checked (see
-        :meth:`stamp`).
+        ``images`` and ``images_err`` as 32-bit floats (decoded), ``backgrounds`` evaluated
+        from the stored mesh, ``pixel_flags`` as stored. The box is in science coordinates
+        (half-open) and is not checked (see :meth:`stamp`).
         """
+        if name == "backgrounds":
+            return self._backgrounds(t0, t1, box)
+        if name == "images_err":
+            errors = self._errors(t0, t1, box)
+            return codec.to_single(errors) if errors.dtype == np.float16 else errors
+        if name == "images" and self._quantised:
+            return self._images(t0, t1, box)
+        return self._stored(name, t0, t1, box)
+
+    def _stored(self, name: str, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Cadences ``t0:t1`` of a stored cube over a box, as stored."""
         r0, r1, c0, c1 = box
         orow, ocol = self.origin
         dataset = self._dataset(name)
         with self._reading(f"'{name}' at cadences {t0}-{t1 - 1}"):
             return dataset[t0:t1, r0 - orow : r1 - orow, c0 - ocol : c1 - ocol]
 
+    def _errors(self, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The stored uncertainties of a block (the last one kept: images decode with it)."""
+        key = (t0, t1, tuple(box))
+        if self._errors_read is None or self._errors_read[0] != key:
+            self._errors_read = (key, self._stored("images_err", t0, t1, box))
+        return self._errors_read[1]
+
+    def _images(self, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Decoded images of a block (:mod:`tessphot.prepare.codec`)."""
+        first = t0 - t0 % self._block_frames
+        stored = self._stored("images", first, t1, box)
+        codes = codec.from_differences(stored, self._block_frames)[t0 - first :]
+        r0, r1, c0, c1 = box
+        orow, ocol = self.origin
+        times, rows, cols = self._dither
+        plane = codec.dither_plane(rows[r0 - orow : r1 - orow], cols[c0 - ocol : c1 - ocol])
+        u = codec.dither(times[t0:t1], plane)
+        return codec.decode(codes, codec.steps(self._errors(t0, t1, box), self._step), u)
+
+    def _backgrounds(self, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The background subtracted, over a block: the surface through the stored mesh."""
+        if self._background is None:
+            with self._reading("the background mesh"):
+                mesh = self._h5["background_mesh"]
+                centres = (mesh.attrs["centre_rows"], mesh.attrs["centre_cols"])
+                surface = MeshSurface(self.shape, centres)
+                # Frames without a mesh (excluded) have NaN coefficients: NaN backgrounds.
+                self._background = (surface, surface.coefficients(mesh[:].astype(np.float64)))
+        surface, coefficients = self._background
+        r0, r1, c0, c1 = box
+        orow, ocol = self.origin
+        rows = np.arange(r0 - orow, r1 - orow, dtype=float)
+        cols = np.arange(c0 - ocol, c1 - ocol, dtype=float)
+        values = surface.evaluate_coefficients(coefficients[t0:t1], rows, cols)
+        return values.astype(np.float32)
+
+    def read(self, name: str) -> np.ndarray:
+        """A whole cube (every cadence, the whole region), decoded as :meth:`block`."""
+        box = (
+            self.origin[0],
+            self.origin[0] + self.shape[0],
+            self.origin[1],
+            self.origin[1] + self.shape[1],
+        )
+        return self.block(name, 0, self.n_cadences, box)
+
+    def dataset_attrs(self, name: str) -> dict:
+        """The attributes of a dataset (e.g. ``motion``: its model, source and stars)."""
+        dataset = self._dataset(name)
+        with self._reading(f"the attributes of '{name}'"):
+            return dict(dataset.attrs)
+
     def array(self, name: str) -> np.ndarray:
-        """A whole per-cadence array or image (time, cadenceno, quality, sumimage, ...)."""
+        """A whole per-cadence array or image (time, cadenceno, quality, sumimage, ...).
+
+        A cube (:data:`CUBES`) is read whole and decoded (:meth:`read`).
+        """
+        if name in CUBES:
+            return self.read(name)
         dataset = self._dataset(name)
         with self._reading(f"'{name}'"):
             return dataset[()]

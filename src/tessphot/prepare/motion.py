@@ -428,12 +428,6 @@ class MotionModel:
         self.params = params[good]
         self.centre = np.asarray(centre, dtype=float)
 
-    @classmethod
-    def from_hdf5(cls, h5) -> MotionModel:
-        """Read the model from an open prepared-data file."""
-        ds = h5["motion"]
-        return cls(ds[:], h5["time"][:], tuple(ds.attrs["centre"]))
-
     def params_at(self, t) -> np.ndarray:
         """Parameters at times ``t``, linear in time, constant beyond the ends; (n, 6)."""
         t = np.atleast_1d(np.asarray(t, dtype=float))

@@ -16,9 +16,10 @@ from typing import Any
 import h5py
 import numpy as np
 
+from tessphot.config.prepare import StorageSettings
 from tessphot.prepare import background as bg
-from tessphot.prepare.cube import create_layout
 from tessphot.prepare.frames import FrameInfo
+from tessphot.prepare.layout import create_layout
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ def start_part(
     geometry: bg.MeshGeometry,
     n_ref: int,
     unreadable: list,
+    storage: StorageSettings,
 ) -> None:
     """Create the part file: layout, attributes, per-frame times and quality.
 
@@ -99,12 +101,15 @@ def start_part(
         Number of reference stars.
     unreadable : list of (path, reason)
         The files left out.
+    storage : StorageSettings
+        How the images are stored.
     """
     with h5py.File(part, "w") as h5:
-        create_layout(h5, attrs["n_frames"], attrs["shape"], geometry.mesh_shape, n_ref)
-        mesh_attrs = h5["background_mesh"].attrs
-        mesh_attrs["box_size"] = [b * geometry.binning for b in geometry.binned_box]
-        mesh_attrs["centre_rows"], mesh_attrs["centre_cols"] = geometry.centres
+        create_layout(h5, attrs["n_frames"], attrs["shape"], geometry.mesh_shape, n_ref, storage)
+        for name in ("background_mesh", "background_frame_mesh"):
+            mesh_attrs = h5[name].attrs
+            mesh_attrs["box_size"] = [b * geometry.binning for b in geometry.binned_box]
+            mesh_attrs["centre_rows"], mesh_attrs["centre_cols"] = geometry.centres
         h5.attrs.update(attrs)
         for key in COPIED_KEYWORDS:
             h5.attrs[key.lower()] = first.header.get(key, -1)

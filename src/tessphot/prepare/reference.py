@@ -33,6 +33,7 @@ def finish_part(
     mos: MotionSettings,
     stars: RegionStars,
     prf_dir: str | None,
+    sumimage: np.ndarray,
 ) -> None:
     """Average image, reference frame and the motion model; mark the file complete.
 
@@ -47,6 +48,8 @@ def finish_part(
         the region.
     prf_dir : str or None
         Folder of the PRF models (None: the analytic PRF).
+    sumimage : numpy.ndarray
+        The average image of the good frames.
 
     Raises
     ------
@@ -60,9 +63,6 @@ def finish_part(
             return
         quality = h5["quality"][:]
         times = h5["time"][:]
-        count = h5["sum_count"][:]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sumimage = np.where(count > 0, h5["sum_accumulator"][:] / count, np.nan)
         if "sumimage" in h5:
             del h5["sumimage"]
         h5.create_dataset("sumimage", data=sumimage)

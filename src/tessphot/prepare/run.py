@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tessphot.config.prepare import MotionSettings
+from tessphot.config.prepare import MotionSettings, StorageSettings
 from tessphot.io.errors import FileProblem, TessphotError
 from tessphot.io.recognise import InputFile, Inventory, Kind, require, scan
 from tessphot.io.tesscut import TESScutError
@@ -215,9 +215,10 @@ def _settings(settings: dict | None):
     try:
         background = bg.BackgroundSettings(**(settings.get("background") or {}))
         motion = MotionSettings(**(settings.get("motion") or {}))
+        storage = StorageSettings(**(settings.get("storage") or {}))
     except TypeError as err:
         raise ValueError(f"unknown prepare setting: {err}") from None
-    return background, motion
+    return background, motion, storage
 
 
 def prepare_ccd(
@@ -256,7 +257,7 @@ def prepare_ccd(
         out.unlink(missing_ok=True)
         part.unlink(missing_ok=True)
     t_setup = time.perf_counter()
-    bgs, mos = _settings(settings)
+    bgs, mos, storage = _settings(settings)
     prf_dir = resolve_prf_dir(
         prf_dir, sector, camera, ccd, cache_dir=prf_cache, url=prf_url, progress=progress
     )
@@ -289,6 +290,7 @@ def prepare_ccd(
         "background": bgs.as_dict(),
         "background_method": method,
         "motion": mos.as_dict(),
+        "storage": storage.as_dict(),
         "smoothing_frames": window,
         "prf": prf_dir or ANALYTIC,
         "starlight_tmag_limit": STARLIGHT_TMAG_LIMIT,
@@ -308,6 +310,7 @@ def prepare_ccd(
             geometry=bg.MeshGeometry(shape, bgs.box_size, bgs.binning),
             n_ref=stars.ref_rows.size,
             unreadable=unreadable,
+            storage=storage,
         )
 
     start = resume_point(part, n, shape, all_settings, stars.ref_rows.size)
@@ -324,14 +327,15 @@ def prepare_ccd(
         "ref_rows": stars.ref_rows,
         "ref_cols": stars.ref_cols,
         "centroid_half": mos.centroid_half,
+        "storage": storage,
     }
 
     def write(first_frame: int) -> None:
         t_stream = time.perf_counter()
-        stream_frames(part, frames, first_frame, window, context, workers, progress)
+        average = stream_frames(part, frames, first_frame, window, context, workers, progress)
         if n - first_frame:
             _log_speed(n - first_frame, t_setup, t_stream, workers)
-        finish_part(part, mos, stars, prf_dir)
+        finish_part(part, mos, stars, prf_dir, average)
 
     _write_or_restart(part, start, write, begin)
     finish_file(part, out)

@@ -1,8 +1,8 @@
 """An I/O-aware order of the tasks: stars that share HDF5 chunks go to one worker, in a row.
 
 The cubes of a prepared-data file are stored in chunks of
-:data:`~tessphot.prepare.cube.CHUNK_TIME` cadences by
-:data:`~tessphot.prepare.cube.CHUNK_PIXELS` x ``CHUNK_PIXELS`` pixels, and a stamp reads every
+up to :data:`~tessphot.prepare.layout.MAX_CHUNK_TIME` cadences by
+:data:`~tessphot.prepare.layout.CHUNK_PIXELS` x ``CHUNK_PIXELS`` pixels, and a stamp reads every
 chunk it touches over all cadences. The schedule cuts each CCD into tiles of one chunk's
 pixels and groups the tasks by the tile of their star (brightest first within a tile, so
 that a bright star's result can make its faint neighbours SKIPPED before they run). The tiles

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from tessphot.prepare.cube import CHUNK_TIME
+from tessphot.prepare.layout import MAX_CHUNK_TIME
 
 #: A box of pixels ``(row_min, row_max, col_min, col_max)``, half-open.
 Box = tuple[int, int, int, int]
@@ -19,7 +19,8 @@ class BlockReader:
 
     ``pixel_flags`` covers ``flags_box`` (default the box), the other cubes the box.
     Cubes whose every cadence fits in :data:`STREAM_BYTES` are read once and kept for the
-    next passes; larger ones are read in blocks of whole chunks (:data:`CHUNK_TIME`).
+    next passes; larger ones are read in blocks of whole chunks (multiples of
+    :data:`~tessphot.prepare.layout.MAX_CHUNK_TIME` cadences).
 
     Parameters
     ----------
@@ -50,8 +51,8 @@ class BlockReader:
         per_cadence = 3 * 4 * (r1 - r0) * (c1 - c0) + (f1 - f0) * (g1 - g0)
         step = n
         if n * per_cadence > STREAM_BYTES:
-            step = max(CHUNK_TIME, STREAM_BYTES // per_cadence)
-            step -= step % CHUNK_TIME
+            step = max(MAX_CHUNK_TIME, STREAM_BYTES // per_cadence)
+            step -= step % MAX_CHUNK_TIME
         #: Cadences per block.
         self.step = step
         self._cache: dict[str, np.ndarray] = {}

@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
-import hdf5plugin  # noqa: F401  (registers the compression filter)
 import numpy as np
 
 from tessphot.evaluation.simulate.pointing import move_positions
 from tessphot.evaluation.simulate.truth import bin_pixels
-from tessphot.prepare.motion import MotionModel
+from tessphot.prepare.cube import PreparedCube
 from tessphot.prf import load_prf
 
 #: Star-free pixels: all stars together put less than this fraction of the noise there.
@@ -82,15 +81,17 @@ def score_prepared(
     -------
     PrepareScore
     """
-    with h5py.File(truth, "r") as t, h5py.File(prepared, "r") as p:
-        n = p["images"].shape[0]
+    with h5py.File(truth, "r") as t, PreparedCube(prepared) as cube:
+        n = cube.n_cadences
         frames = np.unique(np.linspace(0, n - 1, min(n, max_frames)).astype(int))
-        score = _background_score(t, p, frames, prf_dir)
-        _score_jitter(t, p, score)
+        score = _background_score(t, cube, frames, prf_dir)
+        _score_jitter(t, cube, score)
     return score
 
 
-def _background_score(t: h5py.File, p: h5py.File, frames: np.ndarray, prf_dir) -> PrepareScore:
+def _background_score(
+    t: h5py.File, cube: PreparedCube, frames: np.ndarray, prf_dir
+) -> PrepareScore:
     """Background errors in star-free pixels and near bright stars, on ``frames``."""
     stars = t["stars"][:]
     r0, r1, c0, c1 = (int(v) for v in t.attrs["region"])
@@ -102,10 +103,11 @@ def _background_score(t: h5py.File, p: h5py.File, frames: np.ndarray, prf_dir) -
     binning = int(t["background"].attrs.get("binning", 1))
     cols = bin_pixels(np.broadcast_to(np.arange(c0, c1, dtype=float)[None, :], shape), binning)
     rows = bin_pixels(np.broadcast_to(np.arange(r0, r1, dtype=float)[:, None], shape), binning)
+    box = (r0, r1, c0, c1)
     for k in frames:
         truth_bkg = t["background"][k]
-        model = bin_pixels(p["backgrounds"][k], binning)
-        unc = bin_pixels(p["images_err"][k], binning)
+        model = bin_pixels(cube.block("backgrounds", k, k + 1, box)[0], binning)
+        unc = bin_pixels(cube.block("images_err", k, k + 1, box)[0], binning)
         light = prf.render(
             t["row"][k],
             t["col"][k],
@@ -137,13 +139,13 @@ def _background_score(t: h5py.File, p: h5py.File, frames: np.ndarray, prf_dir) -
     )
 
 
-def _score_jitter(t: h5py.File, p: h5py.File, score: PrepareScore) -> None:
+def _score_jitter(t: h5py.File, cube: PreparedCube, score: PrepareScore) -> None:
     """Where the motion model puts points of the reference frame, against the truth."""
     r0, r1, c0, c1 = (int(v) for v in t.attrs["region"])
     jitter = t["jitter"][:]
     centre = t["jitter"].attrs["centre"]
-    ref = int(p.attrs["reference_frame"])
-    model = MotionModel.from_hdf5(p)
+    ref = cube.reference_frame
+    model = cube.motion()
     gr, gc = (
         a.ravel()
         for a in np.meshgrid(np.linspace(r0, r1 - 1, 5), np.linspace(c0, c1 - 1, 5), indexing="ij")
@@ -153,9 +155,9 @@ def _score_jitter(t: h5py.File, p: h5py.File, score: PrepareScore) -> None:
     for _ in range(6):
         fr, fc = move_positions(p0r, p0c, *jitter[ref], centre)
         p0r, p0c = p0r + gr - fr, p0c + gc - fc
-    times = p["time"][:]
+    times = cube.array("time")
     errs = []
-    for k in range(p["images"].shape[0]):
+    for k in range(cube.n_cadences):
         tr, tc = move_positions(p0r, p0c, *jitter[k], centre)
         mr, mc = model.positions(gr, gc, times[k])
         errs.append(np.hypot(mr[0] - tr, mc[0] - tc))
@@ -163,7 +165,5 @@ def _score_jitter(t: h5py.File, p: h5py.File, score: PrepareScore) -> None:
     score.jitter_truth_rms = float(np.std(jitter[:, :2]))
     score.jitter_error_rms = float(np.sqrt(np.mean(errs**2)))
     score.jitter_error_max = float(errs.max())
-    score.jitter_source = (
-        f"{p['motion'].attrs['source']}, {p['motion'].attrs['model']}, "
-        f"{p['motion'].attrs['n_stars']} stars"
-    )
+    motion = cube.dataset_attrs("motion")
+    score.jitter_source = f"{motion['source']}, {motion['model']}, {motion['n_stars']} stars"

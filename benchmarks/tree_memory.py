@@ -1,0 +1,70 @@
+"""Peak memory of a process and all its descendants (benchmarks; Linux /proc).
+
+``TreeMemory(pid)`` samples, in a background thread, the sum of the resident set sizes of
+the process and every process below it (the prepare stage's worker pool), and keeps the
+peak of the sum and of the process alone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+#: Sampling interval [s].
+INTERVAL = 0.1
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(v) for v in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def tree(pid: int) -> list[int]:
+    """The process and all its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += _children(p)
+    return out
+
+
+class TreeMemory:
+    """Sample the memory of a process tree until :meth:`stop`; peaks in MiB."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_total = 0.0
+        self.peak_main = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pids = tree(self.pid)
+            sizes = [_rss_kib(p) for p in pids]
+            self.peak_total = max(self.peak_total, sum(sizes) / 1024)
+            self.peak_main = max(self.peak_main, sizes[0] / 1024)
+            time.sleep(INTERVAL)
+
+    def stop(self) -> TreeMemory:
+        self._stop.set()
+        self._thread.join()
+        return self
