@@ -509,3 +509,24 @@ def test_copy_of_real_file_reads_identically(image: FFIImage, real_ffi: Path, tm
     copy = read_ffi(path)
     np.testing.assert_array_equal(copy.data, image.data)
     assert copy.path == path
+
+
+def test_only_astropy_remarks_count_as_header_remarks(tmp_path, caplog):
+    """A warning raised while a file is read but not about it (the garbage collector closing
+    another file, a numpy remark) is not reported as the header's."""
+    import logging
+
+    from astropy.io.fits.verify import VerifyWarning
+
+    from tessphot.io.ffi_load import _report_warnings
+
+    def caught(category, text):
+        return warnings.WarningMessage(text, category, "x.py", 1)
+
+    path = tmp_path / "frame.fits"
+    with caplog.at_level(logging.WARNING, logger="tessphot"):
+        _report_warnings(path, [caught(ResourceWarning, "unclosed file <_io.BufferedReader>")])
+        _report_warnings(path, [caught(RuntimeWarning, "invalid value")])
+        assert not caplog.records
+        _report_warnings(path, [caught(VerifyWarning, "Card 'X' is not FITS standard")])
+    assert len(caplog.records) == 1 and "not FITS standard" in caplog.records[0].getMessage()

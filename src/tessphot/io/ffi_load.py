@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.io.fits.verify import VerifyError
+from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import FITSFixedWarning
 
 from tessphot.io.errors import FFIError
@@ -206,7 +207,9 @@ def _report_warnings(path: Path, caught: list[warnings.WarningMessage]) -> None:
     said = [
         " ".join(str(w.message).split())
         for w in caught
-        if not issubclass(w.category, FITSFixedWarning)
+        # astropy's remarks on the file only: not a resource warning of another file
+        # closed meanwhile (the garbage collector runs at any time).
+        if issubclass(w.category, AstropyWarning) and not issubclass(w.category, FITSFixedWarning)
     ]
     if said:
         more = f" (and {len(said) - 1} more)" if len(said) > 1 else ""
