@@ -282,8 +282,7 @@ class PreparedCube:
         if name == "backgrounds":
             return self._backgrounds(t0, t1, box)
         if name == "images_err":
-            errors = self._errors(t0, t1, box)
-            return codec.to_single(errors) if errors.dtype == np.float16 else errors
+            return self._errors(t0, t1, box).copy()  # the kept block stays as read
         if name == "images" and self._quantised:
             return self._images(t0, t1, box)
         return self._stored(name, t0, t1, box)
@@ -297,10 +296,16 @@ class PreparedCube:
             return dataset[t0:t1, r0 - orow : r1 - orow, c0 - ocol : c1 - ocol]
 
     def _errors(self, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
-        """The stored uncertainties of a block (the last one kept: images decode with it)."""
+        """The uncertainties of a block as 32-bit floats.
+
+        The last block read is kept: the images of the same block decode with it.
+        """
         key = (t0, t1, tuple(box))
         if self._errors_read is None or self._errors_read[0] != key:
-            self._errors_read = (key, self._stored("images_err", t0, t1, box))
+            errors = self._stored("images_err", t0, t1, box)
+            if errors.dtype == np.float16:
+                errors = codec.to_single(errors)
+            self._errors_read = (key, errors)
         return self._errors_read[1]
 
     def _images(self, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
