@@ -22,11 +22,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from collections import deque
 from pathlib import Path
 
 import h5py
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from tessphot.logs import progress_bar
 from tessphot.prepare.blocks import BlockWriter, FrameRecord
@@ -41,7 +43,7 @@ from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY
 from tessphot.prepare.frames import FrameInfo
 from tessphot.prepare.shared_arrays import SharedArrays
 from tessphot.prepare.smoothing import smooth_in_time, smoothing_window
-from tessphot.prepare.worker import init_worker, process_frame
+from tessphot.prepare.worker import WORKER_THREADS, init_worker, process_frame
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +52,9 @@ INLINE_REGION_PIXELS = 64 * 64
 #: Frames read ahead per worker beyond the smoothing window: enough to keep the workers
 #: busy while a block is compressed, few enough to keep the ring small.
 FRAMES_AHEAD_PER_WORKER = 2
-#: Longest wait for a worker's result before the main process looks again [s].
-POLL_SECONDS = 0.02
+#: Longest wait for a worker's result before the main process looks again [s] (each
+#: task's end wakes it at once).
+POLL_SECONDS = 0.5
 
 
 def stream_frames(
@@ -112,7 +115,7 @@ def _workers(shape: tuple[int, int], workers: int | None) -> int:
 class _InlinePool:
     """The pool's interface, each task run at once in this process."""
 
-    def apply_async(self, function, args):
+    def apply_async(self, function, args, callback=None, error_callback=None):
         return _Done(function(*args))
 
     def terminate(self) -> None:
@@ -154,6 +157,8 @@ class _Stream:
         self.start = start
         self.read: dict[int, dict] = {}
         self.curvature = np.inf
+        #: Set by every task that ends: the main process sleeps until one does.
+        self._woken = threading.Event()
 
     def run(self, context: dict, n_workers: int, progress: bool) -> None:
         """Read, finish and compress every frame from ``start``; write every block."""
@@ -176,7 +181,7 @@ class _Stream:
                 n_workers, initializer=init_worker, initargs=(ctx,)
             )
         else:
-            init_worker(ctx)
+            init_worker(ctx, limit_threads=False)
             pool = _InlinePool()
         bar = progress_bar(
             total=self.n,
@@ -186,7 +191,8 @@ class _Stream:
             enabled=progress,
         )
         try:
-            self._loop(pool, slots, bar)
+            with threadpool_limits(WORKER_THREADS):  # one core's work, as in each worker
+                self._loop(pool, slots, bar)
         finally:
             bar.close()
             pool.terminate()
@@ -204,17 +210,13 @@ class _Stream:
         next_read = received = next_finish = finished = self.start
         block_start = self.start
         while block_start < n:
+            # Cleared before looking: a task ending meanwhile wakes the wait at the end.
+            self._woken.clear()
             progressed = False
             while free and next_read < n:
                 slot_of[next_read] = free.popleft()
-                reading.append(
-                    (
-                        next_read,
-                        pool.apply_async(
-                            process_frame, (self._task(next_read, slot_of[next_read]),)
-                        ),
-                    )
-                )
+                task = self._task(next_read, slot_of[next_read])
+                reading.append((next_read, self._submit(pool, process_frame, task)))
                 next_read += 1
             while reading and reading[0][1].ready():
                 k, job = reading.popleft()
@@ -229,7 +231,7 @@ class _Stream:
                 and smoothing_window(self.times, next_finish, self.half)[1] <= received
             ):
                 task = self._finish_task(next_finish, slot_of[next_finish], block_start)
-                finishing.append((next_finish, pool.apply_async(finish_frame, (task,))))
+                finishing.append((next_finish, self._submit(pool, finish_frame, task)))
                 next_finish += 1
                 progressed = True
             while finishing and finishing[0][1].ready():
@@ -242,7 +244,7 @@ class _Stream:
                 m = block_end - block_start
                 good = self.writer.good(block_start, m)
                 compressing = [
-                    pool.apply_async(compress_strip, (StripTask(block_start, m, rows, good),))
+                    self._submit(pool, compress_strip, StripTask(block_start, m, rows, good))
                     for rows in self.writer.strips()
                 ]
                 progressed = True
@@ -252,10 +254,15 @@ class _Stream:
                 block_start = block_end
                 progressed = True
             if not progressed:
-                waiting = (
-                    compressing or [job for _, job in finishing] or [job for _, job in reading]
-                )
-                waiting[0].wait(POLL_SECONDS)
+                self._woken.wait(POLL_SECONDS)
+
+    def _submit(self, pool, function, task):
+        """Hand a task to the pool; its end (or failure) wakes the main loop."""
+
+        def wake(_):
+            self._woken.set()
+
+        return pool.apply_async(function, (task,), callback=wake, error_callback=wake)
 
     def _task(self, k: int, slot: int) -> tuple:
         f = self.frames[k]

@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 from astropy.wcs import FITSFixedWarning
+from threadpoolctl import threadpool_limits
 
 from tessphot.geometry import shift_wcs
 from tessphot.io import FFIError
@@ -25,10 +26,16 @@ from tessphot.prepare.frames import load_frame
 from tessphot.prepare.motion import measure_centroids
 
 _CONTEXT: dict = {}
+#: Threads of the numerical libraries (BLAS) per worker: each worker is one core's work.
+WORKER_THREADS = 1
 
 
-def init_worker(context: dict) -> None:
+def init_worker(context: dict, *, limit_threads: bool = True) -> None:
     """Set the context shared by every frame of a worker process.
+
+    ``limit_threads``: limit the numerical libraries to :data:`WORKER_THREADS` threads for
+    the rest of the process (a worker process; the main process limits them itself, for
+    the run only).
 
     Parameters
     ----------
@@ -46,6 +53,8 @@ def init_worker(context: dict) -> None:
     if context.get("dither_rows") is not None:
         _CONTEXT["dither_plane"] = dither_plane(context["dither_rows"], context["dither_cols"])
     warnings.simplefilter("ignore", FITSFixedWarning)
+    if limit_threads:
+        threadpool_limits(WORKER_THREADS)
 
 
 def worker_context() -> dict:
