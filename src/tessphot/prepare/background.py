@@ -277,7 +277,8 @@ def estimate_background(
     )
     # Pixels not used: the masks, at full resolution.
     mask |= geometry.expand(bmask)
-    model = geometry.evaluate(mesh)
+    # 32-bit like the images (the model is only subtracted from them).
+    model = geometry.evaluate(mesh).astype(np.float32)
     return FrameBackground(
         mesh=mesh, mesh_err=mesh_err, not_used=mask, model=model, anomalous=anomalous
     )

@@ -16,7 +16,7 @@ import numpy as np
 
 from tessphot.config.prepare import StorageSettings
 from tessphot.prepare import codec
-from tessphot.prepare.encode import BLOCK_CUBES, CompressedStrip
+from tessphot.prepare.encode import BLOCK_CUBES, CompressedChunks, CompressedStrip
 from tessphot.prepare.flags import BAD_QUALITY_BITS
 from tessphot.prepare.layout import CUBE_TYPES, compression
 
@@ -142,9 +142,7 @@ class BlockWriter:
             self.sum_cnt += finite.sum(axis=0, dtype=np.int32)
 
 
-def write_chunks(
-    dataset: h5py.Dataset, chunks: list[tuple[tuple[int, int, int], int, bytes]], offset
-) -> None:
+def write_chunks(dataset: h5py.Dataset, chunks: CompressedChunks, offset) -> None:
     """Write compressed chunks (offsets relative to ``offset``) into a dataset as they are."""
     t0, r0, c0 = offset
     for (t, r, c), mask, raw in chunks:

@@ -116,6 +116,27 @@ class StripTask:
 
 
 @dataclass
+class CompressedChunks:
+    """Compressed chunks of one cube, in one buffer (one allocation, not one per chunk)."""
+
+    #: Offset of each chunk within the strip (frames, rows, columns).
+    offsets: np.ndarray
+    #: HDF5 filter mask of each chunk.
+    masks: np.ndarray
+    #: End of each chunk's bytes in ``data``.
+    ends: np.ndarray
+    data: bytes
+
+    def __iter__(self):
+        """``(offset, filter mask, bytes)`` of each chunk (views of the buffer)."""
+        view = memoryview(self.data)
+        start = 0
+        for offset, mask, end in zip(self.offsets, self.masks, self.ends, strict=True):
+            yield tuple(int(v) for v in offset), int(mask), view[start:end]
+            start = int(end)
+
+
+@dataclass
 class CompressedStrip:
     """One strip of a block: its chunks compressed, and its sums for the average image."""
 
@@ -123,8 +144,8 @@ class CompressedStrip:
     #: Sum and number of the finite stored values of the good frames, per pixel.
     sums: np.ndarray
     counts: np.ndarray
-    #: Per cube: (chunk offset within the strip, filter mask, compressed bytes).
-    chunks: dict[str, list[tuple[tuple[int, int, int], int, bytes]]]
+    #: The compressed chunks of each cube.
+    chunks: dict[str, CompressedChunks]
 
 
 def compress_strip(task: StripTask) -> CompressedStrip:
@@ -162,7 +183,7 @@ def compress_strip(task: StripTask) -> CompressedStrip:
 
 def compressed_chunks(
     data: np.ndarray, chunks: tuple[int, int, int], options: dict
-) -> list[tuple[tuple[int, int, int], int, bytes]]:
+) -> CompressedChunks:
     """The chunks of ``data`` (frames x rows x columns) compressed as HDF5 stores them.
 
     Written into an HDF5 file in memory with the same chunks and filter, and read back
@@ -173,11 +194,18 @@ def compressed_chunks(
     padded = np.zeros(padded_shape, dtype=data.dtype)
     padded[: data.shape[0], : data.shape[1], : data.shape[2]] = data
     name = f"tessphot-strip-{os.getpid()}-{next(_FILES)}"
-    out = []
+    offsets, masks, pieces = [], [], []
     with h5py.File(name, "w", driver="core", backing_store=False) as h5:
         dataset = h5.create_dataset("strip", data=padded, chunks=chunks, **options)
         for r in range(0, padded_shape[1], chunks[1]):
             for c in range(0, padded_shape[2], chunks[2]):
                 mask, raw = dataset.id.read_direct_chunk((0, r, c))
-                out.append(((0, r, c), mask, bytes(raw)))
-    return out
+                offsets.append((0, r, c))
+                masks.append(mask)
+                pieces.append(raw)
+    return CompressedChunks(
+        offsets=np.array(offsets, dtype=np.int64).reshape(-1, 3),
+        masks=np.array(masks, dtype=np.int64),
+        ends=np.cumsum([len(piece) for piece in pieces], dtype=np.int64),
+        data=b"".join(pieces),
+    )

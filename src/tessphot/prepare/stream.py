@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 INLINE_REGION_PIXELS = 64 * 64
 #: Frames read ahead per worker beyond the smoothing window: enough to keep the workers
 #: busy while a block is compressed, few enough to keep the ring small.
-FRAMES_AHEAD_PER_WORKER = 2
+FRAMES_AHEAD_PER_WORKER = 1
 #: Longest wait for a worker's result before the main process looks again [s] (each
 #: task's end wakes it at once).
 POLL_SECONDS = 0.5

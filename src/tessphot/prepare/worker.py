@@ -113,8 +113,11 @@ def process_frame(task: tuple[int, str, int | None, int | None, float, float, in
         est = bg.estimate_background(image, uncert, ctx["starlight"], settings, exclude=exclude)
     flags[est.not_used] |= PixelFlags.NotUsedForBackground
     flags[est.anomalous] |= PixelFlags.BackgroundShenanigans
+    model = est.model
+    if not np.isfinite(model).all():  # no estimate: NaN model
+        model = np.nan_to_num(model)
     centroids = measure_centroids(
-        image - np.nan_to_num(est.model),
+        image - model,
         ctx["ref_rows"],
         ctx["ref_cols"],
         origin,
