@@ -19,7 +19,7 @@ CHUNK_PIXELS = 16
 MAX_CHUNK_TIME = 32
 #: ... but the writer holds one block of a chunk's frames, encoded: at most this many bytes
 #: (a full 2048x2048 frame takes 7 bytes per pixel: 16 frames) [bytes].
-BLOCK_BYTES = 256 * 2**20
+BLOCK_BYTES = 512 * 2**20
 #: Bytes per pixel of one encoded frame: code (or float), uncertainty, flags.
 ENCODED_PIXEL_BYTES = {False: 4 + 2 + 1, True: 4 + 4 + 1}
 #: Dataset types of the stored cubes, quantised and lossless.
