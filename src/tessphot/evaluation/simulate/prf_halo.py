@@ -14,9 +14,10 @@ beyond it. The halo is sampled at the pixel centres of a (2 H + 1)^2 px box arou
 star, ``H = ceil(halo_radius)``, and normalised to unit sum over the box, so a star's halo
 holds exactly its share of the star's flux. Rendering uses kernels tabulated at
 ``HALO_PHASES + 1`` sub-pixel phases per axis: the halo is centred on the star within
-``1 / (2 HALO_PHASES)`` px (its light changes by ~1e-3 of itself per 0.05 px, within 2 px
-of the centre, where the PRF's core holds 50 times more). What falls off the simulated
-region is lost, as the PRF's own light there; the truth's flux is the star's total flux.
+``1 / (2 HALO_PHASES)`` px. What falls off the simulated region is lost, as the PRF's own
+light there; the truth's flux is the star's total flux. Stars more than
+``CATALOG_MARGIN`` (10 px) off the region are not simulated, so their halos are missing
+from it.
 """
 
 from __future__ import annotations
