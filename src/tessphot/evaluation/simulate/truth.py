@@ -217,8 +217,11 @@ def write_prf_differences(h5: h5py.File, applied) -> None:
         "transformed at model.node_rows x model.node_cols, interpolated bilinearly); halo: "
         "model.halo, zero beyond its radius; light off the region is lost"
     )
-    for name in PRF_STAR_ARRAYS:
-        grp[name] = getattr(applied, name if name != "matrix" else "matrices")
+    for name in ("width", "ellipticity", "angle", "halo_fraction"):
+        grp[name] = getattr(applied, name)
+    grp["angle"].attrs["unit"] = "deg"
+    grp["matrix"] = applied.matrices
+    grp["matrix"].attrs["axes"] = ["star", "row", "column"]
     grp["focus"] = applied.focus
 
 
