@@ -88,7 +88,9 @@ def test_transform_keeps_the_flux(base):
     image = model.render([1000.3], [1001.8], [123.0], (41, 41), (980, 980))
     assert image.sum() == pytest.approx(123.0, rel=1e-12)
     halo = HaloProfile(40.0, 2.5)
-    image = render_halos(halo, halo.kernels(), [1000.3], [1001.8], [123.0], (101, 101), (950, 950))
+    image = render_halos(
+        halo, halo.kernels(), [1000.3], [1001.8], [123.0], (101, 101), origin=(950, 950)
+    )
     assert image.sum() == pytest.approx(123.0, rel=1e-12)
 
 
@@ -162,7 +164,7 @@ def test_focus_is_continuous_within_an_orbit_and_restarts_at_the_gap():
     cadences = make_cadences(config, sector_geometry(1, 1, 4), np.random.default_rng(0))
     tmid = 0.5 * (cadences.tstart + cadences.tstop)
     change, time = 0.02, 1.0
-    focus = focus_curve(tmid, cadences.orbits, change, time)
+    focus = focus_curve(tmid, cadences.orbits, change=change, time=time)
     step = np.diff(focus)
     gap = int(np.argmax(np.diff(tmid)))
     cadence = np.median(np.diff(tmid))
@@ -175,7 +177,7 @@ def test_focus_is_continuous_within_an_orbit_and_restarts_at_the_gap():
         assert focus[first] == pytest.approx(1 + change * np.exp(-cadence / 2 / time), rel=1e-3)
     assert focus[gap] - 1 < 1e-5 and focus[-1] - 1 < 1e-5
     # A negative change makes the PRF narrower after each orbit's start.
-    assert np.all(focus_curve(tmid, cadences.orbits, -change, time) <= 1)
+    assert np.all(focus_curve(tmid, cadences.orbits, change=-change, time=time) <= 1)
 
 
 def test_halo_profile():
@@ -188,7 +190,7 @@ def test_halo_profile():
     far = np.hypot(k[:, None], k[None, :]) > 12 + np.sqrt(0.5)  # the star within 1/2 px
     assert np.all(kernels[:, :, far] == 0)
     row, col = 100.31, 200.87
-    image = render_halos(halo, kernels, [row], [col], [1.0], (60, 60), (70, 170))
+    image = render_halos(halo, kernels, [row], [col], [1.0], (60, 60), origin=(70, 170))
     moments = _moments(image, row, col, 70, 170)
     assert abs(moments[0, 1]) < 1e-3 * moments[0, 0]
     assert moments[0, 0] == pytest.approx(moments[1, 1], rel=1e-3)
@@ -196,7 +198,7 @@ def test_halo_profile():
     assert (image * (yy + 70)).sum() == pytest.approx(row, abs=1 / 18)
     assert (image * (xx + 170)).sum() == pytest.approx(col, abs=1 / 18)
     # Off the region its light is lost: a star on the edge keeps about half.
-    edge = render_halos(halo, kernels, [70.0], [200.0], [1.0], (60, 60), (70, 170))
+    edge = render_halos(halo, kernels, [70.0], [200.0], [1.0], (60, 60), origin=(70, 170))
     assert 0.4 < edge.sum() < 0.65
 
 
@@ -319,7 +321,13 @@ def test_truth_reproduces_the_images(pair):
             stars["col"],
         )
         halo_image = render_halos(
-            halo, halo.kernels(), rows[bright], cols[bright], (flux * 0.02)[bright], shape, origin
+            halo,
+            halo.kernels(),
+            rows[bright],
+            cols[bright],
+            (flux * 0.02)[bright],
+            shape,
+            origin=origin,
         )
         predicted += halo_image + on["background"][k]
         image = pair["on"]["images"][k]

@@ -53,6 +53,7 @@ import numpy as np
 from scipy import ndimage
 
 from tessphot.config.simulate import PRFDifferenceSettings, SimulationConfig
+from tessphot.evaluation.simulate.cadences import Cadences
 from tessphot.evaluation.simulate.prf_field import (
     CCD_SPAN,
     PRFField,
@@ -60,7 +61,7 @@ from tessphot.evaluation.simulate.prf_field import (
     shape_matrices,
 )
 from tessphot.evaluation.simulate.prf_halo import HaloProfile, render_halos
-from tessphot.evaluation.simulate.stars import CATALOG_MARGIN
+from tessphot.evaluation.simulate.stars import CATALOG_MARGIN, StarField
 from tessphot.prf.models import OVERSAMPLE, TABLE_CENTRE, TABLE_SIZE, PRFModel
 
 #: Largest distance between the nodes of the transformed tables [px].
@@ -207,7 +208,7 @@ class AppliedPRFDifferences:
 
     @classmethod
     def build(
-        cls, config: SimulationConfig, base: PRFModel, stars, cadences
+        cls, config: SimulationConfig, base: PRFModel, stars: StarField, cadences: Cadences
     ) -> AppliedPRFDifferences:
         """The differences of a simulation (``config.prf``), drawn from their own stream.
 
@@ -230,7 +231,9 @@ class AppliedPRFDifferences:
         prf_field = PRFField.draw(settings, config.seed)
         width, ellipticity, angle = prf_field.evaluate(stars.row, stars.col)
         tmid = 0.5 * (cadences.tstart + cadences.tstop)
-        focus = focus_curve(tmid, cadences.orbits, settings.focus_change, settings.focus_time)
+        focus = focus_curve(
+            tmid, cadences.orbits, change=settings.focus_change, time=settings.focus_time
+        )
         transformed = None
         if prf_field.changes_shape or settings.focus_change != 0:
             r0, r1, c0, c1 = config.region()
@@ -268,7 +271,17 @@ class AppliedPRFDifferences:
         return self._cached[1]
 
     def render(
-        self, k: int, base: PRFModel, rows, cols, fluxes, shape, origin, *, node_rows, node_cols
+        self,
+        k: int,
+        base: PRFModel,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        fluxes: np.ndarray,
+        shape: tuple[int, int],
+        origin: tuple[int, int],
+        *,
+        node_rows: np.ndarray,
+        node_cols: np.ndarray,
     ) -> np.ndarray:
         """Image of the stars of cadence ``k`` on the region, with the differences.
 
@@ -302,7 +315,7 @@ class AppliedPRFDifferences:
                 cols[bright],
                 fluxes[bright] * self.halo_fraction[bright],
                 shape,
-                origin,
+                origin=origin,
             )
         return image
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tessphot.config.simulate import PRFDifferenceSettings
 from tessphot.constants import SCIENCE_SIZE
@@ -29,7 +30,7 @@ N_TERMS = 5
 CCD_SPAN = (0.0, SCIENCE_SIZE - 1.0)
 
 
-def _terms(rows, cols) -> np.ndarray:
+def _terms(rows: ArrayLike, cols: ArrayLike) -> np.ndarray:
     """The quadratic terms (n, N_TERMS) of the fields at positions (clamped to the CCD)."""
     half = (CCD_SPAN[1] - CCD_SPAN[0]) / 2
     centre = (CCD_SPAN[0] + CCD_SPAN[1]) / 2
@@ -46,7 +47,7 @@ def _scaled_terms(rng: np.random.Generator) -> tuple[float, ...]:
     return tuple(float(c) for c in coefficients / np.abs(values).max())
 
 
-def shape_matrices(width, ellipticity, angle) -> np.ndarray:
+def shape_matrices(width: ArrayLike, ellipticity: ArrayLike, angle: ArrayLike) -> np.ndarray:
     """The matrices ``A = s (I + e Q)`` (row, column) of widths, ellipticities and angles.
 
     Parameters
@@ -104,7 +105,9 @@ class PRFField:
         """Whether the field changes the PRF at all."""
         return self.width_change != 0 or self.ellipticity != 0
 
-    def evaluate(self, rows, cols) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def evaluate(
+        self, rows: ArrayLike, cols: ArrayLike
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Width factor ``s``, ellipticity ``e`` and direction ``p`` [deg] at positions.
 
         Parameters
@@ -122,13 +125,13 @@ class PRFField:
         angle = self.angle + ANGLE_SPREAD * terms @ self.angle_terms
         return width, ellipticity, angle
 
-    def matrices(self, rows, cols) -> np.ndarray:
+    def matrices(self, rows: ArrayLike, cols: ArrayLike) -> np.ndarray:
         """The matrices ``A`` (n, 2, 2) at positions, without the focus change."""
         return shape_matrices(*self.evaluate(rows, cols))
 
 
 def focus_curve(
-    tmid: np.ndarray, orbits: list[tuple[float, float]], change: float, time: float
+    tmid: np.ndarray, orbits: list[tuple[float, float]], *, change: float, time: float
 ) -> np.ndarray:
     """The focus factor ``f`` of the PRF's width at times.
 

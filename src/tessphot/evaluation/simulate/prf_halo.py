@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: Radius of the halo's flat core [px].
 HALO_CORE_RADIUS = 2.0
@@ -57,7 +58,7 @@ class HaloProfile:
         """Half-size ``H`` of the halo's box [px]: the box is (2 H + 1)^2 px."""
         return int(np.ceil(self.radius))
 
-    def surface(self, r: np.ndarray) -> np.ndarray:
+    def surface(self, r: ArrayLike) -> np.ndarray:
         """Surface brightness at distances ``r`` [px] from the star (1 at the centre)."""
         r = np.asarray(r, dtype=float)
         start = HALO_TAPER_START * self.radius
@@ -85,10 +86,11 @@ class HaloProfile:
 def render_halos(
     profile: HaloProfile,
     kernels: np.ndarray,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    fluxes: np.ndarray,
+    rows: ArrayLike,
+    cols: ArrayLike,
+    fluxes: ArrayLike,
     shape: tuple[int, int],
+    *,
     origin: tuple[int, int] = (0, 0),
 ) -> np.ndarray:
     """Image of the halos of stars on a pixel region.
@@ -99,9 +101,9 @@ def render_halos(
         The halo's shape.
     kernels : numpy.ndarray
         ``profile.kernels()``.
-    rows, cols : numpy.ndarray
+    rows, cols : array_like
         The stars' positions (science-area pixels).
-    fluxes : numpy.ndarray
+    fluxes : array_like
         The light in each star's halo (any unit; the image has the same unit per pixel).
     shape : tuple of int
         Shape (ny, nx) of the region.
