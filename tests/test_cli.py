@@ -68,6 +68,17 @@ def test_simulate_reads_settings_file(tmp_path):
     assert main(["-q", "simulate", str(tmp_path / "x"), "--settings", str(bad)]) == EXIT_ERROR
 
 
+def test_simulate_prf_differences_option(tmp_path):
+    """``--prf-differences`` switches on ``[simulate.prf]``, keeping the file's amounts."""
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[simulate.prf]\nwidth_change = 0.05\n")
+    args = ["-q", "simulate", str(tmp_path / "out"), "--settings", str(settings)]
+    args += ["--size", "20", "--cadences", "1", "--stars", "5", "--bright", "0", "--no-gzip"]
+    assert main([*args, "--prf-differences"]) == EXIT_OK
+    header = read_ffi(find_ffis(tmp_path / "out")[0]).header
+    assert header["SIMPRFD"] is True and header["SIMPWID"] == 0.05
+
+
 def test_simulate_error_is_one_clear_line(tmp_path, capsys):
     code = main(["-q", "simulate", str(tmp_path), "--sector", "999", "--size", "10"])
     assert code == EXIT_ERROR

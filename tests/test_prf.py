@@ -20,6 +20,7 @@ from tessphot.prf import (
     OVERSAMPLE,
     TABLE_CENTRE,
     AnalyticPRF,
+    PRFModel,
     SpocPRF,
     load_prf,
     spoc_prf_folder,
@@ -66,6 +67,29 @@ def test_spoc_prf_interpolates_between_grid_positions(prf_dir):
     np.testing.assert_allclose(mid, 0.5 * (a + b), rtol=2e-3, atol=1e-7)
     # The PRF changes across the CCD (the models differ).
     assert np.abs(a - b).max() > 1e-3
+
+
+def test_tables_as_rendered_at_any_position(prf_dir):
+    """``tables`` are the rendered ones (unit flux); ``tables_at`` interpolates them as
+    rendering does; a model of another's tables without a second taper renders the same."""
+    prf = SpocPRF(prf_dir, 1, 1, 4)
+    np.testing.assert_allclose(prf.tables.sum(axis=(1, 2)), OVERSAMPLE**2, rtol=1e-12)
+    np.testing.assert_array_equal(prf.tables_at([512.0], [1024.0])[0], prf.tables[7])
+    mid = prf.tables_at([768.0, 5000.0], [512.0, -3.0])
+    np.testing.assert_allclose(mid[0], 0.5 * (prf.tables[6] + prf.tables[11]), rtol=1e-12)
+    np.testing.assert_array_equal(mid[1], prf.tables[20])  # clamped to the grid's corner
+    copy = PRFModel(prf.tables, prf.node_rows, prf.node_cols, "copy", "copy", taper=False)
+    np.testing.assert_allclose(copy.tables, prf.tables, rtol=1e-14)
+    rows, cols = [700.3, 1300.8], [100.6, 1900.1]
+    np.testing.assert_allclose(
+        copy.render(rows, cols, [1.0, 2.0], (40, 40), (680, 80)),
+        prf.render(rows, cols, [1.0, 2.0], (40, 40), (680, 80)),
+        rtol=1e-12,
+        atol=1e-15,
+    )
+    # Tapered twice, the wings would be cut again.
+    twice = PRFModel(prf.tables, prf.node_rows, prf.node_cols, "twice", "twice")
+    assert not np.allclose(twice.tables, prf.tables, rtol=1e-3)
 
 
 def test_spoc_prf_sector_choice(prf_dir):

@@ -111,7 +111,7 @@ def tables(cls: type) -> list[type[Table]]:
 def main() -> None:
     """Print the reference."""
     lines = [HEADER]
-    for cls in [*tables(Settings), SimulationConfig]:
+    for cls in [*tables(Settings), SimulationConfig, *tables(SimulationConfig)]:
         lines += table(cls)
     print("\n".join(lines))
 

@@ -90,6 +90,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "[simulate] systematics_* settings)",
     )
     p.add_argument(
+        "--prf-differences",
+        action="store_true",
+        default=None,
+        help="render the stars with a PRF that differs from the model (width and shape over "
+        "the CCD, focus over each orbit, a halo around bright stars), the truth kept "
+        "(amounts: [simulate.prf] settings)",
+    )
+    p.add_argument(
         "--demo-star", action="store_true", help="put TIC 182092046 at the centre of the region"
     )
     p.set_defaults(func=cmd_simulate)
@@ -108,6 +116,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         given = getattr(args, key, None)
         if given is not None:
             values[key] = given
+    if args.prf_differences:
+        values["prf"] = {**values["prf"], "enabled": True}
     if values.get("prf_dir") is None and env.value(PRF_ENV):
         values["prf_dir"] = env.value(PRF_ENV)
     values["prf_dir"] = resolve_prf_option(

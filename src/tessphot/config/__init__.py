@@ -23,6 +23,7 @@ plain dicts (what the stages take today). The tables (README "Settings"):
 ``[todo]``                   :class:`TodoSettings`
 ``[demo]``                   :class:`DemoSettings`
 ``[simulate]``               :class:`SimulationConfig`
+``[simulate.prf]``           :class:`PRFDifferenceSettings` (simulated PRF differences)
 ============================ ============================================================
 """
 
@@ -48,7 +49,7 @@ from tessphot.config.prepare import (
     PrepareSettings,
     StorageSettings,
 )
-from tessphot.config.simulate import SimulationConfig
+from tessphot.config.simulate import PRFDifferenceSettings, SimulationConfig
 from tessphot.config.stages import CatalogSettings, DemoSettings, TodoSettings
 from tessphot.config.timing import TimingSettings
 
@@ -71,6 +72,7 @@ __all__ = [
     "K2P2Settings",
     "LinPSFSettings",
     "MotionSettings",
+    "PRFDifferenceSettings",
     "StorageSettings",
     "PSFSettings",
     "PhotometrySettings",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from tessphot.config.fields import Table, setting
 from tessphot.constants import SCIENCE_SIZE
@@ -26,8 +26,90 @@ DEFAULT_SYSTEMATICS_DUMPS = 1e-3
 DEFAULT_SYSTEMATICS_ADDITIVE = 0.5
 #: Largest relative amplitude a multiplicative systematic may be given.
 SYSTEMATICS_MAX = 0.1
+#: Simulated PRF differences (off by default): the mean relative change of the PRF's width
+#: over the CCD, the mean ellipticity added and its direction [deg], the relative width
+#: change at each orbit's start and its e-folding time [d], and the halo of the bright stars:
+#: its fraction of their light, the magnitude they are brighter than [Tmag], its outer
+#: radius [px] and the power-law index of its surface brightness.
+DEFAULT_PRF_WIDTH_CHANGE = 0.03
+DEFAULT_PRF_ELLIPTICITY = 0.03
+DEFAULT_PRF_ANGLE = 30.0
+DEFAULT_PRF_FOCUS_CHANGE = 0.02
+DEFAULT_PRF_FOCUS_TIME = 1.0
+DEFAULT_PRF_HALO_FRACTION = 0.02
+DEFAULT_PRF_HALO_TMAG = 9.5
+DEFAULT_PRF_HALO_RADIUS = 40.0
+DEFAULT_PRF_HALO_INDEX = 2.5
+#: Largest relative change of the PRF's width or shape a setting may ask for.
+PRF_CHANGE_MAX = 0.2
+#: Range of the halo's outer radius [px] (its rendering costs the square of it per star).
+PRF_HALO_RADIUS_RANGE = (5.0, 100.0)
+#: Largest power-law index of the halo.
+PRF_HALO_INDEX_MAX = 6.0
 #: Fields of :class:`SimulationConfig` that are not settings (given per run).
 NOT_SETTINGS = ("origin", "demo_star", "extra_stars")
+
+
+@dataclass(frozen=True)
+class PRFDifferenceSettings(Table):
+    """How the simulated stars' PRF differs from the model (table ``[simulate.prf]``).
+
+    The stars are rendered with the PRF model (SPOC or analytic) transformed
+    (:mod:`tessphot.evaluation.simulate.prf_differences`): scaled and stretched about the
+    star by a smooth field over the CCD, scaled by a focus change over each orbit, and, for
+    bright stars, part of the light spread into a broad halo. The truth file keeps all of
+    it (group ``prf_differences``).
+
+    Attributes
+    ----------
+    enabled : bool
+        Render the stars with a PRF that differs from the model the pipeline fits, as the
+        other keys set (off: the simulation is exactly the one without these settings).
+    width_change : float
+        Mean relative change of the PRF's width over the CCD: the PRF is scaled by
+        ``1 + width_change`` on average, a drawn quadratic field over the CCD varying the
+        change by half of itself (-0.2-0.2).
+    ellipticity : float
+        Mean ellipticity added to the PRF: it is stretched by ``1 + e`` along ``angle`` and
+        squeezed by ``1 - e`` across it, a drawn field varying ``e`` by half of itself over
+        the CCD (0-0.2).
+    angle : float
+        Mean direction of the stretch, from the column axis towards the row axis [deg]; a
+        drawn field turns it by up to 45 degrees over the CCD.
+    focus_change : float
+        Relative change of the PRF's width at each orbit's start, decaying over
+        ``focus_time`` (the focus settling after each downlink; -0.2-0.2).
+    focus_time : float
+        e-folding time of the focus change after each orbit's start [d] (> 0).
+    halo_fraction : float
+        Fraction of the light of the stars brighter than ``halo_tmag`` that is spread into
+        a broad halo (their extended wings) rather than the PRF (0-0.2).
+    halo_tmag : float
+        Stars brighter than this get the halo [Tmag].
+    halo_radius : float
+        Outer radius of the halo [px] (5-100; it is tapered to zero from 3/4 of it).
+    halo_index : float
+        Power-law index of the halo's surface brightness, ``(1 + (r / 2 px)^2)^(-index / 2)``
+        (> 0, <= 6).
+    """
+
+    TABLE = "simulate.prf"
+
+    enabled: bool = setting(False)
+    width_change: float = setting(DEFAULT_PRF_WIDTH_CHANGE, ge=-PRF_CHANGE_MAX, le=PRF_CHANGE_MAX)
+    ellipticity: float = setting(DEFAULT_PRF_ELLIPTICITY, ge=0, le=PRF_CHANGE_MAX)
+    angle: float = setting(DEFAULT_PRF_ANGLE, unit="deg", ge=-180, le=180)
+    focus_change: float = setting(DEFAULT_PRF_FOCUS_CHANGE, ge=-PRF_CHANGE_MAX, le=PRF_CHANGE_MAX)
+    focus_time: float = setting(DEFAULT_PRF_FOCUS_TIME, unit="d", gt=0)
+    halo_fraction: float = setting(DEFAULT_PRF_HALO_FRACTION, ge=0, le=PRF_CHANGE_MAX)
+    halo_tmag: float = setting(DEFAULT_PRF_HALO_TMAG, unit="mag")
+    halo_radius: float = setting(
+        DEFAULT_PRF_HALO_RADIUS,
+        unit="px",
+        ge=PRF_HALO_RADIUS_RANGE[0],
+        le=PRF_HALO_RADIUS_RANGE[1],
+    )
+    halo_index: float = setting(DEFAULT_PRF_HALO_INDEX, gt=0, le=PRF_HALO_INDEX_MAX)
 
 
 @dataclass
@@ -101,6 +183,9 @@ class SimulationConfig(Table):
     systematics_additive : float
         rms of the additive residual scattered light at an orbit's very end [e-/s/px] at the
         field's corner (half of it on the axis; rising over ``scatter_ramp``; >= 0).
+    prf : PRFDifferenceSettings
+        Table ``[simulate.prf]``: how the stars' PRF differs from the model (off by
+        default).
     data_rel : int
         Data release written into the headers (>= 1).
     compress : bool
@@ -141,6 +226,7 @@ class SimulationConfig(Table):
     systematics_drift: float = setting(DEFAULT_SYSTEMATICS_DRIFT, ge=0, le=SYSTEMATICS_MAX)
     systematics_dumps: float = setting(DEFAULT_SYSTEMATICS_DUMPS, ge=0, le=SYSTEMATICS_MAX)
     systematics_additive: float = setting(DEFAULT_SYSTEMATICS_ADDITIVE, unit="e-/s/px", ge=0)
+    prf: PRFDifferenceSettings = field(default_factory=PRFDifferenceSettings)
     data_rel: int = setting(DEFAULT_DATA_RELEASE, ge=1)
     compress: bool = setting(True)
     demo_star: bool = False
@@ -162,5 +248,8 @@ class SimulationConfig(Table):
 
     @classmethod
     def settings_keys(cls) -> list[str]:
-        """The keys of table ``[simulate]`` (the fields but :data:`NOT_SETTINGS`)."""
-        return [k for k in cls.keys() if k not in NOT_SETTINGS]
+        """The keys of table ``[simulate]``: the fields but :data:`NOT_SETTINGS`.
+
+        ``prf`` is the nested table ``[simulate.prf]``.
+        """
+        return [f.name for f in fields(cls) if f.name not in NOT_SETTINGS]

@@ -50,11 +50,31 @@ class PRFModel:
         Description for logs and HDF5 attributes.
     short_name : str
         At most 40 characters, for FITS headers.
+    taper : bool
+        Bring the tables smoothly to zero towards the footprint's edge (False: tables that
+        already are, e.g. those of another model's :attr:`tables`, transformed).
+
+    Attributes
+    ----------
+    tables : ndarray, shape (n_nodes, TABLE_SIZE, TABLE_SIZE)
+        The tables as rendered (tapered, each normalised to ``OVERSAMPLE**2``, i.e. unit flux).
     """
 
-    def __init__(self, tables: np.ndarray, node_rows, node_cols, name: str, short_name: str):
-        tables = np.asarray(tables, dtype=np.float64) * _edge_taper()
+    def __init__(
+        self,
+        tables: np.ndarray,
+        node_rows,
+        node_cols,
+        name: str,
+        short_name: str,
+        *,
+        taper: bool = True,
+    ):
+        tables = np.array(tables, dtype=np.float64)
+        if taper:
+            tables *= _edge_taper()
         tables *= OVERSAMPLE**2 / tables.sum(axis=(1, 2), keepdims=True)
+        self.tables = tables
         self.node_rows = np.atleast_1d(np.asarray(node_rows, dtype=float))
         self.node_cols = np.atleast_1d(np.asarray(node_cols, dtype=float))
         if tables.shape != (self.node_rows.size * self.node_cols.size, TABLE_SIZE, TABLE_SIZE):
@@ -91,6 +111,28 @@ class PRFModel:
         nodes = np.stack([r0 * ncol + c0, r0 * ncol + c1, r1 * ncol + c0, r1 * ncol + c1])
         weights = np.stack([(1 - fr) * (1 - fc), (1 - fr) * fc, fr * (1 - fc), fr * fc])
         return nodes, weights
+
+    def tables_at(self, rows, cols) -> np.ndarray:
+        """The tables at given positions, interpolated between the nodes as rendering does.
+
+        Parameters
+        ----------
+        rows, cols : array_like, shape (n,)
+            Positions (science-area pixels; clamped to the grid of nodes).
+
+        Returns
+        -------
+        ndarray, shape (n, TABLE_SIZE, TABLE_SIZE)
+            The tables (unit flux: each sums to ``OVERSAMPLE**2``).
+        """
+        nodes, weights = self._node_weights(
+            np.atleast_1d(np.asarray(rows, dtype=float)),
+            np.atleast_1d(np.asarray(cols, dtype=float)),
+        )
+        out = np.zeros((nodes.shape[1], TABLE_SIZE, TABLE_SIZE))
+        for node, weight in zip(nodes, weights, strict=True):
+            out += weight[:, None, None] * self.tables[node]
+        return out
 
     def stamps(self, rows, cols, node_rows=None, node_cols=None):
         """PRF images of stars at the given positions.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import h5py
@@ -37,6 +38,7 @@ from tessphot.evaluation.simulate.background import BackgroundModel
 from tessphot.evaluation.simulate.cadences import Cadences, make_cadences, require_sector1_dir
 from tessphot.evaluation.simulate.ffi_writer import FrameInfo, write_ffi
 from tessphot.evaluation.simulate.pointing import boresight_pixel, jittered_wcs, move_positions
+from tessphot.evaluation.simulate.prf_differences import AppliedPRFDifferences, prf_cards
 from tessphot.evaluation.simulate.stars import StarField, simulation_stars, write_catalog
 from tessphot.evaluation.simulate.systematics import AppliedSystematics, SystematicsModel
 from tessphot.evaluation.simulate.truth import (
@@ -44,6 +46,7 @@ from tessphot.evaluation.simulate.truth import (
     TruthFrames,
     atomic_truth,
     write_jitter,
+    write_prf_differences,
     write_star_table,
     write_systematics,
     write_times,
@@ -141,6 +144,8 @@ class Scene:
     origin: tuple[int, int]
     #: The common-mode systematics (None: off, ``config.systematics``).
     systematics: AppliedSystematics | None = None
+    #: The PRF's differences from the model (None: off, ``config.prf.enabled``).
+    prf_differences: AppliedPRFDifferences | None = None
 
     def frame(self, k: int, cadences: Cadences):
         """The true state of cadence ``k``: star positions, fluxes, star light and sky.
@@ -166,7 +171,10 @@ class Scene:
         fluxes = self.flux0 * self.signals.exposure_average(cadences.tstart[k], cadences.tstop[k])
         if self.systematics is not None:
             fluxes = fluxes * self.systematics.factor(k)
-        starlight = self.prf.render(
+        render = self.prf.render
+        if self.prf_differences is not None:
+            render = partial(self.prf_differences.render, k, self.prf)
+        starlight = render(
             rows,
             cols,
             fluxes,
@@ -291,6 +299,10 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
     ``additive_map`` (y, x) [e-/s/px] of the region and its ``additive_profile`` (cadence)
     (:mod:`tessphot.evaluation.simulate.systematics`). Without them there is no such group.
 
+    With ``config.prf.enabled`` the stars are rendered with a PRF that differs from the model
+    (:mod:`tessphot.evaluation.simulate.prf_differences`); the group ``prf_differences``
+    keeps how (:func:`tessphot.evaluation.simulate.truth.write_prf_differences`).
+
     Parameters
     ----------
     config : SimulationConfig
@@ -357,6 +369,8 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
             shape,
             (r0, c0),
         )
+    if config.prf.enabled:
+        scene.prf_differences = AppliedPRFDifferences.build(config, prf, stars, cadences)
     extra = _header_cards(config, prf, len(stars))
     camera = Camera.build(config, geometry, exposure, read_noise, gains, extra, centre)
 
@@ -376,6 +390,8 @@ def simulate_sector(config: SimulationConfig, outdir: Path | str, progress: bool
             write_jitter(h5, shifts, centre)
             if scene.systematics is not None:
                 write_systematics(h5, scene.systematics, (r0, c0))
+            if scene.prf_differences is not None:
+                write_prf_differences(h5, scene.prf_differences)
             truth = TruthFrames.create(h5, n_cad, len(stars), shape, (r0, c0))
             paths = [
                 _simulate_frame(k, scene, camera, cadences, stamps, truth, rng, ffi_dir)
@@ -414,6 +430,7 @@ def _header_cards(config: SimulationConfig, prf, n_stars: int) -> dict:
         "SIMNSTAR": (n_stars, "number of simulated stars"),
         "SIMJITT": (config.jitter, "source of the simulated pointing jitter"),
         **_systematics_cards(config),
+        **prf_cards(config.prf),
     }
 
 

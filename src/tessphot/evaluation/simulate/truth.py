@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h5py
@@ -28,6 +28,11 @@ TIME_ARRAYS = ("tstart", "tstop", "tmid", "barycorr", "ffiindex", "quality")
 #: The group of the systematics (present only when they were simulated) and its datasets.
 SYSTEMATICS_GROUP = "systematics"
 SYSTEMATICS_ARRAYS = ("basis", "coefficients", "additive_map", "additive_profile")
+#: The group of the PRF differences (present only when they were simulated), its per-star
+#: datasets and its per-cadence one.
+PRF_GROUP = "prf_differences"
+PRF_STAR_ARRAYS = ("width", "ellipticity", "angle", "halo_fraction", "matrix")
+PRF_CADENCE_ARRAYS = ("focus",)
 #: Columns of the ``stars`` table.
 STAR_COLUMNS = (
     ("starid", "i8"),
@@ -189,6 +194,60 @@ def read_systematics(h5: h5py.File) -> dict[str, np.ndarray] | None:
     return out
 
 
+def write_prf_differences(h5: h5py.File, applied) -> None:
+    """Write the ``prf_differences`` group of a simulation with PRF differences.
+
+    Parameters
+    ----------
+    h5 : h5py.File
+        The open truth file.
+    applied : AppliedPRFDifferences
+        The differences as rendered
+        (:class:`tessphot.evaluation.simulate.prf_differences.AppliedPRFDifferences`).
+    """
+    grp = h5.create_group(PRF_GROUP)
+    grp.attrs["settings"] = json.dumps(asdict(applied.settings))
+    grp.attrs["model"] = json.dumps(applied.description())
+    grp.attrs["description"] = (
+        "star k at reference position p0 rendered at cadence t with flux F (the truth's flux, "
+        "the total) = (1 - halo_fraction[k]) F PRF'(d) + halo_fraction[k] F halo(d), d the "
+        "offset (row, column) from the star; PRF'(d) = PRF(B^-1 d) / |det B| of the model "
+        "prf_model, B = focus[t] matrix[k], matrix = width (I + ellipticity Q(angle)), angle "
+        "[deg] from the column axis towards the row axis, all at p0 (rendered from tables "
+        "transformed at model.node_rows x model.node_cols, interpolated bilinearly); halo: "
+        "model.halo, zero beyond its radius; light off the region is lost"
+    )
+    for name in ("width", "ellipticity", "angle", "halo_fraction"):
+        grp[name] = getattr(applied, name)
+    grp["angle"].attrs["unit"] = "deg"
+    grp["matrix"] = applied.matrices
+    grp["matrix"].attrs["axes"] = ["star", "row", "column"]
+    grp["focus"] = applied.focus
+
+
+def read_prf_differences(h5: h5py.File) -> dict | None:
+    """The ``prf_differences`` group of an open truth file, or None without differences.
+
+    Returns
+    -------
+    dict or None
+        Per star ``width``, ``ellipticity``, ``angle`` [deg], ``halo_fraction``, ``matrix``
+        (star, 2, 2); per cadence ``focus``; ``settings`` (``[simulate.prf]``), ``field``
+        (:class:`~tessphot.evaluation.simulate.prf_field.PRFField` as a dict), ``halo``
+        (:class:`~tessphot.evaluation.simulate.prf_halo.HaloProfile` as a dict, or None) and
+        ``node_rows``, ``node_cols`` (None when only the halo differs).
+    """
+    if PRF_GROUP not in h5:
+        return None
+    grp = h5[PRF_GROUP]
+    out: dict = {name: grp[name][()] for name in (*PRF_STAR_ARRAYS, *PRF_CADENCE_ARRAYS)}
+    out["settings"] = json.loads(grp.attrs["settings"])
+    model = json.loads(grp.attrs["model"])
+    out["field"] = {k: tuple(v) if isinstance(v, list) else v for k, v in model["field"].items()}
+    out.update({k: model[k] for k in ("halo", "node_rows", "node_cols")})
+    return out
+
+
 @dataclass
 class TruthFrames:
     """The per-cadence datasets of a truth file, filled one cadence at a time."""
@@ -266,7 +325,8 @@ def read_truth(path: Path | str) -> dict[str, np.ndarray | dict]:
         ``stars``, ``signals``, ``flux``, ``row``, ``col`` (cadence, star), ``background``,
         ``jitter``, the time arrays (``tstart``, ``tstop``, ``tmid``, ``barycorr``,
         ``ffiindex``, ``quality``), ``systematics`` (:func:`read_systematics`: None
-        without them) and ``attrs`` (the file's attributes).
+        without them), ``prf_differences`` (:func:`read_prf_differences`: None without
+        them) and ``attrs`` (the file's attributes).
     """
     with h5py.File(path, "r") as h5:
         out: dict = {
@@ -275,5 +335,6 @@ def read_truth(path: Path | str) -> dict[str, np.ndarray | dict]:
         }
         out.update({name: h5["time"][name][()] for name in TIME_ARRAYS})
         out["systematics"] = read_systematics(h5)
+        out["prf_differences"] = read_prf_differences(h5)
         out["attrs"] = dict(h5.attrs)
     return out
