@@ -169,8 +169,10 @@ def compress_strip(task: StripTask) -> CompressedStrip:
         stored = codec.decode(values, codec.steps(errors, ctx["storage"].quantisation_step), u)
     good = stored[np.asarray(task.good, dtype=bool)]
     finite = np.isfinite(good)
-    sums = np.where(finite, good, 0.0).sum(axis=0, dtype=np.float64)
-    counts = finite.sum(axis=0, dtype=np.int32)
+    # One block's sum (at most 32 frames) is exact enough in 32 bits; the main process
+    # adds the blocks in 64.
+    sums = np.where(finite, good, np.float32(0)).sum(axis=0, dtype=np.float32)
+    counts = finite.sum(axis=0, dtype=np.uint8)
     if not ctx["storage"].lossless:
         codec.to_differences(values, m, in_place=True)
         codec.to_differences(errors, m, in_place=True)

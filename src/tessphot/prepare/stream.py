@@ -41,7 +41,7 @@ from tessphot.prepare.encode import (
 )
 from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY
 from tessphot.prepare.frames import FrameInfo
-from tessphot.prepare.shared_arrays import SharedArrays
+from tessphot.prepare.shared_arrays import SharedArrays, release_free_memory
 from tessphot.prepare.smoothing import smooth_in_time, smoothing_window
 from tessphot.prepare.worker import WORKER_THREADS, init_worker, process_frame
 
@@ -97,6 +97,7 @@ def stream_frames(
         writer = BlockWriter(h5, context["storage"], h5["quality"][:])
         writer.resume(start)
         if start < n:
+            release_free_memory()  # what the set-up left, before the workers start
             stream = _Stream(h5, frames, start, window, writer)
             n_workers = _workers(context["shape"], workers)
             stream.run(context, n_workers, progress)

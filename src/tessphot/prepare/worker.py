@@ -24,6 +24,7 @@ from tessphot.prepare.codec import dither_plane
 from tessphot.prepare.flags import PixelFlags, manual_exclude
 from tessphot.prepare.frames import load_frame
 from tessphot.prepare.motion import measure_centroids
+from tessphot.prepare.shared_arrays import release_free_memory
 
 _CONTEXT: dict = {}
 #: Threads of the numerical libraries (BLAS) per worker: each worker is one core's work.
@@ -124,11 +125,15 @@ def process_frame(task: tuple[int, str, int | None, int | None, float, float, in
         ctx["centroid_half"],
     )
     image[exclude] = np.nan
+    mesh = est.mesh.astype(np.float32)
+    mesh_err = est.mesh_err.astype(np.float32)
     ring["image"][slot] = image
     ring["uncert"][slot] = uncert
+    del est, model, exclude
+    release_free_memory()  # the frame's file and temporaries: back to the system
     result.update(
-        mesh=est.mesh.astype(np.float32),
-        mesh_err=est.mesh_err.astype(np.float32),
+        mesh=mesh,
+        mesh_err=mesh_err,
         centroids=centroids,
         wcs=science_wcs_string(ffi),
     )
