@@ -13,8 +13,9 @@
 Every run is a separate process, whose whole process tree (workers included) is sampled for
 its peak memory. Reported per run: seconds per frame, core-seconds per frame, the speed-up
 of 2 workers over 1, peak memory (total and main process), and the file's bytes per pixel
-and frame with its size per full 2048x2048 frame. ``--stamps`` times the reads of a 15x15
-stamp over all cadences from the prepared file of the first run.
+and frame with its size per full 2048x2048 frame. Core-seconds are the wall time times the
+workers; the CPU time is that of the whole process tree (user and system). ``--stamps``
+times the reads of a 15x15 stamp over all cadences from the prepared file of the first run.
 
 Targets (issue 17): <= 6 MB per full frame (default storage); peak memory <= 1.5 GB in
 total for full frames with 2 workers, the same for 120 and 1282 frames; <= 1.0
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -66,6 +68,7 @@ def subset(sector: Path, n: int, work: Path) -> Path:
 def run(folder: Path, out: Path, workers: int, lossless: bool, prf_dir: str | None) -> dict:
     """Prepare in a process of its own; time, peak memory and file size."""
     args = [str(folder), str(out), str(workers), "1" if lossless else "0", prf_dir or ""]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", PREPARE, *args], stderr=subprocess.PIPE, text=True
@@ -74,6 +77,9 @@ def run(folder: Path, out: Path, workers: int, lossless: bool, prf_dir: str | No
     log = proc.stderr.read()
     code = proc.wait()
     memory.stop()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU time of the whole process tree (the workers are waited for by the run).
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     streamed = re.search(r"Streamed \d+ frames in ([\d.]+) s.*set-up took ([\d.]+) s", log)
     elapsed = time.perf_counter() - start
     if code or not streamed:
@@ -96,6 +102,8 @@ def run(folder: Path, out: Path, workers: int, lossless: bool, prf_dir: str | No
         "s_per_frame": elapsed / n,
         "stream_s_per_frame": stream_s / n,
         "core_s_per_full_frame": elapsed * workers / n * FULL_FRAME_PIXELS / (ny * nx),
+        "cpu_seconds": cpu,
+        "cpu_s_per_full_frame": cpu / n * FULL_FRAME_PIXELS / (ny * nx),
         "stream_core_s_per_full_frame": stream_s * workers / n * FULL_FRAME_PIXELS / (ny * nx),
         "peak_total_mib": memory.peak_total,
         "peak_main_mib": memory.peak_main,
@@ -110,7 +118,8 @@ def line(r: dict) -> str:
         f"{r['frames']:5d} frames {r['shape'][0]}x{r['shape'][1]}, {r['workers']} worker(s)"
         f"{', lossless' if r['lossless'] else ''}: {r['seconds']:.0f} s = "
         f"{r['s_per_frame']:.3f} s/frame ({r['core_s_per_full_frame']:.2f} core-s per full "
-        f"frame; set-up {r['setup_seconds']:.0f} s, then {r['stream_s_per_frame']:.3f} s/frame "
+        f"frame, CPU {r['cpu_s_per_full_frame']:.2f} s per full frame; set-up "
+        f"{r['setup_seconds']:.0f} s, then {r['stream_s_per_frame']:.3f} s/frame "
         f"= {r['stream_core_s_per_full_frame']:.2f} core-s per full frame), peak "
         f"{r['peak_total_mib']:.0f} MiB (main {r['peak_main_mib']:.0f}), file "
         f"{r['file_mib']:.0f} MiB = {r['bytes_per_pixel_frame']:.2f} B/px/frame = "

@@ -1,8 +1,10 @@
 """Peak memory of a process and all its descendants (benchmarks; Linux /proc).
 
-``TreeMemory(pid)`` samples, in a background thread, the sum of the resident set sizes of
-the process and every process below it (the prepare stage's worker pool), and keeps the
-peak of the sum and of the process alone.
+``TreeMemory(pid)`` samples, in a background thread, the sum of the proportional set sizes
+(PSS: each shared page counted once over the processes sharing it, e.g. the prepare stage's
+shared ring and block of frames) of the process and every process below it (the worker
+pool), and keeps the peak of the sum and of the process alone. Resident set sizes are used
+where the kernel gives no PSS.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ INTERVAL = 0.1
 
 
 def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
+    """The process's PSS (else its RSS) [KiB]; 0 when it is gone."""
+    for name, key in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
+        try:
+            for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                if line.startswith(key):
+                    return int(line.split()[1])
+        except (OSError, ValueError):
+            continue
     return 0
 
 

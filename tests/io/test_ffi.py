@@ -530,3 +530,27 @@ def test_only_astropy_remarks_count_as_header_remarks(tmp_path, caplog):
         assert not caplog.records
         _report_warnings(path, [caught(VerifyWarning, "Card 'X' is not FITS standard")])
     assert len(caplog.records) == 1 and "not FITS standard" in caplog.records[0].getMessage()
+
+
+def test_read_gzipped_streams_exactly(tmp_path: Path):
+    """One pass into a buffer of the trailer's size; several members read on; a stream cut
+    short raises a gzip error."""
+    import gzip
+
+    from tessphot.io.fits_headers import GZIP_ERRORS, read_gzipped
+
+    content = np.random.default_rng(1).bytes(300_000)
+    one = tmp_path / "one.gz"
+    one.write_bytes(gzip.compress(content))
+    assert read_gzipped(one) == content
+    two = tmp_path / "two.gz"
+    two.write_bytes(gzip.compress(content) + gzip.compress(b"more"))
+    assert read_gzipped(two) == content + b"more"
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(one.read_bytes()[:-1000])
+    with pytest.raises(GZIP_ERRORS):
+        read_gzipped(cut)
+    tiny = tmp_path / "tiny.gz"
+    tiny.write_bytes(b"\x1f\x8b")
+    with pytest.raises(GZIP_ERRORS):
+        read_gzipped(tiny)

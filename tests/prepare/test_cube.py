@@ -73,14 +73,15 @@ def test_missing_and_incomplete(sector_copy):
         PreparedCube(path)
 
 
-def test_format_version_1_is_told_to_rerun_prepare(sector_copy):
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_format_versions_are_told_to_rerun_prepare(sector_copy, version):
     path = sector_copy / PREPARED
     with h5py.File(path, "r+") as h5:
-        h5.attrs["format_version"] = 1
+        h5.attrs["format_version"] = version
     with pytest.raises(PreparedDataError) as info:
         PreparedCube(path)
     assert "\n" not in str(info.value) and str(info.value).startswith(f"{path}: ")
-    assert "format version 1, this tessphot reads version 2" in str(info.value)
+    assert f"format version {version}, this tessphot reads version 3" in str(info.value)
     assert "re-run 'tessphot prepare --overwrite --sector 1 --camera 1 --ccd 4'" in str(info.value)
 
 

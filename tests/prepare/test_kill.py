@@ -25,12 +25,14 @@ KILLED_PREPARE = """
 import os, signal, sys
 from pathlib import Path
 import h5py
+from tessphot.prepare import blocks as prepare_blocks
 from tessphot.prepare.blocks import BlockWriter
 from tessphot.prepare.run import prepare_ccd
 
 folder, dataset, kill_block = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 blocks = {"n": 0}
 real_write, real_setitem = BlockWriter.flush, h5py.Dataset.__setitem__
+real_chunks = prepare_blocks.write_chunks
 
 def counting_write(*args, **kw):
     blocks["n"] += 1
@@ -41,8 +43,19 @@ def setitem(self, key, value):
     if blocks["n"] == kill_block and self.name == "/" + dataset:
         os.kill(os.getpid(), signal.SIGKILL)
 
+def write_chunks(dataset_, chunks, offset):
+    # The compressed chunks are written as they are: killed half way through a strip's.
+    if blocks["n"] == kill_block and dataset_.name == "/" + dataset:
+        for k, (position, mask, raw) in enumerate(chunks):
+            if k == len(chunks.ends) // 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+            t, r, c = (a + b for a, b in zip(offset, position))
+            dataset_.id.write_direct_chunk((t, r, c), raw, filter_mask=mask)
+    real_chunks(dataset_, chunks, offset)
+
 BlockWriter.flush = counting_write
 h5py.Dataset.__setitem__ = setitem
+prepare_blocks.write_chunks = write_chunks
 prepare_ccd(folder, 1, 1, 4, workers=1, progress=False)
 """
 #: Compared with an uninterrupted run (the resumed run smooths the background with the

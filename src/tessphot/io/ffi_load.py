@@ -20,7 +20,7 @@ from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import FITSFixedWarning
 
 from tessphot.io.errors import FFIError
-from tessphot.io.fits_headers import GZIP_ERRORS, gunzip
+from tessphot.io.fits_headers import GZIP_ERRORS, read_gzipped
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def _open_fits(path: Path, *, full: bool) -> fits.HDUList:
             with open(path, "rb") as stream:
                 is_gzip = stream.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC
             if is_gzip:
-                source = io.BytesIO(gunzip(path.read_bytes()))
+                source = io.BytesIO(read_gzipped(path))
     except GZIP_ERRORS as exc:
         raise FFIError(path, f"truncated or corrupt gzip file ({_describe(exc)})") from exc
     try:

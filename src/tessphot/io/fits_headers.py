@@ -29,7 +29,14 @@ except ImportError:  # pragma: no cover - isal is a dependency; gzip is the fall
 
     IsalError = zlib.error
 
-__all__ = ["BLOCK_SIZE", "Cards", "FitsHeaders", "looks_like_fits", "read_headers"]
+__all__ = [
+    "BLOCK_SIZE",
+    "Cards",
+    "FitsHeaders",
+    "looks_like_fits",
+    "read_gzipped",
+    "read_headers",
+]
 
 #: A header as keyword -> value.
 Cards = dict[str, str | bool | int | float | None]
@@ -52,6 +59,11 @@ MAX_HEADER_BLOCKS = 200
 MAX_HDUS = 64
 #: Size of the pieces in which gzipped data are skipped [bytes].
 SKIP_CHUNK = 1 << 22
+#: Largest ratio of decompressed to compressed size whose trailer size is trusted for
+#: reading a gzipped file into one buffer (FITS images compress 1-3 times).
+MAX_GZIP_RATIO = 16
+#: Shortest gzip stream: its header and trailer [bytes].
+GZIP_MIN_SIZE = 18
 #: The bytes a header may hold (printable ASCII).
 _TEXT_BYTES = bytes(range(0x20, 0x7F))
 #: A card's string value: quoted, with ``''`` for a quote.
@@ -113,6 +125,35 @@ def looks_like_fits(path: str | os.PathLike[str]) -> bool:
     except GZIP_ERRORS:
         return False
     return start == FITS_MAGIC
+
+
+def read_gzipped(path: str | os.PathLike[str]) -> bytes | bytearray:
+    """The decompressed content of a gzipped file, read in one streaming pass.
+
+    The output is allocated once at the size the gzip trailer gives, so memory holds the
+    content only: neither the compressed bytes nor a growing buffer's copies. A size beyond
+    :data:`MAX_GZIP_RATIO` times the compressed size (a damaged trailer, or a stream of
+    4 GiB or more) is not trusted: the content is then read piece by piece. Raises one of
+    :data:`GZIP_ERRORS` for a truncated or corrupt stream.
+    """
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        compressed = f.tell()
+        if compressed < GZIP_MIN_SIZE:
+            raise EOFError("the file is too short for a gzip stream")
+        f.seek(-4, os.SEEK_END)
+        size = int.from_bytes(f.read(4), "little")
+    with gzip_open(path, "rb") as stream:
+        if size > MAX_GZIP_RATIO * compressed:
+            return b"".join(iter(lambda: stream.read(SKIP_CHUNK), b""))
+        content = bytearray(size)
+        n = stream.readinto(content)
+        if n < size:
+            raise EOFError(f"the gzip stream ended after {n} of {size} bytes")
+        rest = stream.read()
+    if rest:  # several members: the trailer gave the last one's size
+        content += rest
+    return content
 
 
 def read_headers(path: str | os.PathLike[str], max_hdus: int | None = None) -> FitsHeaders:

@@ -45,13 +45,19 @@ def grow_bleeds(saturated: np.ndarray, rows: int, cols: int = 1) -> np.ndarray:
     """
     if not saturated.any():
         return saturated
-    structure = np.ones((2 * int(rows) + 1, 2 * int(cols) + 1), dtype=bool)
-    return ndimage.binary_dilation(saturated, structure=structure)
+    # A dilation by a rectangle is two running maxima, one per axis (exact, and cheap
+    # whatever the margins).
+    grown = ndimage.maximum_filter1d(
+        saturated.view(np.uint8), 2 * int(rows) + 1, axis=0, mode="constant", cval=0
+    )
+    grown = ndimage.maximum_filter1d(grown, 2 * int(cols) + 1, axis=1, mode="constant", cval=0)
+    return grown.view(bool)
 
 
 def saturation_mask(image: np.ndarray, settings: BackgroundSettings) -> np.ndarray:
     """Saturated pixels grown along their columns (bleed trails) and slightly sideways."""
-    sat = np.nan_to_num(image, nan=0.0) > settings.saturation_rate
+    with np.errstate(invalid="ignore"):
+        sat = image > settings.saturation_rate  # False for NaN
     return grow_bleeds(sat, settings.bleed_margin_rows, settings.bleed_margin_cols)
 
 
@@ -271,7 +277,8 @@ def estimate_background(
     )
     # Pixels not used: the masks, at full resolution.
     mask |= geometry.expand(bmask)
-    model = geometry.evaluate(mesh)
+    # 32-bit like the images (the model is only subtracted from them).
+    model = geometry.evaluate(mesh).astype(np.float32)
     return FrameBackground(
         mesh=mesh, mesh_err=mesh_err, not_used=mask, model=model, anomalous=anomalous
     )
@@ -289,7 +296,8 @@ def _first_mask(
     mask = ~np.isfinite(image) | saturation_mask(image, settings)
     if exclude is not None:
         mask |= exclude
-    data = np.nan_to_num(image, nan=0.0)
+    # NaN pixels are masked: they never reach the statistics.
+    data = image
     if starlight is not None:
         data = data - starlight
         starred = mask | (starlight > settings.star_mask_fraction * sky_noise)

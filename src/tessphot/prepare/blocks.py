@@ -1,10 +1,10 @@
-"""Blocks of finished frames, encoded as they arrive and written one chunk of time at a time.
+"""Blocks of frames written one chunk of time at a time: the main process's side.
 
-The writer of the prepare stage's stream (:mod:`tessphot.prepare.stream`) hands every
-finished frame (background subtracted) to a :class:`BlockWriter`, which encodes it at once
-into preallocated buffers of one chunk's frames (:mod:`tessphot.prepare.codec`: 7 bytes per
-pixel) and writes them when the block is full. The writer's memory is one block, whatever
-the number of frames.
+The workers encode the frames of a block into shared buffers and compress them strip by
+strip (:mod:`tessphot.prepare.encode`); a :class:`BlockWriter` holds those buffers, the
+per-frame records of the block (background meshes, WCS, centroids), and the average image's
+sums, and writes each finished block: the compressed chunks as they are, then the records
+and the run's progress. Its memory is one block, whatever the number of frames.
 """
 
 from __future__ import annotations
@@ -16,19 +16,20 @@ import numpy as np
 
 from tessphot.config.prepare import StorageSettings
 from tessphot.prepare import codec
+from tessphot.prepare.encode import BLOCK_CUBES, CompressedChunks, CompressedStrip
 from tessphot.prepare.flags import BAD_QUALITY_BITS
-from tessphot.prepare.layout import CUBE_TYPES
+from tessphot.prepare.layout import CUBE_TYPES, compression
+
+#: A strip of a block compressed by one task holds about this many pixels per frame: a few
+#: tasks per worker and block, each large enough to cost little to hand out.
+STRIP_PIXELS = 2**18
 
 
 @dataclass
-class FinishedFrame:
-    """One frame with its background subtracted, ready to be stored."""
+class FrameRecord:
+    """What is stored of a frame besides its images."""
 
     index: int
-    #: Background-subtracted image and its uncertainty [e-/s] (NaN: no data).
-    image: np.ndarray
-    err: np.ndarray
-    flags: np.ndarray
     #: The time-smoothed mesh that was subtracted and its uncertainty [e-/s].
     mesh: np.ndarray
     mesh_err: np.ndarray
@@ -40,7 +41,7 @@ class FinishedFrame:
 
 
 class BlockWriter:
-    """Encode finished frames into one block's buffers; write each block when full.
+    """The block of frames being written: its buffers' layout, records and average sums.
 
     Parameters
     ----------
@@ -57,93 +58,95 @@ class BlockWriter:
         self.storage = storage
         self.quality = quality
         n, ny, nx = h5["images"].shape
+        self.shape = (ny, nx)
         self.block_frames = int(h5["images"].attrs["block_frames"])
-        self.quantised = not storage.lossless
-        types = CUBE_TYPES[storage.lossless]
-        shape = (self.block_frames, ny, nx)
-        self._values = np.empty(shape, dtype=types["images"])
-        self._errors = np.empty(shape, dtype=types["images_err"])
-        self._flags = np.empty(shape, dtype=types["pixel_flags"])
-        self._frames: list[FinishedFrame] = []
-        if self.quantised:
-            self._dither_time = h5["dither_time"][:]
-            self._plane = codec.dither_plane(h5["dither_rows"][:], h5["dither_cols"][:])
+        self.chunks = h5["images"].chunks
+        self.records: list[FrameRecord] = []
         self.sum_acc = np.zeros((ny, nx), dtype=np.float64)
         self.sum_cnt = np.zeros((ny, nx), dtype=np.int32)
 
-    def add(self, frame: FinishedFrame) -> None:
-        """Encode a frame into the block (frames come in order); write a full block."""
-        j = len(self._frames)
-        if j and frame.index != self._frames[-1].index + 1:
-            raise ValueError(f"frame {frame.index} after {self._frames[-1].index}")
-        if self.quantised:
-            step = self.storage.quantisation_step
-            raised = codec.raise_errors(frame.image, frame.err, step)
-            errors = codec.round_errors(raised, self.storage.error_mantissa_bits)
-            u = codec.dither(self._dither_time[frame.index : frame.index + 1], self._plane)[0]
-            steps = codec.steps(errors, step)
-            self._values[j] = codec.quantise(frame.image, steps, u)
-            self._errors[j] = errors
-            stored = codec.decode(self._values[j], steps, u)
-        else:
-            self._values[j] = frame.image
-            self._errors[j] = frame.err
-            stored = self._values[j]
-        self._flags[j] = frame.flags
-        self._accumulate(stored, frame.index)
-        # The images are in the buffers: the frame keeps its header data only.
-        frame.image = frame.err = frame.flags = np.empty(0)
-        self._frames.append(frame)
-        if len(self._frames) == self.block_frames or frame.index == self.quality.size - 1:
-            self.flush()
+    def buffer_layout(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Shapes and types of the block's buffers (:class:`SharedArrays` layout)."""
+        types = CUBE_TYPES[self.storage.lossless]
+        shape = (self.chunks[0], *self.shape)
+        return {name: (shape, types[cube]) for cube, name in BLOCK_CUBES.items()}
 
-    def _accumulate(self, image: np.ndarray, index: int) -> None:
-        """Add a stored frame to the average image's sum (not frames of bad quality)."""
-        if self.quality[index] & BAD_QUALITY_BITS:
-            return
-        good = np.isfinite(image)
-        self.sum_acc += np.where(good, image, 0.0)
-        self.sum_cnt += good
+    def context(self) -> dict:
+        """What the workers need to encode and compress blocks of this file."""
+        h5 = self.h5
+        quantised = not self.storage.lossless
+        return {
+            "storage": self.storage,
+            "chunks": self.chunks,
+            "compression": compression(self.storage),
+            "dither_time": h5["dither_time"][:] if quantised else None,
+            "dither_rows": h5["dither_rows"][:] if quantised else None,
+            "dither_cols": h5["dither_cols"][:] if quantised else None,
+        }
 
-    def flush(self) -> None:
-        """Write the frames of the block and the run's progress."""
-        if not self._frames:
+    def strips(self) -> list[tuple[int, int]]:
+        """The rows of each strip of a block (whole chunks of rows)."""
+        ny, nx = self.shape
+        rows = self.chunks[1] * max(1, STRIP_PIXELS // (self.chunks[1] * nx))
+        return [(r, min(r + rows, ny)) for r in range(0, ny, rows)]
+
+    def good(self, first: int, frames: int) -> np.ndarray:
+        """Which of the frames ``first .. first + frames - 1`` count in the average image."""
+        return (self.quality[first : first + frames] & BAD_QUALITY_BITS) == 0
+
+    def add(self, record: FrameRecord) -> None:
+        """The record of the next frame of the block (frames come in order)."""
+        if self.records and record.index != self.records[-1].index + 1:
+            raise ValueError(f"frame {record.index} after {self.records[-1].index}")
+        self.records.append(record)
+
+    def flush(self, strips: list[CompressedStrip]) -> None:
+        """Write the block: its compressed chunks, records, and the run's progress."""
+        if not self.records:
             return
-        h5, m = self.h5, len(self._frames)
-        k0, k1 = self._frames[0].index, self._frames[-1].index + 1
-        values = self._values[:m]
-        if self.quantised:
-            values = codec.to_differences(values, self.block_frames, in_place=True)
-        h5["images"][k0:k1] = values
-        h5["images_err"][k0:k1] = self._errors[:m]
-        h5["pixel_flags"][k0:k1] = self._flags[:m]
-        h5["wcs"][k0:k1] = [f.wcs for f in self._frames]
-        h5["background_mesh"][k0:k1] = np.array([f.mesh for f in self._frames])
-        h5["background_mesh_err"][k0:k1] = np.array([f.mesh_err for f in self._frames])
-        h5["background_frame_mesh"][k0:k1] = np.array([f.frame_mesh for f in self._frames])
-        h5["background_frame_mesh_err"][k0:k1] = np.array([f.frame_mesh_err for f in self._frames])
-        for f in self._frames:
+        h5, records = self.h5, self.records
+        k0, k1 = records[0].index, records[-1].index + 1
+        for strip in strips:
+            r0, r1 = strip.rows
+            for cube, chunks in strip.chunks.items():
+                write_chunks(h5[cube], chunks, (k0, r0, 0))
+            self.sum_acc[r0:r1] += strip.sums
+            self.sum_cnt[r0:r1] += strip.counts
+        h5["wcs"][k0:k1] = [f.wcs for f in records]
+        for name in ("mesh", "mesh_err", "frame_mesh", "frame_mesh_err"):
+            h5[f"background_{name}"][k0:k1] = np.array([getattr(f, name) for f in records])
+        for f in records:
             if f.centroids is not None and h5["centroids"].shape[1]:
                 h5["centroids"][f.index] = f.centroids
         h5["quality"][:] = self.quality
         h5.attrs["frames_done"] = k1
         h5.flush()
-        self._frames = []
+        self.records = []
 
     def average(self) -> np.ndarray:
-        """The average image of the frames added (and resumed): NaN where none is finite."""
+        """The average image of the frames written (and resumed): NaN where none is finite."""
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(self.sum_cnt > 0, self.sum_acc / self.sum_cnt, np.nan)
 
     def resume(self, start: int) -> None:
-        """The average image's sum over the frames before ``start``, from the stored images.
+        """The average image's sums over the frames before ``start``, from the stored images.
 
         The sums are not stored: the images written are the record.
         """
         for k0 in range(0, start, self.block_frames):
             k1 = min(k0 + self.block_frames, start)
-            for k, image in enumerate(stored_images(self.h5, k0, k1), start=k0):
-                self._accumulate(image, k)
+            good = self.good(k0, k1 - k0)
+            images = stored_images(self.h5, k0, k1)[good]
+            finite = np.isfinite(images)
+            self.sum_acc += np.where(finite, images, 0.0).sum(axis=0)
+            self.sum_cnt += finite.sum(axis=0, dtype=np.int32)
+
+
+def write_chunks(dataset: h5py.Dataset, chunks: CompressedChunks, offset) -> None:
+    """Write compressed chunks (offsets relative to ``offset``) into a dataset as they are."""
+    t0, r0, c0 = offset
+    for (t, r, c), mask, raw in chunks:
+        dataset.id.write_direct_chunk((t0 + t, r0 + r, c0 + c), raw, filter_mask=mask)
 
 
 def stored_images(h5: h5py.File, k0: int, k1: int) -> np.ndarray:
@@ -152,9 +155,11 @@ def stored_images(h5: h5py.File, k0: int, k1: int) -> np.ndarray:
     if images.dtype.kind == "f":
         return images[k0:k1]
     step = float(images.attrs["quantisation_step"])
-    codes = codec.from_differences(images[k0:k1], int(images.attrs["block_frames"]))
+    block = int(images.attrs["block_frames"])
+    codes = codec.from_differences(images[k0:k1], block)
+    errors = codec.from_differences(h5["images_err"][k0:k1], block)
     u = codec.dither(h5["dither_time"][k0:k1], _plane(h5))
-    return codec.decode(codes, codec.steps(h5["images_err"][k0:k1], step), u)
+    return codec.decode(codes, codec.steps(errors, step), u)
 
 
 def _plane(h5: h5py.File) -> np.ndarray:
@@ -172,11 +177,12 @@ def replace_images(h5: h5py.File, images: np.ndarray) -> None:
         dataset[...] = images
         return
     step = float(dataset.attrs["quantisation_step"])
-    errors = h5["images_err"][()]
-    raised = codec.raise_errors(images, errors.astype(np.float32), step)
-    if np.any(raised > errors):
+    block = int(dataset.attrs["block_frames"])
+    errors = codec.from_differences(h5["images_err"][()], block).view(np.float16)
+    raised = codec.raise_errors(images, codec.to_single(errors), step)
+    if np.any(raised > codec.to_single(errors)):
         errors = codec.round_errors(raised, 10)
-        h5["images_err"][...] = errors
+        h5["images_err"][...] = codec.to_differences(errors.view(np.uint16), block)
     u = codec.dither(h5["dither_time"][:], _plane(h5))
     codes = codec.quantise(images, codec.steps(errors, step), u)
-    dataset[...] = codec.to_differences(codes, int(dataset.attrs["block_frames"]))
+    dataset[...] = codec.to_differences(codes, block)

@@ -17,9 +17,12 @@ as differences from the previous frame (the first frame of a block as it is): th
 image costs nothing after the block's first frame. The differences are taken in wrapping
 32-bit arithmetic, so the cumulative sum restores every code exactly, the NaN code too.
 
-The uncertainties (``images_err``) are stored as half-precision floats rounded to
-``error_mantissa_bits`` bits of mantissa (7: within 0.4 %); the step ``q`` is computed from
-the stored value, so writer and reader agree exactly.
+The uncertainties (``images_err``) are half-precision floats rounded to
+``error_mantissa_bits`` bits of mantissa (7: within 0.4 %), stored as their 16-bit patterns
+(unsigned integers) in the same blocks of differences from the previous frame (wrapping
+16-bit arithmetic): a pixel's uncertainty mostly rounds to the same value in the next frame,
+and a zero difference costs almost nothing. The step ``q`` is computed from the stored
+value, so writer and reader agree exactly.
 """
 
 from __future__ import annotations
@@ -107,8 +110,11 @@ def round_errors(errors: np.ndarray, mantissa_bits: int) -> np.ndarray:
 def steps(errors: np.ndarray, fraction: float) -> np.ndarray:
     """The quantisation step of each pixel from its stored uncertainty [e-/s] (float32).
 
-    ``errors``: as stored (half precision), or their exact single-precision values.
+    ``errors``: as stored (half precision or its bit patterns), or their exact
+    single-precision values.
     """
+    if errors.dtype == np.uint16:
+        errors = errors.view(np.float16)
     err = to_single(errors) if errors.dtype == np.float16 else errors.astype(np.float32)
     with np.errstate(invalid="ignore"):
         usable = err > 0  # False for NaN
@@ -151,7 +157,8 @@ def quantise(images: np.ndarray, step: np.ndarray, u: np.ndarray) -> np.ndarray:
     scaled += u
     np.rint(scaled, out=scaled)
     finite = np.isfinite(scaled)
-    codes = scaled.astype(np.int32)
+    with np.errstate(invalid="ignore"):  # NaN gets its code below
+        codes = scaled.astype(np.int32)
     codes[~finite] = NAN_CODE
     return codes
 
@@ -167,8 +174,9 @@ def decode(codes: np.ndarray, step: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 def to_differences(codes: np.ndarray, block: int, *, in_place: bool = False) -> np.ndarray:
-    """Codes (t, ...) as differences from the previous frame within blocks of frames.
+    """Integers (t, ...) as differences from the previous frame within blocks of frames.
 
+    Codes (int32) or uncertainties' bit patterns (uint16), in wrapping arithmetic.
     ``codes[0]`` must be the first frame of a block. ``in_place``: overwrite ``codes``
     (no copy of a block of full frames).
     """
@@ -182,12 +190,12 @@ def to_differences(codes: np.ndarray, block: int, *, in_place: bool = False) -> 
 
 
 def from_differences(stored: np.ndarray, block: int) -> np.ndarray:
-    """The codes of frames stored by :func:`to_differences` (wrapping sums, exact)."""
+    """The integers of frames stored by :func:`to_differences` (wrapping sums, exact)."""
     n = stored.shape[0]
     whole = n - n % block
     out = np.empty_like(stored)
     blocks = stored[:whole].reshape(whole // block, block, *stored.shape[1:])
-    np.cumsum(blocks, axis=1, dtype=np.int32, out=out[:whole].reshape(blocks.shape))
+    np.cumsum(blocks, axis=1, dtype=stored.dtype, out=out[:whole].reshape(blocks.shape))
     if whole < n:
-        np.cumsum(stored[whole:], axis=0, dtype=np.int32, out=out[whole:])
+        np.cumsum(stored[whole:], axis=0, dtype=stored.dtype, out=out[whole:])
     return out

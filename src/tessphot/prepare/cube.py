@@ -302,9 +302,14 @@ class PreparedCube:
         """
         key = (t0, t1, tuple(box))
         if self._errors_read is None or self._errors_read[0] != key:
-            errors = self._stored("images_err", t0, t1, box)
-            if errors.dtype == np.float16:
-                errors = codec.to_single(errors)
+            if self._quantised:
+                # Half floats' bit patterns as differences within blocks of frames.
+                first = t0 - t0 % self._block_frames
+                stored = self._stored("images_err", first, t1, box)
+                bits = codec.from_differences(stored, self._block_frames)[t0 - first :]
+                errors = codec.to_single(bits.view(np.float16))
+            else:
+                errors = self._stored("images_err", t0, t1, box)
             self._errors_read = (key, errors)
         return self._errors_read[1]
 

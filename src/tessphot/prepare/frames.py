@@ -6,7 +6,6 @@ The frames are FFI files, or the cadences of a TESScut cube.
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from astropy.io import fits
 
 from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW, SCIENCE_SIZE
 from tessphot.io import FFIError, FFIImage, find_ffis, read_ffi
+from tessphot.io.fits_headers import read_headers
 from tessphot.io.tesscut import Cutout, TESScutError, read_cutout
 
 log = logging.getLogger(__name__)
@@ -130,17 +130,15 @@ def _region(header: fits.Header) -> tuple[tuple[int, int], tuple[int, int]]:
 
 def read_frame_info(path: Path) -> FrameInfo:
     """Header information of one FFI; raises FFIError naming the file on bad input."""
+    # The first two headers only: a gzipped FFI is decompressed no further than them.
+    found = read_headers(path, max_hdus=2)
+    if found.problem or len(found.headers) < 2:
+        detail = found.detail or "it has no image extension"
+        raise FFIError(path, f"cannot read the headers ({detail})")
+    header, image_header = found.headers
+    header = {**header, **image_header}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # damage raises; card fixes are not for the user
-            with fits.open(path, memmap=False) as hdul:
-                header = hdul[0].header.copy()
-                image_header = hdul[1].header.copy()
-    except (OSError, IndexError, ValueError) as err:
-        raise FFIError(path, f"cannot read the headers ({err})") from None
-    header.update(image_header)
-    origin, shape = _region(image_header)
-    try:
+        origin, shape = _region(image_header)
         return FrameInfo(
             path=Path(path),
             tstart=float(header["TSTART"]),
@@ -153,7 +151,7 @@ def read_frame_info(path: Path) -> FrameInfo:
             origin=origin,
             shape=shape,
         )
-    except (KeyError, ValueError) as err:
+    except (KeyError, ValueError, TypeError) as err:
         raise FFIError(path, f"bad header ({err})") from None
 
 

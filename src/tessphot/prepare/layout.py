@@ -1,4 +1,4 @@
-"""The layout of the prepared-data file (format version 2): datasets, chunks, compression.
+"""The layout of the prepared-data file (format version 3): datasets, chunks, compression.
 
 See docs/hdf5-format.md. The writer creates it (:func:`create_layout`); the reader is
 :class:`tessphot.prepare.cube.PreparedCube`.
@@ -12,7 +12,7 @@ import numpy as np
 
 from tessphot.config.prepare import StorageSettings
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Spatial chunk size of the cubes [px]: a 15x15 stamp touches 4 tiles of 16x16 on average.
 CHUNK_PIXELS = 16
 #: Most frames per chunk (time): fewer chunks per stamp read ...
@@ -24,11 +24,12 @@ BLOCK_BYTES = 512 * 2**20
 ENCODED_PIXEL_BYTES = {False: 4 + 2 + 1, True: 4 + 4 + 1}
 #: Dataset types of the stored cubes, quantised and lossless.
 CUBE_TYPES = {
-    False: {"images": "i4", "images_err": "f2", "pixel_flags": "u1"},
+    False: {"images": "i4", "images_err": "u2", "pixel_flags": "u1"},
     True: {"images": "f4", "images_err": "f4", "pixel_flags": "u1"},
 }
-#: Encodings of ``images`` (its attribute ``encoding``).
+#: Encodings of ``images`` and ``images_err`` (their attribute ``encoding``).
 QUANTISED, FLOAT32 = "quantised-differences", "float32"
+HALF_DIFFERENCES = "half-differences"
 #: Seed of the dither sequences (fixed: a file rewritten gets the same dither).
 DITHER_SEED = 20_181_725
 _SHUFFLE = {"bit": hdf5plugin.Blosc.BITSHUFFLE, "byte": hdf5plugin.Blosc.SHUFFLE}
@@ -71,6 +72,7 @@ def create_layout(
         h5.create_dataset(name, (n, ny, nx), dtype=dtype, chunks=chunks, **options)
     images = h5["images"].attrs
     images["encoding"] = FLOAT32 if storage.lossless else QUANTISED
+    h5["images_err"].attrs["encoding"] = FLOAT32 if storage.lossless else HALF_DIFFERENCES
     images["block_frames"] = frames
     images["quantisation_step"] = storage.quantisation_step
     if not storage.lossless:

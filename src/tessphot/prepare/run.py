@@ -1,10 +1,12 @@
 """The prepare stage: all work that needs whole FFIs, streamed into one HDF5 file per CCD.
 
-One pass over the frames, in parallel worker processes (:mod:`tessphot.prepare.worker`):
-read the FFI, flag pixels, estimate the background mesh, measure the reference stars'
-centroids. The main process smooths the background meshes in time and writes blocks of
-frames aligned with the HDF5 chunks (:mod:`tessphot.prepare.stream`), then adds the average
-image and the motion model (:mod:`tessphot.prepare.reference`). The output is written as
+One pass over the frames, in parallel worker processes: read the FFI, flag pixels,
+estimate the background mesh, measure the reference stars' centroids
+(:mod:`tessphot.prepare.worker`); subtract the time-smoothed background, encode and
+compress (:mod:`tessphot.prepare.encode`). The main process smooths the background meshes
+in time and writes blocks of frames aligned with the HDF5 chunks
+(:mod:`tessphot.prepare.stream`), then adds the average image and the motion model
+(:mod:`tessphot.prepare.reference`). The output is written as
 ``<name>.hdf5.part`` and renamed when complete; a killed run resumes from the last written
 block (:mod:`tessphot.prepare.output`). This module drives a run for each CCD.
 """

@@ -1,12 +1,20 @@
 """Streaming the frames of one CCD through the workers into the ``.part`` file.
 
-The main process receives the frames in time order, smooths the background meshes in time
-over a sliding window, subtracts the background, and hands each finished frame to a
-:class:`~tessphot.prepare.blocks.BlockWriter`, which encodes it and writes blocks of frames
-aligned with the HDF5 chunks. The workers are given at most :data:`FRAMES_AHEAD_PER_WORKER`
-frames each beyond the one the main process waits for, so memory is bounded by one block,
-the smoothing window and those frames, whatever the number of frames. The file records how
-many frames are done, so a killed run resumes from the last written block.
+Each frame goes through three steps, all in the worker processes:
+
+1. read (:func:`~tessphot.prepare.worker.process_frame`): the frame is read into a slot of
+   a ring of frames in shared memory, and its background mesh and the reference stars'
+   centroids go back to the main process;
+2. finish (:func:`~tessphot.prepare.encode.finish_frame`): once the meshes of its smoothing
+   window have arrived, the main process smooths its mesh in time, and a worker subtracts
+   that background and encodes the frame into the block of frames (shared memory);
+3. compress (:func:`~tessphot.prepare.encode.compress_strip`): once a block (one chunk's
+   frames) is complete, the workers compress it strip by strip, and the main process writes
+   the compressed chunks as they are (:class:`~tessphot.prepare.blocks.BlockWriter`).
+
+The main process does no per-pixel work, and memory is bounded by the ring (the smoothing
+window and a few frames per worker) and one block, whatever the number of frames. The file
+records how many frames are done, so a killed run resumes from the last written block.
 """
 
 from __future__ import annotations
@@ -14,28 +22,39 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from collections import deque
 from pathlib import Path
 
 import h5py
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from tessphot.logs import progress_bar
-from tessphot.prepare import background as bg
-from tessphot.prepare.blocks import BlockWriter, FinishedFrame
-from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY, PixelFlags
+from tessphot.prepare.blocks import BlockWriter, FrameRecord
+from tessphot.prepare.encode import (
+    FinishTask,
+    FrameState,
+    StripTask,
+    compress_strip,
+    finish_frame,
+)
+from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY
 from tessphot.prepare.frames import FrameInfo
+from tessphot.prepare.shared_arrays import SharedArrays, release_free_memory
 from tessphot.prepare.smoothing import smooth_in_time, smoothing_window
-from tessphot.prepare.worker import init_worker, process_frame
+from tessphot.prepare.worker import WORKER_THREADS, init_worker, process_frame
 
 log = logging.getLogger(__name__)
 
 #: Regions of at most this many pixels are processed in the main process [px].
 INLINE_REGION_PIXELS = 64 * 64
-#: Frames handed to each worker beyond the smoothing window the main process holds: enough
-#: to keep the workers busy, few enough that results cannot pile up when the main process
-#: is slower.
+#: Frames read ahead per worker beyond the smoothing window: enough to keep the workers
+#: busy while a block is compressed, few enough to keep the ring small.
 FRAMES_AHEAD_PER_WORKER = 1
+#: Longest wait for a worker's result before the main process looks again [s] (each
+#: task's end wakes it at once).
+POLL_SECONDS = 0.5
 
 
 def stream_frames(
@@ -74,51 +93,237 @@ def stream_frames(
         (those written before ``start`` read back), NaN where none is finite.
     """
     n = len(frames)
-    half = window // 2
-    shape = context["shape"]
-    bgs = context["background_settings"]
-    geometry = bg.MeshGeometry(shape, bgs.box_size, bgs.binning)
     with h5py.File(part, "r+") as h5:
-        meshes = np.array(h5["background_frame_mesh"][:], dtype=np.float64)
-        mesh_errs = np.array(h5["background_frame_mesh_err"][:], dtype=np.float64)
-        valid = np.zeros(n, dtype=bool)
-        valid[:start] = np.all(np.isfinite(meshes[:start]), axis=(1, 2))
-        quality = h5["quality"][:]
-        times = h5["time"][:]
-        writer = BlockWriter(h5, context["storage"], quality)
+        writer = BlockWriter(h5, context["storage"], h5["quality"][:])
         writer.resume(start)
-        if start >= n:
-            return writer.average()
-        pending: deque[dict] = deque()
-        pool, results = _results(frames, start, context, workers, window)
+        if start < n:
+            release_free_memory()  # what the set-up left, before the workers start
+            stream = _Stream(h5, frames, start, window, writer)
+            n_workers = _workers(context["shape"], workers)
+            stream.run(context, n_workers, progress)
+            _report_missing(part, frames, stream.meshes, writer.quality)
+        return writer.average()
+
+
+def _workers(shape: tuple[int, int], workers: int | None) -> int:
+    """The number of worker processes (0: the frames are processed in the main process)."""
+    if shape[0] * shape[1] <= INLINE_REGION_PIXELS:
+        return 0  # small regions (cutouts): worker processes cost more than they save
+    n_workers = workers or max(1, (os.cpu_count() or 1))
+    return n_workers if n_workers > 1 else 0
+
+
+class _InlinePool:
+    """The pool's interface, each task run at once in this process."""
+
+    def apply_async(self, function, args, callback=None, error_callback=None):
+        return _Done(function(*args))
+
+    def terminate(self) -> None:
+        pass
+
+    def join(self) -> None:
+        pass
+
+
+class _Done:
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def ready(self) -> bool:
+        return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        pass
+
+    def get(self):
+        return self.value
+
+
+class _Stream:
+    """The state of one run of the three steps over the frames ``start``.."""
+
+    def __init__(self, h5: h5py.File, frames, start: int, window: int, writer: BlockWriter):
+        self.frames = frames
+        self.n = len(frames)
+        self.half = window // 2
+        self.window = window
+        self.writer = writer
+        self.quality = writer.quality
+        self.times = h5["time"][:]
+        self.meshes = np.array(h5["background_frame_mesh"][:], dtype=np.float64)
+        self.mesh_errs = np.array(h5["background_frame_mesh_err"][:], dtype=np.float64)
+        self.valid = np.zeros(self.n, dtype=bool)
+        self.valid[:start] = np.all(np.isfinite(self.meshes[:start]), axis=(1, 2))
+        self.start = start
+        self.read: dict[int, dict] = {}
+        self.curvature = np.inf
+        #: Set by every task that ends: the main process sleeps until one does.
+        self._woken = threading.Event()
+
+    def run(self, context: dict, n_workers: int, progress: bool) -> None:
+        """Read, finish and compress every frame from ``start``; write every block."""
+        shape = context["shape"]
+        self.curvature = context["background_settings"].curvature_sigma
+        slots = self.window + max(n_workers, 1) * FRAMES_AHEAD_PER_WORKER
+        shared = n_workers > 0
+        ring = SharedArrays(
+            {
+                "image": ((slots, *shape), "f4"),
+                "uncert": ((slots, *shape), "f4"),
+                "flags": ((slots, *shape), "u1"),
+            },
+            shared=shared,
+        )
+        block = SharedArrays(self.writer.buffer_layout(), shared=shared)
+        ctx = {**context, **self.writer.context(), "ring": ring, "block": block}
+        if shared:
+            pool = multiprocessing.get_context("spawn").Pool(
+                n_workers, initializer=init_worker, initargs=(ctx,)
+            )
+        else:
+            init_worker(ctx, limit_threads=False)
+            pool = _InlinePool()
         bar = progress_bar(
-            total=n,
-            initial=start,
-            desc=f"prepare {part.name.split('.')[0]}",
+            total=self.n,
+            initial=self.start,
+            desc=f"prepare {Path(self.writer.h5.filename).name.split('.')[0]}",
             unit="frame",
             enabled=progress,
         )
         try:
-            for result in results:
-                k = result["index"]
-                _receive(result, frames, quality, meshes, mesh_errs, valid)
-                pending.append(result)
-                # Finish every frame whose whole smoothing window has arrived (the window
-                # is shifted inwards at the start and after gaps: such a frame needs 2 half).
-                while pending and k >= smoothing_window(times, pending[0]["index"], half)[1] - 1:
-                    done = pending.popleft()
-                    writer.add(
-                        finish_frame(done, meshes, mesh_errs, times, valid, half, geometry, bgs)
-                    )
-                bar.update(1)
+            with threadpool_limits(WORKER_THREADS):  # one core's work, as in each worker
+                self._loop(pool, slots, bar)
         finally:
             bar.close()
-            if pool is not None:
-                pool.terminate()
-                pool.join()
-        average = writer.average()
-    _report_missing(part, frames, meshes, quality)
-    return average
+            pool.terminate()
+            pool.join()
+            ring.release()
+            block.release()
+
+    def _loop(self, pool, slots: int, bar) -> None:
+        n, block_frames = self.n, self.writer.block_frames
+        free = deque(range(slots))
+        slot_of: dict[int, int] = {}
+        reading: deque = deque()  # (frame, result) in order
+        finishing: deque = deque()  # (frame, result) in order
+        compressing: list = []
+        next_read = received = next_finish = finished = self.start
+        block_start = self.start
+        while block_start < n:
+            # Cleared before looking: a task ending meanwhile wakes the wait at the end.
+            self._woken.clear()
+            progressed = False
+            while free and next_read < n:
+                slot_of[next_read] = free.popleft()
+                task = self._task(next_read, slot_of[next_read])
+                reading.append((next_read, self._submit(pool, process_frame, task)))
+                next_read += 1
+            while reading and reading[0][1].ready():
+                k, job = reading.popleft()
+                self._receive(job.get())
+                received = k + 1
+                bar.update(1)
+                progressed = True
+            block_end = min(block_start + block_frames, n)
+            while (
+                not compressing
+                and next_finish < block_end
+                and smoothing_window(self.times, next_finish, self.half)[1] <= received
+            ):
+                task = self._finish_task(next_finish, slot_of[next_finish], block_start)
+                finishing.append((next_finish, self._submit(pool, finish_frame, task)))
+                next_finish += 1
+                progressed = True
+            while finishing and finishing[0][1].ready():
+                k, job = finishing.popleft()
+                job.get()
+                free.append(slot_of.pop(k))
+                finished = k + 1
+                progressed = True
+            if finished == block_end and not compressing:
+                m = block_end - block_start
+                good = self.writer.good(block_start, m)
+                compressing = [
+                    self._submit(pool, compress_strip, StripTask(block_start, m, rows, good))
+                    for rows in self.writer.strips()
+                ]
+                progressed = True
+            if compressing and all(job.ready() for job in compressing):
+                self.writer.flush([job.get() for job in compressing])
+                compressing = []
+                block_start = block_end
+                progressed = True
+            if not progressed:
+                self._woken.wait(POLL_SECONDS)
+
+    def _submit(self, pool, function, task):
+        """Hand a task to the pool; its end (or failure) wakes the main loop."""
+
+        def wake(_):
+            self._woken.set()
+
+        return pool.apply_async(function, (task,), callback=wake, error_callback=wake)
+
+    def _task(self, k: int, slot: int) -> tuple:
+        f = self.frames[k]
+        return (k, str(f.path), f.index, f.cadenceno, f.tstart, f.time, slot)
+
+    def _receive(self, result: dict) -> None:
+        """Book one frame's reading: its mesh, or the quality flag of an unusable frame."""
+        k = result["index"]
+        if result.get("error"):
+            log.error("Frame flagged and left empty: %s", result["error"])
+            self.quality[k] |= EXCLUDED_FRAME_QUALITY
+            state = FrameState.FAILED
+        elif result["excluded"]:
+            log.warning(
+                "Frame %s excluded: %s", self.frames[k].path.name, "; ".join(result["reasons"])
+            )
+            self.quality[k] |= EXCLUDED_FRAME_QUALITY
+            state = FrameState.EXCLUDED
+        else:
+            self.meshes[k] = result["mesh"]
+            self.mesh_errs[k] = result["mesh_err"]
+            # A frame without an estimate (too few sky pixels) takes its neighbours'.
+            self.valid[k] = bool(np.all(np.isfinite(result["mesh"])))
+            state = FrameState.READ
+        self.read[k] = {
+            "state": state,
+            "wcs": result.get("wcs", ""),
+            "centroids": result.get("centroids"),
+        }
+
+    def _finish_task(self, k: int, slot: int, block_start: int) -> FinishTask:
+        """Frame ``k``'s smoothed mesh (rounded to the float32 stored); its record booked."""
+        read = self.read.pop(k)
+        state = read["state"]
+        if state is FrameState.READ:
+            mesh, mesh_err = smooth_in_time(
+                self.meshes,
+                self.mesh_errs,
+                self.times,
+                self.valid,
+                k,
+                self.half,
+                self.curvature,
+            )
+            mesh, mesh_err = mesh.astype(np.float32), mesh_err.astype(np.float32)
+        else:
+            mesh = np.full(self.meshes.shape[1:], np.nan, dtype=np.float32)
+            mesh_err = mesh
+        self.writer.add(
+            FrameRecord(
+                index=k,
+                mesh=mesh,
+                mesh_err=mesh_err,
+                frame_mesh=self.meshes[k],
+                frame_mesh_err=self.mesh_errs[k],
+                wcs=read["wcs"],
+                centroids=read["centroids"],
+            )
+        )
+        return FinishTask(k, slot, k - block_start, state, mesh, mesh_err)
 
 
 def _report_missing(part: Path, frames, meshes: np.ndarray, quality: np.ndarray) -> None:
@@ -134,95 +339,3 @@ def _report_missing(part: Path, frames, meshes: np.ndarray, quality: np.ndarray)
             len(frames),
             frames[int(np.argmax(missing))].path.name,
         )
-
-
-def _results(frames: list[FrameInfo], start: int, context: dict, workers: int | None, window: int):
-    """The worker pool (None when the frames are processed here) and its results in order."""
-    tasks = [
-        (k, str(f.path), f.index, f.cadenceno, f.tstart, f.time) for k, f in enumerate(frames)
-    ][start:]
-    shape = context["shape"]
-    n_workers = workers or max(1, (os.cpu_count() or 1))
-    if shape[0] * shape[1] <= INLINE_REGION_PIXELS:
-        n_workers = 1  # small regions (cutouts): worker processes cost more than they save
-    if n_workers > 1:
-        pool = multiprocessing.get_context("spawn").Pool(
-            n_workers, initializer=init_worker, initargs=(context,)
-        )
-        # The main process holds a window of frames before it finishes the first: the
-        # workers run that far ahead, and a few frames each beyond.
-        ahead = window + n_workers * FRAMES_AHEAD_PER_WORKER
-        return pool, _bounded(pool, tasks, ahead)
-    init_worker(context)
-    return None, map(process_frame, tasks)
-
-
-def _bounded(pool, tasks: list, ahead: int):
-    """The results of ``tasks`` in order, with at most ``ahead`` of them submitted at once."""
-    submitted: deque = deque()
-    queue = iter(tasks)
-    for task in queue:
-        submitted.append(pool.apply_async(process_frame, (task,)))
-        if len(submitted) >= ahead:
-            break
-    while submitted:
-        result = submitted.popleft().get()
-        task = next(queue, None)
-        if task is not None:
-            submitted.append(pool.apply_async(process_frame, (task,)))
-        yield result
-
-
-def _receive(result: dict, frames, quality, meshes, mesh_errs, valid) -> None:
-    """Book one frame's result: its mesh, or the quality flag of an unusable frame."""
-    k = result["index"]
-    if result.get("error"):
-        log.error("Frame flagged and left empty: %s", result["error"])
-        quality[k] |= EXCLUDED_FRAME_QUALITY
-    elif result["image"] is None:
-        log.warning("Frame %s excluded: %s", frames[k].path.name, "; ".join(result["reasons"]))
-        quality[k] |= EXCLUDED_FRAME_QUALITY
-    else:
-        meshes[k] = result["mesh"]
-        mesh_errs[k] = result["mesh_err"]
-        # A frame without an estimate (too few sky pixels) takes its neighbours'.
-        valid[k] = bool(np.all(np.isfinite(result["mesh"])))
-        quality[k] |= 0
-
-
-def finish_frame(
-    result, meshes, mesh_errs, times, valid, half, geometry, bgs: bg.BackgroundSettings
-) -> FinishedFrame:
-    """Subtract the time-smoothed background from one frame.
-
-    The smoothed mesh is rounded to the 32-bit floats it is stored as before it is
-    evaluated, so that the reader evaluates the very background that was subtracted.
-    """
-    k = result["index"]
-    shape = geometry.shape
-    flags = result.get("flags")
-    frame = {"index": k, "frame_mesh": meshes[k], "frame_mesh_err": mesh_errs[k]}
-    frame.update(wcs=result.get("wcs", ""), centroids=result.get("centroids"))
-    if result.get("image") is None:
-        nan = np.full(shape, np.nan, dtype=np.float32)
-        if flags is None:
-            flags = np.full(shape, PixelFlags.ManualExclude, dtype=np.uint8)
-        mesh_nan = np.full(geometry.mesh_shape, np.nan, dtype=np.float32)
-        return FinishedFrame(
-            image=nan, err=nan, flags=flags, mesh=mesh_nan, mesh_err=mesh_nan, **frame
-        )
-    mesh, mesh_err = smooth_in_time(meshes, mesh_errs, times, valid, k, half, bgs.curvature_sigma)
-    mesh = mesh.astype(np.float32)
-    mesh_err = mesh_err.astype(np.float32)
-    background = geometry.evaluate(mesh.astype(np.float64)).astype(np.float32)
-    # The uncertainty is smooth and only added in quadrature: the binned grid suffices.
-    background_err = geometry.evaluate(mesh_err.astype(np.float64), binned=True)
-    err = result["uncert"] ** 2
-    err += geometry.expand(background_err.astype(np.float32) ** 2)
-    # float32 throughout: 7 significant digits are ample for fluxes in e-/s.
-    image = result["image"] - background
-    err = np.sqrt(err)
-    excluded = (flags & PixelFlags.ManualExclude) > 0
-    image[excluded] = np.nan
-    err[excluded] = np.nan
-    return FinishedFrame(image=image, err=err, flags=flags, mesh=mesh, mesh_err=mesh_err, **frame)

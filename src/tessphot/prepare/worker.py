@@ -1,9 +1,11 @@
 """The prepare stage's work on one whole frame, run in a worker process.
 
-A worker reads one FFI (or one frame of a TESScut cube), flags its pixels, estimates its
-background mesh and measures the reference stars' centroids. What every frame shares (the
-settings, the starlight model, the reference stars) is handed to each worker once, as the
-context of :func:`init_worker`.
+A worker reads one FFI (or one frame of a TESScut cube) into its slot of the ring of frames
+(:mod:`tessphot.prepare.shared_arrays`), flags its pixels, estimates its background mesh and
+measures the reference stars' centroids; only these small results go back to the main
+process. What every frame shares (the settings, the starlight model, the reference stars,
+the ring and the block of frames) is handed to each worker once, as the context of
+:func:`init_worker`. The later steps of a frame are :mod:`tessphot.prepare.encode`'s.
 """
 
 from __future__ import annotations
@@ -12,49 +14,72 @@ import warnings
 
 import numpy as np
 from astropy.wcs import FITSFixedWarning
+from threadpoolctl import threadpool_limits
 
 from tessphot.geometry import shift_wcs
 from tessphot.io import FFIError
 from tessphot.prepare import background as bg
 from tessphot.prepare import background_small as small
+from tessphot.prepare.codec import dither_plane
 from tessphot.prepare.flags import PixelFlags, manual_exclude
 from tessphot.prepare.frames import load_frame
 from tessphot.prepare.motion import measure_centroids
+from tessphot.prepare.shared_arrays import release_free_memory
 
 _CONTEXT: dict = {}
+#: Threads of the numerical libraries (BLAS) per worker: each worker is one core's work.
+WORKER_THREADS = 1
 
 
-def init_worker(context: dict) -> None:
+def init_worker(context: dict, *, limit_threads: bool = True) -> None:
     """Set the context shared by every frame of a worker process.
+
+    ``limit_threads``: limit the numerical libraries to :data:`WORKER_THREADS` threads for
+    the rest of the process (a worker process; the main process limits them itself, for
+    the run only).
 
     Parameters
     ----------
     context : dict
         ``background_settings``, ``shape``, ``origin``, ``camera``, ``ccd``, ``starlight``,
         ``star_model`` (the stars of the background fit, None for the mesh estimate),
-        ``ref_rows``, ``ref_cols`` and ``centroid_half``.
+        ``ref_rows``, ``ref_cols``, ``centroid_half``; the ``ring`` and ``block`` arrays;
+        ``storage`` settings, the file's ``chunks``, ``compression`` and dither sequences
+        (``dither_time``, ``dither_rows``, ``dither_cols``; None when lossless).
     """
     _CONTEXT.clear()
     _CONTEXT.update(context)
+    settings = context["background_settings"]
+    _CONTEXT["geometry"] = bg.MeshGeometry(context["shape"], settings.box_size, settings.binning)
+    if context.get("dither_rows") is not None:
+        _CONTEXT["dither_plane"] = dither_plane(context["dither_rows"], context["dither_cols"])
     warnings.simplefilter("ignore", FITSFixedWarning)
+    if limit_threads:
+        threadpool_limits(WORKER_THREADS)
 
 
-def process_frame(task: tuple[int, str, int | None, int | None, float, float]) -> dict:
-    """Everything that needs the whole frame: runs in a worker process.
+def worker_context() -> dict:
+    """The context of this worker process (:func:`init_worker`)."""
+    return _CONTEXT
+
+
+def process_frame(task: tuple[int, str, int | None, int | None, float, float, int]) -> dict:
+    """Read a frame into its ring slot; estimate its background mesh and the centroids.
 
     Parameters
     ----------
     task : tuple
-        ``(index, path, cube_index, cadenceno, tstart, time)`` of the frame.
+        ``(index, path, cube_index, cadenceno, tstart, time, slot)`` of the frame.
 
     Returns
     -------
     dict
-        ``index`` and either ``error`` or the frame's ``reasons``, ``image``, ``uncert``,
-        ``flags``, background ``mesh`` and ``mesh_err``,
-        ``centroids`` and ``wcs`` (``image`` None for a wholly excluded frame).
+        ``index`` and either ``error`` or the frame's ``reasons``, ``excluded`` (every
+        pixel excluded: only its flags are in the slot) and else its background ``mesh``
+        and ``mesh_err``, ``centroids`` and ``wcs``; the image, uncertainty and flags are
+        in the ring's slot.
     """
-    index, path, cube_index, cadenceno, tstart, time = task
+    index, path, cube_index, cadenceno, tstart, time, slot = task
     ctx = _CONTEXT
     settings: bg.BackgroundSettings = ctx["background_settings"]
     shape, origin = ctx["shape"], ctx["origin"]
@@ -76,11 +101,12 @@ def process_frame(task: tuple[int, str, int | None, int | None, float, float]) -
         origin,
         simulated=bool(ffi.header.get("SIMDATA", False)),
     )
-    flags = np.zeros(shape, dtype=np.uint8)
+    ring = ctx["ring"]
+    flags = ring["flags"][slot]
+    flags[...] = 0
     flags[exclude] |= PixelFlags.ManualExclude
-    result = {"index": index, "reasons": reasons}
-    if exclude.all():
-        result.update(image=None, uncert=None, flags=flags)
+    result = {"index": index, "reasons": reasons, "excluded": bool(exclude.all())}
+    if result["excluded"]:
         return result
     if ctx.get("star_model") is not None:
         est = small.fit_background(image, uncert, ctx["star_model"], settings, exclude=exclude)
@@ -88,20 +114,26 @@ def process_frame(task: tuple[int, str, int | None, int | None, float, float]) -
         est = bg.estimate_background(image, uncert, ctx["starlight"], settings, exclude=exclude)
     flags[est.not_used] |= PixelFlags.NotUsedForBackground
     flags[est.anomalous] |= PixelFlags.BackgroundShenanigans
+    model = est.model
+    if not np.isfinite(model).all():  # no estimate: NaN model
+        model = np.nan_to_num(model)
     centroids = measure_centroids(
-        image - np.nan_to_num(est.model),
+        image - model,
         ctx["ref_rows"],
         ctx["ref_cols"],
         origin,
         ctx["centroid_half"],
     )
     image[exclude] = np.nan
+    mesh = est.mesh.astype(np.float32)
+    mesh_err = est.mesh_err.astype(np.float32)
+    ring["image"][slot] = image
+    ring["uncert"][slot] = uncert
+    del est, model, exclude
+    release_free_memory()  # the frame's file and temporaries: back to the system
     result.update(
-        image=image,
-        uncert=uncert,
-        flags=flags,
-        mesh=est.mesh.astype(np.float32),
-        mesh_err=est.mesh_err.astype(np.float32),
+        mesh=mesh,
+        mesh_err=mesh_err,
         centroids=centroids,
         wcs=science_wcs_string(ffi),
     )
