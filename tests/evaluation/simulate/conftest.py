@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.io import fits
 
 from tessphot.config.simulate import SimulationConfig
+from tessphot.evaluation.simulate import detector
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.io import find_ffis, read_ffi
@@ -127,3 +129,31 @@ def _isolated(stars, region, tmag_range, prf=None, half=3, max_contamination=0.0
         if light < max_contamination * own:
             keep.append(i)
     return np.array(keep, dtype=int)
+
+
+def _noiseless(rng, rate, exposure, read_noise_cols):
+    """The detector without noise: the image is the true rate."""
+    return rate.astype(np.float32), np.ones(rate.shape, dtype=np.float32)
+
+
+def _noiseless_runs(factory, prefix: str, configs: dict[str, SimulationConfig]) -> dict:
+    """Noiseless simulations of each config: their truth, images, first header, truth path."""
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(detector, "expose", _noiseless)
+        for name, config in configs.items():
+            result = simulate_sector(config, factory.mktemp(f"{prefix}_{name}"), progress=False)
+            out[name] = {
+                "truth": read_truth(result["truth"]),
+                "images": np.array([fits.getdata(p, 1) for p in result["ffis"]], dtype=float),
+                "header": fits.getheader(result["ffis"][0], 1),
+                "path": result["truth"],
+            }
+    return out
+
+
+@pytest.fixture(scope="session")
+def noiseless_runs():
+    """``noiseless_runs(tmp_path_factory, prefix, {name: config})``: noiseless simulations
+    read back (tests cannot import conftest)."""
+    return _noiseless_runs

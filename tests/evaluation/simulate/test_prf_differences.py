@@ -12,7 +12,6 @@ from scipy import ndimage
 from tessphot.config import SettingsError, load_settings
 from tessphot.config.simulate import PRFDifferenceSettings, SimulationConfig
 from tessphot.constants import SCIENCE_SIZE, tmag_to_flux
-from tessphot.evaluation.simulate import detector
 from tessphot.evaluation.simulate.cadences import make_cadences
 from tessphot.evaluation.simulate.pointing import move_positions
 from tessphot.evaluation.simulate.prf_differences import (
@@ -205,33 +204,17 @@ def test_halo_profile():
 SMALL = dict(size=64, cadences=6, stars=60, bright=0, seed=21, compress=False)
 
 
-def _noiseless(rng, rate, exposure, read_noise_cols):
-    """The detector without noise: the image is the true rate."""
-    return rate.astype(np.float32), np.ones(rate.shape, dtype=np.float32)
-
-
 @pytest.fixture(scope="module", params=["analytic", "spoc"])
-def pair(request, tmp_path_factory):
+def pair(request, tmp_path_factory, noiseless_runs):
     """The same noiseless simulation without and with PRF differences (analytic and SPOC)."""
     prf_dir = None
     if request.param == "spoc":
         prf_dir = str(request.getfixturevalue("prf_dir"))
-    out = {"prf_dir": prf_dir}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(detector, "expose", _noiseless)
-        for name, on in (("off", False), ("on", True)):
-            folder = tmp_path_factory.mktemp(f"prf_{request.param}_{name}")
-            config = SimulationConfig(
-                **SMALL, prf_dir=prf_dir, extra_stars=[BRIGHT], prf={"enabled": on}
-            )
-            result = simulate_sector(config, folder, progress=False)
-            out[name] = {
-                "truth": read_truth(result["truth"]),
-                "images": np.array([fits.getdata(p, 1) for p in result["ffis"]], dtype=float),
-                "header": fits.getheader(result["ffis"][0], 1),
-                "path": result["truth"],
-            }
-    return out
+    configs = {
+        name: SimulationConfig(**SMALL, prf_dir=prf_dir, extra_stars=[BRIGHT], prf={"enabled": on})
+        for name, on in (("off", False), ("on", True))
+    }
+    return {"prf_dir": prf_dir, **noiseless_runs(tmp_path_factory, f"prf_{request.param}", configs)}
 
 
 def test_off_by_default_and_off_means_untouched(tmp_path):

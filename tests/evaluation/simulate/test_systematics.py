@@ -13,7 +13,6 @@ from astropy.io import fits
 from tessphot.config import SettingsError, load_settings
 from tessphot.config.simulate import SimulationConfig
 from tessphot.constants import SCIENCE_SIZE, tmag_to_flux
-from tessphot.evaluation.simulate import detector
 from tessphot.evaluation.simulate.cadences import make_cadences
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.evaluation.simulate.systematics import (
@@ -35,27 +34,14 @@ FLOAT32 = 2 * np.finfo(np.float32).eps
 DESAT = 32
 
 
-def _noiseless(rng, rate, exposure, read_noise_cols):
-    """The detector without noise: the image is the true rate."""
-    return rate.astype(np.float32), np.ones(rate.shape, dtype=np.float32)
-
-
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
+def pair(tmp_path_factory, noiseless_runs):
     """The same noiseless simulation without and with systematics, as truth dicts and images."""
-    out = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(detector, "expose", _noiseless)
-        for name, on in (("off", False), ("on", True)):
-            folder = tmp_path_factory.mktemp(f"systematics_{name}")
-            result = simulate_sector(SimulationConfig(**SMALL, systematics=on), folder, False)
-            out[name] = {
-                "truth": read_truth(result["truth"]),
-                "images": np.array([fits.getdata(p, 1) for p in result["ffis"]], dtype=float),
-                "header": fits.getheader(result["ffis"][0], 1),
-                "path": result["truth"],
-            }
-    return out
+    configs = {
+        name: SimulationConfig(**SMALL, systematics=on)
+        for name, on in (("off", False), ("on", True))
+    }
+    return noiseless_runs(tmp_path_factory, "systematics", configs)
 
 
 def _cadences(**values):
