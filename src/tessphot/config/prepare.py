@@ -1,4 +1,6 @@
-"""Settings of the prepare stage: ``[prepare]`` and its ``background``, ``motion``, ``storage``.
+"""Settings of the prepare stage: ``[prepare]`` and its tables.
+
+``background``, ``motion``, ``storage`` and ``effective_prf``.
 
 All are written to the attributes of the prepared HDF5 file.
 """
@@ -90,6 +92,7 @@ class BackgroundSettings(Table):
     source_sigma: float = setting(5.0, unit="sigma", gt=0)
     source_dilation: int = setting(1, unit="px", ge=0)
     iterations: int = setting(3, ge=1)
+    validation_fraction: float = setting(0.2, ge=0, le=0.5)
     min_box_fraction: float = setting(0.05, ge=0, le=1)
     time_smooth_hours: float = setting(3.0, unit="h", ge=0)
     curvature_sigma: float = setting(3.0, unit="sigma", gt=0)
@@ -205,6 +208,90 @@ class StorageSettings(Table):
 
 
 @dataclass(frozen=True)
+class EffectivePRFSettings(Table):
+    """The effective PRF measured on the average image (:mod:`tessphot.prf.effective`).
+
+    The PRF model's tables are corrected at each of its nodes, fitted on the bright,
+    isolated, unsaturated stars of the average image and regularised towards the model.
+
+    Attributes
+    ----------
+    enabled : bool
+        Measure the effective PRF and store it with the prepared data (the photometry then
+        uses it in place of the model).
+    fit_half : int
+        Half-width of the box fitted around each star [px] (2-5): 5 is 11x11 px.
+    min_snr : float
+        Fewest signal-to-noise ratio of a star's flux in the average image (> 0).
+    max_stars : int
+        Most stars fitted, the highest signal-to-noise first, shared evenly between the
+        model's nodes (>= 1).
+    min_stars : int
+        Fewest stars to measure it on (>= 1); with fewer, none is stored.
+    max_contamination : float
+        Most light of the other catalogued stars in a star's box, as a fraction of the
+        star's own (>= 0).
+    saturation_fraction : float
+        A star is left out when a pixel of its box, or within ``saturation_margin`` of it,
+        reaches this fraction of the saturated rate (a pixel full in every 2-s frame) in
+        the average image (0-1).
+    saturation_margin : int
+        See ``saturation_fraction``: the reach of a saturated pixel's bleeding along its
+        column (and one pixel across) [px] (>= 0).
+    samples_per_pixel : int
+        Samples per pixel of the correction (1, 3 or 9; cubic B-splines, evaluated on the
+        tables' 9 samples per pixel): 3 holds a few-percent change of width or shape to
+        within 3-5 % of itself with 9 times fewer unknowns than 9.
+    damping : float
+        Tikhonov damping of the correction towards zero (the model), relative to the
+        median information of one unknown (> 0): unknowns the stars hardly constrain stay
+        at the model.
+    smoothness : float
+        Weight of the correction's second differences, on the same scale (>= 0).
+    model_error : float
+        Relative error of the PRF per pixel in the weights of the fit (>= 0): it keeps the
+        brightest stars from deciding alone.
+    iterations : int
+        Passes of (fit the stars, fit the correction) (>= 1).
+    validation_fraction : float
+        Fraction of the chosen stars left out of the fit to check it on (0-0.5): their
+        residuals, before and after, are reported apart.
+    clip : float
+        Stars whose residual exceeds this many times the median after a pass are left out
+        of the next (blends, variables; > 1).
+    wings_stars : int
+        The brightest fitted stars whose mean radial profile beyond the tables' footprint
+        gives the extended wings (>= 0; 0: none).
+    wings_radius : float
+        Outer radius of the wings' profile [px] (> 7).
+    """
+
+    TABLE = "prepare.effective_prf"
+
+    enabled: bool = setting(True)
+    fit_half: int = setting(5, unit="px", ge=2, le=5)
+    min_snr: float = setting(200.0, gt=0)
+    max_stars: int = setting(1500, ge=1)
+    min_stars: int = setting(10, ge=1)
+    max_contamination: float = setting(0.1, ge=0)
+    saturation_fraction: float = setting(0.5, gt=0, le=1)
+    saturation_margin: int = setting(3, unit="px", ge=0)
+    samples_per_pixel: int = setting(3, choices=(1, 3, 9))
+    damping: float = setting(0.001, gt=0)
+    smoothness: float = setting(0.0, ge=0)
+    model_error: float = setting(0.002, ge=0)
+    iterations: int = setting(3, ge=1)
+    validation_fraction: float = setting(0.2, ge=0, le=0.5)
+    clip: float = setting(4.0, gt=1)
+    wings_stars: int = setting(20, ge=0)
+    wings_radius: float = setting(40.0, unit="px", gt=7)
+
+    def as_dict(self) -> dict:
+        """The settings as plain values (for the HDF5 attributes)."""
+        return self.to_dict()
+
+
+@dataclass(frozen=True)
 class PrepareSettings(Table):
     """Settings of the prepare stage (table ``[prepare]``).
 
@@ -218,6 +305,8 @@ class PrepareSettings(Table):
         Table ``[prepare.motion]``.
     storage : StorageSettings
         Table ``[prepare.storage]``.
+    effective_prf : EffectivePRFSettings
+        Table ``[prepare.effective_prf]``.
     """
 
     TABLE = "prepare"
@@ -226,3 +315,4 @@ class PrepareSettings(Table):
     background: BackgroundSettings = dataclasses.field(default_factory=BackgroundSettings)
     motion: MotionSettings = dataclasses.field(default_factory=MotionSettings)
     storage: StorageSettings = dataclasses.field(default_factory=StorageSettings)
+    effective_prf: EffectivePRFSettings = dataclasses.field(default_factory=EffectivePRFSettings)

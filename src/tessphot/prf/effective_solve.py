@@ -1,0 +1,303 @@
+"""The correction of a PRF model's tables: a regularised linear least-squares problem.
+
+The stars' pixels are linear in the tables: a pixel of star ``s`` is
+``f_s / S_s sum_n w_n sum_k b_k X_n[i_k, j_k]`` (the node weights ``w_n`` and the bilinear
+weights ``b_k`` of the four table samples around the pixel's offset, exactly as
+:class:`tessphot.prf.models.PRFModel` renders; ``S_s`` the sum of the star's 13x13 stamp,
+which rendering divides by). With ``X_n = T_n + C_n`` (the model's table and a correction),
+the residuals of the stars' fits are linear in the corrections.
+
+Each correction is a tensor product of cubic B-splines with ``samples_per_pixel`` knots per
+pixel (:class:`CorrectionBasis`), evaluated on the tables' 9 samples per pixel and tapered
+to zero towards the footprint's edge as the tables are. The unknowns (the B-splines'
+coefficients at every node) solve, by LSQR with the columns scaled to unit information,
+
+``min |W (r - A c)|^2 + a m |c|^2 + s m |D c|^2 + k m |K c|^2``
+
+with ``W`` the pixels' weights, ``m`` the median information of an unknown (so that the
+damping ``a`` and the smoothness ``s`` are relative), ``D`` the second differences of the
+coefficients along both axes, and ``K`` three constraints per node that keep the model's
+flux and the centroid of its core (:data:`CORE_RADIUS`): a correction must not move the
+stars (positions and fluxes are fitted separately).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from scipy.interpolate import BSpline
+from scipy.sparse.linalg import LinearOperator, lsqr
+from threadpoolctl import threadpool_limits
+
+from tessphot.prf.effective_stars import StarBoxes
+from tessphot.prf.models import HALF_WIDTH, OVERSAMPLE, TABLE_CENTRE, TABLE_SIZE, PRFModel
+from tessphot.prf.spoc import CORE_RADIUS
+
+#: Weight of the flux and centroid constraints, relative to the median information of an
+#: unknown.
+CONSTRAINT_WEIGHT = 1.0
+#: Unknowns with less information than this fraction of the median are not counted in it.
+INFORMATION_FLOOR = 1e-3
+#: LSQR's tolerances and its most iterations (per pass; each pass starts from the last).
+LSQR_TOLERANCE = 1e-8
+LSQR_MAX_ITERATIONS = 400
+#: The stamp rendering divides by (13x13 pixels).
+STAMP_SIZE = 2 * HALF_WIDTH + 1
+
+
+class CorrectionBasis:
+    """Cubic B-splines on the tables' grid, tapered as the tables are.
+
+    Parameters
+    ----------
+    samples_per_pixel : int
+        Knots per pixel (1, 3 or 9).
+    taper : ndarray, shape (TABLE_SIZE, TABLE_SIZE)
+        The tables' taper (:func:`tessphot.prf.models._edge_taper`).
+    """
+
+    def __init__(self, samples_per_pixel: int, taper: np.ndarray) -> None:
+        if OVERSAMPLE % samples_per_pixel:
+            raise ValueError(f"samples_per_pixel must divide {OVERSAMPLE}")
+        step = OVERSAMPLE // samples_per_pixel
+        # Knots on the table's samples, one on its centre; one more beyond each end.
+        first = TABLE_CENTRE % step
+        centres = np.arange(first - step, TABLE_SIZE + step, step)
+        x = (np.arange(TABLE_SIZE)[:, None] - centres[None, :]) / step
+        element = BSpline.basis_element([-2, -1, 0, 1, 2], extrapolate=False)
+        matrix = np.nan_to_num(element(x.ravel()).reshape(x.shape))
+        used = matrix.any(axis=0)
+        #: The B-splines on one axis (TABLE_SIZE, m).
+        self.matrix = matrix[:, used]
+        self.taper = taper
+        self.size = self.matrix.shape[1]
+
+    def tables(self, coefficients: np.ndarray) -> np.ndarray:
+        """Corrections (n, TABLE_SIZE, TABLE_SIZE) from coefficients (n, m, m)."""
+        u = self.matrix
+        return self.taper * (u @ coefficients @ u.T)
+
+    def adjoint(self, tables: np.ndarray) -> np.ndarray:
+        """The transpose of :meth:`tables`: (n, TABLE_SIZE, TABLE_SIZE) to (n, m, m)."""
+        u = self.matrix
+        return u.T @ (self.taper * tables) @ u
+
+    def information(self, column_sums: np.ndarray) -> np.ndarray:
+        """Approximate information of each coefficient from that of each table sample."""
+        u2 = self.matrix**2
+        return u2.T @ (self.taper**2 * column_sums) @ u2
+
+
+def stamp_sums(prf: PRFModel, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Sum of each star's unnormalised 13x13 stamp (what rendering divides by)."""
+    padded = np.pad(prf.tables, ((0, 0), (1, 1), (1, 1)))
+    k = OVERSAMPLE * np.arange(STAMP_SIZE)
+    offsets = np.arange(OVERSAMPLE + 2)
+    sums = padded[:, (offsets[:, None] + k)[:, :, None, None], (offsets[:, None] + k)[None, None]]
+    sums = sums.sum(axis=(2, 4))  # (nodes, 11, 11)
+    rc, cc = np.rint(rows), np.rint(cols)
+    sy = TABLE_CENTRE + 1 - OVERSAMPLE * HALF_WIDTH - OVERSAMPLE * (rows - rc)
+    sx = TABLE_CENTRE + 1 - OVERSAMPLE * HALF_WIDTH - OVERSAMPLE * (cols - cc)
+    by = np.clip(np.floor(sy).astype(int), 0, OVERSAMPLE)
+    bx = np.clip(np.floor(sx).astype(int), 0, OVERSAMPLE)
+    wy, wx = np.clip(sy - by, 0, 1), np.clip(sx - bx, 0, 1)
+    nodes, weights = prf.node_weights(rows, cols)
+    out = np.zeros(rows.size)
+    for node, weight in zip(nodes, weights, strict=True):
+        for dy, fy in ((0, 1 - wy), (1, wy)):
+            for dx, fx in ((0, 1 - wx), (1, wx)):
+                out += weight * fy * fx * sums[node, by + dy, bx + dx]
+    return out
+
+
+def interpolation_matrix(
+    prf: PRFModel, boxes: StarBoxes, rows: np.ndarray, cols: np.ndarray, scale: np.ndarray
+) -> sparse.csr_matrix:
+    """The boxes' pixels as a linear function of the tables (every node's samples).
+
+    Parameters
+    ----------
+    prf : PRFModel
+        The grid of nodes.
+    boxes : StarBoxes
+    rows, cols : ndarray, shape (n,)
+        The stars' positions.
+    scale : ndarray, shape (n, size, size)
+        Factor of each pixel (flux over stamp sum, times the pixel's weight).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (n * size**2, n_nodes * TABLE_SIZE**2)
+    """
+    n, size = rows.size, boxes.size
+    ty = TABLE_CENTRE + OVERSAMPLE * (boxes.pixel_rows() - rows[:, None])  # (n, size)
+    tx = TABLE_CENTRE + OVERSAMPLE * (boxes.pixel_cols() - cols[:, None])
+    iy, ix = np.floor(ty).astype(int), np.floor(tx).astype(int)
+    fy, fx = ty - iy, tx - ix
+    nodes, weights = prf.node_weights(rows, cols)
+    n_samples = TABLE_SIZE * TABLE_SIZE
+    pixel = np.arange(n * size * size).reshape(n, size, size)
+    row_idx, col_idx, values = [], [], []
+    for node, weight in zip(nodes, weights, strict=True):
+        for dy, wy in ((0, 1 - fy), (1, fy)):
+            yy = iy + dy
+            for dx, wx in ((0, 1 - fx), (1, fx)):
+                xx = ix + dx
+                inside = ((yy >= 0) & (yy < TABLE_SIZE))[:, :, None] & (
+                    (xx >= 0) & (xx < TABLE_SIZE)
+                )[:, None, :]
+                value = weight[:, None, None] * wy[:, :, None] * wx[:, None, :] * scale
+                keep = inside & (value != 0)
+                sample = (
+                    node[:, None, None] * n_samples
+                    + np.clip(yy, 0, TABLE_SIZE - 1)[:, :, None] * TABLE_SIZE
+                    + np.clip(xx, 0, TABLE_SIZE - 1)[:, None, :]
+                )
+                row_idx.append(pixel[keep])
+                col_idx.append(sample[keep])
+                values.append(value[keep])
+    n_nodes = prf.tables.shape[0]
+    return sparse.csr_matrix(
+        (np.concatenate(values), (np.concatenate(row_idx), np.concatenate(col_idx))),
+        shape=(n * size * size, n_nodes * n_samples),
+    )
+
+
+def _constraint_tables() -> np.ndarray:
+    """The flux and the core's first moments as weights on a table's samples, (3, T, T)."""
+    d = (np.arange(TABLE_SIZE) - TABLE_CENTRE) / OVERSAMPLE
+    dy, dx = np.meshgrid(d, d, indexing="ij")
+    core = np.hypot(dy, dx) <= CORE_RADIUS
+    return np.stack([np.ones_like(dy), dy * core, dx * core])
+
+
+def _second_differences(m: np.ndarray) -> np.ndarray:
+    """Second differences of coefficients (n, m, m) along both axes, concatenated."""
+    return np.concatenate(
+        [
+            (m[:, 2:] - 2 * m[:, 1:-1] + m[:, :-2]).ravel(),
+            (m[:, :, 2:] - 2 * m[:, :, 1:-1] + m[:, :, :-2]).ravel(),
+        ]
+    )
+
+
+def _second_differences_adjoint(v: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """The transpose of :func:`_second_differences`."""
+    n, m, _ = shape
+    split = n * (m - 2) * m
+    a = v[:split].reshape(n, m - 2, m)
+    b = v[split:].reshape(n, m, m - 2)
+    out = np.zeros(shape)
+    out[:, 2:] += a
+    out[:, 1:-1] -= 2 * a
+    out[:, :-2] += a
+    out[:, :, 2:] += b
+    out[:, :, 1:-1] -= 2 * b
+    out[:, :, :-2] += b
+    return out
+
+
+def solve_correction(
+    matrix: sparse.csr_matrix,
+    residual: np.ndarray,
+    basis: CorrectionBasis,
+    n_nodes: int,
+    *,
+    damping: float,
+    smoothness: float,
+    stars: sparse.csr_matrix | None = None,
+    start: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The correction of every node's table that best explains the residuals.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse.csr_matrix
+        The weighted pixels as a function of the tables (:func:`interpolation_matrix`).
+    residual : ndarray
+        The weighted residuals of the pixels (data minus the stars' model).
+    basis : CorrectionBasis
+    n_nodes : int
+    damping, smoothness : float
+        Relative weights of the damping towards zero and of the second differences.
+    stars : scipy.sparse.csr_matrix, optional
+        The weighted pixels as a function of the stars' own parameters (their flux,
+        position and sky), solved for with the correction (neither damped nor smoothed):
+        alternating between the two would trade the correction's pedestal and core
+        against the stars' sky and flux for many passes.
+    start : ndarray, shape (n_nodes, m, m), optional
+        Coefficients to start from (a previous pass's): LSQR stops after
+        :data:`LSQR_MAX_ITERATIONS`, before the least-constrained directions have settled.
+
+    Returns
+    -------
+    coefficients : ndarray, shape (n_nodes, m, m)
+        The correction's coefficients (zero for nodes no star constrains): its tables are
+        ``basis.tables(coefficients)``.
+    steps : ndarray
+        The change of the stars' parameters (empty without ``stars``).
+    """
+    m = basis.size
+    shape = (n_nodes, m, m)
+    n_coef = n_nodes * m * m
+    stars = stars if stars is not None else sparse.csr_matrix((matrix.shape[0], 0))
+    n_star = stars.shape[1]
+    column_sums = np.asarray(matrix.multiply(matrix).sum(axis=0)).reshape(
+        n_nodes, TABLE_SIZE, TABLE_SIZE
+    )
+    info = basis.information(column_sums).ravel()
+    positive = info[info > INFORMATION_FLOOR * info.max()] if info.max() > 0 else info
+    median = float(np.median(positive)) if positive.size else 1.0
+    star_norm = np.sqrt(np.asarray(stars.multiply(stars).sum(axis=0)).ravel())
+    scale = np.concatenate(
+        [1.0 / np.sqrt(info + damping * median), 1.0 / np.where(star_norm > 0, star_norm, 1.0)]
+    )
+    constraints = _constraint_tables()
+    weights = np.sqrt(median * np.array([damping, smoothness, CONSTRAINT_WEIGHT]))
+    n_data = matrix.shape[0]
+    n_smooth = 2 * n_nodes * (m - 2) * m if smoothness > 0 else 0
+    n_rows = n_data + n_coef + n_smooth + 3 * n_nodes
+
+    def forward(z: np.ndarray) -> np.ndarray:
+        x = scale * np.ravel(z)
+        c = x[:n_coef].reshape(shape)
+        tables = basis.tables(c)
+        parts = [matrix @ tables.ravel() + stars @ x[n_coef:], weights[0] * c.ravel()]
+        if n_smooth:
+            parts.append(weights[1] * _second_differences(c))
+        parts.append(weights[2] * np.einsum("kij,nij->nk", constraints, tables).ravel())
+        return np.concatenate(parts)
+
+    def adjoint(y: np.ndarray) -> np.ndarray:
+        y = np.ravel(y)
+        data, rest = y[:n_data], y[n_data:]
+        tables = (matrix.T @ data).reshape(n_nodes, TABLE_SIZE, TABLE_SIZE)
+        k = rest[n_coef + n_smooth :].reshape(n_nodes, 3)
+        tables = tables + weights[2] * np.einsum("kij,nk->nij", constraints, k)
+        c = basis.adjoint(tables) + weights[0] * rest[:n_coef].reshape(shape)
+        if n_smooth:
+            c = c + weights[1] * _second_differences_adjoint(
+                rest[n_coef : n_coef + n_smooth], shape
+            )
+        return scale * np.concatenate([c.ravel(), stars.T @ data])
+
+    operator = LinearOperator(
+        (n_rows, n_coef + n_star), matvec=forward, rmatvec=adjoint, dtype=float
+    )
+    rhs = np.concatenate([residual, np.zeros(n_rows - n_data)])
+    z0 = np.zeros(n_coef + n_star)
+    if start is not None:
+        z0[:n_coef] = np.ravel(start) / scale[:n_coef]
+    # LSQR's many small vector products are slowed down by BLAS's threads (x25 on a
+    # loaded machine).
+    with threadpool_limits(1, user_api="blas"):
+        z = lsqr(
+            operator,
+            rhs,
+            atol=LSQR_TOLERANCE,
+            btol=LSQR_TOLERANCE,
+            iter_lim=LSQR_MAX_ITERATIONS,
+            x0=z0,
+        )[0]
+    x = scale * z
+    return x[:n_coef].reshape(shape), x[n_coef:]
