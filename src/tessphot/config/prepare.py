@@ -220,7 +220,9 @@ class EffectivePRFSettings(Table):
         Measure the effective PRF and store it with the prepared data (the photometry then
         uses it in place of the model).
     fit_half : int
-        Half-width of the box fitted around each star [px] (2-5): 5 is 11x11 px.
+        Half-width of the box fitted around each star [px] (2-6): 6 is the tables' whole
+        13x13 px footprint (smaller boxes leave the footprint's edge, and with it the
+        stars' flux, to the damping: 5 biased the fluxes by 0.3-0.7 %).
     min_snr : float
         Fewest signal-to-noise ratio of a star's flux in the average image (> 0).
     max_stars : int
@@ -242,12 +244,16 @@ class EffectivePRFSettings(Table):
         Samples per pixel of the correction (1, 3 or 9; cubic B-splines, evaluated on the
         tables' 9 samples per pixel): 3 holds a few-percent change of width or shape to
         within 3-5 % of itself with 9 times fewer unknowns than 9.
-    damping : float
-        Tikhonov damping of the correction towards zero (the model), relative to the
-        median information of one unknown (> 0): unknowns the stars hardly constrain stay
-        at the model.
+    prior_width : float
+        Expected size of the correction, as a fraction of the model's peak (> 0): its
+        Tikhonov damping towards zero (the model). What the stars hardly constrain stays
+        at the model, what they measure well follows them.
     smoothness : float
-        Weight of the correction's second differences, on the same scale (>= 0).
+        Weight of the correction's second differences relative to the damping (>= 0).
+    node_coupling : float
+        Weight of the differences between the corrections of neighbouring nodes relative
+        to the damping (>= 0): what the stars near a node do not say is taken from its
+        neighbours.
     model_error : float
         Relative error of the PRF per pixel in the weights of the fit (>= 0): it keeps the
         brightest stars from deciding alone.
@@ -269,7 +275,7 @@ class EffectivePRFSettings(Table):
     TABLE = "prepare.effective_prf"
 
     enabled: bool = setting(True)
-    fit_half: int = setting(5, unit="px", ge=2, le=5)
+    fit_half: int = setting(6, unit="px", ge=2, le=6)
     min_snr: float = setting(200.0, gt=0)
     max_stars: int = setting(1500, ge=1)
     min_stars: int = setting(10, ge=1)
@@ -277,8 +283,9 @@ class EffectivePRFSettings(Table):
     saturation_fraction: float = setting(0.5, gt=0, le=1)
     saturation_margin: int = setting(3, unit="px", ge=0)
     samples_per_pixel: int = setting(3, choices=(1, 3, 9))
-    damping: float = setting(0.001, gt=0)
-    smoothness: float = setting(0.0, ge=0)
+    prior_width: float = setting(0.03, gt=0)
+    smoothness: float = setting(10.0, ge=0)
+    node_coupling: float = setting(10.0, ge=0)
     model_error: float = setting(0.002, ge=0)
     iterations: int = setting(3, ge=1)
     validation_fraction: float = setting(0.2, ge=0, le=0.5)

@@ -33,6 +33,7 @@ from tessphot.constants import SATURATED_RATE
 from tessphot.prf.analytic import AnalyticPRF
 from tessphot.prf.effective_solve import (
     CorrectionBasis,
+    Regularisation,
     interpolation_matrix,
     solve_correction,
     stamp_sums,
@@ -315,7 +316,7 @@ def measure_effective_prf(
         np.nan_to_num(image) >= choice.saturated_level,
         structure=np.ones((2 * settings.saturation_margin + 1, 3), dtype=bool),
     )
-    wings = _wings(image, scene, sigma, origin, _subset(fits, keep), settings, saturated)
+    wings = _wings(image, scene, sigma, origin, _subset(fits, keep | check), settings, saturated)
     return EffectivePRFFit(prf, base, before, fits, keep, check, wings, time.perf_counter() - start)
 
 
@@ -381,9 +382,12 @@ def _solve(
         matrix,
         (residual * weight).ravel(),
         basis,
-        base.tables.shape[0],
-        damping=settings.damping,
-        smoothness=settings.smoothness,
+        (base.node_rows.size, base.node_cols.size),
+        Regularisation(
+            prior=settings.prior_width * float(base.tables.max()),
+            smoothness=settings.smoothness,
+            node_coupling=settings.node_coupling,
+        ),
         stars=star_jacobian(prf, boxes, fits, weight),
         start=start,
     )

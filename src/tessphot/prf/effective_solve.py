@@ -12,16 +12,22 @@ pixel (:class:`CorrectionBasis`), evaluated on the tables' 9 samples per pixel a
 to zero towards the footprint's edge as the tables are. The unknowns (the B-splines'
 coefficients at every node) solve, by LSQR with the columns scaled to unit information,
 
-``min |W (r - A c)|^2 + a m |c|^2 + s m |D c|^2 + k m |K c|^2``
+``min |W (r - A c)|^2 + |c / p|^2 + s |D c / p|^2 + k m |K c|^2``
 
-with ``W`` the pixels' weights, ``m`` the median information of an unknown (so that the
-damping ``a`` and the smoothness ``s`` are relative), ``D`` the second differences of the
-coefficients along both axes, and ``K`` three constraints per node that keep the model's
-flux and the centroid of its core (:data:`CORE_RADIUS`): a correction must not move the
-stars (positions and fluxes are fitted separately).
+with ``W`` the pixels' weights (their noise and the model's relative error), ``p`` the
+prior width of a coefficient (a B-spline's coefficient is about the table's value, a flux
+fraction per pixel: ``p`` is a fraction of the model's peak), ``D`` the second differences
+of the coefficients along both axes, weighted by ``s`` relative to the damping, and ``K``
+three constraints per node that keep the model's flux and the centroid of its core
+(:data:`CORE_RADIUS`), weighted relative to ``m``, the median information of a coefficient:
+a correction must not move the stars (positions and fluxes are fitted with it). Unknowns
+that the stars hardly constrain stay at zero (the model), while well-measured ones follow
+the data however bright the stars are.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -197,14 +203,53 @@ def _second_differences_adjoint(v: np.ndarray, shape: tuple[int, int, int]) -> n
     return out
 
 
+def _node_differences(c: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Differences of the coefficients (n, m, m) of neighbouring nodes of the grid."""
+    g = c.reshape(*grid, *c.shape[1:])
+    return np.concatenate([(g[1:] - g[:-1]).ravel(), (g[:, 1:] - g[:, :-1]).ravel()])
+
+
+def _node_differences_adjoint(v: np.ndarray, grid: tuple[int, int], m: int) -> np.ndarray:
+    """The transpose of :func:`_node_differences`."""
+    nr, nc = grid
+    split = (nr - 1) * nc * m * m
+    a = v[:split].reshape(nr - 1, nc, m, m)
+    b = v[split:].reshape(nr, nc - 1, m, m)
+    out = np.zeros((nr, nc, m, m))
+    out[1:] += a
+    out[:-1] -= a
+    out[:, 1:] += b
+    out[:, :-1] -= b
+    return out.reshape(nr * nc, m, m)
+
+
+@dataclass(frozen=True)
+class Regularisation:
+    """How the correction is held towards the model (see the module's notes).
+
+    Attributes
+    ----------
+    prior : float
+        Prior width of a coefficient (table units): the damping towards zero.
+    smoothness : float
+        Weight of the second differences along the table's axes, relative to the damping.
+    node_coupling : float
+        Weight of the differences between neighbouring nodes' coefficients, relative to
+        the damping.
+    """
+
+    prior: float
+    smoothness: float
+    node_coupling: float
+
+
 def solve_correction(
     matrix: sparse.csr_matrix,
     residual: np.ndarray,
     basis: CorrectionBasis,
-    n_nodes: int,
+    grid: tuple[int, int],
+    regularisation: Regularisation,
     *,
-    damping: float,
-    smoothness: float,
     stars: sparse.csr_matrix | None = None,
     start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -217,9 +262,9 @@ def solve_correction(
     residual : ndarray
         The weighted residuals of the pixels (data minus the stars' model).
     basis : CorrectionBasis
-    n_nodes : int
-    damping, smoothness : float
-        Relative weights of the damping towards zero and of the second differences.
+    grid : (int, int)
+        Rows and columns of the grid of nodes.
+    regularisation : Regularisation
     stars : scipy.sparse.csr_matrix, optional
         The weighted pixels as a function of the stars' own parameters (their flux,
         position and sky), solved for with the correction (neither damped nor smoothed):
@@ -237,11 +282,11 @@ def solve_correction(
     steps : ndarray
         The change of the stars' parameters (empty without ``stars``).
     """
+    n_nodes = grid[0] * grid[1]
     m = basis.size
     shape = (n_nodes, m, m)
     n_coef = n_nodes * m * m
     stars = stars if stars is not None else sparse.csr_matrix((matrix.shape[0], 0))
-    n_star = stars.shape[1]
     column_sums = np.asarray(matrix.multiply(matrix).sum(axis=0)).reshape(
         n_nodes, TABLE_SIZE, TABLE_SIZE
     )
@@ -249,43 +294,67 @@ def solve_correction(
     positive = info[info > INFORMATION_FLOOR * info.max()] if info.max() > 0 else info
     median = float(np.median(positive)) if positive.size else 1.0
     star_norm = np.sqrt(np.asarray(stars.multiply(stars).sum(axis=0)).ravel())
+    reg = regularisation
     scale = np.concatenate(
-        [1.0 / np.sqrt(info + damping * median), 1.0 / np.where(star_norm > 0, star_norm, 1.0)]
+        [1.0 / np.sqrt(info + reg.prior**-2), 1.0 / np.where(star_norm > 0, star_norm, 1.0)]
     )
     constraints = _constraint_tables()
-    weights = np.sqrt(median * np.array([damping, smoothness, CONSTRAINT_WEIGHT]))
+    w_smooth = np.sqrt(reg.smoothness) / reg.prior
+    w_nodes = np.sqrt(reg.node_coupling) / reg.prior if n_nodes > 1 else 0.0
+    w_constraint = np.sqrt(CONSTRAINT_WEIGHT * median)
+    # The penalties: (forward on coefficients and tables, adjoint to coefficients, rows).
+    penalties = [
+        (lambda c, t: c.ravel() / reg.prior, lambda v: v.reshape(shape) / reg.prior, n_coef),
+        (
+            lambda c, t: w_constraint * np.einsum("kij,nij->nk", constraints, t).ravel(),
+            lambda v: basis.adjoint(
+                w_constraint * np.einsum("kij,nk->nij", constraints, v.reshape(n_nodes, 3))
+            ),
+            3 * n_nodes,
+        ),
+    ]
+    if w_smooth > 0:
+        penalties.append(
+            (
+                lambda c, t: w_smooth * _second_differences(c),
+                lambda v: w_smooth * _second_differences_adjoint(v, shape),
+                2 * n_nodes * (m - 2) * m,
+            )
+        )
+    if w_nodes > 0:
+        penalties.append(
+            (
+                lambda c, t: w_nodes * _node_differences(c, grid),
+                lambda v: w_nodes * _node_differences_adjoint(v, grid, m),
+                ((grid[0] - 1) * grid[1] + grid[0] * (grid[1] - 1)) * m * m,
+            )
+        )
     n_data = matrix.shape[0]
-    n_smooth = 2 * n_nodes * (m - 2) * m if smoothness > 0 else 0
-    n_rows = n_data + n_coef + n_smooth + 3 * n_nodes
+    n_rows = n_data + sum(p[2] for p in penalties)
 
     def forward(z: np.ndarray) -> np.ndarray:
         x = scale * np.ravel(z)
         c = x[:n_coef].reshape(shape)
         tables = basis.tables(c)
-        parts = [matrix @ tables.ravel() + stars @ x[n_coef:], weights[0] * c.ravel()]
-        if n_smooth:
-            parts.append(weights[1] * _second_differences(c))
-        parts.append(weights[2] * np.einsum("kij,nij->nk", constraints, tables).ravel())
+        parts = [matrix @ tables.ravel() + stars @ x[n_coef:]]
+        parts += [p[0](c, tables) for p in penalties]
         return np.concatenate(parts)
 
     def adjoint(y: np.ndarray) -> np.ndarray:
         y = np.ravel(y)
-        data, rest = y[:n_data], y[n_data:]
-        tables = (matrix.T @ data).reshape(n_nodes, TABLE_SIZE, TABLE_SIZE)
-        k = rest[n_coef + n_smooth :].reshape(n_nodes, 3)
-        tables = tables + weights[2] * np.einsum("kij,nk->nij", constraints, k)
-        c = basis.adjoint(tables) + weights[0] * rest[:n_coef].reshape(shape)
-        if n_smooth:
-            c = c + weights[1] * _second_differences_adjoint(
-                rest[n_coef : n_coef + n_smooth], shape
-            )
+        data = y[:n_data]
+        c = basis.adjoint((matrix.T @ data).reshape(n_nodes, TABLE_SIZE, TABLE_SIZE))
+        start_row = n_data
+        for _, back, rows in penalties:
+            c = c + back(y[start_row : start_row + rows])
+            start_row += rows
         return scale * np.concatenate([c.ravel(), stars.T @ data])
 
     operator = LinearOperator(
-        (n_rows, n_coef + n_star), matvec=forward, rmatvec=adjoint, dtype=float
+        (n_rows, n_coef + stars.shape[1]), matvec=forward, rmatvec=adjoint, dtype=float
     )
     rhs = np.concatenate([residual, np.zeros(n_rows - n_data)])
-    z0 = np.zeros(n_coef + n_star)
+    z0 = np.zeros(n_coef + stars.shape[1])
     if start is not None:
         z0[:n_coef] = np.ravel(start) / scale[:n_coef]
     # LSQR's many small vector products are slowed down by BLAS's threads (x25 on a

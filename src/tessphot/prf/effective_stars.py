@@ -30,6 +30,9 @@ MAX_POSITION_STEP = 0.3
 STAR_FIT_STEPS = 6
 #: Parameters of a star fit: flux, row, column, sky.
 N_STAR_PARAMETERS = 4
+#: Zeros around a PRF stamp [px], so that a box of the stamp's size can hold a star up to
+#: this far from the box's centre pixel.
+STAMP_PAD = 1
 
 
 @dataclass
@@ -126,8 +129,8 @@ def star_boxes(
 def clamp_positions(
     boxes: StarBoxes, rows: np.ndarray, cols: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Positions kept where a PRF stamp still covers the whole box."""
-    reach = HALF_WIDTH - boxes.half + 0.49
+    """Positions kept where a PRF stamp still covers the whole box (derivatives' steps too)."""
+    reach = HALF_WIDTH + STAMP_PAD - boxes.half + 0.49 - POSITION_STEP
     return (
         np.clip(rows, boxes.rows - reach, boxes.rows + reach),
         np.clip(cols, boxes.cols - reach, boxes.cols + reach),
@@ -140,9 +143,10 @@ def box_models(prf: PRFModel, boxes: StarBoxes, rows: np.ndarray, cols: np.ndarr
     The positions must be within the reach of :func:`clamp_positions`.
     """
     stamps, row0, col0 = prf.stamps(rows, cols)
+    stamps = np.pad(stamps, ((0, 0), (STAMP_PAD, STAMP_PAD), (STAMP_PAD, STAMP_PAD)))
     k = np.arange(boxes.size)
-    off_r = (boxes.rows - boxes.half - row0)[:, None] + k[None, :]
-    off_c = (boxes.cols - boxes.half - col0)[:, None] + k[None, :]
+    off_r = (boxes.rows - boxes.half - row0 + STAMP_PAD)[:, None] + k[None, :]
+    off_c = (boxes.cols - boxes.half - col0 + STAMP_PAD)[:, None] + k[None, :]
     n = np.arange(rows.size)[:, None, None]
     return stamps[n, off_r[:, :, None], off_c[:, None, :]]
 

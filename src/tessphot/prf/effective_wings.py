@@ -46,9 +46,10 @@ class Wings:
     profile, error : ndarray
         Mean residual surface brightness relative to the star's flux [1/px] and its error.
     amplitude : float
-        ``A``: the power law at :data:`WINGS_REFERENCE_RADIUS` [1/px] (NaN: not fitted).
+        ``A``: the power law at :data:`WINGS_REFERENCE_RADIUS` [1/px] (NaN: not fitted, or
+        no falling positive profile).
     index : float
-        ``k`` (NaN: not fitted).
+        ``k`` (NaN: as ``amplitude``).
     fraction : float
         Fraction of a star's light the power law holds from ``radius_min`` to
         ``radius_max``.
@@ -167,6 +168,8 @@ def _power_law(r: np.ndarray, profile: np.ndarray, error: np.ndarray) -> tuple[f
         )
     except (RuntimeError, ValueError):
         return np.nan, np.nan
+    if not (amplitude > 0 and index > 0):
+        return np.nan, np.nan  # no wings: a profile rising outwards, or below zero
     return float(amplitude), float(index)
 
 
