@@ -263,8 +263,8 @@ class EffectivePRFSettings(Table):
         Fraction of the chosen stars left out of the fit to check it on (0-0.5): their
         residuals, before and after, are reported apart.
     clip : float
-        Stars whose residual exceeds this many times the median after a pass are left out
-        of the next (blends, variables; > 1).
+        Stars whose reduced chi-square (the model's error included) exceeds this many times
+        the median after a pass are left out of the next (blends, variables; > 1).
     wings_stars : int
         The brightest fitted stars whose mean radial profile beyond the tables' footprint
         gives the extended wings (>= 0; 0: none).

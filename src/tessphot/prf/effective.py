@@ -296,9 +296,9 @@ def measure_effective_prf(
             before = fits
         if iteration == settings.iterations:
             break
-        keep &= fits.rms <= settings.clip * np.median(fits.rms[keep])
+        keep = ~check & (fits.misfit <= settings.clip * np.median(fits.misfit[~check]))
         coefficients = _solve(
-            base, prf, basis, cleaned.subset(keep), _subset(fits, keep), settings, coefficients
+            base, prf, basis, cleaned.subset(keep), fits.subset(keep), settings, coefficients
         )
         name, short = effective_names(base, int(keep.sum()))
         prf = EffectivePRF(
@@ -310,13 +310,13 @@ def measure_effective_prf(
             base_name=base.name,
             base_analytic=analytic,
         )
-    # Outliers left out of the check as of the fit, by their residual with the model.
-    check &= before.rms <= settings.clip * np.median(before.rms[keep])
+    # Outliers left out of the check as of the fit, by their misfit with the model.
+    check &= before.misfit <= settings.clip * np.median(before.misfit[~check])
     saturated = ndimage.binary_dilation(
         np.nan_to_num(image) >= choice.saturated_level,
         structure=np.ones((2 * settings.saturation_margin + 1, 3), dtype=bool),
     )
-    wings = _wings(image, scene, sigma, origin, _subset(fits, keep | check), settings, saturated)
+    wings = _wings(image, scene, sigma, origin, fits.subset(keep | check), settings, saturated)
     return EffectivePRFFit(prf, base, before, fits, keep, check, wings, time.perf_counter() - start)
 
 
@@ -327,17 +327,6 @@ def _left_out(n: int, fraction: float) -> np.ndarray:
         step = max(int(round(1 / fraction)), 2)
         out[step - 1 :: step] = True
     return out
-
-
-def _subset(fits: StarFits, keep: np.ndarray) -> StarFits:
-    return StarFits(
-        fits.rows[keep],
-        fits.cols[keep],
-        fits.flux[keep],
-        fits.sky[keep],
-        fits.chi2[keep],
-        fits.rms[keep],
-    )
 
 
 def _cleaned(

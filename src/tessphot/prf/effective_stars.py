@@ -14,6 +14,7 @@ with every pixel of their box on the image.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,6 +168,9 @@ class StarFits:
         Reduced chi-square of each star against its pixels' noise alone.
     rms : ndarray, shape (n,)
         rms of (data - model) over each box relative to the star's flux.
+    misfit : ndarray, shape (n,)
+        Reduced chi-square with the model's relative error in the noise, as the fit weighs
+        the pixels (what outliers are judged by, whatever the star's brightness).
     """
 
     rows: np.ndarray
@@ -175,6 +179,13 @@ class StarFits:
     sky: np.ndarray
     chi2: np.ndarray
     rms: np.ndarray
+    misfit: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> StarFits:
+        """The fits of the stars ``keep`` (indices or a mask)."""
+        return StarFits(
+            *(getattr(self, f.name)[keep] for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        )
 
     def model(self, prf: PRFModel, boxes: StarBoxes) -> np.ndarray:
         """The fitted stars' images on their boxes (sky included)."""
@@ -282,24 +293,29 @@ def fit_stars(
         cols = cols + np.clip(step[:, 2], -MAX_POSITION_STEP, MAX_POSITION_STEP)
         sky = sky + step[:, 3]
         rows, cols = clamp_positions(boxes, rows, cols)
-    fits = StarFits(rows, cols, flux, sky, np.zeros(rows.size), np.zeros(rows.size))
-    fits.chi2, fits.rms = fit_quality(prf, boxes, fits)
+    zeros = np.zeros(rows.size)
+    fits = StarFits(rows, cols, flux, sky, zeros, zeros, zeros)
+    fits.chi2, fits.rms, fits.misfit = fit_quality(prf, boxes, fits, model_error)
     return fits
 
 
-def fit_quality(prf: PRFModel, boxes: StarBoxes, fits: StarFits) -> tuple[np.ndarray, np.ndarray]:
-    """Reduced chi-square (pixel noise alone) and relative rms residual of each star."""
-    resid = boxes.data - fits.model(prf, boxes)
+def fit_quality(
+    prf: PRFModel, boxes: StarBoxes, fits: StarFits, model_error: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each star's reduced chi-square, relative rms residual and misfit (:class:`StarFits`)."""
+    image = box_models(prf, boxes, fits.rows, fits.cols)
+    resid = boxes.data - fits.flux[:, None, None] * image - fits.sky[:, None, None]
     ok = np.isfinite(resid) & np.isfinite(boxes.sigma) & (boxes.sigma > 0)
     n = ok.sum(axis=(1, 2))
+    dof = np.maximum(n - N_STAR_PARAMETERS, 1)
+    weight = pixel_weights(boxes, fits.flux[:, None, None] * image, model_error)
     with np.errstate(invalid="ignore", divide="ignore"):
-        chi2 = np.where(ok, (resid / boxes.sigma) ** 2, 0.0).sum(axis=(1, 2)) / np.maximum(
-            n - N_STAR_PARAMETERS, 1
-        )
+        chi2 = np.where(ok, (resid / boxes.sigma) ** 2, 0.0).sum(axis=(1, 2)) / dof
         rms = np.sqrt(np.where(ok, resid**2, 0.0).sum(axis=(1, 2)) / np.maximum(n, 1)) / np.abs(
             fits.flux
         )
-    return chi2, rms
+    misfit = np.where(ok, (resid * weight) ** 2, 0.0).sum(axis=(1, 2)) / dof
+    return chi2, rms, misfit
 
 
 @dataclass(frozen=True)
