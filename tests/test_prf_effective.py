@@ -122,7 +122,7 @@ def test_effective_prf_halves_the_residuals(measured, base, truth):
     assert q["chi2_effective_check"] < 0.1 * q["chi2_model_check"]
     # Closer to the PRF the stars were drawn with.
     assert table_error(fit.prf, truth) < 0.3 * table_error(base, truth)
-    assert isinstance(fit.prf, EffectivePRF) and fit.prf.base_analytic
+    assert isinstance(fit.prf, EffectivePRF) and fit.prf.base_analytic and fit.accepted
     assert fit.prf.short_name.startswith("ePRF analytic")
     assert "Effective PRF from" in fit.summary()
 
@@ -150,6 +150,7 @@ def test_no_difference_no_correction(measured, base):
     q = fit.quality
     assert q["chi2_model_check"] < 1.5
     assert q["chi2_effective_check"] < 1.4 * q["chi2_model_check"]
+    assert not fit.accepted and "not used" in fit.summary()
 
 
 def test_too_few_stars(base, truth):

@@ -20,7 +20,7 @@ from tessphot.photometry.target import open_target
 from tessphot.prepare.cube import PreparedCube
 from tessphot.prepare.effective_prf import GROUP, read_effective_prf, write_effective_prf
 from tessphot.prepare.run import prepare_ccd
-from tessphot.prf import AnalyticPRF, load_prf
+from tessphot.prf import AnalyticPRF, PRFModel, load_prf
 from tessphot.prf.effective import EffectivePRF, measure_effective_prf
 
 #: A small region with bright, isolated stars: (size, cadences, stars, seed, origin).
@@ -121,18 +121,32 @@ def test_effective_prf_stored(differing):
 
 
 def test_no_differences_no_correction(differing, same):
-    """Stars rendered with the model: the correction stays near zero."""
+    """Stars rendered with the model: the correction stays near zero, and is not used."""
     with PreparedCube(differing.hdf5) as cube:
         real = cube.effective_prf()
-    with PreparedCube(same[0].hdf5) as cube:
-        measured = cube.effective_prf()
-        quality = cube.dataset_attrs(GROUP)
-        base = load_prf(cube.settings["prf"], 1, 1, 4)
+    with h5py.File(same[0].hdf5, "r") as h5:
+        group = h5[GROUP]
+        quality = dict(group.attrs)
+        measured = PRFModel(
+            group["tables"][()],
+            group["node_rows"][()],
+            group["node_cols"][()],
+            "stored",
+            "stored",
+            taper=False,
+        )
+        base = load_prf(json.loads(h5.attrs["settings"])["prf"], 1, 1, 4)
     correction = _tables_at_centre(measured) - _tables_at_centre(base)
     real_correction = _tables_at_centre(real) - _tables_at_centre(base)
-    assert np.abs(correction).sum() < 0.05 * np.abs(real_correction).sum()
+    # What 10 frames' noise leaves in it: 6 % of the default differences' correction ...
+    assert np.abs(correction).sum() < 0.1 * np.abs(real_correction).sum()
+    # ... which fits the stars left out of the fit no better than the model: not used.
     assert quality["chi2_model_check"] < 3
-    assert quality["chi2_effective_check"] < 1.5 * quality["chi2_model_check"]
+    assert not quality["accepted"]
+    with PreparedCube(same[0].hdf5) as cube:
+        assert cube.effective_prf() is None
+    with PreparedCube(differing.hdf5) as cube:
+        assert cube.dataset_attrs(GROUP)["accepted"]
 
 
 def test_disabled(same):

@@ -93,6 +93,7 @@ class BackgroundSettings(Table):
     source_dilation: int = setting(1, unit="px", ge=0)
     iterations: int = setting(3, ge=1)
     validation_fraction: float = setting(0.2, ge=0, le=0.5)
+    accept_ratio: float = setting(0.8, gt=0)
     min_box_fraction: float = setting(0.05, ge=0, le=1)
     time_smooth_hours: float = setting(3.0, unit="h", ge=0)
     curvature_sigma: float = setting(3.0, unit="sigma", gt=0)
@@ -250,10 +251,11 @@ class EffectivePRFSettings(Table):
         at the model, what they measure well follows them.
     smoothness : float
         Weight of the correction's second differences relative to the damping (>= 0).
-    node_coupling : float
-        Weight of the differences between the corrections of neighbouring nodes relative
-        to the damping (>= 0): what the stars near a node do not say is taken from its
-        neighbours.
+    degree : int
+        Degree of the correction's polynomial change over the region (0-3): the nodes'
+        corrections are one such polynomial, each term a table (0: the same correction
+        everywhere; 2 follows a width or shape changing smoothly over the CCD with 6 tables,
+        where a correction per node of the model's 5x5 grid left each node too few stars).
     model_error : float
         Relative error of the PRF per pixel in the weights of the fit (>= 0): it keeps the
         brightest stars from deciding alone.
@@ -262,6 +264,11 @@ class EffectivePRFSettings(Table):
     validation_fraction : float
         Fraction of the chosen stars left out of the fit to check it on (0-0.5): their
         residuals, before and after, are reported apart.
+    accept_ratio : float
+        The effective PRF is used only when the stars left out of its fit have a median
+        reduced chi-square at most this times the model's (> 0): with few stars or little
+        signal it fits their noise, and describes other stars worse than the model (it is
+        still stored, marked not accepted).
     clip : float
         Stars whose reduced chi-square (the model's error included) exceeds this many times
         the median after a pass are left out of the next (blends, variables; > 1).
@@ -285,10 +292,11 @@ class EffectivePRFSettings(Table):
     samples_per_pixel: int = setting(3, choices=(1, 3, 9))
     prior_width: float = setting(0.03, gt=0)
     smoothness: float = setting(10.0, ge=0)
-    node_coupling: float = setting(10.0, ge=0)
+    degree: int = setting(2, ge=0, le=3)
     model_error: float = setting(0.002, ge=0)
     iterations: int = setting(3, ge=1)
     validation_fraction: float = setting(0.2, ge=0, le=0.5)
+    accept_ratio: float = setting(0.8, gt=0)
     clip: float = setting(4.0, gt=1)
     wings_stars: int = setting(20, ge=0)
     wings_radius: float = setting(40.0, unit="px", gt=7)

@@ -78,7 +78,7 @@ def build_effective_prf(
     Returns
     -------
     EffectivePRF or None
-        None when disabled, without a catalog or with too few stars.
+        None when disabled, without a catalog, with too few stars or not accepted.
     """
     if GROUP in h5:
         del h5[GROUP]
@@ -95,7 +95,7 @@ def build_effective_prf(
         return None
     write_effective_prf(h5, fit, settings)
     log.info("%s", fit.summary())
-    return fit.prf
+    return fit.prf if fit.accepted else None
 
 
 def write_effective_prf(h5: h5py.File, fit: EffectivePRFFit, settings: EffectivePRFSettings):
@@ -113,6 +113,7 @@ def write_effective_prf(h5: h5py.File, fit: EffectivePRFFit, settings: Effective
             "base_analytic": prf.base_analytic,
             "settings": json.dumps(settings.as_dict()),
             "seconds": fit.seconds,
+            "accepted": fit.accepted,
             **fit.quality,
         }
     )
@@ -151,11 +152,17 @@ def write_effective_prf(h5: h5py.File, fit: EffectivePRFFit, settings: Effective
 
 
 def read_effective_prf(h5: h5py.File) -> EffectivePRF | None:
-    """The effective PRF stored in a prepared file (None: the file has none)."""
+    """The effective PRF stored in a prepared file.
+
+    None when the file has none, or one not accepted (it fitted the stars left out of its
+    fit no better than the model).
+    """
     if GROUP not in h5:
         return None
     group = h5[GROUP]
     attrs = group.attrs
+    if not attrs.get("accepted", True):
+        return None
     return EffectivePRF(
         group["tables"][()],
         group["node_rows"][()],

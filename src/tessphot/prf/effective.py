@@ -35,6 +35,7 @@ from tessphot.prf.effective_solve import (
     CorrectionBasis,
     Regularisation,
     interpolation_matrix,
+    position_terms,
     solve_correction,
     stamp_sums,
 )
@@ -115,6 +116,9 @@ class EffectivePRFFit:
         The wings beyond the tables' footprint.
     seconds : float
         Time the fit took [s].
+    accept_ratio : float
+        The effective PRF is accepted when the stars left out of the fit have a median
+        reduced chi-square at most this times the model's (:attr:`accepted`).
     """
 
     prf: EffectivePRF
@@ -125,6 +129,18 @@ class EffectivePRFFit:
     check: np.ndarray
     wings: Wings | None
     seconds: float
+    accept_ratio: float = 1.0
+
+    @property
+    def accepted(self) -> bool:
+        """Whether it describes the stars left out of the fit better than the model.
+
+        True without such stars (nothing to check it on).
+        """
+        q = self.quality
+        if not q["n_check"]:
+            return True
+        return bool(q["chi2_effective_check"] <= self.accept_ratio * q["chi2_model_check"])
 
     @property
     def corrections(self) -> np.ndarray:
@@ -172,7 +188,13 @@ class EffectivePRFFit:
                 f"from {self.wings.radius_min:g} to {self.wings.radius_max:g} px "
                 f"({self.wings.n_stars} stars)"
             )
-        return text + f"; {self.seconds:.1f} s"
+        text += f"; {self.seconds:.1f} s"
+        if not self.accepted:
+            text += (
+                "; not used: it fits the stars left out no better than the model "
+                "([prepare.effective_prf] accept_ratio)"
+            )
+        return text
 
 
 def spanning_nodes(prf: PRFModel, region: tuple[float, float, float, float]) -> PRFModel:
@@ -282,6 +304,7 @@ def measure_effective_prf(
     cols = cols + float(np.median(first.cols - cols[chosen]))
     flux = flux.copy()
     basis = CorrectionBasis(settings.samples_per_pixel, edge_taper())
+    terms = position_terms(base.node_rows, base.node_cols, settings.degree)
     check = _left_out(chosen.size, settings.validation_fraction)
     prf, fits, keep, before = base, first, ~check, None
     coefficients = None
@@ -298,11 +321,12 @@ def measure_effective_prf(
             break
         keep = ~check & (fits.misfit <= settings.clip * np.median(fits.misfit[~check]))
         coefficients = _solve(
-            base, prf, basis, cleaned.subset(keep), fits.subset(keep), settings, coefficients
-        )
+            base, prf, basis, cleaned.subset(keep), fits.subset(keep), settings, terms,
+            coefficients,
+        )  # fmt: skip
         name, short = effective_names(base, int(keep.sum()))
         prf = EffectivePRF(
-            base.tables + basis.tables(coefficients),
+            base.tables + basis.tables(np.tensordot(terms, coefficients, axes=1)),
             base.node_rows,
             base.node_cols,
             name,
@@ -317,7 +341,17 @@ def measure_effective_prf(
         structure=np.ones((2 * settings.saturation_margin + 1, 3), dtype=bool),
     )
     wings = _wings(image, scene, sigma, origin, fits.subset(keep | check), settings, saturated)
-    return EffectivePRFFit(prf, base, before, fits, keep, check, wings, time.perf_counter() - start)
+    return EffectivePRFFit(
+        prf,
+        base,
+        before,
+        fits,
+        keep,
+        check,
+        wings,
+        time.perf_counter() - start,
+        accept_ratio=settings.accept_ratio,
+    )
 
 
 def _left_out(n: int, fraction: float) -> np.ndarray:
@@ -353,6 +387,7 @@ def _solve(
     boxes: StarBoxes,
     fits: StarFits,
     settings: EffectivePRFSettings,
+    terms: np.ndarray,
     start: np.ndarray | None,
 ) -> np.ndarray:
     """The correction's coefficients that best fit the stars (their fits refined)."""
@@ -371,11 +406,10 @@ def _solve(
         matrix,
         (residual * weight).ravel(),
         basis,
-        (base.node_rows.size, base.node_cols.size),
+        terms,
         Regularisation(
             prior=settings.prior_width * float(base.tables.max()),
             smoothness=settings.smoothness,
-            node_coupling=settings.node_coupling,
         ),
         stars=star_jacobian(prf, boxes, fits, weight),
         start=start,

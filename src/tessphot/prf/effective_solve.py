@@ -7,10 +7,13 @@ weights ``b_k`` of the four table samples around the pixel's offset, exactly as
 which rendering divides by). With ``X_n = T_n + C_n`` (the model's table and a correction),
 the residuals of the stars' fits are linear in the corrections.
 
-Each correction is a tensor product of cubic B-splines with ``samples_per_pixel`` knots per
-pixel (:class:`CorrectionBasis`), evaluated on the tables' 9 samples per pixel and tapered
-to zero towards the footprint's edge as the tables are. The unknowns (the B-splines'
-coefficients at every node) solve, by LSQR with the columns scaled to unit information,
+The correction varies smoothly over the CCD: at node ``n`` it is ``C_n = sum_k t_k(n) C_k``,
+a polynomial in the node's position of degree ``degree`` (:func:`position_terms`; 0: the
+same correction everywhere), interpolated between the nodes as the tables are. Each table
+``C_k`` is a tensor product of cubic B-splines with ``samples_per_pixel`` knots per pixel
+(:class:`CorrectionBasis`), evaluated on the tables' 9 samples per pixel and tapered to zero
+towards the footprint's edge as the tables are. The unknowns (the B-splines' coefficients
+of every term) solve, by LSQR with the columns scaled to unit information,
 
 ``min |W (r - A c)|^2 + |c / p|^2 + s |D c / p|^2 + k m |K c|^2``
 
@@ -18,7 +21,7 @@ with ``W`` the pixels' weights (their noise and the model's relative error), ``p
 prior width of a coefficient (a B-spline's coefficient is about the table's value, a flux
 fraction per pixel: ``p`` is a fraction of the model's peak), ``D`` the second differences
 of the coefficients along both axes, weighted by ``s`` relative to the damping, and ``K``
-three constraints per node that keep the model's flux and the centroid of its core
+three constraints per term that keep the model's flux and the centroid of its core
 (:data:`CORE_RADIUS`), weighted relative to ``m``, the median information of a coefficient:
 a correction must not move the stars (positions and fluxes are fitted with it). Unknowns
 that the stars hardly constrain stay at zero (the model), while well-measured ones follow
@@ -203,24 +206,33 @@ def _second_differences_adjoint(v: np.ndarray, shape: tuple[int, int, int]) -> n
     return out
 
 
-def _node_differences(c: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """Differences of the coefficients (n, m, m) of neighbouring nodes of the grid."""
-    g = c.reshape(*grid, *c.shape[1:])
-    return np.concatenate([(g[1:] - g[:-1]).ravel(), (g[:, 1:] - g[:, :-1]).ravel()])
+def position_terms(node_rows: np.ndarray, node_cols: np.ndarray, degree: int) -> np.ndarray:
+    """The correction's terms over the CCD at every node: ``u^i v^j``, ``i + j <= degree``.
 
+    ``u`` and ``v`` are the nodes' rows and columns scaled to -1 .. 1 over the grid; the
+    powers of each are below its number of nodes (no two terms alike at the nodes: two
+    nodes on an axis give a straight line along it, one node a constant).
 
-def _node_differences_adjoint(v: np.ndarray, grid: tuple[int, int], m: int) -> np.ndarray:
-    """The transpose of :func:`_node_differences`."""
-    nr, nc = grid
-    split = (nr - 1) * nc * m * m
-    a = v[:split].reshape(nr - 1, nc, m, m)
-    b = v[split:].reshape(nr, nc - 1, m, m)
-    out = np.zeros((nr, nc, m, m))
-    out[1:] += a
-    out[:-1] -= a
-    out[:, 1:] += b
-    out[:, :-1] -= b
-    return out.reshape(nr * nc, m, m)
+    Returns
+    -------
+    ndarray, shape (n_nodes, n_terms)
+        Row-major over the grid of nodes; the constant term first.
+    """
+
+    def scaled(nodes: np.ndarray) -> np.ndarray:
+        nodes = np.asarray(nodes, dtype=float)
+        span = nodes[-1] - nodes[0]
+        return (2 * (nodes - nodes[0]) / span - 1) if span > 0 else np.zeros(nodes.size)
+
+    u, v = scaled(node_rows), scaled(node_cols)
+    uu, vv = (a.ravel() for a in np.meshgrid(u, v, indexing="ij"))
+    powers = [
+        (i, d - i)
+        for d in range(degree + 1)
+        for i in range(d, -1, -1)
+        if i < u.size and d - i < v.size
+    ]
+    return np.stack([uu**i * vv**j for i, j in powers], axis=1)
 
 
 @dataclass(frozen=True)
@@ -233,64 +245,62 @@ class Regularisation:
         Prior width of a coefficient (table units): the damping towards zero.
     smoothness : float
         Weight of the second differences along the table's axes, relative to the damping.
-    node_coupling : float
-        Weight of the differences between neighbouring nodes' coefficients, relative to
-        the damping.
     """
 
     prior: float
     smoothness: float
-    node_coupling: float
 
 
 def solve_correction(
     matrix: sparse.csr_matrix,
     residual: np.ndarray,
     basis: CorrectionBasis,
-    grid: tuple[int, int],
+    terms: np.ndarray,
     regularisation: Regularisation,
     *,
     stars: sparse.csr_matrix | None = None,
     start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The correction of every node's table that best explains the residuals.
+    """The correction that best explains the residuals: a table per term over the CCD.
 
     Parameters
     ----------
     matrix : scipy.sparse.csr_matrix
-        The weighted pixels as a function of the tables (:func:`interpolation_matrix`).
+        The weighted pixels as a function of the nodes' tables (:func:`interpolation_matrix`).
     residual : ndarray
         The weighted residuals of the pixels (data minus the stars' model).
     basis : CorrectionBasis
-    grid : (int, int)
-        Rows and columns of the grid of nodes.
+    terms : ndarray, shape (n_nodes, n_terms)
+        The terms at every node (:func:`position_terms`): a node's correction is
+        ``sum_k terms[n, k] C_k``.
     regularisation : Regularisation
     stars : scipy.sparse.csr_matrix, optional
         The weighted pixels as a function of the stars' own parameters (their flux,
         position and sky), solved for with the correction (neither damped nor smoothed):
         alternating between the two would trade the correction's pedestal and core
         against the stars' sky and flux for many passes.
-    start : ndarray, shape (n_nodes, m, m), optional
+    start : ndarray, shape (n_terms, m, m), optional
         Coefficients to start from (a previous pass's): LSQR stops after
         :data:`LSQR_MAX_ITERATIONS`, before the least-constrained directions have settled.
 
     Returns
     -------
-    coefficients : ndarray, shape (n_nodes, m, m)
-        The correction's coefficients (zero for nodes no star constrains): its tables are
-        ``basis.tables(coefficients)``.
+    coefficients : ndarray, shape (n_terms, m, m)
+        The correction's coefficients: the nodes' tables are
+        ``basis.tables(np.tensordot(terms, coefficients, 1))``.
     steps : ndarray
         The change of the stars' parameters (empty without ``stars``).
     """
-    n_nodes = grid[0] * grid[1]
+    n_nodes, n_terms = terms.shape
     m = basis.size
-    shape = (n_nodes, m, m)
-    n_coef = n_nodes * m * m
+    shape = (n_terms, m, m)
+    n_coef = n_terms * m * m
     stars = stars if stars is not None else sparse.csr_matrix((matrix.shape[0], 0))
     column_sums = np.asarray(matrix.multiply(matrix).sum(axis=0)).reshape(
         n_nodes, TABLE_SIZE, TABLE_SIZE
     )
-    info = basis.information(column_sums).ravel()
+    node_info = basis.information(column_sums)
+    info = np.tensordot(terms**2, node_info, axes=(0, 0)).ravel()
     positive = info[info > INFORMATION_FLOOR * info.max()] if info.max() > 0 else info
     median = float(np.median(positive)) if positive.size else 1.0
     star_norm = np.sqrt(np.asarray(stars.multiply(stars).sum(axis=0)).ravel())
@@ -300,33 +310,24 @@ def solve_correction(
     )
     constraints = _constraint_tables()
     w_smooth = np.sqrt(reg.smoothness) / reg.prior
-    w_nodes = np.sqrt(reg.node_coupling) / reg.prior if n_nodes > 1 else 0.0
     w_constraint = np.sqrt(CONSTRAINT_WEIGHT * median)
-    # The penalties: (forward on coefficients and tables, adjoint to coefficients, rows).
+    # The penalties: (forward on coefficients, adjoint to coefficients, rows).
     penalties = [
-        (lambda c, t: c.ravel() / reg.prior, lambda v: v.reshape(shape) / reg.prior, n_coef),
+        (lambda c: c.ravel() / reg.prior, lambda v: v.reshape(shape) / reg.prior, n_coef),
         (
-            lambda c, t: w_constraint * np.einsum("kij,nij->nk", constraints, t).ravel(),
+            lambda c: w_constraint * np.einsum("kij,nij->nk", constraints, basis.tables(c)).ravel(),
             lambda v: basis.adjoint(
-                w_constraint * np.einsum("kij,nk->nij", constraints, v.reshape(n_nodes, 3))
+                w_constraint * np.einsum("kij,nk->nij", constraints, v.reshape(n_terms, 3))
             ),
-            3 * n_nodes,
+            3 * n_terms,
         ),
     ]
     if w_smooth > 0:
         penalties.append(
             (
-                lambda c, t: w_smooth * _second_differences(c),
+                lambda c: w_smooth * _second_differences(c),
                 lambda v: w_smooth * _second_differences_adjoint(v, shape),
-                2 * n_nodes * (m - 2) * m,
-            )
-        )
-    if w_nodes > 0:
-        penalties.append(
-            (
-                lambda c, t: w_nodes * _node_differences(c, grid),
-                lambda v: w_nodes * _node_differences_adjoint(v, grid, m),
-                ((grid[0] - 1) * grid[1] + grid[0] * (grid[1] - 1)) * m * m,
+                2 * n_terms * (m - 2) * m,
             )
         )
     n_data = matrix.shape[0]
@@ -335,15 +336,16 @@ def solve_correction(
     def forward(z: np.ndarray) -> np.ndarray:
         x = scale * np.ravel(z)
         c = x[:n_coef].reshape(shape)
-        tables = basis.tables(c)
+        tables = basis.tables(np.tensordot(terms, c, axes=1))
         parts = [matrix @ tables.ravel() + stars @ x[n_coef:]]
-        parts += [p[0](c, tables) for p in penalties]
+        parts += [p[0](c) for p in penalties]
         return np.concatenate(parts)
 
     def adjoint(y: np.ndarray) -> np.ndarray:
         y = np.ravel(y)
         data = y[:n_data]
-        c = basis.adjoint((matrix.T @ data).reshape(n_nodes, TABLE_SIZE, TABLE_SIZE))
+        nodes = basis.adjoint((matrix.T @ data).reshape(n_nodes, TABLE_SIZE, TABLE_SIZE))
+        c = np.tensordot(terms, nodes, axes=(0, 0))
         start_row = n_data
         for _, back, rows in penalties:
             c = c + back(y[start_row : start_row + rows])

@@ -31,6 +31,10 @@ MAX_POSITION_STEP = 0.3
 STAR_FIT_STEPS = 6
 #: Parameters of a star fit: flux, row, column, sky.
 N_STAR_PARAMETERS = 4
+#: Candidates looked at per star wanted (the brightest on the region first) ...
+CANDIDATES_PER_STAR = 20
+#: ... in chunks of this many stars.
+CHOICE_CHUNK = 4096
 #: Zeros around a PRF stamp [px], so that a box of the stamp's size can hold a star up to
 #: this far from the box's centre pixel.
 STAMP_PAD = 1
@@ -370,34 +374,57 @@ def choose_stars(
     candidate = np.flatnonzero(
         (r >= half) & (r < ny - half) & (c >= half) & (c < nx - half) & (flux > 0)
     )
-    if not candidate.size:
-        return candidate
-    # Only stars whose flux alone could pass the signal-to-noise cut are looked at.
-    noise_floor = np.nanmin(sigma[np.isfinite(sigma)]) if np.isfinite(sigma).any() else 0.0
-    candidate = candidate[flux[candidate] > choice.min_snr * noise_floor]
-    if not candidate.size:
-        return candidate
-    boxes = star_boxes(image, sigma, origin, rows[candidate], cols[candidate], half)
-    own = box_models(prf, boxes, *clamp_positions(boxes, rows[candidate], cols[candidate]))
-    own_light = flux[candidate, None, None] * own
+    # The brightest are looked at (a sector's average image puts Tmag 19 above any sensible
+    # signal-to-noise cut), in chunks (memory).
+    candidate = candidate[np.argsort(-flux[candidate], kind="stable")]
+    candidate = candidate[: CANDIDATES_PER_STAR * choice.max_stars]
+    saturated = ndimage.binary_dilation(
+        np.nan_to_num(image) >= choice.saturated_level,
+        structure=np.ones((2 * choice.saturation_margin + 1, 3), dtype=bool),
+    ).astype(float)
+    chosen, snr = [], []
+    for start in range(0, candidate.size, CHOICE_CHUNK):
+        part = candidate[start : start + CHOICE_CHUNK]
+        good, part_snr = _qualify(
+            image, sigma, origin, prf, (rows[part], cols[part], flux[part]), scene, saturated,
+            choice,
+        )  # fmt: skip
+        chosen.append(part[good])
+        snr.append(part_snr[good])
+    chosen, snr = np.concatenate(chosen), np.concatenate(snr)
+    chosen = chosen[np.argsort(-snr, kind="stable")]
+    return _share_between_nodes(prf, rows[chosen], cols[chosen], chosen, choice.max_stars)
+
+
+def _qualify(
+    image: np.ndarray,
+    sigma: np.ndarray,
+    origin: tuple[int, int],
+    prf: PRFModel,
+    stars: tuple[np.ndarray, np.ndarray, np.ndarray],
+    scene: np.ndarray,
+    saturated: np.ndarray,
+    choice: Choice,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which stars qualify (:func:`choose_stars`), and their signal-to-noise ratios."""
+    rows, cols, flux = stars
+    half = choice.half
+    boxes = star_boxes(image, sigma, origin, rows, cols, half)
+    own = box_models(prf, boxes, *clamp_positions(boxes, rows, cols))
+    own_light = flux[:, None, None] * own
     scene_box = box_pixels(scene, origin, boxes.rows, boxes.cols, half)
     others = np.clip(scene_box - own_light, 0.0, None).sum(axis=(1, 2))
     contamination = others / own_light.sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
-        snr = flux[candidate] * np.sqrt(np.nansum(own**2 / boxes.sigma**2, axis=(1, 2)))
-    saturated = ndimage.binary_dilation(
-        np.nan_to_num(image) >= choice.saturated_level,
-        structure=np.ones((2 * choice.saturation_margin + 1, 3), dtype=bool),
-    )
-    near_saturated = box_pixels(saturated.astype(float), origin, boxes.rows, boxes.cols, half)
+        snr = flux * np.sqrt(np.nansum(own**2 / boxes.sigma**2, axis=(1, 2)))
+    near_saturated = box_pixels(saturated, origin, boxes.rows, boxes.cols, half)
     good = (
         np.all(np.isfinite(boxes.data) & np.isfinite(boxes.sigma), axis=(1, 2))
         & (snr >= choice.min_snr)
         & (contamination <= choice.max_contamination)
         & ~np.any(near_saturated > 0, axis=(1, 2))
     )
-    chosen = candidate[good][np.argsort(-snr[good], kind="stable")]
-    return _share_between_nodes(prf, rows[chosen], cols[chosen], chosen, choice.max_stars)
+    return good, snr
 
 
 def _share_between_nodes(
