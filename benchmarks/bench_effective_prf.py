@@ -32,7 +32,6 @@ import shutil
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from tessphot.config import load_settings
@@ -133,9 +132,10 @@ def full_frame(prf_dir: str, n_stars: int | None, frames: int, seed: int) -> Non
         f"fit {elapsed:.1f} s: {elapsed / frames:.3f} s per frame of a {frames}-frame sector "
         "(prepare: ~1 core-second per full frame)"
     )
+    rows, cols = fit.after.rows, fit.after.cols
     print(
-        f"table error against the truth: model {table_error(base, truth, fit.after.rows, fit.after.cols):.4f}, "
-        f"effective {table_error(fit.prf, truth, fit.after.rows, fit.after.cols):.4f}"
+        f"table error against the truth: model {table_error(base, truth, rows, cols):.4f}, "
+        f"effective {table_error(fit.prf, truth, rows, cols):.4f}"
     )
 
 

@@ -91,7 +91,7 @@ class BackgroundSettings(Table):
     bleed_margin_cols: int = setting(1, unit="px", ge=0)
     source_sigma: float = setting(5.0, unit="sigma", gt=0)
     source_dilation: int = setting(1, unit="px", ge=0)
-    iterations: int = setting(3, ge=1)
+    iterations: int = setting(5, ge=1)
     validation_fraction: float = setting(0.2, ge=0, le=0.5)
     accept_ratio: float = setting(0.8, gt=0)
     min_box_fraction: float = setting(0.05, ge=0, le=1)
@@ -246,11 +246,20 @@ class EffectivePRFSettings(Table):
         tables' 9 samples per pixel): 3 holds a few-percent change of width or shape to
         within 3-5 % of itself with 9 times fewer unknowns than 9.
     prior_width : float
-        Expected size of the correction, as a fraction of the model's peak (> 0): its
-        Tikhonov damping towards zero (the model). What the stars hardly constrain stays
-        at the model, what they measure well follows them.
+        Expected size of the free correction (on top of the distortion, fitted on the last
+        pass), as a fraction of the model's peak (>= 0; 0: none): its Tikhonov damping
+        towards zero. What the stars hardly constrain stays at the model. Off by default:
+        on simulated differences (width, shape, focus, halo) it fitted the stars left out
+        of the fit worse than the distortion alone (a synthetic full frame: x0.27 of the
+        model's residual at 0.003 against x0.08, its sub-pixel gradients 3 times worse; its
+        sub-pixel detail needs many more stars than the distortion's four numbers).
     smoothness : float
         Weight of the correction's second differences relative to the damping (>= 0).
+    shape_prior : float
+        Expected size of the PRF's distortion about the star (the elements of ``A - I``,
+        ``A`` changing its width, ellipticity, shear and rotation,
+        :mod:`tessphot.prf.effective_shape`; > 0): a few stars measure these four numbers
+        (per polynomial term) well.
     degree : int
         Degree of the correction's polynomial change over the region (0-3): the nodes'
         corrections are one such polynomial, each term a table (0: the same correction
@@ -290,11 +299,12 @@ class EffectivePRFSettings(Table):
     saturation_fraction: float = setting(0.5, gt=0, le=1)
     saturation_margin: int = setting(3, unit="px", ge=0)
     samples_per_pixel: int = setting(3, choices=(1, 3, 9))
-    prior_width: float = setting(0.03, gt=0)
+    prior_width: float = setting(0.0, ge=0)
     smoothness: float = setting(10.0, ge=0)
+    shape_prior: float = setting(0.1, gt=0)
     degree: int = setting(2, ge=0, le=3)
     model_error: float = setting(0.002, ge=0)
-    iterations: int = setting(3, ge=1)
+    iterations: int = setting(5, ge=1)
     validation_fraction: float = setting(0.2, ge=0, le=0.5)
     accept_ratio: float = setting(0.8, gt=0)
     clip: float = setting(4.0, gt=1)

@@ -31,10 +31,12 @@ from scipy import ndimage
 from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.constants import SATURATED_RATE
 from tessphot.prf.analytic import AnalyticPRF
+from tessphot.prf.effective_shape import N_SHAPE, distorted, shape_tables
 from tessphot.prf.effective_solve import (
     CorrectionBasis,
     Regularisation,
     interpolation_matrix,
+    node_tables,
     position_terms,
     solve_correction,
     stamp_sums,
@@ -58,6 +60,9 @@ log = logging.getLogger(__name__)
 
 #: Reach of a star's light beyond the region it is catalogued for [px].
 PRF_REACH = HALF_WIDTH + 1
+#: Prior width (relative) of a free correction held at zero (the passes before the last, or
+#: none asked for).
+FIXED = 1e-9
 #: Prefix of the effective PRF's short name (FITS headers).
 SHORT_PREFIX = "ePRF "
 
@@ -305,9 +310,13 @@ def measure_effective_prf(
     flux = flux.copy()
     basis = CorrectionBasis(settings.samples_per_pixel, edge_taper())
     terms = position_terms(base.node_rows, base.node_cols, settings.degree)
+    split = terms.shape[1] * basis.size**2
     check = _left_out(chosen.size, settings.validation_fraction)
     prf, fits, keep, before = base, first, ~check, None
-    coefficients = None
+    # The distortion of every term so far; the model distorted by it is the next pass's
+    # base, its free correction is solved afresh.
+    distortion = np.zeros((terms.shape[1], N_SHAPE))
+    shaped, solution = base, None
     for iteration in range(settings.iterations + 1):
         rows[chosen], cols[chosen], flux[chosen] = fits.rows, fits.cols, fits.flux
         scene = prf.render(rows, cols, flux, shape, origin)
@@ -320,13 +329,27 @@ def measure_effective_prf(
         if iteration == settings.iterations:
             break
         keep = ~check & (fits.misfit <= settings.clip * np.median(fits.misfit[~check]))
-        coefficients = _solve(
-            base, prf, basis, cleaned.subset(keep), fits.subset(keep), settings, terms,
-            coefficients,
+        shapes = shape_tables(shaped.tables, edge_taper())
+        # The distortion first; the free correction on the last pass, about it.
+        last = iteration == settings.iterations - 1
+        solution = _solve(
+            shaped, prf, basis, cleaned.subset(keep), fits.subset(keep), settings, terms,
+            shapes, solution, free=last,
         )  # fmt: skip
+        free = node_tables(basis, terms, None, solution, split)
+        distortion += solution[split:].reshape(distortion.shape)
+        solution[split:] = 0.0
+        shaped = PRFModel(
+            distorted(base.tables, terms @ distortion),
+            base.node_rows,
+            base.node_cols,
+            base.name,
+            base.short_name,
+            taper=False,
+        )
         name, short = effective_names(base, int(keep.sum()))
         prf = EffectivePRF(
-            base.tables + basis.tables(np.tensordot(terms, coefficients, axes=1)),
+            shaped.tables + free,
             base.node_rows,
             base.node_cols,
             name,
@@ -388,9 +411,12 @@ def _solve(
     fits: StarFits,
     settings: EffectivePRFSettings,
     terms: np.ndarray,
+    shapes: np.ndarray,
     start: np.ndarray | None,
+    *,
+    free: bool,
 ) -> np.ndarray:
-    """The correction's coefficients that best fit the stars (their fits refined)."""
+    """The correction (:func:`solve_correction`'s solution) that best fits the stars."""
     # Rendering divides by the stamp's sum, the current tables': the model's samples
     # weigh S_model / S_current of a normalised model stamp.
     now = stamp_sums(prf, fits.rows, fits.cols)
@@ -402,19 +428,22 @@ def _solve(
     residual = np.nan_to_num(boxes.data) - expected - fits.sky[:, None, None]
     scale = (fits.flux / now)[:, None, None] * weight
     matrix = interpolation_matrix(base, boxes, fits.rows, fits.cols, scale)
-    coefficients, _ = solve_correction(
+    solution, _, _ = solve_correction(
         matrix,
         (residual * weight).ravel(),
         basis,
         terms,
         Regularisation(
-            prior=settings.prior_width * float(base.tables.max()),
+            prior=(settings.prior_width if free and settings.prior_width > 0 else FIXED)
+            * float(base.tables.max()),
             smoothness=settings.smoothness,
+            shape_prior=settings.shape_prior,
         ),
+        shapes=shapes,
         stars=star_jacobian(prf, boxes, fits, weight),
         start=start,
     )
-    return coefficients
+    return solution
 
 
 def _wings(

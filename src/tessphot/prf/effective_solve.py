@@ -38,6 +38,7 @@ from scipy.interpolate import BSpline
 from scipy.sparse.linalg import LinearOperator, lsqr
 from threadpoolctl import threadpool_limits
 
+from tessphot.prf.effective_shape import N_SHAPE
 from tessphot.prf.effective_stars import StarBoxes
 from tessphot.prf.models import HALF_WIDTH, OVERSAMPLE, TABLE_CENTRE, TABLE_SIZE, PRFModel
 from tessphot.prf.spoc import CORE_RADIUS
@@ -245,10 +246,13 @@ class Regularisation:
         Prior width of a coefficient (table units): the damping towards zero.
     smoothness : float
         Weight of the second differences along the table's axes, relative to the damping.
+    shape_prior : float
+        Prior width of an element of the linear distortion.
     """
 
     prior: float
     smoothness: float
+    shape_prior: float
 
 
 def solve_correction(
@@ -258,10 +262,11 @@ def solve_correction(
     terms: np.ndarray,
     regularisation: Regularisation,
     *,
+    shapes: np.ndarray,
     stars: sparse.csr_matrix | None = None,
     start: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The correction that best explains the residuals: a table per term over the CCD.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The correction that best explains the residuals: a distortion and tables per term.
 
     Parameters
     ----------
@@ -272,29 +277,36 @@ def solve_correction(
     basis : CorrectionBasis
     terms : ndarray, shape (n_nodes, n_terms)
         The terms at every node (:func:`position_terms`): a node's correction is
-        ``sum_k terms[n, k] C_k``.
+        ``sum_k terms[n, k] (sum_j e_kj S_nj + C_k)``.
     regularisation : Regularisation
+    shapes : ndarray, shape (n_nodes, N_SHAPE, TABLE_SIZE, TABLE_SIZE)
+        The nodes' tables of a linear distortion
+        (:func:`tessphot.prf.effective_shape.shape_tables`).
     stars : scipy.sparse.csr_matrix, optional
         The weighted pixels as a function of the stars' own parameters (their flux,
         position and sky), solved for with the correction (neither damped nor smoothed):
         alternating between the two would trade the correction's pedestal and core
         against the stars' sky and flux for many passes.
-    start : ndarray, shape (n_terms, m, m), optional
-        Coefficients to start from (a previous pass's): LSQR stops after
-        :data:`LSQR_MAX_ITERATIONS`, before the least-constrained directions have settled.
+    start : ndarray, optional
+        The B-splines' coefficients and the distortions to start from (a previous pass's,
+        :func:`node_tables` takes the same): LSQR stops after :data:`LSQR_MAX_ITERATIONS`,
+        before the least-constrained directions have settled.
 
     Returns
     -------
-    coefficients : ndarray, shape (n_terms, m, m)
-        The correction's coefficients: the nodes' tables are
-        ``basis.tables(np.tensordot(terms, coefficients, 1))``.
+    solution : ndarray
+        The B-splines' coefficients (n_terms, m, m) and the distortions (n_terms, N_SHAPE),
+        flattened: :func:`node_tables` makes the nodes' corrections of them.
     steps : ndarray
         The change of the stars' parameters (empty without ``stars``).
+    split : int
+        Where the distortions start in ``solution``.
     """
     n_nodes, n_terms = terms.shape
     m = basis.size
     shape = (n_terms, m, m)
     n_coef = n_terms * m * m
+    n_shape = n_terms * N_SHAPE
     stars = stars if stars is not None else sparse.csr_matrix((matrix.shape[0], 0))
     column_sums = np.asarray(matrix.multiply(matrix).sum(axis=0)).reshape(
         n_nodes, TABLE_SIZE, TABLE_SIZE
@@ -303,15 +315,20 @@ def solve_correction(
     info = np.tensordot(terms**2, node_info, axes=(0, 0)).ravel()
     positive = info[info > INFORMATION_FLOOR * info.max()] if info.max() > 0 else info
     median = float(np.median(positive)) if positive.size else 1.0
+    shape_info = (terms**2).T @ np.einsum("nij,nsij->ns", column_sums, shapes**2)
     star_norm = np.sqrt(np.asarray(stars.multiply(stars).sum(axis=0)).ravel())
     reg = regularisation
     scale = np.concatenate(
-        [1.0 / np.sqrt(info + reg.prior**-2), 1.0 / np.where(star_norm > 0, star_norm, 1.0)]
+        [
+            1.0 / np.sqrt(info + reg.prior**-2),
+            1.0 / np.sqrt(shape_info.ravel() + reg.shape_prior**-2),
+            1.0 / np.where(star_norm > 0, star_norm, 1.0),
+        ]
     )
     constraints = _constraint_tables()
     w_smooth = np.sqrt(reg.smoothness) / reg.prior
     w_constraint = np.sqrt(CONSTRAINT_WEIGHT * median)
-    # The penalties: (forward on coefficients, adjoint to coefficients, rows).
+    # The penalties of the B-splines: (forward, adjoint, rows).
     penalties = [
         (lambda c: c.ravel() / reg.prior, lambda v: v.reshape(shape) / reg.prior, n_coef),
         (
@@ -331,34 +348,39 @@ def solve_correction(
             )
         )
     n_data = matrix.shape[0]
-    n_rows = n_data + sum(p[2] for p in penalties)
+    n_rows = n_data + sum(p[2] for p in penalties) + n_shape
+    split = n_coef + n_shape
 
     def forward(z: np.ndarray) -> np.ndarray:
         x = scale * np.ravel(z)
         c = x[:n_coef].reshape(shape)
-        tables = basis.tables(np.tensordot(terms, c, axes=1))
-        parts = [matrix @ tables.ravel() + stars @ x[n_coef:]]
+        e = x[n_coef:split].reshape(n_terms, N_SHAPE)
+        tables = node_tables(basis, terms, shapes, x[:split], n_coef)
+        parts = [matrix @ tables.ravel() + stars @ x[split:]]
         parts += [p[0](c) for p in penalties]
+        parts.append(e.ravel() / reg.shape_prior)
         return np.concatenate(parts)
 
     def adjoint(y: np.ndarray) -> np.ndarray:
         y = np.ravel(y)
         data = y[:n_data]
-        nodes = basis.adjoint((matrix.T @ data).reshape(n_nodes, TABLE_SIZE, TABLE_SIZE))
-        c = np.tensordot(terms, nodes, axes=(0, 0))
+        back = (matrix.T @ data).reshape(n_nodes, TABLE_SIZE, TABLE_SIZE)
+        c = np.tensordot(terms, basis.adjoint(back), axes=(0, 0))
+        e = terms.T @ np.einsum("nij,nsij->ns", back, shapes)
         start_row = n_data
-        for _, back, rows in penalties:
-            c = c + back(y[start_row : start_row + rows])
+        for _, penalty_back, rows in penalties:
+            c = c + penalty_back(y[start_row : start_row + rows])
             start_row += rows
-        return scale * np.concatenate([c.ravel(), stars.T @ data])
+        e = e + y[start_row:].reshape(n_terms, N_SHAPE) / reg.shape_prior
+        return scale * np.concatenate([c.ravel(), e.ravel(), stars.T @ data])
 
     operator = LinearOperator(
-        (n_rows, n_coef + stars.shape[1]), matvec=forward, rmatvec=adjoint, dtype=float
+        (n_rows, split + stars.shape[1]), matvec=forward, rmatvec=adjoint, dtype=float
     )
     rhs = np.concatenate([residual, np.zeros(n_rows - n_data)])
-    z0 = np.zeros(n_coef + stars.shape[1])
+    z0 = np.zeros(split + stars.shape[1])
     if start is not None:
-        z0[:n_coef] = np.ravel(start) / scale[:n_coef]
+        z0[:split] = np.ravel(start) / scale[:split]
     # LSQR's many small vector products are slowed down by BLAS's threads (x25 on a
     # loaded machine).
     with threadpool_limits(1, user_api="blas"):
@@ -371,4 +393,24 @@ def solve_correction(
             x0=z0,
         )[0]
     x = scale * z
-    return x[:n_coef].reshape(shape), x[n_coef:]
+    return x[:split], x[split:], n_coef
+
+
+def node_tables(
+    basis: CorrectionBasis,
+    terms: np.ndarray,
+    shapes: np.ndarray | None,
+    solution: np.ndarray,
+    split: int,
+) -> np.ndarray:
+    """The nodes' corrections (n_nodes, TABLE_SIZE, TABLE_SIZE) of a :func:`solve_correction`.
+
+    ``shapes`` None: the free correction alone (without the linear distortion).
+    """
+    n_terms = terms.shape[1]
+    c = solution[:split].reshape(n_terms, basis.size, basis.size)
+    free = basis.tables(np.tensordot(terms, c, axes=1))
+    if shapes is None:
+        return free
+    e = terms @ solution[split:].reshape(n_terms, N_SHAPE)  # per node
+    return free + np.einsum("ns,nsij->nij", e, shapes)
