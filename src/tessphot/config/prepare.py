@@ -212,8 +212,10 @@ class StorageSettings(Table):
 class EffectivePRFSettings(Table):
     """The effective PRF measured on the average image (:mod:`tessphot.prf.effective`).
 
-    The PRF model's tables are corrected at each of its nodes, fitted on the bright,
-    isolated, unsaturated stars of the average image and regularised towards the model.
+    The PRF model's tables are corrected, as a smooth function over the CCD evaluated at
+    its nodes, on the bright, isolated, unsaturated stars of the average image: the model
+    distorted about the star (width, ellipticity, shear, rotation) and, optionally, a free
+    correction regularised towards it.
 
     Attributes
     ----------
@@ -242,8 +244,8 @@ class EffectivePRFSettings(Table):
         See ``saturation_fraction``: the reach of a saturated pixel's bleeding along its
         column (and one pixel across) [px] (>= 0).
     samples_per_pixel : int
-        Samples per pixel of the correction (1, 3 or 9; cubic B-splines, evaluated on the
-        tables' 9 samples per pixel): 3 holds a few-percent change of width or shape to
+        Samples per pixel of the free correction (1, 3 or 9; cubic B-splines, evaluated on
+        the tables' 9 samples per pixel): 3 holds a few-percent change of width or shape to
         within 3-5 % of itself with 9 times fewer unknowns than 9.
     prior_width : float
         Expected size of the free correction (on top of the distortion, fitted on the last
@@ -254,7 +256,7 @@ class EffectivePRFSettings(Table):
         model's residual at 0.003 against x0.08, its sub-pixel gradients 3 times worse; its
         sub-pixel detail needs many more stars than the distortion's four numbers).
     smoothness : float
-        Weight of the correction's second differences relative to the damping (>= 0).
+        Weight of the free correction's second differences relative to its damping (>= 0).
     shape_prior : float
         Expected size of the PRF's distortion about the star (the elements of ``A - I``,
         ``A`` changing its width, ellipticity, shear and rotation,
@@ -262,9 +264,10 @@ class EffectivePRFSettings(Table):
         (per polynomial term) well.
     degree : int
         Degree of the correction's polynomial change over the region (0-3): the nodes'
-        corrections are one such polynomial, each term a table (0: the same correction
-        everywhere; 2 follows a width or shape changing smoothly over the CCD with 6 tables,
-        where a correction per node of the model's 5x5 grid left each node too few stars).
+        corrections are one such polynomial, each term a distortion and a free table (0:
+        the same correction everywhere; 2 follows a width or shape changing smoothly over
+        the CCD, 6 terms, where a correction per node of the model's 5x5 grid left each
+        node too few stars; the powers are limited by the nodes spanning the region).
     model_error : float
         Relative error of the PRF per pixel in the weights of the fit (>= 0): it keeps the
         brightest stars from deciding alone.

@@ -3,17 +3,27 @@
 The PRF models are lab models: real PRFs differ by a few percent in width and shape, and
 have wings the tables lack (issue 18). On the average image of a prepared region, the
 bright, isolated, unsaturated catalogued stars (:func:`~tessphot.prf.effective_stars.
-choose_stars`) are fitted with the model (flux, position, sky each); a correction of every
-node's table is then solved for on the models' 9x over-sampled grid, interpolated between
-the nodes exactly as the model is (:mod:`tessphot.prf.effective_solve`: cubic B-splines,
-damped and smoothed towards zero, i.e. towards the model, the flux and the core's centroid
-kept). Stars fitted anew with the corrected PRF and the correction solved again, a few
-times (``iterations``); stars whose residual is far above the others' (blends, variables)
-are left out after each pass. The other catalogued stars' light is removed from every box
-with the current PRF and their catalogue fluxes (positions moved by the fitted stars' mean
-offset from the catalogue).
+choose_stars`) are fitted with the model (flux, position, sky each). The correction of the
+model's tables is then solved for with the stars' parameters, on the models' 9x
+over-sampled grid and interpolated between the nodes exactly as the model is
+(:mod:`tessphot.prf.effective_solve`), as a polynomial over the CCD (``degree``):
 
-The result (:class:`EffectivePRFFit`) holds the effective PRF (a :class:`PRFModel` on the
+* the model **distorted** about the star by ``A = I + E`` (width, ellipticity, shear,
+  rotation: four numbers per term, :mod:`tessphot.prf.effective_shape`), linearised on each
+  pass and applied exactly after it;
+* optionally (``prior_width`` > 0) a **free correction** on the last pass, cubic B-splines
+  damped and smoothed towards zero (towards the distorted model), keeping the flux and the
+  core's centroid.
+
+Stars are fitted anew with the corrected PRF and the correction solved again
+(``iterations``); stars whose misfit is far above the others' (blends, variables) are left
+out of each pass, and a fraction of the chosen stars is left out of the fit altogether to
+check it (``validation_fraction``): the effective PRF is accepted only if it fits them better
+than the model (``accept_ratio``). The other catalogued stars' light is removed from every
+box with the current PRF and their catalogue fluxes (positions moved by the fitted stars'
+mean offset from the catalogue).
+
+The result (:class:`EffectivePRFFit`) holds the effective PRF (an :class:`EffectivePRF` on the
 model's nodes that span the region), the stars' fits with the model and with it (their
 residuals before and after: :attr:`EffectivePRFFit.quality`) and the wings beyond the
 footprint (:mod:`tessphot.prf.effective_wings`).

@@ -4,27 +4,30 @@ The stars' pixels are linear in the tables: a pixel of star ``s`` is
 ``f_s / S_s sum_n w_n sum_k b_k X_n[i_k, j_k]`` (the node weights ``w_n`` and the bilinear
 weights ``b_k`` of the four table samples around the pixel's offset, exactly as
 :class:`tessphot.prf.models.PRFModel` renders; ``S_s`` the sum of the star's 13x13 stamp,
-which rendering divides by). With ``X_n = T_n + C_n`` (the model's table and a correction),
-the residuals of the stars' fits are linear in the corrections.
+which rendering divides by). With ``X_n = T_n + C_n`` (the tables and a correction), the
+residuals of the stars' fits are linear in the corrections.
 
-The correction varies smoothly over the CCD: at node ``n`` it is ``C_n = sum_k t_k(n) C_k``,
-a polynomial in the node's position of degree ``degree`` (:func:`position_terms`; 0: the
-same correction everywhere), interpolated between the nodes as the tables are. Each table
-``C_k`` is a tensor product of cubic B-splines with ``samples_per_pixel`` knots per pixel
+The correction varies smoothly over the CCD: at node ``n`` it is
+``C_n = sum_k t_k(n) (sum_j e_kj S_nj + F_k)``, a polynomial in the node's position of degree
+``degree`` (:func:`position_terms`; 0: the same everywhere) interpolated between the nodes as
+the tables are. ``S_nj`` are the node's tables of a small distortion of the PRF
+(:func:`tessphot.prf.effective_shape.shape_tables`: four numbers per term), ``F_k`` a free
+table: a tensor product of cubic B-splines with ``samples_per_pixel`` knots per pixel
 (:class:`CorrectionBasis`), evaluated on the tables' 9 samples per pixel and tapered to zero
-towards the footprint's edge as the tables are. The unknowns (the B-splines' coefficients
-of every term) solve, by LSQR with the columns scaled to unit information,
+towards the footprint's edge as the tables are. The unknowns (the distortions ``e`` and the
+B-splines' coefficients ``c`` of every term, and the stars' own parameters) solve, by LSQR
+with the columns scaled to unit information,
 
-``min |W (r - A c)|^2 + |c / p|^2 + s |D c / p|^2 + k m |K c|^2``
+``min |W (r - A x)|^2 + |c / p|^2 + s |D c / p|^2 + k m |K c|^2 + |e / q|^2``
 
 with ``W`` the pixels' weights (their noise and the model's relative error), ``p`` the
-prior width of a coefficient (a B-spline's coefficient is about the table's value, a flux
-fraction per pixel: ``p`` is a fraction of the model's peak), ``D`` the second differences
-of the coefficients along both axes, weighted by ``s`` relative to the damping, and ``K``
-three constraints per term that keep the model's flux and the centroid of its core
-(:data:`CORE_RADIUS`), weighted relative to ``m``, the median information of a coefficient:
-a correction must not move the stars (positions and fluxes are fitted with it). Unknowns
-that the stars hardly constrain stay at zero (the model), while well-measured ones follow
+prior width of a B-spline coefficient (about the table's value, a flux fraction per pixel:
+``p`` is a fraction of the model's peak), ``D`` the second differences of the coefficients
+along both axes, weighted by ``s`` relative to the damping, ``K`` three constraints per term
+that keep the model's flux and the centroid of its core (:data:`CORE_RADIUS`), weighted
+relative to ``m``, the median information of a coefficient (a correction must not move the
+stars: positions and fluxes are fitted with it), and ``q`` the prior width of a distortion.
+What the stars hardly constrain stays at the model, while well-measured unknowns follow
 the data however bright the stars are.
 """
 
