@@ -222,3 +222,14 @@ def test_spanning_nodes_render_the_same():
     np.testing.assert_array_equal(sub.node_cols, [0, 1000])
     rows, cols = np.array([1150.3, 1290.6]), np.array([20.2, 880.9])
     np.testing.assert_allclose(sub.stamps(rows, cols)[0], prf.stamps(rows, cols)[0], atol=1e-7)
+
+
+def test_no_stars_on_the_image(base):
+    """A small region without stars fit to measure on (a cutout): none, not an error."""
+    image = np.zeros((12, 12))
+    sigma = np.ones((12, 12))
+    stars = (np.array([505.0]), np.array([705.0]), np.array([1e4]))
+    settings = EffectivePRFSettings()
+    assert measure_effective_prf(image, sigma, ORIGIN, stars, base, settings) is None
+    none = (np.empty(0), np.empty(0), np.empty(0))
+    assert measure_effective_prf(image, sigma, ORIGIN, none, base, settings) is None

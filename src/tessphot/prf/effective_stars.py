@@ -382,7 +382,7 @@ def choose_stars(
         np.nan_to_num(image) >= choice.saturated_level,
         structure=np.ones((2 * choice.saturation_margin + 1, 3), dtype=bool),
     ).astype(float)
-    chosen, snr = [], []
+    chosen, snr = [np.empty(0, dtype=int)], [np.empty(0)]
     for start in range(0, candidate.size, CHOICE_CHUNK):
         part = candidate[start : start + CHOICE_CHUNK]
         good, part_snr = _qualify(
