@@ -18,7 +18,13 @@ from tessphot.evaluation.simulate.prf_differences import exact_prf
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.photometry.target import open_target
 from tessphot.prepare.cube import PreparedCube
-from tessphot.prepare.effective_prf import GROUP, read_effective_prf, write_effective_prf
+from tessphot.prepare.effective_prf import (
+    GROUP,
+    HALF_DIFFERENCES,
+    frame_uncertainty,
+    read_effective_prf,
+    write_effective_prf,
+)
 from tessphot.prepare.run import prepare_ccd
 from tessphot.prf import AnalyticPRF, PRFModel, load_prf
 from tessphot.prf.effective import EffectivePRF, measure_effective_prf
@@ -204,3 +210,26 @@ def test_storage_round_trip(tmp_path):
     )
     stamps, *_ = back.stamps([150.3], [250.7])
     np.testing.assert_allclose(stamps, fit.prf.stamps([150.3], [250.7])[0], atol=1e-12)
+
+
+def test_frame_uncertainty_decoded(tmp_path):
+    """Uncertainties stored as floats, or as half floats' patterns in time differences."""
+    rng = np.random.default_rng(4)
+    errors = rng.uniform(0.5, 40.0, (7, 5, 6)).astype(np.float16)
+    bits = errors.view(np.uint16)
+    block = 4
+    differences = bits.copy()
+    for start in range(0, 7, block):
+        stop = min(start + block, 7)
+        differences[start + 1 : stop] = bits[start + 1 : stop] - bits[start : stop - 1]
+    with h5py.File(tmp_path / "file.hdf5", "w") as h5:
+        h5.create_dataset("images", data=np.zeros((7, 5, 6), np.int32)).attrs["block_frames"] = (
+            block
+        )
+        h5.create_dataset("images_err", data=differences).attrs["encoding"] = HALF_DIFFERENCES
+        h5.create_dataset("floats", data=errors.astype(np.float32))
+        for frame in range(7):
+            np.testing.assert_array_equal(frame_uncertainty(h5, frame), errors[frame])
+        del h5["images_err"]
+        h5["images_err"] = errors
+        np.testing.assert_array_equal(frame_uncertainty(h5, 5), errors[5])

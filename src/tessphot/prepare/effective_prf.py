@@ -44,10 +44,32 @@ STAR_COLUMNS = (
 )
 
 
+#: ``images_err.attrs['encoding']`` of uncertainties stored as half floats' 16-bit patterns,
+#: as differences from the previous frame's within blocks of frames (prepared-data format 3).
+HALF_DIFFERENCES = "half-differences"
+
+
+def frame_uncertainty(h5: h5py.File, frame: int) -> np.ndarray:
+    """One frame's uncertainties [e-/s], stored as values or as half-float differences.
+
+    A prepared file's reader (``PreparedCube``) refuses unfinished files, so the stored
+    encodings are decoded here (docs/hdf5-format.md): floats as they are; half floats'
+    16-bit patterns, the first frame of a block as it is and the later ones as wrapping
+    differences from the previous frame's (the cumulative sum over the block).
+    """
+    dataset = h5["images_err"]
+    if dataset.attrs.get("encoding", "") != HALF_DIFFERENCES:
+        return np.asarray(dataset[frame], dtype=np.float64)
+    block = int(h5["images"].attrs["block_frames"])
+    first = frame - frame % block
+    stored = dataset[first : frame + 1]
+    bits = np.cumsum(stored, axis=0, dtype=stored.dtype)[-1]
+    return bits.view(np.float16).astype(np.float64)
+
+
 def average_uncertainty(h5: h5py.File, reference: int, n_average: int) -> np.ndarray:
     """Uncertainty of the average image: the reference frame's over sqrt(frames averaged)."""
-    errors = np.asarray(h5["images_err"][reference], dtype=np.float64)
-    return errors / np.sqrt(max(n_average, 1))
+    return frame_uncertainty(h5, reference) / np.sqrt(max(n_average, 1))
 
 
 def build_effective_prf(
