@@ -147,7 +147,8 @@ class PhotometrySettings(Table):
         running off the data (> 0).
     prf_dir : str
         Folder of SPOC PRF models for the motion correction and the contamination; empty:
-        the PRF the prepare stage used (recorded in the HDF5 file; for target pixel files
+        the PRF the prepare stage used (its effective PRF when it measured one, see
+        ``effective_prf``, else the model recorded in the HDF5 file; for target pixel files
         ``$TESSPHOT_PRF_DIR``, else analytic), ``"analytic"``: the
         analytic PRF, ``"archive"``: the SPOC models in the download cache ``prf_cache``,
         downloaded from ``prf_url`` first when missing (:mod:`tessphot.prf.download`).
@@ -158,6 +159,11 @@ class PhotometrySettings(Table):
     prf_url : str
         The archive's folder of SPOC PRF models (a mirror); empty: ``$TESSPHOT_PRF_URL``,
         else MAST's (:data:`tessphot.prf.cache.PRF_URL`).
+    effective_prf : bool
+        With ``prf_dir`` empty, use the effective PRF the prepare stage measured on the
+        data (``[prepare.effective_prf]``) for every PRF-based method, rather than the model
+        it corrects (false: the model; written into the light curves' headers, ``AP_PRF``
+        and ``PSF_PRF``).
     tpf_background : str
         Background of target pixel files: ``"spoc"`` (SPOC's ``FLUX_BKG``, as subtracted
         from its ``FLUX``) or ``"fit"``: ours, a constant sky fitted per cadence with the
@@ -190,6 +196,7 @@ class PhotometrySettings(Table):
     prf_dir: str = setting("", path=True)
     prf_cache: str = setting("", path=True)
     prf_url: str = setting("")
+    effective_prf: bool = setting(True)
     gzip_level: int = setting(1, ge=0, le=9)
     tpf_background: str = setting("spoc", choices=("spoc", "fit"))
     aperture: ApertureSettings = _table(ApertureSettings)

@@ -1,4 +1,6 @@
-"""Settings of the prepare stage: ``[prepare]`` and its ``background``, ``motion``, ``storage``.
+"""Settings of the prepare stage: ``[prepare]`` and its tables.
+
+``background``, ``motion``, ``storage`` and ``effective_prf``.
 
 All are written to the attributes of the prepared HDF5 file.
 """
@@ -89,7 +91,9 @@ class BackgroundSettings(Table):
     bleed_margin_cols: int = setting(1, unit="px", ge=0)
     source_sigma: float = setting(5.0, unit="sigma", gt=0)
     source_dilation: int = setting(1, unit="px", ge=0)
-    iterations: int = setting(3, ge=1)
+    iterations: int = setting(5, ge=1)
+    validation_fraction: float = setting(0.2, ge=0, le=0.5)
+    accept_ratio: float = setting(0.8, gt=0)
     min_box_fraction: float = setting(0.05, ge=0, le=1)
     time_smooth_hours: float = setting(3.0, unit="h", ge=0)
     curvature_sigma: float = setting(3.0, unit="sigma", gt=0)
@@ -205,6 +209,117 @@ class StorageSettings(Table):
 
 
 @dataclass(frozen=True)
+class EffectivePRFSettings(Table):
+    """The effective PRF measured on the average image (:mod:`tessphot.prf.effective`).
+
+    The PRF model's tables are corrected, as a smooth function over the CCD evaluated at
+    its nodes, on the bright, isolated, unsaturated stars of the average image: the model
+    distorted about the star (width, ellipticity, shear, rotation) and, optionally, a free
+    correction regularised towards it.
+
+    Attributes
+    ----------
+    enabled : bool
+        Measure the effective PRF and store it with the prepared data (the photometry then
+        uses it in place of the model).
+    fit_half : int
+        Half-width of the box fitted around each star [px] (2-6): 6 is the tables' whole
+        13x13 px footprint (smaller boxes leave the footprint's edge, and with it the
+        stars' flux, to the damping: 5 biased the fluxes by 0.3-0.7 %).
+    min_snr : float
+        Fewest signal-to-noise ratio of a star's flux in the average image (> 0).
+    max_stars : int
+        Most stars fitted, the highest signal-to-noise first, shared evenly between the
+        model's nodes (>= 1).
+    min_stars : int
+        Fewest stars to measure it on (>= 1); with fewer, none is stored.
+    max_contamination : float
+        Most light of the other catalogued stars in a star's box, as a fraction of the
+        star's own (>= 0).
+    saturation_fraction : float
+        A star is left out when a pixel of its box, or within ``saturation_margin`` of it,
+        reaches this fraction of the saturated rate (a pixel full in every 2-s frame) in
+        the average image (0-1).
+    saturation_margin : int
+        See ``saturation_fraction``: the reach of a saturated pixel's bleeding along its
+        column (and one pixel across) [px] (>= 0).
+    samples_per_pixel : int
+        Samples per pixel of the free correction (1, 3 or 9; cubic B-splines, evaluated on
+        the tables' 9 samples per pixel): 3 holds a few-percent change of width or shape to
+        within 3-5 % of itself with 9 times fewer unknowns than 9.
+    prior_width : float
+        Expected size of the free correction (on top of the distortion, fitted on the last
+        pass), as a fraction of the model's peak (>= 0; 0: none): its Tikhonov damping
+        towards zero. What the stars hardly constrain stays at the model. Off by default:
+        on simulated differences (width, shape, focus, halo) it fitted the stars left out
+        of the fit worse than the distortion alone (a synthetic full frame: x0.27 of the
+        model's residual at 0.003 against x0.08, its sub-pixel gradients 3 times worse; its
+        sub-pixel detail needs many more stars than the distortion's four numbers).
+    smoothness : float
+        Weight of the free correction's second differences relative to its damping (>= 0).
+    shape_prior : float
+        Expected size of the PRF's distortion about the star (the elements of ``A - I``,
+        ``A`` changing its width, ellipticity, shear and rotation,
+        :mod:`tessphot.prf.effective_shape`; > 0): a few stars measure these four numbers
+        (per polynomial term) well.
+    degree : int
+        Degree of the correction's polynomial change over the region (0-3): the nodes'
+        corrections are one such polynomial, each term a distortion and a free table (0:
+        the same correction everywhere; 2 follows a width or shape changing smoothly over
+        the CCD, 6 terms, where a correction per node of the model's 5x5 grid left each
+        node too few stars; the powers are limited by the nodes spanning the region).
+    model_error : float
+        Relative error of the PRF per pixel in the weights of the fit (>= 0): it keeps the
+        brightest stars from deciding alone.
+    iterations : int
+        Passes of (fit the stars, fit the correction) (>= 1).
+    validation_fraction : float
+        Fraction of the chosen stars left out of the fit to check it on (0-0.5): their
+        residuals, before and after, are reported apart.
+    accept_ratio : float
+        The effective PRF is used only when the stars left out of its fit have a median
+        reduced chi-square at most this times the model's (> 0): with few stars or little
+        signal it fits their noise, and describes other stars worse than the model (it is
+        still stored, marked not accepted).
+    clip : float
+        Stars whose reduced chi-square (the model's error included) exceeds this many times
+        the median after a pass are left out of the next (blends, variables; > 1).
+    wings_stars : int
+        The brightest fitted stars whose mean radial profile beyond the tables' footprint
+        gives the extended wings (>= 0; 0: none).
+    wings_radius : float
+        Outer radius of the wings' profile [px] (> 7).
+    """
+
+    TABLE = "prepare.effective_prf"
+
+    enabled: bool = setting(True)
+    fit_half: int = setting(6, unit="px", ge=2, le=6)
+    min_snr: float = setting(200.0, gt=0)
+    max_stars: int = setting(1500, ge=1)
+    min_stars: int = setting(10, ge=1)
+    max_contamination: float = setting(0.1, ge=0)
+    saturation_fraction: float = setting(0.5, gt=0, le=1)
+    saturation_margin: int = setting(3, unit="px", ge=0)
+    samples_per_pixel: int = setting(3, choices=(1, 3, 9))
+    prior_width: float = setting(0.0, ge=0)
+    smoothness: float = setting(10.0, ge=0)
+    shape_prior: float = setting(0.1, gt=0)
+    degree: int = setting(2, ge=0, le=3)
+    model_error: float = setting(0.002, ge=0)
+    iterations: int = setting(5, ge=1)
+    validation_fraction: float = setting(0.2, ge=0, le=0.5)
+    accept_ratio: float = setting(0.8, gt=0)
+    clip: float = setting(4.0, gt=1)
+    wings_stars: int = setting(20, ge=0)
+    wings_radius: float = setting(40.0, unit="px", gt=7)
+
+    def as_dict(self) -> dict:
+        """The settings as plain values (for the HDF5 attributes)."""
+        return self.to_dict()
+
+
+@dataclass(frozen=True)
 class PrepareSettings(Table):
     """Settings of the prepare stage (table ``[prepare]``).
 
@@ -218,6 +333,8 @@ class PrepareSettings(Table):
         Table ``[prepare.motion]``.
     storage : StorageSettings
         Table ``[prepare.storage]``.
+    effective_prf : EffectivePRFSettings
+        Table ``[prepare.effective_prf]``.
     """
 
     TABLE = "prepare"
@@ -226,3 +343,4 @@ class PrepareSettings(Table):
     background: BackgroundSettings = dataclasses.field(default_factory=BackgroundSettings)
     motion: MotionSettings = dataclasses.field(default_factory=MotionSettings)
     storage: StorageSettings = dataclasses.field(default_factory=StorageSettings)
+    effective_prf: EffectivePRFSettings = dataclasses.field(default_factory=EffectivePRFSettings)

@@ -247,9 +247,18 @@ class Target:
     # -- PRF and noise -----------------------------------------------------------------------
     @property
     def prf(self) -> PRFModel:
-        """The PRF model of the target's CCD (:func:`tessphot.photometry.scene.ccd_prf`)."""
+        """The PRF of the target's CCD.
+
+        The effective PRF measured by the prepare stage when there is one, ``[photometry]
+        effective_prf`` is true and ``prf_dir`` empty; else the model
+        (:func:`tessphot.photometry.scene.ccd_prf`).
+        """
         d = self.source
         s = self.settings
+        if s.effective_prf and not s.prf_dir:
+            measured = d.effective_prf
+            if measured is not None:
+                return measured
         return ccd_prf(
             d.prepare_settings,
             s.prf_dir,
@@ -266,9 +275,12 @@ class Target:
 
         What is built on them: the motion correction, a fit of a saturated star's wings.
         A SPOC model is trusted, and the analytic PRF on data simulated with it (on real
-        stars it is too crude).
+        stars it is too crude); an effective PRF as the model it corrects (its wings
+        beyond the stars' boxes are the model's).
         """
-        return not (isinstance(self.prf, AnalyticPRF) and not self.source.simulated)
+        prf = self.prf
+        analytic = isinstance(prf, AnalyticPRF) or getattr(prf, "base_analytic", False)
+        return not (analytic and not self.source.simulated)
 
     @property
     def read_noise(self) -> float:

@@ -387,3 +387,16 @@ class PreparedCube:
     def n_cadences(self) -> int:
         """Number of cadences (frames) of the cubes."""
         return int(self._dataset("time").shape[0])
+
+    def effective_prf(self):
+        """The effective PRF measured by the prepare stage (docs/hdf5-format.md).
+
+        Returns
+        -------
+        tessphot.prf.effective.EffectivePRF or None
+            None for a file without one (older files, or not measured).
+        """
+        from tessphot.prepare.effective_prf import read_effective_prf
+
+        with self._reading("the effective PRF"):
+            return read_effective_prf(self._h5)

@@ -1,9 +1,11 @@
-"""Finishing a prepared file: the average image, the reference frame and the motion model.
+"""Finishing a prepared file: average image, reference frame, effective PRF, motion model.
 
 Once every frame is written, the average of the good frames becomes ``sumimage``, the good
-frame nearest the middle of the time span becomes the astrometric reference, and the
-motion of every frame relative to it is fitted: from the reference stars' centroids when
-enough were measured, else from the per-frame WCS. The file is then marked complete.
+frame nearest the middle of the time span becomes the astrometric reference, the effective
+PRF is measured on the average image (:mod:`tessphot.prepare.effective_prf`), and the
+motion of every frame relative to the reference is fitted: from the reference stars'
+centroids when enough were measured (calibrated with the effective PRF when there is one),
+else from the per-frame WCS. The file is then marked complete.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from tessphot.config.prepare import EffectivePRFSettings
+from tessphot.prepare.effective_prf import build_effective_prf
 from tessphot.prepare.flags import BAD_QUALITY_BITS
 from tessphot.prepare.motion import (
     MotionSettings,
@@ -34,8 +38,9 @@ def finish_part(
     stars: RegionStars,
     prf_dir: str | None,
     sumimage: np.ndarray,
+    effective: EffectivePRFSettings | None = None,
 ) -> None:
-    """Average image, reference frame and the motion model; mark the file complete.
+    """Average image, reference frame, effective PRF and motion model; mark it complete.
 
     Parameters
     ----------
@@ -50,6 +55,8 @@ def finish_part(
         Folder of the PRF models (None: the analytic PRF).
     sumimage : numpy.ndarray
         The average image of the good frames.
+    effective : EffectivePRFSettings, optional
+        The effective PRF's settings (None: the defaults).
 
     Raises
     ------
@@ -77,16 +84,24 @@ def finish_part(
         centre = (origin[0] + (shape[0] - 1) / 2, origin[1] + (shape[1] - 1) / 2)
         source, model, rms = "wcs", "affine", np.nan
         centroids = h5["centroids"][:] if n_ref else None
-        if (
+        by_stars = (
             centroids is not None
             and np.isfinite(centroids[ref]).all(axis=1).sum() >= mos.min_translation
-        ):
+        )
+        effective = effective if effective is not None else EffectivePRFSettings()
+        prf = None
+        if effective.enabled or (by_stars and mos.calibrate_centroids):
+            h5_attrs = h5.attrs
+            prf = load_prf(
+                prf_dir, int(h5_attrs["sector"]), int(h5_attrs["camera"]), int(h5_attrs["ccd"])
+            )
+            measured = build_effective_prf(
+                h5, stars, prf, effective, reference=ref, n_average=int(good.sum())
+            )
+            prf = measured if measured is not None else prf
+        if by_stars:
             source = "stars"
             if mos.calibrate_centroids:
-                h5_attrs = h5.attrs
-                prf = load_prf(
-                    prf_dir, int(h5_attrs["sector"]), int(h5_attrs["camera"]), int(h5_attrs["ccd"])
-                )
                 centroids = calibrate_centroids(
                     centroids,
                     ref_rows,

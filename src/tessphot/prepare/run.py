@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tessphot.config.prepare import MotionSettings, StorageSettings
+from tessphot.config.prepare import EffectivePRFSettings, MotionSettings, StorageSettings
 from tessphot.io.errors import FileProblem, TessphotError
 from tessphot.io.recognise import InputFile, Inventory, Kind, require, scan
 from tessphot.io.tesscut import TESScutError
@@ -218,9 +218,10 @@ def _settings(settings: dict | None):
         background = bg.BackgroundSettings(**(settings.get("background") or {}))
         motion = MotionSettings(**(settings.get("motion") or {}))
         storage = StorageSettings(**(settings.get("storage") or {}))
+        effective = EffectivePRFSettings(**(settings.get("effective_prf") or {}))
     except TypeError as err:
         raise ValueError(f"unknown prepare setting: {err}") from None
-    return background, motion, storage
+    return background, motion, storage, effective
 
 
 def prepare_ccd(
@@ -259,7 +260,7 @@ def prepare_ccd(
         out.unlink(missing_ok=True)
         part.unlink(missing_ok=True)
     t_setup = time.perf_counter()
-    bgs, mos, storage = _settings(settings)
+    bgs, mos, storage, effective = _settings(settings)
     prf_dir = resolve_prf_dir(
         prf_dir, sector, camera, ccd, cache_dir=prf_cache, url=prf_url, progress=progress
     )
@@ -293,6 +294,7 @@ def prepare_ccd(
         "background_method": method,
         "motion": mos.as_dict(),
         "storage": storage.as_dict(),
+        "effective_prf": effective.as_dict(),
         "smoothing_frames": window,
         "prf": prf_dir or ANALYTIC,
         "starlight_tmag_limit": STARLIGHT_TMAG_LIMIT,
@@ -337,7 +339,7 @@ def prepare_ccd(
         average = stream_frames(part, frames, first_frame, window, context, workers, progress)
         if n - first_frame:
             _log_speed(n - first_frame, t_setup, t_stream, workers)
-        finish_part(part, mos, stars, prf_dir, average)
+        finish_part(part, mos, stars, prf_dir, average, effective)
 
     _write_or_restart(part, start, write, begin)
     finish_file(part, out)

@@ -72,7 +72,7 @@ class PRFModel:
     ):
         tables = np.array(tables, dtype=np.float64)
         if taper:
-            tables *= _edge_taper()
+            tables *= edge_taper()
         tables *= OVERSAMPLE**2 / tables.sum(axis=(1, 2), keepdims=True)
         self.tables = tables
         self.node_rows = np.atleast_1d(np.asarray(node_rows, dtype=float))
@@ -111,6 +111,26 @@ class PRFModel:
         nodes = np.stack([r0 * ncol + c0, r0 * ncol + c1, r1 * ncol + c0, r1 * ncol + c1])
         weights = np.stack([(1 - fr) * (1 - fc), (1 - fr) * fc, fr * (1 - fc), fr * fc])
         return nodes, weights
+
+    def node_weights(self, rows, cols) -> tuple[np.ndarray, np.ndarray]:
+        """The grid nodes around positions and their bilinear weights, as rendering uses.
+
+        Parameters
+        ----------
+        rows, cols : array_like, shape (n,)
+            Positions (science-area pixels; clamped to the grid of nodes).
+
+        Returns
+        -------
+        nodes : ndarray of int, shape (4, n)
+            Indices of the four nodes (into :attr:`tables`; repeated on a one-node axis).
+        weights : ndarray, shape (4, n)
+            Their weights (summing to 1).
+        """
+        return self._node_weights(
+            np.atleast_1d(np.asarray(rows, dtype=float)),
+            np.atleast_1d(np.asarray(cols, dtype=float)),
+        )
 
     def tables_at(self, rows, cols) -> np.ndarray:
         """The tables at given positions, interpolated between the nodes as rendering does.
@@ -330,7 +350,7 @@ def _normalised(out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _edge_taper() -> np.ndarray:
+def edge_taper() -> np.ndarray:
     """Circular window bringing a table smoothly to zero from ``TAPER_START`` to the edge.
 
     The tabulated footprint ends at 6.5 px where the SPOC PRFs still hold a faint, flat

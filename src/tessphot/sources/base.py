@@ -27,6 +27,7 @@ from tessphot.config.timing import TimingSettings
 from tessphot.constants import BTJD_OFFSET
 from tessphot.lightcurve import ObservationInfo
 from tessphot.prepare.motion import MotionModel
+from tessphot.prf.models import PRFModel
 from tessphot.sources.blocks import BlockReader, Box
 from tessphot.sources.stars import ProjectedCatalog, StarTable
 from tessphot.timing import (
@@ -152,6 +153,11 @@ class PixelSource(ABC):
     @property
     def prepare_settings(self) -> str | None:
         """The prepare stage's settings (JSON) the PRF choice depends on (None: not prepared)."""
+        return None
+
+    @property
+    def effective_prf(self) -> PRFModel | None:
+        """The PRF the prepare stage measured on the data (None: none, or not prepared)."""
         return None
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from tessphot.config.timing import TimingSettings
 from tessphot.lightcurve import ObservationInfo
 from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK
 from tessphot.prepare.cube import PreparedCube, hdf5_name
+from tessphot.prf.effective import EffectivePRF
 from tessphot.sources.base import PixelSource
 from tessphot.sources.blocks import Box
 from tessphot.sources.errors import SourceError
@@ -104,6 +106,11 @@ class FFISource(PixelSource):
     def prepare_settings(self) -> str | None:
         """The prepare stage's settings (JSON) the PRF choice depends on."""
         return self.cube.attrs.get("settings")
+
+    @cached_property
+    def effective_prf(self) -> EffectivePRF | None:
+        """The effective PRF stored with the prepared data (None: the file has none)."""
+        return self.cube.effective_prf()
 
     @property
     def background_record(self) -> dict[str, Any]:

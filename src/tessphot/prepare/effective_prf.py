@@ -1,0 +1,196 @@
+"""The effective PRF of a prepared region: measured when the file is finished, stored, read.
+
+Once the average image is written (:func:`tessphot.prepare.reference.finish_part`), the PRF
+model is corrected on its bright, isolated stars (:mod:`tessphot.prf.effective`) and the
+result is stored in the group :data:`GROUP` (docs/hdf5-format.md): the corrected tables on
+the model's nodes that span the region, the stars fitted and their residuals before and
+after, the wings beyond the tables. :func:`read_effective_prf` gives it back as an
+:class:`~tessphot.prf.effective.EffectivePRF` (:meth:`PreparedCube.effective_prf
+<tessphot.prepare.cube.PreparedCube.effective_prf>`).
+
+The average image's uncertainty is the reference frame's divided by the square root of the
+number of frames averaged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import h5py
+import numpy as np
+
+from tessphot.config.prepare import EffectivePRFSettings
+from tessphot.prepare.stars import RegionStars
+from tessphot.prf.effective import EffectivePRF, EffectivePRFFit, measure_effective_prf
+from tessphot.prf.models import PRFModel
+
+log = logging.getLogger(__name__)
+
+#: The group of the effective PRF in the prepared file.
+GROUP = "effective_prf"
+#: Columns of the group's ``stars`` table: the fitted stars.
+STAR_COLUMNS = (
+    "row",
+    "col",
+    "flux",
+    "sky",
+    "rms_model",
+    "rms_effective",
+    "chi2_model",
+    "chi2_effective",
+    "used",
+    "check",
+)
+
+
+#: ``images_err.attrs['encoding']`` of uncertainties stored as half floats' 16-bit patterns,
+#: as differences from the previous frame's within blocks of frames (prepared-data format 3).
+HALF_DIFFERENCES = "half-differences"
+
+
+def frame_uncertainty(h5: h5py.File, frame: int) -> np.ndarray:
+    """One frame's uncertainties [e-/s], stored as values or as half-float differences.
+
+    A prepared file's reader (``PreparedCube``) refuses unfinished files, so the stored
+    encodings are decoded here (docs/hdf5-format.md): floats as they are; half floats'
+    16-bit patterns, the first frame of a block as it is and the later ones as wrapping
+    differences from the previous frame's (the cumulative sum over the block).
+    """
+    dataset = h5["images_err"]
+    if dataset.attrs.get("encoding", "") != HALF_DIFFERENCES:
+        return np.asarray(dataset[frame], dtype=np.float64)
+    block = int(h5["images"].attrs["block_frames"])
+    first = frame - frame % block
+    stored = dataset[first : frame + 1]
+    bits = np.cumsum(stored, axis=0, dtype=stored.dtype)[-1]
+    return bits.view(np.float16).astype(np.float64)
+
+
+def average_uncertainty(h5: h5py.File, reference: int, n_average: int) -> np.ndarray:
+    """Uncertainty of the average image: the reference frame's over sqrt(frames averaged)."""
+    return frame_uncertainty(h5, reference) / np.sqrt(max(n_average, 1))
+
+
+def build_effective_prf(
+    h5: h5py.File,
+    stars: RegionStars,
+    prf: PRFModel,
+    settings: EffectivePRFSettings,
+    *,
+    reference: int,
+    n_average: int,
+) -> EffectivePRF | None:
+    """Measure the effective PRF on the file's average image and store it (logged).
+
+    Parameters
+    ----------
+    h5 : h5py.File
+        The prepared file, open for writing, with ``sumimage``.
+    stars : RegionStars
+        The catalogued stars of the region.
+    prf : PRFModel
+        The model to correct.
+    settings : EffectivePRFSettings
+    reference : int
+        The reference frame (its uncertainties give the average image's).
+    n_average : int
+        Frames in the average image.
+
+    Returns
+    -------
+    EffectivePRF or None
+        None when disabled, without a catalog, with too few stars or not accepted.
+    """
+    if GROUP in h5:
+        del h5[GROUP]
+    if not settings.enabled:
+        return None
+    if stars.catalogued is None:
+        log.info("Effective PRF not measured: no catalog")
+        return None
+    image = np.asarray(h5["sumimage"][()], dtype=np.float64)
+    sigma = average_uncertainty(h5, reference, n_average)
+    origin = tuple(int(v) for v in h5.attrs["origin"])
+    fit = measure_effective_prf(image, sigma, origin, stars.catalogued, prf, settings)
+    if fit is None:
+        return None
+    write_effective_prf(h5, fit, settings)
+    log.info("%s", fit.summary())
+    return fit.prf if fit.accepted else None
+
+
+def write_effective_prf(h5: h5py.File, fit: EffectivePRFFit, settings: EffectivePRFSettings):
+    """Store a measured effective PRF in the group :data:`GROUP`."""
+    group = h5.create_group(GROUP)
+    prf = fit.prf
+    group.create_dataset("tables", data=prf.tables, compression="gzip", shuffle=True)
+    group.create_dataset("node_rows", data=prf.node_rows)
+    group.create_dataset("node_cols", data=prf.node_cols)
+    group.attrs.update(
+        {
+            "name": prf.name,
+            "short_name": prf.short_name,
+            "base_name": prf.base_name,
+            "base_analytic": prf.base_analytic,
+            "settings": json.dumps(settings.as_dict()),
+            "seconds": fit.seconds,
+            "accepted": fit.accepted,
+            **fit.quality,
+        }
+    )
+    before, after = fit.before, fit.after
+    table = np.rec.fromarrays(
+        [
+            after.rows,
+            after.cols,
+            after.flux,
+            after.sky,
+            before.rms,
+            after.rms,
+            before.chi2,
+            after.chi2,
+            fit.used,
+            fit.check,
+        ],
+        names=STAR_COLUMNS,
+    )
+    group.create_dataset("stars", data=table)
+    wings = fit.wings
+    if wings is not None:
+        w = group.create_group("wings")
+        for name in ("radius", "profile", "error"):
+            w.create_dataset(name, data=getattr(wings, name))
+        w.attrs.update(
+            {
+                "amplitude": wings.amplitude,
+                "index": wings.index,
+                "fraction": wings.fraction,
+                "n_stars": wings.n_stars,
+                "radius_min": wings.radius_min,
+                "radius_max": wings.radius_max,
+            }
+        )
+
+
+def read_effective_prf(h5: h5py.File) -> EffectivePRF | None:
+    """The effective PRF stored in a prepared file.
+
+    None when the file has none, or one not accepted (it fitted the stars left out of its
+    fit no better than the model).
+    """
+    if GROUP not in h5:
+        return None
+    group = h5[GROUP]
+    attrs = group.attrs
+    if not attrs.get("accepted", True):
+        return None
+    return EffectivePRF(
+        group["tables"][()],
+        group["node_rows"][()],
+        group["node_cols"][()],
+        str(attrs["name"]),
+        str(attrs["short_name"]),
+        base_name=str(attrs["base_name"]),
+        base_analytic=bool(attrs["base_analytic"]),
+    )
