@@ -26,13 +26,12 @@ Single process throughout (run by hand; nothing here is a test).
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_methods import median, method_folder
 
 from tessphot.config import load_settings
 from tessphot.config.prepare import EffectivePRFSettings
@@ -49,14 +48,11 @@ from tessphot.prepare.run import prepare_ccd
 from tessphot.prf import load_prf
 from tessphot.prf.effective import measure_effective_prf
 from tessphot.runner.loop import run_photometry
-from tessphot.tasks import TODO_FILENAME
 
 #: Time on source of one 1800-s FFI [s] (0.8 of the frames, 0.99 of each) ...
 FFI_EXPOSURE = 1425.6
 #: ... and the sky of the synthetic average image [e-/s/px].
 SKY = 30.0
-#: Files and folders of the sector that every run's copy links to.
-SHARED = ("ffi", "truth")
 
 
 def table_error(prf, truth, rows, cols) -> float:
@@ -139,32 +135,13 @@ def full_frame(prf_dir: str, n_stars: int | None, frames: int, seed: int) -> Non
     )
 
 
-def _copy(folder: Path, name: str) -> Path:
-    out = folder / "eprf" / name
-    out.mkdir(parents=True, exist_ok=True)
-    for path in folder.iterdir():
-        if path.name in SHARED or path.suffix in (".hdf5", ".sqlite"):
-            if path.name == TODO_FILENAME:
-                continue
-            link = out / path.name
-            if not link.exists():
-                link.symlink_to(path.resolve())
-    shutil.copy2(folder / TODO_FILENAME, out / TODO_FILENAME)
-    return out
-
-
-def _median(values) -> float:
-    values = [v for v in values if math.isfinite(v)]
-    return float(np.median(values)) if values else math.nan
-
-
 def photometry(folder: Path, methods: list[str]) -> None:
     """Each method's precision with the model and with the effective PRF."""
     base = dict(load_settings()["photometry"])
     scores = {}
     for method in methods:
         for prf in ("model", "effective"):
-            sub = _copy(folder, f"{method}-{prf}")
+            sub = method_folder(folder, f"{method}-{prf}", under="eprf")
             settings = {**base, "effective_prf": prf == "effective"}
             t0 = time.perf_counter()
             report = run_photometry(
@@ -192,8 +169,8 @@ def photometry(folder: Path, methods: list[str]) -> None:
                 )
                 ratios[ref.crowded].append(ratio)
             cells.append(
-                f"{_median(ratios[False]):5.2f} ({len(ratios[False]):3d}); "
-                f"{_median(ratios[True]):5.2f} ({len(ratios[True]):3d})"
+                f"{median(ratios[False]):5.2f} ({len(ratios[False]):3d}); "
+                f"{median(ratios[True]):5.2f} ({len(ratios[True]):3d})"
             )
         print(f"{lo:4.0f}-{hi:<4.0f} | " + " | ".join(f"{c:>22}" for c in cells))
 

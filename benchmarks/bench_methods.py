@@ -41,9 +41,10 @@ from tessphot.tasks import TODO_FILENAME
 SHARED = ("ffi", "truth")
 
 
-def method_folder(folder: Path, method: str) -> Path:
-    """A folder for one method: the sector's data linked, a fresh copy of the todo list."""
-    out = folder / "methods" / method
+def method_folder(folder: Path, method: str, *, under: str = "methods") -> Path:
+    """A folder for one method (``folder/under/method``): the sector's data linked, a fresh
+    copy of the todo list."""
+    out = folder / under / method
     out.mkdir(parents=True, exist_ok=True)
     for path in folder.iterdir():
         if path.name in SHARED or path.suffix in (".hdf5", ".sqlite"):
@@ -56,7 +57,8 @@ def method_folder(folder: Path, method: str) -> Path:
     return out
 
 
-def _median(values) -> float:
+def median(values) -> float:
+    """The median of the finite values (NaN when there is none)."""
     values = [v for v in values if math.isfinite(v)]
     return float(np.median(values)) if values else math.nan
 
@@ -84,7 +86,7 @@ def format_comparison(scores: dict[str, Score]) -> str:
                             / (ref.expected_ppm / ref.target_fraction)
                         )
                 n = sum(math.isfinite(r) for r in ratios)
-                cells[crowded].append(f"{_median(ratios):7.2f} (n={n:3d})")
+                cells[crowded].append(f"{median(ratios):7.2f} (n={n:3d})")
         lines.append(
             f"{lo:4.0f}-{hi:<4.0f} | "
             + " ".join(f"{c:>16}" for c in cells[True])
