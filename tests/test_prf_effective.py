@@ -8,7 +8,6 @@ from scipy import ndimage
 
 from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.constants import SATURATED_RATE
-from tessphot.evaluation.simulate.prf_differences import SPLINE_ORDER, transformed_table
 from tessphot.evaluation.simulate.prf_field import shape_matrices
 from tessphot.evaluation.simulate.prf_halo import HaloProfile, render_halos
 from tessphot.prf import OVERSAMPLE, AnalyticPRF, PRFModel
@@ -17,6 +16,7 @@ from tessphot.prf.effective import (
     measure_effective_prf,
     spanning_nodes,
 )
+from tessphot.prf.effective_shape import SPLINE_ORDER, transformed_table
 from tessphot.prf.effective_solve import (
     CorrectionBasis,
     interpolation_matrix,

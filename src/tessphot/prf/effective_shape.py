@@ -52,6 +52,43 @@ def shape_tables(tables: np.ndarray, taper: np.ndarray) -> np.ndarray:
     return out * taper
 
 
+def transformed_table(
+    coefficients: np.ndarray, matrix: np.ndarray, *, prefilter: bool = False
+) -> np.ndarray:
+    """A PRF table sampled at offsets mapped by ``matrix^-1``, divided by its determinant.
+
+    Parameters
+    ----------
+    coefficients : numpy.ndarray, shape (TABLE_SIZE, TABLE_SIZE)
+        Spline coefficients of the table (``scipy.ndimage.spline_filter``, order
+        :data:`SPLINE_ORDER`, mode ``grid-constant``).
+    matrix : numpy.ndarray, shape (2, 2)
+        The matrix ``A`` (row, column).
+    prefilter : bool
+        ``coefficients`` is the table itself: its spline coefficients are computed here
+        (``scipy.ndimage.map_coordinates``' own prefilter, with its padding).
+
+    Returns
+    -------
+    numpy.ndarray, shape (TABLE_SIZE, TABLE_SIZE)
+        ``PRF(A^-1 d) / |det A|`` at the table's offsets ``d`` (not normalised: its sum is
+        the original's but for the light moved off the footprint or in from beyond it).
+    """
+    dy, dx = _offsets()
+    inverse = np.linalg.inv(matrix)
+    source = np.array(
+        [inverse[0, 0] * dy + inverse[0, 1] * dx, inverse[1, 0] * dy + inverse[1, 1] * dx]
+    )
+    values = ndimage.map_coordinates(
+        coefficients,
+        source * OVERSAMPLE + TABLE_CENTRE,
+        order=SPLINE_ORDER,
+        prefilter=prefilter,
+        mode="grid-constant",
+    )
+    return values / abs(np.linalg.det(matrix))
+
+
 def distorted(tables: np.ndarray, distortions: np.ndarray) -> np.ndarray:
     """The tables distorted exactly: ``T(A^-1 d) / det A`` with ``A = I + E`` per node.
 
@@ -65,21 +102,10 @@ def distorted(tables: np.ndarray, distortions: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (n_nodes, TABLE_SIZE, TABLE_SIZE)
     """
-    dy, dx = _offsets()
     out = np.empty_like(tables)
     for n, (table, e) in enumerate(zip(tables, distortions, strict=True)):
         matrix = np.eye(2) + np.asarray(e, dtype=float).reshape(2, 2)
-        inverse = np.linalg.inv(matrix)
-        source = np.array(
-            [inverse[0, 0] * dy + inverse[0, 1] * dx, inverse[1, 0] * dy + inverse[1, 1] * dx]
-        )
-        values = ndimage.map_coordinates(
-            table,
-            source * OVERSAMPLE + TABLE_CENTRE,
-            order=SPLINE_ORDER,
-            mode="grid-constant",
-        )
         # Not tapered again: light moved beyond the footprint is lost, as it is from a PRF
         # the simulator distorts (re-tapered, a widened PRF's fluxes came out 0.5-1 % low).
-        out[n] = values / abs(np.linalg.det(matrix))
+        out[n] = transformed_table(table, matrix, prefilter=True)
     return out

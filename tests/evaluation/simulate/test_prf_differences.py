@@ -14,18 +14,14 @@ from tessphot.config.simulate import PRFDifferenceSettings, SimulationConfig
 from tessphot.constants import SCIENCE_SIZE, tmag_to_flux
 from tessphot.evaluation.simulate.cadences import make_cadences
 from tessphot.evaluation.simulate.pointing import move_positions
-from tessphot.evaluation.simulate.prf_differences import (
-    SPLINE_ORDER,
-    TransformedPRF,
-    exact_prf,
-    transformed_table,
-)
+from tessphot.evaluation.simulate.prf_differences import TransformedPRF, exact_prf
 from tessphot.evaluation.simulate.prf_field import PRFField, focus_curve, shape_matrices
 from tessphot.evaluation.simulate.prf_halo import HaloProfile, render_halos
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.geometry import sector_geometry
 from tessphot.prf import OVERSAMPLE, AnalyticPRF, SpocPRF, load_prf
+from tessphot.prf.effective_shape import SPLINE_ORDER, transformed_table
 
 #: Relative precision of the float32 images.
 FLOAT32 = 2 * np.finfo(np.float32).eps

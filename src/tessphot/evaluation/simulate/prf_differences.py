@@ -62,45 +62,11 @@ from tessphot.evaluation.simulate.prf_field import (
 )
 from tessphot.evaluation.simulate.prf_halo import HaloProfile, render_halos
 from tessphot.evaluation.simulate.stars import CATALOG_MARGIN, StarField
-from tessphot.prf.models import OVERSAMPLE, TABLE_CENTRE, TABLE_SIZE, PRFModel
+from tessphot.prf.effective_shape import SPLINE_ORDER, transformed_table
+from tessphot.prf.models import PRFModel
 
 #: Largest distance between the nodes of the transformed tables [px].
 NODE_SPACING = 256.0
-#: Order of the spline interpolation of the model's tables.
-SPLINE_ORDER = 3
-
-
-def transformed_table(coefficients: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """A PRF table sampled at offsets mapped by ``matrix^-1``, divided by its determinant.
-
-    Parameters
-    ----------
-    coefficients : numpy.ndarray, shape (TABLE_SIZE, TABLE_SIZE)
-        Spline coefficients of the table (``scipy.ndimage.spline_filter``, order
-        :data:`SPLINE_ORDER`, mode ``grid-constant``).
-    matrix : numpy.ndarray, shape (2, 2)
-        The matrix ``A`` (row, column).
-
-    Returns
-    -------
-    numpy.ndarray, shape (TABLE_SIZE, TABLE_SIZE)
-        ``PRF(A^-1 d) / |det A|`` at the table's offsets ``d`` (not normalised: its sum is
-        the original's but for the light moved off the footprint or in from beyond it).
-    """
-    d = (np.arange(TABLE_SIZE) - TABLE_CENTRE) / OVERSAMPLE
-    dy, dx = np.meshgrid(d, d, indexing="ij")
-    inverse = np.linalg.inv(matrix)
-    source = np.array(
-        [inverse[0, 0] * dy + inverse[0, 1] * dx, inverse[1, 0] * dy + inverse[1, 1] * dx]
-    )
-    values = ndimage.map_coordinates(
-        coefficients,
-        source * OVERSAMPLE + TABLE_CENTRE,
-        order=SPLINE_ORDER,
-        prefilter=False,
-        mode="grid-constant",
-    )
-    return values / abs(np.linalg.det(matrix))
 
 
 def model_nodes(base_nodes: np.ndarray, lo: float, hi: float) -> np.ndarray:
