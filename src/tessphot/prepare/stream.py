@@ -43,7 +43,7 @@ from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY
 from tessphot.prepare.frames import FrameInfo
 from tessphot.prepare.shared_arrays import SharedArrays, release_free_memory
 from tessphot.prepare.smoothing import smooth_in_time, smoothing_window
-from tessphot.prepare.worker import WORKER_THREADS, init_worker, process_frame
+from tessphot.prepare.worker import WORKER_THREADS, init_worker, process_frame, worker_context
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,8 @@ class _Stream:
             bar.close()
             pool.terminate()
             pool.join()
+            if not shared:
+                worker_context().clear()  # the run's context (starlight model, buffers)
             ring.release()
             block.release()
 
