@@ -32,3 +32,15 @@ def test_saturation_mask_ignores_nan():
     assert not mask[5, 5] and mask[20, 10]
     assert mask[20 + settings.bleed_margin_rows, 10]
     assert not mask[20 + settings.bleed_margin_rows + 1, 10]
+
+
+def test_full_resolution_surface_in_single_precision():
+    """The band-wise 32-bit evaluation is the 64-bit surface rounded."""
+    from tessphot.prepare.background import EVALUATION_ROWS, MeshGeometry
+
+    geometry = MeshGeometry((EVALUATION_ROWS * 2 + 37, 300), 32, 2)
+    rng = np.random.default_rng(4)
+    mesh = 100.0 + rng.normal(0.0, 5.0, geometry.mesh_shape)
+    single = geometry.evaluate_single(mesh)
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, geometry.evaluate(mesh), rtol=1e-6)

@@ -35,6 +35,8 @@ from tessphot.prepare.background_surface import MeshSurface
 
 #: A median's uncertainty relative to rms / sqrt(n) for Gaussian data.
 MEDIAN_EFFICIENCY = 1.2533
+#: Rows of a full-resolution surface evaluated at once in 64 bits (a band of a few MB).
+EVALUATION_ROWS = 256
 
 
 def grow_bleeds(saturated: np.ndarray, rows: int, cols: int = 1) -> np.ndarray:
@@ -163,6 +165,19 @@ class MeshGeometry:
             cols = np.arange(self.shape[1], dtype=float)
         return self.surface.evaluate(mesh, rows, cols)
 
+    def evaluate_single(self, mesh: np.ndarray) -> np.ndarray:
+        """The surface at full resolution in 32-bit floats, as :meth:`evaluate` rounded.
+
+        Evaluated in 64 bits a band of rows at a time: no 64-bit copy of the whole region.
+        """
+        out = np.empty(self.shape, dtype=np.float32)
+        cols = np.arange(self.shape[1], dtype=float)
+        coefficients = self.surface.coefficients(mesh)
+        for r0 in range(0, self.shape[0], EVALUATION_ROWS):
+            rows = np.arange(r0, min(r0 + EVALUATION_ROWS, self.shape[0]), dtype=float)
+            out[r0 : r0 + rows.size] = self.surface.evaluate_coefficients(coefficients, rows, cols)
+        return out
+
 
 def _fill_mesh(mesh: np.ndarray) -> np.ndarray:
     """Replace NaN boxes by the mean of their valid neighbours, growing outwards."""
@@ -223,6 +238,7 @@ def estimate_background(
     # The statistics run on the binned image.
     # Binned pixels average their unmasked pixels; they are masked when all of them are.
     bdata = geometry.bin(np.where(mask, np.nan, data))
+    del data  # a whole frame: only its binned version is used from here on
     bunc = geometry.bin(
         np.where(mask | ~np.isfinite(uncertainty), np.nan, uncertainty), "quadrature"
     )
@@ -278,7 +294,7 @@ def estimate_background(
     # Pixels not used: the masks, at full resolution.
     mask |= geometry.expand(bmask)
     # 32-bit like the images (the model is only subtracted from them).
-    model = geometry.evaluate(mesh).astype(np.float32)
+    model = geometry.evaluate_single(mesh)
     return FrameBackground(
         mesh=mesh, mesh_err=mesh_err, not_used=mask, model=model, anomalous=anomalous
     )

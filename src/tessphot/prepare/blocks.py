@@ -3,8 +3,8 @@
 The workers encode the frames of a block into shared buffers and compress them strip by
 strip (:mod:`tessphot.prepare.encode`); a :class:`BlockWriter` holds those buffers, the
 per-frame records of the block (background meshes, WCS, centroids), and the average image's
-sums, and writes each finished block: the compressed chunks as they are, then the records
-and the run's progress. Its memory is one block, whatever the number of frames.
+sums, and writes each finished block: the compressed chunks as they are, strip by strip,
+then the records and the run's progress. Its memory is one block, whatever the number of frames.
 """
 
 from __future__ import annotations
@@ -100,18 +100,21 @@ class BlockWriter:
             raise ValueError(f"frame {record.index} after {self.records[-1].index}")
         self.records.append(record)
 
-    def flush(self, strips: list[CompressedStrip]) -> None:
-        """Write the block: its compressed chunks, records, and the run's progress."""
+    def write_strip(self, strip: CompressedStrip) -> None:
+        """Write one compressed strip of the block and add its sums to the average image's."""
+        k0 = self.records[0].index
+        r0, r1 = strip.rows
+        for cube, chunks in strip.chunks.items():
+            write_chunks(self.h5[cube], chunks, (k0, r0, 0))
+        self.sum_acc[r0:r1] += strip.sums
+        self.sum_cnt[r0:r1] += strip.counts
+
+    def flush(self) -> None:
+        """End the block (every strip written): its records, and the run's progress."""
         if not self.records:
             return
         h5, records = self.h5, self.records
         k0, k1 = records[0].index, records[-1].index + 1
-        for strip in strips:
-            r0, r1 = strip.rows
-            for cube, chunks in strip.chunks.items():
-                write_chunks(h5[cube], chunks, (k0, r0, 0))
-            self.sum_acc[r0:r1] += strip.sums
-            self.sum_cnt[r0:r1] += strip.counts
         h5["wcs"][k0:k1] = [f.wcs for f in records]
         for name in ("mesh", "mesh_err", "frame_mesh", "frame_mesh_err"):
             h5[f"background_{name}"][k0:k1] = np.array([getattr(f, name) for f in records])

@@ -66,14 +66,16 @@ def finish_frame(task: FinishTask) -> int:
     if task.state is FrameState.READ:
         geometry = ctx["geometry"]
         flags = ring["flags"][task.slot]
-        background = geometry.evaluate(task.mesh.astype(np.float64)).astype(np.float32)
+        background = geometry.evaluate_single(task.mesh.astype(np.float64))
         # The uncertainty is smooth and only added in quadrature: the binned grid suffices.
         background_err = geometry.evaluate(task.mesh_err.astype(np.float64), binned=True)
-        err = np.square(ring["uncert"][task.slot])
+        uncert = ring["uncert"][task.slot]
+        err = codec.to_single(uncert) if uncert.dtype == np.float16 else np.array(uncert)
+        np.square(err, out=err)
         err += geometry.expand(background_err.astype(np.float32) ** 2)
         np.sqrt(err, out=err)
         # float32 throughout: 7 significant digits are ample for fluxes in e-/s.
-        image = ring["image"][task.slot] - background
+        image = np.subtract(ring["image"][task.slot], background, out=background)
         excluded = (flags & PixelFlags.ManualExclude) > 0
         image[excluded] = np.nan
         err[excluded] = np.nan

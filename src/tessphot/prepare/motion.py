@@ -59,11 +59,18 @@ def select_reference_stars(
 
 
 def measure_centroids(
-    image: np.ndarray, rows: np.ndarray, cols: np.ndarray, origin: tuple[int, int], half: int
+    image: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    origin: tuple[int, int],
+    half: int,
+    *,
+    background: np.ndarray | None = None,
 ) -> np.ndarray:
     """Flux-weighted centroids (row, column) in science coordinates near the given positions.
 
-    Negative pixels count as zero. Stars whose box holds a non-finite pixel or no flux get NaN.
+    Negative pixels (of ``image - background`` when a background is given) count as zero.
+    Stars whose box holds a non-finite pixel or no flux get NaN.
     """
     r = np.rint(rows).astype(int) - origin[0]
     c = np.rint(cols).astype(int) - origin[1]
@@ -73,6 +80,8 @@ def measure_centroids(
     rr = np.clip(rr, 0, image.shape[0] - 1)
     cc = np.clip(cc, 0, image.shape[1] - 1)
     boxes = image[rr, cc]
+    if background is not None:  # subtracted in the boxes only (no copy of the frame)
+        boxes = boxes - background[rr, cc]
     w = np.clip(boxes, 0.0, None)
     total = w.sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):

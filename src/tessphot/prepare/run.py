@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -302,6 +302,8 @@ def prepare_ccd(
     attrs = _attributes(
         (sector, camera, ccd), frames, first, cutout, stamps, cadence=cadence, settings=all_settings
     )
+    # From here on only the first frame's header is needed: its pixels are let go.
+    first = replace(first, data=np.empty((0, 0), np.float32), uncertainty=np.empty((0, 0)))
 
     def begin() -> None:
         start_part(

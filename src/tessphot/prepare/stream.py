@@ -13,7 +13,8 @@ Each frame goes through three steps, all in the worker processes:
    the compressed chunks as they are (:class:`~tessphot.prepare.blocks.BlockWriter`).
 
 The main process does no per-pixel work, and memory is bounded by the ring (the smoothing
-window and a few frames per worker) and one block, whatever the number of frames. The file
+window, or half of it and a frame per worker) and one block, whatever the number of frames:
+each compressed strip is written as soon as it arrives. The file
 records how many frames are done, so a killed run resumes from the last written block.
 """
 
@@ -31,6 +32,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from tessphot.logs import progress_bar
+from tessphot.prepare import codec
 from tessphot.prepare.blocks import BlockWriter, FrameRecord
 from tessphot.prepare.encode import (
     FinishTask,
@@ -49,8 +51,8 @@ log = logging.getLogger(__name__)
 
 #: Regions of at most this many pixels are processed in the main process [px].
 INLINE_REGION_PIXELS = 64 * 64
-#: Frames read ahead per worker beyond the smoothing window: enough to keep the workers
-#: busy while a block is compressed, few enough to keep the ring small.
+#: Frames read ahead per worker beyond those waiting for their smoothing window's meshes:
+#: enough to keep the workers busy, few enough to keep the ring small.
 FRAMES_AHEAD_PER_WORKER = 1
 #: Longest wait for a worker's result before the main process looks again [s] (each
 #: task's end wakes it at once).
@@ -103,6 +105,47 @@ def stream_frames(
             stream.run(context, n_workers, progress)
             _report_missing(part, frames, stream.meshes, writer.quality)
         return writer.average()
+
+
+def ring_slots(window: int, n_workers: int) -> int:
+    """Frames in the ring: those a frame waits for, and one ahead per worker.
+
+    A frame is finished once the meshes of its smoothing window have arrived: the frame
+    itself and ``window // 2`` later ones, or the whole window after it at the start of a
+    series or after a gap. The ring never holds fewer than a window (no deadlock).
+    """
+    waiting = window // 2 + 1
+    return max(window, waiting + max(n_workers, 1) * FRAMES_AHEAD_PER_WORKER)
+
+
+def ring_layout(slots: int, shape: tuple[int, int], lossless: bool) -> dict:
+    """The ring's arrays: images, uncertainties and flags of ``slots`` frames.
+
+    The uncertainties are kept as half-precision floats (10 bits of mantissa) unless the
+    storage is lossless: the file keeps them with 7 bits.
+    """
+    return {
+        "image": ((slots, *shape), "f4"),
+        "uncert": ((slots, *shape), "f4" if lossless else "f2"),
+        "flags": ((slots, *shape), "u1"),
+    }
+
+
+def shared_constants(context: dict) -> SharedArrays:
+    """The whole-region arrays every frame uses, held once for all the workers.
+
+    The starlight model (when there is one) and the dither's plane (when the images are
+    quantised), which each worker would otherwise hold a copy of.
+    """
+    arrays = {}
+    if context.get("starlight") is not None:
+        arrays["starlight"] = np.asarray(context["starlight"], dtype=np.float32)
+    if context.get("dither_rows") is not None:
+        arrays["dither_plane"] = codec.dither_plane(context["dither_rows"], context["dither_cols"])
+    constants = SharedArrays({k: (v.shape, v.dtype) for k, v in arrays.items()}, shared=True)
+    for name, values in arrays.items():
+        constants[name][...] = values
+    return constants
 
 
 def _workers(shape: tuple[int, int], workers: int | None) -> int:
@@ -165,18 +208,14 @@ class _Stream:
         """Read, finish and compress every frame from ``start``; write every block."""
         shape = context["shape"]
         self.curvature = context["background_settings"].curvature_sigma
-        slots = self.window + max(n_workers, 1) * FRAMES_AHEAD_PER_WORKER
+        slots = ring_slots(self.window, n_workers)
         shared = n_workers > 0
-        ring = SharedArrays(
-            {
-                "image": ((slots, *shape), "f4"),
-                "uncert": ((slots, *shape), "f4"),
-                "flags": ((slots, *shape), "u1"),
-            },
-            shared=shared,
-        )
+        ring = SharedArrays(ring_layout(slots, shape, context["storage"].lossless), shared=shared)
         block = SharedArrays(self.writer.buffer_layout(), shared=shared)
         ctx = {**context, **self.writer.context(), "ring": ring, "block": block}
+        constants = shared_constants(ctx) if shared else None
+        if constants is not None:
+            ctx.update(constants=constants, starlight=None)
         if shared:
             pool = multiprocessing.get_context("spawn").Pool(
                 n_workers, initializer=init_worker, initargs=(ctx,)
@@ -202,6 +241,8 @@ class _Stream:
                 worker_context().clear()  # the run's context (starlight model, buffers)
             ring.release()
             block.release()
+            if constants is not None:
+                constants.release()
 
     def _loop(self, pool, slots: int, bar) -> None:
         n, block_frames = self.n, self.writer.block_frames
@@ -251,11 +292,14 @@ class _Stream:
                     for rows in self.writer.strips()
                 ]
                 progressed = True
-            if compressing and all(job.ready() for job in compressing):
-                self.writer.flush([job.get() for job in compressing])
-                compressing = []
-                block_start = block_end
+            while compressing and compressing[0].ready():
+                # Written as it comes: one strip's compressed bytes at a time in memory.
+                self.writer.write_strip(compressing.pop(0).get())
                 progressed = True
+                if not compressing:
+                    self.writer.flush()
+                    release_free_memory()  # the strips' compressed bytes
+                    block_start = block_end
             if not progressed:
                 self._woken.wait(POLL_SECONDS)
 

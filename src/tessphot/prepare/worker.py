@@ -20,7 +20,7 @@ from tessphot.geometry import shift_wcs
 from tessphot.io import FFIError
 from tessphot.prepare import background as bg
 from tessphot.prepare import background_small as small
-from tessphot.prepare.codec import dither_plane
+from tessphot.prepare import codec
 from tessphot.prepare.flags import PixelFlags, manual_exclude
 from tessphot.prepare.frames import load_frame
 from tessphot.prepare.motion import measure_centroids
@@ -43,7 +43,9 @@ def init_worker(context: dict, *, limit_threads: bool = True) -> None:
     context : dict
         ``background_settings``, ``shape``, ``origin``, ``camera``, ``ccd``, ``starlight``,
         ``star_model`` (the stars of the background fit, None for the mesh estimate),
-        ``ref_rows``, ``ref_cols``, ``centroid_half``; the ``ring`` and ``block`` arrays;
+        ``ref_rows``, ``ref_cols``, ``centroid_half``; the ``ring`` and ``block`` arrays,
+        and the ``constants`` (the starlight model and the dither's plane, shared; they
+        replace ``starlight``);
         ``storage`` settings, the file's ``chunks``, ``compression`` and dither sequences
         (``dither_time``, ``dither_rows``, ``dither_cols``; None when lossless).
     """
@@ -51,8 +53,14 @@ def init_worker(context: dict, *, limit_threads: bool = True) -> None:
     _CONTEXT.update(context)
     settings = context["background_settings"]
     _CONTEXT["geometry"] = bg.MeshGeometry(context["shape"], settings.box_size, settings.binning)
-    if context.get("dither_rows") is not None:
-        _CONTEXT["dither_plane"] = dither_plane(context["dither_rows"], context["dither_cols"])
+    constants = context.get("constants")
+    if constants is not None:  # shared by the workers (stream.shared_constants)
+        for name in ("starlight", "dither_plane"):
+            if name in constants.arrays:
+                _CONTEXT[name] = constants[name]
+    if _CONTEXT.get("dither_plane") is None and context.get("dither_rows") is not None:
+        rows, cols = context["dither_rows"], context["dither_cols"]
+        _CONTEXT["dither_plane"] = codec.dither_plane(rows, cols)
     warnings.simplefilter("ignore", FITSFixedWarning)
     if limit_threads:
         threadpool_limits(WORKER_THREADS)
@@ -118,17 +126,21 @@ def process_frame(task: tuple[int, str, int | None, int | None, float, float, in
     if not np.isfinite(model).all():  # no estimate: NaN model
         model = np.nan_to_num(model)
     centroids = measure_centroids(
-        image - model,
+        image,
         ctx["ref_rows"],
         ctx["ref_cols"],
         origin,
         ctx["centroid_half"],
+        background=model,
     )
     image[exclude] = np.nan
     mesh = est.mesh.astype(np.float32)
     mesh_err = est.mesh_err.astype(np.float32)
     ring["image"][slot] = image
-    ring["uncert"][slot] = uncert
+    if ring["uncert"].dtype == np.float16:  # see stream.ring_layout
+        ring["uncert"][slot] = codec.round_errors(uncert, codec.FLOAT16_MANTISSA_BITS)
+    else:
+        ring["uncert"][slot] = uncert
     del est, model, exclude
     release_free_memory()  # the frame's file and temporaries: back to the system
     result.update(
