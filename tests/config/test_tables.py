@@ -78,6 +78,10 @@ def test_new_tables_in_a_file(tmp_path):
             "[photometry.choice]\nspill_method = 'psf'\n",
             "[photometry.choice] spill_method = 'psf': must be one of 'linpsf', 'halo'",
         ),
+        (
+            "[photometry.choice]\nprf_chi2_max = 0.5\n",
+            "invalid setting [photometry.choice] prf_chi2_max = 0.5: must be > 1",
+        ),
         ("[todo]\nfaint_limit = 'x'\n", "[todo] faint_limit = 'x': must be float, not str"),
         ("[photometry]\ngzip_level = 1.5\n", "[photometry] gzip_level = 1.5: must be int"),
         ("[prepare.motion]\ncalibrate_centroids = 1\n", "must be bool, not int"),

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import math
+
 import numpy as np
 import pytest
 from astropy.io import fits
 
+from tessphot.config.photometry import ChoiceSettings
 from tessphot.constants import SATURATED_RATE
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve import ApertureBits
 from tessphot.photometry.halo import HaloPhotometry, segments, total_variation, tv_weights
-from tessphot.photometry.target import open_target
+from tessphot.photometry.target import Target, open_target
 from tessphot.photometry.task import SPILL_METHOD_NAMES, photometry_task
+from tessphot.prf import AnalyticPRF
+from tessphot.prf.analytic import ANALYTIC_CORE_FWHM
 from tessphot.sources import clear_cache
-from tessphot.tasks import STATUS, SWITCH_TEXT
+from tessphot.tasks import FALLBACK_TEXT, STATUS, SWITCH_TEXT
 
 
 def _method(cls, starid, folder, settings=None):
@@ -165,3 +171,47 @@ def test_spilling_bleed_columns_can_be_trimmed(halo_sector, bright_starid):
     depth = np.sum(true_rel * rel) / np.sum(true_rel**2)
     print(f"{where}: {trimmed} columns trimmed, depth ratio {depth:.3f}")
     assert abs(depth - 1) < (0.01 if where == "centre" else 0.1)
+
+
+def test_fallback_to_aperture_when_the_prf_fails_the_target(
+    halo_sector, bright_starid, caplog, monkeypatch
+):
+    """The automatic choice keeps the fit of the wings with the PRF the star was made with
+    (reduced chi-square about 1); with a PRF 20 % wider the chi-square exceeds
+    ``choice.prf_chi2_max`` and it falls back to aperture photometry: one WARNING naming the
+    TIC and the chi-square, the reason in the errors and ``AP_WHY``, the fit's cards kept.
+    Not with ``prf_chi2_max = inf``, and never for a method forced."""
+    where, folder = halo_sector
+    if where != "edge":
+        pytest.skip("only a spilling star switches to a PRF fit")
+    task = {"priority": 1, "starid": bright_starid, "sector": 1, "camera": 1, "ccd": 4}
+    base = {"choice": {"spill_method": "linpsf"}, "aperture": {"trim_spilling_columns": False}}
+    kept = photometry_task(task, folder, folder / "kept", settings=base)
+    assert kept.method_used == "linpsf" and 0.8 < kept.details["prf_chi2"] < 1.5
+    assert not any(FALLBACK_TEXT in e for e in kept.details["errors"])
+
+    wide = AnalyticPRF(fwhm=1.2 * ANALYTIC_CORE_FWHM)
+    monkeypatch.setattr(Target, "prf", property(lambda self: wide))
+    with caplog.at_level(logging.WARNING, logger="tessphot"):
+        fell = photometry_task(task, folder, folder / "fell", settings=base)
+    chi2 = fell.details["prf_chi2"]
+    assert chi2 > ChoiceSettings().prf_chi2_max
+    lines = [r for r in caplog.records if FALLBACK_TEXT in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelno == logging.WARNING
+    assert f"TIC {bright_starid}" in lines[0].getMessage()
+    assert f"{chi2:.3g}" in lines[0].getMessage()
+    assert fell.method_used == "aperture" and fell.status in (STATUS.OK, STATUS.WARNING)
+    assert any(FALLBACK_TEXT in e for e in fell.details["errors"])
+    with fits.open(folder / fell.details["filepath_lightcurve"]) as hdul:
+        header = hdul[0].header
+    assert header["PHOTMET"] == "aperture" and "chi2" in header["AP_WHY"]
+    assert header["PRFCHI2"] == pytest.approx(chi2)
+
+    caplog.clear()
+    lenient = {**base, "choice": {"spill_method": "linpsf", "prf_chi2_max": math.inf}}
+    trusted = photometry_task(task, folder, folder / "lenient", settings=lenient)
+    forced = photometry_task(task, folder, folder / "forced", method="linpsf", settings=base)
+    for result in (trusted, forced):
+        assert result.method_used == "linpsf"
+        assert result.details["prf_chi2"] == pytest.approx(chi2)
+    assert not any(FALLBACK_TEXT in r.getMessage() for r in caplog.records)

@@ -117,3 +117,41 @@ def test_cli_report_and_a_failed_report_is_one_warning(
     assert write_report_or_warn(tmp_path / "nothing", tmp_path / "out") is None
     (line,) = tessphot_log.lines
     assert line.startswith("WARNING: No precision report:") and "no todo list" in line
+
+
+def test_prf_fits_and_fallbacks_in_the_report(finished_run, tmp_path):
+    """The PRF fits' ``PRFCHI2`` are summed up and drawn against Tmag; the automatic choice's
+    fall back from a PRF fit counts as a switch with its reason; a todo file from before
+    ``prf_chi2`` reads as NaN."""
+    import shutil
+
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run["folder"], folder)
+    line = (
+        "WARNING: TIC 1: Fell back to aperture photometry: the PRF does not describe the target "
+        "(reduced chi-square 3.1e+04 of the linear PSF fit > 10; a bleed column runs off the data)"
+    )
+    with sqlite3.connect(folder / "todo.sqlite") as con:
+        first, second = (
+            r[0] for r in con.execute("SELECT priority FROM diagnostics ORDER BY priority LIMIT 2")
+        )
+        con.execute("UPDATE diagnostics SET prf_chi2 = 1.1 WHERE priority = ?", (first,))
+        con.execute(
+            "UPDATE diagnostics SET prf_chi2 = 3.1e4, method_used = 'aperture', errors = ? "
+            "WHERE priority = ?",
+            (line, second),
+        )
+    report = write_report(
+        folder, folder / "lightcurves", report_folder=tmp_path / "r", validate=False
+    )
+    methods = report.numbers["groups"][0]["methods"]
+    assert methods["switches"]["aperture -> PRF fit -> aperture (fell back)"] == 1
+    reason = "WARNING: Fell back to aperture photometry: the PRF does not describe the target"
+    assert methods["switch_reasons"][reason] == 1
+    assert methods["prf_fits"]["light curves with a PRF fit"] == 2
+    assert methods["prf_fits"]["median PRFCHI2"] == np.median([1.1, 3.1e4])
+    assert "prf_chi2" in report.numbers["groups"][0]["figures"]
+
+    with sqlite3.connect(folder / "todo.sqlite") as con:
+        con.execute("ALTER TABLE diagnostics DROP COLUMN prf_chi2")
+    assert np.all(np.isnan(read_run(folder / "todo.sqlite")["prf_chi2"]))

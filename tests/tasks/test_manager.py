@@ -274,6 +274,7 @@ def test_save_result_diagnostics(todo):
         "stamp_width": 17,
         "stamp_height": 15,
         "stamp_resizes": 0,
+        "prf_chi2": None,
         "errors": "WARNING: first\nERROR: second",
     }
     with TaskManager(todo) as tm:  # OK results are kept; a new result replaces the old one

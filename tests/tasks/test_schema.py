@@ -44,6 +44,7 @@ DIAGNOSTICS_COLUMNS = [
     ("stamp_width", "INTEGER", 0, None, 0),
     ("stamp_height", "INTEGER", 0, None, 0),
     ("stamp_resizes", "INTEGER", 0, None, 0),
+    ("prf_chi2", "REAL", 0, None, 0),
     ("errors", "TEXT", 0, None, 0),
 ]
 

@@ -32,6 +32,8 @@ from tessphot.config.legacy import PHOTOMETRY_KEYS, migrate, new_name
 
 #: The methods the automatic choice can switch to (``[photometry.choice] spill_method``).
 SPILL_METHODS = ("linpsf", "halo")
+#: Default of ``[photometry.choice] prf_chi2_max`` (see :class:`ChoiceSettings`).
+DEFAULT_PRF_CHI2_MAX = 10.0
 #: Name of the nested table of K2P2 settings.
 K2P2_TABLE = "k2p2"
 
@@ -113,6 +115,18 @@ class ChoiceSettings(Table):
         shifts fitted: unbiased, with the noise of the wings' light; halo photometry instead
         where the PRF is not trusted with the wings: the analytic PRF on real data) or
         ``"halo"``.
+    prf_chi2_max : float
+        When the PRF fit it switched to describes the target worse than this (its reduced
+        chi-square ``PRFCHI2``, the median over the good cadences of each cadence's
+        chi-square over its degrees of freedom, is above it), the automatic choice falls
+        back to the aperture photometry it switched from, kept with its spill, the reason in
+        ``AP_WHY`` (> 1; ``inf``: never).
+        The reduced chi-square of a PRF that is a few % off grows with the star's signal to
+        noise. On simulated sectors (``benchmarks/bench_prf_chi2.py``) the fits of
+        saturated stars' wings with the PRF they were made with reached 1.1-4.7; linear PSF
+        photometry of isolated stars was as good as the aperture below 10 (median noise
+        ratio 0.89-1.04) and worse above (1.16 at 10-30, 12 at 100-1000); the fits of
+        spilling stars with PRF differences were at 3e3-3e4.
     """
 
     TABLE = "photometry.choice"
@@ -120,6 +134,7 @@ class ChoiceSettings(Table):
     spill_tmag: float = setting(6.0, unit="Tmag")
     edge_flux: float = setting(0.01, ge=0)
     spill_method: str = setting("linpsf", choices=SPILL_METHODS)
+    prf_chi2_max: float = setting(DEFAULT_PRF_CHI2_MAX, gt=1)
 
 
 def _table(cls: type[Table]) -> Any:

@@ -66,7 +66,11 @@ from tessphot.photometry.aperture_optimal import optimise_mask
 from tessphot.photometry.errors import K2P2Error, PhotometryError
 from tessphot.photometry.k2p2 import k2p2_masks, minimum_aperture, skip_targets
 from tessphot.photometry.linpsf import LinPSFPhotometry
-from tessphot.photometry.method import QUALITY_BACKGROUND_SHENANIGANS, PhotometryMethod
+from tessphot.photometry.method import (
+    QUALITY_BACKGROUND_SHENANIGANS,
+    SWITCH_REASON_LENGTH,
+    PhotometryMethod,
+)
 from tessphot.photometry.scene import ApertureLight, aperture_light
 from tessphot.photometry.stamps import bounding_box
 from tessphot.prepare.flags import PixelFlags
@@ -269,6 +273,11 @@ class AperturePhotometry(PhotometryMethod):
             "AP_K2PIX": (int(self.k2p2_mask.sum()), "pixels in the K2P2 mask"),
             "AP_MINAP": (self.minimum_aperture_used, "minimum aperture used"),
         }
+        if self.switch_reason:
+            self.method_keywords["AP_WHY"] = (
+                self.switch_reason[:SWITCH_REASON_LENGTH],
+                "automatic fallback",
+            )
         return status
 
     def _extract(self, mask: np.ndarray, box: tuple[int, int, int, int], blocks) -> tuple:

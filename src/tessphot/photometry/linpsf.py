@@ -37,7 +37,11 @@ photometry, is :class:`tessphot.photometry.linpsf_engine.LinPSFEngine`.
    the background column is the prepared background summed over the region plus the
    fitted constant times the number of pixels. The centroid columns hold the target's
    position from the jitter model (positions are not fitted here).
-6. **Contamination.** The neighbours are fitted out of the flux, so the light curve's
+6. **Goodness of fit.** Each cadence's chi-square of the first pass (every parameter
+   free) against its degrees of freedom, summarised over the good cadences
+   (``PRFCHI2``, :mod:`tessphot.photometry.goodness`): about 1 where the PRF describes the
+   target.
+7. **Contamination.** The neighbours are fitted out of the flux, so the light curve's
    contamination (the diagnostics' ``contamination``, which downstream corrections
    subtract) is 0. How crowded the target is goes into ``PSF_CONT`` as the original
    defined it: the neighbours' mean light weighted by the target's PRF over the total so
@@ -179,6 +183,7 @@ class LinPSFPhotometry(PhotometryMethod):
         fluxes = np.concatenate([coefs[:, :1], coefs[:, kt : kt + sel.n_fit - 1]], axis=1)
         self.final_mask = engine.region
         self.set_lightcurve(flux, flux_err, flux_bkg, engine.quality(), centroid_row, centroid_col)
+        self.goodness = first.goodness.summary(self.target.source.good)
 
         # -- crowding and neighbours -------------------------------------------------------
         stars = self.target.source.stars

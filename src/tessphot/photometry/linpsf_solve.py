@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tessphot.photometry.goodness import FitChi2, residual_chi2
 from tessphot.prf import HALF_WIDTH, PRFModel, prf_images
 
 #: Fixed stars putting less than this fraction of the target's light on the fit region are
@@ -111,9 +112,9 @@ def solve_fluxes(
 class FirstPass:
     """The first pass of linear PSF photometry, cadence by cadence.
 
-    Every parameter's coefficients and covariance, and the target's rows of the normal
+    Every parameter's coefficients and covariance, the target's rows of the normal
     equations (its first ``kt`` parameters: the flux and, when fitted, its shifts), which
-    the second pass needs.
+    the second pass needs, and each cadence's chi-square (:attr:`goodness`).
 
     Parameters
     ----------
@@ -132,16 +133,21 @@ class FirstPass:
         self.target_normal = np.full((n, kt, kt), np.nan)
         self.target_cross = np.full((n, kt, n_par - kt), np.nan)
         self.target_rhs = np.full((n, kt), np.nan)
+        #: Chi-square and degrees of freedom of every cadence's fit
+        #: (:mod:`tessphot.photometry.goodness`).
+        self.goodness = FitChi2(n)
 
     def fit(
         self, use: np.ndarray, design: np.ndarray, data: np.ndarray, variance: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Fit the cadences ``use`` (arguments of :func:`normal_equations`).
 
-        Keeps what the second pass needs and returns their coefficients and covariance.
+        Keeps what the second pass needs and the fit's chi-square, and returns their
+        coefficients and covariance.
         """
         normal, rhs, _, ok = normal_equations(design, data, variance)
         coef, cov = solve_normal(normal, rhs, ok)
+        self.goodness.record(use, *residual_chi2(design, data, variance, coef))
         kt = self.kt
         self.coefs[use], self.covs[use] = coef, cov
         self.target_normal[use] = np.where(

@@ -27,6 +27,7 @@ from tessphot.lightcurve import (
 )
 from tessphot.photometry.capture import capture_warnings
 from tessphot.photometry.errors import PhotometryError
+from tessphot.photometry.goodness import PRFGoodness
 from tessphot.photometry.result import MethodResult, SpilledError
 from tessphot.photometry.target import Target
 from tessphot.tasks.status import HAS_LIGHTCURVE, STATUS
@@ -34,7 +35,7 @@ from tessphot.tasks.status import HAS_LIGHTCURVE, STATUS
 #: QUALITY bit of the TASOC corrector flags set where the background is suspect.
 QUALITY_BACKGROUND_SHENANIGANS = 256
 #: Most characters of the reason for an automatic switch of method kept in its header card
-#: (``HALO_WHY``, ``PSF_WHY``; the card holds its comment too).
+#: (``HALO_WHY``, ``PSF_WHY``, ``AP_WHY``; the card holds its comment too).
 SWITCH_REASON_LENGTH = 46
 
 
@@ -73,6 +74,10 @@ class PhotometryMethod:
         #: Why the target's light spills off the stamp or the data (None: it does not): the
         #: automatic choice then switches bright targets to the ``choice.spill_method``.
         self.spill_reason: str | None = None
+        #: How well the PRF fit describes the target (methods that fit a PRF;
+        #: :mod:`tessphot.photometry.goodness`): its cards ``PRFCHI2``, ``PRFCHI2T``,
+        #: ``PRFDOF`` and the diagnostics' ``prf_chi2``.
+        self.goodness: PRFGoodness | None = None
 
     @property
     def starid(self) -> int:
@@ -161,12 +166,18 @@ class PhotometryMethod:
                     raise SpilledError(str(err), self.spill_reason) from err
                 raise
         has_lightcurve = status in HAS_LIGHTCURVE
+        header_cards = dict(self.method_keywords)
+        prf_chi2 = math.nan
+        if self.goodness is not None:
+            header_cards.update(self.goodness.header_cards())
+            prf_chi2 = self.goodness.reduced
+            diagnostics["prf_chi2"] = prf_chi2
         return MethodResult(
             method=self.method,
             status=status,
             columns=self.columns if has_lightcurve else None,
             images=self._images() if has_lightcurve else None,
-            header_cards=dict(self.method_keywords),
+            header_cards=header_cards,
             settings=self.settings_record(),
             diagnostics=diagnostics,
             skip_targets=list(self.skip_targets),
@@ -174,6 +185,7 @@ class PhotometryMethod:
             spill_reason=self.spill_reason,
             switch_reason=self.switch_reason,
             errors=list(self.errors),
+            prf_chi2=prf_chi2,
         )
 
     def _diagnostics(self, status: STATUS) -> dict[str, Any]:

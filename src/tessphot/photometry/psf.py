@@ -40,6 +40,9 @@ stars (the ``linpsf`` settings) and, with offsets over the whole data, its two p
    the target's fitted offset (``PSF_DROW``, ``PSF_DCOL`` at the time ``PSF_TREF``, with
    their errors ``PSF_EROW``, ``PSF_ECOL``) and drift (``PSF_VROW``, ``PSF_VCOL``), whether
    the fit converged (``PSF_CONV``) and in how many iterations (``PSF_NIT``).
+5. **Goodness of fit.** Each cadence's chi-square of the flux fit at the fitted positions
+   (per-cadence offsets included) against its degrees of freedom, summarised over the good
+   cadences (``PRFCHI2``, :mod:`tessphot.photometry.goodness`).
 """
 
 from __future__ import annotations
@@ -320,6 +323,7 @@ class PSFPhotometry(PhotometryMethod):
         self.set_lightcurve(
             out.flux, out.flux_err, out.flux_bkg, engine.quality(), centroid[:, 0], centroid[:, 1]
         )
+        self.goodness = out.goodness.summary(self.target.source.good)
 
         # -- crowding and neighbours -------------------------------------------------------
         fit_rows, fit_cols = sel.rows.copy(), sel.cols.copy()

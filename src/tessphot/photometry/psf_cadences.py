@@ -32,6 +32,10 @@ class CadenceFit:
     delta: np.ndarray
     #: Cadences whose own offset fit failed (kept at the offsets over the whole data).
     failed: np.ndarray
+    #: Chi-square of each cadence's fit (n,) ...
+    chi2: np.ndarray
+    #: ... and its degrees of freedom: pixels used minus fluxes, background and offset.
+    dof: np.ndarray
 
 
 def fit_cadences(
@@ -121,13 +125,17 @@ def fit_cadences(
     covariance = np.linalg.pinv(state["schur"], rcond=RCOND, hermitian=True)
     u = state["sensitivity"][:, 0]
     flux_var = state["inverse"][:, 0, 0] + np.einsum("ng,ngh,nh->n", u, covariance, u)
+    chi2 = state["chi2"].copy()
+    # The fluxes and background, and the target's own offset where it was kept.
+    dof = (weight > 0).sum(axis=1) - state["coef"].shape[1] - np.where(failed, 0, 2)
     if failed.any():
         idx = np.flatnonzero(failed)
         delta[idx] = 0.0
         back = evaluate(idx, delta[idx])
         state["coef"][idx] = back["coef"]
         flux_var[idx] = back["inverse"][:, 0, 0]
-    return CadenceFit(state["coef"], flux_var, delta, failed)
+        chi2[idx] = back["chi2"]
+    return CadenceFit(state["coef"], flux_var, delta, failed, chi2, dof)
 
 
 # --------------------------------------------------------------------------------------------

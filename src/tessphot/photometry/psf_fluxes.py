@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessphot.config.photometry import PhotometrySettings
+from tessphot.photometry.goodness import FitChi2
 from tessphot.photometry.linpsf_engine import LinPSFEngine, RegionBlock, StarSelection
 from tessphot.photometry.linpsf_solve import FirstPass
 from tessphot.photometry.psf_cadences import fit_cadences
@@ -31,6 +32,8 @@ class Fluxes:
     centroid: np.ndarray
     #: Cadences whose own offset fit failed.
     failed: np.ndarray
+    #: Each cadence's chi-square and degrees of freedom (:mod:`tessphot.photometry.goodness`).
+    goodness: FitChi2
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ def _fit_batch(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """The fluxes of a batch of cadences (their offsets too with ``positions = "cadence"``).
 
+    Their chi-squares go into ``first.goodness``.
+
     Returns
     -------
     coef, variance, delta, base_row, base_col, failed
@@ -81,6 +86,7 @@ def _fit_batch(
             tolerance=float(s.psf.tolerance),
             max_iterations=int(s.psf.max_iterations),
         )
+        first.goodness.record(use, result.chi2, result.dof)
         return result.coef, result.flux_var, result.delta, base_row, base_col, result.failed
     image = scene.images(use, scene.offset_stars, base_row, base_col)
     design = scene.design(image, static)
@@ -142,12 +148,14 @@ def fit_fluxes(
         fluxes=np.full((n, n_fit), np.nan),
         centroid=np.full((n, 2), np.nan),
         failed=np.zeros(n, dtype=bool),
+        goodness=FitChi2(n),
     )
     # Sector-level positions: linear PSF photometry's two passes (its first pass's
     # coefficients and the target's rows of its normal equations).
     first = FirstPass(n, n_fit + int(engine.settings.linpsf.background))
     for block in engine.region_blocks(sel.blocks, sel.pixels):
         _fit_block(engine.settings, scene, fit, first, block, times, out)
+    out.goodness = first.goodness
     if engine.settings.psf.positions != "cadence":
         target, out.flux_err, offset = engine.second_pass(first)
         out.flux = target[:, 0]

@@ -53,6 +53,9 @@ class MethodResult:
         Why the automatic choice switched to this method (None: it did not).
     errors : list of str
         Warnings and errors logged during the method (``"LEVEL: message"``).
+    prf_chi2 : float
+        The PRF fit's reduced chi-square (``PRFCHI2``, :mod:`tessphot.photometry.goodness`);
+        NaN for a method that fits no PRF.
     """
 
     method: str
@@ -67,3 +70,4 @@ class MethodResult:
     spill_reason: str | None = None
     switch_reason: str | None = None
     errors: list[str] = field(default_factory=list)
+    prf_chi2: float = math.nan

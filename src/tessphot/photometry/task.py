@@ -12,9 +12,10 @@ import os
 import time
 import traceback
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from tessphot.config.photometry import photometry_settings
+from tessphot.config.photometry import PhotometrySettings, photometry_settings
 from tessphot.io.errors import TessphotError
 from tessphot.photometry.aperture import AperturePhotometry
 from tessphot.photometry.capture import capture_warnings
@@ -23,9 +24,9 @@ from tessphot.photometry.linpsf import LinPSFPhotometry
 from tessphot.photometry.method import PhotometryMethod
 from tessphot.photometry.output import plot_folder, save_lightcurve
 from tessphot.photometry.psf import PSFPhotometry
-from tessphot.photometry.result import SpilledError
-from tessphot.photometry.target import open_target
-from tessphot.tasks import STATUS, SWITCH_TEXT, TaskResult
+from tessphot.photometry.result import MethodResult, SpilledError
+from tessphot.photometry.target import Target, open_target
+from tessphot.tasks import FALLBACK_TEXT, STATUS, SWITCH_TEXT, TaskResult
 from tessphot.tasks.status import HAS_LIGHTCURVE
 
 logger = logging.getLogger(__name__)
@@ -74,26 +75,32 @@ def method_class(method: str) -> type[PhotometryMethod]:
     return METHODS[method]
 
 
+@dataclass
+class _MethodRun:
+    """A method run on a task's target, its light curve not yet written."""
+
+    phot: PhotometryMethod
+    target: Target
+    result: MethodResult
+
+
 def _run_method(
     method: str,
     task: Mapping[str, Any],
     *,
     input_folder: str | os.PathLike,
-    output_folder: str | os.PathLike,
-    plot: bool,
-    version: int,
-    settings: Mapping[str, Any] | None,
+    settings: Mapping[str, Any] | PhotometrySettings | None,
     timing: Mapping[str, Any] | None,
     automatic: bool = False,
     switch_reason: str | None = None,
-) -> tuple[STATUS, dict[str, Any]]:
-    """Run one method on a task, write its light curve (and plots).
+) -> _MethodRun:
+    """Run one method on a task.
 
     Parameters
     ----------
     method : str
     task : mapping
-    input_folder, output_folder, plot, version, settings, timing
+    input_folder, settings, timing
         As :func:`photometry_task`.
     automatic : bool
         The method was chosen automatically: a bright target whose aperture spills off the
@@ -101,12 +108,6 @@ def _run_method(
         instead of giving a result.
     switch_reason : str, optional
         Why the automatic choice switched method (into its header).
-
-    Returns
-    -------
-    status : STATUS
-    details : dict
-        The method's diagnostics.
     """
     cls = method_class(method)
     target = open_target(
@@ -130,6 +131,19 @@ def _run_method(
         raise
     if spills and result.spill_reason:
         raise _SpillError(result.spill_reason, target.prf_trusted)
+    return _MethodRun(phot, target, result)
+
+
+def _save_run(
+    run: _MethodRun,
+    *,
+    input_folder: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    plot: bool,
+    version: int,
+) -> tuple[STATUS, dict[str, Any]]:
+    """Write a method's light curve (and plots); its status and diagnostics."""
+    result, target = run.result, run.target
     details = {
         **result.diagnostics,
         "contamination": result.contamination,
@@ -142,13 +156,13 @@ def _run_method(
             input_folder=input_folder,
             output_folder=output_folder,
             version=version,
-            compresslevel=phot.settings.gzip_level,
+            compresslevel=run.phot.settings.gzip_level,
         )
         if plot:
             from tessphot.photometry.plots import plot_photometry
 
             folder = plot_folder(target, output_folder, version)
-            plot_photometry(phot, result, folder / f"{target.starid:011d}-{result.method}.png")
+            plot_photometry(run.phot, result, folder / f"{target.starid:011d}-{result.method}.png")
     return result.status, details
 
 
@@ -164,6 +178,66 @@ def _switch_method(settings: Mapping[str, Any] | None, starid: Any, spill: _Spil
     text = SWITCH_TEXT.format(SPILL_METHOD_NAMES[chosen])
     logger.warning("TIC %s: %s (%s)", starid, text, spill.reason)
     return chosen
+
+
+def _prf_fallback(
+    run: _MethodRun,
+    task: Mapping[str, Any],
+    spill: _SpillError,
+    *,
+    input_folder: str | os.PathLike,
+    settings: Mapping[str, Any] | PhotometrySettings | None,
+    timing: Mapping[str, Any] | None,
+) -> _MethodRun:
+    """The automatic choice's PRF fit, or aperture photometry where the PRF fails the target.
+
+    When the fit's reduced chi-square (``PRFCHI2``) exceeds ``choice.prf_chi2_max``, the
+    PRF does not describe the target: the aperture photometry the automatic choice had
+    switched away from, kept with its spill (status WARNING: the light off the data is lost,
+    in amounts that change with the pointing), its header saying why (``AP_WHY``) and
+    carrying the rejected fit's ``PRFCHI2`` cards. Not the aperture with the spilling
+    columns left out (``aperture.trim_spilling_columns``): what is left of a saturated star
+    is its wings, whose light in a fixed aperture rests on the same PRF (on simulated stars
+    with PRF differences it was 1.7-5 times noisier than the plain aperture), nor halo
+    photometry (tens to hundreds of times its noise on saturated stars). Logged in one
+    WARNING line. When the aperture fails too, the fit stands (WARNING).
+    """
+    result = run.result
+    chosen = photometry_settings(settings)
+    limit = chosen.choice.prf_chi2_max
+    if result.status not in HAS_LIGHTCURVE or not result.prf_chi2 > limit:
+        return run
+    starid = task.get("starid")
+    name = SPILL_METHOD_NAMES.get(result.method, result.method)
+    why = f"{result.method} PRF chi2 {result.prf_chi2:.3g} > {limit:g}"
+    logger.warning(
+        "TIC %s: %s: the PRF does not describe the target (reduced chi-square %.3g of the "
+        "%s fit > %g; %s)",
+        starid,
+        FALLBACK_TEXT,
+        result.prf_chi2,
+        name,
+        limit,
+        spill.reason,
+    )
+    try:
+        fallback = _run_method(
+            "aperture",
+            task,
+            input_folder=input_folder,
+            settings=chosen,
+            timing=timing,
+            switch_reason=why,
+        )
+    except TessphotError as err:
+        logger.warning(
+            "TIC %s: aperture photometry failed (%s): the %s fit stands", starid, err, name
+        )
+        return run
+    if run.phot.goodness is not None:
+        fallback.result.header_cards.update(run.phot.goodness.header_cards())
+    fallback.result.diagnostics["prf_chi2"] = result.prf_chi2
+    return fallback
 
 
 def photometry_task(
@@ -190,7 +264,8 @@ def photometry_task(
         ``choice.spill_method`` (linear PSF on the wings, or halo photometry) for targets of Tmag
         <= ``choice.spill_tmag`` whose aperture spills off the stamp or the data; the switch
         and its reason are logged into the errors and the reason into the header,
-        ``PSF_WHY`` or ``HALO_WHY``).
+        ``PSF_WHY`` or ``HALO_WHY``; back to the aperture when the PRF fit's reduced
+        chi-square exceeds ``choice.prf_chi2_max``, ``AP_WHY``: :func:`_prf_fallback`).
     plot : bool
         Write the diagnostic plots.
     version : int
@@ -217,21 +292,23 @@ def photometry_task(
     errors: list[str] = []
     details: dict[str, Any] = {}
     status = STATUS.ERROR
-    options = {
-        "input_folder": input_folder,
-        "output_folder": output_folder,
-        "plot": plot,
-        "version": version,
-        "settings": settings,
-        "timing": timing,
-    }
+    where = {"input_folder": input_folder, "settings": settings, "timing": timing}
     with capture_warnings(errors):
         try:
             try:
-                status, details = _run_method(chosen, task, automatic=automatic, **options)
+                run = _run_method(chosen, task, automatic=automatic, **where)
             except _SpillError as spill:
                 chosen = _switch_method(settings, task.get("starid"), spill)
-                status, details = _run_method(chosen, task, switch_reason=spill.reason, **options)
+                run = _run_method(chosen, task, switch_reason=spill.reason, **where)
+                run = _prf_fallback(run, task, spill, **where)
+                chosen = run.result.method
+            status, details = _save_run(
+                run,
+                input_folder=input_folder,
+                output_folder=output_folder,
+                plot=plot,
+                version=version,
+            )
         except TessphotError as err:
             status = STATUS.ERROR
             logger.error("%s", err)

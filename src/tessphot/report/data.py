@@ -43,8 +43,11 @@ COLUMNS = (
     ("pos_column", "d.pos_column"),
     ("contamination", "d.contamination"),
     ("mask_size", "d.mask_size"),
+    ("prf_chi2", "d.prf_chi2"),
     ("errors", "d.errors"),
 )
+#: Columns of ``diagnostics`` that older todo files lack (read as NULL there).
+NEWER_DIAGNOSTICS = frozenset({"prf_chi2"})
 #: Columns of the corrections (``tessphot correct``), NULL before they are made.
 CORRECTION_COLUMNS = (
     ("corr_status", "t.corr_status"),
@@ -91,7 +94,11 @@ def read_run(todo_path: str | Path) -> RunTable:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         corrected = "diagnostics_corr" in tables
         columns_read = COLUMNS + CORRECTION_COLUMNS if corrected else COLUMNS
-        select = ", ".join(expr for _, expr in columns_read)
+        present = {r[1] for r in con.execute("PRAGMA table_info(diagnostics)")}
+        select = ", ".join(
+            "NULL" if name in NEWER_DIAGNOSTICS and name not in present else expr
+            for name, expr in columns_read
+        )
         join = " LEFT JOIN diagnostics_corr AS c ON c.priority = t.priority" if corrected else ""
         rows = con.execute(
             f"SELECT {select} FROM todolist AS t "

@@ -93,6 +93,22 @@ def aperture_figure(run: RunTable, path: Path) -> Path:
     return _save(fig, path)
 
 
+def prf_chi2_figure(run: RunTable, path: Path) -> Path:
+    """The PRF fits' reduced chi-square (``PRFCHI2``) against Tmag, per method used."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(FIGSIZE[0] / 2, FIGSIZE[1]), constrained_layout=True)
+    fitted = np.isfinite(run["prf_chi2"])
+    for method in sorted({str(m) for m in run["method_used"][fitted]}):
+        rows = fitted & (run["method_used"] == method)
+        ax.scatter(run["tmag"][rows], run["prf_chi2"][rows], s=MARKER, label=method)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("Tmag")
+    ax.set_ylabel("PRFCHI2 (reduced chi-square of the PRF fit)")
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def map_figure(run: RunTable, ratio: np.ndarray, path: Path) -> Path:
     """The targets on the CCD, coloured by ``rms_hour`` over the model."""
     plt = _pyplot()

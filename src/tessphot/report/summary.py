@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from tessphot.config.photometry import DEFAULT_PRF_CHI2_MAX
 from tessphot.lightcurve.diagnostics import PPM
 from tessphot.report.data import RunTable
 from tessphot.report.validation import VALIDATED_STATUSES, DataVal, approved
-from tessphot.tasks import STATUS
+from tessphot.tasks import FALLBACK_TEXT, STATUS
 
 #: Width of the magnitude bins of the noise table [mag].
 TMAG_BIN = 1.0
@@ -61,18 +62,48 @@ def _first_error(text: str | None) -> str | None:
 
 
 def _methods(run: RunTable) -> dict[str, Any]:
-    """Methods used, switches ``asked -> used`` and the reasons given for them."""
+    """Methods used, switches ``asked -> used`` and the reasons given for them.
+
+    The automatic choice's fall back from a PRF fit to aperture photometry counts as a switch
+    of its own, its reason without the star's numbers.
+    """
     used = Counter(m for m in run["method_used"] if m is not None)
     switches: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     for asked, got, errors in zip(run["method"], run["method_used"], run["errors"], strict=True):
+        lines = (errors or "").splitlines()
+        fallback = next((line for line in lines if FALLBACK_TEXT in line), None)
+        if got is not None and fallback is not None:
+            switches[f"{asked or DEFAULT_METHOD} -> PRF fit -> {got} (fell back)"] += 1
+            reason = fallback.split(" (reduced chi-square", 1)[0]
+            reasons[STAR_NAME.sub("", reason)[:MAX_REASON_LENGTH]] += 1
+            continue
         if got is None or (asked or DEFAULT_METHOD) == got:
             continue
         switches[f"{asked or DEFAULT_METHOD} -> {got}"] += 1
-        lines = (errors or "").splitlines()
         reason = next((line for line in lines if "switch" in line.lower()), "no reason given")
         reasons[STAR_NAME.sub("", reason)[:MAX_REASON_LENGTH]] += 1
-    return {"used": dict(used), "switches": dict(switches), "switch_reasons": dict(reasons)}
+    return {
+        "used": dict(used),
+        "switches": dict(switches),
+        "switch_reasons": dict(reasons),
+        "prf_fits": _prf_fits(run),
+    }
+
+
+def _prf_fits(run: RunTable) -> dict[str, Any]:
+    """The PRF fits' reduced chi-square (``PRFCHI2``): how many, median, 90th percentile."""
+    chi2 = _finite(run["prf_chi2"])
+    if not chi2.size:
+        return {"light curves with a PRF fit": 0}
+    return {
+        "light curves with a PRF fit": int(chi2.size),
+        "median PRFCHI2": float(np.median(chi2)),
+        "90th percentile of PRFCHI2": float(np.percentile(chi2, 90)),
+        f"PRFCHI2 above {DEFAULT_PRF_CHI2_MAX:g} (the default prf_chi2_max)": int(
+            (chi2 > DEFAULT_PRF_CHI2_MAX).sum()
+        ),
+    }
 
 
 def _noise_bins(run: RunTable, rms_ratio: np.ndarray, ptp_ratio: np.ndarray) -> list[dict]:

@@ -18,7 +18,13 @@ import numpy as np
 
 from tessphot.paths import atomic_path
 from tessphot.report.data import REFERENCE_BACKGROUND, RunTable, noise_ratios, read_run
-from tessphot.report.figures import aperture_figure, map_figure, noise_figure, time_figure
+from tessphot.report.figures import (
+    aperture_figure,
+    map_figure,
+    noise_figure,
+    prf_chi2_figure,
+    time_figure,
+)
 from tessphot.report.summary import group_keys, group_name, group_summary
 from tessphot.report.validation import (
     VALIDATED_STATUSES,
@@ -132,6 +138,8 @@ def _figures(run: RunTable, rms: np.ndarray, key: tuple, folder: Path) -> dict[s
         "ccd_map": map_figure(run, rms, folder / FIGURE_FOLDER / f"{name}_map.png"),
         "time": time_figure(run, folder / FIGURE_FOLDER / f"{name}_time.png"),
     }
+    if np.isfinite(run["prf_chi2"]).any():
+        paths["prf_chi2"] = prf_chi2_figure(run, folder / FIGURE_FOLDER / f"{name}_prf_chi2.png")
     return {subject: path.relative_to(folder).as_posix() for subject, path in paths.items()}
 
 
@@ -171,6 +179,7 @@ def _section(group: dict[str, Any]) -> str:
         _table(group["methods"]["used"], ("method used", "tasks")),
         _table(group["methods"]["switches"], ("switch", "tasks")),
         _table(group["methods"]["switch_reasons"], ("reason of the switch", "tasks")),
+        _table(group["methods"]["prf_fits"], ("PRF fits: reduced chi-square", "")),
         _table(group["errors"], ("error", "tasks")),
         "<h3>Data validation</h3>",
         f"<p>{validation['approved']} of {validation['validated']} light curves approved.</p>",

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 #: How long to wait for a lock held by another process before giving up [s].
 LOCK_TIMEOUT = 2.0
 #: Columns added to ``diagnostics`` by later versions of the original; added to old files.
-_DIAGNOSTICS_MIGRATIONS = {"edge_flux": "REAL", "worker_wait_time": "REAL"}
+_DIAGNOSTICS_MIGRATIONS = {"edge_flux": "REAL", "worker_wait_time": "REAL", "prf_chi2": "REAL"}
 
 
 def _locked(err: sqlite3.DatabaseError) -> bool:

@@ -10,6 +10,9 @@ from tessphot.tasks.status import STATUS
 #: Error text recording an automatic switch of method (the original's, for Halo photometry).
 SWITCH_TEXT = "Automatically switched to {} photometry"
 HALO_SWITCH_TEXT = SWITCH_TEXT.format("Halo")
+#: Error text recording the automatic choice's fall back from a PRF fit to aperture
+#: photometry (the PRF does not describe the target).
+FALLBACK_TEXT = "Fell back to aperture photometry"
 
 
 @dataclass
@@ -32,7 +35,8 @@ class TaskResult:
         The diagnostics: any of ``filepath_lightcurve``, ``mean_flux``, ``variance``,
         ``variability``, ``rms_hour``, ``ptp``, ``pos_row``, ``pos_column``,
         ``contamination``, ``mask_size``, ``edge_flux``, ``stamp`` (``(row_min, row_max,
-        col_min, col_max)``), ``stamp_resizes``, ``errors`` (list of messages) and
+        col_min, col_max)``), ``stamp_resizes``, ``prf_chi2`` (the reduced chi-square of
+        a PRF fit, :mod:`tessphot.photometry.goodness`), ``errors`` (list of messages) and
         ``skip_targets`` (TIC numbers of the other stars in the target's mask).
     task : dict
         The task's fields (``starid``, ``tmag``, ...).

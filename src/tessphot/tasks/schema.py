@@ -80,6 +80,7 @@ DIAGNOSTICS_DDL = """CREATE TABLE IF NOT EXISTS diagnostics (
     stamp_width INTEGER,
     stamp_height INTEGER,
     stamp_resizes INTEGER,
+    prf_chi2 REAL,
     errors TEXT,
     FOREIGN KEY (priority) REFERENCES todolist(priority) ON DELETE CASCADE ON UPDATE CASCADE
 )"""
@@ -138,6 +139,7 @@ DIAGNOSTICS_COLUMNS = (
     "stamp_width",
     "stamp_height",
     "stamp_resizes",
+    "prf_chi2",
     "errors",
 )
 

@@ -152,6 +152,7 @@ def _diagnostics_row(
         "stamp_width": width,
         "stamp_height": height,
         "stamp_resizes": details.get("stamp_resizes", 0),
+        "prf_chi2": details.get("prf_chi2"),
         "errors": "\n".join(errors) if errors else None,
     }
     if row["lightcurve"] is not None:
