@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import h5py
 import numpy as np
 
 from tessphot.config.prepare import EffectivePRFSettings
+from tessphot.prepare.motion import apply_params
 from tessphot.prepare.stars import RegionStars
 from tessphot.prf.effective import EffectivePRF, EffectivePRFFit, measure_effective_prf
 from tessphot.prf.models import PRFModel
+from tessphot.prf.motion_blur import MotionBlur, from_displacements
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,45 @@ def average_uncertainty(h5: h5py.File, reference: int, n_average: int) -> np.nda
     return frame_uncertainty(h5, reference) / np.sqrt(max(n_average, 1))
 
 
+def motion_blur(
+    motion: np.ndarray,
+    centre: tuple[float, float],
+    node_rows: np.ndarray,
+    node_cols: np.ndarray,
+    *,
+    frames: np.ndarray,
+    region: tuple[float, float, float, float],
+) -> MotionBlur | None:
+    """The motion blur of the frames ``frames`` at PRF nodes, from the motion model.
+
+    Parameters
+    ----------
+    motion : ndarray, shape (n_frames, 6)
+        Each frame's motion (:func:`tessphot.prepare.motion.apply_params`).
+    centre : (float, float)
+        The motion's centre [science px].
+    node_rows, node_cols : ndarray
+        The nodes [science px]; each is moved from its nearest point of ``region``.
+    frames : ndarray of bool
+        The frames averaged.
+    region : (row_min, row_max, col_min, col_max)
+        The region [science px].
+
+    Returns
+    -------
+    MotionBlur or None
+        None when no averaged frame has a motion.
+    """
+    use = np.asarray(frames, dtype=bool) & np.all(np.isfinite(motion), axis=1)
+    if not use.any():
+        return None
+    rows = np.clip(np.asarray(node_rows, dtype=float), region[0], region[1])
+    cols = np.clip(np.asarray(node_cols, dtype=float), region[2], region[3])
+    nodes = np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1).reshape(-1, 2)
+    moved = np.stack([apply_params(p, nodes, centre) for p in motion[use]], axis=1)
+    return from_displacements(moved)
+
+
 def build_effective_prf(
     h5: h5py.File,
     stars: RegionStars,
@@ -80,6 +122,7 @@ def build_effective_prf(
     *,
     reference: int,
     n_average: int,
+    blur: Callable[[np.ndarray, np.ndarray], MotionBlur | None] | None = None,
 ) -> EffectivePRF | None:
     """Measure the effective PRF on the file's average image and store it (logged).
 
@@ -96,6 +139,8 @@ def build_effective_prf(
         The reference frame (its uncertainties give the average image's).
     n_average : int
         Frames in the average image.
+    blur : callable, optional
+        The average image's motion blur at nodes of the model (:func:`motion_blur`).
 
     Returns
     -------
@@ -112,7 +157,7 @@ def build_effective_prf(
     image = np.asarray(h5["sumimage"][()], dtype=np.float64)
     sigma = average_uncertainty(h5, reference, n_average)
     origin = tuple(int(v) for v in h5.attrs["origin"])
-    fit = measure_effective_prf(image, sigma, origin, stars.catalogued, prf, settings)
+    fit = measure_effective_prf(image, sigma, origin, stars.catalogued, prf, settings, blur=blur)
     if fit is None:
         return None
     write_effective_prf(h5, fit, settings)

@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from tessphot.config.prepare import EffectivePRFSettings
-from tessphot.prepare.effective_prf import build_effective_prf
+from tessphot.prepare.effective_prf import build_effective_prf, motion_blur
 from tessphot.prepare.flags import BAD_QUALITY_BITS
 from tessphot.prepare.motion import (
     MotionSettings,
@@ -82,7 +82,6 @@ def finish_part(
         h5.attrs["reference_frame"] = ref
         origin, shape = tuple(h5.attrs["origin"]), tuple(h5.attrs["shape"])
         centre = (origin[0] + (shape[0] - 1) / 2, origin[1] + (shape[1] - 1) / 2)
-        source, model, rms = "wcs", "affine", np.nan
         centroids = h5["centroids"][:] if n_ref else None
         by_stars = (
             centroids is not None
@@ -95,14 +94,14 @@ def finish_part(
             prf = load_prf(
                 prf_dir, int(h5_attrs["sector"]), int(h5_attrs["camera"]), int(h5_attrs["ccd"])
             )
-            measured = build_effective_prf(
-                h5, stars, prf, effective, reference=ref, n_average=int(good.sum())
-            )
-            prf = measured if measured is not None else prf
-        if by_stars:
-            source = "stars"
+
+        def jitter(prf):
+            """Every frame's motion: model, fit rms, from the stars' centroids or the WCS."""
+            if not by_stars:
+                return _motion_from_wcs(wcs_strings, ref, shape, origin, centre), "affine", np.nan
+            measured = centroids
             if mos.calibrate_centroids:
-                centroids = calibrate_centroids(
+                measured = calibrate_centroids(
                     centroids,
                     ref_rows,
                     ref_cols,
@@ -111,9 +110,26 @@ def finish_part(
                     flux=stars.ref_flux,
                     catalogued=stars.catalogued,
                 )
-            motion, model, rms = _motion_from_stars(centroids, ref, centre, mos)
-        else:
-            motion = _motion_from_wcs(wcs_strings, ref, shape, origin, centre)
+            return _motion_from_stars(measured, ref, centre, mos)
+
+        source = "stars" if by_stars else "wcs"
+        motion, model, rms = jitter(prf)
+        if effective.enabled:
+            # Measured on the average image, blurred by the motion of the frames in it.
+            region = (origin[0], origin[0] + shape[0] - 1, origin[1], origin[1] + shape[1] - 1)
+            measured = build_effective_prf(
+                h5,
+                stars,
+                prf,
+                effective,
+                reference=ref,
+                n_average=int(good.sum()),
+                blur=lambda rows, cols: motion_blur(
+                    motion, centre, rows, cols, frames=good, region=region
+                ),
+            )
+            if measured is not None and by_stars and mos.calibrate_centroids:
+                motion, model, rms = jitter(measured)  # centroids calibrated with it
         ds = h5["motion"]
         ds[:] = motion
         ds.attrs.update(

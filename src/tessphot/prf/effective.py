@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,7 @@ from tessphot.prf.effective_stars import (
 )
 from tessphot.prf.effective_wings import Wings, measure_wings
 from tessphot.prf.models import HALF_WIDTH, PRFModel, edge_taper
+from tessphot.prf.motion_blur import MotionBlur
 
 log = logging.getLogger(__name__)
 
@@ -255,8 +257,15 @@ def measure_effective_prf(
     stars: tuple[np.ndarray, np.ndarray, np.ndarray],
     base: PRFModel,
     settings: EffectivePRFSettings,
+    *,
+    blur: Callable[[np.ndarray, np.ndarray], MotionBlur | None] | None = None,
 ) -> EffectivePRFFit | None:
     """The effective PRF of a region, measured on its average image.
+
+    The average image holds the stars blurred by the pointing's motion over the frames
+    averaged: given ``blur``, every model of it is blurred alike (:mod:`tessphot.prf.
+    motion_blur`), so that the PRF measured is each frame's. (A free correction, off by
+    default, is fitted unblurred: the blur of a small correction is of second order.)
 
     Parameters
     ----------
@@ -271,6 +280,8 @@ def measure_effective_prf(
     base : PRFModel
         The model to correct.
     settings : EffectivePRFSettings
+    blur : callable, optional
+        The motion blur at nodes ``(node_rows, node_cols)`` of the model (None: none).
 
     Returns
     -------
@@ -288,6 +299,12 @@ def measure_effective_prf(
     )
     analytic = isinstance(base, AnalyticPRF)
     base = spanning_nodes(base, region)
+    motion = blur(base.node_rows, base.node_cols) if blur is not None else None
+
+    def seen(model: PRFModel) -> PRFModel:  # as the average image holds it
+        return model if motion is None else motion.blurred(model)
+
+    seen_base = seen(base)
     choice = Choice(
         half=settings.fit_half,
         min_snr=settings.min_snr,
@@ -296,8 +313,8 @@ def measure_effective_prf(
         saturation_margin=settings.saturation_margin,
         max_stars=settings.max_stars,
     )
-    scene = base.render(rows, cols, flux, shape, origin)
-    chosen = choose_stars(image, sigma, origin, base, (rows, cols, flux), scene, choice)
+    scene = seen_base.render(rows, cols, flux, shape, origin)
+    chosen = choose_stars(image, sigma, origin, seen_base, (rows, cols, flux), scene, choice)
     if chosen.size < settings.min_stars:
         log.info(
             "Effective PRF not measured: %d bright, isolated, unsaturated star(s), %d needed",
@@ -307,8 +324,8 @@ def measure_effective_prf(
         return None
     boxes = star_boxes(image, sigma, origin, rows[chosen], cols[chosen], settings.fit_half)
     first = fit_stars(
-        base,
-        _cleaned(boxes, scene, origin, base, rows[chosen], cols[chosen], flux[chosen]),
+        seen_base,
+        _cleaned(boxes, scene, origin, seen_base, rows[chosen], cols[chosen], flux[chosen]),
         rows[chosen],
         cols[chosen],
         flux[chosen],
@@ -329,10 +346,11 @@ def measure_effective_prf(
     shaped, solution = base, None
     for iteration in range(settings.iterations + 1):
         rows[chosen], cols[chosen], flux[chosen] = fits.rows, fits.cols, fits.flux
-        scene = prf.render(rows, cols, flux, shape, origin)
-        cleaned = _cleaned(boxes, scene, origin, prf, fits.rows, fits.cols, fits.flux)
+        seen_prf = seen(prf)
+        scene = seen_prf.render(rows, cols, flux, shape, origin)
+        cleaned = _cleaned(boxes, scene, origin, seen_prf, fits.rows, fits.cols, fits.flux)
         fits = fit_stars(
-            prf, cleaned, fits.rows, fits.cols, fits.flux, model_error=settings.model_error
+            seen_prf, cleaned, fits.rows, fits.cols, fits.flux, model_error=settings.model_error
         )
         if before is None:
             before = fits
@@ -340,10 +358,12 @@ def measure_effective_prf(
             break
         keep = ~check & (fits.misfit <= settings.clip * np.median(fits.misfit[~check]))
         shapes = shape_tables(shaped.tables, edge_taper())
+        if motion is not None:  # blur is linear: the blurred model's derivatives
+            shapes = motion.apply(shapes)
         # The distortion first; the free correction on the last pass, about it.
         last = iteration == settings.iterations - 1
         solution = _solve(
-            shaped, prf, basis, cleaned.subset(keep), fits.subset(keep), settings, terms,
+            seen(shaped), seen_prf, basis, cleaned.subset(keep), fits.subset(keep), settings, terms,
             shapes, solution, free=last,
         )  # fmt: skip
         free = node_tables(basis, terms, None, solution, split)
