@@ -117,6 +117,7 @@ class LinPSFPhotometry(PhotometryMethod):
             node_cols,
             sel.box_origin,
             sel.box_shape,
+            cadences=use,
         )[:, :, sel.pixels]
         data = block.images[use - block.t0] - np.einsum(
             "nsp,s->np", model[:, ~fitted], sel.cat_flux[~fitted]
@@ -131,6 +132,7 @@ class LinPSFPhotometry(PhotometryMethod):
                 node_cols[0],
                 sel.box_origin,
                 sel.box_shape,
+                cadences=use,
             )
             parts.append(derivatives[:, :, sel.pixels])
         parts.append(model[:, fitted][:, 1:])
