@@ -167,7 +167,8 @@ class PhotometrySettings(Table):
     effective_prf_focus : bool
         With the effective PRF, render each cadence with its own PRF where the prepare
         stage found its width changing with time (focus, ``[prepare.effective_prf] focus``:
-        linear PSF and PSF photometry); false: the static effective PRF throughout.
+        linear PSF and PSF photometry, the aperture's motion correction); false: the static
+        effective PRF throughout.
     tpf_background : str
         Background of target pixel files: ``"spoc"`` (SPOC's ``FLUX_BKG``, as subtracted
         from its ``FLUX``) or ``"fit"``: ours, a constant sky fitted per cadence with the

@@ -12,7 +12,8 @@ method without a cadence are that PRF's) with the tables magnified at a few *anc
 linearly between the two anchors around ``s(t)`` (:meth:`FocusedPRF.cadence_stamps`), on the
 same sub-pixel and node interpolation as any model's stamp, so the knot tables and every
 consumer of :func:`tessphot.prf.models.prf_images` keep working: they pass the cadences of
-their positions (``cadences=``).
+their positions (``cadences=``; the aperture's fractions interpolate between anchors'
+tabulations, :func:`tessphot.photometry.scene.aperture_fractions`).
 
 The tables are interpolated linearly in ``s`` between anchors 0.5 % apart: the error is
 ``ANCHOR_STEP^2 / 8`` times the PRF's second derivative in ``s`` (below 1e-5 of the peak).
