@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from tessphot.prf.models import HALF_WIDTH, PRFModel
+from tessphot.prf.models import PRFModel
 
 #: Step of the central difference of the PRF in its width scale (relative).
 SCALE_STEP = 0.01
@@ -35,6 +35,8 @@ N_LOCAL = 4
 CLIP = 5.0
 #: Scale of the median absolute deviation to a normal distribution's standard deviation.
 MAD_SCALE = 1.4826
+#: Rows and columns of stamp corners combined into one key (more than any offset's range).
+KEY_STRIDE = 1024
 #: The Gaussian kernel of the smoothing is cut at this many of its widths.
 KERNEL_REACH = 3.0
 
@@ -65,15 +67,26 @@ def box_stamps(
         The light off the stamp's 13x13 pixels is 0.
     """
     stamps, row0, col0 = PRFModel.stamps_of_shapes(tables, np.zeros(rows.size, int), rows, cols)
-    pad = 2 * HALF_WIDTH + 1
-    padded = np.pad(stamps, ((0, 0), (pad, pad), (pad, pad)))
-    k = np.arange(-half, half + 1)
-    # Pixels of the box off the stamp read the zero padding (its outer rows and columns).
-    last = stamps.shape[1] + 2 * pad - 1
-    off_r = np.clip((centre[0] - row0 + pad)[:, None] + k[None, :], 0, last)
-    off_c = np.clip((centre[1] - col0 + pad)[:, None] + k[None, :], 0, last)
-    n = np.arange(rows.size)[:, None, None]
-    return padded[n, off_r[:, :, None], off_c[:, None, :]]
+    size = 2 * half + 1
+    out = np.zeros((rows.size, size, size))
+    # The stamps' corners relative to the box's take few values (the image moves little).
+    n_stamp = stamps.shape[1]
+    key = (row0 - (centre[0] - half)) * KEY_STRIDE + (col0 - (centre[1] - half))
+    keys, which = np.unique(key, return_inverse=True)
+    pairs = np.column_stack([np.floor_divide(keys + KEY_STRIDE // 2, KEY_STRIDE), 0 * keys])
+    pairs[:, 1] = keys - pairs[:, 0] * KEY_STRIDE
+    for (dr, dc), members in zip(pairs, _groups(which.ravel(), len(pairs)), strict=True):
+        r0, r1 = max(dr, 0), min(dr + n_stamp, size)
+        c0, c1 = max(dc, 0), min(dc + n_stamp, size)
+        if r1 > r0 and c1 > c0:
+            out[members, r0:r1, c0:c1] = stamps[members, r0 - dr : r1 - dr, c0 - dc : c1 - dc]
+    return out
+
+
+def _groups(labels: np.ndarray, n: int) -> list[np.ndarray]:
+    """The indices of each label ``0 .. n - 1``."""
+    order = np.argsort(labels, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(labels, minlength=n))[:-1])
 
 
 def star_scale(
