@@ -11,12 +11,17 @@
     Writes ``DIR/focus/exact.hdf5``: the prepared file with the PRF the stars were rendered
     with as its effective PRF (the truth's at focus 1) and the truth's focus as its scale.
 
-``python benchmarks/bench_focus.py photometry --folder DIR [--methods ...]``
+``python benchmarks/bench_focus.py truthfocus --folder DIR``
+    Writes ``DIR/focus/truthfocus.hdf5``: ``focus.hdf5`` (run ``measure`` first) with the
+    truth's focus as its scale, at the measured scale's mean level (the static effective
+    PRF's own width error): what a perfect focus measurement would give.
+
+``python benchmarks/bench_focus.py photometry --folder DIR [--methods ...] [--variants ...]``
     Every method on every task, with the static effective PRF, the time-dependent one
-    (``focus.hdf5``) and the exact one (``exact.hdf5``), each in ``DIR/focus/<variant>-
-    <method>``; per Tmag bin the median over isolated stars of the 1-hour rms against the
-    truth over each method's own expected noise, over all cadences and over the first 2
-    days of each orbit.
+    (``focus.hdf5``), optionally ``truthfocus`` and the exact one (``exact.hdf5``), each in
+    ``DIR/focus/<variant>-<method>``; per Tmag bin the median over isolated stars of the
+    1-hour rms against the truth over each method's own expected noise, over all cadences
+    and over the first 2 days of each orbit.
 
 Single process throughout (run by hand; nothing here is a test).
 """
@@ -146,6 +151,22 @@ def exact(folder: Path, prf_dir: str) -> None:
     print(f"wrote {work}")
 
 
+def truth_focus(folder: Path) -> None:
+    """Write ``focus.hdf5`` with the truth's focus at the measured scale's level."""
+    focus = read_truth(find_truth(folder))["prf_differences"]["focus"]
+    work = folder / "focus" / "truthfocus.hdf5"
+    shutil.copy2(folder / "focus" / "focus.hdf5", work)
+    with h5py.File(work, "r+") as h5:
+        group = h5[GROUP][FOCUS_GROUP]
+        measured = group["measured"][()]
+        ok = np.isfinite(measured)
+        relative = focus / np.mean(focus[ok])
+        level = float(np.mean(measured[ok] / relative[ok]))
+        group["scale"][...] = relative * level
+        group.attrs["significant"] = True
+    print(f"wrote {work} (level {level:.5f})")
+
+
 def variant_folder(folder: Path, variant: str, method: str) -> Path:
     """``folder/focus/<variant>-<method>``: the sector linked, the variant's prepared file."""
     out = folder / "focus" / f"{variant}-{method}"
@@ -242,7 +263,7 @@ def photometry(folder: Path, methods: list[str], variants: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("what", choices=("measure", "exact", "photometry"))
+    parser.add_argument("what", choices=("measure", "exact", "truthfocus", "photometry"))
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--prf-dir", default="/work/shared/data/prf")
     parser.add_argument("--methods", nargs="+", default=["aperture", "linpsf", "psf"])
@@ -252,6 +273,8 @@ def main() -> None:
         measure(args.folder)
     elif args.what == "exact":
         exact(args.folder, args.prf_dir)
+    elif args.what == "truthfocus":
+        truth_focus(args.folder)
     else:
         photometry(args.folder, args.methods, args.variants)
 
