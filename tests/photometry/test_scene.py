@@ -157,3 +157,35 @@ def test_group_mean_images_match_direct_rendering(spoc, request):
         np.nanmean(rows[10:20]), np.mean(cols[10:20]), 1.0, SHAPE, ORIGIN, [node[0]], [node[1]]
     )
     assert np.abs(got[1] - at_mean).max() > 1e-3  # the jump makes the difference
+
+
+def test_aperture_fractions_follow_a_focused_prf():
+    """Each cadence's fractions are those of the PRF at that cadence's width scale."""
+    from tessphot.prf import AnalyticPRF
+    from tessphot.prf.effective import EffectivePRF
+    from tessphot.prf.focus import FocusedPRF, scaled_model
+
+    base = AnalyticPRF(fwhm=1.6)
+    static = EffectivePRF(
+        base.tables, base.node_rows, base.node_cols, "t", "t", base_name="t", base_analytic=True
+    )
+    scale = 1 + 0.02 * np.exp(-np.arange(30) / 8.0)
+    prf = FocusedPRF(static, scale)
+    rng = np.random.default_rng(3)
+    rows = 10.3 + 0.1 * rng.standard_normal((30, 2)) + np.array([0.0, 3.0])
+    cols = 11.6 + 0.1 * rng.standard_normal((30, 2)) + np.array([0.0, -2.5])
+    rows[4, 1] = np.nan
+    mask = np.zeros((21, 21), bool)
+    mask[8:13, 9:14] = True
+    node_rows, node_cols = rows[0], cols[0]
+    got = aperture_fractions(prf, mask, (0, 0), rows, cols, node_rows, node_cols)
+    static_fractions = aperture_fractions(static, mask, (0, 0), rows, cols, node_rows, node_cols)
+    assert np.isnan(got[4, 1]) and np.isfinite(got[4, 0])
+    for k in (0, 10, 29):
+        want = aperture_fractions(
+            scaled_model(static, scale[k]), mask, (0, 0), rows[k : k + 1], cols[k : k + 1],
+            node_rows, node_cols,
+        )[0]  # fmt: skip
+        np.testing.assert_allclose(got[k], want, atol=2e-5)
+    # The broader PRF at the start puts less of the target's light in the aperture.
+    assert got[0, 0] < static_fractions[0, 0] - 1e-3

@@ -179,6 +179,11 @@ class PhotometrySettings(Table):
         data (``[prepare.effective_prf]``) for every PRF-based method, rather than the model
         it corrects (false: the model; written into the light curves' headers, ``AP_PRF``
         and ``PSF_PRF``).
+    effective_prf_focus : bool
+        With the effective PRF, render each cadence with its own PRF where the prepare
+        stage found its width changing with time (focus, ``[prepare.effective_prf] focus``:
+        linear PSF and PSF photometry, the aperture's motion correction); false: the static
+        effective PRF throughout.
     tpf_background : str
         Background of target pixel files: ``"spoc"`` (SPOC's ``FLUX_BKG``, as subtracted
         from its ``FLUX``) or ``"fit"``: ours, a constant sky fitted per cadence with the
@@ -212,6 +217,7 @@ class PhotometrySettings(Table):
     prf_cache: str = setting("", path=True)
     prf_url: str = setting("")
     effective_prf: bool = setting(True)
+    effective_prf_focus: bool = setting(True)
     gzip_level: int = setting(1, ge=0, le=9)
     tpf_background: str = setting("spoc", choices=("spoc", "fit"))
     aperture: ApertureSettings = _table(ApertureSettings)

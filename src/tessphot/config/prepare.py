@@ -289,6 +289,19 @@ class EffectivePRFSettings(Table):
         gives the extended wings (>= 0; 0: none).
     wings_radius : float
         Outer radius of the wings' profile [px] (> 7).
+    focus : bool
+        Measure the change of the effective PRF's width with time (focus, over each orbit;
+        :mod:`tessphot.prepare.focus`) on the fitted stars, cadence by cadence, and store it
+        when significant (the PRF-fitting methods then render each cadence with its own
+        PRF).
+    focus_stars : int
+        Most stars the focus is measured on, the brightest first (>= 1).
+    focus_smoothing : float
+        Standard deviation of the Gaussian-weighted local line that smooths the cadences'
+        width scales within each orbit [h] (> 0).
+    focus_significance : float
+        The change is kept when the smoothed scale's largest deviation from its mean
+        exceeds this many times its uncertainty (> 0); otherwise the PRF stays static.
     """
 
     TABLE = "prepare.effective_prf"
@@ -313,6 +326,10 @@ class EffectivePRFSettings(Table):
     clip: float = setting(4.0, gt=1)
     wings_stars: int = setting(20, ge=0)
     wings_radius: float = setting(40.0, unit="px", gt=7)
+    focus: bool = setting(True)
+    focus_stars: int = setting(100, ge=1)
+    focus_smoothing: float = setting(2.0, unit="h", gt=0)
+    focus_significance: float = setting(8.0, gt=0)
 
     def as_dict(self) -> dict:
         """The settings as plain values (for the HDF5 attributes)."""

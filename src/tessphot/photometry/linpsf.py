@@ -121,6 +121,7 @@ class LinPSFPhotometry(PhotometryMethod):
             node_cols,
             sel.box_origin,
             sel.box_shape,
+            cadences=use,
         )[:, :, sel.pixels]
         data = block.images[use - block.t0] - np.einsum(
             "nsp,s->np", model[:, ~fitted], sel.cat_flux[~fitted]
@@ -135,6 +136,7 @@ class LinPSFPhotometry(PhotometryMethod):
                 node_cols[0],
                 sel.box_origin,
                 sel.box_shape,
+                cadences=use,
             )
             parts.append(derivatives[:, :, sel.pixels])
         parts.append(model[:, fitted][:, 1:])

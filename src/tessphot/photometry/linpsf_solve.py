@@ -255,11 +255,14 @@ def smooth_local_linear(
     return smoothed, covariance, excess
 
 
-def shift_images(prf: PRFModel, rows, cols, node_row, node_col, origin, shape) -> np.ndarray:
+def shift_images(
+    prf: PRFModel, rows, cols, node_row, node_col, origin, shape, *, cadences=None
+) -> np.ndarray:
     """Derivatives of a star's PRF image with respect to its row and column.
 
     Central differences of step :data:`SHIFT_STEP`; shape (n_cadences, 2, pixels of the
-    box).
+    box). ``cadences``: of the positions, for a PRF that changes with time
+    (:func:`tessphot.prf.prf_images`).
     """
     h = SHIFT_STEP
     out = []
@@ -273,6 +276,7 @@ def shift_images(prf: PRFModel, rows, cols, node_row, node_col, origin, shape) -
                 np.array([node_col]),
                 origin,
                 shape,
+                cadences=cadences,
             )[:, 0]
             for sign in (1.0, -1.0)
         )

@@ -181,6 +181,7 @@ class _Scene:
             self.node_cols[stars],
             self.origin,
             self.shape,
+            cadences=t,
         )[:, :, self.pixels]
 
     def derivatives(
@@ -202,6 +203,7 @@ class _Scene:
             np.tile(self.node_cols[stars], DERIVATIVE_IMAGES),
             self.origin,
             self.shape,
+            cadences=t,
         )[:, :, self.pixels]
         image, up, down, right, left = np.split(images, DERIVATIVE_IMAGES, axis=1)
         return image, (up - down) / (2 * h), (right - left) / (2 * h)

@@ -189,10 +189,30 @@ def aperture_fractions(
     -------
     ndarray, shape (n_cadences, n_stars)
         Fractions in [0, 1]; NaN where the position is unknown.
+
+    Notes
+    -----
+    A PRF that changes with time (:class:`~tessphot.prf.focus.FocusedPRF`, the rows of
+    positions being its cadences) is tabulated at three of its anchor scales (both ends
+    and the middle; two when it has two) and each cadence's fractions interpolated in its
+    scale through them (a parabola: a fraction is smooth in the scale).
     """
     rows = np.asarray(rows, dtype=float)
     cols = np.asarray(cols, dtype=float)
     mask = np.asarray(mask, dtype=bool)
+    if hasattr(prf, "anchor_models") and rows.shape[0] == prf.scale.size:
+        chosen = np.unique([0, prf.anchors.size // 2, prf.anchors.size - 1])
+        x = prf.anchors[chosen]
+        out = np.zeros(rows.shape)
+        for j, anchor in enumerate(chosen):
+            # The Lagrange weight of this anchor at each cadence's scale.
+            others = np.delete(x, j)
+            weight = np.prod((prf.scale[:, None] - others) / (x[j] - others), axis=1)
+            part = aperture_fractions(
+                prf.anchor_models[anchor], mask, origin, rows, cols, node_rows, node_cols
+            )
+            out += weight[:, None] * part
+        return np.clip(out, 0.0, 1.0)
     out = np.full(rows.shape, np.nan)
     grids, direct = [], []
     for j in range(rows.shape[1]):

@@ -250,14 +250,17 @@ class Target:
         """The PRF of the target's CCD.
 
         The effective PRF measured by the prepare stage when there is one, ``[photometry]
-        effective_prf`` is true and ``prf_dir`` empty; else the model
-        (:func:`tessphot.photometry.scene.ccd_prf`).
+        effective_prf`` is true and ``prf_dir`` empty (with its change with time, a
+        :class:`~tessphot.prf.focus.FocusedPRF`, unless ``effective_prf_focus`` is false);
+        else the model (:func:`tessphot.photometry.scene.ccd_prf`).
         """
         d = self.source
         s = self.settings
         if s.effective_prf and not s.prf_dir:
             measured = d.effective_prf
             if measured is not None:
+                if not s.effective_prf_focus:
+                    return getattr(measured, "static", measured)
                 return measured
         return ccd_prf(
             d.prepare_settings,

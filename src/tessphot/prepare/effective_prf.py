@@ -25,6 +25,7 @@ from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.prepare.motion import apply_params
 from tessphot.prepare.stars import RegionStars
 from tessphot.prf.effective import EffectivePRF, EffectivePRFFit, measure_effective_prf
+from tessphot.prf.focus import FocusedPRF
 from tessphot.prf.models import PRFModel
 from tessphot.prf.motion_blur import MotionBlur, from_displacements
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: The group of the effective PRF in the prepared file.
 GROUP = "effective_prf"
+#: Its subgroup of the change with time (focus, :mod:`tessphot.prepare.focus`).
+FOCUS_GROUP = "focus"
 #: Columns of the group's ``stars`` table: the fitted stars.
 STAR_COLUMNS = (
     "row",
@@ -222,7 +225,8 @@ def read_effective_prf(h5: h5py.File) -> EffectivePRF | None:
     """The effective PRF stored in a prepared file.
 
     None when the file has none, or one not accepted (it fitted the stars left out of its
-    fit no better than the model).
+    fit no better than the model). A :class:`~tessphot.prf.focus.FocusedPRF` when its width
+    changes significantly with time (the group's :data:`FOCUS_GROUP`).
     """
     if GROUP not in h5:
         return None
@@ -230,7 +234,7 @@ def read_effective_prf(h5: h5py.File) -> EffectivePRF | None:
     attrs = group.attrs
     if not attrs.get("accepted", True):
         return None
-    return EffectivePRF(
+    prf = EffectivePRF(
         group["tables"][()],
         group["node_rows"][()],
         group["node_cols"][()],
@@ -239,3 +243,12 @@ def read_effective_prf(h5: h5py.File) -> EffectivePRF | None:
         base_name=str(attrs["base_name"]),
         base_analytic=bool(attrs["base_analytic"]),
     )
+    scale = read_focus_scale(group)
+    return prf if scale is None else FocusedPRF(prf, scale)
+
+
+def read_focus_scale(group: h5py.Group) -> np.ndarray | None:
+    """The stored width scale of every cadence; None without a significant change."""
+    if FOCUS_GROUP not in group or not bool(group[FOCUS_GROUP].attrs["significant"]):
+        return None
+    return np.asarray(group[FOCUS_GROUP]["scale"][()], dtype=float)

@@ -5,7 +5,9 @@ frame nearest the middle of the time span becomes the astrometric reference, the
 PRF is measured on the average image (:mod:`tessphot.prepare.effective_prf`), and the
 motion of every frame relative to the reference is fitted: from the reference stars'
 centroids when enough were measured (calibrated with the effective PRF when there is one),
-else from the per-frame WCS. The file is then marked complete.
+else from the per-frame WCS. The file is then marked complete, and the effective PRF's
+change with time (focus) measured through its reader and stored
+(:mod:`tessphot.prepare.focus`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.prepare.effective_prf import build_effective_prf, motion_blur
 from tessphot.prepare.flags import BAD_QUALITY_BITS
+from tessphot.prepare.focus import build_focus_change
 from tessphot.prepare.motion import (
     MotionSettings,
     calibrate_centroids,
@@ -41,6 +44,8 @@ def finish_part(
     effective: EffectivePRFSettings | None = None,
 ) -> None:
     """Average image, reference frame, effective PRF and motion model; mark it complete.
+
+    Then the effective PRF's change with time, when it was measured and accepted.
 
     Parameters
     ----------
@@ -65,6 +70,7 @@ def finish_part(
     """
     ref_rows, ref_cols = stars.ref_rows, stars.ref_cols
     n_ref = ref_rows.size
+    measured = None
     with h5py.File(part, "r+") as h5:
         if h5.attrs.get("complete", False):
             return
@@ -151,6 +157,9 @@ def finish_part(
             rms,
             ref,
         )
+    if measured is not None:
+        # Through the complete file's reader: the stars' boxes in blocks of frames.
+        build_focus_change(part, effective, catalogued=stars.catalogued)
 
 
 def _motion_from_stars(

@@ -371,6 +371,8 @@ def prf_images(
     node_cols: np.ndarray,
     origin: tuple[int, int],
     shape: tuple[int, int],
+    *,
+    cadences: np.ndarray | None = None,
 ) -> np.ndarray:
     """Unit-flux PRF images of stars on a box of pixels, one per (cadence, star).
 
@@ -385,6 +387,10 @@ def prf_images(
         Science-area (row, column) of the box's pixel ``[0, 0]``.
     shape : (int, int)
         (rows, columns) of the box.
+    cadences : ndarray of int, shape (n_cadences,), optional
+        The cadence of each row of positions: a PRF that changes with time
+        (:class:`~tessphot.prf.focus.FocusedPRF`) renders each with its own PRF (None: the
+        static PRF).
 
     Returns
     -------
@@ -397,7 +403,7 @@ def prf_images(
     size = n_t * n_s * h * w
     # One spare element takes the stamps' pixels off the box.
     out = np.zeros(size + 1)
-    found = _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape)
+    found = _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape, cadences)
     if found is not None:
         index, stamps, rr, cc = found
         on = ((rr >= 0) & (rr < h))[:, :, None] & ((cc >= 0) & (cc < w))[:, None, :]
@@ -445,8 +451,10 @@ def prf_sums(
     return out.reshape(n_t, n_s)
 
 
-def _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape):
+def _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape, cadences=None):
     """The stamps of the (cadence, star) pairs whose footprint reaches a box.
+
+    ``cadences``: those of the rows of positions, for a PRF that changes with time.
 
     Returns None if none does; otherwise the pairs' flat indices, their stamps, and the
     box rows and columns of the stamps' pixels (n, 13) (off the box included).
@@ -464,8 +472,11 @@ def _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape):
     t_index, s_index = np.nonzero(near)
     if not t_index.size:
         return None
-    shapes = _shared_shapes(prf, node_rows, node_cols, s_index)
-    if shapes is not None:
+    if cadences is not None and hasattr(prf, "cadence_stamps"):
+        stamps, row0, col0 = prf.cadence_stamps(
+            np.asarray(cadences)[t_index], s_index, rows[near], cols[near], node_rows, node_cols
+        )
+    elif (shapes := _shared_shapes(prf, node_rows, node_cols, s_index)) is not None:
         tables = prf.shape_tables(*shapes[0])
         stamps, row0, col0 = prf.stamps_of_shapes(tables, shapes[1], rows[near], cols[near])
     else:

@@ -1,0 +1,283 @@
+"""The effective PRF's change with time (focus, issue 18): recovery, precision, cost.
+
+``python benchmarks/bench_focus.py measure --folder DIR``
+    ``DIR`` is a simulated sector with PRF differences (``tessphot simulate
+    --prf-differences``, the SPOC PRF), catalogued and prepared. The focus is measured
+    again on a copy of its prepared file (timed) and compared with the truth's focus
+    ``f(t)`` relative to its mean over the measured cadences: offset, rms about it, slope,
+    in the first 2 days of each orbit and after. The copy is kept as ``DIR/focus/focus.hdf5``.
+
+``python benchmarks/bench_focus.py exact --folder DIR``
+    Writes ``DIR/focus/exact.hdf5``: the prepared file with the PRF the stars were rendered
+    with as its effective PRF (the truth's at focus 1) and the truth's focus as its scale.
+
+``python benchmarks/bench_focus.py truthfocus --folder DIR``
+    Writes ``DIR/focus/truthfocus.hdf5``: ``focus.hdf5`` (run ``measure`` first) with the
+    truth's focus as its scale, at the measured scale's mean level (the static effective
+    PRF's own width error): what a perfect focus measurement would give.
+
+``python benchmarks/bench_focus.py photometry --folder DIR [--methods ...] [--variants ...]``
+    Every method on every task, with the static effective PRF, the time-dependent one
+    (``focus.hdf5``), optionally ``truthfocus`` and the exact one (``exact.hdf5``), each in
+    ``DIR/focus/<variant>-<method>``; per Tmag bin the median over isolated stars of the
+    1-hour rms against the truth over each method's own expected noise, over all cadences
+    and over the first 2 days of each orbit.
+
+Single process throughout (run by hand; nothing here is a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+from astropy.io import fits
+from bench_methods import median
+
+from tessphot.config import load_settings
+from tessphot.config.prepare import EffectivePRFSettings
+from tessphot.evaluation.scoring.photometry import (
+    _truth,
+    find_truth,
+    lightcurve_path,
+    score_star,
+    todo_rows,
+)
+from tessphot.evaluation.simulate.prf_differences import exact_prf
+from tessphot.evaluation.simulate.truth import read_truth
+from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK, rms_timescale
+from tessphot.prepare.cube import PreparedCube, hdf5_name
+from tessphot.prepare.effective_prf import FOCUS_GROUP, GROUP
+from tessphot.prepare.focus import build_focus_change, catalog_stars
+from tessphot.prf import load_prf
+from tessphot.runner.loop import run_photometry
+from tessphot.tasks import TODO_FILENAME
+
+#: The window after each orbit's start scored apart [d].
+EARLY_DAYS = 2.0
+#: Orbits are separated by gaps longer than this [d].
+GAP_DAYS = 0.5
+#: Tmag bins of the tables.
+BINS = (8.0, 9.0, 10.0, 11.0, 12.0, 13.0)
+#: Files of the sector every variant's folder links to.
+SHARED = ("ffi", "truth")
+#: Parts per million.
+PPM = 1e6
+
+
+def prepared(folder: Path) -> Path:
+    """The sector's prepared file."""
+    return folder / hdf5_name(1, 1, 4)
+
+
+def early_mask(tmid: np.ndarray) -> np.ndarray:
+    """Cadences within :data:`EARLY_DAYS` of their orbit's first cadence."""
+    starts = np.r_[0, np.flatnonzero(np.diff(tmid) > GAP_DAYS) + 1]
+    first = tmid[starts[np.searchsorted(starts, np.arange(tmid.size), side="right") - 1]]
+    return tmid - first < EARLY_DAYS
+
+
+def measure(folder: Path) -> None:
+    """Measure the focus on a copy of the prepared file and compare it with the truth."""
+    out = folder / "focus"
+    out.mkdir(exist_ok=True)
+    work = out / "focus.hdf5"
+    shutil.copy2(prepared(folder), work)
+    with PreparedCube(work) as cube:
+        catalogued = catalog_stars(cube, folder)
+    t0 = time.perf_counter()
+    change = build_focus_change(work, EffectivePRFSettings(), catalogued=catalogued)
+    elapsed = time.perf_counter() - t0
+    print(change.summary() if change else "no focus measured", f"(total {elapsed:.1f} s)")
+    with h5py.File(work) as h5:
+        effective_seconds = float(h5[GROUP].attrs["seconds"])
+    print(f"effective PRF fit {effective_seconds:.1f} s; focus {elapsed:.1f} s")
+    truth = read_truth(find_truth(folder))
+    focus = truth["prf_differences"]["focus"]
+    tmid = truth["tmid"]
+    smoothed, raw = change.smoothed, change.measured
+    ok = np.isfinite(smoothed) & np.isfinite(raw)
+    relative = focus / np.mean(focus[ok])
+    early = early_mask(tmid)
+    for name, which in (("all", ok), ("first 2 d", ok & early), ("after", ok & ~early)):
+        d = smoothed[which] - relative[which]
+        print(
+            f"  {name:9s} ({which.sum():4d} cadences): smoothed - truth mean {d.mean():+.5f}, "
+            f"rms about it {d.std():.5f}; raw rms about it "
+            f"{(raw[which] - relative[which] - d.mean()).std():.5f}"
+        )
+    slope = np.polyfit(relative[ok], smoothed[ok], 1)[0]
+    print(f"  slope measured/truth {slope:.3f}; truth range {np.ptp(relative[ok]):.4f}")
+
+
+def exact(folder: Path, prf_dir: str) -> None:
+    """Write the prepared file with the exact PRF and the truth's focus."""
+    out = folder / "focus"
+    out.mkdir(exist_ok=True)
+    work = out / "exact.hdf5"
+    shutil.copy2(prepared(folder), work)
+    truth = read_truth(find_truth(folder))
+    differences = truth["prf_differences"]
+    with PreparedCube(work) as cube:
+        origin, shape = cube.origin, cube.shape
+    margin = 8
+    region = (
+        origin[0] - margin,
+        origin[0] + shape[0] + margin,
+        origin[1] - margin,
+        origin[1] + shape[1] + margin,
+    )
+    prf = exact_prf(load_prf(prf_dir, 1, 1, 4), differences, region, focus=1.0)
+    with h5py.File(work, "r+") as h5:
+        group = h5[GROUP]
+        for name, data in (
+            ("tables", prf.tables),
+            ("node_rows", prf.node_rows),
+            ("node_cols", prf.node_cols),
+        ):
+            del group[name]
+            group.create_dataset(name, data=data)
+        group.attrs.update({"accepted": True, "short_name": "exact PRF"})
+        if FOCUS_GROUP in group:
+            del group[FOCUS_GROUP]
+        focus = group.create_group(FOCUS_GROUP)
+        focus.create_dataset("scale", data=np.asarray(differences["focus"], float))
+        focus.attrs["significant"] = True
+    print(f"wrote {work}")
+
+
+def truth_focus(folder: Path) -> None:
+    """Write ``focus.hdf5`` with the truth's focus at the measured scale's level."""
+    focus = read_truth(find_truth(folder))["prf_differences"]["focus"]
+    work = folder / "focus" / "truthfocus.hdf5"
+    shutil.copy2(folder / "focus" / "focus.hdf5", work)
+    with h5py.File(work, "r+") as h5:
+        group = h5[GROUP][FOCUS_GROUP]
+        measured = group["measured"][()]
+        ok = np.isfinite(measured)
+        relative = focus / np.mean(focus[ok])
+        level = float(np.mean(measured[ok] / relative[ok]))
+        group["scale"][...] = relative * level
+        group.attrs["significant"] = True
+    print(f"wrote {work} (level {level:.5f})")
+
+
+def variant_folder(folder: Path, variant: str, method: str) -> Path:
+    """``folder/focus/<variant>-<method>``: the sector linked, the variant's prepared file."""
+    out = folder / "focus" / f"{variant}-{method}"
+    out.mkdir(parents=True, exist_ok=True)
+    for path in folder.iterdir():
+        if path.name in SHARED or path.suffix == ".sqlite" and path.name != TODO_FILENAME:
+            link = out / path.name
+            if not link.exists():
+                link.symlink_to(path.resolve())
+    source = folder / "focus" / f"{variant}.hdf5"
+    if variant == "static":
+        source = folder / "focus" / "focus.hdf5"
+    link = out / prepared(folder).name
+    link.unlink(missing_ok=True)
+    link.symlink_to(source.resolve())
+    shutil.copy2(folder / TODO_FILENAME, out / TODO_FILENAME)
+    return out
+
+
+def window_ratio(path: Path, truth: dict, index: int, expected: float, early: np.ndarray):
+    """The 1-hour rms against the truth over the expected noise, early in the orbits."""
+    with fits.open(path, memmap=False) as hdul:
+        data = hdul["LIGHTCURVE"].data
+        flux = np.asarray(data["FLUX_RAW"], dtype=float)
+        cadenceno = np.asarray(data["CADENCENO"])
+        quality = np.asarray(data["PIXEL_QUALITY"]) | np.asarray(data["QUALITY"])
+    lookup = {int(c): k for k, c in enumerate(truth["ffiindex"])}
+    k = np.array([lookup.get(int(c), -1) for c in cadenceno])
+    good = (k >= 0) & np.isfinite(flux) & ((quality & DEFAULT_QUALITY_BITMASK) == 0)
+    if good.sum() < 20 or not expected > 0:
+        return math.nan
+    f, true = flux[good], truth["flux"][k[good], index]
+    coef, *_ = np.linalg.lstsq(np.column_stack([true, np.ones_like(true)]), f, rcond=None)
+    residual = (f - coef[0] * true - coef[1]) / np.median(f)
+    which = early[k[good]]
+    return rms_timescale(truth["tmid"][k[good]][which], residual[which]) * PPM / expected
+
+
+def score(sub: Path, truth: dict, early: np.ndarray) -> dict[int, tuple[float, float, float]]:
+    """Per isolated star: Tmag, the whole run's ratio, the early cadences' ratio."""
+    index = {int(s): i for i, s in enumerate(truth["stars"]["starid"])}
+    out = {}
+    for starid, tmag, status, lc, contamination, mask_size in todo_rows(sub):
+        i = index.get(int(starid))
+        path = lightcurve_path(sub, sub / "lightcurves", lc)
+        if path is None or i is None or status is None or contamination is None:
+            continue
+        if contamination > 0.1:
+            continue
+        s = score_star(path, truth, i, float(contamination), float(mask_size or math.nan))
+        out[int(starid)] = (
+            float(tmag),
+            s["ratio"],
+            window_ratio(path, truth, i, s["expected_ppm"], early),
+        )
+    return out
+
+
+def photometry(folder: Path, methods: list[str], variants: list[str]) -> None:
+    """Each method with the static, the time-dependent and the exact PRF."""
+    base = dict(load_settings()["photometry"])
+    truth = _truth(find_truth(folder))
+    early = early_mask(truth["tmid"])
+    results = {}
+    for method in methods:
+        for variant in variants:
+            sub = variant_folder(folder, variant, method)
+            settings = {**base, "effective_prf_focus": variant != "static"}
+            t0 = time.perf_counter()
+            report = run_photometry(
+                sub, sub / "lightcurves", run_all=True, overwrite=True, method=method,
+                settings=settings, workers=1,
+            )  # fmt: skip
+            elapsed = time.perf_counter() - t0
+            print(
+                f"{method} {variant}: {report.tasks} tasks in {elapsed:.0f} s "
+                f"({report.tasks / elapsed:.1f} stars/s)",
+                flush=True,
+            )
+            results[(method, variant)] = score(sub, truth, early)
+    names = list(results)
+    head = " | ".join(f"{m[:6]}-{v[:6]:6s} all / 2 d" for m, v in names)
+    print("Tmag  | " + head + "   (isolated; median ratio to own expected noise; n)")
+    for lo, hi in zip(BINS[:-1], BINS[1:], strict=True):
+        cells = []
+        for name in names:
+            rows = [v for v in results[name].values() if lo <= v[0] < hi]
+            cells.append(
+                f"{median([r[1] for r in rows]):6.2f} / {median([r[2] for r in rows]):6.2f}"
+                f" {len(rows):3d}"
+            )
+        print(f"{lo:2.0f}-{hi:<2.0f} | " + " | ".join(cells), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("what", choices=("measure", "exact", "truthfocus", "photometry"))
+    parser.add_argument("--folder", type=Path, required=True)
+    parser.add_argument("--prf-dir", default="/work/shared/data/prf")
+    parser.add_argument("--methods", nargs="+", default=["aperture", "linpsf", "psf"])
+    parser.add_argument("--variants", nargs="+", default=["static", "focus", "exact"])
+    args = parser.parse_args()
+    if args.what == "measure":
+        measure(args.folder)
+    elif args.what == "exact":
+        exact(args.folder, args.prf_dir)
+    elif args.what == "truthfocus":
+        truth_focus(args.folder)
+    else:
+        photometry(args.folder, args.methods, args.variants)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The effective PRF's change with time (focus): measured by prepare, stored, used by PSF fits.
+
+On small simulated sectors at the start of sector 1's first orbit with the real SPOC PRF
+and the simulator's PRF differences: once with its focus change (the PRF 2 % broader at the
+orbit's start, settling over a day) and once without it.
+"""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from tessphot.config.photometry import PhotometrySettings
+from tessphot.config.prepare import EffectivePRFSettings
+from tessphot.config.simulate import PRFDifferenceSettings, SimulationConfig
+from tessphot.evaluation.simulate.truth import read_truth
+from tessphot.photometry.psf import PSFPhotometry
+from tessphot.photometry.target import open_target
+from tessphot.prepare.cube import PreparedCube
+from tessphot.prepare.effective_prf import FOCUS_GROUP, GROUP, read_effective_prf
+from tessphot.prepare.focus import build_focus_change, catalog_stars
+from tessphot.prf.effective import EffectivePRF
+from tessphot.prf.focus import FocusedPRF
+from tessphot.sources import clear_cache
+
+#: The region of tests/prepare/test_effective_prf.py, over 16 hours of an orbit's start.
+SIZE, CADENCES, STARS, SEED, ORIGIN = 200, 32, 800, 7, (300, 1500)
+
+
+def _config(prf_dir, focus_change: float) -> SimulationConfig:
+    return SimulationConfig(
+        sector=1,
+        camera=1,
+        ccd=4,
+        size=SIZE,
+        origin=ORIGIN,
+        cadences=CADENCES,
+        stars=STARS,
+        bright=0,
+        seed=SEED,
+        variable_fraction=0.0,
+        prf_dir=str(prf_dir),
+        prf=PRFDifferenceSettings(enabled=True, focus_change=focus_change, halo_fraction=0.0),
+    )
+
+
+@pytest.fixture(scope="module")
+def focused(tmp_path_factory, builder, prf_dir):
+    """The sector with the default focus change, prepared."""
+    build, _ = builder
+    return build(tmp_path_factory.mktemp("focus"), _config(prf_dir, 0.02), prf_dir=str(prf_dir))
+
+
+@pytest.fixture(scope="module")
+def unfocused(tmp_path_factory, builder, prf_dir):
+    """The same sector without a focus change (width and shape still differ), prepared."""
+    build, _ = builder
+    return build(tmp_path_factory.mktemp("nofocus"), _config(prf_dir, 0.0), prf_dir=str(prf_dir))
+
+
+def _stored(path) -> dict:
+    with h5py.File(path, "r") as h5:
+        group = h5[GROUP][FOCUS_GROUP]
+        return {**dict(group.attrs), **{name: group[name][()] for name in group}}
+
+
+def test_focus_change_recovered(focused):
+    stored = _stored(focused.hdf5)
+    assert stored["significant"] and stored["n_stars"] >= 5
+    focus = read_truth(focused.truth)["prf_differences"]["focus"]
+    measured, smoothed, error = stored["measured"], stored["smoothed"], stored["error"]
+    ok = np.isfinite(measured)
+    assert ok.sum() >= CADENCES - 2
+    # The measured scale follows the truth's focus relative to the average image's PRF:
+    # the change over the 16 hours (about 1 %) within a few per cent of itself, ...
+    relative = focus / np.mean(focus[ok])
+    slope = np.polyfit(relative[ok], smoothed[ok], 1)[0]
+    assert slope == pytest.approx(1.0, abs=0.1)
+    change = smoothed[ok][0] - smoothed[ok][-1]
+    assert change == pytest.approx(relative[ok][0] - relative[ok][-1], rel=0.1)
+    # ... each cadence's scale within its uncertainty of the truth (less a common offset:
+    # the static effective PRF's own width error, which the scale corrects too).
+    residual = measured[ok] - relative[ok]
+    pull = (residual - np.median(residual)) / error[ok]
+    assert np.median(np.abs(pull)) < 1.5
+    np.testing.assert_allclose(stored["scale"], smoothed)
+
+
+def test_no_focus_change_reported_without_one(unfocused):
+    stored = _stored(unfocused.hdf5)
+    assert not stored["significant"]
+    assert stored["significance"] < EffectivePRFSettings().focus_significance
+    np.testing.assert_array_equal(stored["scale"], 1.0)
+    with PreparedCube(unfocused.hdf5) as cube:
+        prf = cube.effective_prf()
+    assert isinstance(prf, EffectivePRF) and not isinstance(prf, FocusedPRF)
+
+
+def test_focus_round_trip(focused, tmp_path):
+    """Stored and read back through the cube's reader: the stored scale, cadence by cadence."""
+    with PreparedCube(focused.hdf5) as cube:
+        prf = cube.effective_prf()
+        n = cube.n_cadences
+    assert isinstance(prf, FocusedPRF)
+    np.testing.assert_array_equal(prf.scale, _stored(focused.hdf5)["scale"])
+    assert prf.scale.size == n and prf.amplitude > 0.003
+    np.testing.assert_array_equal(prf.tables, prf.static.tables)
+    # Measured again on a copy: the same; switched off: nothing measured, nothing changed.
+    copy = tmp_path / focused.hdf5.name
+    copy.write_bytes(focused.hdf5.read_bytes())
+    with PreparedCube(copy) as cube:
+        catalogued = catalog_stars(cube, focused.folder)
+    again = build_focus_change(copy, EffectivePRFSettings(), catalogued=catalogued)
+    np.testing.assert_allclose(again.scale, prf.scale)
+    assert build_focus_change(copy, EffectivePRFSettings(focus=False)) is None
+    with h5py.File(copy, "r") as h5:
+        back = read_effective_prf(h5[GROUP].file)
+    np.testing.assert_allclose(back.scale, prf.scale)
+
+
+def _psf_error(folder, starid: int, truth: dict, *, focus: bool) -> float:
+    """Rms of the PSF flux's relative error against the truth (scale fitted), fixed time."""
+    settings = PhotometrySettings.from_mapping({"effective_prf_focus": focus})
+    clear_cache()
+    phot = PSFPhotometry(open_target(starid, folder, 1, 1, 4, settings=settings), settings)
+    phot.run()
+    flux = np.asarray(phot.columns.flux, dtype=float)
+    index = int(np.flatnonzero(truth["stars"]["starid"] == starid)[0])
+    true = truth["flux"][:, index]
+    ok = np.isfinite(flux)
+    scale = np.sum(flux[ok] * true[ok]) / np.sum(true[ok] ** 2)
+    return float(np.std(flux[ok] / (scale * true[ok]) - 1))
+
+
+def test_psf_photometry_follows_the_focus(focused):
+    truth = read_truth(focused.truth)
+    stars = truth["stars"]
+    with PreparedCube(focused.hdf5) as cube:
+        origin, shape = cube.origin, cube.shape
+    inside = (
+        (stars["row"] > origin[0] + 15)
+        & (stars["row"] < origin[0] + shape[0] - 15)
+        & (stars["col"] > origin[1] + 15)
+        & (stars["col"] < origin[1] + shape[1] - 15)
+        & (stars["tmag"] > 8.5)
+        & (stars["tmag"] < 10.5)
+    )
+    # The brightest such star without a neighbour within 4 Tmag of it and 8 px.
+    for i in np.flatnonzero(inside)[np.argsort(stars["tmag"][inside])]:
+        d = np.hypot(stars["row"] - stars["row"][i], stars["col"] - stars["col"][i])
+        if not np.any((d > 0) & (d < 8) & (stars["tmag"] < stars["tmag"][i] + 4)):
+            starid = int(stars["starid"][i])
+            break
+    static = _psf_error(focused.folder, starid, truth, focus=False)
+    focused_error = _psf_error(focused.folder, starid, truth, focus=True)
+    # The static PRF's flux follows the focus (its width 1 % off over the 16 hours).
+    assert focused_error < 0.3 * static
