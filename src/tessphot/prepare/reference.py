@@ -13,6 +13,7 @@ change with time (focus) measured through its reader and stored
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import h5py
@@ -30,7 +31,7 @@ from tessphot.prepare.motion import (
     wcs_from_string,
 )
 from tessphot.prepare.stars import RegionStars
-from tessphot.prf import load_prf
+from tessphot.prf import PRFModel, load_prf
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,7 @@ def finish_part(
     RuntimeError
         When no frame can serve as the astrometric reference.
     """
-    ref_rows, ref_cols = stars.ref_rows, stars.ref_cols
-    n_ref = ref_rows.size
+    n_ref = stars.ref_rows.size
     measured = None
     with h5py.File(part, "r+") as h5:
         if h5.attrs.get("complete", False):
@@ -101,23 +101,14 @@ def finish_part(
                 prf_dir, int(h5_attrs["sector"]), int(h5_attrs["camera"]), int(h5_attrs["ccd"])
             )
 
-        def jitter(prf):
-            """Every frame's motion: model, fit rms, from the stars' centroids or the WCS."""
-            if not by_stars:
-                return _motion_from_wcs(wcs_strings, ref, shape, origin, centre), "affine", np.nan
-            measured = centroids
-            if mos.calibrate_centroids:
-                measured = calibrate_centroids(
-                    centroids,
-                    ref_rows,
-                    ref_cols,
-                    prf,
-                    mos.centroid_half,
-                    flux=stars.ref_flux,
-                    catalogued=stars.catalogued,
-                )
-            return _motion_from_stars(measured, ref, centre, mos)
-
+        jitter = partial(
+            _jitter,
+            centroids=centroids if by_stars else None,
+            wcs_strings=wcs_strings,
+            stars=stars,
+            frame=(ref, centre, shape, origin),
+            mos=mos,
+        )
         source = "stars" if by_stars else "wcs"
         motion, model, rms = jitter(prf)
         if effective.enabled:
@@ -160,6 +151,36 @@ def finish_part(
     if measured is not None:
         # Through the complete file's reader: the stars' boxes in blocks of frames.
         build_focus_change(part, effective, catalogued=stars.catalogued)
+
+
+def _jitter(
+    prf: PRFModel | None,
+    *,
+    centroids: np.ndarray | None,
+    wcs_strings: np.ndarray,
+    stars: RegionStars,
+    frame: tuple,
+    mos: MotionSettings,
+) -> tuple[np.ndarray, str, float]:
+    """Every frame's motion, its model and fit rms.
+
+    From the stars' centroids (calibrated with ``prf``) when given, else from the WCS.
+    ``frame``: the reference frame, the motion's centre, the region's shape and origin.
+    """
+    ref, centre, shape, origin = frame
+    if centroids is None:
+        return _motion_from_wcs(wcs_strings, ref, shape, origin, centre), "affine", np.nan
+    if mos.calibrate_centroids:
+        centroids = calibrate_centroids(
+            centroids,
+            stars.ref_rows,
+            stars.ref_cols,
+            prf,
+            mos.centroid_half,
+            flux=stars.ref_flux,
+            catalogued=stars.catalogued,
+        )
+    return _motion_from_stars(centroids, ref, centre, mos)
 
 
 def _motion_from_stars(
