@@ -36,13 +36,13 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from astropy.io import fits
 from bench_methods import median
 
 from tessphot.config import load_settings
 from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.evaluation.scoring.photometry import (
     _truth,
+    aligned_flux,
     find_truth,
     lightcurve_path,
     score_star,
@@ -50,7 +50,7 @@ from tessphot.evaluation.scoring.photometry import (
 )
 from tessphot.evaluation.simulate.prf_differences import exact_prf
 from tessphot.evaluation.simulate.truth import read_truth
-from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK, rms_timescale
+from tessphot.lightcurve.diagnostics import rms_timescale
 from tessphot.prepare.cube import PreparedCube, hdf5_name
 from tessphot.prepare.effective_prf import FOCUS_GROUP, GROUP
 from tessphot.prepare.focus import build_focus_change, catalog_stars
@@ -188,14 +188,7 @@ def variant_folder(folder: Path, variant: str, method: str) -> Path:
 
 def window_ratio(path: Path, truth: dict, index: int, expected: float, early: np.ndarray):
     """The 1-hour rms against the truth over the expected noise, early in the orbits."""
-    with fits.open(path, memmap=False) as hdul:
-        data = hdul["LIGHTCURVE"].data
-        flux = np.asarray(data["FLUX_RAW"], dtype=float)
-        cadenceno = np.asarray(data["CADENCENO"])
-        quality = np.asarray(data["PIXEL_QUALITY"]) | np.asarray(data["QUALITY"])
-    lookup = {int(c): k for k, c in enumerate(truth["ffiindex"])}
-    k = np.array([lookup.get(int(c), -1) for c in cadenceno])
-    good = (k >= 0) & np.isfinite(flux) & ((quality & DEFAULT_QUALITY_BITMASK) == 0)
+    flux, k, good = aligned_flux(path, truth)
     if good.sum() < 20 or not expected > 0:
         return math.nan
     f, true = flux[good], truth["flux"][k[good], index]

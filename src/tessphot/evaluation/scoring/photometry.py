@@ -164,10 +164,18 @@ def _truth(path: Path) -> dict:
         }
 
 
-def score_star(
-    path: Path, truth: dict, index: int, contamination: float, mask_size: float
-) -> dict[str, float]:
-    """Score one light curve against the truth of star ``index``."""
+def aligned_flux(path: Path, truth: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A light curve's raw flux, each cadence's index in the truth, and its good cadences.
+
+    Returns
+    -------
+    flux : ndarray
+        ``FLUX_RAW`` [e-/s].
+    k : ndarray of int
+        The truth's cadence of each (-1: none).
+    good : ndarray of bool
+        In the truth, finite, and of good quality (the default bitmask).
+    """
     with fits.open(path, memmap=False) as hdul:
         data = hdul["LIGHTCURVE"].data
         flux = np.asarray(data["FLUX_RAW"], dtype=float)
@@ -176,6 +184,14 @@ def score_star(
     lookup = {int(c): k for k, c in enumerate(truth["ffiindex"])}
     k = np.array([lookup.get(int(c), -1) for c in cadenceno])
     good = (k >= 0) & np.isfinite(flux) & ((quality & DEFAULT_QUALITY_BITMASK) == 0)
+    return flux, k, good
+
+
+def score_star(
+    path: Path, truth: dict, index: int, contamination: float, mask_size: float
+) -> dict[str, float]:
+    """Score one light curve against the truth of star ``index``."""
+    flux, k, good = aligned_flux(path, truth)
     out = dict.fromkeys(
         (
             "rms_hour_ppm",
