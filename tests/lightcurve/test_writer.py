@@ -329,6 +329,18 @@ def test_settings_and_method_keywords(written, data, tmp_path):
             _write(tmp_path / "x.fits", data, method_keywords=bad)
 
 
+def test_long_method_comments_are_cut_to_the_card(data, tmp_path):
+    """A long value leaves less room: the comment is cut, astropy never warns."""
+    name = "ePRF SPOC Sectors1_2_3 cam1_ccd4 and more"[:40]
+    comment = "the motion correction's PRF, described at some length"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = _write(tmp_path / "long.fits", data, method_keywords={"AP_PRF": (name, comment)})
+    card = fits.getheader(path).cards["AP_PRF"]
+    assert card.value == name and comment.startswith(card.comment)
+    assert len(card.image.rstrip()) <= 80 and len(card.comment) >= 20
+
+
 def test_stamp_wcs(real_ffi, tmp_path, data):
     ffi = read_ffi(real_ffi)  # a real SPOC FFI: 4th-order SIP WCS in science coordinates
     origin = (60, 70)

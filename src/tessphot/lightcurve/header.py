@@ -37,6 +37,9 @@ from tessphot.lightcurve.format import (
 )
 from tessphot.lightcurve.products import TableExtension
 
+#: Characters of a FITS header card.
+CARD_LENGTH = 80
+
 
 def stamp_wcs(wcs: WCS, stamp_origin: tuple[int, int], shape: tuple[int, int]) -> WCS:
     """The WCS of a stamp cut from the science area.
@@ -124,12 +127,20 @@ def _primary_cards(
         if key in keys or key == "DATAVAL":
             raise ValueError(f"method keyword {key!r} clashes with a standard keyword")
         keys.add(key)
-        cards.append((key, _value(value), comment))
+        cards.append((key, _value(value), _fitting_comment(key, _value(value), comment)))
     cards.append(("DATAVAL", 0, "Data validation flags"))
     history: list[str] = []
     for key, value in _flatten(settings or {}).items():
         _add_setting(history, f"{key} = {json.dumps(value)}")
     return cards + [("HISTORY", text) for text in history]
+
+
+def _fitting_comment(key: str, value: Any, comment: str) -> str:
+    """The comment, cut to what the 80-character card leaves beside its value."""
+    if not comment:
+        return comment
+    room = CARD_LENGTH - len(fits.Card(key, value).image.rstrip()) - len(" / ")
+    return comment[: max(room, 0)]
 
 
 def _add_setting(history: list[str], text: str) -> None:

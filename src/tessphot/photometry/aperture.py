@@ -268,7 +268,7 @@ class AperturePhotometry(PhotometryMethod):
             "AP_MCORR": (self.motion_corrected, "flux corrected for the pointing motion"),
             "AP_MPOS": (self.positions_fitted, "target positions fitted (saturated target)"),
             "AP_TRIM": (self.trimmed_columns, "columns bleeding off the data left out"),
-            "AP_PRF": (self.target.prf.short_name, "PRF model of the motion correction"),
+            "AP_PRF": (self.target.prf.short_name, "the motion correction's PRF"),
             "AP_OPTIM": (self.optimised, "aperture optimised for the 1-h noise"),
             "AP_K2PIX": (int(self.k2p2_mask.sum()), "pixels in the K2P2 mask"),
             "AP_MINAP": (self.minimum_aperture_used, "minimum aperture used"),
