@@ -39,6 +39,11 @@ from tessphot.lightcurve.products import TableExtension
 
 #: Characters of a FITS header card.
 CARD_LENGTH = 80
+#: Column by which a number's or a short string's value ends (the fixed format).
+VALUE_END = 30
+#: Longest string value that ends by :data:`VALUE_END` (its quotes, and each quote in it
+#: doubled).
+SHORT_STRING = 18
 
 
 def stamp_wcs(wcs: WCS, stamp_origin: tuple[int, int], shape: tuple[int, int]) -> WCS:
@@ -137,8 +142,9 @@ def _primary_cards(
 
 def _fitting_comment(key: str, value: Any, comment: str) -> str:
     """The comment, cut to what the 80-character card leaves beside its value."""
-    if not comment:
-        return comment
+    short_value = not isinstance(value, str) or len(value) + value.count("'") <= SHORT_STRING
+    if len(comment) <= CARD_LENGTH - VALUE_END - len(" / ") and short_value:
+        return comment  # fits beside any value that ends by column 30 (no card built)
     room = CARD_LENGTH - len(fits.Card(key, value).image.rstrip()) - len(" / ")
     return comment[: max(room, 0)]
 
