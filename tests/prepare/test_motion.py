@@ -52,6 +52,30 @@ def test_calibrated_centroids_follow_the_star(spoc, request):
     assert np.abs(err[ok]).max() < 1e-4
 
 
+@pytest.mark.parametrize("spoc", [False, True])
+def test_calibrated_centroids_far_from_the_box_centre(spoc, request):
+    """Boxes are placed where the catalogue puts the stars; the pointing can carry them
+    far from there (simulated sector 1: 0.9 px at the middle of an orbit, 1.4 px at its
+    end). Up to the box's edge the calibration follows (with a range of 1.5 px it was
+    clipped: 0.08 px off, and every aperture's motion correction with it)."""
+    prf = load_prf(request.getfixturevalue("prf_dir") if spoc else None, 1, 1, 4)
+    rng = np.random.default_rng(4)
+    rows, cols = _grid_of_stars(rng)
+    true_rows = rows + 0.9
+    shifts = np.column_stack([np.linspace(-0.75, 0.5, 6), np.linspace(0.2, -0.1, 6)])
+    measured = np.empty((len(shifts), rows.size, 2))
+    for k, (dr, dc) in enumerate(shifts):
+        image = prf.render(
+            true_rows + dr, cols + dc, 1e4, SHAPE, ORIGIN, node_rows=rows, node_cols=cols
+        )
+        measured[k] = measure_centroids(image, rows, cols, ORIGIN, 2)
+    positions = calibrate_centroids(measured, rows, cols, prf, 2)
+    truth = np.stack([true_rows + shifts[:, :1], cols + shifts[:, 1:]], axis=2)
+    err = positions - truth
+    print(f"\nlargest error {np.nanmax(np.abs(err)):.5f} px")
+    assert np.nanmax(np.abs(err)) < 1e-3
+
+
 def _stars_with_outliers(rng, n_stars, sigma, n_outliers, outlier_sigma):
     """Reference positions, their positions after a small affine motion with Gaussian
     noise of ``sigma`` per axis, and the indices of stars placed ``outlier_sigma`` sigma

@@ -94,10 +94,18 @@ def measure_centroids(
 
 
 #: Half-size of the range of positions about a centroid box's centre over which the PRF
-#: centroid is tabulated [px].
+#: centroid is at least tabulated [px]; up to the box's edge where the measured centroids
+#: reach it (:func:`_calibration_span`).
 CALIBRATION_RANGE = 1.5
-#: Fixed-point iterations inverting the centroid response (each shrinks the error ~10x).
-CALIBRATION_ITERATIONS = 6
+#: A star is taken to be at most this many times as far from its box's centre as its
+#: measured centroid (a box centroid moves less than the star: ~0.85 near the centre, less
+#: towards the edge) [dimensionless].
+RESPONSE_ALLOWANCE = 2.0
+#: Most fixed-point iterations inverting the centroid response (each shrinks the error by
+#: the response's shortfall: ~10x near the box's centre, less towards its edge) ...
+CALIBRATION_ITERATIONS = 60
+#: ... stopped once no position changes by more than this [px].
+CALIBRATION_TOLERANCE = 1e-7
 
 
 def _prf_moments(prf, rows, cols, node_rows, node_cols, box_rows, box_cols, half):
@@ -118,9 +126,6 @@ def _prf_moments(prf, rows, cols, node_rows, node_cols, box_rows, box_cols, half
     return (w.sum(axis=2) * pr).sum(axis=1), (w.sum(axis=1) * pc).sum(axis=1), w.sum(axis=(1, 2))
 
 
-#: Margin added around the range of a star's measured shifts over which its neighbours'
-#: sums are tabulated [px].
-NEIGHBOUR_MARGIN = 0.25
 #: Neighbours with less light than this fraction of the star's in its centroid box are left
 #: out of the calibration: they change the centroid's response by about as much (1e-3 of a
 #: 0.1-px motion is 0.1 mpx).
@@ -230,14 +235,14 @@ def calibrate_centroids(
     out = np.full(centroids.shape, np.nan)
     box_r = np.rint(rows).astype(int)
     box_c = np.rint(cols).astype(int)
-    span = np.array([-CALIBRATION_RANGE, CALIBRATION_RANGE])
     for j in range(rows.size):
         measured = centroids[:, j, :]
         ok = np.all(np.isfinite(measured), axis=1)
         if not ok.any():
             continue
-        knots_r = interpolation_knots(box_r[j] + span)
-        knots_c = interpolation_knots(box_c[j] + span)
+        lo, hi = _calibration_span(measured[ok] - (box_r[j], box_c[j]), half)
+        knots_r = interpolation_knots(box_r[j] + np.array([lo[0], hi[0]]))
+        knots_c = interpolation_knots(box_c[j] + np.array([lo[1], hi[1]]))
         n = knots_r.size * knots_c.size
         tables = _prf_moments(
             prf,
@@ -251,12 +256,8 @@ def calibrate_centroids(
         )
         sum_r, sum_c, total = (t.reshape(knots_r.size, knots_c.size) for t in tables)
         own = 1.0 if flux is None else float(flux[j])
-        seen = measured[ok] - (rows[j], cols[j])
-        moved = np.clip(
-            [seen.min(axis=0) - NEIGHBOUR_MARGIN, seen.max(axis=0) + NEIGHBOUR_MARGIN],
-            -CALIBRATION_RANGE,
-            CALIBRATION_RANGE,
-        )
+        # The star's moves from its catalogue position that the tables reach.
+        moved = np.array([lo, hi]) + (box_r[j] - rows[j], box_c[j] - cols[j])
         own_light = own * bilinear(knots_r, knots_c, total, rows[j], cols[j])
         others = _neighbour_table(
             prf, rows[j], cols[j], own_light, box_r[j], box_c[j], half, catalogued, moved
@@ -266,6 +267,7 @@ def calibrate_centroids(
         m = measured[ok]
         p = m.copy()
         for _ in range(CALIBRATION_ITERATIONS):
+            before = p
             q = np.clip(p, lo, hi)
             extra = np.zeros((len(q), 3))  # the neighbours' (sum_r, sum_c, total)
             if others is not None:
@@ -284,8 +286,23 @@ def calibrate_centroids(
                 ]
             )
             p = p + (m - model)
+            if np.max(np.abs(p - before)) < CALIBRATION_TOLERANCE:
+                break
         out[ok, j] = p
     return out
+
+
+def _calibration_span(seen: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest offsets (row, column) from the box's centre to tabulate [px].
+
+    At least :data:`CALIBRATION_RANGE` on each side; as far as the measured centroids
+    ``seen`` (offsets from the box's centre) can put the star (:data:`RESPONSE_ALLOWANCE`),
+    up to the box's edge.
+    """
+    edge = half + 0.5
+    lo = np.maximum(np.minimum(-CALIBRATION_RANGE, RESPONSE_ALLOWANCE * seen.min(axis=0)), -edge)
+    hi = np.minimum(np.maximum(CALIBRATION_RANGE, RESPONSE_ALLOWANCE * seen.max(axis=0)), edge)
+    return lo, hi
 
 
 #: Median of a Rayleigh distribution in units of its scale: the radius of a 2-D Gaussian
