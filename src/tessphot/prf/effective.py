@@ -37,7 +37,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.constants import SATURATED_RATE
@@ -61,6 +60,7 @@ from tessphot.prf.effective_stars import (
     choose_stars,
     fit_stars,
     pixel_weights,
+    saturated_pixels,
     star_boxes,
     star_jacobian,
 )
@@ -389,10 +389,7 @@ def measure_effective_prf(
         )
     # Outliers left out of the check as of the fit, by their misfit with the model.
     check &= before.misfit <= settings.clip * np.median(before.misfit[~check])
-    saturated = ndimage.binary_dilation(
-        np.nan_to_num(image) >= choice.saturated_level,
-        structure=np.ones((2 * settings.saturation_margin + 1, 3), dtype=bool),
-    )
+    saturated = saturated_pixels(image, choice)
     wings = _wings(image, scene, sigma, origin, fits.subset(keep | check), settings, saturated)
     return EffectivePRFFit(
         prf,

@@ -334,6 +334,17 @@ class Choice:
     max_stars: int
 
 
+def saturated_pixels(image: np.ndarray, choice: Choice) -> np.ndarray:
+    """Pixels at or near saturation (``saturated_level``).
+
+    Within ``saturation_margin`` of a saturated pixel along the column (a bleed), or beside it.
+    """
+    return ndimage.binary_dilation(
+        np.nan_to_num(image) >= choice.saturated_level,
+        structure=np.ones((2 * choice.saturation_margin + 1, 3), dtype=bool),
+    )
+
+
 def choose_stars(
     image: np.ndarray,
     sigma: np.ndarray,
@@ -378,10 +389,7 @@ def choose_stars(
     # signal-to-noise cut), in chunks (memory).
     candidate = candidate[np.argsort(-flux[candidate], kind="stable")]
     candidate = candidate[: CANDIDATES_PER_STAR * choice.max_stars]
-    saturated = ndimage.binary_dilation(
-        np.nan_to_num(image) >= choice.saturated_level,
-        structure=np.ones((2 * choice.saturation_margin + 1, 3), dtype=bool),
-    ).astype(float)
+    saturated = saturated_pixels(image, choice).astype(float)
     chosen, snr = [np.empty(0, dtype=int)], [np.empty(0)]
     for start in range(0, candidate.size, CHOICE_CHUNK):
         part = candidate[start : start + CHOICE_CHUNK]

@@ -145,10 +145,7 @@ class PRFModel:
         ndarray, shape (n, TABLE_SIZE, TABLE_SIZE)
             The tables (unit flux: each sums to ``OVERSAMPLE**2``).
         """
-        nodes, weights = self._node_weights(
-            np.atleast_1d(np.asarray(rows, dtype=float)),
-            np.atleast_1d(np.asarray(cols, dtype=float)),
-        )
+        nodes, weights = self.node_weights(rows, cols)
         out = np.zeros((nodes.shape[1], TABLE_SIZE, TABLE_SIZE))
         for node, weight in zip(nodes, weights, strict=True):
             out += weight[:, None, None] * self.tables[node]
