@@ -147,7 +147,7 @@ class MotionSettings(Table):
         ... and its passes (>= 0).
     calibrate_centroids : bool
         Correct the centroids' bias with the PRF
-        (:func:`tessphot.prepare.motion.calibrate_centroids`).
+        (:func:`tessphot.prepare.centroid_calibration.calibrate_centroids`).
     """
 
     TABLE = "prepare.motion"

@@ -20,12 +20,12 @@ import h5py
 import numpy as np
 
 from tessphot.config.prepare import EffectivePRFSettings
+from tessphot.prepare.centroid_calibration import calibrate_centroids
 from tessphot.prepare.effective_prf import build_effective_prf, motion_blur
 from tessphot.prepare.flags import BAD_QUALITY_BITS
 from tessphot.prepare.focus import build_focus_change
 from tessphot.prepare.motion import (
     MotionSettings,
-    calibrate_centroids,
     fit_motion,
     motion_from_wcs,
     wcs_from_string,
