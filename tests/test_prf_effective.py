@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+import tessphot.prf.effective as effective
 from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.constants import SATURATED_RATE
 from tessphot.evaluation.simulate.prf_field import shape_matrices
@@ -19,10 +20,19 @@ from tessphot.prf.effective import (
 from tessphot.prf.effective_shape import SPLINE_ORDER, transformed_table
 from tessphot.prf.effective_solve import (
     CorrectionBasis,
+    Regularisation,
     interpolation_matrix,
+    solve_correction,
     stamp_sums,
 )
-from tessphot.prf.effective_stars import Choice, box_models, choose_stars, star_boxes
+from tessphot.prf.effective_stars import (
+    Choice,
+    box_models,
+    box_pixels,
+    choose_stars,
+    reaching_boxes,
+    star_boxes,
+)
 from tessphot.prf.models import edge_taper
 
 ORIGIN = (500, 700)
@@ -233,3 +243,50 @@ def test_no_stars_on_the_image(base):
     assert measure_effective_prf(image, sigma, ORIGIN, stars, base, settings) is None
     none = (np.empty(0), np.empty(0), np.empty(0))
     assert measure_effective_prf(image, sigma, ORIGIN, none, base, settings) is None
+
+
+def test_the_stars_reaching_the_boxes_make_the_scene_on_them(base):
+    """The fit's scene is rendered from the stars that reach its boxes only: on the boxes it
+    is every star's scene."""
+    rng = np.random.default_rng(7)
+    rows = rng.uniform(ORIGIN[0] - 8, ORIGIN[0] + SHAPE[0] + 8, 400)
+    cols = rng.uniform(ORIGIN[1] - 8, ORIGIN[1] + SHAPE[1] + 8, 400)
+    flux = rng.uniform(1e2, 1e4, 400)
+    image = base.render(rows, cols, flux, SHAPE, ORIGIN)
+    sigma = np.ones(SHAPE)
+    fitted = np.arange(0, 400, 40)
+    boxes = star_boxes(image, sigma, ORIGIN, rows[fitted], cols[fitted], 6)
+    near = reaching_boxes(rows, cols, boxes.rows, boxes.cols, boxes.half)
+    assert set(fitted) <= set(near.tolist()) and near.size < rows.size / 2
+    part = base.render(rows[near], cols[near], flux[near], SHAPE, ORIGIN)
+    on_boxes = box_pixels(part, ORIGIN, boxes.rows, boxes.cols, boxes.half)
+    np.testing.assert_allclose(on_boxes, boxes.data, rtol=1e-12, atol=1e-9)
+    empty = star_boxes(image, sigma, ORIGIN, np.empty(0), np.empty(0), 6)
+    assert reaching_boxes(rows, cols, empty.rows, empty.cols, 6).size == 0
+
+
+def test_the_distortion_solved_directly_as_by_lsqr(monkeypatch, base, truth):
+    """Without a free correction the distortion is solved on its own few columns; LSQR
+    through every table sample, with the free tables held at zero by a tight prior, finds
+    the same PRF."""
+    image, sigma, stars = scene(truth)
+    settings = EffectivePRFSettings(iterations=2)
+    direct = measure_effective_prf(image, sigma, ORIGIN, stars, base, settings)
+
+    def by_lsqr(matrix, residual, terms, shapes, shape_prior, *, n_coef, stars=None):
+        m = int(round(np.sqrt(n_coef / terms.shape[1])))
+        basis = CorrectionBasis(settings.samples_per_pixel, edge_taper())
+        assert basis.size == m
+        regularisation = Regularisation(
+            prior=1e-9 * float(base.tables.max()),
+            smoothness=settings.smoothness,
+            shape_prior=shape_prior,
+        )
+        return solve_correction(
+            matrix, residual, basis, terms, regularisation, shapes=shapes, stars=stars
+        )[0]
+
+    monkeypatch.setattr(effective, "solve_distortion", by_lsqr)
+    iterative = measure_effective_prf(image, sigma, ORIGIN, stars, base, settings)
+    assert table_error(direct.prf, truth) < table_error(base, truth)
+    np.testing.assert_allclose(direct.prf.tables, iterative.prf.tables, atol=1e-6)

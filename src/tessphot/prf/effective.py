@@ -49,6 +49,7 @@ from tessphot.prf.effective_solve import (
     node_tables,
     position_terms,
     solve_correction,
+    solve_distortion,
     stamp_sums,
 )
 from tessphot.prf.effective_stars import (
@@ -60,11 +61,12 @@ from tessphot.prf.effective_stars import (
     choose_stars,
     fit_stars,
     pixel_weights,
+    reaching_boxes,
     saturated_pixels,
     star_boxes,
     star_jacobian,
 )
-from tessphot.prf.effective_wings import Wings, measure_wings
+from tessphot.prf.effective_wings import Wings, fitted_wings
 from tessphot.prf.models import HALF_WIDTH, PRFModel, edge_taper
 from tessphot.prf.motion_blur import MotionBlur
 
@@ -72,9 +74,6 @@ log = logging.getLogger(__name__)
 
 #: Reach of a star's light beyond the region it is catalogued for [px].
 PRF_REACH = HALF_WIDTH + 1
-#: Prior width (relative) of a free correction held at zero (the passes before the last, or
-#: none asked for).
-FIXED = 1e-9
 #: Prefix of the effective PRF's short name (FITS headers).
 SHORT_PREFIX = "ePRF "
 
@@ -344,10 +343,11 @@ def measure_effective_prf(
     # base, its free correction is solved afresh.
     distortion = np.zeros((terms.shape[1], N_SHAPE))
     shaped, solution = base, None
+    near = reaching_boxes(rows, cols, boxes.rows, boxes.cols, boxes.half)  # their scene
     for iteration in range(settings.iterations + 1):
         rows[chosen], cols[chosen], flux[chosen] = fits.rows, fits.cols, fits.flux
         seen_prf = seen(prf)
-        scene = seen_prf.render(rows, cols, flux, shape, origin)
+        scene = seen_prf.render(rows[near], cols[near], flux[near], shape, origin)
         cleaned = _cleaned(boxes, scene, origin, seen_prf, fits.rows, fits.cols, fits.flux)
         fits = fit_stars(
             seen_prf, cleaned, fits.rows, fits.cols, fits.flux, model_error=settings.model_error
@@ -390,7 +390,10 @@ def measure_effective_prf(
     # Outliers left out of the check as of the fit, by their misfit with the model.
     check &= before.misfit <= settings.clip * np.median(before.misfit[~check])
     saturated = saturated_pixels(image, choice)
-    wings = _wings(image, scene, sigma, origin, fits.subset(keep | check), settings, saturated)
+    wings = fitted_wings(
+        image, seen_prf, (rows, cols, flux), sigma, origin, fits.subset(keep | check),
+        n_stars=settings.wings_stars, radius=settings.wings_radius, excluded=saturated,
+    )  # fmt: skip
     return EffectivePRFFit(
         prf,
         base,
@@ -455,43 +458,25 @@ def _solve(
     residual = np.nan_to_num(boxes.data) - expected - fits.sky[:, None, None]
     scale = (fits.flux / now)[:, None, None] * weight
     matrix = interpolation_matrix(base, boxes, fits.rows, fits.cols, scale)
+    stars = star_jacobian(prf, boxes, fits, weight)
+    if not (free and settings.prior_width > 0):  # the free tables held at the model
+        split = terms.shape[1] * basis.size**2
+        return solve_distortion(
+            matrix, (residual * weight).ravel(), terms, shapes, settings.shape_prior,
+            n_coef=split, stars=stars,
+        )  # fmt: skip
     solution, _, _ = solve_correction(
         matrix,
         (residual * weight).ravel(),
         basis,
         terms,
         Regularisation(
-            prior=(settings.prior_width if free and settings.prior_width > 0 else FIXED)
-            * float(base.tables.max()),
+            prior=settings.prior_width * float(base.tables.max()),
             smoothness=settings.smoothness,
             shape_prior=settings.shape_prior,
         ),
         shapes=shapes,
-        stars=star_jacobian(prf, boxes, fits, weight),
+        stars=stars,
         start=start,
     )
     return solution
-
-
-def _wings(
-    image: np.ndarray,
-    scene: np.ndarray,
-    sigma: np.ndarray,
-    origin: tuple[int, int],
-    fits: StarFits,
-    settings: EffectivePRFSettings,
-    saturated: np.ndarray,
-) -> Wings | None:
-    """The wings measured on the brightest fitted stars (None: not asked for)."""
-    if settings.wings_stars == 0:
-        return None
-    brightest = np.argsort(-fits.flux, kind="stable")[: settings.wings_stars]
-    return measure_wings(
-        image - scene,
-        scene,
-        sigma,
-        origin,
-        (fits.rows[brightest], fits.cols[brightest], fits.flux[brightest]),
-        radius=settings.wings_radius,
-        excluded=saturated,
-    )

@@ -28,7 +28,9 @@ that keep the model's flux and the centroid of its core (:data:`CORE_RADIUS`), w
 relative to ``m``, the median information of a coefficient (a correction must not move the
 stars: positions and fluxes are fitted with it), and ``q`` the prior width of a distortion.
 What the stars hardly constrain stays at the model, while well-measured unknowns follow
-the data however bright the stars are.
+the data however bright the stars are. Without a free table (its prior width zero, the
+default) the distortions and the stars' parameters are solved directly on their own columns
+(:func:`solve_distortion`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from scipy.interpolate import BSpline
-from scipy.sparse.linalg import LinearOperator, lsqr
+from scipy.sparse.linalg import LinearOperator, lsqr, spsolve
 from threadpoolctl import threadpool_limits
 
 from tessphot.prf.effective_shape import N_SHAPE
@@ -397,6 +399,68 @@ def solve_correction(
         )[0]
     x = scale * z
     return x[:split], x[split:], n_coef
+
+
+def solve_distortion(
+    matrix: sparse.csr_matrix,
+    residual: np.ndarray,
+    terms: np.ndarray,
+    shapes: np.ndarray,
+    shape_prior: float,
+    *,
+    n_coef: int,
+    stars: sparse.csr_matrix | None = None,
+) -> np.ndarray:
+    """:func:`solve_correction`'s solution when its prior holds the free tables at zero.
+
+    The distortions and the stars' parameters alone: a distortion element's pixels are
+    ``matrix`` times its node tables, a few dense columns beside the stars' sparse ones,
+    solved exactly (normal equations, columns scaled to unit norm) instead of by LSQR
+    through every table sample.
+
+    Parameters
+    ----------
+    matrix, residual, terms, shapes, stars
+        As :func:`solve_correction`.
+    shape_prior : float
+        Prior width of an element of the distortion.
+    n_coef : int
+        Number of the B-splines' coefficients (zeros in the solution).
+
+    Returns
+    -------
+    ndarray
+        The solution laid out as :func:`solve_correction`'s: zero coefficients, then the
+        distortions (n_terms, N_SHAPE) flattened.
+    """
+    n_terms = terms.shape[1]
+    n_shape = n_terms * N_SHAPE
+    n_data = matrix.shape[0]
+    columns = np.empty((n_data, n_shape))
+    for k in range(n_terms):
+        for j in range(N_SHAPE):
+            tables = terms[:, k, None, None] * shapes[:, j]
+            columns[:, k * N_SHAPE + j] = matrix @ tables.ravel()
+    stars = stars if stars is not None else sparse.csr_matrix((n_data, 0))
+    design = sparse.vstack(
+        [
+            sparse.hstack([sparse.csr_matrix(columns), stars]),
+            sparse.hstack(
+                [
+                    sparse.identity(n_shape) / shape_prior,
+                    sparse.csr_matrix((n_shape, stars.shape[1])),
+                ]
+            ),
+        ]
+    ).tocsc()
+    norm = np.sqrt(np.asarray(design.multiply(design).sum(axis=0)).ravel())
+    used = np.flatnonzero(norm > 0)  # a star without weighted pixels has no say
+    design = design[:, used] @ sparse.diags(1.0 / norm[used])
+    rhs = np.concatenate([residual, np.zeros(n_shape)])
+    z = spsolve((design.T @ design).tocsc(), design.T @ rhs)
+    x = np.zeros(norm.size)
+    x[used] = np.atleast_1d(z) / norm[used]
+    return np.concatenate([np.zeros(n_coef), x[:n_shape]])
 
 
 def node_tables(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, sparse
+from scipy.spatial import cKDTree
 
 from tessphot.prf.models import HALF_WIDTH, PRFModel
 
@@ -80,6 +81,28 @@ class StarBoxes:
         return StarBoxes(
             self.rows[keep], self.cols[keep], self.half, self.data[keep], self.sigma[keep]
         )
+
+
+#: Stars are taken to reach a box from this far beyond its PRF's reach, as the fit moves
+#: them (the catalogue's common offset, each fitted star's own) [px].
+REACH_MARGIN = 2.0
+
+
+def reaching_boxes(
+    rows: np.ndarray, cols: np.ndarray, box_rows: np.ndarray, box_cols: np.ndarray, half: int
+) -> np.ndarray:
+    """Indices of the stars at ``(rows, cols)`` whose light can fall in any of the boxes.
+
+    The boxes have half-width ``half`` about the pixels ``(box_rows, box_cols)``: the stars
+    a scene must hold to be exact on them (within :data:`REACH_MARGIN` of moving).
+    """
+    if not np.size(box_rows):
+        return np.zeros(0, dtype=int)
+    reach = half + HALF_WIDTH + 1 + REACH_MARGIN
+    found = cKDTree(np.column_stack([box_rows, box_cols])).query_ball_point(
+        np.column_stack([rows, cols]), reach, p=np.inf, return_length=True
+    )
+    return np.flatnonzero(found)
 
 
 def box_pixels(

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from tessphot.prf.effective_stars import box_pixels
-from tessphot.prf.models import HALF_WIDTH
+from tessphot.prf.effective_stars import StarFits, box_pixels, reaching_boxes
+from tessphot.prf.models import HALF_WIDTH, PRFModel
 
 #: Inner radius of the wings' profile [px]: the tables' footprint's edge.
 WINGS_MIN_RADIUS = HALF_WIDTH + 0.5
@@ -145,6 +145,64 @@ def measure_wings(
     fraction = _fraction(amplitude, index, edges[0], edges[-1])
     return Wings(
         mean_r, profile, error, amplitude, index, fraction, int(rows.size), edges[0], edges[-1]
+    )
+
+
+def fitted_wings(
+    image: np.ndarray,
+    prf: PRFModel,
+    stars: tuple[np.ndarray, np.ndarray, np.ndarray],
+    sigma: np.ndarray,
+    origin: tuple[int, int],
+    fits: StarFits,
+    *,
+    n_stars: int,
+    radius: float,
+    excluded: np.ndarray | None = None,
+) -> Wings | None:
+    """The wings measured on the brightest of the effective PRF's fitted stars.
+
+    Parameters
+    ----------
+    image, sigma, origin
+        The average image, its uncertainty and its pixel ``[0, 0]``'s science position.
+    prf : PRFModel
+        The fitted PRF, as the average image holds it.
+    stars : (rows, cols, flux)
+        Every catalogued star on and near the region [science px, e-/s].
+    fits : StarFits
+        The fitted stars.
+    n_stars : int
+        How many of the brightest fitted stars to measure (0: none, None returned).
+    radius : float
+        Outer radius of the profile [px].
+    excluded : ndarray of bool, optional
+        Pixels left out (e.g. saturated).
+
+    Returns
+    -------
+    Wings or None
+    """
+    if n_stars == 0:
+        return None
+    brightest = np.argsort(-fits.flux, kind="stable")[:n_stars]
+    # Every star's modelled light, on the measured stars' boxes.
+    near = reaching_boxes(
+        stars[0],
+        stars[1],
+        np.rint(fits.rows[brightest]),
+        np.rint(fits.cols[brightest]),
+        int(np.ceil(radius)),
+    )
+    scene = prf.render(*(x[near] for x in stars), image.shape, origin)
+    return measure_wings(
+        image - scene,
+        scene,
+        sigma,
+        origin,
+        (fits.rows[brightest], fits.cols[brightest], fits.flux[brightest]),
+        radius=radius,
+        excluded=excluded,
     )
 
 
