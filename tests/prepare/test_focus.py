@@ -106,17 +106,19 @@ def test_focus_round_trip(focused, tmp_path):
     np.testing.assert_array_equal(prf.scale, _stored(focused.hdf5)["scale"])
     assert prf.scale.size == n and prf.amplitude > 0.003
     np.testing.assert_array_equal(prf.tables, prf.static.tables)
-    # Measured again on a copy: the same; switched off: nothing measured, nothing changed.
+    # Measured again on a copy: the same, but for the motion the file got after the focus
+    # was measured (calibrated with it: 8e-6 in scale here); switched off: nothing measured,
+    # nothing changed.
     copy = tmp_path / focused.hdf5.name
     copy.write_bytes(focused.hdf5.read_bytes())
     with PreparedCube(copy) as cube:
         catalogued = catalog_stars(cube, focused.folder)
     again = build_focus_change(copy, EffectivePRFSettings(), catalogued=catalogued)
-    np.testing.assert_allclose(again.scale, prf.scale)
+    np.testing.assert_allclose(again.scale, prf.scale, rtol=0, atol=0.01 * prf.amplitude)
     assert build_focus_change(copy, EffectivePRFSettings(focus=False)) is None
     with h5py.File(copy, "r") as h5:
         back = read_effective_prf(h5[GROUP].file)
-    np.testing.assert_allclose(back.scale, prf.scale)
+    np.testing.assert_array_equal(back.scale, again.scale)
 
 
 def _psf_error(folder, starid: int, truth: dict, *, focus: bool) -> float:

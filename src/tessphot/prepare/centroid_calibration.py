@@ -12,6 +12,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from tessphot.prf import HALF_WIDTH
+from tessphot.prf.focus import FocusedPRF
 from tessphot.prf.knots import bilinear, interpolation_knots
 
 #: A star is taken to be at most this many times as far from its box's centre as its
@@ -150,6 +151,10 @@ def calibrate_centroids(
         The catalogue positions the boxes were placed on (boxes centred on their nearest
         integer pixel) [science px].
     prf : tessphot.prf.PRFModel
+        The PRF; a :class:`~tessphot.prf.focus.FocusedPRF` (one scale per frame) gives each
+        frame its own: the tables are made at its anchor scales and interpolated between
+        them frame by frame, as its stamps are (a 2 % focus change moved the positions of
+        stars 1.4 px from their box's centre by 13 mpx).
     half : int
         Half-width of the centroid boxes [px].
     flux : ndarray, shape (n_stars,), optional
@@ -169,26 +174,44 @@ def calibrate_centroids(
     out = np.full(centroids.shape, np.nan)
     box = np.rint(np.column_stack([rows, cols])).astype(int)
     near = _near_boxes(box, half, catalogued)
+    models, weights = _frame_models(prf, centroids.shape[0])
     for j in range(rows.size):
         measured = centroids[:, j, :]
         ok = np.all(np.isfinite(measured), axis=1)
         if not ok.any():
             continue
         star = _BoxedStar(
-            prf,
+            models,
             np.array([rows[j], cols[j]]),
             box[j],
             half,
             1.0 if flux is None else float(flux[j]),
             None if near is None else tuple(x[near[j]] for x in catalogued),
         )
-        m = measured[ok]
-        p = star.invert(m, _calibration_span(m - box[j], half))
+        m, w = measured[ok], weights[ok]
+        p = star.invert(m, w, _calibration_span(m - box[j], half))
         if p is None:  # found beyond the tables: tabulate up to the box's edge
             edge = np.full(2, half + 0.5)
-            p = star.invert(m, (-edge, edge), last=True)
+            p = star.invert(m, w, (-edge, edge), last=True)
         out[ok, j] = p
     return out
+
+
+def _frame_models(prf, n_frames: int) -> tuple[list, np.ndarray]:
+    """The PRF models to tabulate and each frame's weights on them (n_frames, n_models).
+
+    One model for a static PRF; a :class:`~tessphot.prf.focus.FocusedPRF`'s anchors, each
+    frame weighing the two around its scale.
+    """
+    if not isinstance(prf, FocusedPRF) or prf.scale.size != n_frames:
+        return [prf], np.ones((n_frames, 1))
+    lower, upper = prf.anchor_weights(np.arange(n_frames))
+    weights = np.zeros((n_frames, len(prf.anchor_models)))
+    frames = np.arange(n_frames)
+    weights[frames, lower] = 1.0 - upper
+    weights[frames, lower + 1] += upper
+    used = np.flatnonzero(weights.any(axis=0))
+    return [prf.anchor_models[k] for k in used], weights[:, used]
 
 
 def _near_boxes(box: np.ndarray, half: int, catalogued) -> list[np.ndarray] | None:
@@ -208,7 +231,8 @@ class _BoxedStar:
 
     Parameters
     ----------
-    prf : tessphot.prf.PRFModel
+    models : list of tessphot.prf.PRFModel
+        The PRF at the anchors the frames are interpolated between (one when static).
     position : ndarray, shape (2,)
         Catalogue (row, column) [science px].
     box : ndarray of int, shape (2,)
@@ -221,58 +245,61 @@ class _BoxedStar:
         The catalogued stars near the region.
     """
 
-    def __init__(self, prf, position, box, half, flux, catalogued):
-        self.prf, self.position, self.box, self.half = prf, position, box, half
+    def __init__(self, models, position, box, half, flux, catalogued):
+        self.models, self.position, self.box, self.half = models, position, box, half
         self.flux, self.catalogued = flux, catalogued
         at = [np.array([x]) for x in (*position, *position, *box)]
-        self.light = flux * _prf_moments(prf, *at, half)[2][0]
+        self.light = flux * _prf_moments(models[0], *at, half)[2][0]
 
-    def invert(self, measured: np.ndarray, span, *, last: bool = False) -> np.ndarray | None:
+    def invert(
+        self, measured: np.ndarray, weights: np.ndarray, span, *, last: bool = False
+    ) -> np.ndarray | None:
         """Positions (n, 2) whose PRF centroids are ``measured`` (n, 2) [science px].
 
-        ``span``: the (lowest, highest) offsets (row, column) from the box's centre to
-        tabulate. None if a position lies beyond the tables (unless ``last``: then the
-        positions as the iteration left them).
+        ``weights`` (n, n_models): each frame's weights on the models. ``span``: the
+        (lowest, highest) offsets (row, column) from the box's centre to tabulate. None if a
+        position lies beyond the tables (unless ``last``: then the positions as the
+        iteration left them).
         """
         lo, hi = span
         knots_r = interpolation_knots(self.box[0] + np.array([lo[0], hi[0]]))
         knots_c = interpolation_knots(self.box[1] + np.array([lo[1], hi[1]]))
         n = knots_r.size * knots_c.size
-        tables = _prf_moments(
-            self.prf,
-            np.repeat(knots_r, knots_c.size),
-            np.tile(knots_c, knots_r.size),
-            np.full(n, self.position[0]),
-            np.full(n, self.position[1]),
-            np.full(n, self.box[0]),
-            np.full(n, self.box[1]),
-            self.half,
-        )
-        sum_r, sum_c, total = (t.reshape(knots_r.size, knots_c.size) for t in tables)
         # The star's moves from its catalogue position that the tables reach.
         moved = np.array([lo, hi]) + (self.box - self.position)
-        others = _neighbour_table(
-            self.prf, *self.position, self.light, *self.box, self.half, self.catalogued, moved
-        )
+        tables, others = [], []
+        for prf in self.models:
+            sums = _prf_moments(
+                prf,
+                np.repeat(knots_r, knots_c.size),
+                np.tile(knots_c, knots_r.size),
+                np.full(n, self.position[0]),
+                np.full(n, self.position[1]),
+                np.full(n, self.box[0]),
+                np.full(n, self.box[1]),
+                self.half,
+            )
+            tables.append(np.stack(sums).reshape(3, knots_r.size, knots_c.size))
+            others.append(
+                _neighbour_table(
+                    prf, *self.position, self.light, *self.box, self.half, self.catalogued, moved
+                )
+            )
         lo = np.array([knots_r[0], knots_c[0]])
         hi = np.array([knots_r[-1], knots_c[-1]])
-        own = self.flux
         p = measured.copy()
         for _ in range(CALIBRATION_ITERATIONS):
             before = p
             q = np.clip(p, lo, hi)
-            extra = np.zeros((len(q), 3))  # the neighbours' (sum_r, sum_c, total)
-            if others is not None:
-                extra = _neighbour_sums(others, q - self.position)
-            light = own * bilinear(knots_r, knots_c, total, q[:, 0], q[:, 1]) + extra[:, 2]
-            model = np.column_stack(
-                [
-                    (own * bilinear(knots_r, knots_c, sum_r, q[:, 0], q[:, 1]) + extra[:, 0])
-                    / light,
-                    (own * bilinear(knots_r, knots_c, sum_c, q[:, 0], q[:, 1]) + extra[:, 1])
-                    / light,
-                ]
-            )
+            # (sum_r, sum_c, total) of the star and its neighbours, frame by frame.
+            sums = np.zeros((len(q), 3))
+            for k, (table, near) in enumerate(zip(tables, others, strict=True)):
+                at = np.stack([bilinear(knots_r, knots_c, t, q[:, 0], q[:, 1]) for t in table])
+                at = self.flux * at.T
+                if near is not None:
+                    at += _neighbour_sums(near, q - self.position)
+                sums += weights[:, k, None] * at
+            model = sums[:, :2] / sums[:, 2:]
             p = p + (measured - model)
             if np.max(np.abs(p - before)) < CALIBRATION_TOLERANCE:
                 break

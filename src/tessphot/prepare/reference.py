@@ -32,6 +32,7 @@ from tessphot.prepare.motion import (
 )
 from tessphot.prepare.stars import RegionStars
 from tessphot.prf import PRFModel, load_prf
+from tessphot.prf.focus import FocusedPRF
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def finish_part(
 ) -> None:
     """Average image, reference frame, effective PRF and motion model; mark it complete.
 
-    Then the effective PRF's change with time, when it was measured and accepted.
+    Then the effective PRF's change with time, when it was measured and accepted, and the
+    motion again with the centroids calibrated with it.
 
     Parameters
     ----------
@@ -127,30 +129,54 @@ def finish_part(
             )
             if measured is not None and by_stars and mos.calibrate_centroids:
                 motion, model, rms = jitter(measured)  # centroids calibrated with it
-        ds = h5["motion"]
-        ds[:] = motion
-        ds.attrs.update(
-            {
-                "centre": centre,
-                "model": model,
-                "source": source,
-                "reference_frame": ref,
-                "n_stars": n_ref,
-                "rms_residual": rms,
-            }
-        )
+        where = {"source": source, "centre": centre, "ref": ref, "n_stars": n_ref}
+        _write_motion(h5, (motion, model, rms), **where)
         h5.attrs["complete"] = True
-        log.info(
-            "Jitter from %s (%s model, %d stars, fit rms %.4f px); reference frame %d",
-            source,
-            model,
-            n_ref,
-            rms,
-            ref,
-        )
     if measured is not None:
         # Through the complete file's reader: the stars' boxes in blocks of frames.
-        build_focus_change(part, effective, catalogued=stars.catalogued)
+        change = build_focus_change(part, effective, catalogued=stars.catalogued)
+        if change is not None and by_stars and mos.calibrate_centroids:
+            # The centroids' response follows the focus: calibrated again with it.
+            with h5py.File(part, "r+") as h5:
+                _write_motion(h5, jitter(FocusedPRF(measured, change.scale)), **where, focus=True)
+
+
+def _write_motion(
+    h5: h5py.File,
+    fitted: tuple[np.ndarray, str, float],
+    *,
+    source: str,
+    centre: tuple[float, float],
+    ref: int,
+    n_stars: int,
+    focus: bool = False,
+) -> None:
+    """Store the motion ``fitted`` (motion, model, fit rms) with its attributes; logged.
+
+    ``focus``: its centroids calibrated with the PRF's focus change.
+    """
+    motion, model, rms = fitted
+    ds = h5["motion"]
+    ds[:] = motion
+    ds.attrs.update(
+        {
+            "centre": centre,
+            "model": model,
+            "source": source,
+            "reference_frame": ref,
+            "n_stars": n_stars,
+            "rms_residual": rms,
+        }
+    )
+    log.info(
+        "Jitter from %s (%s model, %d stars, fit rms %.4f px%s); reference frame %d",
+        source,
+        model,
+        n_stars,
+        rms,
+        ", with the focus change" if focus else "",
+        ref,
+    )
 
 
 def _jitter(
