@@ -32,6 +32,9 @@ class BackgroundSettings(Table):
         error of the prediction (PRF, catalogue flux, jitter) would exceed ~0.3 sigma are
         masked. In a crowded field (0.06 stars per pixel) masking at 0.5 sigma left too few
         sky pixels: background error 130 % of the noise; at 3 sigma 18 %.
+    follow_pointing : bool
+        Move the starlight model to each frame's pointing, to the nearest whole pixel,
+        before it is subtracted (:mod:`tessphot.prepare.starlight`).
     saturation_rate : float
         Calibrated flux above which a pixel counts as saturated [e-/s] (> 0).
     bleed_margin_rows : int
@@ -86,6 +89,7 @@ class BackgroundSettings(Table):
     binning: int = setting(2, ge=1)
     clip_sigma: float = setting(3.0, unit="sigma", gt=0)
     star_mask_fraction: float = setting(3.0, gt=0)
+    follow_pointing: bool = setting(True)
     saturation_rate: float = setting(8.0e4, unit="e-/s", gt=0)
     bleed_margin_rows: int = setting(3, unit="px", ge=0)
     bleed_margin_cols: int = setting(1, unit="px", ge=0)

@@ -25,6 +25,7 @@ from tessphot.prepare.flags import PixelFlags, manual_exclude
 from tessphot.prepare.frames import load_frame
 from tessphot.prepare.motion import measure_centroids
 from tessphot.prepare.shared_arrays import release_free_memory
+from tessphot.prepare.starlight import pointing_shift, shifted
 
 _CONTEXT: dict = {}
 #: Threads of the numerical libraries (BLAS) per worker: each worker is one core's work.
@@ -119,7 +120,13 @@ def process_frame(task: tuple[int, str, int | None, int | None, float, float, in
     if ctx.get("star_model") is not None:
         est = small.fit_background(image, uncert, ctx["star_model"], settings, exclude=exclude)
     else:
-        est = bg.estimate_background(image, uncert, ctx["starlight"], settings, exclude=exclude)
+        starlight = ctx["starlight"]
+        if starlight is not None and settings.follow_pointing:
+            shift = pointing_shift(
+                image, ctx["ref_rows"], ctx["ref_cols"], origin, ctx["centroid_half"]
+            )
+            starlight = shifted(starlight, shift)
+        est = bg.estimate_background(image, uncert, starlight, settings, exclude=exclude)
     flags[est.not_used] |= PixelFlags.NotUsedForBackground
     flags[est.anomalous] |= PixelFlags.BackgroundShenanigans
     model = est.model
