@@ -20,6 +20,20 @@ def _grid_of_stars(rng):
     return rows, cols
 
 
+def _box_centroids(prf_of, stars, shifts, boxes, nodes):
+    """Box centroids (frames, n, 2) about ``boxes`` (rows, cols) of the ``stars`` (rows,
+    cols, flux) moved by each shift; ``prf_of(k)`` renders frame k, each star's shape that
+    of its ``nodes`` position."""
+    rows, cols, flux = stars
+    out = np.empty((len(shifts), boxes[0].size, 2))
+    for k, (dr, dc) in enumerate(shifts):
+        image = prf_of(k).render(
+            rows + dr, cols + dc, flux, SHAPE, ORIGIN, node_rows=nodes[0], node_cols=nodes[1]
+        )
+        out[k] = measure_centroids(image, *boxes, ORIGIN, 2)
+    return out
+
+
 @pytest.mark.parametrize("spoc", [False, True])
 def test_calibrated_centroids_follow_the_star(spoc, request):
     """Box centroids move ~10 % less than the star; through the PRF they are exact (the
@@ -29,10 +43,7 @@ def test_calibrated_centroids_follow_the_star(spoc, request):
     rng = np.random.default_rng(3)
     rows, cols = _grid_of_stars(rng)
     shifts = rng.uniform(-0.6, 0.6, (12, 2))
-    measured = np.empty((len(shifts), rows.size, 2))
-    for k, (dr, dc) in enumerate(shifts):
-        image = prf.render(rows + dr, cols + dc, 1e4, SHAPE, ORIGIN, node_rows=rows, node_cols=cols)
-        measured[k] = measure_centroids(image, rows, cols, ORIGIN, 2)
+    measured = _box_centroids(lambda k: prf, (rows, cols, 1e4), shifts, (rows, cols), (rows, cols))
     measured[3, 5] = np.nan
     positions = calibrate_centroids(measured, rows, cols, prf, 2)
     truth = np.stack([rows + shifts[:, :1], cols + shifts[:, 1:]], axis=2)
@@ -60,12 +71,9 @@ def test_calibrated_centroids_far_from_the_box_centre(spoc, request):
     rows, cols = _grid_of_stars(rng)
     true_rows = rows + 0.9
     shifts = np.column_stack([np.linspace(-0.75, 0.5, 6), np.linspace(0.2, -0.1, 6)])
-    measured = np.empty((len(shifts), rows.size, 2))
-    for k, (dr, dc) in enumerate(shifts):
-        image = prf.render(
-            true_rows + dr, cols + dc, 1e4, SHAPE, ORIGIN, node_rows=rows, node_cols=cols
-        )
-        measured[k] = measure_centroids(image, rows, cols, ORIGIN, 2)
+    measured = _box_centroids(
+        lambda k: prf, (true_rows, cols, 1e4), shifts, (rows, cols), (rows, cols)
+    )
     positions = calibrate_centroids(measured, rows, cols, prf, 2)
     truth = np.stack([true_rows + shifts[:, :1], cols + shifts[:, 1:]], axis=2)
     err = positions - truth
@@ -86,18 +94,9 @@ def test_calibrated_centroids_hold_with_neighbours_in_the_box(prf_dir):
     all_rows, all_cols = np.r_[rows, n_rows], np.r_[cols, n_cols]
     all_flux = np.r_[flux, 0.1 * flux]
     shifts = np.c_[np.linspace(-0.15, 0.15, 9), np.linspace(0.1, -0.1, 9)]
-    measured = np.empty((len(shifts), rows.size, 2))
-    for k, (dr, dc) in enumerate(shifts):
-        image = prf.render(
-            all_rows + dr,
-            all_cols + dc,
-            all_flux,
-            SHAPE,
-            ORIGIN,
-            node_rows=all_rows,
-            node_cols=all_cols,
-        )
-        measured[k] = measure_centroids(image, rows, cols, ORIGIN, 2)
+    measured = _box_centroids(
+        lambda k: prf, (all_rows, all_cols, all_flux), shifts, (rows, cols), (all_rows, all_cols)
+    )
     truth = np.stack([rows + shifts[:, :1], cols + shifts[:, 1:]], axis=2)
 
     def motion_error(positions):
@@ -126,12 +125,9 @@ def test_a_star_beyond_its_tables_is_inverted_again_up_to_the_box_edge(monkeypat
     rows, cols = _grid_of_stars(rng)
     true_rows = rows + 0.9
     shifts = np.column_stack([np.linspace(-0.3, 0.3, 5), np.linspace(0.2, -0.1, 5)])
-    measured = np.empty((len(shifts), rows.size, 2))
-    for k, (dr, dc) in enumerate(shifts):
-        image = prf.render(
-            true_rows + dr, cols + dc, 1e4, SHAPE, ORIGIN, node_rows=rows, node_cols=cols
-        )
-        measured[k] = measure_centroids(image, rows, cols, ORIGIN, 2)
+    measured = _box_centroids(
+        lambda k: prf, (true_rows, cols, 1e4), shifts, (rows, cols), (rows, cols)
+    )
     found = calibrate_centroids(measured, rows, cols, prf, 2)
     truth = np.stack([true_rows + shifts[:, :1], cols + shifts[:, 1:]], axis=2)
     assert np.nanmax(np.abs(found - truth)) < 1e-3
@@ -166,12 +162,13 @@ def test_calibration_follows_a_focus_change():
     true_rows = rows + 0.9
     scale = np.linspace(1.0, 1.02, 6)
     shifts = np.column_stack([np.linspace(-0.4, 0.4, 6), np.linspace(0.2, -0.1, 6)])
-    measured = np.empty((len(shifts), rows.size, 2))
-    for k, (dr, dc) in enumerate(shifts):
-        image = scaled_model(static, scale[k]).render(
-            true_rows + dr, cols + dc, 1e4, SHAPE, ORIGIN, node_rows=rows, node_cols=cols
-        )
-        measured[k] = measure_centroids(image, rows, cols, ORIGIN, 2)
+    measured = _box_centroids(
+        lambda k: scaled_model(static, scale[k]),
+        (true_rows, cols, 1e4),
+        shifts,
+        (rows, cols),
+        (rows, cols),
+    )
     truth = np.stack([true_rows + shifts[:, :1], cols + shifts[:, 1:]], axis=2)
     fixed = calibrate_centroids(measured, rows, cols, static, 2) - truth
     focused = calibrate_centroids(measured, rows, cols, FocusedPRF(static, scale), 2) - truth
