@@ -12,14 +12,18 @@ import numpy as np
 import pytest
 
 from tessphot.config.photometry import PhotometrySettings
-from tessphot.config.prepare import EffectivePRFSettings
+from tessphot.config.prepare import BackgroundSettings, EffectivePRFSettings, MotionSettings
 from tessphot.config.simulate import PRFDifferenceSettings, SimulationConfig
 from tessphot.evaluation.simulate.truth import read_truth
+from tessphot.io import find_ffis
 from tessphot.photometry.psf import PSFPhotometry
 from tessphot.photometry.target import open_target
 from tessphot.prepare.cube import PreparedCube
 from tessphot.prepare.effective_prf import FOCUS_GROUP, GROUP, read_effective_prf
 from tessphot.prepare.focus import build_focus_change, catalog_stars
+from tessphot.prepare.frames import load_frame
+from tessphot.prepare.reference import FOCUS_PENDING, finish_part
+from tessphot.prepare.stars import region_stars
 from tessphot.prf.effective import EffectivePRF
 from tessphot.prf.focus import FocusedPRF
 from tessphot.sources import clear_cache
@@ -158,3 +162,28 @@ def test_psf_photometry_follows_the_focus(focused):
     focused_error = _psf_error(focused.folder, starid, truth, focus=True)
     # The static PRF's flux follows the focus (its width 1 % off over the 16 hours).
     assert focused_error < 0.3 * static
+
+
+def test_a_pending_focus_is_measured_when_the_run_resumes(focused, tmp_path, prf_dir):
+    """Killed after the file was complete but before its focus and motion were finished:
+    finishing the part again measures them, with the motion calibrated with the focus."""
+    part = tmp_path / (focused.hdf5.name + ".part")
+    part.write_bytes(focused.hdf5.read_bytes())
+    with h5py.File(focused.hdf5, "r") as h5:
+        motion = h5["motion"][:]
+    with h5py.File(part, "r+") as h5:
+        del h5[GROUP][FOCUS_GROUP]
+        h5["motion"].attrs["rms_residual"] = -1.0
+        h5.attrs[FOCUS_PENDING] = True
+    first = load_frame(str(find_ffis(focused.folder)[0]), None)
+    mos = MotionSettings()
+    stars = region_stars(focused.folder, 1, 1, 4, first, prf_dir, mos, BackgroundSettings())
+    finish_part(part, mos, stars, str(prf_dir), np.zeros(1), EffectivePRFSettings())
+    with h5py.File(part, "r") as h5:
+        assert not h5.attrs[FOCUS_PENDING]
+        assert FOCUS_GROUP in h5[GROUP]
+        assert h5["motion"].attrs["n_stars"] == stars.ref_rows.size
+        assert h5["motion"].attrs["rms_residual"] >= 0  # fitted again
+        # As the run that was not killed, but for the focus measured on the motion that run
+        # fitted with it (1e-5 in scale): under 1e-5 px.
+        np.testing.assert_allclose(h5["motion"][:], motion, rtol=0, atol=1e-5)

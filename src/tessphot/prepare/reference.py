@@ -21,7 +21,7 @@ import numpy as np
 
 from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.prepare.centroid_calibration import calibrate_centroids
-from tessphot.prepare.effective_prf import build_effective_prf, motion_blur
+from tessphot.prepare.effective_prf import build_effective_prf, motion_blur, read_effective_prf
 from tessphot.prepare.flags import BAD_QUALITY_BITS
 from tessphot.prepare.focus import build_focus_change
 from tessphot.prepare.motion import (
@@ -35,6 +35,9 @@ from tessphot.prf import PRFModel, load_prf
 from tessphot.prf.focus import FocusedPRF
 
 log = logging.getLogger(__name__)
+
+#: Attribute of a complete file whose effective PRF's change with time is still to measure.
+FOCUS_PENDING = "focus_pending"
 
 
 def finish_part(
@@ -71,74 +74,114 @@ def finish_part(
     RuntimeError
         When no frame can serve as the astrometric reference.
     """
-    n_ref = stars.ref_rows.size
-    measured = None
+    effective = effective if effective is not None else EffectivePRFSettings()
     with h5py.File(part, "r+") as h5:
-        if h5.attrs.get("complete", False):
-            return
-        quality = h5["quality"][:]
-        times = h5["time"][:]
-        if "sumimage" in h5:
-            del h5["sumimage"]
-        h5.create_dataset("sumimage", data=sumimage)
-        wcs_strings = h5["wcs"][:].astype(str)
-        good = ((quality & BAD_QUALITY_BITS) == 0) & (np.char.str_len(wcs_strings) > 0)
-        if not good.any():
-            raise RuntimeError(f"{part}: no good frame to serve as astrometric reference")
-        mid = 0.5 * (times[0] + times[-1])
-        ref = int(np.flatnonzero(good)[np.argmin(np.abs(times[good] - mid))])
-        h5.attrs["reference_frame"] = ref
-        origin, shape = tuple(h5.attrs["origin"]), tuple(h5.attrs["shape"])
-        centre = (origin[0] + (shape[0] - 1) / 2, origin[1] + (shape[1] - 1) / 2)
-        centroids = h5["centroids"][:] if n_ref else None
-        by_stars = (
-            centroids is not None
-            and np.isfinite(centroids[ref]).all(axis=1).sum() >= mos.min_translation
-        )
-        effective = effective if effective is not None else EffectivePRFSettings()
-        prf = None
-        if effective.enabled or (by_stars and mos.calibrate_centroids):
-            h5_attrs = h5.attrs
-            prf = load_prf(
-                prf_dir, int(h5_attrs["sector"]), int(h5_attrs["camera"]), int(h5_attrs["ccd"])
-            )
+        if not h5.attrs.get("complete", False):
+            _finish(h5, mos, stars, prf_dir, sumimage, effective)
+    # Through the complete file's reader: the stars' boxes in blocks of frames.
+    _finish_focus(part, mos, stars, effective)
 
-        jitter = partial(
-            _jitter,
-            centroids=centroids if by_stars else None,
-            wcs_strings=wcs_strings,
-            stars=stars,
-            frame=(ref, centre, shape, origin),
-            mos=mos,
+
+def _finish(
+    h5: h5py.File,
+    mos: MotionSettings,
+    stars: RegionStars,
+    prf_dir: str | None,
+    sumimage: np.ndarray,
+    effective: EffectivePRFSettings,
+) -> None:
+    """:func:`finish_part` up to the complete file (the focus pending when it is to come)."""
+    n_ref = stars.ref_rows.size
+    quality = h5["quality"][:]
+    times = h5["time"][:]
+    if "sumimage" in h5:
+        del h5["sumimage"]
+    h5.create_dataset("sumimage", data=sumimage)
+    wcs_strings = h5["wcs"][:].astype(str)
+    good = ((quality & BAD_QUALITY_BITS) == 0) & (np.char.str_len(wcs_strings) > 0)
+    if not good.any():
+        raise RuntimeError(f"{h5.filename}: no good frame to serve as astrometric reference")
+    mid = 0.5 * (times[0] + times[-1])
+    ref = int(np.flatnonzero(good)[np.argmin(np.abs(times[good] - mid))])
+    h5.attrs["reference_frame"] = ref
+    origin, shape = tuple(h5.attrs["origin"]), tuple(h5.attrs["shape"])
+    centre = (origin[0] + (shape[0] - 1) / 2, origin[1] + (shape[1] - 1) / 2)
+    centroids = h5["centroids"][:] if n_ref else None
+    by_stars = (
+        centroids is not None
+        and np.isfinite(centroids[ref]).all(axis=1).sum() >= mos.min_translation
+    )
+    prf = None
+    if effective.enabled or (by_stars and mos.calibrate_centroids):
+        h5_attrs = h5.attrs
+        prf = load_prf(
+            prf_dir, int(h5_attrs["sector"]), int(h5_attrs["camera"]), int(h5_attrs["ccd"])
         )
-        source = "stars" if by_stars else "wcs"
-        motion, model, rms = jitter(prf)
-        if effective.enabled:
-            # Measured on the average image, blurred by the motion of the frames in it.
-            region = (origin[0], origin[0] + shape[0] - 1, origin[1], origin[1] + shape[1] - 1)
-            measured = build_effective_prf(
-                h5,
-                stars,
+
+    jitter = partial(
+        _jitter,
+        centroids=centroids if by_stars else None,
+        wcs_strings=wcs_strings,
+        stars=stars,
+        frame=(ref, centre, shape, origin),
+        mos=mos,
+    )
+    measured = None
+    source = "stars" if by_stars else "wcs"
+    motion, model, rms = jitter(prf)
+    if effective.enabled:
+        # Measured on the average image, blurred by the motion of the frames in it.
+        region = (origin[0], origin[0] + shape[0] - 1, origin[1], origin[1] + shape[1] - 1)
+        measured = build_effective_prf(
+            h5,
+            stars,
+            prf,
+            effective,
+            reference=ref,
+            n_average=int(good.sum()),
+            blur=lambda rows, cols: motion_blur(
+                motion, centre, rows, cols, frames=good, region=region
+            ),
+        )
+        if measured is not None and by_stars and mos.calibrate_centroids:
+            motion, model, rms = jitter(measured)  # centroids calibrated with it
+    _write_motion(h5, (motion, model, rms), source=source, centre=centre, ref=ref)
+    h5.attrs[FOCUS_PENDING] = measured is not None
+    h5.attrs["complete"] = True
+
+
+def _finish_focus(
+    part: Path, mos: MotionSettings, stars: RegionStars, effective: EffectivePRFSettings
+) -> None:
+    """The effective PRF's change with time, when pending, and the motion calibrated with it.
+
+    The centroids' response follows the PRF's width: with a significant change the motion
+    is fitted again on centroids calibrated cadence by cadence. A run killed before the end
+    does it again.
+    """
+    with h5py.File(part, "r") as h5:
+        if not h5.attrs.get(FOCUS_PENDING, False):
+            return
+    build_focus_change(part, effective, catalogued=stars.catalogued)
+    with h5py.File(part, "r+") as h5:
+        ds = h5["motion"]
+        prf = read_effective_prf(h5)
+        if (
+            isinstance(prf, FocusedPRF)
+            and ds.attrs["source"] == "stars"
+            and mos.calibrate_centroids
+        ):
+            ref, centre = int(ds.attrs["reference_frame"]), tuple(ds.attrs["centre"])
+            fitted = _jitter(
                 prf,
-                effective,
-                reference=ref,
-                n_average=int(good.sum()),
-                blur=lambda rows, cols: motion_blur(
-                    motion, centre, rows, cols, frames=good, region=region
-                ),
+                centroids=h5["centroids"][:],
+                wcs_strings=h5["wcs"][:].astype(str),
+                stars=stars,
+                frame=(ref, centre, tuple(h5.attrs["shape"]), tuple(h5.attrs["origin"])),
+                mos=mos,
             )
-            if measured is not None and by_stars and mos.calibrate_centroids:
-                motion, model, rms = jitter(measured)  # centroids calibrated with it
-        where = {"source": source, "centre": centre, "ref": ref, "n_stars": n_ref}
-        _write_motion(h5, (motion, model, rms), **where)
-        h5.attrs["complete"] = True
-    if measured is not None:
-        # Through the complete file's reader: the stars' boxes in blocks of frames.
-        change = build_focus_change(part, effective, catalogued=stars.catalogued)
-        if change is not None and by_stars and mos.calibrate_centroids:
-            # The centroids' response follows the focus: calibrated again with it.
-            with h5py.File(part, "r+") as h5:
-                _write_motion(h5, jitter(FocusedPRF(measured, change.scale)), **where, focus=True)
+            _write_motion(h5, fitted, source="stars", centre=centre, ref=ref, focus=True)
+        h5.attrs[FOCUS_PENDING] = False
 
 
 def _write_motion(
@@ -148,7 +191,6 @@ def _write_motion(
     source: str,
     centre: tuple[float, float],
     ref: int,
-    n_stars: int,
     focus: bool = False,
 ) -> None:
     """Store the motion ``fitted`` (motion, model, fit rms) with its attributes; logged.
@@ -156,6 +198,7 @@ def _write_motion(
     ``focus``: its centroids calibrated with the PRF's focus change.
     """
     motion, model, rms = fitted
+    n_stars = h5["centroids"].shape[1] if "centroids" in h5 else 0
     ds = h5["motion"]
     ds[:] = motion
     ds.attrs.update(
