@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -41,6 +42,12 @@ CHUNK_CACHE_SLOTS = 10_007
 #: Chunk-cache eviction weight: 0 is plain least-recently-used (HDF5's default prefers to
 #: evict chunks read whole, but a chunk read whole by one stamp is wanted by the next star).
 CHUNK_CACHE_W0 = 0.0
+#: A region whose cubes take at most this many bytes decompressed (every chunk of
+#: ``images``, ``images_err`` and ``pixel_flags`` together) has them cached whole: a crop
+#: or a TESScut cutout (a 200x200-px region of 1300 cadences takes 380 MiB), whose stars
+#: then decompress each chunk once, in whatever order they run (a serial run goes by
+#: priority, not by place) [bytes]. Larger regions get :data:`CHUNK_CACHE_BYTES` per cube.
+WHOLE_REGION_CACHE_BYTES = 400 * 2**20
 
 
 #: Names of prepared-data files: ``sectorNNN_cameraC_ccdD.hdf5`` for a CCD's FFIs,
@@ -138,6 +145,49 @@ def is_complete(path: Path) -> bool:
             raise damaged(path, "cannot read its attributes") from None
 
 
+#: A cube's layout: its shape, its chunks' shape (None: not chunked), its bytes per value.
+Layout = tuple[tuple[int, ...], tuple[int, ...] | None, int]
+
+
+def chunk_cache(layouts: list[Layout]) -> tuple[int, int]:
+    """The chunk cache of each cube of a region, ``(slots, bytes)``.
+
+    The whole of every cube when their chunks take at most
+    :data:`WHOLE_REGION_CACHE_BYTES` together (with a slot for every chunk of the largest:
+    HDF5 evicts a chunk when another takes its slot), otherwise :data:`CHUNK_CACHE_BYTES`
+    and :data:`CHUNK_CACHE_SLOTS`.
+    """
+    sizes = []
+    for shape, chunks, itemsize in layouts:
+        if chunks is None:
+            return CHUNK_CACHE_SLOTS, CHUNK_CACHE_BYTES
+        count = math.prod(-(-n // c) for n, c in zip(shape, chunks, strict=True))
+        sizes.append((count, count * math.prod(chunks) * itemsize))
+    if not sizes or sum(nbytes for _, nbytes in sizes) > WHOLE_REGION_CACHE_BYTES:
+        return CHUNK_CACHE_SLOTS, CHUNK_CACHE_BYTES
+    count, nbytes = max(sizes, key=lambda size: size[1])
+    return max(count, CHUNK_CACHE_SLOTS), max(nbytes, CHUNK_CACHE_BYTES)
+
+
+def _layout(h5: h5py.File, name: str) -> Layout:
+    """A dataset's layout.
+
+    Its handle is closed on return: a dataset still open elsewhere would keep the chunk
+    cache it was opened with.
+    """
+    dataset = h5[name]
+    return dataset.shape, dataset.chunks, dataset.dtype.itemsize
+
+
+def _open_cubes(h5: h5py.File) -> dict[str, h5py.Dataset]:
+    """The file's cubes (:data:`CUBES`), opened with their chunk cache (:func:`chunk_cache`)."""
+    names = [name for name in CUBES if name in h5]
+    slots, nbytes = chunk_cache([_layout(h5, name) for name in names])
+    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    access.set_chunk_cache(slots, nbytes, CHUNK_CACHE_W0)
+    return {name: h5py.Dataset(h5py.h5d.open(h5.id, name.encode(), dapl=access)) for name in names}
+
+
 class PreparedCube:
     """Read access to a prepared-data file, built for per-star stamps.
 
@@ -155,12 +205,7 @@ class PreparedCube:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self._h5 = open_prepared(
-            self.path,
-            rdcc_nbytes=CHUNK_CACHE_BYTES,
-            rdcc_nslots=CHUNK_CACHE_SLOTS,
-            rdcc_w0=CHUNK_CACHE_W0,
-        )
+        self._h5 = open_prepared(self.path)
         try:
             self._read_header()
         except BaseException:
@@ -191,7 +236,7 @@ class PreparedCube:
         with self._reading("the cubes"):
             # Held open: HDF5 keeps a dataset's chunk cache only while a handle to it is
             # open (every h5[name] of the same dataset then shares it).
-            self._cubes = {name: self._h5[name] for name in CUBES if name in self._h5}
+            self._cubes = _open_cubes(self._h5)
             images = self._cubes["images"].attrs
             self._quantised = images["encoding"] == QUANTISED
             self._block_frames = int(images["block_frames"])
