@@ -39,7 +39,7 @@ from tessphot.prf import (
     prf_sums,
     unprepared_prf_dir,
 )
-from tessphot.prf.knots import bilinear, interpolation_knots, knot_cell
+from tessphot.prf.knots import bilinear_stacked, interpolation_knots, knot_cell
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
 #: cadence by cadence instead.
@@ -231,12 +231,17 @@ def aperture_fractions(
         nr = np.concatenate([np.full(g[2].size * g[3].size, node_rows[g[0]]) for g in grids])
         nc = np.concatenate([np.full(g[2].size * g[3].size, node_cols[g[0]]) for g in grids])
         values = _fractions_at(prf, mask, origin, gr, gc, nr, nc)
-        start = 0
-        for j, ok, knots_r, knots_c in grids:
-            size = knots_r.size * knots_c.size
-            table = values[start : start + size].reshape(knots_r.size, knots_c.size)
-            start += size
-            out[ok, j] = bilinear(knots_r, knots_c, table, rows[ok, j], cols[ok, j])
+        starts = np.cumsum([0] + [g[2].size * g[3].size for g in grids])
+        interpolated = bilinear_stacked(
+            values,
+            [(start, g[2], g[3]) for start, g in zip(starts, grids, strict=False)],
+            [(rows[ok, j], cols[ok, j]) for j, ok, _, _ in grids],
+        )
+        at = 0
+        for j, ok, _, _ in grids:
+            n = int(np.count_nonzero(ok))
+            out[ok, j] = interpolated[at : at + n]
+            at += n
     for j, ok in direct:
         n = int(ok.sum())
         out[ok, j] = _fractions_at(
