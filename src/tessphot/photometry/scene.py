@@ -70,6 +70,12 @@ def _archive_folder(sector: int, camera: int, ccd: int, cache_dir: str, url: str
     return str(archive_prf_dir(sector, camera, ccd, cache_dir=cache_dir or None, url=url or None))
 
 
+@lru_cache(maxsize=8)
+def _recorded_prf(prepare_settings: str) -> str:
+    """The PRF the prepare stage used, from its settings (JSON; decoded once per file)."""
+    return json.loads(prepare_settings).get("prf", ANALYTIC_PRF) or ANALYTIC_PRF
+
+
 def ccd_prf(
     prepare_settings: str | None,
     prf_dir: str,
@@ -105,8 +111,7 @@ def ccd_prf(
     if not folder and prepare_settings is None:
         folder = unprepared_prf_dir()
     elif not folder:
-        recorded = json.loads(prepare_settings or "{}").get("prf", ANALYTIC_PRF)
-        folder = recorded or ANALYTIC_PRF
+        folder = _recorded_prf(prepare_settings or "{}")
     if folder == ANALYTIC_PRF:
         return _cached_prf(None, sector, camera, ccd)
     if folder == ARCHIVE:
