@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 from collections.abc import Iterator
@@ -42,12 +41,13 @@ CHUNK_CACHE_SLOTS = 10_007
 #: Chunk-cache eviction weight: 0 is plain least-recently-used (HDF5's default prefers to
 #: evict chunks read whole, but a chunk read whole by one stamp is wanted by the next star).
 CHUNK_CACHE_W0 = 0.0
-#: A region whose cubes take at most this many bytes decompressed (every chunk of
-#: ``images``, ``images_err`` and ``pixel_flags`` together) has them cached whole: a crop
-#: or a TESScut cutout (a 200x200-px region of 1300 cadences takes 380 MiB), whose stars
-#: then decompress each chunk once, in whatever order they run (a serial run goes by
-#: priority, not by place) [bytes]. Larger regions get :data:`CHUNK_CACHE_BYTES` per cube.
-WHOLE_REGION_CACHE_BYTES = 400 * 2**20
+#: A region whose stored cubes (``images``, ``images_err``, ``pixel_flags``) take at most
+#: this many bytes together is read whole, each cube at its first stamp: a crop or a TESScut
+#: cutout (a 200x200-px region of 1300 cadences takes 350 MiB). Its stars then cut their
+#: stamps from memory, in whatever order they run (a serial run goes by priority, not by
+#: place), instead of each asking HDF5 for the hundred-odd chunks of its stamps [bytes].
+#: Larger regions are read stamp by stamp, through the chunk cache.
+WHOLE_REGION_BYTES = 400 * 2**20
 
 
 #: Names of prepared-data files: ``sectorNNN_cameraC_ccdD.hdf5`` for a CCD's FFIs,
@@ -145,49 +145,6 @@ def is_complete(path: Path) -> bool:
             raise damaged(path, "cannot read its attributes") from None
 
 
-#: A cube's layout: its shape, its chunks' shape (None: not chunked), its bytes per value.
-Layout = tuple[tuple[int, ...], tuple[int, ...] | None, int]
-
-
-def chunk_cache(layouts: list[Layout]) -> tuple[int, int]:
-    """The chunk cache of each cube of a region, ``(slots, bytes)``.
-
-    The whole of every cube when their chunks take at most
-    :data:`WHOLE_REGION_CACHE_BYTES` together (with a slot for every chunk of the largest:
-    HDF5 evicts a chunk when another takes its slot), otherwise :data:`CHUNK_CACHE_BYTES`
-    and :data:`CHUNK_CACHE_SLOTS`.
-    """
-    sizes = []
-    for shape, chunks, itemsize in layouts:
-        if chunks is None:
-            return CHUNK_CACHE_SLOTS, CHUNK_CACHE_BYTES
-        count = math.prod(-(-n // c) for n, c in zip(shape, chunks, strict=True))
-        sizes.append((count, count * math.prod(chunks) * itemsize))
-    if not sizes or sum(nbytes for _, nbytes in sizes) > WHOLE_REGION_CACHE_BYTES:
-        return CHUNK_CACHE_SLOTS, CHUNK_CACHE_BYTES
-    count, nbytes = max(sizes, key=lambda size: size[1])
-    return max(count, CHUNK_CACHE_SLOTS), max(nbytes, CHUNK_CACHE_BYTES)
-
-
-def _layout(h5: h5py.File, name: str) -> Layout:
-    """A dataset's layout.
-
-    Its handle is closed on return: a dataset still open elsewhere would keep the chunk
-    cache it was opened with.
-    """
-    dataset = h5[name]
-    return dataset.shape, dataset.chunks, dataset.dtype.itemsize
-
-
-def _open_cubes(h5: h5py.File) -> dict[str, h5py.Dataset]:
-    """The file's cubes (:data:`CUBES`), opened with their chunk cache (:func:`chunk_cache`)."""
-    names = [name for name in CUBES if name in h5]
-    slots, nbytes = chunk_cache([_layout(h5, name) for name in names])
-    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
-    access.set_chunk_cache(slots, nbytes, CHUNK_CACHE_W0)
-    return {name: h5py.Dataset(h5py.h5d.open(h5.id, name.encode(), dapl=access)) for name in names}
-
-
 class PreparedCube:
     """Read access to a prepared-data file, built for per-star stamps.
 
@@ -205,7 +162,12 @@ class PreparedCube:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self._h5 = open_prepared(self.path)
+        self._h5 = open_prepared(
+            self.path,
+            rdcc_nbytes=CHUNK_CACHE_BYTES,
+            rdcc_nslots=CHUNK_CACHE_SLOTS,
+            rdcc_w0=CHUNK_CACHE_W0,
+        )
         try:
             self._read_header()
         except BaseException:
@@ -236,7 +198,7 @@ class PreparedCube:
         with self._reading("the cubes"):
             # Held open: HDF5 keeps a dataset's chunk cache only while a handle to it is
             # open (every h5[name] of the same dataset then shares it).
-            self._cubes = _open_cubes(self._h5)
+            self._cubes = {name: self._h5[name] for name in CUBES if name in self._h5}
             images = self._cubes["images"].attrs
             self._quantised = images["encoding"] == QUANTISED
             self._block_frames = int(images["block_frames"])
@@ -245,6 +207,12 @@ class PreparedCube:
                 self._dither = tuple(
                     self._h5[name][:] for name in ("dither_time", "dither_rows", "dither_cols")
                 )
+        stored = sum(cube.size * cube.dtype.itemsize for cube in self._cubes.values())
+        #: The cubes read whole (None: the region is read stamp by stamp; a cube None: it
+        #: could not be read whole, its stamps are read one by one).
+        self._whole: dict[str, np.ndarray | None] | None = (
+            {} if stored <= WHOLE_REGION_BYTES else None
+        )
         self._errors_read: tuple[tuple, np.ndarray] | None = None
         self._background: tuple[MeshSurface, np.ndarray] | None = None
 
@@ -267,6 +235,8 @@ class PreparedCube:
     def close(self) -> None:
         """Close the file."""
         self._cubes.clear()
+        if self._whole:
+            self._whole.clear()
         self._h5.close()
 
     # -- decoded attributes --------------------------------------------------------------
@@ -332,10 +302,46 @@ class PreparedCube:
             return self._images(t0, t1, box)
         return self._stored(name, t0, t1, box)
 
-    def _stored(self, name: str, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
-        """Cadences ``t0:t1`` of a stored cube over a box, as stored."""
+    def _whole_cube(self, name: str) -> np.ndarray | None:
+        """The whole of a stored cube of a small region, read once (read-only); else None.
+
+        A cube that cannot be read whole (a damaged chunk) is read stamp by stamp, which
+        reports the damage for the stamps that reach it.
+        """
+        if self._whole is None or name not in self._cubes:
+            return None
+        if name not in self._whole:
+            # Reopened without a chunk cache (closing the handle frees the one it had):
+            # chunks read whole need none, and it would hold a copy of the last ones.
+            del self._cubes[name]
+            access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+            access.set_chunk_cache(CHUNK_CACHE_SLOTS, 0, CHUNK_CACHE_W0)
+            with self._reading(f"'{name}'"):
+                self._cubes[name] = h5py.Dataset(
+                    h5py.h5d.open(self._h5.id, name.encode(), dapl=access)
+                )
+            try:
+                cube = self._cubes[name][()]
+                cube.flags.writeable = False
+            except (OSError, ValueError):
+                cube = None
+            self._whole[name] = cube
+        return self._whole[name]
+
+    def _stored(
+        self, name: str, t0: int, t1: int, box: tuple[int, int, int, int], *, copy: bool = True
+    ) -> np.ndarray:
+        """Cadences ``t0:t1`` of a stored cube over a box, as stored.
+
+        ``copy=False``: possibly a read-only view of the cube read whole (for callers that
+        only decode it into new arrays).
+        """
         r0, r1, c0, c1 = box
         orow, ocol = self.origin
+        whole = self._whole_cube(name)
+        if whole is not None:
+            block = whole[t0:t1, r0 - orow : r1 - orow, c0 - ocol : c1 - ocol]
+            return block.copy() if copy else block
         dataset = self._dataset(name)
         with self._reading(f"'{name}' at cadences {t0}-{t1 - 1}"):
             return dataset[t0:t1, r0 - orow : r1 - orow, c0 - ocol : c1 - ocol]
@@ -350,7 +356,7 @@ class PreparedCube:
             if self._quantised:
                 # Half floats' bit patterns as differences within blocks of frames.
                 first = t0 - t0 % self._block_frames
-                stored = self._stored("images_err", first, t1, box)
+                stored = self._stored("images_err", first, t1, box, copy=False)
                 bits = codec.from_differences(stored, self._block_frames)[t0 - first :]
                 errors = codec.to_single(bits.view(np.float16))
             else:
@@ -361,7 +367,7 @@ class PreparedCube:
     def _images(self, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
         """Decoded images of a block (:mod:`tessphot.prepare.codec`)."""
         first = t0 - t0 % self._block_frames
-        stored = self._stored("images", first, t1, box)
+        stored = self._stored("images", first, t1, box, copy=False)
         codes = codec.from_differences(stored, self._block_frames)[t0 - first :]
         r0, r1, c0, c1 = box
         orow, ocol = self.origin
