@@ -3,10 +3,10 @@
 ``python benchmarks/compare_lightcurves.py BEFORE AFTER``
 
 Every FITS file below either folder must exist in both, with the same extensions, the same
-data (compared as raw bytes: bit-identical) and the same header cards, except those that
-change from one run to the next (``DATE``, ``CHECKSUM``, ``DATASUM``, ``HISTORY``). Other
-files (``summary.json``) are compared on their keys that do not depend on timing. Exits
-with status 1 and lists the differences if there are any.
+data (compared as raw bytes: bit-identical) and the same header cards (their 80-character
+images), except those that change from one run to the next (``DATE``, ``CHECKSUM``,
+``DATASUM``, ``HISTORY``). Other files (``summary.json``) are compared on their keys that do
+not depend on timing. Exits with status 1 and lists the differences if there are any.
 """
 
 from __future__ import annotations
@@ -27,13 +27,9 @@ VOLATILE_SUMMARY = frozenset({"mean_elaptime", "mean_worker_waittime", "slurm_jo
 FITS_SUFFIXES = (".fits", ".fits.gz")
 
 
-def _cards(header: fits.Header) -> list[tuple[str, object, str]]:
-    """The header's cards that should not change, as (keyword, value, comment)."""
-    return [
-        (card.keyword, card.value, card.comment)
-        for card in header.cards
-        if card.keyword not in VOLATILE_KEYWORDS
-    ]
+def _cards(header: fits.Header) -> list[str]:
+    """The header's cards that should not change, as their 80-character images."""
+    return [card.image for card in header.cards if card.keyword not in VOLATILE_KEYWORDS]
 
 
 def _data_bytes(hdu: fits.hdu.base.ExtensionHDU | fits.PrimaryHDU) -> bytes | None:
