@@ -220,15 +220,17 @@ def aperture_fractions(
         return np.clip(out, 0.0, 1.0)
     out = np.full(rows.shape, np.nan)
     grids, direct = [], []
+    known = np.isfinite(rows) & np.isfinite(cols)
     for j in range(rows.shape[1]):
-        ok = np.isfinite(rows[:, j]) & np.isfinite(cols[:, j])
+        ok = known[:, j]
         if not ok.any():
             continue
-        knots_r, knots_c = interpolation_knots(rows[ok, j]), interpolation_knots(cols[ok, j])
+        r, c = rows[ok, j], cols[ok, j]
+        knots_r, knots_c = interpolation_knots(r), interpolation_knots(c)
         if max(knots_r.size, knots_c.size) > GRID_MAX_POINTS:
             direct.append((j, ok))
         else:
-            grids.append((j, ok, knots_r, knots_c))
+            grids.append((j, ok, knots_r, knots_c, (r, c)))
     # One PRF call for the knots of all stars (and one for the stars computed directly).
     if grids:
         gr = np.concatenate([np.repeat(g[2], g[3].size) for g in grids])
@@ -240,10 +242,10 @@ def aperture_fractions(
         interpolated = bilinear_stacked(
             values,
             [(start, g[2], g[3]) for start, g in zip(starts, grids, strict=False)],
-            [(rows[ok, j], cols[ok, j]) for j, ok, _, _ in grids],
+            [g[4] for g in grids],
         )
         at = 0
-        for j, ok, _, _ in grids:
+        for j, ok, *_ in grids:
             n = int(np.count_nonzero(ok))
             out[ok, j] = interpolated[at : at + n]
             at += n
