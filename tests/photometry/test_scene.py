@@ -7,7 +7,9 @@ import pytest
 
 from tessphot.io.errors import TessphotError
 from tessphot.photometry.scene import (
+    ANALYTIC_PRF,
     MIN_RELATIVE_LIGHT,
+    _recorded_prf,
     aperture_fractions,
     aperture_light,
     ccd_prf,
@@ -189,3 +191,14 @@ def test_aperture_fractions_follow_a_focused_prf():
         np.testing.assert_allclose(got[k], want, atol=2e-5)
     # The broader PRF at the start puts less of the target's light in the aperture.
     assert got[0, 0] < static_fractions[0, 0] - 1e-3
+
+
+def test_recorded_prf_decoded_once_is_the_settings_own():
+    """The prepare stage's PRF, cached per settings text: what the JSON says (else analytic)."""
+    for text, expected in (
+        ('{"prf": "/data/prfs", "other": 1}', "/data/prfs"),
+        ('{"prf": ""}', ANALYTIC_PRF),
+        ('{"prf": null}', ANALYTIC_PRF),
+        ("{}", ANALYTIC_PRF),
+    ):
+        assert _recorded_prf(text) == _recorded_prf(text) == expected

@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -145,8 +146,18 @@ def _fitting_comment(key: str, value: Any, comment: str) -> str:
     short_value = not isinstance(value, str) or len(value) + value.count("'") <= SHORT_STRING
     if len(comment) <= CARD_LENGTH - VALUE_END - len(" / ") and short_value:
         return comment  # fits beside any value that ends by column 30 (no card built)
-    room = CARD_LENGTH - len(fits.Card(key, value).image.rstrip()) - len(" / ")
+    room = CARD_LENGTH - _value_end(key, value) - len(" / ")
     return comment[: max(room, 0)]
+
+
+@lru_cache(maxsize=1024, typed=True)
+def _value_end(key: str, value: Any) -> int:
+    """The column by which a card's value ends.
+
+    Cached: the long values repeat from one light curve to the next (the PRF's name, the
+    barycentric correction's source).
+    """
+    return len(fits.Card(key, value).image.rstrip())
 
 
 def _add_setting(history: list[str], text: str) -> None:
@@ -199,7 +210,10 @@ def _lightcurve_cards(columns: dict[str, np.ndarray], obs: ObservationInfo) -> l
     half = obs.cadence / SECONDS_PER_DAY / 2
     tstart = float(np.min(time) - half)
     tstop = float(np.max(time) + half)
-    start, stop = Time(BJDREFI, [tstart, tstop], format="jd", scale="tdb")
+    # Both ends in one conversion (astropy converts element by element: the same dates).
+    date_obs, date_end = (
+        str(date) for date in Time(BJDREFI, [tstart, tstop], format="jd", scale="tdb").utc.isot
+    )
     telapse = tstop - tstart
     deadc = obs.deadc
     cards = [
@@ -212,8 +226,8 @@ def _lightcurve_cards(columns: dict[str, np.ndarray], obs: ObservationInfo) -> l
         ("TIMEUNIT", "d", "time unit for TIME, TSTART and TSTOP"),
         ("TSTART", tstart, "observation start time in BTJD"),
         ("TSTOP", tstop, "observation stop time in BTJD"),
-        ("DATE-OBS", start.utc.isot, "TSTART as UTC calendar date"),
-        ("DATE-END", stop.utc.isot, "TSTOP as UTC calendar date"),
+        ("DATE-OBS", date_obs, "TSTART as UTC calendar date"),
+        ("DATE-END", date_end, "TSTOP as UTC calendar date"),
         ("MJD-BEG", tstart + BJDREFI - MJD_OFFSET, "observation start time in MJD"),
         ("MJD-END", tstop + BJDREFI - MJD_OFFSET, "observation stop time in MJD"),
         ("TELAPSE", telapse, "[d] TSTOP - TSTART"),

@@ -39,7 +39,7 @@ from tessphot.prf import (
     prf_sums,
     unprepared_prf_dir,
 )
-from tessphot.prf.knots import bilinear, interpolation_knots, knot_cell
+from tessphot.prf.knots import bilinear_stacked, interpolation_knots, knot_cell
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
 #: cadence by cadence instead.
@@ -68,6 +68,12 @@ def _archive_folder(sector: int, camera: int, ccd: int, cache_dir: str, url: str
     from tessphot.prf.download import archive_prf_dir
 
     return str(archive_prf_dir(sector, camera, ccd, cache_dir=cache_dir or None, url=url or None))
+
+
+@lru_cache(maxsize=8)
+def _recorded_prf(prepare_settings: str) -> str:
+    """The PRF the prepare stage used, from its settings (JSON; decoded once per file)."""
+    return json.loads(prepare_settings).get("prf", ANALYTIC_PRF) or ANALYTIC_PRF
 
 
 def ccd_prf(
@@ -105,8 +111,7 @@ def ccd_prf(
     if not folder and prepare_settings is None:
         folder = unprepared_prf_dir()
     elif not folder:
-        recorded = json.loads(prepare_settings or "{}").get("prf", ANALYTIC_PRF)
-        folder = recorded or ANALYTIC_PRF
+        folder = _recorded_prf(prepare_settings or "{}")
     if folder == ANALYTIC_PRF:
         return _cached_prf(None, sector, camera, ccd)
     if folder == ARCHIVE:
@@ -215,15 +220,17 @@ def aperture_fractions(
         return np.clip(out, 0.0, 1.0)
     out = np.full(rows.shape, np.nan)
     grids, direct = [], []
+    known = np.isfinite(rows) & np.isfinite(cols)
     for j in range(rows.shape[1]):
-        ok = np.isfinite(rows[:, j]) & np.isfinite(cols[:, j])
+        ok = known[:, j]
         if not ok.any():
             continue
-        knots_r, knots_c = interpolation_knots(rows[ok, j]), interpolation_knots(cols[ok, j])
+        r, c = rows[ok, j], cols[ok, j]
+        knots_r, knots_c = interpolation_knots(r), interpolation_knots(c)
         if max(knots_r.size, knots_c.size) > GRID_MAX_POINTS:
             direct.append((j, ok))
         else:
-            grids.append((j, ok, knots_r, knots_c))
+            grids.append((j, ok, knots_r, knots_c, (r, c)))
     # One PRF call for the knots of all stars (and one for the stars computed directly).
     if grids:
         gr = np.concatenate([np.repeat(g[2], g[3].size) for g in grids])
@@ -231,12 +238,17 @@ def aperture_fractions(
         nr = np.concatenate([np.full(g[2].size * g[3].size, node_rows[g[0]]) for g in grids])
         nc = np.concatenate([np.full(g[2].size * g[3].size, node_cols[g[0]]) for g in grids])
         values = _fractions_at(prf, mask, origin, gr, gc, nr, nc)
-        start = 0
-        for j, ok, knots_r, knots_c in grids:
-            size = knots_r.size * knots_c.size
-            table = values[start : start + size].reshape(knots_r.size, knots_c.size)
-            start += size
-            out[ok, j] = bilinear(knots_r, knots_c, table, rows[ok, j], cols[ok, j])
+        starts = np.cumsum([0] + [g[2].size * g[3].size for g in grids])
+        interpolated = bilinear_stacked(
+            values,
+            [(start, g[2], g[3]) for start, g in zip(starts, grids, strict=False)],
+            [g[4] for g in grids],
+        )
+        at = 0
+        for j, ok, *_ in grids:
+            n = int(np.count_nonzero(ok))
+            out[ok, j] = interpolated[at : at + n]
+            at += n
     for j, ok in direct:
         n = int(ok.sum())
         out[ok, j] = _fractions_at(

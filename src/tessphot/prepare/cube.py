@@ -41,6 +41,13 @@ CHUNK_CACHE_SLOTS = 10_007
 #: Chunk-cache eviction weight: 0 is plain least-recently-used (HDF5's default prefers to
 #: evict chunks read whole, but a chunk read whole by one stamp is wanted by the next star).
 CHUNK_CACHE_W0 = 0.0
+#: A region whose stored cubes (``images``, ``images_err``, ``pixel_flags``) take at most
+#: this many bytes together is read whole, each cube at its first stamp: a crop or a TESScut
+#: cutout (a 200x200-px region of 1300 cadences takes 350 MiB). Its stars then cut their
+#: stamps from memory, in whatever order they run (a serial run goes by priority, not by
+#: place), instead of each asking HDF5 for the hundred-odd chunks of its stamps [bytes].
+#: Larger regions are read stamp by stamp, through the chunk cache.
+WHOLE_REGION_BYTES = 400 * 2**20
 
 
 #: Names of prepared-data files: ``sectorNNN_cameraC_ccdD.hdf5`` for a CCD's FFIs,
@@ -200,6 +207,12 @@ class PreparedCube:
                 self._dither = tuple(
                     self._h5[name][:] for name in ("dither_time", "dither_rows", "dither_cols")
                 )
+        stored = sum(cube.size * cube.dtype.itemsize for cube in self._cubes.values())
+        #: The cubes read whole (None: the region is read stamp by stamp; a cube None: it
+        #: could not be read whole, its stamps are read one by one).
+        self._whole: dict[str, np.ndarray | None] | None = (
+            {} if stored <= WHOLE_REGION_BYTES else None
+        )
         self._errors_read: tuple[tuple, np.ndarray] | None = None
         self._background: tuple[MeshSurface, np.ndarray] | None = None
 
@@ -222,6 +235,8 @@ class PreparedCube:
     def close(self) -> None:
         """Close the file."""
         self._cubes.clear()
+        if self._whole:
+            self._whole.clear()
         self._h5.close()
 
     # -- decoded attributes --------------------------------------------------------------
@@ -287,10 +302,46 @@ class PreparedCube:
             return self._images(t0, t1, box)
         return self._stored(name, t0, t1, box)
 
-    def _stored(self, name: str, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
-        """Cadences ``t0:t1`` of a stored cube over a box, as stored."""
+    def _whole_cube(self, name: str) -> np.ndarray | None:
+        """The whole of a stored cube of a small region, read once (read-only); else None.
+
+        A cube that cannot be read whole (a damaged chunk) is read stamp by stamp, which
+        reports the damage for the stamps that reach it.
+        """
+        if self._whole is None or name not in self._cubes:
+            return None
+        if name not in self._whole:
+            # Reopened without a chunk cache (closing the handle frees the one it had):
+            # chunks read whole need none, and it would hold a copy of the last ones.
+            del self._cubes[name]
+            access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+            access.set_chunk_cache(CHUNK_CACHE_SLOTS, 0, CHUNK_CACHE_W0)
+            with self._reading(f"'{name}'"):
+                self._cubes[name] = h5py.Dataset(
+                    h5py.h5d.open(self._h5.id, name.encode(), dapl=access)
+                )
+            try:
+                cube = self._cubes[name][()]
+                cube.flags.writeable = False
+            except (OSError, ValueError):
+                cube = None
+            self._whole[name] = cube
+        return self._whole[name]
+
+    def _stored(
+        self, name: str, t0: int, t1: int, box: tuple[int, int, int, int], *, copy: bool = True
+    ) -> np.ndarray:
+        """Cadences ``t0:t1`` of a stored cube over a box, as stored.
+
+        ``copy=False``: possibly a read-only view of the cube read whole (for callers that
+        only decode it into new arrays).
+        """
         r0, r1, c0, c1 = box
         orow, ocol = self.origin
+        whole = self._whole_cube(name)
+        if whole is not None:
+            block = whole[t0:t1, r0 - orow : r1 - orow, c0 - ocol : c1 - ocol]
+            return block.copy() if copy else block
         dataset = self._dataset(name)
         with self._reading(f"'{name}' at cadences {t0}-{t1 - 1}"):
             return dataset[t0:t1, r0 - orow : r1 - orow, c0 - ocol : c1 - ocol]
@@ -305,7 +356,7 @@ class PreparedCube:
             if self._quantised:
                 # Half floats' bit patterns as differences within blocks of frames.
                 first = t0 - t0 % self._block_frames
-                stored = self._stored("images_err", first, t1, box)
+                stored = self._stored("images_err", first, t1, box, copy=False)
                 bits = codec.from_differences(stored, self._block_frames)[t0 - first :]
                 errors = codec.to_single(bits.view(np.float16))
             else:
@@ -316,7 +367,7 @@ class PreparedCube:
     def _images(self, t0: int, t1: int, box: tuple[int, int, int, int]) -> np.ndarray:
         """Decoded images of a block (:mod:`tessphot.prepare.codec`)."""
         first = t0 - t0 % self._block_frames
-        stored = self._stored("images", first, t1, box)
+        stored = self._stored("images", first, t1, box, copy=False)
         codes = codec.from_differences(stored, self._block_frames)[t0 - first :]
         r0, r1, c0, c1 = box
         orow, ocol = self.origin

@@ -240,13 +240,23 @@ class MotionModel:
         self.times = times[good]
         self.params = params[good]
         self.centre = np.asarray(centre, dtype=float)
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
 
     def params_at(self, t) -> np.ndarray:
-        """Parameters at times ``t``, linear in time, constant beyond the ends; (n, 6)."""
+        """Parameters at times ``t``, linear in time, constant beyond the ends; (n, 6).
+
+        The last times asked for are remembered with their parameters (every star of a
+        source asks at the source's times); the array returned is a new one.
+        """
         t = np.atleast_1d(np.asarray(t, dtype=float))
-        return np.column_stack(
+        last = self._last
+        if last is not None and np.array_equal(last[0], t, equal_nan=True):
+            return last[1].copy()
+        params = np.column_stack(
             [np.interp(t, self.times, self.params[:, j]) for j in range(N_PARAMS)]
         )
+        self._last = (t.copy(), params.copy())
+        return params
 
     def positions(self, rows, cols, t) -> tuple[np.ndarray, np.ndarray]:
         """Where stars at reference positions (rows, cols) are at times ``t``.
@@ -256,8 +266,13 @@ class MotionModel:
         p = self.params_at(t)
         dr = np.atleast_1d(np.asarray(rows, dtype=float))[None, :] - self.centre[0]
         dc = np.atleast_1d(np.asarray(cols, dtype=float))[None, :] - self.centre[1]
-        moved_r = p[:, 0:1] * dr + p[:, 1:2] * dc + (self.centre[0] + p[:, 4:5])
-        moved_c = p[:, 2:3] * dr + p[:, 3:4] * dc + (self.centre[1] + p[:, 5:6])
+        # a * dr + b * dc + (centre + shift), in that order, with fewer temporary arrays.
+        moved_r = p[:, 0:1] * dr
+        moved_r += p[:, 1:2] * dc
+        moved_r += self.centre[0] + p[:, 4:5]
+        moved_c = p[:, 2:3] * dr
+        moved_c += p[:, 3:4] * dc
+        moved_c += self.centre[1] + p[:, 5:6]
         return moved_r, moved_c
 
     def offsets(self, rows, cols, t) -> tuple[np.ndarray, np.ndarray]:

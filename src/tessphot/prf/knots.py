@@ -54,3 +54,45 @@ def bilinear(
         + table[i + 1, j] * fr * (1 - fc)
         + table[i + 1, j + 1] * fr * fc
     )
+
+
+def bilinear_stacked(
+    values: np.ndarray,
+    tables: list[tuple[int, np.ndarray, np.ndarray]],
+    points: list[tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """:func:`bilinear` in many tables stored one after the other, in one pass.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n,)
+        The tables' values, each table row-major from its start.
+    tables : list of (int, ndarray, ndarray)
+        Each table's start in ``values`` and its grid ``knots_r`` x ``knots_c``.
+    points : list of (ndarray, ndarray)
+        The points ``(r, c)`` at which to interpolate each table (inside its grid).
+
+    Returns
+    -------
+    ndarray
+        The interpolated values of every table's points, one table after the other: those
+        of :func:`bilinear`, value for value (the same operations in the same order).
+    """
+    base, step, fr, fc = [], [], [], []
+    for (start, knots_r, knots_c), (r, c) in zip(tables, points, strict=True):
+        i, f_r = knot_cell(knots_r, r)
+        j, f_c = knot_cell(knots_c, c)
+        base.append(start + i * knots_c.size + j)
+        step.append(np.full(i.size, knots_c.size))
+        fr.append(f_r)
+        fc.append(f_c)
+    if not base:
+        return np.zeros(0)
+    k, n = np.concatenate(base), np.concatenate(step)
+    fr_all, fc_all = np.concatenate(fr), np.concatenate(fc)
+    return (
+        values[k] * (1 - fr_all) * (1 - fc_all)
+        + values[k + 1] * (1 - fr_all) * fc_all
+        + values[k + n] * fr_all * (1 - fc_all)
+        + values[k + n + 1] * fr_all * fc_all
+    )

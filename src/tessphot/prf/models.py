@@ -439,13 +439,26 @@ def prf_sums(
     found = _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, weights.shape)
     if found is not None:
         index, stamps, rr, cc = found
-        # Zeros around the box: a stamp's pixels off the box take a weight of zero.
-        pad = 2 * HALF_WIDTH + 1
-        padded = np.pad(weights, pad)
-        rr = np.clip(rr + pad, 0, padded.shape[0] - 1)
-        cc = np.clip(cc + pad, 0, padded.shape[1] - 1)
-        out[index] = np.einsum("nij,nij->n", stamps, padded[rr[:, :, None], cc[:, None, :]])
+        out[index] = np.einsum("nij,nij->n", stamps, _stamp_weights(weights, rr, cc))
     return out.reshape(n_t, n_s)
+
+
+def _stamp_weights(weights: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+    """The weights under each stamp (n, 13, 13), zero off the box; ``rr``, ``cc`` (n, 13).
+
+    A stamp reaching the box lies on the zeros padded around it: one window of the padded
+    box each (a block copy); pixels beyond the padding would take its edge.
+    """
+    pad = 2 * HALF_WIDTH + 1
+    padded = np.pad(weights, pad)
+    rows, cols = rr[:, 0] + pad, cc[:, 0] + pad
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (pad, pad))
+    inside = (rows >= 0) & (rows < windows.shape[0]) & (cols >= 0) & (cols < windows.shape[1])
+    if inside.all():
+        return windows[rows, cols]
+    rr = np.clip(rr + pad, 0, padded.shape[0] - 1)
+    cc = np.clip(cc + pad, 0, padded.shape[1] - 1)
+    return padded[rr[:, :, None], cc[:, None, :]]
 
 
 def _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape, cadences=None):

@@ -12,9 +12,10 @@ consecutive tiles are neighbours.
 A worker takes the tasks of one tile after the other and then moves on to the next tile in
 that order: stars that read the same chunks run in the same process close in time, where the
 HDF5 chunk cache (:data:`~tessphot.prepare.cube.CHUNK_CACHE_BYTES`) still holds them
-decompressed. Workers start far apart: a worker that needs a new tile and whose next tile is
-taken starts at the middle of the longest stretch of tiles nobody has touched yet; when
-every tile is taken, it helps with the fullest one.
+decompressed (a small region is read whole instead:
+:data:`~tessphot.prepare.cube.WHOLE_REGION_BYTES`). Workers start far apart: a worker that
+needs a new tile and whose next tile is taken starts at the middle of the longest stretch of
+tiles nobody has touched yet; when every tile is taken, it helps with the fullest one.
 """
 
 from __future__ import annotations
