@@ -5,8 +5,8 @@ Per frame:
 1. The light of catalogued stars is predicted with the PRF (once per CCD, at the catalogue
    positions; moved to each frame's pointing by whole pixels,
    :mod:`tessphot.prepare.starlight`) and subtracted; pixels where it exceeds a fraction of
-   the sky noise, saturated pixels with their bleed columns, and (after a first pass) pixels that stand out of the
-   model are masked.
+   the sky noise, saturated pixels with their bleed columns, and (after a first pass)
+   pixels that stand out of the model are masked.
 2. photutils' ``Background2D`` estimates a sigma-clipped median in boxes (the mesh) with its
    scatter; the mesh uncertainty is 1.25 rms / sqrt(n) per box.
 3. The mesh is smoothed in time by the caller (a straight line fitted to each box over a
