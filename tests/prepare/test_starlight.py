@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from tessphot.config.prepare import BackgroundSettings
 from tessphot.prepare.background import estimate_background
@@ -45,6 +46,10 @@ def test_shifted_by_whole_pixels_with_the_edges_repeated():
     np.testing.assert_array_equal(b[1:, :-2], a[:-1, 2:])
     np.testing.assert_array_equal(b[0, :-2], a[0, 2:])
     np.testing.assert_array_equal(b[1:, -1], a[:-1, -1])
+    for shift in ((2, 3), (-1, 0), (0, -3), (-2, 1)):
+        np.testing.assert_array_equal(
+            shifted(a, shift), ndimage.shift(a, shift, order=0, mode="nearest")
+        )
 
 
 def test_the_background_of_a_moved_frame_as_of_one_in_place():
