@@ -16,6 +16,12 @@
     truth's focus as its scale, at the measured scale's mean level (the static effective
     PRF's own width error): what a perfect focus measurement would give.
 
+``python benchmarks/bench_focus.py exacthalo --folder DIR``
+    Writes ``DIR/focus/exacthalo.hdf5``: ``exact.hdf5`` (run ``exact`` first) with the part
+    of the truth's halo that falls within the tables added for every star (the simulator
+    gives it to the stars brighter than ``halo_tmag`` only): what a PRF holding the bright
+    stars' halo gives them, and costs the others.
+
 ``python benchmarks/bench_focus.py photometry --folder DIR [--methods ...] [--variants ...]``
     Every method on every task, with the static effective PRF, the time-dependent one
     (``focus.hdf5``), optionally ``truthfocus`` and the exact one (``exact.hdf5``), each in
@@ -49,12 +55,14 @@ from tessphot.evaluation.scoring.photometry import (
     todo_rows,
 )
 from tessphot.evaluation.simulate.prf_differences import exact_prf
+from tessphot.evaluation.simulate.prf_halo import HaloProfile
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve.diagnostics import rms_timescale
 from tessphot.prepare.cube import PreparedCube, hdf5_name
 from tessphot.prepare.effective_prf import FOCUS_GROUP, GROUP
 from tessphot.prepare.focus import build_focus_change, catalog_stars
-from tessphot.prf import load_prf
+from tessphot.prf import OVERSAMPLE, load_prf
+from tessphot.prf.models import TABLE_CENTRE, TABLE_SIZE
 from tessphot.runner.loop import run_photometry
 from tessphot.tasks import TODO_FILENAME
 
@@ -149,6 +157,30 @@ def exact(folder: Path, prf_dir: str) -> None:
         focus.create_dataset("scale", data=np.asarray(differences["focus"], float))
         focus.attrs["significant"] = True
     print(f"wrote {work}")
+
+
+def exact_halo(folder: Path) -> None:
+    """Write ``exacthalo.hdf5``: the exact PRF with the truth's halo within its tables."""
+    differences = read_truth(find_truth(folder))["prf_differences"]
+    if not differences.get("halo"):
+        raise SystemExit(f"{folder}: the simulation has no halo")
+    share = float(differences["settings"]["halo_fraction"])
+    profile = HaloProfile(**differences["halo"])
+    # The halo's unit-sum normalisation over its pixel grid, sampled as the tables are.
+    k = np.arange(-profile.half, profile.half + 1)
+    total = profile.surface(np.hypot(k[:, None], k[None, :])).sum()
+    d = (np.arange(TABLE_SIZE) - TABLE_CENTRE) / OVERSAMPLE
+    halo = profile.surface(np.hypot(d[:, None], d[None, :])) / total
+    work = folder / "focus" / "exacthalo.hdf5"
+    shutil.copy2(folder / "focus" / "exact.hdf5", work)
+    with h5py.File(work, "r+") as h5:
+        group = h5[GROUP]
+        tables = (1.0 - share) * group["tables"][()] + share * halo[None]
+        del group["tables"]
+        group.create_dataset("tables", data=tables)
+        group.attrs["short_name"] = "exact PRF + halo"
+    inside = halo[TABLE_CENTRE % OVERSAMPLE :: OVERSAMPLE, TABLE_CENTRE % OVERSAMPLE :: OVERSAMPLE]
+    print(f"wrote {work} (halo {share:.3f} of the light, {inside.sum():.2f} of it in the tables)")
 
 
 def truth_focus(folder: Path) -> None:
@@ -256,7 +288,9 @@ def photometry(folder: Path, methods: list[str], variants: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("what", choices=("measure", "exact", "truthfocus", "photometry"))
+    parser.add_argument(
+        "what", choices=("measure", "exact", "exacthalo", "truthfocus", "photometry")
+    )
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--prf-dir", default="/work/shared/data/prf")
     parser.add_argument("--methods", nargs="+", default=["aperture", "linpsf", "psf"])
@@ -266,6 +300,8 @@ def main() -> None:
         measure(args.folder)
     elif args.what == "exact":
         exact(args.folder, args.prf_dir)
+    elif args.what == "exacthalo":
+        exact_halo(args.folder)
     elif args.what == "truthfocus":
         truth_focus(args.folder)
     else:
