@@ -54,38 +54,44 @@ def _prf_moments(prf, rows, cols, node_rows, node_cols, box_rows, box_cols, half
 NEIGHBOUR_MIN_LIGHT = 1e-3
 
 
-def _neighbour_table(prf, row, col, own_light, box_row, box_col, half, catalogued, span):
-    """The other catalogued stars' sums in a star's centroid box, tabulated over shifts.
+def _neighbours(prf, row, col, own_light, box_row, box_col, half, catalogued):
+    """The catalogued stars whose light in a star's centroid box matters: (rows, cols, flux).
 
-    ``span`` is the (row, column) range of common shifts of every star [px]; neighbours
-    whose light in the box is under :data:`NEIGHBOUR_MIN_LIGHT` of the star's (``own_light``
-    [e-/s]) are left out. A neighbour's sums (light times row, times column, light) are
-    bilinear between its own PRF interpolation knots, so each is tabulated at its knots
-    and interpolates exactly (:func:`_neighbour_sums`); one table on the union of every
-    neighbour's knots would grow with the square of their number. Returns a list of
-    ``(knots_row, knots_col, tables)``, ``tables`` of shape (3, n_row, n_col) holding the
-    neighbour's flux times its sums, or None without a catalogue or neighbours.
+    ``catalogued``: the stars that can reach the box (:func:`_near_boxes`); the star itself
+    and those whose light in the box is under :data:`NEIGHBOUR_MIN_LIGHT` of the star's
+    (``own_light`` [e-/s]) are left out. None without a catalogue or such neighbours.
     """
     if catalogued is None:
         return None
     rows_o, cols_o, flux_o = catalogued
-    reach = half + HALF_WIDTH + 1
-    near = (np.abs(rows_o - box_row) <= reach) & (np.abs(cols_o - box_col) <= reach)
-    near &= np.hypot(rows_o - row, cols_o - col) > 1e-3  # not the star itself
-    if not near.any():
+    other = np.hypot(rows_o - row, cols_o - col) > 1e-3  # not the star itself
+    r, c, f = rows_o[other], cols_o[other], flux_o[other]
+    if not r.size:
         return None
-    r, c, f = rows_o[near], cols_o[near], flux_o[near]
-    # Only neighbours whose light in the box matters (each costs a table).
     light = (
         f
         * _prf_moments(prf, r, c, r, c, np.full(r.size, box_row), np.full(r.size, box_col), half)[2]
     )
     keep = light >= NEIGHBOUR_MIN_LIGHT * own_light
-    if not keep.any():
+    return (r[keep], c[keep], f[keep]) if keep.any() else None
+
+
+def _neighbour_table(prf, box_row, box_col, half, neighbours, span):
+    """The neighbours' sums in a star's centroid box, tabulated over shifts.
+
+    ``neighbours``: their (rows, cols, flux) (:func:`_neighbours`; None: none); ``span`` is
+    the (row, column) range of common shifts of every star [px]. A neighbour's sums (light
+    times row, times column, light) are bilinear between its own PRF interpolation knots,
+    so each is tabulated at its knots and interpolates exactly (:func:`_neighbour_sums`);
+    one table on the union of every neighbour's knots would grow with the square of their
+    number. Returns a list of ``(knots_row, knots_col, tables)``, ``tables`` of shape
+    (3, n_row, n_col) holding the neighbour's flux times its sums, or None.
+    """
+    if neighbours is None:
         return None
     (r_lo, c_lo), (r_hi, c_hi) = span
     grids = []
-    for x, y in zip(r[keep], c[keep], strict=True):
+    for x, y in zip(neighbours[0], neighbours[1], strict=True):
         knots_r = interpolation_knots(np.array([x + r_lo, x + r_hi])) - x
         knots_c = interpolation_knots(np.array([y + c_lo, y + c_hi])) - y
         grids.append((x, y, knots_r, knots_c))
@@ -101,7 +107,7 @@ def _neighbour_table(prf, row, col, own_light, box_row, box_col, half, catalogue
         )
     )
     tables, start = [], 0
-    for (_, _, kr, kc), flux in zip(grids, f[keep], strict=True):
+    for (_, _, kr, kc), flux in zip(grids, neighbours[2], strict=True):
         n = kr.size * kc.size
         tables.append((kr, kc, flux * moments[:, start : start + n].reshape(3, kr.size, kc.size)))
         start += n
@@ -137,11 +143,12 @@ def calibrate_centroids(
     A flux-weighted centroid in a small box is biased: the wings beyond the box pull it
     towards the box's centre, so it moves by only ~0.9 px when the star moves by 1 px, and
     the bias depends on the sub-pixel phase. For each star the flux-weighted sums that give the
-    PRF's centroid in the same box are tabulated at the PRF's interpolation knots within
-    :data:`CALIBRATION_RANGE` of the box's centre, where bilinear interpolation of them is
-    exact (a cubic spline on a 0.1-px grid left errors of 1-2 % in the response, ~1 mpx on a
-    0.1-px drift), and the measured centroids are inverted through their ratio by
-    fixed-point iteration.
+    PRF's centroid in the same box are tabulated at the PRF's interpolation knots over the
+    positions its measured centroids can stand for (:func:`_calibration_span`), where
+    bilinear interpolation of them is exact (a cubic spline on a 0.1-px grid left errors of
+    1-2 % in the response, ~1 mpx on a 0.1-px drift), and the measured centroids are
+    inverted through their ratio by fixed-point iteration. A star found beyond its tables
+    is inverted again with tables up to the box's edge.
 
     Parameters
     ----------
@@ -163,7 +170,7 @@ def calibrate_centroids(
         The catalogued stars near the region [science px, e-/s]. The light of the other
         stars in a box (a neighbour holding 1-5 % of the box's light lowered the centroid's
         response by ~1.5 %) is part of the model: their sums as they move with the star,
-        tabulated exactly (:func:`_neighbour_table`).
+        tabulated exactly (:func:`_neighbours`, :func:`_neighbour_table`).
 
     Returns
     -------
@@ -247,9 +254,11 @@ class _BoxedStar:
 
     def __init__(self, models, position, box, half, flux, catalogued):
         self.models, self.position, self.box, self.half = models, position, box, half
-        self.flux, self.catalogued = flux, catalogued
+        self.flux = flux
         at = [np.array([x]) for x in (*position, *position, *box)]
-        self.light = flux * _prf_moments(models[0], *at, half)[2][0]
+        light = flux * _prf_moments(models[0], *at, half)[2][0]
+        # The same neighbours at every anchor (chosen with the first).
+        self.neighbours = _neighbours(models[0], *position, light, *box, half, catalogued)
 
     def invert(
         self, measured: np.ndarray, weights: np.ndarray, span, *, last: bool = False
@@ -280,11 +289,7 @@ class _BoxedStar:
                 self.half,
             )
             tables.append(np.stack(sums).reshape(3, knots_r.size, knots_c.size))
-            others.append(
-                _neighbour_table(
-                    prf, *self.position, self.light, *self.box, self.half, self.catalogued, moved
-                )
-            )
+            others.append(_neighbour_table(prf, *self.box, self.half, self.neighbours, moved))
         lo = np.array([knots_r[0], knots_c[0]])
         hi = np.array([knots_r[-1], knots_c[-1]])
         p = measured.copy()
