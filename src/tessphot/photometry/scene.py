@@ -39,6 +39,7 @@ from tessphot.prf import (
     prf_sums,
     unprepared_prf_dir,
 )
+from tessphot.prf.focus import FocusedPRF
 from tessphot.prf.knots import bilinear_stacked, interpolation_knots, knot_cell
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
@@ -205,7 +206,7 @@ def aperture_fractions(
     rows = np.asarray(rows, dtype=float)
     cols = np.asarray(cols, dtype=float)
     mask = np.asarray(mask, dtype=bool)
-    if hasattr(prf, "anchor_models") and rows.shape[0] == prf.scale.size:
+    if isinstance(prf, FocusedPRF) and rows.shape[0] == prf.scale.size:
         chosen = np.unique([0, prf.anchors.size // 2, prf.anchors.size - 1])
         x = prf.anchors[chosen]
         out = np.zeros(rows.shape)
