@@ -9,7 +9,7 @@ import pytest
 
 from tessphot.catalog.make import make_catalogs
 from tessphot.catalog.sources.file import FileSource
-from tessphot.config.simulate import SimulationConfig
+from tessphot.config.simulate import PRFDifferenceSettings, SimulationConfig
 from tessphot.evaluation.simulate.sector import simulate_sector
 from tessphot.prepare.run import prepare_ccd
 
@@ -69,3 +69,29 @@ def crowded(tmp_path_factory, prf_dir) -> Prepared:
 def builder():
     """The functions that simulate, catalog and prepare a sector."""
     return build, simulate_and_catalog
+
+
+#: The region of bright, isolated stars the effective PRF's tests simulate.
+BRIGHT_REGION = {"size": 200, "origin": (300, 1500), "stars": 800, "seed": 7}
+
+
+def bright_region(
+    prf_dir, prf: PRFDifferenceSettings, *, cadences: int, **extra
+) -> SimulationConfig:
+    """The bright region (:data:`BRIGHT_REGION`) with PRF differences ``prf``."""
+    return SimulationConfig(
+        sector=1,
+        camera=1,
+        ccd=4,
+        cadences=cadences,
+        prf_dir=str(prf_dir),
+        prf=prf,
+        **BRIGHT_REGION,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="session")
+def region_config():
+    """The maker of the bright region's simulation settings (tests cannot import conftest)."""
+    return bright_region

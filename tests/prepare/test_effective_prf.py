@@ -29,41 +29,29 @@ from tessphot.prepare.run import prepare_ccd
 from tessphot.prf import AnalyticPRF, PRFModel, load_prf
 from tessphot.prf.effective import EffectivePRF, measure_effective_prf
 
-#: A small region with bright, isolated stars: (size, cadences, stars, seed, origin).
-SIZE, CADENCES, STARS, SEED, ORIGIN = 200, 10, 800, 7, (300, 1500)
+#: Cadences of the bright region (its stars: tests/prepare/conftest.py).
+CADENCES = 10
 
 
-def _config(prf_dir, differences: bool) -> SimulationConfig:
-    return SimulationConfig(
-        sector=1,
-        camera=1,
-        ccd=4,
-        size=SIZE,
-        origin=ORIGIN,
-        cadences=CADENCES,
-        stars=STARS,
-        bright=2,
-        seed=SEED,
-        prf_dir=str(prf_dir),
-        prf=PRFDifferenceSettings(enabled=differences),
-    )
+def _config(make, prf_dir, differences: bool) -> SimulationConfig:
+    return make(prf_dir, PRFDifferenceSettings(enabled=differences), cadences=CADENCES, bright=2)
 
 
 @pytest.fixture(scope="module")
-def differing(tmp_path_factory, builder, prf_dir):
+def differing(tmp_path_factory, builder, region_config, prf_dir):
     """The sector simulated with the default PRF differences, prepared."""
     build, _ = builder
     folder = tmp_path_factory.mktemp("eprf_differing")
-    return build(folder, _config(prf_dir, True), prf_dir=str(prf_dir))
+    return build(folder, _config(region_config, prf_dir, True), prf_dir=str(prf_dir))
 
 
 @pytest.fixture(scope="module")
-def same(tmp_path_factory, builder, prf_dir):
+def same(tmp_path_factory, builder, region_config, prf_dir):
     """The sector simulated with the model itself, prepared with and without the effective
     PRF (``disabled``: the second file)."""
     build, _ = builder
     folder = tmp_path_factory.mktemp("eprf_same")
-    prepared = build(folder, _config(prf_dir, False), prf_dir=str(prf_dir))
+    prepared = build(folder, _config(region_config, prf_dir, False), prf_dir=str(prf_dir))
     (folder / "disabled").mkdir()
     disabled = prepare_ccd(
         folder,
@@ -79,12 +67,13 @@ def same(tmp_path_factory, builder, prf_dir):
     return prepared, disabled
 
 
-def _region():
-    return (ORIGIN[0], ORIGIN[0] + SIZE, ORIGIN[1], ORIGIN[1] + SIZE)
+def _region(config: SimulationConfig):
+    (r0, c0), size = config.origin, config.size
+    return (r0, r0 + size, c0, c0 + size)
 
 
-def _tables_at_centre(prf) -> np.ndarray:
-    r0, r1, c0, c1 = _region()
+def _tables_at_centre(prf, config: SimulationConfig) -> np.ndarray:
+    r0, r1, c0, c1 = _region(config)
     return prf.tables_at([(r0 + r1) / 2], [(c0 + c1) / 2])[0]
 
 
@@ -103,9 +92,11 @@ def test_effective_prf_halves_the_residuals(differing, prf_dir):
     truth = read_truth(differing.truth)
     differences = truth["prf_differences"]
     base = load_prf(str(prf_dir), 1, 1, 4)
-    exact = exact_prf(base, differences, _region(), focus=float(np.mean(differences["focus"])))
-    model_error = np.abs(_tables_at_centre(base) - _tables_at_centre(exact)).sum()
-    error = np.abs(_tables_at_centre(prf) - _tables_at_centre(exact)).sum()
+    config = differing.config
+    focus = float(np.mean(differences["focus"]))
+    exact = exact_prf(base, differences, _region(config), focus=focus)
+    model_error = np.abs(_tables_at_centre(base, config) - _tables_at_centre(exact, config)).sum()
+    error = np.abs(_tables_at_centre(prf, config) - _tables_at_centre(exact, config)).sum()
     assert error < 0.5 * model_error
 
 
@@ -142,8 +133,9 @@ def test_no_differences_no_correction(differing, same):
             taper=False,
         )
         base = load_prf(json.loads(h5.attrs["settings"])["prf"], 1, 1, 4)
-    correction = _tables_at_centre(measured) - _tables_at_centre(base)
-    real_correction = _tables_at_centre(real) - _tables_at_centre(base)
+    config = differing.config
+    correction = _tables_at_centre(measured, config) - _tables_at_centre(base, config)
+    real_correction = _tables_at_centre(real, config) - _tables_at_centre(base, config)
     # What 10 frames' noise leaves in it: 6 % of the default differences' correction ...
     assert np.abs(correction).sum() < 0.1 * np.abs(real_correction).sum()
     # ... which fits the stars left out of the fit no better than the model: not used.

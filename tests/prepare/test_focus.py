@@ -28,39 +28,34 @@ from tessphot.prf.effective import EffectivePRF
 from tessphot.prf.focus import FocusedPRF
 from tessphot.sources import clear_cache
 
-#: The region of tests/prepare/test_effective_prf.py, over 16 hours of an orbit's start.
-SIZE, CADENCES, STARS, SEED, ORIGIN = 200, 32, 800, 7, (300, 1500)
+#: Cadences: 16 hours of an orbit's start (the bright region of the effective PRF's tests).
+CADENCES = 32
 
 
-def _config(prf_dir, focus_change: float) -> SimulationConfig:
-    return SimulationConfig(
-        sector=1,
-        camera=1,
-        ccd=4,
-        size=SIZE,
-        origin=ORIGIN,
+def _config(make, prf_dir, focus_change: float) -> SimulationConfig:
+    return make(
+        prf_dir,
+        PRFDifferenceSettings(enabled=True, focus_change=focus_change, halo_fraction=0.0),
         cadences=CADENCES,
-        stars=STARS,
         bright=0,
-        seed=SEED,
         variable_fraction=0.0,
-        prf_dir=str(prf_dir),
-        prf=PRFDifferenceSettings(enabled=True, focus_change=focus_change, halo_fraction=0.0),
     )
 
 
 @pytest.fixture(scope="module")
-def focused(tmp_path_factory, builder, prf_dir):
+def focused(tmp_path_factory, builder, region_config, prf_dir):
     """The sector with the default focus change, prepared."""
     build, _ = builder
-    return build(tmp_path_factory.mktemp("focus"), _config(prf_dir, 0.02), prf_dir=str(prf_dir))
+    config = _config(region_config, prf_dir, 0.02)
+    return build(tmp_path_factory.mktemp("focus"), config, prf_dir=str(prf_dir))
 
 
 @pytest.fixture(scope="module")
-def unfocused(tmp_path_factory, builder, prf_dir):
+def unfocused(tmp_path_factory, builder, region_config, prf_dir):
     """The same sector without a focus change (width and shape still differ), prepared."""
     build, _ = builder
-    return build(tmp_path_factory.mktemp("nofocus"), _config(prf_dir, 0.0), prf_dir=str(prf_dir))
+    config = _config(region_config, prf_dir, 0.0)
+    return build(tmp_path_factory.mktemp("nofocus"), config, prf_dir=str(prf_dir))
 
 
 def _stored(path) -> dict:
