@@ -16,15 +16,16 @@
     truth's focus as its scale, at the measured scale's mean level (the static effective
     PRF's own width error): what a perfect focus measurement would give.
 
-``python benchmarks/bench_focus.py exacthalo --folder DIR``
-    Writes ``DIR/focus/exacthalo.hdf5``: ``exact.hdf5`` (run ``exact`` first) with the part
-    of the truth's halo that falls within the tables added for every star (the simulator
-    gives it to the stars brighter than ``halo_tmag`` only): what a PRF holding the bright
-    stars' halo gives them, and costs the others.
+``python benchmarks/bench_focus.py truthhalo --folder DIR``
+    Writes ``DIR/focus/truthhalo.hdf5``: ``exact.hdf5`` (run ``exact`` first) with the
+    truth's halo of each star (the simulator gives it to the stars brighter than
+    ``halo_tmag`` only) as the stars' halos (:mod:`tessphot.prf.star_halo`): what a perfect
+    measurement of the halos gives.
 
 ``python benchmarks/bench_focus.py photometry --folder DIR [--methods ...] [--variants ...]``
     Every method on every task, with the static effective PRF, the time-dependent one
-    (``focus.hdf5``), optionally ``truthfocus`` and the exact one (``exact.hdf5``), each in
+    (``focus.hdf5``, with the stars' halos; ``nohalo``: without them), optionally
+    ``truthfocus``, ``truthhalo`` and the exact one (``exact.hdf5``), each in
     ``DIR/focus/<variant>-<method>``; per Tmag bin the median over isolated stars of the
     1-hour rms against the truth over each method's own expected noise, over all cadences
     and over the first 2 days of each orbit.
@@ -59,10 +60,9 @@ from tessphot.evaluation.simulate.prf_halo import HaloProfile
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve.diagnostics import rms_timescale
 from tessphot.prepare.cube import PreparedCube, hdf5_name
-from tessphot.prepare.effective_prf import FOCUS_GROUP, GROUP
+from tessphot.prepare.effective_prf import FOCUS_GROUP, GROUP, HALO_GROUP
 from tessphot.prepare.focus import build_focus_change, catalog_stars
-from tessphot.prf import OVERSAMPLE, load_prf
-from tessphot.prf.models import TABLE_CENTRE, TABLE_SIZE
+from tessphot.prf import load_prf
 from tessphot.runner.loop import run_photometry
 from tessphot.tasks import TODO_FILENAME
 
@@ -151,36 +151,38 @@ def exact(folder: Path, prf_dir: str) -> None:
             del group[name]
             group.create_dataset(name, data=data)
         group.attrs.update({"accepted": True, "short_name": "exact PRF"})
-        if FOCUS_GROUP in group:
-            del group[FOCUS_GROUP]
+        for name in (FOCUS_GROUP, HALO_GROUP):  # the halos measured: relative to another PRF
+            if name in group:
+                del group[name]
         focus = group.create_group(FOCUS_GROUP)
         focus.create_dataset("scale", data=np.asarray(differences["focus"], float))
         focus.attrs["significant"] = True
     print(f"wrote {work}")
 
 
-def exact_halo(folder: Path) -> None:
-    """Write ``exacthalo.hdf5``: the exact PRF with the truth's halo within its tables."""
+def truth_halo(folder: Path) -> None:
+    """Write ``truthhalo.hdf5``: the exact PRF with each star's halo as the truth has it."""
     differences = read_truth(find_truth(folder))["prf_differences"]
     if not differences.get("halo"):
         raise SystemExit(f"{folder}: the simulation has no halo")
-    share = float(differences["settings"]["halo_fraction"])
     profile = HaloProfile(**differences["halo"])
-    # The halo's unit-sum normalisation over its pixel grid, sampled as the tables are.
-    k = np.arange(-profile.half, profile.half + 1)
-    total = profile.surface(np.hypot(k[:, None], k[None, :])).sum()
-    d = (np.arange(TABLE_SIZE) - TABLE_CENTRE) / OVERSAMPLE
-    halo = profile.surface(np.hypot(d[:, None], d[None, :])) / total
-    work = folder / "focus" / "exacthalo.hdf5"
+    stars = read_truth(find_truth(folder))["stars"]
+    share = np.asarray(differences["halo_fraction"], dtype=float)
+    has = share > 0
+    work = folder / "focus" / "truthhalo.hdf5"
     shutil.copy2(folder / "focus" / "exact.hdf5", work)
     with h5py.File(work, "r+") as h5:
         group = h5[GROUP]
-        tables = (1.0 - share) * group["tables"][()] + share * halo[None]
-        del group["tables"]
-        group.create_dataset("tables", data=tables)
-        group.attrs["short_name"] = "exact PRF + halo"
-    inside = halo[TABLE_CENTRE % OVERSAMPLE :: OVERSAMPLE, TABLE_CENTRE % OVERSAMPLE :: OVERSAMPLE]
-    print(f"wrote {work} (halo {share:.3f} of the light, {inside.sum():.2f} of it in the tables)")
+        if HALO_GROUP in group:
+            del group[HALO_GROUP]
+        halos = group.create_group(HALO_GROUP)
+        halos.create_dataset("starid", data=np.asarray(stars["starid"])[has].astype(np.int64))
+        halos.create_dataset("fraction", data=share[has])
+        halos.create_dataset("trend_tmag", data=np.array([10.0]))
+        halos.create_dataset("trend", data=np.array([0.0]))
+        halos.attrs.update({"core": profile.core, "index": profile.index, "radius": profile.radius})
+        group.attrs["short_name"] = "exact PRF + halos"
+    print(f"wrote {work} ({has.sum()} stars with a halo of {share[has].max():.3f})")
 
 
 def truth_focus(folder: Path) -> None:
@@ -209,7 +211,7 @@ def variant_folder(folder: Path, variant: str, method: str) -> Path:
             if not link.exists():
                 link.symlink_to(path.resolve())
     source = folder / "focus" / f"{variant}.hdf5"
-    if variant == "static":
+    if variant in ("static", "nohalo"):
         source = folder / "focus" / "focus.hdf5"
     link = out / prepared(folder).name
     link.unlink(missing_ok=True)
@@ -259,7 +261,11 @@ def photometry(folder: Path, methods: list[str], variants: list[str]) -> None:
     for method in methods:
         for variant in variants:
             sub = variant_folder(folder, variant, method)
-            settings = {**base, "effective_prf_focus": variant != "static"}
+            settings = {
+                **base,
+                "effective_prf_focus": variant != "static",
+                "effective_prf_halos": variant not in ("static", "nohalo"),
+            }
             t0 = time.perf_counter()
             report = run_photometry(
                 sub, sub / "lightcurves", run_all=True, overwrite=True, method=method,
@@ -289,7 +295,7 @@ def photometry(folder: Path, methods: list[str], variants: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "what", choices=("measure", "exact", "exacthalo", "truthfocus", "photometry")
+        "what", choices=("measure", "exact", "truthhalo", "truthfocus", "photometry")
     )
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--prf-dir", default="/work/shared/data/prf")
@@ -300,8 +306,8 @@ def main() -> None:
         measure(args.folder)
     elif args.what == "exact":
         exact(args.folder, args.prf_dir)
-    elif args.what == "exacthalo":
-        exact_halo(args.folder)
+    elif args.what == "truthhalo":
+        truth_halo(args.folder)
     elif args.what == "truthfocus":
         truth_focus(args.folder)
     else:

@@ -15,6 +15,7 @@ import pytest
 from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.config.simulate import PRFDifferenceSettings, SimulationConfig
 from tessphot.evaluation.simulate.prf_differences import exact_prf
+from tessphot.evaluation.simulate.prf_halo import HALO_PHASES, HaloProfile
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.photometry.target import open_target
 from tessphot.prepare.cube import PreparedCube
@@ -225,3 +226,27 @@ def test_frame_uncertainty_decoded(tmp_path):
         del h5["images_err"]
         h5["images_err"] = errors
         np.testing.assert_array_equal(frame_uncertainty(h5, 5), errors[5])
+
+
+def test_halos_measured_on_the_simulated_stars(differing):
+    """The stars the simulator gave a halo (2 % of their light) are measured with one.
+
+    Two such stars on the region hardly fix the halo's shape: what is compared is its light
+    within a star's 13x13 px box, what the photometry's apertures see of it.
+    """
+    with PreparedCube(differing.hdf5) as cube:
+        halos = cube.star_halos()
+    truth = read_truth(differing.truth)
+    index = {int(s): i for i, s in enumerate(truth["stars"]["starid"])}
+    differences = truth["prf_differences"]
+    share = np.asarray(differences["halo_fraction"])
+    true = np.array([share[index[int(s)]] for s in halos.starid])
+    assert (true > 0).sum() >= 2 and (true == 0).sum() >= 5
+    kernel = HaloProfile(**differences["halo"]).kernels()[HALO_PHASES // 2, HALO_PHASES // 2]
+    h = kernel.shape[0] // 2
+    true_box = kernel[h - 6 : h + 7, h - 6 : h + 7].sum()
+    box = halos.shape.image([0.0], [0.0], (-6, -6), (13, 13))[0].sum()
+    difference = np.median(halos.fraction[true > 0]) - np.median(halos.fraction[true == 0])
+    assert difference * box == pytest.approx(0.02 * true_box, rel=0.25)
+    # The stars without one: typically under a fifth of it.
+    assert np.median(np.abs(halos.fraction[true == 0])) * box < 0.2 * 0.02 * true_box

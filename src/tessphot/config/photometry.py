@@ -184,6 +184,11 @@ class PhotometrySettings(Table):
         stage found its width changing with time (focus, ``[prepare.effective_prf] focus``:
         linear PSF and PSF photometry, the aperture's motion correction); false: the static
         effective PRF throughout.
+    effective_prf_halos : bool
+        With the effective PRF, split each star's light between it and the star's halo as
+        the prepare stage measured them (``[prepare.effective_prf] halos``): the aperture's
+        motion correction and contamination then follow a bright star's halo, which the
+        one PRF of every star does not hold.
     tpf_background : str
         Background of target pixel files: ``"spoc"`` (SPOC's ``FLUX_BKG``, as subtracted
         from its ``FLUX``) or ``"fit"``: ours, a constant sky fitted per cadence with the
@@ -218,6 +223,7 @@ class PhotometrySettings(Table):
     prf_url: str = setting("")
     effective_prf: bool = setting(True)
     effective_prf_focus: bool = setting(True)
+    effective_prf_halos: bool = setting(True)
     gzip_level: int = setting(1, ge=0, le=9)
     tpf_background: str = setting("spoc", choices=("spoc", "fit"))
     aperture: ApertureSettings = _table(ApertureSettings)

@@ -292,7 +292,12 @@ class EffectivePRFSettings(Table):
         The brightest fitted stars whose mean radial profile beyond the tables' footprint
         gives the extended wings (>= 0; 0: none).
     wings_radius : float
-        Outer radius of the wings' profile [px] (> 7).
+        Outer radius of the wings' profile [px] (> 7), and of the stars' halos.
+    halos : bool
+        Measure each fitted star's halo relative to the effective PRF (the share of its
+        light in a broad Moffat-like halo, :mod:`tessphot.prf.effective_halo`): stored with
+        it, every catalogued star given one by its brightness, and used by the aperture's
+        motion correction and contamination.
     focus : bool
         Measure the change of the effective PRF's width with time (focus, over each orbit;
         :mod:`tessphot.prepare.focus`) on the fitted stars, cadence by cadence, and store it
@@ -330,6 +335,7 @@ class EffectivePRFSettings(Table):
     clip: float = setting(4.0, gt=1)
     wings_stars: int = setting(20, ge=0)
     wings_radius: float = setting(40.0, unit="px", gt=7)
+    halos: bool = setting(True)
     focus: bool = setting(True)
     focus_stars: int = setting(100, ge=1)
     focus_smoothing: float = setting(2.0, unit="h", gt=0)

@@ -409,6 +409,8 @@ class AperturePhotometry(PhotometryMethod):
             stars.row[idx],
             stars.col[idx],
             self.target.source.good,
+            halos=self.target.halos,
+            tmag=stars.tmag[idx],
         )
 
     def aperture_image(self) -> np.ndarray:

@@ -41,6 +41,7 @@ from tessphot.prf import (
 )
 from tessphot.prf.focus import FocusedPRF
 from tessphot.prf.knots import bilinear_stacked, interpolation_knots, knot_cell
+from tessphot.prf.star_halo import StarHalos, with_halos
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
 #: cadence by cadence instead.
@@ -430,13 +431,18 @@ def aperture_light(
     node_rows: np.ndarray,
     node_cols: np.ndarray,
     good: np.ndarray,
+    *,
+    halos: StarHalos | None = None,
+    tmag: np.ndarray | None = None,
 ) -> ApertureLight:
     """The light of the target (star 0) and the other stars that matter in an aperture.
 
     Parameters are those of :func:`aperture_fractions`, with ``starid`` and the catalogue
     ``flux`` [e-/s] of every star (the target first) and the ``good`` cadences. Stars whose
     mean light in the aperture is below :data:`MIN_RELATIVE_LIGHT` of the target's are
-    dropped before the per-cadence fractions are computed.
+    dropped before the per-cadence fractions are computed. With ``halos`` (and the stars'
+    ``tmag``), each star's light is split between the PRF and its halo
+    (:func:`tessphot.prf.star_halo.with_halos`).
     """
     starid = np.asarray(starid)
     flux = np.asarray(flux, dtype=float)
@@ -453,10 +459,21 @@ def aperture_light(
         node_rows,
         node_cols,
     )
+    halo = np.zeros(starid.shape) if halos is None else halos.of(starid, tmag)
+    if halos is not None:
+        at_mean = with_halos(at_mean, halo, halos.shape, mask, origin, mean_rows, mean_cols)
     light = flux * at_mean
     keep = light >= MIN_RELATIVE_LIGHT * light[0]
     keep[0] = True
     fractions = aperture_fractions(
         prf, mask, origin, rows[:, keep], cols[:, keep], node_rows[keep], node_cols[keep]
     )
+    if halos is not None:
+        fractions = np.clip(
+            with_halos(
+                fractions, halo[keep], halos.shape, mask, origin, rows[:, keep], cols[:, keep]
+            ),
+            0.0,
+            1.0,
+        )
     return ApertureLight(starid[keep], flux[keep], fractions, np.asarray(good, dtype=bool))

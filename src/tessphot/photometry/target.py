@@ -27,6 +27,8 @@ from tessphot.photometry.errors import PhotometryError
 from tessphot.photometry.scene import PRF_REACH, ccd_prf
 from tessphot.photometry.stamps import stamp_size
 from tessphot.prf import AnalyticPRF, PRFModel
+from tessphot.prf.effective import EffectivePRF
+from tessphot.prf.star_halo import StarHalos
 from tessphot.sources import BlockReader, PixelSource
 from tessphot.sources.select import primary_of, task_source
 from tessphot.sources.tpf_background import TPFBackground
@@ -271,6 +273,16 @@ class Target:
             prf_cache=s.prf_cache,
             prf_url=s.prf_url,
         )
+
+    @property
+    def halos(self) -> StarHalos | None:
+        """The stars' halos relative to the effective PRF (``effective_prf_halos``).
+
+        None when the PRF used is not the one they were measured with, or there are none.
+        """
+        if not (self.settings.effective_prf_halos and isinstance(self.prf, EffectivePRF)):
+            return None
+        return self.source.star_halos
 
     @property
     def prf_trusted(self) -> bool:

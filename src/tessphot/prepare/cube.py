@@ -439,6 +439,19 @@ class PreparedCube:
         """Number of cadences (frames) of the cubes."""
         return int(self._dataset("time").shape[0])
 
+    def star_halos(self):
+        """The stars' halos measured with the effective PRF (docs/hdf5-format.md).
+
+        Returns
+        -------
+        tessphot.prf.star_halo.StarHalos or None
+            None for a file without them.
+        """
+        from tessphot.prepare.effective_prf import read_star_halos
+
+        with self._reading("the stars' halos"):
+            return read_star_halos(self._h5)
+
     def effective_prf(self):
         """The effective PRF measured by the prepare stage (docs/hdf5-format.md).
 

@@ -25,9 +25,11 @@ from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.prepare.motion import apply_params
 from tessphot.prepare.stars import RegionStars
 from tessphot.prf.effective import EffectivePRF, EffectivePRFFit, measure_effective_prf
+from tessphot.prf.effective_halo import HaloFit
 from tessphot.prf.focus import FocusedPRF
 from tessphot.prf.models import PRFModel
 from tessphot.prf.motion_blur import MotionBlur, from_displacements
+from tessphot.prf.star_halo import HaloShape, StarHalos
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 GROUP = "effective_prf"
 #: Its subgroup of the change with time (focus, :mod:`tessphot.prepare.focus`).
 FOCUS_GROUP = "focus"
+#: Its subgroup of the stars' halos (:mod:`tessphot.prf.effective_halo`).
+HALO_GROUP = "halos"
 #: Columns of the group's ``stars`` table: the fitted stars.
 STAR_COLUMNS = (
     "row",
@@ -163,13 +167,22 @@ def build_effective_prf(
     fit = measure_effective_prf(image, sigma, origin, stars.catalogued, prf, settings, blur=blur)
     if fit is None:
         return None
-    write_effective_prf(h5, fit, settings)
+    write_effective_prf(h5, fit, settings, starid=stars.starid)
     log.info("%s", fit.summary())
     return fit.prf if fit.accepted else None
 
 
-def write_effective_prf(h5: h5py.File, fit: EffectivePRFFit, settings: EffectivePRFSettings):
-    """Store a measured effective PRF in the group :data:`GROUP`."""
+def write_effective_prf(
+    h5: h5py.File,
+    fit: EffectivePRFFit,
+    settings: EffectivePRFSettings,
+    *,
+    starid: np.ndarray | None = None,
+):
+    """Store a measured effective PRF in the group :data:`GROUP`.
+
+    The stars' halos (subgroup :data:`HALO_GROUP`) only with the catalogued stars' ``starid``.
+    """
     group = h5.create_group(GROUP)
     prf = fit.prf
     group.create_dataset("tables", data=prf.tables, compression="gzip", shuffle=True)
@@ -219,6 +232,48 @@ def write_effective_prf(h5: h5py.File, fit: EffectivePRFFit, settings: Effective
                 "radius_max": wings.radius_max,
             }
         )
+    if fit.halos is not None and starid is not None:
+        _write_halos(group, fit.halos, starid)
+
+
+def _write_halos(group: h5py.Group, halos: HaloFit, starid: np.ndarray) -> None:
+    """The stars' halos: their shape, the measured stars' ``h`` and the trend."""
+    h = group.create_group(HALO_GROUP)
+    tmag = halos.trend_tmag
+    h.create_dataset("starid", data=np.asarray(starid)[halos.measured].astype(np.int64))
+    h.create_dataset("fraction", data=halos.shrunk())
+    h.create_dataset("tmag", data=halos.tmag)
+    h.create_dataset("fraction_fitted", data=halos.fraction)
+    h.create_dataset("error", data=halos.error)
+    h.create_dataset("trend_tmag", data=tmag)
+    h.create_dataset("trend", data=halos.trend)
+    h.attrs.update(
+        {
+            "core": halos.shape.core,
+            "index": halos.shape.index,
+            "radius": halos.shape.radius,
+            "scatter": halos.scatter,
+            "chi2": halos.chi2,
+            "chi2_without": halos.chi2_without,
+        }
+    )
+
+
+def read_star_halos(h5: h5py.File) -> StarHalos | None:
+    """The stars' halos stored with the effective PRF (None: none, or the PRF not used)."""
+    if GROUP not in h5 or HALO_GROUP not in h5[GROUP]:
+        return None
+    if not h5[GROUP].attrs.get("accepted", True):
+        return None
+    h = h5[GROUP][HALO_GROUP]
+    a = h.attrs
+    return StarHalos(
+        HaloShape(float(a["core"]), float(a["index"]), float(a["radius"])),
+        np.asarray(h["starid"][()], dtype=np.int64),
+        np.asarray(h["fraction"][()], dtype=float),
+        np.asarray(h["trend_tmag"][()], dtype=float),
+        np.asarray(h["trend"][()], dtype=float),
+    )
 
 
 def read_effective_prf(h5: h5py.File) -> EffectivePRF | None:

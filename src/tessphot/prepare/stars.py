@@ -45,6 +45,8 @@ class RegionStars:
     #: The catalogued stars on and near the region: rows, columns [science px], fluxes
     #: [e-/s] (their light in the reference stars' centroid boxes is calibrated out).
     catalogued: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: Their TIC numbers.
+    starid: np.ndarray | None = None
 
 
 def region_stars(
@@ -100,7 +102,13 @@ def region_stars(
         ref_rows.size,
     )
     return RegionStars(
-        starlight, ref_rows, ref_cols, model, ref_flux=flux[chosen], catalogued=catalogued
+        starlight,
+        ref_rows,
+        ref_cols,
+        model,
+        ref_flux=flux[chosen],
+        catalogued=catalogued,
+        starid=np.asarray(catalog["starid"][near]),
     )
 
 

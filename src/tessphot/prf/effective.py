@@ -41,6 +41,7 @@ import numpy as np
 from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.constants import SATURATED_RATE
 from tessphot.prf.analytic import AnalyticPRF
+from tessphot.prf.effective_halo import HaloFit, flux_tmag, measure_halos
 from tessphot.prf.effective_shape import N_SHAPE, distorted, shape_tables
 from tessphot.prf.effective_solve import (
     CorrectionBasis,
@@ -130,6 +131,9 @@ class EffectivePRFFit:
         out).
     wings : Wings or None
         The wings beyond the tables' footprint.
+    halos : HaloFit or None
+        The fitted stars' halos relative to it (their ``measured`` indices into the
+        catalogued stars).
     seconds : float
         Time the fit took [s].
     accept_ratio : float
@@ -146,6 +150,7 @@ class EffectivePRFFit:
     wings: Wings | None
     seconds: float
     accept_ratio: float = 1.0
+    halos: HaloFit | None = None
 
     @property
     def accepted(self) -> bool:
@@ -204,6 +209,8 @@ class EffectivePRFFit:
                 f"from {self.wings.radius_min:g} to {self.wings.radius_max:g} px "
                 f"({self.wings.n_stars} stars)"
             )
+        if self.halos is not None:
+            text += "; " + self.halos.summary()
         text += f"; {self.seconds:.1f} s"
         if not self.accepted:
             text += (
@@ -394,17 +401,18 @@ def measure_effective_prf(
         image, seen_prf, (rows, cols, flux), sigma, origin, fits.subset(keep | check),
         n_stars=settings.wings_stars, radius=settings.wings_radius, excluded=saturated,
     )  # fmt: skip
+    halos = None
+    if settings.halos:  # on every chosen star: a halo is what leaves bright ones out above
+        halos = measure_halos(
+            seen_prf, cleaned, fits, flux_tmag(stars[2][chosen]), radius=settings.wings_radius,
+            model_error=settings.model_error, clip=settings.clip,
+        )  # fmt: skip
+        if halos is not None:
+            halos.measured = chosen[halos.measured]
     return EffectivePRFFit(
-        prf,
-        base,
-        before,
-        fits,
-        keep,
-        check,
-        wings,
-        time.perf_counter() - start,
-        accept_ratio=settings.accept_ratio,
-    )
+        prf, base, before, fits, keep, check, wings, time.perf_counter() - start,
+        accept_ratio=settings.accept_ratio, halos=halos,
+    )  # fmt: skip
 
 
 def _left_out(n: int, fraction: float) -> np.ndarray:

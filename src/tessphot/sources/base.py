@@ -28,6 +28,7 @@ from tessphot.constants import BTJD_OFFSET
 from tessphot.lightcurve import ObservationInfo
 from tessphot.prepare.motion import MotionModel
 from tessphot.prf.models import PRFModel
+from tessphot.prf.star_halo import StarHalos
 from tessphot.sources.blocks import BlockReader, Box
 from tessphot.sources.stars import ProjectedCatalog, StarTable
 from tessphot.timing import (
@@ -158,6 +159,11 @@ class PixelSource(ABC):
     @property
     def effective_prf(self) -> PRFModel | None:
         """The PRF the prepare stage measured on the data (None: none, or not prepared)."""
+        return None
+
+    @property
+    def star_halos(self) -> StarHalos | None:
+        """The stars' halos measured with the effective PRF (None: none, or not prepared)."""
         return None
 
     @property

@@ -15,6 +15,7 @@ from tessphot.lightcurve import ObservationInfo
 from tessphot.lightcurve.diagnostics import DEFAULT_QUALITY_BITMASK
 from tessphot.prepare.cube import PreparedCube, hdf5_name
 from tessphot.prf.effective import EffectivePRF
+from tessphot.prf.star_halo import StarHalos
 from tessphot.sources.base import PixelSource
 from tessphot.sources.blocks import Box
 from tessphot.sources.errors import SourceError
@@ -111,6 +112,11 @@ class FFISource(PixelSource):
     def effective_prf(self) -> EffectivePRF | None:
         """The effective PRF stored with the prepared data (None: the file has none)."""
         return self.cube.effective_prf()
+
+    @cached_property
+    def star_halos(self) -> StarHalos | None:
+        """The stars' halos stored with the effective PRF (None: the file has none)."""
+        return self.cube.star_halos()
 
     @property
     def background_record(self) -> dict[str, Any]:
