@@ -194,7 +194,7 @@ def test_storage_round_trip(tmp_path):
         write_effective_prf(h5, fit, settings)
     with h5py.File(tmp_path / "file.hdf5", "r") as h5:
         back = read_effective_prf(h5)
-    np.testing.assert_array_equal(back.tables, fit.prf.tables)
+    np.testing.assert_allclose(back.tables, fit.prf.tables, rtol=1e-12, atol=1e-20)
     np.testing.assert_array_equal(back.node_rows, fit.prf.node_rows)
     assert (back.name, back.short_name, back.base_analytic) == (
         fit.prf.name,

@@ -41,7 +41,7 @@ import numpy as np
 from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.constants import SATURATED_RATE
 from tessphot.prf.analytic import AnalyticPRF
-from tessphot.prf.effective_halo import HaloFit, flux_tmag, measure_halos
+from tessphot.prf.effective_halo import HaloFit, flux_tmag, measure_halos, without_halos
 from tessphot.prf.effective_shape import N_SHAPE, distorted, shape_tables
 from tessphot.prf.effective_solve import (
     CorrectionBasis,
@@ -75,6 +75,10 @@ log = logging.getLogger(__name__)
 
 #: Reach of a star's light beyond the region it is catalogued for [px].
 PRF_REACH = HALF_WIDTH + 1
+#: The stars' halos are measured and taken out of the PRF's fit on this many last passes
+#: (the PRF first converges without them: a halo measured against a PRF still far off
+#: would take up its width's error); their shape is the first of these passes'.
+HALO_PASSES = 2
 #: Prefix of the effective PRF's short name (FITS headers).
 SHORT_PREFIX = "ePRF "
 
@@ -351,14 +355,22 @@ def measure_effective_prf(
     distortion = np.zeros((terms.shape[1], N_SHAPE))
     shaped, solution = base, None
     near = reaching_boxes(rows, cols, boxes.rows, boxes.cols, boxes.half)  # their scene
+    halos, tmag = None, flux_tmag(stars[2][chosen])
     for iteration in range(settings.iterations + 1):
         rows[chosen], cols[chosen], flux[chosen] = fits.rows, fits.cols, fits.flux
         seen_prf = seen(prf)
         scene = seen_prf.render(rows[near], cols[near], flux[near], shape, origin)
         cleaned = _cleaned(boxes, scene, origin, seen_prf, fits.rows, fits.cols, fits.flux)
+        if settings.halos and iteration >= settings.iterations - HALO_PASSES:
+            halos = measure_halos(
+                seen_prf, cleaned, fits, tmag, radius=settings.wings_radius,
+                model_error=settings.model_error, clip=settings.clip,
+                shape=None if halos is None else halos.shape,
+            )  # fmt: skip
         fits = fit_stars(
-            seen_prf, cleaned, fits.rows, fits.cols, fits.flux, model_error=settings.model_error
-        )
+            seen_prf, without_halos(seen_prf, cleaned, fits, halos), fits.rows, fits.cols,
+            fits.flux, model_error=settings.model_error,
+        )  # fmt: skip
         if before is None:
             before = fits
         if iteration == settings.iterations:
@@ -370,8 +382,9 @@ def measure_effective_prf(
         # The distortion first; the free correction on the last pass, about it.
         last = iteration == settings.iterations - 1
         solution = _solve(
-            seen(shaped), seen_prf, basis, cleaned.subset(keep), fits.subset(keep), settings, terms,
-            shapes, solution, free=last,
+            seen(shaped), seen_prf, basis,
+            without_halos(seen_prf, cleaned, fits, halos).subset(keep), fits.subset(keep),
+            settings, terms, shapes, solution, free=last,
         )  # fmt: skip
         free = node_tables(basis, terms, None, solution, split)
         distortion += solution[split:].reshape(distortion.shape)
@@ -401,14 +414,8 @@ def measure_effective_prf(
         image, seen_prf, (rows, cols, flux), sigma, origin, fits.subset(keep | check),
         n_stars=settings.wings_stars, radius=settings.wings_radius, excluded=saturated,
     )  # fmt: skip
-    halos = None
-    if settings.halos:  # on every chosen star: a halo is what leaves bright ones out above
-        halos = measure_halos(
-            seen_prf, cleaned, fits, flux_tmag(stars[2][chosen]), radius=settings.wings_radius,
-            model_error=settings.model_error, clip=settings.clip,
-        )  # fmt: skip
-        if halos is not None:
-            halos.measured = chosen[halos.measured]
+    if halos is not None:
+        halos.measured = chosen[halos.measured]
     return EffectivePRFFit(
         prf, base, before, fits, keep, check, wings, time.perf_counter() - start,
         accept_ratio=settings.accept_ratio, halos=halos,

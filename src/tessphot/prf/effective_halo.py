@@ -9,8 +9,10 @@ fitted again on its box, the other stars' light removed, with
 
 ``P`` the effective PRF as the average image holds it, ``K`` the unit halo
 (:class:`~tessphot.prf.star_halo.HaloShape`): the star's flux ``F`` and its halo's share
-``h = G / F``, relative to the PRF (negative for a star with less broad light than the PRF
-holds). The halo's core radius and index are those that fit all the stars best (over a
+``h = G / F``, relative to the PRF, then to the fainter half of the stars' (their weighted
+median: what every star has is the PRF's to hold, and the PRF is fitted again without the
+stars' halos, :func:`without_halos`; negative for a star with less broad light). The halo's
+core radius and index are those that fit all the stars best (over a
 grid, :data:`CORES` and :data:`INDICES`: the least sum of the stars' chi-squares, each
 relative to its own without a halo, so that every star weighs alike).
 
@@ -129,6 +131,7 @@ def measure_halos(
     radius: float,
     model_error: float,
     clip: float,
+    shape: HaloShape | None = None,
 ) -> HaloFit | None:
     """The halos of the stars, and the shape that fits them best.
 
@@ -149,6 +152,8 @@ def measure_halos(
     clip : float
         Stars whose chi-square per pixel with the halo exceeds this many times the median
         are left out (blends, variables), and the shape fitted again without them.
+    shape : HaloShape, optional
+        The halo's shape, if known (else the grid's best).
 
     Returns
     -------
@@ -162,19 +167,23 @@ def measure_halos(
     data = np.nan_to_num(boxes.data)
     _, _, chi_without = _fit([own, np.ones_like(own)], data, weight)
     # The shape on every star, then again without those it leaves far off (blends, variables).
-    shape, _, _, chi = _best_shape(own, data, weight, chi_without, boxes, fits, radius)
+    shapes = [shape] if shape is not None else None
+    shape, _, _, chi = _best_shape(own, data, weight, chi_without, boxes, fits, radius, shapes)
     per_pixel = chi / np.maximum(np.count_nonzero(weight.reshape(chi.size, -1), axis=1), 1)
     kept = np.flatnonzero(per_pixel <= clip * np.median(per_pixel))
     if kept.size < MIN_STARS:
         return None
     own, data, weight, chi_without = own[kept], data[kept], weight[kept], chi_without[kept]
     boxes, fits, tmag = boxes.subset(kept), fits.subset(kept), tmag[kept]
-    shape, coef, cov, chi = _best_shape(own, data, weight, chi_without, boxes, fits, radius)
+    shape, coef, cov, chi = _best_shape(own, data, weight, chi_without, boxes, fits, radius, shapes)
     flux, share = coef[:, 0], coef[:, 1]
     fraction = share / flux
     # Error of a ratio: the flux is far better measured than the halo's share.
     error = np.sqrt(np.abs(cov[:, 1, 1])) / np.abs(flux)
     dof = max(int(np.count_nonzero(weight)) - 3 * kept.size, 1)
+    # What the fainter half of the stars have is every star's: the PRF's to hold, not a halo.
+    faint = tmag >= np.median(tmag)
+    fraction = fraction - _weighted_median(fraction[faint], error[faint] ** -2.0)
     trend_tmag, trend = _trend(tmag, fraction)
     scatter = _scatter(fraction - np.interp(tmag, trend_tmag, trend), error)
     return HaloFit(
@@ -199,20 +208,41 @@ def _best_shape(
     boxes: StarBoxes,
     fits: StarFits,
     radius: float,
+    shapes: list[HaloShape] | None = None,
 ) -> tuple[HaloShape, np.ndarray, np.ndarray, np.ndarray]:
-    """The grid's shape that fits the stars best: it, the coefficients, covariances, chi2."""
+    """The shape that fits the stars best (of ``shapes``, or the grid's).
+
+    Returns it, the stars' coefficients, their covariances and chi-squares.
+    """
+    if shapes is None:
+        shapes = [HaloShape(float(c), float(k), radius) for c in CORES for k in INDICES]
     best = None
     flat = np.ones_like(own)
-    for core in CORES:
-        for index in INDICES:
-            shape = HaloShape(float(core), float(index), radius)
-            halo = _halo_boxes(shape, boxes, fits)
-            coef, cov, chi = _fit([own, halo - own, flat], data, weight)
-            # Every star weighs alike (the brightest, or a blend, would decide alone).
-            total = float(np.sum(chi / chi_without))
-            if best is None or total < best[0]:
-                best = (total, shape, coef, cov, chi)
+    for shape in shapes:
+        halo = _halo_boxes(shape, boxes, fits)
+        coef, cov, chi = _fit([own, halo - own, flat], data, weight)
+        # Every star weighs alike (the brightest, or a blend, would decide alone).
+        total = float(np.sum(chi / chi_without))
+        if best is None or total < best[0]:
+            best = (total, shape, coef, cov, chi)
     return best[1:]
+
+
+def without_halos(prf, boxes: StarBoxes, fits: StarFits, halos: HaloFit | None) -> StarBoxes:
+    """The boxes with the measured stars' halos taken out: ``F h (K - P)`` each.
+
+    What is left of a star is ``F P``: its light as the PRF holds it, to fit the PRF on.
+    ``halos.measured`` indexes the boxes.
+    """
+    if halos is None:
+        return boxes
+    m = halos.measured
+    part = fits.subset(m)
+    own = box_models(prf, boxes.subset(m), part.rows, part.cols)
+    halo = _halo_boxes(halos.shape, boxes.subset(m), part)
+    data = boxes.data.copy()
+    data[m] -= (part.flux * halos.fraction)[:, None, None] * (halo - own)
+    return StarBoxes(boxes.rows, boxes.cols, boxes.half, data, boxes.sigma)
 
 
 def _trend(tmag: np.ndarray, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -235,11 +265,19 @@ def _trend(tmag: np.ndarray, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def _scatter(deviation: np.ndarray, error: np.ndarray) -> float:
     """Intrinsic scatter of deviations beyond their errors (moments; 0 when none).
 
-    Mean squares, not medians: a few stars off the trend (at a step of it) are what it is
-    for; the effective PRF's fit has left the outliers out.
+    Mean squares weighted by the inverse variances, not medians: a few stars off the trend
+    (at a step of it) are what it is for, and the outliers are already left out.
     """
-    excess = np.mean(deviation**2) - np.mean(error**2)
+    weight = error**-2.0
+    excess = np.sum(weight * (deviation**2 - error**2)) / np.sum(weight)
     return float(np.sqrt(max(excess, 0.0)))
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value below which half the weight lies."""
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
 
 
 def flux_tmag(flux: np.ndarray) -> np.ndarray:
