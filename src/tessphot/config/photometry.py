@@ -187,8 +187,8 @@ class PhotometrySettings(Table):
     effective_prf_halos : bool
         With the effective PRF, split each star's light between it and the star's halo as
         the prepare stage measured them (``[prepare.effective_prf] halos``): the aperture's
-        motion correction and contamination then follow a bright star's halo, which the
-        one PRF of every star does not hold.
+        motion correction and contamination, and the linear PSF and PSF fits' star images,
+        then hold a bright star's halo, which the one PRF of every star does not.
     tpf_background : str
         Background of target pixel files: ``"spoc"`` (SPOC's ``FLUX_BKG``, as subtracted
         from its ``FLUX``) or ``"fit"``: ours, a constant sky fitted per cadence with the

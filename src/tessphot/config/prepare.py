@@ -295,9 +295,10 @@ class EffectivePRFSettings(Table):
         Outer radius of the wings' profile [px] (> 7), and of the stars' halos.
     halos : bool
         Measure each fitted star's halo relative to the effective PRF (the share of its
-        light in a broad Moffat-like halo, :mod:`tessphot.prf.effective_halo`): stored with
-        it, every catalogued star given one by its brightness, and used by the aperture's
-        motion correction and contamination.
+        light in a broad Moffat-like halo, :mod:`tessphot.prf.effective_halo`), fit the
+        PRF on its last passes without them, and store them with it (every catalogued star
+        given one by its brightness) for the photometry (``[photometry]
+        effective_prf_halos``).
     focus : bool
         Measure the change of the effective PRF's width with time (focus, over each orbit;
         :mod:`tessphot.prepare.focus`) on the fitted stars, cadence by cadence, and store it

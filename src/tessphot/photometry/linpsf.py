@@ -67,6 +67,7 @@ from tessphot.photometry.linpsf_solve import DESIGN_CADENCES, FirstPass, shift_i
 from tessphot.photometry.method import SWITCH_REASON_LENGTH, PhotometryMethod
 from tessphot.photometry.scene import mean_positions
 from tessphot.prf import prf_images
+from tessphot.prf.star_halo import images_with_halos
 from tessphot.tasks.status import STATUS
 
 
@@ -123,6 +124,12 @@ class LinPSFPhotometry(PhotometryMethod):
             sel.box_shape,
             cadences=use,
         )[:, :, sel.pixels]
+        halos = self.target.halos
+        if halos is not None:
+            model = images_with_halos(
+                model, halos.of(stars.starid[sel.idx], stars.tmag[sel.idx]), halos.shape,
+                sel.rows[use], sel.cols[use], sel.box_origin, sel.pixels,
+            )  # fmt: skip
         data = block.images[use - block.t0] - np.einsum(
             "nsp,s->np", model[:, ~fitted], sel.cat_flux[~fitted]
         )

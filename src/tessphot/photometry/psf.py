@@ -257,6 +257,7 @@ class PSFPhotometry(PhotometryMethod):
             sel.pixels,
         )
         others = np.flatnonzero(sel.fitted & ~np.isin(np.arange(sel.idx.size), offset_stars))
+        halos = self.target.halos
         return _Scene(
             prf=self.target.prf,
             rows=sel.rows,
@@ -271,6 +272,8 @@ class PSFPhotometry(PhotometryMethod):
             fixed=np.flatnonzero(~sel.fitted),
             n_offset=offset_stars.size,
             background=bool(self.settings.linpsf.background),
+            halo_shape=None if halos is None else halos.shape,
+            halo=None if halos is None else halos.of(stars.starid[sel.idx], stars.tmag[sel.idx]),
         )
 
     def _times(self, sel: StarSelection) -> FitTimes:

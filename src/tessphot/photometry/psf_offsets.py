@@ -13,6 +13,7 @@ import numpy as np
 
 from tessphot.photometry.linpsf_solve import DESIGN_CADENCES, RCOND, weighted_normal
 from tessphot.prf import OVERSAMPLE, PRFModel, prf_images
+from tessphot.prf.star_halo import HaloShape, images_with_halos
 
 #: Step of the central differences of the PRF images [px]: one sample of the PRF tables, over
 #: which they are interpolated linearly (a smaller step would see the kinks between samples).
@@ -162,6 +163,18 @@ class _Scene:
     n_offset: int
     #: A constant background is fitted on every cadence.
     background: bool
+    #: The stars' halos (:mod:`tessphot.prf.star_halo`): their shape and each star's share
+    #: (None: none).
+    halo_shape: HaloShape | None = None
+    halo: np.ndarray | None = None
+
+    def _with_halos(self, images, rows, cols, stars) -> np.ndarray:
+        """PRF images (n_t, n_s, n_pixels) of ``stars`` at (rows, cols), halos mixed in."""
+        if self.halo is None:
+            return images
+        return images_with_halos(
+            images, self.halo[stars], self.halo_shape, rows, cols, self.origin, self.pixels
+        )
 
     @property
     def offset_stars(self) -> np.ndarray:
@@ -173,7 +186,7 @@ class _Scene:
         """PRF images (len(t), len(stars), n_pixels) of stars moved by (d_row, d_col) [px]."""
         rows = self.rows[np.ix_(t, stars)] + d_row
         cols = self.cols[np.ix_(t, stars)] + d_col
-        return prf_images(
+        images = prf_images(
             self.prf,
             rows,
             cols,
@@ -183,6 +196,7 @@ class _Scene:
             self.shape,
             cadences=t,
         )[:, :, self.pixels]
+        return self._with_halos(images, rows, cols, stars)
 
     def derivatives(
         self, t: np.ndarray, stars: np.ndarray, d_row: np.ndarray, d_col: np.ndarray
@@ -195,16 +209,19 @@ class _Scene:
         h = DERIVATIVE_STEP
         rows = self.rows[np.ix_(t, stars)] + d_row
         cols = self.cols[np.ix_(t, stars)] + d_col
+        all_rows = np.concatenate([rows, rows + h, rows - h, rows, rows], axis=1)
+        all_cols = np.concatenate([cols, cols, cols, cols + h, cols - h], axis=1)
         images = prf_images(
             self.prf,
-            np.concatenate([rows, rows + h, rows - h, rows, rows], axis=1),
-            np.concatenate([cols, cols, cols, cols + h, cols - h], axis=1),
+            all_rows,
+            all_cols,
             np.tile(self.node_rows[stars], DERIVATIVE_IMAGES),
             np.tile(self.node_cols[stars], DERIVATIVE_IMAGES),
             self.origin,
             self.shape,
             cadences=t,
         )[:, :, self.pixels]
+        images = self._with_halos(images, all_rows, all_cols, np.tile(stars, DERIVATIVE_IMAGES))
         image, up, down, right, left = np.split(images, DERIVATIVE_IMAGES, axis=1)
         return image, (up - down) / (2 * h), (right - left) / (2 * h)
 

@@ -26,6 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from tessphot.prf.knots import knot_cell
+
+#: Largest spacing of the grid on which a halo's fractions are interpolated [px] ...
+KNOT_SPACING = 0.125
+#: ... and at most this fraction of its core radius.
+KNOT_SPACING_CORE = 1 / 16
+
 
 @dataclass(frozen=True)
 class HaloShape:
@@ -99,26 +106,90 @@ class HaloShape:
         origin : (int, int)
             Science position of the mask's pixel ``[0, 0]``.
         rows, cols : array_like
-            Science positions (any shape; NaN gives NaN).
+            Science positions (any shape; NaN gives NaN). Many positions are interpolated
+            (:meth:`pixel_images`).
 
         Returns
         -------
         ndarray
             Of the positions' shape.
         """
+        pr, pc = _pixels(mask, origin)
+        return self._interpolated(
+            lambda r, c: self._light(pr, pc, r, c).sum(axis=1, keepdims=True), rows, cols
+        )[..., 0]
+
+    def pixel_images(
+        self, pixels: np.ndarray, origin: tuple[int, int], rows: ArrayLike, cols: ArrayLike
+    ) -> np.ndarray:
+        """A unit halo's light on the True pixels of ``pixels``, for stars at (rows, cols).
+
+        Parameters
+        ----------
+        pixels : ndarray of bool, shape (ny, nx)
+        origin : (int, int)
+            Science position of its pixel ``[0, 0]``.
+        rows, cols : array_like
+            Science positions (any shape; NaN gives NaN). Many positions are interpolated
+            (:meth:`_interpolated`).
+
+        Returns
+        -------
+        ndarray, shape (*positions, n_pixels)
+        """
+        pr, pc = _pixels(pixels, origin)
+        return self._interpolated(lambda r, c: self._light(pr, pc, r, c), rows, cols)
+
+    def _interpolated(self, values_at, rows: ArrayLike, cols: ArrayLike) -> np.ndarray:
+        """``values_at(rows, cols)`` (1-d positions to (n, m) values) at any positions.
+
+        Many positions are interpolated bilinearly on a grid over their range, its spacing
+        :data:`KNOT_SPACING` px or :data:`KNOT_SPACING_CORE` of the core if smaller (the
+        error is below 0.3 % of the light; the halo holds a few per cent of a star's).
+        """
         rows = np.asarray(rows, dtype=float)
-        pr, pc = np.nonzero(np.asarray(mask, dtype=bool))
-        pr = pr + origin[0]
-        pc = pc + origin[1]
-        out = np.zeros(rows.size)
-        flat_r, flat_c = rows.ravel(), np.asarray(cols, dtype=float).ravel()
-        chunk = max(1, 2_000_000 // max(pr.size, 1))
-        for start in range(0, rows.size, chunk):
-            r = flat_r[start : start + chunk, None] - pr[None, :]
-            c = flat_c[start : start + chunk, None] - pc[None, :]
-            out[start : start + chunk] = self.surface(np.hypot(r, c)).sum(axis=1)
-        out[~(np.isfinite(flat_r) & np.isfinite(flat_c))] = np.nan
-        return out.reshape(rows.shape)
+        cols = np.asarray(cols, dtype=float)
+        ok = np.isfinite(rows) & np.isfinite(cols)
+        r, c = rows[ok], cols[ok]
+        if not r.size:
+            return np.full((*rows.shape, values_at(r[:1], c[:1]).shape[1]), np.nan)
+        spacing = min(KNOT_SPACING, KNOT_SPACING_CORE * self.core)
+        knots_r, knots_c = _knots(r, spacing), _knots(c, spacing)
+        if knots_r.size * knots_c.size >= r.size:
+            values = values_at(r, c)
+        else:
+            grid = values_at(
+                np.repeat(knots_r, knots_c.size), np.tile(knots_c, knots_r.size)
+            ).reshape(knots_r.size, knots_c.size, -1)
+            i, fr = knot_cell(knots_r, r)
+            j, fc = knot_cell(knots_c, c)
+            fr, fc = fr[:, None], fc[:, None]
+            values = (
+                grid[i, j] * (1 - fr) * (1 - fc)
+                + grid[i, j + 1] * (1 - fr) * fc
+                + grid[i + 1, j] * fr * (1 - fc)
+                + grid[i + 1, j + 1] * fr * fc
+            )
+        out = np.full((*rows.shape, values.shape[1]), np.nan)
+        out[ok] = values
+        return out
+
+    def _light(self, pr: np.ndarray, pc: np.ndarray, rows: np.ndarray, cols: np.ndarray):
+        """The unit halo on pixels (pr, pc) of stars at 1-d (rows, cols), (n, n_pixels)."""
+        return self.surface(np.hypot(rows[:, None] - pr[None, :], cols[:, None] - pc[None, :]))
+
+
+def _pixels(mask: np.ndarray, origin: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Science rows and columns of the True pixels of ``mask``."""
+    pr, pc = np.nonzero(np.asarray(mask, dtype=bool))
+    return pr + origin[0], pc + origin[1]
+
+
+def _knots(values: np.ndarray, spacing: float) -> np.ndarray:
+    """Knots ``spacing`` apart spanning ``values`` (at least two)."""
+    lo = np.floor(values.min() / spacing) * spacing
+    n = int(np.ceil((values.max() - lo) / spacing)) + 1
+    return lo + spacing * np.arange(max(n, 2))
 
 
 @dataclass(frozen=True)
@@ -154,6 +225,37 @@ class StarHalos:
             found = sorted_ids[at] == starid
             out = np.where(found, self.fraction[order][at], out)
         return out
+
+
+def images_with_halos(
+    images: np.ndarray,
+    halo: np.ndarray,
+    shape: HaloShape,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    origin: tuple[int, int],
+    pixels: np.ndarray,
+) -> np.ndarray:
+    """Unit PRF images of stars with their halos: ``(1 - h) P + h K``.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n_cadences, n_stars, n_pixels)
+        The PRF's images on the True pixels of ``pixels``.
+    halo : ndarray, shape (n_stars,)
+        Each star's ``h`` (0: left as it is).
+    shape : HaloShape
+    rows, cols : ndarray, shape (n_cadences, n_stars)
+        The stars' positions.
+    origin : (int, int)
+        Science position of the pixel ``[0, 0]`` of ``pixels``.
+    pixels : ndarray of bool, shape (ny, nx)
+    """
+    out = np.array(images, dtype=float, copy=True)
+    for j in np.flatnonzero(halo):
+        light = shape.pixel_images(pixels, origin, rows[:, j], cols[:, j])
+        out[:, j] = (1 - halo[j]) * out[:, j] + halo[j] * light
+    return out
 
 
 def with_halos(
