@@ -132,7 +132,9 @@ def test_images_with_halos_mix_each_cadence():
     rows = 104 + rng.normal(0, 0.3, (400, 2))
     cols = 104 + rng.normal(0, 0.3, (400, 2))
     images = rng.uniform(0, 0.1, (400, 2, int(pixels.sum())))
-    out = images_with_halos(images, np.array([0.03, 0.0]), SHAPE, rows, cols, (100, 100), pixels)
+    out = images_with_halos(
+        images, np.array([0.03, 0.0]), SHAPE, rows, cols, (100, 100), pixels.shape, pixels.ravel()
+    )
     np.testing.assert_array_equal(out[:, 1], images[:, 1])
     exact = SHAPE.image(rows[:, 0], cols[:, 0], (100, 100), pixels.shape)[:, pixels]
     # Interpolated on a grid of 1/8 px: within 0.3 % of the halo's light.

@@ -128,7 +128,7 @@ class LinPSFPhotometry(PhotometryMethod):
         if halos is not None:
             model = images_with_halos(
                 model, halos.of(stars.starid[sel.idx], stars.tmag[sel.idx]), halos.shape,
-                sel.rows[use], sel.cols[use], sel.box_origin, sel.pixels,
+                sel.rows[use], sel.cols[use], sel.box_origin, sel.box_shape, sel.pixels,
             )  # fmt: skip
         data = block.images[use - block.t0] - np.einsum(
             "nsp,s->np", model[:, ~fitted], sel.cat_flux[~fitted]

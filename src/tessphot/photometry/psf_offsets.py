@@ -173,8 +173,9 @@ class _Scene:
         if self.halo is None:
             return images
         return images_with_halos(
-            images, self.halo[stars], self.halo_shape, rows, cols, self.origin, self.pixels
-        )
+            images, self.halo[stars], self.halo_shape, rows, cols, self.origin, self.shape,
+            self.pixels,
+        )  # fmt: skip
 
     @property
     def offset_stars(self) -> np.ndarray:

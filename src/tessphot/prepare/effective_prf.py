@@ -51,6 +51,7 @@ STAR_COLUMNS = (
     "chi2_effective",
     "used",
     "check",
+    "halo",
 )
 
 
@@ -213,6 +214,7 @@ def write_effective_prf(
             after.chi2,
             fit.used,
             fit.check,
+            _star_halos(fit),
         ],
         names=STAR_COLUMNS,
     )
@@ -234,6 +236,14 @@ def write_effective_prf(
         )
     if fit.halos is not None and starid is not None:
         _write_halos(group, fit.halos, starid)
+
+
+def _star_halos(fit: EffectivePRFFit) -> np.ndarray:
+    """Each fitted star's halo share as used (0: not measured)."""
+    out = np.zeros(fit.used.size)
+    if fit.halos is not None and fit.halos.fitted is not None:
+        out[fit.halos.fitted] = fit.halos.shrunk()
+    return out
 
 
 def _write_halos(group: h5py.Group, halos: HaloFit, starid: np.ndarray) -> None:

@@ -114,15 +114,20 @@ class FocusChange:
         )
 
 
-def focus_stars(cube: PreparedCube, n_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The effective PRF's fitted stars (used or checked), brightest first: rows, cols, flux."""
+def focus_stars(cube: PreparedCube, n_max: int) -> tuple[np.ndarray, ...]:
+    """The effective PRF's fitted stars (used or checked), brightest first.
+
+    Their rows, columns, fluxes and halo shares (0 from files without them).
+    """
     stars = cube.array(f"{GROUP}/stars")
     good = (stars["used"] | stars["check"]) & np.isfinite(stars["flux"]) & (stars["flux"] > 0)
     order = np.flatnonzero(good)[np.argsort(-stars["flux"][good], kind="stable")][:n_max]
+    halo = stars["halo"][order] if "halo" in stars.dtype.names else np.zeros(order.size)
     return (
         np.asarray(stars["row"][order], float),
         np.asarray(stars["col"][order], float),
         np.asarray(stars["flux"][order], float),
+        np.asarray(halo, float),
     )
 
 
@@ -155,7 +160,10 @@ def measure_focus_change(
         None with fewer than ``min_stars`` stars (logged).
     """
     start = time.perf_counter()
-    rows, cols, flux = focus_stars(cube, settings.focus_stars)
+    rows, cols, flux, halo = focus_stars(cube, settings.focus_stars)
+    halos = cube.star_halos()
+    if halos is None:
+        halo = np.zeros_like(halo)
     if rows.size < settings.min_stars:
         log.info("Focus not measured: %d star(s), %d needed", rows.size, settings.min_stars)
         return None
@@ -172,7 +180,14 @@ def measure_focus_change(
     inside = np.all((centres >= lo) & (centres <= hi), axis=1)
     models = [scaled_model(prf, s) for s in (1.0, 1.0 + SCALE_STEP, 1.0 - SCALE_STEP)]
     boxes = [
-        _StarBox(models, (rows[i], cols[i], flux[i]), centres[i], half, catalogued)
+        _StarBox(
+            models,
+            (rows[i], cols[i], flux[i]),
+            centres[i],
+            half,
+            catalogued,
+            halo=(halo[i], halos.shape) if halo[i] else None,
+        )  # fmt: skip
         for i in range(rows.size)
     ]
     n = times.size
@@ -218,10 +233,14 @@ class _StarBox:
         The box's half-width [px].
     catalogued : (rows, cols, flux) or None
         The catalogued stars (see :func:`measure_focus_change`).
+    halo : (float, HaloShape), optional
+        The star's halo share and the halo's shape: its light ``(1 - h) P + h K``, the
+        halo's part not changing with the width.
     """
 
-    def __init__(self, models, star, centre, half, catalogued) -> None:
+    def __init__(self, models, star, centre, half, catalogued, *, halo=None) -> None:
         self.row, self.col, self.flux = star
+        self.halo = halo
         self.centre = (int(centre[0]), int(centre[1]))
         self.half = half
         self.box = (centre[0] - half, centre[0] + half + 1, centre[1] - half, centre[1] + half + 1)
@@ -252,14 +271,18 @@ class _StarBox:
                 * (self._images(q_plus, rn, cn) - self._images(q_minus, rn, cn))
                 / (2 * SCALE_STEP)
             )
-        return star_scale(
-            data - light,
-            sigma,
-            self._images(p0, r, c),
-            scale_light,
-            (self._images(p0, r + h, c) - self._images(p0, r - h, c)) / (2 * h),
-            (self._images(p0, r, c + h) - self._images(p0, r, c - h)) / (2 * h),
-        )
+        own = self._images(p0, r, c)
+        d_r = (self._images(p0, r + h, c) - self._images(p0, r - h, c)) / (2 * h)
+        d_c = (self._images(p0, r, c + h) - self._images(p0, r, c - h)) / (2 * h)
+        if self.halo is not None:  # the halo holds its share and does not change with s
+            share, shape = self.halo
+            size = 2 * self.half + 1
+            origin = (self.centre[0] - self.half, self.centre[1] - self.half)
+            halo = shape.pixel_images(np.ones((size, size), bool), origin, r, c)
+            own = (1 - share) * own + share * halo.reshape(own.shape)
+            scale_light = scale_light - share * self.flux * along_s
+            d_r, d_c = (1 - share) * d_r, (1 - share) * d_c
+        return star_scale(data - light, sigma, own, scale_light, d_r, d_c)
 
 
 def _neighbours(star, catalogued, half: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

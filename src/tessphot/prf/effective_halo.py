@@ -76,6 +76,8 @@ class HaloFit:
     scatter: float
     chi2: float
     chi2_without: float
+    #: Indices of the measured stars among the stars given to :func:`measure_halos`.
+    fitted: np.ndarray | None = None
 
     def at(self, tmag: np.ndarray) -> np.ndarray:
         """The trend's ``h`` at brightnesses ``tmag``."""
@@ -197,6 +199,7 @@ def measure_halos(
         scatter,
         float(chi.sum() / dof),
         float(chi_without.sum() / (dof + kept.size)),
+        fitted=kept,
     )
 
 

@@ -234,6 +234,7 @@ def images_with_halos(
     rows: np.ndarray,
     cols: np.ndarray,
     origin: tuple[int, int],
+    box_shape: tuple[int, int],
     pixels: np.ndarray,
 ) -> np.ndarray:
     """Unit PRF images of stars with their halos: ``(1 - h) P + h K``.
@@ -248,12 +249,16 @@ def images_with_halos(
     rows, cols : ndarray, shape (n_cadences, n_stars)
         The stars' positions.
     origin : (int, int)
-        Science position of the pixel ``[0, 0]`` of ``pixels``.
-    pixels : ndarray of bool, shape (ny, nx)
+        Science position of the box's pixel ``[0, 0]``.
+    box_shape : (int, int)
+        The box's shape.
+    pixels : ndarray of bool, shape (ny * nx,) or (ny, nx)
+        The box's pixels the images are on.
     """
     out = np.array(images, dtype=float, copy=True)
+    mask = np.asarray(pixels, dtype=bool).reshape(box_shape)
     for j in np.flatnonzero(halo):
-        light = shape.pixel_images(pixels, origin, rows[:, j], cols[:, j])
+        light = shape.pixel_images(mask, origin, rows[:, j], cols[:, j])
         out[:, j] = (1 - halo[j]) * out[:, j] + halo[j] * light
     return out
 
