@@ -283,6 +283,7 @@ def read_star_halos(h5: h5py.File) -> StarHalos | None:
         np.asarray(h["fraction"][()], dtype=float),
         np.asarray(h["trend_tmag"][()], dtype=float),
         np.asarray(h["trend"][()], dtype=float),
+        float(a.get("scatter", 0.0)),
     )
 
 

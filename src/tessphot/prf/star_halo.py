@@ -205,7 +205,10 @@ class StarHalos:
         ... their ``h`` relative to the effective PRF.
     trend_tmag, trend : ndarray
         ``h`` of the other stars by brightness: interpolated at their Tmag (the end values
-        beyond).
+        beyond) ...
+    scatter : float
+        ... where it is not within the measured stars' scatter about it of zero (there, what
+        the PRF holds: a star's halo is not told from none; and none costs nothing).
     """
 
     shape: HaloShape
@@ -213,11 +216,13 @@ class StarHalos:
     fraction: np.ndarray
     trend_tmag: np.ndarray
     trend: np.ndarray
+    scatter: float = 0.0
 
     def of(self, starid: ArrayLike, tmag: ArrayLike) -> np.ndarray:
         """``h`` of the stars ``starid`` of brightnesses ``tmag``."""
         starid = np.asarray(starid)
         out = np.interp(np.asarray(tmag, dtype=float), self.trend_tmag, self.trend)
+        out = np.where(np.abs(out) > self.scatter, out, 0.0)
         if self.starid.size:
             order = np.argsort(self.starid)
             sorted_ids = self.starid[order]
