@@ -367,10 +367,10 @@ def measure_effective_prf(
                 model_error=settings.model_error, clip=settings.clip,
                 shape=None if halos is None else halos.shape,
             )  # fmt: skip
+        bare = without_halos(seen_prf, cleaned, fits, halos, leave=check)
         fits = fit_stars(
-            seen_prf, without_halos(seen_prf, cleaned, fits, halos), fits.rows, fits.cols,
-            fits.flux, model_error=settings.model_error,
-        )  # fmt: skip
+            seen_prf, bare, fits.rows, fits.cols, fits.flux, model_error=settings.model_error
+        )
         if before is None:
             before = fits
         if iteration == settings.iterations:
@@ -383,8 +383,8 @@ def measure_effective_prf(
         last = iteration == settings.iterations - 1
         solution = _solve(
             seen(shaped), seen_prf, basis,
-            without_halos(seen_prf, cleaned, fits, halos).subset(keep), fits.subset(keep),
-            settings, terms, shapes, solution, free=last,
+            without_halos(seen_prf, cleaned, fits, halos, leave=check).subset(keep),
+            fits.subset(keep), settings, terms, shapes, solution, free=last,
         )  # fmt: skip
         free = node_tables(basis, terms, None, solution, split)
         distortion += solution[split:].reshape(distortion.shape)

@@ -231,20 +231,24 @@ def _best_shape(
     return best[1:]
 
 
-def without_halos(prf, boxes: StarBoxes, fits: StarFits, halos: HaloFit | None) -> StarBoxes:
+def without_halos(
+    prf, boxes: StarBoxes, fits: StarFits, halos: HaloFit | None, *, leave: np.ndarray
+) -> StarBoxes:
     """The boxes with the measured stars' halos taken out: ``F h (K - P)`` each.
 
     What is left of a star is ``F P``: its light as the PRF holds it, to fit the PRF on.
-    ``halos.measured`` indexes the boxes.
+    ``halos.measured`` indexes the boxes; the stars ``leave`` (a mask of the boxes) keep
+    theirs (those left out of the fit to check it: the PRF alone is checked on them).
     """
     if halos is None:
         return boxes
-    m = halos.measured
+    taken = ~leave[halos.measured]
+    m = halos.measured[taken]
     part = fits.subset(m)
     own = box_models(prf, boxes.subset(m), part.rows, part.cols)
     halo = _halo_boxes(halos.shape, boxes.subset(m), part)
     data = boxes.data.copy()
-    data[m] -= (part.flux * halos.fraction)[:, None, None] * (halo - own)
+    data[m] -= (part.flux * halos.fraction[taken])[:, None, None] * (halo - own)
     return StarBoxes(boxes.rows, boxes.cols, boxes.half, data, boxes.sigma)
 
 
