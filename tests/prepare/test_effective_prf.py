@@ -231,7 +231,7 @@ def test_frame_uncertainty_decoded(tmp_path):
 def test_halos_measured_on_the_simulated_stars(differing):
     """The stars the simulator gave a halo (2 % of their light) are measured with one.
 
-    Two such stars on the region hardly fix the halo's shape: what is compared is its light
+    One or two such stars on the region hardly fix the halo's shape: what is compared is its light
     within a star's 13x13 px box, what the photometry's apertures see of it.
     """
     with PreparedCube(differing.hdf5) as cube:
@@ -241,7 +241,7 @@ def test_halos_measured_on_the_simulated_stars(differing):
     differences = truth["prf_differences"]
     share = np.asarray(differences["halo_fraction"])
     true = np.array([share[index[int(s)]] for s in halos.starid])
-    assert (true > 0).sum() >= 2 and (true == 0).sum() >= 5
+    assert (true > 0).sum() >= 1 and (true == 0).sum() >= 5
     kernel = HaloProfile(**differences["halo"]).kernels()[HALO_PHASES // 2, HALO_PHASES // 2]
     h = kernel.shape[0] // 2
     true_box = kernel[h - 6 : h + 7, h - 6 : h + 7].sum()

@@ -41,7 +41,12 @@ import numpy as np
 from tessphot.config.prepare import EffectivePRFSettings
 from tessphot.constants import SATURATED_RATE
 from tessphot.prf.analytic import AnalyticPRF
-from tessphot.prf.effective_halo import HaloFit, flux_tmag, measure_halos, without_halos
+from tessphot.prf.effective_halo import (
+    HaloFit,
+    flux_tmag,
+    measure_region_halos,
+    without_halos,
+)
 from tessphot.prf.effective_shape import N_SHAPE, distorted, shape_tables
 from tessphot.prf.effective_solve import (
     CorrectionBasis,
@@ -58,8 +63,8 @@ from tessphot.prf.effective_stars import (
     StarBoxes,
     StarFits,
     box_models,
-    box_pixels,
     choose_stars,
+    cleaned_boxes,
     fit_stars,
     pixel_weights,
     reaching_boxes,
@@ -335,7 +340,7 @@ def measure_effective_prf(
     boxes = star_boxes(image, sigma, origin, rows[chosen], cols[chosen], settings.fit_half)
     first = fit_stars(
         seen_base,
-        _cleaned(boxes, scene, origin, seen_base, rows[chosen], cols[chosen], flux[chosen]),
+        cleaned_boxes(boxes, scene, origin, seen_base, rows[chosen], cols[chosen], flux[chosen]),
         rows[chosen],
         cols[chosen],
         flux[chosen],
@@ -360,11 +365,10 @@ def measure_effective_prf(
         rows[chosen], cols[chosen], flux[chosen] = fits.rows, fits.cols, fits.flux
         seen_prf = seen(prf)
         scene = seen_prf.render(rows[near], cols[near], flux[near], shape, origin)
-        cleaned = _cleaned(boxes, scene, origin, seen_prf, fits.rows, fits.cols, fits.flux)
+        cleaned = cleaned_boxes(boxes, scene, origin, seen_prf, fits.rows, fits.cols, fits.flux)
         if settings.halos and iteration >= settings.iterations - HALO_PASSES:
-            halos = measure_halos(
-                seen_prf, cleaned, fits, tmag, radius=settings.wings_radius,
-                model_error=settings.model_error, clip=settings.clip,
+            halos = measure_region_halos(
+                image, sigma, origin, seen_prf, (rows, cols, flux), fits, tmag, settings,
                 shape=None if halos is None else halos.shape,
             )  # fmt: skip
         bare = without_halos(seen_prf, cleaned, fits, halos, leave=check)
@@ -429,23 +433,6 @@ def _left_out(n: int, fraction: float) -> np.ndarray:
         step = max(int(round(1 / fraction)), 2)
         out[step - 1 :: step] = True
     return out
-
-
-def _cleaned(
-    boxes: StarBoxes,
-    scene: np.ndarray,
-    origin: tuple[int, int],
-    prf: PRFModel,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    flux: np.ndarray,
-) -> StarBoxes:
-    """The boxes with the other stars' modelled light removed (``scene`` is everyone's)."""
-    scene_box = box_pixels(scene, origin, boxes.rows, boxes.cols, boxes.half)
-    own = flux[:, None, None] * box_models(prf, boxes, rows, cols)
-    return StarBoxes(
-        boxes.rows, boxes.cols, boxes.half, boxes.data - (scene_box - own), boxes.sigma
-    )
 
 
 def _solve(

@@ -29,11 +29,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessphot.constants import TMAG_ZEROPOINT
-from tessphot.prf.effective_stars import StarBoxes, StarFits, box_models, pixel_weights
+from tessphot.prf.effective_stars import (
+    StarBoxes,
+    StarFits,
+    box_models,
+    cleaned_boxes,
+    pixel_weights,
+    reaching_boxes,
+    star_boxes,
+)
 from tessphot.prf.star_halo import HaloShape
 
-#: Core radii tried [px].
-CORES = np.geomspace(0.5, 8.0, 13)
+#: Core radii tried [px]: a halo is broader than the PRF's core (FWHM about 2 px; a
+#: narrower "halo" would take up the PRF's own residuals).
+CORES = np.geomspace(1.0, 8.0, 10)
 #: Indices tried.
 INDICES = np.array([1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0])
 #: Width of the brightness bins of the trend [mag].
@@ -42,6 +51,9 @@ TREND_BIN = 0.5
 TREND_MIN_STARS = 3
 #: Fewest stars to measure the halos on.
 MIN_STARS = 5
+#: Half-width of the boxes the halos are measured on [px]: beyond the tables' footprint
+#: (6.5 px), where the halo is alone, its shape shows.
+HALO_HALF = 10
 
 
 @dataclass
@@ -229,6 +241,53 @@ def _best_shape(
         if best is None or total < best[0]:
             best = (total, shape, coef, cov, chi)
     return best[1:]
+
+
+def measure_region_halos(
+    image: np.ndarray,
+    sigma: np.ndarray,
+    origin: tuple[int, int],
+    prf,
+    stars: tuple[np.ndarray, np.ndarray, np.ndarray],
+    fits: StarFits,
+    tmag: np.ndarray,
+    settings,
+    *,
+    shape: HaloShape | None = None,
+) -> HaloFit | None:
+    """:func:`measure_halos` of fitted stars on boxes of :data:`HALO_HALF` px of an image.
+
+    Parameters
+    ----------
+    image, sigma, origin
+        The average image, its uncertainty and its pixel ``[0, 0]``'s science position.
+    prf : PRFModel
+        The effective PRF as the image holds it.
+    stars : (rows, cols, flux)
+        Every catalogued star (their light removed from the boxes but the star's own).
+    fits : StarFits
+        The stars to measure, fitted.
+    tmag : ndarray
+        Their brightnesses.
+    settings : EffectivePRFSettings
+        ``wings_radius`` (the halo's outer radius), ``model_error``, ``clip``.
+    shape : HaloShape, optional
+        The halo's shape, if known.
+    """
+    rows, cols, flux = stars
+    wide = star_boxes(image, sigma, origin, fits.rows, fits.cols, HALO_HALF)
+    reach = reaching_boxes(rows, cols, wide.rows, wide.cols, HALO_HALF)
+    scene = prf.render(rows[reach], cols[reach], flux[reach], image.shape, origin)
+    return measure_halos(
+        prf,
+        cleaned_boxes(wide, scene, origin, prf, fits.rows, fits.cols, fits.flux),
+        fits,
+        tmag,
+        radius=settings.wings_radius,
+        model_error=settings.model_error,
+        clip=settings.clip,
+        shape=shape,
+    )
 
 
 def without_halos(

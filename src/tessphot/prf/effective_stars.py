@@ -168,15 +168,34 @@ def clamp_positions(
 def box_models(prf: PRFModel, boxes: StarBoxes, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Unit-flux PRF images of the stars on their boxes, shape (n, size, size).
 
-    The positions must be within the reach of :func:`clamp_positions`.
+    The positions must be within the reach of :func:`clamp_positions` (boxes larger than
+    the tables' footprint: within :data:`STAMP_PAD` px of the box's centre pixel).
     """
     stamps, row0, col0 = prf.stamps(rows, cols)
-    stamps = np.pad(stamps, ((0, 0), (STAMP_PAD, STAMP_PAD), (STAMP_PAD, STAMP_PAD)))
+    pad = STAMP_PAD + max(boxes.half - HALF_WIDTH, 0)
+    stamps = np.pad(stamps, ((0, 0), (pad, pad), (pad, pad)))
     k = np.arange(boxes.size)
-    off_r = (boxes.rows - boxes.half - row0 + STAMP_PAD)[:, None] + k[None, :]
-    off_c = (boxes.cols - boxes.half - col0 + STAMP_PAD)[:, None] + k[None, :]
+    off_r = (boxes.rows - boxes.half - row0 + pad)[:, None] + k[None, :]
+    off_c = (boxes.cols - boxes.half - col0 + pad)[:, None] + k[None, :]
     n = np.arange(rows.size)[:, None, None]
     return stamps[n, off_r[:, :, None], off_c[:, None, :]]
+
+
+def cleaned_boxes(
+    boxes: StarBoxes,
+    scene: np.ndarray,
+    origin: tuple[int, int],
+    prf: PRFModel,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    flux: np.ndarray,
+) -> StarBoxes:
+    """The boxes with the other stars' modelled light removed (``scene`` is everyone's)."""
+    scene_box = box_pixels(scene, origin, boxes.rows, boxes.cols, boxes.half)
+    own = flux[:, None, None] * box_models(prf, boxes, rows, cols)
+    return StarBoxes(
+        boxes.rows, boxes.cols, boxes.half, boxes.data - (scene_box - own), boxes.sigma
+    )
 
 
 @dataclass
