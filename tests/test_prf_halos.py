@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from tessphot.config.prepare import EffectivePRFSettings
+from tessphot.constants import flux_to_tmag
 from tessphot.photometry.scene import aperture_light
 from tessphot.prepare.effective_prf import HALO_GROUP, read_star_halos, write_effective_prf
 from tessphot.prf import AnalyticPRF
 from tessphot.prf.effective import measure_effective_prf
-from tessphot.prf.effective_halo import flux_tmag, measure_halos
+from tessphot.prf.effective_halo import measure_halos
 from tessphot.prf.effective_stars import fit_stars, star_boxes
 from tessphot.prf.star_halo import HaloShape, StarHalos, images_with_halos, with_halos
 
@@ -83,7 +84,9 @@ def test_halos_measured_on_isolated_stars():
     prf, image, sigma, (rows, cols, flux), share = _grid_of_stars(np.random.default_rng(1))
     boxes = star_boxes(image, sigma, (0, 0), rows, cols, 6)
     fits = fit_stars(prf, boxes, rows, cols, flux, model_error=0.002)
-    fit = measure_halos(prf, boxes, fits, flux_tmag(flux), radius=40.0, model_error=0.002, clip=4.0)
+    fit = measure_halos(
+        prf, boxes, fits, flux_to_tmag(flux), radius=40.0, model_error=0.002, clip=4.0
+    )
     assert (fit.shape.core, fit.shape.index) == (pytest.approx(2.0), 2.5)
     assert fit.chi2 < 0.2 * fit.chi2_without
     # Each star's share within 4 of its errors (about 2e-4 to 2e-3).
@@ -92,7 +95,7 @@ def test_halos_measured_on_isolated_stars():
     assert np.all(np.abs(fit.shrunk() - share) < 0.002)
     assert fit.at(np.array([6.0, 12.0])) == pytest.approx([0.02, 0.0], abs=1e-3)
     four = slice(0, 4)
-    few = measure_halos(prf, boxes.subset(four), fits.subset(four), flux_tmag(flux[four]),
+    few = measure_halos(prf, boxes.subset(four), fits.subset(four), flux_to_tmag(flux[four]),
                         radius=40.0, model_error=0.002, clip=4.0)  # fmt: skip
     assert few is None
 
@@ -111,7 +114,7 @@ def test_halos_stored_with_the_effective_prf(tmp_path):
         halos = read_star_halos(h5)
     measured = fit.halos.measured
     np.testing.assert_array_equal(halos.starid, starid[measured])
-    h = halos.of(starid[measured], flux_tmag(flux[measured]))
+    h = halos.of(starid[measured], flux_to_tmag(flux[measured]))
     assert np.all(np.abs(h - share[measured]) < 0.003)
     # The aperture's light with them: a bright star's fraction follows its halo.
     mask = np.zeros((11, 11), dtype=bool)
@@ -122,8 +125,8 @@ def test_halos_stored_with_the_effective_prf(tmp_path):
     args = (mask, origin, starid[[star]], flux[[star]], *positions, rows[[star]], cols[[star]],
             np.ones(2, dtype=bool))  # fmt: skip
     plain = aperture_light(fit.prf, *args)
-    with_halo = aperture_light(fit.prf, *args, halos=halos, tmag=flux_tmag(flux[[star]]))
-    hs = halos.of(starid[[star]], flux_tmag(flux[[star]]))[0]
+    with_halo = aperture_light(fit.prf, *args, halos=halos, tmag=flux_to_tmag(flux[[star]]))
+    hs = halos.of(starid[[star]], flux_to_tmag(flux[[star]]))[0]
     halo = halos.shape.fractions(mask, origin, positions[0][:, 0], positions[1][:, 0])
     expected = (1 - hs) * plain.fractions[:, 0] + hs * halo
     assert hs == pytest.approx(0.02, abs=0.003)

@@ -11,6 +11,8 @@ physical WCS keywords CRVAL1P/CRVAL2P) are row + 1 and column + 45.
 
 from __future__ import annotations
 
+import numpy as np
+
 #: Size of the science area of one CCD [pixels].
 SCIENCE_SIZE = 2048
 #: Number of leading collateral (serial register + prescan) columns in a full FFI image HDU.
@@ -79,3 +81,9 @@ def ffi_cadence(sector: int) -> int:
 def tmag_to_flux(tmag, zeropoint: float = TMAG_ZEROPOINT):
     """Convert TESS magnitude to flux [e-/s]."""
     return 10.0 ** (-0.4 * (tmag - zeropoint))
+
+
+def flux_to_tmag(flux, zeropoint: float = TMAG_ZEROPOINT):
+    """Convert flux [e-/s] to TESS magnitude (NaN for a flux that is not positive)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return zeropoint - 2.5 * np.log10(np.where(np.asarray(flux, float) > 0, flux, np.nan))

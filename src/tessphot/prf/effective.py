@@ -39,11 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessphot.config.prepare import EffectivePRFSettings
-from tessphot.constants import SATURATED_RATE
+from tessphot.constants import SATURATED_RATE, flux_to_tmag
 from tessphot.prf.analytic import AnalyticPRF
 from tessphot.prf.effective_halo import (
     HaloFit,
-    flux_tmag,
     measure_region_halos,
     without_halos,
 )
@@ -360,7 +359,7 @@ def measure_effective_prf(
     distortion = np.zeros((terms.shape[1], N_SHAPE))
     shaped, solution = base, None
     near = reaching_boxes(rows, cols, boxes.rows, boxes.cols, boxes.half)  # their scene
-    halos, tmag = None, flux_tmag(stars[2][chosen])
+    halos, tmag = None, flux_to_tmag(stars[2][chosen])
     for iteration in range(settings.iterations + 1):
         rows[chosen], cols[chosen], flux[chosen] = fits.rows, fits.cols, fits.flux
         seen_prf = seen(prf)

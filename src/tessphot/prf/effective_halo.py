@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tessphot.constants import TMAG_ZEROPOINT
 from tessphot.prf.effective_stars import (
     StarBoxes,
     StarFits,
@@ -344,9 +343,3 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     order = np.argsort(values)
     cumulative = np.cumsum(weights[order])
     return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
-
-
-def flux_tmag(flux: np.ndarray) -> np.ndarray:
-    """Tmag of fluxes [e-/s] (the catalogue's scale)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return TMAG_ZEROPOINT - 2.5 * np.log10(np.asarray(flux, dtype=float))
