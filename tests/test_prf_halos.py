@@ -45,11 +45,11 @@ def test_star_halos_measured_or_by_brightness():
                       np.array([0.01, 0.0]))  # fmt: skip
     h = halos.of(np.array([3, 5, 7, 9]), np.array([8.0, 8.0, 12.0, 10.0]))
     np.testing.assert_allclose(h, [-0.001, 0.01, 0.02, 0.005])
-    # The trend within the stars' scatter of zero: none (the measured stars keep theirs).
+    # Within the stars' scatter of zero: none.
     scattered = StarHalos(SHAPE, halos.starid, halos.fraction, halos.trend_tmag, halos.trend,
                           scatter=0.006)  # fmt: skip
     h = scattered.of(np.array([3, 5, 7, 9]), np.array([8.0, 8.0, 12.0, 10.0]))
-    np.testing.assert_allclose(h, [-0.001, 0.01, 0.02, 0.0])
+    np.testing.assert_allclose(h, [0.0, 0.01, 0.02, 0.0])
 
 
 def test_with_halos_mixes_the_light():

@@ -205,10 +205,11 @@ class StarHalos:
         ... their ``h`` relative to the effective PRF.
     trend_tmag, trend : ndarray
         ``h`` of the other stars by brightness: interpolated at their Tmag (the end values
-        beyond) ...
+        beyond).
     scatter : float
-        ... where it is not within the measured stars' scatter about it of zero (there, what
-        the PRF holds: a star's halo is not told from none; and none costs nothing).
+        The measured stars' scatter about the trend: a share within it of zero is taken as
+        none (what the PRF holds: a halo not told from the stars' differences about the PRF;
+        and none costs nothing in the fits).
     """
 
     shape: HaloShape
@@ -222,14 +223,13 @@ class StarHalos:
         """``h`` of the stars ``starid`` of brightnesses ``tmag``."""
         starid = np.asarray(starid)
         out = np.interp(np.asarray(tmag, dtype=float), self.trend_tmag, self.trend)
-        out = np.where(np.abs(out) > self.scatter, out, 0.0)
         if self.starid.size:
             order = np.argsort(self.starid)
             sorted_ids = self.starid[order]
             at = np.clip(np.searchsorted(sorted_ids, starid), 0, sorted_ids.size - 1)
             found = sorted_ids[at] == starid
             out = np.where(found, self.fraction[order][at], out)
-        return out
+        return np.where(np.abs(out) > self.scatter, out, 0.0)
 
 
 def images_with_halos(
