@@ -112,7 +112,7 @@ def test_halos_stored_with_the_effective_prf(tmp_path):
         assert set(h5["effective_prf"][HALO_GROUP].attrs) >= {"core", "index", "radius"}
     with h5py.File(tmp_path / "file.hdf5", "r") as h5:
         halos = read_star_halos(h5)
-    measured = fit.halos.measured
+    measured = fit.chosen[fit.halos.measured]
     np.testing.assert_array_equal(halos.starid, starid[measured])
     h = halos.of(starid[measured], flux_to_tmag(flux[measured]))
     assert np.all(np.abs(h - share[measured]) < 0.003)

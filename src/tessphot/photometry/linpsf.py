@@ -107,9 +107,17 @@ class LinPSFPhotometry(PhotometryMethod):
         return self.columns.centroid_row, self.columns.centroid_column
 
     def _design(
-        self, sel: StarSelection, block: RegionBlock, use: np.ndarray, shifts: bool
+        self,
+        sel: StarSelection,
+        block: RegionBlock,
+        use: np.ndarray,
+        shifts: bool,
+        halo: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The design matrices and the data (fixed stars subtracted) of some cadences."""
+        """The design matrices and the data (fixed stars subtracted) of some cadences.
+
+        ``halo``: the stars' halo shares (:meth:`Target.halo_shares`; None: no halos).
+        """
         s = self.settings
         stars = self.target.source.stars
         node_rows, node_cols = stars.row[sel.idx], stars.col[sel.idx]
@@ -124,11 +132,10 @@ class LinPSFPhotometry(PhotometryMethod):
             sel.box_shape,
             cadences=use,
         )[:, :, sel.pixels]
-        halos = self.target.halos
-        if halos is not None:
+        if halo is not None:
             model = images_with_halos(
-                model, halos.of(stars.starid[sel.idx], stars.tmag[sel.idx]), halos.shape,
-                sel.rows[use], sel.cols[use], sel.box_origin, sel.box_shape, sel.pixels,
+                model, halo, self.target.halos.shape, sel.rows[use], sel.cols[use],
+                sel.box_origin, sel.box_shape, sel.pixels,
             )  # fmt: skip
         data = block.images[use - block.t0] - np.einsum(
             "nsp,s->np", model[:, ~fitted], sel.cat_flux[~fitted]
@@ -160,13 +167,14 @@ class LinPSFPhotometry(PhotometryMethod):
         n_par = sel.n_fit + int(self.settings.linpsf.background) + kt - 1
         first = FirstPass(self.target.source.time.size, n_par, kt)
         known = np.all(np.isfinite(sel.rows) & np.isfinite(sel.cols), axis=1)
+        halo = self.target.halo_shares(sel.idx)
         for block in self.engine.region_blocks(sel.blocks, sel.pixels):
             for a in range(block.t0, block.t1, DESIGN_CADENCES):
                 b = min(a + DESIGN_CADENCES, block.t1)
                 use = np.flatnonzero(known[a:b]) + a
                 if use.size == 0:
                     continue
-                design, data = self._design(sel, block, use, shifts)
+                design, data = self._design(sel, block, use, shifts, halo)
                 first.fit(use, design, data, block.errors[use - block.t0] ** 2)
         return first
 

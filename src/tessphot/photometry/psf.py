@@ -273,7 +273,7 @@ class PSFPhotometry(PhotometryMethod):
             n_offset=offset_stars.size,
             background=bool(self.settings.linpsf.background),
             halo_shape=None if halos is None else halos.shape,
-            halo=None if halos is None else halos.of(stars.starid[sel.idx], stars.tmag[sel.idx]),
+            halo=self.target.halo_shares(sel.idx),
         )
 
     def _times(self, sel: StarSelection) -> FitTimes:

@@ -284,6 +284,14 @@ class Target:
             return None
         return self.source.star_halos
 
+    def halo_shares(self, idx: np.ndarray) -> np.ndarray | None:
+        """The halo share ``h`` of each of the source's stars ``idx`` (None: no halos)."""
+        halos = self.halos
+        if halos is None:
+            return None
+        stars = self.source.stars
+        return halos.of(stars.starid[idx], stars.tmag[idx])
+
     @property
     def prf_trusted(self) -> bool:
         """Whether the PRF describes the stars' wings well enough to build on.

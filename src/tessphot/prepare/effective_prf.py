@@ -235,27 +235,29 @@ def write_effective_prf(
             }
         )
     if fit.halos is not None and starid is not None:
-        _write_halos(group, fit.halos, starid)
+        _write_halos(group, fit.halos, np.asarray(starid)[fit.chosen])
 
 
 def _star_halos(fit: EffectivePRFFit) -> np.ndarray:
     """Each fitted star's halo share as used (0: not measured)."""
     out = np.zeros(fit.used.size)
-    if fit.halos is not None and fit.halos.fitted is not None:
-        out[fit.halos.fitted] = fit.halos.shrunk()
+    if fit.halos is not None:
+        out[fit.halos.measured] = fit.halos.shrunk()
     return out
 
 
 def _write_halos(group: h5py.Group, halos: HaloFit, starid: np.ndarray) -> None:
-    """The stars' halos: their shape, the measured stars' ``h`` and the trend."""
+    """The stars' halos: their shape, the measured stars' ``h`` and the trend.
+
+    ``starid``: the TIC numbers of the stars ``halos.measured`` indexes.
+    """
     h = group.create_group(HALO_GROUP)
-    tmag = halos.trend_tmag
-    h.create_dataset("starid", data=np.asarray(starid)[halos.measured].astype(np.int64))
+    h.create_dataset("starid", data=starid[halos.measured].astype(np.int64))
     h.create_dataset("fraction", data=halos.shrunk())
     h.create_dataset("tmag", data=halos.tmag)
     h.create_dataset("fraction_fitted", data=halos.fraction)
     h.create_dataset("error", data=halos.error)
-    h.create_dataset("trend_tmag", data=tmag)
+    h.create_dataset("trend_tmag", data=halos.trend_tmag)
     h.create_dataset("trend", data=halos.trend)
     h.attrs.update(
         {

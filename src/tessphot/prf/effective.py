@@ -140,8 +140,10 @@ class EffectivePRFFit:
     wings : Wings or None
         The wings beyond the tables' footprint.
     halos : HaloFit or None
-        The fitted stars' halos relative to it (their ``measured`` indices into the
-        catalogued stars).
+        The chosen stars' halos relative to it (``measured`` indexes the chosen stars).
+    chosen : ndarray of int or None
+        Indices of the chosen stars (the order of ``before``, ``after``, ``used``) into the
+        catalogued stars.
     seconds : float
         Time the fit took [s].
     accept_ratio : float
@@ -159,6 +161,7 @@ class EffectivePRFFit:
     seconds: float
     accept_ratio: float = 1.0
     halos: HaloFit | None = None
+    chosen: np.ndarray | None = None
 
     @property
     def accepted(self) -> bool:
@@ -417,11 +420,9 @@ def measure_effective_prf(
         image, seen_prf, (rows, cols, flux), sigma, origin, fits.subset(keep | check),
         n_stars=settings.wings_stars, radius=settings.wings_radius, excluded=saturated,
     )  # fmt: skip
-    if halos is not None:
-        halos.measured = chosen[halos.measured]
     return EffectivePRFFit(
         prf, base, before, fits, keep, check, wings, time.perf_counter() - start,
-        accept_ratio=settings.accept_ratio, halos=halos,
+        accept_ratio=settings.accept_ratio, halos=halos, chosen=chosen,
     )  # fmt: skip
 
 

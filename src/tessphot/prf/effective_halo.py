@@ -63,7 +63,7 @@ class HaloFit:
     ----------
     shape : HaloShape
     measured : ndarray of int
-        Indices of the stars measured (into those given; the caller may map them) ...
+        Indices of the stars measured (into those given) ...
     tmag : ndarray
         ... their brightnesses [mag] ...
     fraction, error : ndarray
@@ -87,8 +87,6 @@ class HaloFit:
     scatter: float
     chi2: float
     chi2_without: float
-    #: Indices of the measured stars among the stars given to :func:`measure_halos`.
-    fitted: np.ndarray | None = None
 
     def at(self, tmag: np.ndarray) -> np.ndarray:
         """The trend's ``h`` at brightnesses ``tmag``."""
@@ -210,7 +208,6 @@ def measure_halos(
         scatter,
         float(chi.sum() / dof),
         float(chi_without.sum() / (dof + kept.size)),
-        fitted=kept,
     )
 
 

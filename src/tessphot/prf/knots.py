@@ -44,10 +44,13 @@ def bilinear(
 ) -> np.ndarray:
     """Bilinear interpolation of ``table`` at the points ``(r, c)`` (inside the grid).
 
-    The table is on the grid ``knots_r`` x ``knots_c``.
+    The table is on the grid ``knots_r`` x ``knots_c`` (its first two axes; any further
+    axes are interpolated alike, and follow the points' axis in the result).
     """
     i, fr = knot_cell(knots_r, r)
     j, fc = knot_cell(knots_c, c)
+    extra = (1,) * (np.ndim(table) - 2)
+    fr, fc = fr.reshape(fr.shape + extra), fc.reshape(fc.shape + extra)
     return (
         table[i, j] * (1 - fr) * (1 - fc)
         + table[i, j + 1] * (1 - fr) * fc

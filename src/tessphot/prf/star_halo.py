@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from tessphot.prf.knots import knot_cell
+from tessphot.prf.knots import bilinear
 
 #: Largest spacing of the grid on which a halo's fractions are interpolated [px] ...
 KNOT_SPACING = 0.125
@@ -161,15 +161,7 @@ class HaloShape:
             grid = values_at(
                 np.repeat(knots_r, knots_c.size), np.tile(knots_c, knots_r.size)
             ).reshape(knots_r.size, knots_c.size, -1)
-            i, fr = knot_cell(knots_r, r)
-            j, fc = knot_cell(knots_c, c)
-            fr, fc = fr[:, None], fc[:, None]
-            values = (
-                grid[i, j] * (1 - fr) * (1 - fc)
-                + grid[i, j + 1] * (1 - fr) * fc
-                + grid[i + 1, j] * fr * (1 - fc)
-                + grid[i + 1, j + 1] * fr * fc
-            )
+            values = bilinear(knots_r, knots_c, grid, r, c)
         out = np.full((*rows.shape, values.shape[1]), np.nan)
         out[ok] = values
         return out
