@@ -5,13 +5,17 @@ For every target with a light curve (:func:`score_sector_run`):
 * **Residual.** ``flux - (a (F_t - mean F_t) + b)`` on every good cadence (simulated quality
   flag 0 and a finite flux; no trimming), with ``F_t`` the star's true flux and ``a, b``
   fitted (``a`` absorbs the aperture's enclosed fraction of a variable star, ``b`` the mean
-  level with the neighbours' light; a constant star has ``a = 0``). It is made relative to
-  the target's own light in the measurement, ``median(flux) (1 - contamination)`` with the
-  pipeline's contamination. With simulated systematics, ``F_t`` is the flux as rendered
-  (systematics included) and the fit also takes ``c m_t + d g_t``, their two shapes in a
-  fixed aperture (:meth:`~tessphot.evaluation.scoring.systematics.TargetSystematics.raw_columns`:
-  the neighbours' light times ``m``, the additive light): raw flux is scored against the
-  truth *with* its systematics, so the noise ratios mean the same with them on.
+  level with the neighbours' light; a constant star has ``a = 0``), after the true variable
+  light of the other simulated stars inside an aperture's mask is taken out of its flux
+  (:mod:`~tessphot.evaluation.scoring.neighbour_light`: astrophysical signal, not the
+  pipeline's noise; the 1-hour rms with it left in is kept as ``rms_hour_neighbours``).
+  It is made relative to the target's own light in the measurement,
+  ``median(flux) (1 - contamination)`` with the pipeline's contamination. With simulated
+  systematics, ``F_t`` is the flux as rendered (systematics included) and the fit also
+  takes ``c m_t + d g_t``, their two shapes in a fixed aperture
+  (:meth:`~tessphot.evaluation.scoring.systematics.TargetSystematics.raw_columns`: the
+  neighbours' light times ``m``, the additive light): raw flux is scored against the truth
+  *with* its systematics, so the noise ratios mean the same with them on.
 * **Noise.** The robust RMS of the residual binned on 1 hour, every bin scaled to a full
   one (:func:`~tessphot.evaluation.scoring.optimal.full_bin_rms`: partly filled bins,
   around flagged cadences, would read as a slow term), and as the pipeline's ``rms_hour``
@@ -38,7 +42,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
 from tessphot.evaluation.scoring.corrected import score_corrected_flux
 from tessphot.evaluation.scoring.optimal import full_bin_rms, optimal_aperture, star_stamp
@@ -48,6 +51,7 @@ from tessphot.evaluation.scoring.photometry import (
     lightcurve_path,
     todo_rows,
 )
+from tessphot.evaluation.scoring.sector_lightcurve import MeasuredLightCurve, measured_lightcurve
 from tessphot.evaluation.scoring.sector_truth import Truth, read_truth
 from tessphot.evaluation.scoring.signals import MIN_CADENCES, amplitude_ratio, signal_recovery
 from tessphot.evaluation.simulate.variability import CONSTANT, KIND_NAMES, SINUSOID, TRANSIT
@@ -82,6 +86,8 @@ class TargetScore:
     rms_hour: float = math.nan
     rms_hour_plain: float = math.nan
     rms_30min: float = math.nan
+    #: ``rms_hour`` with the neighbours' true variable light left in the residual.
+    rms_hour_neighbours: float = math.nan
     #: Noise limits (relative) of the S/N-optimal aperture and of the pipeline's aperture.
     limit_hour: float = math.nan
     limit_30min: float = math.nan
@@ -276,46 +282,7 @@ def _optimal(truth: Truth, i: int, score: TargetScore) -> None:
     score.limit_30min = best.noise(truth.cadence, truth.cadence)
 
 
-def _read_lightcurve(path: Path) -> tuple[np.ndarray, ...]:
-    """CADENCENO, FLUX_RAW, FLUX_BKG and FLUX_CORR of a light curve."""
-    with fits.open(path, memmap=False) as hdul:
-        data = hdul["LIGHTCURVE"].data
-        return (
-            np.asarray(data["CADENCENO"]).astype(np.int64),
-            np.asarray(data["FLUX_RAW"], dtype=float),
-            np.asarray(data["FLUX_BKG"], dtype=float),
-            np.asarray(data["FLUX_CORR"], dtype=float),
-        )
-
-
-@dataclass
-class _Measured:
-    """A target's light curve on the truth's good cadences."""
-
-    cadences: np.ndarray
-    flux: np.ndarray
-    background: np.ndarray
-    #: ``FLUX_CORR`` [ppm] (NaN before the corrections; never finite where the flux is not).
-    corrected: np.ndarray
-
-
-def _measured(truth: Truth, path: Path, score: TargetScore) -> _Measured | None:
-    """The light curve on the good cadences with a finite flux (counts into ``score``)."""
-    cadenceno, flux, flux_bkg, corrected = _read_lightcurve(path)
-    lookup = {int(c): k for k, c in enumerate(truth.ffiindex)}
-    k = np.array([lookup.get(int(c), -1) for c in cadenceno], dtype=int)
-    on_truth = k >= 0
-    good = on_truth.copy()
-    good[on_truth] = truth.good[k[on_truth]]
-    score.n_good = int(truth.good.sum())
-    use = good & np.isfinite(flux)
-    score.n_finite = int(use.sum())
-    if score.n_finite < MIN_CADENCES:
-        return None
-    return _Measured(k[use], flux[use], flux_bkg[use], corrected[use])
-
-
-def _signals(truth: Truth, i: int, m: _Measured, score: TargetScore) -> None:
+def _signals(truth: Truth, i: int, m: MeasuredLightCurve, score: TargetScore) -> None:
     """Recovered sinusoid amplitude or transit depth of target ``i``."""
     signal = truth.signals[i]
     kind = int(signal["kind"])
@@ -353,8 +320,9 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     """
     score.kind = KIND_NAMES[int(truth.signals[i]["kind"])]
     _optimal(truth, i, score)
-    m = _measured(truth, path, score)
-    if m is None:
+    m = measured_lightcurve(truth, i, path)
+    score.n_good, score.n_finite = m.n_good, m.n_finite
+    if m.n_finite < MIN_CADENCES:
         return None
     systematics = truth.systematics
     shapes = None if systematics is None else systematics.raw_columns(i, m.cadences)
@@ -366,6 +334,15 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     score.rms_hour = full_bin_rms(t, relative, hour, cadence)
     score.rms_hour_plain = rms_timescale(t, relative, hour)
     score.rms_30min = rms_timescale(t, relative, cadence)
+    score.rms_hour_neighbours = score.rms_hour
+    if np.any(m.neighbours):
+        left_in, _ = residual(
+            m.flux + m.neighbours,
+            truth.flux[m.cadences, i],
+            score.contamination,
+            systematics=shapes,
+        )
+        score.rms_hour_neighbours = full_bin_rms(t, left_in, hour, cadence)
     median = float(np.median(m.flux))
     own = _own_limit(truth, i, median, score.mask_size)
     # Today's yardstick is relative to the median flux; the residual to the target's light.
@@ -375,7 +352,7 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     return Residual(m.cadences, relative, target, m.background)
 
 
-def _corrected(truth: Truth, i: int, m: _Measured, score: TargetScore) -> None:
+def _corrected(truth: Truth, i: int, m: MeasuredLightCurve, score: TargetScore) -> None:
     """Score the light curve's ``FLUX_CORR`` when it has one."""
     corrected = score_corrected_flux(truth, i, m.cadences, m.corrected)
     if not math.isfinite(corrected.rms_hour_ppm):
@@ -465,7 +442,8 @@ def score_sector_run(
     truth_path = Path(truth_file) if truth_file else find_truth(folder)
     output = Path(output_folder) if output_folder else default_output_folder(folder)
     rows = todo_rows(folder)
-    truth = read_truth(truth_path, np.array([r[0] for r in rows], dtype=np.int64), prf_dir)
+    starids = np.array([r[0] for r in rows], dtype=np.int64)
+    truth = read_truth(truth_path, starids, prf_dir, neighbours=True)
     index = {int(s): i for i, s in enumerate(truth.starid)}
     quiet = _Quiet(truth.tmid.size)
     result = SectorScore(tmid=truth.tmid, orbit=orbits_of(truth.tmid))

@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from tessphot.constants import OUTPUT_WIDTH
+from tessphot.evaluation.scoring.neighbour_light import NeighbourLight, read_neighbour_light
 from tessphot.evaluation.scoring.systematics import TargetSystematics
 from tessphot.evaluation.simulate.truth import read_systematics
 from tessphot.prf import load_prf
@@ -78,6 +79,8 @@ class Truth:
     prf: object
     #: The simulated systematics of the targets (None: simulated without).
     systematics: TargetSystematics | None = None
+    #: The variable stars around the targets (None: not read).
+    neighbours: NeighbourLight | None = None
 
     def sky_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Mean sky over the good cadences at science-area pixels [e-/s/px]."""
@@ -176,7 +179,9 @@ def _read_sky(h5: h5py.File, index: np.ndarray, rows, cols, good) -> tuple:
     return sky, total / max(int(good.sum()), 1), binning, origin
 
 
-def read_truth(path: Path, starids: np.ndarray, prf_dir: str | None = None) -> Truth:
+def read_truth(
+    path: Path, starids: np.ndarray, prf_dir: str | None = None, *, neighbours: bool = False
+) -> Truth:
     """The truth of the given stars (those not in the truth are left out).
 
     Parameters
@@ -187,6 +192,8 @@ def read_truth(path: Path, starids: np.ndarray, prf_dir: str | None = None) -> T
         TIC IDs of the targets.
     prf_dir : str or None
         Folder of the PRF models; None: the simulation's own (its settings).
+    neighbours : bool
+        Also read the variable stars around the targets (:attr:`Truth.neighbours`).
 
     Returns
     -------
@@ -232,4 +239,5 @@ def read_truth(path: Path, starids: np.ndarray, prf_dir: str | None = None) -> T
             read_noise=np.asarray(attrs["read_noise"], dtype=float),
             prf=prf,
             systematics=TargetSystematics.select(read_systematics(h5), index),
+            neighbours=read_neighbour_light(h5, good, index, prf) if neighbours else None,
         )
