@@ -14,6 +14,9 @@ import numpy as np
 
 from tessphot.prf.models import OVERSAMPLE
 
+#: The knots' offsets from an integer pixel: the samples and the half pixel, sorted.
+_KNOT_OFFSETS = np.sort(np.append(np.arange(OVERSAMPLE) / OVERSAMPLE, 0.5))
+
 
 def interpolation_knots(values: np.ndarray) -> np.ndarray:
     """Positions bracketing ``values`` where the PRF interpolation has its kinks.
@@ -24,10 +27,8 @@ def interpolation_knots(values: np.ndarray) -> np.ndarray:
     """
     lo, hi = float(values.min()), float(values.max())
     base = np.arange(math.floor(lo) - 1, math.ceil(hi) + 2, dtype=float)
-    knots = np.concatenate(
-        [(base[:, None] + np.arange(OVERSAMPLE) / OVERSAMPLE).ravel(), base + 0.5]
-    )
-    knots = np.unique(knots)
+    # In increasing order already: the offsets within a pixel are sorted and below 1.
+    knots = (base[:, None] + _KNOT_OFFSETS).ravel()
     i0 = max(np.searchsorted(knots, lo, side="right") - 1, 0)
     i1 = min(np.searchsorted(knots, hi, side="left") + 1, knots.size)
     return knots[i0 : max(i1, i0 + 2)]
