@@ -294,15 +294,24 @@ def _shared_shapes(prf: PRFModel, node_rows, node_cols, s_index: np.ndarray):
     """
     if prf.node_rows.size * prf.node_cols.size == 1:
         return None
-    stars, star_of = np.unique(s_index, return_inverse=True)
+    # The stars with stamps, in order, and each stamp's rank among them (np.unique's).
+    present = np.zeros(node_rows.size, dtype=bool)
+    present[s_index] = True
+    stars = np.flatnonzero(present)
+    star_of = (np.cumsum(present) - 1)[s_index]
     if s_index.size < SHAPE_TABLE_MIN_STAMPS * stars.size:
-        # Stars may share a shape (e.g. the interpolation knots of one star).
-        pairs, pair_of = np.unique(
-            np.column_stack([node_rows[stars], node_cols[stars]]), axis=0, return_inverse=True
-        )
-        if s_index.size < SHAPE_TABLE_MIN_STAMPS * len(pairs):
+        # Stars may share a shape (e.g. the interpolation knots of one star): the distinct
+        # positions, sorted by row then column.
+        rows, cols = node_rows[stars], node_cols[stars]
+        order = np.lexsort((cols, rows))
+        rows, cols = rows[order], cols[order]
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+        if s_index.size < SHAPE_TABLE_MIN_STAMPS * np.count_nonzero(first):
             return None
-        return (pairs[:, 0], pairs[:, 1]), pair_of.ravel()[star_of]
+        pair_of = np.empty(order.size, dtype=int)
+        pair_of[order] = np.cumsum(first) - 1
+        return (rows[first], cols[first]), pair_of[star_of]
     return (node_rows[stars], node_cols[stars]), star_of
 
 
