@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tessphot.prf.boxes import _stamp_weights
 from tessphot.prf.knots import bilinear, bilinear_stacked, interpolation_knots
-from tessphot.prf.models import HALF_WIDTH, _stamp_weights
+from tessphot.prf.models import HALF_WIDTH
 
 SIDE = 2 * HALF_WIDTH + 1
 
