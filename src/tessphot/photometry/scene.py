@@ -40,7 +40,13 @@ from tessphot.prf import (
     unprepared_prf_dir,
 )
 from tessphot.prf.focus import FocusedPRF
-from tessphot.prf.knots import bilinear_stacked, interpolation_knots, knot_cell
+from tessphot.prf.knots import (
+    bilinear_stacked,
+    cell_corners,
+    interpolation_knots,
+    knot_cell,
+    stacked_cells,
+)
 from tessphot.prf.star_halo import StarHalos, with_halos
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
@@ -137,13 +143,24 @@ def _fractions_at(
     cols: np.ndarray,
     node_rows: np.ndarray,
     node_cols: np.ndarray,
+    *,
+    wanted: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fraction of a star's light on the True pixels of ``mask``.
 
     Its pixel ``[0, 0]`` at science ``origin``; for stars at each (row, col), each with its
-    own PRF node.
+    own PRF node. ``wanted``: the stars whose fractions to compute (the others' are 0).
     """
-    return prf_sums(prf, rows[None], cols[None], node_rows, node_cols, origin, mask)[0]
+    return prf_sums(
+        prf,
+        rows[None],
+        cols[None],
+        node_rows,
+        node_cols,
+        origin,
+        mask,
+        wanted=None if wanted is None else wanted[None],
+    )[0]
 
 
 def mean_positions(
@@ -239,12 +256,15 @@ def aperture_fractions(
         gc = np.concatenate([np.tile(g[3], g[2].size) for g in grids])
         nr = np.concatenate([np.full(g[2].size * g[3].size, node_rows[g[0]]) for g in grids])
         nc = np.concatenate([np.full(g[2].size * g[3].size, node_cols[g[0]]) for g in grids])
-        values = _fractions_at(prf, mask, origin, gr, gc, nr, nc)
         starts = np.cumsum([0] + [g[2].size * g[3].size for g in grids])
-        interpolated = bilinear_stacked(
-            values,
+        cells = stacked_cells(
             [(start, g[2], g[3]) for start, g in zip(starts, grids, strict=False)],
             [g[4] for g in grids],
+        )
+        # Only the knots of the cells the stars visit (a drift crosses few of its grid's).
+        wanted = cell_corners(cells, gr.size)
+        interpolated = bilinear_stacked(
+            _fractions_at(prf, mask, origin, gr, gc, nr, nc, wanted=wanted), cells
         )
         at = 0
         for j, ok, *_ in grids:

@@ -70,6 +70,8 @@ def prf_sums(
     node_cols: np.ndarray,
     origin: tuple[int, int],
     weights: np.ndarray,
+    *,
+    wanted: np.ndarray | None = None,
 ) -> np.ndarray:
     """Weighted sums of unit-flux PRF images over a box: ``prf_images(...) @ weights``.
 
@@ -81,6 +83,9 @@ def prf_sums(
         As :func:`prf_images`.
     weights : ndarray, shape (rows, columns)
         The weight of each pixel of the box (e.g. an aperture mask).
+    wanted : ndarray of bool, shape (n_cadences, n_stars), optional
+        The sums to compute (the others are 0); each is the same, bit for bit, as when all
+        are computed (None: all).
 
     Returns
     -------
@@ -89,7 +94,9 @@ def prf_sums(
     n_t, n_s = rows.shape
     weights = np.asarray(weights, dtype=float)
     out = np.zeros(n_t * n_s)
-    found = _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, weights.shape)
+    found = _stamps_reaching(
+        prf, rows, cols, node_rows, node_cols, origin, weights.shape, wanted=wanted
+    )
     if found is not None:
         index, stamps, rr, cc = found
         out[index] = np.einsum("nij,nij->n", stamps, _stamp_weights(weights, rr, cc))
@@ -114,10 +121,14 @@ def _stamp_weights(weights: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.nd
     return padded[rr[:, :, None], cc[:, None, :]]
 
 
-def _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape, cadences=None):
+def _stamps_reaching(
+    prf, rows, cols, node_rows, node_cols, origin, shape, cadences=None, *, wanted=None
+):
     """The stamps of the (cadence, star) pairs whose footprint reaches a box.
 
     ``cadences``: those of the rows of positions, for a PRF that changes with time.
+    ``wanted`` (without ``cadences``): the pairs to render, each as it is when all are (the
+    rendering is chosen from all the pairs reaching the box).
 
     Returns None if none does; otherwise the pairs' flat indices, their stamps, and the
     box rows and columns of the stamps' pixels (n, 13) (off the box included).
@@ -139,13 +150,23 @@ def _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape, caden
         stamps, row0, col0 = prf.cadence_stamps(
             np.asarray(cadences)[t_index], s_index, rows[near], cols[near], node_rows, node_cols
         )
-    elif (shapes := _shared_shapes(prf, node_rows, node_cols, s_index)) is not None:
-        tables = prf.shape_tables(*shapes[0])
-        stamps, row0, col0 = prf.stamps_of_shapes(tables, shapes[1], rows[near], cols[near])
     else:
-        stamps, row0, col0 = prf.stamps(
-            rows[near], cols[near], node_rows[s_index], node_cols[s_index]
-        )
+        shapes = _shared_shapes(prf, node_rows, node_cols, s_index)
+        if wanted is not None:
+            keep = wanted[near]
+            t_index, s_index = t_index[keep], s_index[keep]
+            near = near & wanted
+            if not t_index.size:
+                return None
+            if shapes is not None:
+                shapes = (shapes[0], shapes[1][keep])
+        if shapes is not None:
+            tables = prf.shape_tables(*shapes[0])
+            stamps, row0, col0 = prf.stamps_of_shapes(tables, shapes[1], rows[near], cols[near])
+        else:
+            stamps, row0, col0 = prf.stamps(
+                rows[near], cols[near], node_rows[s_index], node_cols[s_index]
+            )
     k = np.arange(2 * HALF_WIDTH + 1)
     box_rows = (row0 - origin[0])[:, None] + k[None, :]
     box_cols = (col0 - origin[1])[:, None] + k[None, :]
