@@ -71,8 +71,10 @@ def group_mean_images(
         sums = np.zeros((n_groups, images.shape[1]))
         np.add.at(sums, members, images)
     else:
-        # Each group's summed interpolation weights on the knots, times the knots' images.
+        # Each group's summed interpolation weights on the knots, times the knots' images
+        # (only those of the cells the star visits are rendered: the others weigh 0).
         weights = np.zeros((n_groups, knots_r.size * knots_c.size))
+        visited = np.zeros(knots_r.size * knots_c.size, dtype=bool)
         i, fr = knot_cell(knots_r, rows[ok])
         j, fc = knot_cell(knots_c, cols[ok])
         for di, dj, w in (
@@ -81,7 +83,9 @@ def group_mean_images(
             (1, 0, fr * (1 - fc)),
             (1, 1, fr * fc),
         ):
-            np.add.at(weights, (members, (i + di) * knots_c.size + j + dj), w)
+            corner = (i + di) * knots_c.size + j + dj
+            np.add.at(weights, (members, corner), w)
+            visited[corner] = True
         table = prf_images(
             prf,
             np.repeat(knots_r, knots_c.size)[:, None],
@@ -90,6 +94,7 @@ def group_mean_images(
             np.array([node[1]]),
             origin,
             shape,
+            wanted=visited[:, None],
         )[:, 0]
         sums = weights @ table
     counts = np.bincount(members, minlength=n_groups)

@@ -23,6 +23,7 @@ def prf_images(
     shape: tuple[int, int],
     *,
     cadences: np.ndarray | None = None,
+    wanted: np.ndarray | None = None,
 ) -> np.ndarray:
     """Unit-flux PRF images of stars on a box of pixels, one per (cadence, star).
 
@@ -41,6 +42,9 @@ def prf_images(
         The cadence of each row of positions: a PRF that changes with time
         (:class:`~tessphot.prf.focus.FocusedPRF`) renders each with its own PRF (None: the
         static PRF).
+    wanted : ndarray of bool, shape (n_cadences, n_stars), optional
+        The images to render (the others are 0), without ``cadences``; each is the same,
+        bit for bit, as when all are rendered (None: all).
 
     Returns
     -------
@@ -48,12 +52,16 @@ def prf_images(
         Fraction of each star's light in each pixel of the box (row-major); light falling
         outside the box is lost.
     """
+    if wanted is not None and cadences is not None:
+        raise ValueError("prf_images renders a subset of the images only without cadences")
     n_t, n_s = rows.shape
     h, w = shape
     size = n_t * n_s * h * w
     # One spare element takes the stamps' pixels off the box.
     out = np.zeros(size + 1)
-    found = _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape, cadences)
+    found = _stamps_reaching(
+        prf, rows, cols, node_rows, node_cols, origin, shape, cadences, wanted=wanted
+    )
     if found is not None:
         index, stamps, rr, cc = found
         on = ((rr >= 0) & (rr < h))[:, :, None] & ((cc >= 0) & (cc < w))[:, None, :]
