@@ -172,7 +172,7 @@ def _stamps_reaching(
             tables = prf.shape_tables(*shapes[0])
             stamps, row0, col0 = prf.stamps_of_shapes(tables, shapes[1], rows[near], cols[near])
         else:
-            stamps, row0, col0 = prf.stamps(
+            stamps, row0, col0 = prf.kept_stamps(
                 rows[near], cols[near], node_rows[s_index], node_cols[s_index]
             )
     k = np.arange(2 * HALF_WIDTH + 1)

@@ -33,6 +33,11 @@ RENDER_CHUNK = 16384
 #: Stamps per star from which a multi-node PRF's shape is interpolated once per star
 #: (:meth:`PRFModel.shape_tables`) rather than once per stamp.
 SHAPE_TABLE_MIN_STAMPS = 32
+#: Stamps a model keeps for their next rendering (:meth:`PRFModel.kept_stamps`: a star at a
+#: position of its own, e.g. its mean one, is rendered for every target near it).
+KEPT_STAMPS = 65536
+#: Largest call whose stamps are kept (larger ones move the stars cadence by cadence).
+KEPT_STAMPS_CALL = 4096
 
 
 class PRFModel:
@@ -91,6 +96,8 @@ class PRFModel:
         )
         self.name = name
         self.short_name = short_name[:40]
+        #: Stamps rendered by :meth:`kept_stamps`, by (row, col, node_row, node_col).
+        self._kept: dict[tuple[float, float, float, float], np.ndarray] = {}
 
     # ------------------------------------------------------------------------------------
     def _node_weights(self, rows: np.ndarray, cols: np.ndarray):
@@ -180,6 +187,45 @@ class PRFModel:
             if np.any(weight):
                 _accumulate(out, self._decimated, node, weight, sub)
         return _normalised(out), rc - HALF_WIDTH, cc - HALF_WIDTH
+
+    def kept_stamps(
+        self, rows: np.ndarray, cols: np.ndarray, node_rows: np.ndarray, node_cols: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`stamps`, those rendered by an earlier call taken from it.
+
+        A stamp depends on its position and node position only (not on the stamps rendered
+        with it), so a kept one is the same, bit for bit. The last :data:`KEPT_STAMPS` are
+        kept, of calls of at most :data:`KEPT_STAMPS_CALL` stamps.
+
+        Parameters
+        ----------
+        rows, cols, node_rows, node_cols : ndarray, shape (n,)
+            As :meth:`stamps`.
+
+        Returns
+        -------
+        stamps, row0, col0
+            As :meth:`stamps`.
+        """
+        if rows.size > KEPT_STAMPS_CALL:
+            return self.stamps(rows, cols, node_rows, node_cols)
+        keys = list(
+            zip(rows.tolist(), cols.tolist(), node_rows.tolist(), node_cols.tolist(), strict=True)
+        )
+        found = [self._kept.get(key) for key in keys]
+        missing = [i for i, stamp in enumerate(found) if stamp is None]
+        if missing:
+            new = self.stamps(rows[missing], cols[missing], node_rows[missing], node_cols[missing])[
+                0
+            ]
+            for i, stamp in zip(missing, new, strict=True):
+                found[i] = self._kept[keys[i]] = stamp
+            while len(self._kept) > KEPT_STAMPS:
+                del self._kept[next(iter(self._kept))]
+        stamps = np.array(found).reshape(rows.size, 2 * HALF_WIDTH + 1, 2 * HALF_WIDTH + 1)
+        rc = np.rint(rows).astype(int)
+        cc = np.rint(cols).astype(int)
+        return stamps, rc - HALF_WIDTH, cc - HALF_WIDTH
 
     def shape_tables(self, node_rows, node_cols) -> np.ndarray:
         """The PRF shape at each position, its grid nodes' tables combined once.
