@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from tessphot.prf.knots import bilinear, bilinear_stacked, interpolation_knots
-from tessphot.prf.models import HALF_WIDTH, _stamp_weights
+from tessphot.prf.boxes import _stamp_weights
+from tessphot.prf.knots import (
+    bilinear,
+    bilinear_stacked,
+    cell_corners,
+    interpolation_knots,
+    stacked_cells,
+)
+from tessphot.prf.models import HALF_WIDTH
 
 SIDE = 2 * HALF_WIDTH + 1
 
@@ -46,6 +53,12 @@ def test_stacked_bilinear_is_each_tables_own():
         values.append(table.ravel())
         expected.append(bilinear(knots_r, knots_c, table, r, c))
         start += table.size
-    got = bilinear_stacked(np.concatenate(values), tables, points)
+    cells = stacked_cells(tables, points)
+    got = bilinear_stacked(np.concatenate(values), cells)
     np.testing.assert_array_equal(got, np.concatenate(expected))
-    assert bilinear_stacked(np.zeros(0), [], []).size == 0
+    # Only the cells' corners are read: the other values may be anything.
+    used = cell_corners(cells, start)
+    assert 0 < used.sum() < start
+    garbled = np.where(used, np.concatenate(values), np.nan)
+    np.testing.assert_array_equal(bilinear_stacked(garbled, cells), got)
+    assert bilinear_stacked(np.zeros(0), stacked_cells([], [])).size == 0

@@ -135,7 +135,7 @@ def test_prf_choice(tmp_path, prf_dir):
 def test_group_mean_images_match_direct_rendering(spoc, request):
     """The mean PRF image of each group of cadences is exact, a pointing jump inside a
     group included (the mean of the images, not the image at the mean position)."""
-    from tessphot.photometry.scene import group_mean_images
+    from tessphot.photometry.scene_groups import group_mean_images
 
     prf = load_prf(request.getfixturevalue("prf_dir") if spoc else None, 1, 1, 4)
     rng = np.random.default_rng(2)

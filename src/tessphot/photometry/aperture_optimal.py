@@ -28,7 +28,7 @@ import numpy as np
 
 from tessphot.constants import tmag_to_flux
 from tessphot.lightcurve.diagnostics import HOUR_SECONDS
-from tessphot.photometry.scene import group_mean_images
+from tessphot.photometry.scene_groups import group_mean_images
 from tessphot.photometry.target import Target
 from tessphot.prf import prf_images
 

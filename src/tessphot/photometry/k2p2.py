@@ -142,19 +142,17 @@ def _catalog_markers(
     settings: K2P2Settings,
 ) -> np.ndarray:
     """The peaks nearest to a catalog star (within the marker distance for its brightness)."""
-    rows, cols, tmag = catalog
-    chosen = set()
-    for r, c, m in zip(rows, cols, tmag, strict=True):
-        distance = np.hypot(peaks[:, 0] - r, peaks[:, 1] - c)
-        nearest = int(np.argmin(distance))
-        limit = (
-            settings.marker_distance_bright
-            if m < settings.saturation_limit
-            else settings.marker_distance
-        )
-        if distance[nearest] < limit:
-            chosen.add(nearest)
-    return peaks[sorted(chosen)]
+    rows, cols, tmag = (np.asarray(a, dtype=float) for a in catalog)
+    # Each star's distance to every peak (stars x peaks) and its nearest peak.
+    distance = np.hypot(peaks[None, :, 0] - rows[:, None], peaks[None, :, 1] - cols[:, None])
+    nearest = np.argmin(distance, axis=1)
+    limit = np.where(
+        tmag < settings.saturation_limit,
+        settings.marker_distance_bright,
+        settings.marker_distance,
+    )
+    close = distance[np.arange(nearest.size), nearest] < limit
+    return peaks[np.unique(nearest[close])]
 
 
 def _saturated_markers(

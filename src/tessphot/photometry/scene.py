@@ -35,12 +35,16 @@ from tessphot.prf import (
     HALF_WIDTH,
     PRFModel,
     load_prf,
-    prf_images,
     prf_sums,
     unprepared_prf_dir,
 )
 from tessphot.prf.focus import FocusedPRF
-from tessphot.prf.knots import bilinear_stacked, interpolation_knots, knot_cell
+from tessphot.prf.knots import (
+    bilinear_stacked,
+    cell_corners,
+    interpolation_knots,
+    stacked_cells,
+)
 from tessphot.prf.star_halo import StarHalos, with_halos
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
@@ -137,13 +141,24 @@ def _fractions_at(
     cols: np.ndarray,
     node_rows: np.ndarray,
     node_cols: np.ndarray,
+    *,
+    wanted: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fraction of a star's light on the True pixels of ``mask``.
 
     Its pixel ``[0, 0]`` at science ``origin``; for stars at each (row, col), each with its
-    own PRF node.
+    own PRF node. ``wanted``: the stars whose fractions to compute (the others' are 0).
     """
-    return prf_sums(prf, rows[None], cols[None], node_rows, node_cols, origin, mask)[0]
+    return prf_sums(
+        prf,
+        rows[None],
+        cols[None],
+        node_rows,
+        node_cols,
+        origin,
+        mask,
+        wanted=None if wanted is None else wanted[None],
+    )[0]
 
 
 def mean_positions(
@@ -239,12 +254,15 @@ def aperture_fractions(
         gc = np.concatenate([np.tile(g[3], g[2].size) for g in grids])
         nr = np.concatenate([np.full(g[2].size * g[3].size, node_rows[g[0]]) for g in grids])
         nc = np.concatenate([np.full(g[2].size * g[3].size, node_cols[g[0]]) for g in grids])
-        values = _fractions_at(prf, mask, origin, gr, gc, nr, nc)
         starts = np.cumsum([0] + [g[2].size * g[3].size for g in grids])
-        interpolated = bilinear_stacked(
-            values,
+        cells = stacked_cells(
             [(start, g[2], g[3]) for start, g in zip(starts, grids, strict=False)],
             [g[4] for g in grids],
+        )
+        # Only the knots of the cells the stars visit (a drift crosses few of its grid's).
+        wanted = cell_corners(cells, gr.size)
+        interpolated = bilinear_stacked(
+            _fractions_at(prf, mask, origin, gr, gc, nr, nc, wanted=wanted), cells
         )
         at = 0
         for j, ok, *_ in grids:
@@ -263,90 +281,6 @@ def aperture_fractions(
             np.full(n, node_cols[j]),
         )
     return np.clip(out, 0.0, 1.0)
-
-
-def group_mean_images(
-    prf: PRFModel,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    node: tuple[float, float],
-    group: np.ndarray,
-    n_groups: int,
-    origin: tuple[int, int],
-    shape: tuple[int, int],
-) -> np.ndarray:
-    """Mean unit-flux PRF image of one star over each group of cadences.
-
-    The star's image is tabulated at the knots of the PRF interpolation over the range of
-    its motion (exact bilinear interpolation, as in :func:`aperture_fractions`) and the
-    interpolation weights of the group's cadences are summed, so the mean is exact however
-    the star moves within a group (a pointing jump in the middle of it).
-
-    Parameters
-    ----------
-    prf : PRFModel
-    rows, cols : ndarray, shape (n_cadences,)
-        Science-area positions of the star (NaN: unknown, left out).
-    node : (float, float)
-        Position choosing the star's PRF shape.
-    group : ndarray of int, shape (n_cadences,)
-        Each cadence's group (-1: none).
-    n_groups : int
-    origin : (int, int)
-        Science-area (row, column) of the box's pixel ``[0, 0]``.
-    shape : (int, int)
-        (rows, columns) of the box.
-
-    Returns
-    -------
-    ndarray, shape (n_groups, rows, cols)
-        NaN for a group without a known position.
-    """
-    ok = (group >= 0) & np.isfinite(rows) & np.isfinite(cols)
-    out = np.full((n_groups, shape[0] * shape[1]), np.nan)
-    if not ok.any():
-        return out.reshape(n_groups, *shape)
-    knots_r, knots_c = interpolation_knots(rows[ok]), interpolation_knots(cols[ok])
-    members = group[ok]
-    if max(knots_r.size, knots_c.size) > GRID_MAX_POINTS:
-        # Moving too far for a table: every cadence rendered and summed into its group.
-        images = prf_images(
-            prf,
-            rows[ok][:, None],
-            cols[ok][:, None],
-            np.array([node[0]]),
-            np.array([node[1]]),
-            origin,
-            shape,
-        )[:, 0]
-        sums = np.zeros((n_groups, images.shape[1]))
-        np.add.at(sums, members, images)
-    else:
-        # Each group's summed interpolation weights on the knots, times the knots' images.
-        weights = np.zeros((n_groups, knots_r.size * knots_c.size))
-        i, fr = knot_cell(knots_r, rows[ok])
-        j, fc = knot_cell(knots_c, cols[ok])
-        for di, dj, w in (
-            (0, 0, (1 - fr) * (1 - fc)),
-            (0, 1, (1 - fr) * fc),
-            (1, 0, fr * (1 - fc)),
-            (1, 1, fr * fc),
-        ):
-            np.add.at(weights, (members, (i + di) * knots_c.size + j + dj), w)
-        table = prf_images(
-            prf,
-            np.repeat(knots_r, knots_c.size)[:, None],
-            np.tile(knots_c, knots_r.size)[:, None],
-            np.array([node[0]]),
-            np.array([node[1]]),
-            origin,
-            shape,
-        )[:, 0]
-        sums = weights @ table
-    counts = np.bincount(members, minlength=n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = sums / counts[:, None]
-    return out.reshape(n_groups, *shape)
 
 
 @dataclass

@@ -46,7 +46,7 @@ from tessphot.prepare.background import (
     saturation_mask,
     sky_pixels_per_box,
 )
-from tessphot.prf.models import prf_images
+from tessphot.prf.boxes import prf_images
 
 #: Step of the central differences that give a star image's position derivatives [px].
 SHIFT_STEP_PX = 0.1

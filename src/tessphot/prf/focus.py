@@ -11,7 +11,7 @@ method without a cadence are that PRF's) with the tables magnified at a few *anc
 :data:`ANCHOR_STEP` apart over the range of ``s(t)``; a stamp of cadence ``t`` is interpolated
 linearly between the two anchors around ``s(t)`` (:meth:`FocusedPRF.cadence_stamps`), on the
 same sub-pixel and node interpolation as any model's stamp, so the knot tables and every
-consumer of :func:`tessphot.prf.models.prf_images` keep working: they pass the cadences of
+consumer of :func:`tessphot.prf.boxes.prf_images` keep working: they pass the cadences of
 their positions (``cadences=``; the aperture's fractions interpolate between anchors'
 tabulations, :func:`tessphot.photometry.scene.aperture_fractions`).
 

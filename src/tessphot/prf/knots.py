@@ -14,6 +14,9 @@ import numpy as np
 
 from tessphot.prf.models import OVERSAMPLE
 
+#: The knots' offsets from an integer pixel: the samples and the half pixel, sorted.
+_KNOT_OFFSETS = np.sort(np.append(np.arange(OVERSAMPLE) / OVERSAMPLE, 0.5))
+
 
 def interpolation_knots(values: np.ndarray) -> np.ndarray:
     """Positions bracketing ``values`` where the PRF interpolation has its kinks.
@@ -24,10 +27,8 @@ def interpolation_knots(values: np.ndarray) -> np.ndarray:
     """
     lo, hi = float(values.min()), float(values.max())
     base = np.arange(math.floor(lo) - 1, math.ceil(hi) + 2, dtype=float)
-    knots = np.concatenate(
-        [(base[:, None] + np.arange(OVERSAMPLE) / OVERSAMPLE).ravel(), base + 0.5]
-    )
-    knots = np.unique(knots)
+    # In increasing order already: the offsets within a pixel are sorted and below 1.
+    knots = (base[:, None] + _KNOT_OFFSETS).ravel()
     i0 = max(np.searchsorted(knots, lo, side="right") - 1, 0)
     i1 = min(np.searchsorted(knots, hi, side="left") + 1, knots.size)
     return knots[i0 : max(i1, i0 + 2)]
@@ -59,10 +60,56 @@ def bilinear(
     )
 
 
-def bilinear_stacked(
-    values: np.ndarray,
+def stacked_cells(
     tables: list[tuple[int, np.ndarray, np.ndarray]],
     points: list[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cells of points in many tables stored one after the other (:func:`bilinear_stacked`).
+
+    Parameters
+    ----------
+    tables : list of (int, ndarray, ndarray)
+        Each table's start in the values (its values row-major from there) and its grid
+        ``knots_r`` x ``knots_c``.
+    points : list of (ndarray, ndarray)
+        The points ``(r, c)`` in each table (inside its grid).
+
+    Returns
+    -------
+    corner : ndarray of int
+        Each point's cell, as the index of its first corner in the values; one table's
+        points after the other's.
+    step : ndarray of int
+        The row length of each point's table (the cell's other corners are ``corner + 1``,
+        ``corner + step`` and ``corner + step + 1``).
+    fr, fc : ndarray
+        The fractions of the way across the cell.
+    """
+    corner, step = [np.zeros(0, dtype=int)], [np.zeros(0, dtype=int)]
+    fr, fc = [np.zeros(0)], [np.zeros(0)]
+    for (start, knots_r, knots_c), (r, c) in zip(tables, points, strict=True):
+        i, f_r = knot_cell(knots_r, r)
+        j, f_c = knot_cell(knots_c, c)
+        corner.append(start + i * knots_c.size + j)
+        step.append(np.full(i.size, knots_c.size))
+        fr.append(f_r)
+        fc.append(f_c)
+    return np.concatenate(corner), np.concatenate(step), np.concatenate(fr), np.concatenate(fc)
+
+
+def cell_corners(
+    cells: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], size: int
+) -> np.ndarray:
+    """Which of ``size`` values the interpolation in the cells (:func:`stacked_cells`) reads."""
+    corner, step = cells[0], cells[1]
+    used = np.zeros(size, dtype=bool)
+    for index in (corner, corner + 1, corner + step, corner + step + 1):
+        used[index] = True
+    return used
+
+
+def bilinear_stacked(
+    values: np.ndarray, cells: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 ) -> np.ndarray:
     """:func:`bilinear` in many tables stored one after the other, in one pass.
 
@@ -70,10 +117,8 @@ def bilinear_stacked(
     ----------
     values : ndarray, shape (n,)
         The tables' values, each table row-major from its start.
-    tables : list of (int, ndarray, ndarray)
-        Each table's start in ``values`` and its grid ``knots_r`` x ``knots_c``.
-    points : list of (ndarray, ndarray)
-        The points ``(r, c)`` at which to interpolate each table (inside its grid).
+    cells : (ndarray, ndarray, ndarray, ndarray)
+        The points' cells in the tables (:func:`stacked_cells`).
 
     Returns
     -------
@@ -81,18 +126,7 @@ def bilinear_stacked(
         The interpolated values of every table's points, one table after the other: those
         of :func:`bilinear`, value for value (the same operations in the same order).
     """
-    base, step, fr, fc = [], [], [], []
-    for (start, knots_r, knots_c), (r, c) in zip(tables, points, strict=True):
-        i, f_r = knot_cell(knots_r, r)
-        j, f_c = knot_cell(knots_c, c)
-        base.append(start + i * knots_c.size + j)
-        step.append(np.full(i.size, knots_c.size))
-        fr.append(f_r)
-        fc.append(f_c)
-    if not base:
-        return np.zeros(0)
-    k, n = np.concatenate(base), np.concatenate(step)
-    fr_all, fc_all = np.concatenate(fr), np.concatenate(fc)
+    k, n, fr_all, fc_all = cells
     return (
         values[k] * (1 - fr_all) * (1 - fc_all)
         + values[k + 1] * (1 - fr_all) * fc_all

@@ -33,6 +33,11 @@ RENDER_CHUNK = 16384
 #: Stamps per star from which a multi-node PRF's shape is interpolated once per star
 #: (:meth:`PRFModel.shape_tables`) rather than once per stamp.
 SHAPE_TABLE_MIN_STAMPS = 32
+#: Stamps a model keeps for their next rendering (:meth:`PRFModel.kept_stamps`: a star at a
+#: position of its own, e.g. its mean one, is rendered for every target near it).
+KEPT_STAMPS = 65536
+#: Largest call whose stamps are kept (larger ones move the stars cadence by cadence).
+KEPT_STAMPS_CALL = 4096
 
 
 class PRFModel:
@@ -91,6 +96,8 @@ class PRFModel:
         )
         self.name = name
         self.short_name = short_name[:40]
+        #: Stamps rendered by :meth:`kept_stamps`, by (row, col, node_row, node_col).
+        self._kept: dict[tuple[float, float, float, float], np.ndarray] = {}
 
     # ------------------------------------------------------------------------------------
     def _node_weights(self, rows: np.ndarray, cols: np.ndarray):
@@ -180,6 +187,45 @@ class PRFModel:
             if np.any(weight):
                 _accumulate(out, self._decimated, node, weight, sub)
         return _normalised(out), rc - HALF_WIDTH, cc - HALF_WIDTH
+
+    def kept_stamps(
+        self, rows: np.ndarray, cols: np.ndarray, node_rows: np.ndarray, node_cols: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`stamps`, those rendered by an earlier call taken from it.
+
+        A stamp depends on its position and node position only (not on the stamps rendered
+        with it), so a kept one is the same, bit for bit. The last :data:`KEPT_STAMPS` are
+        kept, of calls of at most :data:`KEPT_STAMPS_CALL` stamps.
+
+        Parameters
+        ----------
+        rows, cols, node_rows, node_cols : ndarray, shape (n,)
+            As :meth:`stamps`.
+
+        Returns
+        -------
+        stamps, row0, col0
+            As :meth:`stamps`.
+        """
+        if rows.size > KEPT_STAMPS_CALL:
+            return self.stamps(rows, cols, node_rows, node_cols)
+        keys = list(
+            zip(rows.tolist(), cols.tolist(), node_rows.tolist(), node_cols.tolist(), strict=True)
+        )
+        found = [self._kept.get(key) for key in keys]
+        missing = [i for i, stamp in enumerate(found) if stamp is None]
+        if missing:
+            new = self.stamps(rows[missing], cols[missing], node_rows[missing], node_cols[missing])[
+                0
+            ]
+            for i, stamp in zip(missing, new, strict=True):
+                found[i] = self._kept[keys[i]] = stamp
+            while len(self._kept) > KEPT_STAMPS:
+                del self._kept[next(iter(self._kept))]
+        stamps = np.array(found).reshape(rows.size, 2 * HALF_WIDTH + 1, 2 * HALF_WIDTH + 1)
+        rc = np.rint(rows).astype(int)
+        cc = np.rint(cols).astype(int)
+        return stamps, rc - HALF_WIDTH, cc - HALF_WIDTH
 
     def shape_tables(self, node_rows, node_cols) -> np.ndarray:
         """The PRF shape at each position, its grid nodes' tables combined once.
@@ -294,15 +340,24 @@ def _shared_shapes(prf: PRFModel, node_rows, node_cols, s_index: np.ndarray):
     """
     if prf.node_rows.size * prf.node_cols.size == 1:
         return None
-    stars, star_of = np.unique(s_index, return_inverse=True)
+    # The stars with stamps, in order, and each stamp's rank among them (np.unique's).
+    present = np.zeros(node_rows.size, dtype=bool)
+    present[s_index] = True
+    stars = np.flatnonzero(present)
+    star_of = (np.cumsum(present) - 1)[s_index]
     if s_index.size < SHAPE_TABLE_MIN_STAMPS * stars.size:
-        # Stars may share a shape (e.g. the interpolation knots of one star).
-        pairs, pair_of = np.unique(
-            np.column_stack([node_rows[stars], node_cols[stars]]), axis=0, return_inverse=True
-        )
-        if s_index.size < SHAPE_TABLE_MIN_STAMPS * len(pairs):
+        # Stars may share a shape (e.g. the interpolation knots of one star): the distinct
+        # positions, sorted by row then column.
+        rows, cols = node_rows[stars], node_cols[stars]
+        order = np.lexsort((cols, rows))
+        rows, cols = rows[order], cols[order]
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+        if s_index.size < SHAPE_TABLE_MIN_STAMPS * np.count_nonzero(first):
             return None
-        return (pairs[:, 0], pairs[:, 1]), pair_of.ravel()[star_of]
+        pair_of = np.empty(order.size, dtype=int)
+        pair_of[order] = np.cumsum(first) - 1
+        return (rows[first], cols[first]), pair_of[star_of]
     return (node_rows[stars], node_cols[stars]), star_of
 
 
@@ -358,142 +413,3 @@ def edge_taper() -> np.ndarray:
     edge = HALF_WIDTH + 0.5
     x = np.clip((r - TAPER_START) / (edge - TAPER_START), 0.0, 1.0)
     return 0.5 * (1 + np.cos(np.pi * x))
-
-
-def prf_images(
-    prf: PRFModel,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    node_rows: np.ndarray,
-    node_cols: np.ndarray,
-    origin: tuple[int, int],
-    shape: tuple[int, int],
-    *,
-    cadences: np.ndarray | None = None,
-) -> np.ndarray:
-    """Unit-flux PRF images of stars on a box of pixels, one per (cadence, star).
-
-    Parameters
-    ----------
-    prf : PRFModel
-    rows, cols : ndarray, shape (n_cadences, n_stars)
-        Science-area positions (finite).
-    node_rows, node_cols : ndarray, shape (n_stars,)
-        Positions choosing each star's PRF shape.
-    origin : (int, int)
-        Science-area (row, column) of the box's pixel ``[0, 0]``.
-    shape : (int, int)
-        (rows, columns) of the box.
-    cadences : ndarray of int, shape (n_cadences,), optional
-        The cadence of each row of positions: a PRF that changes with time
-        (:class:`~tessphot.prf.focus.FocusedPRF`) renders each with its own PRF (None: the
-        static PRF).
-
-    Returns
-    -------
-    ndarray, shape (n_cadences, n_stars, rows * columns)
-        Fraction of each star's light in each pixel of the box (row-major); light falling
-        outside the box is lost.
-    """
-    n_t, n_s = rows.shape
-    h, w = shape
-    size = n_t * n_s * h * w
-    # One spare element takes the stamps' pixels off the box.
-    out = np.zeros(size + 1)
-    found = _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape, cadences)
-    if found is not None:
-        index, stamps, rr, cc = found
-        on = ((rr >= 0) & (rr < h))[:, :, None] & ((cc >= 0) & (cc < w))[:, None, :]
-        flat = (index * (h * w))[:, None, None] + (rr[:, :, None] * w + cc[:, None, :])
-        out[np.where(on, flat, size)] = stamps
-    return out[:size].reshape(n_t, n_s, h * w)
-
-
-def prf_sums(
-    prf: PRFModel,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    node_rows: np.ndarray,
-    node_cols: np.ndarray,
-    origin: tuple[int, int],
-    weights: np.ndarray,
-) -> np.ndarray:
-    """Weighted sums of unit-flux PRF images over a box: ``prf_images(...) @ weights``.
-
-    Without building the images (e.g. the fraction of each star's light in an aperture).
-
-    Parameters
-    ----------
-    prf, rows, cols, node_rows, node_cols, origin
-        As :func:`prf_images`.
-    weights : ndarray, shape (rows, columns)
-        The weight of each pixel of the box (e.g. an aperture mask).
-
-    Returns
-    -------
-    ndarray, shape (n_cadences, n_stars)
-    """
-    n_t, n_s = rows.shape
-    weights = np.asarray(weights, dtype=float)
-    out = np.zeros(n_t * n_s)
-    found = _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, weights.shape)
-    if found is not None:
-        index, stamps, rr, cc = found
-        out[index] = np.einsum("nij,nij->n", stamps, _stamp_weights(weights, rr, cc))
-    return out.reshape(n_t, n_s)
-
-
-def _stamp_weights(weights: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
-    """The weights under each stamp (n, 13, 13), zero off the box; ``rr``, ``cc`` (n, 13).
-
-    A stamp reaching the box lies on the zeros padded around it: one window of the padded
-    box each (a block copy); pixels beyond the padding would take its edge.
-    """
-    pad = 2 * HALF_WIDTH + 1
-    padded = np.pad(weights, pad)
-    rows, cols = rr[:, 0] + pad, cc[:, 0] + pad
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (pad, pad))
-    inside = (rows >= 0) & (rows < windows.shape[0]) & (cols >= 0) & (cols < windows.shape[1])
-    if inside.all():
-        return windows[rows, cols]
-    rr = np.clip(rr + pad, 0, padded.shape[0] - 1)
-    cc = np.clip(cc + pad, 0, padded.shape[1] - 1)
-    return padded[rr[:, :, None], cc[:, None, :]]
-
-
-def _stamps_reaching(prf, rows, cols, node_rows, node_cols, origin, shape, cadences=None):
-    """The stamps of the (cadence, star) pairs whose footprint reaches a box.
-
-    ``cadences``: those of the rows of positions, for a PRF that changes with time.
-
-    Returns None if none does; otherwise the pairs' flat indices, their stamps, and the
-    box rows and columns of the stamps' pixels (n, 13) (off the box included).
-    """
-    n_s = rows.shape[1]
-    h, w = shape
-    rc = np.rint(rows)
-    cc = np.rint(cols)
-    near = (
-        (rc + HALF_WIDTH >= origin[0])
-        & (rc - HALF_WIDTH < origin[0] + h)
-        & (cc + HALF_WIDTH >= origin[1])
-        & (cc - HALF_WIDTH < origin[1] + w)
-    )
-    t_index, s_index = np.nonzero(near)
-    if not t_index.size:
-        return None
-    if cadences is not None and hasattr(prf, "cadence_stamps"):
-        stamps, row0, col0 = prf.cadence_stamps(
-            np.asarray(cadences)[t_index], s_index, rows[near], cols[near], node_rows, node_cols
-        )
-    elif (shapes := _shared_shapes(prf, node_rows, node_cols, s_index)) is not None:
-        tables = prf.shape_tables(*shapes[0])
-        stamps, row0, col0 = prf.stamps_of_shapes(tables, shapes[1], rows[near], cols[near])
-    else:
-        stamps, row0, col0 = prf.stamps(
-            rows[near], cols[near], node_rows[s_index], node_cols[s_index]
-        )
-    k = np.arange(2 * HALF_WIDTH + 1)
-    box_rows = (row0 - origin[0])[:, None] + k[None, :]
-    box_cols = (col0 - origin[1])[:, None] + k[None, :]
-    return t_index * n_s + s_index, stamps, box_rows, box_cols
