@@ -220,12 +220,14 @@ class AperturePhotometry(PhotometryMethod):
         self.k2p2_mask = mask
         if not mask.any():
             raise PhotometryError(f"TIC {self.starid}: no collected pixel around the target")
-        box = bounding_box(mask)
         row, col = self.target.stamp_position
         pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
+        optimise = self.settings.aperture.optimise and not self.minimum_aperture_used
+        reach = self.settings.aperture.optimise_reach if optimise else 0
+        box = _reaching_box(mask, pixel, reach)
         blocks = self.target.block_reader(box)
 
-        if self.settings.aperture.optimise and not self.minimum_aperture_used:
+        if optimise:
             optimised = optimise_mask(
                 self.target,
                 mask,
@@ -234,6 +236,7 @@ class AperturePhotometry(PhotometryMethod):
                 pixel,
                 saturation_level=self.settings.saturation_fraction * SATURATED_RATE,
                 motion_corrected=self._motion_correction_applies,
+                reach=reach,
             )
             if optimised is not None:
                 mask = optimised
@@ -271,6 +274,7 @@ class AperturePhotometry(PhotometryMethod):
             "AP_PRF": (self.target.prf.short_name, "the motion correction's PRF"),
             "AP_OPTIM": (self.optimised, "aperture optimised for the 1-h noise"),
             "AP_K2PIX": (int(self.k2p2_mask.sum()), "pixels in the K2P2 mask"),
+            "AP_OUTK2": (int((mask & ~self.k2p2_mask).sum()), "aperture pixels beyond it"),
             "AP_MINAP": (self.minimum_aperture_used, "minimum aperture used"),
         }
         if self.switch_reason:
@@ -423,3 +427,17 @@ class AperturePhotometry(PhotometryMethod):
             background=self._background_used,
             centroid=self.final_mask,
         )
+
+
+def _reaching_box(mask: np.ndarray, pixel: tuple[int, int], reach: int) -> tuple[int, ...]:
+    """The mask's bounding box grown to the pixels within ``reach`` of ``pixel`` (clipped)."""
+    r0, r1, c0, c1 = bounding_box(mask)
+    if reach <= 0:
+        return r0, r1, c0, c1
+    h, w = mask.shape
+    return (
+        max(0, min(r0, pixel[0] - reach)),
+        min(h, max(r1, pixel[0] + reach + 1)),
+        max(0, min(c0, pixel[1] - reach)),
+        min(w, max(c1, pixel[1] + reach + 1)),
+    )
