@@ -370,7 +370,7 @@ def optimise_mask(
     cadence) keeps its whole mask: its bleed columns must be summed. With a ``reach``, the
     aperture may also take the box's pixels within ``reach`` of the target's pixel that
     are outside the mask but where the target's predicted light exceeds the other stars'
-    (:func:`beyond_mask`).
+    (:func:`beyond_mask`) and no good cadence reaches ``saturation_level``.
 
     Parameters
     ----------
@@ -411,7 +411,7 @@ def optimise_mask(
     inside = 0 <= keep[0] < sub.shape[0] and 0 <= keep[1] < sub.shape[1]
     candidates = sub
     if reach > 0 and scene is not None and inside:
-        candidates = sub | beyond_mask(scene, groups, keep, reach)
+        candidates = sub | (beyond_mask(scene, groups, keep, reach) & (peak < saturation_level))
     best = optimal_aperture(
         candidates,
         target.sumimage[r0:r1, c0:c1],
