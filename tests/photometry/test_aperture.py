@@ -23,7 +23,12 @@ from tessphot.evaluation.scoring.photometry import score_sector
 from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
 from tessphot.lightcurve.writer import settings_from_header
-from tessphot.photometry.aperture_optimal import GroupImages, GroupScene, optimal_aperture
+from tessphot.photometry.aperture_optimal import (
+    GroupImages,
+    GroupScene,
+    beyond_mask,
+    optimal_aperture,
+)
 from tessphot.photometry.stamps import STAMP_HEIGHT, stamp_size
 from tessphot.photometry.target import open_target
 from tessphot.prf import AnalyticPRF
@@ -388,6 +393,31 @@ def test_optimal_aperture_background_errors_do_not_grow_it():
     shifted = own_g + offsets[:, None, None]
     chosen = optimal_aperture(candidates, own, variance, _groups(shifted), 2, scene=scene)
     assert chosen[4, 4] and chosen.sum() <= still.sum() < 81
+
+
+def test_a_mask_cut_next_to_the_star_is_reached_beyond():
+    """K2P2's watershed gave a faint star 2 of its pixels (a brighter neighbour's light
+    rising beside it): the aperture may take back the nearby pixels where the star's light
+    dominates, never a pixel dominated by the neighbour, and ends up as with a whole mask."""
+    shape = (9, 13)
+    own = 200.0 * _profile(4, 4, shape)
+    neighbour = 2e4 * _profile(4, 9.5, shape)
+    variance = own + neighbour + 100.0
+    n = 16
+    own_g, others_g = np.repeat(own[None], n, 0), np.repeat(neighbour[None], n, 0)
+    scene, groups = GroupScene(own_g, others_g, True), _groups(own_g + others_g)
+    cut = np.zeros(shape, dtype=bool)
+    cut[4, 4:6] = True
+    reached = beyond_mask(scene, groups, (4, 4), 2)
+    assert reached[4, 4] and reached[2:7, 2:7].sum() == reached.sum()
+    assert not (reached & (neighbour > own)).any()
+    assert reached.sum() > 9
+    whole = np.ones(shape, dtype=bool)
+    best = optimal_aperture(whole, own, variance, groups, 2, scene=scene)
+    within = optimal_aperture(cut, own, variance, groups, 2, scene=scene)
+    beyond = optimal_aperture(cut | reached, own, variance, groups, 2, scene=scene)
+    assert within.sum() <= 2 < best.sum()
+    assert np.array_equal(beyond, best)
 
 
 def test_stamp_wcs_points_at_the_target(photometry_run):

@@ -23,7 +23,10 @@
    fitted with a background offset: the star's variability is signal, not noise, and must
    not shrink its aperture). What stays is the slow noise of the aperture: neighbours
    varying, background errors, motion the correction leaves. Bright stars keep their
-   wings, faint stars their core. Saturated targets (a pixel of the mask reaching
+   wings, faint stars their core. Where K2P2's watershed cut the mask next to the target
+   (a brighter neighbour's light rising beside it), the pixels within ``optimise_reach`` of
+   the target's pixel where its predicted light exceeds the others' are candidates too
+   (``AP_OUTK2``: how many the aperture took). Saturated targets (a pixel of the mask reaching
    ``saturation_fraction`` of a full pixel in a good cadence) keep the whole mask (their
    bleed columns must be summed).
 3. **Flux.** Per cadence: the sum of the background-subtracted pixels of the aperture (NaN
@@ -220,12 +223,16 @@ class AperturePhotometry(PhotometryMethod):
         self.k2p2_mask = mask
         if not mask.any():
             raise PhotometryError(f"TIC {self.starid}: no collected pixel around the target")
-        box = bounding_box(mask)
         row, col = self.target.stamp_position
         pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
+        optimise = self.settings.aperture.optimise and not self.minimum_aperture_used
+        # Columns trimmed off a mask (a bleed running off the data) must stay out.
+        reach = self.settings.aperture.optimise_reach if optimise else 0
+        reach = 0 if self.trimmed_columns else reach
+        box = _reaching_box(mask, pixel, reach)
         blocks = self.target.block_reader(box)
 
-        if self.settings.aperture.optimise and not self.minimum_aperture_used:
+        if optimise:
             optimised = optimise_mask(
                 self.target,
                 mask,
@@ -234,6 +241,7 @@ class AperturePhotometry(PhotometryMethod):
                 pixel,
                 saturation_level=self.settings.saturation_fraction * SATURATED_RATE,
                 motion_corrected=self._motion_correction_applies,
+                reach=reach,
             )
             if optimised is not None:
                 mask = optimised
@@ -271,6 +279,7 @@ class AperturePhotometry(PhotometryMethod):
             "AP_PRF": (self.target.prf.short_name, "the motion correction's PRF"),
             "AP_OPTIM": (self.optimised, "aperture optimised for the 1-h noise"),
             "AP_K2PIX": (int(self.k2p2_mask.sum()), "pixels in the K2P2 mask"),
+            "AP_OUTK2": (int((mask & ~self.k2p2_mask).sum()), "aperture pixels beyond it"),
             "AP_MINAP": (self.minimum_aperture_used, "minimum aperture used"),
         }
         if self.switch_reason:
@@ -423,3 +432,17 @@ class AperturePhotometry(PhotometryMethod):
             background=self._background_used,
             centroid=self.final_mask,
         )
+
+
+def _reaching_box(mask: np.ndarray, pixel: tuple[int, int], reach: int) -> tuple[int, ...]:
+    """The mask's bounding box grown to the pixels within ``reach`` of ``pixel`` (clipped)."""
+    r0, r1, c0, c1 = bounding_box(mask)
+    if reach <= 0:
+        return r0, r1, c0, c1
+    h, w = mask.shape
+    return (
+        max(0, min(r0, pixel[0] - reach)),
+        min(h, max(r1, pixel[0] + reach + 1)),
+        max(0, min(c0, pixel[1] - reach)),
+        min(w, max(c1, pixel[1] + reach + 1)),
+    )

@@ -362,11 +362,15 @@ def optimise_mask(
     *,
     saturation_level: float,
     motion_corrected: bool,
+    reach: int = 0,
 ) -> np.ndarray | None:
     """The noise-optimal aperture within the target's mask (see :func:`optimal_aperture`).
 
     A saturated target (a pixel of its mask reaching ``saturation_level`` in a good
-    cadence) keeps its whole mask: its bleed columns must be summed.
+    cadence) keeps its whole mask: its bleed columns must be summed. With a ``reach``, the
+    aperture may also take the box's pixels within ``reach`` of the target's pixel that
+    are outside the mask but where the target's predicted light exceeds the other stars'
+    (:func:`beyond_mask`) and no good cadence reaches ``saturation_level``.
 
     Parameters
     ----------
@@ -374,7 +378,7 @@ def optimise_mask(
     mask : ndarray of bool
         The target's K2P2 mask on the stamp.
     box : (int, int, int, int)
-        The mask's bounding box on the stamp.
+        A box of the stamp holding the mask (and the pixels within ``reach`` of ``pixel``).
     blocks
         The cadence blocks of the box.
     pixel : (int, int)
@@ -384,6 +388,8 @@ def optimise_mask(
     motion_corrected : bool
         Whether the flux is corrected for the pointing motion (step 4 of
         :mod:`tessphot.photometry.aperture`).
+    reach : int
+        How far from the target's pixel the aperture may leave the mask [px] (0: never).
 
     Returns
     -------
@@ -403,8 +409,11 @@ def optimise_mask(
     scene = group_scene(target, origin, sub.shape, cadence_group, corrected=motion_corrected)
     keep = (pixel[0] - r0, pixel[1] - c0)
     inside = 0 <= keep[0] < sub.shape[0] and 0 <= keep[1] < sub.shape[1]
+    candidates = sub
+    if reach > 0 and scene is not None and inside:
+        candidates = sub | (beyond_mask(scene, groups, keep, reach) & (peak < saturation_level))
     best = optimal_aperture(
-        sub,
+        candidates,
         target.sumimage[r0:r1, c0:c1],
         np.mean(medians, axis=0),
         groups,
@@ -415,3 +424,35 @@ def optimise_mask(
     optimised = np.zeros_like(mask)
     optimised[r0:r1, c0:c1] = best
     return optimised
+
+
+def beyond_mask(
+    scene: GroupScene, groups: GroupImages, pixel: tuple[int, int], reach: int
+) -> np.ndarray:
+    """The pixels of a box within ``reach`` of ``pixel`` where the target's light dominates.
+
+    K2P2's watershed cuts a faint star's mask where a neighbour's light rises, often next to
+    the star, leaving it too few of its own pixels; the optimal aperture may take these back.
+    A pixel dominated by another star stays out (its light and noise are that star's).
+
+    Parameters
+    ----------
+    scene : GroupScene
+        The predicted light of the target and of the others on the box.
+    groups : GroupImages
+        The groups of cadences (their weights).
+    pixel : (int, int)
+        The target's pixel on the box.
+    reach : int
+        Chebyshev distance from ``pixel`` [px].
+
+    Returns
+    -------
+    ndarray of bool, shape of the box
+    """
+    own = _mean_light(scene.target, groups)
+    others = _mean_light(scene.others, groups)
+    rows, cols = np.indices(own.shape)
+    near = (np.abs(rows - pixel[0]) <= reach) & (np.abs(cols - pixel[1]) <= reach)
+    with np.errstate(invalid="ignore"):
+        return near & (own > others)
