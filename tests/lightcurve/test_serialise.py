@@ -15,7 +15,7 @@ from tessphot.lightcurve import (
     aperture_image,
     write_lightcurve,
 )
-from tessphot.lightcurve.serialise import _encode_checksum, _ones_complement_sum
+from tessphot.lightcurve.serialise import _card_image, _encode_checksum, _ones_complement_sum
 from tessphot.photometry.weightmap import WeightMap
 
 
@@ -85,3 +85,9 @@ def test_checksum_helpers_match_astropy():
     assert _ones_complement_sum(data) == int(np.arange(720).sum())
     big = np.full(4, 0xFFFFFFFF, dtype=">u4").tobytes()
     assert _ones_complement_sum(big) == 0xFFFFFFFF  # end-around carry
+
+
+def test_card_images_keep_the_value_type():
+    """The cache of card images tells True, 1 and 1.0 apart (they compare equal)."""
+    images = [_card_image("SAMEKEY", value, "same comment") for value in (True, 1, 1.0)]
+    assert [image[29] for image in images] == ["T", "1", "0"]

@@ -30,7 +30,7 @@ _CHECKSUM_EXCLUDE = frozenset(range(0x3A, 0x41)) | frozenset(range(0x5B, 0x61))
 _TFORM_DTYPES = {"D": ">f8", "E": ">f4", "J": ">i4"}
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=8192, typed=True)
 def _card_image(key: str, value: Any = None, comment: str | None = None) -> str:
     """The 80-character image of a card (astropy's formatting, cached: most cards repeat)."""
     if key in ("HISTORY", "COMMENT"):
