@@ -14,11 +14,14 @@ import numpy as np
 from astropy.io import fits
 
 from tessphot.evaluation.scoring.sector_truth import Truth
-from tessphot.evaluation.scoring.systematics import aperture_pixels
+from tessphot.evaluation.scoring.systematics import photometric_pixels
 
 
-def read_lightcurve(path: Path) -> tuple[np.ndarray, ...]:
-    """CADENCENO, FLUX_RAW, FLUX_BKG and FLUX_CORR of a light curve, and its method."""
+def read_lightcurve(path: Path) -> tuple:
+    """CADENCENO, FLUX_RAW, FLUX_BKG and FLUX_CORR of a light curve, its method and mask.
+
+    The mask: the science rows and columns of its photometric pixels.
+    """
     with fits.open(path, memmap=False) as hdul:
         data = hdul["LIGHTCURVE"].data
         return (
@@ -27,19 +30,19 @@ def read_lightcurve(path: Path) -> tuple[np.ndarray, ...]:
             np.asarray(data["FLUX_BKG"], dtype=float),
             np.asarray(data["FLUX_CORR"], dtype=float),
             str(hdul[0].header.get("PHOTMET", "")),
+            photometric_pixels(hdul["APERTURE"]),
         )
 
 
-def neighbour_light(truth: Truth, i: int, path: Path, method: str) -> np.ndarray:
+def neighbour_light(truth: Truth, i: int, method: str, mask: tuple) -> np.ndarray:
     """The other stars' true variable light in an aperture's mask, per truth cadence.
 
-    Zero for the PSF methods, which fit their neighbours, and without the truth's
-    neighbours.
+    ``mask`` holds the science rows and columns of the photometric mask. Zero for the PSF
+    methods, which fit their neighbours, and without the truth's neighbours.
     """
     if truth.neighbours is None or method != "aperture":
         return np.zeros(truth.tmid.size)
-    rows, cols = aperture_pixels(path)
-    return truth.neighbours.in_aperture(rows, cols, exclude=int(truth.starid[i]))
+    return truth.neighbours.in_aperture(*mask, exclude=int(truth.starid[i]))
 
 
 @dataclass
@@ -76,14 +79,14 @@ def measured_lightcurve(truth: Truth, i: int, path: Path) -> MeasuredLightCurve:
     -------
     MeasuredLightCurve
     """
-    cadenceno, flux, flux_bkg, corrected, method = read_lightcurve(path)
+    cadenceno, flux, flux_bkg, corrected, method, mask = read_lightcurve(path)
     lookup = {int(c): k for k, c in enumerate(truth.ffiindex)}
     k = np.array([lookup.get(int(c), -1) for c in cadenceno], dtype=int)
     on_truth = k >= 0
     good = on_truth.copy()
     good[on_truth] = truth.good[k[on_truth]]
     use = good & np.isfinite(flux)
-    neighbours = neighbour_light(truth, i, path, method)[k[use]]
+    neighbours = neighbour_light(truth, i, method, mask)[k[use]]
     return MeasuredLightCurve(
         n_good=int(truth.good.sum()),
         n_finite=int(use.sum()),

@@ -137,9 +137,16 @@ def aperture_pixels(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
         The pixels with the ``PHOTOMETRIC`` bit.
     """
     with fits.open(path, memmap=False) as hdul:
-        hdu = hdul["APERTURE"]
-        bits = np.asarray(hdu.data)
-        row0 = int(hdu.header["CRVAL2P"]) - FIRST_SCIENCE_CCD_ROW
-        col0 = int(hdu.header["CRVAL1P"]) - FIRST_SCIENCE_CCD_COLUMN
+        return photometric_pixels(hdul["APERTURE"])
+
+
+def photometric_pixels(hdu: fits.ImageHDU) -> tuple[np.ndarray, np.ndarray]:
+    """Science-area pixels with the ``PHOTOMETRIC`` bit of an open ``APERTURE`` image.
+
+    As :func:`aperture_pixels`, for a light curve already open.
+    """
+    bits = np.asarray(hdu.data)
+    row0 = int(hdu.header["CRVAL2P"]) - FIRST_SCIENCE_CCD_ROW
+    col0 = int(hdu.header["CRVAL1P"]) - FIRST_SCIENCE_CCD_COLUMN
     y, x = np.nonzero(bits & ApertureBits.PHOTOMETRIC)
     return y + row0, x + col0
