@@ -26,6 +26,7 @@ import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
+import bottleneck as bn
 import numpy as np
 from astropy.stats import SigmaClip
 from photutils.background import Background2D, MedianBackground
@@ -235,7 +236,8 @@ def estimate_background(
     FrameBackground
     """
     geometry = MeshGeometry(image.shape, settings.box_size, settings.binning)
-    mask, data = _first_mask(image, uncertainty, starlight, settings, exclude)
+    sky_noise = _sky_noise(uncertainty)
+    mask, data = _first_mask(image, sky_noise, starlight, settings, exclude)
     # The statistics run on the binned image.
     # Binned pixels average their unmasked pixels; they are masked when all of them are.
     bdata = geometry.bin(np.where(mask, np.nan, data))
@@ -244,7 +246,6 @@ def estimate_background(
         np.where(mask | ~np.isfinite(uncertainty), np.nan, uncertainty), "quadrature"
     )
     bmask = ~np.isfinite(bdata)
-    sky_noise = np.nanmedian(uncertainty) if np.isfinite(uncertainty).any() else 1.0
     bnoise = float(np.nanmedian(bunc)) if np.isfinite(bunc).any() else sky_noise
     model = np.zeros(geometry.binned_shape)
     mesh = np.zeros(geometry.mesh_shape)
@@ -301,15 +302,20 @@ def estimate_background(
     )
 
 
+def _sky_noise(uncertainty: np.ndarray) -> float:
+    """The typical pixel noise [e-/s]: the median uncertainty (1 when none is finite)."""
+    noise = float(bn.nanmedian(uncertainty))
+    return noise if np.isfinite(noise) else 1.0
+
+
 def _first_mask(
     image: np.ndarray,
-    uncertainty: np.ndarray,
+    sky_noise: float,
     starlight: np.ndarray | None,
     settings: BackgroundSettings,
     exclude: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pixels masked before the first pass, and the image with the starlight removed."""
-    sky_noise = np.nanmedian(uncertainty) if np.isfinite(uncertainty).any() else 1.0
     mask = ~np.isfinite(image) | saturation_mask(image, settings)
     if exclude is not None:
         mask |= exclude
@@ -337,7 +343,7 @@ def sky_pixels_per_box(
     its pixels).
     """
     geometry = MeshGeometry(image.shape, settings.box_size, settings.binning)
-    mask, _ = _first_mask(image, uncertainty, starlight, settings)
+    mask, _ = _first_mask(image, _sky_noise(uncertainty), starlight, settings)
     unmasked = np.isfinite(geometry.bin(np.where(mask, np.nan, 1.0)))
     by, bx = geometry.binned_box
     ny, nx = geometry.mesh_shape
@@ -398,27 +404,30 @@ def anomalies(
 ) -> np.ndarray:
     """Pixels in sub-boxes where the background model misses structure of the real sky.
 
-    ``residual`` is image - stars - background; a sub-box is anomalous when the median
-    residual of its background pixels is both significant and large.
+    ``residual`` is image - stars - background, on the image the statistics run on (binned
+    when the estimate bins); ``box`` is the sub-box's size on that image [its px]. A sub-box
+    is anomalous when the median residual of its background pixels is both significant and
+    large.
     """
-    b = settings.anomaly_box
+    b = int(box)
     ny, nx = residual.shape
     py, px = -ny % b, -nx % b
     res = np.pad(np.where(used, residual, np.nan), ((0, py), (0, px)), constant_values=np.nan)
     unc = np.pad(np.where(used, uncertainty, np.nan), ((0, py), (0, px)), constant_values=np.nan)
-    shape = (res.shape[0] // b, b, res.shape[1] // b, b)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(res.reshape(shape), axis=(1, 3))
-        n = np.sum(np.isfinite(res.reshape(shape)), axis=(1, 3))
-        sigma = (
-            MEDIAN_EFFICIENCY
-            * np.nanmedian(unc.reshape(shape), axis=(1, 3))
-            / np.sqrt(np.maximum(n, 1))
+    res, unc = _sub_boxes(res, b), _sub_boxes(unc, b)
+    med = bn.nanmedian(res, axis=-1)  # NaN for a sub-box without background pixels
+    n = np.sum(np.isfinite(res), axis=-1)
+    sigma = MEDIAN_EFFICIENCY * bn.nanmedian(unc, axis=-1) / np.sqrt(np.maximum(n, 1))
+    with np.errstate(invalid="ignore"):
+        bad = (np.abs(med) > settings.anomaly_sigma * sigma) & (
+            np.abs(med) > settings.anomaly_min_level
         )
-    bad = (np.abs(med) > settings.anomaly_sigma * sigma) & (
-        np.abs(med) > settings.anomaly_min_level
-    )
     bad &= n >= 4
     full = np.repeat(np.repeat(bad, b, axis=0), b, axis=1)
     return full[:ny, :nx]
+
+
+def _sub_boxes(image: np.ndarray, box: int) -> np.ndarray:
+    """The pixels of each ``box`` x ``box`` sub-box along a last axis (ny/box, nx/box, box²)."""
+    ny, nx = image.shape[0] // box, image.shape[1] // box
+    return image.reshape(ny, box, nx, box).transpose(0, 2, 1, 3).reshape(ny, nx, box * box)
