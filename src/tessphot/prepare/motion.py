@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
+from scipy.spatial import cKDTree
 
 from tessphot.config.prepare import MotionSettings
 
@@ -43,11 +44,17 @@ def select_reference_stars(
     candidates = np.flatnonzero(inside & (tmag >= settings.tmag_min) & (tmag <= settings.tmag_max))
     candidates = candidates[np.argsort(tmag[candidates])]
     bright_cols = cols[tmag < saturation_tmag]
+    radius = settings.isolation_radius
+    # The neighbours of each candidate from a k-d tree (a full catalogue per candidate
+    # took seconds on a full CCD); asked a little wider, then cut exactly.
+    tree = cKDTree(np.column_stack([rows, cols])) if candidates.size else None
     chosen = []
     for i in candidates:
-        d = np.hypot(rows - rows[i], cols - cols[i])
-        close = (d < settings.isolation_radius) & (d > 0)
-        if np.any(close & (tmag < tmag[i] + settings.isolation_dmag)):
+        near = np.asarray(tree.query_ball_point((rows[i], cols[i]), radius * (1 + 1e-9) + 1e-9))
+        near = near.astype(int)
+        d = np.hypot(rows[near] - rows[i], cols[near] - cols[i])
+        close = near[(d < radius) & (d > 0)]
+        if np.any(tmag[close] < tmag[i] + settings.isolation_dmag):
             continue
         if np.any(np.abs(bright_cols - cols[i]) < margin + 2):
             continue  # a bleed column may pass by
