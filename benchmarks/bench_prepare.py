@@ -17,6 +17,11 @@ and frame with its size per full 2048x2048 frame. Core-seconds are the wall time
 workers; the CPU time is that of the whole process tree (user and system). ``--stamps``
 times the reads of a 15x15 stamp over all cadences from the prepared file of the first run.
 
+With 2 workers it first measures the machine's ceiling: how much more two processes doing
+the same work at once (background estimates) get done than one. On a virtual machine whose
+two cores share a physical core, or on a busy host, that is well under 2 and limits any
+2-worker speed-up; it is printed and stored beside the runs.
+
 Targets (issue 17): <= 6 MB per full frame (default storage); peak memory <= 1.5 GB in
 total for full frames with 2 workers, the same for 120 and 1282 frames; <= 1.0
 core-second per full frame; 2 workers >= 1.8x one.
@@ -185,8 +190,47 @@ def run_all(folders: list[Path], work: Path, args: argparse.Namespace) -> list[d
     return results
 
 
-def print_speed_ups(results: list[dict]) -> None:
-    """Two workers' speed over one's, for each data set and storage."""
+#: Repetitions of the reference work (a few seconds on one core).
+CEILING_REPEATS = 20
+
+
+def _reference_work(seed: int) -> float:
+    """Prepare's kind of work on one core: background estimates of 1024x1024 frames [s]."""
+    from threadpoolctl import threadpool_limits
+
+    from tessphot.prepare.background import BackgroundSettings, estimate_background
+
+    rng = np.random.default_rng(seed)
+    image = rng.normal(100.0, 5.0, (1024, 1024)).astype(np.float32)
+    image[rng.integers(0, 1024, 2000), rng.integers(0, 1024, 2000)] += 500.0
+    uncertainty = np.full(image.shape, 5.0, dtype=np.float32)
+    start = time.perf_counter()
+    with threadpool_limits(1):
+        for _ in range(CEILING_REPEATS):
+            estimate_background(image, uncertainty, None, BackgroundSettings())
+    return time.perf_counter() - start
+
+
+def parallel_ceiling() -> float:
+    """How much faster two processes get the same work done than one, on this machine now.
+
+    Two processes each do the reference work at once; the ratio of twice one process's
+    time alone to their time together is the most 2 workers can gain (2.0 on two free
+    cores; less when the cores share a physical core or the host is busy).
+    """
+    import multiprocessing
+
+    alone = _reference_work(0)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_reference_work, [1, 2])  # the workers' imports, outside the timing
+        start = time.perf_counter()
+        pool.map(_reference_work, [1, 2])
+        together = time.perf_counter() - start
+    return 2.0 * alone / together
+
+
+def print_speed_ups(results: list[dict], ceiling: float | None = None) -> None:
+    """Two workers' speed over one's, for each data set and storage (and the machine's)."""
     for a in results:
         for b in results:
             same = all(a[k] == b[k] for k in ("frames", "shape", "lossless"))
@@ -196,6 +240,7 @@ def print_speed_ups(results: list[dict]) -> None:
                 print(
                     f"{a['frames']} frames {a['shape']}: 2 workers {speed_up:.2f}x one "
                     f"({streaming:.2f}x on the frames after the set-up)"
+                    + (f"; the machine's ceiling {ceiling:.2f}x" if ceiling else "")
                 )
 
 
@@ -223,10 +268,18 @@ def main() -> None:
         if args.full_frames:
             full = Path(args.full_folder)
             folders.append(full_frame_folder(full, args.full_frames, args.prf_dir))
+        ceiling = parallel_ceiling() if "2" in args.workers.split(",") else None
+        if ceiling is not None:
+            print(
+                f"this machine now: two processes do {ceiling:.2f}x the work of one "
+                "(the ceiling of 2 workers' speed-up)",
+                flush=True,
+            )
         results = run_all(folders, work, args)
-    print_speed_ups(results)
+    print_speed_ups(results, ceiling)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        summary = {"runs": results, "parallel_ceiling": ceiling}
+        Path(args.json).write_text(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":
