@@ -47,15 +47,21 @@ def grow_bleeds(saturated: np.ndarray, rows: int, cols: int = 1) -> np.ndarray:
     They grow by ``rows`` along their columns (the partly filled tips of bleed columns) and
     by ``cols`` sideways.
     """
-    if not saturated.any():
+    columns = np.flatnonzero(saturated.any(axis=0))
+    if not columns.size:
         return saturated
-    # A dilation by a rectangle is two running maxima, one per axis (exact, and cheap
+    # A dilation by a rectangle is a running maximum along the columns (only those with a
+    # saturated pixel: a full frame has few) spread sideways by ``cols`` (exact, and cheap
     # whatever the margins).
-    grown = ndimage.maximum_filter1d(
-        saturated.view(np.uint8), 2 * int(rows) + 1, axis=0, mode="constant", cval=0
-    )
-    grown = ndimage.maximum_filter1d(grown, 2 * int(cols) + 1, axis=1, mode="constant", cval=0)
-    return grown.view(bool)
+    along = ndimage.maximum_filter1d(
+        saturated[:, columns].view(np.uint8), 2 * int(rows) + 1, axis=0, mode="constant", cval=0
+    ).view(bool)
+    grown = np.zeros_like(saturated)
+    for offset in range(-int(cols), int(cols) + 1):
+        target = columns + offset
+        inside = (target >= 0) & (target < saturated.shape[1])
+        grown[:, target[inside]] |= along[:, inside]
+    return grown
 
 
 def saturation_mask(image: np.ndarray, settings: BackgroundSettings) -> np.ndarray:
