@@ -227,8 +227,8 @@ class AperturePhotometry(PhotometryMethod):
         pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
         optimise = self.settings.aperture.optimise and not self.minimum_aperture_used
         # Columns trimmed off a mask (a bleed running off the data) must stay out.
-        reach = self.settings.aperture.optimise_reach if optimise else 0
-        reach = 0 if self.trimmed_columns else reach
+        reaches = optimise and not self.trimmed_columns
+        reach = self.settings.aperture.optimise_reach if reaches else 0
         box = _reaching_box(mask, pixel, reach)
         blocks = self.target.block_reader(box)
 

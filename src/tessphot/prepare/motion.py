@@ -47,11 +47,11 @@ def select_reference_stars(
     radius = settings.isolation_radius
     # The neighbours of each candidate from a k-d tree (a full catalogue per candidate
     # took seconds on a full CCD); asked a little wider, then cut exactly.
-    tree = cKDTree(np.column_stack([rows, cols])) if candidates.size else None
+    tree = cKDTree(np.column_stack([rows, cols]))
     chosen = []
     for i in candidates:
-        near = np.asarray(tree.query_ball_point((rows[i], cols[i]), radius * (1 + 1e-9) + 1e-9))
-        near = near.astype(int)
+        found = tree.query_ball_point((rows[i], cols[i]), radius * (1 + 1e-9) + 1e-9)
+        near = np.asarray(found, dtype=int)
         d = np.hypot(rows[near] - rows[i], cols[near] - cols[i])
         close = near[(d < radius) & (d > 0)]
         if np.any(tmag[close] < tmag[i] + settings.isolation_dmag):
