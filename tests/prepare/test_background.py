@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from tessphot.prepare.background import BackgroundSettings, grow_bleeds, saturation_mask
+from tessphot.prepare.background import (
+    BackgroundSettings,
+    anomalies,
+    grow_bleeds,
+    saturation_mask,
+)
 
 
 @pytest.mark.parametrize(("rows", "cols"), [(0, 0), (1, 1), (3, 1), (10, 2)])
@@ -55,8 +60,6 @@ def test_anomalies_flag_the_sub_box_the_smooth_model_misses():
     """A sub-box of sky 3 e-/s above the model (many times its median's error, above the
     absolute level) is flagged, exactly that sub-box of the size asked for; pure noise is
     not."""
-    from tessphot.prepare.background import anomalies
-
     settings = BackgroundSettings()
     assert settings.anomaly_min_level < 3.0
     residual, used, uncertainty = _flat_residual()
@@ -74,8 +77,6 @@ def test_anomalies_use_only_background_pixels():
     """Pixels not used for the background (stars) do not make a sub-box anomalous, and a
     sub-box with fewer than 4 background pixels is never flagged; the region need not be a
     multiple of the sub-box."""
-    from tessphot.prepare.background import anomalies
-
     settings = BackgroundSettings()
     residual, used, uncertainty = _flat_residual((70, 45))
     residual[0:8, 0:8] += 50.0
