@@ -554,3 +554,33 @@ def test_read_gzipped_streams_exactly(tmp_path: Path):
     tiny.write_bytes(b"\x1f\x8b")
     with pytest.raises(GZIP_ERRORS):
         read_gzipped(tiny)
+
+
+def test_merged_header_is_astropys_update_card_by_card():
+    """Each keyword where it first appears with its last value; commentary cards after."""
+    from tessphot.io.ffi_load import merge_headers
+
+    primary = fits.Header()
+    primary["SIMPLE"] = True
+    primary["TELESCOP"] = ("TESS", "telescope")
+    primary["HISTORY"] = "made"
+    primary["TSTART"] = (1.0, "spacecraft time")
+    image = fits.Header()
+    image["XTENSION"] = "IMAGE"
+    image["NAXIS"] = 2
+    image["COMMENT"] = "image"
+    image["TSTART"] = (2.0, "BTJD")
+    image["BARYCORR"] = 0.5
+    merged = merge_headers(primary, image, path=Path("x.fits"))
+    expected = fits.Header()
+    for source in (primary, image):
+        for card in source.cards:
+            if card.keyword in ("SIMPLE", "XTENSION", "NAXIS"):
+                continue
+            if card.keyword in ("HISTORY", "COMMENT"):
+                expected.append((card.keyword, card.value), useblanks=False, bottom=True)
+            else:
+                expected[card.keyword] = (card.value, card.comment)
+    assert merged.tostring() == expected.tostring()
+    assert list(merged) == ["TELESCOP", "TSTART", "BARYCORR", "HISTORY", "COMMENT"]
+    assert merged.comments["TSTART"] == "BTJD" and merged["TSTART"] == 2.0

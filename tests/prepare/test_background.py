@@ -8,7 +8,9 @@ from scipy import ndimage
 
 from tessphot.prepare.background import (
     BackgroundSettings,
+    MeshGeometry,
     anomalies,
+    dilate_cross,
     grow_bleeds,
     saturation_mask,
 )
@@ -26,6 +28,35 @@ def test_grow_bleeds_is_the_rectangular_dilation(rows, cols):
     grown = grow_bleeds(saturated, rows, cols)
     assert grown.dtype == bool
     np.testing.assert_array_equal(grown, expected)
+
+
+@pytest.mark.parametrize("iterations", [0, 1, 2, 3])
+def test_dilate_cross_is_scipys_default_dilation(iterations):
+    """The same as binary_dilation with its cross structure, at the edges too."""
+    rng = np.random.default_rng(iterations)
+    mask = rng.random((41, 37)) > 0.97
+    mask[0, 0] = mask[-1, 10] = mask[5, -1] = True
+    expected = ndimage.binary_dilation(mask, iterations=iterations) if iterations else mask
+    np.testing.assert_array_equal(dilate_cross(mask, iterations), expected)
+
+
+@pytest.mark.parametrize("shape", [(64, 48), (63, 47)])
+@pytest.mark.parametrize("reduce", ["mean", "quadrature"])
+def test_bin_with_a_validity_mask_is_binning_the_image_with_nan(shape, reduce):
+    """Pixels not valid count as NaN; a block without a valid finite pixel is NaN."""
+    geometry = MeshGeometry(shape, 16, 2)
+    rng = np.random.default_rng(7)
+    image = rng.normal(10.0, 1.0, shape).astype(np.float32)
+    image[3, 4] = np.nan
+    valid = rng.random(shape) > 0.3
+    valid[:2, :2] = False  # a whole block
+    with_nan = geometry.bin(np.where(valid, image, np.nan), reduce)
+    binned = geometry.bin(image, reduce, valid=valid)
+    np.testing.assert_array_equal(binned, with_nan)
+    assert np.isnan(binned[0, 0])
+    expected = np.nanmean(np.where(valid, image, np.nan)[2:4, 2:4])
+    if reduce == "mean":
+        assert binned[1, 1] == pytest.approx(expected)
 
 
 def test_saturation_mask_ignores_nan():

@@ -219,24 +219,35 @@ def _report_warnings(path: Path, caught: list[warnings.WarningMessage]) -> None:
 def merge_headers(primary: fits.Header, image: fits.Header, *, path: Path) -> fits.Header:
     """Primary header updated with the image header, without structural keywords.
 
+    As astropy's ``header[keyword] = (value, comment)`` for each card in turn would give it:
+    each keyword where it first appears, with its last value; the commentary cards (COMMENT,
+    HISTORY) after them, in order. Built as one list of cards (half the time).
+
     Raises
     ------
     FFIError
         ``corrupt header`` when a card cannot be parsed (astropy would raise its VerifyError).
     """
-    merged = fits.Header()
+    position: dict[str, int] = {}
+    cards: list[fits.Card] = []
+    commentary: list[fits.Card] = []
     for source in (primary, image):
         for card in source.cards:
             keyword = card.keyword
-            if keyword in _STRUCTURAL_KEYWORDS:
+            if keyword in _STRUCTURAL_KEYWORDS or not keyword:  # blank cards: layout only
                 continue
             try:
                 if keyword in _COMMENTARY_KEYWORDS:
-                    merged.append((keyword, card.value), useblanks=False, bottom=True)
-                elif keyword:  # blank cards are layout only
-                    merged[keyword] = (card.value, card.comment)
+                    commentary.append(fits.Card(keyword, card.value))
+                    continue
+                merged = fits.Card(keyword, card.value, card.comment)
             except VerifyError:
                 raise FFIError(
                     path, f"corrupt header: the card of {keyword} cannot be parsed"
                 ) from None
-    return merged
+            if keyword in position:
+                cards[position[keyword]] = merged
+            else:
+                position[keyword] = len(cards)
+                cards.append(merged)
+    return fits.Header(cards + commentary)

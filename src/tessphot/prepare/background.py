@@ -118,22 +118,27 @@ class MeshGeometry:
             for n, bb in zip(self.binned_shape, self.binned_box, strict=True)
         )
 
-    def bin(self, image: np.ndarray, reduce: str = "mean") -> np.ndarray:
-        """Bin an image, ignoring NaN.
+    def bin(
+        self, image: np.ndarray, reduce: str = "mean", valid: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Bin an image, ignoring NaN (and the pixels not ``valid``, when given).
 
         ``reduce`` is 'mean' or 'quadrature' (the uncertainty of the mean of the finite
-        pixels). All-NaN blocks give NaN.
+        pixels). Blocks without a finite valid pixel give NaN.
         """
         b = self.binning
+        valid = np.isfinite(image) if valid is None else valid & np.isfinite(image)
         if b == 1:
-            return image
+            return np.where(valid, image, np.nan)
         ny, nx = self.binned_shape
         if image.shape != (ny * b, nx * b):
-            padded = np.full((ny * b, nx * b), np.nan)
+            padded = np.zeros((ny * b, nx * b))
             padded[: self.shape[0], : self.shape[1]] = image
             image = padded
-        valid = np.isfinite(image)
-        values = np.where(valid, image, 0.0)
+            padded_valid = np.zeros((ny * b, nx * b), dtype=bool)
+            padded_valid[: self.shape[0], : self.shape[1]] = valid
+            valid = padded_valid
+        values = np.where(valid, image, np.zeros((), dtype=image.dtype))
         if reduce == "quadrature":
             values = values**2
         # Strided sums over the b x b offsets (much faster than a reshape reduction).
@@ -185,6 +190,23 @@ class MeshGeometry:
             rows = np.arange(r0, min(r0 + EVALUATION_ROWS, self.shape[0]), dtype=float)
             out[r0 : r0 + rows.size] = self.surface.evaluate_coefficients(coefficients, rows, cols)
         return out
+
+
+def dilate_cross(mask: np.ndarray, iterations: int) -> np.ndarray:
+    """``mask`` grown by one pixel along rows and columns, ``iterations`` times.
+
+    The same as :func:`scipy.ndimage.binary_dilation` with its default (cross) structure,
+    in a few whole-array operations (20 times faster on a binned full frame).
+    """
+    out = mask
+    for _ in range(int(iterations)):
+        grown = out.copy()
+        grown[1:] |= out[:-1]
+        grown[:-1] |= out[1:]
+        grown[:, 1:] |= out[:, :-1]
+        grown[:, :-1] |= out[:, 1:]
+        out = grown
+    return out
 
 
 def _fill_mesh(mesh: np.ndarray) -> np.ndarray:
@@ -246,11 +268,9 @@ def estimate_background(
     mask, data = _first_mask(image, sky_noise, starlight, settings, exclude)
     # The statistics run on the binned image.
     # Binned pixels average their unmasked pixels; they are masked when all of them are.
-    bdata = geometry.bin(np.where(mask, np.nan, data))
+    bdata = geometry.bin(data, valid=~mask)
     del data  # a whole frame: only its binned version is used from here on
-    bunc = geometry.bin(
-        np.where(mask | ~np.isfinite(uncertainty), np.nan, uncertainty), "quadrature"
-    )
+    bunc = geometry.bin(uncertainty, "quadrature", valid=~mask)
     bmask = ~np.isfinite(bdata)
     bnoise = float(np.nanmedian(bunc)) if np.isfinite(bunc).any() else sky_noise
     model = np.zeros(geometry.binned_shape)
@@ -266,12 +286,16 @@ def estimate_background(
             anomalous=np.zeros(image.shape, dtype=bool),
         )
     mesh_err = np.zeros(geometry.mesh_shape)
+    # What the statistics see: the masked pixels are zero (and masked).
+    sky = np.nan_to_num(bdata, nan=0.0)
+    # The noise a residual is measured in [e-/s].
+    noise = np.where(bunc > 0, bunc, bnoise)
     for iteration in range(settings.iterations):
         if iteration:
-            resid = (bdata - model) / np.where(bunc > 0, bunc, bnoise)
-            outliers = np.nan_to_num(resid, nan=0.0) > settings.source_sigma
+            with np.errstate(invalid="ignore"):  # NaN (masked) is not an outlier
+                outliers = (bdata - model) / noise > settings.source_sigma
             if settings.source_dilation:
-                outliers = ndimage.binary_dilation(outliers, iterations=settings.source_dilation)
+                outliers = dilate_cross(outliers, settings.source_dilation)
             if (bmask | outliers).all():
                 break  # nothing left to refine the model with
             bmask |= outliers
@@ -279,7 +303,7 @@ def estimate_background(
         # box, so a box median no longer depends on where its unmasked pixels lie (with a
         # steep scattered-light gradient it would otherwise be biased).
         try:
-            delta, rms, npix = _mesh_statistics(bdata - model, bmask, geometry, settings)
+            delta, rms, npix = _mesh_statistics(sky - model, bmask, geometry, settings)
         except ValueError:
             # No box keeps enough sky pixels (photutils refuses): the frame has no estimate
             # when this is the first pass, else the previous pass's model stays.
@@ -364,6 +388,8 @@ def _mesh_statistics(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sigma-clipped median, rms and pixel count of every box (photutils' Background2D).
 
+    ``residual`` is finite (its masked pixels hold any finite value).
+
     Raises
     ------
     ValueError
@@ -372,7 +398,7 @@ def _mesh_statistics(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bkg = Background2D(
-            np.nan_to_num(residual, nan=0.0),
+            residual,
             geometry.binned_box,
             mask=bmask,
             filter_size=(1, 1),
@@ -418,8 +444,10 @@ def anomalies(
     b = int(box)
     ny, nx = residual.shape
     py, px = -ny % b, -nx % b
-    res = np.pad(np.where(used, residual, np.nan), ((0, py), (0, px)), constant_values=np.nan)
-    unc = np.pad(np.where(used, uncertainty, np.nan), ((0, py), (0, px)), constant_values=np.nan)
+    res, unc = np.where(used, residual, np.nan), np.where(used, uncertainty, np.nan)
+    if py or px:
+        res = np.pad(res, ((0, py), (0, px)), constant_values=np.nan)
+        unc = np.pad(unc, ((0, py), (0, px)), constant_values=np.nan)
     res, unc = _sub_boxes(res, b), _sub_boxes(unc, b)
     med = bn.nanmedian(res, axis=-1)  # NaN for a sub-box without background pixels
     n = np.sum(np.isfinite(res), axis=-1)
