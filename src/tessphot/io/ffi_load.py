@@ -168,16 +168,20 @@ def _copy_hdus(hdul: fits.HDUList, *, with_data: bool) -> tuple[RawFFI | None, i
         return raw, IMAGE_HDU + 1, n_extensions
 
     n_hdus = len(hdul)  # reads all headers: detects damage after the HDUs we use
-    raw.image_data = _copy_array(image_hdu)
+    raw.image_data = _read_array(image_hdu)
     if n_hdus > UNCERTAINTY_HDU:
         uncertainty_hdu = hdul[UNCERTAINTY_HDU]
         raw.uncertainty_header = uncertainty_hdu.header.copy()
-        raw.uncertainty_data = _copy_array(uncertainty_hdu)
+        raw.uncertainty_data = _read_array(uncertainty_hdu)
     return raw, n_hdus, n_extensions
 
 
-def _copy_array(hdu) -> np.ndarray | None:
-    """Copy the data of an image HDU into memory (None for non-image HDUs or no data)."""
+def _read_array(hdu) -> np.ndarray | None:
+    """The data of an image HDU, read into memory (None for non-image HDUs or no data).
+
+    The file is opened without a memory map: the array is the HDU's own (not a view of the
+    file), so it is not copied again.
+    """
     if not isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
         return None
     data = hdu.data
@@ -187,7 +191,7 @@ def _copy_array(hdu) -> np.ndarray | None:
     expected = tuple(hdu.header[f"NAXIS{axis}"] for axis in range(naxis, 0, -1))
     if data.shape != expected:  # safety net: astropy normally raises on short data itself
         raise ValueError(f"HDU {hdu.name!r} has data of shape {data.shape}, not {expected}")
-    return np.array(data)
+    return data
 
 
 def _fatal_warning(caught: list[warnings.WarningMessage]) -> str | None:
