@@ -13,8 +13,6 @@ removed by Python's resource tracker.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -88,25 +86,3 @@ def _views(layout: dict, buffer) -> dict[str, np.ndarray]:
         name: np.ndarray(shape, dtype=dtype, buffer=buffer, offset=offsets[name])
         for name, (shape, dtype) in layout.items()
     }
-
-
-def _libc_trim():
-    """Glibc's ``malloc_trim`` (None elsewhere)."""
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
-        return None
-
-
-_MALLOC_TRIM = _libc_trim()
-
-
-def release_free_memory() -> None:
-    """Give the heap's free memory back to the system (glibc; a no-op elsewhere).
-
-    Many small objects freed (a catalog read, a frame's headers) leave the heap fragmented:
-    the process keeps that memory until it is trimmed.
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)

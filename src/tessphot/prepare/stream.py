@@ -20,6 +20,7 @@ records how many frames are done, so a killed run resumes from the last written 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -43,7 +44,8 @@ from tessphot.prepare.encode import (
 )
 from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY
 from tessphot.prepare.frames import FrameInfo
-from tessphot.prepare.shared_arrays import SharedArrays, release_free_memory
+from tessphot.prepare.heap import release_free_memory, reuse_large_allocations
+from tessphot.prepare.shared_arrays import SharedArrays
 from tessphot.prepare.smoothing import smooth_in_time, smoothing_window
 from tessphot.prepare.worker import WORKER_THREADS, init_worker, process_frame, worker_context
 
@@ -230,8 +232,10 @@ class _Stream:
             unit="frame",
             enabled=progress,
         )
+        # One core's work, as in each worker; without workers, the frames' arrays reused.
+        reuse = contextlib.nullcontext() if shared else reuse_large_allocations()
         try:
-            with threadpool_limits(WORKER_THREADS):  # one core's work, as in each worker
+            with threadpool_limits(WORKER_THREADS), reuse:
                 self._loop(pool, slots, bar)
         finally:
             bar.close()

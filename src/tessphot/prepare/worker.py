@@ -22,8 +22,8 @@ from tessphot.prepare import background_small as small
 from tessphot.prepare import codec
 from tessphot.prepare.flags import PixelFlags, manual_exclude
 from tessphot.prepare.frames import load_frame
+from tessphot.prepare.heap import keep_large_allocations
 from tessphot.prepare.motion import measure_centroids
-from tessphot.prepare.shared_arrays import release_free_memory
 from tessphot.prepare.starlight import pointing_shift, shifted
 
 _CONTEXT: dict = {}
@@ -34,9 +34,9 @@ WORKER_THREADS = 1
 def init_worker(context: dict, *, limit_threads: bool = True) -> None:
     """Set the context shared by every frame of a worker process.
 
-    ``limit_threads``: limit the numerical libraries to :data:`WORKER_THREADS` threads for
-    the rest of the process (a worker process; the main process limits them itself, for
-    the run only).
+    ``limit_threads``: limit the numerical libraries to :data:`WORKER_THREADS` threads, and
+    keep large arrays on the heap, for the rest of the process (a worker process; the main
+    process does both itself, for the run only).
 
     Parameters
     ----------
@@ -64,6 +64,7 @@ def init_worker(context: dict, *, limit_threads: bool = True) -> None:
     warnings.simplefilter("ignore", FITSFixedWarning)
     if limit_threads:
         threadpool_limits(WORKER_THREADS)
+        keep_large_allocations()  # the next frame reuses this one's memory (tessphot.prepare.heap)
 
 
 def worker_context() -> dict:
@@ -148,7 +149,6 @@ def process_frame(task: tuple[int, str, int | None, int | None, float, float, in
     else:
         ring["uncert"][slot] = uncert
     del est, model, exclude
-    release_free_memory()  # the frame's file and temporaries: back to the system
     result.update(
         mesh=mesh,
         mesh_err=mesh_err,
