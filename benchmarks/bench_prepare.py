@@ -1,7 +1,7 @@
 """Benchmark of the prepare stage: time, memory and disk (run by hand).
 
 ``python benchmarks/bench_prepare.py [--sector DIR] [--subsets 120,1282] [--full-frames N]
-[--workers 1,2] [--lossless] [--stamps]``
+[--workers 1,2] [--lossless] [--stamps] [--against SRC --repeats N]``
 
 * ``--sector DIR``: a simulated sector kept by ``bench_sector.py`` (e.g. 600x600 px and the
   1282 cadences of sector 1): prepare its first N frames for every N of ``--subsets``, so
@@ -21,6 +21,11 @@ With 2 workers it first measures the machine's ceiling: how much more two proces
 the same work at once (background estimates) get done than one. On a virtual machine whose
 two cores share a physical core, or on a busy host, that is well under 2 and limits any
 2-worker speed-up; it is printed and stored beside the runs.
+
+That machine's speed also drifts, by up to a third within minutes. ``--against SRC`` (the
+``src`` folder of another checkout, e.g. a ``git worktree`` of the commit before a change)
+runs every configuration with this code and that one in turn, ``--repeats N`` times, and
+prints the ratios of their streaming time and CPU time run by run, and their medians.
 
 Targets (issue 17): <= 6 MB per full frame (default storage); peak memory <= 1.5 GB in
 total for full frames with 2 workers, the same for 120 and 1282 frames; <= 1.0
@@ -70,13 +75,26 @@ def subset(sector: Path, n: int, work: Path) -> Path:
     return folder
 
 
-def run(folder: Path, out: Path, workers: int, lossless: bool, prf_dir: str | None) -> dict:
-    """Prepare in a process of its own; time, peak memory and file size."""
+def run(
+    folder: Path,
+    out: Path,
+    workers: int,
+    lossless: bool,
+    prf_dir: str | None,
+    src: str | None = None,
+) -> dict:
+    """Prepare in a process of its own; time, peak memory and file size.
+
+    ``src``: the ``src`` folder of another checkout to run instead of this one.
+    """
     args = [str(folder), str(out), str(workers), "1" if lossless else "0", prf_dir or ""]
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-c", PREPARE, *args], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", PREPARE, *args], stderr=subprocess.PIPE, text=True, env=env
     )
     memory = TreeMemory(proc.pid)
     log = proc.stderr.read()
@@ -115,6 +133,7 @@ def run(folder: Path, out: Path, workers: int, lossless: bool, prf_dir: str | No
         "file_mib": size / 2**20,
         "bytes_per_pixel_frame": per_pixel,
         "mb_per_full_frame": per_pixel * FULL_FRAME_PIXELS / 1e6,
+        "code": src or "this",
     }
 
 
@@ -174,20 +193,58 @@ def full_frame_folder(folder: Path, n_frames: int, prf_dir: str | None) -> Path:
 
 
 def run_all(folders: list[Path], work: Path, args: argparse.Namespace) -> list[dict]:
-    """Every folder with every storage and number of workers; the results."""
+    """Every folder with every storage and number of workers; the results.
+
+    With ``--against``, each configuration runs with this code and the other in turn,
+    ``--repeats`` times: the machine's drift then falls on both alike.
+    """
     workers = [int(w) for w in args.workers.split(",")]
+    codes = [None, args.against] if args.against else [None]
     results = []
-    for folder in folders:
-        for lossless in [False, True] if args.lossless else [False]:
-            for w in workers:
-                out = work / f"{folder.name}_{w}_{int(lossless)}.hdf5"
-                result = run(folder, out, w, lossless, args.prf_dir)
-                results.append(result)
-                print(line(result), flush=True)
-                if args.stamps and w == workers[0]:
-                    print(stamp_reads(out), flush=True)
-                out.unlink()
+    for repeat in range(args.repeats):
+        for folder in folders:
+            for lossless in [False, True] if args.lossless else [False]:
+                for w in workers:
+                    for code in codes:
+                        out = work / f"{folder.name}_{w}_{int(lossless)}.hdf5"
+                        result = run(folder, out, w, lossless, args.prf_dir, code)
+                        result["repeat"] = repeat
+                        results.append(result)
+                        label = f"[{code or 'this code'}, run {repeat + 1}] " if codes[-1] else ""
+                        print(label + line(result), flush=True)
+                        if args.stamps and w == workers[0] and code is None and not repeat:
+                            print(stamp_reads(out), flush=True)
+                        out.unlink()
     return results
+
+
+def print_comparison(results: list[dict]) -> None:
+    """This code against the other, run by run: the ratios of their streaming and CPU."""
+    this = [r for r in results if r["code"] == "this"]
+    for r in this:
+        r["pair"] = next(
+            o
+            for o in results
+            if o["code"] != "this"
+            and all(o[k] == r[k] for k in ("frames", "shape", "lossless", "workers", "repeat"))
+        )
+    keys = sorted({(r["frames"], tuple(r["shape"]), r["lossless"], r["workers"]) for r in this})
+    for frames, shape, lossless, workers in keys:
+        runs = [
+            r
+            for r in this
+            if (r["frames"], tuple(r["shape"]), r["lossless"], r["workers"])
+            == (frames, shape, lossless, workers)
+        ]
+        stream = np.array([r["stream_seconds"] / r["pair"]["stream_seconds"] for r in runs])
+        cpu = np.array([r["cpu_seconds"] / r["pair"]["cpu_seconds"] for r in runs])
+        print(
+            f"{frames} frames {shape[0]}x{shape[1]}, {workers} worker(s)"
+            f"{', lossless' if lossless else ''}: this code over {runs[0]['pair']['code']}: "
+            f"streaming x{np.median(stream):.3f} (runs {', '.join(f'{v:.3f}' for v in stream)}), "
+            f"CPU of the whole run x{np.median(cpu):.3f} "
+            f"(runs {', '.join(f'{v:.3f}' for v in cpu)})"
+        )
 
 
 #: Repetitions of the reference work (a few seconds on one core).
@@ -233,7 +290,7 @@ def print_speed_ups(results: list[dict], ceiling: float | None = None) -> None:
     """Two workers' speed over one's, for each data set and storage (and the machine's)."""
     for a in results:
         for b in results:
-            same = all(a[k] == b[k] for k in ("frames", "shape", "lossless"))
+            same = all(a[k] == b[k] for k in ("frames", "shape", "lossless", "repeat"))
             if same and a["workers"] == 1 and b["workers"] == 2:
                 speed_up = a["seconds"] / b["seconds"]
                 streaming = a["stream_seconds"] / b["stream_seconds"]
@@ -258,6 +315,10 @@ def main() -> None:
     parser.add_argument("--lossless", action="store_true", help="also the lossless storage")
     parser.add_argument("--stamps", action="store_true", help="time stamp reads")
     parser.add_argument("--prf-dir", help="real SPOC PRFs (simulation and masks)")
+    parser.add_argument(
+        "--against", help="the src folder of another checkout, run in turn with this code"
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="runs of every configuration")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -276,8 +337,12 @@ def main() -> None:
                 flush=True,
             )
         results = run_all(folders, work, args)
-    print_speed_ups(results, ceiling)
+    print_speed_ups([r for r in results if r["code"] == "this"], ceiling)
+    if args.against:
+        print_comparison(results)
     if args.json:
+        for r in results:
+            r.pop("pair", None)
         summary = {"runs": results, "parallel_ceiling": ceiling}
         Path(args.json).write_text(json.dumps(summary, indent=1))
 
