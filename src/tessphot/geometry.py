@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from tessphot.constants import BTJD_OFFSET, SCIENCE_COLUMN_OFFSET, SCIENCE_SIZE
@@ -77,10 +78,15 @@ def shift_wcs(wcs: WCS, drow: float, dcol: float) -> WCS:
 
     SIP distortions are expressed relative to CRPIX, so shifting CRPIX is exact.
     """
+    return wcs_from_header(shifted_wcs_header(wcs, drow, dcol))
+
+
+def shifted_wcs_header(wcs: WCS, drow: float, dcol: float) -> fits.Header:
+    """The header of :func:`shift_wcs`'s WCS, without parsing it into a WCS again."""
     header = wcs.to_header(relax=True)
     header["CRPIX1"] += dcol
     header["CRPIX2"] += drow
-    return wcs_from_header(header)
+    return header
 
 
 def wcs_from_header(header) -> WCS:

@@ -148,14 +148,13 @@ def read_gzipped(path: str | os.PathLike[str]) -> bytes | bytearray:
             return b"".join(iter(lambda: stream.read(SKIP_CHUNK), b""))
         content = bytearray(size)
         # In pieces: the gzip reader decompresses a whole request into a new buffer first.
-        view = memoryview(content)
         n = 0
-        while n < size:
-            got = stream.readinto(view[n : n + SKIP_CHUNK])
-            if not got:
-                raise EOFError(f"the gzip stream ended after {n} of {size} bytes")
-            n += got
-        view.release()
+        with memoryview(content) as view:
+            while n < size:
+                got = stream.readinto(view[n : n + SKIP_CHUNK])
+                if not got:
+                    raise EOFError(f"the gzip stream ended after {n} of {size} bytes")
+                n += got
         rest = stream.read()
     if rest:  # several members: the trailer gave the last one's size
         content += rest

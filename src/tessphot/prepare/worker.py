@@ -16,6 +16,7 @@ import numpy as np
 from astropy.wcs import FITSFixedWarning
 from threadpoolctl import threadpool_limits
 
+from tessphot.geometry import shifted_wcs_header
 from tessphot.io import FFIError
 from tessphot.prepare import background as bg
 from tessphot.prepare import background_small as small
@@ -179,12 +180,7 @@ def science_wcs_string(ffi) -> str:
     if _WCS_STRING.get("key") == key and _WCS_STRING.get("wcs") is ffi.wcs:
         return _WCS_STRING["text"]
     try:
-        # The science area's pixel (0, 0) is the frame's ``origin``: CRPIX shifted by it
-        # (exact, SIP distortions are relative to CRPIX).
-        header = ffi.wcs.to_header(relax=True)
-        header["CRPIX1"] += ffi.origin[1]
-        header["CRPIX2"] += ffi.origin[0]
-        text = header.tostring()
+        text = shifted_wcs_header(ffi.wcs, ffi.origin[0], ffi.origin[1]).tostring()
     except Exception:  # a WCS that cannot be written is left out (the frame stays usable)
         return ""
     _WCS_STRING.update(key=key, wcs=ffi.wcs, text=text)
