@@ -218,29 +218,25 @@ def run_all(folders: list[Path], work: Path, args: argparse.Namespace) -> list[d
     return results
 
 
+def _configuration(r: dict) -> tuple:
+    """What two runs must share to be compared: data, storage and workers."""
+    return r["frames"], tuple(r["shape"]), r["lossless"], r["workers"]
+
+
 def print_comparison(results: list[dict]) -> None:
     """This code against the other, run by run: the ratios of their streaming and CPU."""
-    this = [r for r in results if r["code"] == "this"]
-    for r in this:
-        r["pair"] = next(
-            o
-            for o in results
-            if o["code"] != "this"
-            and all(o[k] == r[k] for k in ("frames", "shape", "lossless", "workers", "repeat"))
-        )
-    keys = sorted({(r["frames"], tuple(r["shape"]), r["lossless"], r["workers"]) for r in this})
-    for frames, shape, lossless, workers in keys:
-        runs = [
-            r
-            for r in this
-            if (r["frames"], tuple(r["shape"]), r["lossless"], r["workers"])
-            == (frames, shape, lossless, workers)
-        ]
-        stream = np.array([r["stream_seconds"] / r["pair"]["stream_seconds"] for r in runs])
-        cpu = np.array([r["cpu_seconds"] / r["pair"]["cpu_seconds"] for r in runs])
+    other = {(_configuration(r), r["repeat"]): r for r in results if r["code"] != "this"}
+    pairs: dict[tuple, list[tuple[dict, dict]]] = {}
+    for r in results:
+        if r["code"] == "this":
+            pair = (r, other[(_configuration(r), r["repeat"])])
+            pairs.setdefault(_configuration(r), []).append(pair)
+    for (frames, shape, lossless, workers), runs in sorted(pairs.items()):
+        stream = np.array([a["stream_seconds"] / b["stream_seconds"] for a, b in runs])
+        cpu = np.array([a["cpu_seconds"] / b["cpu_seconds"] for a, b in runs])
         print(
             f"{frames} frames {shape[0]}x{shape[1]}, {workers} worker(s)"
-            f"{', lossless' if lossless else ''}: this code over {runs[0]['pair']['code']}: "
+            f"{', lossless' if lossless else ''}: this code over {runs[0][1]['code']}: "
             f"streaming x{np.median(stream):.3f} (runs {', '.join(f'{v:.3f}' for v in stream)}), "
             f"CPU of the whole run x{np.median(cpu):.3f} "
             f"(runs {', '.join(f'{v:.3f}' for v in cpu)})"
@@ -341,8 +337,6 @@ def main() -> None:
     if args.against:
         print_comparison(results)
     if args.json:
-        for r in results:
-            r.pop("pair", None)
         summary = {"runs": results, "parallel_ceiling": ceiling}
         Path(args.json).write_text(json.dumps(summary, indent=1))
 
