@@ -112,6 +112,28 @@ def test_render_conserves_flux_and_clips_at_edges():
     )
 
 
+def test_many_stamps_and_scenes_as_one_at_a_time(monkeypatch, prf_dir):
+    """Stamps interpolated in blocks, scenes rendered by bands of rows: as star by star."""
+    import tessphot.prf.models as models
+
+    prf = SpocPRF(prf_dir, 1, 1, 4)
+    rng = np.random.default_rng(5)
+    n = 300
+    rows, cols = rng.uniform(-5, 105, n), rng.uniform(-5, 85, n)
+    flux = 10 ** rng.uniform(1, 4, n)
+    monkeypatch.setattr(models, "ACCUMULATE_CHUNK", 64)
+    monkeypatch.setattr(models, "RENDER_CHUNK", 50)
+    stamps, row0, col0 = prf.stamps(rows, cols)
+    image = prf.render(rows, cols, flux, (100, 80))
+    expected = np.zeros((100 + 26, 80 + 26))
+    for i in range(n):
+        one, r0, c0 = prf.stamps(rows[i : i + 1], cols[i : i + 1])
+        np.testing.assert_array_equal(one[0], stamps[i])
+        assert (r0[0], c0[0]) == (row0[i], col0[i])
+        expected[r0[0] + 13 : r0[0] + 26, c0[0] + 13 : c0[0] + 26] += flux[i] * one[0]
+    np.testing.assert_allclose(image, expected[13:-13, 13:-13], rtol=1e-12, atol=1e-9)
+
+
 def test_analytic_prf_width():
     prf = AnalyticPRF(fwhm=1.9)
     stamp, *_ = prf.stamps([0.0], [0.0])

@@ -110,12 +110,17 @@ class HaloFit:
         )
 
 
-def _halo_boxes(shape: HaloShape, boxes: StarBoxes, fits: StarFits) -> np.ndarray:
-    """Unit halos of the fitted stars on their boxes."""
+def _distances(boxes: StarBoxes, fits: StarFits) -> np.ndarray:
+    """The distance of every pixel of the boxes from its fitted star [px]."""
     k = np.arange(-boxes.half, boxes.half + 1)
     dr = (boxes.rows - fits.rows)[:, None] + k[None, :]
     dc = (boxes.cols - fits.cols)[:, None] + k[None, :]
-    return shape.surface(np.hypot(dr[:, :, None], dc[:, None, :]))
+    return np.hypot(dr[:, :, None], dc[:, None, :])
+
+
+def _halo_boxes(shape: HaloShape, boxes: StarBoxes, fits: StarFits) -> np.ndarray:
+    """Unit halos of the fitted stars on their boxes."""
+    return shape.surface(_distances(boxes, fits))
 
 
 def _fit(
@@ -125,11 +130,12 @@ def _fit(
     n = data.shape[0]
     a = np.stack([c.reshape(n, -1) for c in columns], axis=-1) * weight.reshape(n, -1, 1)
     b = (data * weight).reshape(n, -1)
-    normal = np.einsum("npi,npj->nij", a, a)
+    at = a.transpose(0, 2, 1)  # batched products (matmul is ~7x faster than einsum here)
+    normal = at @ a
     normal += 1e-12 * np.trace(normal, axis1=1, axis2=2)[:, None, None] * np.eye(len(columns))
     cov = np.linalg.inv(normal)
-    coef = np.einsum("nij,nj->ni", cov, np.einsum("npi,np->ni", a, b))
-    resid = b - np.einsum("npi,ni->np", a, coef)
+    coef = (cov @ (at @ b[:, :, None]))[:, :, 0]
+    resid = b - (a @ coef[:, :, None])[:, :, 0]
     return coef, cov, (resid**2).sum(axis=1)
 
 
@@ -229,8 +235,9 @@ def _best_shape(
         shapes = [HaloShape(float(c), float(k), radius) for c in CORES for k in INDICES]
     best = None
     flat = np.ones_like(own)
+    distance = _distances(boxes, fits)
     for shape in shapes:
-        halo = _halo_boxes(shape, boxes, fits)
+        halo = shape.surface(distance)
         coef, cov, chi = _fit([own, halo - own, flat], data, weight)
         # Every star weighs alike (the brightest, or a blend, would decide alone).
         total = float(np.sum(chi / chi_without))

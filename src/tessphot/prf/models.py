@@ -30,6 +30,9 @@ TABLE_CENTRE = TABLE_SIZE // 2
 TAPER_START = 4.5
 #: Stars rendered per chunk (bounds the memory of an image with very many stars).
 RENDER_CHUNK = 16384
+#: Stamps interpolated per block: a block's stamps and temporaries (~0.7 MB each) stay in a
+#: core's cache; 1024 took 0.56 of the time of 16384 stamps at once.
+ACCUMULATE_CHUNK = 1024
 #: Stamps per star from which a multi-node PRF's shape is interpolated once per star
 #: (:meth:`PRFModel.shape_tables`) rather than once per stamp.
 SHAPE_TABLE_MIN_STAMPS = 32
@@ -309,15 +312,17 @@ class PRFModel:
         k = np.arange(2 * HALF_WIDTH + 1)
         offsets = k[:, None] * nx + k[None, :]
         flat = np.zeros(ny * nx)
+        # By row: each chunk's stamps cover a band of rows, which alone it adds to.
+        order = np.argsort(rows, kind="stable")
         for start in range(0, rows.size, RENDER_CHUNK):
-            sl = slice(start, start + RENDER_CHUNK)
+            sl = order[start : start + RENDER_CHUNK]
             stamps, row0, col0 = self.stamps(rows[sl], cols[sl], node_rows[sl], node_cols[sl])
             values = stamps * fluxes[sl, None, None]
             r0, c0 = row0 - origin[0], col0 - origin[1]
             inside = (r0 >= 0) & (r0 + k[-1] < ny) & (c0 >= 0) & (c0 + k[-1] < nx)
             # Stamps wholly on the region: one linear index per stamp plus fixed offsets.
             index = (r0[inside] * nx + c0[inside])[:, None, None] + offsets
-            flat += np.bincount(index.ravel(), weights=values[inside].ravel(), minlength=ny * nx)
+            _add_counts(flat, index, values[inside])
             # Stamps across the edge: keep only their pixels on the region.
             edge = ~inside
             if np.any(edge):
@@ -325,10 +330,16 @@ class PRFModel:
                     r0[edge, None, None] + k[None, :, None], c0[edge, None, None] + k[None, None, :]
                 )
                 on = (pr >= 0) & (pr < ny) & (pc >= 0) & (pc < nx)
-                flat += np.bincount(
-                    pr[on] * nx + pc[on], weights=values[edge][on], minlength=ny * nx
-                )
+                _add_counts(flat, pr[on] * nx + pc[on], values[edge][on])
         return flat.reshape(ny, nx)
+
+
+def _add_counts(flat: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """Add ``values`` to ``flat`` at ``index`` (repeated indices summed), on their span only."""
+    if not index.size:
+        return
+    lo, hi = int(index.min()), int(index.max()) + 1
+    flat[lo:hi] += np.bincount(index.ravel() - lo, weights=values.ravel(), minlength=hi - lo)
 
 
 def _shared_shapes(prf: PRFModel, node_rows, node_cols, s_index: np.ndarray):
@@ -381,9 +392,29 @@ def _stamp_frame(rows: np.ndarray, cols: np.ndarray):
 
 
 def _accumulate(out: np.ndarray, tables: np.ndarray, which, weight: np.ndarray, sub) -> None:
-    """Add ``weight`` times the sub-pixel interpolation of table ``which`` to the stamps."""
+    """Add ``weight`` times the sub-pixel interpolation of table ``which`` to the stamps.
+
+    In blocks of :data:`ACCUMULATE_CHUNK` stamps: each block's arrays stay in the cache.
+    """
     by, bx, wy, wx = sub
     which = np.broadcast_to(which, by.shape)
+    weight = np.broadcast_to(weight, by.shape)
+    for start in range(0, by.size, ACCUMULATE_CHUNK):
+        block = slice(start, start + ACCUMULATE_CHUNK)
+        _accumulate_block(
+            out[block],
+            tables,
+            which[block],
+            weight[block],
+            (by[block], bx[block], wy[block], wx[block]),
+        )
+
+
+def _accumulate_block(
+    out: np.ndarray, tables: np.ndarray, which: np.ndarray, weight: np.ndarray, sub
+) -> None:
+    """:func:`_accumulate` of one block of stamps (``out`` is written in place)."""
+    by, bx, wy, wx = sub
     for dy, fy in ((0, 1 - wy), (1, wy)):
         for dx, fx in ((0, 1 - wx), (1, wx)):
             w = (weight * fy * fx).astype(np.float32)
