@@ -23,6 +23,7 @@ from tessphot.prepare.flags import (
     manual_exclude,
 )
 from tessphot.prepare.frames import FrameSetError, collect_frames
+from tessphot.prepare.layout import PAGE_BYTES
 from tessphot.prepare.run import prepare_ccd
 
 
@@ -45,6 +46,10 @@ def test_layout(crowded):
     with h5py.File(crowded.hdf5, "r") as h5:
         n = len(crowded.ffis)
         assert h5.attrs["format_version"] == 3 and h5.attrs["complete"]
+        # Space in pages (the writer buffers pages, not its ~3000 chunks per full frame).
+        create = h5.id.get_create_plist()
+        assert create.get_file_space_strategy()[0] == h5py.h5f.FSPACE_STRATEGY_PAGE
+        assert create.get_file_space_page_size() == PAGE_BYTES
         assert tuple(h5.attrs["origin"]) == (300, 1500) and tuple(h5.attrs["shape"]) == (128, 128)
         assert h5.attrs["cadence"] == 1800 and h5.attrs["sector"] == 1
         settings = json.loads(h5.attrs["settings"])

@@ -133,9 +133,12 @@ class CompressedChunks:
         """``(offset, filter mask, bytes)`` of each chunk (views of the buffer)."""
         view = memoryview(self.data)
         start = 0
-        for offset, mask, end in zip(self.offsets, self.masks, self.ends, strict=True):
-            yield tuple(int(v) for v in offset), int(mask), view[start:end]
-            start = int(end)
+        # As Python numbers at once: ~3000 chunks per full frame go through here.
+        for offset, mask, end in zip(
+            self.offsets.tolist(), self.masks.tolist(), self.ends.tolist(), strict=True
+        ):
+            yield tuple(offset), mask, view[start:end]
+            start = end
 
 
 @dataclass

@@ -20,6 +20,11 @@ MAX_CHUNK_TIME = 32
 #: ... but the writer holds one block of a chunk's frames, encoded: at most this many bytes
 #: (a full 2048x2048 frame takes 7 bytes per pixel: 16 frames) [bytes].
 BLOCK_BYTES = 512 * 2**20
+#: The file's space is allocated in pages of this size [bytes] ...
+PAGE_BYTES = 2**20
+#: ... and the writer buffers this many bytes of pages: a frame's ~3000 small chunks are
+#: written to the file in a few large writes, not one each [bytes].
+PAGE_BUFFER_BYTES = 16 * 2**20
 #: Bytes per pixel of one encoded frame: code (or float), uncertainty, flags.
 ENCODED_PIXEL_BYTES = {False: 4 + 2 + 1, True: 4 + 4 + 1}
 #: Dataset types of the stored cubes, quantised and lossless.

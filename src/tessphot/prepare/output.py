@@ -19,7 +19,7 @@ import numpy as np
 from tessphot.config.prepare import StorageSettings
 from tessphot.prepare import background as bg
 from tessphot.prepare.frames import FrameInfo
-from tessphot.prepare.layout import create_layout
+from tessphot.prepare.layout import PAGE_BYTES, create_layout
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def start_part(
     storage : StorageSettings
         How the images are stored.
     """
-    with h5py.File(part, "w") as h5:
+    with h5py.File(part, "w", fs_strategy="page", fs_page_size=PAGE_BYTES) as h5:
         create_layout(h5, attrs["n_frames"], attrs["shape"], geometry.mesh_shape, n_ref, storage)
         for name in ("background_mesh", "background_frame_mesh"):
             mesh_attrs = h5[name].attrs

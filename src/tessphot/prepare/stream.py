@@ -45,6 +45,7 @@ from tessphot.prepare.encode import (
 from tessphot.prepare.flags import EXCLUDED_FRAME_QUALITY
 from tessphot.prepare.frames import FrameInfo
 from tessphot.prepare.heap import release_free_memory, reuse_large_allocations
+from tessphot.prepare.layout import PAGE_BUFFER_BYTES
 from tessphot.prepare.shared_arrays import SharedArrays
 from tessphot.prepare.smoothing import smooth_in_time, smoothing_window
 from tessphot.prepare.worker import WORKER_THREADS, init_worker, process_frame, worker_context
@@ -97,7 +98,7 @@ def stream_frames(
         (those written before ``start`` read back), NaN where none is finite.
     """
     n = len(frames)
-    with h5py.File(part, "r+") as h5:
+    with h5py.File(part, "r+", page_buf_size=PAGE_BUFFER_BYTES) as h5:
         writer = BlockWriter(h5, context["storage"], h5["quality"][:])
         writer.resume(start)
         if start < n:
