@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 from astropy.io import fits
 
 from tessphot.lightcurve import (
@@ -91,3 +92,26 @@ def test_card_images_keep_the_value_type():
     """The cache of card images tells True, 1 and 1.0 apart (they compare equal)."""
     images = [_card_image("SAMEKEY", value, "same comment") for value in (True, 1, 1.0)]
     assert [image[29] for image in images] == ["T", "1", "0"]
+
+
+@pytest.mark.filterwarnings("ignore:Card is too long")
+def test_card_images_as_astropy_makes_them():
+    """The plain cards put together directly are astropy's images, character for character."""
+    rng = np.random.default_rng(3)
+    values = [
+        True, False, np.bool_(True), 0, -7, 2**62, np.int32(-5), np.int64(12345678901),
+        np.uint8(200), 0.0, -0.0, 1.0, 1e-300, -2.5e250, 1 / 3, 123456789.123, np.float32(0.1),
+        np.float64(-3.75), "", "a", "O'Brien", "x" * 60, "x" * 67, "x" * 70, "  padded  ",
+        *rng.normal(0, 1e5, 20), *(10 ** rng.uniform(-30, 30, 20)), *rng.integers(-1e9, 1e9, 10),
+    ]  # fmt: skip
+    comments = ["", "a comment", "with 'quotes' / and slashes", "c" * 60, None]
+    for key in ("SIMPLE", "TSTART", "CROWDSAP", "X", "DATE-OBS", "TTYPE12", "A_B"):
+        for value in values:
+            for comment in comments:
+                _card_image.cache_clear()
+                expected = fits.Card(key, value, comment or "").image
+                assert _card_image(key, value, comment) == expected
+    # What a Card refuses is refused the same way.
+    for bad in (float("nan"), float("inf"), "caf\u00e9"):
+        with pytest.raises(ValueError):
+            _card_image("BADVAL", bad, "")
