@@ -85,7 +85,7 @@ def _neighbour_table(prf, box_row, box_col, half, neighbours, span):
     so each is tabulated at its knots and interpolates exactly (:func:`_neighbour_sums`);
     one table on the union of every neighbour's knots would grow with the square of their
     number. Returns a list of ``(knots_row, knots_col, tables)``, ``tables`` of shape
-    (3, n_row, n_col) holding the neighbour's flux times its sums, or None.
+    (n_row, n_col, 3) holding the neighbour's flux times its sums, or None.
     """
     if neighbours is None:
         return None
@@ -109,7 +109,8 @@ def _neighbour_table(prf, box_row, box_col, half, neighbours, span):
     tables, start = [], 0
     for (_, _, kr, kc), flux in zip(grids, neighbours[2], strict=True):
         n = kr.size * kc.size
-        tables.append((kr, kc, flux * moments[:, start : start + n].reshape(3, kr.size, kc.size)))
+        sums = moments[:, start : start + n].reshape(3, kr.size, kc.size)
+        tables.append((kr, kc, _last_axis(flux * sums)))
         start += n
     return tables
 
@@ -124,8 +125,13 @@ def _neighbour_sums(tables, shift: np.ndarray) -> np.ndarray:
     for kr, kc, tab in tables:
         dr = np.clip(shift[:, 0], kr[0], kr[-1])
         dc = np.clip(shift[:, 1], kc[0], kc[-1])
-        out += np.stack([bilinear(kr, kc, t, dr, dc) for t in tab], axis=1)
+        out += bilinear(kr, kc, tab, dr, dc)
     return out
+
+
+def _last_axis(sums: np.ndarray) -> np.ndarray:
+    """Tables (3, n_row, n_col) as (n_row, n_col, 3): the three interpolated in one call."""
+    return np.ascontiguousarray(np.moveaxis(sums, 0, -1))
 
 
 def calibrate_centroids(
@@ -288,7 +294,7 @@ class _BoxedStar:
                 np.full(n, self.box[1]),
                 self.half,
             )
-            tables.append(np.stack(sums).reshape(3, knots_r.size, knots_c.size))
+            tables.append(_last_axis(np.stack(sums).reshape(3, knots_r.size, knots_c.size)))
             others.append(_neighbour_table(prf, *self.box, self.half, self.neighbours, moved))
         lo = np.array([knots_r[0], knots_c[0]])
         hi = np.array([knots_r[-1], knots_c[-1]])
@@ -299,8 +305,7 @@ class _BoxedStar:
             # (sum_r, sum_c, total) of the star and its neighbours, frame by frame.
             sums = np.zeros((len(q), 3))
             for k, (table, near) in enumerate(zip(tables, others, strict=True)):
-                at = np.stack([bilinear(knots_r, knots_c, t, q[:, 0], q[:, 1]) for t in table])
-                at = self.flux * at.T
+                at = self.flux * bilinear(knots_r, knots_c, table, q[:, 0], q[:, 1])
                 if near is not None:
                     at += _neighbour_sums(near, q - self.position)
                 sums += weights[:, k, None] * at
