@@ -74,7 +74,7 @@ def frame_uncertainty(h5: h5py.File, frame: int) -> np.ndarray:
     block = int(h5["images"].attrs["block_frames"])
     first = frame - frame % block
     stored = dataset[first : frame + 1]
-    bits = np.cumsum(stored, axis=0, dtype=stored.dtype)[-1]
+    bits = np.sum(stored, axis=0, dtype=stored.dtype)  # the cumulative sum's last, wrapping
     return bits.view(np.float16).astype(np.float64)
 
 
