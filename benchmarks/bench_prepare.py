@@ -35,6 +35,7 @@ core-second per full frame; 2 workers >= 1.8x one.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -200,21 +201,20 @@ def run_all(folders: list[Path], work: Path, args: argparse.Namespace) -> list[d
     """
     workers = [int(w) for w in args.workers.split(",")]
     codes = [None, args.against] if args.against else [None]
+    storages = [False, True] if args.lossless else [False]
     results = []
-    for repeat in range(args.repeats):
-        for folder in folders:
-            for lossless in [False, True] if args.lossless else [False]:
-                for w in workers:
-                    for code in codes:
-                        out = work / f"{folder.name}_{w}_{int(lossless)}.hdf5"
-                        result = run(folder, out, w, lossless, args.prf_dir, code)
-                        result["repeat"] = repeat
-                        results.append(result)
-                        label = f"[{code or 'this code'}, run {repeat + 1}] " if codes[-1] else ""
-                        print(label + line(result), flush=True)
-                        if args.stamps and w == workers[0] and code is None and not repeat:
-                            print(stamp_reads(out), flush=True)
-                        out.unlink()
+    for repeat, folder, lossless, w, code in itertools.product(
+        range(args.repeats), folders, storages, workers, codes
+    ):
+        out = work / f"{folder.name}_{w}_{int(lossless)}.hdf5"
+        result = run(folder, out, w, lossless, args.prf_dir, code)
+        result["repeat"] = repeat
+        results.append(result)
+        label = f"[{code or 'this code'}, run {repeat + 1}] " if args.against else ""
+        print(label + line(result), flush=True)
+        if args.stamps and w == workers[0] and code is None and not repeat:
+            print(stamp_reads(out), flush=True)
+        out.unlink()
     return results
 
 
