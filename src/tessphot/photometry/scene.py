@@ -39,12 +39,7 @@ from tessphot.prf import (
     unprepared_prf_dir,
 )
 from tessphot.prf.focus import FocusedPRF
-from tessphot.prf.knots import (
-    bilinear_stacked,
-    cell_corners,
-    interpolation_knots,
-    stacked_cells,
-)
+from tessphot.prf.knots import bilinear_stacked, cell_corners, knot_spans, knot_values, span_cells
 from tessphot.prf.star_halo import StarHalos, with_halos
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
@@ -236,39 +231,47 @@ def aperture_fractions(
             out += weight[:, None] * part
         return np.clip(out, 0.0, 1.0)
     out = np.full(rows.shape, np.nan)
-    grids, direct = [], []
     known = np.isfinite(rows) & np.isfinite(cols)
-    for j in range(rows.shape[1]):
-        ok = known[:, j]
-        if not ok.any():
-            continue
-        r, c = rows[ok, j], cols[ok, j]
-        knots_r, knots_c = interpolation_knots(r), interpolation_knots(c)
-        if max(knots_r.size, knots_c.size) > GRID_MAX_POINTS:
-            direct.append((j, ok))
-        else:
-            grids.append((j, ok, knots_r, knots_c, (r, c)))
-    # One PRF call for the knots of all stars (and one for the stars computed directly).
-    if grids:
-        gr = np.concatenate([np.repeat(g[2], g[3].size) for g in grids])
-        gc = np.concatenate([np.tile(g[3], g[2].size) for g in grids])
-        nr = np.concatenate([np.full(g[2].size * g[3].size, node_rows[g[0]]) for g in grids])
-        nc = np.concatenate([np.full(g[2].size * g[3].size, node_cols[g[0]]) for g in grids])
-        starts = np.cumsum([0] + [g[2].size * g[3].size for g in grids])
-        cells = stacked_cells(
-            [(start, g[2], g[3]) for start, g in zip(starts, grids, strict=False)],
-            [g[4] for g in grids],
-        )
-        # Only the knots of the cells the stars visit (a drift crosses few of its grid's).
+    seen = np.flatnonzero(known.any(axis=0))
+    with np.errstate(invalid="ignore"):
+        lo_r = np.where(known, rows, np.inf).min(axis=0)[seen]
+        hi_r = np.where(known, rows, -np.inf).max(axis=0)[seen]
+        lo_c = np.where(known, cols, np.inf).min(axis=0)[seen]
+        hi_c = np.where(known, cols, -np.inf).max(axis=0)[seen]
+    first_r, size_r = knot_spans(lo_r, hi_r)
+    first_c, size_c = knot_spans(lo_c, hi_c)
+    on_grid = np.maximum(size_r, size_c) <= GRID_MAX_POINTS
+    direct = [(j, known[:, j]) for j in seen[~on_grid]]
+    if on_grid.any():
+        # Each star's table: its knots' grid, row-major, one star's after the other's.
+        grids = seen[on_grid]
+        first_r, size_r = first_r[on_grid], size_r[on_grid]
+        first_c, size_c = first_c[on_grid], size_c[on_grid]
+        points = size_r * size_c
+        starts = np.concatenate([[0], np.cumsum(points)])
+        table = np.repeat(np.arange(grids.size), points)
+        local = np.arange(starts[-1]) - starts[table]
+        gr = knot_values(first_r[table] + local // size_c[table])
+        gc = knot_values(first_c[table] + local % size_c[table])
+        # Each star's known cadences, one star's after the other's.
+        s_of, t_of = np.nonzero(known[:, grids].T)
+        i, fr = span_cells(rows[t_of, grids[s_of]], first_r[s_of], size_r[s_of])
+        j, fc = span_cells(cols[t_of, grids[s_of]], first_c[s_of], size_c[s_of])
+        cells = (starts[s_of] + i * size_c[s_of] + j, size_c[s_of], fr, fc)
+        # One PRF call for the knots of the cells the stars visit (a drift crosses few of
+        # its grid's).
         wanted = cell_corners(cells, gr.size)
-        interpolated = bilinear_stacked(
-            _fractions_at(prf, mask, origin, gr, gc, nr, nc, wanted=wanted), cells
+        values = _fractions_at(
+            prf,
+            mask,
+            origin,
+            gr,
+            gc,
+            node_rows[grids][table],
+            node_cols[grids][table],
+            wanted=wanted,
         )
-        at = 0
-        for j, ok, *_ in grids:
-            n = int(np.count_nonzero(ok))
-            out[ok, j] = interpolated[at : at + n]
-            at += n
+        out[t_of, grids[s_of]] = bilinear_stacked(values, cells)
     for j, ok in direct:
         n = int(ok.sum())
         out[ok, j] = _fractions_at(

@@ -8,14 +8,55 @@ between these knots: tabulated at them, it is interpolated without error.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tessphot.prf.models import OVERSAMPLE
 
 #: The knots' offsets from an integer pixel: the samples and the half pixel, sorted.
 _KNOT_OFFSETS = np.sort(np.append(np.arange(OVERSAMPLE) / OVERSAMPLE, 0.5))
+
+
+#: Knots per pixel: the knot ``n + _KNOT_OFFSETS[k]`` has lattice index ``n * 10 + k``.
+_PER_PIXEL = _KNOT_OFFSETS.size
+
+
+def knot_values(index: np.ndarray) -> np.ndarray:
+    """The knots of lattice indices ``n * 10 + k``: ``n + offset k``, rounded as summed."""
+    n, k = np.divmod(np.asarray(index, dtype=np.int64), _PER_PIXEL)
+    return n.astype(float) + _KNOT_OFFSETS[k]
+
+
+def knot_below(x: np.ndarray) -> np.ndarray:
+    """Lattice index of the largest knot at or below each (finite) ``x``."""
+    x = np.asarray(x, dtype=float)
+    n = np.floor(x)
+    # x - n is exact, so the offset found is at or below it; n + the next offset is
+    # rounded and may still reach x.
+    index = n.astype(np.int64) * _PER_PIXEL + np.searchsorted(_KNOT_OFFSETS, x - n, "right") - 1
+    return index + (knot_values(index + 1) <= x)
+
+
+def knot_spans(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The knots bracketing ``[lo, hi]`` (each pair), as a first lattice index and a count.
+
+    The last knot at or below ``lo`` to the first at or above ``hi``, at least two: those of
+    :func:`interpolation_knots`, many ranges at once.
+    """
+    first = knot_below(lo)
+    below_hi = knot_below(hi)
+    last = below_hi + (knot_values(below_hi) < np.asarray(hi, dtype=float))
+    return first, np.maximum(last - first, 1) + 1
+
+
+def span_cells(x: np.ndarray, first: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`knot_cell` of points in their spans (:func:`knot_spans`), many spans at once.
+
+    Returns each point's cell (counted from its span's first knot) and the fraction of the
+    way across it, value for value those of :func:`knot_cell`.
+    """
+    i = np.clip(knot_below(x) - first, 0, size - 2)
+    left = knot_values(first + i)
+    return i, (x - left) / (knot_values(first + i + 1) - left)
 
 
 def interpolation_knots(values: np.ndarray) -> np.ndarray:
@@ -25,13 +66,8 @@ def interpolation_knots(values: np.ndarray) -> np.ndarray:
     (offsets ``k / OVERSAMPLE`` from an integer pixel) and changes its stamp's pixel grid at
     half pixels, so a star's aperture fraction is exactly bilinear between these knots.
     """
-    lo, hi = float(values.min()), float(values.max())
-    base = np.arange(math.floor(lo) - 1, math.ceil(hi) + 2, dtype=float)
-    # In increasing order already: the offsets within a pixel are sorted and below 1.
-    knots = (base[:, None] + _KNOT_OFFSETS).ravel()
-    i0 = max(np.searchsorted(knots, lo, side="right") - 1, 0)
-    i1 = min(np.searchsorted(knots, hi, side="left") + 1, knots.size)
-    return knots[i0 : max(i1, i0 + 2)]
+    first, size = knot_spans(np.min(values), np.max(values))
+    return knot_values(np.arange(first, first + size))
 
 
 def knot_cell(knots: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,47 +96,10 @@ def bilinear(
     )
 
 
-def stacked_cells(
-    tables: list[tuple[int, np.ndarray, np.ndarray]],
-    points: list[tuple[np.ndarray, np.ndarray]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The cells of points in many tables stored one after the other (:func:`bilinear_stacked`).
-
-    Parameters
-    ----------
-    tables : list of (int, ndarray, ndarray)
-        Each table's start in the values (its values row-major from there) and its grid
-        ``knots_r`` x ``knots_c``.
-    points : list of (ndarray, ndarray)
-        The points ``(r, c)`` in each table (inside its grid).
-
-    Returns
-    -------
-    corner : ndarray of int
-        Each point's cell, as the index of its first corner in the values; one table's
-        points after the other's.
-    step : ndarray of int
-        The row length of each point's table (the cell's other corners are ``corner + 1``,
-        ``corner + step`` and ``corner + step + 1``).
-    fr, fc : ndarray
-        The fractions of the way across the cell.
-    """
-    corner, step = [np.zeros(0, dtype=int)], [np.zeros(0, dtype=int)]
-    fr, fc = [np.zeros(0)], [np.zeros(0)]
-    for (start, knots_r, knots_c), (r, c) in zip(tables, points, strict=True):
-        i, f_r = knot_cell(knots_r, r)
-        j, f_c = knot_cell(knots_c, c)
-        corner.append(start + i * knots_c.size + j)
-        step.append(np.full(i.size, knots_c.size))
-        fr.append(f_r)
-        fc.append(f_c)
-    return np.concatenate(corner), np.concatenate(step), np.concatenate(fr), np.concatenate(fc)
-
-
 def cell_corners(
     cells: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], size: int
 ) -> np.ndarray:
-    """Which of ``size`` values the interpolation in the cells (:func:`stacked_cells`) reads."""
+    """Which of ``size`` values the interpolation in the cells (:func:`bilinear_stacked`) reads."""
     corner, step = cells[0], cells[1]
     used = np.zeros(size, dtype=bool)
     for index in (corner, corner + 1, corner + step, corner + step + 1):
@@ -118,7 +117,10 @@ def bilinear_stacked(
     values : ndarray, shape (n,)
         The tables' values, each table row-major from its start.
     cells : (ndarray, ndarray, ndarray, ndarray)
-        The points' cells in the tables (:func:`stacked_cells`).
+        Each point's cell as the index of its first corner in ``values``, the row length of
+        its table (the other corners are ``corner + 1``, ``corner + step`` and
+        ``corner + step + 1``), and the fractions of the way across it in row and column
+        (:func:`span_cells`).
 
     Returns
     -------
