@@ -134,6 +134,24 @@ def test_many_stamps_and_scenes_as_one_at_a_time(monkeypatch, prf_dir):
     np.testing.assert_allclose(image, expected[13:-13, 13:-13], rtol=1e-12, atol=1e-9)
 
 
+def test_kept_shapes_are_the_shapes_made_anew(monkeypatch, prf_dir):
+    """Shapes taken from the kept ones are those made alone, in any company and order."""
+    import tessphot.prf.models as models
+
+    monkeypatch.setattr(models, "KEPT_SHAPES", 5)
+    prf = SpocPRF(prf_dir, 1, 1, 4)
+    rng = np.random.default_rng(8)
+    rows, cols = rng.uniform(0, 2000, 8), rng.uniform(40, 2090, 8)
+    alone = [SpocPRF(prf_dir, 1, 1, 4).shape_tables(rows[i], cols[i])[0] for i in range(8)]
+    for order in (np.arange(8), np.array([3, 1, 3, 7, 0]), rng.permutation(8)):
+        got = prf.shape_tables(rows[order], cols[order])
+        assert got.shape == (order.size, *alone[0].shape) and got.dtype == np.float32
+        for k, i in enumerate(order):
+            np.testing.assert_array_equal(got[k], alone[i])
+        assert len(prf._kept_shapes) <= 5
+    assert prf.shape_tables(np.zeros(0), np.zeros(0)).shape == (0, *alone[0].shape)
+
+
 def test_analytic_prf_width():
     prf = AnalyticPRF(fwhm=1.9)
     stamp, *_ = prf.stamps([0.0], [0.0])

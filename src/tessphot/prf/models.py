@@ -41,6 +41,9 @@ SHAPE_TABLE_MIN_STAMPS = 32
 KEPT_STAMPS = 65536
 #: Largest call whose stamps are kept (larger ones move the stars cadence by cadence).
 KEPT_STAMPS_CALL = 4096
+#: Most PRF shapes (:meth:`PRFModel.shape_tables`, 82 kB each) kept for later calls: the
+#: stars near a target are asked for again by its neighbours' tasks.
+KEPT_SHAPES = 256
 
 
 class PRFModel:
@@ -101,6 +104,8 @@ class PRFModel:
         self.short_name = short_name[:40]
         #: Stamps rendered by :meth:`kept_stamps`, by (row, col, node_row, node_col).
         self._kept: dict[tuple[float, float, float, float], np.ndarray] = {}
+        #: Shapes made by :meth:`shape_tables`, by (node_row, node_col).
+        self._kept_shapes: dict[tuple[float, float], np.ndarray] = {}
 
     # ------------------------------------------------------------------------------------
     def _node_weights(self, rows: np.ndarray, cols: np.ndarray):
@@ -235,7 +240,8 @@ class PRFModel:
 
         For many stamps of few stars (e.g. a star over every jitter offset) the node
         interpolation is done once per star here, not once per stamp
-        (:meth:`stamps_of_shapes`).
+        (:meth:`stamps_of_shapes`). The last :data:`KEPT_SHAPES` shapes are kept: a shape
+        depends on its position only, so a kept one is the same, bit for bit.
 
         Parameters
         ----------
@@ -247,10 +253,25 @@ class PRFModel:
         ndarray, shape (n, 11, 11, 13, 13), float32
             The pixel-spaced samples of each shape for every sub-pixel offset.
         """
-        nodes, weights = self._node_weights(
-            np.atleast_1d(np.asarray(node_rows, dtype=float)),
-            np.atleast_1d(np.asarray(node_cols, dtype=float)),
-        )
+        rows = np.atleast_1d(np.asarray(node_rows, dtype=float))
+        cols = np.atleast_1d(np.asarray(node_cols, dtype=float))
+        keys = list(zip(rows.tolist(), cols.tolist(), strict=True))
+        found = [self._kept_shapes.get(key) for key in keys]
+        missing = [i for i, table in enumerate(found) if table is None]
+        if missing:
+            new = self._new_shapes(rows[missing], cols[missing])
+            for i, table in zip(missing, new, strict=True):
+                # Its own copy: a kept row would keep the whole new array alive.
+                found[i] = self._kept_shapes[keys[i]] = table.copy()
+            while len(self._kept_shapes) > KEPT_SHAPES:
+                del self._kept_shapes[next(iter(self._kept_shapes))]
+        if not found:
+            return np.zeros((0, *self._decimated.shape[1:]), dtype=np.float32)
+        return np.stack(found)
+
+    def _new_shapes(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """:meth:`shape_tables` computed (each shape on its own: the same in any company)."""
+        nodes, weights = self._node_weights(rows, cols)
         tables = np.zeros((nodes.shape[1], *self._decimated.shape[1:]), dtype=np.float32)
         for node, weight in zip(nodes, weights, strict=True):
             if np.any(weight):
