@@ -14,6 +14,7 @@ from tessphot.prf.knots import (
     knot_cell,
     knot_spans,
     span_cells,
+    span_knots,
 )
 from tessphot.prf.models import HALF_WIDTH
 
@@ -63,10 +64,32 @@ def test_knot_spans_are_the_lattice_searched():
         expected = _reference_knots(values)
         np.testing.assert_array_equal(interpolation_knots(values), expected)
         first, size = knot_spans(np.array([values.min()]), np.array([values.max()]))
-        i, frac = span_cells(values, np.repeat(first, values.size), np.repeat(size, values.size))
+        knots, start = span_knots(first, size)
+        np.testing.assert_array_equal(knots, expected)
+        each = np.zeros(values.size, dtype=int)
+        i, frac = span_cells(values, first[each], size[each], knots, start[each])
         ref_i, ref_frac = knot_cell(expected, values)
         np.testing.assert_array_equal(i, ref_i)
         np.testing.assert_array_equal(frac, ref_frac)
+
+
+def test_many_spans_at_once_are_each_spans_own():
+    rng = np.random.default_rng(6)
+    groups = [
+        900.0 + rng.uniform(0, 200) + rng.normal(0, 0.2, rng.integers(1, 40)) for _ in range(30)
+    ]
+    lo, hi = np.array([g.min() for g in groups]), np.array([g.max() for g in groups])
+    first, size = knot_spans(lo, hi)
+    knots, start = span_knots(first, size)
+    each = np.repeat(np.arange(len(groups)), [g.size for g in groups])
+    x = np.concatenate(groups)
+    i, frac = span_cells(x, first[each], size[each], knots, start[each])
+    for k, g in enumerate(groups):
+        own = _reference_knots(g)
+        np.testing.assert_array_equal(knots[start[k] : start[k] + size[k]], own)
+        ref_i, ref_frac = knot_cell(own, g)
+        np.testing.assert_array_equal(i[each == k], ref_i)
+        np.testing.assert_array_equal(frac[each == k], ref_frac)
 
 
 def test_stacked_bilinear_is_each_tables_own():
@@ -80,8 +103,8 @@ def test_stacked_bilinear_is_each_tables_own():
         table = rng.random((knots_r.size, knots_c.size))
         first_r, size_r = knot_spans(np.array([r.min()]), np.array([r.max()]))
         first_c, size_c = knot_spans(np.array([c.min()]), np.array([c.max()]))
-        i, fr = span_cells(r, first_r, size_r)
-        j, fc = span_cells(c, first_c, size_c)
+        i, fr = span_cells(r, first_r, size_r, *span_knots(first_r, size_r))
+        j, fc = span_cells(c, first_c, size_c, *span_knots(first_c, size_c))
         corners.append(start + i * knots_c.size + j)
         steps.append(np.full(r.size, knots_c.size))
         fracs_r.append(fr)

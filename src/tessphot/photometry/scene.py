@@ -39,7 +39,7 @@ from tessphot.prf import (
     unprepared_prf_dir,
 )
 from tessphot.prf.focus import FocusedPRF
-from tessphot.prf.knots import bilinear_stacked, cell_corners, knot_spans, knot_values, span_cells
+from tessphot.prf.knots import bilinear_stacked, cell_corners, knot_spans, span_cells, span_knots
 from tessphot.prf.star_halo import StarHalos, with_halos
 
 #: Most grid points along one axis of a star's table; a star moving further is computed
@@ -243,20 +243,24 @@ def aperture_fractions(
     on_grid = np.maximum(size_r, size_c) <= GRID_MAX_POINTS
     direct = [(j, known[:, j]) for j in seen[~on_grid]]
     if on_grid.any():
-        # Each star's table: its knots' grid, row-major, one star's after the other's.
         grids = seen[on_grid]
         first_r, size_r = first_r[on_grid], size_r[on_grid]
         first_c, size_c = first_c[on_grid], size_c[on_grid]
+        knots_r, start_r = span_knots(first_r, size_r)
+        knots_c, start_c = span_knots(first_c, size_c)
+        # Each star's table: its knots' grid, row-major, one star's after the other's.
         points = size_r * size_c
         starts = np.concatenate([[0], np.cumsum(points)])
         table = np.repeat(np.arange(grids.size), points)
         local = np.arange(starts[-1]) - starts[table]
-        gr = knot_values(first_r[table] + local // size_c[table])
-        gc = knot_values(first_c[table] + local % size_c[table])
-        # Each star's known cadences, one star's after the other's.
-        s_of, t_of = np.nonzero(known[:, grids].T)
-        i, fr = span_cells(rows[t_of, grids[s_of]], first_r[s_of], size_r[s_of])
-        j, fc = span_cells(cols[t_of, grids[s_of]], first_c[s_of], size_c[s_of])
+        gr = knots_r[start_r[table] + local // size_c[table]]
+        gc = knots_c[start_c[table] + local % size_c[table]]
+        # Each star's known cadences, one star's after the other's (star-major rows).
+        known_t = known.T[grids]
+        s_of = np.repeat(np.arange(grids.size), known_t.sum(axis=1))
+        r_t, c_t = rows.T[grids][known_t], cols.T[grids][known_t]
+        i, fr = span_cells(r_t, first_r[s_of], size_r[s_of], knots_r, start_r[s_of])
+        j, fc = span_cells(c_t, first_c[s_of], size_c[s_of], knots_c, start_c[s_of])
         cells = (starts[s_of] + i * size_c[s_of] + j, size_c[s_of], fr, fc)
         # One PRF call for the knots of the cells the stars visit (a drift crosses few of
         # its grid's).
@@ -271,7 +275,9 @@ def aperture_fractions(
             node_cols[grids][table],
             wanted=wanted,
         )
-        out[t_of, grids[s_of]] = bilinear_stacked(values, cells)
+        on_t = np.full(known_t.shape, np.nan)
+        on_t[known_t] = bilinear_stacked(values, cells)
+        out[:, grids] = on_t.T
     for j, ok in direct:
         n = int(ok.sum())
         out[ok, j] = _fractions_at(

@@ -18,6 +18,8 @@ _KNOT_OFFSETS = np.sort(np.append(np.arange(OVERSAMPLE) / OVERSAMPLE, 0.5))
 
 #: Knots per pixel: the knot ``n + _KNOT_OFFSETS[k]`` has lattice index ``n * 10 + k``.
 _PER_PIXEL = _KNOT_OFFSETS.size
+#: The offset of each knot's successor from the knot's pixel (the next pixel's first: 1).
+_NEXT_OFFSETS = np.append(_KNOT_OFFSETS[1:], 1.0)
 
 
 def knot_values(index: np.ndarray) -> np.ndarray:
@@ -32,8 +34,8 @@ def knot_below(x: np.ndarray) -> np.ndarray:
     n = np.floor(x)
     # x - n is exact, so the offset found is at or below it; n + the next offset is
     # rounded and may still reach x.
-    index = n.astype(np.int64) * _PER_PIXEL + np.searchsorted(_KNOT_OFFSETS, x - n, "right") - 1
-    return index + (knot_values(index + 1) <= x)
+    k = np.searchsorted(_KNOT_OFFSETS, x - n, "right") - 1
+    return n.astype(np.int64) * _PER_PIXEL + k + (n + _NEXT_OFFSETS[k] <= x)
 
 
 def knot_spans(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -48,15 +50,26 @@ def knot_spans(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, np.maximum(last - first, 1) + 1
 
 
-def span_cells(x: np.ndarray, first: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`knot_cell` of points in their spans (:func:`knot_spans`), many spans at once.
+def span_knots(first: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The knots of many spans (:func:`knot_spans`) one after the other, and their starts."""
+    starts = np.concatenate([[0], np.cumsum(size)])
+    span = np.repeat(np.arange(size.size), size)
+    return knot_values(first[span] + np.arange(starts[-1]) - starts[span]), starts[:-1]
 
+
+def span_cells(
+    x: np.ndarray, first: np.ndarray, size: np.ndarray, knots: np.ndarray, start: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`knot_cell` of points in their spans, many spans at once.
+
+    Each point's span is given by its ``first`` lattice index and ``size``
+    (:func:`knot_spans`), and the ``start`` of its knots in ``knots`` (:func:`span_knots`).
     Returns each point's cell (counted from its span's first knot) and the fraction of the
     way across it, value for value those of :func:`knot_cell`.
     """
     i = np.clip(knot_below(x) - first, 0, size - 2)
-    left = knot_values(first + i)
-    return i, (x - left) / (knot_values(first + i + 1) - left)
+    left = knots[start + i]
+    return i, (x - left) / (knots[start + i + 1] - left)
 
 
 def interpolation_knots(values: np.ndarray) -> np.ndarray:
