@@ -195,3 +195,30 @@ def test_combined_magnitude_and_skip_targets():
     assert combined_magnitude([]) == math.inf
     assert skip_targets(mask, [1, 2, 3, 4], rows, cols, target_starid=1) == [2, 4]
     assert skip_targets(mask, [1], rows[:1], cols[:1], target_starid=1) == []
+
+
+def test_target_masks_are_those_among_all():
+    """Masks asked for one pixel: those holding it among all the masks, in crowded scenes."""
+    shape = (21, 21)
+    rng = np.random.default_rng(12)
+    restricted = 0
+    for seed in range(40):
+        n = int(rng.integers(2, 9))
+        rows, cols = rng.uniform(1, 20, n), rng.uniform(1, 20, n)
+        image = _sky(shape, seed)
+        for r, c, a in zip(rows, cols, rng.uniform(30, 900, n), strict=True):
+            image += _star(shape, r, c, a)
+        catalog = {"row": rows, "column": cols, "tmag": rng.uniform(8, 13, n)}
+        if seed % 10 == 9:
+            catalog["tmag"][0] = 5.0  # a saturated star: every cluster is segmented
+        every, _ = k2p2_masks(image, catalog)
+        for r, c in zip(rows, cols, strict=True):
+            pixel = (round(r), round(c))
+            masks, _ = k2p2_masks(image, catalog, target=pixel)
+            held = [m for m in every if m[pixel]]
+            got = [m for m in masks if m[pixel]]
+            assert len(got) == len(held)
+            for a, b in zip(got, held, strict=True):
+                np.testing.assert_array_equal(a, b)
+            restricted += len(masks) < len(every)
+    assert restricted > 20  # the shortcut was taken

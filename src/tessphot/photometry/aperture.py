@@ -125,7 +125,7 @@ class AperturePhotometry(PhotometryMethod):
             row, col = self.target.stamp_position
             pixel = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
             try:
-                masks = k2p2_masks(image, self.target.catalog, self.k2p2).masks
+                masks = k2p2_masks(image, self.target.catalog, self.k2p2, target=pixel).masks
             except K2P2Error as err:
                 logger.debug("TIC %d: %s", self.starid, err)
                 masks = np.zeros((0, *image.shape), dtype=bool)

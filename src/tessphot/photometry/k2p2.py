@@ -272,6 +272,8 @@ def k2p2_masks(
     sumimage,
     catalog: Any = None,
     settings: K2P2Settings | None = None,
+    *,
+    target: tuple[int, int] | None = None,
 ) -> K2P2Result:
     """Aperture masks of the stars in a sum image.
 
@@ -287,6 +289,11 @@ def k2p2_masks(
     settings : K2P2Settings, optional
         Default: ``K2P2Settings()`` (the original's values, tessphot's sky estimate and
         significance gate).
+    target : (int, int), optional
+        A pixel (row, column) whose masks alone are wanted. Where no mask can grow or take
+        pixels (with a catalog, no saturated stars) and the pixel lies in a cluster with
+        no other cluster around it, only that cluster is segmented: the masks holding the
+        pixel are those found among all masks; the others may be left out.
 
     Returns
     -------
@@ -324,7 +331,7 @@ def k2p2_masks(
     )
 
     segments: list[np.ndarray] = []
-    for label in np.unique(labels[labels >= 0]):
+    for label in _clusters_to_segment(labels, coords, image.shape, stars, settings, target):
         members = labels == label
         cluster = np.zeros(image.shape, dtype=bool)
         cluster[coords[members, 0], coords[members, 1]] = True
@@ -347,6 +354,37 @@ def k2p2_masks(
     masks.sort(key=lambda m: -int(m.sum()))
     stack = np.array(masks, dtype=bool).reshape(len(masks), *image.shape)
     return K2P2Result(masks=stack, bandwidth=float(sky.bandwidth))
+
+
+def _clusters_to_segment(
+    labels: np.ndarray,
+    coords: np.ndarray,
+    shape: tuple[int, int],
+    stars: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    settings: K2P2Settings,
+    target: tuple[int, int] | None,
+) -> np.ndarray:
+    """The clusters whose segments :func:`k2p2_masks` makes: all, or the target's alone.
+
+    A mask holds the target pixel only if its cluster does, unless it grows over it (a
+    saturated star's bleed columns: not without stars at ``saturation_limit`` combined) or
+    fills it as a hole (not unless another cluster reaches the pixel's four neighbours).
+    """
+    every = np.unique(labels[labels >= 0])
+    if target is None or stars is None or every.size < 2:
+        return every
+    if settings.extend_overflow and combined_magnitude(stars[2]) <= settings.saturation_limit:
+        return every
+    image = np.full(shape, -1)
+    image[coords[:, 0], coords[:, 1]] = labels
+    row, col = target
+    if not (0 <= row < shape[0] and 0 <= col < shape[1]) or image[row, col] < 0:
+        return every
+    around = np.pad(image, 1, constant_values=-1)[row : row + 3, col : col + 3]
+    neighbours = around[[0, 1, 1, 2], [1, 0, 2, 1]]
+    if np.any((neighbours >= 0) & (neighbours != image[row, col])):
+        return every
+    return np.array([image[row, col]])
 
 
 # --------------------------------------------------------------------------------------------
