@@ -1,5 +1,9 @@
 """The simulated sector a benchmark runs on: its command-line options, made once and kept
-between runs."""
+between runs.
+
+Only :func:`ensure_simulated` imports tessphot: the options alone can be given to a process
+that times another checkout's code (``bench_photometry.py --against``).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-from tessphot.config.simulate import SimulationConfig
-from tessphot.evaluation.simulate.sector import simulate_sector
-from tessphot.io import find_ffis
 
 
 def add_sector_arguments(
@@ -48,6 +48,10 @@ def ensure_simulated(args: argparse.Namespace, **overrides: Any) -> Path:
     ``overrides`` are further :class:`SimulationConfig` fields (e.g. ``origin``,
     ``extra_stars``); a folder that holds FFIs is kept as it is, whatever they say.
     """
+    from tessphot.config.simulate import SimulationConfig
+    from tessphot.evaluation.simulate.sector import simulate_sector
+    from tessphot.io import find_ffis
+
     folder = Path(args.folder)
     if folder.is_dir() and find_ffis(folder):
         return folder
