@@ -13,8 +13,9 @@ writing the light curves.
 The machine's speed drifts by a third within minutes, so a speed compared with another
 day's is compared with that day's code run in the same minutes: ``--against SRC`` (the
 ``src`` folder of another checkout, e.g. a ``git worktree`` of an older commit) runs the
-photometry with this code and that one in turn, ``--repeats N`` times, each in a fresh
-process, and prints the ratios of their stars per second run by run. The other code reads
+photometry with this code and that one in turn, ``--repeats N`` times (each first in every
+other repeat), each in a fresh process, and prints the ratios of their stars per second run
+by run. The other code reads
 ``--against-folder`` (default ``--folder``): the same FFIs prepared by that code, when its
 prepared file differs (e.g. ``prepare_simulated`` of that checkout on a folder linking to
 this one's ``ffi`` and ``truth``).
@@ -80,7 +81,9 @@ def main() -> None:
     other = Path(args.against_folder or folder)
     runs: dict[str, list[dict]] = {"this code": [], args.against: []}
     for repeat in range(args.repeats):
-        for code, data in (("this code", folder), (args.against, other)):
+        pair = [("this code", folder), (args.against, other)]
+        # Each code first in every other repeat: a drift within a pair falls on both alike.
+        for code, data in pair if repeat % 2 == 0 else pair[::-1]:
             env = dict(os.environ)
             if code != "this code":
                 env["PYTHONPATH"] = os.pathsep.join([code, env.get("PYTHONPATH", "")])
