@@ -6,8 +6,11 @@
    the pixel of its position. None: the minimum aperture (2x2 or 3x3 pixels around it) and
    status WARNING. A mask touching the stamp's edge grows the stamp by
    ``stamp_grow`` pixels on those sides and the search starts again (at most
-   ``max_attempts`` searches, ``max_attempts_bright`` for bright targets; still touching:
-   ERROR). A mask touching the edge of the data cannot grow: WARNING.
+   ``max_attempts`` searches, ``max_attempts_bright`` for bright targets). Still touching,
+   the mask of an unsaturated target is cut to the pixels within the PRF's reach of the
+   target that connect to it, when those do not reach the stamp's edge: the mask ran on
+   into another star's light (a faint star in a saturated star's wings); WARNING,
+   ``AP_FOOT``. Otherwise ERROR. A mask touching the edge of the data cannot grow: WARNING.
 2. **Noise-optimal aperture** (tessphot's addition, setting ``optimise``;
    :mod:`tessphot.photometry.aperture_optimal`). K2P2's masks reach down to the sky noise
    of the *average* image, far below the noise of one cadence, so for faint stars they hold
@@ -74,8 +77,8 @@ from tessphot.photometry.method import (
     SWITCH_REASON_LENGTH,
     PhotometryMethod,
 )
-from tessphot.photometry.scene import ApertureLight, aperture_light
-from tessphot.photometry.stamps import bounding_box
+from tessphot.photometry.scene import PRF_REACH, ApertureLight, aperture_light
+from tessphot.photometry.stamps import SIDES, bounding_box, footprint_cut, touched_sides
 from tessphot.prepare.flags import PixelFlags
 from tessphot.tasks.status import STATUS
 
@@ -95,6 +98,8 @@ class AperturePhotometry(PhotometryMethod):
         self.k2p2 = self.settings.k2p2
         self.k2p2_mask: np.ndarray | None = None
         self.minimum_aperture_used = False
+        #: The K2P2 mask cut to the target's footprint (it ran on beyond the stamp).
+        self.footprint_cut = False
         self.optimised = False
         self.motion_corrected = False
         self.positions_fitted = False
@@ -142,12 +147,7 @@ class AperturePhotometry(PhotometryMethod):
                 return mask, STATUS.WARNING
             mask = hits[0]
             self.k2p2_mask = mask
-            touching = {
-                "down": bool(mask[0].any()),
-                "up": bool(mask[-1].any()),
-                "left": bool(mask[:, 0].any()),
-                "right": bool(mask[:, -1].any()),
-            }
+            touching = touched_sides(mask)
             if not any(touching.values()):
                 return mask, STATUS.OK
             if self.target.source.full_stamp:
@@ -157,13 +157,59 @@ class AperturePhotometry(PhotometryMethod):
                 )
                 return mask, STATUS.OK
             grow = {side: s.aperture.stamp_grow if hit else 0 for side, hit in touching.items()}
+            searched = self.target.stamp
             if not self.target.resize_stamp(**grow):
                 return self._at_data_edge(mask, image)
+        self.target.set_stamp(searched)  # the stamp the last mask was found on
+        found = self._cut_to_footprint(mask, pixel, image)
+        if found is not None:
+            return found
         self.spill_reason = "too many stamp resizes"
         raise PhotometryError(
             f"TIC {self.starid}: Too many stamp resizes: the aperture still touches the edge "
             f"of the stamp {self.target.stamp} after {attempts} attempts"
         )
+
+    def _cut_to_footprint(
+        self, mask: np.ndarray, pixel: tuple[int, int], image: np.ndarray
+    ) -> tuple[np.ndarray, STATUS] | None:
+        """The mask of a target whose own light cannot reach the stamp's edge, or None.
+
+        Such a mask ran on into another star's light (a faint star in a saturated star's
+        wings or beside its bleed column), which is no use to the target: it is cut to its
+        unsaturated part within :data:`~tessphot.photometry.scene.PRF_REACH` of the target
+        that connects to it (WARNING, ``AP_FOOT``), when that part reaches no side the
+        stamp could still grow on. None for a target saturated on its own pixel.
+        """
+        level = self.settings.saturation_fraction * SATURATED_RATE
+        if not image[pixel] < level:
+            return None
+        (r0, r1, c0, c1), (lo_r, hi_r, lo_c, hi_c) = self.target.stamp, self.target.max_stamp
+        open_sides = [
+            side
+            for side, grows in zip(SIDES, (r0 > lo_r, r1 < hi_r, c0 > lo_c, c1 < hi_c), strict=True)
+            if grows
+        ]
+        # Another star's saturated pixels (its bleed column) are no light of the target's.
+        with np.errstate(invalid="ignore"):
+            unsaturated = mask & ~(image >= level)
+        cut = footprint_cut(unsaturated, pixel, PRF_REACH, sides=open_sides)
+        if cut is None:
+            return None
+        logger.warning(
+            "TIC %d: the K2P2 mask runs on into other stars' light beyond the stamp %s: "
+            "cut to the %d of its %d pixels within %d px of the target",
+            self.starid,
+            self.target.stamp,
+            cut.sum(),
+            mask.sum(),
+            PRF_REACH,
+        )
+        self.footprint_cut = True
+        self.k2p2_mask = cut
+        if any(touched_sides(cut).values()):  # on the edge of the data
+            cut, _ = self._at_data_edge(cut, image)
+        return cut, STATUS.WARNING
 
     def _at_data_edge(self, mask: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, STATUS]:
         """The mask and status of an aperture that reaches the edge of the data.
@@ -242,6 +288,7 @@ class AperturePhotometry(PhotometryMethod):
                 saturation_level=self.settings.saturation_fraction * SATURATED_RATE,
                 motion_corrected=self._motion_correction_applies,
                 reach=reach,
+                others_saturated=self.footprint_cut,
             )
             if optimised is not None:
                 mask = optimised
@@ -281,6 +328,7 @@ class AperturePhotometry(PhotometryMethod):
             "AP_K2PIX": (int(self.k2p2_mask.sum()), "pixels in the K2P2 mask"),
             "AP_OUTK2": (int((mask & ~self.k2p2_mask).sum()), "aperture pixels beyond it"),
             "AP_MINAP": (self.minimum_aperture_used, "minimum aperture used"),
+            "AP_FOOT": (self.footprint_cut, "K2P2 mask cut to the target's footprint"),
         }
         if self.switch_reason:
             self.method_keywords["AP_WHY"] = (

@@ -363,11 +363,14 @@ def optimise_mask(
     saturation_level: float,
     motion_corrected: bool,
     reach: int = 0,
+    others_saturated: bool = False,
 ) -> np.ndarray | None:
     """The noise-optimal aperture within the target's mask (see :func:`optimal_aperture`).
 
     A saturated target (a pixel of its mask reaching ``saturation_level`` in a good
-    cadence) keeps its whole mask: its bleed columns must be summed. With a ``reach``, the
+    cadence) keeps its whole mask: its bleed columns must be summed; with
+    ``others_saturated`` (the mask was cut to the footprint of a target that is not
+    saturated itself) those pixels are another star's and are left out. With a ``reach``, the
     aperture may also take the box's pixels within ``reach`` of the target's pixel that
     are outside the mask but where the target's predicted light exceeds the other stars'
     (:func:`beyond_mask`) and no good cadence reaches ``saturation_level``.
@@ -390,6 +393,8 @@ def optimise_mask(
         :mod:`tessphot.photometry.aperture`).
     reach : int
         How far from the target's pixel the aperture may leave the mask [px] (0: never).
+    others_saturated : bool
+        The mask's saturated pixels belong to other stars.
 
     Returns
     -------
@@ -403,7 +408,12 @@ def optimise_mask(
     medians, groups, peak = _pixel_statistics(
         blocks, source.good, cadence_group, (r1 - r0, c1 - c0)
     )
-    if not medians or (sub & (peak >= saturation_level)).any():
+    if not medians:
+        return None
+    saturated = peak >= saturation_level
+    if others_saturated:
+        sub = sub & ~saturated
+    if (sub & saturated).any() or not sub.any():
         return None
     origin = (target.stamp_origin[0] + r0, target.stamp_origin[1] + c0)
     scene = group_scene(target, origin, sub.shape, cadence_group, corrected=motion_corrected)
