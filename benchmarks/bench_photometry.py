@@ -86,7 +86,7 @@ def main() -> None:
         for code, data in pair if repeat % 2 == 0 else pair[::-1]:
             env = dict(os.environ)
             if code != "this code":
-                env["PYTHONPATH"] = os.pathsep.join([code, env.get("PYTHONPATH", "")])
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (code, env.get("PYTHONPATH")) if p)
             done = subprocess.run(
                 [*_command(data, args.limit), "--json"],
                 check=True,

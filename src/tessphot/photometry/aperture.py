@@ -181,7 +181,7 @@ class AperturePhotometry(PhotometryMethod):
         that connects to it (WARNING, ``AP_FOOT``), when that part reaches no side the
         stamp could still grow on. None for a target saturated on its own pixel.
         """
-        level = self.settings.saturation_fraction * SATURATED_RATE
+        level = self._saturation_level
         if not image[pixel] < level:
             return None
         (r0, r1, c0, c1), (lo_r, hi_r, lo_c, hi_c) = self.target.stamp, self.target.max_stamp
@@ -285,7 +285,7 @@ class AperturePhotometry(PhotometryMethod):
                 box,
                 blocks,
                 pixel,
-                saturation_level=self.settings.saturation_fraction * SATURATED_RATE,
+                saturation_level=self._saturation_level,
                 motion_corrected=self._motion_correction_applies,
                 reach=reach,
                 others_saturated=self.footprint_cut,
@@ -385,9 +385,13 @@ class AperturePhotometry(PhotometryMethod):
         """
         if self.k2p2_mask is None:
             return False
-        level = self.settings.saturation_fraction * SATURATED_RATE
         with np.errstate(invalid="ignore"):
-            return bool((self.k2p2_mask & (self.target.sumimage >= level)).any())
+            return bool((self.k2p2_mask & (self.target.sumimage >= self._saturation_level)).any())
+
+    @property
+    def _saturation_level(self) -> float:
+        """A pixel this bright is saturated: ``saturation_fraction`` of a full pixel [e-/s]."""
+        return self.settings.saturation_fraction * SATURATED_RATE
 
     @cached_property
     def _motion_correction_applies(self) -> bool:
