@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from tessphot.evaluation.scoring.optimal import full_bin_rms, optimal_aperture, star_stamp
+from tessphot.evaluation.scoring.optimal import (
+    full_bin_rms,
+    on_region,
+    optimal_aperture,
+    star_stamp,
+)
 from tessphot.lightcurve.diagnostics import rms_timescale
 from tessphot.prf.analytic import AnalyticPRF
 
@@ -99,3 +104,26 @@ def test_full_bin_rms_does_not_read_missing_cadences_as_noise():
     y = rng.standard_normal(t.size)
     assert full_bin_rms(t, y, 1 / 24, 1 / 48) == pytest.approx(rms_timescale(t, y, 1 / 24))
     assert math.isnan(full_bin_rms(t[:1], y[:1], 1 / 24, 1 / 48))
+
+
+def test_a_star_at_the_edge_of_the_data_keeps_only_its_pixels_on_it():
+    """The stamp is cut to the data region: a star half off the data gets the optimal
+    aperture of its half on the data (noisier, and no pixel off the data)."""
+    image = np.arange(1.0, 26.0).reshape(5, 5)
+    inside, origin = on_region(image, (10, 20), (12, 100, 0, 23))
+    np.testing.assert_array_equal(inside, image[2:, :3])
+    assert origin == (12, 20)
+    assert on_region(image, (10, 20), None)[0] is image
+    assert on_region(image, (10, 20), (0, 5, 0, 100))[0].size == 0
+    star, (r0, c0) = star_stamp(AnalyticPRF(), 50.4, 50.3, 300.0)
+    whole = optimal_aperture(
+        star, np.full(star.shape, 100.0), 10.0, exposure_time=EXPOSURE, n_frames=FRAMES
+    )
+    # The data end between columns 50 and 51: the star's brighter half is off it.
+    cut, _ = on_region(star, (r0, c0), (0, 1000, 0, 51))
+    half = optimal_aperture(
+        cut, np.full(cut.shape, 100.0), 10.0, exposure_time=EXPOSURE, n_frames=FRAMES
+    )
+    assert cut.shape[1] == 51 - c0
+    assert half.npix < whole.npix
+    assert half.noise_cadence > whole.noise_cadence

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tessphot.evaluation.scoring.photometry import score_sector
+from tessphot.evaluation.scoring.photometry import find_truth, score_sector
 from tessphot.evaluation.scoring.sector import (
     SectorScore,
     TargetScore,
@@ -28,6 +28,7 @@ from tessphot.evaluation.scoring.sector_report import (
     targets_check,
     without_motion,
 )
+from tessphot.evaluation.scoring.sector_truth import read_truth
 
 
 def test_residual_removes_the_true_signal_and_the_dilution():
@@ -228,3 +229,8 @@ def test_small_sector_scored_end_to_end(scored_run):
     assert format_markdown(sector_report(score)).count("\n") > 10
     # Every scored star also has its rms with the neighbours' variable light left in.
     assert all(math.isfinite(s.rms_hour_neighbours) for s in scored)
+    # The optimal apertures are found among the simulated data's pixels.
+    truth = read_truth(find_truth(scored_run), np.array([s.starid for s in scored]))
+    r0, r1, c0, c1 = truth.region
+    assert r1 > r0 and c1 > c0
+    assert np.all((truth.row > r0 - 1) & (truth.row < r1) & (truth.col > c0 - 1) & (truth.col < c1))

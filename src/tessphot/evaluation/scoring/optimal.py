@@ -2,13 +2,14 @@
 
 The yardstick of issue 14 (``../shared/docs/noise-model.md``, "On simulated data"): a light
 curve is judged against the best any aperture could do for the star alone, not against the
-noise of the aperture the pipeline happened to choose. For every pixel ``i`` of a stamp the
-star puts ``s_i`` e-/s (its PRF times its flux) on a sky of ``B_i`` e-/s; over one cadence of
-exposure ``T`` with ``n`` co-added frames of read noise ``r_i`` e- the pixel's variance is
-``(s_i + B_i) T + n r_i^2`` [e-^2]. The aperture with the largest ``sum s / sqrt(sum var)``
-is found exactly among the sets ``{i : s_i / var_i >= threshold}`` (adding a pixel helps
-precisely when its ``s_i / var_i`` exceeds ``S / (2 V)`` of the current set), so the pixels
-are ranked by ``s_i / var_i`` and every prefix is tried.
+noise of the aperture the pipeline happened to choose, among the pixels the data have (a star
+at the edge of the data keeps only the part of its light on them, :func:`on_region`). For every
+pixel ``i`` of a stamp the star puts ``s_i`` e-/s (its PRF times its flux) on a sky of ``B_i``
+e-/s; over one cadence of exposure ``T`` with ``n`` co-added frames of read noise ``r_i`` e-
+the pixel's variance is ``(s_i + B_i) T + n r_i^2`` [e-^2]. The aperture with the largest ``sum
+s / sqrt(sum var)`` is found exactly among the sets ``{i : s_i / var_i >= threshold}`` (adding
+a pixel helps precisely when its ``s_i / var_i`` exceeds ``S / (2 V)`` of the current set), so
+the pixels are ranked by ``s_i / var_i`` and every prefix is tried.
 """
 
 from __future__ import annotations
@@ -140,6 +141,37 @@ def star_stamp(prf, row: float, col: float, flux: float) -> tuple[np.ndarray, tu
     """
     stamps, row0, col0 = prf.stamps([row], [col])
     return stamps[0] * flux, (int(row0[0]), int(col0[0]))
+
+
+def on_region(
+    image: np.ndarray, origin: tuple[int, int], region: tuple[int, int, int, int] | None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The part of a stamp on the data: pixels off it can be in no aperture.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        A stamp (:func:`star_stamp`).
+    origin : tuple of int
+        Science-area (row, column) of its first pixel.
+    region : tuple of int or None
+        The data's science-area rows ``r0:r1`` and columns ``c0:c1``, as
+        ``(r0, r1, c0, c1)``; None: the whole stamp.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        The stamp's pixels on the data (empty when none is).
+    origin : tuple of int
+        Science-area (row, column) of its first pixel.
+    """
+    if region is None:
+        return image, origin
+    r0, r1, c0, c1 = (int(v) for v in region)
+    top, left = max(r0 - origin[0], 0), max(c0 - origin[1], 0)
+    bottom = max(min(r1 - origin[0], image.shape[0]), top)
+    right = max(min(c1 - origin[1], image.shape[1]), left)
+    return image[top:bottom, left:right], (origin[0] + top, origin[1] + left)
 
 
 def full_bin_rms(t: np.ndarray, y: np.ndarray, timescale: float, cadence: float) -> float:

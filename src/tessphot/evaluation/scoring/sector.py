@@ -21,11 +21,11 @@ For every target with a light curve (:func:`score_sector_run`):
   around flagged cadences, would read as a slow term), and as the pipeline's ``rms_hour``
   (:func:`tessphot.lightcurve.diagnostics.rms_timescale`); on 30 minutes (per cadence).
 * **Yardsticks.** The new one: the photon + sky + read noise of the star's S/N-optimal
-  aperture (:mod:`tessphot.evaluation.scoring.optimal`), from its true PRF (the simulation's
-  model at its mean true position), the true sky averaged over the good cadences, the read
-  noise of its CCD output and the exposure of the headers; today's: the same noise terms
-  for the aperture the pipeline used (``mask_size``) and the median measured flux
-  (:mod:`tessphot.evaluation.scoring.photometry`).
+  aperture (:mod:`tessphot.evaluation.scoring.optimal`) among the pixels of the simulated data,
+  from its true PRF (the simulation's model at its mean true position), the true sky averaged
+  over the good cadences, the read noise of its CCD output and the exposure of the headers;
+  today's: the same noise terms for the aperture the pipeline used (``mask_size``) and the
+  median measured flux (:mod:`tessphot.evaluation.scoring.photometry`).
 * **Signals.** Sinusoid amplitudes (measured to 1 %) and transit depths (the regression of
   :func:`~tessphot.evaluation.scoring.signals.signal_recovery`, measured to 5 %) recovered.
 * **Common mode.** For the quiet (constant) isolated stars of Tmag 11-14, the residual and
@@ -44,7 +44,12 @@ from pathlib import Path
 import numpy as np
 
 from tessphot.evaluation.scoring.corrected import score_corrected_flux
-from tessphot.evaluation.scoring.optimal import full_bin_rms, optimal_aperture, star_stamp
+from tessphot.evaluation.scoring.optimal import (
+    full_bin_rms,
+    on_region,
+    optimal_aperture,
+    star_stamp,
+)
 from tessphot.evaluation.scoring.photometry import (
     find_truth,
     is_crowded,
@@ -267,7 +272,10 @@ def _optimal(truth: Truth, i: int, score: TargetScore) -> None:
     mean_flux = float(np.mean(truth.flux[truth.good, i])) if truth.good.any() else math.nan
     if not mean_flux > 0:
         return
-    image, (r0, c0) = star_stamp(truth.prf, truth.row[i], truth.col[i], mean_flux)
+    image, origin = star_stamp(truth.prf, truth.row[i], truth.col[i], mean_flux)
+    image, (r0, c0) = on_region(image, origin, truth.region)
+    if not image.sum() > 0:
+        return
     rows, cols = np.indices(image.shape)
     rows, cols = rows + r0, cols + c0
     best = optimal_aperture(

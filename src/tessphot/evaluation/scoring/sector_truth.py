@@ -77,6 +77,9 @@ class Truth:
     cadence: float
     read_noise: np.ndarray
     prf: object
+    #: The simulated data's science-area rows and columns ``(r0, r1, c0, c1)`` (None:
+    #: unknown); the optimal aperture is found among its pixels.
+    region: tuple[int, int, int, int] | None = None
     #: The simulated systematics of the targets (None: simulated without).
     systematics: TargetSystematics | None = None
     #: The variable stars around the targets (None: not read).
@@ -238,6 +241,7 @@ def read_truth(
             cadence=float(attrs["cadence"]),
             read_noise=np.asarray(attrs["read_noise"], dtype=float),
             prf=prf,
+            region=tuple(int(v) for v in attrs["region"]) if "region" in attrs else None,
             systematics=TargetSystematics.select(read_systematics(h5), index),
             neighbours=read_neighbour_light(h5, good, index, prf) if neighbours else None,
         )
