@@ -18,6 +18,7 @@ from tessphot.evaluation.scoring.sector import (
     residual,
     score_sector_run,
 )
+from tessphot.evaluation.scoring.sector_lightcurve import without_motion
 from tessphot.evaluation.scoring.sector_report import (
     bin_table,
     common_mode,
@@ -26,9 +27,10 @@ from tessphot.evaluation.scoring.sector_report import (
     sector_report,
     signals_summary,
     targets_check,
-    without_motion,
 )
 from tessphot.evaluation.scoring.sector_truth import read_truth
+from tessphot.evaluation.scoring.small_apertures import optimal_sum, score_small_apertures
+from tessphot.prepare.cube import PreparedCube, hdf5_name
 
 
 def test_residual_removes_the_true_signal_and_the_dilution():
@@ -234,3 +236,27 @@ def test_small_sector_scored_end_to_end(scored_run):
     r0, r1, c0, c1 = truth.region
     assert r1 > r0 and c1 > c0
     assert np.all((truth.row > r0 - 1) & (truth.row < r1) & (truth.col > c0 - 1) & (truth.col < c1))
+
+
+def test_optimal_aperture_summed_on_the_prepared_images(scored_run):
+    """The S/N-optimal aperture's plain sum holds the star's true light (plus its
+    neighbours'), and scored as a light curve (decorrelated against the true motion) it
+    is near the pipeline's own."""
+    score = score_sector_run(scored_run, scored_run / "lightcurves")
+    scored = [s for s in score.targets if math.isfinite(s.rms_hour) and not s.crowded]
+    starids = np.array([s.starid for s in scored])
+    truth = read_truth(find_truth(scored_run), starids, neighbours=True)
+    index = {int(s): i for i, s in enumerate(truth.starid)}
+    cadences = np.flatnonzero(truth.good)
+    stars = [(index[s.starid], s, cadences) for s in scored if s.starid in index][:8]
+    with PreparedCube(scored_run / hdf5_name(*truth.ccd)) as cube:
+        for i, s, _ in stars:
+            flux, rows, cols, light = optimal_sum(cube, truth, i, cadences)
+            assert rows.size == s.optimal_npix and np.isfinite(flux).all()
+            # Isolated: the aperture's flux is the star's light, within its contamination.
+            assert light <= np.median(flux) * 1.02
+            assert np.median(flux) <= light / (1 - max(s.contamination, 0.0)) * 1.1
+    score_small_apertures(scored_run, truth, stars)
+    for _, s, _ in stars:
+        assert 0.5 < s.optimal_ap_rms_hour / s.rms_hour < 2.0
+        assert math.isfinite(s.optimal_ap_rms_hour_neighbours)

@@ -11,7 +11,7 @@ from astropy.io import fits
 from tessphot.config.simulate import SimulationConfig
 from tessphot.constants import FIRST_SCIENCE_CCD_COLUMN, FIRST_SCIENCE_CCD_ROW
 from tessphot.evaluation.scoring.corrected import score_corrected_flux
-from tessphot.evaluation.scoring.sector import residual
+from tessphot.evaluation.scoring.sector_lightcurve import residual
 from tessphot.evaluation.scoring.sector_truth import read_truth
 from tessphot.evaluation.scoring.systematics import aperture_pixels
 from tessphot.evaluation.simulate import detector

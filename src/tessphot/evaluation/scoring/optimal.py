@@ -30,6 +30,8 @@ class OptimalAperture:
     npix: int
     #: Fraction of the star's flux inside it.
     enclosed: float
+    #: The star's light inside it [e-/s].
+    light: float
     #: Relative noise of the star's flux per cadence (photon + sky + read).
     noise_cadence: float
     #: Its components per cadence (relative): the star's photons, the sky, the read noise.
@@ -112,6 +114,7 @@ def optimal_aperture(
     return OptimalAperture(
         npix=best,
         enclosed=s / (total * exposure_time),
+        light=s / exposure_time,
         noise_cadence=float(np.sqrt(variance[chosen].sum())) / s,
         shot=float(np.sqrt(shot[chosen].sum())) / s,
         sky=float(np.sqrt(sky_var[chosen].sum())) / s,

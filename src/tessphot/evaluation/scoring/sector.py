@@ -44,21 +44,21 @@ from pathlib import Path
 import numpy as np
 
 from tessphot.evaluation.scoring.corrected import score_corrected_flux
-from tessphot.evaluation.scoring.optimal import (
-    full_bin_rms,
-    on_region,
-    optimal_aperture,
-    star_stamp,
-)
+from tessphot.evaluation.scoring.optimal import full_bin_rms
 from tessphot.evaluation.scoring.photometry import (
     find_truth,
     is_crowded,
     lightcurve_path,
     todo_rows,
 )
-from tessphot.evaluation.scoring.sector_lightcurve import MeasuredLightCurve, measured_lightcurve
+from tessphot.evaluation.scoring.sector_lightcurve import (
+    MeasuredLightCurve,
+    measured_lightcurve,
+    residual,
+)
 from tessphot.evaluation.scoring.sector_truth import Truth, read_truth
 from tessphot.evaluation.scoring.signals import MIN_CADENCES, amplitude_ratio, signal_recovery
+from tessphot.evaluation.scoring.small_apertures import score_small_apertures
 from tessphot.evaluation.simulate.variability import CONSTANT, KIND_NAMES, SINUSOID, TRANSIT
 from tessphot.lightcurve.diagnostics import HOUR_SECONDS, PPM, expected_noise, rms_timescale
 from tessphot.paths import output_folder as default_output_folder
@@ -93,6 +93,10 @@ class TargetScore:
     rms_30min: float = math.nan
     #: ``rms_hour`` with the neighbours' true variable light left in the residual.
     rms_hour_neighbours: float = math.nan
+    #: Both for the plain sum of the S/N-optimal aperture on the same data (variable stars
+    #: under half that size only, :mod:`~tessphot.evaluation.scoring.small_apertures`).
+    optimal_ap_rms_hour: float = math.nan
+    optimal_ap_rms_hour_neighbours: float = math.nan
     #: Noise limits (relative) of the S/N-optimal aperture and of the pipeline's aperture.
     limit_hour: float = math.nan
     limit_30min: float = math.nan
@@ -205,50 +209,6 @@ class Residual:
     background: np.ndarray
 
 
-def residual(
-    flux: np.ndarray,
-    true_flux: np.ndarray,
-    contamination: float,
-    *,
-    systematics: np.ndarray | None = None,
-) -> tuple[np.ndarray, float]:
-    """Measured flux minus the fitted true signal, relative to the target's light.
-
-    Parameters
-    ----------
-    flux : numpy.ndarray
-        Measured flux on the cadences to score (finite).
-    true_flux : numpy.ndarray
-        The star's true flux on them.
-    contamination : float
-        The pipeline's fraction of the measured flux from other stars (ignored unless in
-        [0, 1)).
-    systematics : numpy.ndarray, optional
-        (cadence, n) further shapes fitted with free scales: the simulated systematics'
-        (:meth:`~tessphot.evaluation.scoring.systematics.TargetSystematics.raw_columns`).
-
-    Returns
-    -------
-    relative : numpy.ndarray
-        ``(flux - a (F_t - mean F_t) - b [- systematics @ c]) / L`` with ``a, b (, c)``
-        fitted by least squares and ``L = median(flux) (1 - contamination)``.
-    target : float
-        ``L`` (NaN, and NaN residuals, when the median flux is not positive).
-    """
-    flux = np.asarray(flux, dtype=float)
-    centred = np.asarray(true_flux, dtype=float) - np.mean(true_flux)
-    design = np.column_stack([centred, np.ones_like(centred)])
-    if systematics is not None:
-        design = np.column_stack([design, systematics])
-    coef, *_ = np.linalg.lstsq(design, flux, rcond=None)
-    median = float(np.median(flux))
-    dilution = 1 - contamination if math.isfinite(contamination) and 0 <= contamination < 1 else 1
-    target = median * dilution
-    if not target > 0:
-        return np.full(flux.size, math.nan), math.nan
-    return (flux - design @ coef) / target, target
-
-
 def _own_limit(truth: Truth, i: int, median: float, mask_size: float) -> float:
     """Today's yardstick: noise of the aperture used, relative to the median flux, 1 hour."""
     if not (median > 0 and mask_size > 0):
@@ -269,22 +229,10 @@ def _own_limit(truth: Truth, i: int, median: float, mask_size: float) -> float:
 
 def _optimal(truth: Truth, i: int, score: TargetScore) -> None:
     """Fill the optimal aperture's size and noise limits of target ``i``."""
-    mean_flux = float(np.mean(truth.flux[truth.good, i])) if truth.good.any() else math.nan
-    if not mean_flux > 0:
+    optimal = truth.optimal_aperture(i)
+    if optimal is None:
         return
-    image, origin = star_stamp(truth.prf, truth.row[i], truth.col[i], mean_flux)
-    image, (r0, c0) = on_region(image, origin, truth.region)
-    if not image.sum() > 0:
-        return
-    rows, cols = np.indices(image.shape)
-    rows, cols = rows + r0, cols + c0
-    best = optimal_aperture(
-        image,
-        truth.sky_at(rows, cols),
-        truth.read_noise_at(cols),
-        exposure_time=truth.exposure_time,
-        n_frames=truth.num_coadded,
-    )
+    best = optimal[0]
     score.optimal_npix = best.npix
     score.limit_hour = best.noise(HOUR_SECONDS, truth.cadence)
     score.limit_30min = best.noise(truth.cadence, truth.cadence)
@@ -455,6 +403,7 @@ def score_sector_run(
     index = {int(s): i for i, s in enumerate(truth.starid)}
     quiet = _Quiet(truth.tmid.size)
     result = SectorScore(tmid=truth.tmid, orbit=orbits_of(truth.tmid))
+    small = []  # variable stars under half their optimal aperture
     for starid, tmag, status, lightcurve, contamination, mask_size in rows:
         score = TargetScore(
             starid=int(starid),
@@ -471,6 +420,9 @@ def score_sector_run(
         res = score_target(truth, i, path, score)
         if res is not None and is_quiet(score):
             quiet.add(truth, i, res, score)
+        if res is not None and score.kind != "constant" and score.small_aperture:
+            small.append((i, score, res.cadences))
+    score_small_apertures(folder, truth, small)
     (
         result.quiet_flux,
         result.quiet_background,

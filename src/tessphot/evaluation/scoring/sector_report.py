@@ -22,6 +22,8 @@ from tessphot.evaluation.scoring.corrected_report import corrections_report, for
 from tessphot.evaluation.scoring.optimal import full_bin_rms
 from tessphot.evaluation.scoring.photometry import TMAG_BINS
 from tessphot.evaluation.scoring.sector import SectorScore, TargetScore
+from tessphot.evaluation.scoring.sector_lightcurve import without_motion
+from tessphot.evaluation.scoring.small_apertures import small_aperture_check
 from tessphot.lightcurve.diagnostics import HOUR_SECONDS
 
 #: One hour [d].
@@ -138,34 +140,6 @@ def _column_median(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def without_motion(y: np.ndarray, drow: np.ndarray, dcol: np.ndarray) -> np.ndarray:
-    """A residual less its fit by the star's true motion (a quadratic in row and column).
-
-    Parameters
-    ----------
-    y : numpy.ndarray
-        Residual per cadence (NaN where unknown).
-    drow, dcol : numpy.ndarray
-        The star's true position minus its mean per cadence [px].
-
-    Returns
-    -------
-    numpy.ndarray
-        ``y`` minus the least-squares fit of ``1, dr, dc, dr^2, dc^2, dr dc``, scaled by
-        ``sqrt(n / (n - 6))`` so that white noise keeps its rms; NaN where ``y`` is.
-    """
-    out = np.full(y.shape, math.nan)
-    use = np.isfinite(y) & np.isfinite(drow) & np.isfinite(dcol)
-    r, c = drow[use], dcol[use]
-    design = np.column_stack([np.ones_like(r), r, c, r * r, c * c, r * c])
-    if use.sum() <= 2 * design.shape[1]:
-        return out
-    coef, *_ = np.linalg.lstsq(design, y[use], rcond=None)
-    n, p = design.shape
-    out[use] = (y[use] - design @ coef) * math.sqrt(n / (n - p))
-    return out
-
-
 def slow_term(score: SectorScore, mode: np.ndarray) -> dict[str, float]:
     """How much of the quiet stars' 1-hour noise does not average down, and what removes it.
 
@@ -174,7 +148,8 @@ def slow_term(score: SectorScore, mode: np.ndarray) -> dict[str, float]:
     over the stars of the 1-hour rms:
     ``as_is``; ``own_background_removed`` (the residual minus the flux error of the star's
     own background estimate); ``motion_removed`` (less its fit by the star's true motion,
-    :func:`without_motion`); ``background_and_motion_removed`` (both);
+    :func:`~tessphot.evaluation.scoring.sector_lightcurve.without_motion`);
+    ``background_and_motion_removed`` (both);
     ``common_mode_removed`` (minus the common mode ``mode``).
 
     Parameters
@@ -367,7 +342,7 @@ def sector_report(score: SectorScore, bins: Sequence[float] = TMAG_BINS) -> dict
     return {
         "bins": rows,
         "signals": signals,
-        "targets": targets_check(rows, signals),
+        "targets": [*targets_check(rows, signals), small_aperture_check(score.targets)],
         "corrections": corrections_report(score),
         "common_mode": mode,
         "counts": {
@@ -488,7 +463,8 @@ def format_markdown(report: dict) -> str:
     lines += ["", *_mode_lines(report["common_mode"]), "", "Targets of issue 14:"]
     for check in report["targets"]:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[check["met"]]
-        lines.append(f"- {check['what']}: {_f(check['value'], '.3f')} {verdict}")
+        value = _f(check["value"], check.get("format", ".3f"))
+        lines.append(f"- {check['what']}: {value} {verdict}")
     if report.get("corrections"):
         lines += ["", *format_corrections(report["corrections"])]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ and its intrinsic signal (:meth:`Truth.expected_flux`, :meth:`Truth.intrinsic_si
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,12 @@ import numpy as np
 
 from tessphot.constants import OUTPUT_WIDTH
 from tessphot.evaluation.scoring.neighbour_light import NeighbourLight, read_neighbour_light
+from tessphot.evaluation.scoring.optimal import (
+    OptimalAperture,
+    on_region,
+    optimal_aperture,
+    star_stamp,
+)
 from tessphot.evaluation.scoring.systematics import TargetSystematics
 from tessphot.evaluation.simulate.truth import read_systematics
 from tessphot.prf import load_prf
@@ -80,6 +87,8 @@ class Truth:
     #: The simulated data's science-area rows and columns ``(r0, r1, c0, c1)`` (None:
     #: unknown); the optimal aperture is found among its pixels.
     region: tuple[int, int, int, int] | None = None
+    #: Sector, camera and CCD of the simulated data (None: unknown).
+    ccd: tuple[int, int, int] | None = None
     #: The simulated systematics of the targets (None: simulated without).
     systematics: TargetSystematics | None = None
     #: The variable stars around the targets (None: not read).
@@ -97,6 +106,38 @@ class Truth:
         """Read noise of the CCD output of science-area columns [e-]."""
         output = np.clip(np.asarray(cols) // OUTPUT_WIDTH, 0, self.read_noise.size - 1)
         return self.read_noise[output.astype(int)]
+
+    def optimal_aperture(self, i: int) -> tuple[OptimalAperture, np.ndarray, np.ndarray] | None:
+        """The S/N-optimal aperture of target ``i`` alone, among the data's pixels.
+
+        From its true PRF at its mean true position, its mean true flux, the true sky
+        averaged over the good cadences, the read noise of its CCD output and the exposure
+        (:func:`~tessphot.evaluation.scoring.optimal.optimal_aperture`).
+
+        Returns
+        -------
+        tuple or None
+            The aperture and the science-area rows and columns of its stamp's pixels (its
+            pixels: ``rows[aperture.mask]``, ``cols[aperture.mask]``); None when the star
+            has no light on the data.
+        """
+        mean_flux = float(np.mean(self.flux[self.good, i])) if self.good.any() else math.nan
+        if not mean_flux > 0:
+            return None
+        image, origin = star_stamp(self.prf, self.row[i], self.col[i], mean_flux)
+        image, (r0, c0) = on_region(image, origin, self.region)
+        if not image.sum() > 0:
+            return None
+        rows, cols = np.indices(image.shape)
+        rows, cols = rows + r0, cols + c0
+        best = optimal_aperture(
+            image,
+            self.sky_at(rows, cols),
+            self.read_noise_at(cols),
+            exposure_time=self.exposure_time,
+            n_frames=self.num_coadded,
+        )
+        return best, rows, cols
 
     def multiplicative(self, i: int) -> np.ndarray:
         """``m(t)`` of target ``i`` on every cadence (zero without systematics)."""
@@ -242,6 +283,7 @@ def read_truth(
             read_noise=np.asarray(attrs["read_noise"], dtype=float),
             prf=prf,
             region=tuple(int(v) for v in attrs["region"]) if "region" in attrs else None,
+            ccd=(int(attrs["sector"]), int(attrs["camera"]), int(attrs["ccd"])),
             systematics=TargetSystematics.select(read_systematics(h5), index),
             neighbours=read_neighbour_light(h5, good, index, prf) if neighbours else None,
         )
