@@ -26,6 +26,7 @@ from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.aperture_optimal import (
     GroupImages,
     GroupScene,
+    _variability_weights,
     beyond_mask,
     optimal_aperture,
 )
@@ -393,6 +394,31 @@ def test_optimal_aperture_background_errors_do_not_grow_it():
     shifted = own_g + offsets[:, None, None]
     chosen = optimal_aperture(candidates, own, variance, _groups(shifted), 2, scene=scene)
     assert chosen[4, 4] and chosen.sum() <= still.sum() < 81
+
+
+@pytest.mark.parametrize("flux", [150.0, 3e3, 1e5])
+def test_variability_scale_weighs_pixels_by_their_signal_to_noise(flux):
+    """The target's scale per group, with a background tilt along a long mask that the
+    fitted offset cannot take: weighted by each pixel's signal-to-noise ratio it errs less
+    and is less noisy than weighted alike (``variance`` proportional to the star's light
+    gives those weights); a flat background does not bias it at all."""
+    shape = (9, 15)
+    own = (flux * _profile(4, 3, shape)).ravel()
+    variance = own + 100.0
+    cols = (np.indices(shape)[1] - 7.0).ravel()
+    tilt = 0.03 * cols
+
+    def errors(weights):
+        scale = weights @ own
+        return abs(weights @ tilt) / scale, np.sqrt(np.sum(weights**2 * variance)) / scale
+
+    snr = _variability_weights(own, np.zeros_like(own), variance)
+    alike = _variability_weights(own, np.zeros_like(own), own)
+    (tilt_snr, noise_snr), (tilt_alike, noise_alike) = errors(snr), errors(alike)
+    assert tilt_snr < 0.3 * tilt_alike
+    assert noise_snr < 1.05 * noise_alike
+    assert snr @ own == pytest.approx(1.0)
+    assert abs(snr @ np.full(own.size, 0.5)) < 1e-12
 
 
 def test_a_mask_cut_next_to_the_star_is_reached_beyond():

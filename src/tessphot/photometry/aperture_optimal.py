@@ -184,7 +184,7 @@ def _slow_variance(
         others = scene.others.reshape(n_groups, -1)[:, pixels]
         own = np.where(np.isfinite(own), own, np.diff(cum_light, prepend=0.0)[None, :])
         mean_own = weights @ own
-        coefficients = _variability_weights(mean_own, weights @ others)
+        coefficients = _variability_weights(mean_own, weights @ others, var)
         variability = np.sum((images - others) * coefficients[None, :], axis=1)
         variability = variability / (own @ coefficients) * (mean_own @ coefficients)
         cum_own = np.cumsum(own, axis=1)
@@ -209,20 +209,26 @@ def _slow_variance(
     return np.clip(slow - white, 0.0, None)
 
 
-def _variability_weights(own: np.ndarray, others: np.ndarray) -> np.ndarray:
+def _variability_weights(own: np.ndarray, others: np.ndarray, variance: np.ndarray) -> np.ndarray:
     """Linear weights ``c`` of the pixels giving the target's light scale ``a = c @ y``.
 
-    ``y`` are the pixels less the others' light, ``own`` the target's light in them. ``a`` and
-    a background offset ``b`` solve ``sum(z_j (y - a own - b)) = 0`` for two weightings:
-    ``z_1`` the square of each pixel's purity (the target's share of the stars' light), so
-    that an isolated star's scale is its whole mask's flux, insensitive to the PRF's
-    errors in its core when the star moves, and a neighbour's pixels hardly weigh; ``z_2``
-    the same on the pixels fainter than the median (the background's level, which would
-    otherwise bias ``a`` by the background error times the mask's size). Without a usable
-    second weighting, no offset.
+    ``y`` are the pixels less the others' light, ``own`` the target's light in them and
+    ``variance`` their variance. ``a`` and a background offset ``b`` solve
+    ``sum(z_j (y - a own - b)) = 0`` for two weightings: ``z_1`` the square of each pixel's
+    purity (the target's share of the stars' light, so that a neighbour's pixels hardly
+    weigh) times its signal-to-noise ratio ``own / variance``; ``z_2`` the same on the
+    pixels fainter than the median (the background's level, which would otherwise bias
+    ``a`` by the background error times the mask's size). A bright star's core pixels weigh
+    alike (photon noise), so its scale is its core's flux, insensitive to the PRF's errors
+    there when the star moves; a faint star's scale comes from its brightest pixels, not
+    from the many sky pixels of its mask, whose background errors (not flat over the mask)
+    would make ``a`` err by a few 0.1 % per group and read as slow noise of every larger
+    aperture (measured on simulated whole sectors). Without a usable second weighting, no
+    offset.
     """
     purity = own / (own + np.clip(others, 0.0, None))
-    z1 = purity**2
+    snr = np.where(variance > 0, own / np.where(variance > 0, variance, 1.0), 0.0)
+    z1 = purity**2 * snr / max(float(snr.max()), np.finfo(float).tiny)
     z2 = z1 * (own < np.median(own))
     m = np.array([[z1 @ own, z1.sum()], [z2 @ own, z2.sum()]])
     det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
