@@ -166,7 +166,11 @@ def _slow_variance(
     The target's variability ``a_g`` per group: with a scene, the scale of the target's
     predicted light (motion included) in the pixels less the others' predicted light, a
     background offset fitted with it (:func:`_variability_weights`); without one, the
-    largest aperture's flux over its mean.
+    largest aperture's flux over its mean. With a scene the scale is fitted twice, the
+    pixels weighted by their signal-to-noise ratio and alike: each errs in its own way (the
+    first by what the motion correction leaves in the star's core, the second by the
+    background's errors over the mask's many sky pixels), and what either leaves
+    unexplained is not surely the aperture's noise, so the lesser slow term counts.
     """
     n_groups = len(groups.cadences)
     weights = groups.cadences / groups.cadences.sum()
@@ -174,39 +178,55 @@ def _slow_variance(
     images = np.where(np.isfinite(images), images, signal.ravel()[pixels][None, :])
     flux = np.cumsum(images, axis=1)
     var = np.diff(cum_var, prepend=0.0)
+    white_groups = float(np.sum(weights * (1 - weights) / groups.cadences))
     if scene is None:
-        target_light = flux
         variability = flux[:, -1] / cum_light[-1]
         white_scale = cum_light / cum_light[-1]
         white = cum_var * (1 - 2 * white_scale) + white_scale**2 * cum_var[-1]
+        return _left_variance(flux, variability, cum_light, weights, white * white_groups)
+    own = scene.target.reshape(n_groups, -1)[:, pixels]
+    others = scene.others.reshape(n_groups, -1)[:, pixels]
+    own = np.where(np.isfinite(own), own, np.diff(cum_light, prepend=0.0)[None, :])
+    mean_own = weights @ own
+    cum_own = np.cumsum(own, axis=1)
+    cum_others = np.cumsum(others, axis=1)
+    if scene.corrected:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = cum_light[None, :] / cum_own
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        target_light = (flux - cum_others) * scale
     else:
-        own = scene.target.reshape(n_groups, -1)[:, pixels]
-        others = scene.others.reshape(n_groups, -1)[:, pixels]
-        own = np.where(np.isfinite(own), own, np.diff(cum_light, prepend=0.0)[None, :])
-        mean_own = weights @ own
-        coefficients = _variability_weights(mean_own, weights @ others, var)
+        target_light = flux - (weights @ cum_others)[None, :]
+    slow = None
+    for pixel_variance in (var, mean_own):  # weighted by signal-to-noise; alike
+        coefficients = _variability_weights(mean_own, weights @ others, pixel_variance)
         variability = np.sum((images - others) * coefficients[None, :], axis=1)
         variability = variability / (own @ coefficients) * (mean_own @ coefficients)
-        cum_own = np.cumsum(own, axis=1)
-        cum_others = np.cumsum(others, axis=1)
-        if scene.corrected:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                scale = cum_light[None, :] / cum_own
-            scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-            target_light = (flux - cum_others) * scale
-        else:
-            target_light = flux - (weights @ cum_others)[None, :]
         # Var(x(k) - a L(k)) of white noise, x(k) and a sharing the pixels' noise.
         white = (
             cum_var
             - 2 * cum_light * np.cumsum(coefficients * var)
             + cum_light**2 * float(coefficients**2 @ var)
         )
+        left = _left_variance(target_light, variability, cum_light, weights, white * white_groups)
+        slow = left if slow is None else np.minimum(slow, left)
+    return slow
+
+
+def _left_variance(
+    target_light: np.ndarray,
+    variability: np.ndarray,
+    cum_light: np.ndarray,
+    weights: np.ndarray,
+    white: np.ndarray,
+) -> np.ndarray:
+    """What the target's variability leaves of its light: its variance over the groups.
+
+    Less what the white noise gives (``white``), and never negative.
+    """
     left = target_light - variability[:, None] * cum_light[None, :]
     left = left - (weights @ left)[None, :]
-    slow = weights @ left**2
-    white = white * float(np.sum(weights * (1 - weights) / groups.cadences))
-    return np.clip(slow - white, 0.0, None)
+    return np.clip(weights @ left**2 - white, 0.0, None)
 
 
 def _variability_weights(own: np.ndarray, others: np.ndarray, variance: np.ndarray) -> np.ndarray:
@@ -223,8 +243,8 @@ def _variability_weights(own: np.ndarray, others: np.ndarray, variance: np.ndarr
     there when the star moves; a faint star's scale comes from its brightest pixels, not
     from the many sky pixels of its mask, whose background errors (not flat over the mask)
     would make ``a`` err by a few 0.1 % per group and read as slow noise of every larger
-    aperture (measured on simulated whole sectors). Without a usable second weighting, no
-    offset.
+    aperture (measured on simulated whole sectors). ``variance`` proportional to ``own``
+    weighs the pixels alike. Without a usable second weighting, no offset.
     """
     purity = own / (own + np.clip(others, 0.0, None))
     snr = np.where(variance > 0, own / np.where(variance > 0, variance, 1.0), 0.0)
