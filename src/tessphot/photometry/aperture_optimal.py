@@ -239,12 +239,12 @@ def _variability_weights(own: np.ndarray, others: np.ndarray, variance: np.ndarr
     weigh) times its signal-to-noise ratio ``own / variance``; ``z_2`` the same on the
     pixels fainter than the median (the background's level, which would otherwise bias
     ``a`` by the background error times the mask's size). A bright star's core pixels weigh
-    alike (photon noise), so its scale is its core's flux, insensitive to the PRF's errors
-    there when the star moves; a faint star's scale comes from its brightest pixels, not
-    from the many sky pixels of its mask, whose background errors (not flat over the mask)
-    would make ``a`` err by a few 0.1 % per group and read as slow noise of every larger
-    aperture (measured on simulated whole sectors). ``variance`` proportional to ``own``
-    weighs the pixels alike. Without a usable second weighting, no offset.
+    alike (photon noise), its wings less; a faint star's scale comes from its brightest
+    pixels, not from the many sky pixels of its mask, whose background errors (not flat
+    over the mask) made ``a`` err by a few 0.1 % per group on simulated whole sectors.
+    ``variance`` proportional to ``own`` weighs the pixels alike: the whole mask's flux,
+    insensitive to the PRF's errors in the core when the star moves. Without a usable
+    second weighting, no offset.
     """
     purity = own / (own + np.clip(others, 0.0, None))
     snr = np.where(variance > 0, own / np.where(variance > 0, variance, 1.0), 0.0)
