@@ -187,7 +187,7 @@ def _slow_variance(
     own = scene.target.reshape(n_groups, -1)[:, pixels]
     others = scene.others.reshape(n_groups, -1)[:, pixels]
     own = np.where(np.isfinite(own), own, np.diff(cum_light, prepend=0.0)[None, :])
-    mean_own = weights @ own
+    mean_own, mean_others = weights @ own, weights @ others
     cum_own = np.cumsum(own, axis=1)
     cum_others = np.cumsum(others, axis=1)
     if scene.corrected:
@@ -199,7 +199,7 @@ def _slow_variance(
         target_light = flux - (weights @ cum_others)[None, :]
     slow = None
     for pixel_variance in (var, mean_own):  # weighted by signal-to-noise; alike
-        coefficients = _variability_weights(mean_own, weights @ others, pixel_variance)
+        coefficients = _variability_weights(mean_own, mean_others, pixel_variance)
         variability = np.sum((images - others) * coefficients[None, :], axis=1)
         variability = variability / (own @ coefficients) * (mean_own @ coefficients)
         # Var(x(k) - a L(k)) of white noise, x(k) and a sharing the pixels' noise.

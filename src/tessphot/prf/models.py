@@ -15,6 +15,8 @@ and normalised to unit flux.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 #: Over-sampling of the tabulated PRFs [samples per pixel].
@@ -44,6 +46,24 @@ KEPT_STAMPS_CALL = 4096
 #: Most PRF shapes (:meth:`PRFModel.shape_tables`, 82 kB each) kept for later calls: the
 #: stars near a target are asked for again by its neighbours' tasks.
 KEPT_SHAPES = 256
+
+
+def _from_kept(
+    kept: dict, keys: list, make: Callable[[list[int]], np.ndarray], limit: int, *, copy=False
+) -> list:
+    """The values of ``keys`` in ``kept``; the missing ones made by ``make(their indices)``.
+
+    The values made are kept (each its own copy with ``copy``), and the oldest dropped so
+    that at most ``limit`` stay.
+    """
+    found = [kept.get(key) for key in keys]
+    missing = [i for i, value in enumerate(found) if value is None]
+    if missing:
+        for i, value in zip(missing, make(missing), strict=True):
+            found[i] = kept[keys[i]] = value.copy() if copy else value
+        while len(kept) > limit:
+            del kept[next(iter(kept))]
+    return found
 
 
 class PRFModel:
@@ -220,16 +240,12 @@ class PRFModel:
         keys = list(
             zip(rows.tolist(), cols.tolist(), node_rows.tolist(), node_cols.tolist(), strict=True)
         )
-        found = [self._kept.get(key) for key in keys]
-        missing = [i for i, stamp in enumerate(found) if stamp is None]
-        if missing:
-            new = self.stamps(rows[missing], cols[missing], node_rows[missing], node_cols[missing])[
-                0
-            ]
-            for i, stamp in zip(missing, new, strict=True):
-                found[i] = self._kept[keys[i]] = stamp
-            while len(self._kept) > KEPT_STAMPS:
-                del self._kept[next(iter(self._kept))]
+        found = _from_kept(
+            self._kept,
+            keys,
+            lambda m: self.stamps(rows[m], cols[m], node_rows[m], node_cols[m])[0],
+            KEPT_STAMPS,
+        )
         stamps = np.array(found).reshape(rows.size, 2 * HALF_WIDTH + 1, 2 * HALF_WIDTH + 1)
         rc = np.rint(rows).astype(int)
         cc = np.rint(cols).astype(int)
@@ -256,15 +272,14 @@ class PRFModel:
         rows = np.atleast_1d(np.asarray(node_rows, dtype=float))
         cols = np.atleast_1d(np.asarray(node_cols, dtype=float))
         keys = list(zip(rows.tolist(), cols.tolist(), strict=True))
-        found = [self._kept_shapes.get(key) for key in keys]
-        missing = [i for i, table in enumerate(found) if table is None]
-        if missing:
-            new = self._new_shapes(rows[missing], cols[missing])
-            for i, table in zip(missing, new, strict=True):
-                # Its own copy: a kept row would keep the whole new array alive.
-                found[i] = self._kept_shapes[keys[i]] = table.copy()
-            while len(self._kept_shapes) > KEPT_SHAPES:
-                del self._kept_shapes[next(iter(self._kept_shapes))]
+        # Each its own copy: a kept row would keep the whole new array alive.
+        found = _from_kept(
+            self._kept_shapes,
+            keys,
+            lambda m: self._new_shapes(rows[m], cols[m]),
+            KEPT_SHAPES,
+            copy=True,
+        )
         if not found:
             return np.zeros((0, *self._decimated.shape[1:]), dtype=np.float32)
         return np.stack(found)

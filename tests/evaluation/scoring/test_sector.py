@@ -29,7 +29,11 @@ from tessphot.evaluation.scoring.sector_report import (
     targets_check,
 )
 from tessphot.evaluation.scoring.sector_truth import read_truth
-from tessphot.evaluation.scoring.small_apertures import optimal_sum, score_small_apertures
+from tessphot.evaluation.scoring.small_apertures import (
+    cube_cadences,
+    optimal_sum,
+    score_small_apertures,
+)
 from tessphot.prepare.cube import PreparedCube, hdf5_name
 
 
@@ -250,8 +254,9 @@ def test_optimal_aperture_summed_on_the_prepared_images(scored_run):
     cadences = np.flatnonzero(truth.good)
     stars = [(index[s.starid], s, cadences) for s in scored if s.starid in index][:8]
     with PreparedCube(scored_run / hdf5_name(*truth.ccd)) as cube:
+        in_cube = cube_cadences(cube, truth)
         for i, s, _ in stars:
-            flux, rows, cols, light = optimal_sum(cube, truth, i, cadences)
+            flux, rows, cols, light = optimal_sum(cube, truth, i, cadences, in_cube)
             assert rows.size == s.optimal_npix and np.isfinite(flux).all()
             # Isolated: the aperture's flux is the star's light, within its contamination.
             assert light <= np.median(flux) * 1.02

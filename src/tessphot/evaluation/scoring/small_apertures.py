@@ -27,14 +27,18 @@ from tessphot.evaluation.scoring.optimal import full_bin_rms
 from tessphot.evaluation.scoring.sector_lightcurve import residual, without_motion
 from tessphot.evaluation.scoring.sector_truth import Truth
 from tessphot.lightcurve.diagnostics import HOUR_SECONDS
+from tessphot.lightcurve.format import SECONDS_PER_DAY
 from tessphot.prepare.cube import PreparedCube, hdf5_name
 
-#: One day [s].
-DAY_SECONDS = 86400.0
+
+def cube_cadences(cube: PreparedCube, truth: Truth) -> np.ndarray:
+    """The prepared cube's index of each of the truth's cadences (-1: not in the cube)."""
+    lookup = {int(c): k for k, c in enumerate(cube.array("cadenceno"))}
+    return np.array([lookup.get(int(c), -1) for c in truth.ffiindex], dtype=int)
 
 
 def optimal_sum(
-    cube: PreparedCube, truth: Truth, i: int, cadences: np.ndarray
+    cube: PreparedCube, truth: Truth, i: int, cadences: np.ndarray, in_cube: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
     """The plain sum of target ``i``'s S/N-optimal aperture on the prepared images.
 
@@ -48,6 +52,8 @@ def optimal_sum(
         The target's index in ``truth``.
     cadences : numpy.ndarray
         Indices of the truth's cadences to sum (those of the pipeline's light curve).
+    in_cube : numpy.ndarray
+        The cube's index of every truth cadence (:func:`cube_cadences`).
 
     Returns
     -------
@@ -64,8 +70,7 @@ def optimal_sum(
     box = (int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
     images = cube.block("images", 0, cube.n_cadences, box)
     summed = images[:, rows - box[0], cols - box[2]].sum(axis=1)
-    lookup = {int(c): k for k, c in enumerate(cube.array("cadenceno"))}
-    at = np.array([lookup.get(int(truth.ffiindex[k]), -1) for k in cadences], dtype=int)
+    at = in_cube[cadences]
     flux = np.where(at >= 0, summed[np.maximum(at, 0)], np.nan)
     return flux, rows, cols, best.light
 
@@ -91,10 +96,11 @@ def score_small_apertures(
     prepared = Path(folder) / hdf5_name(*truth.ccd) if truth.ccd else None
     if not stars or prepared is None or not prepared.is_file():
         return
-    hour, cadence = HOUR_SECONDS / DAY_SECONDS, truth.cadence / DAY_SECONDS
+    hour, cadence = HOUR_SECONDS / SECONDS_PER_DAY, truth.cadence / SECONDS_PER_DAY
     with PreparedCube(prepared) as cube:
+        in_cube = cube_cadences(cube, truth)
         for i, score, cadences in stars:
-            summed = optimal_sum(cube, truth, i, cadences)
+            summed = optimal_sum(cube, truth, i, cadences, in_cube)
             if summed is None:
                 continue
             flux, rows, cols, light = summed
