@@ -99,3 +99,37 @@ def test_half_to_single_is_exact():
     single = codec.to_single(half)
     finite = np.isfinite(half)
     np.testing.assert_array_equal(single[finite], half[finite].astype(np.float32))
+
+
+def test_errors_rounded_in_pieces_and_into_an_array(monkeypatch):
+    """Rounding in pieces, into a given array, is rounding all at once; a given array of
+    the wrong kind is refused."""
+    rng = np.random.default_rng(3)
+    errors = rng.uniform(1e-3, 7e4, (37, 41)).astype(np.float32)
+    errors[5, :7] = np.nan
+    whole = codec.round_errors(errors, 7)
+    monkeypatch.setattr(codec, "ROUNDING_CHUNK", 100)
+    out = np.empty(errors.shape, dtype=np.float16)
+    assert codec.round_errors(errors, 7, out=out) is out
+    np.testing.assert_array_equal(out.view(np.uint16), whole.view(np.uint16))
+    with pytest.raises(ValueError, match="contiguous float16"):
+        codec.round_errors(errors, 7, out=np.empty((41, 37), dtype=np.float16))
+
+
+def test_codes_in_single_precision_unless_a_value_needs_double():
+    """Codes are computed in 32 bits unless a value is beyond SINGLE_EXACT_STEPS steps;
+    either width may be asked for, and both agree within a step."""
+    rng = np.random.default_rng(8)
+    errors = rng.uniform(5.0, 30.0, (16, 16)).astype(np.float32)
+    images = rng.normal(100.0, 1.0, (16, 16)).astype(np.float32) * errors
+    step = codec.steps(codec.round_errors(errors, 7), STEP)
+    u = codec.dither(np.array([0.3], dtype=np.float32), rng.random((16, 16), dtype=np.float32))[0]
+    codes, wide = codec.quantise_reporting(images, step, u)
+    assert not wide
+    np.testing.assert_array_equal(codes, codec.quantise(images, step, u, wide=False))
+    assert np.abs(codec.quantise(images, step, u, wide=True) - codes).max() <= 1
+    bright = images.copy()
+    bright[3, 3] = 2 * codec.SINGLE_EXACT_STEPS * step[3, 3]
+    codes, wide = codec.quantise_reporting(bright, step, u)
+    assert wide
+    np.testing.assert_array_equal(codes, codec.quantise(bright, step, u, wide=True))

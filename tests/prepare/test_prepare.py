@@ -255,6 +255,26 @@ def test_parallel_workers_give_the_same_result(tmp_path, builder):
             np.testing.assert_array_equal(a.read(name), b.read(name))
 
 
+def test_frames_in_bands_give_the_file_of_whole_frames(tmp_path, builder, monkeypatch):
+    """The per-frame work done in bands of rows (binning, anomalies, rounding of the
+    errors, background subtraction and encoding) gives the very file of whole frames: a
+    region whose rows are not whole bands, nor a multiple of the binning."""
+    from tessphot.prepare import background, background_anomalies, codec, encode
+
+    build, simulate_and_catalog = builder
+    config = SimulationConfig(size=75, cadences=6, stars=60, bright=1, seed=17, compress=False)
+    simulate_and_catalog(tmp_path, config)
+    whole = prepare_ccd(tmp_path, 1, 1, 4, progress=False, output=tmp_path / "whole.hdf5")
+    monkeypatch.setattr(background, "BIN_BAND_PIXELS", 7 * 38 * 4)
+    monkeypatch.setattr(background_anomalies, "ANOMALY_BAND_PIXELS", 5 * 38 * 4)
+    monkeypatch.setattr(codec, "ROUNDING_CHUNK", 1000)
+    monkeypatch.setattr(encode, "FINISH_ROWS", 15)
+    bands = prepare_ccd(tmp_path, 1, 1, 4, progress=False, output=tmp_path / "bands.hdf5")
+    with h5py.File(whole, "r") as a, h5py.File(bands, "r") as b:
+        for name in ("images", "images_err", "pixel_flags", "background_frame_mesh", "sumimage"):
+            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
+
+
 def test_manual_excludes():
     image = np.ones((100, 100))
     mask, reasons = manual_exclude(image, 1, 4, 4700, 1325.5, 1325.5, (0, 1500), simulated=False)

@@ -33,12 +33,13 @@ from photutils.background import Background2D, MedianBackground
 from scipy import ndimage
 
 from tessphot.config.prepare import BackgroundSettings
+from tessphot.prepare.background_anomalies import MEDIAN_EFFICIENCY, anomalies
 from tessphot.prepare.background_surface import MeshSurface
 
-#: A median's uncertainty relative to rms / sqrt(n) for Gaussian data.
-MEDIAN_EFFICIENCY = 1.2533
 #: Rows of a full-resolution surface evaluated at once in 64 bits (a band of a few MB).
 EVALUATION_ROWS = 256
+#: Pixels binned at once: a band of rows of a few MB [px].
+BIN_BAND_PIXELS = 2**19
 
 
 def grow_bleeds(saturated: np.ndarray, rows: int, cols: int = 1) -> np.ndarray:
@@ -127,23 +128,42 @@ class MeshGeometry:
         pixels). Blocks without a finite valid pixel give NaN.
         """
         b = self.binning
-        valid = np.isfinite(image) if valid is None else valid & np.isfinite(image)
         if b == 1:
+            valid = np.isfinite(image) if valid is None else valid & np.isfinite(image)
             return np.where(valid, image, np.nan)
         ny, nx = self.binned_shape
-        if image.shape != (ny * b, nx * b):
-            padded = np.zeros((ny * b, nx * b))
-            padded[: self.shape[0], : self.shape[1]] = image
+        out = np.empty((ny, nx))
+        # In bands of rows: the temporaries are a band's, not a whole frame's.
+        step = max(1, BIN_BAND_PIXELS // (nx * b * b))
+        # A region not a multiple of the binning is padded, in 64 bits.
+        padded = image.shape != (ny * b, nx * b)
+        for r0 in range(0, ny, step):
+            r1 = min(r0 + step, ny)
+            rows = slice(r0 * b, r1 * b)
+            band = None if valid is None else valid[rows]
+            out[r0:r1] = self._bin_band(image[rows], band, r1 - r0, reduce, padded)
+        return out
+
+    def _bin_band(
+        self, image: np.ndarray, valid: np.ndarray | None, rows: int, reduce: str, pad: bool
+    ) -> np.ndarray:
+        """:meth:`bin` of the full-resolution rows of ``rows`` binned rows."""
+        b = self.binning
+        nx = self.binned_shape[1]
+        valid = np.isfinite(image) if valid is None else valid & np.isfinite(image)
+        if pad:
+            padded = np.zeros((rows * b, nx * b))
+            padded[: image.shape[0], : image.shape[1]] = image
             image = padded
-            padded_valid = np.zeros((ny * b, nx * b), dtype=bool)
-            padded_valid[: self.shape[0], : self.shape[1]] = valid
+            padded_valid = np.zeros((rows * b, nx * b), dtype=bool)
+            padded_valid[: valid.shape[0], : valid.shape[1]] = valid
             valid = padded_valid
         values = np.where(valid, image, np.zeros((), dtype=image.dtype))
         if reduce == "quadrature":
             values = values**2
         # Strided sums over the b x b offsets (much faster than a reshape reduction).
-        total = np.zeros((ny, nx))
-        count = np.zeros((ny, nx), dtype=np.int32)
+        total = np.zeros((rows, nx))
+        count = np.zeros((rows, nx), dtype=np.int32)
         for dy in range(b):
             for dx in range(b):
                 total += values[dy::b, dx::b]
@@ -286,8 +306,6 @@ def estimate_background(
             anomalous=np.zeros(image.shape, dtype=bool),
         )
     mesh_err = np.zeros(geometry.mesh_shape)
-    # What the statistics see: the masked pixels are zero (and masked).
-    sky = np.nan_to_num(bdata, nan=0.0)
     # The noise a residual is measured in [e-/s].
     noise = np.where(bunc > 0, bunc, bnoise)
     for iteration in range(settings.iterations):
@@ -303,7 +321,9 @@ def estimate_background(
         # box, so a box median no longer depends on where its unmasked pixels lie (with a
         # steep scattered-light gradient it would otherwise be biased).
         try:
-            delta, rms, npix = _mesh_statistics(sky - model, bmask, geometry, settings)
+            # What the statistics see: the masked pixels are zero (and masked).
+            residual = np.nan_to_num(bdata - model, copy=False, nan=0.0)
+            delta, rms, npix = _mesh_statistics(residual, bmask, geometry, settings)
         except ValueError:
             # No box keeps enough sky pixels (photutils refuses): the frame has no estimate
             # when this is the first pass, else the previous pass's model stays.
@@ -317,6 +337,7 @@ def estimate_background(
         mesh = mesh + _fill_mesh(delta)
         mesh_err = _fill_mesh(mesh_err)
         model = geometry.evaluate(mesh, binned=True)
+    del residual, noise  # the passes' working arrays (the frame's memory peaks below)
     # Background anomalies: sub-boxes whose background pixels the smooth model misses.
     anomalous = geometry.expand(
         anomalies(
@@ -425,43 +446,3 @@ def _no_estimate(geometry: MeshGeometry, shape: tuple[int, int], mask: np.ndarra
         model=np.full(shape, np.nan),
         anomalous=np.zeros(shape, dtype=bool),
     )
-
-
-def anomalies(
-    residual: np.ndarray,
-    used: np.ndarray,
-    uncertainty: np.ndarray,
-    settings: BackgroundSettings,
-    box: int,
-) -> np.ndarray:
-    """Pixels in sub-boxes where the background model misses structure of the real sky.
-
-    ``residual`` is image - stars - background, on the image the statistics run on (binned
-    when the estimate bins); ``box`` is the sub-box's size on that image [its px]. A sub-box
-    is anomalous when the median residual of its background pixels is both significant and
-    large.
-    """
-    b = int(box)
-    ny, nx = residual.shape
-    py, px = -ny % b, -nx % b
-    res, unc = np.where(used, residual, np.nan), np.where(used, uncertainty, np.nan)
-    if py or px:
-        res = np.pad(res, ((0, py), (0, px)), constant_values=np.nan)
-        unc = np.pad(unc, ((0, py), (0, px)), constant_values=np.nan)
-    res, unc = _sub_boxes(res, b), _sub_boxes(unc, b)
-    med = bn.nanmedian(res, axis=-1)  # NaN for a sub-box without background pixels
-    n = np.sum(np.isfinite(res), axis=-1)
-    sigma = MEDIAN_EFFICIENCY * bn.nanmedian(unc, axis=-1) / np.sqrt(np.maximum(n, 1))
-    with np.errstate(invalid="ignore"):
-        bad = (np.abs(med) > settings.anomaly_sigma * sigma) & (
-            np.abs(med) > settings.anomaly_min_level
-        )
-    bad &= n >= 4
-    full = np.repeat(np.repeat(bad, b, axis=0), b, axis=1)
-    return full[:ny, :nx]
-
-
-def _sub_boxes(image: np.ndarray, box: int) -> np.ndarray:
-    """The pixels of each ``box`` x ``box`` sub-box along a last axis (ny/box, nx/box, box²)."""
-    ny, nx = image.shape[0] // box, image.shape[1] // box
-    return image.reshape(ny, box, nx, box).transpose(0, 2, 1, 3).reshape(ny, nx, box * box)

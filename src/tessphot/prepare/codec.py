@@ -46,6 +46,8 @@ FALLBACK_STEP = np.float32(2.0**-8)
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 #: Explicit mantissa bits of a half- and a single-precision float.
 FLOAT16_MANTISSA_BITS, FLOAT32_MANTISSA_BITS = 10, 23
+#: Uncertainties rounded at once: the temporaries (7 x 4 bytes per value) stay small.
+ROUNDING_CHUNK = 2**18
 
 
 #: Bits of a single-precision float below the 10 of a half's mantissa.
@@ -85,12 +87,29 @@ def to_single(half: np.ndarray) -> np.ndarray:
     return single.view(np.float32)
 
 
-def round_errors(errors: np.ndarray, mantissa_bits: int) -> np.ndarray:
+def round_errors(
+    errors: np.ndarray, mantissa_bits: int, *, out: np.ndarray | None = None
+) -> np.ndarray:
     """Uncertainties as half-precision floats with ``mantissa_bits`` bits (rounded).
 
     Values above the half-precision range are stored as its largest value with
-    ``mantissa_bits`` bits; NaN stays NaN.
+    ``mantissa_bits`` bits; NaN stays NaN. Computed :data:`ROUNDING_CHUNK` values at a
+    time, into ``out`` when given (a contiguous half-precision array of the same shape).
     """
+    errors = np.asarray(errors)
+    if out is None:
+        out = np.empty(errors.shape, dtype=np.float16)
+    elif out.shape != errors.shape or out.dtype != np.float16 or not out.flags.c_contiguous:
+        raise ValueError("out must be a contiguous float16 array of the errors' shape")
+    values, rounded = errors.reshape(-1), out.reshape(-1)
+    for start in range(0, values.size, ROUNDING_CHUNK):
+        part = slice(start, start + ROUNDING_CHUNK)
+        rounded[part] = _rounded_half(values[part], mantissa_bits)
+    return out
+
+
+def _rounded_half(errors: np.ndarray, mantissa_bits: int) -> np.ndarray:
+    """:func:`round_errors` of a 1-d array."""
     values = np.minimum(errors, np.float32(FLOAT16_MAX), dtype=np.float32)
     drop = FLOAT32_MANTISSA_BITS - int(mantissa_bits)
     bits = values.view(np.uint32)
@@ -146,21 +165,35 @@ def dither(time_values: np.ndarray, plane: np.ndarray) -> np.ndarray:
     return u
 
 
-def quantise(images: np.ndarray, step: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """The codes of images with their steps (:func:`steps`) and dither."""
-    scaled = np.divide(images, step, dtype=np.float32)
-    with np.errstate(invalid="ignore"):
-        large = np.nanmax(np.abs(scaled), initial=0.0) >= SINGLE_EXACT_STEPS
-    if large:
-        # 64-bit arithmetic: exact to a fraction of a step however many steps a value is.
-        scaled = np.divide(images, step, dtype=np.float64)
+def quantise(
+    images: np.ndarray, step: np.ndarray, u: np.ndarray, *, wide: bool | None = None
+) -> np.ndarray:
+    """The codes of images with their steps (:func:`steps`) and dither.
+
+    ``wide``: compute in 64 bits (exact to a fraction of a step however many steps a value
+    is) or in 32 (exact to 1/32 of a step below :data:`SINGLE_EXACT_STEPS` steps); None:
+    in 64 bits when a value needs it.
+    """
+    return quantise_reporting(images, step, u, wide=wide)[0]
+
+
+def quantise_reporting(
+    images: np.ndarray, step: np.ndarray, u: np.ndarray, *, wide: bool | None = None
+) -> tuple[np.ndarray, bool]:
+    """:func:`quantise`'s codes, and whether they were computed in 64 bits."""
+    scaled = np.divide(images, step, dtype=np.float64 if wide else np.float32)
+    if wide is None:
+        with np.errstate(invalid="ignore"):
+            wide = bool(np.nanmax(np.abs(scaled), initial=0.0) >= SINGLE_EXACT_STEPS)
+        if wide:
+            scaled = np.divide(images, step, dtype=np.float64)
     scaled += u
     np.rint(scaled, out=scaled)
     finite = np.isfinite(scaled)
     with np.errstate(invalid="ignore"):  # NaN gets its code below
         codes = scaled.astype(np.int32)
     codes[~finite] = NAN_CODE
-    return codes
+    return codes, bool(wide)
 
 
 def decode(codes: np.ndarray, step: np.ndarray, u: np.ndarray) -> np.ndarray:

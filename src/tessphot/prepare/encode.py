@@ -22,6 +22,7 @@ import hdf5plugin  # noqa: F401  (registers the compression filters in worker pr
 import numpy as np
 
 from tessphot.prepare import codec
+from tessphot.prepare.background import EVALUATION_ROWS
 from tessphot.prepare.flags import PixelFlags
 from tessphot.prepare.worker import worker_context
 
@@ -61,49 +62,115 @@ def finish_frame(task: FinishTask) -> int:
     evaluates the very background that was subtracted. Returns the frame's index.
     """
     ctx = worker_context()
-    ring, block = ctx["ring"], ctx["block"]
+    block = ctx["block"]
     j = task.position
-    if task.state is FrameState.READ:
-        geometry = ctx["geometry"]
-        flags = ring["flags"][task.slot]
-        background = geometry.evaluate_single(task.mesh.astype(np.float64))
-        # The uncertainty is smooth and only added in quadrature: the binned grid suffices.
-        background_err = geometry.evaluate(task.mesh_err.astype(np.float64), binned=True)
-        uncert = ring["uncert"][task.slot]
-        err = codec.to_single(uncert) if uncert.dtype == np.float16 else np.array(uncert)
-        np.square(err, out=err)
-        err += geometry.expand(background_err.astype(np.float32) ** 2)
-        np.sqrt(err, out=err)
-        # float32 throughout: 7 significant digits are ample for fluxes in e-/s.
-        image = np.subtract(ring["image"][task.slot], background, out=background)
-        excluded = (flags & PixelFlags.ManualExclude) > 0
-        image[excluded] = np.nan
-        err[excluded] = np.nan
-        block["flags"][j] = flags
-    else:
-        image = np.full(ctx["shape"], np.nan, dtype=np.float32)
-        err = image
-        if task.state is FrameState.EXCLUDED:
-            block["flags"][j] = ring["flags"][task.slot]
-        else:
-            block["flags"][j] = PixelFlags.ManualExclude
-    _encode(block, j, task.index, image, err, ctx)
+    frame = _FrameParts(task, ctx)
+    block["flags"][j] = frame.flags
+    # In bands of rows: a worker's temporaries are a band's, not a whole frame's. The
+    # codes of a frame are computed in 64 bits throughout when any band needs it.
+    bands = [
+        slice(r0, min(r0 + FINISH_ROWS, ctx["shape"][0]))
+        for r0 in range(0, ctx["shape"][0], FINISH_ROWS)
+    ]
+    wide = [_encode(block, j, task.index, *frame.band(rows), ctx, rows) for rows in bands]
+    if any(wide) and not all(wide):
+        for rows, band_wide in zip(bands, wide, strict=True):
+            if not band_wide:
+                _encode(block, j, task.index, *frame.band(rows), ctx, rows, wide=True)
     return task.index
 
 
-def _encode(block, j: int, index: int, image: np.ndarray, err: np.ndarray, ctx: dict) -> None:
-    """Store a frame in the block: quantised codes and rounded errors, or 32-bit floats."""
+#: Rows of a frame finished and encoded at once (the background surface's bands).
+FINISH_ROWS = EVALUATION_ROWS
+
+
+class _FrameParts:
+    """A frame of the ring with its smoothed background subtracted, band by band."""
+
+    def __init__(self, task: FinishTask, ctx: dict):
+        ring = ctx["ring"]
+        self.state = task.state
+        self.shape = ctx["shape"]
+        if task.state is FrameState.READ:
+            self.flags = ring["flags"][task.slot]
+            self.image = ring["image"][task.slot]
+            self.uncert = ring["uncert"][task.slot]
+            self.geometry = ctx["geometry"]
+            # The surface from the mesh as stored (32-bit floats), as the reader evaluates it.
+            self.coefficients = self.geometry.surface.coefficients(task.mesh.astype(np.float64))
+            # The uncertainty is smooth and only added in quadrature: the binned grid suffices.
+            binned = self.geometry.evaluate(task.mesh_err.astype(np.float64), binned=True)
+            self.binned_variance = binned.astype(np.float32) ** 2
+        elif task.state is FrameState.EXCLUDED:
+            self.flags = ring["flags"][task.slot]
+        else:  # unreadable: every pixel flagged
+            self.flags = PixelFlags.ManualExclude
+
+    def band(self, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        """The image and uncertainty of rows ``rows`` (float32; NaN where excluded)."""
+        if self.state is not FrameState.READ:
+            image = np.full((rows.stop - rows.start, self.shape[1]), np.nan, dtype=np.float32)
+            return image, image
+        geometry = self.geometry
+        surface = geometry.surface
+        background = np.empty((rows.stop - rows.start, self.shape[1]), dtype=np.float32)
+        background[...] = surface.evaluate_coefficients(
+            self.coefficients,
+            np.arange(rows.start, rows.stop, dtype=float),
+            np.arange(self.shape[1], dtype=float),
+        )
+        uncert = self.uncert[rows]
+        err = codec.to_single(uncert) if uncert.dtype == np.float16 else np.array(uncert)
+        np.square(err, out=err)
+        err += _expanded_rows(self.binned_variance, geometry.binning, rows, self.shape[1])
+        np.sqrt(err, out=err)
+        # float32 throughout: 7 significant digits are ample for fluxes in e-/s.
+        image = np.subtract(self.image[rows], background, out=background)
+        excluded = (self.flags[rows] & PixelFlags.ManualExclude) > 0
+        image[excluded] = np.nan
+        err[excluded] = np.nan
+        return image, err
+
+
+def _expanded_rows(binned: np.ndarray, binning: int, rows: slice, width: int) -> np.ndarray:
+    """Full-resolution rows ``rows`` of a binned image brought back by repetition."""
+    b = int(binning)
+    first = rows.start // b
+    part = binned[first : -(-rows.stop // b)]
+    full = np.repeat(np.repeat(part, b, axis=0), b, axis=1)
+    skip = rows.start - first * b
+    return full[skip : skip + rows.stop - rows.start, :width]
+
+
+def _encode(
+    block,
+    j: int,
+    index: int,
+    image: np.ndarray,
+    err: np.ndarray,
+    ctx: dict,
+    rows: slice,
+    *,
+    wide: bool | None = None,
+) -> bool:
+    """Store rows of a frame in the block: quantised codes and rounded errors, or floats.
+
+    Returns whether the codes were computed in 64 bits (:func:`codec.quantise`'s ``wide``:
+    None decides on these rows' values).
+    """
     storage = ctx["storage"]
     if storage.lossless:
-        block["values"][j] = image
-        block["errors"][j] = err
-        return
+        block["values"][j, rows] = image
+        block["errors"][j, rows] = err
+        return False
     step = storage.quantisation_step
     raised = codec.raise_errors(image, err, step)
     errors = codec.round_errors(raised, storage.error_mantissa_bits)
-    u = codec.dither(ctx["dither_time"][index : index + 1], ctx["dither_plane"])[0]
-    block["values"][j] = codec.quantise(image, codec.steps(errors, step), u)
-    block["errors"][j] = errors.view(np.uint16)
+    u = codec.dither(ctx["dither_time"][index : index + 1], ctx["dither_plane"][rows])[0]
+    codes, wide = codec.quantise_reporting(image, codec.steps(errors, step), u, wide=wide)
+    block["values"][j, rows] = codes
+    block["errors"][j, rows] = errors.view(np.uint16)
+    return wide
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ def process_frame(task: tuple[int, str, int | None, int | None, float, float, in
     mesh_err = est.mesh_err.astype(np.float32)
     ring["image"][slot] = image
     if ring["uncert"].dtype == np.float16:  # see stream.ring_layout
-        ring["uncert"][slot] = codec.round_errors(uncert, codec.FLOAT16_MANTISSA_BITS)
+        codec.round_errors(uncert, codec.FLOAT16_MANTISSA_BITS, out=ring["uncert"][slot])
     else:
         ring["uncert"][slot] = uncert
     del est, model, exclude
