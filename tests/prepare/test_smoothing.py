@@ -115,3 +115,20 @@ def test_window_at_gaps():
     times[40:] += 1 / 48.0
     assert smoothing_window(times, 39, half) == (33, 40)
     assert smoothing_window(times, 41, half) == (40, 43)  # a short segment: all of it
+
+
+def test_meshes_held_in_single_precision_are_smoothed_in_double():
+    """Meshes held as the 32-bit floats they are stored in give the very smoothing of the
+    same values held in 64 bits, with few frames in the window too."""
+    times, _, meshes, error = _series(n=30)
+    single, single_err = meshes.astype(np.float32), error.astype(np.float32)
+    valid = np.ones(times.size, bool)
+    valid[[5, 6, 12]] = False
+    for k, half in ((0, 3), (6, 3), (20, 1), (29, 3), (6, 0)):
+        a = smooth_in_time(single, single_err, times, valid, k, half, 3.0)
+        b = smooth_in_time(
+            single.astype(np.float64), single_err.astype(np.float64), times, valid, k, half, 3.0
+        )
+        for x, y in zip(a, b, strict=True):
+            assert x.dtype == np.float64
+            np.testing.assert_array_equal(x, y)

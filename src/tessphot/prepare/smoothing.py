@@ -87,11 +87,13 @@ def smooth_in_time(
     use = np.arange(lo, hi)[valid[lo:hi]]
     if use.size == 0:
         return np.full(meshes.shape[1:], np.nan), np.full(meshes.shape[1:], np.nan)
+    # In 64 bits, whatever the meshes are held in.
+    window, window_err = meshes[use].astype(np.float64), errors[use].astype(np.float64)
     if use.size < 3:
-        return meshes[use].mean(axis=0), np.sqrt((errors[use] ** 2).mean(axis=0) / use.size)
+        return window.mean(axis=0), np.sqrt((window_err**2).mean(axis=0) / use.size)
     dt = times[use] - times[k]
-    y = meshes[use].reshape(use.size, -1)
-    err2 = errors[use].reshape(use.size, -1) ** 2
+    y = window.reshape(use.size, -1)
+    err2 = window_err.reshape(use.size, -1) ** 2
 
     def fit(degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # Least squares with equal weights: the value at dt = 0 is the first coefficient.

@@ -197,8 +197,10 @@ class _Stream:
         self.writer = writer
         self.quality = writer.quality
         self.times = h5["time"][:]
-        self.meshes = np.array(h5["background_frame_mesh"][:], dtype=np.float64)
-        self.mesh_errs = np.array(h5["background_frame_mesh_err"][:], dtype=np.float64)
+        # As stored (32-bit floats: the workers' estimates are rounded to them), so that a
+        # whole sector's meshes take half the memory; smoothed in 64 bits.
+        self.meshes = np.array(h5["background_frame_mesh"][:], dtype=np.float32)
+        self.mesh_errs = np.array(h5["background_frame_mesh_err"][:], dtype=np.float32)
         self.valid = np.zeros(self.n, dtype=bool)
         self.valid[:start] = np.all(np.isfinite(self.meshes[:start]), axis=(1, 2))
         self.start = start
