@@ -58,6 +58,7 @@ from bench_methods import method_folder
 from simulated import add_sector_arguments, ensure_simulated
 
 from tessphot.config import load_settings
+from tessphot.config.simulate import PRFDifferenceSettings
 from tessphot.demo import prepare_simulated
 from tessphot.evaluation.scoring.photometry import StarScore, score_sector
 from tessphot.photometry.task import KNOWN_METHODS
@@ -400,6 +401,13 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, help="worker processes (default: in-process)")
     parser.add_argument("--settings", help="TOML settings file")
+    parser.add_argument(
+        "--prf-differences",
+        action="store_true",
+        help="render the stars with a PRF that differs from the model ([simulate.prf] "
+        "defaults: width and shape over the CCD, focus over each orbit, bright stars' halo); "
+        "use a --folder of its own",
+    )
     args = parser.parse_args()
 
     check_layout(BRIGHT_STARS, args.size)
@@ -415,6 +423,7 @@ def main() -> None:
         ccd=CCD,
         origin=ORIGIN,
         extra_stars=extra_stars(),
+        **({"prf": PRFDifferenceSettings(enabled=True)} if args.prf_differences else {}),
     )
     prepare_simulated(folder, settings, prf_dir=args.prf_dir, progress=True)
     starids = [FIRST_TIC + i for i in range(len(BRIGHT_STARS))]
