@@ -79,3 +79,24 @@ def test_full_resolution_surface_in_single_precision():
     single = geometry.evaluate_single(mesh)
     assert single.dtype == np.float32
     np.testing.assert_allclose(single, geometry.evaluate(mesh), rtol=1e-6)
+
+
+def test_binning_a_frame_holds_bands_not_frames():
+    """Binning a full frame allocates a few bands' worth of temporaries beside its result,
+    not arrays of the frame's size."""
+    import tracemalloc
+
+    from tessphot.prepare.background import BIN_BAND_PIXELS
+
+    geometry = MeshGeometry((2048, 2048), 32, 2)
+    image = np.full((2048, 2048), 3.0, dtype=np.float32)
+    valid = image > 0
+    tracemalloc.start()
+    try:
+        binned = geometry.bin(image, "quadrature", valid=valid)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # About 18 bytes of temporaries per pixel binned at once; a frame is many bands.
+    assert image.size >= 8 * BIN_BAND_PIXELS
+    assert peak < binned.nbytes + 24 * BIN_BAND_PIXELS

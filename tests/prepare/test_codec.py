@@ -133,3 +133,22 @@ def test_codes_in_single_precision_unless_a_value_needs_double():
     codes, wide = codec.quantise_reporting(bright, step, u)
     assert wide
     np.testing.assert_array_equal(codes, codec.quantise(bright, step, u, wide=True))
+
+
+def test_rounding_a_frame_of_errors_holds_pieces_not_frames():
+    """Rounding a full frame's errors into a given array allocates a few pieces' worth of
+    temporaries, not arrays of the frame's size (a worker's memory keeps its peak)."""
+    import tracemalloc
+
+    errors = np.full((2048, 2048), 7.3, dtype=np.float32)
+    out = np.empty(errors.shape, dtype=np.float16)
+    codec.round_errors(errors[:8], 7, out=out[:8])  # the look-up table, made once
+    tracemalloc.start()
+    try:
+        codec.round_errors(errors, 7, out=out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # About 28 bytes of temporaries per value rounded at once; a frame is many pieces.
+    assert errors.size >= 16 * codec.ROUNDING_CHUNK
+    assert peak < 32 * codec.ROUNDING_CHUNK
