@@ -408,13 +408,19 @@ def main() -> None:
         "defaults: width and shape over the CCD, focus over each orbit, bright stars' halo); "
         "use a --folder of its own",
     )
+    parser.add_argument(
+        "--effective-prf",
+        action="store_true",
+        help="the photometry uses the effective PRF that prepare measured (the pipeline's "
+        "default), not the --prf-dir model",
+    )
     args = parser.parse_args()
 
     check_layout(BRIGHT_STARS, args.size)
     folder = Path(args.folder)
     settings = load_settings(args.settings)
     photometry = dict(settings["photometry"])
-    if args.prf_dir:
+    if args.prf_dir and not args.effective_prf:
         photometry["prf_dir"] = args.prf_dir
     ensure_simulated(
         args,
