@@ -2,9 +2,10 @@
 and through each method forced.
 
 ``python benchmarks/bench_bright.py [--folder DIR] [--prf-dir DIR] [--methods auto aperture
-halo linpsf psf] [--workers N]``
+halo linpsf psf] [--workers N] [--size N] [--prf-differences] [--effective-prf]``
 
-Simulates once (kept in ``--folder``; delete it to simulate anew) a 256x256 crop of sector 1,
+Simulates once (kept in ``--folder``; delete it to simulate anew) a 256x256 crop (``--size``:
+larger crops keep the crop-top stars at the top edge) of sector 1,
 camera 1, CCD 4 whose first row is the CCD's first science row, 400 cadences, the normal
 field of Tmag 6-17 stars and 14 placed saturated stars of Tmag 2.2-6.0 (:data:`BRIGHT_STARS`)
 in four classes:
@@ -14,7 +15,7 @@ in four classes:
 ``ccd-bottom``
     on rows 3-15: the bleed columns and the halo run off the CCD's bottom edge;
 ``crop-top``
-    on rows >= 238: they run off the top of the crop (the edge of the data);
+    within 18 rows of the crop's top: they run off the top of the crop (the edge of the data);
 ``column-edge``
     on columns 3-8: the halo is cut by the crop's left edge.
 
@@ -48,7 +49,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,13 @@ def check_layout(stars: Sequence[BrightStar], size: int = SIZE) -> None:
     for a, b in itertools.combinations(stars, 2):
         if math.hypot(a.row - b.row, a.col - b.col) < MIN_SEPARATION:
             raise ValueError(f"stars at ({a.row}, {a.col}) and ({b.row}, {b.col}) too close")
+
+
+def placed_stars(size: int = SIZE) -> tuple[BrightStar, ...]:
+    """The placed stars on a crop of ``size`` px: the crop-top ones move with the top edge."""
+    return tuple(
+        replace(s, row=s.row + size - SIZE) if s.kind == "crop-top" else s for s in BRIGHT_STARS
+    )
 
 
 def extra_stars(stars: Sequence[BrightStar] = BRIGHT_STARS) -> list[tuple]:
@@ -416,7 +424,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    check_layout(BRIGHT_STARS, args.size)
+    stars = placed_stars(args.size)
+    check_layout(stars, args.size)
     folder = Path(args.folder)
     settings = load_settings(args.settings)
     photometry = dict(settings["photometry"])
@@ -428,11 +437,11 @@ def main() -> None:
         camera=CAMERA,
         ccd=CCD,
         origin=ORIGIN,
-        extra_stars=extra_stars(),
+        extra_stars=extra_stars(stars),
         **({"prf": PRFDifferenceSettings(enabled=True)} if args.prf_differences else {}),
     )
     prepare_simulated(folder, settings, prf_dir=args.prf_dir, progress=True)
-    starids = [FIRST_TIC + i for i in range(len(BRIGHT_STARS))]
+    starids = [FIRST_TIC + i for i in range(len(stars))]
     runs = []
     for name in args.methods:
         if name != AUTO and name not in KNOWN_METHODS:
@@ -440,7 +449,7 @@ def main() -> None:
             continue
         runs.append(run_method(folder, name, starids, photometry, args.workers))
     print()
-    print(format_tables(runs, BRIGHT_STARS, starids))
+    print(format_tables(runs, stars, starids))
 
 
 if __name__ == "__main__":
