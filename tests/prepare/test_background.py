@@ -100,3 +100,15 @@ def test_binning_a_frame_holds_bands_not_frames():
     # About 18 bytes of temporaries per pixel binned at once; a frame is many bands.
     assert image.size >= 8 * BIN_BAND_PIXELS
     assert peak < binned.nbytes + 24 * BIN_BAND_PIXELS
+
+
+@pytest.mark.parametrize("binning", [1, 2, 3])
+def test_rows_of_an_expanded_image_are_the_whole_images(binning):
+    """Any band of rows of a binned image brought to full resolution is that band of the
+    whole image expanded, bands that start inside a binned pixel included."""
+    geometry = MeshGeometry((47, 29), 8, binning)
+    binned = np.arange(np.prod(geometry.binned_shape), dtype=float).reshape(geometry.binned_shape)
+    whole = geometry.expand(binned)
+    for start, stop in [(0, 47), (0, 5), (5, 16), (15, 30), (46, 47), (31, 47)]:
+        band = geometry.expand(binned, slice(start, stop))
+        np.testing.assert_array_equal(band, whole[start:stop])

@@ -173,11 +173,18 @@ class MeshGeometry:
                 return np.where(count > 0, np.sqrt(total) / count, np.nan)
             return np.where(count > 0, total / count, np.nan)
 
-    def expand(self, binned: np.ndarray) -> np.ndarray:
-        """A binned image brought back to full resolution by repetition."""
+    def expand(self, binned: np.ndarray, rows: slice | None = None) -> np.ndarray:
+        """A binned image brought back to full resolution by repetition.
+
+        ``rows``: only these full-resolution rows (default all).
+        """
         b = self.binning
-        full = np.repeat(np.repeat(binned, b, axis=0), b, axis=1)
-        return full[: self.shape[0], : self.shape[1]]
+        rows = slice(0, self.shape[0]) if rows is None else rows
+        first = rows.start // b
+        part = binned[first : -(-rows.stop // b)]
+        full = np.repeat(np.repeat(part, b, axis=0), b, axis=1)
+        skip = rows.start - first * b
+        return full[skip : skip + rows.stop - rows.start, : self.shape[1]]
 
     @cached_property
     def surface(self) -> MeshSurface:
@@ -204,12 +211,23 @@ class MeshGeometry:
         Evaluated in 64 bits a band of rows at a time: no 64-bit copy of the whole region.
         """
         out = np.empty(self.shape, dtype=np.float32)
-        cols = np.arange(self.shape[1], dtype=float)
         coefficients = self.surface.coefficients(mesh)
         for r0 in range(0, self.shape[0], EVALUATION_ROWS):
-            rows = np.arange(r0, min(r0 + EVALUATION_ROWS, self.shape[0]), dtype=float)
-            out[r0 : r0 + rows.size] = self.surface.evaluate_coefficients(coefficients, rows, cols)
+            rows = slice(r0, min(r0 + EVALUATION_ROWS, self.shape[0]))
+            out[rows] = self.evaluate_rows(coefficients, rows)
         return out
+
+    def evaluate_rows(self, coefficients: np.ndarray, rows: slice) -> np.ndarray:
+        """Rows ``rows`` of the full-resolution surface, in 32-bit floats.
+
+        ``coefficients``: :meth:`MeshSurface.coefficients` of the mesh; evaluated in 64 bits.
+        """
+        values = self.surface.evaluate_coefficients(
+            coefficients,
+            np.arange(rows.start, rows.stop, dtype=float),
+            np.arange(self.shape[1], dtype=float),
+        )
+        return values.astype(np.float32)
 
 
 def dilate_cross(mask: np.ndarray, iterations: int) -> np.ndarray:

@@ -112,17 +112,11 @@ class _FrameParts:
             image = np.full((rows.stop - rows.start, self.shape[1]), np.nan, dtype=np.float32)
             return image, image
         geometry = self.geometry
-        surface = geometry.surface
-        background = np.empty((rows.stop - rows.start, self.shape[1]), dtype=np.float32)
-        background[...] = surface.evaluate_coefficients(
-            self.coefficients,
-            np.arange(rows.start, rows.stop, dtype=float),
-            np.arange(self.shape[1], dtype=float),
-        )
+        background = geometry.evaluate_rows(self.coefficients, rows)
         uncert = self.uncert[rows]
         err = codec.to_single(uncert) if uncert.dtype == np.float16 else np.array(uncert)
         np.square(err, out=err)
-        err += _expanded_rows(self.binned_variance, geometry.binning, rows, self.shape[1])
+        err += geometry.expand(self.binned_variance, rows)
         np.sqrt(err, out=err)
         # float32 throughout: 7 significant digits are ample for fluxes in e-/s.
         image = np.subtract(self.image[rows], background, out=background)
@@ -130,16 +124,6 @@ class _FrameParts:
         image[excluded] = np.nan
         err[excluded] = np.nan
         return image, err
-
-
-def _expanded_rows(binned: np.ndarray, binning: int, rows: slice, width: int) -> np.ndarray:
-    """Full-resolution rows ``rows`` of a binned image brought back by repetition."""
-    b = int(binning)
-    first = rows.start // b
-    part = binned[first : -(-rows.stop // b)]
-    full = np.repeat(np.repeat(part, b, axis=0), b, axis=1)
-    skip = rows.start - first * b
-    return full[skip : skip + rows.stop - rows.start, :width]
 
 
 def _encode(
