@@ -152,6 +152,27 @@ def test_kept_shapes_are_the_shapes_made_anew(monkeypatch, prf_dir):
     assert prf.shape_tables(np.zeros(0), np.zeros(0)).shape == (0, *alone[0].shape)
 
 
+def test_kept_stamps_are_the_stamps_made_anew_and_the_oldest_go_first(monkeypatch, prf_dir):
+    """Kept stamps are those rendered alone; a full store drops the oldest it made."""
+    import tessphot.prf.models as models
+
+    monkeypatch.setattr(models, "KEPT_STAMPS", 6)
+    prf = SpocPRF(prf_dir, 1, 1, 4)
+    rng = np.random.default_rng(9)
+    rows, cols = rng.uniform(0, 2000, 10), rng.uniform(40, 2090, 10)
+    fresh, row0, col0 = SpocPRF(prf_dir, 1, 1, 4).stamps(rows, cols)
+    orders = ([0, 1, 2, 3], [2, 5, 2, 7], [9, 8, 0, 1], [1, 0])
+    for order in map(np.array, orders):
+        got, r0, c0 = prf.kept_stamps(rows[order], cols[order], rows[order], cols[order])
+        np.testing.assert_array_equal(got, fresh[order])
+        np.testing.assert_array_equal(r0, row0[order])
+        np.testing.assert_array_equal(c0, col0[order])
+        assert len(prf._kept) <= 6
+    # Made in turn: 0-3; 5 and 7; 9 and 8 (0 and 1 found, then dropped); 1 and 0 again.
+    kept = [int(np.flatnonzero(rows == key[0])[0]) for key in prf._kept]
+    assert kept == [5, 7, 9, 8, 1, 0]
+
+
 def test_analytic_prf_width():
     prf = AnalyticPRF(fwhm=1.9)
     stamp, *_ = prf.stamps([0.0], [0.0])

@@ -21,6 +21,8 @@ The tables are interpolated linearly in ``s`` between anchors 0.5 % apart: the e
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from tessphot.prf.effective import EffectivePRF
@@ -116,7 +118,9 @@ class FocusedPRF(EffectivePRF):
         self._anchor_decimated = np.concatenate([m._decimated for m in self.anchor_models])
         self._n_nodes = n_nodes
         #: The anchors' shapes at the positions of recent calls (:meth:`_shape_tables`).
-        self._shapes: dict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = {}
+        self._shapes: OrderedDict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = (
+            OrderedDict()
+        )
 
     @property
     def amplitude(self) -> float:
@@ -148,7 +152,7 @@ class FocusedPRF(EffectivePRF):
         entry = self._shapes.get(key)
         if entry is None:
             if len(self._shapes) >= SHAPE_CACHE:
-                self._shapes.pop(next(iter(self._shapes)))
+                self._shapes.popitem(last=False)  # the oldest
             tables = np.zeros((self.anchors.size * rows.size, *self._decimated.shape[1:]), "f4")
             entry = self._shapes[key] = (tables, np.zeros(self.anchors.size, dtype=bool))
         tables, filled = entry
