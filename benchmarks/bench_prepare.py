@@ -123,6 +123,8 @@ def run(
         "seconds": elapsed,
         "setup_seconds": setup_s,
         "stream_seconds": stream_s,
+        # The rest: the finish (average image, effective PRF, motion) and the start-up.
+        "finish_seconds": elapsed - setup_s - stream_s,
         "s_per_frame": elapsed / n,
         "stream_s_per_frame": stream_s / n,
         "core_s_per_full_frame": elapsed * workers / n * FULL_FRAME_PIXELS / (ny * nx),
@@ -145,7 +147,8 @@ def line(r: dict) -> str:
         f"{r['s_per_frame']:.3f} s/frame ({r['core_s_per_full_frame']:.2f} core-s per full "
         f"frame, CPU {r['cpu_s_per_full_frame']:.2f} s per full frame; set-up "
         f"{r['setup_seconds']:.0f} s, then {r['stream_s_per_frame']:.3f} s/frame "
-        f"= {r['stream_core_s_per_full_frame']:.2f} core-s per full frame), peak "
+        f"= {r['stream_core_s_per_full_frame']:.2f} core-s per full frame, then "
+        f"{r['finish_seconds']:.0f} s of finish and start-up), peak "
         f"{r['peak_total_mib']:.0f} MiB (main {r['peak_main_mib']:.0f}), file "
         f"{r['file_mib']:.0f} MiB = {r['bytes_per_pixel_frame']:.2f} B/px/frame = "
         f"{r['mb_per_full_frame']:.1f} MB per full frame"
