@@ -202,18 +202,37 @@ def full_bin_rms(t: np.ndarray, y: np.ndarray, timescale: float, cadence: float)
     float
         NaN with fewer than two non-empty bins.
     """
+    means = _full_bin_means(t, y, timescale, cadence)
+    if means.size < 2:
+        return math.nan
+    return float(MAD_TO_SIGMA * np.median(np.abs(means - np.median(means))))
+
+
+def full_bin_std(t: np.ndarray, y: np.ndarray, timescale: float, cadence: float) -> float:
+    """The standard deviation of :func:`full_bin_rms`'s scaled bin means (not robust).
+
+    For comparing two light curves of one star that differ a little (e.g. two storages of
+    the same data): a median absolute deviation is one order statistic, which moves by
+    about 1 % when every one of ~600 values moves by 3 % of the noise, while the standard
+    deviation moves by about 0.1 %.
+
+    Parameters and returns as :func:`full_bin_rms`.
+    """
+    means = _full_bin_means(t, y, timescale, cadence)
+    return float(np.std(means)) if means.size >= 2 else math.nan
+
+
+def _full_bin_means(t: np.ndarray, y: np.ndarray, timescale: float, cadence: float) -> np.ndarray:
+    """The means of the consecutive bins of ``timescale``, scaled to full bins (finite)."""
     t = np.asarray(t, dtype=float)
     y = np.asarray(y, dtype=float)
     use = np.isfinite(t) & np.isfinite(y)
     t, y = t[use], y[use]
     if t.size < 2:
-        return math.nan
+        return np.zeros(0)
     index = np.floor((t - t.min()) / timescale + EDGE_TOLERANCE).astype(np.int64)
     counts = np.bincount(index)
     sums = np.bincount(index, weights=y)
     full = max(round(timescale / cadence), 1)
     filled = counts > 0
-    means = sums[filled] / counts[filled] * np.sqrt(counts[filled] / full)
-    if means.size < 2:
-        return math.nan
-    return float(MAD_TO_SIGMA * np.median(np.abs(means - np.median(means))))
+    return sums[filled] / counts[filled] * np.sqrt(counts[filled] / full)

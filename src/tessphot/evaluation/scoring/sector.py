@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from tessphot.evaluation.scoring.corrected import score_corrected_flux
-from tessphot.evaluation.scoring.optimal import full_bin_rms
+from tessphot.evaluation.scoring.optimal import full_bin_rms, full_bin_std
 from tessphot.evaluation.scoring.photometry import (
     find_truth,
     is_crowded,
@@ -90,6 +90,10 @@ class TargetScore:
     #: pipeline's ``rms_hour``), and the 30-minute one (relative to the target's light).
     rms_hour: float = math.nan
     rms_hour_plain: float = math.nan
+    #: The standard deviation of ``rms_hour``'s bins (not robust, but smooth: for two runs
+    #: of one sector compared star by star, :func:`~tessphot.evaluation.scoring.optimal.
+    #: full_bin_std`).
+    std_hour: float = math.nan
     rms_30min: float = math.nan
     #: ``rms_hour`` with the neighbours' true variable light left in the residual.
     rms_hour_neighbours: float = math.nan
@@ -288,6 +292,7 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     t = truth.tmid[m.cadences]
     hour, cadence = HOUR_SECONDS / DAY_SECONDS, truth.cadence / DAY_SECONDS
     score.rms_hour = full_bin_rms(t, relative, hour, cadence)
+    score.std_hour = full_bin_std(t, relative, hour, cadence)
     score.rms_hour_plain = rms_timescale(t, relative, hour)
     score.rms_30min = rms_timescale(t, relative, cadence)
     score.rms_hour_neighbours = score.rms_hour
