@@ -133,6 +133,7 @@ def run(
         "stream_core_s_per_full_frame": stream_s * workers / n * FULL_FRAME_PIXELS / (ny * nx),
         "peak_total_mib": memory.peak_total,
         "peak_main_mib": memory.peak_main,
+        "sampler_cpu_seconds": memory.cpu_seconds,
         "file_mib": size / 2**20,
         "bytes_per_pixel_frame": per_pixel,
         "mb_per_full_frame": per_pixel * FULL_FRAME_PIXELS / 1e6,
@@ -149,7 +150,8 @@ def line(r: dict) -> str:
         f"{r['setup_seconds']:.0f} s, then {r['stream_s_per_frame']:.3f} s/frame "
         f"= {r['stream_core_s_per_full_frame']:.2f} core-s per full frame, then "
         f"{r['finish_seconds']:.0f} s of finish and start-up), peak "
-        f"{r['peak_total_mib']:.0f} MiB (main {r['peak_main_mib']:.0f}), file "
+        f"{r['peak_total_mib']:.0f} MiB (main {r['peak_main_mib']:.0f}; sampled with "
+        f"{r.get('sampler_cpu_seconds', 0):.1f} s of CPU), file "
         f"{r['file_mib']:.0f} MiB = {r['bytes_per_pixel_frame']:.2f} B/px/frame = "
         f"{r['mb_per_full_frame']:.1f} MB per full frame"
     )
