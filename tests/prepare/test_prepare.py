@@ -275,6 +275,42 @@ def test_frames_in_bands_give_the_file_of_whole_frames(tmp_path, builder, monkey
             np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
 
 
+def test_the_stream_holds_the_meshes_of_a_window_not_of_every_frame(tmp_path, builder, monkeypatch):
+    """The main process keeps only the meshes its next smoothing windows need (whatever
+    the number of frames), and every frame's smoothed mesh is the fit over all frames'."""
+    from tessphot.prepare import stream
+    from tessphot.prepare.smoothing import smooth_in_time
+
+    _, simulate_and_catalog = builder
+    config = SimulationConfig(size=24, cadences=40, stars=10, bright=0, seed=21, compress=False)
+    simulate_and_catalog(tmp_path, config)
+    held = []
+    finish = stream._Stream._finish_task
+
+    def counted(self, k, slot, block_start):
+        held.append(len(self.meshes))
+        return finish(self, k, slot, block_start)
+
+    monkeypatch.setattr(stream._Stream, "_finish_task", counted)
+    out = prepare_ccd(tmp_path, 1, 1, 4, progress=False, output=tmp_path / "p.hdf5")
+    with h5py.File(out, "r") as h5:
+        window = int(json.loads(h5.attrs["settings"])["smoothing_frames"])
+        settings = json.loads(h5.attrs["settings"])["background"]
+        meshes = h5["background_frame_mesh"][()]
+        errors = h5["background_frame_mesh_err"][()]
+        smoothed = h5["background_mesh"][()]
+        times = h5["time"][()]
+    assert len(held) == 40 and 2 < window < 20
+    assert max(held) <= 2 * window
+    valid = np.all(np.isfinite(meshes), axis=(1, 2))
+    half = window // 2
+    for k in range(40):
+        value, _ = smooth_in_time(
+            meshes, errors, times, valid, k, half, settings["curvature_sigma"]
+        )
+        np.testing.assert_array_equal(smoothed[k], value.astype(np.float32))
+
+
 def test_manual_excludes():
     image = np.ones((100, 100))
     mask, reasons = manual_exclude(image, 1, 4, 4700, 1325.5, 1325.5, (0, 1500), simulated=False)

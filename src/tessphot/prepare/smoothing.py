@@ -68,6 +68,8 @@ def smooth_in_time(
     k: int,
     half: int,
     curvature_sigma: float = math.inf,
+    *,
+    first: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mesh of frame ``k`` from a fit over the frames ``k - half .. k + half``.
 
@@ -82,13 +84,17 @@ def smooth_in_time(
 
     Returns the smoothed mesh and its uncertainty (the fit's prediction error at frame k
     from the per-frame mesh errors).
+
+    ``meshes`` and ``errors`` hold frame ``j`` at ``j - first``: the frames from ``first``
+    on, which must include the window (``times`` and ``valid`` are every frame's).
     """
     lo, hi = smoothing_window(times, k, half)
     use = np.arange(lo, hi)[valid[lo:hi]]
     if use.size == 0:
         return np.full(meshes.shape[1:], np.nan), np.full(meshes.shape[1:], np.nan)
     # In 64 bits, whatever the meshes are held in.
-    window, window_err = meshes[use].astype(np.float64), errors[use].astype(np.float64)
+    held = use - first
+    window, window_err = meshes[held].astype(np.float64), errors[held].astype(np.float64)
     if use.size < 3:
         return window.mean(axis=0), np.sqrt((window_err**2).mean(axis=0) / use.size)
     dt = times[use] - times[k]

@@ -12,7 +12,8 @@ Each frame goes through three steps, all in the worker processes:
    frames) is complete, the workers compress it strip by strip, and the main process writes
    the compressed chunks as they are (:class:`~tessphot.prepare.blocks.BlockWriter`).
 
-The main process does no per-pixel work, and memory is bounded by the ring (the smoothing
+The main process does no per-pixel work, and holds only the meshes of the frames a
+smoothing window may still need. Memory is bounded by the ring (the smoothing
 window, or half of it and a frame per worker) and one block, whatever the number of frames:
 each compressed strip is written as soon as it arrives. The file
 records how many frames are done, so a killed run resumes from the last written block.
@@ -60,6 +61,8 @@ FRAMES_AHEAD_PER_WORKER = 1
 #: Longest wait for a worker's result before the main process looks again [s] (each
 #: task's end wakes it at once).
 POLL_SECONDS = 0.5
+#: Frames whose stored meshes are read at once to find those without an estimate.
+REPORT_FRAMES = 256
 
 
 def stream_frames(
@@ -106,7 +109,7 @@ def stream_frames(
             stream = _Stream(h5, frames, start, window, writer)
             n_workers = _workers(context["shape"], workers)
             stream.run(context, n_workers, progress)
-            _report_missing(part, frames, stream.meshes, writer.quality)
+            _report_missing(h5, part, frames, writer.quality)
         return writer.average()
 
 
@@ -197,12 +200,20 @@ class _Stream:
         self.writer = writer
         self.quality = writer.quality
         self.times = h5["time"][:]
-        # As stored (32-bit floats: the workers' estimates are rounded to them), so that a
-        # whole sector's meshes take half the memory; smoothed in 64 bits.
-        self.meshes = np.array(h5["background_frame_mesh"][:], dtype=np.float32)
-        self.mesh_errs = np.array(h5["background_frame_mesh_err"][:], dtype=np.float32)
+        # The frames' meshes that a smoothing window may still need, by frame: the 2 half
+        # frames before the next frame to finish and those read since (the file holds every
+        # frame's). As stored: 32-bit floats (the workers' estimates are rounded to them),
+        # smoothed in 64 bits.
+        self.meshes: dict[int, np.ndarray] = {}
+        self.mesh_errs: dict[int, np.ndarray] = {}
+        self.mesh_shape = tuple(h5["background_frame_mesh"].shape[1:])
         self.valid = np.zeros(self.n, dtype=bool)
-        self.valid[:start] = np.all(np.isfinite(self.meshes[:start]), axis=(1, 2))
+        before = max(0, start - 2 * self.half)
+        stored = np.asarray(h5["background_frame_mesh"][before:start], dtype=np.float32)
+        stored_err = np.asarray(h5["background_frame_mesh_err"][before:start], dtype=np.float32)
+        for j in range(before, start):
+            self.meshes[j], self.mesh_errs[j] = stored[j - before], stored_err[j - before]
+        self.valid[before:start] = np.all(np.isfinite(stored), axis=(1, 2))
         self.start = start
         self.read: dict[int, dict] = {}
         self.curvature = np.inf
@@ -336,8 +347,8 @@ class _Stream:
             self.quality[k] |= EXCLUDED_FRAME_QUALITY
             state = FrameState.EXCLUDED
         else:
-            self.meshes[k] = result["mesh"]
-            self.mesh_errs[k] = result["mesh_err"]
+            self.meshes[k] = np.asarray(result["mesh"], dtype=np.float32)
+            self.mesh_errs[k] = np.asarray(result["mesh_err"], dtype=np.float32)
             # A frame without an estimate (too few sky pixels) takes its neighbours'.
             self.valid[k] = bool(np.all(np.isfinite(result["mesh"])))
             state = FrameState.READ
@@ -351,38 +362,52 @@ class _Stream:
         """Frame ``k``'s smoothed mesh (rounded to the float32 stored); its record booked."""
         read = self.read.pop(k)
         state = read["state"]
+        nan = np.full(self.mesh_shape, np.nan, dtype=np.float32)
         if state is FrameState.READ:
+            lo, hi = smoothing_window(self.times, k, self.half)
+            held = range(lo, hi)
             mesh, mesh_err = smooth_in_time(
-                self.meshes,
-                self.mesh_errs,
+                np.stack([self.meshes.get(j, nan) for j in held]),
+                np.stack([self.mesh_errs.get(j, nan) for j in held]),
                 self.times,
                 self.valid,
                 k,
                 self.half,
                 self.curvature,
+                first=lo,
             )
             mesh, mesh_err = mesh.astype(np.float32), mesh_err.astype(np.float32)
         else:
-            mesh = np.full(self.meshes.shape[1:], np.nan, dtype=np.float32)
-            mesh_err = mesh
+            mesh = mesh_err = nan
         self.writer.add(
             FrameRecord(
                 index=k,
                 mesh=mesh,
                 mesh_err=mesh_err,
-                frame_mesh=self.meshes[k],
-                frame_mesh_err=self.mesh_errs[k],
+                frame_mesh=self.meshes.get(k, nan),
+                frame_mesh_err=self.mesh_errs.get(k, nan),
                 wcs=read["wcs"],
                 centroids=read["centroids"],
             )
         )
+        # Frames finish in order: the next one's window starts at k + 1 - 2 half or later.
+        for j in [j for j in self.meshes if j <= k - 2 * self.half]:
+            del self.meshes[j], self.mesh_errs[j]
         return FinishTask(k, slot, k - block_start, state, mesh, mesh_err)
 
 
-def _report_missing(part: Path, frames, meshes: np.ndarray, quality: np.ndarray) -> None:
-    """One warning for the frames without a background estimate of their own."""
+def _report_missing(h5: h5py.File, part: Path, frames, quality: np.ndarray) -> None:
+    """One warning for the frames without a background estimate of their own.
+
+    Read back from the file, :data:`REPORT_FRAMES` frames at a time.
+    """
     imaged = (quality & EXCLUDED_FRAME_QUALITY) == 0
-    missing = imaged & ~np.all(np.isfinite(meshes), axis=(1, 2))
+    stored = h5["background_frame_mesh"]
+    estimated = np.zeros(len(frames), dtype=bool)
+    for k0 in range(0, len(frames), REPORT_FRAMES):
+        meshes = stored[k0 : k0 + REPORT_FRAMES]
+        estimated[k0 : k0 + REPORT_FRAMES] = np.all(np.isfinite(meshes), axis=(1, 2))
+    missing = imaged & ~estimated
     if missing.any():
         log.warning(
             "%s: %d of %d frames had too few sky pixels for a background estimate (e.g. "
