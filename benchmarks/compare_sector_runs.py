@@ -33,7 +33,25 @@ def _stars(path: Path) -> dict[int, dict]:
     return {
         int(s["starid"]): s
         for s in stars
-        if all(s.get(k) is not None and math.isfinite(s[k]) for k in ("ratio_hour", "std_hour"))
+        if s.get("ratio_hour") is not None and math.isfinite(s["ratio_hour"])
+    }
+
+
+def _std(star: dict) -> float:
+    """The star's ``std_hour`` (NaN when its run was scored without it)."""
+    value = star.get("std_hour")
+    return math.nan if value is None else float(value)
+
+
+def _paired_pct(name: str, ratios: np.ndarray) -> dict[str, float]:
+    """Median and 16-84 % of paired ratios as changes in percent (NaN without any)."""
+    if not ratios.size:
+        return {f"{name}_{k}_pct": math.nan for k in ("median", "16", "84")}
+    median, low, high = np.percentile(ratios, [50, 16, 84])
+    return {
+        f"{name}_median_pct": 100 * (median - 1),
+        f"{name}_16_pct": 100 * (low - 1),
+        f"{name}_84_pct": 100 * (high - 1),
     }
 
 
@@ -56,7 +74,8 @@ def compare(a: dict[int, dict], b: dict[int, dict], min_stars: int = 1) -> list[
                 ra = np.array([a[s]["ratio_hour"] for s in ids])
                 rb = np.array([b[s]["ratio_hour"] for s in ids])
                 paired = rb / ra
-                smooth = np.array([b[s]["std_hour"] / a[s]["std_hour"] for s in ids])
+                smooth = np.array([_std(b[s]) / _std(a[s]) for s in ids])
+                smooth = smooth[np.isfinite(smooth)]  # runs scored before std_hour: none
                 rows.append(
                     {
                         "tmag": f"{lo}-{lo + 1}",
@@ -69,9 +88,7 @@ def compare(a: dict[int, dict], b: dict[int, dict], min_stars: int = 1) -> list[
                         "paired_median_pct": 100 * (np.median(paired) - 1),
                         "paired_16_pct": 100 * (np.percentile(paired, 16) - 1),
                         "paired_84_pct": 100 * (np.percentile(paired, 84) - 1),
-                        "std_paired_median_pct": 100 * (np.median(smooth) - 1),
-                        "std_paired_16_pct": 100 * (np.percentile(smooth, 16) - 1),
-                        "std_paired_84_pct": 100 * (np.percentile(smooth, 84) - 1),
+                        **_paired_pct("std_paired", smooth),
                         "apertures_changed": sum(
                             a[s]["mask_size"] != b[s]["mask_size"] for s in ids
                         ),
