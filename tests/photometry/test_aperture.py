@@ -25,11 +25,11 @@ from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.aperture_optimal import (
     GroupImages,
-    GroupScene,
     _variability_weights,
     beyond_mask,
     optimal_aperture,
 )
+from tessphot.photometry.scene_groups import GroupScene
 from tessphot.photometry.stamps import STAMP_HEIGHT, stamp_size
 from tessphot.photometry.target import open_target
 from tessphot.prf import AnalyticPRF
@@ -423,8 +423,8 @@ def test_variability_scale_weighs_pixels_by_their_signal_to_noise(flux):
 
 def test_a_mask_cut_next_to_the_star_is_reached_beyond():
     """K2P2's watershed gave a faint star 2 of its pixels (a brighter neighbour's light
-    rising beside it): the aperture may take back the nearby pixels where the star's light
-    dominates, never a pixel dominated by the neighbour, and ends up as with a whole mask."""
+    rising beside it): the aperture may take back the nearby pixels, and ends up as with a
+    whole mask; the pixels where the star's light dominates are told apart."""
     shape = (9, 13)
     own = 200.0 * _profile(4, 4, shape)
     neighbour = 2e4 * _profile(4, 9.5, shape)
@@ -434,14 +434,14 @@ def test_a_mask_cut_next_to_the_star_is_reached_beyond():
     scene, groups = GroupScene(own_g, others_g, True), _groups(own_g + others_g)
     cut = np.zeros(shape, dtype=bool)
     cut[4, 4:6] = True
-    reached = beyond_mask(scene, groups, (4, 4), 2)
-    assert reached[4, 4] and reached[2:7, 2:7].sum() == reached.sum()
-    assert not (reached & (neighbour > own)).any()
-    assert reached.sum() > 9
+    reached, dominated = beyond_mask(scene, groups, (4, 4), 2)
+    assert reached.sum() == 25 and (dominated <= reached).all()
+    assert dominated[4, 4] and not (dominated & (neighbour > own)).any()
+    assert dominated.sum() > 9
     whole = np.ones(shape, dtype=bool)
     best = optimal_aperture(whole, own, variance, groups, 2, scene=scene)
     within = optimal_aperture(cut, own, variance, groups, 2, scene=scene)
-    beyond = optimal_aperture(cut | reached, own, variance, groups, 2, scene=scene)
+    beyond = optimal_aperture(cut | dominated, own, variance, groups, 2, scene=scene)
     assert within.sum() <= 2 < best.sum()
     assert np.array_equal(beyond, best)
 

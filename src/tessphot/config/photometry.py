@@ -57,12 +57,13 @@ class ApertureSettings(Table):
         (tessphot's addition); False keeps the K2P2 mask as the original did.
     optimise_reach : int
         ... and let it take the pixels outside the K2P2 mask within this many pixels of the
-        target's pixel where the target's predicted light exceeds the other stars' [px]
-        (>= 0; 0: the K2P2 mask's pixels only). K2P2's watershed cuts a faint star's mask
-        where a brighter neighbour's light rises, often next to the star: on simulated
-        whole sectors 14 of 18 variable stars whose aperture was under half the optimal
-        size had such a mask (1-2 px chosen of 6-21), and were measured up to 20 % above
-        the S/N-optimal aperture's noise.
+        target's pixel [px] (>= 0; 0: the K2P2 mask's pixels only), a neighbour's pixels
+        included: they join when they add more of the target's light than noise, the
+        neighbour's variability counted. K2P2's watershed cuts a faint star's mask where a
+        brighter neighbour's light rises, often next to the star: on simulated whole
+        sectors 14 of 18 variable stars whose aperture was under half the optimal size had
+        such a mask (1-2 px chosen of 6-21), and were measured up to 20 % above the
+        S/N-optimal aperture's noise.
     background_used_fraction : float
         A pixel is marked as used for the background (APERTURE bit 4) when it was used in at
         least this fraction of the frames (0-1).

@@ -25,11 +25,11 @@
    (step 4) and after the target's own variability (its light's scale in each group,
    fitted with a background offset: the star's variability is signal, not noise, and must
    not shrink its aperture). What stays is the slow noise of the aperture: neighbours
-   varying, background errors, motion the correction leaves. Bright stars keep their
-   wings, faint stars their core. Where K2P2's watershed cut the mask next to the target
-   (a brighter neighbour's light rising beside it), the pixels within ``optimise_reach`` of
-   the target's pixel where its predicted light exceeds the others' are candidates too
-   (``AP_OUTK2``: how many the aperture took). Saturated targets (a pixel of the mask reaching
+   varying, background errors, motion the correction leaves; and hour by hour, what the
+   pixels' changes share (a neighbour's eclipses; :mod:`~tessphot.photometry.aperture_fast`).
+   Bright stars keep their wings, faint stars their core. Where K2P2's watershed cut the
+   mask next to the target, the pixels within ``optimise_reach`` of the target's pixel are
+   candidates too, a neighbour's included (``AP_OUTK2``: how many the aperture took). Saturated targets (a pixel of the mask reaching
    ``saturation_fraction`` of a full pixel in a good cadence) keep the whole mask (their
    bleed columns must be summed).
 3. **Flux.** Per cadence: the sum of the background-subtracted pixels of the aperture (NaN

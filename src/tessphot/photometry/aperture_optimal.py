@@ -14,7 +14,9 @@ light is then
 
 where the target's variability in each group is the scale of its predicted light that fits
 the pixels, with a background offset (:func:`_variability_weights`): it scales the target's
-light in every aperture alike, so it is signal, not noise.
+light in every aperture alike, so it is signal, not noise. The same is done hour by hour
+within the groups for what the pixels' changes share beyond white noise: the fast term of
+:mod:`tessphot.photometry.aperture_fast`, which keeps a neighbour's eclipses out.
 """
 
 from __future__ import annotations
@@ -26,11 +28,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tessphot.constants import tmag_to_flux
 from tessphot.lightcurve.diagnostics import HOUR_SECONDS
-from tessphot.photometry.scene_groups import group_mean_images
+from tessphot.photometry.aperture_fast import (
+    HourImages,
+    accumulate_hours,
+    fast_variance,
+    group_means,
+    hour_bins,
+    hour_offsets,
+)
+from tessphot.photometry.scene_groups import GroupScene, group_scene
 from tessphot.photometry.target import Target
-from tessphot.prf import prf_images
 
 #: Groups of consecutive cadences whose mean images show how the pixels change over the data
 #: (at most).
@@ -57,26 +65,6 @@ class GroupImages:
     cadences: np.ndarray
 
 
-@dataclass(frozen=True)
-class GroupScene:
-    """The catalogued stars' predicted light per pixel for each group of cadences.
-
-    Attributes
-    ----------
-    target : ndarray, shape (n_groups, rows, cols)
-        The target's light [e-/s] (PRF at its mean position in the group, catalogue flux).
-    others : ndarray, shape (n_groups, rows, cols)
-        The other stars' light [e-/s].
-    corrected : bool
-        Whether the photometry corrects the flux for the motion with these predictions
-        (the offset of the others' light and the scale of the target's fraction).
-    """
-
-    target: np.ndarray
-    others: np.ndarray
-    corrected: bool
-
-
 def optimal_aperture(
     candidates: np.ndarray,
     signal: np.ndarray,
@@ -86,6 +74,9 @@ def optimal_aperture(
     *,
     keep: tuple[int, int] | None = None,
     scene: GroupScene | None = None,
+    hours: HourImages | None = None,
+    variability_pixels: np.ndarray | None = None,
+    offsets: np.ndarray | None = None,
 ) -> np.ndarray:
     """The subset of ``candidates`` minimising the expected relative noise on one hour.
 
@@ -117,6 +108,14 @@ def optimal_aperture(
         A pixel that stays in the aperture (the target's).
     scene : GroupScene, optional
         The predicted light of the target and of the other stars per group.
+    hours : HourImages, optional
+        Mean images of the hours within the groups: with a scene, the fast term
+        (:func:`~tessphot.photometry.aperture_fast.fast_variance`) joins the slow one.
+    variability_pixels : ndarray of bool, optional
+        The candidates on which the target's variability is fitted (default: all).
+    offsets : ndarray, shape (n_hours, 2), optional
+        The target's position offsets per hour within its group (fitted out of the fast
+        term when the scene's flux is motion-corrected).
 
     Returns
     -------
@@ -137,7 +136,33 @@ def optimal_aperture(
     cum_var = np.cumsum(v[order])
     noise2 = cum_var / max(float(cadences_per_hour), 1.0)
     if groups is not None and len(groups.cadences) >= 2:
-        noise2 = noise2 + _slow_variance(groups, signal, scene, idx[order], cum_light, cum_var)
+        pixels = idx[order]
+        weightings = None
+        if scene is not None:
+            fitted = None if variability_pixels is None else variability_pixels.ravel()[pixels]
+            weightings = _weightings(
+                scene,
+                groups,
+                pixels,
+                np.diff(cum_light, prepend=0.0),
+                np.diff(cum_var, prepend=0.0),
+                fitted,
+            )
+        noise2 = noise2 + _slow_variance(
+            groups, signal, scene, pixels, cum_light, cum_var, weightings
+        )
+        if hours is not None and weightings is not None:
+            noise2 = noise2 + fast_variance(
+                hours,
+                groups.mean,
+                signal,
+                pixels,
+                cum_light,
+                cum_var,
+                weightings,
+                _mean_light(scene.others, groups).ravel()[pixels],
+                offsets=offsets if scene.corrected else None,
+            )
     best = int(np.argmin(noise2 / cum_light**2))
     mask = np.zeros(candidates.shape, dtype=bool)
     mask.ravel()[idx[order[: best + 1]]] = True
@@ -160,6 +185,7 @@ def _slow_variance(
     pixels: np.ndarray,
     cum_light: np.ndarray,
     cum_var: np.ndarray,
+    weightings: list[np.ndarray] | None,
 ) -> np.ndarray:
     """``slow`` of :func:`optimal_aperture` for the apertures of the first k ``pixels``.
 
@@ -187,7 +213,7 @@ def _slow_variance(
     own = scene.target.reshape(n_groups, -1)[:, pixels]
     others = scene.others.reshape(n_groups, -1)[:, pixels]
     own = np.where(np.isfinite(own), own, np.diff(cum_light, prepend=0.0)[None, :])
-    mean_own, mean_others = weights @ own, weights @ others
+    mean_own = weights @ own
     cum_own = np.cumsum(own, axis=1)
     cum_others = np.cumsum(others, axis=1)
     if scene.corrected:
@@ -198,8 +224,7 @@ def _slow_variance(
     else:
         target_light = flux - (weights @ cum_others)[None, :]
     slow = None
-    for pixel_variance in (var, mean_own):  # weighted by signal-to-noise; alike
-        coefficients = _variability_weights(mean_own, mean_others, pixel_variance)
+    for coefficients in weightings:
         variability = np.sum((images - others) * coefficients[None, :], axis=1)
         variability = variability / (own @ coefficients) * (mean_own @ coefficients)
         # Var(x(k) - a L(k)) of white noise, x(k) and a sharing the pixels' noise.
@@ -211,6 +236,34 @@ def _slow_variance(
         left = _left_variance(target_light, variability, cum_light, weights, white * white_groups)
         slow = left if slow is None else np.minimum(slow, left)
     return slow
+
+
+def _weightings(
+    scene: GroupScene,
+    groups: GroupImages,
+    pixels: np.ndarray,
+    light: np.ndarray,
+    var: np.ndarray,
+    fitted: np.ndarray | None,
+) -> list[np.ndarray]:
+    """The pixels' two weightings giving the target's light scale: by S/N and alike.
+
+    See :func:`_slow_variance` and :func:`_variability_weights`; zero outside ``fitted``
+    (None: all of ``pixels``).
+    """
+    n_groups = len(groups.cadences)
+    weights = groups.cadences / groups.cadences.sum()
+    own = scene.target.reshape(n_groups, -1)[:, pixels]
+    own = np.where(np.isfinite(own), own, light[None, :])
+    mean_own = weights @ own
+    mean_others = weights @ scene.others.reshape(n_groups, -1)[:, pixels]
+    use = fitted if fitted is not None and fitted.any() else np.ones(pixels.size, dtype=bool)
+    out = []
+    for v in (var, mean_own):  # weighted by signal-to-noise; alike
+        coefficients = np.zeros(pixels.size)
+        coefficients[use] = _variability_weights(mean_own[use], mean_others[use], v[use])
+        out.append(coefficients)
+    return out
 
 
 def _left_variance(
@@ -279,18 +332,23 @@ def _pixel_statistics(
     good: np.ndarray,
     groups: tuple[np.ndarray, int],
     shape: tuple[int, int],
-) -> tuple[list[np.ndarray], GroupImages, np.ndarray]:
-    """Median variances of the box's pixels per block, the groups' mean images, the peaks.
+    cadence: float,
+) -> tuple[list[np.ndarray], GroupImages, HourImages, np.ndarray, np.ndarray]:
+    """Median variances per block, the groups' and hours' mean images, peaks, hours.
 
-    ``groups`` is each cadence's group and their number (:func:`cadence_groups`).
+    The median variances are of the box's pixels per block; last, each cadence's hour.
+
+    ``groups`` is each cadence's group and their number (:func:`cadence_groups`); the hours
+    split the groups (:func:`~tessphot.photometry.aperture_fast.hour_bins`, ``cadence`` [s]).
 
     The peak is each pixel's brightest good cadence [e-/s].
     """
     medians = []
     peak = np.full(shape, -np.inf)
     group, n_groups = groups
-    sums = np.zeros((n_groups, *shape))
-    counts = np.zeros((n_groups, *shape))
+    hour, n_hours, hour_group = hour_bins(group, cadence)
+    sums = np.zeros((n_hours, *shape))
+    counts = np.zeros((n_hours, *shape))
     for t0, t1, cubes in blocks(("images", "images_err")):
         ok = good[t0:t1]
         if ok.any():
@@ -301,82 +359,17 @@ def _pixel_statistics(
                 median = np.nanmedian if np.isnan(variance).any() else np.median
                 medians.append(median(variance, axis=0))
                 peak = np.fmax(peak, np.nanmax(cubes["images"][ok], axis=0))
-        for g in np.unique(group[t0:t1][ok]):
-            frames = cubes["images"][group[t0:t1] == g].astype(np.float64)
-            finite = np.isfinite(frames)
-            sums[g] += np.where(finite, frames, 0.0).sum(axis=0)
-            counts[g] += finite.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sums / counts
+        accumulate_hours(sums, counts, cubes["images"], hour[t0:t1])
+    group_mean, hour_mean = group_means(sums, counts, hour_group, n_groups)
     cadences = np.bincount(group[group >= 0], minlength=n_groups).astype(float)
-    return medians, GroupImages(mean, np.maximum(cadences, 1.0)), peak
-
-
-def group_scene(
-    target: Target,
-    box_origin: tuple[int, int],
-    box_shape: tuple[int, int],
-    groups: tuple[np.ndarray, int],
-    *,
-    corrected: bool,
-) -> GroupScene | None:
-    """The stars' predicted light on a box of the stamp per group of cadences.
-
-    Positions from the jitter model averaged over each group's good cadences, fluxes from
-    the catalogue, the target's PRF (None when it is not trusted, or without positions).
-
-    Parameters
-    ----------
-    target : Target
-    box_origin : (int, int)
-        Science-area (row, column) of the box's pixel ``[0, 0]``.
-    box_shape : (int, int)
-        (rows, columns) of the box.
-    groups : (ndarray, int)
-        Each cadence's group and their number (:func:`cadence_groups`).
-    corrected : bool
-        Whether the photometry corrects the flux for the motion.
-    """
-    if not target.prf_trusted:
-        return None
-    source = target.source
-    idx = target.stars_reaching(box_origin, box_shape)
-    stars = source.stars
-    rows, cols = source.motion.positions(stars.row[idx], stars.col[idx], source.time)
-    group, n_groups = groups
-    onehot = (group[:, None] == np.arange(n_groups)[None, :]).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        known = np.isfinite(rows) & np.isfinite(cols)
-        n = onehot.T @ known
-        group_rows = (onehot.T @ np.where(known, rows, 0.0)) / n
-        group_cols = (onehot.T @ np.where(known, cols, 0.0)) / n
-    if not (np.isfinite(group_rows[:, 0]) & np.isfinite(group_cols[:, 0])).all():
-        return None
-    group_rows = np.where(np.isfinite(group_rows), group_rows, stars.row[idx][None, :])
-    group_cols = np.where(np.isfinite(group_cols), group_cols, stars.col[idx][None, :])
-    flux = tmag_to_flux(stars.tmag[idx])
-    own = flux[0] * group_mean_images(
-        target.prf,
-        rows[:, 0],
-        cols[:, 0],
-        (stars.row[idx][0], stars.col[idx][0]),
-        group,
-        n_groups,
-        box_origin,
-        box_shape,
+    per_hour = np.bincount(hour[hour >= 0], minlength=n_hours).astype(float)
+    return (
+        medians,
+        GroupImages(group_mean, np.maximum(cadences, 1.0)),
+        HourImages(hour_mean, np.maximum(per_hour, 1.0), hour_group),
+        peak,
+        hour,
     )
-    # The others' light matters less: their PRFs at their mean positions in the group.
-    images = prf_images(
-        target.prf,
-        group_rows[:, 1:],
-        group_cols[:, 1:],
-        stars.row[idx][1:],
-        stars.col[idx][1:],
-        box_origin,
-        box_shape,
-    )
-    others = np.tensordot(images, flux[1:], axes=([1], [0])).reshape(own.shape)
-    return GroupScene(own, others, corrected)
 
 
 def optimise_mask(
@@ -431,8 +424,8 @@ def optimise_mask(
     sub = mask[r0:r1, c0:c1]
     source = target.source
     cadence_group = cadence_groups(source.good, source.cadence)
-    medians, groups, peak = _pixel_statistics(
-        blocks, source.good, cadence_group, (r1 - r0, c1 - c0)
+    medians, groups, hours, peak, hour = _pixel_statistics(
+        blocks, source.good, cadence_group, (r1 - r0, c1 - c0), source.cadence
     )
     if not medians:
         return None
@@ -445,9 +438,11 @@ def optimise_mask(
     scene = group_scene(target, origin, sub.shape, cadence_group, corrected=motion_corrected)
     keep = (pixel[0] - r0, pixel[1] - c0)
     inside = 0 <= keep[0] < sub.shape[0] and 0 <= keep[1] < sub.shape[1]
-    candidates = sub
+    candidates = own_pixels = sub
     if reach > 0 and scene is not None and inside:
-        candidates = sub | (beyond_mask(scene, groups, keep, reach) & (peak < saturation_level))
+        reached, dominated = beyond_mask(scene, groups, keep, reach)
+        candidates = sub | (reached & (peak < saturation_level))
+        own_pixels = sub | (dominated & (peak < saturation_level))
     best = optimal_aperture(
         candidates,
         target.sumimage[r0:r1, c0:c1],
@@ -456,6 +451,9 @@ def optimise_mask(
         HOUR_SECONDS / source.cadence,
         keep=keep if inside else None,
         scene=scene,
+        hours=hours,
+        variability_pixels=own_pixels,
+        offsets=hour_offsets(target.row_t, target.col_t, hour, hours),
     )
     optimised = np.zeros_like(mask)
     optimised[r0:r1, c0:c1] = best
@@ -464,12 +462,14 @@ def optimise_mask(
 
 def beyond_mask(
     scene: GroupScene, groups: GroupImages, pixel: tuple[int, int], reach: int
-) -> np.ndarray:
-    """The pixels of a box within ``reach`` of ``pixel`` where the target's light dominates.
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels of a box within ``reach`` of ``pixel``, and those where the target dominates.
 
     K2P2's watershed cuts a faint star's mask where a neighbour's light rises, often next to
-    the star, leaving it too few of its own pixels; the optimal aperture may take these back.
-    A pixel dominated by another star stays out (its light and noise are that star's).
+    the star, leaving it too few of its own pixels; the optimal aperture may take these back,
+    and those of the neighbour too where they add more of the target's light than noise (the
+    fast and slow terms count a neighbour's variability). The target's variability is fitted
+    on the pixels where its light dominates only.
 
     Parameters
     ----------
@@ -484,11 +484,14 @@ def beyond_mask(
 
     Returns
     -------
-    ndarray of bool, shape of the box
+    reached, dominated : ndarray of bool, shape of the box
+        The pixels within ``reach`` holding some of the target's light; those of them where
+        it exceeds the other stars'.
     """
     own = _mean_light(scene.target, groups)
     others = _mean_light(scene.others, groups)
     rows, cols = np.indices(own.shape)
     near = (np.abs(rows - pixel[0]) <= reach) & (np.abs(cols - pixel[1]) <= reach)
     with np.errstate(invalid="ignore"):
-        return near & (own > others)
+        reached = near & (own > 0)
+        return reached, reached & (own > others)

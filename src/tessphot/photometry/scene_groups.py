@@ -1,4 +1,8 @@
-"""The mean PRF image of a star over groups of cadences (the noise-optimal aperture's scene).
+"""The noise-optimal aperture's scene: the stars' predicted light per group of cadences.
+
+:func:`group_scene` predicts the target's and the other stars' light on a box of the stamp
+for each group of cadences (:class:`GroupScene`); :func:`group_mean_images` gives one
+star's mean PRF image over each group.
 
 As :func:`tessphot.photometry.scene.aperture_fractions`, the star's image is tabulated at
 the knots of the PRF interpolation (:mod:`tessphot.prf.knots`) over the range of its motion
@@ -7,11 +11,102 @@ and interpolated exactly between them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from tessphot.constants import tmag_to_flux
 from tessphot.photometry.scene import GRID_MAX_POINTS
+from tessphot.photometry.target import Target
 from tessphot.prf import PRFModel, prf_images
 from tessphot.prf.knots import interpolation_knots, knot_cell
+
+
+@dataclass(frozen=True)
+class GroupScene:
+    """The catalogued stars' predicted light per pixel for each group of cadences.
+
+    Attributes
+    ----------
+    target : ndarray, shape (n_groups, rows, cols)
+        The target's light [e-/s] (PRF at its mean position in the group, catalogue flux).
+    others : ndarray, shape (n_groups, rows, cols)
+        The other stars' light [e-/s].
+    corrected : bool
+        Whether the photometry corrects the flux for the motion with these predictions
+        (the offset of the others' light and the scale of the target's fraction).
+    """
+
+    target: np.ndarray
+    others: np.ndarray
+    corrected: bool
+
+
+def group_scene(
+    target: Target,
+    box_origin: tuple[int, int],
+    box_shape: tuple[int, int],
+    groups: tuple[np.ndarray, int],
+    *,
+    corrected: bool,
+) -> GroupScene | None:
+    """The stars' predicted light on a box of the stamp per group of cadences.
+
+    Positions from the jitter model averaged over each group's good cadences, fluxes from
+    the catalogue, the target's PRF (None when it is not trusted, or without positions).
+
+    Parameters
+    ----------
+    target : Target
+    box_origin : (int, int)
+        Science-area (row, column) of the box's pixel ``[0, 0]``.
+    box_shape : (int, int)
+        (rows, columns) of the box.
+    groups : (ndarray, int)
+        Each cadence's group and their number (:func:`cadence_groups`).
+    corrected : bool
+        Whether the photometry corrects the flux for the motion.
+    """
+    if not target.prf_trusted:
+        return None
+    source = target.source
+    idx = target.stars_reaching(box_origin, box_shape)
+    stars = source.stars
+    rows, cols = source.motion.positions(stars.row[idx], stars.col[idx], source.time)
+    group, n_groups = groups
+    onehot = (group[:, None] == np.arange(n_groups)[None, :]).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        known = np.isfinite(rows) & np.isfinite(cols)
+        n = onehot.T @ known
+        group_rows = (onehot.T @ np.where(known, rows, 0.0)) / n
+        group_cols = (onehot.T @ np.where(known, cols, 0.0)) / n
+    if not (np.isfinite(group_rows[:, 0]) & np.isfinite(group_cols[:, 0])).all():
+        return None
+    group_rows = np.where(np.isfinite(group_rows), group_rows, stars.row[idx][None, :])
+    group_cols = np.where(np.isfinite(group_cols), group_cols, stars.col[idx][None, :])
+    flux = tmag_to_flux(stars.tmag[idx])
+    own = flux[0] * group_mean_images(
+        target.prf,
+        rows[:, 0],
+        cols[:, 0],
+        (stars.row[idx][0], stars.col[idx][0]),
+        group,
+        n_groups,
+        box_origin,
+        box_shape,
+    )
+    # The others' light matters less: their PRFs at their mean positions in the group.
+    images = prf_images(
+        target.prf,
+        group_rows[:, 1:],
+        group_cols[:, 1:],
+        stars.row[idx][1:],
+        stars.col[idx][1:],
+        box_origin,
+        box_shape,
+    )
+    others = np.tensordot(images, flux[1:], axes=([1], [0])).reshape(own.shape)
+    return GroupScene(own, others, corrected)
 
 
 def group_mean_images(
