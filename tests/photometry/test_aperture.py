@@ -24,12 +24,11 @@ from tessphot.evaluation.simulate.truth import read_truth
 from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.aperture_optimal import (
-    GroupImages,
-    _variability_weights,
     beyond_mask,
     optimal_aperture,
 )
-from tessphot.photometry.scene_groups import GroupScene
+from tessphot.photometry.aperture_variability import variability_weights
+from tessphot.photometry.scene_groups import GroupImages, GroupScene
 from tessphot.photometry.stamps import STAMP_HEIGHT, stamp_size
 from tessphot.photometry.target import open_target
 from tessphot.prf import AnalyticPRF
@@ -412,8 +411,8 @@ def test_variability_scale_weighs_pixels_by_their_signal_to_noise(flux):
         scale = weights @ own
         return abs(weights @ tilt) / scale, np.sqrt(np.sum(weights**2 * variance)) / scale
 
-    snr = _variability_weights(own, np.zeros_like(own), variance)
-    alike = _variability_weights(own, np.zeros_like(own), own)
+    snr = variability_weights(own, np.zeros_like(own), variance)
+    alike = variability_weights(own, np.zeros_like(own), own)
     (tilt_snr, noise_snr), (tilt_alike, noise_alike) = errors(snr), errors(alike)
     assert tilt_snr < 0.3 * tilt_alike
     assert noise_snr < 1.05 * noise_alike
@@ -535,3 +534,29 @@ def test_saturation_is_decided_from_the_data(small_sector):
     low = _method(AperturePhotometry, starid, folder, settings)
     low.run()
     assert low.saturated and not low.motion_corrected and not low.optimised
+
+
+def test_a_constant_star_whose_core_breathes_keeps_its_wings():
+    """A constant star whose PRF width changes by 3 % from group to group (focus): its core
+    pixels brighten and dim, which a fitted scale reads as the star's variability, while
+    the whole star's light stays the same. Held constant, the slow term sees that a large
+    aperture is stable: the aperture is within 5 % of the truly best one (whose noise is
+    computed from the groups' fluxes), not twice its noise."""
+    shape, n = (11, 11), 16
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+
+    def star(width):
+        p = np.exp(-((yy - 5) ** 2 + (xx - 5) ** 2) / (2 * width**2))
+        return 2e4 * p / p.sum()
+
+    widths = 0.9 * (1 + 0.03 * np.random.default_rng(2).standard_normal(n))
+    images = np.array([star(w) for w in widths])
+    own, variance = star(0.9), star(0.9) + 50.0
+    scene = GroupScene(np.repeat(own[None], n, 0), np.zeros_like(images), True)
+    candidates = np.ones(shape, dtype=bool)
+    chosen = optimal_aperture(candidates, own, variance, _groups(images), 2, scene=scene)
+    order = np.argsort(-(own / variance).ravel(), kind="stable")
+    light, var = np.cumsum(own.ravel()[order]), np.cumsum(variance.ravel()[order])
+    flux = np.cumsum(images.reshape(n, -1)[:, order], axis=1)
+    noise = (var / 2 + flux.var(axis=0)) / light**2
+    assert noise[chosen.sum() - 1] < 1.05 * noise.min()

@@ -14,11 +14,10 @@ from tessphot.photometry.aperture_fast import (
     hour_offsets,
 )
 from tessphot.photometry.aperture_optimal import (
-    GroupImages,
-    _variability_weights,
     optimal_aperture,
 )
-from tessphot.photometry.scene_groups import GroupScene
+from tessphot.photometry.aperture_variability import variability_weights
+from tessphot.photometry.scene_groups import GroupImages, GroupScene
 
 N_GROUPS = 16
 HOURS_PER_GROUP = 30
@@ -111,7 +110,7 @@ def _fast(own, neighbour, hours, groups, offsets, variance):
     order = np.argsort(-(own / variance).ravel(), kind="stable")
     cum_light, cum_var = np.cumsum(own.ravel()[order]), np.cumsum(variance.ravel()[order])
     weightings = [
-        _variability_weights(own.ravel()[order], neighbour.ravel()[order], v)
+        variability_weights(own.ravel()[order], neighbour.ravel()[order], v)
         for v in (variance.ravel()[order], own.ravel()[order])
     ]
     signal = own + neighbour

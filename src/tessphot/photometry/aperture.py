@@ -29,9 +29,9 @@
    pixels' changes share (a neighbour's eclipses; :mod:`~tessphot.photometry.aperture_fast`).
    Bright stars keep their wings, faint stars their core. Where K2P2's watershed cut the
    mask next to the target, the pixels within ``optimise_reach`` of the target's pixel are
-   candidates too, a neighbour's included (``AP_OUTK2``: how many the aperture took). Saturated targets (a pixel of the mask reaching
-   ``saturation_fraction`` of a full pixel in a good cadence) keep the whole mask (their
-   bleed columns must be summed).
+   candidates too, a neighbour's included (``AP_OUTK2``: how many the aperture took).
+   Saturated targets (a pixel of the mask reaching ``saturation_fraction`` of a full pixel
+   in a good cadence) keep the whole mask (their bleed columns must be summed).
 3. **Flux.** Per cadence: the sum of the background-subtracted pixels of the aperture (NaN
    when one of them is missing), the uncertainty ``sqrt(sum(err^2))``, the summed
    background, and the flux-weighted centroid of the aperture's positive pixels. QUALITY

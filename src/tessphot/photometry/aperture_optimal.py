@@ -13,10 +13,11 @@ light is then
     after the motion correction and after the target's own variability,
 
 where the target's variability in each group is the scale of its predicted light that fits
-the pixels, with a background offset (:func:`_variability_weights`): it scales the target's
-light in every aperture alike, so it is signal, not noise. The same is done hour by hour
-within the groups for what the pixels' changes share beyond white noise: the fast term of
-:mod:`tessphot.photometry.aperture_fast`, which keeps a neighbour's eclipses out.
+the pixels, with a background offset (:mod:`tessphot.photometry.aperture_variability`): it
+scales the target's light in every aperture alike, so it is signal, not noise. The same is
+done hour by hour within the groups for what the pixels' changes share beyond white noise:
+the fast term of :mod:`tessphot.photometry.aperture_fast`, which keeps a neighbour's
+eclipses out.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,7 +37,8 @@ from tessphot.photometry.aperture_fast import (
     hour_bins,
     hour_offsets,
 )
-from tessphot.photometry.scene_groups import GroupScene, group_scene
+from tessphot.photometry.aperture_variability import left_variance, weightings
+from tessphot.photometry.scene_groups import GroupImages, GroupScene, group_scene
 from tessphot.photometry.target import Target
 
 #: Groups of consecutive cadences whose mean images show how the pixels change over the data
@@ -47,22 +48,6 @@ JITTER_GROUPS = 16
 #: quarter of one hour's, so that what its mean image shows is mostly the slow changes
 #: (shorter data: fewer groups; under two groups' worth: no slow term).
 MIN_GROUP_HOURS = 4.0
-
-
-@dataclass(frozen=True)
-class GroupImages:
-    """Mean images of groups of consecutive good cadences.
-
-    Attributes
-    ----------
-    mean : ndarray, shape (n_groups, rows, cols)
-        Mean image of each group [e-/s] (NaN where a pixel has no data in the group).
-    cadences : ndarray, shape (n_groups,)
-        Good cadences averaged in each group.
-    """
-
-    mean: np.ndarray
-    cadences: np.ndarray
 
 
 def optimal_aperture(
@@ -137,10 +122,10 @@ def optimal_aperture(
     noise2 = cum_var / max(float(cadences_per_hour), 1.0)
     if groups is not None and len(groups.cadences) >= 2:
         pixels = idx[order]
-        weightings = None
+        scales = None
         if scene is not None:
             fitted = None if variability_pixels is None else variability_pixels.ravel()[pixels]
-            weightings = _weightings(
+            scales = weightings(
                 scene,
                 groups,
                 pixels,
@@ -148,10 +133,8 @@ def optimal_aperture(
                 np.diff(cum_var, prepend=0.0),
                 fitted,
             )
-        noise2 = noise2 + _slow_variance(
-            groups, signal, scene, pixels, cum_light, cum_var, weightings
-        )
-        if hours is not None and weightings is not None:
+        noise2 = noise2 + _slow_variance(groups, signal, scene, pixels, cum_light, cum_var, scales)
+        if hours is not None and scales is not None:
             noise2 = noise2 + fast_variance(
                 hours,
                 groups.mean,
@@ -159,7 +142,7 @@ def optimal_aperture(
                 pixels,
                 cum_light,
                 cum_var,
-                weightings,
+                scales,
                 _mean_light(scene.others, groups).ravel()[pixels],
                 offsets=offsets if scene.corrected else None,
             )
@@ -185,18 +168,20 @@ def _slow_variance(
     pixels: np.ndarray,
     cum_light: np.ndarray,
     cum_var: np.ndarray,
-    weightings: list[np.ndarray] | None,
+    scales: list[np.ndarray] | None,
 ) -> np.ndarray:
     """``slow`` of :func:`optimal_aperture` for the apertures of the first k ``pixels``.
 
     The target's variability ``a_g`` per group: with a scene, the scale of the target's
     predicted light (motion included) in the pixels less the others' predicted light, a
-    background offset fitted with it (:func:`_variability_weights`); without one, the
-    largest aperture's flux over its mean. With a scene the scale is fitted twice, the
-    pixels weighted by their signal-to-noise ratio and alike: each errs in its own way (the
-    first by what the motion correction leaves in the star's core, the second by the
-    background's errors over the mask's many sky pixels), and what either leaves
-    unexplained is not surely the aperture's noise, so the lesser slow term counts.
+    background offset fitted with it (:mod:`~tessphot.photometry.aperture_variability`);
+    without one, the largest aperture's flux over its mean. With a scene the scale is
+    fitted twice, the pixels weighted by their signal-to-noise ratio and alike: each errs in
+    its own way (the first by what the motion correction leaves in the star's core, the
+    second by the background's errors over the mask's many sky pixels), and what either
+    leaves unexplained is not surely the aperture's noise, so the lesser slow term counts;
+    so does the target's light held constant, when the star varies less between the groups
+    than the fitted scales err.
     """
     n_groups = len(groups.cadences)
     weights = groups.cadences / groups.cadences.sum()
@@ -209,7 +194,7 @@ def _slow_variance(
         variability = flux[:, -1] / cum_light[-1]
         white_scale = cum_light / cum_light[-1]
         white = cum_var * (1 - 2 * white_scale) + white_scale**2 * cum_var[-1]
-        return _left_variance(flux, variability, cum_light, weights, white * white_groups)
+        return left_variance(flux, variability, cum_light, weights, white * white_groups)
     own = scene.target.reshape(n_groups, -1)[:, pixels]
     others = scene.others.reshape(n_groups, -1)[:, pixels]
     own = np.where(np.isfinite(own), own, np.diff(cum_light, prepend=0.0)[None, :])
@@ -224,7 +209,7 @@ def _slow_variance(
     else:
         target_light = flux - (weights @ cum_others)[None, :]
     slow = None
-    for coefficients in weightings:
+    for coefficients in scales:
         variability = np.sum((images - others) * coefficients[None, :], axis=1)
         variability = variability / (own @ coefficients) * (mean_own @ coefficients)
         # Var(x(k) - a L(k)) of white noise, x(k) and a sharing the pixels' noise.
@@ -233,82 +218,13 @@ def _slow_variance(
             - 2 * cum_light * np.cumsum(coefficients * var)
             + cum_light**2 * float(coefficients**2 @ var)
         )
-        left = _left_variance(target_light, variability, cum_light, weights, white * white_groups)
+        left = left_variance(target_light, variability, cum_light, weights, white * white_groups)
         slow = left if slow is None else np.minimum(slow, left)
-    return slow
-
-
-def _weightings(
-    scene: GroupScene,
-    groups: GroupImages,
-    pixels: np.ndarray,
-    light: np.ndarray,
-    var: np.ndarray,
-    fitted: np.ndarray | None,
-) -> list[np.ndarray]:
-    """The pixels' two weightings giving the target's light scale: by S/N and alike.
-
-    See :func:`_slow_variance` and :func:`_variability_weights`; zero outside ``fitted``
-    (None: all of ``pixels``).
-    """
-    n_groups = len(groups.cadences)
-    weights = groups.cadences / groups.cadences.sum()
-    own = scene.target.reshape(n_groups, -1)[:, pixels]
-    own = np.where(np.isfinite(own), own, light[None, :])
-    mean_own = weights @ own
-    mean_others = weights @ scene.others.reshape(n_groups, -1)[:, pixels]
-    use = fitted if fitted is not None and fitted.any() else np.ones(pixels.size, dtype=bool)
-    out = []
-    for v in (var, mean_own):  # weighted by signal-to-noise; alike
-        coefficients = np.zeros(pixels.size)
-        coefficients[use] = _variability_weights(mean_own[use], mean_others[use], v[use])
-        out.append(coefficients)
-    return out
-
-
-def _left_variance(
-    target_light: np.ndarray,
-    variability: np.ndarray,
-    cum_light: np.ndarray,
-    weights: np.ndarray,
-    white: np.ndarray,
-) -> np.ndarray:
-    """What the target's variability leaves of its light: its variance over the groups.
-
-    Less what the white noise gives (``white``), and never negative.
-    """
-    left = target_light - variability[:, None] * cum_light[None, :]
-    left = left - (weights @ left)[None, :]
-    return np.clip(weights @ left**2 - white, 0.0, None)
-
-
-def _variability_weights(own: np.ndarray, others: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    """Linear weights ``c`` of the pixels giving the target's light scale ``a = c @ y``.
-
-    ``y`` are the pixels less the others' light, ``own`` the target's light in them and
-    ``variance`` their variance. ``a`` and a background offset ``b`` solve
-    ``sum(z_j (y - a own - b)) = 0`` for two weightings: ``z_1`` the square of each pixel's
-    purity (the target's share of the stars' light, so that a neighbour's pixels hardly
-    weigh) times its signal-to-noise ratio ``own / variance``; ``z_2`` the same on the
-    pixels fainter than the median (the background's level, which would otherwise bias
-    ``a`` by the background error times the mask's size). A bright star's core pixels weigh
-    alike (photon noise), its wings less; a faint star's scale comes from its brightest
-    pixels, not from the many sky pixels of its mask, whose background errors (not flat
-    over the mask) made ``a`` err by a few 0.1 % per group on simulated whole sectors.
-    ``variance`` proportional to ``own`` weighs the pixels alike: the whole mask's flux,
-    insensitive to the PRF's errors in the core when the star moves. Without a usable
-    second weighting, no offset.
-    """
-    purity = own / (own + np.clip(others, 0.0, None))
-    snr = np.where(variance > 0, own / np.where(variance > 0, variance, 1.0), 0.0)
-    z1 = purity**2 * snr / max(float(snr.max()), np.finfo(float).tiny)
-    z2 = z1 * (own < np.median(own))
-    m = np.array([[z1 @ own, z1.sum()], [z2 @ own, z2.sum()]])
-    det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
-    if z2.sum() <= 0 or abs(det) <= 1e-9 * abs(m[0, 0] * m[1, 1]):
-        return z1 / (z1 @ own)
-    # First row of the inverse of m, applied to the weightings.
-    return (m[1, 1] * z1 - m[0, 1] * z2) / det
+    # The target held constant: no fit, and none of the fit's errors.
+    held = left_variance(
+        target_light, np.zeros(n_groups), cum_light, weights, cum_var * white_groups
+    )
+    return np.minimum(slow, held)
 
 
 def cadence_groups(good: np.ndarray, cadence: float) -> tuple[np.ndarray, int]:

@@ -23,6 +23,22 @@ from tessphot.prf.knots import interpolation_knots, knot_cell
 
 
 @dataclass(frozen=True)
+class GroupImages:
+    """Mean images of groups of consecutive good cadences.
+
+    Attributes
+    ----------
+    mean : ndarray, shape (n_groups, rows, cols)
+        Mean image of each group [e-/s] (NaN where a pixel has no data in the group).
+    cadences : ndarray, shape (n_groups,)
+        Good cadences averaged in each group.
+    """
+
+    mean: np.ndarray
+    cadences: np.ndarray
+
+
+@dataclass(frozen=True)
 class GroupScene:
     """The catalogued stars' predicted light per pixel for each group of cadences.
 

@@ -265,3 +265,4 @@ def test_optimal_aperture_summed_on_the_prepared_images(scored_run):
     for _, s, _ in stars:
         assert 0.5 < s.optimal_ap_rms_hour / s.rms_hour < 2.0
         assert math.isfinite(s.optimal_ap_rms_hour_neighbours)
+        assert 0.5 < s.optimal_ap_std_hour_neighbours / s.std_hour_neighbours < 2.0

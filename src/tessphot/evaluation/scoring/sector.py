@@ -95,12 +95,15 @@ class TargetScore:
     #: full_bin_std`).
     std_hour: float = math.nan
     rms_30min: float = math.nan
-    #: ``rms_hour`` with the neighbours' true variable light left in the residual.
+    #: ``rms_hour`` and ``std_hour`` with the neighbours' true variable light left in the
+    #: residual.
     rms_hour_neighbours: float = math.nan
-    #: Both for the plain sum of the S/N-optimal aperture on the same data (variable stars
-    #: under half that size only, :mod:`~tessphot.evaluation.scoring.small_apertures`).
+    std_hour_neighbours: float = math.nan
+    #: The same for the plain sum of the S/N-optimal aperture on the same data (variable
+    #: stars under half that size only, :mod:`~tessphot.evaluation.scoring.small_apertures`).
     optimal_ap_rms_hour: float = math.nan
     optimal_ap_rms_hour_neighbours: float = math.nan
+    optimal_ap_std_hour_neighbours: float = math.nan
     #: Noise limits (relative) of the S/N-optimal aperture and of the pipeline's aperture.
     limit_hour: float = math.nan
     limit_30min: float = math.nan
@@ -295,7 +298,7 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     score.std_hour = full_bin_std(t, relative, hour, cadence)
     score.rms_hour_plain = rms_timescale(t, relative, hour)
     score.rms_30min = rms_timescale(t, relative, cadence)
-    score.rms_hour_neighbours = score.rms_hour
+    score.rms_hour_neighbours, score.std_hour_neighbours = score.rms_hour, score.std_hour
     if np.any(m.neighbours):
         left_in, _ = residual(
             m.flux + m.neighbours,
@@ -304,6 +307,7 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
             systematics=shapes,
         )
         score.rms_hour_neighbours = full_bin_rms(t, left_in, hour, cadence)
+        score.std_hour_neighbours = full_bin_std(t, left_in, hour, cadence)
     median = float(np.median(m.flux))
     own = _own_limit(truth, i, median, score.mask_size)
     # Today's yardstick is relative to the median flux; the residual to the target's light.

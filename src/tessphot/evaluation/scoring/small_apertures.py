@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tessphot.evaluation.scoring.optimal import full_bin_rms
+from tessphot.evaluation.scoring.optimal import full_bin_rms, full_bin_std
 from tessphot.evaluation.scoring.sector_lightcurve import residual, without_motion
 from tessphot.evaluation.scoring.sector_truth import Truth
 from tessphot.lightcurve.diagnostics import HOUR_SECONDS
@@ -123,6 +123,7 @@ def score_small_apertures(
                 relative, _ = residual(values, truth.flux[k, i], contamination, systematics=shapes)
                 relative = without_motion(relative, truth.drow[k, i], truth.dcol[k, i])
                 setattr(score, name, full_bin_rms(t, relative, hour, cadence))
+            score.optimal_ap_std_hour_neighbours = full_bin_std(t, relative, hour, cadence)
 
 
 def small_aperture_check(stars: Sequence) -> dict:
@@ -136,16 +137,24 @@ def small_aperture_check(stars: Sequence) -> dict:
     Returns
     -------
     dict
-        ``what``, ``value`` (the stars measured worse than the optimal aperture's sum, with
-        the neighbours' light left in), ``met`` (None when no star was compared) and the
+        ``what`` (with the count by the standard deviation of the 1-hour bins), ``value``
+        (the stars measured worse than the optimal aperture's sum by the robust 1-hour rms,
+        with the neighbours' light left in), ``met`` (None when no star was compared) and the
         value's ``format``.
     """
     compared = [s for s in stars if math.isfinite(s.optimal_ap_rms_hour_neighbours)]
     worse = [s for s in compared if s.rms_hour_neighbours > s.optimal_ap_rms_hour_neighbours]
+    # The standard deviation counts the rare excursions (orbit starts) the robust rms leaves.
+    worse_std = sum(
+        s.std_hour_neighbours > s.optimal_ap_std_hour_neighbours
+        for s in compared
+        if math.isfinite(s.optimal_ap_std_hour_neighbours)
+    )
     return {
         "what": (
             f"variable stars under half their optimal aperture ({len(compared)}) measured "
-            "worse than its sum (neighbours left in): none"
+            f"worse than its sum (neighbours left in; by the standard deviation: {worse_std})"
+            ": none"
         ),
         "value": float(len(worse)),
         "met": (not worse) if compared else None,
