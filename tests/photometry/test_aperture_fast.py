@@ -192,3 +192,23 @@ def test_a_crowded_star_takes_a_constant_neighbours_pixels_not_a_flickering_ones
     blind, *_ = _crowded_aperture(flicker, use_hours=False)
     assert loud[4, 4] and not (loud & dominated).any()
     assert (blind & dominated).any()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_short_data_with_more_pixels_than_hours_give_white_noise_no_fast_term(seed):
+    """120 cadences of 30 minutes: 15 groups of 4 hours, 121 pixels, more than the 45
+    independent hours (each group's hours sum to nothing): white noise still passes no
+    edge."""
+    rng = np.random.default_rng(seed)
+    n_groups, per_group, shape = 15, 4, (11, 11)
+    n_hours = n_groups * per_group
+    hour_group = np.repeat(np.arange(n_groups), per_group)
+    own = 3e3 * _profile(5, 5, shape)
+    variance = own + 200.0
+    images = own[None] + rng.standard_normal((n_hours, *shape)) * np.sqrt(variance / PER_HOUR)
+    hours = HourImages(images, np.full(n_hours, float(PER_HOUR)), hour_group)
+    group_mean = images.reshape(n_groups, per_group, *shape).mean(axis=1)
+    groups = GroupImages(group_mean, np.full(n_groups, float(PER_HOUR * per_group)))
+    offsets = np.zeros((n_hours, 2))
+    fast, white = _fast(own, np.zeros(shape), hours, groups, offsets, variance)
+    assert np.all(fast <= 0.01 * white)

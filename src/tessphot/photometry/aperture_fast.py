@@ -145,15 +145,18 @@ def fast_variance(
     images = hours.mean.reshape(n_hours, -1)[:, pixels]
     # An hour's missing pixel takes its group's mean: it varies by nothing.
     change = np.where(np.isfinite(images), images, groups[hours.group]) - groups[hours.group]
+    # Each group's hourly changes sum to nothing; each motion fit takes one more.
+    independent = n_hours - n_groups
     if offsets is not None and np.isfinite(offsets).all():
         moving = offsets[:, np.ptp(offsets, axis=0) > 0]
         if moving.size:
             fit, *_ = np.linalg.lstsq(moving, change, rcond=None)
             change -= moving @ fit
+            independent -= moving.shape[1]
     per_group = np.bincount(hours.group, weights=hours.cadences, minlength=n_groups)
     white_hours = float(np.mean(1 / hours.cadences - 1 / per_group[hours.group]))
     var = np.diff(cum_var, prepend=0.0)
-    shared = shared_changes(change, var * white_hours)
+    shared = shared_changes(change, var * white_hours, max(independent, 1))
     if shared is None:
         return np.zeros(cum_light.size)
     light = np.diff(cum_light, prepend=0.0)
@@ -174,13 +177,14 @@ def fast_variance(
     return fast
 
 
-def shared_changes(change: np.ndarray, white: np.ndarray) -> np.ndarray | None:
+def shared_changes(change: np.ndarray, white: np.ndarray, independent: int) -> np.ndarray | None:
     """What the pixels' hourly changes share beyond white noise (None: nothing).
 
     ``change`` (n_hours, n_pixels) are the changes, ``white`` each pixel's white-noise
-    variance in them. Scaled to unit white noise, the changes' covariance between pixels has
-    the eigenvalues of white noise (the Marchenko-Pastur law: up to ``sigma^2 (1 +
-    sqrt(n_pixels / n_hours))^2``) and, above them, those of light changing in several
+    variance in them, ``independent`` how many of the hours are (less the fits taken out).
+    Scaled to unit white noise, the changes' covariance between pixels has the eigenvalues
+    of white noise (the Marchenko-Pastur law: up to ``sigma^2 (1 + sqrt(n_pixels /
+    independent))^2``) and, above them, those of light changing in several
     pixels together: a neighbour's variability, the target's, a background error common to
     the pixels. Those components are kept, their variance less the white noise's (``sigma^2``
     from the eigenvalues below the edge, so the noise's level need not be known exactly).
@@ -189,7 +193,7 @@ def shared_changes(change: np.ndarray, white: np.ndarray) -> np.ndarray | None:
     scale = np.sqrt(np.where(white > 0, white, np.inf))
     z = change / scale
     values, vectors = np.linalg.eigh(z.T @ z / n_hours)
-    edge = (1 + np.sqrt(n_pixels / n_hours)) ** 2
+    edge = (1 + np.sqrt(n_pixels / independent)) ** 2
     sigma2 = 1.0
     for _ in range(3):
         below = values <= FAST_EDGE_MARGIN * edge * sigma2
