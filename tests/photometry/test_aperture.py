@@ -560,3 +560,23 @@ def test_a_constant_star_whose_core_breathes_keeps_its_wings():
     flux = np.cumsum(images.reshape(n, -1)[:, order], axis=1)
     noise = (var / 2 + flux.var(axis=0)) / light**2
     assert noise[chosen.sum() - 1] < 1.05 * noise.min()
+
+
+def test_the_reach_leaves_a_neighbours_own_pixel():
+    """Within the reach, a pixel on which another star is centred and whose light there
+    exceeds the target's stays out (that star keeps its own light curve: a star centred in
+    a brighter one's aperture is skipped); where the target's light dominates, a pixel
+    stays in even with a faint star centred on it."""
+    shape = (9, 13)
+    own = 2e3 * _profile(4, 4, shape)
+    neighbour = 1e3 * _profile(4, 6, shape) + 20.0 * _profile(3, 4, shape)
+    n = 16
+    scene = GroupScene(np.repeat(own[None], n, 0), np.repeat(neighbour[None], n, 0), True)
+    groups = _groups(np.repeat((own + neighbour)[None], n, 0))
+    centres = np.zeros(shape, dtype=bool)
+    centres[4, 6] = centres[3, 4] = True
+    plain, _ = beyond_mask(scene, groups, (4, 4), 2)
+    reached, dominated = beyond_mask(scene, groups, (4, 4), 2, centres=centres)
+    assert plain[4, 6] and not reached[4, 6]
+    assert reached[3, 4] and dominated[3, 4]
+    assert (plain & ~reached).sum() == 1

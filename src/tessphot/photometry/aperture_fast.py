@@ -142,16 +142,16 @@ def fast_variance(
         return np.zeros(cum_light.size)
     groups = group_mean.reshape(n_groups, -1)[:, pixels]
     groups = np.where(np.isfinite(groups), groups, signal.ravel()[pixels][None, :])
-    images = hours.mean.reshape(n_hours, -1)[:, pixels]
+    change = hours.mean.reshape(n_hours, -1)[:, pixels] - groups[hours.group]
     # An hour's missing pixel takes its group's mean: it varies by nothing.
-    change = np.where(np.isfinite(images), images, groups[hours.group]) - groups[hours.group]
+    change[~np.isfinite(change)] = 0.0
     # Each group's hourly changes sum to nothing; each motion fit takes one more.
     independent = n_hours - n_groups
     if offsets is not None and np.isfinite(offsets).all():
         moving = offsets[:, np.ptp(offsets, axis=0) > 0]
-        if moving.size:
-            fit, *_ = np.linalg.lstsq(moving, change, rcond=None)
-            change -= moving @ fit
+        normal = moving.T @ moving
+        if moving.size and np.linalg.cond(normal) < 1e12:
+            change -= moving @ np.linalg.solve(normal, moving.T @ change)
             independent -= moving.shape[1]
     per_group = np.bincount(hours.group, weights=hours.cadences, minlength=n_groups)
     white_hours = float(np.mean(1 / hours.cadences - 1 / per_group[hours.group]))
@@ -215,23 +215,33 @@ def accumulate_hours(
 
     ``frames`` (n, rows, cols) of consecutive cadences; the hours of a block are runs.
     """
-    use = hour >= 0
-    if not use.any():
+    use = np.flatnonzero(hour >= 0)
+    if use.size == 0:
         return
     h = hour[use]
-    values = frames[use].astype(np.float64)
-    finite = np.isfinite(values)
+    # An hour holds a few cadences: their sum keeps the images' own precision.
+    values = frames[use] if use.size < hour.size else np.array(frames)
     starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
-    sums[h[starts]] += np.add.reduceat(np.where(finite, values, 0.0), starts, axis=0)
+    finite = np.isfinite(values)
+    if finite.all():
+        sums[h[starts]] += np.add.reduceat(values, starts, axis=0)
+        counts[h[starts]] += np.diff(np.r_[starts, h.size])[:, None, None]
+        return
+    values[~finite] = 0
+    sums[h[starts]] += np.add.reduceat(values, starts, axis=0)
     counts[h[starts]] += np.add.reduceat(finite, starts, axis=0)
 
 
 def group_means(sums: np.ndarray, counts: np.ndarray, hour_group: np.ndarray, n_groups: int):
-    """The groups' and the hours' mean images from the hours' sums and counts."""
-    shape = sums.shape[1:]
-    g_sums = np.zeros((n_groups, *shape))
-    g_counts = np.zeros((n_groups, *shape))
-    np.add.at(g_sums, hour_group, sums)
-    np.add.at(g_counts, hour_group, counts)
+    """The groups' and the hours' mean images from the hours' sums and counts.
+
+    ``hour_group`` is each hour's group, in order (the hours of a group follow each other).
+    """
+    g_sums = np.zeros((n_groups, *sums.shape[1:]))
+    g_counts = np.zeros_like(g_sums)
+    if hour_group.size:
+        starts = np.flatnonzero(np.r_[True, hour_group[1:] != hour_group[:-1]])
+        g_sums[hour_group[starts]] = np.add.reduceat(sums, starts, axis=0)
+        g_counts[hour_group[starts]] = np.add.reduceat(counts, starts, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return g_sums / g_counts, sums / counts

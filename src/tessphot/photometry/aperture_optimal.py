@@ -356,7 +356,8 @@ def optimise_mask(
     inside = 0 <= keep[0] < sub.shape[0] and 0 <= keep[1] < sub.shape[1]
     candidates = own_pixels = sub
     if reach > 0 and scene is not None and inside:
-        reached, dominated = beyond_mask(scene, groups, keep, reach)
+        centres = _centres(target, (r0, c0), sub.shape)
+        reached, dominated = beyond_mask(scene, groups, keep, reach, centres=centres)
         candidates = sub | (reached & (peak < saturation_level))
         own_pixels = sub | (dominated & (peak < saturation_level))
     best = optimal_aperture(
@@ -376,16 +377,35 @@ def optimise_mask(
     return optimised
 
 
+def _centres(target: Target, origin: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """The pixels of a box of the stamp on which another catalogued star is centred."""
+    cat = target.catalog
+    other = cat["starid"] != target.starid
+    rows = np.floor(cat["row"][other] - origin[0] + 0.5).astype(int)
+    cols = np.floor(cat["column"][other] - origin[1] + 0.5).astype(int)
+    inside = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+    centres = np.zeros(shape, dtype=bool)
+    centres[rows[inside], cols[inside]] = True
+    return centres
+
+
 def beyond_mask(
-    scene: GroupScene, groups: GroupImages, pixel: tuple[int, int], reach: int
+    scene: GroupScene,
+    groups: GroupImages,
+    pixel: tuple[int, int],
+    reach: int,
+    *,
+    centres: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pixels of a box within ``reach`` of ``pixel``, and those where the target dominates.
 
     K2P2's watershed cuts a faint star's mask where a neighbour's light rises, often next to
     the star, leaving it too few of its own pixels; the optimal aperture may take these back,
     and those of the neighbour too where they add more of the target's light than noise (the
-    fast and slow terms count a neighbour's variability). The target's variability is fitted
-    on the pixels where its light dominates only.
+    fast and slow terms count a neighbour's variability), but not the pixel a neighbour is
+    centred on and dominates: a fainter neighbour there would lose its own light curve (a
+    star centred in a brighter one's aperture is skipped). The target's variability is
+    fitted on the pixels where its light dominates only.
 
     Parameters
     ----------
@@ -397,6 +417,8 @@ def beyond_mask(
         The target's pixel on the box.
     reach : int
         Chebyshev distance from ``pixel`` [px].
+    centres : ndarray of bool, optional
+        The box's pixels on which another catalogued star is centred.
 
     Returns
     -------
@@ -409,5 +431,8 @@ def beyond_mask(
     rows, cols = np.indices(own.shape)
     near = (np.abs(rows - pixel[0]) <= reach) & (np.abs(cols - pixel[1]) <= reach)
     with np.errstate(invalid="ignore"):
+        mine = own > others
         reached = near & (own > 0)
-        return reached, reached & (own > others)
+        if centres is not None:
+            reached &= mine | ~centres
+        return reached, reached & mine
