@@ -355,11 +355,15 @@ def optimise_mask(
     keep = (pixel[0] - r0, pixel[1] - c0)
     inside = 0 <= keep[0] < sub.shape[0] and 0 <= keep[1] < sub.shape[1]
     candidates = own_pixels = sub
-    if reach > 0 and scene is not None and inside:
-        centres = _centres(target, (r0, c0), sub.shape)
-        reached, dominated = beyond_mask(scene, groups, keep, reach, centres=centres)
-        candidates = sub | (reached & (peak < saturation_level))
-        own_pixels = sub | (dominated & (peak < saturation_level))
+    if scene is not None:
+        # A star keeps the pixel it is centred on and dominates (or it would be skipped).
+        theirs = neighbours_own(scene, groups, _centres(target, (r0, c0), sub.shape))
+        candidates = own_pixels = sub & ~theirs
+        if reach > 0 and inside:
+            reached, dominated = beyond_mask(scene, groups, keep, reach)
+            unsaturated = peak < saturation_level
+            candidates = candidates | (reached & unsaturated & ~theirs)
+            own_pixels = own_pixels | (dominated & unsaturated)
     best = optimal_aperture(
         candidates,
         target.sumimage[r0:r1, c0:c1],
@@ -389,22 +393,26 @@ def _centres(target: Target, origin: tuple[int, int], shape: tuple[int, int]) ->
     return centres
 
 
+def neighbours_own(scene: GroupScene, groups: GroupImages, centres: np.ndarray) -> np.ndarray:
+    """The pixels another star is centred on (``centres``) where the others' light dominates.
+
+    Such a pixel is that star's: in the target's aperture it would make the star, when
+    fainter, SKIPPED (a star centred in a brighter one's aperture has no light curve of its
+    own), and it holds more of the other's light than of the target's.
+    """
+    with np.errstate(invalid="ignore"):
+        return centres & ~(_mean_light(scene.target, groups) > _mean_light(scene.others, groups))
+
+
 def beyond_mask(
-    scene: GroupScene,
-    groups: GroupImages,
-    pixel: tuple[int, int],
-    reach: int,
-    *,
-    centres: np.ndarray | None = None,
+    scene: GroupScene, groups: GroupImages, pixel: tuple[int, int], reach: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pixels of a box within ``reach`` of ``pixel``, and those where the target dominates.
 
     K2P2's watershed cuts a faint star's mask where a neighbour's light rises, often next to
     the star, leaving it too few of its own pixels; the optimal aperture may take these back,
     and those of the neighbour too where they add more of the target's light than noise (the
-    fast and slow terms count a neighbour's variability), but not the pixel a neighbour is
-    centred on and dominates: a fainter neighbour there would lose its own light curve (a
-    star centred in a brighter one's aperture is skipped). The target's variability is
+    fast and slow terms count a neighbour's variability). The target's variability is
     fitted on the pixels where its light dominates only.
 
     Parameters
@@ -417,8 +425,6 @@ def beyond_mask(
         The target's pixel on the box.
     reach : int
         Chebyshev distance from ``pixel`` [px].
-    centres : ndarray of bool, optional
-        The box's pixels on which another catalogued star is centred.
 
     Returns
     -------
@@ -431,8 +437,5 @@ def beyond_mask(
     rows, cols = np.indices(own.shape)
     near = (np.abs(rows - pixel[0]) <= reach) & (np.abs(cols - pixel[1]) <= reach)
     with np.errstate(invalid="ignore"):
-        mine = own > others
         reached = near & (own > 0)
-        if centres is not None:
-            reached &= mine | ~centres
-        return reached, reached & mine
+        return reached, reached & (own > others)
