@@ -564,16 +564,22 @@ def test_a_constant_star_whose_core_breathes_keeps_its_wings():
 
 
 def test_a_pixel_another_star_is_centred_on_and_dominates_is_that_stars():
-    """A pixel on which another star is centred and whose light there exceeds the target's
-    is the other star's (in the target's aperture it would skip that star when fainter);
-    where the target's light dominates, a faint star centred on a pixel does not claim it."""
+    """A pixel on which another star is centred and whose own light there (its flux times
+    the target's peak fraction) exceeds the target's is that star's (in the target's
+    aperture it would skip that star when fainter). A faint star centred where the target
+    dominates does not claim its pixel, nor does a faint star centred where a third, bright
+    star outshines the target: the light of the star centred there counts, not all the
+    others'."""
     shape = (9, 13)
     own = 2e3 * _profile(4, 4, shape)
     neighbour = 1e3 * _profile(4, 6, shape) + 20.0 * _profile(3, 4, shape)
+    bright = 5e4 * _profile(6.5, 6.5, shape)
     n = 16
-    scene = GroupScene(np.repeat(own[None], n, 0), np.repeat(neighbour[None], n, 0), True)
-    groups = _groups(np.repeat((own + neighbour)[None], n, 0))
-    centres = np.zeros(shape, dtype=bool)
-    centres[4, 6] = centres[3, 4] = True
-    theirs = neighbours_own(scene, groups, centres)
-    assert theirs[4, 6] and not theirs[3, 4] and theirs.sum() == 1
+    others = neighbour + bright
+    scene = GroupScene(np.repeat(own[None], n, 0), np.repeat(others[None], n, 0), True)
+    groups = _groups(np.repeat((own + others)[None], n, 0))
+    centres = np.zeros(shape)
+    centres[4, 6], centres[3, 4], centres[5, 5] = 1e3, 20.0, 5.0
+    assert others[5, 5] > own[5, 5]
+    theirs = neighbours_own(scene, groups, centres, 2e3)
+    assert theirs[4, 6] and not theirs[3, 4] and not theirs[5, 5] and theirs.sum() == 1

@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tessphot.constants import tmag_to_flux
 from tessphot.lightcurve.diagnostics import HOUR_SECONDS
 from tessphot.photometry.aperture_fast import (
     HourImages,
@@ -357,7 +358,8 @@ def optimise_mask(
     candidates = own_pixels = sub
     if scene is not None:
         # A star keeps the pixel it is centred on and dominates (or it would be skipped).
-        theirs = neighbours_own(scene, groups, _centres(target, (r0, c0), sub.shape))
+        centres = _centres(target, (r0, c0), sub.shape)
+        theirs = neighbours_own(scene, groups, centres, tmag_to_flux(target.tmag))
         candidates = own_pixels = sub & ~theirs
         if reach > 0 and inside:
             reached, dominated = beyond_mask(scene, groups, keep, reach)
@@ -382,26 +384,37 @@ def optimise_mask(
 
 
 def _centres(target: Target, origin: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
-    """The pixels of a box of the stamp on which another catalogued star is centred."""
+    """Per pixel of a box of the stamp, the brightest other star centred on it [e-/s].
+
+    Zero where no other catalogued star is centred.
+    """
     cat = target.catalog
     other = cat["starid"] != target.starid
     rows = np.floor(cat["row"][other] - origin[0] + 0.5).astype(int)
     cols = np.floor(cat["column"][other] - origin[1] + 0.5).astype(int)
     inside = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
-    centres = np.zeros(shape, dtype=bool)
-    centres[rows[inside], cols[inside]] = True
+    centres = np.zeros(shape)
+    flux = tmag_to_flux(cat["tmag"][other][inside])
+    np.maximum.at(centres, (rows[inside], cols[inside]), flux)
     return centres
 
 
-def neighbours_own(scene: GroupScene, groups: GroupImages, centres: np.ndarray) -> np.ndarray:
-    """The pixels another star is centred on (``centres``) where the others' light dominates.
+def neighbours_own(
+    scene: GroupScene, groups: GroupImages, centres: np.ndarray, target_flux: float
+) -> np.ndarray:
+    """The pixels another star is centred on and dominates.
 
-    Such a pixel is that star's: in the target's aperture it would make the star, when
-    fainter, SKIPPED (a star centred in a brighter one's aperture has no light curve of its
-    own), and it holds more of the other's light than of the target's.
+    ``centres`` is the flux of the brightest other star centred on each pixel [e-/s] (0:
+    none; :func:`_centres`). That star's light in the pixel is taken as its flux times the
+    target's peak fraction (the PRF's share in the brightest pixel; ``target_flux`` [e-/s]);
+    where it exceeds the target's light, the pixel is that star's: in the target's
+    aperture it would make the star, when fainter, SKIPPED (a star centred in a brighter
+    one's aperture has no light curve of its own).
     """
+    own = _mean_light(scene.target, groups)
+    peak = float(np.nanmax(own)) / target_flux if target_flux > 0 else 0.0
     with np.errstate(invalid="ignore"):
-        return centres & ~(_mean_light(scene.target, groups) > _mean_light(scene.others, groups))
+        return (centres > 0) & (centres * peak > own)
 
 
 def beyond_mask(
