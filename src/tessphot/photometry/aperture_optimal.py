@@ -39,6 +39,7 @@ from tessphot.photometry.aperture_fast import (
     hour_offsets,
 )
 from tessphot.photometry.aperture_variability import left_variance, weightings
+from tessphot.photometry.k2p2 import pixel_index
 from tessphot.photometry.scene_groups import GroupImages, GroupScene, group_scene
 from tessphot.photometry.target import Target
 
@@ -386,12 +387,13 @@ def optimise_mask(
 def _centres(target: Target, origin: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
     """Per pixel of a box of the stamp, the brightest other star centred on it [e-/s].
 
-    Zero where no other catalogued star is centred.
+    Zero where no other catalogued star is centred. A star's pixel is the one
+    :func:`~tessphot.photometry.k2p2.skip_targets` puts it on.
     """
     cat = target.catalog
     other = cat["starid"] != target.starid
-    rows = np.floor(cat["row"][other] - origin[0] + 0.5).astype(int)
-    cols = np.floor(cat["column"][other] - origin[1] + 0.5).astype(int)
+    rows = pixel_index(cat["row"][other]) - origin[0]
+    cols = pixel_index(cat["column"][other]) - origin[1]
     inside = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
     centres = np.zeros(shape)
     flux = tmag_to_flux(cat["tmag"][other][inside])

@@ -86,15 +86,15 @@ def _catalog_arrays(catalog: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return row, column, tmag
 
 
-def _pixel_index(position: np.ndarray) -> np.ndarray:
+def pixel_index(position: np.ndarray) -> np.ndarray:
     """Index of the pixel containing a position (pixel centres on integers)."""
     return np.floor(np.asarray(position, dtype=float) + 0.5).astype(np.int64)
 
 
 def _stars_on_mask(mask: np.ndarray, row, column) -> np.ndarray:
     """Boolean array: which positions fall on a pixel of the mask."""
-    rows = _pixel_index(row)
-    cols = _pixel_index(column)
+    rows = pixel_index(row)
+    cols = pixel_index(column)
     inside = (rows >= 0) & (rows < mask.shape[0]) & (cols >= 0) & (cols < mask.shape[1])
     on = np.zeros(rows.shape, dtype=bool)
     on[inside] = mask[rows[inside], cols[inside]]
