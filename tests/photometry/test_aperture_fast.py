@@ -116,7 +116,7 @@ def _fast(own, neighbour, hours, groups, offsets, variance):
     signal = own + neighbour
     return fast_variance(
         hours,
-        groups.mean,
+        groups,
         signal,
         order,
         cum_light,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessphot.lightcurve.diagnostics import HOUR_SECONDS
+from tessphot.photometry.scene_groups import GroupImages
 
 #: Eigenvalues of the pixels' hourly changes above this many times the white-noise edge are
 #: shared changes (the edge itself is where white noise's largest eigenvalue falls).
@@ -93,7 +94,7 @@ def hour_offsets(
 
 def fast_variance(
     hours: HourImages,
-    group_mean: np.ndarray,
+    groups: GroupImages,
     signal: np.ndarray,
     pixels: np.ndarray,
     cum_light: np.ndarray,
@@ -109,7 +110,7 @@ def fast_variance(
     ----------
     hours : HourImages
         The hours' mean images.
-    group_mean : ndarray, shape (n_groups, rows, cols)
+    groups : GroupImages
         The groups' mean images (the hours of a group, averaged by their cadences).
     signal : ndarray, shape (rows, cols)
         Mean flux per pixel [e-/s] (where a mean is missing).
@@ -120,7 +121,7 @@ def fast_variance(
         variance [(e-/s)^2].
     weightings : list of ndarray
         Linear weights of ``pixels`` giving the target's light scale per hour
-        (:func:`~tessphot.photometry.aperture_optimal.variability_weights`); the lesser
+        (:func:`~tessphot.photometry.aperture_variability.weightings`); the lesser
         term counts, as for the slow term.
     others : ndarray
         The other stars' mean light in ``pixels`` [e-/s]: where the target's own light
@@ -137,12 +138,12 @@ def fast_variance(
         hours per group on average).
     """
     n_hours = hours.cadences.size
-    n_groups = group_mean.shape[0]
+    n_groups = groups.cadences.size
     if n_hours < 2 * n_groups:
         return np.zeros(cum_light.size)
-    groups = group_mean.reshape(n_groups, -1)[:, pixels]
-    groups = np.where(np.isfinite(groups), groups, signal.ravel()[pixels][None, :])
-    change = hours.mean.reshape(n_hours, -1)[:, pixels] - groups[hours.group]
+    means = groups.mean.reshape(n_groups, -1)[:, pixels]
+    means = np.where(np.isfinite(means), means, signal.ravel()[pixels][None, :])
+    change = hours.mean.reshape(n_hours, -1)[:, pixels] - means[hours.group]
     # An hour's missing pixel takes its group's mean: it varies by nothing.
     change[~np.isfinite(change)] = 0.0
     # Each group's hourly changes sum to nothing; each motion fit takes one more.
@@ -153,8 +154,7 @@ def fast_variance(
         if moving.size and np.linalg.cond(normal) < 1e12:
             change -= moving @ np.linalg.solve(normal, moving.T @ change)
             independent -= moving.shape[1]
-    per_group = np.bincount(hours.group, weights=hours.cadences, minlength=n_groups)
-    white_hours = float(np.mean(1 / hours.cadences - 1 / per_group[hours.group]))
+    white_hours = float(np.mean(1 / hours.cadences - 1 / groups.cadences[hours.group]))
     var = np.diff(cum_var, prepend=0.0)
     shared = shared_changes(change, var * white_hours, max(independent, 1))
     if shared is None:
@@ -224,12 +224,11 @@ def accumulate_hours(
     starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
     finite = np.isfinite(values)
     if finite.all():
-        sums[h[starts]] += np.add.reduceat(values, starts, axis=0)
         counts[h[starts]] += np.diff(np.r_[starts, h.size])[:, None, None]
-        return
-    values[~finite] = 0
+    else:
+        values[~finite] = 0
+        counts[h[starts]] += np.add.reduceat(finite, starts, axis=0)
     sums[h[starts]] += np.add.reduceat(values, starts, axis=0)
-    counts[h[starts]] += np.add.reduceat(finite, starts, axis=0)
 
 
 def group_means(sums: np.ndarray, counts: np.ndarray, hour_group: np.ndarray, n_groups: int):

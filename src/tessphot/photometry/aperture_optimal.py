@@ -139,7 +139,7 @@ def optimal_aperture(
         if hours is not None and scales is not None:
             noise2 = noise2 + fast_variance(
                 hours,
-                groups.mean,
+                groups,
                 signal,
                 pixels,
                 cum_light,
