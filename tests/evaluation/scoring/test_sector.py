@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tessphot.evaluation.scoring.optimal import on_region, star_stamp
 from tessphot.evaluation.scoring.photometry import find_truth, score_sector
 from tessphot.evaluation.scoring.sector import (
     SectorScore,
@@ -17,6 +19,7 @@ from tessphot.evaluation.scoring.sector import (
     orbits_of,
     residual,
     score_sector_run,
+    score_target,
 )
 from tessphot.evaluation.scoring.sector_lightcurve import without_motion
 from tessphot.evaluation.scoring.sector_report import (
@@ -251,13 +254,19 @@ def test_optimal_aperture_summed_on_the_prepared_images(scored_run):
     starids = np.array([s.starid for s in scored])
     truth = read_truth(find_truth(scored_run), starids, neighbours=True)
     index = {int(s): i for i, s in enumerate(truth.starid)}
-    cadences = np.flatnonzero(truth.good)
-    stars = [(index[s.starid], s, cadences) for s in scored if s.starid in index][:8]
+    paths = {int(p.name[4:15]): p for p in (scored_run / "lightcurves").rglob("*.fits.gz")}
+    stars = [
+        (index[s.starid], s, score_target(truth, index[s.starid], paths[s.starid], s))
+        for s in scored
+        if s.starid in index
+    ][:8]
     with PreparedCube(scored_run / hdf5_name(*truth.ccd)) as cube:
         in_cube = cube_cadences(cube, truth)
-        for i, s, _ in stars:
-            flux, rows, cols, light = optimal_sum(cube, truth, i, cadences, in_cube)
-            assert rows.size == s.optimal_npix and np.isfinite(flux).all()
+        for i, s, res in stars:
+            flux, rows, cols, light = optimal_sum(cube, truth, i, res.cadences, in_cube)
+            assert np.isfinite(flux).all()
+            # Isolated: no other target takes a pixel of the optimal aperture.
+            assert rows.size == s.optimal_npix
             # Isolated: the aperture's flux is the star's light, within its contamination.
             assert light <= np.median(flux) * 1.02
             assert np.median(flux) <= light / (1 - max(s.contamination, 0.0)) * 1.1
@@ -266,3 +275,30 @@ def test_optimal_aperture_summed_on_the_prepared_images(scored_run):
         assert 0.5 < s.optimal_ap_rms_hour / s.rms_hour < 2.0
         assert math.isfinite(s.optimal_ap_rms_hour_neighbours)
         assert 0.5 < s.optimal_ap_std_hour_neighbours / s.std_hour_neighbours < 2.0
+        assert math.isfinite(s.optimal_ap_excess_sigma)
+
+
+def test_a_pixel_another_target_is_centred_on_and_outshines_is_yielded(scored_run):
+    """The comparison aperture leaves a brighter target's centre pixel to it, and keeps a
+    faint one's where the target outshines it."""
+    score = score_sector_run(scored_run, scored_run / "lightcurves")
+    truth = read_truth(find_truth(scored_run), np.array([s.starid for s in score.targets]))
+    i, j = 0, 1
+    row, col = np.array(truth.row, dtype=float), np.array(truth.col, dtype=float)
+    row[j], col[j] = row[i] + 1.0, col[i]  # j centred one pixel below i
+    flux = np.array(truth.flux, dtype=float)
+    for factor, yielded in ((10.0, True), (0.01, False)):
+        flux[:, j] = flux[:, i] * factor
+        moved = replace(truth, row=row, col=col, flux=flux)
+        mean = moved.mean_flux(i)
+        image, origin = on_region(*star_stamp(moved.prf, row[i], col[i], mean), moved.region)
+        taken = moved.yielded_pixels(i, image, origin)
+        at = (int(np.floor(row[j] + 0.5)) - origin[0], int(np.floor(col[j] + 0.5)) - origin[1])
+        assert taken[at] == yielded and taken.sum() == int(yielded)
+        best, rows, cols = moved.optimal_aperture(i, yielding=True)
+        held = set(zip(rows[best.mask].tolist(), cols[best.mask].tolist(), strict=True))
+        pixel = (at[0] + origin[0], at[1] + origin[1])
+        assert (pixel in held) != yielded
+        # Without yielding, the pixel next to the target's centre is always its.
+        best, rows, cols = moved.optimal_aperture(i)
+        assert pixel in set(zip(rows[best.mask].tolist(), cols[best.mask].tolist(), strict=True))

@@ -99,11 +99,15 @@ class TargetScore:
     #: residual.
     rms_hour_neighbours: float = math.nan
     std_hour_neighbours: float = math.nan
-    #: The same for the plain sum of the S/N-optimal aperture on the same data (variable
-    #: stars under half that size only, :mod:`~tessphot.evaluation.scoring.small_apertures`).
+    #: The same for the plain sum of the S/N-optimal aperture on the same data, among the
+    #: pixels no other target is centred on and outshines (variable stars under half
+    #: their optimal size only, :mod:`~tessphot.evaluation.scoring.small_apertures`), and
+    #: by how many standard errors the light curve's 1-hour variance exceeds that sum's,
+    #: paired hour by hour (neighbours left in; negative: the light curve is quieter).
     optimal_ap_rms_hour: float = math.nan
     optimal_ap_rms_hour_neighbours: float = math.nan
     optimal_ap_std_hour_neighbours: float = math.nan
+    optimal_ap_excess_sigma: float = math.nan
     #: Noise limits (relative) of the S/N-optimal aperture and of the pipeline's aperture.
     limit_hour: float = math.nan
     limit_30min: float = math.nan
@@ -214,6 +218,8 @@ class Residual:
     target_flux: float
     #: The light curve's background (FLUX_BKG, summed over the aperture) on those cadences.
     background: np.ndarray
+    #: ``relative`` with the neighbours' true variable light left in (None: the same).
+    left_in: np.ndarray | None = None
 
 
 def _own_limit(truth: Truth, i: int, median: float, mask_size: float) -> float:
@@ -299,6 +305,7 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     score.rms_hour_plain = rms_timescale(t, relative, hour)
     score.rms_30min = rms_timescale(t, relative, cadence)
     score.rms_hour_neighbours, score.std_hour_neighbours = score.rms_hour, score.std_hour
+    left_in = None
     if np.any(m.neighbours):
         left_in, _ = residual(
             m.flux + m.neighbours,
@@ -314,7 +321,7 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     score.own_limit_hour = own * median / target if target > 0 else math.nan
     _signals(truth, i, m, score)
     _corrected(truth, i, m, score)
-    return Residual(m.cadences, relative, target, m.background)
+    return Residual(m.cadences, relative, target, m.background, left_in)
 
 
 def _corrected(truth: Truth, i: int, m: MeasuredLightCurve, score: TargetScore) -> None:
@@ -430,7 +437,7 @@ def score_sector_run(
         if res is not None and is_quiet(score):
             quiet.add(truth, i, res, score)
         if res is not None and score.kind != "constant" and score.small_aperture:
-            small.append((i, score, res.cadences))
+            small.append((i, score, res))
     score_small_apertures(folder, truth, small)
     (
         result.quiet_flux,

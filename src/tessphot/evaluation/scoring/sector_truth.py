@@ -26,6 +26,7 @@ from tessphot.evaluation.scoring.optimal import (
 )
 from tessphot.evaluation.scoring.systematics import TargetSystematics
 from tessphot.evaluation.simulate.truth import read_systematics
+from tessphot.photometry.k2p2 import pixel_index
 from tessphot.prf import load_prf
 
 
@@ -107,12 +108,24 @@ class Truth:
         output = np.clip(np.asarray(cols) // OUTPUT_WIDTH, 0, self.read_noise.size - 1)
         return self.read_noise[output.astype(int)]
 
-    def optimal_aperture(self, i: int) -> tuple[OptimalAperture, np.ndarray, np.ndarray] | None:
+    def optimal_aperture(
+        self, i: int, *, yielding: bool = False
+    ) -> tuple[OptimalAperture, np.ndarray, np.ndarray] | None:
         """The S/N-optimal aperture of target ``i`` alone, among the data's pixels.
 
         From its true PRF at its mean true position, its mean true flux, the true sky
         averaged over the good cadences, the read noise of its CCD output and the exposure
         (:func:`~tessphot.evaluation.scoring.optimal.optimal_aperture`).
+
+        Parameters
+        ----------
+        i : int
+            The target's index.
+        yielding : bool
+            Leave out the pixels another target is centred on and outshines there
+            (:meth:`yielded_pixels`): with them the aperture would cost that target its
+            light curve, or this one its own (a star centred in another's aperture is
+            SKIPPED).
 
         Returns
         -------
@@ -121,11 +134,13 @@ class Truth:
             pixels: ``rows[aperture.mask]``, ``cols[aperture.mask]``); None when the star
             has no light on the data.
         """
-        mean_flux = float(np.mean(self.flux[self.good, i])) if self.good.any() else math.nan
+        mean_flux = self.mean_flux(i)
         if not mean_flux > 0:
             return None
         image, origin = star_stamp(self.prf, self.row[i], self.col[i], mean_flux)
         image, (r0, c0) = on_region(image, origin, self.region)
+        if yielding:
+            image = np.where(self.yielded_pixels(i, image, (r0, c0)), 0.0, image)
         if not image.sum() > 0:
             return None
         rows, cols = np.indices(image.shape)
@@ -138,6 +153,33 @@ class Truth:
             n_frames=self.num_coadded,
         )
         return best, rows, cols
+
+    def mean_flux(self, i: int) -> float:
+        """Target ``i``'s mean true flux over the good cadences [e-/s] (NaN: none)."""
+        return float(np.mean(self.flux[self.good, i])) if self.good.any() else math.nan
+
+    def yielded_pixels(self, i: int, image: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+        """The pixels of target ``i``'s ``image`` that another target is centred on and outshines.
+
+        A star's pixel is the one the pipeline's skipping puts it on
+        (:func:`~tessphot.photometry.k2p2.pixel_index`); its light there is its true PRF's at
+        its mean true position times its mean true flux, against target ``i``'s in
+        ``image`` (science-area ``origin``).
+        """
+        rows = pixel_index(self.row) - origin[0]
+        cols = pixel_index(self.col) - origin[1]
+        inside = (rows >= 0) & (rows < image.shape[0]) & (cols >= 0) & (cols < image.shape[1])
+        inside[i] = False
+        taken = np.zeros(image.shape, dtype=bool)
+        for j in np.flatnonzero(inside):
+            flux = self.mean_flux(j)
+            if not flux > 0:
+                continue
+            stamp, (s0, t0) = star_stamp(self.prf, self.row[j], self.col[j], flux)
+            r, c = rows[j] + origin[0] - s0, cols[j] + origin[1] - t0
+            if 0 <= r < stamp.shape[0] and 0 <= c < stamp.shape[1]:
+                taken[rows[j], cols[j]] |= bool(stamp[r, c] > image[rows[j], cols[j]])
+        return taken
 
     def multiplicative(self, i: int) -> np.ndarray:
         """``m(t)`` of target ``i`` on every cadence (zero without systematics)."""
