@@ -6,6 +6,7 @@ import math
 import sqlite3
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from tessphot.constants import (
     FIRST_SCIENCE_CCD_COLUMN,
     FIRST_SCIENCE_CCD_ROW,
     SATURATED_RATE,
+    tmag_to_flux,
 )
 from tessphot.evaluation.scoring.photometry import score_sector
 from tessphot.evaluation.simulate.truth import read_truth
@@ -25,6 +27,7 @@ from tessphot.lightcurve import ApertureBits, expected_noise, lightcurve_path
 from tessphot.lightcurve.writer import settings_from_header
 from tessphot.photometry.aperture_optimal import (
     beyond_mask,
+    centred_targets,
     neighbours_own,
     optimal_aperture,
 )
@@ -561,6 +564,24 @@ def test_a_constant_star_whose_core_breathes_keeps_its_wings():
     flux = np.cumsum(images.reshape(n, -1)[:, order], axis=1)
     noise = (var / 2 + flux.var(axis=0)) / light**2
     assert noise[chosen.sum() - 1] < 1.05 * noise.min()
+
+
+def test_only_targets_claim_the_pixel_they_are_centred_on():
+    """A catalogued star fainter than the task list's faint limit has no task: its pixel
+    is no one's to keep (without a known limit, every star's is)."""
+    catalog = {
+        "starid": np.array([1, 2, 3]),
+        "row": np.array([4.2, 4.4, 2.6]),
+        "column": np.array([4.0, 6.3, 3.9]),
+        "tmag": np.array([12.0, 14.0, 16.0]),
+    }
+    target = SimpleNamespace(starid=1, catalog=catalog, target_limit=None)
+    centres = centred_targets(target, (0, 0), (9, 9))
+    assert centres[4, 6] == tmag_to_flux(14.0) and centres[3, 4] == tmag_to_flux(16.0)
+    assert np.count_nonzero(centres) == 2  # not the target's own pixel
+    target.target_limit = 15.0
+    centres = centred_targets(target, (0, 0), (9, 9))
+    assert centres[4, 6] == tmag_to_flux(14.0) and np.count_nonzero(centres) == 1
 
 
 def test_a_pixel_another_star_is_centred_on_and_dominates_is_that_stars():

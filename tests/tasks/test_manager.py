@@ -198,6 +198,28 @@ def test_get_task_order_and_constraints(todo):
             tm.get_task(tmag=5)
 
 
+def test_tasks_carry_the_faint_limit_of_the_targets(tmp_path):
+    """The todo stage's faint limit travels with every task: catalogued stars fainter than
+    it have no task (nor a light curve to lose to another star's aperture)."""
+    path = write_todolist(
+        tmp_path / "todo.sqlite",
+        _rows(),
+        metadata={"todo_settings": {"faint_limit": 13.5, "halo_tmag_limit": 2.0}},
+    )
+    with TaskManager(path) as tm:
+        assert tm.target_limit == 13.5
+        assert tm.get_task()["target_limit"] == 13.5
+        assert tm.get_random_task()["target_limit"] == 13.5
+        assert {t["target_limit"] for t in tm.get_tasks()} == {13.5}
+    # Not recorded, or unreadable: no limit, and the tasks do not carry one.
+    for settings in ('{"faint_limit": null}', "not json", '["a list"]'):
+        path = write_todolist(
+            tmp_path / "todo.sqlite", _rows(), overwrite=True, metadata={"todo_settings": settings}
+        )
+        with TaskManager(path) as tm:
+            assert tm.target_limit is None and "target_limit" not in tm.get_task()
+
+
 def test_build_constraints():
     where, params = build_constraints(starid=5, camera=[1, 2], datasource="ffi")
     assert (

@@ -359,7 +359,7 @@ def optimise_mask(
     candidates = own_pixels = sub
     if scene is not None:
         # A star keeps the pixel it is centred on and dominates (or it would be skipped).
-        centres = _centres(target, (r0, c0), sub.shape)
+        centres = centred_targets(target, (r0, c0), sub.shape)
         theirs = neighbours_own(scene, groups, centres, tmag_to_flux(target.tmag))
         candidates = own_pixels = sub & ~theirs
         if reach > 0 and inside:
@@ -384,14 +384,18 @@ def optimise_mask(
     return optimised
 
 
-def _centres(target: Target, origin: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
-    """Per pixel of a box of the stamp, the brightest other star centred on it [e-/s].
+def centred_targets(target: Target, origin: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """Per pixel of a box of the stamp, the brightest other target centred on it [e-/s].
 
-    Zero where no other catalogued star is centred. A star's pixel is the one
+    Zero where no other catalogued star is centred, or only stars fainter than the task
+    list's faint limit (:attr:`~tessphot.photometry.target.Target.target_limit`: they have
+    no light curve to lose). A star's pixel is the one
     :func:`~tessphot.photometry.k2p2.skip_targets` puts it on.
     """
     cat = target.catalog
     other = cat["starid"] != target.starid
+    if target.target_limit is not None:
+        other &= cat["tmag"] < target.target_limit
     rows = pixel_index(cat["row"][other]) - origin[0]
     cols = pixel_index(cat["column"][other]) - origin[1]
     inside = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
@@ -407,7 +411,7 @@ def neighbours_own(
     """The pixels another star is centred on and dominates.
 
     ``centres`` is the flux of the brightest other star centred on each pixel [e-/s] (0:
-    none; :func:`_centres`). That star's light in the pixel is taken as its flux times the
+    none; :func:`centred_targets`). That star's light in the pixel is taken as its flux times the
     target's peak fraction (the PRF's share in the brightest pixel; ``target_flux`` [e-/s]);
     where it exceeds the target's light, the pixel is that star's: in the target's
     aperture it would make the star, when fainter, SKIPPED (a star centred in a brighter

@@ -49,6 +49,8 @@ class Target:
         TIC number.
     settings : PhotometrySettings
         The ``[photometry]`` settings (stamp size, PRF).
+    target_limit : float, optional
+        The task list's faint limit [Tmag] (:attr:`target_limit`).
 
     Raises
     ------
@@ -56,10 +58,20 @@ class Target:
         For a star not in the catalog or not on the data.
     """
 
-    def __init__(self, source: PixelSource, starid: int, settings: PhotometrySettings) -> None:
+    def __init__(
+        self,
+        source: PixelSource,
+        starid: int,
+        settings: PhotometrySettings,
+        *,
+        target_limit: float | None = None,
+    ) -> None:
         self.source = source
         self.starid = int(starid)
         self.settings = settings
+        #: The task list's faint limit [Tmag]: fainter catalogued stars are no targets of
+        #: their own (None: unknown, any star may be one).
+        self.target_limit = target_limit
         index = source.star(self.starid)
         if index is None:
             raise PhotometryError(
@@ -324,6 +336,7 @@ def open_target(
     datasource: str = "ffi",
     settings: Mapping[str, Any] | PhotometrySettings | None = None,
     timing: Mapping[str, Any] | TimingSettings | None = None,
+    target_limit: float | None = None,
 ) -> Target:
     """The target of a task on its (cached) pixel source.
 
@@ -344,6 +357,9 @@ def open_target(
         The ``[photometry]`` settings.
     timing : mapping or TimingSettings, optional
         The ``[timing]`` settings: where the spacecraft's position comes from.
+    target_limit : float, optional
+        The task list's faint limit [Tmag]: catalogued stars fainter than it have no task
+        of their own (None: unknown).
 
     Returns
     -------
@@ -376,4 +392,4 @@ def open_target(
             prf_url=settings.prf_url or None,
         ),
     )
-    return Target(source, starid, settings)
+    return Target(source, starid, settings, target_limit=target_limit)

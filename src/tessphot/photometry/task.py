@@ -120,6 +120,7 @@ def _run_method(
         datasource=task.get("datasource") or "ffi",
         settings=settings,
         timing=timing,
+        target_limit=task.get("target_limit"),
     )
     phot = cls(target, settings, switch_reason=switch_reason)
     spills = automatic and target.tmag <= phot.settings.choice.spill_tmag
@@ -257,7 +258,8 @@ def photometry_task(
     ----------
     task : mapping
         A task of :meth:`tessphot.tasks.TaskManager.get_task` (``priority``, ``starid``,
-        ``sector``, ``camera``, ``ccd``, ``cadence``, ``datasource``, ``method``).
+        ``sector``, ``camera``, ``ccd``, ``cadence``, ``datasource``, ``method``; and
+        ``target_limit``, the task list's faint limit, when it is known).
     input_folder, output_folder : path-like
     method : str, optional
         Force a method (else the task's, else automatic: aperture, switched to the

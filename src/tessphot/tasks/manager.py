@@ -27,7 +27,7 @@ import numpy as np
 from tessphot.tasks.database import open_todo
 from tessphot.tasks.pending import count_tasks, reset_tasks, select_tasks, start_task, task_status
 from tessphot.tasks.result import SWITCH_TEXT, TaskResult
-from tessphot.tasks.schema import TODO_FILENAME
+from tessphot.tasks.schema import TODO_FILENAME, target_limit
 from tessphot.tasks.status import STATUS
 from tessphot.tasks.store import store_result
 from tessphot.tasks.summary import (
@@ -102,6 +102,9 @@ class TaskManager:
         self._conn = open_todo(
             path, overwrite=overwrite, cleanup_constraints=cleanup_constraints or {}
         )
+        #: The faint limit of the file's targets [Tmag] (None: not recorded), handed out
+        #: with every task as ``target_limit``.
+        self.target_limit = target_limit(self._conn)
         self._results_since_summary = 0
         self._session = Session(numtasks=self.get_number_tasks())
         self.write_summary()
@@ -158,11 +161,12 @@ class TaskManager:
         -------
         dict or None
             ``priority``, ``starid``, ``method``, ``sector``, ``camera``, ``ccd``,
-            ``cadence``, ``datasource``, ``tmag``; None when nothing is left.
+            ``cadence``, ``datasource``, ``tmag`` and, when the file records it,
+            ``target_limit`` (the faint limit of its targets: catalogued stars fainter than
+            it have no task, and so no light curve to lose to another star's aperture);
+            None when nothing is left.
         """
-        tasks = select_tasks(
-            self._require(), constraints, order="ORDER BY todolist.priority", limit=1
-        )
+        tasks = self._select(constraints, order="ORDER BY todolist.priority", limit=1)
         return tasks[0] if tasks else None
 
     def get_tasks(self, **constraints: Any) -> list[dict[str, Any]]:
@@ -171,13 +175,20 @@ class TaskManager:
         Same fields and constraints as :meth:`get_task`; used by the parallel runners, which
         schedule the tasks themselves.
         """
-        return select_tasks(
-            self._require(), constraints, order="ORDER BY todolist.priority", limit=None
-        )
+        return self._select(constraints, order="ORDER BY todolist.priority", limit=None)
+
+    def _select(
+        self, constraints: Mapping[str, Any], *, order: str, limit: int | None
+    ) -> list[dict[str, Any]]:
+        tasks = select_tasks(self._require(), constraints, order=order, limit=limit)
+        if self.target_limit is not None:
+            for task in tasks:
+                task["target_limit"] = self.target_limit
+        return tasks
 
     def get_random_task(self, **constraints: Any) -> dict[str, Any] | None:
         """A random task still to do (same fields and constraints as :meth:`get_task`)."""
-        tasks = select_tasks(self._require(), constraints, order="ORDER BY RANDOM()", limit=1)
+        tasks = self._select(constraints, order="ORDER BY RANDOM()", limit=1)
         return tasks[0] if tasks else None
 
     def start_task(self, task: int | Mapping[str, Any]) -> None:
@@ -251,6 +262,9 @@ class TaskManager:
 
     def write_summary(self) -> None:
         """Write the summary file now (atomically), if one was asked for."""
+        #: The faint limit of the file's targets [Tmag] (None: not recorded), handed out
+        #: with every task as ``target_limit``.
+        self.target_limit = target_limit(self._conn)
         self._results_since_summary = 0
         if self.summary_file is None:
             return

@@ -249,6 +249,20 @@ def read_metadata(conn: sqlite3.Connection) -> dict[str, str]:
     return {key: value for key, value in conn.execute("SELECT key, value FROM tessphot_metadata")}
 
 
+def target_limit(conn: sqlite3.Connection) -> float | None:
+    """The faint limit [Tmag] the todo file's targets were chosen by (None: not recorded).
+
+    From the ``todo_settings`` the todo stage stores; catalogued stars fainter than it are
+    no targets of the file.
+    """
+    try:
+        value = json.loads(read_metadata(conn).get("todo_settings") or "{}").get("faint_limit")
+        limit = float(value)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return limit if math.isfinite(limit) else None
+
+
 def write_metadata(conn: sqlite3.Connection, metadata: Mapping[str, Any]) -> None:
     """Store key/value pairs in ``tessphot_metadata`` (non-strings as JSON)."""
     conn.execute(METADATA_DDL)
