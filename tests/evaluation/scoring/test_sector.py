@@ -181,6 +181,25 @@ def test_motion_fit_leaves_white_noise_alone():
     assert np.isnan(without_motion(np.full(5, np.nan), np.zeros(5), np.zeros(5))).all()
 
 
+def test_motion_fitted_on_the_star_alone_leaves_a_neighbours_variability():
+    """On 120 cadences a slow drift of the pointing follows a neighbour's slow variability:
+    fitted on the star alone, the motion takes out its own response and not the
+    neighbour's light."""
+    rng = np.random.default_rng(4)
+    t = np.linspace(0.0, 2.5, 120)
+    drow, dcol = 0.05 * t + 0.01 * rng.standard_normal(t.size), 0.02 * np.sin(3 * t)
+    alone = rng.standard_normal(t.size) + 40 * drow
+    neighbour = 3.0 * (t - t.mean())  # slow, and nearly a line in drow
+    left_in = alone + neighbour
+    own_fit = without_motion(left_in, drow, dcol)
+    fair = without_motion(left_in, drow, dcol, fitted_on=alone)
+    assert np.std(own_fit) < 1.3  # the neighbour fitted away with the motion
+    assert np.std(fair) > 2.0  # kept
+    np.testing.assert_allclose(
+        fair - without_motion(alone, drow, dcol), neighbour * np.sqrt(120 / 114), atol=1e-9
+    )
+
+
 def test_report_is_plain_and_prints(tmp_path):
     score = SectorScore(targets=[_star(10.5, 1.1), _star(10.2, 1.3, variable=True)])
     score.targets[1].amplitude_ratio = 0.99
