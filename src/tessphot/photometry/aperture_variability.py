@@ -49,11 +49,21 @@ def left_variance(
 ) -> np.ndarray:
     """What the target's variability leaves of its light: its variance over the groups.
 
-    Less what the white noise gives (``white``), and never negative.
+    Less what the white noise gives (``white``), never negative, and shrunk by its own
+    error: from a few groups (12 on 120 cadences) the estimate ``s`` errs by
+    ``e = sqrt(2 sum(weights^2))`` times the groups' variance, and clipped at zero that
+    error would add about ``0.4 e`` on average, more the larger the aperture (its white
+    noise, and so ``e``, grows). The term is ``s^3 / (s^2 + e^2)``: an estimate well above
+    its error stays, one within it counts little.
     """
     left = target_light - variability[:, None] * cum_light[None, :]
     left = left - (weights @ left)[None, :]
-    return np.clip(weights @ left**2 - white, 0.0, None)
+    total = weights @ left**2
+    estimate = np.clip(total - white, 0.0, None)
+    error2 = 2.0 * float(weights @ weights) * total**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shrunk = estimate**3 / (estimate**2 + error2)
+    return np.where(estimate > 0, shrunk, 0.0)
 
 
 def variability_weights(own: np.ndarray, others: np.ndarray, variance: np.ndarray) -> np.ndarray:
