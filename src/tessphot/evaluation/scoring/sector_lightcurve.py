@@ -178,7 +178,3 @@ def without_motion(
     n, p = design.shape
     out[use] = (y[use] - design @ coef) * math.sqrt(n / (n - p))
     return out
-    coef, *_ = np.linalg.lstsq(design, y[use], rcond=None)
-    n, p = design.shape
-    out[use] = (y[use] - design @ coef) * math.sqrt(n / (n - p))
-    return out
