@@ -27,21 +27,14 @@ FAST_EDGE_MARGIN = 1.2
 
 
 @dataclass(frozen=True)
-class HourImages:
+class HourImages(GroupImages):
     """Mean images of the hours of good cadences, within the groups.
 
-    Attributes
-    ----------
-    mean : ndarray, shape (n_hours, rows, cols)
-        Mean image of each hour [e-/s] (NaN where a pixel has no data in the hour).
-    cadences : ndarray, shape (n_hours,)
-        Good cadences averaged in each hour.
-    group : ndarray of int, shape (n_hours,)
-        The group of cadences each hour belongs to.
+    As :class:`~tessphot.photometry.scene_groups.GroupImages`, one image per hour
+    (``mean`` of shape (n_hours, rows, cols), ``cadences`` per hour), and ``group``
+    (ndarray of int, shape (n_hours,)): the group of cadences each hour belongs to.
     """
 
-    mean: np.ndarray
-    cadences: np.ndarray
     group: np.ndarray
 
 

@@ -218,8 +218,8 @@ class Residual:
     target_flux: float
     #: The light curve's background (FLUX_BKG, summed over the aperture) on those cadences.
     background: np.ndarray
-    #: ``relative`` with the neighbours' true variable light left in (None: the same).
-    left_in: np.ndarray | None = None
+    #: ``relative`` with the neighbours' true variable light left in.
+    left_in: np.ndarray
 
 
 def _own_limit(truth: Truth, i: int, median: float, mask_size: float) -> float:
@@ -305,7 +305,7 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     score.rms_hour_plain = rms_timescale(t, relative, hour)
     score.rms_30min = rms_timescale(t, relative, cadence)
     score.rms_hour_neighbours, score.std_hour_neighbours = score.rms_hour, score.std_hour
-    left_in = None
+    left_in = relative
     if np.any(m.neighbours):
         left_in, _ = residual(
             m.flux + m.neighbours,

@@ -150,8 +150,9 @@ def score_small_apertures(
             score.optimal_ap_rms_hour = full_bin_rms(t, alone, hour, cadence)
             score.optimal_ap_rms_hour_neighbours = full_bin_rms(t, relative, hour, cadence)
             score.optimal_ap_std_hour_neighbours = full_bin_std(t, relative, hour, cadence)
-            mine = res.relative if res.left_in is None else res.left_in
-            score.optimal_ap_excess_sigma = paired_excess(t, mine[use], relative, hour, cadence)
+            score.optimal_ap_excess_sigma = paired_excess(
+                t, res.left_in[use], relative, hour, cadence
+            )
 
 
 def small_aperture_check(stars: Sequence) -> dict:
