@@ -37,6 +37,13 @@ def test_check_counts_the_stars_measured_worse_than_the_optimal_aperture():
     )
     assert check["value"] == 0 and check["met"] is True
     assert "robust rms: 1, by the standard deviation: 1)" in check["what"]
+    # The aperture is judged where its own sum is known: a light curve worse than the
+    # optimal sum only through the rest of the photometry is not a small aperture's fault.
+    lc_only, aperture = _star(1.3, 1.1, sigma=3.0), _star(1.0, 1.1, sigma=-1.0)
+    lc_only.own_ap_excess_sigma, aperture.own_ap_excess_sigma = 0.0, 2.5
+    check = small_aperture_check([lc_only, aperture])
+    assert check["value"] == 1 and check["met"] is False
+    assert "the optimal sum: 1;" in check["what"]
     # No star compared: nothing to judge.
     assert small_aperture_check([_star(1.0, math.nan)])["met"] is None
 

@@ -100,14 +100,17 @@ class TargetScore:
     rms_hour_neighbours: float = math.nan
     std_hour_neighbours: float = math.nan
     #: The same for the plain sum of the S/N-optimal aperture on the same data, among the
-    #: pixels no other target is centred on and outshines (variable stars under half
-    #: their optimal size only, :mod:`~tessphot.evaluation.scoring.small_apertures`), and
-    #: by how many standard errors the light curve's 1-hour variance exceeds that sum's,
-    #: paired hour by hour (neighbours left in; negative: the light curve is quieter).
+    #: pixels no other target is centred on and outshines, corrected for the true motion
+    #: (variable stars under half their optimal size only,
+    #: :mod:`~tessphot.evaluation.scoring.small_apertures`); by how many standard errors the
+    #: light curve's 1-hour variance exceeds that sum's, paired hour by hour (neighbours
+    #: left in; negative: the light curve is quieter); and by how many the sum of the
+    #: light curve's own aperture, made alike, exceeds it (the aperture's choice alone).
     optimal_ap_rms_hour: float = math.nan
     optimal_ap_rms_hour_neighbours: float = math.nan
     optimal_ap_std_hour_neighbours: float = math.nan
     optimal_ap_excess_sigma: float = math.nan
+    own_ap_excess_sigma: float = math.nan
     #: Noise limits (relative) of the S/N-optimal aperture and of the pipeline's aperture.
     limit_hour: float = math.nan
     limit_30min: float = math.nan
@@ -220,6 +223,8 @@ class Residual:
     background: np.ndarray
     #: ``relative`` with the neighbours' true variable light left in.
     left_in: np.ndarray
+    #: Science rows and columns of the light curve's photometric pixels.
+    mask: tuple[np.ndarray, np.ndarray]
 
 
 def _own_limit(truth: Truth, i: int, median: float, mask_size: float) -> float:
@@ -321,7 +326,7 @@ def score_target(truth: Truth, i: int, path: Path, score: TargetScore) -> Residu
     score.own_limit_hour = own * median / target if target > 0 else math.nan
     _signals(truth, i, m, score)
     _corrected(truth, i, m, score)
-    return Residual(m.cadences, relative, target, m.background, left_in)
+    return Residual(m.cadences, relative, target, m.background, left_in, m.mask)
 
 
 def _corrected(truth: Truth, i: int, m: MeasuredLightCurve, score: TargetScore) -> None:
@@ -415,7 +420,7 @@ def score_sector_run(
     output = Path(output_folder) if output_folder else default_output_folder(folder)
     rows = todo_rows(folder)
     starids = np.array([r[0] for r in rows], dtype=np.int64)
-    truth = read_truth(truth_path, starids, prf_dir, neighbours=True)
+    truth = read_truth(truth_path, starids, prf_dir, neighbours=True, scene=True)
     index = {int(s): i for i, s in enumerate(truth.starid)}
     quiet = _Quiet(truth.tmid.size)
     result = SectorScore(tmid=truth.tmid, orbit=orbits_of(truth.tmid))

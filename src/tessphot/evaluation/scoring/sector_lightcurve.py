@@ -63,6 +63,8 @@ class MeasuredLightCurve:
     background: np.ndarray
     #: ``FLUX_CORR`` [ppm] (NaN before the corrections; never finite where the flux is not).
     corrected: np.ndarray
+    #: Science rows and columns of the photometric mask's pixels.
+    mask: tuple[np.ndarray, np.ndarray]
 
 
 def measured_lightcurve(truth: Truth, i: int, path: Path) -> MeasuredLightCurve:
@@ -98,6 +100,7 @@ def measured_lightcurve(truth: Truth, i: int, path: Path) -> MeasuredLightCurve:
         neighbours=neighbours,
         background=flux_bkg[use],
         corrected=corrected[use],
+        mask=mask,
     )
 
 
@@ -145,9 +148,7 @@ def residual(
     return (flux - design @ coef) / target, target
 
 
-def without_motion(
-    y: np.ndarray, drow: np.ndarray, dcol: np.ndarray, *, fitted_on: np.ndarray | None = None
-) -> np.ndarray:
+def without_motion(y: np.ndarray, drow: np.ndarray, dcol: np.ndarray) -> np.ndarray:
     """A residual less its fit by the star's true motion (a quadratic in row and column).
 
     Parameters
@@ -156,10 +157,6 @@ def without_motion(
         Residual per cadence (NaN where unknown).
     drow, dcol : numpy.ndarray
         The star's true position minus its mean per cadence [px].
-    fitted_on : numpy.ndarray, optional
-        The residual the motion is fitted on (default ``y``): the same aperture's residual
-        without the neighbours' true variable light, so that a neighbour's variability
-        left in ``y`` is not fitted away with the motion.
 
     Returns
     -------
@@ -167,14 +164,13 @@ def without_motion(
         ``y`` minus the least-squares fit of ``1, dr, dc, dr^2, dc^2, dr dc``, scaled by
         ``sqrt(n / (n - 6))`` so that white noise keeps its rms; NaN where ``y`` is.
     """
-    basis = y if fitted_on is None else fitted_on
     out = np.full(y.shape, math.nan)
-    use = np.isfinite(y) & np.isfinite(basis) & np.isfinite(drow) & np.isfinite(dcol)
+    use = np.isfinite(y) & np.isfinite(drow) & np.isfinite(dcol)
     r, c = drow[use], dcol[use]
     design = np.column_stack([np.ones_like(r), r, c, r * r, c * c, r * c])
     if use.sum() <= 2 * design.shape[1]:
         return out
-    coef, *_ = np.linalg.lstsq(design, basis[use], rcond=None)
+    coef, *_ = np.linalg.lstsq(design, y[use], rcond=None)
     n, p = design.shape
     out[use] = (y[use] - design @ coef) * math.sqrt(n / (n - p))
     return out

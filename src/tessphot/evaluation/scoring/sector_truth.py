@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from tessphot.constants import OUTPUT_WIDTH
+from tessphot.evaluation.scoring.motion_light import SceneStars, read_scene_stars
 from tessphot.evaluation.scoring.neighbour_light import NeighbourLight, read_neighbour_light
 from tessphot.evaluation.scoring.optimal import (
     OptimalAperture,
@@ -94,6 +95,8 @@ class Truth:
     systematics: TargetSystematics | None = None
     #: The variable stars around the targets (None: not read).
     neighbours: NeighbourLight | None = None
+    #: Every star around the targets, for the light the motion moves (None: not read).
+    scene: SceneStars | None = None
 
     def sky_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Mean sky over the good cadences at science-area pixels [e-/s/px]."""
@@ -266,7 +269,12 @@ def _read_sky(h5: h5py.File, index: np.ndarray, rows, cols, good) -> tuple:
 
 
 def read_truth(
-    path: Path, starids: np.ndarray, prf_dir: str | None = None, *, neighbours: bool = False
+    path: Path,
+    starids: np.ndarray,
+    prf_dir: str | None = None,
+    *,
+    neighbours: bool = False,
+    scene: bool = False,
 ) -> Truth:
     """The truth of the given stars (those not in the truth are left out).
 
@@ -280,6 +288,8 @@ def read_truth(
         Folder of the PRF models; None: the simulation's own (its settings).
     neighbours : bool
         Also read the variable stars around the targets (:attr:`Truth.neighbours`).
+    scene : bool
+        Also read every star around the targets (:attr:`Truth.scene`).
 
     Returns
     -------
@@ -328,4 +338,5 @@ def read_truth(
             ccd=(int(attrs["sector"]), int(attrs["camera"]), int(attrs["ccd"])),
             systematics=TargetSystematics.select(read_systematics(h5), index),
             neighbours=read_neighbour_light(h5, good, index, prf) if neighbours else None,
+            scene=read_scene_stars(h5, index, prf) if scene else None,
         )
