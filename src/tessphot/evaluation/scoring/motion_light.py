@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import h5py
 import numpy as np
-from scipy.spatial import cKDTree
+
+from tessphot.evaluation.scoring.neighbour_light import PlacedStars, stars_near
 
 #: How far from an aperture's pixels a star's light is looked for [px]: the PRF stamps'
 #: half-width (6 px) plus a margin.
@@ -31,21 +32,17 @@ REACH_PX = 8.0
 
 
 @dataclass
-class SceneStars:
-    """Every simulated star near the targets: where the simulation puts it, and its flux."""
+class SceneStars(PlacedStars):
+    """Every simulated star near the targets: where the simulation puts it, and its flux.
 
-    #: TIC IDs, catalogue positions [science-area px] (before the pointing's motion) and
-    #: mean fluxes [e-/s] of the stars.
-    starid: np.ndarray
-    row: np.ndarray
-    col: np.ndarray
+    The positions are the catalogue's, before the pointing's motion.
+    """
+
+    #: Mean fluxes of the stars [e-/s].
     flux: np.ndarray
-    #: The simulation's PRF (:class:`~tessphot.prf.PRFModel`).
-    prf: object
 
     def __post_init__(self) -> None:
-        points = np.column_stack([self.row, self.col]) if self.row.size else np.empty((0, 2))
-        self._tree = cKDTree(points)
+        super().__post_init__()
         self._index = {int(s): k for k, s in enumerate(self.starid)}
 
     def displacement(
@@ -144,13 +141,8 @@ def read_scene_stars(h5: h5py.File, targets: np.ndarray, prf) -> SceneStars:
     SceneStars
     """
     stars = h5["stars"][:]
-    keep = np.arange(0)
-    if stars.size and np.size(targets):
-        tree = cKDTree(np.column_stack([stars["row"], stars["col"]]))
-        points = np.column_stack([stars["row"][targets], stars["col"][targets]])
-        # The largest apertures reach ~12 px from their star, and their light ~6 px beyond.
-        hits = tree.query_ball_point(points, 3 * REACH_PX)
-        keep = np.unique(np.concatenate([np.asarray(h, dtype=int) for h in hits]))
+    # The largest apertures reach ~12 px from their star, and their light ~6 px beyond.
+    keep = stars_near(stars, np.arange(stars.size), targets, 3 * REACH_PX)
     return SceneStars(
         starid=stars["starid"][keep],
         row=stars["row"][keep].astype(float),

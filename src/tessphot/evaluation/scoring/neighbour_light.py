@@ -32,21 +32,27 @@ READ_CADENCES = 64
 
 
 @dataclass
-class NeighbourLight:
-    """The simulated variable stars near the targets and their true variable light."""
+class PlacedStars:
+    """Simulated stars at their catalogue positions, with the simulation's PRF."""
 
-    #: TIC IDs and catalogue positions [science-area px] of the variable stars.
+    #: TIC IDs and catalogue positions [science-area px] of the stars.
     starid: np.ndarray
     row: np.ndarray
     col: np.ndarray
-    #: (cadence, star): true flux minus its mean over the good cadences [e-/s].
-    deviation: np.ndarray
     #: The simulation's PRF (:class:`~tessphot.prf.PRFModel`).
     prf: object
 
     def __post_init__(self) -> None:
         points = np.column_stack([self.row, self.col]) if self.row.size else np.empty((0, 2))
         self._tree = cKDTree(points)
+
+
+@dataclass
+class NeighbourLight(PlacedStars):
+    """The simulated variable stars near the targets and their true variable light."""
+
+    #: (cadence, star): true flux minus its mean over the good cadences [e-/s].
+    deviation: np.ndarray
 
     def in_aperture(self, rows, cols, *, exclude: int) -> np.ndarray:
         """The variable stars' true light in a mask, per cadence [e-/s].
@@ -117,6 +123,22 @@ def mask_fractions(prf, star_rows, star_cols, rows, cols) -> np.ndarray:
     return fractions
 
 
+def stars_near(
+    stars: np.ndarray, among: np.ndarray, targets: np.ndarray, radius: float
+) -> np.ndarray:
+    """Indices of the stars ``among`` within ``radius`` [px] of any target (sorted).
+
+    ``stars`` is the truth's table (``row``, ``col``); ``among`` and ``targets`` index it.
+    """
+    among = np.asarray(among, dtype=int)
+    if not (among.size and np.size(targets)):
+        return among[:0]
+    tree = cKDTree(np.column_stack([stars["row"][among], stars["col"][among]]))
+    points = np.column_stack([stars["row"][targets], stars["col"][targets]])
+    hits = tree.query_ball_point(points, radius)
+    return among[np.unique(np.concatenate([np.asarray(h, dtype=int) for h in hits]))]
+
+
 def read_neighbour_light(
     h5: h5py.File, good: np.ndarray, targets: np.ndarray, prf
 ) -> NeighbourLight:
@@ -139,14 +161,8 @@ def read_neighbour_light(
     """
     stars = h5["stars"][:]
     variable = np.flatnonzero(h5["signals"]["kind"][:] != CONSTANT)
-    keep = variable[:0]
-    if variable.size and np.size(targets):
-        tree = cKDTree(np.column_stack([stars["row"][variable], stars["col"][variable]]))
-        points = np.column_stack([stars["row"][targets], stars["col"][targets]])
-        # Within the search radius of a target's position plus its mask's spread.
-        hits = tree.query_ball_point(points, 2 * SEARCH_RADIUS_PX)
-        found = np.unique(np.concatenate([np.asarray(h, dtype=int) for h in hits]))
-        keep = variable[found]
+    # Within the search radius of a target's position plus its mask's spread.
+    keep = stars_near(stars, variable, targets, 2 * SEARCH_RADIUS_PX)
     dataset = h5["flux"]
     flux = np.empty((dataset.shape[0], keep.size))
     for start in range(0, dataset.shape[0], READ_CADENCES):
