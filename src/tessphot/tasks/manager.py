@@ -262,9 +262,6 @@ class TaskManager:
 
     def write_summary(self) -> None:
         """Write the summary file now (atomically), if one was asked for."""
-        #: The faint limit of the file's targets [Tmag] (None: not recorded), handed out
-        #: with every task as ``target_limit``.
-        self.target_limit = target_limit(self._conn)
         self._results_since_summary = 0
         if self.summary_file is None:
             return

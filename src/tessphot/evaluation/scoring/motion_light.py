@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from tessphot.evaluation.scoring.neighbour_light import PlacedStars, stars_near
+from tessphot.evaluation.scoring.neighbour_light import PlacedStars, mask_fractions, stars_near
 
 #: How far from an aperture's pixels a star's light is looked for [px]: the PRF stamps'
 #: half-width (6 px) plus a margin.
@@ -102,26 +102,19 @@ class SceneStars(PlacedStars):
         for hits in self._tree.query_ball_point(np.column_stack([rows, cols]), REACH_PX):
             near.update(hits)
         for n in sorted(near):
-            fractions = _fractions_moved(self.prf, self.row[n], self.col[n], drow, dcol, rows, cols)
+            # The PRF's shape is the one at the catalogue position, as the simulation renders.
+            fractions = mask_fractions(
+                self.prf,
+                self.row[n] + drow,
+                self.col[n] + dcol,
+                rows,
+                cols,
+                np.full(drow.size, self.row[n]),
+                np.full(drow.size, self.col[n]),
+            )
             flux = target_flux if int(self.starid[n]) == int(target) else self.flux[n]
             light += flux * (fractions - fractions.mean())
         return light
-
-
-def _fractions_moved(prf, row, col, drow, dcol, rows, cols) -> np.ndarray:
-    """Fraction of a star's PRF inside a mask at each displaced position.
-
-    The PRF's shape is the one at the catalogue position (as the simulation renders it).
-    """
-    n = drow.size
-    stamps, row0, col0 = prf.stamps(row + drow, col + dcol, np.full(n, row), np.full(n, col))
-    size = stamps.shape[-1]
-    i = rows[None, :] - np.asarray(row0, dtype=int)[:, None]
-    j = cols[None, :] - np.asarray(col0, dtype=int)[:, None]
-    inside = (i >= 0) & (i < size) & (j >= 0) & (j < size)
-    cadence = np.broadcast_to(np.arange(n)[:, None], i.shape)
-    values = stamps[cadence, np.clip(i, 0, size - 1), np.clip(j, 0, size - 1)]
-    return np.where(inside, values, 0.0).astype(float).sum(axis=1)
 
 
 def read_scene_stars(h5: h5py.File, targets: np.ndarray, prf) -> SceneStars:

@@ -88,7 +88,9 @@ class NeighbourLight(PlacedStars):
         return light
 
 
-def mask_fractions(prf, star_rows, star_cols, rows, cols) -> np.ndarray:
+def mask_fractions(
+    prf, star_rows, star_cols, rows, cols, node_rows=None, node_cols=None
+) -> np.ndarray:
     """Fraction of each star's PRF inside a mask of pixels.
 
     Parameters
@@ -99,28 +101,25 @@ def mask_fractions(prf, star_rows, star_cols, rows, cols) -> np.ndarray:
         Star positions [science-area px].
     rows, cols : numpy.ndarray of int
         The mask's pixels.
+    node_rows, node_cols : numpy.ndarray, optional
+        Positions choosing each star's PRF shape (default: the stars' own; one star at
+        many displaced positions keeps the shape of its catalogue position).
 
     Returns
     -------
     numpy.ndarray
         One fraction per star (zero for a star whose PRF does not reach the mask).
     """
-    stamps, row0, col0 = prf.stamps(star_rows, star_cols, star_rows, star_cols)
+    rows = np.asarray(rows, dtype=int)
+    cols = np.asarray(cols, dtype=int)
+    stamps, row0, col0 = prf.stamps(star_rows, star_cols, node_rows, node_cols)
     size = stamps.shape[-1]
-    r_min, c_min = int(rows.min()), int(cols.min())
-    # The mask on a frame padded by a stamp on every side, so that every stamp that reaches
-    # it is cut whole.
-    mask = np.zeros(
-        (int(rows.max()) - r_min + 1 + 2 * size, int(cols.max()) - c_min + 1 + 2 * size)
-    )
-    mask[rows - r_min + size, cols - c_min + size] = 1.0
-    fractions = np.zeros(star_rows.size)
-    r0 = np.asarray(row0, dtype=int) - r_min + size
-    c0 = np.asarray(col0, dtype=int) - c_min + size
-    inside = (r0 >= 0) & (c0 >= 0) & (r0 + size <= mask.shape[0]) & (c0 + size <= mask.shape[1])
-    for k in np.flatnonzero(inside):
-        fractions[k] = float(np.sum(stamps[k] * mask[r0[k] : r0[k] + size, c0[k] : c0[k] + size]))
-    return fractions
+    i = rows[None, :] - np.asarray(row0, dtype=int)[:, None]
+    j = cols[None, :] - np.asarray(col0, dtype=int)[:, None]
+    inside = (i >= 0) & (i < size) & (j >= 0) & (j < size)
+    star = np.broadcast_to(np.arange(stamps.shape[0])[:, None], i.shape)
+    values = stamps[star, np.clip(i, 0, size - 1), np.clip(j, 0, size - 1)]
+    return np.where(inside, values, 0.0).astype(float).sum(axis=1)
 
 
 def stars_near(

@@ -224,12 +224,6 @@ def score_small_apertures(
             if summed is None:
                 continue
             flux, rows, cols, light = summed
-            own_rows, own_cols = res.mask
-            own_flux = (
-                aperture_sum(cube, own_rows, own_cols, res.cadences, in_cube)
-                if own_rows.size
-                else np.full(flux.shape, np.nan)
-            )
             use = np.isfinite(flux)
             k = res.cadences[use]
             t = truth.tmid[k]
@@ -240,15 +234,20 @@ def score_small_apertures(
             score.optimal_ap_excess_sigma = paired_excess(
                 t, res.left_in[use], relative, hour, cadence
             )
+            own_rows, own_cols = res.mask
             if _same_pixels((own_rows, own_cols), (rows, cols)):
                 score.own_ap_excess_sigma = 0.0  # the optimal aperture itself
-            elif np.isfinite(own_flux[use]).all():
+                continue
+            if not own_rows.size:
+                continue
+            own_flux = aperture_sum(cube, own_rows, own_cols, k, in_cube)
+            if np.isfinite(own_flux).all():
                 own_light = truth.mean_flux(i) * float(
                     mask_fractions(
                         truth.prf, truth.row[i : i + 1], truth.col[i : i + 1], own_rows, own_cols
                     )[0]
                 )
-                own = summed_residuals(truth, i, own_flux[use], own_rows, own_cols, own_light, k)[1]
+                own = summed_residuals(truth, i, own_flux, own_rows, own_cols, own_light, k)[1]
                 score.own_ap_excess_sigma = paired_excess(t, own, relative, hour, cadence)
 
 
