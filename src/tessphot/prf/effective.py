@@ -81,8 +81,15 @@ log = logging.getLogger(__name__)
 PRF_REACH = HALF_WIDTH + 1
 #: The stars' halos are measured and taken out of the PRF's fit on this many last passes
 #: (the PRF first converges without them: a halo measured against a PRF still far off
-#: would take up its width's error); their shape is the first of these passes'.
-HALO_PASSES = 2
+#: would take up its width's error), their shape fitted again on each: the PRF then holds
+#: less of the bright stars' halos, and the halos' shape shows better. On a simulated
+#: region (400^2 px, PRF 3 % wider and elliptical over the CCD, 2 % halos of core 2 px and
+#: index 2.5 on the stars brighter than Tmag 9.5), 2 passes with the first pass's shape
+#: gave a halo of core 6.3 px and index 5, and widths off by up to 0.8 % towards the
+#: region's corners; 4 passes, each fitting the shape, core 3.2 px and index 3, widths
+#: within 0.2 %, and the error of an aperture's motion correction from the PRF alone down
+#: from 17 to 11 ppm (Tmag 7-9.5; 8 passes: the same).
+HALO_PASSES = 4
 #: Prefix of the effective PRF's short name (FITS headers).
 SHORT_PREFIX = "ePRF "
 
@@ -370,9 +377,8 @@ def measure_effective_prf(
         cleaned = cleaned_boxes(boxes, scene, origin, seen_prf, fits.rows, fits.cols, fits.flux)
         if settings.halos and iteration >= settings.iterations - HALO_PASSES:
             halos = measure_region_halos(
-                image, sigma, origin, seen_prf, (rows, cols, flux), fits, tmag, settings,
-                shape=None if halos is None else halos.shape,
-            )  # fmt: skip
+                image, sigma, origin, seen_prf, (rows, cols, flux), fits, tmag, settings
+            )
         bare = without_halos(seen_prf, cleaned, fits, halos, leave=check)
         fits = fit_stars(
             seen_prf, bare, fits.rows, fits.cols, fits.flux, model_error=settings.model_error

@@ -148,7 +148,6 @@ def measure_halos(
     radius: float,
     model_error: float,
     clip: float,
-    shape: HaloShape | None = None,
 ) -> HaloFit | None:
     """The halos of the stars, and the shape that fits them best.
 
@@ -169,8 +168,6 @@ def measure_halos(
     clip : float
         Stars whose chi-square per pixel with the halo exceeds this many times the median
         are left out (blends, variables), and the shape fitted again without them.
-    shape : HaloShape, optional
-        The halo's shape, if known (else the grid's best).
 
     Returns
     -------
@@ -184,15 +181,14 @@ def measure_halos(
     data = np.nan_to_num(boxes.data)
     _, _, chi_without = _fit([own, np.ones_like(own)], data, weight)
     # The shape on every star, then again without those it leaves far off (blends, variables).
-    shapes = [shape] if shape is not None else None
-    shape, _, _, chi = _best_shape(own, data, weight, chi_without, boxes, fits, radius, shapes)
+    shape, _, _, chi = _best_shape(own, data, weight, chi_without, boxes, fits, radius)
     per_pixel = chi / np.maximum(np.count_nonzero(weight.reshape(chi.size, -1), axis=1), 1)
     kept = np.flatnonzero(per_pixel <= clip * np.median(per_pixel))
     if kept.size < MIN_STARS:
         return None
     own, data, weight, chi_without = own[kept], data[kept], weight[kept], chi_without[kept]
     boxes, fits, tmag = boxes.subset(kept), fits.subset(kept), tmag[kept]
-    shape, coef, cov, chi = _best_shape(own, data, weight, chi_without, boxes, fits, radius, shapes)
+    shape, coef, cov, chi = _best_shape(own, data, weight, chi_without, boxes, fits, radius)
     flux, share = coef[:, 0], coef[:, 1]
     fraction = share / flux
     # Error of a ratio: the flux is far better measured than the halo's share.
@@ -225,14 +221,12 @@ def _best_shape(
     boxes: StarBoxes,
     fits: StarFits,
     radius: float,
-    shapes: list[HaloShape] | None = None,
 ) -> tuple[HaloShape, np.ndarray, np.ndarray, np.ndarray]:
-    """The shape that fits the stars best (of ``shapes``, or the grid's).
+    """The shape of the grid (:data:`CORES` x :data:`INDICES`) that fits the stars best.
 
     Returns it, the stars' coefficients, their covariances and chi-squares.
     """
-    if shapes is None:
-        shapes = [HaloShape(float(c), float(k), radius) for c in CORES for k in INDICES]
+    shapes = [HaloShape(float(c), float(k), radius) for c in CORES for k in INDICES]
     best = None
     flat = np.ones_like(own)
     distance = _distances(boxes, fits)
@@ -255,8 +249,6 @@ def measure_region_halos(
     fits: StarFits,
     tmag: np.ndarray,
     settings,
-    *,
-    shape: HaloShape | None = None,
 ) -> HaloFit | None:
     """:func:`measure_halos` of fitted stars on boxes of :data:`HALO_HALF` px of an image.
 
@@ -274,8 +266,6 @@ def measure_region_halos(
         Their brightnesses.
     settings : EffectivePRFSettings
         ``wings_radius`` (the halo's outer radius), ``model_error``, ``clip``.
-    shape : HaloShape, optional
-        The halo's shape, if known.
     """
     rows, cols, flux = stars
     wide = star_boxes(image, sigma, origin, fits.rows, fits.cols, HALO_HALF)
@@ -289,7 +279,6 @@ def measure_region_halos(
         radius=settings.wings_radius,
         model_error=settings.model_error,
         clip=settings.clip,
-        shape=shape,
     )
 
 
