@@ -12,7 +12,7 @@ aperture, cadence by cadence (:mod:`tessphot.photometry.scene`). Where the PRF i
 so is that fraction's change with the pointing, and the correction leaves (or adds) a part
 of the motion in the light curve. This measures that part alone, without photon noise or
 the jitter model's errors: for every isolated star of ``Tmag < --faintest`` (contamination
-of its light curve's ``AP_CONT`` at most 0.1), on the pixels of its aperture in ``RUN`` and at
+in the run's todo list at most 0.1), on the pixels of its aperture in ``RUN`` and at
 its true position of every cadence,
 
 * the truth's fraction, from the PRF the simulator rendered the star with at that
@@ -39,10 +39,11 @@ import numpy as np
 from astropy.io import fits
 from bench_focus import PPM, prepared
 
-from tessphot.evaluation.scoring.photometry import _truth, find_truth
+from tessphot.evaluation.scoring.neighbour_light import mask_fractions
+from tessphot.evaluation.scoring.photometry import _truth, find_truth, lightcurve_path, todo_rows
 from tessphot.evaluation.scoring.systematics import photometric_pixels
 from tessphot.evaluation.simulate.prf_differences import PRFField, TransformedPRF
-from tessphot.evaluation.simulate.truth import read_truth
+from tessphot.evaluation.simulate.truth import read_prf_differences
 from tessphot.prepare.effective_prf import read_effective_prf, read_star_halos
 from tessphot.prf import load_prf
 from tessphot.prf.focus import FocusedPRF
@@ -70,14 +71,7 @@ class Apertures:
 
     def fractions(self, prf, rows: np.ndarray, cols: np.ndarray, nodes) -> np.ndarray:
         """Each star's PRF summed on its aperture, the stars at ``(rows, cols)`` (n,)."""
-        stamps, row0, col0 = prf.stamps(rows, cols, *nodes)
-        size = stamps.shape[-1]
-        i = self.rows - np.asarray(row0, dtype=int)[:, None]
-        j = self.cols - np.asarray(col0, dtype=int)[:, None]
-        inside = self.valid & (i >= 0) & (i < size) & (j >= 0) & (j < size)
-        star = np.broadcast_to(np.arange(rows.size)[:, None], i.shape)
-        values = stamps[star, np.clip(i, 0, size - 1), np.clip(j, 0, size - 1)]
-        return np.where(inside, values, 0.0).sum(axis=1)
+        return mask_fractions(prf, rows, cols, self.rows, self.cols, *nodes, valid=self.valid)
 
     def halo_fractions(self, shape: HaloShape, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Each star's unit halo summed on its aperture at every cadence (n_cadences, n)."""
@@ -91,17 +85,22 @@ class Apertures:
 
 
 def scored_stars(run: Path, starid: np.ndarray, tmag: np.ndarray, faintest: float):
-    """Indices (into the truth's stars) of the isolated stars with a light curve, and apertures."""
+    """Indices (into the truth's stars) of the isolated stars with a light curve, and apertures.
+
+    The run's todo list chooses them; only their light curves are opened (for the pixels).
+    """
     index = {int(s): i for i, s in enumerate(starid)}
     chosen, pixels = [], []
-    for path in sorted(run.glob("lightcurves/**/*.fits.gz")):
+    for star, _, status, lc, contamination, _ in todo_rows(run):
+        i = index.get(int(star))
+        if i is None or status is None or not tmag[i] < faintest:
+            continue
+        if contamination is None or not contamination <= MAX_CONTAMINATION:
+            continue
+        path = lightcurve_path(run, run / "lightcurves", lc)
+        if path is None:
+            continue
         with fits.open(path) as hdul:
-            header = hdul[0].header
-            i = index.get(int(header["TICID"]))
-            if i is None or not tmag[i] < faintest:
-                continue
-            if not header.get("AP_CONT", 1.0) <= MAX_CONTAMINATION:
-                continue
             pixels.append(photometric_pixels(hdul["APERTURE"]))
         chosen.append(i)
     return np.array(chosen, dtype=int), Apertures(pixels)
@@ -119,11 +118,13 @@ def variant_model(path: Path):
 def motion_errors(folder: Path, variants: list[str], masks: str, faintest: float, prf_dir: str):
     """Per variant and scored star: the error's rms [ppm]; and the truth's motion term."""
     truth_file = find_truth(folder)
-    raw = read_truth(truth_file)
     truth = _truth(truth_file)
-    differences = raw["prf_differences"]
-    starid = np.asarray(raw["stars"]["starid"])
-    tmag = np.asarray(raw["stars"]["tmag"], dtype=float)
+    with h5py.File(truth_file, "r") as h5:
+        differences = read_prf_differences(h5)
+    if differences is None:
+        raise SystemExit(f"{truth_file}: the simulation has no PRF differences")
+    starid = np.asarray(truth["stars"]["starid"])
+    tmag = np.asarray(truth["stars"]["tmag"], dtype=float)
     run = Path(masks) if Path(masks).is_dir() else folder / "focus" / masks
     stars, apertures = scored_stars(run, starid, tmag, faintest)
     rows, cols = truth["row"][:, stars], truth["col"][:, stars]

@@ -89,7 +89,7 @@ class NeighbourLight(PlacedStars):
 
 
 def mask_fractions(
-    prf, star_rows, star_cols, rows, cols, node_rows=None, node_cols=None
+    prf, star_rows, star_cols, rows, cols, node_rows=None, node_cols=None, valid=None
 ) -> np.ndarray:
     """Fraction of each star's PRF inside a mask of pixels.
 
@@ -100,10 +100,13 @@ def mask_fractions(
     star_rows, star_cols : numpy.ndarray
         Star positions [science-area px].
     rows, cols : numpy.ndarray of int
-        The mask's pixels.
+        The mask's pixels, shape (n_pix,); or each star's own mask, shape (n_stars, n_pix)
+        (padded: ``valid`` marks the real pixels).
     node_rows, node_cols : numpy.ndarray, optional
         Positions choosing each star's PRF shape (default: the stars' own; one star at
         many displaced positions keeps the shape of its catalogue position).
+    valid : numpy.ndarray of bool, optional
+        With per-star masks, the pixels that belong to them (default: all).
 
     Returns
     -------
@@ -114,9 +117,11 @@ def mask_fractions(
     cols = np.asarray(cols, dtype=int)
     stamps, row0, col0 = prf.stamps(star_rows, star_cols, node_rows, node_cols)
     size = stamps.shape[-1]
-    i = rows[None, :] - np.asarray(row0, dtype=int)[:, None]
-    j = cols[None, :] - np.asarray(col0, dtype=int)[:, None]
+    i = rows - np.asarray(row0, dtype=int)[:, None]
+    j = cols - np.asarray(col0, dtype=int)[:, None]
     inside = (i >= 0) & (i < size) & (j >= 0) & (j < size)
+    if valid is not None:
+        inside &= valid
     star = np.broadcast_to(np.arange(stamps.shape[0])[:, None], i.shape)
     values = stamps[star, np.clip(i, 0, size - 1), np.clip(j, 0, size - 1)]
     return np.where(inside, values, 0.0).astype(float).sum(axis=1)
